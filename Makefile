@@ -1,0 +1,48 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+DEMO   ?= .hameau-demo
+HOST   ?= 127.0.0.1
+PORT   ?= 8080
+
+.PHONY: run test bench lint i18n clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hameau needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/hameau demo --data-dir $(DEMO) --host $(HOST) --port $(PORT)
+	$(BIN)/hameau serve --data-dir $(DEMO) --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed-dev
+	bash bench/tools.sh
+	$(BIN)/python bench/idle.py
+	$(BIN)/python bench/pages.py
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# Re-extract the messages and recompile the catalogues after changing any user-visible text.
+i18n: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -o hameau/web/locale/hameau.pot --no-location --omit-header .
+	$(BIN)/pybabel update -i hameau/web/locale/hameau.pot -d hameau/web/locale -D hameau --no-fuzzy-matching --omit-header
+	$(BIN)/pybabel compile -d hameau/web/locale -D hameau
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache .ruff_cache .mypy_cache

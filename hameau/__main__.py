@@ -1,0 +1,3 @@
+from hameau.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Members, credentials, roles, sessions, devices and workspace state."""

@@ -1,0 +1,125 @@
+"""Server-side login sessions: created at login, checked on each request, revoked at logout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from hameau.accounts.models import Device, LoginSession, Member
+from hameau.accounts.secrets import digest, new_secret
+from hameau.config import Settings
+from hameau.errors import NotFound
+from hameau.node.db import utcnow
+
+# last_seen_at is written at most this often, so reading pages does not write every time.
+TOUCH_EVERY = timedelta(seconds=30)
+KEEP_ENDED = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Lifetimes:
+    absolute: timedelta
+    personal_idle: timedelta
+    shared_idle: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Lifetimes:
+        return cls(
+            absolute=timedelta(days=settings.session_days),
+            personal_idle=timedelta(days=settings.personal_idle_days),
+            shared_idle=timedelta(minutes=settings.shared_idle_minutes),
+        )
+
+    def idle(self, login: LoginSession) -> timedelta:
+        return self.shared_idle if login.shared else self.personal_idle
+
+
+def create_session(
+    session: Session,
+    member: Member,
+    device: Device | None,
+    lifetimes: Lifetimes,
+    *,
+    user_agent: str = "",
+    address: str = "",
+) -> tuple[LoginSession, str]:
+    secret = new_secret()
+    now = utcnow()
+    shared = bool(device and device.shared)
+    login = LoginSession(
+        token_hash=digest(secret),
+        member_id=member.id,
+        device_id=device.id if device else None,
+        shared=shared,
+        user_agent=user_agent[:300],
+        address=address[:64],
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + (lifetimes.shared_idle if shared else lifetimes.absolute),
+    )
+    session.add(login)
+    _forget_old(session)
+    session.flush()
+    return login, secret
+
+
+def _forget_old(session: Session) -> None:
+    """Drop sessions that ended long ago; done at login, so nothing runs on a timer."""
+    cutoff = utcnow() - KEEP_ENDED
+    session.execute(delete(LoginSession).where(LoginSession.expires_at < cutoff))
+
+
+def is_live(login: LoginSession, lifetimes: Lifetimes) -> bool:
+    now = utcnow()
+    return (
+        login.revoked_at is None
+        and login.member.active
+        and now < login.expires_at
+        and now - login.last_seen_at < lifetimes.idle(login)
+    )
+
+
+def resolve(session: Session, secret: str, lifetimes: Lifetimes) -> LoginSession | None:
+    """The live session for this cookie secret (touching its last-seen time), or None."""
+    if not secret or len(secret) > 100:
+        return None
+    login = session.scalar(select(LoginSession).where(LoginSession.token_hash == digest(secret)))
+    if login is None or not is_live(login, lifetimes):
+        return None
+    now = utcnow()
+    if now - login.last_seen_at > TOUCH_EVERY:
+        login.last_seen_at = now
+        if login.shared:
+            login.expires_at = now + lifetimes.shared_idle
+    return login
+
+
+def find_by_secret(session: Session, secret: str) -> LoginSession | None:
+    """The session for this secret even if it has ended (to tell idle logout from no login)."""
+    if not secret or len(secret) > 100:
+        return None
+    return session.scalar(select(LoginSession).where(LoginSession.token_hash == digest(secret)))
+
+
+def revoke(login: LoginSession) -> None:
+    login.revoked_at = login.revoked_at or utcnow()
+
+
+def list_for_member(session: Session, member: Member, lifetimes: Lifetimes) -> list[LoginSession]:
+    logins = session.scalars(
+        select(LoginSession)
+        .where(LoginSession.member_id == member.id, LoginSession.revoked_at.is_(None))
+        .order_by(LoginSession.last_seen_at.desc())
+    )
+    return [login for login in logins if is_live(login, lifetimes)]
+
+
+def revoke_for_member(session: Session, member: Member, session_id: int) -> LoginSession:
+    login = session.get(LoginSession, session_id)
+    if login is None or login.member_id != member.id:
+        raise NotFound("No such session.")
+    revoke(login)
+    return login

@@ -1,0 +1,58 @@
+"""App passwords: revocable secrets that clients (WebDAV, CalDAV, API) log in with."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hameau.accounts.models import AppToken, Member
+from hameau.accounts.secrets import digest, new_secret
+from hameau.errors import BadRequest, NotFound
+from hameau.node.db import utcnow
+
+PREFIX = "hm_"
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+def create_token(session: Session, member: Member, label: str) -> tuple[AppToken, str]:
+    """A new app password; the secret is returned once and only its hash is kept."""
+    label = label.strip()
+    if not label or len(label) > 80:
+        raise BadRequest("Give the app password a label of 1 to 80 characters.")
+    secret = PREFIX + new_secret()
+    token = AppToken(member_id=member.id, label=label, token_hash=digest(secret))
+    session.add(token)
+    session.flush()
+    return token, secret
+
+
+def list_tokens(session: Session, member: Member) -> list[AppToken]:
+    return list(
+        session.scalars(
+            select(AppToken).where(AppToken.member_id == member.id).order_by(AppToken.id)
+        )
+    )
+
+
+def revoke_token(session: Session, token_id: int, member: Member | None = None) -> AppToken:
+    """Revoke a token; with ``member`` given, only one of that member's own."""
+    token = session.get(AppToken, token_id)
+    if token is None or (member is not None and token.member_id != member.id):
+        raise NotFound("No app password with id %(id)s.", id=token_id)
+    token.revoked_at = token.revoked_at or utcnow()
+    return token
+
+
+def authenticate_token(session: Session, secret: str) -> Member | None:
+    """The active member owning this live app password, or None."""
+    if not secret.startswith(PREFIX) or len(secret) > 100:
+        return None
+    token = session.scalar(select(AppToken).where(AppToken.token_hash == digest(secret)))
+    if token is None or token.revoked_at is not None or not token.member.active:
+        return None
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at > TOUCH_EVERY:
+        token.last_used_at = now
+    return token.member

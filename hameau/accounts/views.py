@@ -1,0 +1,137 @@
+"""A member's own pages: profile and language, password, sessions by device, app passwords."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from hameau.accounts import admin, login, members, sessions, tokens, workspace
+from hameau.accounts.models import Member
+from hameau.errors import N_, BadRequest, HameauError
+from hameau.web.auth import DB, MemberVisitor, Visitor
+from hameau.web.home import AppInfo, Tile
+
+router = APIRouter(include_in_schema=False)
+router.include_router(login.router)
+router.include_router(admin.router)
+
+APP = AppInfo(
+    "accounts",
+    (
+        Tile(N_("My account"), N_("Name, language and password."), "/account"),
+        Tile(N_("My sessions"), N_("Where you are logged in; end any of them."), "/account/sessions"),
+        Tile(N_("App passwords"), N_("For file, calendar and other apps."), "/account/tokens"),
+        Tile(N_("Members"), N_("Add, disable, set quotas."), "/admin/members", admin_only=True),
+        Tile(N_("Devices"), N_("The household's terminals; enrol this browser."), "/admin/devices", admin_only=True),
+    ),
+)  # fmt: skip
+
+NOTICES = {
+    "language": N_("Language saved."),
+    "password": N_("Password changed."),
+    "revoked": N_("Session ended."),
+    "token-revoked": N_("App password revoked."),
+}
+
+
+def member_of(visitor: Visitor) -> Member:
+    assert visitor.member is not None
+    return visitor.member
+
+
+def render(
+    request: Request, visitor: Visitor, db: DB, template: str, title: str, **context: object
+) -> Response:
+    """A member page, remembered as the member's place to resume from."""
+    pages = request.app.state.pages
+    gettext = pages.gettext(request)
+    if visitor.login is not None:
+        workspace.remember(db, visitor.login, "account", request.url.path, title=gettext(title))
+    notice = NOTICES.get(request.query_params.get("done", ""))
+    context.update(title=title, notice=notice)
+    status = int(str(context.pop("status", 200)))
+    return pages.render(request, template, context, status)
+
+
+@router.get("/account")
+def account_page(request: Request, db: DB, visitor: MemberVisitor) -> Response:
+    return render(request, visitor, db, "account.html", N_("My account"), member=member_of(visitor))
+
+
+@router.post("/account/language")
+def change_language(
+    db: DB, visitor: MemberVisitor, language: Annotated[str, Form(max_length=8)]
+) -> Response:
+    members.set_locale(member_of(visitor), language)
+    return RedirectResponse("/account?done=language", status_code=303)
+
+
+@router.post("/account/password")
+def change_password(
+    request: Request,
+    db: DB,
+    visitor: MemberVisitor,
+    current: Annotated[str, Form(max_length=1024)],
+    password: Annotated[str, Form(max_length=1024)],
+    password_again: Annotated[str, Form(max_length=1024)],
+) -> Response:
+    member = member_of(visitor)
+    try:
+        members.authenticate(db, member.name, current)
+        if password != password_again:
+            raise BadRequest("The two passwords differ.")
+        members.set_password(member, password)
+    except HameauError as failure:
+        message = failure.render(request.app.state.pages.gettext(request))
+        return render(
+            request, visitor, db, "account.html", N_("My account"),
+            member=member, error=message, status=400,
+        )  # fmt: skip
+    return RedirectResponse("/account?done=password", status_code=303)
+
+
+@router.get("/account/sessions")
+def sessions_page(request: Request, db: DB, visitor: MemberVisitor) -> Response:
+    live = sessions.list_for_member(db, member_of(visitor), request.app.state.lifetimes)
+    current = visitor.login.id if visitor.login else None
+    return render(
+        request, visitor, db, "sessions.html", N_("My sessions"), logins=live, current=current
+    )
+
+
+@router.post("/account/sessions/{session_id}/revoke")
+def revoke_session(request: Request, db: DB, visitor: MemberVisitor, session_id: int) -> Response:
+    ended = sessions.revoke_for_member(db, member_of(visitor), session_id)
+    if visitor.login is not None and ended.id == visitor.login.id:
+        return login.logout(db, visitor)
+    if request.headers.get("hx-request"):
+        return HTMLResponse("")  # htmx removes the row
+    return RedirectResponse("/account/sessions?done=revoked", status_code=303)
+
+
+@router.get("/account/tokens")
+def tokens_page(request: Request, db: DB, visitor: MemberVisitor) -> Response:
+    listed = tokens.list_tokens(db, member_of(visitor))
+    return render(request, visitor, db, "tokens.html", N_("App passwords"), tokens=listed)
+
+
+@router.post("/account/tokens")
+def create_token(
+    request: Request, db: DB, visitor: MemberVisitor, label: Annotated[str, Form(max_length=200)]
+) -> Response:
+    member = member_of(visitor)
+    token, secret = tokens.create_token(db, member, label)
+    listed = tokens.list_tokens(db, member)
+    return render(
+        request, visitor, db, "tokens.html", N_("App passwords"),
+        tokens=listed, new_token=token, new_secret=secret,
+    )  # fmt: skip
+
+
+@router.post("/account/tokens/{token_id}/revoke")
+def revoke_token(db: DB, visitor: MemberVisitor, token_id: int) -> Response:
+    tokens.revoke_token(db, token_id, member=member_of(visitor))
+    return RedirectResponse("/account/tokens?done=token-revoked", status_code=303)

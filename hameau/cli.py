@@ -1,0 +1,48 @@
+"""The `hameau` command: assembled from each domain's commands.
+
+Every failure a user can cause ends in one line on stderr saying what to do, and a
+non-zero exit code; the detail, if any, goes to the log.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from hameau.accounts import cli as accounts_cli
+from hameau.config import ConfigError
+from hameau.errors import HameauError
+from hameau.node import cli as node_cli
+from hameau.node.datadir import NodeExists, NodeMissing
+from hameau.node.identity import IdentityError
+
+app = typer.Typer(
+    name="hameau",
+    help="A hamlet of household servers: run your household's node.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+node_cli.register(app)
+accounts_cli.register(app)
+
+USER_ERRORS = (HameauError, ConfigError, NodeMissing, NodeExists, IdentityError, ValueError)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except USER_ERRORS as error:
+        print(f"Error: {error}", file=sys.stderr)
+        sys.exit(1)
+    except typer.Abort:
+        print("Aborted.", file=sys.stderr)
+        sys.exit(1)
+    except Exception as error:  # click's usage errors, shown as click would
+        import click
+
+        if isinstance(error, click.exceptions.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        raise

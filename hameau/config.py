@@ -1,0 +1,161 @@
+"""Settings: each option has a default, a help text and a converter.
+
+Values come, in rising order of precedence, from the defaults below, the node's
+``hameau.toml`` (in its data dir), ``HAMEAU_<OPTION>`` environment variables and
+the command line. An invalid value names its source and the option.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+CONFIG_FILE = "hameau.toml"
+
+
+class ConfigError(Exception):
+    """A setting has a value that cannot be used; the message says where and why."""
+
+
+def default_data_dir() -> Path:
+    """The platform default data dir, used when neither --data-dir nor HAMEAU_DATA is given."""
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "hameau"
+    if os.name == "nt":
+        return Path(os.environ.get("LOCALAPPDATA", Path.home())) / "hameau"
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "hameau"
+
+
+def _positive_int(value: Any) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError("must be a positive whole number")
+    return number
+
+
+def _locale(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in ("fr", "en"):
+        raise ValueError("must be 'fr' or 'en'")
+    return text
+
+
+def _port(value: Any) -> int:
+    number = int(value)
+    if not 0 <= number <= 65535:
+        raise ValueError("must be between 0 and 65535")
+    return number
+
+
+@dataclass(frozen=True)
+class Option:
+    default: Any
+    help: str
+    convert: Callable[[Any], Any]
+
+
+OPTIONS: dict[str, Option] = {
+    "host": Option("127.0.0.1", "Address the web server listens on.", str),
+    "port": Option(8080, "Port the web server listens on.", _port),
+    "default_locale": Option("fr", "Interface language when nothing else says: fr or en.", _locale),
+    "session_days": Option(30, "Days a personal-device session lasts.", _positive_int),
+    "personal_idle_days": Option(
+        14, "Days of inactivity after which a personal-device session ends.", _positive_int
+    ),
+    "shared_idle_minutes": Option(
+        10, "Minutes of inactivity after which a shared device logs out.", _positive_int
+    ),
+    "login_max_failures": Option(
+        5, "Failed logins for one account before it is paused.", _positive_int
+    ),
+    "login_max_failures_per_address": Option(
+        20, "Failed logins from one address before it is paused.", _positive_int
+    ),
+    "login_window_minutes": Option(
+        15, "Window over which failed logins are counted.", _positive_int
+    ),
+    "max_form_bytes": Option(65536, "Largest form or JSON body accepted, in bytes.", _positive_int),
+    "default_quota_mb": Option(10240, "Storage quota given to a new member, in MB.", _positive_int),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    host: str = OPTIONS["host"].default
+    port: int = OPTIONS["port"].default
+    default_locale: str = OPTIONS["default_locale"].default
+    session_days: int = OPTIONS["session_days"].default
+    personal_idle_days: int = OPTIONS["personal_idle_days"].default
+    shared_idle_minutes: int = OPTIONS["shared_idle_minutes"].default
+    login_max_failures: int = OPTIONS["login_max_failures"].default
+    login_max_failures_per_address: int = OPTIONS["login_max_failures_per_address"].default
+    login_window_minutes: int = OPTIONS["login_window_minutes"].default
+    max_form_bytes: int = OPTIONS["max_form_bytes"].default
+    default_quota_mb: int = OPTIONS["default_quota_mb"].default
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def with_overrides(self, **values: Any) -> Settings:
+        """Settings with the given options replaced (None means: leave as is)."""
+        given = {key: value for key, value in values.items() if value is not None}
+        return replace(self, **_convert(given, "the command line"))
+
+
+def _convert(values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    converted = {}
+    for key, raw in values.items():
+        option = OPTIONS.get(key)
+        if option is None:
+            raise ConfigError(f"{source}: unknown option '{key}'.")
+        try:
+            converted[key] = option.convert(raw)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"{source}: option '{key}' {error}.") from None
+    return converted
+
+
+def resolve_data_dir(data_dir: Path | str | None) -> Path:
+    """--data-dir, else HAMEAU_DATA, else the platform default."""
+    if data_dir:
+        return Path(data_dir).expanduser().resolve()
+    if os.environ.get("HAMEAU_DATA"):
+        return Path(os.environ["HAMEAU_DATA"]).expanduser().resolve()
+    return default_data_dir()
+
+
+def load_settings(
+    data_dir: Path | str | None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read the settings of the node in ``data_dir`` from its file and the environment."""
+    root = resolve_data_dir(data_dir)
+    values: dict[str, Any] = {}
+    config_path = root / CONFIG_FILE
+    if config_path.is_file():
+        try:
+            with config_path.open("rb") as handle:
+                document = tomllib.load(handle)
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{config_path}: not valid TOML ({error}).") from None
+        section = document.get("node", {})
+        values.update(_convert(section, f"{config_path} [node]"))
+    environ = os.environ if environ is None else environ
+    prefix = "HAMEAU_"
+    from_env = {
+        key[len(prefix) :].lower(): value
+        for key, value in environ.items()
+        if key.startswith(prefix) and key[len(prefix) :].lower() in OPTIONS
+    }
+    values.update(_convert(from_env, "environment"))
+    return Settings(data_dir=root, **values)
+
+
+def describe_options() -> list[tuple[str, Any, str]]:
+    """(name, default, help) for each option, for docs and `--help` texts."""
+    names = [f.name for f in fields(Settings) if f.name in OPTIONS]
+    return [(name, OPTIONS[name].default, OPTIONS[name].help) for name in names]

@@ -1,0 +1,57 @@
+"""Errors that carry the status a user should get and one sentence saying what to do.
+
+Messages are English msgids with ``%(name)s`` placeholders; the web layer translates
+them into the reader's language, the CLI prints them as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+def N_(message: str) -> str:
+    """Marks a message for translation where it is written; it is translated where shown."""
+    return message
+
+
+class HameauError(Exception):
+    status = 400
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None, **params: Any):
+        super().__init__(message % params if params else message)
+        self.message = message
+        self.params = params
+        self.headers = headers or {}
+
+    def render(self, gettext: Callable[[str], str]) -> str:
+        text = gettext(self.message)
+        return text % self.params if self.params else text
+
+
+class BadRequest(HameauError):
+    status = 400
+
+
+class Unauthorized(HameauError):
+    status = 401
+
+
+class Forbidden(HameauError):
+    status = 403
+
+
+class NotFound(HameauError):
+    status = 404
+
+
+class Conflict(HameauError):
+    status = 409
+
+
+class PayloadTooLarge(HameauError):
+    status = 413
+
+
+class TooManyRequests(HameauError):
+    status = 429

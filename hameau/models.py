@@ -1,0 +1,4 @@
+"""Every domain's tables, imported in one place so migrations see the whole schema."""
+
+from hameau.accounts import models as accounts  # noqa: F401
+from hameau.node import models as node  # noqa: F401

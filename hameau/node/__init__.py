@@ -1,0 +1,1 @@
+"""The node itself: its data dir, identity, database and blob store."""

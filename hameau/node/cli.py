@@ -1,0 +1,148 @@
+"""Node commands: init, serve, demo."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlalchemy.orm import Session
+
+from hameau.config import Settings, load_settings
+from hameau.node import datadir
+from hameau.node.db import transaction
+
+console = Console(highlight=False, soft_wrap=True)
+DEMO_LOGINS = "demo-logins.txt"
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="The node's data dir (default: $HAMEAU_DATA, else ~/.local/share/hameau).",
+        show_default=False,
+    ),
+]
+HostOption = Annotated[str | None, typer.Option(help="Address to listen on [default: 127.0.0.1].")]
+PortOption = Annotated[int | None, typer.Option(help="Port to listen on [default: 8080].")]
+
+
+def settings_for(data_dir: Path | None, **overrides: object) -> Settings:
+    return load_settings(data_dir).with_overrides(**overrides)
+
+
+@contextmanager
+def node_session(data_dir: Path | None) -> Iterator[tuple[datadir.Node, Session]]:
+    """An opened node and a database transaction, both closed on the way out."""
+    node = datadir.open_node(settings_for(data_dir))
+    try:
+        with transaction(node.sessions) as session:
+            yield node, session
+    finally:
+        node.close()
+
+
+def init(
+    name: Annotated[str, typer.Option("--name", help="The node's name, e.g. the household's.")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Create a node: identity key, database, blob store."""
+    settings = settings_for(data_dir)
+    try:
+        node = datadir.init_node(settings, name)
+    except datadir.NodeExists as exists:
+        console.print(str(exists))
+        return
+    console.print(f"Node [bold]{node.name}[/bold] created in {settings.data_dir}")
+    console.print(f"Node id: {node.identity.node_id}")
+    console.print("Next: [bold]hameau serve[/bold], then open the address it prints.")
+    node.close()
+
+
+def serve(data_dir: DataDirOption = None, host: HostOption = None, port: PortOption = None) -> None:
+    """Serve the node's pages and APIs."""
+    settings = settings_for(data_dir, host=host, port=port)
+    datadir.open_node(settings).close()  # fails here, with a clear message, if unusable
+    argv = [sys.executable, "-m", "hameau.node.serve"]
+    argv += [str(settings.data_dir), settings.host, str(settings.port)]
+    sys.stdout.flush()
+    os.execv(sys.executable, argv)  # noqa: S606  (our own interpreter, our own module)
+
+
+def _demo_household(node: datadir.Node) -> list[tuple[str, str, str]]:
+    from hameau.accounts import devices, members
+
+    people = [
+        ("camille", "Camille", True),
+        ("alex", "Alex", False),
+        ("sam", "Sam", False),
+        ("louise", "Louise", False),
+    ]
+    quota = node.settings.default_quota_mb * 1024 * 1024
+    logins = []
+    with transaction(node.sessions) as session:
+        created = {}
+        for name, display, admin in people:
+            password = secrets.token_hex(5)
+            created[name] = members.add_member(
+                session, name, password, display_name=display, admin=admin, quota_bytes=quota
+            )
+            logins.append((name, password, "admin" if admin else "member"))
+        devices.add_device(session, "Terminal de la cuisine", "terminal", True, lifetime_years=8)
+        devices.add_device(session, "Portable partagé", "laptop", True, lifetime_years=6)
+        devices.add_device(
+            session, "Téléphone d'Alex", "phone", False, owner=created["alex"], lifetime_years=4
+        )
+    return logins
+
+
+def _kitchen_link(node: datadir.Node, base: str) -> str:
+    from hameau.accounts import devices
+
+    with transaction(node.sessions) as session:
+        kitchen = devices.find_device(session, "Terminal de la cuisine")
+        return f"{base}/devices/enrol?code={devices.create_enrol_code(kitchen)}"
+
+
+def demo(data_dir: DataDirOption = None, host: HostOption = None, port: PortOption = None) -> None:
+    """Create a demo household (an admin, three members, three devices) and print the logins."""
+    settings = settings_for(data_dir, host=host, port=port)
+    logins_file = settings.data_dir / DEMO_LOGINS
+    layout = datadir.Layout(settings.data_dir)
+    if datadir.exists(layout):
+        if not logins_file.exists():
+            raise typer.BadParameter(
+                f"{settings.data_dir} holds a node that is not a demo; give another --data-dir."
+            )
+        node = datadir.open_node(settings)
+        console.print(f"Demo household already in {settings.data_dir}.")
+    else:
+        node = datadir.init_node(settings, "Maison démo")
+        logins = _demo_household(node)
+        lines = [f"{name}\t{password}\t{role}" for name, password, role in logins]
+        descriptor = os.open(logins_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write("\n".join(lines) + "\n")
+        console.print(f"Demo household created in {settings.data_dir}.")
+    base = f"http://{settings.host}:{settings.port}"
+    console.print(f"\nLog in at [bold]{base}[/bold] as one of (name, password, role):")
+    for line in logins_file.read_text().splitlines():
+        name, password, role = line.split("\t")
+        console.print(f"  {name:<10} {password:<12} {role}")
+    console.print(
+        "\nTo try the shared kitchen terminal's “who is it?” picker, open this one-time "
+        f"link in a browser:\n  {_kitchen_link(node, base)}"
+    )
+    node.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(init)
+    app.command()(serve)
+    app.command()(demo)

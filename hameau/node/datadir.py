@@ -1,0 +1,102 @@
+"""The node's data dir: what lives where, creating it, and opening it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hameau.config import Settings
+from hameau.node import migrate
+from hameau.node.db import make_engine, make_sessionmaker, transaction
+from hameau.node.identity import NodeIdentity, create_identity, load_identity
+from hameau.node.models import NodeInfo
+
+
+class NodeExists(Exception):
+    """`init` found a node already in this data dir."""
+
+
+class NodeMissing(Exception):
+    """No node has been initialised in this data dir."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    @property
+    def key_file(self) -> Path:
+        return self.root / "node.key"
+
+    @property
+    def database(self) -> Path:
+        return self.root / "hameau.db"
+
+    @property
+    def blobs(self) -> Path:
+        return self.root / "blobs"
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite:///{self.database}"
+
+
+@dataclass
+class Node:
+    """An opened node: what every part of the app is built from."""
+
+    settings: Settings
+    layout: Layout
+    identity: NodeIdentity
+    engine: Engine
+    sessions: sessionmaker[Session]
+    name: str
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def exists(layout: Layout) -> bool:
+    return layout.key_file.exists() and layout.database.exists()
+
+
+def init_node(settings: Settings, name: str) -> Node:
+    """Create the data dir: identity, migrated database, blob store. Refuses to overwrite."""
+    layout = Layout(settings.data_dir)
+    if layout.key_file.exists() or layout.database.exists():
+        raise NodeExists(f"A node already exists in {layout.root}; nothing was changed.")
+    name = name.strip()
+    if not name:
+        raise ValueError("The node needs a name.")
+    layout.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    layout.blobs.mkdir(exist_ok=True, mode=0o700)
+    identity = create_identity(layout.key_file)
+    engine = make_engine(layout.database_url)
+    migrate.upgrade(engine)
+    os.chmod(layout.database, 0o600)
+    factory = make_sessionmaker(engine)
+    with transaction(factory) as session:
+        session.add(NodeInfo(id=1, name=name, public_key=identity.public_key_b64))
+    return Node(settings, layout, identity, engine, factory, name)
+
+
+def open_node(settings: Settings, upgrade: bool = True) -> Node:
+    """Open an existing node, bringing its schema up to date."""
+    layout = Layout(settings.data_dir)
+    if not exists(layout):
+        raise NodeMissing(
+            f"No node in {layout.root}; create one with `hameau init --name NAME`"
+            " (or `hameau demo`)."
+        )
+    identity = load_identity(layout.key_file)
+    engine = make_engine(layout.database_url)
+    if upgrade:
+        migrate.upgrade(engine)
+    factory = make_sessionmaker(engine)
+    with factory() as session:
+        info = session.scalars(select(NodeInfo)).one()
+    return Node(settings, layout, identity, engine, factory, info.name)

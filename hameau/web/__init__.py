@@ -1,0 +1,1 @@
+"""The web layer: app factory, middleware, errors, templates and static files."""

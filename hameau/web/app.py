@@ -1,0 +1,99 @@
+"""The app factory: the one place that lists the apps and assembles the middleware stack."""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import FastAPI
+from sqlalchemy import func, select
+from starlette.middleware import Middleware
+from starlette.staticfiles import StaticFiles
+
+from hameau import __version__
+from hameau.accounts import api as accounts_api
+from hameau.accounts import views as accounts_views
+from hameau.accounts.members import count_members
+from hameau.accounts.models import LoginSession, Member
+from hameau.accounts.ratelimit import LoginLimiter
+from hameau.accounts.sessions import Lifetimes
+from hameau.node.datadir import Node
+from hameau.node.db import utcnow
+from hameau.web import home
+from hameau.web.csrf import CSRF
+from hameau.web.errors import HANDLERS
+from hameau.web.metrics import Metrics
+from hameau.web.middleware import CSRFCheck, RequestMetrics, ResponseHeaders, SmallBodies
+from hameau.web.templating import PACKAGE, Pages
+
+# The apps of the node, in the order of the home page. Adding an app is one line here.
+APPS = [accounts_views.APP]
+ROUTERS = [home.router, accounts_views.router, accounts_api.router]
+TEMPLATE_DOMAINS = ["accounts"]
+
+
+class StaticAssets(StaticFiles):
+    """Static files are versioned by the package version, so they may be cached a long time."""
+
+    def file_response(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "public, max-age=604800"
+        return response
+
+
+def _gauges(node: Node):  # type: ignore[no-untyped-def]
+    def read() -> dict[str, tuple[str, float]]:
+        with node.sessions() as session:
+            members = session.scalar(
+                select(func.count(Member.id)).where(Member.disabled_at.is_(None))
+            )
+            live = session.scalar(
+                select(func.count(LoginSession.id)).where(
+                    LoginSession.revoked_at.is_(None), LoginSession.expires_at > utcnow()
+                )
+            )
+        return {
+            "hameau_members": ("Active members of the node.", float(members or 0)),
+            "hameau_sessions": ("Login sessions not ended.", float(live or 0)),
+        }
+
+    return read
+
+
+def create_app(node: Node) -> FastAPI:
+    settings = node.settings
+    csrf = CSRF(node.identity.derive_secret("csrf"))
+    metrics = Metrics(_gauges(node))
+    middleware = [
+        Middleware(ResponseHeaders),
+        Middleware(RequestMetrics, metrics=metrics),
+        Middleware(SmallBodies, limit=settings.max_form_bytes),
+        Middleware(CSRFCheck, csrf=csrf),
+    ]
+    app = FastAPI(
+        title="hameau",
+        version=__version__,
+        middleware=middleware,
+        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.node = node
+    app.state.csrf = csrf
+    app.state.metrics = metrics
+    app.state.apps = APPS
+    app.state.pages = Pages(node.name, settings.default_locale, TEMPLATE_DOMAINS)
+    app.state.lifetimes = Lifetimes.from_settings(settings)
+    app.state.limiter = LoginLimiter(
+        settings.login_max_failures,
+        settings.login_max_failures_per_address,
+        settings.login_window_minutes * 60,
+    )
+    with node.sessions() as session:
+        empty = count_members(session) == 0
+    # The first admin is created in the browser, from loopback or with this one-time code.
+    app.state.setup_code = secrets.token_hex(4) if empty else None
+    app.mount("/static", StaticAssets(directory=PACKAGE / "web" / "static"), name="static")
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

@@ -1,0 +1,176 @@
+"""Who is asking: the database session of a request, the visitor, and the route guards.
+
+A visitor is known by a session cookie (browsers), or by an app password sent as a
+Bearer token or as HTTP Basic credentials (clients). A browser may also be an enrolled
+device, known by its long-lived device cookie.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hameau.accounts import devices, sessions, tokens
+from hameau.accounts.models import Device, LoginSession, Member
+from hameau.errors import BadRequest, Forbidden, Unauthorized
+from hameau.web.csrf import SESSION_COOKIE
+from hameau.web.i18n import choose_locale
+
+DEVICE_COOKIE = "hameau_device"
+DEVICE_COOKIE_DAYS = 400
+
+
+class LoginRequired(Unauthorized):
+    """No one is logged in: browsers are sent to the login page, clients get 401."""
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """One database session per request, committed when the route returns without error."""
+    with request.app.state.node.sessions() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+DB = Annotated[Session, Depends(get_db, scope="function")]
+
+
+@dataclass
+class Visitor:
+    member: Member | None = None
+    login: LoginSession | None = None
+    device: Device | None = None
+    device_secret: str | None = None
+    via_token: bool = False
+
+    @property
+    def on_shared_device(self) -> bool:
+        return bool(self.device and self.device.shared)
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def is_loopback(request: Request) -> bool:
+    try:
+        return ipaddress.ip_address(client_address(request)).is_loopback
+    except ValueError:
+        return False
+
+
+def _from_authorization(db: Session, header: str) -> Member:
+    scheme, _, value = header.partition(" ")
+    secret = ""
+    name = None
+    if scheme.lower() == "bearer":
+        secret = value.strip()
+    elif scheme.lower() == "basic":
+        try:
+            name, _, secret = base64.b64decode(value.strip()).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            secret = ""
+    member = tokens.authenticate_token(db, secret) if secret else None
+    if member is None or (name is not None and name.strip().lower() != member.name):
+        raise Unauthorized(
+            "This app password is unknown or revoked; create one with `hameau token create`.",
+            headers={"WWW-Authenticate": 'Basic realm="hameau", charset="UTF-8"'},
+        )
+    return member
+
+
+def resolve_visitor(request: Request, db: Session) -> Visitor:
+    if hasattr(request.state, "visitor"):
+        return request.state.visitor
+    app_state = request.app.state
+    visitor = Visitor()
+    device_secret = request.cookies.get(DEVICE_COOKIE)
+    if device_secret:
+        visitor.device = devices.recognise(db, device_secret)
+        if visitor.device is None:
+            raise BadRequest(
+                "This browser was enrolled as a device this node does not know (any more);"
+                " reload the page, and ask an admin to enrol it again if needed.",
+                headers={"Set-Cookie": f"{DEVICE_COOKIE}=; Max-Age=0; Path=/; HttpOnly"},
+            )
+        visitor.device_secret = device_secret
+    authorization = request.headers.get("authorization")
+    if authorization:
+        visitor.member = _from_authorization(db, authorization)
+        visitor.via_token = True
+    else:
+        session_secret = request.cookies.get(SESSION_COOKIE)
+        if session_secret:
+            login = sessions.resolve(db, session_secret, app_state.lifetimes)
+            if login is not None:
+                visitor.login = login
+                visitor.member = login.member
+                visitor.device = visitor.device or login.device
+    request.state.visitor = visitor
+    request.state.locale = choose_locale(
+        visitor.member.locale if visitor.member else None,
+        request.headers.get("accept-language", ""),
+        app_state.node.settings.default_locale,
+    )
+    return visitor
+
+
+def get_visitor(request: Request, db: DB) -> Visitor:
+    return resolve_visitor(request, db)
+
+
+def get_member(request: Request, db: DB) -> Visitor:
+    visitor = resolve_visitor(request, db)
+    if visitor.member is None:
+        raise LoginRequired("Please log in first.")
+    return visitor
+
+
+def get_admin(request: Request, db: DB) -> Visitor:
+    visitor = get_member(request, db)
+    assert visitor.member is not None
+    if not visitor.member.is_admin:
+        raise Forbidden("Only the node's admins can do this.")
+    return visitor
+
+
+AnyVisitor = Annotated[Visitor, Depends(get_visitor)]
+MemberVisitor = Annotated[Visitor, Depends(get_member)]
+AdminVisitor = Annotated[Visitor, Depends(get_admin)]
+
+
+def set_session_cookie(request: Request, response: Response, secret: str, shared: bool) -> None:
+    lifetimes = request.app.state.lifetimes
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        max_age=None if shared else int(lifetimes.absolute.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+
+
+def set_device_cookie(request: Request, response: Response, secret: str) -> None:
+    response.set_cookie(
+        DEVICE_COOKIE,
+        secret,
+        max_age=DEVICE_COOKIE_DAYS * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )

@@ -1,0 +1,88 @@
+"""One place that turns errors into responses: a page for browsers, JSON for API clients."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlencode
+
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from hameau.errors import N_, HameauError
+
+log = logging.getLogger("hameau.web")
+
+GENERIC = {
+    400: N_("This request could not be understood."),
+    401: N_("Please log in first."),
+    403: N_("You are not allowed to do this."),
+    404: N_("This page does not exist."),
+    405: N_("This address does not accept this kind of request."),
+    413: N_("This request is too large."),
+    422: N_("Some fields of this request are missing or invalid."),
+    429: N_("Too many attempts; wait a moment and try again."),
+    500: N_("Something went wrong on the node; the error was logged."),
+}
+
+
+def wants_json(request: Request) -> bool:
+    path = request.url.path
+    if path.startswith(("/api/", "/v1/", "/metrics", "/healthz")):
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def error_response(request: Request, error: HameauError) -> Response:
+    pages = request.app.state.pages
+    message = error.render(pages.gettext(request))
+    headers = dict(error.headers)
+    if wants_json(request):
+        return JSONResponse(
+            {"error": message, "status": error.status}, status_code=error.status, headers=headers
+        )
+    return pages.render(
+        request, "error.html", {"status": error.status, "message": message}, error.status, headers
+    )
+
+
+async def on_hameau_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HameauError)
+    if error.status == 401 and not wants_json(request) and "WWW-Authenticate" not in error.headers:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+    return error_response(request, error)
+
+
+async def on_http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)
+    text = GENERIC.get(error.status_code, GENERIC[400])
+    wrapped = HameauError(text, headers=dict(error.headers or {}))
+    wrapped.status = error.status_code
+    return error_response(request, wrapped)
+
+
+async def on_validation_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    first = error.errors()[0] if error.errors() else {}
+    field = ".".join(str(part) for part in first.get("loc", ())[1:]) or "request"
+    wrapped = HameauError("The field '%(field)s' is missing or invalid.", field=field)
+    wrapped.status = 422
+    return error_response(request, wrapped)
+
+
+async def on_unexpected(request: Request, error: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    wrapped = HameauError(GENERIC[500])
+    wrapped.status = 500
+    return error_response(request, wrapped)
+
+
+HANDLERS = {
+    HameauError: on_hameau_error,
+    StarletteHTTPException: on_http_error,
+    RequestValidationError: on_validation_error,
+    Exception: on_unexpected,
+}

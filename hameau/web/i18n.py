@@ -1,0 +1,63 @@
+"""Interface languages: gettext catalogues (French first, English), chosen per request."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from babel.dates import format_datetime, format_timedelta
+from babel.support import NullTranslations, Translations
+
+from hameau.node.db import utcnow
+
+LOCALES = ("fr", "en")
+LOCALE_DIR = Path(__file__).parent / "locale"
+DOMAIN = "hameau"
+
+
+def load_catalogues() -> dict[str, NullTranslations]:
+    """Every interface language's catalogue, read once when the app is built."""
+    return {
+        locale: Translations.load(str(LOCALE_DIR), [locale], domain=DOMAIN) for locale in LOCALES
+    }
+
+
+def parse_accept_language(header: str) -> list[str]:
+    """Language tags from an Accept-Language header, best first."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate(header.split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        if tag:
+            ranked.append((-quality, position, tag.strip().lower()))
+    return [tag for quality, _, tag in sorted(ranked) if quality < 0]
+
+
+def choose_locale(preference: str | None, accept_language: str, default: str) -> str:
+    """The member's preference, else the browser's, else the node's default."""
+    if preference in LOCALES:
+        return preference
+    for tag in parse_accept_language(accept_language):
+        base = tag.split("-")[0]
+        if base in LOCALES:
+            return base
+    return default
+
+
+class Formatter:
+    """Dates and durations written the way the reader's language writes them."""
+
+    def __init__(self, locale: str) -> None:
+        self.locale = locale
+
+    def ago(self, moment: datetime) -> str:
+        delta: timedelta = moment - utcnow()
+        return format_timedelta(delta, add_direction=True, locale=self.locale, threshold=1)
+
+    def when(self, moment: datetime) -> str:
+        return format_datetime(moment, format="medium", locale=self.locale)

@@ -1,0 +1,68 @@
+"""Server-rendered pages: one Jinja2 environment over every domain's templates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from hameau import __version__
+from hameau.web.i18n import Formatter, choose_locale, load_catalogues
+
+PACKAGE = Path(__file__).resolve().parent.parent
+
+
+class Pages:
+    def __init__(self, node_name: str, default_locale: str, domains: list[str]) -> None:
+        folders = [PACKAGE / "web" / "templates"] + [
+            PACKAGE / name / "templates" for name in domains
+        ]
+        self.env = Environment(
+            loader=FileSystemLoader([str(folder) for folder in folders if folder.is_dir()]),
+            autoescape=select_autoescape(["html"]),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=False,
+        )
+        self.catalogues = load_catalogues()
+        self.node_name = node_name
+        self.default_locale = default_locale
+
+    def locale_for(self, request: Request) -> str:
+        locale = getattr(request.state, "locale", None)
+        if locale:
+            return locale
+        return choose_locale(None, request.headers.get("accept-language", ""), self.default_locale)
+
+    def gettext(self, request: Request) -> Any:
+        return self.catalogues[self.locale_for(request)].gettext
+
+    def render(
+        self,
+        request: Request,
+        name: str,
+        context: dict[str, Any] | None = None,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> HTMLResponse:
+        locale = self.locale_for(request)
+        catalogue = self.catalogues[locale]
+        visitor = getattr(request.state, "visitor", None)
+        csrf = request.app.state.csrf
+        values = {
+            "request": request,
+            "_": catalogue.gettext,
+            "ngettext": catalogue.ngettext,
+            "locale": locale,
+            "fmt": Formatter(locale),
+            "visitor": visitor,
+            "node_name": self.node_name,
+            "version": __version__,
+            "csrf_token": csrf.token_for(request),
+        }
+        values.update(context or {})
+        html = self.env.get_template(name).render(values)
+        return HTMLResponse(html, status_code=status, headers=headers)
