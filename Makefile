@@ -39,10 +39,16 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
 # Re-extract the messages and recompile the catalogues after changing any user-visible text.
+LOCALE = hameau/web/locale
 i18n: $(VENV)/.installed
-	$(BIN)/pybabel extract -F babel.cfg -o hameau/web/locale/hameau.pot --no-location --omit-header .
-	$(BIN)/pybabel update -i hameau/web/locale/hameau.pot -d hameau/web/locale -D hameau --no-fuzzy-matching --omit-header
-	$(BIN)/pybabel compile -d hameau/web/locale -D hameau
+	$(BIN)/pybabel extract -F babel.cfg -o $(LOCALE)/hameau.pot --no-location --omit-header --width 100 \
+		--sort-output -k N_ -k HameauError -k BadRequest -k Unauthorized -k Forbidden \
+		-k NotFound -k Conflict -k PayloadTooLarge -k TooManyRequests -k LoginRequired .
+	for lang in fr en; do test -f $(LOCALE)/$$lang/LC_MESSAGES/hameau.po || \
+		$(BIN)/pybabel init -i $(LOCALE)/hameau.pot -d $(LOCALE) -D hameau -l $$lang; done
+	$(BIN)/pybabel update -i $(LOCALE)/hameau.pot -d $(LOCALE) -D hameau --no-fuzzy-matching \
+		--width 100
+	$(BIN)/pybabel compile -d $(LOCALE) -D hameau --statistics
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .ruff_cache .mypy_cache
