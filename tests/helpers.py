@@ -1,0 +1,66 @@
+"""Helpers shared by the tests: a real node in a temp dir, and a browser-like client."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from starlette.testclient import TestClient
+
+from hameau.accounts import members
+from hameau.config import Settings
+from hameau.node.datadir import Node, init_node
+from hameau.node.db import transaction
+from hameau.web.app import create_app
+
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+PASSWORD = "correct horse"
+
+
+def make_node(root: Path, **options: object) -> Node:
+    return init_node(Settings(data_dir=root, **options), "Test household")  # type: ignore[arg-type]
+
+
+def add_member(node: Node, name: str, admin: bool = False, password: str = PASSWORD) -> int:
+    with transaction(node.sessions) as session:
+        member = members.add_member(session, name, password, admin=admin, quota_bytes=1 << 30)
+        return member.id
+
+
+def browser(node: Node, address: str = "192.0.2.10") -> TestClient:
+    """A client that keeps cookies like a browser, from a non-loopback address by default."""
+    return TestClient(create_app(node), client=(address, 50000), follow_redirects=False)
+
+
+def csrf(page_html: str) -> str:
+    match = CSRF_FIELD.search(page_html)
+    assert match, "no CSRF field on the page"
+    return match.group(1)
+
+
+def log_in(client: TestClient, name: str, password: str = PASSWORD, **extra: str):  # type: ignore[no-untyped-def]
+    params = {"member": name, **{k: v for k, v in extra.items() if k == "device"}}
+    page = client.get("/login", params=params)
+    assert page.status_code == 200, page.text
+    form = {"name": name, "password": password, "csrf_token": csrf(page.text), **extra}
+    return client.post("/login", data=form)
+
+
+def post_form(client: TestClient, page_path: str, action: str, **fields: str):  # type: ignore[no-untyped-def]
+    """Submit a form the way a browser does: load the page, take its CSRF token, post."""
+    page = client.get(page_path)
+    assert page.status_code == 200, page.text
+    return client.post(action, data={"csrf_token": csrf(page.text), **fields})
+
+
+def enrol(client: TestClient, node: Node, device_name: str) -> str:
+    """Enrol the client's browser as a device through a one-time link, as an admin would."""
+    from hameau.accounts import devices
+
+    with transaction(node.sessions) as session:
+        code = devices.create_enrol_code(devices.find_device(session, device_name))
+    confirm = client.get("/devices/enrol", params={"code": code})
+    client.post("/devices/enrol", data={"code": code, "csrf_token": csrf(confirm.text)})
+    secret = client.cookies.get("hameau_device")
+    assert secret
+    return secret
