@@ -6,7 +6,7 @@ DEMO   ?= .hameau-demo
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: run test bench lint i18n clean
+.PHONY: run test bench lint i18n i18n-check clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hameau needs Python 3.11 or newer")'
@@ -40,15 +40,22 @@ lint: $(VENV)/.installed-dev
 
 # Re-extract the messages and recompile the catalogues after changing any user-visible text.
 LOCALE = hameau/web/locale
+EXTRACT = $(BIN)/pybabel -q extract -F babel.cfg --no-location --omit-header --width 100 \
+	--sort-output -k N_ -k HameauError -k BadRequest -k Unauthorized -k Forbidden -k NotFound \
+	-k Conflict -k PayloadTooLarge -k TooManyRequests -k LoginRequired
+
 i18n: $(VENV)/.installed
-	$(BIN)/pybabel extract -F babel.cfg -o $(LOCALE)/hameau.pot --no-location --omit-header --width 100 \
-		--sort-output -k N_ -k HameauError -k BadRequest -k Unauthorized -k Forbidden \
-		-k NotFound -k Conflict -k PayloadTooLarge -k TooManyRequests -k LoginRequired .
+	$(EXTRACT) -o $(LOCALE)/hameau.pot .
 	for lang in fr en; do test -f $(LOCALE)/$$lang/LC_MESSAGES/hameau.po || \
 		$(BIN)/pybabel init -i $(LOCALE)/hameau.pot -d $(LOCALE) -D hameau -l $$lang; done
 	$(BIN)/pybabel update -i $(LOCALE)/hameau.pot -d $(LOCALE) -D hameau --no-fuzzy-matching \
 		--width 100
 	$(BIN)/pybabel compile -d $(LOCALE) -D hameau --statistics
+
+# Fails if user-visible text changed since the catalogue template was last extracted.
+i18n-check:
+	$(EXTRACT) -o $(I18N_CHECK_OUT) .
+	diff -q $(LOCALE)/hameau.pot $(I18N_CHECK_OUT)
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .ruff_cache .mypy_cache

@@ -40,6 +40,9 @@ def get_db(request: Request) -> Iterator[Session]:
             yield session
             session.commit()
         except BaseException:
+            # Detach first: the error page may still show the visitor, which a rollback
+            # would expire.
+            session.expunge_all()
             session.rollback()
             raise
 

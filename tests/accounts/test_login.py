@@ -9,7 +9,11 @@ from hameau.node.datadir import Node
 from hameau.node.db import transaction
 from tests.helpers import add_member, browser, csrf, enrol, log_in
 
-SETUP_FIELDS = {"name": "camille", "password": "un jardin partagé", "password_again": "un jardin partagé"}
+SETUP_FIELDS = {
+    "name": "camille",
+    "password": "un jardin partagé",
+    "password_again": "un jardin partagé",
+}
 
 
 def test_fresh_node_sends_everyone_to_setup(node: Node) -> None:
@@ -119,7 +123,9 @@ def test_next_only_leads_to_this_node(node: Node) -> None:
         client = browser(node)
         assert log_in(client, "alex", next=target).headers["location"] == "/"
     client = browser(node)
-    assert log_in(client, "alex", next="/account/sessions").headers["location"] == "/account/sessions"
+    assert (
+        log_in(client, "alex", next="/account/sessions").headers["location"] == "/account/sessions"
+    )
 
 
 def test_private_page_sends_browsers_to_login_and_clients_get_401(node: Node) -> None:
@@ -158,7 +164,12 @@ def test_shared_device_shows_the_picker_and_keeps_its_identity_after_logout(node
     handed_back = csrf(client.get(out.headers["location"] + "&member=sam").text)
     login = client.post(
         "/login",
-        data={"name": "sam", "password": "correct horse", "csrf_token": handed_back, "device": secret},
+        data={
+            "name": "sam",
+            "password": "correct horse",
+            "csrf_token": handed_back,
+            "device": secret,
+        },
     )
     assert login.status_code == 303
     assert client.cookies.get("hameau_device") == secret

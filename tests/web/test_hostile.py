@@ -1,0 +1,108 @@
+"""Hostile input gets a clear 4xx and changes nothing."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from hameau.accounts.models import AppToken, Member
+from hameau.node.datadir import Node
+from tests.helpers import add_member, browser, csrf, log_in
+
+
+def _count(node: Node, model: type) -> int:
+    with node.sessions() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_wrong_or_missing_csrf_token_is_refused(node: Node) -> None:
+    add_member(node, "alex")
+    client = browser(node)
+    log_in(client, "alex")
+    for token in ("", "forged", csrf(browser(node).get("/login").text)):
+        refused = client.post("/account/tokens", data={"label": "sneaky", "csrf_token": token})
+        assert refused.status_code == 403
+        assert "formulaire" in refused.text  # one clear sentence, in the reader's language
+    api = client.post("/api/tokens", json={"label": "sneaky"})
+    assert api.status_code == 403 and api.json()["error"]
+    assert _count(node, AppToken) == 0
+
+
+def test_cross_site_requests_are_refused_even_with_a_token(node: Node) -> None:
+    add_member(node, "alex")
+    client = browser(node)
+    log_in(client, "alex")
+    token = csrf(client.get("/account/tokens").text)
+    for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}):
+        refused = client.post(
+            "/account/tokens", data={"label": "x", "csrf_token": token}, headers=headers
+        )
+        assert refused.status_code == 403
+    assert _count(node, AppToken) == 0
+
+
+def test_a_session_replayed_after_logout_is_dead(node: Node) -> None:
+    add_member(node, "alex")
+    client = browser(node)
+    log_in(client, "alex")
+    stolen = client.cookies["hameau_session"]
+    client.post("/logout", data={"csrf_token": csrf(client.get("/account").text)})
+    replay = browser(node, address="198.51.100.9")
+    replay.cookies.set("hameau_session", stolen)
+    assert replay.get("/api/me").status_code == 401
+    assert replay.get("/account").headers["location"].startswith("/login")
+
+
+def test_a_one_megabyte_form_field_is_refused(node: Node) -> None:
+    add_member(node, "alex")
+    client = browser(node)
+    log_in(client, "alex")
+    token = csrf(client.get("/account/tokens").text)
+    huge = client.post("/account/tokens", data={"label": "x" * (1 << 20), "csrf_token": token})
+    assert huge.status_code == 413
+    assert "trop volumineux" in huge.text
+    streamed = client.post(
+        "/login",
+        content=iter([b"name=alex&password=" + b"y" * 65536, b"z" * (1 << 20)]),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert streamed.status_code == 413
+    assert _count(node, AppToken) == 0
+
+
+def test_an_unknown_device_cookie_is_refused_and_cleared(node: Node) -> None:
+    add_member(node, "alex")
+    client = browser(node)
+    client.cookies.set("hameau_device", "made-up-device-secret", domain="testserver.local")
+    refused = client.get("/login")
+    assert refused.status_code == 400
+    assert "appareil" in refused.text
+    assert "hameau_device=;" in refused.headers["set-cookie"]
+    assert _count(node, Member) == 1
+
+
+def test_a_forged_device_in_the_login_address_is_refused(node: Node) -> None:
+    add_member(node, "alex")
+    page = browser(node).get("/login", params={"device": "forged"})
+    assert page.status_code == 400
+
+
+def test_garbage_authorization_headers_get_401(node: Node) -> None:
+    add_member(node, "alex")
+    client = browser(node)
+    for header in ("Bearer ", "Bearer hm_nope", "Basic !!!", "Basic " + "A" * 5000, "Digest x"):
+        answer = client.get("/api/me", headers={"Authorization": header})
+        assert answer.status_code == 401, header
+
+
+def test_bad_member_names_are_refused_with_a_sentence(node: Node) -> None:
+    add_member(node, "camille", admin=True)
+    client = browser(node)
+    log_in(client, "camille")
+    token = csrf(client.get("/admin/members").text)
+    for name in ("../etc", "A", "x" * 41, "<script>", "alex\x00"):
+        page = client.post(
+            "/admin/members", data={"name": name, "password": "long enough", "csrf_token": token}
+        )
+        assert page.status_code == 400, name
+        assert "<script>" not in page.text.split("<main>")[1]
+    assert _count(node, Member) == 1
