@@ -1,0 +1,133 @@
+"""In a real headless Chromium, against a real `hameau serve` process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hameau.accounts import devices
+from hameau.node.db import transaction
+from tests.e2e.served import serve
+from tests.helpers import PASSWORD, add_member, make_node
+
+pytestmark = pytest.mark.e2e
+
+
+def household(root: Path) -> Path:
+    node = make_node(root)
+    add_member(node, "camille", admin=True)
+    add_member(node, "alex")
+    add_member(node, "sam")
+    with transaction(node.sessions) as session:
+        devices.add_device(session, "Terminal de la cuisine", "terminal", True)
+    node.close()
+    return root
+
+
+def enrol_link(root: Path, url: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "hameau", "device", "enrol-link", "Terminal de la cuisine",
+         "--url", url, "--data-dir", str(root)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return result.stdout.strip()
+
+
+def node_storage(page: Any) -> dict[str, int]:
+    return page.evaluate("() => ({local: localStorage.length, session: sessionStorage.length})")
+
+
+def test_onboarding_creates_the_first_admin(tmp_path: Path, browser: Any) -> None:
+    make_node(tmp_path / "fresh").close()
+    with serve(tmp_path / "fresh") as node:
+        assert "/setup" in node.output()
+        page = browser.new_page(locale="fr-FR")
+        page.goto(node.url)
+        assert page.url.endswith("/setup")
+        assert page.locator("h1").inner_text() == "Bienvenue sur votre nœud hameau"
+        page.fill("input[name=name]", "camille")
+        page.fill("input[name=display_name]", "Camille")
+        page.fill("input[name=password]", "un jardin partagé")
+        page.fill("input[name=password_again]", "un jardin partagé")
+        page.click("button[type=submit]")
+        assert page.locator("h1").inner_text() == "Bonjour, Camille"
+        assert page.locator("a[href='/admin/members']").count() == 1
+        page.goto(node.url + "/setup")
+        assert page.url.endswith("/")  # setup is closed once an admin exists
+        page.close()
+
+
+def test_two_members_one_after_the_other_on_a_shared_device(tmp_path: Path, browser: Any) -> None:
+    root = household(tmp_path / "home")
+    with serve(root) as node:
+        context = browser.new_context(locale="fr-FR")
+        page = context.new_page()
+        page.goto(enrol_link(root, node.url))
+        page.click("button[type=submit]")  # « Inscrire »
+        assert page.locator("h1").inner_text() == "Qui est-ce ?"
+
+        for name, display in (("alex", "Alex"), ("sam", "Sam")):
+            page.click(f"ul.people a:has-text('{display}')")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            assert page.locator("h1").inner_text() == f"Bonjour, {display}"
+            assert page.locator(".device-badge").inner_text().startswith("Terminal de la cuisine")
+            # Something an app would leave behind in the browser.
+            page.evaluate("() => { localStorage.setItem('draft', name); sessionStorage.setItem('x', '1'); }")
+            page.click("header button:has-text('Changer de personne')")
+            # Logged out: the picker again, and nothing of the node left in the browser.
+            assert page.locator("h1").inner_text() == "Qui est-ce ?"
+            assert context.cookies() == []
+            assert node_storage(page) == {"local": 0, "session": 0}
+            page.goto(node.url + "/account")
+            assert "/login" in page.url  # the session is over on the server too
+            page.go_back()
+        context.close()
+
+
+def test_a_member_resumes_on_a_second_browser_where_they_left_off(tmp_path: Path, browser: Any) -> None:
+    root = household(tmp_path / "home")
+    with serve(root) as node:
+        first = browser.new_context(locale="fr-FR")
+        page = first.new_page()
+        page.goto(node.url + "/login")
+        page.fill("input[name=name]", "alex")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.click("a.tile[href='/account/sessions']")
+        assert page.locator("h1").inner_text() == "Mes sessions"
+
+        second = browser.new_context(locale="fr-FR")
+        other = second.new_page()
+        other.goto(node.url)
+        other.fill("input[name=name]", "alex")
+        other.fill("input[name=password]", PASSWORD)
+        other.click("button[type=submit]")
+        offer = other.locator("#resume")
+        assert "Reprendre là où vous en étiez" in offer.inner_text()
+        assert "Mes sessions" in offer.inner_text()
+        other.click("#resume a.button")
+        assert other.url == node.url + "/account/sessions"
+        assert other.locator("h1").inner_text() == "Mes sessions"
+        # The first browser's session shows there, and can be ended from here (htmx removes the row).
+        rows = other.locator("tbody tr")
+        assert rows.count() == 2
+        other.locator("tbody tr:not(:has-text('cette session')) button").click()
+        other.wait_for_function("() => document.querySelectorAll('tbody tr').length === 1")
+        page.reload()
+        assert "/login" in page.url
+        first.close()
+        second.close()
+
+
+def test_pages_in_english_for_an_english_browser(tmp_path: Path, browser: Any) -> None:
+    root = household(tmp_path / "home")
+    with serve(root) as node:
+        page = browser.new_page(locale="en-GB")
+        page.goto(node.url)
+        assert page.locator("h1").inner_text() == "Log in"
+        page.close()
