@@ -190,3 +190,44 @@ def test_enrolment_link_enrols_once(node: Node) -> None:
     other = browser(node)
     again = other.get("/devices/enrol", params={"code": code})
     assert again.status_code == 404
+
+
+def _age_sessions(node: Node, minutes: int) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from hameau.accounts.models import LoginSession
+    from hameau.node.db import utcnow
+
+    with transaction(node.sessions) as session:
+        moment = utcnow() - timedelta(minutes=minutes)
+        session.execute(update(LoginSession).values(last_seen_at=moment))
+
+
+def test_a_shared_device_logs_out_by_itself_when_idle(node: Node) -> None:
+    add_member(node, "alex")
+    with transaction(node.sessions) as session:
+        devices.add_device(session, "Kitchen", "terminal", True)
+    client = browser(node)
+    enrol(client, node, "Kitchen")
+    log_in(client, "alex")
+    page = client.get("/account")
+    idle = node.settings.shared_idle_minutes * 60
+    assert f'content="{idle + 5};url=/session/idle?back=/account"' in page.text
+    assert client.get("/session/idle", params={"back": "/account"}).headers["location"] == "/account"
+
+    _age_sessions(node, node.settings.shared_idle_minutes + 1)
+    out = client.get("/session/idle", params={"back": "/account"})
+    assert out.headers["clear-site-data"] == '"cache", "cookies", "storage"'
+    assert out.headers["location"].startswith("/login?device=")
+    assert client.get("/api/me").status_code == 401
+
+
+def test_a_personal_browser_is_not_logged_out_after_minutes(node: Node) -> None:
+    add_member(node, "alex")
+    client = browser(node)
+    log_in(client, "alex")
+    assert "http-equiv=\"refresh\"" not in client.get("/account").text
+    _age_sessions(node, 60)
+    assert client.get("/api/me").status_code == 200

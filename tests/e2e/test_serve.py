@@ -1,0 +1,48 @@
+"""`hameau serve` as a process: it starts, says how to begin, keeps secrets out of its log, stops."""
+
+from __future__ import annotations
+
+import signal
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from hameau.accounts import devices
+from hameau.node.db import transaction
+from tests.e2e.served import serve
+from tests.helpers import add_member, make_node
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_fresh_node_prints_where_to_set_it_up(tmp_path: Path) -> None:
+    make_node(tmp_path / "n").close()
+    with serve(tmp_path / "n") as node:
+        output = node.output()
+        assert f"{node.url}/setup" in output and "setup code" in output
+
+
+def test_secrets_in_addresses_never_reach_the_log(tmp_path: Path) -> None:
+    opened = make_node(tmp_path / "n")
+    add_member(opened, "alex")
+    with transaction(opened.sessions) as session:
+        secret = devices.enrol(devices.add_device(session, "Kitchen", "terminal", True))
+        code = devices.create_enrol_code(devices.add_device(session, "Laptop", "laptop", True))
+    opened.close()
+    with serve(tmp_path / "n") as node:
+        for path in (f"/login?device={secret}", f"/devices/enrol?code={code}"):
+            with urllib.request.urlopen(node.url + path) as answer:
+                assert answer.status == 200
+        log = node.output()
+        assert "GET /login?device=[redacted]" in log
+        assert secret not in log and code not in log
+
+
+def test_it_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    make_node(tmp_path / "n").close()
+    with serve(tmp_path / "n") as node:
+        node.process.send_signal(signal.SIGTERM)
+        # Like uvicorn, it finishes its requests, then ends by the signal it was sent.
+        assert node.process.wait(timeout=15) in (0, -signal.SIGTERM)
+        assert "Finished server process" in node.output()
