@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from sqlalchemy import Engine, select
@@ -12,7 +13,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from hameau.config import Settings
 from hameau.node import migrate
 from hameau.node.db import make_engine, make_sessionmaker, transaction
-from hameau.node.identity import NodeIdentity, create_identity, load_identity
+from hameau.node.identity import (
+    NodeIdentity,
+    check_private,
+    create_identity,
+    create_secret,
+    load_identity,
+    load_secret,
+)
 from hameau.node.models import NodeInfo
 
 
@@ -33,6 +41,10 @@ class Layout:
         return self.root / "node.key"
 
     @property
+    def secret_file(self) -> Path:
+        return self.root / "secret.key"
+
+    @property
     def database(self) -> Path:
         return self.root / "hameau.db"
 
@@ -51,10 +63,15 @@ class Node:
 
     settings: Settings
     layout: Layout
-    identity: NodeIdentity
+    secret: bytes
     engine: Engine
     sessions: sessionmaker[Session]
     name: str
+
+    @cached_property
+    def identity(self) -> NodeIdentity:
+        """The Ed25519 key, loaded the first time something signs."""
+        return load_identity(self.layout.key_file)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -75,13 +92,16 @@ def init_node(settings: Settings, name: str) -> Node:
     layout.root.mkdir(parents=True, exist_ok=True, mode=0o700)
     layout.blobs.mkdir(exist_ok=True, mode=0o700)
     identity = create_identity(layout.key_file)
+    create_secret(layout.secret_file)
     engine = make_engine(layout.database_url)
     migrate.upgrade(engine)
     os.chmod(layout.database, 0o600)
     factory = make_sessionmaker(engine)
     with transaction(factory) as session:
         session.add(NodeInfo(id=1, name=name, public_key=identity.public_key_b64))
-    return Node(settings, layout, identity, engine, factory, name)
+    node = Node(settings, layout, load_secret(layout.secret_file), engine, factory, name)
+    node.identity = identity  # type: ignore[misc]
+    return node
 
 
 def open_node(settings: Settings, upgrade: bool = True) -> Node:
@@ -92,11 +112,11 @@ def open_node(settings: Settings, upgrade: bool = True) -> Node:
             f"No node in {layout.root}; create one with `hameau init --name NAME`"
             " (or `hameau demo`)."
         )
-    identity = load_identity(layout.key_file)
+    check_private(layout.key_file)
     engine = make_engine(layout.database_url)
     if upgrade:
         migrate.upgrade(engine)
     factory = make_sessionmaker(engine)
     with factory() as session:
         info = session.scalars(select(NodeInfo)).one()
-    return Node(settings, layout, identity, engine, factory, info.name)
+    return Node(settings, layout, load_secret(layout.secret_file), engine, factory, info.name)

@@ -17,6 +17,7 @@ from hameau.accounts.models import LoginSession, Member
 from hameau.accounts.ratelimit import LoginLimiter
 from hameau.accounts.sessions import Lifetimes
 from hameau.node.datadir import Node
+from hameau.node.identity import derive
 from hameau.node.db import utcnow
 from hameau.web import home
 from hameau.web.csrf import CSRF
@@ -61,7 +62,7 @@ def _gauges(node: Node):  # type: ignore[no-untyped-def]
 
 def create_app(node: Node) -> FastAPI:
     settings = node.settings
-    csrf = CSRF(node.identity.derive_secret("csrf"))
+    csrf = CSRF(derive(node.secret, "csrf"))
     metrics = Metrics(_gauges(node))
     middleware = [
         Middleware(ResponseHeaders),

@@ -215,7 +215,9 @@ def test_a_shared_device_logs_out_by_itself_when_idle(node: Node) -> None:
     page = client.get("/account")
     idle = node.settings.shared_idle_minutes * 60
     assert f'content="{idle + 5};url=/session/idle?back=/account"' in page.text
-    assert client.get("/session/idle", params={"back": "/account"}).headers["location"] == "/account"
+    assert (
+        client.get("/session/idle", params={"back": "/account"}).headers["location"] == "/account"
+    )
 
     _age_sessions(node, node.settings.shared_idle_minutes + 1)
     out = client.get("/session/idle", params={"back": "/account"})
@@ -228,6 +230,6 @@ def test_a_personal_browser_is_not_logged_out_after_minutes(node: Node) -> None:
     add_member(node, "alex")
     client = browser(node)
     log_in(client, "alex")
-    assert "http-equiv=\"refresh\"" not in client.get("/account").text
+    assert 'http-equiv="refresh"' not in client.get("/account").text
     _age_sessions(node, 60)
     assert client.get("/api/me").status_code == 200

@@ -64,7 +64,16 @@ def serve(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[Served]
     log = data_dir.parent / f"serve-{port}.log"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "hameau", "serve", "--data-dir", str(data_dir), "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "hameau",
+                "serve",
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(port),
+            ],
             stdout=output,
             stderr=subprocess.STDOUT,
             text=True,

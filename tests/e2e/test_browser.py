@@ -77,7 +77,9 @@ def test_two_members_one_after_the_other_on_a_shared_device(tmp_path: Path, brow
             assert page.locator("h1").inner_text() == f"Bonjour, {display}"
             assert page.locator(".device-badge").inner_text().startswith("Terminal de la cuisine")
             # Something an app would leave behind in the browser.
-            page.evaluate("() => { localStorage.setItem('draft', name); sessionStorage.setItem('x', '1'); }")
+            page.evaluate(
+                "() => { localStorage.setItem('draft', name); sessionStorage.setItem('x', '1'); }"
+            )
             page.click("header button:has-text('Changer de personne')")
             # Logged out: the picker again, and nothing of the node left in the browser.
             assert page.locator("h1").inner_text() == "Qui est-ce ?"
@@ -89,7 +91,9 @@ def test_two_members_one_after_the_other_on_a_shared_device(tmp_path: Path, brow
         context.close()
 
 
-def test_a_member_resumes_on_a_second_browser_where_they_left_off(tmp_path: Path, browser: Any) -> None:
+def test_a_member_resumes_on_a_second_browser_where_they_left_off(
+    tmp_path: Path, browser: Any
+) -> None:
     root = household(tmp_path / "home")
     with serve(root) as node:
         first = browser.new_context(locale="fr-FR")

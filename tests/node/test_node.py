@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from hameau.config import ConfigError, Settings, load_settings
 from hameau.node import migrate
 from hameau.node.datadir import Node, NodeExists, NodeMissing, init_node, open_node
 from hameau.node.db import Base
-from hameau.node.identity import IdentityError, load_identity
+from hameau.node.identity import IdentityError, derive, load_identity
 
 
 def test_schema_head_constant_is_alembics_head() -> None:
@@ -54,7 +55,8 @@ def test_identity_is_stable_and_signs(node: Node) -> None:
     assert again.node_id == node.identity.node_id
     signature = again.sign(b"hello")
     node.identity.private_key.public_key().verify(signature, b"hello")
-    assert again.derive_secret("csrf") != again.derive_secret("other")
+    assert derive(node.secret, "csrf") != derive(node.secret, "other")
+    assert stat.S_IMODE(node.layout.secret_file.stat().st_mode) == 0o600
 
 
 def test_settings_come_from_file_then_environment(tmp_path: Path) -> None:
