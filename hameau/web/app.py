@@ -17,8 +17,8 @@ from hameau.accounts.models import LoginSession, Member
 from hameau.accounts.ratelimit import LoginLimiter
 from hameau.accounts.sessions import Lifetimes
 from hameau.node.datadir import Node
-from hameau.node.identity import derive
 from hameau.node.db import utcnow
+from hameau.node.identity import derive
 from hameau.web import home
 from hameau.web.csrf import CSRF
 from hameau.web.errors import HANDLERS
