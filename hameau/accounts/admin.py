@@ -40,12 +40,12 @@ def _members_page(request: Request, db: Session, status: int = 200, **context: o
 
 
 @router.get("/members")
-def members_page(request: Request, db: DB, visitor: AdminVisitor) -> Response:
+async def members_page(request: Request, db: DB, visitor: AdminVisitor) -> Response:
     return _members_page(request, db)
 
 
 @router.post("/members")
-def add_member(
+async def add_member(
     request: Request,
     db: DB,
     visitor: AdminVisitor,
@@ -73,7 +73,7 @@ def _active_admins(db: Session) -> int:
 
 
 @router.post("/members/{member_id}/disable")
-def disable_member(db: DB, visitor: AdminVisitor, member_id: int) -> Response:
+async def disable_member(db: DB, visitor: AdminVisitor, member_id: int) -> Response:
     member = members.get_member(db, member_id)
     if member.is_admin and member.active and _active_admins(db) <= 1:
         raise Conflict("The node's last admin cannot be disabled; make another admin first.")
@@ -82,13 +82,13 @@ def disable_member(db: DB, visitor: AdminVisitor, member_id: int) -> Response:
 
 
 @router.post("/members/{member_id}/enable")
-def enable_member(db: DB, visitor: AdminVisitor, member_id: int) -> Response:
+async def enable_member(db: DB, visitor: AdminVisitor, member_id: int) -> Response:
     members.set_disabled(db, members.get_member(db, member_id), False)
     return RedirectResponse("/admin/members?done=enabled", status_code=303)
 
 
 @router.post("/members/{member_id}/quota")
-def set_quota(
+async def set_quota(
     db: DB, visitor: AdminVisitor, member_id: int, quota_mb: Annotated[int, Form()]
 ) -> Response:
     members.set_quota(members.get_member(db, member_id), quota_mb)
@@ -105,12 +105,12 @@ def _devices_page(request: Request, db: Session, status: int = 200, **context: o
 
 
 @router.get("/devices")
-def devices_page(request: Request, db: DB, visitor: AdminVisitor) -> Response:
+async def devices_page(request: Request, db: DB, visitor: AdminVisitor) -> Response:
     return _devices_page(request, db, current=visitor.device)
 
 
 @router.post("/devices")
-def add_device(
+async def add_device(
     request: Request,
     db: DB,
     visitor: AdminVisitor,
@@ -140,7 +140,9 @@ def add_device(
 
 
 @router.post("/devices/{device_id}/enrol")
-def enrol_this_browser(request: Request, db: DB, visitor: AdminVisitor, device_id: int) -> Response:
+async def enrol_this_browser(
+    request: Request, db: DB, visitor: AdminVisitor, device_id: int
+) -> Response:
     secret = devices.enrol(devices.get_device(db, device_id))
     response = RedirectResponse("/admin/devices?done=enrolled", status_code=303)
     set_device_cookie(request, response, secret)
@@ -148,7 +150,9 @@ def enrol_this_browser(request: Request, db: DB, visitor: AdminVisitor, device_i
 
 
 @router.post("/devices/{device_id}/link")
-def enrolment_link(request: Request, db: DB, visitor: AdminVisitor, device_id: int) -> Response:
+async def enrolment_link(
+    request: Request, db: DB, visitor: AdminVisitor, device_id: int
+) -> Response:
     device = devices.get_device(db, device_id)
     code = devices.create_enrol_code(device)
     link = str(request.url_for("enrol_confirm").include_query_params(code=code))
@@ -156,6 +160,6 @@ def enrolment_link(request: Request, db: DB, visitor: AdminVisitor, device_id: i
 
 
 @router.post("/devices/{device_id}/retire")
-def retire_device(db: DB, visitor: AdminVisitor, device_id: int) -> Response:
+async def retire_device(db: DB, visitor: AdminVisitor, device_id: int) -> Response:
     devices.retire(devices.get_device(db, device_id))
     return RedirectResponse("/admin/devices?done=retired", status_code=303)

@@ -120,17 +120,17 @@ def _member(visitor: Visitor) -> Member:
 
 
 @router.get("/me")
-def me(visitor: MemberVisitor) -> MemberOut:
+async def me(visitor: MemberVisitor) -> MemberOut:
     return MemberOut.of(_member(visitor))
 
 
 @router.get("/members")
-def list_members(db: DB, visitor: AdminVisitor) -> list[MemberOut]:
+async def list_members(db: DB, visitor: AdminVisitor) -> list[MemberOut]:
     return [MemberOut.of(member) for member in members.list_members(db)]
 
 
 @router.get("/members/{member_id}")
-def get_member(db: DB, visitor: MemberVisitor, member_id: int) -> MemberOut:
+async def get_member(db: DB, visitor: MemberVisitor, member_id: int) -> MemberOut:
     me = _member(visitor)
     if member_id != me.id and not me.is_admin:
         raise Forbidden("Only the node's admins can see other members' accounts.")
@@ -138,39 +138,39 @@ def get_member(db: DB, visitor: MemberVisitor, member_id: int) -> MemberOut:
 
 
 @router.get("/sessions")
-def list_sessions(request: Request, db: DB, visitor: MemberVisitor) -> list[SessionOut]:
+async def list_sessions(request: Request, db: DB, visitor: MemberVisitor) -> list[SessionOut]:
     live = sessions.list_for_member(db, _member(visitor), request.app.state.lifetimes)
     return [SessionOut.of(login, visitor.login) for login in live]
 
 
 @router.delete("/sessions/{session_id}", status_code=204)
-def revoke_session(db: DB, visitor: MemberVisitor, session_id: int) -> None:
+async def revoke_session(db: DB, visitor: MemberVisitor, session_id: int) -> None:
     sessions.revoke_for_member(db, _member(visitor), session_id)
 
 
 @router.get("/tokens")
-def list_tokens(db: DB, visitor: MemberVisitor) -> list[TokenOut]:
+async def list_tokens(db: DB, visitor: MemberVisitor) -> list[TokenOut]:
     return [TokenOut.of(token) for token in tokens.list_tokens(db, _member(visitor))]
 
 
 @router.post("/tokens", status_code=201)
-def create_token(db: DB, visitor: MemberVisitor, body: NewToken) -> CreatedToken:
+async def create_token(db: DB, visitor: MemberVisitor, body: NewToken) -> CreatedToken:
     token, secret = tokens.create_token(db, _member(visitor), body.label)
     return CreatedToken(**TokenOut.of(token).model_dump(), secret=secret)
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-def revoke_token(db: DB, visitor: MemberVisitor, token_id: int) -> None:
+async def revoke_token(db: DB, visitor: MemberVisitor, token_id: int) -> None:
     tokens.revoke_token(db, token_id, member=_member(visitor))
 
 
 @router.get("/devices")
-def list_devices(db: DB, visitor: MemberVisitor) -> list[DeviceOut]:
+async def list_devices(db: DB, visitor: MemberVisitor) -> list[DeviceOut]:
     return [DeviceOut.of(device) for device in devices.list_devices(db)]
 
 
 @router.get("/workspace")
-def get_place(db: DB, visitor: MemberVisitor) -> PlaceOut:
+async def get_place(db: DB, visitor: MemberVisitor) -> PlaceOut:
     place = db.get(Workspace, _member(visitor).id)
     if place is None:
         raise NotFound("Nothing has been opened yet.")
@@ -178,7 +178,7 @@ def get_place(db: DB, visitor: MemberVisitor) -> PlaceOut:
 
 
 @router.put("/workspace", status_code=204)
-def put_place(db: DB, visitor: MemberVisitor, body: Place) -> None:
+async def put_place(db: DB, visitor: MemberVisitor, body: Place) -> None:
     """Apps record the item open (a note, a folder) so the member can resume elsewhere."""
     if visitor.login is None:
         raise Forbidden("Only a browser session has a place to resume.")

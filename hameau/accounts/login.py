@@ -100,7 +100,7 @@ def _login_page(
 
 
 @router.get("/login")
-def login_form(
+async def login_form(
     request: Request,
     db: DB,
     visitor: AnyVisitor,
@@ -117,7 +117,7 @@ def login_form(
 
 
 @router.post("/login")
-def login(
+async def login(
     request: Request,
     db: DB,
     visitor: AnyVisitor,
@@ -143,7 +143,7 @@ def login(
             error=error.render(gettext), status=429, headers=error.headers,
         )  # fmt: skip
     try:
-        member = members.authenticate(db, account, password)
+        member = await members.authenticate(db, account, password)
     except HameauError as failure:
         limiter.failed(account, address)
         return _login_page(
@@ -177,14 +177,14 @@ def _ended(visitor: Visitor) -> Response:
 
 
 @router.post("/logout")
-def logout(db: DB, visitor: AnyVisitor) -> Response:
+async def logout(db: DB, visitor: AnyVisitor) -> Response:
     if visitor.login is not None:
         sessions.revoke(visitor.login)
     return _ended(visitor)
 
 
 @router.get("/session/idle")
-def idle_check(
+async def idle_check(
     request: Request,
     db: DB,
     visitor: AnyVisitor,
@@ -205,14 +205,14 @@ def _setup_page(request: Request, error: str = "", status: int = 200, **values: 
 
 
 @router.get("/setup")
-def setup_form(request: Request, db: DB) -> Response:
+async def setup_form(request: Request, db: DB) -> Response:
     if members.count_members(db) > 0:
         return RedirectResponse("/login", status_code=303)
     return _setup_page(request)
 
 
 @router.post("/setup")
-def setup(
+async def setup(
     request: Request,
     db: DB,
     name: Annotated[str, Form(max_length=200)],
@@ -275,7 +275,7 @@ def setup(
 
 
 @router.get("/devices/enrol")
-def enrol_confirm(
+async def enrol_confirm(
     request: Request, db: DB, code: Annotated[str, Query(max_length=100)] = ""
 ) -> Response:
     """A GET never enrols (link previews would); it asks for a click."""
@@ -284,7 +284,7 @@ def enrol_confirm(
 
 
 @router.post("/devices/enrol")
-def enrol(request: Request, db: DB, code: Annotated[str, Form(max_length=100)]) -> Response:
+async def enrol(request: Request, db: DB, code: Annotated[str, Form(max_length=100)]) -> Response:
     _, secret = devices.enrol_with_code(db, code)
     response = RedirectResponse("/login", status_code=303)
     set_device_cookie(request, response, secret)

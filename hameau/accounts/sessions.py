@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from hameau.accounts.models import Device, LoginSession, Member
 from hameau.accounts.secrets import digest, new_secret
@@ -86,7 +86,13 @@ def resolve(session: Session, secret: str, lifetimes: Lifetimes) -> LoginSession
     """The live session for this cookie secret (touching its last-seen time), or None."""
     if not secret or len(secret) > 100:
         return None
-    login = session.scalar(select(LoginSession).where(LoginSession.token_hash == digest(secret)))
+    # One query for the session, its member and its device: this runs on every request.
+    query = (
+        select(LoginSession)
+        .options(joinedload(LoginSession.member), joinedload(LoginSession.device))
+        .where(LoginSession.token_hash == digest(secret))
+    )
+    login = session.scalar(query)
     if login is None or not is_live(login, lifetimes):
         return None
     now = utcnow()

@@ -57,12 +57,12 @@ def render(
 
 
 @router.get("/account")
-def account_page(request: Request, db: DB, visitor: MemberVisitor) -> Response:
+async def account_page(request: Request, db: DB, visitor: MemberVisitor) -> Response:
     return render(request, visitor, db, "account.html", N_("My account"), member=member_of(visitor))
 
 
 @router.post("/account/language")
-def change_language(
+async def change_language(
     db: DB, visitor: MemberVisitor, language: Annotated[str, Form(max_length=8)]
 ) -> Response:
     members.set_locale(member_of(visitor), language)
@@ -70,7 +70,7 @@ def change_language(
 
 
 @router.post("/account/password")
-def change_password(
+async def change_password(
     request: Request,
     db: DB,
     visitor: MemberVisitor,
@@ -80,7 +80,7 @@ def change_password(
 ) -> Response:
     member = member_of(visitor)
     try:
-        members.authenticate(db, member.name, current)
+        await members.authenticate(db, member.name, current)
         if password != password_again:
             raise BadRequest("The two passwords differ.")
         members.set_password(member, password)
@@ -94,7 +94,7 @@ def change_password(
 
 
 @router.get("/account/sessions")
-def sessions_page(request: Request, db: DB, visitor: MemberVisitor) -> Response:
+async def sessions_page(request: Request, db: DB, visitor: MemberVisitor) -> Response:
     live = sessions.list_for_member(db, member_of(visitor), request.app.state.lifetimes)
     current = visitor.login.id if visitor.login else None
     return render(
@@ -103,23 +103,25 @@ def sessions_page(request: Request, db: DB, visitor: MemberVisitor) -> Response:
 
 
 @router.post("/account/sessions/{session_id}/revoke")
-def revoke_session(request: Request, db: DB, visitor: MemberVisitor, session_id: int) -> Response:
+async def revoke_session(
+    request: Request, db: DB, visitor: MemberVisitor, session_id: int
+) -> Response:
     ended = sessions.revoke_for_member(db, member_of(visitor), session_id)
     if visitor.login is not None and ended.id == visitor.login.id:
-        return login.logout(db, visitor)
+        return await login.logout(db, visitor)
     if request.headers.get("hx-request"):
         return HTMLResponse("")  # htmx removes the row
     return RedirectResponse("/account/sessions?done=revoked", status_code=303)
 
 
 @router.get("/account/tokens")
-def tokens_page(request: Request, db: DB, visitor: MemberVisitor) -> Response:
+async def tokens_page(request: Request, db: DB, visitor: MemberVisitor) -> Response:
     listed = tokens.list_tokens(db, member_of(visitor))
     return render(request, visitor, db, "tokens.html", N_("App passwords"), tokens=listed)
 
 
 @router.post("/account/tokens")
-def create_token(
+async def create_token(
     request: Request, db: DB, visitor: MemberVisitor, label: Annotated[str, Form(max_length=200)]
 ) -> Response:
     member = member_of(visitor)
@@ -132,6 +134,6 @@ def create_token(
 
 
 @router.post("/account/tokens/{token_id}/revoke")
-def revoke_token(db: DB, visitor: MemberVisitor, token_id: int) -> Response:
+async def revoke_token(db: DB, visitor: MemberVisitor, token_id: int) -> Response:
     tokens.revoke_token(db, token_id, member=member_of(visitor))
     return RedirectResponse("/account/tokens?done=token-revoked", status_code=303)

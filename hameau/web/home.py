@@ -34,7 +34,7 @@ class AppInfo:
 
 
 @router.get("/", include_in_schema=False)
-def home_page(request: Request, db: DB, visitor: AnyVisitor) -> Response:
+async def home_page(request: Request, db: DB, visitor: AnyVisitor) -> Response:
     if visitor.member is None:
         target = "/setup" if count_members(db) == 0 else "/login"
         return RedirectResponse(target, status_code=303)
@@ -49,14 +49,14 @@ def home_page(request: Request, db: DB, visitor: AnyVisitor) -> Response:
 
 
 @router.get("/healthz", include_in_schema=False)
-def healthz(db: DB) -> JSONResponse:
+async def healthz(db: DB) -> JSONResponse:
     """Unauthenticated on purpose: supervisors and load balancers ask it; it tells nothing private."""
     db.execute(text("SELECT 1"))
     return JSONResponse({"status": "ok"})
 
 
 @router.get("/metrics", include_in_schema=False)
-def metrics(request: Request, visitor: AnyVisitor) -> Response:
+async def metrics(request: Request, visitor: AnyVisitor) -> Response:
     """Prometheus text format, for admins or a scraper on the node itself."""
     admin = visitor.member is not None and visitor.member.is_admin
     if not (admin or is_loopback(request)):
