@@ -6,7 +6,7 @@ DEMO   ?= .hameau-demo
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: run test bench lint i18n i18n-check clean
+.PHONY: run test bench lint i18n i18n-check screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hameau needs Python 3.11 or newer")'
@@ -56,6 +56,9 @@ i18n: $(VENV)/.installed
 i18n-check:
 	$(EXTRACT) -o $(I18N_CHECK_OUT) .
 	diff -q $(LOCALE)/hameau.pot $(I18N_CHECK_OUT)
+
+screenshots: $(VENV)/.installed-dev
+	$(BIN)/python docs/screenshots.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .ruff_cache .mypy_cache

@@ -75,9 +75,10 @@ def create_app(node: Node) -> FastAPI:
         version=__version__,
         middleware=middleware,
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
-        docs_url="/api/docs",
+        # The API description is served to members only, by home.openapi (no CDN-hosted UI).
+        docs_url=None,
         redoc_url=None,
-        openapi_url="/api/openapi.json",
+        openapi_url=None,
     )
     app.state.node = node
     app.state.csrf = csrf

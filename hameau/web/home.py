@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from hameau.accounts import workspace
 from hameau.accounts.members import count_members
 from hameau.errors import Forbidden
-from hameau.web.auth import DB, AnyVisitor, is_loopback
+from hameau.web.auth import DB, AnyVisitor, MemberVisitor, is_loopback
 
 router = APIRouter()
 
@@ -53,6 +53,12 @@ async def healthz(db: DB) -> JSONResponse:
     """Unauthenticated on purpose: supervisors and load balancers ask it; it tells nothing private."""
     db.execute(text("SELECT 1"))
     return JSONResponse({"status": "ok"})
+
+
+@router.get("/api/openapi.json", include_in_schema=False)
+async def openapi(request: Request, visitor: MemberVisitor) -> JSONResponse:
+    """The OpenAPI description of the node's JSON API, for logged-in members and clients."""
+    return JSONResponse(request.app.openapi())
 
 
 @router.get("/metrics", include_in_schema=False)

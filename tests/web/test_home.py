@@ -82,3 +82,29 @@ def test_unknown_pages_get_a_page_and_api_clients_json(node: Node) -> None:
     assert page.status_code == 404 and "Cette page n&#39;existe pas." in page.text
     api = client.get("/api/nowhere")
     assert api.status_code == 404 and api.json()["status"] == 404
+
+
+def test_every_page_is_fully_written_in_both_languages(node: Node) -> None:
+    """No placeholder left unfilled, no msgid left untranslated on any page an admin sees."""
+    from hameau.accounts import devices
+    from hameau.node.db import transaction
+
+    add_member(node, "camille", admin=True)
+    with transaction(node.sessions) as session:
+        devices.add_device(session, "Cuisine", "terminal", True, lifetime_years=8)
+    client = browser(node)
+    log_in(client, "camille")
+    pages = [
+        "/",
+        "/account",
+        "/account/sessions",
+        "/account/tokens",
+        "/admin/members",
+        "/admin/devices",
+    ]
+    for path in pages:
+        french = client.get(path).text
+        assert "%(" not in french and "%s" not in french, path
+        english = client.get(path, headers={"Accept-Language": "en"}).text
+        assert "%(" not in english, path
+    assert "8 ans prévus" in client.get("/admin/devices").text

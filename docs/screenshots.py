@@ -1,0 +1,70 @@
+"""Screenshots of the real pages for the docs, taken in headless Chromium (`make screenshots`).
+
+A demo household is created in a temporary folder and served by `hameau serve`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e.served import chromium, serve  # noqa: E402
+
+OUT = ROOT / "docs" / "screenshots"
+
+
+def main() -> None:
+    OUT.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as folder:
+        data = Path(folder) / "demo"
+        subprocess.run(
+            [sys.executable, "-m", "hameau", "demo", "--data-dir", str(data)],
+            check=True,
+            capture_output=True,
+        )
+        logins = dict(
+            line.split("\t")[:2] for line in (data / "demo-logins.txt").read_text().splitlines()
+        )
+        with serve(data) as node, chromium() as browser:
+            link = subprocess.run(
+                [sys.executable, "-m", "hameau", "device", "enrol-link", "Terminal de la cuisine",
+                 "--url", node.url, "--data-dir", str(data)],
+                capture_output=True, text=True, check=True,
+            ).stdout.strip()  # fmt: skip
+            other = browser.new_page(locale="fr-FR", viewport={"width": 1000, "height": 640})
+            other.goto(node.url + "/login")
+            other.fill("input[name=name]", "alex")
+            other.fill("input[name=password]", logins["alex"])
+            other.click("button[type=submit]")
+            other.goto(node.url + "/account/sessions")
+
+            kitchen = browser.new_page(locale="fr-FR", viewport={"width": 1000, "height": 640})
+            kitchen.goto(link)
+            kitchen.click("button[type=submit]")
+            kitchen.screenshot(path=OUT / "picker.png")
+            kitchen.click("ul.people a:has-text('Alex')")
+            kitchen.fill("input[name=password]", logins["alex"])
+            kitchen.click("button[type=submit]")
+            kitchen.screenshot(path=OUT / "home.png")
+            kitchen.goto(node.url + "/account/sessions")
+            kitchen.screenshot(path=OUT / "sessions.png")
+            kitchen.click("header button")
+
+            admin = browser.new_page(locale="fr-FR", viewport={"width": 1000, "height": 900})
+            admin.goto(node.url + "/login")
+            admin.fill("input[name=name]", "camille")
+            admin.fill("input[name=password]", logins["camille"])
+            admin.click("button[type=submit]")
+            admin.goto(node.url + "/admin/devices")
+            admin.screenshot(path=OUT / "devices.png", full_page=True)
+    for image in sorted(OUT.glob("*.png")):
+        print(image.relative_to(ROOT))
+
+
+if __name__ == "__main__":
+    main()
