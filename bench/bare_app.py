@@ -4,6 +4,7 @@ templates, served by the same server code and settings as hameau."""
 from __future__ import annotations
 
 import sys
+import time
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -14,6 +15,16 @@ PAGE = "<!doctype html><html><body>" + "<p>hameau</p>" * 150 + "</body></html>"
 
 @app.get("/")
 def home() -> HTMLResponse:
+    return HTMLResponse(PAGE)
+
+
+@app.get("/spin")
+async def spin(ms: float = 1.0) -> HTMLResponse:
+    """The same page after spending ``ms`` of CPU: a route as costly as hameau's, with none
+    of its work, to tell what the server does at saturation from what hameau does."""
+    end = time.perf_counter() + ms / 1000
+    while time.perf_counter() < end:
+        pass
     return HTMLResponse(PAGE)
 
 

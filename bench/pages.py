@@ -1,6 +1,8 @@
 """A logged-in member's home page under load: p50/p99 latency and requests/s at 50
 concurrent clients (wrk), beside a bare FastAPI route served by the same server code on
-the same machine in the same run. Prints one JSON line.
+the same machine in the same run, and beside that route made to burn as much CPU per
+request as hameau's page took (which tells the server's own behaviour at saturation from
+hameau's). Prints one JSON line.
 
     .venv/bin/python bench/pages.py [--seconds 20] [--connections 50]
 """
@@ -51,6 +53,9 @@ def main() -> None:
         assert "Alex" in page, "the benchmark must load the logged-in home page"
         hameau = wrk(node.url + "/", options.seconds, options.connections, cookie)
         peer = wrk(bare.url + "/", options.seconds, options.connections)
+        # A bare route that costs as much CPU per request as hameau's page did, here, now.
+        cost_ms = round(1000 / hameau["requests_per_s"], 2)
+        spin = wrk(f"{bare.url}/spin?ms={cost_ms}", options.seconds, options.connections)
     print(
         json.dumps(
             {
@@ -60,9 +65,11 @@ def main() -> None:
                 "page_bytes": len(page.encode()),
                 "hameau_home": hameau,
                 "bare_fastapi": peer,
+                "bare_fastapi_same_cost": {"cost_ms": cost_ms, **spin},
                 "throughput_ratio": round(hameau["requests_per_s"] / peer["requests_per_s"], 2),
                 "p50_ratio": round(hameau["p50_ms"] / peer["p50_ms"], 2),
                 "p99_ratio": round(hameau["p99_ms"] / peer["p99_ms"], 2),
+                "p99_ratio_vs_same_cost": round(hameau["p99_ms"] / spin["p99_ms"], 2),
             }
         )
     )

@@ -46,12 +46,15 @@ def main() -> None:
             kitchen = browser.new_page(locale="fr-FR", viewport={"width": 1000, "height": 640})
             kitchen.goto(link)
             kitchen.click("button[type=submit]")
+            kitchen.wait_for_selector("ul.people")
             kitchen.screenshot(path=OUT / "picker.png")
             kitchen.click("ul.people a:has-text('Alex')")
             kitchen.fill("input[name=password]", logins["alex"])
             kitchen.click("button[type=submit]")
+            kitchen.wait_for_selector("#resume")
             kitchen.screenshot(path=OUT / "home.png")
             kitchen.goto(node.url + "/account/sessions")
+            kitchen.wait_for_load_state()
             kitchen.screenshot(path=OUT / "sessions.png")
             kitchen.click("header button")
 
@@ -61,6 +64,7 @@ def main() -> None:
             admin.fill("input[name=password]", logins["camille"])
             admin.click("button[type=submit]")
             admin.goto(node.url + "/admin/devices")
+            admin.wait_for_load_state()
             admin.screenshot(path=OUT / "devices.png", full_page=True)
     for image in sorted(OUT.glob("*.png")):
         print(image.relative_to(ROOT))

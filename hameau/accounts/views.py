@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from hameau.accounts import admin, login, members, sessions, tokens, workspace
+from hameau.accounts import admin, agents, login, members, sessions, tokens, workspace
 from hameau.accounts.models import Member
 from hameau.errors import N_, BadRequest, HameauError
 from hameau.web.auth import DB, MemberVisitor, Visitor
@@ -98,8 +98,9 @@ async def sessions_page(request: Request, db: DB, visitor: MemberVisitor) -> Res
     live = sessions.list_for_member(db, member_of(visitor), request.app.state.lifetimes)
     current = visitor.login.id if visitor.login else None
     return render(
-        request, visitor, db, "sessions.html", N_("My sessions"), logins=live, current=current
-    )
+        request, visitor, db, "sessions.html", N_("My sessions"),
+        logins=live, current=current, describe_agent=agents.describe,
+    )  # fmt: skip
 
 
 @router.post("/account/sessions/{session_id}/revoke")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import re
 from types import FrameType
@@ -79,10 +78,6 @@ def main(argv: list[str]) -> None:
             f" machine, give the setup code {app.state.setup_code}.",
             flush=True,
         )
-    # Everything loaded so far lives as long as the process: keep the collector from
-    # scanning it again and again (full collections over it paused requests for ~100 ms).
-    gc.collect()
-    gc.freeze()
     serve(app, settings.host, settings.port)
 
 

@@ -60,4 +60,4 @@ class Formatter:
         return format_timedelta(delta, add_direction=True, locale=self.locale, threshold=1)
 
     def when(self, moment: datetime) -> str:
-        return format_datetime(moment, format="medium", locale=self.locale)
+        return format_datetime(moment.astimezone(), format="medium", locale=self.locale)
