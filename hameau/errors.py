@@ -55,3 +55,7 @@ class PayloadTooLarge(HameauError):
 
 class TooManyRequests(HameauError):
     status = 429
+
+
+class InsufficientStorage(HameauError):
+    status = 507

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hameau.config import Settings
 from hameau.node import migrate
+from hameau.node.blobs import LocalBlobStore
 from hameau.node.db import make_engine, make_sessionmaker, transaction
 from hameau.node.identity import (
     NodeIdentity,
@@ -67,6 +68,10 @@ class Node:
     engine: Engine
     sessions: sessionmaker[Session]
     name: str
+
+    @cached_property
+    def blobs(self) -> LocalBlobStore:
+        return LocalBlobStore(self.layout.blobs)
 
     @cached_property
     def identity(self) -> NodeIdentity:

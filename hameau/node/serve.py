@@ -58,6 +58,21 @@ def serve(app: object, host: str, port: int) -> None:
     QuietServer(config).run()
 
 
+def tidy(node: object) -> None:
+    """Before serving: drop what writes cut short left behind (a crash, a kill -9) and blobs
+    nothing refers to any more. Done here, with no writer running, so nothing can race it."""
+    from hameau.files.service import collect_garbage
+    from hameau.node.datadir import Node
+    from hameau.node.db import transaction
+
+    assert isinstance(node, Node)
+    partial = node.blobs.clear_temp()
+    with transaction(node.sessions) as session:
+        unused = collect_garbage(session, node.blobs)
+    if partial or unused:
+        print(f"Removed {partial} partial upload(s) and {unused} unused blob(s).", flush=True)
+
+
 def main(argv: list[str]) -> None:
     """Entry point of the server process (`hameau serve` replaces itself with it, so the
     command line's own libraries do not stay in the server's memory)."""
@@ -68,6 +83,7 @@ def main(argv: list[str]) -> None:
     data_dir, host, port = argv
     settings = load_settings(data_dir).with_overrides(host=host, port=int(port))
     node = open_node(settings)
+    tidy(node)
     app = create_app(node)
     shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
     base = f"http://{shown}:{settings.port}"

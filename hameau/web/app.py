@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 
 from fastapi import FastAPI
 from sqlalchemy import func, select
 from starlette.middleware import Middleware
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hameau import __version__
 from hameau.accounts import api as accounts_api
@@ -16,6 +18,8 @@ from hameau.accounts.members import count_members
 from hameau.accounts.models import LoginSession, Member
 from hameau.accounts.ratelimit import LoginLimiter
 from hameau.accounts.sessions import Lifetimes
+from hameau.files import api as files_api
+from hameau.files import views as files_views
 from hameau.node.datadir import Node
 from hameau.node.db import utcnow
 from hameau.node.identity import derive
@@ -27,9 +31,17 @@ from hameau.web.middleware import CSRFCheck, RequestMetrics, ResponseHeaders, Sm
 from hameau.web.templating import PACKAGE, Pages
 
 # The apps of the node, in the order of the home page. Adding an app is one line here.
-APPS = [accounts_views.APP]
-ROUTERS = [home.router, accounts_views.router, accounts_api.router]
-TEMPLATE_DOMAINS = ["accounts"]
+APPS = [files_views.APP, accounts_views.APP]
+ROUTERS = [
+    home.router,
+    accounts_views.router,
+    accounts_api.router,
+    files_views.router,
+    files_api.router,
+]
+TEMPLATE_DOMAINS = ["accounts", "files"]
+# Paths whose request bodies are file content, streamed to their route rather than read here.
+STREAMED = ("/api/files/", "/dav/")
 
 
 class StaticAssets(StaticFiles):
@@ -39,6 +51,27 @@ class StaticAssets(StaticFiles):
         response = super().file_response(*args, **kwargs)
         response.headers["Cache-Control"] = "public, max-age=604800"
         return response
+
+
+class LazyMount:
+    """An ASGI app built on its first request, so a part nobody uses is never loaded."""
+
+    def __init__(self, factory: Callable[[], ASGIApp]) -> None:
+        self.factory = factory
+        self.app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.app is None:
+            self.app = self.factory()
+        await self.app(scope, receive, send)
+
+
+def _webdav(node: Node) -> ASGIApp:
+    from a2wsgi import WSGIMiddleware
+
+    from hameau.files.dav import make_dav_app
+
+    return WSGIMiddleware(make_dav_app(node), workers=4)  # type: ignore[return-value]
 
 
 def _gauges(node: Node):  # type: ignore[no-untyped-def]
@@ -67,7 +100,7 @@ def create_app(node: Node) -> FastAPI:
     middleware = [
         Middleware(ResponseHeaders),
         Middleware(RequestMetrics, metrics=metrics),
-        Middleware(SmallBodies, limit=settings.max_form_bytes),
+        Middleware(SmallBodies, limit=settings.max_form_bytes, streamed=STREAMED),
         Middleware(CSRFCheck, csrf=csrf),
     ]
     app = FastAPI(
@@ -96,6 +129,7 @@ def create_app(node: Node) -> FastAPI:
     # The first admin is created in the browser, from loopback or with this one-time code.
     app.state.setup_code = secrets.token_hex(4) if empty else None
     app.mount("/static", StaticAssets(directory=PACKAGE / "web" / "static"), name="static")
+    app.mount("/dav/files", LazyMount(lambda: _webdav(node)), name="webdav")  # dav.MOUNT
     for router in ROUTERS:
         app.include_router(router)
     return app

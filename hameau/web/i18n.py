@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from babel.dates import format_datetime, format_timedelta
+from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 
 from hameau.node.db import utcnow
@@ -49,6 +50,9 @@ def choose_locale(preference: str | None, accept_language: str, default: str) ->
     return default
 
 
+_SIZE_UNITS = {"fr": ("o", "Ko", "Mo", "Go", "To"), "en": ("B", "KB", "MB", "GB", "TB")}
+
+
 class Formatter:
     """Dates and durations written the way the reader's language writes them."""
 
@@ -58,6 +62,15 @@ class Formatter:
     def ago(self, moment: datetime) -> str:
         delta: timedelta = moment - utcnow()
         return format_timedelta(delta, add_direction=True, locale=self.locale, threshold=1)
+
+    def size(self, count: int) -> str:
+        """Bytes the way people read them: 1,5 Mo in French, 1.5 MB in English."""
+        units = _SIZE_UNITS[self.locale]
+        value, step = float(count), 0
+        while value >= 1024 and step < len(units) - 1:
+            value, step = value / 1024, step + 1
+        digits = 0 if step == 0 or value >= 100 else 1
+        return f"{format_decimal(round(value, digits), locale=self.locale)} {units[step]}"
 
     def when(self, moment: datetime) -> str:
         return format_datetime(moment.astimezone(), format="medium", locale=self.locale)

@@ -16,7 +16,7 @@ from hameau.web.errors import error_response
 from hameau.web.metrics import Metrics
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PROPFIND"})
-SMALL_BODY_TYPES = ("application/x-www-form-urlencoded", "application/json", "text/plain")
+SMALL_BODY_TYPES = ("application/x-www-form-urlencoded", "application/json")
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; "
@@ -103,16 +103,22 @@ class RequestMetrics:
 class SmallBodies:
     """Forms and JSON bodies are read here, up to a limit; over it the answer is 413.
 
-    Uploads (multipart, raw file bodies) are left to stream to their route untouched.
-    The body read is kept in the scope for the CSRF check and handed on to the app.
+    Uploads (multipart, and raw file bodies under ``streamed`` prefixes such as WebDAV)
+    are left to stream to their route untouched. The body read is kept in the scope for
+    the CSRF check and handed on to the app.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, streamed: tuple[str, ...] = ()) -> None:
         self.app = app
         self.limit = limit
+        self.streamed = streamed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
+        if (
+            scope["type"] != "http"
+            or scope["method"] in SAFE_METHODS
+            or scope["path"].startswith(self.streamed)
+        ):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)

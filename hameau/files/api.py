@@ -1,0 +1,139 @@
+"""The files JSON API and raw content: list, download (with Range), upload (streamed), and
+the folder, move and delete operations. The pages' upload script uses the same routes."""
+
+from __future__ import annotations
+
+import anyio.to_thread
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import FileResponse, Response
+
+from hameau.errors import BadRequest, Forbidden
+from hameau.files import paths
+from hameau.files import service as files
+from hameau.files.models import FileEntry
+from hameau.web.auth import DB, MemberVisitor
+
+router = APIRouter(prefix="/api/files", tags=["files"])
+
+
+class EntryOut(BaseModel):
+    id: int
+    name: str
+    folder: bool
+    size: int
+    content_type: str | None
+    revision: int
+    modified_at: str
+
+    @classmethod
+    def of(cls, entry: FileEntry) -> EntryOut:
+        return cls(
+            id=entry.id, name=entry.name, folder=entry.is_dir, size=entry.size,
+            content_type=None if entry.is_dir else entry.content_type,
+            revision=entry.revision, modified_at=entry.modified_at.isoformat(),
+        )  # fmt: skip
+
+
+class Listing(BaseModel):
+    path: str
+    entries: list[EntryOut]
+
+
+class FolderIn(BaseModel):
+    space: str = Field(pattern="^(mine|household)$")
+    path: str = Field(min_length=1, max_length=4000)
+
+
+class MoveIn(BaseModel):
+    space: str = Field(pattern="^(mine|household)$")
+    path: str = Field(min_length=1, max_length=4000)
+    to_space: str = Field(pattern="^(mine|household)$")
+    to_path: str = Field(min_length=1, max_length=4000)
+
+
+def download(entry: FileEntry, request: Request) -> Response:
+    """The file's content, streamed from the blob store, with Range; always as an attachment,
+    so a stored HTML file never runs as one of the node's pages."""
+    assert entry.blob is not None
+    store = request.app.state.node.blobs
+    return FileResponse(
+        store.path(entry.blob),
+        media_type=entry.content_type,
+        filename=entry.name,
+        headers={"Cache-Control": "private, no-cache"},
+    )
+
+
+@router.get("/{key}/{path:path}", response_model=None)
+async def read(
+    request: Request, db: DB, visitor: MemberVisitor, key: str, path: str
+) -> Response | Listing:
+    assert visitor.member is not None
+    _, entry = files.locate(db, visitor.member, key, path)
+    if entry.is_dir:
+        return Listing(path=path, entries=[EntryOut.of(item) for item in files.children(db, entry)])
+    return download(entry, request)
+
+
+async def receive_upload(request: Request, db: DB, plan: files.WritePlan, member) -> FileEntry:  # type: ignore[no-untyped-def]
+    """Stream a body into the blob store; nothing is recorded unless all of it arrived."""
+    declared = request.headers.get("content-length")
+    store = request.app.state.node.blobs
+    with store.writer() as writer:
+        try:
+            async for chunk in request.stream():
+                writer.write(chunk)
+                if writer.size > plan.limit:
+                    raise files.over_quota()
+        except ClientDisconnect:
+            raise BadRequest("The upload was cut off before the end; nothing was kept.") from None
+        if declared is not None and declared.isdigit() and writer.size != int(declared):
+            raise BadRequest("The upload was cut off before the end; nothing was kept.")
+        digest = await anyio.to_thread.run_sync(writer.commit)
+    content_type = request.headers.get("content-type", "").split(";")[0]
+    return files.record_write(db, plan, member, digest, writer.size, content_type)
+
+
+@router.put("/{key}/{path:path}", status_code=201)
+async def upload(request: Request, db: DB, visitor: MemberVisitor, key: str, path: str) -> EntryOut:
+    """Upload a file's content as the raw body (streamed, never held whole in memory)."""
+    assert visitor.member is not None
+    if key == "shared":
+        raise Forbidden("This file is shared with you read-only.")
+    declared = request.headers.get("content-length")
+    where = files.space(visitor.member, key)
+    plan = files.plan_write(
+        db, visitor.member, where, paths.split(path),
+        int(declared) if declared and declared.isdigit() else None,
+    )  # fmt: skip
+    return EntryOut.of(await receive_upload(request, db, plan, visitor.member))
+
+
+@router.delete("/{key}/{path:path}", status_code=204)
+async def remove(db: DB, visitor: MemberVisitor, key: str, path: str) -> None:
+    """Move to the trash (kept 30 days)."""
+    assert visitor.member is not None
+    if key == "shared":
+        raise Forbidden("This file is shared with you read-only.")
+    _, entry = files.locate(db, visitor.member, key, path)
+    files.trash(db, visitor.member, entry)
+
+
+@router.post("/folders", status_code=201)
+async def make_folder(db: DB, visitor: MemberVisitor, body: FolderIn) -> EntryOut:
+    assert visitor.member is not None
+    where = files.space(visitor.member, body.space)
+    return EntryOut.of(files.make_folder(db, visitor.member, where, paths.split(body.path)))
+
+
+@router.post("/move")
+async def move(db: DB, visitor: MemberVisitor, body: MoveIn) -> EntryOut:
+    assert visitor.member is not None
+    _, entry = files.locate(db, visitor.member, body.space, body.path)
+    parts = paths.split(body.to_path)
+    if not parts:
+        raise BadRequest("Give the new name.")
+    target = files.resolve(db, files.space(visitor.member, body.to_space), parts[:-1])
+    return EntryOut.of(files.move(db, visitor.member, entry, target, parts[-1]))

@@ -1,0 +1,452 @@
+"""WebDAV at /dav/files/: WsgiDAV with a provider of our own over the same store and rules.
+
+The root holds three folders: `mine` (the member's files), `household` (the household's)
+and `shared` (what others shared with the member, read-only). Clients log in with the
+member's name and an app password (HTTP Basic). `Depth: infinity` is refused.
+WsgiDAV is imported on the first WebDAV request, so a node nobody mounts never loads it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from wsgidav.dav_error import (
+    HTTP_CONFLICT,
+    HTTP_FORBIDDEN,
+    HTTP_INSUFFICIENT_STORAGE,
+    HTTP_NOT_FOUND,
+    DAVError,
+)
+from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
+from wsgidav.dc.base_dc import BaseDomainController
+from wsgidav.wsgidav_app import WsgiDAVApp
+
+from hameau.accounts import tokens
+from hameau.accounts.models import Member
+from hameau.errors import Conflict, Forbidden, HameauError, InsufficientStorage, NotFound
+from hameau.files import paths
+from hameau.files import service as files
+from hameau.files.models import FileEntry
+from hameau.node.datadir import Node
+from hameau.node.db import transaction
+
+MEMBER_KEY = "hameau.member_id"
+TOP = ("mine", "household", "shared")
+MOUNT = "/dav/files"
+
+
+def _dav_error(error: HameauError) -> DAVError:
+    status = {
+        NotFound: HTTP_NOT_FOUND,
+        Forbidden: HTTP_FORBIDDEN,
+        Conflict: HTTP_CONFLICT,
+        InsufficientStorage: HTTP_INSUFFICIENT_STORAGE,
+    }.get(type(error), HTTP_CONFLICT if error.status == 409 else error.status)
+    return DAVError(status, context_info=str(error))
+
+
+@dataclass
+class Where:
+    """A resolved DAV path: the top folder, the path below it, and the entry found there."""
+
+    top: str
+    parts: list[str]
+    entry_id: int | None
+
+
+class _Context:
+    """What every resource of one request shares: the node and the member."""
+
+    def __init__(self, provider: HameauProvider, environ: dict[str, Any]) -> None:
+        self.node = provider.node
+        self.member_id = environ[MEMBER_KEY]
+
+    def run(self, work: Callable[[Any, Member], Any]) -> Any:
+        """Run ``work(session, member)`` in one transaction; our errors become DAV errors."""
+        try:
+            with transaction(self.node.sessions) as session:
+                member = session.get(Member, self.member_id)
+                if member is None or not member.active:
+                    raise Forbidden("This account is disabled.")
+                return work(session, member)
+        except HameauError as error:
+            raise _dav_error(error) from None
+
+
+class RootCollection(DAVCollection):
+    def __init__(self, path: str, environ: dict[str, Any]) -> None:
+        super().__init__(path, environ)
+
+    def get_member_names(self) -> list[str]:
+        return list(TOP)
+
+    def get_member(self, name: str) -> Any:
+        return self.provider.get_resource_inst("/" + name, self.environ)
+
+    def get_display_info(self) -> dict[str, str]:
+        return {"type": "Directory"}
+
+
+class SharedCollection(DAVCollection):
+    """`/shared/`: one folder or file per share, named after the entry."""
+
+    def __init__(self, path: str, environ: dict[str, Any], context: _Context) -> None:
+        super().__init__(path, environ)
+        self.context = context
+
+    def get_member_names(self) -> list[str]:
+        return self.context.run(lambda s, m: [entry.name for entry in files.shared_with(s, m)])
+
+    def get_member(self, name: str) -> Any:
+        return self.provider.get_resource_inst(f"{self.path.rstrip('/')}/{name}", self.environ)
+
+    def get_display_info(self) -> dict[str, str]:
+        return {"type": "Directory"}
+
+
+class EntryMixin:
+    """What files and folders share: where they are, and their moves, copies and deletes."""
+
+    path: str
+    environ: dict[str, Any]
+    provider: HameauProvider
+
+    def _setup(self, context: _Context, where: Where, entry: FileEntry | None) -> None:
+        self.context, self.where = context, where
+        self.entry_id = entry.id if entry else None
+        self.name = entry.name if entry else (where.parts[-1] if where.parts else "")
+        self.modified = entry.modified_at.timestamp() if entry else None
+        self.created = entry.created_at.timestamp() if entry else None
+        self.writable = where.top in ("mine", "household")
+
+    def _entry(self, session: Any) -> FileEntry:
+        entry = session.get(FileEntry, self.entry_id) if self.entry_id else None
+        if entry is None or entry.deleted_at is not None:
+            raise NotFound("No file or folder at this path.")
+        return entry
+
+    def _check_writable(self) -> None:
+        if not self.writable:
+            raise DAVError(HTTP_FORBIDDEN, context_info="Shared with you read-only.")
+
+    def get_last_modified(self) -> float | None:
+        return self.modified
+
+    def get_creation_date(self) -> float | None:
+        return self.created
+
+    def delete(self) -> None:
+        self._check_writable()
+        self.context.run(lambda s, m: files.trash(s, m, self._entry(s)))
+
+    def support_recursive_delete(self) -> bool:
+        return True
+
+    def support_recursive_move(self, dest_path: str) -> bool:
+        return True
+
+    def _target(self, dest_path: str) -> tuple[str, list[str]]:
+        top, *parts = [part for part in dest_path.split("/") if part]
+        if top not in ("mine", "household") or not parts:
+            raise DAVError(HTTP_FORBIDDEN, context_info="Only into your files or the household's.")
+        return top, paths.split("/".join(parts))
+
+    def move_recursive(self, dest_path: str) -> None:
+        self._check_writable()
+        top, parts = self._target(dest_path)
+
+        def work(session: Any, member: Member) -> None:
+            target = files.resolve(session, files.space(member, top), parts[:-1])
+            files.move(session, member, self._entry(session), target, parts[-1])
+
+        self.context.run(work)
+
+    def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
+        if is_move:
+            self.move_recursive(dest_path)
+            return
+        top, parts = self._target(dest_path)
+
+        def work(session: Any, member: Member) -> None:
+            source = self._entry(session)
+            where = files.space(member, top)
+            if source.is_dir:
+                files.make_folder(session, member, where, parts)
+                return
+            plan = files.plan_write(session, member, where, parts, source.size)
+            assert source.blob is not None
+            files.record_write(session, plan, member, source.blob, source.size, source.content_type)
+
+        self.context.run(work)
+
+
+class FolderResource(EntryMixin, DAVCollection):
+    def __init__(
+        self, path: str, environ: dict[str, Any], context: _Context, where: Where, entry: FileEntry
+    ) -> None:
+        DAVCollection.__init__(self, path, environ)
+        self._setup(context, where, entry)
+
+    def get_member_names(self) -> list[str]:
+        return self.context.run(
+            lambda s, m: [entry.name for entry in files.children(s, self._entry(s))]
+        )
+
+    def get_member(self, name: str) -> Any:
+        return self.provider.get_resource_inst(f"{self.path.rstrip('/')}/{name}", self.environ)
+
+    def get_member_list(self) -> list[Any]:
+        """One query for a whole folder listing (PROPFIND Depth: 1)."""
+
+        def work(session: Any, member: Member) -> list[Any]:
+            found = []
+            for entry in files.children(session, self._entry(session)):
+                where = Where(self.where.top, [*self.where.parts, entry.name], entry.id)
+                path = f"{self.path.rstrip('/')}/{entry.name}"
+                kind = FolderResource if entry.is_dir else FileResource
+                found.append(kind(path, self.environ, self.context, where, entry))
+            return found
+
+        return self.context.run(work)
+
+    def create_empty_resource(self, name: str) -> FileResource:
+        self._check_writable()
+        where = Where(self.where.top, [*self.where.parts, name], None)
+        return FileResource(
+            f"{self.path.rstrip('/')}/{name}", self.environ, self.context, where, None
+        )
+
+    def create_collection(self, name: str) -> None:
+        self._check_writable()
+        self.context.run(
+            lambda s, m: files.make_folder(
+                s, m, files.space(m, self.where.top), [*self.where.parts, paths.check_name(name)]
+            )
+        )
+
+    def get_display_info(self) -> dict[str, str]:
+        return {"type": "Directory"}
+
+
+class _Upload(io.RawIOBase):
+    """The file object WsgiDAV writes a PUT body into: straight into the blob store."""
+
+    def __init__(self, resource: FileResource, limit: int) -> None:
+        self.writer = resource.context.node.blobs.writer()
+        self.limit = limit
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.writer.write(bytes(data))
+        if self.writer.size > self.limit:
+            raise _dav_error(files.over_quota())
+        return len(data)
+
+    def close(self) -> None:  # WsgiDAV closes before end_write; the blob is kept until then
+        pass
+
+
+class FileResource(EntryMixin, DAVNonCollection):
+    def __init__(
+        self,
+        path: str,
+        environ: dict[str, Any],
+        context: _Context,
+        where: Where,
+        entry: FileEntry | None,
+    ) -> None:
+        DAVNonCollection.__init__(self, path, environ)
+        self._setup(context, where, entry)
+        self.size = entry.size if entry else 0
+        self.blob = entry.blob if entry else None
+        self.content_type = entry.content_type if entry else "application/octet-stream"
+        self._upload: _Upload | None = None
+        self._plan: files.WritePlan | None = None
+
+    def get_content_length(self) -> int:
+        return self.size
+
+    def get_content_type(self) -> str:
+        return self.content_type
+
+    def get_content(self) -> Any:
+        if self.blob is None:
+            raise DAVError(HTTP_NOT_FOUND)
+        return self.context.node.blobs.open(self.blob)
+
+    def get_etag(self) -> str | None:
+        return self.blob
+
+    def support_etag(self) -> bool:
+        return True
+
+    def support_ranges(self) -> bool:
+        return True
+
+    def begin_write(self, *, content_type: str | None = None) -> _Upload:
+        self._check_writable()
+        declared = self.environ.get("CONTENT_LENGTH")
+        size = int(declared) if declared and declared.isdigit() else None
+
+        def plan(session: Any, member: Member) -> files.WritePlan:
+            return files.plan_write(
+                session, member, files.space(member, self.where.top), self.where.parts, size
+            )
+
+        self._plan = self.context.run(plan)
+        self.content_type = (content_type or "").split(";")[0]
+        self._upload = _Upload(self, self._plan.limit)
+        return self._upload
+
+    def end_write(self, *, with_errors: bool) -> None:
+        upload, self._upload = self._upload, None
+        if upload is None:
+            return
+        if with_errors:
+            upload.writer.abort()
+            return
+        digest = upload.writer.commit()
+        assert self._plan is not None
+        plan = self._plan
+        entry = self.context.run(
+            lambda s, m: files.record_write(
+                s, plan, m, digest, upload.writer.size, self.content_type
+            )
+        )
+        self.entry_id, self.blob, self.size = entry.id, digest, upload.writer.size
+
+
+class HameauProvider(DAVProvider):
+    def __init__(self, node: Node) -> None:
+        super().__init__()
+        self.node = node
+
+    def get_resource_inst(self, path: str, environ: dict[str, Any]) -> Any:
+        self._count_get_resource_inst += 1
+        context = _Context(self, environ)
+        names = [part for part in path.split("/") if part]
+        if not names:
+            return RootCollection("/", environ)
+        top, rest = names[0], names[1:]
+        if top not in TOP:
+            return None
+        try:
+            rest = paths.split("/".join(rest))
+        except HameauError:
+            return None
+        if top == "shared":
+            return self._shared(path, environ, context, rest)
+
+        def work(session: Any, member: Member) -> FileEntry | None:
+            try:
+                return files.resolve(session, files.space(member, top), rest)
+            except NotFound:
+                return None
+
+        entry = context.run(work)
+        if entry is None:
+            return None
+        where = Where(top, rest, entry.id)
+        kind = FolderResource if entry.is_dir else FileResource
+        return kind(path, environ, context, where, entry)
+
+    def _shared(
+        self, path: str, environ: dict[str, Any], context: _Context, rest: list[str]
+    ) -> Any:
+        if not rest:
+            return SharedCollection(path, environ, context)
+
+        def work(session: Any, member: Member) -> FileEntry | None:
+            entry = next((e for e in files.shared_with(session, member) if e.name == rest[0]), None)
+            for name in rest[1:]:
+                entry = files.child(session, entry, name) if entry and entry.is_dir else None
+            return entry
+
+        entry = context.run(work)
+        if entry is None:
+            return None
+        where = Where("shared", rest, entry.id)
+        kind = FolderResource if entry.is_dir else FileResource
+        return kind(path, environ, context, where, entry)
+
+
+class AppPasswords(BaseDomainController):
+    """HTTP Basic with the member's name and one of their app passwords."""
+
+    def __init__(self, wsgidav_app: Any, config: dict[str, Any]) -> None:
+        super().__init__(wsgidav_app, config)
+        self.node: Node = config["hameau.node"]
+
+    def get_domain_realm(self, path_info: str, environ: dict[str, Any]) -> str:
+        return "hameau"
+
+    def require_authentication(self, realm: str, environ: dict[str, Any]) -> bool:
+        return True
+
+    def basic_auth_user(
+        self, realm: str, user_name: str, password: str, environ: dict[str, Any]
+    ) -> bool:
+        with transaction(self.node.sessions) as session:
+            member = tokens.authenticate_token(session, password)
+            if member is None or member.name != user_name.strip().lower():
+                return False
+            environ[MEMBER_KEY] = member.id
+            return True
+
+    def supports_http_digest_auth(self) -> bool:
+        return False
+
+
+def refuse_infinite_depth(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """PROPFIND without a finite Depth would walk a whole tree: refused, as RFC 4918 allows."""
+    body = (
+        b'<?xml version="1.0" encoding="utf-8"?>\n'
+        b'<D:error xmlns:D="DAV:"><D:propfind-finite-depth/></D:error>'
+    )
+
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        depth = environ.get("HTTP_DEPTH", "infinity").strip().lower()
+        if environ.get("REQUEST_METHOD") == "PROPFIND" and depth not in ("0", "1"):
+            start_response(
+                "403 Forbidden",
+                [
+                    ("Content-Type", 'application/xml; charset="utf-8"'),
+                    ("Content-Length", str(len(body))),
+                ],
+            )
+            return [body]
+        return app(environ, start_response)
+
+    return guarded
+
+
+def make_dav_app(node: Node) -> Callable[..., Iterable[bytes]]:
+    from wsgidav.error_printer import ErrorPrinter
+    from wsgidav.http_authenticator import HTTPAuthenticator
+    from wsgidav.request_resolver import RequestResolver
+
+    config = {
+        "provider_mapping": {"/": HameauProvider(node)},
+        "mount_path": MOUNT,
+        "http_authenticator": {
+            "domain_controller": AppPasswords,
+            "accept_basic": True,
+            "accept_digest": False,
+            "default_to_digest": False,
+        },
+        "hameau.node": node,
+        "middleware_stack": [ErrorPrinter, HTTPAuthenticator, RequestResolver],
+        "lock_storage": True,
+        "property_manager": None,
+        "block_size": 1 << 20,
+        "verbose": 1,
+        "logging": {"enable": False},
+        "suppress_version_info": True,
+        "dir_browser": {"enable": False},
+    }
+    return refuse_infinite_depth(WsgiDAVApp(config))

@@ -1,0 +1,87 @@
+"""Tables of the files domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hameau.node.db import Base, UTCDateTime, utcnow
+
+
+class FileEntry(Base):
+    """A file or folder. Each space has a root folder (no parent, empty name).
+
+    ``owner_id`` is the member whose private space holds it, or None for the household's.
+    ``charged_to`` is the member whose quota its bytes count against (who wrote them).
+    """
+
+    __tablename__ = "file_entries"
+    __table_args__ = (
+        # One live entry per name in a folder; trashed entries step aside.
+        Index(
+            "uq_file_entries_live_name",
+            "parent_id",
+            "name",
+            unique=True,
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("file_entries.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    name: Mapped[str] = mapped_column(String(255))
+    is_dir: Mapped[bool] = mapped_column(Boolean)
+    blob: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    content_type: Mapped[str] = mapped_column(String(120), default="application/octet-stream")
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    charged_to: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    modified_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    # Where a trashed entry came from, to show and to restore it.
+    deleted_from: Mapped[str | None] = mapped_column(String(4000), nullable=True)
+
+
+class FileVersion(Base):
+    """An earlier content of a file, kept when it is overwritten (the last N)."""
+
+    __tablename__ = "file_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("file_entries.id", ondelete="CASCADE"), index=True
+    )
+    revision: Mapped[int] = mapped_column(Integer)
+    blob: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    charged_to: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FileShare(Base):
+    """A file or folder of a private space, shared read-only with a member or the household."""
+
+    __tablename__ = "file_shares"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("file_entries.id", ondelete="CASCADE"), index=True
+    )
+    # None: shared with the whole household.
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,476 @@
+"""The file store's logic, shared by every door (pages, JSON API, WebDAV, export).
+
+Spaces: each member's private space ("mine") and the household's ("household"). A write
+streams into the blob store first; only a complete, hashed, fsynced blob is recorded. An
+overwrite keeps the previous content as a version; a delete moves to the trash for 30 days.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hameau.accounts.models import Member
+from hameau.errors import BadRequest, Conflict, Forbidden, InsufficientStorage, NotFound
+from hameau.files import paths
+from hameau.files.models import FileEntry, FileShare, FileVersion
+from hameau.node.blobs import LocalBlobStore
+from hameau.node.db import utcnow
+
+SPACES = ("mine", "household")
+TRASH_DAYS = 30
+VERSIONS_KEPT = 10
+
+
+@dataclass(frozen=True)
+class Space:
+    key: str
+    owner_id: int | None  # None: the household's space
+
+
+def space(member: Member, key: str) -> Space:
+    if key == "mine":
+        return Space(key, member.id)
+    if key == "household":
+        return Space(key, None)
+    raise NotFound("There is no file space called '%(key)s'.", key=key)
+
+
+def root(session: Session, where: Space) -> FileEntry:
+    """The space's root folder, made the first time it is needed."""
+    query = select(FileEntry).where(
+        FileEntry.parent_id.is_(None),
+        FileEntry.owner_id.is_(None)
+        if where.owner_id is None
+        else FileEntry.owner_id == where.owner_id,
+    )
+    found = session.scalar(query)
+    if found is None:
+        found = FileEntry(owner_id=where.owner_id, parent_id=None, name="", is_dir=True)
+        session.add(found)
+        session.flush()
+    return found
+
+
+def child(session: Session, folder: FileEntry, name: str) -> FileEntry | None:
+    return session.scalar(
+        select(FileEntry).where(
+            FileEntry.parent_id == folder.id, FileEntry.name == name, FileEntry.deleted_at.is_(None)
+        )
+    )
+
+
+def resolve(session: Session, where: Space, parts: list[str]) -> FileEntry:
+    entry = root(session, where)
+    for name in parts:
+        if not entry.is_dir:
+            raise NotFound("No file or folder at this path.")
+        found = child(session, entry, name)
+        if found is None:
+            raise NotFound("No file or folder at this path.")
+        entry = found
+    return entry
+
+
+def children(session: Session, folder: FileEntry) -> list[FileEntry]:
+    return list(
+        session.scalars(
+            select(FileEntry)
+            .where(FileEntry.parent_id == folder.id, FileEntry.deleted_at.is_(None))
+            .order_by(FileEntry.is_dir.desc(), func.lower(FileEntry.name))
+        )
+    )
+
+
+def ancestors(session: Session, entry: FileEntry) -> list[FileEntry]:
+    """From the space root down to the entry's parent."""
+    chain: list[FileEntry] = []
+    current = entry
+    while current.parent_id is not None:
+        parent = session.get(FileEntry, current.parent_id)
+        assert parent is not None
+        chain.append(parent)
+        current = parent
+    return list(reversed(chain))
+
+
+def path_of(session: Session, entry: FileEntry) -> str:
+    names = [item.name for item in ancestors(session, entry)[1:]] + [entry.name]
+    return "/".join(name for name in names if name)
+
+
+# ---------------------------------------------------------------- rights
+
+
+def shared_with(session: Session, member: Member) -> list[FileEntry]:
+    """Entries of other members' spaces shared with this member (or the household)."""
+    query = (
+        select(FileEntry)
+        .join(FileShare, FileShare.entry_id == FileEntry.id)
+        .where(
+            FileEntry.deleted_at.is_(None),
+            FileEntry.owner_id != member.id,
+            (FileShare.member_id == member.id) | FileShare.member_id.is_(None),
+        )
+        .order_by(func.lower(FileEntry.name))
+    )
+    return list(session.scalars(query).unique())
+
+
+def can_read(session: Session, member: Member, entry: FileEntry) -> bool:
+    if entry.owner_id is None or entry.owner_id == member.id:
+        return True
+    chain = [*ancestors(session, entry), entry]
+    ids = [item.id for item in chain]
+    shared = session.scalar(
+        select(func.count(FileShare.id)).where(
+            FileShare.entry_id.in_(ids),
+            (FileShare.member_id == member.id) | FileShare.member_id.is_(None),
+        )
+    )
+    return bool(shared)
+
+
+def check_write(member: Member, entry: FileEntry) -> None:
+    if entry.owner_id not in (None, member.id):
+        raise Forbidden("This file is shared with you read-only.")
+
+
+# ---------------------------------------------------------------- quota
+
+
+def usage(session: Session, member_id: int) -> int:
+    """Bytes counted against a member: their files, earlier versions and trash."""
+    files = session.scalar(
+        select(func.coalesce(func.sum(FileEntry.size), 0)).where(FileEntry.charged_to == member_id)
+    )
+    versions = session.scalar(
+        select(func.coalesce(func.sum(FileVersion.size), 0)).where(
+            FileVersion.charged_to == member_id
+        )
+    )
+    return int(files or 0) + int(versions or 0)
+
+
+def room_left(session: Session, member: Member) -> int:
+    return max(0, member.quota_bytes - usage(session, member.id))
+
+
+def over_quota() -> InsufficientStorage:
+    return InsufficientStorage(
+        "Not enough room in your quota for this file; free some space or ask an admin for more."
+    )
+
+
+# ---------------------------------------------------------------- writes
+
+
+@dataclass(frozen=True)
+class WritePlan:
+    """What a write will do, checked before any byte is read."""
+
+    space: Space
+    parent_id: int
+    name: str
+    limit: int  # bytes the member may still write
+
+
+def plan_write(
+    session: Session, member: Member, where: Space, parts: list[str], declared: int | None = None
+) -> WritePlan:
+    if not parts:
+        raise BadRequest("Give the file a name.")
+    parent = resolve(session, where, parts[:-1])
+    if not parent.is_dir:
+        raise Conflict("'%(name)s' is a file, not a folder.", name=parent.name)
+    check_write(member, parent)
+    existing = child(session, parent, parts[-1])
+    if existing is not None and existing.is_dir:
+        raise Conflict("A folder named '%(name)s' is already there.", name=parts[-1])
+    limit = room_left(session, member)
+    if declared is not None and declared > limit:
+        raise over_quota()
+    return WritePlan(where, parent.id, parts[-1], limit)
+
+
+def record_write(
+    session: Session,
+    plan: WritePlan,
+    member: Member,
+    digest: str,
+    size: int,
+    content_type: str = "",
+) -> FileEntry:
+    """Record complete, stored content at the planned path (keeping what it replaces)."""
+    kind = content_type or mimetypes.guess_type(plan.name)[0] or "application/octet-stream"
+    now = utcnow()
+    for _attempt in range(2):
+        parent = session.get(FileEntry, plan.parent_id)
+        if parent is None or parent.deleted_at is not None:
+            raise NotFound("The folder was deleted while the file was being written.")
+        existing = child(session, parent, plan.name)
+        if existing is not None:
+            if existing.is_dir:
+                raise Conflict("A folder named '%(name)s' is already there.", name=plan.name)
+            if existing.blob == digest:
+                existing.modified_at = now
+                return existing
+            if existing.blob is not None:
+                session.add(
+                    FileVersion(
+                        entry_id=existing.id,
+                        revision=existing.revision,
+                        blob=existing.blob,
+                        size=existing.size,
+                        charged_to=existing.charged_to,
+                        created_at=existing.modified_at,
+                    )
+                )
+            existing.blob, existing.size, existing.content_type = digest, size, kind
+            existing.revision += 1
+            existing.charged_to = member.id
+            existing.modified_at = now
+            session.flush()
+            _prune_versions(session, existing)
+            return existing
+        entry = FileEntry(
+            owner_id=plan.space.owner_id,
+            parent_id=parent.id,
+            name=plan.name,
+            is_dir=False,
+            blob=digest,
+            size=size,
+            content_type=kind,
+            charged_to=member.id,
+            created_at=now,
+            modified_at=now,
+        )
+        try:
+            with session.begin_nested():
+                session.add(entry)
+        except IntegrityError:
+            continue  # another writer created it just now: this write becomes an overwrite
+        return entry
+    raise Conflict("This file is being written by someone else; try again.")
+
+
+def _prune_versions(session: Session, entry: FileEntry) -> None:
+    kept = list(
+        session.scalars(
+            select(FileVersion.id)
+            .where(FileVersion.entry_id == entry.id)
+            .order_by(FileVersion.revision.desc())
+            .offset(VERSIONS_KEPT)
+        )
+    )
+    for version_id in kept:
+        session.delete(session.get(FileVersion, version_id))
+
+
+def make_folder(session: Session, member: Member, where: Space, parts: list[str]) -> FileEntry:
+    if not parts:
+        raise BadRequest("Give the folder a name.")
+    parent = resolve(session, where, parts[:-1])
+    if not parent.is_dir:
+        raise Conflict("'%(name)s' is a file, not a folder.", name=parent.name)
+    check_write(member, parent)
+    if child(session, parent, parts[-1]) is not None:
+        raise Conflict("Something named '%(name)s' is already there.", name=parts[-1])
+    folder = FileEntry(owner_id=where.owner_id, parent_id=parent.id, name=parts[-1], is_dir=True)
+    session.add(folder)
+    session.flush()
+    return folder
+
+
+def _subtree_ids(session: Session, entry: FileEntry) -> list[int]:
+    rows = session.execute(
+        text(
+            "WITH RECURSIVE tree(id) AS (SELECT :start UNION ALL "
+            "SELECT f.id FROM file_entries f JOIN tree t ON f.parent_id = t.id) "
+            "SELECT id FROM tree"
+        ),
+        {"start": entry.id},
+    )
+    return [row[0] for row in rows]
+
+
+def move(
+    session: Session, member: Member, entry: FileEntry, target: FileEntry, name: str
+) -> FileEntry:
+    """Move and/or rename; a folder carries its content, across spaces too."""
+    name = paths.check_name(name)
+    if entry.parent_id is None:
+        raise BadRequest("A space's root cannot be moved.")
+    check_write(member, entry)
+    check_write(member, target)
+    if not target.is_dir:
+        raise Conflict("'%(name)s' is a file, not a folder.", name=target.name)
+    subtree = _subtree_ids(session, entry) if entry.is_dir else [entry.id]
+    if target.id in subtree:
+        raise Conflict("A folder cannot be moved into itself.")
+    clash = child(session, target, name)
+    if clash is not None and clash.id != entry.id:
+        raise Conflict("Something named '%(name)s' is already there.", name=name)
+    if target.owner_id != entry.owner_id:
+        session.execute(
+            update(FileEntry).where(FileEntry.id.in_(subtree)).values(owner_id=target.owner_id)
+        )
+        session.execute(delete(FileShare).where(FileShare.entry_id.in_(subtree)))
+    entry.parent_id, entry.name = target.id, name
+    entry.modified_at = utcnow()
+    session.flush()
+    session.refresh(entry)
+    return entry
+
+
+def trash(session: Session, member: Member, entry: FileEntry) -> None:
+    """Move to the trash, from where it can be restored for 30 days."""
+    if entry.parent_id is None:
+        raise BadRequest("A space's root cannot be deleted.")
+    check_write(member, entry)
+    entry.deleted_from = path_of(session, entry)
+    entry.deleted_at = utcnow()
+    session.flush()
+    purge_expired(session)
+
+
+def trashed(session: Session, member: Member) -> list[FileEntry]:
+    purge_expired(session)
+    return list(
+        session.scalars(
+            select(FileEntry)
+            .where(
+                FileEntry.deleted_at.is_not(None),
+                (FileEntry.owner_id == member.id) | FileEntry.owner_id.is_(None),
+            )
+            .order_by(FileEntry.deleted_at.desc())
+        )
+    )
+
+
+def restore(session: Session, member: Member, entry_id: int) -> FileEntry:
+    entry = session.get(FileEntry, entry_id)
+    if entry is None or entry.deleted_at is None or entry.owner_id not in (None, member.id):
+        raise NotFound("This item is not in your trash.")
+    parent = session.get(FileEntry, entry.parent_id) if entry.parent_id else None
+    if parent is None or parent.deleted_at is not None:
+        parent = root(session, Space("", entry.owner_id))
+    name = entry.name
+    stem, dot, extension = name.rpartition(".")
+    number = 1
+    while child(session, parent, name) is not None:
+        number += 1
+        name = f"{stem} ({number}).{extension}" if dot and stem else f"{entry.name} ({number})"
+    entry.parent_id, entry.name = parent.id, name
+    entry.deleted_at = entry.deleted_from = None
+    session.flush()
+    return entry
+
+
+def purge_expired(session: Session) -> None:
+    """Forget what was trashed more than 30 days ago (done when the trash is touched, no timer).
+
+    Blobs no one refers to any more are removed from disk by `collect_garbage`, at start."""
+    cutoff = utcnow() - timedelta(days=TRASH_DAYS)
+    expired = list(session.scalars(select(FileEntry).where(FileEntry.deleted_at < cutoff)))
+    for entry in expired:
+        session.delete(entry)
+    if expired:
+        session.flush()
+
+
+def versions(session: Session, entry: FileEntry) -> list[FileVersion]:
+    return list(
+        session.scalars(
+            select(FileVersion)
+            .where(FileVersion.entry_id == entry.id)
+            .order_by(FileVersion.revision.desc())
+        )
+    )
+
+
+def restore_version(
+    session: Session, member: Member, entry: FileEntry, version_id: int
+) -> FileEntry:
+    check_write(member, entry)
+    version = session.get(FileVersion, version_id)
+    if version is None or version.entry_id != entry.id:
+        raise NotFound("No such version of this file.")
+    parent = session.get(FileEntry, entry.parent_id)
+    assert parent is not None
+    plan = WritePlan(Space("", entry.owner_id), parent.id, entry.name, 0)
+    return record_write(session, plan, member, version.blob, version.size, entry.content_type)
+
+
+def share(session: Session, member: Member, entry: FileEntry, with_member: Member | None) -> None:
+    """Share an entry of one's private space, read-only, with a member or the household."""
+    if entry.owner_id != member.id:
+        raise Forbidden("Only what is in your own files can be shared by you.")
+    if with_member is not None and with_member.id == member.id:
+        raise BadRequest("This is already yours.")
+    target = None if with_member is None else with_member.id
+    exists = session.scalar(
+        select(FileShare.id).where(
+            FileShare.entry_id == entry.id,
+            FileShare.member_id.is_(None) if target is None else FileShare.member_id == target,
+        )
+    )
+    if exists is None:
+        session.add(FileShare(entry_id=entry.id, member_id=target))
+
+
+def shares_of(session: Session, entry: FileEntry) -> list[FileShare]:
+    return list(session.scalars(select(FileShare).where(FileShare.entry_id == entry.id)))
+
+
+def unshare(session: Session, member: Member, share_id: int) -> None:
+    found = session.get(FileShare, share_id)
+    entry = session.get(FileEntry, found.entry_id) if found else None
+    if found is None or entry is None or entry.owner_id != member.id:
+        raise NotFound("No such share.")
+    session.delete(found)
+
+
+def referenced_blobs(session: Session) -> set[str]:
+    current = session.scalars(select(FileEntry.blob).where(FileEntry.blob.is_not(None)))
+    older = session.scalars(select(FileVersion.blob))
+    return {digest for digest in current if digest} | set(older)
+
+
+def collect_garbage(session: Session, store: LocalBlobStore) -> int:
+    """Remove blobs nothing refers to; run at start, before any write can race it."""
+    keep = referenced_blobs(session)
+    removed = 0
+    for blob in store.root.glob("??/??/*"):
+        if blob.name not in keep:
+            blob.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def locate(session: Session, member: Member, key: str, path: str) -> tuple[Space | None, FileEntry]:
+    """The entry at ``key/path`` as this member may see it.
+
+    ``key`` is "mine", "household", or "shared" (then the path starts with the shared entry's
+    id). Shared entries come back with no space: they are read-only to this member.
+    """
+    parts = paths.split(path)
+    if key != "shared":
+        where = space(member, key)
+        return where, resolve(session, where, parts)
+    if not parts or not parts[0].isdigit():
+        raise NotFound("No file or folder at this path.")
+    entry = session.get(FileEntry, int(parts[0]))
+    if entry is None or entry.deleted_at is not None or not can_read(session, member, entry):
+        raise NotFound("No file or folder at this path.")
+    for name in parts[1:]:
+        found = child(session, entry, name) if entry.is_dir else None
+        if found is None:
+            raise NotFound("No file or folder at this path.")
+        entry = found
+    return None, entry

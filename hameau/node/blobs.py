@@ -1,0 +1,134 @@
+"""The blob store: file content addressed by its SHA-256, written atomically, stored once.
+
+A write goes to a temp file, is hashed as it streams, fsynced, then renamed to its hash;
+only then does the caller record it in the database. Identical content is kept once.
+This module holds the interface and the local-disk backend; an S3 backend (Garage) is one
+more class with the same methods.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+HASH_NAME = "sha256"
+CHUNK = 1 << 20
+
+
+class BlobError(Exception):
+    """The blob store could not store or find some content."""
+
+
+class BlobWriter:
+    """Streams content into the store; `commit()` makes it durable and returns its hash."""
+
+    def __init__(self, store: LocalBlobStore) -> None:
+        self.store = store
+        descriptor, name = tempfile.mkstemp(dir=store.temp_dir, prefix="upload-")
+        self._file: BinaryIO | None = os.fdopen(descriptor, "wb")
+        self._temp = Path(name)
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self.digest: str | None = None
+
+    def write(self, chunk: bytes) -> None:
+        assert self._file is not None, "write after commit or abort"
+        self._file.write(chunk)
+        self._hash.update(chunk)
+        self.size += len(chunk)
+
+    def commit(self) -> str:
+        """fsync, rename to the content's hash (or drop it if already stored), return the hash."""
+        assert self._file is not None
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self._file = None
+        digest = self._hash.hexdigest()
+        final = self.store.path(digest)
+        if final.exists():
+            self._temp.unlink()
+        else:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self._temp, final)
+            self.store.sync_dir(final.parent)
+        self.digest = digest
+        return digest
+
+    def abort(self) -> None:
+        """Forget what was written: nothing partial stays on disk."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._temp.unlink(missing_ok=True)
+
+    def __enter__(self) -> BlobWriter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self.digest is None:
+            self.abort()
+
+
+class LocalBlobStore:
+    """Blobs in `<root>/ab/cd/<sha256>` on the node's disk."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.temp_dir = root / "tmp"
+        self.temp_dir.mkdir(parents=True, exist_ok=True)
+
+    def writer(self) -> BlobWriter:
+        return BlobWriter(self)
+
+    def put(self, data: bytes) -> str:
+        with self.writer() as writer:
+            writer.write(data)
+            return writer.commit()
+
+    def path(self, digest: str) -> Path:
+        if len(digest) != 64 or not all(char in "0123456789abcdef" for char in digest):
+            raise BlobError(f"not a blob name: {digest!r}")
+        return self.root / digest[:2] / digest[2:4] / digest
+
+    def exists(self, digest: str) -> bool:
+        return self.path(digest).is_file()
+
+    def open(self, digest: str) -> BinaryIO:
+        try:
+            return self.path(digest).open("rb")
+        except FileNotFoundError:
+            raise BlobError(f"blob {digest} is missing from the store") from None
+
+    def read(self, digest: str) -> bytes:
+        with self.open(digest) as handle:
+            return handle.read()
+
+    def delete(self, digest: str) -> None:
+        self.path(digest).unlink(missing_ok=True)
+
+    def clear_temp(self) -> int:
+        """Remove temp files left by writes cut short (a crash, a kill -9); returns how many."""
+        removed = 0
+        for leftover in self.temp_dir.glob("upload-*"):
+            leftover.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
+    @staticmethod
+    def sync_dir(folder: Path) -> None:
+        """Make a rename in ``folder`` durable."""
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
