@@ -26,10 +26,16 @@ def check_name(name: str) -> str:
 
 
 def split(path: str) -> list[str]:
-    """The checked names along a path ("a/b/c.txt"); an absolute or empty path is the root."""
+    """The checked names along a path relative to a space ("a/b/c.txt"; "" is the root).
+
+    An absolute path, a backslash or an empty segment is refused rather than reinterpreted.
+    """
     if "\x00" in path:
         raise BadRequest("A name cannot contain control characters.")
-    parts = [part for part in path.replace("\\", "/").split("/") if part != ""]
+    trimmed = path[:-1] if path.endswith("/") else path
+    if trimmed.startswith("/") or "//" in trimmed or "\\" in trimmed:
+        raise BadRequest("A path here is relative, with no '\\' and no empty part.")
+    parts = [part for part in trimmed.split("/") if part != ""]
     if len(parts) > MAX_DEPTH:
         raise BadRequest("This path is too deep.")
     return [check_name(part) for part in parts]

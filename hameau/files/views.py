@@ -68,7 +68,7 @@ def _parent(path: str) -> str:
 
 
 @router.get("/")
-async def files_home() -> Response:
+async def files_home(visitor: MemberVisitor) -> Response:
     return RedirectResponse("/files/mine/", status_code=303)
 
 
