@@ -17,7 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.served import free_port, wait_until_up  # noqa: E402
+from tests.e2e.served import free_port, login_cookie, wait_until_up  # noqa: E402
+
+log_in = login_cookie
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -94,18 +96,3 @@ def bare_app(stock: bool = False) -> Iterator[Running]:
     command = [sys.executable, str(ROOT / "bench" / "bare_app.py")] + (["--stock"] if stock else [])
     with process(command) as running:
         yield running
-
-
-def log_in(url: str, name: str, password: str) -> str:
-    """Log in through the real form; returns the session cookie."""
-    import http.cookiejar
-    import urllib.parse
-
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    page = opener.open(f"{url}/login?member={name}").read().decode()
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-    form = urllib.parse.urlencode({"name": name, "password": password, "csrf_token": token})
-    opener.open(f"{url}/login", data=form.encode())
-    cookie = next(c.value for c in jar if c.name == "hameau_session")
-    return cookie

@@ -36,6 +36,7 @@ from hameau.node.db import transaction
 MEMBER_KEY = "hameau.member_id"
 TOP = ("mine", "household", "shared")
 MOUNT = "/dav/files"
+DISCONNECTED = "hameau.disconnected"
 
 
 def _dav_error(error: HameauError) -> DAVError:
@@ -214,6 +215,10 @@ class FolderResource(EntryMixin, DAVCollection):
 
     def create_empty_resource(self, name: str) -> FileResource:
         self._check_writable()
+        try:
+            name = paths.check_name(name)
+        except HameauError as error:
+            raise _dav_error(error) from None
         where = Where(self.where.top, [*self.where.parts, name], None)
         return FileResource(
             f"{self.path.rstrip('/')}/{name}", self.environ, self.context, where, None
@@ -307,8 +312,15 @@ class FileResource(EntryMixin, DAVNonCollection):
         upload, self._upload = self._upload, None
         if upload is None:
             return
-        if with_errors:
+        # A client gone mid-body reads as a clean end of body through WSGI: tell them apart.
+        declared = self.environ.get("CONTENT_LENGTH")
+        cut = self.environ.get("asgi.scope", {}).get(DISCONNECTED) or (
+            declared and declared.isdigit() and int(declared) != upload.writer.size
+        )
+        if with_errors or cut:
             upload.writer.abort()
+            if cut:
+                raise DAVError(400, context_info="The upload was cut off; nothing was kept.")
             return
         digest = upload.writer.commit()
         assert self._plan is not None
@@ -402,25 +414,46 @@ class AppPasswords(BaseDomainController):
         return False
 
 
-def refuse_infinite_depth(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
-    """PROPFIND without a finite Depth would walk a whole tree: refused, as RFC 4918 allows."""
-    body = (
-        b'<?xml version="1.0" encoding="utf-8"?>\n'
-        b'<D:error xmlns:D="DAV:"><D:propfind-finite-depth/></D:error>'
+def _xml_error(status: str, condition: bytes) -> tuple[str, bytes]:
+    return status, (
+        b'<?xml version="1.0" encoding="utf-8"?>\n<D:error xmlns:D="DAV:">'
+        + condition
+        + b"</D:error>"
     )
 
+
+def guard(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """Refuse, before WsgiDAV sees them, what no client of ours needs: PROPFIND without a
+    finite Depth (it would walk a whole tree; RFC 4918 allows refusing it), and paths with
+    '.', '..' or control characters in them."""
+
     def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        refusal = None
         depth = environ.get("HTTP_DEPTH", "infinity").strip().lower()
         if environ.get("REQUEST_METHOD") == "PROPFIND" and depth not in ("0", "1"):
-            start_response(
-                "403 Forbidden",
-                [
-                    ("Content-Type", 'application/xml; charset="utf-8"'),
-                    ("Content-Length", str(len(body))),
-                ],
-            )
-            return [body]
-        return app(environ, start_response)
+            refusal = _xml_error("403 Forbidden", b"<D:propfind-finite-depth/>")
+        raw = environ.get("PATH_INFO", "").encode("latin1").decode("utf8", "replace")
+        segments = raw.split("/")
+        if any(part in (".", "..") for part in segments) or any(
+            ord(char) < 32 or ord(char) == 127 for char in raw
+        ):
+            refusal = ("400 Bad Request", b"A path cannot hold '.', '..' or control characters.")
+        if refusal is None:
+            return app(environ, start_response)
+        status, body = refusal
+        start_response(
+            status,
+            [
+                (
+                    "Content-Type",
+                    "text/plain; charset=utf-8"
+                    if status.startswith("400")
+                    else 'application/xml; charset="utf-8"',
+                ),
+                ("Content-Length", str(len(body))),
+            ],
+        )
+        return [body]
 
     return guarded
 
@@ -449,4 +482,23 @@ def make_dav_app(node: Node) -> Callable[..., Iterable[bytes]]:
         "suppress_version_info": True,
         "dir_browser": {"enable": False},
     }
-    return refuse_infinite_depth(WsgiDAVApp(config))
+    return guard(WsgiDAVApp(config))
+
+
+def make_dav_asgi(node: Node) -> Any:
+    """The WebDAV app as ASGI (a2wsgi runs WsgiDAV in worker threads), noting in the scope
+    when the client disconnects before the end of its request body."""
+    from a2wsgi import WSGIMiddleware
+
+    wsgi = WSGIMiddleware(make_dav_app(node), workers=4)  # type: ignore[arg-type]
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        async def watched() -> dict[str, Any]:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                scope[DISCONNECTED] = True
+            return message
+
+        await wsgi(scope, watched, send)
+
+    return app

@@ -185,6 +185,7 @@ def plan_write(
 ) -> WritePlan:
     if not parts:
         raise BadRequest("Give the file a name.")
+    parts = [paths.check_name(part) for part in parts]  # whoever built the path
     parent = resolve(session, where, parts[:-1])
     if not parent.is_dir:
         raise Conflict("'%(name)s' is a file, not a folder.", name=parent.name)

@@ -67,11 +67,9 @@ class LazyMount:
 
 
 def _webdav(node: Node) -> ASGIApp:
-    from a2wsgi import WSGIMiddleware
+    from hameau.files.dav import make_dav_asgi
 
-    from hameau.files.dav import make_dav_app
-
-    return WSGIMiddleware(make_dav_app(node), workers=4)  # type: ignore[return-value]
+    return make_dav_asgi(node)  # type: ignore[no-any-return]
 
 
 def _gauges(node: Node):  # type: ignore[no-untyped-def]

@@ -194,6 +194,8 @@ class CSRFCheck:
         if origin and origin != "null" and urlsplit(origin).netloc != headers.get("host"):
             return cross
         session_secret = request.cookies.get(SESSION_COOKIE)
+        if not session_secret and headers.get("authorization"):
+            return None  # an app-password client: no cookie to ride on
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         is_form = content_type in ("application/x-www-form-urlencoded", "multipart/form-data")
         if not session_secret and not is_form:

@@ -104,3 +104,18 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+def login_cookie(url: str, name: str, password: str) -> str:
+    """Log in through the real form, as a browser would; returns the session cookie."""
+    import http.cookiejar
+    import re
+    import urllib.parse
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(f"{url}/login?member={name}").read().decode()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    form = urllib.parse.urlencode({"name": name, "password": password, "csrf_token": token})
+    opener.open(f"{url}/login", data=form.encode())
+    return next(cookie.value for cookie in jar if cookie.name == "hameau_session")
