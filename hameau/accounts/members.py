@@ -17,11 +17,18 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{1,39}$")
 LOCALES = ("fr", "en")
 
 
+RESERVED = ("household", "shared", "mine")  # names of shared spaces and calendars
+
+
 def check_name(name: str) -> str:
     name = name.strip().lower()
     if not NAME_PATTERN.match(name):
         raise BadRequest(
             "A member name is 2 to 40 lowercase letters, digits, '-' or '_', starting with a letter."
+        )
+    if name in RESERVED:
+        raise BadRequest(
+            "The name '%(name)s' is kept for the household; choose another.", name=name
         )
     return name
 

@@ -18,6 +18,8 @@ from hameau.accounts.members import count_members
 from hameau.accounts.models import LoginSession, Member
 from hameau.accounts.ratelimit import LoginLimiter
 from hameau.accounts.sessions import Lifetimes
+from hameau.calendar import views as calendar_views
+from hameau.calendar.store import CalendarStore
 from hameau.files import api as files_api
 from hameau.files import views as files_views
 from hameau.node.datadir import Node
@@ -31,15 +33,16 @@ from hameau.web.middleware import CSRFCheck, RequestMetrics, ResponseHeaders, Sm
 from hameau.web.templating import PACKAGE, Pages
 
 # The apps of the node, in the order of the home page. Adding an app is one line here.
-APPS = [files_views.APP, accounts_views.APP]
+APPS = [files_views.APP, calendar_views.APP, accounts_views.APP]
 ROUTERS = [
     home.router,
     accounts_views.router,
     accounts_api.router,
     files_views.router,
     files_api.router,
+    calendar_views.router,
 ]
-TEMPLATE_DOMAINS = ["accounts", "files"]
+TEMPLATE_DOMAINS = ["accounts", "files", "calendar"]
 # Paths whose request bodies are file content, streamed to their route rather than read here.
 STREAMED = ("/api/files/", "/dav/")
 
@@ -70,6 +73,12 @@ def _webdav(node: Node) -> ASGIApp:
     from hameau.files.dav import make_dav_asgi
 
     return make_dav_asgi(node)  # type: ignore[no-any-return]
+
+
+def _caldav(node: Node) -> ASGIApp:
+    from hameau.calendar.radicale import make_caldav_asgi
+
+    return make_caldav_asgi(node)  # type: ignore[no-any-return]
 
 
 def _gauges(node: Node):  # type: ignore[no-untyped-def]
@@ -128,6 +137,8 @@ def create_app(node: Node) -> FastAPI:
     app.state.setup_code = secrets.token_hex(4) if empty else None
     app.mount("/static", StaticAssets(directory=PACKAGE / "web" / "static"), name="static")
     app.mount("/dav/files", LazyMount(lambda: _webdav(node)), name="webdav")  # dav.MOUNT
+    app.mount("/dav/cal", LazyMount(lambda: _caldav(node)), name="caldav")  # radicale.MOUNT
+    app.state.calendars = CalendarStore(node)
     for router in ROUTERS:
         app.include_router(router)
     return app

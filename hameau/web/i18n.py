@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from babel.dates import format_datetime, format_timedelta
+from babel.dates import format_date, format_datetime, format_time, format_timedelta
 from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 
@@ -71,6 +71,20 @@ class Formatter:
             value, step = value / 1024, step + 1
         digits = 0 if step == 0 or value >= 100 else 1
         return f"{format_decimal(round(value, digits), locale=self.locale)} {units[step]}"
+
+    def day(self, moment: date) -> str:
+        return format_date(moment, format="EEE d MMM", locale=self.locale)
+
+    def month(self, moment: date) -> str:
+        return format_date(moment, format="LLLL y", locale=self.locale).capitalize()
+
+    def time(self, moment: datetime) -> str:
+        return format_time(moment.astimezone(), format="short", locale=self.locale)
+
+    @staticmethod
+    def local_input(moment: datetime) -> str:
+        """For <input type="datetime-local">: the node's local time, to the minute."""
+        return moment.astimezone().strftime("%Y-%m-%dT%H:%M")
 
     def when(self, moment: datetime) -> str:
         return format_datetime(moment.astimezone(), format="medium", locale=self.locale)

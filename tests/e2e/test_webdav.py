@@ -48,7 +48,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, dic
 
 
 def rclone(served: Served, who: str, secret: str, *args: str) -> subprocess.CompletedProcess[str]:
-    obscured = subprocess.run(["rclone", "obscure", secret], capture_output=True, text=True, check=True)
+    obscured = subprocess.run(
+        ["rclone", "obscure", secret], capture_output=True, text=True, check=True
+    )
     remote = [
         "--webdav-url", f"{served.url}/dav/files", "--webdav-user", who,
         "--webdav-pass", obscured.stdout.strip(), "--config", "/dev/null",
@@ -88,9 +90,10 @@ def test_rclone_copies_lists_syncs_and_deletes_and_the_pages_agree(home, tmp_pat
     assert sorted(listed.stdout.split()) == sorted(
         ["notes.txt", "photos/", "photos/readme.md", "photos/été/", "photos/été/plage.jpg"]
     )
-    assert api(served, alex, "/api/files/mine/tree/photos/%C3%A9t%C3%A9/plage.jpg")[1] == (
-        tree / "photos" / "été" / "plage.jpg"
-    ).read_bytes()
+    assert (
+        api(served, alex, "/api/files/mine/tree/photos/%C3%A9t%C3%A9/plage.jpg")[1]
+        == (tree / "photos" / "été" / "plage.jpg").read_bytes()
+    )
 
     # A change, an addition and a removal, then sync: the node matches the local tree.
     (tree / "notes.txt").write_text("liste de courses\npain, lait, œufs\n")
@@ -98,25 +101,43 @@ def test_rclone_copies_lists_syncs_and_deletes_and_the_pages_agree(home, tmp_pat
     (tree / "photos" / "readme.md").unlink()
     synced = rclone(served, "alex", alex, "sync", str(tree), ":webdav:mine/tree")
     assert synced.returncode == 0, synced.stderr
-    assert sorted(names(served, alex, "/api/files/mine/tree")) == ["agenda.txt", "notes.txt", "photos"]
-    assert api(served, alex, "/api/files/mine/tree/notes.txt")[1] == (tree / "notes.txt").read_bytes()
+    assert sorted(names(served, alex, "/api/files/mine/tree")) == [
+        "agenda.txt",
+        "notes.txt",
+        "photos",
+    ]
+    assert (
+        api(served, alex, "/api/files/mine/tree/notes.txt")[1] == (tree / "notes.txt").read_bytes()
+    )
     assert names(served, alex, "/api/files/mine/tree/photos") == ["été"]
     checked = rclone(served, "alex", alex, "check", str(tree), ":webdav:mine/tree")
     assert checked.returncode == 0, checked.stderr
 
     # The web page shows the same files.
     cookie = login_cookie(served.url, "alex", PASSWORD)
-    page = urllib.request.urlopen(
-        urllib.request.Request(served.url + "/files/mine/tree/", headers={"Cookie": f"hameau_session={cookie}"})
-    ).read().decode()
+    page = (
+        urllib.request.urlopen(
+            urllib.request.Request(
+                served.url + "/files/mine/tree/", headers={"Cookie": f"hameau_session={cookie}"}
+            )
+        )
+        .read()
+        .decode()
+    )
     assert "agenda.txt" in page and "notes.txt" in page and "photos" in page
 
     deleted = rclone(served, "alex", alex, "purge", ":webdav:mine/tree")
     assert deleted.returncode == 0, deleted.stderr
     assert "tree" not in names(served, alex, "/api/files/mine/")
-    trash = urllib.request.urlopen(
-        urllib.request.Request(served.url + "/files/trash", headers={"Cookie": f"hameau_session={cookie}"})
-    ).read().decode()
+    trash = (
+        urllib.request.urlopen(
+            urllib.request.Request(
+                served.url + "/files/trash", headers={"Cookie": f"hameau_session={cookie}"}
+            )
+        )
+        .read()
+        .decode()
+    )
     assert "tree" in trash  # deleted through WebDAV, still restorable for 30 days
 
 
@@ -130,13 +151,23 @@ def test_webdav_keeps_members_apart(home) -> None:  # type: ignore[no-untyped-de
     # Sam's own app password does not open Alex's files, nor does Alex's with Sam's name.
     sneaky = rclone(served, "sam", alex, "lsf", ":webdav:mine")
     assert sneaky.returncode != 0
-    anonymous = urllib.request.Request(served.url + "/dav/files/mine/", method="PROPFIND", headers={"Depth": "1"})
+    anonymous = urllib.request.Request(
+        served.url + "/dav/files/mine/", method="PROPFIND", headers={"Depth": "1"}
+    )
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(anonymous)
     assert refused.value.code == 401
 
 
-def dav(served: Served, who: str, secret: str, method: str, path: str, body: bytes = b"", headers: dict | None = None):  # type: ignore[no-untyped-def]
+def dav(
+    served: Served,
+    who: str,
+    secret: str,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    headers: dict | None = None,
+):  # type: ignore[no-untyped-def]
     basic = b64encode(f"{who}:{secret}".encode()).decode()
     request = urllib.request.Request(
         served.url + path, data=body or None, method=method,
@@ -152,10 +183,16 @@ def dav(served: Served, who: str, secret: str, method: str, path: str, body: byt
 def test_webdav_refuses_infinite_depth_traversal_and_over_quota(home) -> None:  # type: ignore[no-untyped-def]
     served, secrets = home
     alex, tiny = secrets["alex"], secrets["tiny"]
-    status, body = dav(served, "alex", alex, "PROPFIND", "/dav/files/", headers={"Depth": "infinity"})
+    status, body = dav(
+        served, "alex", alex, "PROPFIND", "/dav/files/", headers={"Depth": "infinity"}
+    )
     assert status == 403 and b"propfind-finite-depth" in body
     assert dav(served, "alex", alex, "PROPFIND", "/dav/files/mine/")[0] == 403  # no Depth: infinite
-    for path in ("/dav/files/mine/%2e%2e/%2e%2e/etc/passwd", "/dav/files/mine/a%00b", "/dav/files/mine/%0aevil"):
+    for path in (
+        "/dav/files/mine/%2e%2e/%2e%2e/etc/passwd",
+        "/dav/files/mine/a%00b",
+        "/dav/files/mine/%0aevil",
+    ):
         assert dav(served, "alex", alex, "PUT", path, b"x")[0] in (400, 403, 404, 409), path
     status, _ = dav(served, "tiny", tiny, "PUT", "/dav/files/mine/big.bin", os.urandom(1_500_000))
     assert status == 507
@@ -163,7 +200,9 @@ def test_webdav_refuses_infinite_depth_traversal_and_over_quota(home) -> None:  
     assert list((served.data_dir / "blobs" / "tmp").iterdir()) == []
 
 
-def raw_put(served: Served, path: str, secret: str, declared: int, sent: bytes, who: str = "alex") -> socket.socket:
+def raw_put(
+    served: Served, path: str, secret: str, declared: int, sent: bytes, who: str = "alex"
+) -> socket.socket:
     port = int(served.url.rsplit(":", 1)[1])
     connection = socket.create_connection(("127.0.0.1", port))
     basic = b64encode(f"{who}:{secret}".encode()).decode()
@@ -207,7 +246,9 @@ def test_a_kill_minus_9_mid_write_loses_and_corrupts_nothing(tmp_path: Path) -> 
     first = os.urandom(500_000)
     with serve(root) as served:
         assert api(served, secret, "/api/files/mine/keep.bin", "PUT", first)[0] == 201
-        connection = raw_put(served, "/api/files/mine/keep.bin", secret, 8_000_000, os.urandom(2_000_000))
+        connection = raw_put(
+            served, "/api/files/mine/keep.bin", secret, 8_000_000, os.urandom(2_000_000)
+        )
         assert wait_for(lambda: any((root / "blobs" / "tmp").iterdir()))
         served.process.send_signal(signal.SIGKILL)
         served.process.wait()

@@ -8,7 +8,10 @@ from hameau.node.datadir import Node
 from tests.helpers import add_member, browser
 
 # Open on purpose: health checks, static files, and the ways in (login, setup, enrolment).
-PUBLIC = {"/healthz", "/login", "/setup", "/devices/enrol", "/session/idle", "/logout"}
+PUBLIC = {
+    "/healthz", "/login", "/setup", "/devices/enrol", "/session/idle", "/logout",
+    "/.well-known/caldav", "/.well-known/carddav",  # RFC 6764 discovery, before any login
+}  # fmt: skip
 
 
 def all_routes(routes: list) -> list[Route]:  # type: ignore[type-arg]

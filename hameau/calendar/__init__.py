@@ -1,0 +1,1 @@
+"""Calendars and contacts: Radicale inside the node, and the agenda and contacts pages."""

@@ -1,0 +1,228 @@
+"""The pages' view of Radicale's storage: the same collections the CalDAV clients see.
+
+Each member has a calendar (`/<name>/agenda/`) and an address book
+(`/<name>/contacts/`); the household has a shared calendar (`/household/agenda/`).
+They are made the first time a member opens the agenda.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
+from typing import Any
+
+from hameau.calendar import radicale as mounted
+from hameau.errors import BadRequest, Forbidden, NotFound
+from hameau.node.datadir import Node
+
+
+@dataclass(frozen=True)
+class Calendar:
+    path: str  # "alex/agenda"
+    name: str
+    shared: bool
+
+
+@dataclass(frozen=True)
+class Event:
+    calendar: Calendar
+    uid: str
+    summary: str
+    start: datetime
+    end: datetime
+    all_day: bool
+    location: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Contact:
+    name: str
+    emails: list[str]
+    phones: list[str]
+
+
+def _as_datetime(value: date | datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.combine(value, time(), tzinfo=UTC)
+
+
+class CalendarStore:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    @cached_property
+    def storage(self) -> Any:
+        from radicale import storage
+
+        return storage.load(mounted.configuration(self.node))
+
+    def ensure(self, member: str) -> None:
+        """Create the member's calendar and address book, and the household's calendar."""
+        wanted = {
+            f"/{member}/": {},
+            f"/{member}/agenda/": {"tag": "VCALENDAR", "D:displayname": "Agenda"},
+            f"/{member}/contacts/": {"tag": "VADDRESSBOOK", "D:displayname": "Contacts"},
+            f"/{mounted.HOUSEHOLD}/": {},
+            f"/{mounted.HOUSEHOLD}/agenda/": {"tag": "VCALENDAR", "D:displayname": "Foyer"},
+        }
+        with self.storage.acquire_lock("w", member):
+            for href, props in wanted.items():
+                if not list(self.storage.discover(href, depth="0")):
+                    self.storage.create_collection(href, props=props)
+
+    def calendars(self, member: str) -> list[Calendar]:
+        found = []
+        with self.storage.acquire_lock("r", member):
+            for owner in (member, mounted.HOUSEHOLD):
+                for collection in list(self.storage.discover(f"/{owner}/", depth="1"))[1:]:
+                    if collection.get_meta("tag") == "VCALENDAR":
+                        name = collection.get_meta("D:displayname") or collection.path
+                        found.append(Calendar(collection.path, name, owner == mounted.HOUSEHOLD))
+        return found
+
+    def _collection(self, member: str, path: str) -> Any:
+        owner = path.split("/")[0]
+        if owner not in (member, mounted.HOUSEHOLD) or path.count("/") != 1:
+            raise Forbidden("This calendar is not yours.")
+        found = list(self.storage.discover(f"/{path}/", depth="0"))
+        if not found:
+            raise NotFound("No such calendar.")
+        return found[0]
+
+    def events(self, member: str, start: datetime, end: datetime) -> list[Event]:
+        """Events (recurrences expanded) that overlap [start, end), by start time."""
+        found = []
+        for calendar in self.calendars(member):
+            with self.storage.acquire_lock("r", member):
+                items = list(self._collection(member, calendar.path).get_all())
+            for item in items:
+                for vevent in getattr(item.vobject_item, "vevent_list", []):
+                    found.extend(self._occurrences(calendar, vevent, start, end))
+        return sorted(found, key=lambda event: event.start)
+
+    @staticmethod
+    def _occurrences(
+        calendar: Calendar, vevent: Any, start: datetime, end: datetime
+    ) -> list[Event]:
+        first = vevent.dtstart.value
+        all_day = not isinstance(first, datetime)
+        begin = _as_datetime(first)
+        if hasattr(vevent, "dtend"):
+            length = _as_datetime(vevent.dtend.value) - begin
+        elif hasattr(vevent, "duration"):
+            length = vevent.duration.value
+        else:
+            length = timedelta(days=1) if all_day else timedelta(0)
+        starts = [begin]
+        if hasattr(vevent, "rrule"):
+            rules = vevent.getrruleset(addRDate=True)
+            naive = first if isinstance(first, datetime) else datetime.combine(first, time())
+            window = (start - length, end)
+            if naive.tzinfo is None:
+                window = (window[0].replace(tzinfo=None), window[1].replace(tzinfo=None))
+            starts = [_as_datetime(moment) for moment in rules.between(*window, inc=True)]
+        text = lambda name: str(getattr(vevent, name).value) if hasattr(vevent, name) else ""  # noqa: E731
+        return [
+            Event(
+                calendar,
+                text("uid"),
+                text("summary"),
+                moment,
+                moment + length,
+                all_day,
+                text("location"),
+                text("description"),
+            )
+            for moment in starts
+            if (moment < end and moment + length > start)
+            or (moment == start and length == timedelta(0))
+        ]
+
+    def event(self, member: str, path: str, uid: str) -> Event:
+        with self.storage.acquire_lock("r", member):
+            collection = self._collection(member, path)
+            items = list(collection.get_all())
+        for item in items:
+            vevent = getattr(item.vobject_item, "vevent", None)
+            if vevent is not None and str(vevent.uid.value) == uid:
+                calendar = next(c for c in self.calendars(member) if c.path == path)
+                begin = _as_datetime(vevent.dtstart.value)
+                found = self._occurrences(calendar, vevent, begin, begin + timedelta(days=3660))
+                if found:
+                    return found[0]
+        raise NotFound("No such event.")
+
+    def save_event(
+        self,
+        member: str,
+        path: str,
+        summary: str,
+        start: datetime,
+        end: datetime,
+        *,
+        uid: str | None = None,
+        location: str = "",
+        description: str = "",
+    ) -> str:
+        """Create an event, or replace the one with this UID; returns its UID."""
+        import vobject
+        from radicale import item as radicale_item
+
+        summary = summary.strip()
+        if not summary or len(summary) > 200:
+            raise BadRequest("An event needs a title of 1 to 200 characters.")
+        if end < start:
+            raise BadRequest("An event cannot end before it starts.")
+        uid = uid or str(uuid.uuid4())
+        calendar = vobject.iCalendar()
+        vevent = calendar.add("vevent")
+        vevent.add("uid").value = uid
+        vevent.add("summary").value = summary
+        vevent.add("dtstart").value = start
+        vevent.add("dtend").value = end
+        vevent.add("dtstamp").value = datetime.now(UTC)
+        if location.strip():
+            vevent.add("location").value = location.strip()[:200]
+        if description.strip():
+            vevent.add("description").value = description.strip()[:5000]
+        with self.storage.acquire_lock("w", member):
+            collection = self._collection(member, path)
+            href = next(
+                (item.href for item in collection.get_all()
+                 if getattr(item.vobject_item, "vevent", None) is not None
+                 and str(item.vobject_item.vevent.uid.value) == uid),
+                f"{uid}.ics",
+            )  # fmt: skip
+            collection.upload(href, radicale_item.Item(collection_path=path, vobject_item=calendar))
+        return uid
+
+    def contacts(self, member: str) -> list[Contact]:
+        found = []
+        with self.storage.acquire_lock("r", member):
+            for collection in list(self.storage.discover(f"/{member}/", depth="1"))[1:]:
+                if collection.get_meta("tag") != "VADDRESSBOOK":
+                    continue
+                for item in collection.get_all():
+                    card = item.vobject_item
+                    name = str(card.fn.value) if hasattr(card, "fn") else "?"
+                    emails = [str(line.value) for line in getattr(card, "email_list", [])]
+                    phones = [str(line.value) for line in getattr(card, "tel_list", [])]
+                    found.append(Contact(name, emails, phones))
+        return sorted(found, key=lambda contact: contact.name.lower())
+
+    def export(self, member: str) -> dict[str, str]:
+        """Every collection of the member as one text file: {"agenda.ics": ..., "contacts.vcf": ...}."""
+        files = {}
+        with self.storage.acquire_lock("r", member):
+            for collection in list(self.storage.discover(f"/{member}/", depth="1"))[1:]:
+                tag = collection.get_meta("tag")
+                if tag in ("VCALENDAR", "VADDRESSBOOK"):
+                    name = collection.path.rsplit("/", 1)[-1]
+                    files[f"{name}.{'ics' if tag == 'VCALENDAR' else 'vcf'}"] = (
+                        collection.serialize()
+                    )
+        return files

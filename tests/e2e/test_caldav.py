@@ -1,0 +1,132 @@
+"""Calendars and contacts with the real `caldav` client against a real `hameau serve`."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from base64 import b64encode
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import caldav
+import pytest
+
+from hameau.accounts import members, tokens
+from hameau.node.db import transaction
+from tests.e2e.served import Served, login_cookie, serve
+from tests.helpers import PASSWORD, add_member, make_node
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, dict[str, str]]]:
+    root = tmp_path_factory.mktemp("caldav") / "node"
+    node = make_node(root)
+    secrets = {}
+    for name in ("alex", "sam"):
+        add_member(node, name)
+        with transaction(node.sessions) as session:
+            secrets[name] = tokens.create_token(session, members.find_member(session, name), "t")[1]
+    node.close()
+    with serve(root) as served:
+        yield served, secrets
+
+
+def page(served: Served, name: str, path: str) -> str:
+    cookie = login_cookie(served.url, name, PASSWORD)
+    request = urllib.request.Request(
+        served.url + path, headers={"Cookie": f"hameau_session={cookie}"}
+    )
+    return urllib.request.urlopen(request).read().decode()
+
+
+def test_the_household_calendar_through_caldav_and_the_agenda_page(home) -> None:  # type: ignore[no-untyped-def]
+    served, secrets = home
+    client = caldav.DAVClient(
+        url=f"{served.url}/dav/cal/", username="alex", password=secrets["alex"]
+    )
+    principal = client.principal()
+    own = [calendar.url.path for calendar in principal.calendars()]
+    assert "/dav/cal/alex/agenda/" in own
+    household = client.calendar(url=f"{served.url}/dav/cal/household/agenda/")
+    start = datetime(2026, 12, 2, 18, 30, tzinfo=UTC)
+    household.save_event(
+        dtstart=start, dtend=start + timedelta(hours=2), summary="Assemblée du foyer", uid="ag-1"
+    )
+
+    found = household.search(
+        start=start - timedelta(days=1), end=start + timedelta(days=1), event=True
+    )
+    assert [event.icalendar_component["summary"] for event in found] == ["Assemblée du foyer"]
+    assert (
+        household.search(start=start + timedelta(days=3), end=start + timedelta(days=4), event=True)
+        == []
+    )
+
+    week = page(
+        served, "sam", "/agenda?view=week&day=2026-12-02"
+    )  # another member sees the household's
+    assert "Assemblée du foyer" in week
+    month = page(served, "alex", "/agenda?view=month&day=2026-12-15")
+    assert "Assemblée du foyer" in month
+
+
+def test_calendars_are_private_unless_in_the_household(home) -> None:  # type: ignore[no-untyped-def]
+    served, secrets = home
+    alex = caldav.DAVClient(url=f"{served.url}/dav/cal/", username="alex", password=secrets["alex"])
+    mine = alex.calendar(url=f"{served.url}/dav/cal/alex/agenda/")
+    start = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+    mine.save_event(
+        dtstart=start, dtend=start + timedelta(hours=1), summary="Médecin", uid="private-1"
+    )
+
+    sam = caldav.DAVClient(url=f"{served.url}/dav/cal/", username="sam", password=secrets["sam"])
+    with pytest.raises(caldav.lib.error.DAVError):
+        sam.calendar(url=f"{served.url}/dav/cal/alex/agenda/").events()
+    assert "Médecin" not in page(served, "sam", "/agenda?view=week&day=2026-12-05")
+    assert "Médecin" in page(served, "alex", "/agenda?view=week&day=2026-12-05")
+    # Alex's app password with Sam's name opens nothing.
+    sneaky = caldav.DAVClient(
+        url=f"{served.url}/dav/cal/", username="sam", password=secrets["alex"]
+    )
+    with pytest.raises(caldav.lib.error.AuthorizationError):
+        sneaky.principal()
+
+
+def test_a_contact_added_over_carddav_shows_in_the_contacts_page(home) -> None:  # type: ignore[no-untyped-def]
+    served, secrets = home
+    card = (
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:c-1\r\nFN:Louise Martin\r\nN:Martin;Louise;;;\r\n"
+        "EMAIL:louise@example.org\r\nTEL:+33 6 12 34 56 78\r\nEND:VCARD\r\n"
+    )
+    basic = b64encode(f"alex:{secrets['alex']}".encode()).decode()
+    urllib.request.urlopen(urllib.request.Request(f"{served.url}/dav/cal/", method="PROPFIND",
+                           headers={"Authorization": f"Basic {basic}", "Depth": "0"}))  # fmt: skip
+    request = urllib.request.Request(
+        f"{served.url}/dav/cal/alex/contacts/c-1.vcf", data=card.encode(), method="PUT",
+        headers={"Authorization": f"Basic {basic}", "Content-Type": "text/vcard"},
+    )  # fmt: skip
+    assert urllib.request.urlopen(request).status == 201
+    contacts = page(served, "alex", "/contacts")
+    assert "Louise Martin" in contacts and "louise@example.org" in contacts
+    assert "Louise Martin" not in page(served, "sam", "/contacts")
+
+
+def test_discovery_and_login_are_required(home) -> None:  # type: ignore[no-untyped-def]
+    served, _ = home
+    request = urllib.request.Request(f"{served.url}/.well-known/caldav", method="GET")
+    opener = urllib.request.build_opener(NoRedirect())
+    with pytest.raises(urllib.error.HTTPError) as moved:
+        opener.open(request)
+    assert moved.value.code == 301 and moved.value.headers["Location"] == "/dav/cal/"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(
+            urllib.request.Request(f"{served.url}/dav/cal/alex/", method="PROPFIND")
+        )
+    assert refused.value.code == 401
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return None
