@@ -2,4 +2,6 @@
 
 from hameau.accounts import models as accounts  # noqa: F401
 from hameau.files import models as files  # noqa: F401
+from hameau.messages import models as messages  # noqa: F401
 from hameau.node import models as node  # noqa: F401
+from hameau.notes import models as notes  # noqa: F401

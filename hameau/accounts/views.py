@@ -93,6 +93,32 @@ async def change_password(
     return RedirectResponse("/account?done=password", status_code=303)
 
 
+@router.get("/account/export")
+async def export_environment(request: Request, visitor: MemberVisitor) -> Response:
+    """The member's whole environment as one archive (see hameau/export.py)."""
+    import tempfile
+    from pathlib import Path
+
+    import anyio.to_thread
+    from starlette.background import BackgroundTask
+    from starlette.responses import FileResponse
+
+    from hameau.export import export_member
+
+    member = member_of(visitor)
+    folder = Path(tempfile.mkdtemp(prefix="hameau-export-"))
+    out = folder / f"hameau-{member.name}.zip"
+    await anyio.to_thread.run_sync(export_member, request.app.state.node, member.id, out)
+
+    def clean() -> None:
+        out.unlink(missing_ok=True)
+        folder.rmdir()
+
+    return FileResponse(
+        out, filename=out.name, media_type="application/zip", background=BackgroundTask(clean)
+    )
+
+
 @router.get("/account/sessions")
 async def sessions_page(request: Request, db: DB, visitor: MemberVisitor) -> Response:
     live = sessions.list_for_member(db, member_of(visitor), request.app.state.lifetimes)

@@ -170,6 +170,7 @@ class CalendarStore:
     ) -> str:
         """Create an event, or replace the one with this UID; returns its UID."""
         import vobject
+        from dateutil import tz as dateutil_tz
         from radicale import item as radicale_item
 
         summary = summary.strip()
@@ -182,9 +183,10 @@ class CalendarStore:
         vevent = calendar.add("vevent")
         vevent.add("uid").value = uid
         vevent.add("summary").value = summary
-        vevent.add("dtstart").value = start
-        vevent.add("dtend").value = end
-        vevent.add("dtstamp").value = datetime.now(UTC)
+        utc = dateutil_tz.tzutc()  # stored in UTC, written with a "Z", as every client reads it
+        vevent.add("dtstart").value = start.astimezone(utc)
+        vevent.add("dtend").value = end.astimezone(utc)
+        vevent.add("dtstamp").value = datetime.now(utc)
         if location.strip():
             vevent.add("location").value = location.strip()[:200]
         if description.strip():

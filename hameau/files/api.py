@@ -93,7 +93,7 @@ async def receive_upload(request: Request, db: DB, plan: files.WritePlan, member
             raise BadRequest("The upload was cut off before the end; nothing was kept.")
         digest = await anyio.to_thread.run_sync(writer.commit)
     content_type = request.headers.get("content-type", "").split(";")[0]
-    return files.record_write(db, plan, member, digest, writer.size, content_type)
+    return files.record_write(db, plan, member, digest, writer.size, content_type, store)
 
 
 @router.put("/{key}/{path:path}", status_code=201)

@@ -179,7 +179,10 @@ class EntryMixin:
                 return
             plan = files.plan_write(session, member, where, parts, source.size)
             assert source.blob is not None
-            files.record_write(session, plan, member, source.blob, source.size, source.content_type)
+            files.record_write(
+                session, plan, member, source.blob, source.size, source.content_type,
+                self.context.node.blobs,
+            )  # fmt: skip
 
         self.context.run(work)
 
@@ -327,7 +330,7 @@ class FileResource(EntryMixin, DAVNonCollection):
         plan = self._plan
         entry = self.context.run(
             lambda s, m: files.record_write(
-                s, plan, m, digest, upload.writer.size, self.content_type
+                s, plan, m, digest, upload.writer.size, self.content_type, self.context.node.blobs
             )
         )
         self.entry_id, self.blob, self.size = entry.id, digest, upload.writer.size

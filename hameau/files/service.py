@@ -21,6 +21,7 @@ from hameau.files import paths
 from hameau.files.models import FileEntry, FileShare, FileVersion
 from hameau.node.blobs import LocalBlobStore
 from hameau.node.db import utcnow
+from hameau.search import index
 
 SPACES = ("mine", "household")
 TRASH_DAYS = 30
@@ -206,8 +207,21 @@ def record_write(
     digest: str,
     size: int,
     content_type: str = "",
+    blobs: LocalBlobStore | None = None,
 ) -> FileEntry:
-    """Record complete, stored content at the planned path (keeping what it replaces)."""
+    """Record complete, stored content at the planned path (keeping what it replaces).
+
+    With ``blobs``, a text file is (re)indexed for search as part of the same transaction."""
+    entry = _record(session, plan, member, digest, size, content_type)
+    if blobs is not None and index.is_text(entry.name, entry.content_type, entry.size):
+        body = blobs.read(digest).decode("utf-8", "replace")
+        index.put(session, "file", entry.id, entry.owner_id, entry.name, body)
+    return entry
+
+
+def _record(
+    session: Session, plan: WritePlan, member: Member, digest: str, size: int, content_type: str
+) -> FileEntry:
     kind = content_type or mimetypes.guess_type(plan.name)[0] or "application/octet-stream"
     now = utcnow()
     for _attempt in range(2):
@@ -322,6 +336,9 @@ def move(
             update(FileEntry).where(FileEntry.id.in_(subtree)).values(owner_id=target.owner_id)
         )
         session.execute(delete(FileShare).where(FileShare.entry_id.in_(subtree)))
+        index.move_owner(session, "file", subtree, target.owner_id)
+    if name != entry.name:
+        index.retitle(session, "file", entry.id, name)
     entry.parent_id, entry.name = target.id, name
     entry.modified_at = utcnow()
     session.flush()
@@ -334,6 +351,7 @@ def trash(session: Session, member: Member, entry: FileEntry) -> None:
     if entry.parent_id is None:
         raise BadRequest("A space's root cannot be deleted.")
     check_write(member, entry)
+    index.remove_many(session, "file", _subtree_ids(session, entry) if entry.is_dir else [entry.id])
     entry.deleted_from = path_of(session, entry)
     entry.deleted_at = utcnow()
     session.flush()
@@ -352,6 +370,17 @@ def trashed(session: Session, member: Member) -> list[FileEntry]:
             .order_by(FileEntry.deleted_at.desc())
         )
     )
+
+
+def reindex(session: Session, entry: FileEntry, blobs: LocalBlobStore) -> None:
+    """Put an entry's text files (a folder's, all of them) back in the search index."""
+    ids = _subtree_ids(session, entry) if entry.is_dir else [entry.id]
+    for item in session.scalars(
+        select(FileEntry).where(FileEntry.id.in_(ids), FileEntry.blob.is_not(None))
+    ):
+        if item.blob and index.is_text(item.name, item.content_type, item.size):
+            body = blobs.read(item.blob).decode("utf-8", "replace")
+            index.put(session, "file", item.id, item.owner_id, item.name, body)
 
 
 def restore(session: Session, member: Member, entry_id: int) -> FileEntry:
@@ -396,7 +425,11 @@ def versions(session: Session, entry: FileEntry) -> list[FileVersion]:
 
 
 def restore_version(
-    session: Session, member: Member, entry: FileEntry, version_id: int
+    session: Session,
+    member: Member,
+    entry: FileEntry,
+    version_id: int,
+    blobs: LocalBlobStore | None = None,
 ) -> FileEntry:
     check_write(member, entry)
     version = session.get(FileVersion, version_id)
@@ -405,7 +438,9 @@ def restore_version(
     parent = session.get(FileEntry, entry.parent_id)
     assert parent is not None
     plan = WritePlan(Space("", entry.owner_id), parent.id, entry.name, 0)
-    return record_write(session, plan, member, version.blob, version.size, entry.content_type)
+    return record_write(
+        session, plan, member, version.blob, version.size, entry.content_type, blobs
+    )
 
 
 def share(session: Session, member: Member, entry: FileEntry, with_member: Member | None) -> None:
@@ -475,3 +510,19 @@ def locate(session: Session, member: Member, key: str, path: str) -> tuple[Space
             raise NotFound("No file or folder at this path.")
         entry = found
     return None, entry
+
+
+def live_files(session: Session, member: Member) -> list[tuple[str, FileEntry]]:
+    """Every file of the member's private space, with its path (for export)."""
+    top = root(session, space(member, "mine"))
+    found: list[tuple[str, FileEntry]] = []
+    pending = [("", top)]
+    while pending:
+        prefix, folder = pending.pop()
+        for entry in children(session, folder):
+            path = f"{prefix}{entry.name}"
+            if entry.is_dir:
+                pending.append((path + "/", entry))
+            else:
+                found.append((path, entry))
+    return sorted(found, key=lambda item: item[0])

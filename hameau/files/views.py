@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from hameau.accounts import members, workspace
 from hameau.accounts.models import Member
-from hameau.errors import N_, BadRequest, Forbidden
+from hameau.errors import N_, BadRequest, Forbidden, NotFound
 from hameau.files import paths
 from hameau.files import service as files
 from hameau.files.models import FileEntry
@@ -85,10 +85,24 @@ async def trash_page(request: Request, db: DB, visitor: MemberVisitor) -> Respon
 
 
 @router.post("/trash/{entry_id}/restore")
-async def restore(db: DB, visitor: MemberVisitor, entry_id: int) -> Response:
+async def restore(request: Request, db: DB, visitor: MemberVisitor, entry_id: int) -> Response:
     entry = files.restore(db, _member(visitor), entry_id)
+    files.reindex(db, entry, request.app.state.node.blobs)
     key = "household" if entry.owner_id is None else "mine"
     return _back(key, _parent(files.path_of(db, entry)) if entry.parent_id else "", "restored")
+
+
+@router.get("/open/{entry_id}")
+async def open_entry(db: DB, visitor: MemberVisitor, entry_id: int) -> Response:
+    """From a search result to the file's page, in whichever space the member sees it."""
+    member = _member(visitor)
+    entry = db.get(FileEntry, entry_id)
+    if entry is None or entry.deleted_at is not None or not files.can_read(db, member, entry):
+        raise NotFound("No file or folder at this path.")
+    if entry.owner_id in (None, member.id):
+        key = "household" if entry.owner_id is None else "mine"
+        return RedirectResponse(page_url(key, files.path_of(db, entry)), status_code=303)
+    return RedirectResponse(f"/files/shared/{entry.id}", status_code=303)
 
 
 @router.get("/{key}/{path:path}")
@@ -159,7 +173,7 @@ async def upload_form(request: Request, db: DB, visitor: MemberVisitor) -> Respo
                 if writer.size > plan.limit:
                     raise files.over_quota()
             digest = writer.commit()
-        files.record_write(db, plan, member, digest, writer.size, upload.content_type or "")
+        files.record_write(db, plan, member, digest, writer.size, upload.content_type or "", store)
     return _back(key, folder, "uploaded")
 
 
@@ -211,11 +225,12 @@ async def delete(
 
 @router.post("/version")
 async def restore_version(
-    db: DB, visitor: MemberVisitor,
+    request: Request, db: DB, visitor: MemberVisitor,
     space: Annotated[str, Form(max_length=20)], path: Annotated[str, Form(max_length=4000)],
     version: Annotated[int, Form()],
 ) -> Response:  # fmt: skip
-    files.restore_version(db, _member(visitor), _entry(db, visitor, space, path), version)
+    entry = _entry(db, visitor, space, path)
+    files.restore_version(db, _member(visitor), entry, version, request.app.state.node.blobs)
     return _back(space, path, "version")
 
 

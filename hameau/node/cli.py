@@ -142,7 +142,29 @@ def demo(data_dir: DataDirOption = None, host: HostOption = None, port: PortOpti
     node.close()
 
 
+def export(
+    member: Annotated[str, typer.Argument(help="The member whose environment to export.")],
+    out: Annotated[Path, typer.Option("--out", help="The archive to write (.zip).")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Export a member's whole environment: files, calendars, contacts, notes, messages."""
+    from hameau.accounts import members
+    from hameau.export import export_member
+
+    if out.exists():
+        raise typer.BadParameter(f"{out} exists already; give another --out.")
+    node = datadir.open_node(settings_for(data_dir))
+    try:
+        with transaction(node.sessions) as session:
+            member_id = members.find_member(session, member).id
+        manifest = export_member(node, member_id, out)
+    finally:
+        node.close()
+    console.print(f"Exported {len(manifest['entries'])} item(s) of {member} to {out}.")
+
+
 def register(app: typer.Typer) -> None:
     app.command()(init)
+    app.command()(export)
     app.command()(serve)
     app.command()(demo)

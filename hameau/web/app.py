@@ -22,9 +22,12 @@ from hameau.calendar import views as calendar_views
 from hameau.calendar.store import CalendarStore
 from hameau.files import api as files_api
 from hameau.files import views as files_views
+from hameau.messages import views as messages_views
+from hameau.messages.live import Bus
 from hameau.node.datadir import Node
 from hameau.node.db import utcnow
 from hameau.node.identity import derive
+from hameau.notes import views as notes_views
 from hameau.web import home
 from hameau.web.csrf import CSRF
 from hameau.web.errors import HANDLERS
@@ -33,7 +36,13 @@ from hameau.web.middleware import CSRFCheck, RequestMetrics, ResponseHeaders, Sm
 from hameau.web.templating import PACKAGE, Pages
 
 # The apps of the node, in the order of the home page. Adding an app is one line here.
-APPS = [files_views.APP, calendar_views.APP, accounts_views.APP]
+APPS = [
+    files_views.APP,
+    calendar_views.APP,
+    notes_views.APP,
+    messages_views.APP,
+    accounts_views.APP,
+]
 ROUTERS = [
     home.router,
     accounts_views.router,
@@ -41,8 +50,11 @@ ROUTERS = [
     files_views.router,
     files_api.router,
     calendar_views.router,
+    notes_views.router,
+    notes_views.api,
+    messages_views.router,
 ]
-TEMPLATE_DOMAINS = ["accounts", "files", "calendar"]
+TEMPLATE_DOMAINS = ["accounts", "files", "calendar", "notes", "messages"]
 # Paths whose request bodies are file content, streamed to their route rather than read here.
 STREAMED = ("/api/files/", "/dav/")
 
@@ -139,6 +151,7 @@ def create_app(node: Node) -> FastAPI:
     app.mount("/dav/files", LazyMount(lambda: _webdav(node)), name="webdav")  # dav.MOUNT
     app.mount("/dav/cal", LazyMount(lambda: _caldav(node)), name="caldav")  # radicale.MOUNT
     app.state.calendars = CalendarStore(node)
+    app.state.bus = Bus()
     for router in ROUTERS:
         app.include_router(router)
     return app

@@ -5,6 +5,7 @@ from sqlalchemy import engine_from_config, pool
 
 import hameau.models  # noqa: F401  (registers every domain's tables)
 from hameau.node.db import Base
+from hameau.node.migrate import include_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -14,7 +15,10 @@ def run() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
         context.configure(
-            connection=connection, target_metadata=target_metadata, render_as_batch=True
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=True,
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()
@@ -26,7 +30,10 @@ def run() -> None:
     )
     with engine.connect() as connection:
         context.configure(
-            connection=connection, target_metadata=target_metadata, render_as_batch=True
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=True,
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()

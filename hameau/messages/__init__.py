@@ -1,0 +1,1 @@
+"""Messages: threads between members of the household, with unread counts and live updates."""

@@ -1,0 +1,129 @@
+"""Threads and messages between members, with what each has read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hameau.accounts.models import Member
+from hameau.errors import BadRequest, NotFound
+from hameau.messages.models import Message, Participant, Thread
+from hameau.node.db import utcnow
+
+MAX_BODY = 20_000
+
+
+@dataclass(frozen=True)
+class Summary:
+    thread: Thread
+    unread: int
+    people: list[str]
+
+
+def start(
+    session: Session, author: Member, others: list[Member], subject: str, body: str
+) -> Thread:
+    subject = subject.strip()
+    if not subject or len(subject) > 200:
+        raise BadRequest("A conversation needs a subject of 1 to 200 characters.")
+    if not others:
+        raise BadRequest("Choose at least one person to write to.")
+    thread = Thread(subject=subject, created_by=author.id)
+    session.add(thread)
+    session.flush()
+    for member in {author.id: author, **{m.id: m for m in others}}.values():
+        session.add(Participant(thread_id=thread.id, member_id=member.id))
+    session.flush()
+    post(session, author, thread, body)
+    return thread
+
+
+def get(session: Session, member: Member, thread_id: int) -> Thread:
+    """The thread, if the member takes part in it (others get the same 404 as a missing one)."""
+    thread = session.get(Thread, thread_id)
+    if thread is None or session.get(Participant, (thread_id, member.id)) is None:
+        raise NotFound("No such conversation.")
+    return thread
+
+
+def post(session: Session, author: Member, thread: Thread, body: str) -> Message:
+    body = body.strip()
+    if not body or len(body) > MAX_BODY:
+        raise BadRequest("A message is 1 to 20,000 characters.")
+    message = Message(thread_id=thread.id, author_id=author.id, body=body)
+    session.add(message)
+    thread.updated_at = utcnow()
+    session.flush()
+    mark_read(session, author, thread, message.id)
+    return message
+
+
+def messages(session: Session, thread: Thread, after: int = 0) -> list[Message]:
+    return list(
+        session.scalars(
+            select(Message)
+            .where(Message.thread_id == thread.id, Message.id > after)
+            .order_by(Message.id)
+        )
+    )
+
+
+def mark_read(session: Session, member: Member, thread: Thread, up_to: int) -> None:
+    participant = session.get(Participant, (thread.id, member.id))
+    if participant is not None and up_to > participant.last_read_id:
+        participant.last_read_id = up_to
+
+
+def inbox(session: Session, member: Member) -> list[Summary]:
+    rows = session.execute(
+        select(Thread, Participant.last_read_id)
+        .join(Participant, Participant.thread_id == Thread.id)
+        .where(Participant.member_id == member.id)
+        .order_by(Thread.updated_at.desc())
+    ).all()
+    found = []
+    for thread, last_read in rows:
+        unread = session.scalar(
+            select(func.count(Message.id)).where(
+                Message.thread_id == thread.id, Message.id > last_read
+            )
+        )
+        people = session.scalars(
+            select(Member.display_name)
+            .join(Participant, Participant.member_id == Member.id)
+            .where(Participant.thread_id == thread.id, Member.id != member.id)
+        )
+        found.append(Summary(thread, int(unread or 0), list(people)))
+    return found
+
+
+def unread_total(session: Session, member: Member) -> int:
+    return sum(summary.unread for summary in inbox(session, member))
+
+
+def participants(session: Session, thread: Thread) -> list[int]:
+    return list(
+        session.scalars(select(Participant.member_id).where(Participant.thread_id == thread.id))
+    )
+
+
+def export(session: Session, member: Member) -> list[dict[str, object]]:
+    """The member's conversations, as plain data."""
+    names = {member_id: name for member_id, name in session.execute(select(Member.id, Member.name))}
+    return [
+        {
+            "subject": summary.thread.subject,
+            "with": summary.people,
+            "messages": [
+                {
+                    "from": names.get(message.author_id or 0),
+                    "at": message.created_at.isoformat(),
+                    "body": message.body,
+                }
+                for message in messages(session, summary.thread)
+            ],
+        }
+        for summary in inbox(session, member)
+    ]

@@ -1,0 +1,130 @@
+"""Messages pages: the inbox with unread counts, a conversation with live updates (SSE)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Form
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+
+from hameau.accounts import members, workspace
+from hameau.accounts.models import Member
+from hameau.errors import N_
+from hameau.messages import service as threads
+from hameau.web.auth import DB, MemberVisitor, Visitor
+from hameau.web.home import AppInfo, Tile
+
+router = APIRouter(include_in_schema=False)
+
+APP = AppInfo(
+    "messages",
+    (Tile(N_("Messages"), N_("Conversations within the household."), "/messages"),),
+)
+
+
+def _member(visitor: Visitor) -> Member:
+    assert visitor.member is not None
+    return visitor.member
+
+
+@router.get("/messages")
+async def inbox(request: Request, db: DB, visitor: MemberVisitor) -> Response:
+    member = _member(visitor)
+    context = {
+        "title": N_("Messages"),
+        "threads": threads.inbox(db, member),
+        "people": [m for m in members.list_members(db, active_only=True) if m.id != member.id],
+    }
+    return request.app.state.pages.render(request, "inbox.html", context)
+
+
+@router.post("/messages")
+async def start(
+    request: Request, db: DB, visitor: MemberVisitor,
+    subject: Annotated[str, Form(max_length=300)],
+    body: Annotated[str, Form(max_length=threads.MAX_BODY * 2)],
+) -> Response:  # fmt: skip
+    form = await request.form()
+    names = [str(name) for name in form.getlist("to")][:50]
+    others = [members.find_member(db, name) for name in names]
+    thread = threads.start(db, _member(visitor), [m for m in others if m.active], subject, body)
+    return RedirectResponse(f"/messages/{thread.id}", status_code=303)
+
+
+@router.get("/messages/{thread_id}")
+async def conversation(
+    request: Request, db: DB, visitor: MemberVisitor, thread_id: int
+) -> Response:
+    member = _member(visitor)
+    thread = threads.get(db, member, thread_id)
+    shown = threads.messages(db, thread)
+    if shown:
+        threads.mark_read(db, member, thread, shown[-1].id)
+    if visitor.login is not None:
+        workspace.remember(
+            db,
+            visitor.login,
+            "messages",
+            request.url.path,
+            item=str(thread.id),
+            title=thread.subject,
+        )
+    authors = {m.id: m.display_name for m in members.list_members(db)}
+    context = {"title": thread.subject, "thread": thread, "messages": shown, "authors": authors}
+    return request.app.state.pages.render(request, "thread.html", context)
+
+
+@router.post("/messages/{thread_id}")
+async def reply(
+    request: Request, db: DB, visitor: MemberVisitor, thread_id: int,
+    body: Annotated[str, Form(max_length=threads.MAX_BODY * 2)],
+) -> Response:  # fmt: skip
+    thread = threads.get(db, _member(visitor), thread_id)
+    message = threads.post(db, _member(visitor), thread, body)
+    db.commit()  # committed before anyone is told
+    request.app.state.bus.publish(thread.id, message.id)
+    if request.headers.get("hx-request"):
+        return Response(status_code=204)
+    return RedirectResponse(f"/messages/{thread.id}", status_code=303)
+
+
+@router.get("/messages/{thread_id}/events")
+async def events(request: Request, db: DB, visitor: MemberVisitor, thread_id: int) -> Response:
+    """New messages of the conversation as server-sent events, while the page stays open."""
+    member = _member(visitor)
+    thread = threads.get(db, member, thread_id)
+    resume_from = request.headers.get("last-event-id", "")
+    last = int(resume_from) if resume_from.isdigit() else 0
+    bus = request.app.state.bus
+    sessions = request.app.state.node.sessions
+    queue = bus.listen(thread.id)
+
+    async def stream() -> AsyncIterator[str]:
+        nonlocal last
+        try:
+            yield "retry: 5000\n\n"
+            while True:
+                with sessions() as session:
+                    fresh = threads.messages(session, thread, after=last)
+                    authors = {m.id: m.display_name for m in members.list_members(session)}
+                    if fresh:
+                        threads.mark_read(session, member, thread, fresh[-1].id)
+                        session.commit()
+                for message in fresh:
+                    last = message.id
+                    data = {
+                        "id": message.id,
+                        "author": authors.get(message.author_id or 0, "?"),
+                        "body": message.body,
+                    }
+                    yield f"id: {message.id}\nevent: message\ndata: {json.dumps(data)}\n\n"
+                await queue.get()
+        finally:
+            bus.leave(thread.id, queue)
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"}
+    )

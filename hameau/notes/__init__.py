@@ -1,0 +1,1 @@
+"""Markdown notes kept as CRDT documents (pycrdt), so edits made apart merge without conflict."""

@@ -1,0 +1,154 @@
+"""Notes: a pycrdt document per note, stored as its log of updates.
+
+An edit arrives as the new full text and the revision it was made from. The edit is
+replayed on the document *as it was at that revision*, and the resulting CRDT update is
+merged into the current document: edits made concurrently (two browsers, a satellite)
+both survive, as Yjs merges them, instead of the last save winning.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+import markdown_it
+import nh3
+from pycrdt import Doc, Text
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hameau.accounts.models import Member
+from hameau.errors import BadRequest, NotFound
+from hameau.node.db import utcnow
+from hameau.notes.models import Note, NoteUpdate
+from hameau.search import index
+
+MAX_NOTE = 1 << 20
+ALLOWED_TAGS = {
+    "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "del", "code", "pre",
+    "blockquote", "ul", "ol", "li", "a", "table", "thead", "tbody", "tr", "th", "td", "img",
+}  # fmt: skip
+_markdown = markdown_it.MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+
+
+@dataclass(frozen=True)
+class Saved:
+    revision: int
+    text: str
+
+
+def render(source: str) -> str:
+    """Markdown to HTML that cannot run anything: no raw HTML, only http(s)/mailto links."""
+    html = _markdown.render(source)
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes={"a": {"href", "title"}, "img": {"src", "alt", "title"}},
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
+
+
+def _document(updates: list[bytes]) -> Doc:
+    document = Doc()
+    body = document.get("body", type=Text)
+    assert body is not None
+    for update in updates:
+        document.apply_update(update)
+    return document
+
+
+def _text(document: Doc) -> str:
+    return str(document.get("body", type=Text))
+
+
+def _updates(session: Session, note: Note, up_to: int | None = None) -> list[bytes]:
+    query = select(NoteUpdate.data).where(NoteUpdate.note_id == note.id).order_by(NoteUpdate.id)
+    if up_to is not None:
+        query = query.where(NoteUpdate.id <= up_to)
+    return list(session.scalars(query))
+
+
+def revision(session: Session, note: Note) -> int:
+    return (
+        session.scalar(
+            select(func.coalesce(func.max(NoteUpdate.id), 0)).where(NoteUpdate.note_id == note.id)
+        )
+        or 0
+    )
+
+
+def text_of(session: Session, note: Note) -> str:
+    return _text(_document(_updates(session, note)))
+
+
+def title_of(source: str) -> str:
+    first = next((line.strip("# ").strip() for line in source.splitlines() if line.strip()), "")
+    return first[:200]
+
+
+def get(session: Session, member: Member, note_id: int) -> Note:
+    note = session.get(Note, note_id)
+    if note is None or note.owner_id != member.id or note.deleted_at is not None:
+        raise NotFound("No such note.")
+    return note
+
+
+def mine(session: Session, member: Member) -> list[Note]:
+    return list(
+        session.scalars(
+            select(Note)
+            .where(Note.owner_id == member.id, Note.deleted_at.is_(None))
+            .order_by(Note.updated_at.desc())
+        )
+    )
+
+
+def create(session: Session, member: Member, source: str = "") -> Note:
+    note = Note(owner_id=member.id)
+    session.add(note)
+    session.flush()
+    if source:
+        save(session, member, note, 0, source)
+    return note
+
+
+def _edit(body: Text, old: str, new: str) -> None:
+    """Apply the difference between two texts to a CRDT text, as few edits as possible."""
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for tag, start, end, new_start, new_end in reversed(matcher.get_opcodes()):
+        if tag in ("replace", "delete"):
+            del body[start:end]
+        if tag in ("replace", "insert"):
+            body.insert(start, new[new_start:new_end])
+
+
+def save(session: Session, member: Member, note: Note, base: int, source: str) -> Saved:
+    """Record an edit made from revision ``base``; returns the merged text and new revision."""
+    if len(source.encode()) > MAX_NOTE:
+        raise BadRequest("A note can hold at most 1 MB of text.")
+    current = revision(session, note)
+    if base > current or base < 0:
+        raise BadRequest("This note's revision is unknown; reload the note.")
+    fork = _document(_updates(session, note, base))
+    before = fork.get_state()
+    _edit(fork.get("body", type=Text), _text(fork), source)
+    update = fork.get_update(before)
+    merged = _document([*_updates(session, note), update])
+    session.add(NoteUpdate(note_id=note.id, data=update))
+    merged_text = _text(merged)
+    note.title = title_of(merged_text)
+    note.updated_at = utcnow()
+    session.flush()
+    index.put(session, "note", note.id, member.id, note.title, merged_text)
+    return Saved(revision(session, note), merged_text)
+
+
+def delete(session: Session, member: Member, note: Note) -> None:
+    note.deleted_at = utcnow()
+    index.remove(session, "note", note.id)
+
+
+def state_vector(session: Session, note: Note) -> bytes:
+    """For sync: what this node's copy of the note already holds."""
+    return _document(_updates(session, note)).get_state()

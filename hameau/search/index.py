@@ -1,0 +1,90 @@
+"""The search index: one FTS5 row per note or text file, rewritten when it changes.
+
+Rows carry who may see them: ``owner_id`` (a member) or NULL for the household's files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+MAX_TEXT = 1 << 20  # larger files are not indexed
+TEXT_TYPES = ("text/", "application/json", "application/xml")
+TEXT_SUFFIXES = (".md", ".txt", ".csv", ".org", ".rst", ".json", ".xml", ".html", ".ics", ".vcf")
+
+
+@dataclass(frozen=True)
+class Hit:
+    kind: str  # "note" or "file"
+    ref: int
+    title: str
+    snippet: str
+
+
+def is_text(name: str, content_type: str, size: int) -> bool:
+    return size <= MAX_TEXT and (
+        content_type.startswith(TEXT_TYPES) or name.lower().endswith(TEXT_SUFFIXES)
+    )
+
+
+def put(session: Session, kind: str, ref: int, owner_id: int | None, title: str, body: str) -> None:
+    remove(session, kind, ref)
+    session.execute(
+        text(
+            "INSERT INTO search_index (kind, ref, owner_id, title, body) "
+            "VALUES (:kind, :ref, :owner, :title, :body)"
+        ),
+        {"kind": kind, "ref": ref, "owner": owner_id, "title": title, "body": body},
+    )
+
+
+def remove(session: Session, kind: str, ref: int) -> None:
+    session.execute(
+        text("DELETE FROM search_index WHERE kind = :kind AND ref = :ref"),
+        {"kind": kind, "ref": ref},
+    )
+
+
+def _match_expression(query: str) -> str:
+    """The user's words as FTS5 prefix terms, quoted, so no query syntax can be injected."""
+    words = [word for word in query.replace('"', " ").split() if word][:12]
+    return " ".join(f'"{word}"*' for word in words)
+
+
+def search(session: Session, member_id: int, query: str, limit: int = 20) -> list[Hit]:
+    """The member's notes and files, and the household's files, best match (BM25) first."""
+    expression = _match_expression(query)
+    if not expression:
+        return []
+    rows = session.execute(
+        text(
+            "SELECT kind, ref, title, snippet(search_index, 4, '[', ']', '…', 12) "
+            "FROM search_index WHERE search_index MATCH :expression "
+            "AND (owner_id = :member OR owner_id IS NULL) "
+            "ORDER BY bm25(search_index, 0, 0, 0, 5.0, 1.0) LIMIT :limit"
+        ),
+        {"expression": expression, "member": member_id, "limit": limit},
+    )
+    return [Hit(kind, int(ref), title, snippet) for kind, ref, title, snippet in rows]
+
+
+def retitle(session: Session, kind: str, ref: int, title: str) -> None:
+    session.execute(
+        text("UPDATE search_index SET title = :title WHERE kind = :kind AND ref = :ref"),
+        {"title": title, "kind": kind, "ref": ref},
+    )
+
+
+def move_owner(session: Session, kind: str, refs: list[int], owner_id: int | None) -> None:
+    for ref in refs:
+        session.execute(
+            text("UPDATE search_index SET owner_id = :owner WHERE kind = :kind AND ref = :ref"),
+            {"owner": owner_id, "kind": kind, "ref": ref},
+        )
+
+
+def remove_many(session: Session, kind: str, refs: list[int]) -> None:
+    for ref in refs:
+        remove(session, kind, ref)

@@ -1,0 +1,37 @@
+/* Autosave for the note editor: the text is sent a moment after typing stops, with the
+   revision it was made from; the node merges it (CRDT) and answers with the merged text. */
+(function () {
+  var form = document.getElementById("note");
+  if (!form || !window.XMLHttpRequest || !window.JSON) return;
+  var script = document.currentScript || document.querySelector("script[data-saved]");
+  var area = form.querySelector("textarea");
+  var base = form.querySelector("input[name=base]");
+  var status = document.getElementById("status");
+  var preview = document.getElementById("preview");
+  var token = (document.body.getAttribute("hx-headers") || "").match(/"X-CSRF-Token": "([^"]+)"/);
+  var timer = null, sending = false, again = false;
+  function save() {
+    if (sending) { again = true; return; }
+    sending = true;
+    status.textContent = script.getAttribute("data-saving");
+    var sent = area.value;
+    var request = new XMLHttpRequest();
+    request.open("PUT", form.getAttribute("data-api"));
+    request.setRequestHeader("Content-Type", "application/json");
+    if (token) request.setRequestHeader("X-CSRF-Token", token[1]);
+    request.onload = function () {
+      sending = false;
+      if (request.status !== 200) { status.textContent = script.getAttribute("data-failed"); schedule(5000); return; }
+      var note = JSON.parse(request.responseText);
+      base.value = note.revision;
+      if (area.value === sent && note.text !== sent) area.value = note.text;  // someone else's edit, merged
+      preview.innerHTML = note.html;  // sanitised by the node
+      status.textContent = script.getAttribute("data-saved");
+      if (again) { again = false; save(); }
+    };
+    request.onerror = function () { sending = false; status.textContent = script.getAttribute("data-failed"); schedule(5000); };
+    request.send(JSON.stringify({ base: parseInt(base.value, 10), text: sent }));
+  }
+  function schedule(delay) { clearTimeout(timer); timer = setTimeout(save, delay); }
+  area.addEventListener("input", function () { schedule(800); });
+})();

@@ -1,0 +1,60 @@
+"""The agenda pages: create and edit an event, week and month views, the household's calendar."""
+
+from __future__ import annotations
+
+from hameau.node.datadir import Node
+from tests.helpers import add_member, browser, csrf, log_in
+
+
+def test_create_then_edit_an_event_in_the_household_calendar(node: Node) -> None:
+    add_member(node, "alex")
+    add_member(node, "sam")
+    alex, sam = browser(node), browser(node)
+    log_in(alex, "alex")
+    log_in(sam, "sam")
+    form = alex.get("/agenda/event", params={"day": "2026-12-10"})
+    assert form.status_code == 200 and "household/agenda" in form.text
+    made = alex.post("/agenda/event", data={
+        "csrf_token": csrf(form.text), "calendar": "household/agenda", "summary": "Vide-grenier",
+        "start": "2026-12-10T14:00", "end": "2026-12-10T18:00", "location": "Place du marché",
+    })  # fmt: skip
+    assert made.status_code == 303
+    week = sam.get("/agenda", params={"view": "week", "day": "2026-12-10"}).text
+    assert "Vide-grenier" in week
+    link = week.split('class="event shared" href="')[1].split('"')[0].replace("&amp;", "&")
+    edit = sam.get(link)
+    assert "Place du marché" in edit.text
+    uid = edit.text.split('name="uid" value="')[1].split('"')[0]
+    changed = sam.post("/agenda/event", data={
+        "csrf_token": csrf(edit.text), "calendar": "household/agenda", "uid": uid, "summary": "Vide-grenier annulé",
+        "start": "2026-12-10T14:00", "end": "2026-12-10T18:00",
+    })  # fmt: skip
+    assert changed.status_code == 303
+    month = alex.get("/agenda", params={"view": "month", "day": "2026-12-01"}).text
+    assert "Vide-grenier annulé" in month and month.count("Vide-grenier") == 1
+
+
+def test_event_form_refuses_bad_input_and_other_members_calendars(node: Node) -> None:
+    add_member(node, "alex")
+    add_member(node, "sam")
+    alex = browser(node)
+    log_in(alex, "alex")
+    token = csrf(alex.get("/agenda/event").text)
+    bad = {
+        "csrf_token": token,
+        "calendar": "alex/agenda",
+        "summary": "x",
+        "start": "demain",
+        "end": "après",
+    }
+    assert alex.post("/agenda/event", data=bad).status_code == 400
+    backwards = {**bad, "start": "2026-12-10T18:00", "end": "2026-12-10T14:00"}
+    assert alex.post("/agenda/event", data=backwards).status_code == 400
+    theirs = {
+        **bad,
+        "calendar": "sam/agenda",
+        "start": "2026-12-10T14:00",
+        "end": "2026-12-10T15:00",
+    }
+    assert alex.post("/agenda/event", data=theirs).status_code == 403
+    assert alex.get("/agenda", params={"day": "not-a-day"}).status_code == 400

@@ -1,0 +1,68 @@
+"""Live updates of a conversation over server-sent events, on a real server."""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.served import login_cookie, serve
+from tests.helpers import PASSWORD, add_member, make_node
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_reply_reaches_the_open_conversation_at_once(tmp_path: Path) -> None:
+    node = make_node(tmp_path / "n")
+    add_member(node, "alex")
+    add_member(node, "sam")
+    node.close()
+    with serve(tmp_path / "n") as served:
+        alex = httpx.Client(
+            base_url=served.url,
+            cookies={"hameau_session": login_cookie(served.url, "alex", PASSWORD)},
+        )
+        sam = httpx.Client(
+            base_url=served.url,
+            cookies={"hameau_session": login_cookie(served.url, "sam", PASSWORD)},
+        )
+        token = re.search(r'name="csrf_token" value="([^"]+)"', alex.get("/messages").text).group(1)  # type: ignore[union-attr]
+        started = alex.post(
+            "/messages",
+            data={
+                "csrf_token": token,
+                "subject": "Ce soir",
+                "body": "On mange à 20 h ?",
+                "to": "sam",
+            },
+        )
+        thread = started.headers["location"]
+        received: list[str] = []
+        listening = threading.Event()
+
+        def listen() -> None:
+            with sam.stream("GET", f"{thread}/events", timeout=20) as stream:
+                for line in stream.iter_lines():
+                    if line.startswith("retry:"):
+                        listening.set()
+                    if line.startswith("data:"):
+                        received.append(line)
+                        if len(received) == 2:
+                            return
+
+        reader = threading.Thread(target=listen, daemon=True)
+        reader.start()
+        assert listening.wait(10)
+        reply_token = re.search(r'name="csrf_token" value="([^"]+)"', alex.get(thread).text).group(
+            1
+        )  # type: ignore[union-attr]
+        assert (
+            alex.post(thread, data={"csrf_token": reply_token, "body": "Oui, 20 h !"}).status_code
+            == 303
+        )
+        reader.join(15)
+        assert len(received) == 2, received
+        assert "On mange" in received[0] and "Oui, 20 h !" in received[1]

@@ -1,0 +1,152 @@
+"""Notes: saved before acknowledged, concurrent edits merged, Markdown made inert, searchable."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+from hameau.node.datadir import Node
+from tests.helpers import add_member, browser, log_in, post_form
+
+
+def csrf_header(client) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    token = client.get("/notes").text.split('"X-CSRF-Token": "')[1].split('"')[0]
+    return {"X-CSRF-Token": token}
+
+
+def new_note(client) -> int:  # type: ignore[no-untyped-def]
+    made = post_form(client, "/notes", "/notes")
+    assert made.status_code == 303
+    return int(made.headers["location"].rsplit("/", 1)[1])
+
+
+def test_concurrent_edits_from_two_browsers_both_survive(node: Node) -> None:
+    add_member(node, "alex")
+    first, second = browser(node), browser(node)
+    log_in(first, "alex")
+    log_in(second, "alex")
+    note = new_note(first)
+    headers = csrf_header(first)
+    saved = first.put(
+        f"/api/notes/{note}", json={"base": 0, "text": "Courses\n\n- pain\n"}, headers=headers
+    ).json()
+    base = saved["revision"]
+    # Both browsers start from the same revision and edit different lines.
+    one = first.put(
+        f"/api/notes/{note}",
+        json={"base": base, "text": "Courses\n\n- pain\n- lait\n"},
+        headers=headers,
+    )
+    two = second.put(
+        f"/api/notes/{note}",
+        json={"base": base, "text": "Courses de la semaine\n\n- pain\n"},
+        headers=csrf_header(second),
+    )
+    assert one.status_code == two.status_code == 200
+    merged = second.get(f"/api/notes/{note}").json()
+    assert merged["text"] == "Courses de la semaine\n\n- pain\n- lait\n"
+    assert merged["title"] == "Courses de la semaine"
+    # An edit made long ago, from an old revision, merges too instead of overwriting.
+    late = first.put(
+        f"/api/notes/{note}", json={"base": 0, "text": "Liste\n"}, headers=headers
+    ).json()
+    assert "Liste" in late["text"] and "lait" in late["text"]
+
+
+class Elements(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str, list[tuple[str, str | None]]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found.append((tag, attrs))
+
+
+def inert(html: str) -> bool:
+    """No element or attribute in this HTML can run code."""
+    parser = Elements()
+    parser.feed(html)
+    for tag, attrs in parser.found:
+        if tag in ("script", "iframe", "object", "embed", "style", "form"):
+            return False
+        for name, value in attrs:
+            if name.startswith("on"):
+                return False
+            if name in ("href", "src") and (value or "").strip().lower().startswith(
+                ("javascript:", "data:", "vbscript:")
+            ):
+                return False
+    return True
+
+
+def test_markdown_renders_inert(node: Node) -> None:
+    add_member(node, "alex")
+    client = browser(node)
+    log_in(client, "alex")
+    note = new_note(client)
+    hostile = (
+        "# Titre\n\n<script>alert(1)</script>\n\n[clic](javascript:alert(1)) "
+        "[data](data:text/html,<b>x</b>) <img src=x onerror=alert(1)>\n\n"
+        '<a href="javascript:alert(1)">raw</a> [ok](https://example.org)\n'
+    )
+    saved = client.put(
+        f"/api/notes/{note}", json={"base": 0, "text": hostile}, headers=csrf_header(client)
+    ).json()
+    html = saved["html"]
+    assert inert(html)
+    assert 'href="https://example.org"' in html and "<h1>Titre</h1>" in html
+    page = client.get(f"/notes/{note}").text
+    preview = page.split('id="preview"')[1].split("</article>")[0]
+    assert inert(preview.split(">", 1)[1])
+
+
+def test_search_finds_notes_and_text_files_of_the_member_only(node: Node) -> None:
+    add_member(node, "alex")
+    add_member(node, "sam")
+    alex, sam = browser(node), browser(node)
+    log_in(alex, "alex")
+    log_in(sam, "sam")
+    note = new_note(alex)
+    alex.put(
+        f"/api/notes/{note}",
+        json={"base": 0, "text": "Recette de la tarte aux pommes\n"},
+        headers=csrf_header(alex),
+    )
+    alex.put(
+        "/api/files/mine/jardin.md",
+        content=b"Planter les tomates en mai",
+        headers=csrf_header(alex),
+    )
+    sam.put("/api/files/household/menu.txt", content=b"tarte le dimanche", headers=csrf_header(sam))
+
+    found = alex.get("/search", params={"q": "tarte"}).text
+    assert "Recette de la tarte aux pommes" in found and "menu.txt" in found
+    assert "jardin.md" in alex.get("/search", params={"q": "tomate"}).text  # prefix match
+    assert "Recette" not in sam.get("/search", params={"q": "tarte"}).text
+    assert "jardin.md" not in sam.get("/search", params={"q": "tomates"}).text
+    # Updated incrementally: a new version replaces the old text; a deleted file leaves the index.
+    alex.put(
+        "/api/files/mine/jardin.md", content=b"Planter les courgettes", headers=csrf_header(alex)
+    )
+    assert "jardin.md" not in alex.get("/search", params={"q": "tomates"}).text
+    assert "jardin.md" in alex.get("/search", params={"q": "courgettes"}).text
+    alex.delete("/api/files/mine/jardin.md", headers=csrf_header(alex))
+    assert "jardin.md" not in alex.get("/search", params={"q": "courgettes"}).text
+    for hostile in ('"', "NEAR(", "*", "tarte OR", "-x"):
+        assert alex.get("/search", params={"q": hostile}).status_code == 200
+
+
+def test_a_member_cannot_open_another_members_note(node: Node) -> None:
+    add_member(node, "alex")
+    add_member(node, "sam")
+    alex, sam = browser(node), browser(node)
+    log_in(alex, "alex")
+    log_in(sam, "sam")
+    note = new_note(alex)
+    assert sam.get(f"/notes/{note}").status_code == 404
+    assert sam.get(f"/api/notes/{note}").status_code == 404
+    assert (
+        sam.put(
+            f"/api/notes/{note}", json={"base": 0, "text": "x"}, headers=csrf_header(sam)
+        ).status_code
+        == 404
+    )
