@@ -53,12 +53,16 @@ class MoveIn(BaseModel):
     to_path: str = Field(min_length=1, max_length=4000)
 
 
+class BlobResponse(FileResponse):
+    chunk_size = 1 << 20  # 1 MiB reads: 16 times fewer thread hops than Starlette's 64 KiB
+
+
 def download(entry: FileEntry, request: Request) -> Response:
     """The file's content, streamed from the blob store, with Range; always as an attachment,
     so a stored HTML file never runs as one of the node's pages."""
     assert entry.blob is not None
     store = request.app.state.node.blobs
-    return FileResponse(
+    return BlobResponse(
         store.path(entry.blob),
         media_type=entry.content_type,
         filename=entry.name,
