@@ -32,6 +32,7 @@ bench: $(VENV)/.installed-dev
 	bash bench/tools.sh
 	$(BIN)/python bench/idle.py
 	$(BIN)/python bench/pages.py
+	$(BIN)/python bench/files.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -98,10 +98,11 @@ def main() -> None:
         with big.open("wb") as handle:
             for _ in range(options.size_mb):
                 handle.write(os.urandom(1024 * 1024))
-        node = make_node(work / "node", default_quota_mb=options.size_mb * 8)
+        node = make_node(work / "node")
         add_member(node, "alex")
         with transaction(node.sessions) as session:
             member = members.find_member(session, "alex")
+            members.set_quota(member, options.size_mb * 8)
             secret = tokens.create_token(session, member, "bench")[1]
             many = files.make_folder(session, member, files.space(member, "mine"), ["many"])
             digest = node.blobs.put(b"small file\n")

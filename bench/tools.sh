@@ -3,6 +3,8 @@
 set -euo pipefail
 need=()
 command -v wrk >/dev/null || need+=(wrk)
+command -v rclone >/dev/null || need+=(rclone)
+command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "bench needs: ${need[*]}; install them with: sudo apt-get install ${need[*]}" >&2

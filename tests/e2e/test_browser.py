@@ -135,3 +135,43 @@ def test_pages_in_english_for_an_english_browser(tmp_path: Path, browser: Any) -
         page.goto(node.url)
         assert page.locator("h1").inner_text() == "Log in"
         page.close()
+
+
+def log_in_page(browser: Any, url: str, name: str) -> Any:
+    page = browser.new_page(locale="fr-FR")
+    page.goto(url + "/login")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    return page
+
+
+def test_files_upload_with_progress_and_notes_that_save_themselves(tmp_path: Path, browser: Any) -> None:
+    root = household(tmp_path / "home")
+    upload = tmp_path / "récolte été.txt"
+    upload.write_bytes("tomates, courgettes\n".encode() * 20_000)
+    with serve(root) as node:
+        page = log_in_page(browser, node.url, "alex")
+        page.goto(node.url + "/files/mine/")
+        page.fill("input[name=name]", "Jardin")
+        page.click("form[action='/files/folder'] button")
+        page.click("a:has-text('Jardin')")
+        page.set_input_files("#upload input[type=file]", str(upload))
+        page.click("#upload button[type=submit]")
+        page.wait_for_url("**done=uploaded")
+        assert page.locator("table.files a:has-text('récolte été.txt')").count() == 1
+        with page.expect_download() as download:
+            page.click("a:has-text('récolte été.txt')")
+            page.click("a[download]")
+        assert Path(download.value.path()).read_bytes() == upload.read_bytes()
+
+        page.goto(node.url + "/notes")
+        page.click("button:has-text('Nouvelle note')")
+        page.fill("textarea[name=text]", "# Semis\n\n**Radis** en mars")
+        page.wait_for_function("() => document.getElementById('status').textContent === 'Enregistré.'")
+        assert page.locator("#preview strong").inner_text() == "Radis"
+        page.reload()
+        assert page.locator("textarea[name=text]").input_value() == "# Semis\n\n**Radis** en mars"
+        page.goto(node.url + "/search?q=radis")
+        assert page.locator("ul.hits a:has-text('Semis')").count() == 1
+        page.close()
