@@ -66,6 +66,39 @@ def main() -> None:
             admin.goto(node.url + "/admin/devices")
             admin.wait_for_load_state()
             admin.screenshot(path=OUT / "devices.png", full_page=True)
+            apps = browser.new_page(locale="fr-FR", viewport={"width": 1000, "height": 700})
+            apps.goto(node.url + "/login")
+            apps.fill("input[name=name]", "sam")
+            apps.fill("input[name=password]", logins["sam"])
+            apps.click("button[type=submit]")
+            apps.goto(node.url + "/files/household/")
+            for folder_name in ("Photos de vacances", "Papiers"):
+                apps.fill("form[action='/files/folder'] input[name=name]", folder_name)
+                apps.click("form[action='/files/folder'] button")
+            sample = Path(folder) / "liste de courses.txt"
+            sample.write_text("pain\nlait\nœufs\n")
+            apps.set_input_files("#upload input[type=file]", str(sample))
+            apps.click("#upload button[type=submit]")
+            apps.wait_for_url("**done=uploaded")
+            apps.screenshot(path=OUT / "files.png")
+            apps.goto(node.url + "/agenda/event?day=2026-11-25")
+            apps.fill("input[name=summary]", "Réunion du foyer")
+            apps.select_option("select[name=calendar]", "household/agenda")
+            apps.fill("input[name=start]", "2026-11-25T19:00")
+            apps.fill("input[name=end]", "2026-11-25T20:30")
+            apps.click("form[action='/agenda/event'] button")
+            apps.wait_for_load_state()
+            apps.screenshot(path=OUT / "agenda.png")
+            apps.goto(node.url + "/notes")
+            apps.click("button:has-text('Nouvelle note')")
+            apps.fill(
+                "textarea[name=text]",
+                "# Potager\n\n- **Radis** en mars\n- Tomates en mai\n\n[Calendrier des semis](https://example.org)",
+            )
+            apps.wait_for_function(
+                "() => document.getElementById('status').textContent === 'Enregistré.'"
+            )
+            apps.screenshot(path=OUT / "note.png", full_page=True)
     for image in sorted(OUT.glob("*.png")):
         print(image.relative_to(ROOT))
 

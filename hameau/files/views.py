@@ -110,6 +110,7 @@ async def browse(request: Request, db: DB, visitor: MemberVisitor, key: str, pat
     member = _member(visitor)
     pages = request.app.state.pages
     gettext = pages.gettext(request)
+    path = "/".join(paths.split(path))  # "a/b/" and "a/b" are the same folder
     context: dict[str, object] = {
         "key": key,
         "path": path,
@@ -181,8 +182,8 @@ async def upload_form(request: Request, db: DB, visitor: MemberVisitor) -> Respo
 async def new_folder(
     db: DB, visitor: MemberVisitor,
     space: Annotated[str, Form(max_length=20)],
-    path: Annotated[str, Form(max_length=4000)],
     name: Annotated[str, Form(max_length=300)],
+    path: Annotated[str, Form(max_length=4000)] = "",  # empty: the space's root
 ) -> Response:  # fmt: skip
     where = files.space(_member(visitor), space)
     files.make_folder(db, _member(visitor), where, [*paths.split(path), paths.check_name(name)])

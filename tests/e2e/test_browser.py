@@ -146,10 +146,12 @@ def log_in_page(browser: Any, url: str, name: str) -> Any:
     return page
 
 
-def test_files_upload_with_progress_and_notes_that_save_themselves(tmp_path: Path, browser: Any) -> None:
+def test_files_upload_with_progress_and_notes_that_save_themselves(
+    tmp_path: Path, browser: Any
+) -> None:
     root = household(tmp_path / "home")
     upload = tmp_path / "récolte été.txt"
-    upload.write_bytes("tomates, courgettes\n".encode() * 20_000)
+    upload.write_bytes(b"tomates, courgettes\n" * 20_000)
     with serve(root) as node:
         page = log_in_page(browser, node.url, "alex")
         page.goto(node.url + "/files/mine/")
@@ -168,7 +170,9 @@ def test_files_upload_with_progress_and_notes_that_save_themselves(tmp_path: Pat
         page.goto(node.url + "/notes")
         page.click("button:has-text('Nouvelle note')")
         page.fill("textarea[name=text]", "# Semis\n\n**Radis** en mars")
-        page.wait_for_function("() => document.getElementById('status').textContent === 'Enregistré.'")
+        page.wait_for_function(
+            "() => document.getElementById('status').textContent === 'Enregistré.'"
+        )
         assert page.locator("#preview strong").inner_text() == "Radis"
         page.reload()
         assert page.locator("textarea[name=text]").input_value() == "# Semis\n\n**Radis** en mars"

@@ -15,7 +15,7 @@
     function next() {
       var file = files.shift();
       if (!file) {
-        window.location.search = failed ? "" : "?done=uploaded";
+        if (!failed) window.location.search = "?done=uploaded";  // on failure, the reasons stay shown
         return;
       }
       var row = document.createElement("div");
