@@ -119,6 +119,6 @@ def make_caldav_asgi(node: Node) -> Any:
             return
         headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"x-remote-user"]
         headers.append((b"x-remote-user", name.encode()))
-        await wsgi({**scope, "headers": headers}, receive, send)
+        await wsgi({**scope, "headers": headers}, receive, send)  # type: ignore[arg-type]
 
     return app

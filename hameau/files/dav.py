@@ -502,6 +502,6 @@ def make_dav_asgi(node: Node) -> Any:
                 scope[DISCONNECTED] = True
             return message
 
-        await wsgi(scope, watched, send)
+        await wsgi(scope, watched, send)  # type: ignore[arg-type]
 
     return app

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-import markdown_it
-import nh3
-from pycrdt import Doc, Text
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -23,12 +22,22 @@ from hameau.node.db import utcnow
 from hameau.notes.models import Note, NoteUpdate
 from hameau.search import index
 
+if TYPE_CHECKING:
+    from pycrdt import Doc, Text
+
 MAX_NOTE = 1 << 20
 ALLOWED_TAGS = {
     "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "del", "code", "pre",
     "blockquote", "ul", "ol", "li", "a", "table", "thead", "tbody", "tr", "th", "td", "img",
 }  # fmt: skip
-_markdown = markdown_it.MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+
+
+@cache
+def _markdown() -> Any:
+    """The Markdown parser, built on first use (notes' libraries load only when used)."""
+    import markdown_it
+
+    return markdown_it.MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 
 
 @dataclass(frozen=True)
@@ -39,7 +48,9 @@ class Saved:
 
 def render(source: str) -> str:
     """Markdown to HTML that cannot run anything: no raw HTML, only http(s)/mailto links."""
-    html = _markdown.render(source)
+    import nh3
+
+    html = _markdown().render(source)
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
@@ -50,7 +61,9 @@ def render(source: str) -> str:
 
 
 def _document(updates: list[bytes]) -> Doc:
-    document = Doc()
+    from pycrdt import Doc, Text
+
+    document: Doc = Doc()
     body = document.get("body", type=Text)
     assert body is not None
     for update in updates:
@@ -59,6 +72,8 @@ def _document(updates: list[bytes]) -> Doc:
 
 
 def _text(document: Doc) -> str:
+    from pycrdt import Text
+
     return str(document.get("body", type=Text))
 
 
@@ -130,6 +145,8 @@ def save(session: Session, member: Member, note: Note, base: int, source: str) -
     current = revision(session, note)
     if base > current or base < 0:
         raise BadRequest("This note's revision is unknown; reload the note.")
+    from pycrdt import Text
+
     fork = _document(_updates(session, note, base))
     before = fork.get_state()
     _edit(fork.get("body", type=Text), _text(fork), source)
