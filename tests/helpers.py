@@ -64,3 +64,9 @@ def enrol(client: TestClient, node: Node, device_name: str) -> str:
     secret = client.cookies.get("hameau_device")
     assert secret
     return secret
+
+
+def csrf_header(client: TestClient) -> dict[str, str]:
+    """The header a logged-in page's scripts send with their requests (taken from the page)."""
+    page = client.get("/").text
+    return {"X-CSRF-Token": page.split('"X-CSRF-Token": "')[1].split('"')[0]}

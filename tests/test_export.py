@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hameau.calendar.store import CalendarStore
 from hameau.node.datadir import Node
-from tests.helpers import add_member, browser, log_in, post_form
+from tests.helpers import add_member, browser, csrf_header, log_in, post_form
 
 
 def furnish(node: Node) -> None:
@@ -22,11 +22,11 @@ def furnish(node: Node) -> None:
     alex, sam = browser(node), browser(node)
     log_in(alex, "alex")
     log_in(sam, "sam")
-    token = {"X-CSRF-Token": alex.get("/").text.split('"X-CSRF-Token": "')[1].split('"')[0]}
+    token = csrf_header(alex)
     alex.post("/api/files/folders", json={"space": "mine", "path": "photos"}, headers=token)
     alex.put("/api/files/mine/photos/plage.jpg", content=b"\xff\xd8jpeg", headers=token)
     alex.put("/api/files/mine/lettre.txt", content="Chère Louise".encode(), headers=token)
-    sam_token = {"X-CSRF-Token": sam.get("/").text.split('"X-CSRF-Token": "')[1].split('"')[0]}
+    sam_token = csrf_header(sam)
     sam.put("/api/files/mine/sam-only.txt", content=b"not alex's", headers=sam_token)
     note = int(post_form(alex, "/notes", "/notes").headers["location"].rsplit("/", 1)[1])
     alex.put(

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from hameau.accounts import devices, members, sessions, tokens, workspace
 from hameau.accounts.models import AppToken, Device, LoginSession, Member, Workspace
 from hameau.errors import Forbidden, NotFound
-from hameau.web.auth import DB, AdminVisitor, MemberVisitor, Visitor
+from hameau.web.auth import DB, AdminVisitor, MemberVisitor, member_of
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 
@@ -114,14 +114,9 @@ class PlaceOut(Place):
         )  # fmt: skip
 
 
-def _member(visitor: Visitor) -> Member:
-    assert visitor.member is not None
-    return visitor.member
-
-
 @router.get("/me")
 async def me(visitor: MemberVisitor) -> MemberOut:
-    return MemberOut.of(_member(visitor))
+    return MemberOut.of(member_of(visitor))
 
 
 @router.get("/members")
@@ -131,7 +126,7 @@ async def list_members(db: DB, visitor: AdminVisitor) -> list[MemberOut]:
 
 @router.get("/members/{member_id}")
 async def get_member(db: DB, visitor: MemberVisitor, member_id: int) -> MemberOut:
-    me = _member(visitor)
+    me = member_of(visitor)
     if member_id != me.id and not me.is_admin:
         raise Forbidden("Only the node's admins can see other members' accounts.")
     return MemberOut.of(members.get_member(db, member_id))
@@ -139,29 +134,29 @@ async def get_member(db: DB, visitor: MemberVisitor, member_id: int) -> MemberOu
 
 @router.get("/sessions")
 async def list_sessions(request: Request, db: DB, visitor: MemberVisitor) -> list[SessionOut]:
-    live = sessions.list_for_member(db, _member(visitor), request.app.state.lifetimes)
+    live = sessions.list_for_member(db, member_of(visitor), request.app.state.lifetimes)
     return [SessionOut.of(login, visitor.login) for login in live]
 
 
 @router.delete("/sessions/{session_id}", status_code=204)
 async def revoke_session(db: DB, visitor: MemberVisitor, session_id: int) -> None:
-    sessions.revoke_for_member(db, _member(visitor), session_id)
+    sessions.revoke_for_member(db, member_of(visitor), session_id)
 
 
 @router.get("/tokens")
 async def list_tokens(db: DB, visitor: MemberVisitor) -> list[TokenOut]:
-    return [TokenOut.of(token) for token in tokens.list_tokens(db, _member(visitor))]
+    return [TokenOut.of(token) for token in tokens.list_tokens(db, member_of(visitor))]
 
 
 @router.post("/tokens", status_code=201)
 async def create_token(db: DB, visitor: MemberVisitor, body: NewToken) -> CreatedToken:
-    token, secret = tokens.create_token(db, _member(visitor), body.label)
+    token, secret = tokens.create_token(db, member_of(visitor), body.label)
     return CreatedToken(**TokenOut.of(token).model_dump(), secret=secret)
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
 async def revoke_token(db: DB, visitor: MemberVisitor, token_id: int) -> None:
-    tokens.revoke_token(db, token_id, member=_member(visitor))
+    tokens.revoke_token(db, token_id, member=member_of(visitor))
 
 
 @router.get("/devices")
@@ -171,7 +166,7 @@ async def list_devices(db: DB, visitor: MemberVisitor) -> list[DeviceOut]:
 
 @router.get("/workspace")
 async def get_place(db: DB, visitor: MemberVisitor) -> PlaceOut:
-    place = db.get(Workspace, _member(visitor).id)
+    place = db.get(Workspace, member_of(visitor).id)
     if place is None:
         raise NotFound("Nothing has been opened yet.")
     return PlaceOut.of(place)

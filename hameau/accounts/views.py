@@ -9,9 +9,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from hameau.accounts import admin, agents, login, members, sessions, tokens, workspace
-from hameau.accounts.models import Member
 from hameau.errors import N_, BadRequest, HameauError
-from hameau.web.auth import DB, MemberVisitor, Visitor
+from hameau.web.auth import DB, MemberVisitor, Visitor, member_of
 from hameau.web.home import AppInfo, Tile
 
 router = APIRouter(include_in_schema=False)
@@ -35,11 +34,6 @@ NOTICES = {
     "revoked": N_("Session ended."),
     "token-revoked": N_("App password revoked."),
 }
-
-
-def member_of(visitor: Visitor) -> Member:
-    assert visitor.member is not None
-    return visitor.member
 
 
 def render(

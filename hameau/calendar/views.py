@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from hameau.accounts import workspace
 from hameau.calendar.store import CalendarStore
 from hameau.errors import N_, BadRequest
-from hameau.web.auth import DB, MemberVisitor, Visitor
+from hameau.web.auth import DB, MemberVisitor, Visitor, member_of
 from hameau.web.home import AppInfo, Tile
 
 router = APIRouter(include_in_schema=False)
@@ -39,8 +39,7 @@ def store(request: Request) -> CalendarStore:
 
 
 def _name(visitor: Visitor) -> str:
-    assert visitor.member is not None
-    return visitor.member.name
+    return member_of(visitor).name
 
 
 def _day(text: str) -> date:

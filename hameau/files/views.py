@@ -12,12 +12,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from hameau.accounts import members, workspace
-from hameau.accounts.models import Member
 from hameau.errors import N_, BadRequest, Forbidden, NotFound
 from hameau.files import paths
 from hameau.files import service as files
 from hameau.files.models import FileEntry
-from hameau.web.auth import DB, MemberVisitor, Visitor
+from hameau.web.auth import DB, MemberVisitor, Visitor, member_of
 from hameau.web.home import AppInfo, Tile
 
 router = APIRouter(prefix="/files", include_in_schema=False)
@@ -50,11 +49,6 @@ NOTICES = {
 }
 
 
-def _member(visitor: Visitor) -> Member:
-    assert visitor.member is not None
-    return visitor.member
-
-
 def page_url(key: str, path: str) -> str:
     return f"/files/{key}/" + quote(path)
 
@@ -74,7 +68,7 @@ async def files_home(visitor: MemberVisitor) -> Response:
 
 @router.get("/trash")
 async def trash_page(request: Request, db: DB, visitor: MemberVisitor) -> Response:
-    member = _member(visitor)
+    member = member_of(visitor)
     items = files.trashed(db, member)
     context = {
         "items": items,
@@ -86,7 +80,7 @@ async def trash_page(request: Request, db: DB, visitor: MemberVisitor) -> Respon
 
 @router.post("/trash/{entry_id}/restore")
 async def restore(request: Request, db: DB, visitor: MemberVisitor, entry_id: int) -> Response:
-    entry = files.restore(db, _member(visitor), entry_id)
+    entry = files.restore(db, member_of(visitor), entry_id)
     files.reindex(db, entry, request.app.state.node.blobs)
     key = "household" if entry.owner_id is None else "mine"
     return _back(key, _parent(files.path_of(db, entry)) if entry.parent_id else "", "restored")
@@ -95,7 +89,7 @@ async def restore(request: Request, db: DB, visitor: MemberVisitor, entry_id: in
 @router.get("/open/{entry_id}")
 async def open_entry(db: DB, visitor: MemberVisitor, entry_id: int) -> Response:
     """From a search result to the file's page, in whichever space the member sees it."""
-    member = _member(visitor)
+    member = member_of(visitor)
     entry = db.get(FileEntry, entry_id)
     if entry is None or entry.deleted_at is not None or not files.can_read(db, member, entry):
         raise NotFound("No file or folder at this path.")
@@ -107,7 +101,7 @@ async def open_entry(db: DB, visitor: MemberVisitor, entry_id: int) -> Response:
 
 @router.get("/{key}/{path:path}")
 async def browse(request: Request, db: DB, visitor: MemberVisitor, key: str, path: str) -> Response:
-    member = _member(visitor)
+    member = member_of(visitor)
     pages = request.app.state.pages
     gettext = pages.gettext(request)
     path = "/".join(paths.split(path))  # "a/b/" and "a/b" are the same folder
@@ -151,7 +145,7 @@ async def browse(request: Request, db: DB, visitor: MemberVisitor, key: str, pat
 async def upload_form(request: Request, db: DB, visitor: MemberVisitor) -> Response:
     """Without JavaScript: a plain multipart form (spooled to disk by the parser, never
     held whole in memory), each file then streamed into the blob store."""
-    member = _member(visitor)
+    member = member_of(visitor)
     form = await request.form(max_files=1000, max_fields=10)
     key, folder = str(form.get("space", "")), str(form.get("path", ""))
     if key == "shared":
@@ -185,15 +179,15 @@ async def new_folder(
     name: Annotated[str, Form(max_length=300)],
     path: Annotated[str, Form(max_length=4000)] = "",  # empty: the space's root
 ) -> Response:  # fmt: skip
-    where = files.space(_member(visitor), space)
-    files.make_folder(db, _member(visitor), where, [*paths.split(path), paths.check_name(name)])
+    where = files.space(member_of(visitor), space)
+    files.make_folder(db, member_of(visitor), where, [*paths.split(path), paths.check_name(name)])
     return _back(space, path, "folder")
 
 
 def _entry(db: DB, visitor: Visitor, space: str, path: str) -> FileEntry:
     if space == "shared":
         raise Forbidden("This file is shared with you read-only.")
-    return files.locate(db, _member(visitor), space, path)[1]
+    return files.locate(db, member_of(visitor), space, path)[1]
 
 
 @router.post("/move")
@@ -206,7 +200,7 @@ async def move(
     to_folder: Annotated[str | None, Form(max_length=4000)] = None,
 ) -> Response:  # fmt: skip
     """Rename, or move to another folder (of either space)."""
-    member = _member(visitor)
+    member = member_of(visitor)
     entry = _entry(db, visitor, space, path)
     target_space = to_space or space
     folder = _parent(path) if to_folder is None else to_folder
@@ -220,7 +214,7 @@ async def delete(
     db: DB, visitor: MemberVisitor,
     space: Annotated[str, Form(max_length=20)], path: Annotated[str, Form(max_length=4000)],
 ) -> Response:  # fmt: skip
-    files.trash(db, _member(visitor), _entry(db, visitor, space, path))
+    files.trash(db, member_of(visitor), _entry(db, visitor, space, path))
     return _back(space, _parent(path), "deleted")
 
 
@@ -231,7 +225,7 @@ async def restore_version(
     version: Annotated[int, Form()],
 ) -> Response:  # fmt: skip
     entry = _entry(db, visitor, space, path)
-    files.restore_version(db, _member(visitor), entry, version, request.app.state.node.blobs)
+    files.restore_version(db, member_of(visitor), entry, version, request.app.state.node.blobs)
     return _back(space, path, "version")
 
 
@@ -241,7 +235,7 @@ async def share(
     space: Annotated[str, Form(max_length=20)], path: Annotated[str, Form(max_length=4000)],
     with_: Annotated[str, Form(alias="with", max_length=40)],
 ) -> Response:  # fmt: skip
-    member = _member(visitor)
+    member = member_of(visitor)
     entry = _entry(db, visitor, space, path)
     target = None if with_ == "household" else members.find_member(db, with_)
     files.share(db, member, entry, target)
@@ -253,5 +247,5 @@ async def unshare(
     db: DB, visitor: MemberVisitor, share_id: int,
     space: Annotated[str, Form(max_length=20)], path: Annotated[str, Form(max_length=4000)],
 ) -> Response:  # fmt: skip
-    files.unshare(db, _member(visitor), share_id)
+    files.unshare(db, member_of(visitor), share_id)
     return _back(space, path, "unshared")

@@ -11,10 +11,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from hameau.accounts import members, workspace
-from hameau.accounts.models import Member
 from hameau.errors import N_
 from hameau.messages import service as threads
-from hameau.web.auth import DB, MemberVisitor, Visitor
+from hameau.web.auth import DB, MemberVisitor, member_of
 from hameau.web.home import AppInfo, Tile
 
 router = APIRouter(include_in_schema=False)
@@ -25,14 +24,9 @@ APP = AppInfo(
 )
 
 
-def _member(visitor: Visitor) -> Member:
-    assert visitor.member is not None
-    return visitor.member
-
-
 @router.get("/messages")
 async def inbox(request: Request, db: DB, visitor: MemberVisitor) -> Response:
-    member = _member(visitor)
+    member = member_of(visitor)
     context = {
         "title": N_("Messages"),
         "threads": threads.inbox(db, member),
@@ -50,7 +44,7 @@ async def start(
     form = await request.form()
     names = [str(name) for name in form.getlist("to")][:50]
     others = [members.find_member(db, name) for name in names]
-    thread = threads.start(db, _member(visitor), [m for m in others if m.active], subject, body)
+    thread = threads.start(db, member_of(visitor), [m for m in others if m.active], subject, body)
     return RedirectResponse(f"/messages/{thread.id}", status_code=303)
 
 
@@ -58,7 +52,7 @@ async def start(
 async def conversation(
     request: Request, db: DB, visitor: MemberVisitor, thread_id: int
 ) -> Response:
-    member = _member(visitor)
+    member = member_of(visitor)
     thread = threads.get(db, member, thread_id)
     shown = threads.messages(db, thread)
     if shown:
@@ -82,8 +76,8 @@ async def reply(
     request: Request, db: DB, visitor: MemberVisitor, thread_id: int,
     body: Annotated[str, Form(max_length=threads.MAX_BODY * 2)],
 ) -> Response:  # fmt: skip
-    thread = threads.get(db, _member(visitor), thread_id)
-    message = threads.post(db, _member(visitor), thread, body)
+    thread = threads.get(db, member_of(visitor), thread_id)
+    message = threads.post(db, member_of(visitor), thread, body)
     db.commit()  # committed before anyone is told
     request.app.state.bus.publish(thread.id, message.id)
     if request.headers.get("hx-request"):
@@ -94,7 +88,7 @@ async def reply(
 @router.get("/messages/{thread_id}/events")
 async def events(request: Request, db: DB, visitor: MemberVisitor, thread_id: int) -> Response:
     """New messages of the conversation as server-sent events, while the page stays open."""
-    member = _member(visitor)
+    member = member_of(visitor)
     thread = threads.get(db, member, thread_id)
     resume_from = request.headers.get("last-event-id", "")
     last = int(resume_from) if resume_from.isdigit() else 0

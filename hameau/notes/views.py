@@ -10,11 +10,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from hameau.accounts import workspace
-from hameau.accounts.models import Member
 from hameau.errors import N_
 from hameau.notes import service as notes
 from hameau.search import index
-from hameau.web.auth import DB, MemberVisitor, Visitor
+from hameau.web.auth import DB, MemberVisitor, member_of
 from hameau.web.home import AppInfo, Tile
 
 router = APIRouter(include_in_schema=False)
@@ -45,26 +44,21 @@ class NoteOut(BaseModel):
     html: str
 
 
-def _member(visitor: Visitor) -> Member:
-    assert visitor.member is not None
-    return visitor.member
-
-
 @router.get("/notes")
 async def notes_page(request: Request, db: DB, visitor: MemberVisitor) -> Response:
-    context = {"title": N_("Notes"), "notes": notes.mine(db, _member(visitor))}
+    context = {"title": N_("Notes"), "notes": notes.mine(db, member_of(visitor))}
     return request.app.state.pages.render(request, "notes.html", context)
 
 
 @router.post("/notes")
 async def new_note(db: DB, visitor: MemberVisitor) -> Response:
-    note = notes.create(db, _member(visitor))
+    note = notes.create(db, member_of(visitor))
     return RedirectResponse(f"/notes/{note.id}", status_code=303)
 
 
 @router.get("/notes/{note_id}")
 async def editor(request: Request, db: DB, visitor: MemberVisitor, note_id: int) -> Response:
-    note = notes.get(db, _member(visitor), note_id)
+    note = notes.get(db, member_of(visitor), note_id)
     text = notes.text_of(db, note)
     if visitor.login is not None:
         title = note.title or request.app.state.pages.gettext(request)("New note")
@@ -86,14 +80,14 @@ async def save_form(
     base: Annotated[int, Form(ge=0)],
 ) -> Response:  # fmt: skip
     """Saving without JavaScript: the same merge as the autosave."""
-    member = _member(visitor)
+    member = member_of(visitor)
     notes.save(db, member, notes.get(db, member, note_id), base, text.replace("\r\n", "\n"))
     return RedirectResponse(f"/notes/{note_id}?done=saved", status_code=303)
 
 
 @router.post("/notes/{note_id}/delete")
 async def delete(db: DB, visitor: MemberVisitor, note_id: int) -> Response:
-    member = _member(visitor)
+    member = member_of(visitor)
     notes.delete(db, member, notes.get(db, member, note_id))
     return RedirectResponse("/notes", status_code=303)
 
@@ -102,7 +96,7 @@ async def delete(db: DB, visitor: MemberVisitor, note_id: int) -> Response:
 async def search_page(
     request: Request, db: DB, visitor: MemberVisitor, q: Annotated[str, Query(max_length=200)] = ""
 ) -> Response:
-    hits = index.search(db, _member(visitor).id, q) if q.strip() else []
+    hits = index.search(db, member_of(visitor).id, q) if q.strip() else []
     context = {"title": N_("Search"), "query": q, "hits": hits}
     return request.app.state.pages.render(request, "search.html", context)
 
@@ -111,13 +105,13 @@ async def search_page(
 async def list_notes(db: DB, visitor: MemberVisitor) -> list[dict[str, object]]:
     return [
         {"id": n.id, "title": n.title, "updated_at": n.updated_at.isoformat()}
-        for n in notes.mine(db, _member(visitor))
+        for n in notes.mine(db, member_of(visitor))
     ]
 
 
 @api.get("/{note_id}")
 async def read_note(db: DB, visitor: MemberVisitor, note_id: int) -> NoteOut:
-    note = notes.get(db, _member(visitor), note_id)
+    note = notes.get(db, member_of(visitor), note_id)
     text = notes.text_of(db, note)
     return NoteOut(
         id=note.id,
@@ -131,7 +125,7 @@ async def read_note(db: DB, visitor: MemberVisitor, note_id: int) -> NoteOut:
 @api.put("/{note_id}")
 async def save_note(db: DB, visitor: MemberVisitor, note_id: int, edit: Edit) -> NoteOut:
     """Save an edit; answers once it is committed, with the merged text and its revision."""
-    member = _member(visitor)
+    member = member_of(visitor)
     note = notes.get(db, member, note_id)
     saved = notes.save(db, member, note, edit.base, edit.text.replace("\r\n", "\n"))
     return NoteOut(

@@ -155,6 +155,12 @@ async def get_admin(request: Request, db: DB) -> Visitor:
     return visitor
 
 
+def member_of(visitor: Visitor) -> Member:
+    """The logged-in member of a route guarded by MemberVisitor or AdminVisitor."""
+    assert visitor.member is not None
+    return visitor.member
+
+
 AnyVisitor = Annotated[Visitor, Depends(get_visitor)]
 MemberVisitor = Annotated[Visitor, Depends(get_member)]
 AdminVisitor = Annotated[Visitor, Depends(get_admin)]

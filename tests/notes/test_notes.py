@@ -5,12 +5,7 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 from hameau.node.datadir import Node
-from tests.helpers import add_member, browser, log_in, post_form
-
-
-def csrf_header(client) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    token = client.get("/notes").text.split('"X-CSRF-Token": "')[1].split('"')[0]
-    return {"X-CSRF-Token": token}
+from tests.helpers import add_member, browser, csrf_header, log_in, post_form
 
 
 def new_note(client) -> int:  # type: ignore[no-untyped-def]

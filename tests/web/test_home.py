@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hameau.node.datadir import Node
-from tests.helpers import add_member, browser, log_in
+from tests.helpers import add_member, browser, csrf_header, log_in
 
 
 def test_home_shows_the_members_apps_and_admin_tiles_only_to_admins(node: Node) -> None:
@@ -38,7 +38,7 @@ def test_apps_record_the_open_item_through_the_api(node: Node) -> None:
     add_member(node, "alex")
     client = browser(node)
     log_in(client, "alex")
-    token = client.get("/").text.split('"X-CSRF-Token": "')[1].split('"')[0]
+    token = csrf_header(client)["X-CSRF-Token"]
     put = client.put(
         "/api/workspace",
         json={"app": "notes", "path": "/account", "item": "42", "title": "Liste de courses"},
