@@ -16,7 +16,12 @@ from hameau.web.errors import error_response
 from hameau.web.metrics import Metrics
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PROPFIND"})
-SMALL_BODY_TYPES = ("application/x-www-form-urlencoded", "application/json")
+SMALL_BODY_TYPES = (
+    "application/x-www-form-urlencoded",
+    "application/json",
+    "application/xml",
+    "text/xml",
+)
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; "
@@ -103,8 +108,9 @@ class RequestMetrics:
 class SmallBodies:
     """Forms and JSON bodies are read here, up to a limit; over it the answer is 413.
 
-    Uploads (multipart, and raw file bodies under ``streamed`` prefixes such as WebDAV)
-    are left to stream to their route untouched. The body read is kept in the scope for
+    Uploads (multipart forms, and PUT bodies under ``streamed`` prefixes: the files API
+    and WebDAV) are left to stream to their route untouched; every other body of these
+    types, WebDAV's XML included, is bounded. The body read is kept in the scope for
     the CSRF check and handed on to the app.
     """
 
@@ -117,7 +123,7 @@ class SmallBodies:
         if (
             scope["type"] != "http"
             or scope["method"] in SAFE_METHODS
-            or scope["path"].startswith(self.streamed)
+            or (scope["method"] == "PUT" and scope["path"].startswith(self.streamed))
         ):
             await self.app(scope, receive, send)
             return

@@ -106,3 +106,26 @@ def test_bad_member_names_are_refused_with_a_sentence(node: Node) -> None:
         assert page.status_code == 400, name
         assert "<script>" not in page.text.split("<main>")[1]
     assert _count(node, Member) == 1
+
+
+def test_only_file_uploads_may_stream_large_bodies(node: Node) -> None:
+    add_member(node, "alex")
+    client = browser(node)
+    log_in(client, "alex")
+    from tests.helpers import csrf_header
+
+    headers = {**csrf_header(client), "Content-Type": "application/json"}
+    huge_json = b'{"space": "mine", "path": "' + b"x" * 2_000_000 + b'"}'
+    assert client.post("/api/files/folders", content=huge_json, headers=headers).status_code == 413
+    huge_xml = b"<?xml version='1.0'?><D:propertyupdate xmlns:D='DAV:'>" + b" " * 2_000_000
+    answer = client.request(
+        "PROPPATCH",
+        "/dav/files/mine/",
+        content=huge_xml,
+        headers={**headers, "Content-Type": "text/xml"},
+    )
+    assert answer.status_code == 413
+    upload = client.put(
+        "/api/files/mine/big.bin", content=b"y" * 2_000_000, headers=csrf_header(client)
+    )
+    assert upload.status_code == 201
