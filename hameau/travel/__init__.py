@@ -1,0 +1,5 @@
+"""Travel mode: a satellite copy of a member's chosen data, and the sync that brings it home.
+
+So far: the reconciliation rules (`merge.py`), proven by property tests. The satellite, the
+transport and the commands come next (see the closing notes of the travel issue).
+"""

@@ -1,0 +1,143 @@
+"""How two copies of a member's files are reconciled: version vectors, decided per path.
+
+This is the sync engine's rulebook, with no I/O: given what each side holds (a path, its
+version vector, its content hash, or a deletion), it says what each side must change so
+both hold the same thing and nothing either side wrote is lost. The rules:
+
+- a version that has seen the other (its vector dominates) replaces it;
+- two versions made apart (concurrent vectors) with different content: one keeps the path,
+  the other is kept beside it as a clearly named conflict copy, on both sides;
+- an edit made apart from a delete wins over the delete;
+- nothing is ever read as deleted because it is missing: a deletion is an explicit
+  tombstone carrying its own vector.
+
+Renames travel as a deletion and a creation; content moves by hash, so a rename sends no byte.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import Enum
+
+VersionVector = dict[str, int]
+
+
+class Order(Enum):
+    EQUAL = "equal"
+    NEWER = "newer"  # the first has seen everything the second has, and more
+    OLDER = "older"
+    CONCURRENT = "concurrent"
+
+
+def compare(first: VersionVector, second: VersionVector) -> Order:
+    keys = first.keys() | second.keys()
+    ahead = any(first.get(key, 0) > second.get(key, 0) for key in keys)
+    behind = any(first.get(key, 0) < second.get(key, 0) for key in keys)
+    if ahead and behind:
+        return Order.CONCURRENT
+    if ahead:
+        return Order.NEWER
+    if behind:
+        return Order.OLDER
+    return Order.EQUAL
+
+
+def merged(first: VersionVector, second: VersionVector) -> VersionVector:
+    return {key: max(first.get(key, 0), second.get(key, 0)) for key in first.keys() | second.keys()}
+
+
+def bumped(vector: VersionVector, node: str) -> VersionVector:
+    return {**vector, node: vector.get(node, 0) + 1}
+
+
+@dataclass(frozen=True)
+class FileState:
+    """One path on one side: its content hash, or None for a deletion (a tombstone)."""
+
+    vector: VersionVector
+    blob: str | None
+
+    @property
+    def deleted(self) -> bool:
+        return self.blob is None
+
+
+@dataclass
+class Outcome:
+    """What each side must set, path by path, to agree."""
+
+    local: dict[str, FileState] = field(default_factory=dict)
+    remote: dict[str, FileState] = field(default_factory=dict)
+    conflicts: list[tuple[str, str]] = field(default_factory=list)  # (path, conflict copy path)
+
+    def settle(self, path: str, state: FileState, on_local: bool, on_remote: bool) -> None:
+        if on_local:
+            self.local[path] = state
+        if on_remote:
+            self.remote[path] = state
+
+
+def conflict_name(path: str, side: str, stamp: str, taken: set[str]) -> str:
+    """`dir/name (conflit SIDE STAMP).ext`, numbered if that name is taken too."""
+    folder, slash, name = path.rpartition("/")
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not stem:
+        stem, extension = name, ""
+    number = 1
+    while True:
+        suffix = f" (conflit {side} {stamp}{'' if number == 1 else f' {number}'})"
+        candidate = f"{folder}{slash}{stem}{suffix}{'.' + extension if extension else ''}"
+        if candidate not in taken:
+            return candidate
+        number += 1
+
+
+def reconcile(
+    local: dict[str, FileState],
+    remote: dict[str, FileState],
+    local_node: str,
+    remote_node: str,
+    stamp: str,
+) -> Outcome:
+    """What both sides must change to hold the same files, losing nothing either wrote.
+
+    ``local_node`` is the side that resolves (it bumps vectors it creates); on a conflict
+    of two edits, the remote side's version keeps the path and the local one becomes the
+    conflict copy, so the same pair of states always resolves the same way.
+    """
+    outcome = Outcome()
+    taken = set(local) | set(remote)
+    for path in sorted(taken):
+        mine, theirs = local.get(path), remote.get(path)
+        if mine is None or theirs is None:
+            present = mine or theirs
+            assert present is not None
+            outcome.settle(path, present, on_local=mine is None, on_remote=theirs is None)
+            continue
+        order = compare(mine.vector, theirs.vector)
+        if order is Order.EQUAL:
+            continue
+        if order is Order.NEWER:
+            outcome.settle(path, mine, on_local=False, on_remote=True)
+            continue
+        if order is Order.OLDER:
+            outcome.settle(path, theirs, on_local=True, on_remote=False)
+            continue
+        both = merged(mine.vector, theirs.vector)
+        if mine.blob == theirs.blob:  # same content (or both deleted), reached apart
+            outcome.settle(path, replace(mine, vector=both), on_local=True, on_remote=True)
+        elif mine.deleted or theirs.deleted:  # an edit beats a delete
+            survivor = theirs if mine.deleted else mine
+            state = FileState(bumped(both, local_node), survivor.blob)
+            outcome.settle(path, state, on_local=True, on_remote=True)
+        else:  # two edits: remote keeps the path, local's goes beside it
+            copy = conflict_name(path, local_node, stamp, taken)
+            taken.add(copy)
+            outcome.settle(path, FileState(bumped(both, local_node), theirs.blob), True, True)
+            outcome.settle(copy, FileState({local_node: 1}, mine.blob), True, True)
+            outcome.conflicts.append((path, copy))
+    return outcome
+
+
+def apply(side: dict[str, FileState], changes: dict[str, FileState]) -> dict[str, FileState]:
+    return {**side, **changes}
