@@ -10,7 +10,6 @@ login address, which the login form hands back; the access log never shows it.
 from __future__ import annotations
 
 import hmac
-import threading
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -34,7 +33,6 @@ from hameau.web.auth import (
 from hameau.web.csrf import SESSION_COOKIE
 
 router = APIRouter(include_in_schema=False)
-_setup_lock = threading.Lock()
 
 CLEAR_SITE_DATA = '"cache", "cookies", "storage"'
 
@@ -240,30 +238,30 @@ async def setup(
                 "Wrong setup code; use the one `hameau serve` printed, or open this page"
                 " on the node itself."
             )
-    with _setup_lock:
-        if members.count_members(db) > 0:
-            raise Forbidden("This node already has an admin; log in instead.")
-        if password != password_again:
-            return _setup_page(
-                request, gettext("The two passwords differ."), 400, name=name,
-                display_name=display_name,
-            )  # fmt: skip
-        try:
-            admin = members.add_member(
-                db,
-                name,
-                password,
-                display_name=display_name,
-                admin=True,
-                quota_bytes=state.node.settings.default_quota_mb * 1024 * 1024,
-                locale=state.pages.locale_for(request),
-            )
-        except HameauError as failure:
-            return _setup_page(
-                request, failure.render(gettext), failure.status, name=name,
-                display_name=display_name,
-            )  # fmt: skip
-        db.commit()
+    # No await from here to the commit: on the event loop, two setups cannot interleave.
+    if members.count_members(db) > 0:
+        raise Forbidden("This node already has an admin; log in instead.")
+    if password != password_again:
+        return _setup_page(
+            request, gettext("The two passwords differ."), 400, name=name,
+            display_name=display_name,
+        )  # fmt: skip
+    try:
+        admin = members.add_member(
+            db,
+            name,
+            password,
+            display_name=display_name,
+            admin=True,
+            quota_bytes=state.node.settings.default_quota_mb * 1024 * 1024,
+            locale=state.pages.locale_for(request),
+        )
+    except HameauError as failure:
+        return _setup_page(
+            request, failure.render(gettext), failure.status, name=name,
+            display_name=display_name,
+        )  # fmt: skip
+    db.commit()
     state.setup_code = None
     _, secret = sessions.create_session(
         db, admin, None, state.lifetimes,
