@@ -112,6 +112,7 @@ async def upload(request: Request, db: DB, visitor: MemberVisitor, key: str, pat
         db, visitor.member, where, paths.split(path),
         int(declared) if declared and declared.isdigit() else None,
     )  # fmt: skip
+    db.commit()  # hold no transaction while the body streams in (other writers go on)
     return EntryOut.of(await receive_upload(request, db, plan, visitor.member))
 
 

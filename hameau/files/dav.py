@@ -31,7 +31,7 @@ from hameau.files import paths
 from hameau.files import service as files
 from hameau.files.models import FileEntry
 from hameau.node.datadir import Node
-from hameau.node.db import transaction
+from hameau.node.db import retrying
 
 MEMBER_KEY = "hameau.member_id"
 TOP = ("mine", "household", "shared")
@@ -67,12 +67,15 @@ class _Context:
 
     def run(self, work: Callable[[Any, Member], Any]) -> Any:
         """Run ``work(session, member)`` in one transaction; our errors become DAV errors."""
+
+        def transact(session: Any) -> Any:
+            member = session.get(Member, self.member_id)
+            if member is None or not member.active:
+                raise Forbidden("This account is disabled.")
+            return work(session, member)
+
         try:
-            with transaction(self.node.sessions) as session:
-                member = session.get(Member, self.member_id)
-                if member is None or not member.active:
-                    raise Forbidden("This account is disabled.")
-                return work(session, member)
+            return retrying(self.node.sessions, transact)
         except HameauError as error:
             raise _dav_error(error) from None
 
@@ -406,12 +409,15 @@ class AppPasswords(BaseDomainController):
     def basic_auth_user(
         self, realm: str, user_name: str, password: str, environ: dict[str, Any]
     ) -> bool:
-        with transaction(self.node.sessions) as session:
+        def check(session: Any) -> int | None:
             member = tokens.authenticate_token(session, password)
-            if member is None or member.name != user_name.strip().lower():
-                return False
-            environ[MEMBER_KEY] = member.id
-            return True
+            return member.id if member and member.name == user_name.strip().lower() else None
+
+        member_id = retrying(self.node.sessions, check)
+        if member_id is None:
+            return False
+        environ[MEMBER_KEY] = member_id
+        return True
 
     def supports_http_digest_auth(self) -> bool:
         return False

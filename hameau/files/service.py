@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
 from hameau.errors import BadRequest, Conflict, Forbidden, InsufficientStorage, NotFound
-from hameau.files import paths
+from hameau.files import journal, paths
 from hameau.files.models import FileEntry, FileShare, FileVersion
 from hameau.node.blobs import LocalBlobStore
 from hameau.node.db import utcnow
@@ -213,6 +213,7 @@ def record_write(
 
     With ``blobs``, a text file is (re)indexed for search as part of the same transaction."""
     entry = _record(session, plan, member, digest, size, content_type)
+    journal.wrote(session, entry.owner_id, path_of(session, entry), digest, size)
     if blobs is not None and index.is_text(entry.name, entry.content_type, entry.size):
         body = blobs.read(digest).decode("utf-8", "replace")
         index.put(session, "file", entry.id, entry.owner_id, entry.name, body)
@@ -302,6 +303,24 @@ def make_folder(session: Session, member: Member, where: Space, parts: list[str]
     return folder
 
 
+def files_below(session: Session, entry: FileEntry) -> list[tuple[str, FileEntry]]:
+    """The files of an entry (itself, or all those under a folder), with their paths."""
+    base = path_of(session, entry)
+    if not entry.is_dir:
+        return [(base, entry)]
+    found: list[tuple[str, FileEntry]] = []
+    pending = [(base, entry)]
+    while pending:
+        prefix, folder = pending.pop()
+        for item in children(session, folder):
+            path = f"{prefix}/{item.name}" if prefix else item.name
+            if item.is_dir:
+                pending.append((path, item))
+            else:
+                found.append((path, item))
+    return found
+
+
 def _subtree_ids(session: Session, entry: FileEntry) -> list[int]:
     rows = session.execute(
         text(
@@ -331,6 +350,9 @@ def move(
     clash = child(session, target, name)
     if clash is not None and clash.id != entry.id:
         raise Conflict("Something named '%(name)s' is already there.", name=name)
+    moving = [(path, item.blob, item.size) for path, item in files_below(session, entry)]
+    for path, _blob, _size in moving:
+        journal.deleted(session, entry.owner_id, path)
     if target.owner_id != entry.owner_id:
         session.execute(
             update(FileEntry).where(FileEntry.id.in_(subtree)).values(owner_id=target.owner_id)
@@ -339,10 +361,15 @@ def move(
         index.move_owner(session, "file", subtree, target.owner_id)
     if name != entry.name:
         index.retitle(session, "file", entry.id, name)
+    old_base = path_of(session, entry)
     entry.parent_id, entry.name = target.id, name
     entry.modified_at = utcnow()
     session.flush()
     session.refresh(entry)
+    new_base = path_of(session, entry)
+    for path, blob, size in moving:
+        if blob is not None:
+            journal.wrote(session, entry.owner_id, new_base + path[len(old_base) :], blob, size)
     return entry
 
 
@@ -352,6 +379,8 @@ def trash(session: Session, member: Member, entry: FileEntry) -> None:
         raise BadRequest("A space's root cannot be deleted.")
     check_write(member, entry)
     index.remove_many(session, "file", _subtree_ids(session, entry) if entry.is_dir else [entry.id])
+    for path, _item in files_below(session, entry):
+        journal.deleted(session, entry.owner_id, path)
     entry.deleted_from = path_of(session, entry)
     entry.deleted_at = utcnow()
     session.flush()
@@ -399,6 +428,9 @@ def restore(session: Session, member: Member, entry_id: int) -> FileEntry:
     entry.parent_id, entry.name = parent.id, name
     entry.deleted_at = entry.deleted_from = None
     session.flush()
+    for path, item in files_below(session, entry):
+        if item.blob is not None:
+            journal.wrote(session, entry.owner_id, path, item.blob, item.size)
     return entry
 
 
@@ -407,11 +439,13 @@ def purge_expired(session: Session) -> None:
 
     Blobs no one refers to any more are removed from disk by `collect_garbage`, at start."""
     cutoff = utcnow() - timedelta(days=TRASH_DAYS)
-    expired = list(session.scalars(select(FileEntry).where(FileEntry.deleted_at < cutoff)))
-    for entry in expired:
-        session.delete(entry)
-    if expired:
-        session.flush()
+    # In bulk: the database's cascade takes what was inside a trashed folder along.
+    session.execute(
+        delete(FileEntry)
+        .where(FileEntry.deleted_at < cutoff)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire_all()
 
 
 def versions(session: Session, entry: FileEntry) -> list[FileVersion]:

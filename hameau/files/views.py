@@ -161,6 +161,7 @@ async def upload_form(request: Request, db: DB, visitor: MemberVisitor) -> Respo
         plan = files.plan_write(
             db, member, where, [*paths.split(folder), paths.check_name(name)], upload.size
         )
+        db.commit()  # no transaction held while the file is copied in
         store = request.app.state.node.blobs
         with store.writer() as writer:
             while chunk := await upload.read(1 << 20):

@@ -1,0 +1,108 @@
+"""The files journal: for every file path of every space, its version vector and content
+(or a tombstone), with a sequence number that grows on each change.
+
+The store writes it on every change, whatever the door (pages, API, WebDAV), so a
+satellite can ask "what changed since sequence N" and reconcile with `travel.merge`.
+Tombstones stay when the trash is purged: a copy that was away for months must still learn
+that a file was deleted, not bring it back.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, Integer, String, UniqueConstraint, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from hameau.node.db import Base, UTCDateTime, utcnow
+from hameau.node.models import NodeInfo
+from hameau.travel.merge import FileState, bumped
+
+HOUSEHOLD = "household"
+
+
+class SyncEntry(Base):
+    __tablename__ = "sync_entries"
+    __table_args__ = (UniqueConstraint("space", "path"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    space: Mapped[str] = mapped_column(String(40))  # "household" or "member:<id>"
+    path: Mapped[str] = mapped_column(String(4000))
+    vector: Mapped[dict[str, int]] = mapped_column(JSON)
+    blob: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    seq: Mapped[int] = mapped_column(BigInteger, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def space_key(owner_id: int | None) -> str:
+    return HOUSEHOLD if owner_id is None else f"member:{owner_id}"
+
+
+def replica(session: Session) -> str:
+    """This node's name in version vectors: its node id, from the public key on record."""
+    cached = session.info.get("hameau.replica")
+    if cached is None:
+        public_key = session.scalar(select(NodeInfo.public_key))
+        digest = hashlib.sha256(base64.b64decode(public_key or "")).digest()[:10]
+        cached = session.info["hameau.replica"] = base64.b32encode(digest).decode().lower()
+    return str(cached)
+
+
+def _next_seq(session: Session) -> int:
+    return int(session.scalar(select(func.coalesce(func.max(SyncEntry.seq), 0))) or 0) + 1
+
+
+def _find(session: Session, space: str, path: str) -> SyncEntry | None:
+    return session.scalar(select(SyncEntry).where(SyncEntry.space == space, SyncEntry.path == path))
+
+
+def _set(session: Session, space: str, path: str, blob: str | None, size: int) -> None:
+    for _attempt in range(2):
+        entry = _find(session, space, path)
+        if entry is not None and entry.blob == blob:
+            return  # the same content again, or deleted again: nothing changed
+        vector = bumped(dict(entry.vector) if entry is not None else {}, replica(session))
+        seq = _next_seq(session)
+        if entry is not None:
+            entry.vector, entry.blob, entry.size, entry.seq = vector, blob, size, seq
+            entry.updated_at = utcnow()
+            session.flush()
+            return
+        try:
+            with session.begin_nested():
+                session.add(
+                    SyncEntry(space=space, path=path, vector=vector, blob=blob, size=size, seq=seq)
+                )
+            return
+        except IntegrityError:
+            continue  # another writer recorded this path first: update theirs
+    raise RuntimeError(f"could not record {space}:{path} in the files journal")
+
+
+def wrote(session: Session, owner_id: int | None, path: str, blob: str, size: int) -> None:
+    _set(session, space_key(owner_id), path, blob, size)
+
+
+def deleted(session: Session, owner_id: int | None, path: str) -> None:
+    _set(session, space_key(owner_id), path, None, 0)
+
+
+def state(session: Session, owner_id: int | None, path: str) -> FileState | None:
+    entry = session.scalar(
+        select(SyncEntry).where(SyncEntry.space == space_key(owner_id), SyncEntry.path == path)
+    )
+    return None if entry is None else FileState(dict(entry.vector), entry.blob)
+
+
+def changes_since(session: Session, owner_id: int | None, seq: int) -> list[SyncEntry]:
+    return list(
+        session.scalars(
+            select(SyncEntry)
+            .where(SyncEntry.space == space_key(owner_id), SyncEntry.seq > seq)
+            .order_by(SyncEntry.seq)
+        )
+    )
