@@ -28,6 +28,7 @@ from hameau.node.datadir import Node
 from hameau.node.db import utcnow
 from hameau.node.identity import derive
 from hameau.notes import views as notes_views
+from hameau.travel import api as travel_api
 from hameau.web import home
 from hameau.web.csrf import CSRF
 from hameau.web.errors import HANDLERS
@@ -53,6 +54,7 @@ ROUTERS = [
     notes_views.router,
     notes_views.api,
     messages_views.router,
+    travel_api.router,
 ]
 TEMPLATE_DOMAINS = ["accounts", "files", "calendar", "notes", "messages"]
 # Paths whose request bodies are file content, streamed to their route rather than read here.
