@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.served import chromium, serve  # noqa: E402
+from tests.e2e.served import chromium, log_in_page, serve  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 
@@ -36,11 +36,7 @@ def main() -> None:
                  "--url", node.url, "--data-dir", str(data)],
                 capture_output=True, text=True, check=True,
             ).stdout.strip()  # fmt: skip
-            other = browser.new_page(locale="fr-FR", viewport={"width": 1000, "height": 640})
-            other.goto(node.url + "/login")
-            other.fill("input[name=name]", "alex")
-            other.fill("input[name=password]", logins["alex"])
-            other.click("button[type=submit]")
+            other = log_in_page(browser, node.url, "alex", logins["alex"])
             other.goto(node.url + "/account/sessions")
 
             kitchen = browser.new_page(locale="fr-FR", viewport={"width": 1000, "height": 640})
@@ -58,19 +54,11 @@ def main() -> None:
             kitchen.screenshot(path=OUT / "sessions.png")
             kitchen.click("header button")
 
-            admin = browser.new_page(locale="fr-FR", viewport={"width": 1000, "height": 900})
-            admin.goto(node.url + "/login")
-            admin.fill("input[name=name]", "camille")
-            admin.fill("input[name=password]", logins["camille"])
-            admin.click("button[type=submit]")
+            admin = log_in_page(browser, node.url, "camille", logins["camille"], height=900)
             admin.goto(node.url + "/admin/devices")
             admin.wait_for_load_state()
             admin.screenshot(path=OUT / "devices.png", full_page=True)
-            apps = browser.new_page(locale="fr-FR", viewport={"width": 1000, "height": 700})
-            apps.goto(node.url + "/login")
-            apps.fill("input[name=name]", "sam")
-            apps.fill("input[name=password]", logins["sam"])
-            apps.click("button[type=submit]")
+            apps = log_in_page(browser, node.url, "sam", logins["sam"], height=700)
             apps.goto(node.url + "/files/household/")
             for folder_name in ("Photos de vacances", "Papiers"):
                 apps.fill("form[action='/files/folder'] input[name=name]", folder_name)

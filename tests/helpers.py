@@ -70,3 +70,14 @@ def csrf_header(client: TestClient) -> dict[str, str]:
     """The header a logged-in page's scripts send with their requests (taken from the page)."""
     page = client.get("/").text
     return {"X-CSRF-Token": page.split('"X-CSRF-Token": "')[1].split('"')[0]}
+
+
+def members_logged_in(node: Node, *names: str) -> list[TestClient]:
+    """Add these members and log each in on a browser of their own."""
+    clients = []
+    for name in names:
+        add_member(node, name)
+        client = browser(node)
+        log_in(client, name)
+        clients.append(client)
+    return clients

@@ -13,15 +13,11 @@ from pathlib import Path
 
 from hameau.calendar.store import CalendarStore
 from hameau.node.datadir import Node
-from tests.helpers import add_member, browser, csrf_header, log_in, post_form
+from tests.helpers import browser, csrf_header, log_in, members_logged_in, post_form
 
 
 def furnish(node: Node) -> None:
-    add_member(node, "alex")
-    add_member(node, "sam")
-    alex, sam = browser(node), browser(node)
-    log_in(alex, "alex")
-    log_in(sam, "sam")
+    alex, sam = members_logged_in(node, "alex", "sam")
     token = csrf_header(alex)
     alex.post("/api/files/folders", json={"space": "mine", "path": "photos"}, headers=token)
     alex.put("/api/files/mine/photos/plage.jpg", content=b"\xff\xd8jpeg", headers=token)

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from hameau.node.datadir import Node
-from tests.helpers import add_member, browser, csrf, log_in
+from tests.helpers import add_member, browser, csrf, log_in, members_logged_in
 
 
 def test_create_then_edit_an_event_in_the_household_calendar(node: Node) -> None:
-    add_member(node, "alex")
-    add_member(node, "sam")
-    alex, sam = browser(node), browser(node)
-    log_in(alex, "alex")
-    log_in(sam, "sam")
+    alex, sam = members_logged_in(node, "alex", "sam")
     form = alex.get("/agenda/event", params={"day": "2026-12-10"})
     assert form.status_code == 200 and "household/agenda" in form.text
     made = alex.post("/agenda/event", data={

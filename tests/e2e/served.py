@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.helpers import PASSWORD
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -119,3 +121,15 @@ def login_cookie(url: str, name: str, password: str) -> str:
     form = urllib.parse.urlencode({"name": name, "password": password, "csrf_token": token})
     opener.open(f"{url}/login", data=form.encode())
     return next(cookie.value for cookie in jar if cookie.name == "hameau_session")
+
+
+def log_in_page(
+    browser: Any, url: str, name: str, password: str = PASSWORD, height: int = 640
+) -> Any:
+    """A new French page in ``browser``, logged in as ``name`` through the login form."""
+    page = browser.new_page(locale="fr-FR", viewport={"width": 1000, "height": height})
+    page.goto(url + "/login")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    return page

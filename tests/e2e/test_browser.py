@@ -11,7 +11,7 @@ import pytest
 
 from hameau.accounts import devices
 from hameau.node.db import transaction
-from tests.e2e.served import serve
+from tests.e2e.served import log_in_page, serve
 from tests.helpers import PASSWORD, add_member, make_node
 
 pytestmark = pytest.mark.e2e
@@ -135,15 +135,6 @@ def test_pages_in_english_for_an_english_browser(tmp_path: Path, browser: Any) -
         page.goto(node.url)
         assert page.locator("h1").inner_text() == "Log in"
         page.close()
-
-
-def log_in_page(browser: Any, url: str, name: str) -> Any:
-    page = browser.new_page(locale="fr-FR")
-    page.goto(url + "/login")
-    page.fill("input[name=name]", name)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    return page
 
 
 def test_files_upload_with_progress_and_notes_that_save_themselves(

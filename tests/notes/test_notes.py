@@ -5,7 +5,7 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 from hameau.node.datadir import Node
-from tests.helpers import add_member, browser, csrf_header, log_in, post_form
+from tests.helpers import add_member, browser, csrf_header, log_in, members_logged_in, post_form
 
 
 def new_note(client) -> int:  # type: ignore[no-untyped-def]
@@ -95,11 +95,7 @@ def test_markdown_renders_inert(node: Node) -> None:
 
 
 def test_search_finds_notes_and_text_files_of_the_member_only(node: Node) -> None:
-    add_member(node, "alex")
-    add_member(node, "sam")
-    alex, sam = browser(node), browser(node)
-    log_in(alex, "alex")
-    log_in(sam, "sam")
+    alex, sam = members_logged_in(node, "alex", "sam")
     note = new_note(alex)
     alex.put(
         f"/api/notes/{note}",
@@ -131,11 +127,7 @@ def test_search_finds_notes_and_text_files_of_the_member_only(node: Node) -> Non
 
 
 def test_a_member_cannot_open_another_members_note(node: Node) -> None:
-    add_member(node, "alex")
-    add_member(node, "sam")
-    alex, sam = browser(node), browser(node)
-    log_in(alex, "alex")
-    log_in(sam, "sam")
+    alex, sam = members_logged_in(node, "alex", "sam")
     note = new_note(alex)
     assert sam.get(f"/notes/{note}").status_code == 404
     assert sam.get(f"/api/notes/{note}").status_code == 404
