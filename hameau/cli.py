@@ -16,6 +16,7 @@ from hameau.errors import HameauError
 from hameau.node import cli as node_cli
 from hameau.node.datadir import NodeExists, NodeMissing
 from hameau.node.identity import IdentityError
+from hameau.travel import cli as travel_cli
 
 app = typer.Typer(
     name="hameau",
@@ -26,6 +27,7 @@ app = typer.Typer(
 )
 node_cli.register(app)
 accounts_cli.register(app)
+travel_cli.register(app)
 
 USER_ERRORS = (HameauError, ConfigError, NodeMissing, NodeExists, IdentityError, ValueError)
 

@@ -202,6 +202,44 @@ class CalendarStore:
             collection.upload(href, radicale_item.Item(collection_path=path, vobject_item=calendar))
         return uid
 
+    # ------------------------------------------------------------ sync (travel)
+
+    def items(self, member: str, path: str) -> dict[str, str]:
+        """Every event of a calendar as iCalendar text, by UID."""
+        found = {}
+        with self.storage.acquire_lock("r", member):
+            for item in self._collection(member, path).get_all():
+                if item.uid:
+                    found[str(item.uid)] = item.serialize()
+        return found
+
+    def put_item(self, member: str, path: str, uid: str, text: str) -> None:
+        """Store one event as given (iCalendar text carrying this UID), replacing that UID's."""
+        from radicale import item as radicale_item
+
+        try:
+            vobject_item = radicale_item.read_components(text)
+            component = radicale_item.Item(collection_path=path, vobject_item=vobject_item[0])
+            component.prepare()
+        except Exception as error:  # vobject raises many kinds on bad text
+            raise BadRequest("This event is not valid iCalendar text.") from error
+        if str(component.uid) != uid:
+            raise BadRequest("This event's UID is not the one it was sent as.")
+        with self.storage.acquire_lock("w", member):
+            collection = self._collection(member, path)
+            href = next(
+                (item.href for item in collection.get_all() if str(item.uid) == uid),
+                f"{uid}.ics",
+            )
+            collection.upload(href, radicale_item.Item(collection_path=path, text=text))
+
+    def delete_item(self, member: str, path: str, uid: str) -> None:
+        with self.storage.acquire_lock("w", member):
+            collection = self._collection(member, path)
+            for item in list(collection.get_all()):
+                if str(item.uid) == uid:
+                    collection.delete(item.href)
+
     def contacts(self, member: str) -> list[Contact]:
         found = []
         with self.storage.acquire_lock("r", member):

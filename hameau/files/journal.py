@@ -91,6 +91,40 @@ def deleted(session: Session, owner_id: int | None, path: str) -> None:
     _set(session, space_key(owner_id), path, None, 0)
 
 
+def adopt(
+    session: Session, owner_id: int | None, path: str, vector: dict[str, int], blob: str | None,
+    size: int,
+) -> None:
+    """Record a state reached by sync exactly as reconciled (its vector is not bumped here)."""
+    space = space_key(owner_id)
+    entry = _find(session, space, path)
+    if entry is None:
+        entry = SyncEntry(space=space, path=path, vector=vector, blob=blob, size=size, seq=0)
+        session.add(entry)
+    entry.vector, entry.blob, entry.size = dict(vector), blob, size
+    entry.seq, entry.updated_at = _next_seq(session), utcnow()
+    session.flush()
+
+
+def last_seq(session: Session, owner_id: int | None) -> int:
+    found = session.scalar(
+        select(func.max(SyncEntry.seq)).where(SyncEntry.space == space_key(owner_id))
+    )
+    return int(found or 0)
+
+
+def states(session: Session, owner_id: int | None, wanted: list[str]) -> dict[str, SyncEntry]:
+    found: dict[str, SyncEntry] = {}
+    space = space_key(owner_id)
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        for entry in session.scalars(
+            select(SyncEntry).where(SyncEntry.space == space, SyncEntry.path.in_(chunk))
+        ):
+            found[entry.path] = entry
+    return found
+
+
 def state(session: Session, owner_id: int | None, path: str) -> FileState | None:
     entry = session.scalar(
         select(SyncEntry).where(SyncEntry.space == space_key(owner_id), SyncEntry.path == path)
@@ -98,11 +132,12 @@ def state(session: Session, owner_id: int | None, path: str) -> FileState | None
     return None if entry is None else FileState(dict(entry.vector), entry.blob)
 
 
-def changes_since(session: Session, owner_id: int | None, seq: int) -> list[SyncEntry]:
-    return list(
-        session.scalars(
-            select(SyncEntry)
-            .where(SyncEntry.space == space_key(owner_id), SyncEntry.seq > seq)
-            .order_by(SyncEntry.seq)
-        )
+def changes_since(
+    session: Session, owner_id: int | None, seq: int, limit: int | None = None
+) -> list[SyncEntry]:
+    query = (
+        select(SyncEntry)
+        .where(SyncEntry.space == space_key(owner_id), SyncEntry.seq > seq)
+        .order_by(SyncEntry.seq)
     )
+    return list(session.scalars(query if limit is None else query.limit(limit)))

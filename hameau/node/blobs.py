@@ -41,14 +41,19 @@ class BlobWriter:
         self._hash.update(chunk)
         self.size += len(chunk)
 
-    def commit(self) -> str:
-        """fsync, rename to the content's hash (or drop it if already stored), return the hash."""
+    def commit(self, expect: str | None = None) -> str:
+        """fsync, rename to the content's hash (or drop it if already stored), return the hash.
+
+        With ``expect``, content whose hash differs is dropped and BlobError raised."""
         assert self._file is not None
+        digest = self._hash.hexdigest()
+        if expect is not None and digest != expect:
+            self.abort()
+            raise BlobError(f"content announced as {expect} hashes to {digest}")
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
         self._file = None
-        digest = self._hash.hexdigest()
         final = self.store.path(digest)
         if final.exists():
             self._temp.unlink()

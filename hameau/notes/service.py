@@ -169,3 +169,67 @@ def delete(session: Session, member: Member, note: Note) -> None:
 def state_vector(session: Session, note: Note) -> bytes:
     """For sync: what this node's copy of the note already holds."""
     return _document(_updates(session, note)).get_state()
+
+
+# ---------------------------------------------------------------- sync (travel)
+
+
+def by_uid(session: Session, member: Member, uid: str) -> Note | None:
+    """The member's note with this uid, deleted or not."""
+    return session.scalar(select(Note).where(Note.uid == uid, Note.owner_id == member.id))
+
+
+def all_of(session: Session, member: Member) -> list[Note]:
+    """Every note of the member, deleted ones too (a deletion travels like an edit)."""
+    return list(session.scalars(select(Note).where(Note.owner_id == member.id).order_by(Note.id)))
+
+
+@dataclass(frozen=True)
+class SyncState:
+    state_vector: bytes
+    digest: str  # SHA-256 of the text, to tell whether two copies read the same
+
+
+def sync_state(session: Session, note: Note) -> SyncState:
+    import hashlib
+
+    document = _document(_updates(session, note))
+    return SyncState(document.get_state(), hashlib.sha256(_text(document).encode()).hexdigest())
+
+
+def update_since(session: Session, note: Note, state_vector: bytes | None) -> bytes:
+    """What this copy holds that a copy at ``state_vector`` lacks (all of it without one)."""
+    document = _document(_updates(session, note))
+    return document.get_update(state_vector) if state_vector else document.get_update()
+
+
+def receive(
+    session: Session, member: Member, uid: str, update: bytes, deleted: bool | None
+) -> Note:
+    """Merge an update from another copy of the note (made here if new); set its deletion.
+
+    A row is added to the log only if the update brings something this copy lacked."""
+    note = by_uid(session, member, uid)
+    if note is None:
+        note = Note(owner_id=member.id, uid=uid)
+        session.add(note)
+        session.flush()
+    current = _document(_updates(session, note))
+    before = (current.get_state(), _text(current))
+    try:
+        current.apply_update(update)
+    except Exception as error:  # pycrdt raises plain exceptions on garbage
+        raise BadRequest("A note update from the other copy is not a valid CRDT update.") from error
+    changed = (current.get_state(), _text(current)) != before
+    if changed:
+        session.add(NoteUpdate(note_id=note.id, data=update))
+        note.title = title_of(_text(current))
+        note.updated_at = utcnow()
+    if deleted is not None and deleted != (note.deleted_at is not None):
+        note.deleted_at = utcnow() if deleted else None
+    session.flush()
+    if note.deleted_at is None:
+        index.put(session, "note", note.id, member.id, note.title, _text(current))
+    else:
+        index.remove(session, "note", note.id)
+    return note

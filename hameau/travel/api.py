@@ -1,23 +1,135 @@
-"""The home node's side of sync, for a member's satellite: what changed in a file space
-since a sequence number, and content by hash (only content the member may read)."""
+"""The home node's side of sync, for a member's satellite.
+
+Files: what changed in a space since a sequence number, the current state of given paths,
+content by hash both ways (only what is missing is sent), and applying reconciled states
+with a compare-and-set on each path's vector (a path changed meanwhile is refused as stale
+and reconciled again at the next round). Notes: updates against the other copy's state
+vector. Calendars: events by UID, replaced only if unchanged since the satellite saw them.
+
+A satellite is one of the member's devices with its own app password, made by
+`POST /api/travel/satellites` (which takes the member's password, rate-limited like the
+login page) and revoked by `DELETE /api/travel/satellites/self` or from the travel page.
+Every other route takes the member's app password (the satellite's) as a bearer token.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import base64
+import binascii
+from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response, StreamingResponse
 
-from hameau.errors import NotFound
+from hameau.accounts import devices, members, secrets, tokens
+from hameau.accounts.models import AppToken, Device, Member
+from hameau.errors import BadRequest, Forbidden, HameauError, NotFound, TooManyRequests
 from hameau.files import journal
+from hameau.files import service as files
 from hameau.files.api import BlobResponse
 from hameau.files.journal import SyncEntry
-from hameau.web.auth import DB, MemberVisitor, member_of
+from hameau.notes import service as notes
+from hameau.travel import apply, calendars, wire
+from hameau.travel.merge import FileState
+from hameau.web.auth import DB, MemberVisitor, client_address, member_of
 
 router = APIRouter(prefix="/api/travel", tags=["travel"])
+MAX_BATCH = 10_000
+
+
+# ---------------------------------------------------------------- satellites
+
+
+class PackIn(BaseModel):
+    member: str = Field(max_length=40)
+    password: str = Field(max_length=1024)
+    name: str = Field(min_length=1, max_length=60)
+    takes: list[str] = Field(default_factory=list, max_length=100)
+
+
+class PackOut(BaseModel):
+    token: str
+    device_id: int
+    device_name: str
+    member: dict[str, Any]
+    home: dict[str, str]
+
+
+def _satellite_name(db: DB, wanted: str) -> str:
+    name, number = wanted.strip()[:60], 1
+    while db.scalar(select(Device.id).where(Device.name == name)) is not None:
+        number += 1
+        name = f"{wanted.strip()[:55]} ({number})"
+    return name
+
+
+@router.post("/satellites", status_code=201)
+async def create_satellite(request: Request, db: DB, body: PackIn) -> PackOut:
+    """Open on purpose: it is a login (member name and password, rate-limited the same way)
+    that makes the satellite one of the member's devices, with its own app password."""
+    limiter = request.app.state.limiter
+    account, address = body.member.strip().lower(), client_address(request)
+    wait = limiter.retry_after(account, address)
+    if wait:
+        raise TooManyRequests(
+            "Too many failed logins; try again in %(seconds)s seconds.",
+            headers={"Retry-After": str(wait)},
+            seconds=wait,
+        )
+    try:
+        member = await members.authenticate(db, account, body.password)
+    except HameauError:
+        limiter.failed(account, address)
+        raise
+    limiter.succeeded(account)
+    device = devices.add_device(
+        db, _satellite_name(db, body.name), "laptop", False, owner=member,
+        specs={"satellite": "yes", "takes": " ".join(body.takes)[:500]},
+    )  # fmt: skip
+    token, secret = tokens.create_token(db, member, f"satellite: {device.name}"[:80])
+    token.device_id = device.id
+    info = request.app.state.node
+    return PackOut(
+        token=secret,
+        device_id=device.id,
+        device_name=device.name,
+        member={
+            "name": member.name,
+            "display_name": member.display_name,
+            "quota_bytes": member.quota_bytes,
+            "locale": member.locale,
+        },
+        home={"name": info.name, "replica": journal.replica(db)},
+    )
+
+
+def _satellite_token(db: DB, request: Request, member: Member) -> AppToken:
+    secret = request.headers.get("authorization", "").partition(" ")[2].strip()
+    found = db.scalar(select(AppToken).where(AppToken.token_hash == secrets.digest(secret)))
+    if found is None or found.device_id is None or found.member_id != member.id:
+        raise Forbidden("Only a satellite's own app password can do this.")
+    return found
+
+
+@router.delete("/satellites/self", status_code=204)
+async def end_satellite(request: Request, db: DB, visitor: MemberVisitor) -> None:
+    """The satellite came home for good: its app password is revoked, its device retired."""
+    token = _satellite_token(db, request, member_of(visitor))
+    revoke_satellite(db, token)
+
+
+def revoke_satellite(db: DB, token: AppToken) -> None:
+    tokens.revoke_token(db, token.id)
+    device = db.get(Device, token.device_id) if token.device_id else None
+    if device is not None and device.retired_at is None:
+        devices.retire(device)
+
+
+# ---------------------------------------------------------------- files
 
 
 class Change(BaseModel):
@@ -32,6 +144,7 @@ class Changes(BaseModel):
     replica: str
     changes: list[Change]
     last: int  # ask again with since=last
+    more: bool
 
 
 def _owner(space: str, member_id: int) -> int | None:
@@ -42,32 +155,289 @@ def _owner(space: str, member_id: int) -> int | None:
     raise NotFound("There is no file space called '%(key)s'.", key=space)
 
 
+def _change(entry: SyncEntry) -> Change:
+    return Change(
+        path=entry.path, vector=entry.vector, blob=entry.blob, size=entry.size, seq=entry.seq
+    )
+
+
 @router.get("/files/{space}/changes")
 async def changes(
     db: DB,
     visitor: MemberVisitor,
     space: str,
     since: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    limit: Annotated[int, Query(ge=1, le=MAX_BATCH)] = 5000,
 ) -> Changes:
     """Every path of the space whose state changed after sequence ``since``, oldest first."""
-    found = journal.changes_since(db, _owner(space, member_of(visitor).id), since)[:limit]
-    listed = [
-        Change(path=e.path, vector=e.vector, blob=e.blob, size=e.size, seq=e.seq) for e in found
-    ]
+    found = journal.changes_since(db, _owner(space, member_of(visitor).id), since, limit + 1)
+    listed = [_change(entry) for entry in found[:limit]]
     return Changes(
-        replica=journal.replica(db), changes=listed, last=listed[-1].seq if listed else since
+        replica=journal.replica(db),
+        changes=listed,
+        last=listed[-1].seq if listed else since,
+        more=len(found) > limit,
     )
+
+
+class PathsIn(BaseModel):
+    paths: list[str] = Field(max_length=MAX_BATCH)
+
+
+@router.post("/files/{space}/states")
+async def states(db: DB, visitor: MemberVisitor, space: str, body: PathsIn) -> dict[str, Change]:
+    """The current state of each given path that the journal knows."""
+    owner = _owner(space, member_of(visitor).id)
+    return {path: _change(entry) for path, entry in journal.states(db, owner, body.paths).items()}
+
+
+class Put(BaseModel):
+    path: str = Field(max_length=4000)
+    vector: dict[str, int]
+    blob: str | None
+    size: int = Field(ge=0)
+    expect: dict[str, int] | None  # the vector this path had when the satellite looked
+
+
+class PutsIn(BaseModel):
+    changes: list[Put] = Field(max_length=MAX_BATCH)
+
+
+class Applied(BaseModel):
+    applied: list[str]
+    stale: list[str]  # changed here since the satellite looked: reconcile again
+    refused: dict[str, str]  # path: why (quota, a folder in the way …)
+
+
+@router.post("/files/{space}/apply")
+async def apply_changes(
+    request: Request, db: DB, visitor: MemberVisitor, space: str, body: PutsIn
+) -> Applied:
+    """Set each path to its reconciled state, if it has not changed since the satellite looked.
+
+    Each path is applied in its own savepoint: one refused path leaves the others done."""
+    member = member_of(visitor)
+    owner = _owner(space, member.id)
+    where = files.Space(space, owner)
+    store = request.app.state.node.blobs
+    apply.check_marker(db, store)
+    result = Applied(applied=[], stale=[], refused={})
+    current = journal.states(db, owner, [change.path for change in body.changes])
+    for change in body.changes:
+        entry = current.get(change.path)
+        if (entry.vector if entry is not None else None) != change.expect:
+            result.stale.append(change.path)
+            continue
+        if change.blob is not None and not wire.is_digest(change.blob):
+            result.refused[change.path] = "not a content hash"
+            continue
+        try:
+            with db.begin_nested():
+                apply.put(
+                    db, member, where, change.path, FileState(change.vector, change.blob),
+                    change.size, store,
+                )  # fmt: skip
+        except HameauError as error:
+            result.refused[change.path] = str(error)
+            continue
+        result.applied.append(change.path)
+    return result
+
+
+class DigestsIn(BaseModel):
+    digests: list[str] = Field(max_length=MAX_BATCH)
+
+
+def _readable(db: DB, member: Member, digests: list[str]) -> set[str]:
+    """Those of the digests that are (or were) at a path of the member's or the household's."""
+    spaces = (journal.space_key(member.id), journal.space_key(None))
+    wanted = [digest for digest in digests if wire.is_digest(digest)]
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        found.update(
+            db.scalars(
+                select(SyncEntry.blob).where(SyncEntry.blob.in_(chunk), SyncEntry.space.in_(spaces))
+            )
+        )
+    return found
+
+
+@router.post("/blobs/missing")
+async def missing(
+    request: Request, visitor: MemberVisitor, body: DigestsIn
+) -> dict[str, list[str]]:
+    """Which of these contents this node does not hold (so only those are sent)."""
+    member_of(visitor)
+    store = request.app.state.node.blobs
+    return {"missing": [d for d in body.digests if not wire.is_digest(d) or not store.exists(d)]}
+
+
+@router.post("/blobs/fetch", response_model=None)
+async def fetch(request: Request, db: DB, visitor: MemberVisitor, body: DigestsIn) -> Response:
+    """Many contents in one body (see `wire`), each only if the member may read it."""
+    store = request.app.state.node.blobs
+    allowed = _readable(db, member_of(visitor), body.digests)
+    unknown = [d for d in body.digests if d not in allowed or not store.exists(d)]
+    if unknown:
+        raise NotFound("No such content: %(digest)s.", digest=unknown[0])
+    return StreamingResponse(wire.send(store, body.digests), media_type="application/octet-stream")
+
+
+@router.post("/blobs/upload")
+async def upload(request: Request, db: DB, visitor: MemberVisitor) -> dict[str, list[str]]:
+    """Many contents in one body (see `wire`); each is kept only if it hashes to its name.
+
+    Bounded by the member's room left; content no file refers to is removed at the next start."""
+    member = member_of(visitor)
+    store = request.app.state.node.blobs
+    receiver = wire.Receiver(store, limit=files.room_left(db, member))
+    db.rollback()  # hold no transaction while the body streams in
+    try:
+        async for chunk in request.stream():
+            await anyio.to_thread.run_sync(receiver.feed, chunk)
+        receiver.close()
+    except ClientDisconnect:
+        raise BadRequest(
+            "The upload was cut off; the contents that arrived whole were kept."
+        ) from None
+    except wire.WireError as error:
+        raise BadRequest("The contents sent were refused: %(why)s.", why=str(error)) from None
+    return {"stored": receiver.stored}
 
 
 @router.get("/blobs/{digest}", response_model=None)
 async def blob(request: Request, db: DB, visitor: MemberVisitor, digest: str) -> Response:
     """Content by its hash, if it is (or was) at a path of the member's or the household's."""
-    spaces = (journal.space_key(member_of(visitor).id), journal.space_key(None))
-    known = db.scalar(
-        select(SyncEntry.id).where(SyncEntry.blob == digest, SyncEntry.space.in_(spaces))
-    )
     store = request.app.state.node.blobs
-    if known is None or len(digest) != 64 or not store.exists(digest):
+    if not _readable(db, member_of(visitor), [digest]) or not store.exists(digest):
         raise NotFound("No such content.")
     return BlobResponse(store.path(digest), media_type="application/octet-stream")
+
+
+# ---------------------------------------------------------------- notes
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _unb64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest("Notes' sync data must be base64.") from None
+
+
+class NoteOffer(BaseModel):
+    uid: str = Field(min_length=1, max_length=32)
+    state_vector: str  # base64
+    deleted: bool
+
+
+class NoteOffers(BaseModel):
+    notes: list[NoteOffer] = Field(max_length=MAX_BATCH)
+
+
+@router.post("/notes/offer")
+async def notes_offer(db: DB, visitor: MemberVisitor, body: NoteOffers) -> dict[str, Any]:
+    """For each of the member's notes (and each offered): what the satellite's copy lacks,
+    this copy's state vector and text hash, and whether it is deleted here."""
+    member = member_of(visitor)
+    offered = {offer.uid: _unb64(offer.state_vector) for offer in body.notes}
+    replies = []
+    for note in notes.all_of(db, member):
+        state = notes.sync_state(db, note)
+        replies.append({
+            "uid": note.uid,
+            "update": _b64(notes.update_since(db, note, offered.get(note.uid))),
+            "state_vector": _b64(state.state_vector),
+            "digest": state.digest,
+            "deleted": note.deleted_at is not None,
+        })  # fmt: skip
+    return {"notes": replies}
+
+
+class NotePush(BaseModel):
+    uid: str = Field(min_length=1, max_length=32)
+    update: str  # base64
+    deleted: bool
+    seen: str  # base64 state vector of this copy when the satellite decided
+
+
+class NotePushes(BaseModel):
+    notes: list[NotePush] = Field(max_length=MAX_BATCH)
+
+
+@router.post("/notes/push", status_code=204)
+async def notes_push(db: DB, visitor: MemberVisitor, body: NotePushes) -> None:
+    """Merge the satellite's updates; a deletion decided on an older copy does not stand."""
+    member = member_of(visitor)
+    for push in body.notes:
+        note = notes.by_uid(db, member, push.uid)
+        seen = _unb64(push.seen)
+        moved_on = note is not None and notes.sync_state(db, note).state_vector != seen
+        deleted = None if moved_on and push.deleted else push.deleted
+        notes.receive(db, member, push.uid, _unb64(push.update), deleted)
+
+
+# ---------------------------------------------------------------- calendars
+
+
+def calendar_path(member: Member, name: str) -> str:
+    found = calendars.calendar_path(member.name, name)
+    if found is None:
+        raise NotFound("No calendar called '%(name)s'.", name=name)
+    return found
+
+
+def _calendars(request: Request, member: Member) -> Any:
+    store = request.app.state.calendars
+    store.ensure(member.name)
+    return store
+
+
+@router.get("/calendars/{name}")
+async def calendar_items(request: Request, visitor: MemberVisitor, name: str) -> dict[str, Any]:
+    member = member_of(visitor)
+    path = calendar_path(member, name)
+    items = await anyio.to_thread.run_sync(
+        lambda: _calendars(request, member).items(member.name, path)
+    )
+    return {"items": items}
+
+
+class EventPut(BaseModel):
+    text: str | None = Field(max_length=1 << 20)  # None: delete
+    expect: str | None  # the SHA-256 of the event's text when the satellite looked (None: absent)
+
+
+class EventPuts(BaseModel):
+    events: dict[str, EventPut] = Field(max_length=MAX_BATCH)
+
+
+@router.post("/calendars/{name}")
+async def calendar_apply(
+    request: Request, visitor: MemberVisitor, name: str, body: EventPuts
+) -> dict[str, list[str]]:
+    """Set events by UID, each only if unchanged since the satellite looked."""
+    member = member_of(visitor)
+    path = calendar_path(member, name)
+
+    def work() -> dict[str, list[str]]:
+        store = _calendars(request, member)
+        current = store.items(member.name, path)
+        done: dict[str, list[str]] = {"applied": [], "stale": []}
+        for uid, event in body.events.items():
+            here = current.get(uid)
+            if (calendars.digest(here) if here is not None else None) != event.expect:
+                done["stale"].append(uid)
+            elif event.text is None:
+                store.delete_item(member.name, path, uid)
+                done["applied"].append(uid)
+            else:
+                store.put_item(member.name, path, uid, event.text)
+                done["applied"].append(uid)
+        return done
+
+    return await anyio.to_thread.run_sync(work)

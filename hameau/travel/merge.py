@@ -98,6 +98,7 @@ def reconcile(
     local_node: str,
     remote_node: str,
     stamp: str,
+    label: str | None = None,
 ) -> Outcome:
     """What both sides must change to hold the same files, losing nothing either wrote.
 
@@ -131,7 +132,7 @@ def reconcile(
             state = FileState(bumped(both, local_node), survivor.blob)
             outcome.settle(path, state, on_local=True, on_remote=True)
         else:  # two edits: remote keeps the path, local's goes beside it
-            copy = conflict_name(path, local_node, stamp, taken)
+            copy = conflict_name(path, label or local_node, stamp, taken)
             taken.add(copy)
             outcome.settle(path, FileState(bumped(both, local_node), theirs.blob), True, True)
             outcome.settle(copy, FileState({local_node: 1}, mine.blob), True, True)

@@ -1,0 +1,100 @@
+"""Setting a path of a file space to a state reached by sync, on either side.
+
+The content is already in the blob store (written to a temp file, hashed, fsynced and
+renamed by the transfer); this records it the way every other door does (a replaced file
+keeps its previous content as a version, a deleted one goes to the trash), then sets the
+journal to the reconciled vector. The caller runs it in one transaction per batch, so a
+path is either fully applied or not at all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hameau.accounts.models import Member
+from hameau.errors import Conflict, HameauError
+from hameau.files import journal, paths
+from hameau.files import service as files
+from hameau.files.models import FileEntry
+from hameau.node.blobs import LocalBlobStore
+from hameau.travel.merge import FileState
+
+MARKER = ".hameau-store"
+
+
+class StoreNotMounted(HameauError):
+    status = 503
+
+
+def check_marker(session: Session, store: LocalBlobStore) -> None:
+    """Refuse to sync with a content store that is not there (an unmounted disk, a lost folder).
+
+    The marker is written the first time the store is used for sync, if the store is
+    evidently the right one (empty while nothing refers to content, or holding some of the
+    content referred to); afterwards, its absence means the folder is not the store it was."""
+    marker: Path = store.root / MARKER
+    if marker.is_file():
+        return
+    sample = list(
+        session.scalars(select(FileEntry.blob).where(FileEntry.blob.is_not(None)).limit(20))
+    )
+    if sample and not any(store.exists(digest) for digest in sample if digest):
+        raise StoreNotMounted(
+            "The content folder %(folder)s has lost its marker file and its content: is its"
+            " disk mounted? Nothing was synced.",
+            folder=str(store.root),
+        )
+    marker.write_text("This folder is a hameau content store; keep this file.\n")
+
+
+def _folder(session: Session, member: Member, where: files.Space, parts: list[str]) -> FileEntry:
+    """The folder at ``parts``, made (with its parents) if missing."""
+    folder = files.root(session, where)
+    for name in parts:
+        found = files.child(session, folder, name)
+        if found is None:
+            found = files.make_folder(session, member, where, [*_names(session, folder), name])
+        elif not found.is_dir:
+            raise Conflict("'%(name)s' is a file, not a folder.", name=name)
+        folder = found
+    return folder
+
+
+def _names(session: Session, folder: FileEntry) -> list[str]:
+    path = files.path_of(session, folder)
+    return path.split("/") if path else []
+
+
+def put(
+    session: Session,
+    member: Member,
+    where: files.Space,
+    path: str,
+    state: FileState,
+    size: int,
+    store: LocalBlobStore,
+    check_quota: bool = True,
+) -> None:
+    """Make ``path`` hold ``state`` (content or deletion) and record its reconciled vector."""
+    parts = paths.split(path)
+    if state.blob is None:
+        try:
+            entry = files.resolve(session, where, parts)
+        except HameauError:
+            entry = None
+        if entry is not None and not entry.is_dir:
+            files.trash(session, member, entry)
+    else:
+        if not store.exists(state.blob):
+            raise Conflict("The content of '%(path)s' has not arrived yet.", path=path)
+        folder = _folder(session, member, where, parts[:-1])
+        current = files.child(session, folder, parts[-1])
+        grows = current is None or current.blob != state.blob
+        if check_quota and grows and size > files.room_left(session, member):
+            raise files.over_quota()
+        plan = files.WritePlan(where, folder.id, parts[-1], 0)
+        files.record_write(session, plan, member, state.blob, size, "", store)
+    journal.adopt(session, where.owner_id, path, state.vector, state.blob, size)

@@ -1,0 +1,159 @@
+"""`hameau travel pack|sync|status|return`: a satellite's life, from the laptop."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hameau.errors import BadRequest
+from hameau.node import datadir
+from hameau.node.cli import DataDirOption, console, settings_for
+from hameau.travel import satellite as record
+from hameau.travel import sync as engine
+
+travel_app = typer.Typer(
+    help="Travel: a satellite copy of your things on a laptop, synced with home.",
+    no_args_is_help=True,
+)
+
+
+def _open(data_dir: Path | None) -> tuple[datadir.Node, record.Satellite]:
+    node = datadir.open_node(settings_for(data_dir))
+    found = record.load(node.layout.root)
+    if found is None:
+        node.close()
+        raise BadRequest(
+            "The node in %(dir)s is not a satellite; make one with `hameau travel pack`.",
+            dir=str(node.layout.root),
+        )
+    return node, found
+
+
+def _password() -> str:
+    given = os.environ.get("HAMEAU_PASSWORD")
+    if given:
+        return given
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(typer.prompt("Password at home", hide_input=True))
+
+
+def _print_report(report: engine.Report, heading: str) -> None:
+    console.print(
+        f"{heading}: {report.pulled} change(s) brought here, {report.pushed} sent home"
+        f" ({report.bytes_in / 1e6:.1f} MB in, {report.bytes_out / 1e6:.1f} MB out)."
+    )
+    for copy in report.conflicts:
+        console.print(
+            f"  Conflict: both sides changed it; the satellite's version is [bold]{copy}[/bold]"
+        )
+    for problem in report.problems:
+        console.print(f"  [red]Not synced:[/red] {problem}")
+
+
+@travel_app.command("pack")
+def pack(
+    home: Annotated[
+        str, typer.Option("--from", help="The home node's address, e.g. http://maison.local:8080.")
+    ],
+    member: Annotated[str, typer.Option(help="Your login name at home.")],
+    take: Annotated[
+        list[str],
+        typer.Option(
+            help="What to take (repeat): files:mine/FOLDER, files:household/FOLDER, notes, calendar:agenda, calendar:household."
+        ),
+    ],
+    name: Annotated[str, typer.Option(help="The satellite's name in your devices at home.")] = "",
+    data_dir: DataDirOption = None,
+) -> None:
+    """Make this laptop a satellite of your home node, holding what you take (password asked,
+    or read from $HAMEAU_PASSWORD / standard input)."""
+    settings = settings_for(data_dir)
+    label = name.strip() or f"Satellite {socket.gethostname()}"[:60]
+    password = _password()
+    with engine.http_client(home) as client:
+        node, satellite = engine.pack(
+            home, member, password, take, settings.data_dir, label, client
+        )
+        console.print(
+            f"Satellite [bold]{satellite.device_name}[/bold] made in {node.layout.root};"
+            " copying what you took…"
+        )
+        try:
+            report = engine.sync(node, satellite, client)
+        finally:
+            node.close()
+    _print_report(report, "Packed")
+    console.print(
+        f"Serve it with: hameau serve --data-dir {settings.data_dir}"
+        "  (works offline; `hameau travel sync` when home is reachable)"
+    )
+    if not report.complete:
+        raise typer.Exit(1)
+
+
+@travel_app.command("sync")
+def sync_command(data_dir: DataDirOption = None) -> None:
+    """Two-way sync with home; safe to stop and run again at any point."""
+    node, satellite = _open(data_dir)
+    try:
+        with engine.client_for(satellite) as client:
+            report = engine.sync(node, satellite, client)
+    finally:
+        node.close()
+    _print_report(report, "Synced")
+    if not report.complete:
+        raise typer.Exit(1)
+
+
+@travel_app.command("status")
+def status(data_dir: DataDirOption = None) -> None:
+    """What changed on each side since the last sync, and the open conflicts."""
+    node, satellite = _open(data_dir)
+    try:
+        with engine.client_for(satellite, timeout=10) as client:
+            found = engine.status(node, satellite, client)
+    finally:
+        node.close()
+    console.print(
+        f"Satellite [bold]{satellite.device_name}[/bold] of {satellite.home} ({satellite.member})"
+    )
+    console.print(f"Takes: {', '.join(satellite.takes)}")
+    console.print(f"Last sync: {found.last_sync or 'never'}")
+    if found.last_error:
+        console.print(f"Last problem: {found.last_error}")
+    for space, changed in found.here.items():
+        console.print(f"Changed here, not yet home ({space}): {len(changed)}")
+        for path in changed[:20]:
+            console.print(f"  {path}")
+    if found.home is None:
+        console.print("Home: cannot be reached now; local work goes on.")
+    else:
+        for space, changed in found.home.items():
+            console.print(f"Changed at home, not yet here ({space}): {len(changed)}")
+            for path in changed[:20]:
+                console.print(f"  {path}")
+    console.print(f"Open conflicts: {len(found.conflicts)}")
+    for copy in found.conflicts:
+        console.print(f"  {copy}")
+
+
+@travel_app.command("return")
+def return_command(data_dir: DataDirOption = None) -> None:
+    """Back home for good: a last sync, then this copy is wiped and its credential revoked."""
+    node, satellite = _open(data_dir)
+    with engine.client_for(satellite) as client:
+        report = engine.return_home(node, satellite, client)
+    _print_report(report, "Last sync")
+    console.print(
+        f"Welcome home: the satellite's credential is revoked and {node.layout.root} is wiped."
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(travel_app, name="travel")

@@ -1,0 +1,110 @@
+"""Many blobs in one HTTP body, both ways: each is a line `<sha256> <size>\\n` then its bytes.
+
+The receiving side writes each blob through the blob store (temp file, hash, fsync, rename)
+and keeps it only if its bytes hash to the announced name: a cut-off or forged body leaves
+nothing behind but the blobs that arrived whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from hameau.node.blobs import BlobError, BlobWriter, LocalBlobStore
+
+HEADER_MAX = 100
+READ = 1 << 20
+
+
+class WireError(Exception):
+    """The stream of blobs is malformed, cut off, or carries content that is not what it says."""
+
+
+def is_digest(text: str) -> bool:
+    return len(text) == 64 and all(char in "0123456789abcdef" for char in text)
+
+
+def send(store: LocalBlobStore, digests: Iterable[str]) -> Iterator[bytes]:
+    """The body carrying these blobs (read from the store 1 MiB at a time)."""
+    for digest in digests:
+        path = store.path(digest)
+        size = path.stat().st_size
+        yield f"{digest} {size}\n".encode()
+        with path.open("rb") as handle:
+            while chunk := handle.read(READ):
+                yield chunk
+
+
+class Receiver:
+    """Fed the body chunk by chunk; stores each blob as it completes.
+
+    ``allowed`` limits which digests may arrive; ``limit`` the total bytes."""
+
+    def __init__(
+        self, store: LocalBlobStore, allowed: set[str] | None = None, limit: int | None = None
+    ) -> None:
+        self.store = store
+        self.allowed = allowed
+        self.limit = limit
+        self.stored: list[str] = []
+        self.total = 0
+        self._header = b""
+        self._writer: BlobWriter | None = None
+        self._digest = ""
+        self._left = 0
+
+    def feed(self, chunk: bytes) -> None:
+        view = memoryview(chunk)
+        while view:
+            if self._writer is None:
+                newline = bytes(view[: HEADER_MAX + 1]).find(b"\n")
+                if newline < 0:
+                    self._header += bytes(view)
+                    if len(self._header) > HEADER_MAX:
+                        raise WireError("a blob header is too long")
+                    return
+                self._start(self._header + bytes(view[:newline]))
+                self._header = b""
+                view = view[newline + 1 :]
+                if self._left == 0:
+                    self._finish()
+                continue
+            part = view[: self._left]
+            self._writer.write(bytes(part))
+            self._left -= len(part)
+            view = view[len(part) :]
+            if self._left == 0:
+                self._finish()
+
+    def _start(self, header: bytes) -> None:
+        try:
+            digest, size_text = header.decode("ascii").split(" ")
+            size = int(size_text)
+        except (UnicodeDecodeError, ValueError):
+            raise WireError("a blob header is malformed") from None
+        if not is_digest(digest) or size < 0:
+            raise WireError("a blob header is malformed")
+        if self.allowed is not None and digest not in self.allowed:
+            raise WireError(f"blob {digest} was not asked for")
+        self.total += size
+        if self.limit is not None and self.total > self.limit:
+            raise WireError("the blobs are larger than the room left")
+        self._digest, self._left = digest, size
+        self._writer = self.store.writer()
+
+    def _finish(self) -> None:
+        assert self._writer is not None
+        writer, self._writer = self._writer, None
+        try:
+            writer.commit(expect=self._digest)
+        except BlobError as error:
+            raise WireError(str(error)) from None
+        self.stored.append(self._digest)
+
+    def close(self) -> None:
+        """The body ended: anything half-received is dropped, and said so."""
+        if self._writer is not None:
+            self._writer.abort()
+            self._writer = None
+            raise WireError("the body was cut off in the middle of a blob")
+        if self._header:
+            raise WireError("the body was cut off in a blob header")
