@@ -92,7 +92,11 @@ def deleted(session: Session, owner_id: int | None, path: str) -> None:
 
 
 def adopt(
-    session: Session, owner_id: int | None, path: str, vector: dict[str, int], blob: str | None,
+    session: Session,
+    owner_id: int | None,
+    path: str,
+    vector: dict[str, int],
+    blob: str | None,
     size: int,
 ) -> None:
     """Record a state reached by sync exactly as reconciled (its vector is not bumped here)."""

@@ -9,6 +9,7 @@ both survive, as Yjs merges them, instead of the last save winning.
 from __future__ import annotations
 
 import difflib
+import itertools
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -129,13 +130,19 @@ def create(session: Session, member: Member, source: str = "") -> Note:
 
 
 def _edit(body: Text, old: str, new: str) -> None:
-    """Apply the difference between two texts to a CRDT text, as few edits as possible."""
+    """Apply the difference between two texts to a CRDT text, as few edits as possible.
+
+    pycrdt counts positions in UTF-8 bytes, so "é" moves what follows by two."""
     matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    if old.isascii():
+        offset = list(range(len(old) + 1))
+    else:
+        offset = [0, *itertools.accumulate(len(char.encode()) for char in old)]
     for tag, start, end, new_start, new_end in reversed(matcher.get_opcodes()):
         if tag in ("replace", "delete"):
-            del body[start:end]
+            del body[offset[start] : offset[end]]
         if tag in ("replace", "insert"):
-            body.insert(start, new[new_start:new_end])
+            body.insert(offset[start], new[new_start:new_end])
 
 
 def save(session: Session, member: Member, note: Note, base: int, source: str) -> Saved:

@@ -362,7 +362,7 @@ class NotePush(BaseModel):
     uid: str = Field(min_length=1, max_length=32)
     update: str  # base64
     deleted: bool
-    seen: str  # base64 state vector of this copy when the satellite decided
+    seen: str = Field(max_length=64)  # this copy's text hash when the satellite decided
 
 
 class NotePushes(BaseModel):
@@ -375,8 +375,7 @@ async def notes_push(db: DB, visitor: MemberVisitor, body: NotePushes) -> None:
     member = member_of(visitor)
     for push in body.notes:
         note = notes.by_uid(db, member, push.uid)
-        seen = _unb64(push.seen)
-        moved_on = note is not None and notes.sync_state(db, note).state_vector != seen
+        moved_on = note is not None and notes.sync_state(db, note).digest != push.seen
         deleted = None if moved_on and push.deleted else push.deleted
         notes.receive(db, member, push.uid, _unb64(push.update), deleted)
 

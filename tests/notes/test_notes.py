@@ -47,6 +47,22 @@ def test_concurrent_edits_from_two_browsers_both_survive(node: Node) -> None:
     assert "Liste" in late["text"] and "lait" in late["text"]
 
 
+def test_edits_of_accented_text_land_where_they_were_made(node: Node) -> None:
+    """The CRDT counts positions in UTF-8 bytes; an edit after "é" or "😀" must not slip."""
+    add_member(node, "alex")
+    client = browser(node)
+    log_in(client, "alex")
+    note = new_note(client)
+    headers = csrf_header(client)
+    texts = ["Gardée\n", "Gardée\nmodifiée 😀 ici\n", "Gardée à l'été\nmodifiée 😀 là\nfin\n"]
+    revision = 0
+    for text in texts:
+        saved = client.put(f"/api/notes/{note}", json={"base": revision, "text": text}, headers=headers)
+        assert saved.json()["text"] == text
+        revision = saved.json()["revision"]
+    assert client.get(f"/api/notes/{note}").json()["text"] == texts[-1]
+
+
 class Elements(HTMLParser):
     def __init__(self) -> None:
         super().__init__()

@@ -1,0 +1,296 @@
+"""Sync between a home node and its satellite: the real engine, the real home app."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from hameau.accounts import members
+from hameau.node.db import transaction
+from hameau.travel import satellite as record
+from hameau.travel import sync
+from tests.travel.sides import delete, home_node, kept, live, pack, rename, write
+
+
+def test_pack_takes_only_the_chosen_subset(tmp_path: Path) -> None:
+    home = home_node(tmp_path / "home")
+    write(home, "Voyage/plan.txt", b"plan")
+    write(home, "Voyage/cartes/nord.txt", b"nord")
+    write(home, "Impots/2026.txt", b"private stuff that stays home")
+    write(home, "Recettes/soupe.txt", b"soupe", space="household")
+    write(home, "Voyage/secret.txt", b"sam's", member="sam")
+    pair = pack(home, tmp_path / "sat", ["files:mine/Voyage"])
+    assert live(pair.sat) == {"Voyage/plan.txt": b"plan", "Voyage/cartes/nord.txt": b"nord"}
+    assert live(pair.sat, "household") == {}
+    # The satellite is one of alex's devices, with its own credential.
+    saved = record.load(tmp_path / "sat")
+    assert saved is not None and saved.token.startswith("hm_") and saved.member == "alex"
+    answer = pair.client.get("/api/travel/files/mine/changes")
+    assert answer.status_code == 200
+
+
+def test_edits_on_both_sides_meet_and_a_conflict_keeps_both(tmp_path: Path) -> None:
+    home = home_node(tmp_path / "home")
+    for name in ("a", "b", "c", "d"):
+        write(home, f"Voyage/{name}.txt", f"{name} v1".encode())
+    pair = pack(home, tmp_path / "sat", ["files:mine/Voyage"])
+    write(home, "Voyage/a.txt", b"a at home")
+    write(pair.sat, "Voyage/a.txt", b"a away")  # both: a conflict
+    write(pair.sat, "Voyage/b.txt", b"b away")  # only here
+    delete(home, "Voyage/c.txt")  # only at home
+    write(pair.sat, "Voyage/new.txt", b"made away")
+    report = pair.sync()
+    assert report.complete and len(report.conflicts) == 1
+    on_home, away = live(home, under="Voyage"), live(pair.sat, under="Voyage")
+    assert on_home == away
+    assert on_home["Voyage/a.txt"] == b"a at home"
+    copy = report.conflicts[0].removeprefix("mine/")
+    assert copy.startswith("Voyage/a (conflit laptop ") and copy.endswith(").txt")
+    assert on_home[copy] == b"a away"
+    assert on_home["Voyage/b.txt"] == b"b away" and on_home["Voyage/new.txt"] == b"made away"
+    assert "Voyage/c.txt" not in on_home and b"c v1" in kept(pair.sat)  # in the trash
+    # Syncing again finds nothing to do.
+    again = pair.sync()
+    assert again.pulled == again.pushed == 0 and again.rounds == 1
+
+
+def test_an_edit_beats_a_delete_made_apart(tmp_path: Path) -> None:
+    home = home_node(tmp_path / "home")
+    write(home, "Voyage/a.txt", b"one")
+    write(home, "Voyage/b.txt", b"two")
+    pair = pack(home, tmp_path / "sat", ["files:mine/Voyage"])
+    delete(home, "Voyage/a.txt")
+    write(pair.sat, "Voyage/a.txt", b"one, edited away")
+    write(home, "Voyage/b.txt", b"two, edited at home")
+    delete(pair.sat, "Voyage/b.txt")
+    assert pair.sync().complete
+    expected = {"Voyage/a.txt": b"one, edited away", "Voyage/b.txt": b"two, edited at home"}
+    assert live(home, under="Voyage") == live(pair.sat, under="Voyage") == expected
+
+
+def test_a_second_satellite_and_a_repeated_attach_merge(tmp_path: Path) -> None:
+    home = home_node(tmp_path / "home")
+    write(home, "Voyage/a.txt", b"start")
+    first = pack(home, tmp_path / "sat1", ["files:mine/Voyage"], name="portable")
+    second = pack(home, tmp_path / "sat2", ["files:mine/Voyage"], name="tablette")
+    write(first.sat, "Voyage/a.txt", b"from the laptop")
+    write(second.sat, "Voyage/a.txt", b"from the tablet")
+    write(second.sat, "Voyage/t.txt", b"tablet only")
+    assert first.sync().complete
+    report = second.sync()
+    assert [c.split(" (conflit ")[1].split(" ")[0] for c in report.conflicts] == ["tablette"]
+    assert first.sync().complete
+    assert live(home) == live(first.sat) == live(second.sat)
+    contents = set(live(home).values())
+    assert {b"from the laptop", b"from the tablet", b"tablet only"} <= contents
+
+
+def test_home_unreachable_says_so_and_local_work_goes_on(tmp_path: Path) -> None:
+    home = home_node(tmp_path / "home")
+    write(home, "Voyage/a.txt", b"a")
+    pair = pack(home, tmp_path / "sat", ["files:mine/Voyage"])
+    pair.satellite.home = "http://127.0.0.1:9"  # nothing listens there
+    with sync.client_for(pair.satellite, timeout=3) as client:
+        with pytest.raises(sync.HomeUnreachable, match="cannot be reached"):
+            sync.sync(pair.sat, pair.satellite, client)
+        write(pair.sat, "Voyage/b.txt", b"written offline")
+        found = sync.status(pair.sat, pair.satellite, client)
+    assert found.home is None and found.here["mine"] == ["Voyage/b.txt"]
+    assert "cannot be reached" in pair.satellite.last_error
+    assert live(pair.sat, under="Voyage")["Voyage/b.txt"] == b"written offline"
+
+
+def test_return_syncs_then_revokes_and_wipes(tmp_path: Path) -> None:
+    home = home_node(tmp_path / "home")
+    write(home, "Voyage/a.txt", b"a")
+    pair = pack(home, tmp_path / "sat", ["files:mine/Voyage"])
+    write(pair.sat, "Voyage/last.txt", b"written on the last day")
+    token = pair.satellite.token
+    sync.return_home(pair.sat, pair.satellite, pair.client)
+    assert live(home)["Voyage/last.txt"] == b"written on the last day"
+    assert not (tmp_path / "sat").exists()
+    refused = pair.client.get(
+        "/api/travel/files/mine/changes", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert refused.status_code == 401
+
+
+def test_notes_merge_by_state_vectors(tmp_path: Path) -> None:
+    from hameau.notes import service as notes
+
+    home = home_node(tmp_path / "home")
+    with transaction(home.sessions) as session:
+        alex = members.find_member(session, "alex")
+        shared = notes.create(session, alex, "Liste\n\npain\n")
+        doomed = notes.create(session, alex, "À jeter\n")
+        kept_note = notes.create(session, alex, "Gardée\n")
+        ids = (shared.uid, doomed.uid, kept_note.uid)
+    pair = pack(home, tmp_path / "sat", ["notes"])
+
+    def edit(node, uid: str, change) -> None:  # type: ignore[no-untyped-def]
+        with transaction(node.sessions) as session:
+            who = members.find_member(session, "alex")
+            note = notes.by_uid(session, who, uid)
+            assert note is not None
+            text = notes.text_of(session, note)
+            notes.save(session, who, note, notes.revision(session, note), change(text))
+
+    def note_texts(node) -> dict[str, str]:  # type: ignore[no-untyped-def]
+        with node.sessions() as session:
+            who = members.find_member(session, "alex")
+            return {
+                n.uid: notes.text_of(session, n)
+                for n in notes.all_of(session, who)
+                if n.deleted_at is None
+            }
+
+    edit(home, ids[0], lambda text: text + "beurre\n")
+    edit(pair.sat, ids[0], lambda text: text.replace("Liste", "Liste de courses"))
+    with transaction(pair.sat.sessions) as session:  # deleted away, untouched at home: gone
+        who = members.find_member(session, "alex")
+        notes.delete(session, who, notes.by_uid(session, who, ids[1]))
+        notes.create(session, who, "Écrite en voyage\n")
+    with transaction(home.sessions) as session:  # deleted at home, edited away: the edit wins
+        who = members.find_member(session, "alex")
+        notes.delete(session, who, notes.by_uid(session, who, ids[2]))
+    edit(pair.sat, ids[2], lambda text: text + "modifiée en voyage\n")
+    assert pair.sync().complete
+    at_home, away = note_texts(home), note_texts(pair.sat)
+    assert at_home == away
+    assert at_home[ids[0]] == "Liste de courses\n\npain\nbeurre\n"
+    assert ids[1] not in at_home
+    assert at_home[ids[2]] == "Gardée\nmodifiée en voyage\n"
+    assert "Écrite en voyage\n" in at_home.values()
+    assert pair.sync().pushed == 0
+
+
+def test_calendar_events_merge_per_uid_with_a_conflict_copy(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from hameau.calendar.store import CalendarStore
+
+    home = home_node(tmp_path / "home")
+    at_home = CalendarStore(home)
+    at_home.ensure("alex")
+    start = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    hour = timedelta(hours=1)
+    for uid, title in (("u1", "Dentiste"), ("u2", "Marché"), ("u3", "Cinéma")):
+        at_home.save_event("alex", "alex/agenda", title, start, start + hour, uid=uid)
+    pair = pack(home, tmp_path / "sat", ["calendar:agenda"])
+    away = CalendarStore(pair.sat)
+    assert {e.summary for e in away.events("alex", start, start + hour)} == {
+        "Dentiste",
+        "Marché",
+        "Cinéma",
+    }
+    at_home.save_event("alex", "alex/agenda", "Dentiste (10 h)", start, start + hour, uid="u1")
+    away.save_event("alex", "alex/agenda", "Dentiste avec Sam", start, start + hour, uid="u1")
+    away.save_event("alex", "alex/agenda", "Marché bio", start, start + hour, uid="u2")
+    at_home.delete_item("alex", "alex/agenda", "u3")
+    away.save_event("alex", "alex/agenda", "Train", start, start + hour, uid="u4")
+    report = pair.sync()
+    assert report.complete and len(report.conflicts) == 1
+    titles = lambda store: sorted(e.summary for e in store.events("alex", start, start + hour))  # noqa: E731
+    assert titles(at_home) == titles(away) == [
+        "Dentiste (10 h)", "Dentiste avec Sam (conflit laptop)", "Marché bio", "Train",
+    ]  # fmt: skip
+    again = pair.sync()
+    assert again.pulled == again.pushed == 0
+
+
+# ---------------------------------------------------------------- the property
+
+
+PATHS = ["a.txt", "b.txt", "d/c.txt"]
+steps = st.lists(
+    st.tuples(
+        st.sampled_from(["sat", "home"]),
+        st.sampled_from(["write", "write", "delete", "rename", "sync"]),
+        st.sampled_from(PATHS),
+        st.sampled_from(PATHS),
+    ),
+    min_size=1,
+    max_size=14,
+)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@example(steps=[("sat", "delete", "a.txt", ""), ("home", "write", "a.txt", "")])
+@example(steps=[("home", "rename", "a.txt", "b.txt"), ("sat", "write", "b.txt", "")])
+@given(steps=steps)
+def test_random_histories_converge_and_lose_nothing(
+    tmp_path_factory: pytest.TempPathFactory, steps: list
+) -> None:  # type: ignore[type-arg]
+    """Random edits, renames and deletes on both sides, with syncs between: after each sync
+    both sides hold the same files; a path changed on one side only holds that change; a
+    path changed on both keeps every content written (at the path or in a conflict copy),
+    an edit beating a deletion; and no content either side held is gone from it."""
+    root = tmp_path_factory.mktemp("pair")
+    home = home_node(root / "home")
+    for name in PATHS:
+        write(home, f"Voyage/{name}", f"original {name}".encode())
+    pair = pack(home, root / "sat", ["files:mine/Voyage"])
+    nodes = {"home": home, "sat": pair.sat}
+    counter = itertools.count()
+    touched: dict[str, dict[str, bytes | None]] = {"home": {}, "sat": {}}  # since the last sync
+
+    def check_sync() -> None:
+        before = {side: live(node, under="Voyage") for side, node in nodes.items()}
+        report = pair.sync()
+        assert report.complete, report.problems
+        after = live(home, under="Voyage")
+        assert after == live(pair.sat, under="Voyage")
+        current = set(after.values())
+        for path in touched["home"].keys() | touched["sat"].keys():
+            if path in touched["home"] and path in touched["sat"]:
+                written = [
+                    c for c in (touched["home"][path], touched["sat"][path]) if c is not None
+                ]
+                for content in written:  # both kept, and an edit is not undone by a deletion
+                    assert content in current, (path, content)
+                if written:
+                    assert path in after
+            else:
+                side = "home" if path in touched["home"] else "sat"
+                assert after.get(path) == touched[side][path], (path, side)
+        for side, node in nodes.items():
+            assert set(before[side].values()) <= kept(node)
+        for side in touched:
+            touched[side].clear()
+
+    for side, action, name, other in [*steps, ("sat", "sync", "", "")]:
+        node, path = nodes[side], f"Voyage/{name}"
+        if action == "write":
+            content = (
+                f"{side} {next(counter)} {hashlib.sha256(path.encode()).hexdigest()[:6]}".encode()
+            )
+            write(node, path, content)
+            touched[side][path] = content
+        elif action == "delete":
+            if delete(node, path):
+                touched[side][path] = None
+        elif action == "rename":
+            target = f"Voyage/{other}"
+            files_now = live(node, under="Voyage")
+            if (
+                path in files_now
+                and target not in files_now
+                and path.rsplit("/", 1)[0] == target.rsplit("/", 1)[0]
+            ):
+                assert rename(node, path, other.rsplit("/", 1)[-1])
+                touched[side][path] = None
+                touched[side][target] = files_now[path]
+        else:
+            check_sync()
+    pair.client.close()
+    home.close()
+    pair.sat.close()
