@@ -82,6 +82,14 @@ OPTIONS: dict[str, Option] = {
     ),
     "max_form_bytes": Option(65536, "Largest form or JSON body accepted, in bytes.", _positive_int),
     "default_quota_mb": Option(10240, "Storage quota given to a new member, in MB.", _positive_int),
+    "travel_retry_seconds": Option(
+        60,
+        "Satellite: seconds before trying an unreachable home again (doubling up to the pull period).",
+        _positive_int,
+    ),
+    "travel_pull_minutes": Option(
+        15, "Satellite: minutes between syncs when nothing changes here.", _positive_int
+    ),
 }
 
 
@@ -99,6 +107,8 @@ class Settings:
     login_window_minutes: int = OPTIONS["login_window_minutes"].default
     max_form_bytes: int = OPTIONS["max_form_bytes"].default
     default_quota_mb: int = OPTIONS["default_quota_mb"].default
+    travel_retry_seconds: int = OPTIONS["travel_retry_seconds"].default
+    travel_pull_minutes: int = OPTIONS["travel_pull_minutes"].default
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **values: Any) -> Settings:

@@ -66,6 +66,12 @@ def tidy(node: object) -> None:
     from hameau.node.db import transaction
 
     assert isinstance(node, Node)
+    if (node.layout.root / "satellite.json").exists():
+        from hameau.travel.sync import sync_running
+
+        if sync_running(node.layout.root):  # its downloads are in progress: leave them be
+            print("A travel sync is running; leftovers are swept at the next start.", flush=True)
+            return
     partial = node.blobs.clear_temp()
     with transaction(node.sessions) as session:
         unused = collect_garbage(session, node.blobs)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy import func, select
@@ -29,6 +30,9 @@ from hameau.node.db import utcnow
 from hameau.node.identity import derive
 from hameau.notes import views as notes_views
 from hameau.travel import api as travel_api
+from hameau.travel import satellite as travel_record
+from hameau.travel import views as travel_views
+from hameau.travel.autosync import AutoSync
 from hameau.web import home
 from hameau.web.csrf import CSRF
 from hameau.web.errors import HANDLERS
@@ -42,6 +46,7 @@ APPS = [
     calendar_views.APP,
     notes_views.APP,
     messages_views.APP,
+    travel_views.APP,
     accounts_views.APP,
 ]
 ROUTERS = [
@@ -55,8 +60,9 @@ ROUTERS = [
     notes_views.api,
     messages_views.router,
     travel_api.router,
+    travel_views.router,
 ]
-TEMPLATE_DOMAINS = ["accounts", "files", "calendar", "notes", "messages"]
+TEMPLATE_DOMAINS = ["accounts", "files", "calendar", "notes", "messages", "travel"]
 # Paths whose request bodies are file content, streamed to their route rather than read here.
 STREAMED = ("/api/files/", "/dav/")
 
@@ -114,6 +120,18 @@ def _gauges(node: Node):  # type: ignore[no-untyped-def]
     return read
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """A satellite syncs by itself while served (see `travel.autosync`); a home node has
+    nothing running in the background."""
+    auto = app.state.autosync
+    if auto is not None:
+        auto.start()
+    yield
+    if auto is not None:
+        await auto.stop()
+
+
 def create_app(node: Node) -> FastAPI:
     settings = node.settings
     csrf = CSRF(derive(node.secret, "csrf"))
@@ -133,8 +151,12 @@ def create_app(node: Node) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        lifespan=lifespan,
     )
     app.state.node = node
+    # A satellite (a travel copy of one member's things) is a node with a satellite record.
+    app.state.satellite = travel_record.load(node.layout.root)
+    app.state.autosync = AutoSync(node) if app.state.satellite is not None else None
     app.state.csrf = csrf
     app.state.metrics = metrics
     app.state.apps = APPS

@@ -1,0 +1,120 @@
+"""A served satellite syncs by itself: at start, a few seconds after a change here, every
+`travel_pull_minutes` for the home's changes, and, while the home cannot be reached, again
+after `travel_retry_seconds`, doubling each time. Between those it sleeps on an event: no
+polling loop, no wakeup while nothing happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from hameau.errors import HameauError
+from hameau.node.datadir import Node
+
+log = logging.getLogger("hameau.travel")
+QUIET_SECONDS = 3.0  # wait for a burst of changes to end before syncing
+
+
+@dataclass
+class Outcome:
+    when: datetime
+    ok: bool
+    message: str
+
+
+class AutoSync:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.wake = asyncio.Event()
+        self.last: Outcome | None = None
+        self.running = False
+        self.retry = float(node.settings.travel_retry_seconds)
+        self.pull = node.settings.travel_pull_minutes * 60.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._worker: threading.Thread | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    # -- noticing local changes (files journal rows committed by any door)
+
+    def watch(self) -> None:
+        event.listen(self.node.sessions, "after_flush", self._after_flush)
+        event.listen(self.node.sessions, "after_commit", self._after_commit)
+
+    def _after_flush(self, session: Session, _context: object) -> None:
+        from hameau.files.journal import SyncEntry
+        from hameau.notes.models import NoteUpdate
+
+        touched = (*session.new, *session.dirty)
+        if any(isinstance(item, SyncEntry | NoteUpdate) for item in touched):
+            session.info["hameau.travel.changed"] = True
+
+    def _after_commit(self, session: Session) -> None:
+        changed = session.info.pop("hameau.travel.changed", False)
+        # Not the sync's own writes: those are already on both sides.
+        if changed and self._loop is not None and threading.current_thread() is not self._worker:
+            self._loop.call_soon_threadsafe(self.wake.set)
+
+    # -- the loop
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.watch()
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def now(self) -> None:
+        """Sync as soon as possible (the page's button)."""
+        self.wake.set()
+
+    async def _run(self) -> None:
+        delay = 0.0
+        failures = 0
+        while True:
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout=delay)
+                await asyncio.sleep(QUIET_SECONDS)
+            except TimeoutError:
+                pass
+            self.wake.clear()
+            ok = await asyncio.to_thread(self._sync_once)
+            failures = 0 if ok else failures + 1
+            delay = self.pull if ok else min(self.pull, self.retry * 2 ** (failures - 1))
+
+    def _sync_once(self) -> bool:
+        from hameau.travel import satellite as record
+        from hameau.travel import sync
+
+        self._worker = threading.current_thread()
+        self.running = True
+        try:
+            found = record.load(self.node.layout.root)
+            if found is None:
+                return False
+            with sync.client_for(found) as client:
+                report = sync.sync(self.node, found, client)
+            message = "; ".join(report.problems)
+            self.last = Outcome(datetime.now(UTC), report.complete, message)
+            return report.complete
+        except HameauError as error:
+            self.last = Outcome(datetime.now(UTC), False, str(error))
+            return False
+        except Exception as error:  # a bug must not stop the satellite serving its member
+            log.exception("automatic sync failed")
+            self.last = Outcome(datetime.now(UTC), False, f"{type(error).__name__}: {error}")
+            return False
+        finally:
+            self.running = False
+            self._worker = None
