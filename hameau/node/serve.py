@@ -48,7 +48,7 @@ def serve(app: object, host: str, port: int) -> None:
         app,  # type: ignore[arg-type]
         host=host,
         port=port,
-        lifespan="off",
+        lifespan="on",  # a satellite starts its automatic sync there (see web.app.lifespan)
         date_header=False,
         server_header=False,
         proxy_headers=False,

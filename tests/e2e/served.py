@@ -61,8 +61,10 @@ def wait_until_up(url: str, process: subprocess.Popen[str], log: Path, seconds: 
 
 
 @contextmanager
-def serve(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[Served]:
-    port = free_port()
+def serve(
+    data_dir: Path, env: dict[str, str] | None = None, port: int | None = None
+) -> Iterator[Served]:
+    port = port or free_port()
     log = data_dir.parent / f"serve-{port}.log"
     with log.open("w") as output:
         process = subprocess.Popen(

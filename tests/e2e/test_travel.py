@@ -1,0 +1,163 @@
+"""Travel with real processes: a home node served, a satellite packed and served by the
+`hameau` command, syncing by itself, the home going away and coming back, and return."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from hameau.accounts import members, tokens
+from hameau.node.db import transaction
+from tests.e2e.served import free_port, login_cookie, serve
+from tests.helpers import PASSWORD, add_member, make_node
+
+pytestmark = pytest.mark.e2e
+
+
+def hameau(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hameau", *args],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def request(url: str, token: str, method: str = "GET", body: bytes | None = None) -> bytes:
+    made = urllib.request.Request(url, data=body, method=method)
+    made.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(made, timeout=10) as answer:
+        return answer.read()
+
+
+def names(url: str, token: str, folder: str) -> list[str]:
+    listing = json.loads(request(f"{url}/api/files/mine/{folder}", token))
+    return sorted(entry["name"] for entry in listing["entries"])
+
+
+def eventually(check: Callable[[], bool], seconds: float = 60) -> bool:
+    """Wait for something the node does by itself (a deadline, not a timing assertion)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def app_password(data_dir: Path, name: str = "alex") -> str:
+    from hameau.config import Settings
+    from hameau.node.datadir import open_node
+
+    node = open_node(Settings(data_dir=data_dir))
+    with transaction(node.sessions) as session:
+        secret = tokens.create_token(session, members.find_member(session, name), "test")[1]
+    node.close()
+    return secret
+
+
+def test_a_trip_from_pack_to_return(tmp_path: Path) -> None:
+    home_dir, sat_dir = tmp_path / "home", tmp_path / "sat"
+    node = make_node(home_dir)
+    add_member(node, "alex")
+    node.close()
+    token = app_password(home_dir)
+    port = free_port()
+    quick = {"HAMEAU_TRAVEL_RETRY_SECONDS": "1"}
+    with serve(home_dir, port=port) as home:
+        folder = json.dumps({"space": "mine", "path": "Voyage"}).encode()
+        made = urllib.request.Request(f"{home.url}/api/files/folders", data=folder, method="POST")
+        made.add_header("Authorization", f"Bearer {token}")
+        made.add_header("Content-Type", "application/json")
+        urllib.request.urlopen(made, timeout=10)
+        request(f"{home.url}/api/files/mine/Voyage/plan.txt", token, "PUT", b"day 1: Lyon")
+        request(f"{home.url}/api/files/mine/Voyage/billets.txt", token, "PUT", b"train 8h12")
+        request(f"{home.url}/api/files/mine/Impots.txt", token, "PUT", b"stays home")
+        wrong = hameau(
+            "travel", "pack", "--from", home.url, "--member", "alex", "--take", "files:mine/Nulle-part",
+            "--data-dir", str(sat_dir), env={"HAMEAU_PASSWORD": PASSWORD},
+        )  # fmt: skip
+        assert wrong.returncode == 1 and "no folder 'Nulle-part'" in wrong.stderr
+        assert len(wrong.stderr.strip().splitlines()) == 1 and not sat_dir.exists()
+        packed = hameau(
+            "travel", "pack", "--from", home.url, "--member", "alex", "--take", "files:mine/Voyage",
+            "--take", "notes", "--name", "portable", "--data-dir", str(sat_dir),
+            env={"HAMEAU_PASSWORD": PASSWORD},
+        )  # fmt: skip
+        assert packed.returncode == 0, packed.stderr
+        assert "2 change(s) brought here" in packed.stdout
+        here = app_password(sat_dir)
+        with serve(sat_dir, env=quick) as sat:
+            assert names(sat.url, here, "Voyage") == ["billets.txt", "plan.txt"]
+            with pytest.raises(urllib.error.HTTPError):
+                request(f"{sat.url}/api/files/mine/Impots.txt", here)
+            cookie = login_cookie(sat.url, "alex", PASSWORD)
+            page = urllib.request.Request(
+                f"{sat.url}/files/mine/Voyage/", headers={"Cookie": f"hameau_session={cookie}"}
+            )
+            assert "Satellite" in urllib.request.urlopen(page).read().decode()
+            # A change here reaches home by itself, and one at home comes here.
+            request(
+                f"{sat.url}/api/files/mine/Voyage/carnet.txt", here, "PUT", b"written on the train"
+            )
+            assert eventually(lambda: "carnet.txt" in names(home.url, token, "Voyage"))
+            # Both sides edit the same file: both versions are kept, flagged on both sides.
+            request(
+                f"{sat.url}/api/files/mine/Voyage/plan.txt",
+                here,
+                "PUT",
+                b"day 1: Lyon, day 2: Dijon",
+            )
+            request(
+                f"{home.url}/api/files/mine/Voyage/plan.txt",
+                token,
+                "PUT",
+                b"day 1: Lyon (hotel booked)",
+            )
+            synced = hameau("travel", "sync", "--data-dir", str(sat_dir))
+            assert synced.returncode == 0 or "Another sync" in synced.stderr, synced.stderr
+
+            def both_have_the_conflict() -> bool:
+                return all(
+                    any("(conflit portable" in name for name in names(url, key, "Voyage"))
+                    for url, key in ((home.url, token), (sat.url, here))
+                )
+
+            assert eventually(both_have_the_conflict)
+            home_cookie = login_cookie(home.url, "alex", PASSWORD)
+            listing = urllib.request.Request(
+                f"{home.url}/files/mine/Voyage/",
+                headers={"Cookie": f"hameau_session={home_cookie}"},
+            )
+            assert 'class="badge conflict"' in urllib.request.urlopen(listing).read().decode()
+    # Home is away: a clear message, and local work goes on.
+    with serve(sat_dir, env=quick) as sat:
+        request(f"{sat.url}/api/files/mine/Voyage/hors-ligne.txt", here, "PUT", b"no network here")
+        down = hameau("travel", "sync", "--data-dir", str(sat_dir))
+        assert down.returncode == 1
+        assert "cannot be reached" in down.stderr and "stay here" in down.stderr
+        status = hameau("travel", "status", "--data-dir", str(sat_dir))
+        assert status.returncode == 0 and "cannot be reached now" in status.stdout
+        assert "Voyage/hors-ligne.txt" in status.stdout
+        # Home comes back on the same address: the satellite notices by itself (backoff, no busy loop).
+        with serve(home_dir, port=port) as home:
+            assert eventually(lambda: "hors-ligne.txt" in names(home.url, token, "Voyage"))
+    # Back for good.
+    own = json.loads((sat_dir / "satellite.json").read_text())["token"]
+    with serve(home_dir, port=port) as home:
+        assert request(f"{home.url}/api/travel/files/mine/changes", own)
+        back = hameau("travel", "return", "--data-dir", str(sat_dir))
+        assert back.returncode == 0, back.stderr
+        assert not sat_dir.exists()
+        assert "hors-ligne.txt" in names(home.url, token, "Voyage")
+        with pytest.raises(urllib.error.HTTPError) as refused:  # its credential is revoked
+            request(f"{home.url}/api/travel/files/mine/changes", own)
+        assert refused.value.code == 401
