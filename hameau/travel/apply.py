@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
-from hameau.errors import Conflict, HameauError
+from hameau.errors import BadRequest, Conflict, HameauError
 from hameau.files import journal, paths
 from hameau.files import service as files
 from hameau.files.models import FileEntry
@@ -80,6 +80,9 @@ def put(
 ) -> None:
     """Make ``path`` hold ``state`` (content or deletion) and record its reconciled vector."""
     parts = paths.split(path)
+    if not parts:
+        raise BadRequest("A space's root is not a file.")
+    path = "/".join(parts)  # as every door records it (names in NFC)
     if state.blob is None:
         try:
             entry = files.resolve(session, where, parts)
