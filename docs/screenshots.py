@@ -5,10 +5,13 @@ A demo household is created in a temporary folder and served by `hameau serve`.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -16,6 +19,51 @@ sys.path.insert(0, str(ROOT))
 from tests.e2e.served import chromium, log_in_page, serve  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
+
+
+def _hameau(*args: str, password: str | None = None) -> str:
+    env = {**os.environ, **({"HAMEAU_PASSWORD": password} if password else {})}
+    done = subprocess.run(
+        [sys.executable, "-m", "hameau", *args], capture_output=True, text=True, check=True, env=env
+    )
+    return done.stdout.strip()
+
+
+def _put(url: str, token: str, path: str, body: bytes) -> None:
+    request = urllib.request.Request(f"{url}/api/files/mine/{path}", data=body, method="PUT")
+    request.add_header("Authorization", f"Bearer {token}")
+    urllib.request.urlopen(request).read()
+
+
+def travel(browser: Any, url: str, data: Path, folder: Path, password: str, page: Any) -> None:
+    """Sam prepares a trip, packs a satellite, and both sides change the same file."""
+    page.goto(url + "/files/mine/")
+    page.fill("form[action='/files/folder'] input[name=name]", "Voyage à Lyon")
+    page.click("form[action='/files/folder'] button")
+    home_token = _hameau("token", "create", "sam", "--label", "shots", "--data-dir", str(data))
+    home_token = home_token.splitlines()[-1]
+    _put(url, home_token, "Voyage%20%C3%A0%20Lyon/itin%C3%A9raire.txt", b"Jour 1 : Lyon")
+    page.goto(url + "/travel?take=files:mine/Voyage%20%C3%A0%20Lyon&take=notes&take=calendar:agenda")
+    page.wait_for_selector("#command")
+    page.screenshot(path=OUT / "travel.png", full_page=True)
+    sat = folder / "satellite"
+    _hameau(
+        "travel", "pack", "--from", url, "--member", "sam", "--take", "files:mine/Voyage à Lyon",
+        "--take", "notes", "--name", "Portable de Sam", "--data-dir", str(sat), password=password,
+    )  # fmt: skip
+    sat_token = _hameau("token", "create", "sam", "--label", "shots", "--data-dir", str(sat))
+    sat_token = sat_token.splitlines()[-1]
+    with serve(sat) as away:
+        _put(away.url, sat_token, "Voyage%20%C3%A0%20Lyon/itin%C3%A9raire.txt", b"Jour 1 : Lyon, jour 2 : Dijon")
+        _put(url, home_token, "Voyage%20%C3%A0%20Lyon/itin%C3%A9raire.txt", b"Jour 1 : Lyon (hotel)")
+        _hameau("travel", "sync", "--data-dir", str(sat))
+        laptop = log_in_page(browser, away.url, "sam", password)
+        laptop.goto(away.url + "/files/mine/Voyage%20%C3%A0%20Lyon/")
+        laptop.wait_for_selector(".badge.conflict")
+        laptop.screenshot(path=OUT / "satellite-files.png")
+        laptop.goto(away.url + "/travel")
+        laptop.wait_for_load_state()
+        laptop.screenshot(path=OUT / "satellite.png", full_page=True)
 
 
 def main() -> None:
@@ -87,6 +135,7 @@ def main() -> None:
                 "() => document.getElementById('status').textContent === 'Enregistré.'"
             )
             apps.screenshot(path=OUT / "note.png", full_page=True)
+            travel(browser, node.url, data, Path(folder), logins["sam"], apps)
     for image in sorted(OUT.glob("*.png")):
         print(image.relative_to(ROOT))
 

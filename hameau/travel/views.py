@@ -5,6 +5,7 @@ to sync now."""
 from __future__ import annotations
 
 import shlex
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -47,14 +48,18 @@ async def travel_page(
     member = member_of(visitor)
     pages = request.app.state.pages
     notice = NOTICES.get(request.query_params.get("done", ""))
-    satellite = request.app.state.satellite
-    if satellite is not None:
+    if request.app.state.satellite is not None:
         from hameau.travel import sync
 
-        status = sync.status(request.app.state.node, satellite, None)
+        node = request.app.state.node
+        satellite = record.load(node.layout.root)  # fresh: a `travel sync` may have run since
+        if satellite is None:
+            raise NotFound("This node is not a satellite.")
+        status = sync.status(node, satellite, None)
+        last = datetime.fromisoformat(status.last_sync) if status.last_sync else None
         context = {
             "title": N_("Travel"), "satellite": satellite, "status": status, "notice": notice,
-            "auto": request.app.state.autosync,
+            "auto": request.app.state.autosync, "last_sync": last,
         }  # fmt: skip
         return pages.render(request, "travel_satellite.html", context)
     chosen = [text for text in take if _valid(text)]
