@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hameau.accounts import members
+from hameau.errors import HameauError
 from hameau.node.db import transaction
 from hameau.travel import satellite as record
 from hameau.travel import sync
@@ -294,3 +295,22 @@ def test_random_histories_converge_and_lose_nothing(
     pair.client.close()
     home.close()
     pair.sat.close()
+
+
+def test_an_unmounted_content_store_is_never_synced_as_empty(tmp_path: Path) -> None:
+    from hameau.travel.apply import MARKER
+
+    home = home_node(tmp_path / "home")
+    write(home, "Voyage/a.txt", b"precious")
+    pair = pack(home, tmp_path / "sat", ["files:mine/Voyage"])
+    store = pair.sat.layout.blobs
+    assert (store / MARKER).is_file()
+    store.rename(tmp_path / "elsewhere")  # the disk holding it is not mounted
+    store.mkdir()
+    with pytest.raises(HameauError, match="marker file") as refused:
+        pair.sync()
+    assert refused.value.status == 503
+    assert live(home) == {"Voyage/a.txt": b"precious"}
+    store.rmdir()
+    (tmp_path / "elsewhere").rename(store)  # mounted again: sync goes on
+    assert pair.sync().complete
