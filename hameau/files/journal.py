@@ -53,7 +53,16 @@ def replica(session: Session) -> str:
 
 
 def _next_seq(session: Session) -> int:
-    return int(session.scalar(select(func.coalesce(func.max(SyncEntry.seq), 0))) or 0) + 1
+    """One more than the highest sequence; read once per transaction, which holds SQLite's
+    write lock from its first write on, so no other writer can take a number meanwhile."""
+    transaction = session.get_transaction()
+    cached = session.info.get("hameau.seq")
+    if cached is not None and cached[0] is transaction:
+        number = cached[1] + 1
+    else:
+        number = int(session.scalar(select(func.coalesce(func.max(SyncEntry.seq), 0))) or 0) + 1
+    session.info["hameau.seq"] = (transaction, number)
+    return number
 
 
 def _find(session: Session, space: str, path: str) -> SyncEntry | None:

@@ -208,12 +208,18 @@ def record_write(
     size: int,
     content_type: str = "",
     blobs: LocalBlobStore | None = None,
+    synced: tuple[str, dict[str, int]] | None = None,
 ) -> FileEntry:
     """Record complete, stored content at the planned path (keeping what it replaces).
 
-    With ``blobs``, a text file is (re)indexed for search as part of the same transaction."""
+    With ``blobs``, a text file is (re)indexed for search as part of the same transaction.
+    ``synced`` is (path, vector) when sync sets the path to a reconciled state: the journal
+    takes that vector as it is instead of counting a new local change."""
     entry = _record(session, plan, member, digest, size, content_type)
-    journal.wrote(session, entry.owner_id, path_of(session, entry), digest, size)
+    if synced is None:
+        journal.wrote(session, entry.owner_id, path_of(session, entry), digest, size)
+    else:
+        journal.adopt(session, entry.owner_id, synced[0], synced[1], digest, size)
     if blobs is not None and index.is_text(entry.name, entry.content_type, entry.size):
         body = blobs.read(digest).decode("utf-8", "replace")
         index.put(session, "file", entry.id, entry.owner_id, entry.name, body)
@@ -373,14 +379,21 @@ def move(
     return entry
 
 
-def trash(session: Session, member: Member, entry: FileEntry) -> None:
-    """Move to the trash, from where it can be restored for 30 days."""
+def trash(
+    session: Session, member: Member, entry: FileEntry, synced: dict[str, int] | None = None
+) -> None:
+    """Move to the trash, from where it can be restored for 30 days.
+
+    ``synced``: the reconciled vector of this deletion, when sync makes it (a file only)."""
     if entry.parent_id is None:
         raise BadRequest("A space's root cannot be deleted.")
     check_write(member, entry)
     index.remove_many(session, "file", _subtree_ids(session, entry) if entry.is_dir else [entry.id])
     for path, _item in files_below(session, entry):
-        journal.deleted(session, entry.owner_id, path)
+        if synced is None:
+            journal.deleted(session, entry.owner_id, path)
+        else:
+            journal.adopt(session, entry.owner_id, path, synced, None, 0)
     entry.deleted_from = path_of(session, entry)
     entry.deleted_at = utcnow()
     session.flush()

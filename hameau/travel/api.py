@@ -38,7 +38,7 @@ from hameau.travel.merge import FileState
 from hameau.web.auth import DB, MemberVisitor, client_address, member_of
 
 router = APIRouter(prefix="/api/travel", tags=["travel"])
-MAX_BATCH = 10_000
+MAX_BATCH = 5000  # items per request; bodies up to 16 MiB (web.app.LARGER_BODIES)
 
 
 # ---------------------------------------------------------------- satellites
@@ -222,6 +222,7 @@ async def apply_changes(
     store = request.app.state.node.blobs
     apply.check_marker(db, store)
     result = Applied(applied=[], stale=[], refused={})
+    known: apply.Folders = {}
     current = journal.states(db, owner, [change.path for change in body.changes])
     for change in body.changes:
         entry = current.get(change.path)
@@ -235,9 +236,10 @@ async def apply_changes(
             with db.begin_nested():
                 apply.put(
                     db, member, where, change.path, FileState(change.vector, change.blob),
-                    change.size, store,
+                    change.size, store, known=known,
                 )  # fmt: skip
         except HameauError as error:
+            known.clear()
             result.refused[change.path] = str(error)
             continue
         result.applied.append(change.path)

@@ -50,22 +50,28 @@ def check_marker(session: Session, store: LocalBlobStore) -> None:
     marker.write_text("This folder is a hameau content store; keep this file.\n")
 
 
-def _folder(session: Session, member: Member, where: files.Space, parts: list[str]) -> FileEntry:
-    """The folder at ``parts``, made (with its parents) if missing."""
-    folder = files.root(session, where)
-    for name in parts:
-        found = files.child(session, folder, name)
-        if found is None:
-            found = files.make_folder(session, member, where, [*_names(session, folder), name])
-        elif not found.is_dir:
-            raise Conflict("'%(name)s' is a file, not a folder.", name=name)
-        folder = found
+def _folder(
+    session: Session, member: Member, where: files.Space, parts: list[str], known: Folders
+) -> FileEntry:
+    """The folder at ``parts``, made (with its parents) if missing; remembered in ``known``."""
+    key = (where.owner_id, "/".join(parts))
+    found = known.get(key)
+    if found is not None:
+        return found
+    if not parts:
+        folder = files.root(session, where)
+    else:
+        parent = _folder(session, member, where, parts[:-1], known)
+        folder = files.child(session, parent, parts[-1])  # type: ignore[assignment]
+        if folder is None:
+            folder = files.make_folder(session, member, where, parts)
+        elif not folder.is_dir:
+            raise Conflict("'%(name)s' is a file, not a folder.", name=parts[-1])
+    known[key] = folder
     return folder
 
 
-def _names(session: Session, folder: FileEntry) -> list[str]:
-    path = files.path_of(session, folder)
-    return path.split("/") if path else []
+Folders = dict[tuple[int | None, str], FileEntry]
 
 
 def put(
@@ -77,8 +83,13 @@ def put(
     size: int,
     store: LocalBlobStore,
     check_quota: bool = True,
+    known: Folders | None = None,
 ) -> None:
-    """Make ``path`` hold ``state`` (content or deletion) and record its reconciled vector."""
+    """Make ``path`` hold ``state`` (content or deletion) and record its reconciled vector.
+
+    ``known`` caches folders across the paths of one transaction (pass the same dict, and
+    empty it if a path fails: what that path made is rolled back with it)."""
+    known = {} if known is None else known
     parts = paths.split(path)
     if not parts:
         raise BadRequest("A space's root is not a file.")
@@ -89,15 +100,18 @@ def put(
         except HameauError:
             entry = None
         if entry is not None and not entry.is_dir:
-            files.trash(session, member, entry)
-    else:
-        if not store.exists(state.blob):
-            raise Conflict("The content of '%(path)s' has not arrived yet.", path=path)
-        folder = _folder(session, member, where, parts[:-1])
-        current = files.child(session, folder, parts[-1])
-        grows = current is None or current.blob != state.blob
-        if check_quota and grows and size > files.room_left(session, member):
-            raise files.over_quota()
-        plan = files.WritePlan(where, folder.id, parts[-1], 0)
-        files.record_write(session, plan, member, state.blob, size, "", store)
-    journal.adopt(session, where.owner_id, path, state.vector, state.blob, size)
+            files.trash(session, member, entry, synced=state.vector)
+        else:
+            journal.adopt(session, where.owner_id, path, state.vector, None, 0)
+        return
+    if not store.exists(state.blob):
+        raise Conflict("The content of '%(path)s' has not arrived yet.", path=path)
+    folder = _folder(session, member, where, parts[:-1], known)
+    current = files.child(session, folder, parts[-1])
+    grows = current is None or current.blob != state.blob
+    if check_quota and grows and size > files.room_left(session, member):
+        raise files.over_quota()
+    plan = files.WritePlan(where, folder.id, parts[-1], 0)
+    files.record_write(
+        session, plan, member, state.blob, size, "", store, synced=(path, state.vector)
+    )

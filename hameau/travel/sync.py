@@ -151,7 +151,11 @@ def http_client(address: str, timeout: float = 60) -> httpx.Client:
 
     if not address.startswith(("http://", "https://")):
         raise BadRequest("The home node's address starts with http:// or https://.")
-    return httpx.Client(base_url=address.rstrip("/"), timeout=httpx.Timeout(timeout, connect=5))
+    return httpx.Client(
+        base_url=address.rstrip("/"),
+        timeout=httpx.Timeout(timeout, connect=5),
+        headers={"Accept-Language": "en"},  # the command line speaks English
+    )
 
 
 def client_for(satellite: Satellite, timeout: float = 60) -> httpx.Client:
@@ -279,7 +283,7 @@ def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report:
         if satellite.covers(space, path) or path in local_entries
     }
     ask = sorted(path for path in mine if path not in theirs)
-    for chunk in _in_batches(ask, 5000):
+    for chunk in _in_batches(ask, 1000):
         theirs.update(home.call("POST", f"/api/travel/files/{space}/states", json={"paths": chunk}))
     sizes = {change["blob"]: change["size"] for change in theirs.values() if change["blob"]}
     sizes.update({entry.blob: entry.size for entry in local_entries.values() if entry.blob})
@@ -306,6 +310,7 @@ def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report:
             member = _member(session, satellite)
             where = files.Space(space, _owner(space, member))
             current = journal.states(session, where.owner_id, [path for path, _ in batch])
+            known: apply.Folders = {}
             skipped = []
             for path, state in batch:
                 entry = current.get(path)
@@ -318,9 +323,10 @@ def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report:
                         apply.put(
                             session, member, where, path, state,
                             sizes.get(state.blob, 0) if state.blob else 0, node.blobs,
-                            check_quota=False,
+                            check_quota=False, known=known,
                         )  # fmt: skip
                 except HameauError as error:
+                    known.clear()
                     report.problems.append(f"{space}/{path}: {error}")
                     continue
                 adopted[path] = state
@@ -347,7 +353,7 @@ def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report:
         }
         for path, state in sorted(outcome.remote.items())
     ]
-    for chunk in _in_batches(puts, 2000):
+    for chunk in _in_batches(puts, 1000):
         answer = home.call("POST", f"/api/travel/files/{space}/apply", json={"changes": chunk})
         report.pushed += len(answer["applied"])
         if answer["stale"]:

@@ -65,6 +65,8 @@ ROUTERS = [
 TEMPLATE_DOMAINS = ["accounts", "files", "calendar", "notes", "messages", "travel"]
 # Paths whose request bodies are file content, streamed to their route rather than read here.
 STREAMED = ("/api/files/", "/dav/")
+# JSON bodies allowed beyond `max_form_bytes`: a satellite's sync batches (paths, hashes).
+LARGER_BODIES = {"/api/travel/": 16 << 20}
 
 
 class StaticAssets(StaticFiles):
@@ -139,7 +141,9 @@ def create_app(node: Node) -> FastAPI:
     middleware = [
         Middleware(ResponseHeaders),
         Middleware(RequestMetrics, metrics=metrics),
-        Middleware(SmallBodies, limit=settings.max_form_bytes, streamed=STREAMED),
+        Middleware(
+            SmallBodies, limit=settings.max_form_bytes, streamed=STREAMED, larger=LARGER_BODIES
+        ),
         Middleware(CSRFCheck, csrf=csrf),
     ]
     app = FastAPI(

@@ -114,10 +114,17 @@ class SmallBodies:
     the CSRF check and handed on to the app.
     """
 
-    def __init__(self, app: ASGIApp, limit: int, streamed: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        streamed: tuple[str, ...] = (),
+        larger: dict[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.limit = limit
         self.streamed = streamed
+        self.larger = larger or {}  # path prefix: its own limit (a satellite's sync batches)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -132,11 +139,15 @@ class SmallBodies:
         if content_type not in SMALL_BODY_TYPES:
             await self.app(scope, receive, send)
             return
+        limit = next(
+            (size for prefix, size in self.larger.items() if scope["path"].startswith(prefix)),
+            self.limit,
+        )
         too_large = PayloadTooLarge(
-            "This form is too large (more than %(limit)s bytes).", limit=self.limit
+            "This form is too large (more than %(limit)s bytes).", limit=limit
         )
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.limit:
+        if declared.isdigit() and int(declared) > limit:
             await _send_error(scope, receive, send, too_large)
             return
         chunks: list[bytes] = []
@@ -147,7 +158,7 @@ class SmallBodies:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.limit:
+            if size > limit:
                 await _send_error(scope, receive, send, too_large)
                 return
             chunks.append(chunk)

@@ -314,3 +314,17 @@ def test_an_unmounted_content_store_is_never_synced_as_empty(tmp_path: Path) -> 
     store.rmdir()
     (tmp_path / "elsewhere").rename(store)  # mounted again: sync goes on
     assert pair.sync().complete
+
+
+def test_thousands_of_files_each_way_fit_in_the_sync_batches(tmp_path: Path) -> None:
+    """More paths and hashes than one form holds go through (the travel API's own limit)."""
+    home = home_node(tmp_path / "home")
+    for number in range(1500):
+        write(home, f"Voyage/{number % 30}/home-{number}.txt", f"home {number}".encode())
+    pair = pack(home, tmp_path / "sat", ["files:mine/Voyage"])
+    assert len(live(pair.sat)) == 1500
+    for number in range(1200):
+        write(pair.sat, f"Voyage/away/{number}.txt", f"away {number}".encode())
+    report = pair.sync()
+    assert report.complete and report.pushed == 1200
+    assert live(home) == live(pair.sat)
