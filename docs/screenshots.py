@@ -43,7 +43,9 @@ def travel(browser: Any, url: str, data: Path, folder: Path, password: str, page
     home_token = _hameau("token", "create", "sam", "--label", "shots", "--data-dir", str(data))
     home_token = home_token.splitlines()[-1]
     _put(url, home_token, "Voyage%20%C3%A0%20Lyon/itin%C3%A9raire.txt", b"Jour 1 : Lyon")
-    page.goto(url + "/travel?take=files:mine/Voyage%20%C3%A0%20Lyon&take=notes&take=calendar:agenda")
+    page.goto(
+        url + "/travel?take=files:mine/Voyage%20%C3%A0%20Lyon&take=notes&take=calendar:agenda"
+    )
     page.wait_for_selector("#command")
     page.screenshot(path=OUT / "travel.png", full_page=True)
     sat = folder / "satellite"
@@ -54,8 +56,15 @@ def travel(browser: Any, url: str, data: Path, folder: Path, password: str, page
     sat_token = _hameau("token", "create", "sam", "--label", "shots", "--data-dir", str(sat))
     sat_token = sat_token.splitlines()[-1]
     with serve(sat) as away:
-        _put(away.url, sat_token, "Voyage%20%C3%A0%20Lyon/itin%C3%A9raire.txt", b"Jour 1 : Lyon, jour 2 : Dijon")
-        _put(url, home_token, "Voyage%20%C3%A0%20Lyon/itin%C3%A9raire.txt", b"Jour 1 : Lyon (hotel)")
+        _put(
+            away.url,
+            sat_token,
+            "Voyage%20%C3%A0%20Lyon/itin%C3%A9raire.txt",
+            b"Jour 1 : Lyon, jour 2 : Dijon",
+        )
+        _put(
+            url, home_token, "Voyage%20%C3%A0%20Lyon/itin%C3%A9raire.txt", b"Jour 1 : Lyon (hotel)"
+        )
         _hameau("travel", "sync", "--data-dir", str(sat))
         laptop = log_in_page(browser, away.url, "sam", password)
         laptop.goto(away.url + "/files/mine/Voyage%20%C3%A0%20Lyon/")

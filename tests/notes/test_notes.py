@@ -57,7 +57,9 @@ def test_edits_of_accented_text_land_where_they_were_made(node: Node) -> None:
     texts = ["Gardée\n", "Gardée\nmodifiée 😀 ici\n", "Gardée à l'été\nmodifiée 😀 là\nfin\n"]
     revision = 0
     for text in texts:
-        saved = client.put(f"/api/notes/{note}", json={"base": revision, "text": text}, headers=headers)
+        saved = client.put(
+            f"/api/notes/{note}", json={"base": revision, "text": text}, headers=headers
+        )
         assert saved.json()["text"] == text
         revision = saved.json()["revision"]
     assert client.get(f"/api/notes/{note}").json()["text"] == texts[-1]
