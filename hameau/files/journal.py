@@ -13,7 +13,7 @@ import base64
 import hashlib
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Integer, String, UniqueConstraint, func, select
+from sqlalchemy import JSON, BigInteger, Integer, String, UniqueConstraint, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -117,6 +117,23 @@ def adopt(
     entry.vector, entry.blob, entry.size = dict(vector), blob, size
     entry.seq, entry.updated_at = _next_seq(session), utcnow()
     session.flush()
+
+
+def adopt_many(
+    session: Session, owner_id: int | None, entries: list[tuple[str, FileState, int]]
+) -> None:
+    """Record many paths new to this journal, each at its reconciled state, in one statement."""
+    space, now = space_key(owner_id), utcnow()
+    first = _next_seq(session)
+    session.info["hameau.seq"] = (session.get_transaction(), first + len(entries) - 1)
+    session.execute(
+        insert(SyncEntry),
+        [
+            {"space": space, "path": path, "vector": dict(state.vector), "blob": state.blob,
+             "size": size, "seq": first + number, "updated_at": now}
+            for number, (path, state, size) in enumerate(entries)
+        ],
+    )  # fmt: skip
 
 
 def last_seq(session: Session, owner_id: int | None) -> int:

@@ -8,15 +8,37 @@ more class with the same methods.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
 import tempfile
+from functools import cache
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
 HASH_NAME = "sha256"
 CHUNK = 1 << 20
+
+
+@cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+def sync_filesystem(path: Path) -> None:
+    """Flush the filesystem holding ``path`` to disk (Linux syncfs; elsewhere, sync all)."""
+    libc = _libc()
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        if libc is not None and hasattr(libc, "syncfs") and libc.syncfs(descriptor) == 0:
+            return
+        os.sync()
+    finally:
+        os.close(descriptor)
 
 
 class BlobError(Exception):
@@ -41,16 +63,23 @@ class BlobWriter:
         self._hash.update(chunk)
         self.size += len(chunk)
 
-    def commit(self, expect: str | None = None) -> str:
+    def commit(self, expect: str | None = None, later: bool = False) -> str:
         """fsync, rename to the content's hash (or drop it if already stored), return the hash.
 
-        With ``expect``, content whose hash differs is dropped and BlobError raised."""
+        With ``expect``, content whose hash differs is dropped and BlobError raised. With
+        ``later``, the content is only hashed and closed; `LocalBlobStore.settle` makes a
+        batch of such writes durable and puts them in place together."""
         assert self._file is not None
         digest = self._hash.hexdigest()
         if expect is not None and digest != expect:
             self.abort()
             raise BlobError(f"content announced as {expect} hashes to {digest}")
         self._file.flush()
+        if later:
+            self._file.close()
+            self._file = None
+            self.digest = digest
+            return digest
         os.fsync(self._file.fileno())
         self._file.close()
         self._file = None
@@ -128,6 +157,23 @@ class LocalBlobStore:
             leftover.unlink(missing_ok=True)
             removed += 1
         return removed
+
+    def settle(self, writers: list[BlobWriter]) -> None:
+        """Make writes committed with ``later`` durable and put them in place: one sync of
+        the filesystem for all their content, the renames, one more for the renames (the
+        same guarantee as an fsync of each file and of each folder, at two syncs in all)."""
+        if not writers:
+            return
+        sync_filesystem(self.root)
+        for writer in writers:
+            assert writer.digest is not None
+            final = self.path(writer.digest)
+            if final.exists():
+                writer._temp.unlink(missing_ok=True)
+                continue
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(writer._temp, final)
+        sync_filesystem(self.root)
 
     @staticmethod
     def sync_dir(folder: Path) -> None:

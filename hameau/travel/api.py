@@ -22,6 +22,7 @@ import anyio
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
@@ -224,7 +225,26 @@ async def apply_changes(
     result = Applied(applied=[], stale=[], refused={})
     known: apply.Folders = {}
     current = journal.states(db, owner, [change.path for change in body.changes])
+    # Paths this node never had (a satellite's new files): in bulk.
+    fresh = [
+        (change.path, FileState(change.vector, change.blob), change.size)
+        for change in body.changes
+        if change.blob is not None and change.expect is None and change.path not in current
+        and wire.is_digest(change.blob)
+    ]  # fmt: skip
+    try:
+        if sum(size for _path, _state, size in fresh) > files.room_left(db, member):
+            raise files.over_quota()
+        with db.begin_nested():
+            apply.put_new(db, member, where, fresh, store, known)
+    except (IntegrityError, HameauError):
+        known.clear()
+        fresh = []  # one by one below instead, each refused or applied on its own
+    result.applied += [path for path, _state, _size in fresh]
+    done = set(result.applied)
     for change in body.changes:
+        if change.path in done:
+            continue
         entry = current.get(change.path)
         if (entry.vector if entry is not None else None) != change.expect:
             result.stale.append(change.path)
@@ -298,12 +318,14 @@ async def upload(request: Request, db: DB, visitor: MemberVisitor) -> dict[str, 
     try:
         async for chunk in request.stream():
             await anyio.to_thread.run_sync(receiver.feed, chunk)
-        receiver.close()
+        await anyio.to_thread.run_sync(receiver.close)
     except ClientDisconnect:
+        await anyio.to_thread.run_sync(receiver.abort)
         raise BadRequest(
             "The upload was cut off; the contents that arrived whole were kept."
         ) from None
     except wire.WireError as error:
+        await anyio.to_thread.run_sync(receiver.abort)
         raise BadRequest("The contents sent were refused: %(why)s.", why=str(error)) from None
     return {"stored": receiver.stored}
 

@@ -9,9 +9,10 @@ path is either fully applied or not at all.
 
 from __future__ import annotations
 
+import mimetypes
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
@@ -20,6 +21,8 @@ from hameau.files import journal, paths
 from hameau.files import service as files
 from hameau.files.models import FileEntry
 from hameau.node.blobs import LocalBlobStore
+from hameau.node.db import utcnow
+from hameau.search import index
 from hameau.travel.merge import FileState
 
 MARKER = ".hameau-store"
@@ -115,3 +118,49 @@ def put(
     files.record_write(
         session, plan, member, state.blob, size, "", store, synced=(path, state.vector)
     )
+
+
+def put_new(
+    session: Session,
+    member: Member,
+    where: files.Space,
+    items: list[tuple[str, FileState, int]],
+    store: LocalBlobStore,
+    known: Folders,
+) -> None:
+    """Record many files at paths this side has never had (no file, nothing in the journal):
+    their rows in bulk, as an initial pack brings thousands. Raises IntegrityError if one of
+    the paths was taken after all; the caller then takes them one by one with `put`."""
+    now = utcnow()
+    rows: list[dict[str, object]] = []
+    entries: list[tuple[str, FileState, int]] = []
+    texts: list[tuple[int, str, str, int, str]] = []
+    for path, state, size in items:
+        parts = paths.split(path)
+        if not parts or state.blob is None or not store.exists(state.blob):
+            raise Conflict("The content of '%(path)s' has not arrived yet.", path=path)
+        folder = _folder(session, member, where, parts[:-1], known)
+        kind = mimetypes.guess_type(parts[-1])[0] or "application/octet-stream"
+        rows.append({
+            "owner_id": where.owner_id, "parent_id": folder.id, "name": parts[-1],
+            "is_dir": False, "blob": state.blob, "size": size, "content_type": kind,
+            "revision": 1, "charged_to": member.id, "created_at": now, "modified_at": now,
+        })  # fmt: skip
+        entries.append(("/".join(parts), state, size))
+        if index.is_text(parts[-1], kind, size):
+            texts.append((folder.id, parts[-1], state.blob, size, kind))
+    if not rows:
+        return
+    session.execute(insert(FileEntry), rows)
+    journal.adopt_many(session, where.owner_id, entries)
+    for parent_id, name, digest, _size, _kind in texts:
+        entry_id = session.scalar(
+            select(FileEntry.id).where(
+                FileEntry.parent_id == parent_id,
+                FileEntry.name == name,
+                FileEntry.deleted_at.is_(None),
+            )
+        )
+        if entry_id is not None:
+            body = store.read(digest).decode("utf-8", "replace")
+            index.put(session, "file", entry_id, where.owner_id, name, body)

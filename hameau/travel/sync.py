@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hameau.accounts import members
@@ -132,8 +133,10 @@ class Home:
                     receiver.feed(chunk)
             receiver.close()
         except httpx.TransportError as error:
+            receiver.abort()
             raise self.unreachable(error) from None
         except wire.WireError as error:
+            receiver.abort()
             raise SyncFailed(
                 "Content from the home node was refused: %(why)s.", why=str(error)
             ) from None
@@ -312,7 +315,24 @@ def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report:
             current = journal.states(session, where.owner_id, [path for path, _ in batch])
             known: apply.Folders = {}
             skipped = []
+            # Paths this side never had (most of an initial pack): in bulk.
+            fresh = [
+                (path, state, sizes.get(state.blob, 0))
+                for path, state in batch
+                if state.blob and path not in current and path not in local_view
+            ]
+            try:
+                with session.begin_nested():
+                    apply.put_new(session, member, where, fresh, node.blobs, known)
+            except (IntegrityError, HameauError):
+                known.clear()
+                fresh = []  # one by one below instead
+            for path, state, _size in fresh:
+                adopted[path] = state
+            done = {path for path, _state, _size in fresh}
             for path, state in batch:
+                if path in done:
+                    continue
                 entry = current.get(path)
                 seen = local_view.get(path)
                 if (entry.vector if entry else None) != (seen.vector if seen else None):

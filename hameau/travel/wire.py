@@ -13,6 +13,7 @@ from hameau.node.blobs import BlobError, BlobWriter, LocalBlobStore
 
 HEADER_MAX = 100
 READ = 1 << 20
+SETTLE_EVERY = 2000  # blobs made durable together (two filesystem syncs per batch)
 
 
 class WireError(Exception):
@@ -51,6 +52,7 @@ class Receiver:
         self._writer: BlobWriter | None = None
         self._digest = ""
         self._left = 0
+        self._pending: list[BlobWriter] = []  # verified, made durable together at the end
 
     def feed(self, chunk: bytes) -> None:
         view = memoryview(chunk)
@@ -95,16 +97,33 @@ class Receiver:
         assert self._writer is not None
         writer, self._writer = self._writer, None
         try:
-            writer.commit(expect=self._digest)
+            writer.commit(expect=self._digest, later=True)
         except BlobError as error:
             raise WireError(str(error)) from None
-        self.stored.append(self._digest)
+        self._pending.append(writer)
+        if len(self._pending) >= SETTLE_EVERY:
+            self._settle()
+
+    def _settle(self) -> None:
+        self.store.settle(self._pending)
+        self.stored += [writer.digest for writer in self._pending if writer.digest]
+        self._pending = []
 
     def close(self) -> None:
-        """The body ended: anything half-received is dropped, and said so."""
+        """The body ended: what arrived whole is made durable; a cut-off blob is dropped."""
+        try:
+            if self._writer is not None:
+                self._writer.abort()
+                self._writer = None
+                raise WireError("the body was cut off in the middle of a blob")
+            if self._header:
+                raise WireError("the body was cut off in a blob header")
+        finally:
+            self._settle()
+
+    def abort(self) -> None:
+        """Something went wrong: keep what was already verified (made durable), drop the rest."""
         if self._writer is not None:
             self._writer.abort()
             self._writer = None
-            raise WireError("the body was cut off in the middle of a blob")
-        if self._header:
-            raise WireError("the body was cut off in a blob header")
+        self._settle()
