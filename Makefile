@@ -33,6 +33,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/idle.py
 	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/files.py
+	$(BIN)/python bench/sync.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -5,6 +5,8 @@ need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v rclone >/dev/null || need+=(rclone)
 command -v curl >/dev/null || need+=(curl)
+command -v rsync >/dev/null || need+=(rsync)
+command -v unison >/dev/null || need+=(unison)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "bench needs: ${need[*]}; install them with: sudo apt-get install ${need[*]}" >&2

@@ -46,7 +46,8 @@ def _password() -> str:
 def _print_report(report: engine.Report, heading: str) -> None:
     console.print(
         f"{heading}: {report.pulled} change(s) brought here, {report.pushed} sent home"
-        f" ({report.bytes_in / 1e6:.1f} MB in, {report.bytes_out / 1e6:.1f} MB out)."
+        f" ({report.bytes_in / 1e6:.1f} MB in, {report.bytes_out / 1e6:.1f} MB out)"
+        f" in {report.seconds:.2f} s."
     )
     for copy in report.conflicts:
         console.print(

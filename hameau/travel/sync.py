@@ -17,6 +17,7 @@ import base64
 import fcntl
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -66,6 +67,7 @@ class Report:
     conflicts: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     rounds: int = 0
+    seconds: float = 0.0  # the sync itself, without the command's start-up
 
     @property
     def complete(self) -> bool:
@@ -521,6 +523,7 @@ def sync_calendar(node: Node, satellite: Satellite, home: Home, name: str, repor
 def sync(node: Node, satellite: Satellite, client: httpx.Client) -> Report:
     """Two-way sync until both sides agree (or a problem needs the member)."""
     report = Report()
+    started = time.perf_counter()
     home = Home(client, satellite.home)
     with locked(node.layout.root):
         with node.sessions() as session:
@@ -543,6 +546,7 @@ def sync(node: Node, satellite: Satellite, client: httpx.Client) -> Report:
             satellite.last_error = str(error)
             record.save(node.layout.root, satellite)
             raise
+        report.seconds = time.perf_counter() - started
         satellite.last_sync = datetime.now(UTC).isoformat(timespec="seconds")
         satellite.last_error = "; ".join(report.problems)
         record.save(node.layout.root, satellite)
