@@ -180,8 +180,8 @@ class Changer:
 
 
 def both_sides(home: Changer, satellite: Changer, rng: random.Random) -> None:
-    """The same path changed on both sides before they meet."""
-    paths = sorted(home.model.view)
+    """The same path changed on both sides before they meet (one both still hold)."""
+    paths = sorted(set(home.view) & set(satellite.view))
     kind = rng.choice(["edit/edit", "edit/delete", "delete/edit", "new/new", "delete/delete",
                        "same/same", "large/large"])  # fmt: skip
     if kind == "new/new" or not paths:
