@@ -90,6 +90,16 @@ OPTIONS: dict[str, Option] = {
     "travel_pull_minutes": Option(
         15, "Satellite: minutes between syncs when nothing changes here.", _positive_int
     ),
+    "ai_model": Option(
+        "gemma-3-270m", "The AI's default model: a name from `hameau ai models`.", str
+    ),
+    "ai_idle_seconds": Option(
+        300, "Seconds after which an unused model is unloaded.", _positive_int
+    ),
+    "ai_queue": Option(4, "AI requests that may wait for the model; more get 503.", _positive_int),
+    "ai_threads": Option(0, "CPU threads for the model; 0: as many as the machine has.", int),
+    "ai_context": Option(2048, "The model's context, in tokens.", _positive_int),
+    "ai_max_tokens": Option(256, "Most tokens an answer may have.", _positive_int),
 }
 
 
@@ -109,6 +119,12 @@ class Settings:
     default_quota_mb: int = OPTIONS["default_quota_mb"].default
     travel_retry_seconds: int = OPTIONS["travel_retry_seconds"].default
     travel_pull_minutes: int = OPTIONS["travel_pull_minutes"].default
+    ai_model: str = OPTIONS["ai_model"].default
+    ai_idle_seconds: int = OPTIONS["ai_idle_seconds"].default
+    ai_queue: int = OPTIONS["ai_queue"].default
+    ai_threads: int = OPTIONS["ai_threads"].default
+    ai_context: int = OPTIONS["ai_context"].default
+    ai_max_tokens: int = OPTIONS["ai_max_tokens"].default
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **values: Any) -> Settings:

@@ -47,15 +47,19 @@ def remove(session: Session, kind: str, ref: int) -> None:
     )
 
 
-def _match_expression(query: str) -> str:
-    """The user's words as FTS5 prefix terms, quoted, so no query syntax can be injected."""
+def _match_expression(query: str, any_word: bool = False) -> str:
+    """The user's words as FTS5 prefix terms, quoted, so no query syntax can be injected.
+
+    All words must match, or (``any_word``, for a question in plain words) any of them."""
     words = [word for word in query.replace('"', " ").split() if word][:12]
-    return " ".join(f'"{word}"*' for word in words)
+    return (" OR " if any_word else " ").join(f'"{word}"*' for word in words)
 
 
-def search(session: Session, member_id: int, query: str, limit: int = 20) -> list[Hit]:
+def search(
+    session: Session, member_id: int, query: str, limit: int = 20, any_word: bool = False
+) -> list[Hit]:
     """The member's notes and files, and the household's files, best match (BM25) first."""
-    expression = _match_expression(query)
+    expression = _match_expression(query, any_word)
     if not expression:
         return []
     rows = session.execute(
@@ -88,3 +92,23 @@ def move_owner(session: Session, kind: str, refs: list[int], owner_id: int | Non
 def remove_many(session: Session, kind: str, refs: list[int]) -> None:
     for ref in refs:
         remove(session, kind, ref)
+
+
+def passages(
+    session: Session, member_id: int, query: str, limit: int = 4, tokens: int = 48
+) -> list[Hit]:
+    """For the AI: the best passages (up to ``tokens`` words each) for a question in plain
+    words, from what the member may read (their notes and files, the household's files)."""
+    expression = _match_expression(query, any_word=True)
+    if not expression:
+        return []
+    rows = session.execute(
+        text(
+            "SELECT kind, ref, title, snippet(search_index, 4, '', '', '…', :tokens) "
+            "FROM search_index WHERE search_index MATCH :expression "
+            "AND (owner_id = :member OR owner_id IS NULL) "
+            "ORDER BY bm25(search_index, 0, 0, 0, 5.0, 1.0) LIMIT :limit"
+        ),
+        {"expression": expression, "member": member_id, "limit": limit, "tokens": tokens},
+    )
+    return [Hit(kind, int(ref), title, snippet) for kind, ref, title, snippet in rows]

@@ -19,6 +19,8 @@ from hameau.accounts.members import count_members
 from hameau.accounts.models import LoginSession, Member
 from hameau.accounts.ratelimit import LoginLimiter
 from hameau.accounts.sessions import Lifetimes
+from hameau.ai import api as ai_api
+from hameau.ai.runtime import Runtime
 from hameau.calendar import views as calendar_views
 from hameau.calendar.store import CalendarStore
 from hameau.files import api as files_api
@@ -61,6 +63,7 @@ ROUTERS = [
     messages_views.router,
     travel_api.router,
     travel_views.router,
+    ai_api.router,
 ]
 TEMPLATE_DOMAINS = ["accounts", "files", "calendar", "notes", "messages", "travel"]
 # Paths whose request bodies are file content, streamed to their route rather than read here.
@@ -180,6 +183,7 @@ def create_app(node: Node) -> FastAPI:
     app.mount("/dav/cal", LazyMount(lambda: _caldav(node)), name="caldav")  # radicale.MOUNT
     app.state.calendars = CalendarStore(node)
     app.state.bus = Bus()
+    app.state.ai = Runtime(node)  # loads nothing until the AI is asked
     for router in ROUTERS:
         app.include_router(router)
     return app

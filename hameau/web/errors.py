@@ -39,6 +39,9 @@ def error_response(request: Request, error: HameauError) -> Response:
     pages = request.app.state.pages
     message = error.render(pages.gettext(request))
     headers = dict(error.headers)
+    if request.url.path.startswith("/v1/"):  # OpenAI's shape, which its clients read
+        body = {"error": {"message": message, "type": type(error).__name__, "code": error.status}}
+        return JSONResponse(body, status_code=error.status, headers=headers)
     if wants_json(request):
         return JSONResponse(
             {"error": message, "status": error.status}, status_code=error.status, headers=headers

@@ -1,0 +1,170 @@
+"""The local AI through the official `openai` client, against a real `hameau serve`, with the
+default model (Gemma 3 270M, from its PyPI package) running on the CPU."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from hameau.accounts import members, tokens
+from hameau.node.db import transaction
+from hameau.notes import service as notes
+from tests.e2e.served import Served, serve
+from tests.helpers import add_member, make_node
+
+pytestmark = pytest.mark.e2e
+MODEL = "gemma-3-270m"
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, dict[str, str]]]:
+    root = tmp_path_factory.mktemp("ai") / "node"
+    made = make_node(root)
+    keys = {}
+    for name in ("alex", "sam"):
+        add_member(made, name)
+        with transaction(made.sessions) as session:
+            member = members.find_member(session, name)
+            keys[name] = tokens.create_token(session, member, "ai")[1]
+            if name == "alex":
+                notes.create(session, member, "Portail\n\nLe code du portail du jardin est 4512.\n")
+    made.close()
+    (root / "models").mkdir()
+    (root / "models" / "abime.gguf").write_bytes(b"GGUF" + b"\x00" * 64)  # a corrupted model
+    with serve(root, env={"HAMEAU_AI_QUEUE": "3", "HAMEAU_AI_MAX_TOKENS": "24"}) as served:
+        yield served, keys
+
+
+def client(node: Served, key: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=node.url + "/v1", api_key=key, max_retries=0, timeout=120)
+
+
+def test_models_chat_streamed_and_not_completions_and_embeddings(
+    node: tuple[Served, dict[str, str]],
+) -> None:
+    served, keys = node
+    ai = client(served, keys["alex"])
+    assert {model.id for model in ai.models.list().data} == {MODEL, "abime"}
+    said = ai.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Say hello."}], max_tokens=8
+    )
+    assert said.choices[0].message.content and said.usage is not None
+    assert said.usage.completion_tokens > 0
+    pieces = [
+        chunk.choices[0].delta.content or ""
+        for chunk in ai.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "Count to five."}],
+            max_tokens=8, stream=True,
+        )
+    ]  # fmt: skip
+    assert len([piece for piece in pieces if piece]) >= 2
+    completed = ai.completions.create(model=MODEL, prompt="The sky is", max_tokens=6)
+    assert completed.choices[0].text
+    vectors = ai.embeddings.create(model=MODEL, input=["bonjour", "au revoir"])
+    from llama_cpp import Llama
+
+    from hameau.ai import catalog
+
+    path = next(m for m in catalog.available(served_node(served)) if m.name == MODEL).path
+    dimension = Llama(
+        model_path=str(path), n_ctx=64, verbose=False
+    ).n_embd()  # 640 for Gemma 3 270M
+    assert [len(item.embedding) for item in vectors.data] == [dimension, dimension]
+
+
+def served_node(served: Served):  # type: ignore[no-untyped-def]
+    from hameau.config import Settings
+    from hameau.node.datadir import open_node
+
+    return open_node(Settings(data_dir=served.data_dir), upgrade=False)
+
+
+def test_nothing_answers_without_a_valid_app_password(node: tuple[Served, dict[str, str]]) -> None:
+    served, _keys = node
+    for key in ("hm_not-a-real-one", "nothing"):
+        with pytest.raises(openai.AuthenticationError):
+            client(served, key).models.list()
+    with pytest.raises(openai.AuthenticationError):
+        client(served, "hm_wrong").chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "hi"}]
+        )
+
+
+def test_retrieval_cites_the_askers_own_note_only(node: tuple[Served, dict[str, str]]) -> None:
+    served, keys = node
+    question = [{"role": "user", "content": "Quel est le code du portail du jardin ?"}]
+    mine = client(served, keys["alex"]).chat.completions.create(
+        model=MODEL, messages=question, max_tokens=8, extra_body={"retrieval": True}
+    )
+    assert [source["title"] for source in mine.model_extra["sources"]] == ["Portail"]
+    theirs = client(served, keys["sam"]).chat.completions.create(
+        model=MODEL, messages=question, max_tokens=8, extra_body={"retrieval": True}
+    )
+    assert theirs.model_extra["sources"] == []
+
+
+def test_hostile_requests_are_refused_and_the_node_stays_up(
+    node: tuple[Served, dict[str, str]],
+) -> None:
+    served, keys = node
+    ai = client(served, keys["alex"])
+    with pytest.raises(openai.APIStatusError) as huge:
+        ai.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "x" * (1 << 20)}]
+        )
+    assert huge.value.status_code == 413
+    with pytest.raises(openai.APIStatusError) as broken:
+        ai.chat.completions.create(model="abime", messages=[{"role": "user", "content": "hi"}])
+    assert broken.value.status_code == 503 and "unavailable because" in str(broken.value)
+
+    def ask(number: int) -> int:
+        try:
+            client(served, keys["alex"]).chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": f"Say {number}."}], max_tokens=4
+            )
+        except openai.APIStatusError as error:
+            assert error.status_code == 503 and error.response.headers["Retry-After"]
+            return 503
+        return 200
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
+        answers = list(pool.map(ask, range(50)))
+    assert set(answers) <= {200, 503} and 200 in answers and 503 in answers
+    with urllib.request.urlopen(served.url + "/healthz") as health:
+        assert health.status == 200
+    assert (
+        ai.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "Still there?"}], max_tokens=4
+        )
+        .choices[0]
+        .message.content
+        is not None
+    )
+
+
+def test_every_query_is_in_the_members_own_history(
+    node: tuple[Served, dict[str, str]], tmp_path: Path
+) -> None:
+    served, keys = node
+    client(served, keys["sam"]).chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Une question de Sam"}], max_tokens=4
+    )
+    from hameau.ai import history
+
+    opened = served_node(served)
+    with opened.sessions() as session:
+        sam = members.find_member(session, "sam")
+        alex = members.find_member(session, "alex")
+        kept = history.of(session, sam.id)
+        assert kept[0].question == "Une question de Sam" and kept[0].model == MODEL
+        assert kept[0].completion_tokens > 0 and kept[0].duration_ms > 0 and kept[0].energy_wh > 0
+        assert all(
+            query.question != "Une question de Sam" for query in history.of(session, alex.id)
+        )
+        assert history.sent_outside(session) == 0
+    opened.close()
