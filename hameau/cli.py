@@ -11,6 +11,7 @@ import sys
 import typer
 
 from hameau.accounts import cli as accounts_cli
+from hameau.ai import cli as ai_cli
 from hameau.config import ConfigError
 from hameau.errors import HameauError
 from hameau.node import cli as node_cli
@@ -28,6 +29,7 @@ app = typer.Typer(
 node_cli.register(app)
 accounts_cli.register(app)
 travel_cli.register(app)
+ai_cli.register(app)
 
 USER_ERRORS = (HameauError, ConfigError, NodeMissing, NodeExists, IdentityError, ValueError)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import os
 import threading
 import time
@@ -23,6 +24,7 @@ from hameau.ai import catalog
 from hameau.errors import HameauError
 from hameau.node.datadir import Node
 
+log = logging.getLogger("hameau.ai")
 END_OF_TURN = "<end_of_turn>"
 RETRY_AFTER = "5"
 # An assumed figure, not a measurement: a small x86 CPU core drawing about 15 W when busy.
@@ -174,7 +176,10 @@ class Runtime:
                 embedding=embedding, verbose=False,
             )  # fmt: skip
         except (ValueError, RuntimeError, OSError) as error:
-            raise self._failed(f"the model {name} could not be loaded: {error}") from None
+            log.warning("model %s could not be loaded: %s", name, error)
+            raise self._failed(
+                f"the model {name} could not be loaded (its file is damaged or not a GGUF model)"
+            ) from None
         self.failure = None
         self._loaded = (name, embedding, llama)
         return llama

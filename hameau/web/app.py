@@ -20,6 +20,7 @@ from hameau.accounts.models import LoginSession, Member
 from hameau.accounts.ratelimit import LoginLimiter
 from hameau.accounts.sessions import Lifetimes
 from hameau.ai import api as ai_api
+from hameau.ai import views as ai_views
 from hameau.ai.runtime import Runtime
 from hameau.calendar import views as calendar_views
 from hameau.calendar.store import CalendarStore
@@ -49,6 +50,7 @@ APPS = [
     notes_views.APP,
     messages_views.APP,
     travel_views.APP,
+    ai_views.APP,
     accounts_views.APP,
 ]
 ROUTERS = [
@@ -64,8 +66,9 @@ ROUTERS = [
     travel_api.router,
     travel_views.router,
     ai_api.router,
+    ai_views.router,
 ]
-TEMPLATE_DOMAINS = ["accounts", "files", "calendar", "notes", "messages", "travel"]
+TEMPLATE_DOMAINS = ["accounts", "files", "calendar", "notes", "messages", "travel", "ai"]
 # Paths whose request bodies are file content, streamed to their route rather than read here.
 STREAMED = ("/api/files/", "/dav/")
 # JSON bodies allowed beyond `max_form_bytes`: a satellite's sync batches (paths, hashes).

@@ -120,7 +120,8 @@ def test_hostile_requests_are_refused_and_the_node_stays_up(
     assert huge.value.status_code == 413
     with pytest.raises(openai.APIStatusError) as broken:
         ai.chat.completions.create(model="abime", messages=[{"role": "user", "content": "hi"}])
-    assert broken.value.status_code == 503 and "unavailable because" in str(broken.value)
+    assert broken.value.status_code == 503  # in the node's language (French by default):
+    assert "indisponible parce que the model abime could not be loaded" in str(broken.value)
 
     def ask(number: int) -> int:
         try:
@@ -168,3 +169,36 @@ def test_every_query_is_in_the_members_own_history(
         )
         assert history.sent_outside(session) == 0
     opened.close()
+
+
+def test_the_chat_page_streams_an_answer_with_its_sources_and_the_history_can_be_deleted(
+    node: tuple[Served, dict[str, str]],
+    browser,  # type: ignore[no-untyped-def]
+) -> None:
+    from tests.e2e.served import log_in_page
+    from tests.helpers import PASSWORD
+
+    served, keys = node
+    page = log_in_page(browser, served.url, "alex", PASSWORD)
+    page.goto(served.url + "/ai")
+    assert "Requêtes que cette IA a envoyées hors du nœud : 0." in page.content()
+    page.fill("textarea[name=question]", "Quel est le code du portail ?")
+    page.click("#ask button[type=submit]")
+    page.wait_for_selector("#sources li", timeout=120_000)
+    assert page.inner_text("#answer").strip()
+    assert "Portail" in page.inner_text("#sources")
+    page.goto(served.url + "/ai/history")
+    assert "Quel est le code du portail ?" in page.content() and "mWh" in page.content()
+    page.click("form[action='/ai/history/delete'] button")
+    page.wait_for_load_state()
+    assert "Quel est le code du portail ?" not in page.content()
+    # A model that cannot load: the page says why, and the rest of the node works.
+    with pytest.raises(openai.APIStatusError):
+        client(served, keys["alex"]).chat.completions.create(
+            model="abime", messages=[{"role": "user", "content": "hi"}]
+        )
+    page.goto(served.url + "/ai")
+    assert "L’IA est indisponible parce que" in page.content()
+    page.goto(served.url + "/notes")
+    assert page.locator("h1").count() == 1
+    page.close()

@@ -1,0 +1,91 @@
+"""`hameau ai models` and `hameau ai ask`: the node's AI from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from hameau.node import datadir
+from hameau.node.cli import DataDirOption, console, settings_for
+
+ai_app = typer.Typer(
+    help="The node's own AI: models, and questions from the command line.", no_args_is_help=True
+)
+
+
+@ai_app.command("models")
+def models(data_dir: DataDirOption = None) -> None:
+    """The models this node can run (the packaged default and any GGUF in its models/ folder)."""
+    from hameau.ai import catalog
+
+    node = datadir.open_node(settings_for(data_dir))
+    try:
+        table = Table("model", "size", "file", "default")
+        for model in catalog.available(node):
+            size = f"{model.size / 1e6:.0f} MB" if model.size else "assembled on first use"
+            default = "yes" if model.name == node.settings.ai_model else ""
+            table.add_row(model.name, size, str(model.path), default)
+        console.print(table)
+        console.print("A model is loaded by the server when first asked, and unloaded after"
+                      f" {node.settings.ai_idle_seconds} s without use.")  # fmt: skip
+    finally:
+        node.close()
+
+
+@ai_app.command("ask")
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in plain words.")],
+    member: Annotated[
+        str, typer.Option(help="Whose documents to search, and whose history keeps it.")
+    ],
+    model: Annotated[str, typer.Option(help="A model from `hameau ai models`.")] = "",
+    data_dir: DataDirOption = None,
+) -> None:
+    """Ask the AI a question answered from a member's own documents (logged in their history)."""
+    from hameau.accounts import members
+    from hameau.ai import history, retrieval
+    from hameau.ai.runtime import END_OF_TURN, Piece, Result, Runtime, gemma_prompt
+
+    node = datadir.open_node(settings_for(data_dir))
+    try:
+        with node.sessions() as session:
+            asker = members.find_member(session, member)
+            member_id = asker.id
+            hits = retrieval.sources_for(session, member_id, question)
+        sources = retrieval.cited(hits)
+        prompt = gemma_prompt([{"role": "user", "content": retrieval.prompt_with(question, hits)}])
+        chosen = model or node.settings.ai_model
+        runtime = Runtime(node)
+
+        async def run() -> Result:
+            result = Result()
+            ticket = runtime.reserve()
+            async for item in runtime.complete(ticket, chosen, prompt, None, 0.7, [END_OF_TURN]):
+                if isinstance(item, Piece):
+                    console.print(item.text, end="", markup=False, highlight=False)
+                else:
+                    result = item
+            return result
+
+        result = asyncio.run(run())
+        console.print()
+        for source in sources:
+            console.print(
+                f"  [{source['number']}] {source['kind']}: {source['title']}", markup=False
+            )
+        if not sources:
+            console.print("  (no document of yours matched; the answer is the model's alone)")
+        history.record(node, member_id, "ask", chosen, question, result, sources)
+        console.print(
+            f"{result.completion_tokens} tokens in {result.seconds:.1f} s, about"
+            f" {result.energy_wh * 1000:.2f} mWh (an estimate); kept in {member}'s AI history."
+        )
+    finally:
+        node.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(ai_app, name="ai")
