@@ -16,6 +16,7 @@ Renames travel as a deletion and a creation; content moves by hash, so a rename 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
@@ -77,8 +78,11 @@ class Outcome:
             self.remote[path] = state
 
 
-def conflict_name(path: str, side: str, stamp: str, taken: set[str]) -> str:
-    """`dir/name (conflit SIDE STAMP).ext`, numbered if that name is taken too."""
+def conflict_name(
+    path: str, side: str, stamp: str, taken: set[str], exists: Callable[[str], bool] | None = None
+) -> str:
+    """`dir/name (conflit SIDE STAMP).ext`, numbered if that name is taken too (in ``taken``,
+    or, asked through ``exists``, anywhere this side's journal knows, tombstones included)."""
     folder, slash, name = path.rpartition("/")
     stem, dot, extension = name.rpartition(".")
     if not dot or not stem:
@@ -87,7 +91,7 @@ def conflict_name(path: str, side: str, stamp: str, taken: set[str]) -> str:
     while True:
         suffix = f" (conflit {side} {stamp}{'' if number == 1 else f' {number}'})"
         candidate = f"{folder}{slash}{stem}{suffix}{'.' + extension if extension else ''}"
-        if candidate not in taken:
+        if candidate not in taken and (exists is None or not exists(candidate)):
             return candidate
         number += 1
 
@@ -99,12 +103,16 @@ def reconcile(
     remote_node: str,
     stamp: str,
     label: str | None = None,
+    exists: Callable[[str], bool] | None = None,
 ) -> Outcome:
     """What both sides must change to hold the same files, losing nothing either wrote.
 
     ``local_node`` is the side that resolves (it bumps vectors it creates); on a conflict
     of two edits, the remote side's version keeps the path and the local one becomes the
-    conflict copy, so the same pair of states always resolves the same way.
+    conflict copy, so the same pair of states always resolves the same way. ``label`` names
+    the local side in conflict copies (a device name a member recognises; the node id by
+    default). ``exists`` says whether a path is known on this side beyond the two views (only
+    changed paths are in them), so a conflict copy never lands on an earlier one.
     """
     outcome = Outcome()
     taken = set(local) | set(remote)
@@ -132,7 +140,7 @@ def reconcile(
             state = FileState(bumped(both, local_node), survivor.blob)
             outcome.settle(path, state, on_local=True, on_remote=True)
         else:  # two edits: remote keeps the path, local's goes beside it
-            copy = conflict_name(path, label or local_node, stamp, taken)
+            copy = conflict_name(path, label or local_node, stamp, taken, exists)
             taken.add(copy)
             outcome.settle(path, FileState(bumped(both, local_node), theirs.blob), True, True)
             outcome.settle(copy, FileState({local_node: 1}, mine.blob), True, True)

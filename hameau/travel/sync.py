@@ -298,10 +298,13 @@ def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report:
         for path, entry in local_entries.items()
         if path in mine or path in theirs
     }
-    outcome = reconcile(
-        local_view, home_view, journal_replica(node), satellite.home_replica, stamp(),
-        label=satellite.device_name,
-    )  # fmt: skip
+    with node.sessions() as session:
+        owner = _owner(space, _member(session, satellite))
+        outcome = reconcile(
+            local_view, home_view, journal.replica(session), satellite.home_replica, stamp(),
+            label=satellite.device_name,
+            exists=lambda path: journal.state(session, owner, path) is not None,
+        )  # fmt: skip
     done = True
 
     # Here: content first (each blob whole and verified), then the paths, a batch at a time.
@@ -399,11 +402,6 @@ def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report:
         satellite.local_cursor[space] = snapshot
         record.save(node.layout.root, satellite)
     return bool(outcome.local or outcome.remote) or not done
-
-
-def journal_replica(node: Node) -> str:
-    with node.sessions() as session:
-        return journal.replica(session)
 
 
 # ---------------------------------------------------------------- notes

@@ -226,6 +226,10 @@ steps = st.lists(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @example(steps=[("sat", "delete", "a.txt", ""), ("home", "write", "a.txt", "")])
+@example(  # a second conflict on the same file within the minute once reused the first copy's name
+    steps=[("sat", "write", "a.txt", ""), ("home", "write", "a.txt", ""), ("sat", "sync", "", ""),
+           ("sat", "write", "a.txt", ""), ("home", "write", "a.txt", "")]
+)  # fmt: skip
 @example(steps=[("home", "rename", "a.txt", "b.txt"), ("sat", "write", "b.txt", "")])
 @given(steps=steps)
 def test_random_histories_converge_and_lose_nothing(
