@@ -36,7 +36,8 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, dic
     made.close()
     (root / "models").mkdir()
     (root / "models" / "abime.gguf").write_bytes(b"GGUF" + b"\x00" * 64)  # a corrupted model
-    with serve(root, env={"HAMEAU_AI_QUEUE": "3", "HAMEAU_AI_MAX_TOKENS": "24"}) as served:
+    env = {"HAMEAU_AI_QUEUE": "3", "HAMEAU_AI_MAX_TOKENS": "24", "HAMEAU_AI_IDLE_SECONDS": "4"}
+    with serve(root, env=env) as served:
         yield served, keys
 
 
@@ -202,3 +203,19 @@ def test_the_chat_page_streams_an_answer_with_its_sources_and_the_history_can_be
     page.goto(served.url + "/notes")
     assert page.locator("h1").count() == 1
     page.close()
+
+
+def test_the_model_is_unloaded_when_idle(node: tuple[Served, dict[str, str]]) -> None:
+    import time
+
+    served, keys = node
+    ai = client(served, keys["alex"])
+    ai.completions.create(model=MODEL, prompt="Bonjour", max_tokens=2)
+    assert [m.model_extra["loaded"] for m in ai.models.list().data if m.id == MODEL] == [True]
+    deadline = time.monotonic() + 60  # unloaded 4 s after the last use (a timer, not a poll)
+    while time.monotonic() < deadline:
+        if [m.model_extra["loaded"] for m in ai.models.list().data if m.id == MODEL] == [False]:
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError("the model stayed loaded")

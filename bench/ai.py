@@ -1,0 +1,124 @@
+"""The node's AI beside llama-cpp-python called directly: same model, prompt, thread count and
+token budget, in one run. Time to first token and tokens per second, streamed (the node
+through its OpenAI-compatible API and the official `openai` client); the node's resident
+memory before any question, with the model loaded, and after it was unloaded for idleness.
+Prints one JSON line.
+
+    .venv/bin/python bench/ai.py [--runs 5] [--tokens 64] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import process, read_process
+
+PROMPT = "Write three sentences about the garden in spring."
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    options = parser.parse_args()
+    idle = 5
+    import openai
+
+    from hameau.ai.runtime import gemma_prompt
+
+    prompt = gemma_prompt([{"role": "user", "content": PROMPT}])
+    with tempfile.TemporaryDirectory() as folder:
+        data = Path(folder) / "node"
+        run = lambda *args: subprocess.run([sys.executable, "-m", "hameau", *args, "--data-dir", str(data)],  # noqa: E731
+                                           check=True, capture_output=True, text=True, input="correct horse\n")  # fmt: skip
+        run("init", "--name", "Bench")
+        run("member", "add", "alex", "--password-stdin")
+        key = run("token", "create", "alex", "--label", "bench").stdout.strip().splitlines()[-1]
+        settings = (data / "hameau.toml")
+        settings.write_text(
+            f"[node]\nai_threads = {options.threads}\nai_idle_seconds = {idle}\n"
+            f"ai_max_tokens = {options.tokens}\n"
+        )
+        command = [sys.executable, "-m", "hameau", "serve", "--data-dir", str(data)]
+        with process(command) as node:
+            time.sleep(1)
+            rss_before = read_process(node.pid).rss_kb / 1024
+            client = openai.OpenAI(base_url=node.url + "/v1", api_key=key, max_retries=0, timeout=300)
+            client.completions.create(model="gemma-3-270m", prompt="Hello", max_tokens=2)  # load
+            through_node = [stream_node(client, prompt, options.tokens) for _ in range(options.runs)]
+            rss_loaded = read_process(node.pid).rss_kb / 1024
+            time.sleep(idle + 3)
+            rss_unloaded = read_process(node.pid).rss_kb / 1024
+            model_path = next((data / "models").glob("*.gguf"))
+            direct = run_direct(model_path, prompt, options)
+    result = {
+        "bench": "ai",
+        "model": "gemma-3-270m (Q4_K_M)",
+        "threads": options.threads,
+        "tokens": options.tokens,
+        "runs": options.runs,
+        "node_first_token_ms": round(median(through_node, 0) * 1000, 1),
+        "direct_first_token_ms": round(median(direct, 0) * 1000, 1),
+        "node_tokens_per_s": round(median(through_node, 1), 1),
+        "direct_tokens_per_s": round(median(direct, 1), 1),
+        "rss_before_mb": round(rss_before, 1),
+        "rss_loaded_mb": round(rss_loaded, 1),
+        "rss_after_unload_mb": round(rss_unloaded, 1),
+    }
+    result["first_token_overhead_pct"] = round(
+        (result["node_first_token_ms"] / result["direct_first_token_ms"] - 1) * 100, 1
+    )
+    result["throughput_overhead_pct"] = round(
+        (1 - result["node_tokens_per_s"] / result["direct_tokens_per_s"]) * 100, 1
+    )
+    print(json.dumps(result))
+
+
+def median(runs: list[tuple[float, float]], index: int) -> float:
+    return statistics.median(run[index] for run in runs)
+
+
+def stream_node(client, prompt: str, tokens: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """(seconds to the first token, tokens per second after it), through the node's API."""
+    started = time.perf_counter()
+    first, count = 0.0, 0
+    for chunk in client.completions.create(
+        model="gemma-3-270m", prompt=prompt, max_tokens=tokens, temperature=0, stream=True
+    ):
+        if chunk.choices and chunk.choices[0].text:
+            count += 1
+            if count == 1:
+                first = time.perf_counter() - started
+    return first, (count - 1) / (time.perf_counter() - started - first)
+
+
+def run_direct(model: Path, prompt: str, options: argparse.Namespace) -> list[tuple[float, float]]:
+    from llama_cpp import Llama
+
+    llama = Llama(model_path=str(model), n_ctx=2048, n_threads=options.threads, verbose=False)
+    llama.create_completion("Hello", max_tokens=2)
+    runs = []
+    for _ in range(options.runs):
+        started = time.perf_counter()
+        first, count = 0.0, 0
+        for chunk in llama.create_completion(
+            prompt, max_tokens=options.tokens, temperature=0, stream=True
+        ):
+            if chunk["choices"][0]["text"]:
+                count += 1
+                if count == 1:
+                    first = time.perf_counter() - started
+        runs.append((first, (count - 1) / (time.perf_counter() - started - first)))
+    return runs
+
+
+if __name__ == "__main__":
+    main()
