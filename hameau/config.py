@@ -93,6 +93,13 @@ OPTIONS: dict[str, Option] = {
     "ai_model": Option(
         "gemma-3-270m", "The AI's default model: a name from `hameau ai models`.", str
     ),
+    "ai_backend_url": Option(
+        "",
+        "An OpenAI-compatible server of the household's network (Ollama, llama-server) to send"
+        " AI requests to instead of running models here, e.g. http://10.0.0.5:11434/v1.",
+        str,
+    ),
+    "ai_backend_key": Option("", "The bearer token that server wants, if any.", str),
     "ai_idle_seconds": Option(
         300, "Seconds after which an unused model is unloaded.", _positive_int
     ),
@@ -120,6 +127,8 @@ class Settings:
     travel_retry_seconds: int = OPTIONS["travel_retry_seconds"].default
     travel_pull_minutes: int = OPTIONS["travel_pull_minutes"].default
     ai_model: str = OPTIONS["ai_model"].default
+    ai_backend_url: str = OPTIONS["ai_backend_url"].default
+    ai_backend_key: str = OPTIONS["ai_backend_key"].default
     ai_idle_seconds: int = OPTIONS["ai_idle_seconds"].default
     ai_queue: int = OPTIONS["ai_queue"].default
     ai_threads: int = OPTIONS["ai_threads"].default

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from hameau.ai import catalog, history, retrieval
+from hameau.ai.backend import Backend
 from hameau.ai.runtime import END_OF_TURN, Piece, Result, Runtime, gemma_prompt
 from hameau.errors import BadRequest
 from hameau.web.auth import DB, MemberVisitor, member_of
@@ -32,6 +33,10 @@ MAX_TEXT = 200_000  # characters; bodies are bounded before (max_form_bytes, 413
 
 def runtime(request: Request) -> Runtime:
     return request.app.state.ai  # type: ignore[no-any-return]
+
+
+def backend(request: Request) -> Backend | None:
+    return request.app.state.ai_backend  # type: ignore[no-any-return]
 
 
 class Message(BaseModel):
@@ -71,6 +76,9 @@ def _stops(stop: list[str] | str | None, chat: bool) -> list[str]:
 @router.get("/models")
 async def models(request: Request, visitor: MemberVisitor) -> dict[str, Any]:
     member_of(visitor)
+    remote = backend(request)
+    if remote is not None:
+        return await remote.call("GET", "/models")  # type: ignore[no-any-return]
     loaded = runtime(request).loaded_name
     return {
         "object": "list",
@@ -106,8 +114,12 @@ async def answer(
     temperature: float,
     stop: list[str],
     stream: bool,
+    payload: dict[str, Any],
 ) -> Response | dict[str, Any]:
     """Run one completion, streamed or not, and log it in the member's history."""
+    remote = backend(request)
+    if remote is not None:
+        return await forward(request, remote, member_id, kind, question, sources, stream, payload)
     ai = runtime(request)
     catalog.find(request.app.state.node, model)  # 404 before queueing for a model not here
     ticket = ai.reserve()
@@ -188,6 +200,7 @@ async def chat(
     return await answer(
         request, member_id, "chat", model, gemma_prompt(messages), question, sources,
         body.max_tokens, body.temperature, _stops(body.stop, chat=True), body.stream,
+        _payload(model, body.max_tokens, body.temperature, body.stop, messages=messages),
     )  # fmt: skip
 
 
@@ -201,6 +214,7 @@ async def completions(
     return await answer(
         request, member_id, "completion", model, body.prompt, body.prompt, [],
         body.max_tokens, body.temperature, _stops(body.stop, chat=False), body.stream,
+        _payload(model, body.max_tokens, body.temperature, body.stop, prompt=body.prompt),
     )  # fmt: skip
 
 
@@ -214,6 +228,15 @@ async def embeddings(
     if not texts or any(len(text) > MAX_TEXT for text in texts):
         raise BadRequest("Give one or more texts of at most %(max)s characters.", max=MAX_TEXT)
     model = body.model or request.app.state.node.settings.ai_model
+    remote = backend(request)
+    if remote is not None:
+        started = time.perf_counter()
+        data = await remote.call("POST", "/embeddings", {"model": model, "input": texts})
+        result = Result(prompt_tokens=int((data.get("usage") or {}).get("prompt_tokens", 0)),
+                        seconds=time.perf_counter() - started)  # fmt: skip
+        history.record(request.app.state.node, member_id, "embedding", model, texts[0], result,
+                       [], ran_on=remote.url)  # fmt: skip
+        return data  # type: ignore[no-any-return]
     catalog.find(request.app.state.node, model)
     ai = runtime(request)
     ticket = ai.reserve()
@@ -233,3 +256,76 @@ async def embeddings(
         ],
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
+
+
+def _payload(
+    model: str,
+    max_tokens: int | None,
+    temperature: float,
+    stop: list[str] | str | None,
+    **content: Any,
+) -> dict[str, Any]:
+    """The request as sent on to the household's AI server (retrieval already applied)."""
+    payload = {"model": model, "temperature": temperature, **content}
+    if max_tokens is not None:
+        payload["max_tokens"] = max_tokens
+    if stop:
+        payload["stop"] = stop
+    return payload
+
+
+async def forward(
+    request: Request,
+    remote: Backend,
+    member_id: int,
+    kind: str,
+    question: str,
+    sources: list[dict[str, object]],
+    stream: bool,
+    payload: dict[str, Any],
+) -> Response | dict[str, Any]:
+    """The same request, answered by the household's AI server; logged as sent there."""
+    path = "/chat/completions" if kind == "chat" else "/completions"
+    node = request.app.state.node
+    model = str(payload["model"])
+    started = time.perf_counter()
+
+    def text_of(choice: dict[str, Any]) -> str:
+        if kind == "chat":
+            return str((choice.get("message") or choice.get("delta") or {}).get("content") or "")
+        return str(choice.get("text") or "")
+
+    if not stream:
+        data = await remote.call("POST", path, {**payload, "stream": False})
+        usage = data.get("usage") or {}
+        result = Result(
+            text=text_of(data["choices"][0]) if data.get("choices") else "",
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+            seconds=time.perf_counter() - started,
+        )
+        history.record(node, member_id, kind, model, question, result, sources, ran_on=remote.url)
+        data["sources"] = sources
+        return data  # type: ignore[no-any-return]
+
+    async def events() -> AsyncIterator[bytes]:
+        result = Result()
+        try:
+            async for chunk in remote.stream(path, {**payload, "stream": True}):
+                for choice in chunk.get("choices") or []:
+                    piece = text_of(choice)
+                    if piece:
+                        result.text += piece
+                        result.completion_tokens += 1
+                yield _sse(chunk)
+            yield _sse({"object": "chat.completion.chunk" if kind == "chat" else "text_completion",
+                        "model": model, "choices": [], "sources": sources})  # fmt: skip
+            yield _sse("[DONE]")
+        finally:
+            result.seconds = time.perf_counter() - started
+            history.record(node, member_id, kind, model, question, result, sources,
+                           ran_on=remote.url)  # fmt: skip
+
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+    )

@@ -23,6 +23,7 @@ def record(
     question: str,
     result: Result,
     sources: list[dict[str, object]],
+    ran_on: str = "here",
 ) -> None:
     def work(session: Session) -> None:
         session.add(
@@ -32,6 +33,7 @@ def record(
                 sources=sources, prompt_tokens=result.prompt_tokens,
                 completion_tokens=result.completion_tokens,
                 duration_ms=round(result.seconds * 1000), energy_wh=result.energy_wh,
+                ran_on=ran_on,
             )
         )  # fmt: skip
 
@@ -61,6 +63,6 @@ def forget(session: Session, member_id: int, query_id: int | None = None) -> Non
 
 
 def sent_outside(session: Session) -> int:
-    """Requests the AI sent outside this node: none ever (no code path makes one); counted
-    from the log so that the day a backend is configured, the page says so."""
+    """Requests the AI sent outside this node: only to the household's own AI server, when
+    one is configured (`ai_backend_url`); counted from the log."""
     return int(session.scalar(select(func.count(AIQuery.id)).where(AIQuery.ran_on != "here")) or 0)

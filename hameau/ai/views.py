@@ -33,6 +33,7 @@ def _page(request: Request, db: DB, **context: object) -> Response:
         "loaded": runtime.loaded_name,
         "failure": runtime.failure,
         "outside": history.sent_outside(db),
+        "backend": node.settings.ai_backend_url,
         **context,
     }
     return request.app.state.pages.render(

@@ -21,6 +21,7 @@ from hameau.accounts.ratelimit import LoginLimiter
 from hameau.accounts.sessions import Lifetimes
 from hameau.ai import api as ai_api
 from hameau.ai import views as ai_views
+from hameau.ai.backend import Backend
 from hameau.ai.runtime import Runtime
 from hameau.calendar import views as calendar_views
 from hameau.calendar.store import CalendarStore
@@ -187,6 +188,7 @@ def create_app(node: Node) -> FastAPI:
     app.state.calendars = CalendarStore(node)
     app.state.bus = Bus()
     app.state.ai = Runtime(node)  # loads nothing until the AI is asked
+    app.state.ai_backend = Backend(node) if settings.ai_backend_url else None
     for router in ROUTERS:
         app.include_router(router)
     return app

@@ -12,6 +12,7 @@ import openai
 import pytest
 
 from hameau.accounts import members, tokens
+from hameau.ai import history
 from hameau.node.db import transaction
 from hameau.notes import service as notes
 from tests.e2e.served import Served, serve
@@ -156,8 +157,6 @@ def test_every_query_is_in_the_members_own_history(
     client(served, keys["sam"]).chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": "Une question de Sam"}], max_tokens=4
     )
-    from hameau.ai import history
-
     opened = served_node(served)
     with opened.sessions() as session:
         sam = members.find_member(session, "sam")
@@ -219,3 +218,41 @@ def test_the_model_is_unloaded_when_idle(node: tuple[Served, dict[str, str]]) ->
         time.sleep(1)
     else:
         raise AssertionError("the model stayed loaded")
+
+
+def test_a_node_can_send_its_ai_requests_to_a_household_server(
+    node: tuple[Served, dict[str, str]], tmp_path: Path
+) -> None:
+    """Another hameau node plays the household's OpenAI-compatible server (as Ollama would)."""
+    served, keys = node
+    front = make_node(tmp_path / "front")
+    add_member(front, "alex")
+    with transaction(front.sessions) as session:
+        key = tokens.create_token(session, members.find_member(session, "alex"), "ai")[1]
+        notes.create(
+            session, members.find_member(session, "alex"), "Vélo\n\nLe cadenas du vélo : 2207.\n"
+        )
+    front.close()
+    env = {"HAMEAU_AI_BACKEND_URL": served.url + "/v1", "HAMEAU_AI_BACKEND_KEY": keys["sam"]}
+    with serve(tmp_path / "front", env=env) as forwarding:
+        ai = client(forwarding, key)
+        assert {model.id for model in ai.models.list().data} == {MODEL, "abime"}
+        said = ai.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "Quel est le cadenas du vélo ?"}],
+            max_tokens=4, extra_body={"retrieval": True},
+        )  # fmt: skip
+        assert said.choices[0].message.content is not None
+        assert [source["title"] for source in said.model_extra["sources"]] == ["Vélo"]
+        streamed = ai.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": "Bonjour"}],
+            max_tokens=4,
+            stream=True,
+        )
+        assert "".join(chunk.choices[0].delta.content or "" for chunk in streamed if chunk.choices)
+        opened = served_node(forwarding)
+        with opened.sessions() as session:
+            assert history.sent_outside(session) == 2
+            kept = history.of(session, members.find_member(session, "alex").id)
+            assert {query.ran_on for query in kept} == {served.url + "/v1"}
+        opened.close()
