@@ -34,6 +34,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/files.py
 	$(BIN)/python bench/sync.py
+	$(BIN)/python bench/ai.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
