@@ -144,6 +144,11 @@ def main() -> None:
                 "() => document.getElementById('status').textContent === 'Enregistré.'"
             )
             apps.screenshot(path=OUT / "note.png", full_page=True)
+            apps.goto(node.url + "/ai")
+            apps.fill("textarea[name=question]", "Quand semer les radis ?")
+            apps.click("#ask button[type=submit]")
+            apps.wait_for_selector("#sources li", timeout=120_000)
+            apps.screenshot(path=OUT / "ai.png", full_page=True)
             travel(browser, node.url, data, Path(folder), logins["sam"], apps)
     for image in sorted(OUT.glob("*.png")):
         print(image.relative_to(ROOT))
