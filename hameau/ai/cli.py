@@ -20,14 +20,17 @@ ai_app = typer.Typer(
 def models(data_dir: DataDirOption = None) -> None:
     """The models this node can run (the packaged default and any GGUF in its models/ folder)."""
     from hameau.ai import catalog
+    from hameau.ai.runtime import loaded_by_server
 
     node = datadir.open_node(settings_for(data_dir))
     try:
-        table = Table("model", "size", "file", "default")
+        table = Table("model", "size", "loaded", "default", "file")
+        loaded = loaded_by_server(node)
         for model in catalog.available(node):
             size = f"{model.size / 1e6:.0f} MB" if model.size else "assembled on first use"
             default = "yes" if model.name == node.settings.ai_model else ""
-            table.add_row(model.name, size, str(model.path), default)
+            here = "yes" if model.name == loaded else "no"
+            table.add_row(model.name, size, here, default, str(model.path))
         console.print(table)
         console.print("A model is loaded by the server when first asked, and unloaded after"
                       f" {node.settings.ai_idle_seconds} s without use.")  # fmt: skip

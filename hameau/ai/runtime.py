@@ -13,12 +13,14 @@ import asyncio
 import contextlib
 import ctypes
 import gc
+import json
 import logging
 import os
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hameau.ai import catalog
@@ -37,6 +39,20 @@ def _give_back_memory() -> None:
     memory falls once a model is unloaded."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).malloc_trim(0)
+
+
+def loaded_file(node: Node) -> Path:
+    """Where the server says which model it holds, for `hameau ai models` (another process)."""
+    return catalog.folder(node) / ".loaded.json"
+
+
+def loaded_by_server(node: Node) -> str | None:
+    try:
+        said = json.loads(loaded_file(node).read_text())
+        os.kill(int(said["pid"]), 0)  # the server that wrote it still runs
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return str(said["model"])
 
 
 class Unavailable(HameauError):
@@ -167,6 +183,7 @@ class Runtime:
         self._loaded = None
         gc.collect()
         _give_back_memory()
+        loaded_file(self.node).unlink(missing_ok=True)
 
     def model(self, name: str, embedding: bool = False) -> Any:
         """The model, loaded if needed (in the worker thread that is about to use it)."""
@@ -193,6 +210,7 @@ class Runtime:
             ) from None
         self.failure = None
         self._loaded = (name, embedding, llama)
+        loaded_file(self.node).write_text(json.dumps({"model": name, "pid": os.getpid()}))
         return llama
 
     def _failed(self, why: str) -> Unavailable:

@@ -4,6 +4,7 @@ default model (Gemma 3 270M, from its PyPI package) running on the CPU."""
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -211,6 +212,18 @@ def test_the_model_is_unloaded_when_idle(node: tuple[Served, dict[str, str]]) ->
     ai = client(served, keys["alex"])
     ai.completions.create(model=MODEL, prompt="Bonjour", max_tokens=2)
     assert [m.model_extra["loaded"] for m in ai.models.list().data if m.id == MODEL] == [True]
+
+    def listed() -> str:
+        import subprocess
+        import sys
+
+        return subprocess.run(
+            [sys.executable, "-m", "hameau", "ai", "models", "--data-dir", str(served.data_dir)],
+            capture_output=True, text=True, check=True, env={**os.environ, "COLUMNS": "200"},
+        ).stdout  # fmt: skip
+
+    row = next(line for line in listed().splitlines() if MODEL in line)
+    assert "253 MB" in row and "│ yes " in row  # loaded, by the server
     deadline = time.monotonic() + 60  # unloaded 4 s after the last use (a timer, not a poll)
     while time.monotonic() < deadline:
         if [m.model_extra["loaded"] for m in ai.models.list().data if m.id == MODEL] == [False]:
@@ -218,6 +231,8 @@ def test_the_model_is_unloaded_when_idle(node: tuple[Served, dict[str, str]]) ->
         time.sleep(1)
     else:
         raise AssertionError("the model stayed loaded")
+    row = next(line for line in listed().splitlines() if MODEL in line)
+    assert "│ no " in row
 
 
 def test_a_node_can_send_its_ai_requests_to_a_household_server(
