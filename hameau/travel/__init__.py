@@ -1,6 +1,3 @@
-"""Travel mode: a satellite copy of a member's chosen data, and the sync that brings it home.
-
-So far: the reconciliation rules (`merge.py`), proven by property tests, and the files
-journal they read (`hameau/files/journal.py`), kept by every door. The satellite, the
-transport and the commands come next (see the closing notes of the travel issue).
-"""
+"""Travel mode: a satellite copy of a member's chosen data on a laptop, and the sync that
+brings it home. The rules are in `merge.py` and `calendars.py`, the home's side in `api.py`,
+the satellite's in `sync.py` and `autosync.py` (see docs/travel.md)."""

@@ -235,37 +235,32 @@ def _in_batches(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
-def _fetch_missing(node: Node, home: Home, wanted: dict[str, int], report: Report) -> None:
-    store = node.blobs
-    missing = sorted(digest for digest in wanted if not store.exists(digest))
+def _by_weight(digests: list[str], sizes: dict[str, int]) -> Iterator[list[str]]:
+    """Contents in streams of up to 256 MiB or 5,000 items each."""
     batch: list[str] = []
     weight = 0
-    for digest in missing:
+    for digest in digests:
         batch.append(digest)
-        weight += wanted[digest]
+        weight += sizes[digest]
         if weight >= FETCH_BATCH_BYTES or len(batch) >= 5000:
-            report.bytes_in += home.fetch(store, batch)
+            yield batch
             batch, weight = [], 0
     if batch:
-        report.bytes_in += home.fetch(store, batch)
+        yield batch
+
+
+def _fetch_missing(node: Node, home: Home, wanted: dict[str, int], report: Report) -> None:
+    missing = sorted(digest for digest in wanted if not node.blobs.exists(digest))
+    for batch in _by_weight(missing, wanted):
+        report.bytes_in += home.fetch(node.blobs, batch)
 
 
 def _send_missing(node: Node, home: Home, wanted: dict[str, int], report: Report) -> None:
-    digests = sorted(wanted)
     missing: list[str] = []
-    for chunk in _in_batches(digests, 5000):
-        missing += home.call("POST", "/api/travel/blobs/missing", json={"digests": chunk})[
-            "missing"
-        ]
-    batch: list[str] = []
-    weight = 0
-    for digest in missing:
-        batch.append(digest)
-        weight += wanted[digest]
-        if weight >= FETCH_BATCH_BYTES or len(batch) >= 5000:
-            home.send(node.blobs, batch)
-            batch, weight = [], 0
-    if batch:
+    for chunk in _in_batches(sorted(wanted), 5000):
+        answer = home.call("POST", "/api/travel/blobs/missing", json={"digests": chunk})
+        missing += answer["missing"]
+    for batch in _by_weight(missing, wanted):
         home.send(node.blobs, batch)
     report.bytes_out += sum(wanted[digest] for digest in missing)
 
