@@ -138,7 +138,12 @@ async def answer(
     if stream:
 
         async def events() -> AsyncIterator[bytes]:
-            result = Result()
+            result, logged = Result(), False
+
+            def record() -> bool:
+                history.record(node, member_id, kind, model, question, result, sources)
+                return True
+
             try:
                 if kind == "chat":
                     first = chunk(None, None)
@@ -152,10 +157,12 @@ async def answer(
                 final = chunk(None, result.finish_reason)
                 final["usage"], final["sources"] = _usage(result), sources
                 yield _sse(final)
+                logged = record()  # before the end is said: a client may look at once
                 yield _sse("[DONE]")
             finally:
                 ai.release(ticket)
-                history.record(node, member_id, kind, model, question, result, sources)
+                if not logged:  # the reader left early: what was made is logged all the same
+                    record()
 
         return StreamingResponse(
             events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
@@ -309,7 +316,14 @@ async def forward(
         return data  # type: ignore[no-any-return]
 
     async def events() -> AsyncIterator[bytes]:
-        result = Result()
+        result, logged = Result(), False
+
+        def record() -> bool:
+            result.seconds = time.perf_counter() - started
+            history.record(node, member_id, kind, model, question, result, sources,
+                           ran_on=remote.url)  # fmt: skip
+            return True
+
         try:
             async for chunk in remote.stream(path, {**payload, "stream": True}):
                 for choice in chunk.get("choices") or []:
@@ -320,11 +334,11 @@ async def forward(
                 yield _sse(chunk)
             yield _sse({"object": "chat.completion.chunk" if kind == "chat" else "text_completion",
                         "model": model, "choices": [], "sources": sources})  # fmt: skip
+            logged = record()  # before the end is said: a client may look at once
             yield _sse("[DONE]")
         finally:
-            result.seconds = time.perf_counter() - started
-            history.record(node, member_id, kind, model, question, result, sources,
-                           ran_on=remote.url)  # fmt: skip
+            if not logged:  # the reader left early: logged all the same
+                record()
 
     return StreamingResponse(
         events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
