@@ -4,7 +4,11 @@ through its OpenAI-compatible API and the official `openai` client); the node's 
 memory before any question, with the model loaded, and after it was unloaded for idleness.
 Prints one JSON line.
 
-    .venv/bin/python bench/ai.py [--runs 5] [--tokens 64] [--threads 2]
+    .venv/bin/python bench/ai.py [--runs 5] [--tokens 64] [--threads 2] [--llama-server PATH]
+
+With `--llama-server` (llama.cpp's own server binary), that server is measured too, on the
+same model with 4 parallel slots: one stream, then 4 requests at once beside the node's
+queue (which answers them one after the other), to choose between the two runtimes.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--llama-server", type=Path, default=None)
+    parser.add_argument("--concurrent", type=int, default=4)
     options = parser.parse_args()
     idle = 5
     import openai
@@ -42,7 +48,7 @@ def main() -> None:
         run("init", "--name", "Bench")
         run("member", "add", "alex", "--password-stdin")
         key = run("token", "create", "alex", "--label", "bench").stdout.strip().splitlines()[-1]
-        settings = (data / "hameau.toml")
+        settings = data / "hameau.toml"
         settings.write_text(
             f"[node]\nai_threads = {options.threads}\nai_idle_seconds = {idle}\n"
             f"ai_max_tokens = {options.tokens}\n"
@@ -51,14 +57,20 @@ def main() -> None:
         with process(command) as node:
             time.sleep(1)
             rss_before = read_process(node.pid).rss_kb / 1024
-            client = openai.OpenAI(base_url=node.url + "/v1", api_key=key, max_retries=0, timeout=300)
+            client = openai.OpenAI(
+                base_url=node.url + "/v1", api_key=key, max_retries=0, timeout=300
+            )
             client.completions.create(model="gemma-3-270m", prompt="Hello", max_tokens=2)  # load
-            through_node = [stream_node(client, prompt, options.tokens) for _ in range(options.runs)]
+            through_node = [
+                stream_node(client, prompt, options.tokens) for _ in range(options.runs)
+            ]
             rss_loaded = read_process(node.pid).rss_kb / 1024
+            node_together = together(client, prompt, options.tokens, options.concurrent)
             time.sleep(idle + 3)
             rss_unloaded = read_process(node.pid).rss_kb / 1024
             model_path = next((data / "models").glob("*.gguf"))
             direct = run_direct(model_path, prompt, options)
+            server = run_server(options, model_path, prompt) if options.llama_server else {}
     result = {
         "bench": "ai",
         "model": "gemma-3-270m (Q4_K_M)",
@@ -79,19 +91,78 @@ def main() -> None:
     result["throughput_overhead_pct"] = round(
         (1 - result["node_tokens_per_s"] / result["direct_tokens_per_s"]) * 100, 1
     )
+    result[f"node_{options.concurrent}_at_once_tokens_per_s"] = round(node_together, 1)
+    result.update(server)
     print(json.dumps(result))
+
+
+def together(client, prompt: str, tokens: int, count: int) -> float:  # type: ignore[no-untyped-def]
+    """Tokens per second over all of ``count`` requests sent at once."""
+    import concurrent.futures
+
+    def one(_: int) -> int:
+        answer = client.completions.create(
+            model=client.models.list().data[0].id, prompt=prompt, max_tokens=tokens, temperature=0
+        )
+        return int(answer.usage.completion_tokens)
+
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=count) as pool:
+        made = sum(pool.map(one, range(count)))
+    return made / (time.perf_counter() - started)
+
+
+def run_server(options: argparse.Namespace, model: Path, prompt: str) -> dict[str, float]:
+    """llama.cpp's own server on the same model: one stream, then requests at once."""
+    import openai
+    from common import free_port
+
+    port = free_port()
+    slots = options.concurrent
+    child = subprocess.Popen(
+        [str(options.llama_server), "-m", str(model), "--port", str(port), "-t", str(options.threads),
+         "-c", str(2048 * slots), "--parallel", str(slots), "--log-disable"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="-", max_retries=0)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client.models.list()
+                break
+            except openai.APIConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        model_id = client.models.list().data[0].id
+        client.completions.create(model=model_id, prompt="Hello", max_tokens=2)
+        runs = [stream_node(client, prompt, options.tokens, model_id) for _ in range(options.runs)]
+        rss = read_process(child.pid).rss_kb / 1024
+        at_once = together(client, prompt, options.tokens, slots)
+    finally:
+        child.terminate()
+        child.wait(timeout=20)
+    return {
+        "llama_server_first_token_ms": round(median(runs, 0) * 1000, 1),
+        "llama_server_tokens_per_s": round(median(runs, 1), 1),
+        f"llama_server_{slots}_at_once_tokens_per_s": round(at_once, 1),
+        "llama_server_rss_mb": round(rss, 1),
+    }
 
 
 def median(runs: list[tuple[float, float]], index: int) -> float:
     return statistics.median(run[index] for run in runs)
 
 
-def stream_node(client, prompt: str, tokens: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-    """(seconds to the first token, tokens per second after it), through the node's API."""
+def stream_node(
+    client, prompt: str, tokens: int, model: str = "gemma-3-270m"
+) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """(seconds to the first token, tokens per second after it), through an OpenAI API."""
     started = time.perf_counter()
     first, count = 0.0, 0
     for chunk in client.completions.create(
-        model="gemma-3-270m", prompt=prompt, max_tokens=tokens, temperature=0, stream=True
+        model=model, prompt=prompt, max_tokens=tokens, temperature=0, stream=True
     ):
         if chunk.choices and chunk.choices[0].text:
             count += 1
