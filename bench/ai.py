@@ -127,16 +127,15 @@ def run_server(options: argparse.Namespace, model: Path, prompt: str) -> dict[st
     try:
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="-", max_retries=0)
         deadline = time.monotonic() + 60
-        while True:
+        while True:  # up, and its model loaded (503 "Loading model" until then)
             try:
-                client.models.list()
+                model_id = client.models.list().data[0].id
+                client.completions.create(model=model_id, prompt="Hello", max_tokens=2)
                 break
-            except openai.APIConnectionError:
+            except (openai.APIConnectionError, openai.InternalServerError):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.3)
-        model_id = client.models.list().data[0].id
-        client.completions.create(model=model_id, prompt="Hello", max_tokens=2)
         runs = [stream_node(client, prompt, options.tokens, model_id) for _ in range(options.runs)]
         rss = read_process(child.pid).rss_kb / 1024
         at_once = together(client, prompt, options.tokens, slots)
