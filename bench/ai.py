@@ -100,9 +100,11 @@ def together(client, prompt: str, tokens: int, count: int) -> float:  # type: ig
     """Tokens per second over all of ``count`` requests sent at once."""
     import concurrent.futures
 
+    model = client.models.list().data[0].id
+
     def one(_: int) -> int:
         answer = client.completions.create(
-            model=client.models.list().data[0].id, prompt=prompt, max_tokens=tokens, temperature=0
+            model=model, prompt=prompt, max_tokens=tokens, temperature=0
         )
         return int(answer.usage.completion_tokens)
 

@@ -45,8 +45,8 @@ def revoke_token(session: Session, token_id: int, member: Member | None = None) 
     return token
 
 
-def authenticate_token(session: Session, secret: str) -> Member | None:
-    """The active member owning this live app password, or None."""
+def live_token(session: Session, secret: str) -> AppToken | None:
+    """The live app password with this secret, of an active member, or None."""
     if not secret.startswith(PREFIX) or len(secret) > 100:
         return None
     token = session.scalar(select(AppToken).where(AppToken.token_hash == digest(secret)))
@@ -55,4 +55,10 @@ def authenticate_token(session: Session, secret: str) -> Member | None:
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at > TOUCH_EVERY:
         token.last_used_at = now
-    return token.member
+    return token
+
+
+def authenticate_token(session: Session, secret: str) -> Member | None:
+    """The active member owning this live app password, or None."""
+    token = live_token(session, secret)
+    return token.member if token is not None else None

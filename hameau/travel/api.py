@@ -26,12 +26,11 @@ from sqlalchemy.exc import IntegrityError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
-from hameau.accounts import devices, members, secrets, tokens
+from hameau.accounts import devices, members, tokens
 from hameau.accounts.models import AppToken, Device, Member
 from hameau.errors import BadRequest, Forbidden, HameauError, NotFound, TooManyRequests
 from hameau.files import journal
 from hameau.files import service as files
-from hameau.files.api import BlobResponse
 from hameau.files.journal import SyncEntry
 from hameau.notes import service as notes
 from hameau.travel import apply, calendars, wire
@@ -108,19 +107,12 @@ async def create_satellite(request: Request, db: DB, body: PackIn) -> PackOut:
     )
 
 
-def _satellite_token(db: DB, request: Request, member: Member) -> AppToken:
-    secret = request.headers.get("authorization", "").partition(" ")[2].strip()
-    found = db.scalar(select(AppToken).where(AppToken.token_hash == secrets.digest(secret)))
-    if found is None or found.device_id is None or found.member_id != member.id:
-        raise Forbidden("Only a satellite's own app password can do this.")
-    return found
-
-
 @router.delete("/satellites/self", status_code=204)
-async def end_satellite(request: Request, db: DB, visitor: MemberVisitor) -> None:
+async def end_satellite(db: DB, visitor: MemberVisitor) -> None:
     """The satellite came home for good: its app password is revoked, its device retired."""
-    token = _satellite_token(db, request, member_of(visitor))
-    revoke_satellite(db, token)
+    if visitor.token is None or visitor.token.device_id is None:
+        raise Forbidden("Only a satellite's own app password can do this.")
+    revoke_satellite(db, visitor.token)
 
 
 def revoke_satellite(db: DB, token: AppToken) -> None:
@@ -328,15 +320,6 @@ async def upload(request: Request, db: DB, visitor: MemberVisitor) -> dict[str, 
         await anyio.to_thread.run_sync(receiver.abort)
         raise BadRequest("The contents sent were refused: %(why)s.", why=str(error)) from None
     return {"stored": receiver.stored}
-
-
-@router.get("/blobs/{digest}", response_model=None)
-async def blob(request: Request, db: DB, visitor: MemberVisitor, digest: str) -> Response:
-    """Content by its hash, if it is (or was) at a path of the member's or the household's."""
-    store = request.app.state.node.blobs
-    if not _readable(db, member_of(visitor), [digest]) or not store.exists(digest):
-        raise NotFound("No such content.")
-    return BlobResponse(store.path(digest), media_type="application/octet-stream")
 
 
 # ---------------------------------------------------------------- notes

@@ -17,7 +17,9 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from hameau.errors import HameauError
+from hameau.files.journal import SyncEntry
 from hameau.node.datadir import Node
+from hameau.notes.models import NoteUpdate
 
 log = logging.getLogger("hameau.travel")
 QUIET_SECONDS = 3.0  # wait for a burst of changes to end before syncing
@@ -49,9 +51,6 @@ class AutoSync:
         event.listen(self.node.sessions, "after_commit", self._after_commit)
 
     def _after_flush(self, session: Session, _context: object) -> None:
-        from hameau.files.journal import SyncEntry
-        from hameau.notes.models import NoteUpdate
-
         touched = (*session.new, *session.dirty)
         if any(isinstance(item, SyncEntry | NoteUpdate) for item in touched):
             session.info["hameau.travel.changed"] = True

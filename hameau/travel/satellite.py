@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 
 from hameau.errors import BadRequest
@@ -77,9 +78,8 @@ class Satellite:
     packed_at: str = ""
     last_sync: str = ""
     last_error: str = ""
-    conflicts: list[str] = field(default_factory=list)
 
-    @property
+    @cached_property
     def parsed(self) -> list[Take]:
         return [Take.parse(text) for text in self.takes]
 
@@ -109,7 +109,8 @@ def load(root: Path) -> Satellite | None:
         data = json.loads(path(root).read_text())
     except FileNotFoundError:
         return None
-    return Satellite(**data)
+    known = {item.name for item in fields(Satellite)}
+    return Satellite(**{key: value for key, value in data.items() if key in known})
 
 
 def save(root: Path, satellite: Satellite) -> None:

@@ -381,9 +381,6 @@ def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report:
         for path, why in answer["refused"].items():
             report.problems.append(f"{space}/{path}: {why}")
     report.conflicts += [f"{space}/{copy}" for _path, copy in outcome.conflicts]
-    satellite.conflicts = sorted(
-        set(satellite.conflicts) | {f"{space}/{c}" for _p, c in outcome.conflicts}
-    )
 
     if done and not report.problems:
         satellite.home_cursor[space] = pulled_to
@@ -654,20 +651,18 @@ def status(node: Node, satellite: Satellite, client: httpx.Client | None) -> Sta
             there = {}
             for space in satellite.spaces:
                 changes, _last = _home_changes(home, space, satellite.home_cursor.get(space, 0))
+                with node.sessions() as session:
+                    owner = _owner(space, _member(session, satellite))
+                    here_now = journal.states(session, owner, sorted(changes))
                 there[space] = sorted(
                     path for path, change in changes.items()
                     if satellite.covers(space, path)
-                    and compare(change["vector"], _local_vector(node, satellite, space, path)) is not Order.EQUAL
+                    and (path not in here_now
+                         or compare(change["vector"], here_now[path].vector) is not Order.EQUAL)
                 )  # fmt: skip
         except HomeUnreachable:
             there = None
     return Status(here, there, sorted(open_conflicts), satellite.last_sync, satellite.last_error)
-
-
-def _local_vector(node: Node, satellite: Satellite, space: str, path: str) -> dict[str, int]:
-    with node.sessions() as session:
-        found = journal.state(session, _owner(space, _member(session, satellite)), path)
-    return found.vector if found else {}
 
 
 def return_home(node: Node, satellite: Satellite, client: httpx.Client) -> Report:

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from hameau.accounts.models import AppToken, Device
-from hameau.errors import N_, NotFound
+from hameau.errors import N_, BadRequest, NotFound
 from hameau.files import service as files
 from hameau.travel import satellite as record
 from hameau.travel.api import revoke_satellite
@@ -94,7 +94,7 @@ async def travel_page(
 def _valid(text: str) -> bool:
     try:
         record.Take.parse(text)
-    except Exception:
+    except BadRequest:
         return False
     return True
 

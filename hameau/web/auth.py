@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hameau.accounts import devices, sessions, tokens
-from hameau.accounts.models import Device, LoginSession, Member
+from hameau.accounts.models import AppToken, Device, LoginSession, Member
 from hameau.errors import BadRequest, Forbidden, Unauthorized
 from hameau.web.csrf import SESSION_COOKIE
 from hameau.web.i18n import choose_locale
@@ -62,7 +62,7 @@ class Visitor:
     login: LoginSession | None = None
     device: Device | None = None
     device_secret: str | None = None
-    via_token: bool = False
+    token: AppToken | None = None  # the app password the request came with, if any
 
     @property
     def on_shared_device(self) -> bool:
@@ -80,7 +80,7 @@ def is_loopback(request: Request) -> bool:
         return False
 
 
-def _from_authorization(db: Session, header: str) -> Member:
+def _from_authorization(db: Session, header: str) -> AppToken:
     scheme, _, value = header.partition(" ")
     secret = ""
     name = None
@@ -91,13 +91,13 @@ def _from_authorization(db: Session, header: str) -> Member:
             name, _, secret = base64.b64decode(value.strip()).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             secret = ""
-    member = tokens.authenticate_token(db, secret) if secret else None
-    if member is None or (name is not None and name.strip().lower() != member.name):
+    token = tokens.live_token(db, secret) if secret else None
+    if token is None or (name is not None and name.strip().lower() != token.member.name):
         raise Unauthorized(
             "This app password is unknown or revoked; create one with `hameau token create`.",
             headers={"WWW-Authenticate": 'Basic realm="hameau", charset="UTF-8"'},
         )
-    return member
+    return token
 
 
 def resolve_visitor(request: Request, db: Session) -> Visitor:
@@ -117,8 +117,8 @@ def resolve_visitor(request: Request, db: Session) -> Visitor:
         visitor.device_secret = device_secret
     authorization = request.headers.get("authorization")
     if authorization:
-        visitor.member = _from_authorization(db, authorization)
-        visitor.via_token = True
+        visitor.token = _from_authorization(db, authorization)
+        visitor.member = visitor.token.member
     else:
         session_secret = request.cookies.get(SESSION_COOKIE)
         if session_secret:

@@ -33,11 +33,14 @@ def test_changes_since_a_sequence_and_content_by_hash(node: Node) -> None:
     assert [(c["path"], c["blob"]) for c in later["changes"]] == [("a.txt", None)]
 
     digest = hashlib.sha256(b"two").hexdigest()
-    assert client.get(f"/api/travel/blobs/{digest}", headers=alex).content == b"two"
+    fetch = "/api/travel/blobs/fetch"
+    assert client.post(fetch, json={"digests": [digest]}, headers=alex).content == (
+        f"{digest} 3\n".encode() + b"two"
+    )
     # Sam sees neither Alex's changes nor Alex's content, even knowing its hash.
     assert client.get("/api/travel/files/mine/changes", headers=sam).json()["changes"] == []
-    assert client.get(f"/api/travel/blobs/{digest}", headers=sam).status_code == 404
-    assert client.get("/api/travel/blobs/../../node.key", headers=alex).status_code == 404
+    assert client.post(fetch, json={"digests": [digest]}, headers=sam).status_code == 404
+    assert client.post(fetch, json={"digests": ["../../node.key"]}, headers=alex).status_code == 404
     assert client.get("/api/travel/files/nowhere/changes", headers=alex).status_code == 404
 
 
