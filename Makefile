@@ -6,7 +6,7 @@ DEMO   ?= .hameau-demo
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: run test bench lint i18n i18n-check screenshots clean
+.PHONY: run test bench lint llama-server i18n i18n-check screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hameau needs Python 3.11 or newer")'
@@ -25,10 +25,14 @@ run: $(VENV)/.installed
 	$(BIN)/hameau demo --data-dir $(DEMO) --host $(HOST) --port $(PORT)
 	$(BIN)/hameau serve --data-dir $(DEMO) --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed-dev
+# llama.cpp's own server, built once for this machine into ~/.cache/hameau (about ten minutes).
+llama-server: $(VENV)/.installed-dev
+	$(BIN)/hameau ai install-server
+
+test: $(VENV)/.installed-dev llama-server
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed-dev
+bench: $(VENV)/.installed-dev llama-server
 	bash bench/tools.sh
 	$(BIN)/python bench/idle.py
 	$(BIN)/python bench/pages.py

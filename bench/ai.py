@@ -1,14 +1,15 @@
-"""The node's AI beside llama-cpp-python called directly: same model, prompt, thread count and
-token budget, in one run. Time to first token and tokens per second, streamed (the node
-through its OpenAI-compatible API and the official `openai` client); the node's resident
-memory before any question, with the model loaded, and after it was unloaded for idleness.
+"""The node's AI beside the engines it runs, called directly: same model, prompt, thread count
+and token budget, in one run. For each runtime of the node — llama.cpp's `llama-server` as
+its child process, and llama-cpp-python in its process — time to first token and tokens per
+second, streamed through its OpenAI-compatible API with the official `openai` client, then
+tokens per second over 4 requests at once; resident memory before any question, with the
+model loaded, and after it was unloaded for idleness. Beside them: the same `llama-server`
+binary run by hand (4 slots, its own HTTP API), and llama-cpp-python called in this process.
 Prints one JSON line.
 
     .venv/bin/python bench/ai.py [--runs 5] [--tokens 64] [--threads 2] [--llama-server PATH]
 
-With `--llama-server` (llama.cpp's own server binary), that server is measured too, on the
-same model with 4 parallel slots: one stream, then 4 requests at once beside the node's
-queue (which answers them one after the other), to choose between the two runtimes.
+The llama-server used is the one the node would find (`make llama-server` builds it).
 """
 
 from __future__ import annotations
@@ -35,72 +36,100 @@ def main() -> None:
     parser.add_argument("--llama-server", type=Path, default=None)
     parser.add_argument("--concurrent", type=int, default=4)
     options = parser.parse_args()
-    idle = 5
-    import openai
-
+    from hameau.ai import build
     from hameau.ai.runtime import gemma_prompt
 
+    options.llama_server = options.llama_server or build.find_binary()
+    if options.llama_server is None:
+        sys.exit("llama-server is missing: run `make llama-server` (or give --llama-server PATH)")
     prompt = gemma_prompt([{"role": "user", "content": PROMPT}])
+    result: dict[str, object] = {"bench": "ai", "model": "gemma-3-270m (Q4_K_M)",
+                                 "threads": options.threads, "tokens": options.tokens,
+                                 "runs": options.runs, "at_once": options.concurrent}  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
-        data = Path(folder) / "node"
-        run = lambda *args: subprocess.run([sys.executable, "-m", "hameau", *args, "--data-dir", str(data)],  # noqa: E731
-                                           check=True, capture_output=True, text=True, input="correct horse\n")  # fmt: skip
-        run("init", "--name", "Bench")
-        run("member", "add", "alex", "--password-stdin")
-        key = run("token", "create", "alex", "--label", "bench").stdout.strip().splitlines()[-1]
-        settings = data / "hameau.toml"
-        settings.write_text(
-            f"[node]\nai_threads = {options.threads}\nai_idle_seconds = {idle}\n"
-            f"ai_max_tokens = {options.tokens}\n"
-        )
-        command = [sys.executable, "-m", "hameau", "serve", "--data-dir", str(data)]
-        with process(command) as node:
-            time.sleep(1)
-            rss_before = read_process(node.pid).rss_kb / 1024
-            client = openai.OpenAI(
-                base_url=node.url + "/v1", api_key=key, max_retries=0, timeout=300
-            )
-            client.completions.create(model="gemma-3-270m", prompt="Hello", max_tokens=2)  # load
-            through_node = [
-                stream_node(client, prompt, options.tokens) for _ in range(options.runs)
-            ]
-            rss_loaded = read_process(node.pid).rss_kb / 1024
-            node_together = together(client, prompt, options.tokens, options.concurrent)
-            time.sleep(idle + 3)
-            rss_unloaded = read_process(node.pid).rss_kb / 1024
-            model_path = next((data / "models").glob("*.gguf"))
-            direct = run_direct(model_path, prompt, options)
-            server = run_server(options, model_path, prompt) if options.llama_server else {}
-    result = {
-        "bench": "ai",
-        "model": "gemma-3-270m (Q4_K_M)",
-        "threads": options.threads,
-        "tokens": options.tokens,
-        "runs": options.runs,
-        "node_first_token_ms": round(median(through_node, 0) * 1000, 1),
-        "direct_first_token_ms": round(median(direct, 0) * 1000, 1),
-        "node_tokens_per_s": round(median(through_node, 1), 1),
-        "direct_tokens_per_s": round(median(direct, 1), 1),
-        "rss_before_mb": round(rss_before, 1),
-        "rss_loaded_mb": round(rss_loaded, 1),
-        "rss_after_unload_mb": round(rss_unloaded, 1),
-    }
-    result["first_token_overhead_pct"] = round(
-        (result["node_first_token_ms"] / result["direct_first_token_ms"] - 1) * 100, 1
-    )
-    result["throughput_overhead_pct"] = round(
-        (1 - result["node_tokens_per_s"] / result["direct_tokens_per_s"]) * 100, 1
-    )
-    result[f"node_{options.concurrent}_at_once_tokens_per_s"] = round(node_together, 1)
+        for runtime, short in (("llama-server", "server"), ("llama-cpp-python", "inprocess")):
+            data = Path(folder) / short
+            measured = measure_node(data, runtime, prompt, options)
+            result.update({f"node_{short}_{name}": value for name, value in measured.items()})
+        model_path = next((Path(folder) / "server" / "models").glob("*.gguf"))
+        server = run_server(options, model_path, prompt)
+        direct = run_direct(model_path, prompt, options)
     result.update(server)
+    result["direct_first_token_ms"] = round(median(direct, 0) * 1000, 1)
+    result["direct_tokens_per_s"] = round(median(direct, 1), 1)
+    for short, peer in (("server", "llama_server"), ("inprocess", "direct")):
+        node_first, peer_first = (
+            result[f"node_{short}_first_token_ms"],
+            result[f"{peer}_first_token_ms"],
+        )
+        node_rate, peer_rate = result[f"node_{short}_tokens_per_s"], result[f"{peer}_tokens_per_s"]
+        result[f"{short}_first_token_overhead_pct"] = round((node_first / peer_first - 1) * 100, 1)  # type: ignore[operator]
+        result[f"{short}_throughput_overhead_pct"] = round((1 - node_rate / peer_rate) * 100, 1)  # type: ignore[operator]
+    result["server_at_once_overhead_pct"] = round(
+        (
+            1
+            - result["node_server_at_once_tokens_per_s"]
+            / result["llama_server_at_once_tokens_per_s"]
+        )
+        * 100,
+        1,  # type: ignore[operator]
+    )
     print(json.dumps(result))
+
+
+def measure_node(
+    data: Path, runtime: str, prompt: str, options: argparse.Namespace
+) -> dict[str, float]:
+    """The node with one runtime: one stream, then requests at once, and its memory (with
+    llama-server, the node's and its child's)."""
+    import openai
+
+    idle = 5
+    run = lambda *args: subprocess.run([sys.executable, "-m", "hameau", *args, "--data-dir", str(data)],  # noqa: E731
+                                       check=True, capture_output=True, text=True, input="correct horse\n")  # fmt: skip
+    run("init", "--name", "Bench")
+    run("member", "add", "alex", "--password-stdin")
+    key = run("token", "create", "alex", "--label", "bench").stdout.strip().splitlines()[-1]
+    (data / "hameau.toml").write_text(
+        f'[node]\nai_runtime = "{runtime}"\nai_server = "{options.llama_server}"\n'
+        f"ai_threads = {options.threads}\nai_idle_seconds = {idle}\n"
+        f"ai_max_tokens = {options.tokens}\nai_parallel = {options.concurrent}\n"
+    )
+
+    def memory(pid: int) -> float:
+        total = read_process(pid).rss_kb
+        loaded = data / "models" / ".loaded.json"
+        child = json.loads(loaded.read_text()).get("server_pid") if loaded.exists() else None
+        if child:
+            total += read_process(child).rss_kb
+        return total / 1024
+
+    command = [sys.executable, "-m", "hameau", "serve", "--data-dir", str(data)]
+    with process(command) as node:
+        time.sleep(1)
+        before = memory(node.pid)
+        client = openai.OpenAI(base_url=node.url + "/v1", api_key=key, max_retries=0, timeout=300)
+        client.completions.create(model="gemma-3-270m", prompt="Hello", max_tokens=2)  # loads
+        runs = [stream_node(client, prompt, options.tokens) for _ in range(options.runs)]
+        loaded = memory(node.pid)
+        at_once = together(client, prompt, options.tokens, options.concurrent)
+        time.sleep(idle + 3)
+        after = memory(node.pid)
+    return {
+        "first_token_ms": round(median(runs, 0) * 1000, 1),
+        "tokens_per_s": round(median(runs, 1), 1),
+        "at_once_tokens_per_s": round(at_once, 1),
+        "rss_before_mb": round(before, 1),
+        "rss_loaded_mb": round(loaded, 1),
+        "rss_after_unload_mb": round(after, 1),
+    }
 
 
 def together(client, prompt: str, tokens: int, count: int) -> float:  # type: ignore[no-untyped-def]
     """Tokens per second over all of ``count`` requests sent at once."""
     import concurrent.futures
 
-    model = client.models.list().data[0].id
+    model = client.models.list().data[0].id  # asked once, outside the timed requests
 
     def one(_: int) -> int:
         answer = client.completions.create(
@@ -147,7 +176,7 @@ def run_server(options: argparse.Namespace, model: Path, prompt: str) -> dict[st
     return {
         "llama_server_first_token_ms": round(median(runs, 0) * 1000, 1),
         "llama_server_tokens_per_s": round(median(runs, 1), 1),
-        f"llama_server_{slots}_at_once_tokens_per_s": round(at_once, 1),
+        "llama_server_at_once_tokens_per_s": round(at_once, 1),
         "llama_server_rss_mb": round(rss, 1),
     }
 

@@ -32,6 +32,15 @@ def default_data_dir() -> Path:
     return Path(base) / "hameau"
 
 
+def _one_of(*choices: str) -> Callable[[Any], str]:
+    def convert(value: Any) -> str:
+        if str(value) not in choices:
+            raise ValueError(f"must be one of: {', '.join(choices)}")
+        return str(value)
+
+    return convert
+
+
 def _positive_int(value: Any) -> int:
     number = int(value)
     if number <= 0:
@@ -100,6 +109,20 @@ OPTIONS: dict[str, Option] = {
         str,
     ),
     "ai_backend_key": Option("", "The bearer token that server wants, if any.", str),
+    "ai_runtime": Option(
+        "auto",
+        "What runs the models: llama-server (llama.cpp's own server as a child process, several"
+        " requests at once), llama-cpp-python (in the node's process, one at a time), or auto"
+        " (llama-server when one is found, see `hameau ai install-server`).",
+        _one_of("auto", "llama-server", "llama-cpp-python"),
+    ),
+    "ai_server": Option(
+        "",
+        "Path of the llama-server binary; empty: one on PATH, else the one"
+        " `hameau ai install-server` built.",
+        str,
+    ),
+    "ai_parallel": Option(4, "Requests llama-server answers at once (its slots).", _positive_int),
     "ai_idle_seconds": Option(
         300, "Seconds after which an unused model is unloaded.", _positive_int
     ),
@@ -129,6 +152,9 @@ class Settings:
     ai_model: str = OPTIONS["ai_model"].default
     ai_backend_url: str = OPTIONS["ai_backend_url"].default
     ai_backend_key: str = OPTIONS["ai_backend_key"].default
+    ai_runtime: str = OPTIONS["ai_runtime"].default
+    ai_server: str = OPTIONS["ai_server"].default
+    ai_parallel: int = OPTIONS["ai_parallel"].default
     ai_idle_seconds: int = OPTIONS["ai_idle_seconds"].default
     ai_queue: int = OPTIONS["ai_queue"].default
     ai_threads: int = OPTIONS["ai_threads"].default

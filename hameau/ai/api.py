@@ -247,13 +247,11 @@ async def embeddings(
     catalog.find(request.app.state.node, model)
     ai = runtime(request)
     ticket = ai.reserve()
-    started, cpu = time.perf_counter(), time.process_time()
     try:
-        vectors, tokens = await ai.embed(ticket, model, texts)
+        vectors, result = await ai.embed(ticket, model, texts)
     finally:
         ai.release(ticket)
-    result = Result(prompt_tokens=tokens, seconds=time.perf_counter() - started,
-                    cpu_seconds=time.process_time() - cpu)  # fmt: skip
+    tokens = result.prompt_tokens
     history.record(request.app.state.node, member_id, "embedding", model, texts[0], result, [])
     return {
         "object": "list",

@@ -34,8 +34,43 @@ def models(data_dir: DataDirOption = None) -> None:
         console.print(table)
         console.print("A model is loaded by the server when first asked, and unloaded after"
                       f" {node.settings.ai_idle_seconds} s without use.")  # fmt: skip
+        console.print(f"Runs on: {_runtime_said(node)}", markup=False)
     finally:
         node.close()
+
+
+def _runtime_said(node: datadir.Node) -> str:
+    from hameau.ai import build
+
+    settings = node.settings
+    if settings.ai_backend_url:
+        return f"the household's AI server at {settings.ai_backend_url} (ai_backend_url)."
+    binary = build.find_binary(settings.ai_server)
+    if settings.ai_runtime == "llama-server" or (settings.ai_runtime == "auto" and binary):
+        if binary is None:
+            return ("llama-server, which is not installed: run `hameau ai install-server`"
+                    " (ai_runtime = \"llama-server\").")  # fmt: skip
+        return (f"llama-server ({binary}), a child process answering"
+                f" {settings.ai_parallel} requests at once.")  # fmt: skip
+    return ("llama-cpp-python in the node's process, one request at a time;"
+            " `hameau ai install-server` builds llama.cpp's server, which answers several"
+            " at once.")  # fmt: skip
+
+
+@ai_app.command("install-server")
+def install_server(
+    jobs: Annotated[int, typer.Option(help="Compiler jobs; 0: one per CPU core.")] = 0,
+) -> None:
+    """Build llama.cpp's own server for this machine (once; about ten minutes on two cores).
+    The node then runs its models with it, several requests at once."""
+    from hameau.ai import build
+
+    try:
+        path = build.install(lambda line: console.print(line, markup=False), jobs or None)
+    except build.BuildFailed as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"llama-server is ready: {path}", markup=False)
 
 
 @ai_app.command("ask")
@@ -66,11 +101,16 @@ def ask(
         async def run() -> Result:
             result = Result()
             ticket = runtime.reserve()
-            async for item in runtime.complete(ticket, chosen, prompt, None, 0.7, [END_OF_TURN]):
-                if isinstance(item, Piece):
-                    console.print(item.text, end="", markup=False, highlight=False)
-                else:
-                    result = item
+            try:
+                async for item in runtime.complete(
+                    ticket, chosen, prompt, None, 0.7, [END_OF_TURN]
+                ):
+                    if isinstance(item, Piece):
+                        console.print(item.text, end="", markup=False, highlight=False)
+                    else:
+                        result = item
+            finally:
+                await runtime.close()
             return result
 
         result = asyncio.run(run())

@@ -1,10 +1,14 @@
-"""Running models on the node's CPU with llama-cpp-python: one model loaded at a time, on the
-first request that needs it, unloaded after `ai_idle_seconds` without use (a timer, not a
-poll). A llama.cpp context serves one completion at a time, so requests take turns; beyond
-`ai_queue` waiting, the answer is 503 with Retry-After.
+"""Running models on the node's CPU: one model loaded at a time, on the first request that
+needs it, unloaded after `ai_idle_seconds` without use (a timer, not a poll). Requests take
+the engine's slots; beyond `ai_queue` waiting, the answer is 503 with Retry-After.
 
-llama-cpp-python is imported only when a model is loaded: a node whose AI is never asked
-never loads it.
+Two engines run the model (`ai_runtime`):
+- llama.cpp's own server, `llama-server`, as a child process (`hameau.ai.child`): several
+  requests at once in its parallel slots; it measured about twice the throughput with
+  requests at once (docs/benchmarks.md), so it is used whenever one is found;
+- llama-cpp-python in the node's process (`hameau.ai.inprocess`): one completion at a time.
+
+Neither is started or imported until the AI is asked.
 """
 
 from __future__ import annotations
@@ -12,18 +16,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import gc
 import json
 import logging
 import os
-import threading
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
-from hameau.ai import catalog
+from hameau.ai import build, catalog
 from hameau.errors import HameauError
 from hameau.node.datadir import Node
 
@@ -55,6 +56,10 @@ def loaded_by_server(node: Node) -> str | None:
     return str(said["model"])
 
 
+def unavailable(why: str) -> Unavailable:
+    return Unavailable("The AI is unavailable because %(why)s.", why=why)
+
+
 class Unavailable(HameauError):
     status = 503
 
@@ -84,6 +89,40 @@ class Result:
         return self.cpu_seconds * WATTS_PER_BUSY_CORE / 3600
 
 
+Key = tuple[str, bool]  # (model name, for embeddings)
+
+
+class Engine(Protocol):
+    """What runs a model: loads one, answers completions and embeddings, lets it go."""
+
+    label: str  # as shown to members: "llama-server" or "llama-cpp-python"
+    slots: int  # completions it answers at once
+    loaded: Key | None
+
+    async def load(self, key: Key, path: Path) -> None: ...
+
+    def generate(
+        self, prompt: str, max_tokens: int, temperature: float, stop: list[str]
+    ) -> AsyncIterator[Piece | Result]: ...
+
+    async def embed(self, texts: list[str]) -> tuple[list[list[float]], Result]: ...
+
+    async def unload(self) -> None: ...
+
+
+def choose_engine(node: Node) -> Engine:
+    """The engine `ai_runtime` asks for; `auto` is llama-server when a binary is found."""
+    settings = node.settings
+    binary = build.find_binary(settings.ai_server)
+    if settings.ai_runtime == "llama-server" or (settings.ai_runtime == "auto" and binary):
+        from hameau.ai.child import LlamaServer
+
+        return LlamaServer(node, binary)
+    from hameau.ai.inprocess import InProcess
+
+    return InProcess(node)
+
+
 @dataclass
 class Ticket:
     """A place in the queue, taken before answering (so a full queue is a clean 503)."""
@@ -108,28 +147,30 @@ def gemma_prompt(messages: list[dict[str, str]]) -> str:
 
 
 class Runtime:
-    def __init__(self, node: Node) -> None:
+    """The queue in front of the engine, and the model's lifetime."""
+
+    def __init__(self, node: Node, engine: Engine | None = None) -> None:
         settings = node.settings
         self.node = node
+        self.engine = engine or choose_engine(node)
         self.idle_seconds = settings.ai_idle_seconds
         self.queue_limit = settings.ai_queue
-        self.threads = settings.ai_threads or os.cpu_count() or 1
-        self.context = settings.ai_context
         self.max_tokens = settings.ai_max_tokens
         self.default = settings.ai_model
-        self._lock: asyncio.Lock | None = None
+        self._gate: asyncio.Condition | None = None
         self._waiting = 0
-        self._loaded: tuple[str, bool, Any] | None = None  # (name, for embeddings, Llama)
+        self._active = 0
         self._timer: asyncio.TimerHandle | None = None
+        self._unloading: asyncio.Task[None] | None = None
         self.failure: str | None = None  # why the last load failed, said on the pages
 
     # -- taking turns
 
     @property
-    def lock(self) -> asyncio.Lock:
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        return self._lock
+    def gate(self) -> asyncio.Condition:
+        if self._gate is None:
+            self._gate = asyncio.Condition()
+        return self._gate
 
     def reserve(self) -> Ticket:
         if self._waiting >= self.queue_limit:
@@ -140,19 +181,36 @@ class Runtime:
         self._waiting += 1
         return Ticket(self)
 
+    def _may_enter(self, key: Key) -> bool:
+        if self._active == 0:
+            return True
+        return self._active < self.engine.slots and self.engine.loaded == key
+
     @contextlib.asynccontextmanager
-    async def turn(self, ticket: Ticket) -> AsyncIterator[None]:
-        """Wait for the model, then hold it; the ticket's place in the queue is given back."""
+    async def turn(self, ticket: Ticket, name: str, embedding: bool) -> AsyncIterator[Engine]:
+        """Wait for a slot on this model (a model is changed only when no one uses the other),
+        load it if needed, and hold the slot; the ticket's place in the queue is given back."""
         assert not ticket.used, "a ticket is used once"
+        key = (name, embedding)
         try:
-            await self.lock.acquire()
+            async with self.gate:
+                await self.gate.wait_for(lambda: self._may_enter(key))
+                self._active += 1
         finally:
             ticket.used = True
             self._waiting -= 1
         try:
-            yield
+            if self._unloading is not None:
+                await self._unloading
+            if self.engine.loaded != key:
+                await self._load(key)
+                async with self.gate:
+                    self.gate.notify_all()  # others waiting for this model may come in
+            yield self.engine
         finally:
-            self.lock.release()
+            async with self.gate:
+                self._active -= 1
+                self.gate.notify_all()
             self._schedule_unload()
 
     def release(self, ticket: Ticket) -> None:
@@ -165,7 +223,22 @@ class Runtime:
 
     @property
     def loaded_name(self) -> str | None:
-        return self._loaded[0] if self._loaded else None
+        return self.engine.loaded[0] if self.engine.loaded else None
+
+    async def _load(self, key: Key) -> None:
+        name, _ = key
+        found = catalog.find(self.node, name)
+        await self.unload()
+        try:
+            path = await asyncio.to_thread(catalog.ready_path, self.node, found)
+            await self.engine.load(key, path)
+        except Unavailable as error:
+            self.failure = str(error.params.get("why", error))
+            raise
+        self.failure = None
+        said = {"model": name, "pid": os.getpid(), "runtime": self.engine.label,
+                "server_pid": getattr(self.engine, "pid", None)}  # fmt: skip
+        loaded_file(self.node).write_text(json.dumps(said))
 
     def _schedule_unload(self) -> None:
         if self._timer is not None:
@@ -174,48 +247,23 @@ class Runtime:
 
     def _unload_if_idle(self) -> None:
         self._timer = None
-        if not self.lock.locked() and self._waiting == 0:
-            self.unload()
+        if self._active == 0 and self._waiting == 0 and self.engine.loaded is not None:
+            self._unloading = asyncio.get_running_loop().create_task(self.unload())
 
-    def unload(self) -> None:
-        if self._loaded is None:
-            return
-        self._loaded = None
-        gc.collect()
-        _give_back_memory()
-        loaded_file(self.node).unlink(missing_ok=True)
-
-    def model(self, name: str, embedding: bool = False) -> Any:
-        """The model, loaded if needed (in the worker thread that is about to use it)."""
-        if self._loaded and self._loaded[:2] == (name, embedding):
-            return self._loaded[2]
-        self.unload()
-        found = catalog.find(self.node, name)
+    async def unload(self) -> None:
         try:
-            from llama_cpp import Llama
-        except ImportError:
-            raise self._failed(
-                "llama-cpp-python is not installed (pip install 'hameau[ai]')"
-            ) from None
-        try:
-            path = catalog.ready_path(self.node, found)
-            llama = Llama(
-                model_path=str(path), n_ctx=self.context, n_threads=self.threads,
-                embedding=embedding, verbose=False,
-            )  # fmt: skip
-        except (ValueError, RuntimeError, OSError) as error:
-            log.warning("model %s could not be loaded: %s", name, error)
-            raise self._failed(
-                f"the model {name} could not be loaded (its file is damaged or not a GGUF model)"
-            ) from None
-        self.failure = None
-        self._loaded = (name, embedding, llama)
-        loaded_file(self.node).write_text(json.dumps({"model": name, "pid": os.getpid()}))
-        return llama
+            if self.engine.loaded is not None:
+                await self.engine.unload()
+                _give_back_memory()
+                loaded_file(self.node).unlink(missing_ok=True)
+        finally:
+            self._unloading = None
 
-    def _failed(self, why: str) -> Unavailable:
-        self.failure = why
-        return Unavailable("The AI is unavailable because %(why)s.", why=why)
+    async def close(self) -> None:
+        """At the node's end: the model let go (the child server stopped)."""
+        if self._timer is not None:
+            self._timer.cancel()
+        await self.unload()
 
     # -- answering
 
@@ -228,81 +276,19 @@ class Runtime:
         temperature: float,
         stop: list[str],
     ) -> AsyncIterator[Piece | Result]:
-        """Pieces of text as they are made, then the Result. Runs in a worker thread; if the
-        reader goes away, generation stops at the next token."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Piece | Result | BaseException] = asyncio.Queue()
-        cancelled = threading.Event()
+        """Pieces of text as they are made, then the Result; if the reader goes away, the
+        generation stops at the next token."""
         limit = min(max_tokens or self.max_tokens, self.max_tokens)
-
-        def work() -> None:
+        async with self.turn(ticket, model, embedding=False) as engine:
+            pieces = engine.generate(prompt, limit, temperature, stop)
             try:
-                for item in self._generate(model, prompt, limit, temperature, stop, cancelled):
-                    loop.call_soon_threadsafe(queue.put_nowait, item)
-            except BaseException as error:
-                loop.call_soon_threadsafe(queue.put_nowait, error)
-
-        async with self.turn(ticket):
-            worker = loop.run_in_executor(None, work)
-            try:
-                while True:
-                    item = await queue.get()
-                    if isinstance(item, BaseException):
-                        raise item
+                async for item in pieces:
                     yield item
-                    if isinstance(item, Result):
-                        break
             finally:
-                cancelled.set()
-                await worker
-
-    def _generate(
-        self,
-        model: str,
-        prompt: str,
-        max_tokens: int,
-        temperature: float,
-        stop: list[str],
-        cancelled: threading.Event,
-    ) -> Iterator[Piece | Result]:
-        started, cpu = time.perf_counter(), time.process_time()
-        llama = self.model(model)
-        result = Result(prompt_tokens=len(llama.tokenize(prompt.encode(), special=True)))
-        result.finish_reason = "length"
-        stream = llama.create_completion(
-            prompt, max_tokens=max_tokens, temperature=temperature, stop=stop or None, stream=True
-        )
-        for chunk in stream:
-            if cancelled.is_set():
-                result.finish_reason = "cancelled"
-                break
-            choice = chunk["choices"][0]
-            text = choice.get("text") or ""
-            if text:
-                if not result.completion_tokens:
-                    result.first_token_seconds = time.perf_counter() - started
-                result.completion_tokens += 1
-                result.text += text
-                yield Piece(text)
-            if choice.get("finish_reason"):
-                result.finish_reason = choice["finish_reason"]
-        result.seconds = time.perf_counter() - started
-        result.cpu_seconds = time.process_time() - cpu
-        yield result
+                await pieces.aclose()  # type: ignore[attr-defined]
 
     async def embed(
         self, ticket: Ticket, model: str, texts: list[str]
-    ) -> tuple[list[list[float]], int]:
-        def work() -> tuple[list[list[float]], int]:
-            llama = self.model(model, embedding=True)
-            vectors = []
-            for text in texts:
-                raw = llama.embed(text)
-                if raw and isinstance(raw[0], list):  # one vector per token: their mean
-                    raw = [sum(column) / len(raw) for column in zip(*raw, strict=True)]
-                vectors.append([float(value) for value in raw])
-            tokens = sum(len(llama.tokenize(text.encode())) for text in texts)
-            return vectors, tokens
-
-        async with self.turn(ticket):
-            return await asyncio.get_running_loop().run_in_executor(None, work)
+    ) -> tuple[list[list[float]], Result]:
+        async with self.turn(ticket, model, embedding=True) as engine:
+            return await engine.embed(texts)

@@ -1,17 +1,27 @@
-"""The AI's pages: ask (answers streamed by the page's script, or the whole answer without
-scripts), and the member's own history, which they can delete."""
+"""The AI's pages: ask, and the member's own history, which they can delete.
+
+With htmx, asking posts the question (`hx-post`), which is kept for a moment under a one-use
+id; the fragment returned opens a server-sent event stream on that id (htmx's SSE
+extension), which brings the answer as it is written, then the documents it used. Without
+scripts, the form posts and the whole answer comes on a new page.
+"""
 
 from __future__ import annotations
 
+import html
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import APIRouter, Form
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from hameau.ai import catalog, history, retrieval
-from hameau.ai.runtime import END_OF_TURN, Piece, Result, gemma_prompt
-from hameau.errors import N_, HameauError
+from hameau.ai.runtime import END_OF_TURN, Piece, Result, Ticket, gemma_prompt
+from hameau.errors import N_, HameauError, NotFound
 from hameau.web.auth import DB, MemberVisitor, member_of
 from hameau.web.home import AppInfo, Tile
 
@@ -32,6 +42,7 @@ def _page(request: Request, db: DB, **context: object) -> Response:
         "default": node.settings.ai_model,
         "loaded": runtime.loaded_name,
         "failure": runtime.failure,
+        "runtime": node.settings.ai_backend_url or runtime.engine.label,
         "outside": history.sent_outside(db),
         "backend": node.settings.ai_backend_url,
         **context,
@@ -47,6 +58,55 @@ async def ai_page(request: Request, db: DB, visitor: MemberVisitor) -> Response:
     return _page(request, db)
 
 
+@dataclass
+class Asked:
+    member_id: int
+    question: str
+    model: str
+    message: str  # the question, with the extracts of the member's documents if searched
+    sources: list[dict[str, object]]
+    at: float = field(default_factory=time.monotonic)
+
+
+class Asks:
+    """Questions posted and not yet streamed: each is taken once, by its member, within a
+    minute (a page that never opens its stream leaves nothing behind for long)."""
+
+    LIMIT, SECONDS = 64, 60.0
+
+    def __init__(self) -> None:
+        self._asked: dict[str, Asked] = {}
+
+    def put(self, asked: Asked) -> str:
+        now = time.monotonic()
+        for key in [k for k, v in self._asked.items() if now - v.at > self.SECONDS]:
+            del self._asked[key]
+        while len(self._asked) >= self.LIMIT:
+            del self._asked[next(iter(self._asked))]
+        key = secrets.token_urlsafe(16)
+        self._asked[key] = asked
+        return key
+
+    def take(self, key: str, member_id: int) -> Asked:
+        asked = self._asked.get(key)
+        if asked is None or asked.member_id != member_id:
+            raise NotFound("This question was already answered or has expired; ask it again.")
+        del self._asked[key]
+        return asked
+
+
+def _event(name: str, fragment: str) -> bytes:
+    """One server-sent event carrying HTML (each line of it a `data:` line)."""
+    lines = "".join(f"data: {line}\n" for line in fragment.split("\n"))
+    return f"event: {name}\n{lines}\n".encode()
+
+
+def _sources_html(sources: list[dict[str, object]]) -> str:
+    return "".join(
+        f"<li>[{source['number']}] {html.escape(str(source['title']))}</li>" for source in sources
+    )
+
+
 @router.post("")
 async def ask(
     request: Request,
@@ -56,7 +116,8 @@ async def ask(
     model: Annotated[str, Form(max_length=200)] = "",
     retrieval_on: Annotated[str, Form(alias="retrieval")] = "",
 ) -> Response:
-    """Without scripts: the whole answer on a new page."""
+    """With htmx: a fragment that streams the answer; without scripts: the whole answer on a
+    new page."""
     member_id = member_of(visitor).id
     hits = retrieval.sources_for(db, member_id, question) if retrieval_on else []
     sources = retrieval.cited(hits)
@@ -64,11 +125,19 @@ async def ask(
     node = request.app.state.node
     runtime = request.app.state.ai
     chosen = model or node.settings.ai_model
+    message = retrieval.prompt_with(question, hits)
+    if request.headers.get("hx-request"):
+        if request.app.state.ai_backend is None:
+            catalog.find(node, chosen)
+        key = request.app.state.ai_asks.put(Asked(member_id, question, chosen, message, sources))
+        return request.app.state.pages.render(
+            request, "ai_answer.html", {"key": key, "question": question}
+        )
     result = Result()
     try:
         catalog.find(node, chosen)
         ticket = runtime.reserve()
-        prompt = gemma_prompt([{"role": "user", "content": retrieval.prompt_with(question, hits)}])
+        prompt = gemma_prompt([{"role": "user", "content": message}])
         try:
             async for item in runtime.complete(ticket, chosen, prompt, None, 0.7, [END_OF_TURN]):
                 if not isinstance(item, Piece):
@@ -82,6 +151,58 @@ async def ask(
         )
     history.record(node, member_id, "chat", chosen, question, result, sources)
     return _page(request, db, question=question, answer=result.text, sources=sources)
+
+
+@router.get("/answers/{key}")
+async def answer_stream(request: Request, visitor: MemberVisitor, key: str) -> Response:
+    """The answer to a question just posted, as server-sent events: `piece` (text to add),
+    `sources`, `status` (what it cost, or why there is no answer), then `done`. A failure is
+    said in `status`, on a 200 stream: an event source would otherwise ask again and again."""
+    member_id = member_of(visitor).id
+    node = request.app.state.node
+    runtime = request.app.state.ai
+    remote = request.app.state.ai_backend
+    gettext = request.app.state.pages.gettext(request)
+
+    def pieces(asked: Asked, ticket: Ticket | None) -> AsyncIterator[Piece | Result]:
+        if ticket is None:
+            message = {"role": "user", "content": asked.message}
+            return remote.pieces({"model": asked.model, "messages": [message]})  # type: ignore[no-any-return]
+        prompt = gemma_prompt([{"role": "user", "content": asked.message}])
+        return runtime.complete(ticket, asked.model, prompt, None, 0.7, [END_OF_TURN])  # type: ignore[no-any-return]
+
+    async def events() -> AsyncIterator[bytes]:
+        result, said = Result(), ""
+        try:
+            asked = request.app.state.ai_asks.take(key, member_id)
+            ticket = None if remote is not None else runtime.reserve()
+            try:
+                async for item in pieces(asked, ticket):
+                    if isinstance(item, Piece):
+                        result.text += item.text
+                        yield _event("piece", html.escape(item.text))
+                    else:
+                        result = item
+            finally:
+                if ticket is not None:
+                    runtime.release(ticket)
+                # logged even when the reader left early, with what was written by then
+                history.record(node, member_id, "chat", asked.model, asked.question, result,
+                               asked.sources, ran_on=remote.url if remote else "here")  # fmt: skip
+            if asked.sources:
+                yield _event("sources", _sources_html(asked.sources))
+            said = gettext(
+                "%(tokens)s tokens in %(seconds)s s, about %(mwh)s mWh (an estimate)."
+            ) % {"tokens": result.completion_tokens, "seconds": f"{result.seconds:.1f}",
+                 "mwh": f"{result.energy_wh * 1000:.2f}"}  # fmt: skip
+        except HameauError as error:
+            said = error.render(gettext)
+        yield _event("status", html.escape(said))
+        yield _event("done", "")
+
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+    )
 
 
 @router.get("/history")

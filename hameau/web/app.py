@@ -23,6 +23,7 @@ from hameau.ai import api as ai_api
 from hameau.ai import views as ai_views
 from hameau.ai.backend import Backend
 from hameau.ai.runtime import Runtime
+from hameau.ai.views import Asks
 from hameau.calendar import views as calendar_views
 from hameau.calendar.store import CalendarStore
 from hameau.files import api as files_api
@@ -132,13 +133,14 @@ def _gauges(node: Node):  # type: ignore[no-untyped-def]
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """A satellite syncs by itself while served (see `travel.autosync`); a home node has
-    nothing running in the background."""
+    nothing running in the background. At the end, the AI's model is let go."""
     auto = app.state.autosync
     if auto is not None:
         auto.start()
     yield
     if auto is not None:
         await auto.stop()
+    await app.state.ai.close()  # the model let go, its server process stopped
 
 
 def create_app(node: Node) -> FastAPI:
@@ -189,6 +191,7 @@ def create_app(node: Node) -> FastAPI:
     app.state.bus = Bus()
     app.state.ai = Runtime(node)  # loads nothing until the AI is asked
     app.state.ai_backend = Backend(node) if settings.ai_backend_url else None
+    app.state.ai_asks = Asks()  # questions posted from the AI page, until their answer streams
     for router in ROUTERS:
         app.include_router(router)
     return app

@@ -1,5 +1,6 @@
 """The local AI through the official `openai` client, against a real `hameau serve`, with the
-default model (Gemma 3 270M, from its PyPI package) running on the CPU."""
+default model (Gemma 3 270M, from its PyPI package) running on the CPU — each test twice: with
+llama.cpp's own server as the node's child process, and with llama-cpp-python in the node."""
 
 from __future__ import annotations
 
@@ -23,8 +24,17 @@ pytestmark = pytest.mark.e2e
 MODEL = "gemma-3-270m"
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, dict[str, str]]]:
+RUNTIMES = ["llama-server", "llama-cpp-python"]
+
+
+@pytest.fixture(scope="module", params=RUNTIMES)
+def node(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Served, dict[str, str]]]:
+    if request.param == "llama-server":
+        from hameau.ai import build
+
+        assert build.find_binary(), "llama-server is missing: run `make llama-server`"
     root = tmp_path_factory.mktemp("ai") / "node"
     made = make_node(root)
     keys = {}
@@ -38,7 +48,8 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, dic
     made.close()
     (root / "models").mkdir()
     (root / "models" / "abime.gguf").write_bytes(b"GGUF" + b"\x00" * 64)  # a corrupted model
-    env = {"HAMEAU_AI_QUEUE": "3", "HAMEAU_AI_MAX_TOKENS": "24", "HAMEAU_AI_IDLE_SECONDS": "4"}
+    env = {"HAMEAU_AI_QUEUE": "3", "HAMEAU_AI_MAX_TOKENS": "24", "HAMEAU_AI_IDLE_SECONDS": "4",
+           "HAMEAU_AI_RUNTIME": request.param}  # fmt: skip
     with serve(root, env=env) as served:
         yield served, keys
 
@@ -184,10 +195,14 @@ def test_the_chat_page_streams_an_answer_with_its_sources_and_the_history_can_be
     page.goto(served.url + "/ai")
     assert "Requêtes que cette IA a envoyées hors du nœud : 0." in page.content()
     page.fill("textarea[name=question]", "Quel est le code du portail ?")
-    page.click("#ask button[type=submit]")
-    page.wait_for_selector("#sources li", timeout=120_000)
-    assert page.inner_text("#answer").strip()
-    assert "Portail" in page.inner_text("#sources")
+    page.click("#ask button[type=submit]")  # htmx posts, then the answer streams by SSE
+    card = page.locator("#answers .answer-card").first
+    card.locator(".sources li").wait_for(timeout=120_000)
+    assert card.locator(".question").inner_text() == "Quel est le code du portail ?"
+    assert card.locator(".answer").inner_text().strip()
+    assert "Portail" in card.locator(".sources").inner_text()
+    card.get_by_text("mWh (une estimation)").wait_for()
+    assert page.url == served.url + "/ai"  # the page stayed; nothing reloaded
     page.goto(served.url + "/ai/history")
     assert "Quel est le code du portail ?" in page.content() and "mWh" in page.content()
     page.click("form[action='/ai/history/delete'] button")
