@@ -147,7 +147,8 @@ def main() -> None:
             apps.goto(node.url + "/ai")
             apps.fill("textarea[name=question]", "Quand semer les radis ?")
             apps.click("#ask button[type=submit]")
-            apps.wait_for_selector("#sources li", timeout=120_000)
+            apps.wait_for_selector(".answer-card .sources li", timeout=120_000)
+            apps.get_by_text("mWh (une estimation)").wait_for()  # the answer's end
             apps.screenshot(path=OUT / "ai.png", full_page=True)
             travel(browser, node.url, data, Path(folder), logins["sam"], apps)
     for image in sorted(OUT.glob("*.png")):

@@ -23,13 +23,14 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from hameau.ai.runtime import Key, Piece, Result, unavailable
 from hameau.errors import BadRequest
 from hameau.node.datadir import Node
+
+if TYPE_CHECKING:
+    import httpx  # imported when the server starts: an idle node does not load it
 
 log = logging.getLogger("hameau.ai")
 START_SECONDS = 120  # a model larger than the machine's memory takes long to fail
@@ -82,6 +83,8 @@ class LlamaServer:
         return [*common, "-c", str(self.context * self.slots), "--parallel", str(self.slots)]
 
     async def load(self, key: Key, path: Path) -> None:
+        import httpx
+
         if self.binary is None:
             raise unavailable(
                 "llama-server is not installed: run `hameau ai install-server`, or set"
@@ -118,6 +121,8 @@ class LlamaServer:
 
     async def _ready(self, socket: Path) -> bool:
         """Wait for the server to say it is ready (checked every 50 ms while it starts only)."""
+        import httpx
+
         assert self._process is not None and self._client is not None
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline and self._process.returncode is None:
@@ -179,9 +184,13 @@ class LlamaServer:
     async def generate(
         self, prompt: str, max_tokens: int, temperature: float, stop: list[str]
     ) -> AsyncIterator[Piece | Result]:
+        import httpx
+
         assert self._client is not None
+        # repeat_penalty: llama-cpp-python's default, so that both engines sample alike
         body = {"prompt": prompt, "n_predict": max_tokens, "temperature": temperature,
-                "stop": stop, "stream": True, "cache_prompt": True}  # fmt: skip
+                "stop": stop, "stream": True, "cache_prompt": True,
+                "repeat_penalty": 1.1}  # fmt: skip
         result = Result(finish_reason="cancelled")
         started = time.perf_counter()
         async with self._accounted(result):
@@ -210,6 +219,8 @@ class LlamaServer:
         yield result
 
     async def embed(self, texts: list[str]) -> tuple[list[list[float]], Result]:
+        import httpx
+
         assert self._client is not None
         result = Result()
         async with self._accounted(result):

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import ctypes
 import json
-import logging
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -28,7 +27,6 @@ from hameau.ai import build, catalog
 from hameau.errors import HameauError
 from hameau.node.datadir import Node
 
-log = logging.getLogger("hameau.ai")
 END_OF_TURN = "<end_of_turn>"
 RETRY_AFTER = "5"
 # An assumed figure, not a measurement: a small x86 CPU core drawing about 15 W when busy.
@@ -56,12 +54,12 @@ def loaded_by_server(node: Node) -> str | None:
     return str(said["model"])
 
 
-def unavailable(why: str) -> Unavailable:
-    return Unavailable("The AI is unavailable because %(why)s.", why=why)
-
-
 class Unavailable(HameauError):
     status = 503
+
+
+def unavailable(why: str) -> Unavailable:
+    return Unavailable("The AI is unavailable because %(why)s.", why=why)
 
 
 class Busy(HameauError):
@@ -149,14 +147,13 @@ def gemma_prompt(messages: list[dict[str, str]]) -> str:
 class Runtime:
     """The queue in front of the engine, and the model's lifetime."""
 
-    def __init__(self, node: Node, engine: Engine | None = None) -> None:
+    def __init__(self, node: Node) -> None:
         settings = node.settings
         self.node = node
-        self.engine = engine or choose_engine(node)
+        self.engine = choose_engine(node)
         self.idle_seconds = settings.ai_idle_seconds
         self.queue_limit = settings.ai_queue
         self.max_tokens = settings.ai_max_tokens
-        self.default = settings.ai_model
         self._gate: asyncio.Condition | None = None
         self._waiting = 0
         self._active = 0

@@ -286,3 +286,32 @@ def test_a_node_can_send_its_ai_requests_to_a_household_server(
             kept = history.of(session, members.find_member(session, "alex").id)
             assert {query.ran_on for query in kept} == {served.url + "/v1"}
         opened.close()
+
+
+def test_ask_from_the_command_line_cites_sources_and_keeps_the_history(
+    node: tuple[Served, dict[str, str]], request: pytest.FixtureRequest
+) -> None:
+    import subprocess
+    import sys
+
+    served, _keys = node
+    runtime = request.node.callspec.params["node"]  # the same engine as the served node
+    done = subprocess.run(
+        [sys.executable, "-m", "hameau", "ai", "ask", "Quel est le code du portail du jardin ?",
+         "--member", "alex", "--data-dir", str(served.data_dir)],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "HAMEAU_AI_RUNTIME": runtime, "HAMEAU_AI_MAX_TOKENS": "8"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "[1] note: Portail" in done.stdout and "kept in alex's AI history" in done.stdout
+    opened = served_node(served)
+    with opened.sessions() as session:
+        kept = history.of(session, members.find_member(session, "alex").id)
+        assert kept[0].kind == "ask" and kept[0].completion_tokens > 0
+    opened.close()
+    unknown = subprocess.run(
+        [sys.executable, "-m", "hameau", "ai", "ask", "?", "--member", "nobody",
+         "--data-dir", str(served.data_dir)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert unknown.returncode != 0 and len(unknown.stderr.strip().splitlines()) == 1

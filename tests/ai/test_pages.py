@@ -1,0 +1,36 @@
+"""The AI page's question and its answer stream: a question posted by htmx is kept under a
+one-use key that only its member can open; anything else gets its reason in the stream."""
+
+from __future__ import annotations
+
+import re
+
+from hameau.node.datadir import Node
+from tests.helpers import csrf_header, members_logged_in
+
+
+def test_a_posted_question_streams_only_to_its_member(node: Node) -> None:
+    alex, sam = members_logged_in(node, "alex", "sam")
+    posted = alex.post(
+        "/ai",
+        data={"question": "Quand semer les radis ?", "retrieval": "1"},
+        headers={"HX-Request": "true", **csrf_header(alex)},
+    )
+    assert posted.status_code == 200
+    assert "Quand semer les radis ?" in posted.text
+    stream = re.search(r'sse-connect="(/ai/answers/[^"]+)"', posted.text)
+    assert stream is not None
+    for visitor, path in ((sam, stream.group(1)), (alex, "/ai/answers/not-a-key")):
+        said = visitor.get(path)
+        assert said.status_code == 200 and said.headers["content-type"].startswith(
+            "text/event-stream"
+        )
+        assert "event: status\ndata: Cette question a déjà reçu sa réponse ou a expiré" in said.text
+        assert said.text.endswith("event: done\ndata: \n\n")
+        assert "event: piece" not in said.text
+
+
+def test_the_answer_stream_needs_a_login(node: Node) -> None:
+    (alex,) = members_logged_in(node, "alex")
+    alex.post("/logout", headers=csrf_header(alex))
+    assert alex.get("/ai/answers/anything", follow_redirects=False).status_code in (303, 401)
