@@ -4,6 +4,7 @@ one-use key that only its member can open; anything else gets its reason in the 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from hameau.node.datadir import Node
 from tests.helpers import csrf_header, members_logged_in
@@ -34,3 +35,26 @@ def test_the_answer_stream_needs_a_login(node: Node) -> None:
     (alex,) = members_logged_in(node, "alex")
     alex.post("/logout", headers=csrf_header(alex))
     assert alex.get("/ai/answers/anything", follow_redirects=False).status_code in (303, 401)
+
+
+def test_a_missing_llama_server_is_said_on_the_api_and_the_page(tmp_path: Path) -> None:
+    from tests.helpers import make_node
+
+    made = make_node(tmp_path / "node", ai_runtime="llama-server", ai_server=str(tmp_path / "no"))
+    try:
+        (alex,) = members_logged_in(made, "alex")
+        refused = alex.post(
+            "/v1/chat/completions",
+            json={"messages": [{"role": "user", "content": "Bonjour"}]},
+            headers=csrf_header(alex),
+        )
+        assert refused.status_code == 503
+        assert (
+            "llama-server is not installed: run `hameau ai install-server`"
+            in (refused.json()["error"]["message"])
+        )
+        page = alex.get("/ai").text
+        assert "L’IA est indisponible parce que llama-server is not installed" in page
+        assert "Moteur : llama-server." in page
+    finally:
+        made.close()
