@@ -15,6 +15,22 @@ def N_(message: str) -> str:
     return message
 
 
+class Phrase:
+    """A translatable part of a message (e.g. the reason in "unavailable because …"), given
+    as one of its parameters: it is translated with the message."""
+
+    def __init__(self, message: str, **params: Any):
+        self.message = message
+        self.params = params
+
+    def __str__(self) -> str:
+        return self.message % self.params if self.params else self.message
+
+    def render(self, gettext: Callable[[str], str]) -> str:
+        text = gettext(self.message)
+        return text % self.params if self.params else text
+
+
 class HameauError(Exception):
     status = 400
 
@@ -26,7 +42,12 @@ class HameauError(Exception):
 
     def render(self, gettext: Callable[[str], str]) -> str:
         text = gettext(self.message)
-        return text % self.params if self.params else text
+        if not self.params:
+            return text
+        return text % {
+            name: value.render(gettext) if isinstance(value, Phrase) else value
+            for name, value in self.params.items()
+        }
 
 
 class BadRequest(HameauError):

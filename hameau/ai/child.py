@@ -25,8 +25,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hameau.ai.runtime import Key, Piece, Result, unavailable
-from hameau.errors import BadRequest
+from hameau.ai.runtime import Key, Piece, Result, damaged, unavailable
+from hameau.errors import BadRequest, Phrase
 from hameau.node.datadir import Node
 
 if TYPE_CHECKING:
@@ -87,8 +87,10 @@ class LlamaServer:
 
         if self.binary is None:
             raise unavailable(
-                "llama-server is not installed: run `hameau ai install-server`, or set"
-                ' ai_runtime = "llama-cpp-python"'
+                Phrase(
+                    "llama-server is not installed: run `hameau ai install-server`, or set"
+                    ' ai_runtime = "llama-cpp-python"'
+                )
             )
         await self.unload()
         self._folder = Path(tempfile.mkdtemp(prefix="hameau-ai-"))  # 0700: only this user
@@ -102,7 +104,9 @@ class LlamaServer:
             )  # fmt: skip
         except OSError as error:
             await self.unload()
-            raise unavailable(f"llama-server could not be started ({error.strerror})") from None
+            raise unavailable(
+                Phrase("llama-server could not be started (%(error)s)", error=error.strerror)
+            ) from None
         finally:
             errors.close()
         self._client = httpx.AsyncClient(
@@ -114,9 +118,7 @@ class LlamaServer:
             said = self._said()
             log.warning("llama-server could not load %s: %s", key[0], said)
             await self.unload()
-            raise unavailable(
-                f"the model {key[0]} could not be loaded (its file is damaged or not a GGUF model)"
-            )
+            raise unavailable(damaged(key[0]))
         self.loaded = key
 
     async def _ready(self, socket: Path) -> bool:
@@ -163,7 +165,7 @@ class LlamaServer:
         """The server failed mid-request: the next request starts a new one."""
         log.warning("llama-server failed: %s %s", type(error).__name__, self._said())
         self.loaded = None
-        return unavailable("the model's server stopped unexpectedly; ask again")
+        return unavailable(Phrase("the model's server stopped unexpectedly; ask again"))
 
     @contextlib.asynccontextmanager
     async def _accounted(self, result: Result) -> AsyncIterator[None]:

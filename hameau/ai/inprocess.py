@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-from hameau.ai.runtime import Key, Piece, Result, unavailable
+from hameau.ai.runtime import Key, Piece, Result, damaged, unavailable
+from hameau.errors import Phrase
 from hameau.node.datadir import Node
 
 log = logging.getLogger("hameau.ai")
@@ -36,8 +37,10 @@ class InProcess:
             from llama_cpp import Llama
         except ImportError:
             raise unavailable(
-                "no model runtime is installed: run `hameau ai install-server`, or"
-                " pip install 'hameau[ai]'"
+                Phrase(
+                    "no model runtime is installed: run `hameau ai install-server`, or"
+                    " pip install 'hameau[ai]'"
+                )
             ) from None
 
         def work() -> Any:
@@ -50,9 +53,7 @@ class InProcess:
             self._llama = await asyncio.to_thread(work)
         except (ValueError, RuntimeError, OSError) as error:
             log.warning("model %s could not be loaded: %s", key[0], error)
-            raise unavailable(
-                f"the model {key[0]} could not be loaded (its file is damaged or not a GGUF model)"
-            ) from None
+            raise unavailable(damaged(key[0])) from None
         self.loaded = key
 
     async def unload(self) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from hameau.ai import build, catalog
-from hameau.errors import HameauError
+from hameau.errors import HameauError, Phrase
 from hameau.node.datadir import Node
 
 END_OF_TURN = "<end_of_turn>"
@@ -58,8 +58,15 @@ class Unavailable(HameauError):
     status = 503
 
 
-def unavailable(why: str) -> Unavailable:
+def unavailable(why: Phrase) -> Unavailable:
     return Unavailable("The AI is unavailable because %(why)s.", why=why)
+
+
+def damaged(name: str) -> Phrase:
+    return Phrase(
+        "the model %(name)s could not be loaded (its file is damaged or not a GGUF model)",
+        name=name,
+    )
 
 
 class Busy(HameauError):
@@ -159,7 +166,7 @@ class Runtime:
         self._active = 0
         self._timer: asyncio.TimerHandle | None = None
         self._unloading: asyncio.Task[None] | None = None
-        self.failure: str | None = None  # why the last load failed, said on the pages
+        self.failure: Phrase | None = None  # why the last load failed, said on the pages
 
     # -- taking turns
 
@@ -230,7 +237,7 @@ class Runtime:
             path = await asyncio.to_thread(catalog.ready_path, self.node, found)
             await self.engine.load(key, path)
         except Unavailable as error:
-            self.failure = str(error.params.get("why", error))
+            self.failure = error.params["why"]
             raise
         self.failure = None
         said = {"model": name, "pid": os.getpid(), "runtime": self.engine.label,

@@ -50,11 +50,11 @@ def test_a_missing_llama_server_is_said_on_the_api_and_the_page(tmp_path: Path) 
         )
         assert refused.status_code == 503
         assert (
-            "llama-server is not installed: run `hameau ai install-server`"
+            "llama-server n’est pas installé : lancez `hameau ai install-server`"
             in (refused.json()["error"]["message"])
         )
         page = alex.get("/ai").text
-        assert "L’IA est indisponible parce que llama-server is not installed" in page
+        assert "L’IA est indisponible parce que llama-server n’est pas installé" in page
         assert "Moteur : llama-server." in page
     finally:
         made.close()

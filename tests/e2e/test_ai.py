@@ -135,7 +135,7 @@ def test_hostile_requests_are_refused_and_the_node_stays_up(
     with pytest.raises(openai.APIStatusError) as broken:
         ai.chat.completions.create(model="abime", messages=[{"role": "user", "content": "hi"}])
     assert broken.value.status_code == 503  # in the node's language (French by default):
-    assert "indisponible parce que the model abime could not be loaded" in str(broken.value)
+    assert "indisponible parce que le modèle abime n’a pas pu être chargé" in str(broken.value)
 
     def ask(number: int) -> int:
         try:
@@ -214,7 +214,9 @@ def test_the_chat_page_streams_an_answer_with_its_sources_and_the_history_can_be
             model="abime", messages=[{"role": "user", "content": "hi"}]
         )
     page.goto(served.url + "/ai")
-    assert "L’IA est indisponible parce que" in page.content()
+    assert "L’IA est indisponible parce que le modèle abime n’a pas pu être chargé" in (
+        page.content()
+    )
     page.goto(served.url + "/notes")
     assert page.locator("h1").count() == 1
     page.close()
