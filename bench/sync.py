@@ -175,6 +175,13 @@ def run(
     unison_env = {**os.environ, "UNISON": str(work / "unison-archive")}
     unison = ["unison", str(source), str(by_unison), "-batch", "-auto", "-terse"]
 
+    def check_all(expected: dict[str, str]) -> None:
+        """The satellite and the three peers' copies all hold the source's files."""
+        check_satellite(satellite, expected)
+        check_same("rsync's copy", tree_hashes(by_rsync), expected)
+        check_same("rsync --fsync's copy", tree_hashes(by_rsync_fsync), expected)
+        check_same("unison's copy", tree_hashes(by_unison), expected)
+
     say(f"writing {count} files, {total / 2**20:.0f} MiB in {work}")
     layout = make_tree(source, count, total, rng)
     expected = tree_hashes(source)
@@ -210,10 +217,7 @@ def run(
         by_unison.mkdir()
         unison_seconds, _ = timed(unison, env=unison_env)
         say(f"pack: unison {unison_seconds:.1f} s; checking the three copies")
-        check_satellite(satellite, expected)
-        check_same("rsync's copy", tree_hashes(by_rsync), expected)
-        check_same("rsync --fsync's copy", tree_hashes(by_rsync_fsync), expected)
-        check_same("unison's copy", tree_hashes(by_unison), expected)
+        check_all(expected)
         result.update({
             "pack_hameau_s": round(pack_seconds, 2),
             "pack_rsync_s": round(rsync_seconds, 2),
@@ -252,10 +256,7 @@ def run(
         say(f"resync: rsync --fsync {fsync_again:.2f} s")
         unison_again, _ = timed(unison, env=unison_env)
         say(f"resync: unison {unison_again:.2f} s; checking the three copies")
-        check_satellite(satellite, expected)
-        check_same("rsync's copy", tree_hashes(by_rsync), expected)
-        check_same("rsync --fsync's copy", tree_hashes(by_rsync_fsync), expected)
-        check_same("unison's copy", tree_hashes(by_unison), expected)
+        check_all(expected)
         result.update({
             "changed_files": len(changed),
             "changed_bytes": changed_bytes,

@@ -40,8 +40,10 @@ PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent() -> None:  # runs in the child, between fork and exec
+    """SIGKILL, not SIGTERM: an orphan has nothing to save, and llama-server's graceful
+    shutdown was seen to hang now and then with nobody left to wait for it."""
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -40,13 +40,13 @@ def models(data_dir: DataDirOption = None) -> None:
 
 
 def _runtime_said(node: datadir.Node) -> str:
-    from hameau.ai import build
+    from hameau.ai.runtime import chosen
 
     settings = node.settings
     if settings.ai_backend_url:
         return f"the household's AI server at {settings.ai_backend_url} (ai_backend_url)."
-    binary = build.find_binary(settings.ai_server)
-    if settings.ai_runtime == "llama-server" or (settings.ai_runtime == "auto" and binary):
+    label, binary = chosen(settings)
+    if label == "llama-server":
         if binary is None:
             return ("llama-server, which is not installed: run `hameau ai install-server`"
                     " (ai_runtime = \"llama-server\").")  # fmt: skip

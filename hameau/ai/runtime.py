@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from hameau.ai import build, catalog
+from hameau.config import Settings
 from hameau.errors import HameauError, Phrase
 from hameau.node.datadir import Node
 
@@ -115,11 +116,18 @@ class Engine(Protocol):
     async def unload(self) -> None: ...
 
 
-def choose_engine(node: Node) -> Engine:
-    """The engine `ai_runtime` asks for; `auto` is llama-server when a binary is found."""
-    settings = node.settings
+def chosen(settings: Settings) -> tuple[str, Path | None]:
+    """The engine `ai_runtime` asks for, and llama-server's binary if that is the one (None
+    when it is missing); `auto` is llama-server when a binary is found."""
     binary = build.find_binary(settings.ai_server)
     if settings.ai_runtime == "llama-server" or (settings.ai_runtime == "auto" and binary):
+        return "llama-server", binary
+    return "llama-cpp-python", None
+
+
+def choose_engine(node: Node) -> Engine:
+    label, binary = chosen(node.settings)
+    if label == "llama-server":
         from hameau.ai.child import LlamaServer
 
         return LlamaServer(node, binary)
@@ -240,8 +248,7 @@ class Runtime:
             self.failure = error.params["why"]
             raise
         self.failure = None
-        said = {"model": name, "pid": os.getpid(), "runtime": self.engine.label,
-                "server_pid": getattr(self.engine, "pid", None)}  # fmt: skip
+        said = {"model": name, "pid": os.getpid(), "server_pid": getattr(self.engine, "pid", None)}
         loaded_file(self.node).write_text(json.dumps(said))
 
     def _schedule_unload(self) -> None:

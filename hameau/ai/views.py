@@ -8,10 +8,11 @@ scripts, the form posts and the whole answer comes on a new page.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -123,34 +124,57 @@ async def ask(
     sources = retrieval.cited(hits)
     db.rollback()
     node = request.app.state.node
-    runtime = request.app.state.ai
-    chosen = model or node.settings.ai_model
-    message = retrieval.prompt_with(question, hits)
-    if request.headers.get("hx-request"):
-        if request.app.state.ai_backend is None:
-            catalog.find(node, chosen)
-        key = request.app.state.ai_asks.put(Asked(member_id, question, chosen, message, sources))
-        return request.app.state.pages.render(
-            request, "ai_answer.html", {"key": key, "question": question}
-        )
-    result = Result()
+    asked = Asked(member_id, question, model or node.settings.ai_model,
+                  retrieval.prompt_with(question, hits), sources)  # fmt: skip
     try:
-        catalog.find(node, chosen)
-        ticket = runtime.reserve()
-        prompt = gemma_prompt([{"role": "user", "content": message}])
-        try:
-            async for item in runtime.complete(ticket, chosen, prompt, None, 0.7, [END_OF_TURN]):
-                if not isinstance(item, Piece):
-                    result = item
-        finally:
-            runtime.release(ticket)
+        if request.app.state.ai_backend is None:
+            catalog.find(node, asked.model)
+        if request.headers.get("hx-request"):
+            key = request.app.state.ai_asks.put(asked)
+            return request.app.state.pages.render(
+                request, "ai_answer.html", {"key": key, "question": question}
+            )
+        result = Result()
+        async for item in _answer(request, asked):
+            if isinstance(item, Result):
+                result = item
     except HameauError as error:
         gettext = request.app.state.pages.gettext(request)
         return _page(
             request, db, question=question, status=error.render(gettext), status_code=error.status
         )
-    history.record(node, member_id, "chat", chosen, question, result, sources)
     return _page(request, db, question=question, answer=result.text, sources=sources)
+
+
+async def _answer(request: Request, asked: Asked) -> AsyncGenerator[Piece | Result, None]:
+    """The answer to a question from the page, by the node's runtime or the household's AI
+    server, logged in the member's history — with what was written by then if the reader
+    left early."""
+    runtime, remote = request.app.state.ai, request.app.state.ai_backend
+    ticket: Ticket | None = None
+    if remote is not None:
+        message = {"role": "user", "content": asked.message}
+        pieces = remote.pieces({"model": asked.model, "messages": [message]})
+    else:
+        ticket = runtime.reserve()
+        prompt = gemma_prompt([{"role": "user", "content": asked.message}])
+        pieces = runtime.complete(ticket, asked.model, prompt, None, 0.7, [END_OF_TURN])
+    result, began = Result(), False
+    try:
+        async for item in pieces:
+            began = True
+            if isinstance(item, Piece):
+                result.text += item.text
+            else:
+                result = item
+            yield item
+    finally:
+        if ticket is not None:
+            runtime.release(ticket)
+        if began:  # a request refused before any answer is not in the history
+            history.record(request.app.state.node, asked.member_id, "chat", asked.model,
+                           asked.question, result, asked.sources,
+                           ran_on=remote.url if remote else "here")  # fmt: skip
 
 
 @router.get("/answers/{key}")
@@ -159,36 +183,19 @@ async def answer_stream(request: Request, visitor: MemberVisitor, key: str) -> R
     `sources`, `status` (what it cost, or why there is no answer), then `done`. A failure is
     said in `status`, on a 200 stream: an event source would otherwise ask again and again."""
     member_id = member_of(visitor).id
-    node = request.app.state.node
-    runtime = request.app.state.ai
-    remote = request.app.state.ai_backend
     gettext = request.app.state.pages.gettext(request)
 
-    def pieces(asked: Asked, ticket: Ticket | None) -> AsyncIterator[Piece | Result]:
-        if ticket is None:
-            message = {"role": "user", "content": asked.message}
-            return remote.pieces({"model": asked.model, "messages": [message]})  # type: ignore[no-any-return]
-        prompt = gemma_prompt([{"role": "user", "content": asked.message}])
-        return runtime.complete(ticket, asked.model, prompt, None, 0.7, [END_OF_TURN])  # type: ignore[no-any-return]
-
     async def events() -> AsyncIterator[bytes]:
-        result, said = Result(), ""
+        said = ""
         try:
             asked = request.app.state.ai_asks.take(key, member_id)
-            ticket = None if remote is not None else runtime.reserve()
-            try:
-                async for item in pieces(asked, ticket):
+            result = Result()
+            async with contextlib.aclosing(_answer(request, asked)) as answer:
+                async for item in answer:  # closed at once if the reader leaves
                     if isinstance(item, Piece):
-                        result.text += item.text
                         yield _event("piece", html.escape(item.text))
                     else:
                         result = item
-            finally:
-                if ticket is not None:
-                    runtime.release(ticket)
-                # logged even when the reader left early, with what was written by then
-                history.record(node, member_id, "chat", asked.model, asked.question, result,
-                               asked.sources, ran_on=remote.url if remote else "here")  # fmt: skip
             if asked.sources:
                 yield _event("sources", _sources_html(asked.sources))
             said = gettext(

@@ -58,3 +58,24 @@ def test_a_missing_llama_server_is_said_on_the_api_and_the_page(tmp_path: Path) 
         assert "Moteur : llama-server." in page
     finally:
         made.close()
+
+
+def test_without_scripts_the_form_posts_and_gets_the_whole_answer(tmp_path: Path) -> None:
+    from hameau.accounts import members
+    from hameau.ai import history
+    from tests.helpers import make_node
+
+    made = make_node(tmp_path / "node", ai_runtime="llama-cpp-python", ai_max_tokens=4)
+    try:
+        (alex,) = members_logged_in(made, "alex")
+        page = alex.post(
+            "/ai", data={"question": "Bonjour ?"}, headers=csrf_header(alex)
+        )  # no HX-Request: a plain form post
+        assert page.status_code == 200
+        answer = re.search(r'<p class="answer">([^<]*)</p>', page.text)
+        assert answer is not None and answer.group(1).strip()
+        with made.sessions() as session:
+            kept = history.of(session, members.find_member(session, "alex").id)
+            assert [query.question for query in kept] == ["Bonjour ?"]
+    finally:
+        made.close()
