@@ -22,20 +22,18 @@ from wsgidav.dav_error import (
     DAVError,
 )
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
-from wsgidav.dc.base_dc import BaseDomainController
 from wsgidav.wsgidav_app import WsgiDAVApp
 
-from hameau.accounts import tokens
 from hameau.accounts.models import Member
 from hameau.errors import Conflict, Forbidden, HameauError, InsufficientStorage, NotFound
 from hameau.files import dav_locks, dav_props, paths
 from hameau.files import service as files
+from hameau.files.dav_auth import MEMBER_KEY, AppPasswords
+from hameau.files.dav_tops import TOP, RootCollection, SharedCollection
 from hameau.files.models import FileEntry
 from hameau.node.datadir import Node
 from hameau.node.db import retrying
 
-MEMBER_KEY = "hameau.member_id"
-TOP = ("mine", "household", "shared")
 MOUNT = "/dav/files"
 DISCONNECTED = "hameau.disconnected"
 UNDO = "hameau.undo"  # what to take back if the request fails (a LOCK's new empty file)
@@ -80,43 +78,6 @@ class _Context:
             return retrying(self.node.sessions, transact)
         except HameauError as error:
             raise _dav_error(error) from None
-
-
-class RootCollection(DAVCollection):
-    def __init__(self, path: str, environ: dict[str, Any]) -> None:
-        super().__init__(path, environ)
-
-    def get_member_names(self) -> list[str]:
-        return list(TOP)
-
-    def prevent_locking(self) -> bool:
-        return True  # a folder of folders, not something a member can write
-
-    def get_member(self, name: str) -> Any:
-        return self.provider.get_resource_inst("/" + name, self.environ)
-
-    def get_display_info(self) -> dict[str, str]:
-        return {"type": "Directory"}
-
-
-class SharedCollection(DAVCollection):
-    """`/shared/`: one folder or file per share, named after the entry."""
-
-    def __init__(self, path: str, environ: dict[str, Any], context: _Context) -> None:
-        super().__init__(path, environ)
-        self.context = context
-
-    def get_member_names(self) -> list[str]:
-        return self.context.run(lambda s, m: [entry.name for entry in files.shared_with(s, m)])
-
-    def prevent_locking(self) -> bool:
-        return True
-
-    def get_member(self, name: str) -> Any:
-        return self.provider.get_resource_inst(f"{self.path.rstrip('/')}/{name}", self.environ)
-
-    def get_display_info(self) -> dict[str, str]:
-        return {"type": "Directory"}
 
 
 class EntryMixin(dav_props.DeadProperties):
@@ -452,36 +413,6 @@ class HameauProvider(DAVProvider):
         where = Where("shared", rest, entry.id)
         kind = FolderResource if entry.is_dir else FileResource
         return kind(path, environ, context, where, entry)
-
-
-class AppPasswords(BaseDomainController):
-    """HTTP Basic with the member's name and one of their app passwords."""
-
-    def __init__(self, wsgidav_app: Any, config: dict[str, Any]) -> None:
-        super().__init__(wsgidav_app, config)
-        self.node: Node = config["hameau.node"]
-
-    def get_domain_realm(self, path_info: str, environ: dict[str, Any]) -> str:
-        return "hameau"
-
-    def require_authentication(self, realm: str, environ: dict[str, Any]) -> bool:
-        return True
-
-    def basic_auth_user(
-        self, realm: str, user_name: str, password: str, environ: dict[str, Any]
-    ) -> bool:
-        def check(session: Any) -> int | None:
-            member = tokens.authenticate_token(session, password)
-            return member.id if member and member.name == user_name.strip().lower() else None
-
-        member_id = retrying(self.node.sessions, check)
-        if member_id is None:
-            return False
-        environ[MEMBER_KEY] = member_id
-        return True
-
-    def supports_http_digest_auth(self) -> bool:
-        return False
 
 
 def _xml_error(status: str, condition: bytes) -> tuple[str, bytes]:
