@@ -116,6 +116,15 @@ class EntryMixin(dav_props.DeadProperties):
     def prevent_locking(self) -> bool:
         return not self.writable
 
+    known_locked: bool | None = None  # given by the folder's listing, to save a query
+
+    def get_property_value(self, name: str) -> Any:
+        if name == "{DAV:}lockdiscovery" and self.known_locked is False:
+            from wsgidav.xml_tools import etree
+
+            return etree.Element(name)
+        return super().get_property_value(name)
+
     def get_last_modified(self) -> float | None:
         return self.modified
 
@@ -196,14 +205,23 @@ class FolderResource(EntryMixin, DAVCollection):
 
         def work(session: Any, member: Member) -> list[Any]:
             found = []
-            for entry in files.children(session, self._entry(session)):
+            folder = self._entry(session)
+            properties = dav_props.names_below(session, folder.id)
+            for entry in files.children(session, folder):
                 where = Where(self.where.top, [*self.where.parts, entry.name], entry.id)
                 path = f"{self.path.rstrip('/')}/{entry.name}"
                 kind = FolderResource if entry.is_dir else FileResource
                 found.append(kind(path, self.environ, self.context, where, entry))
+                found[-1].known_names = properties.get(entry.id, [])
             return found
 
-        return self.context.run(work)
+        children = self.context.run(work)
+        if self.provider.lock_manager is not None:
+            held = self.provider.lock_manager.get_url_lock_list(self.get_ref_url(), recursive=True)
+            roots = {lock["root"] for lock in held}
+            for child in children:
+                child.known_locked = "/" + child.get_ref_url().strip("/") in roots
+        return children
 
     def create_empty_resource(self, name: str) -> FileResource:
         self._check_writable()

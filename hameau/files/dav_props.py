@@ -14,12 +14,26 @@ from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
 from hameau.files import service as files
-from hameau.files.models import DavProperty
+from hameau.files.models import DavProperty, FileEntry
 
 
 def names(session: Session, entry_id: int) -> list[str]:
     query = select(DavProperty.name).where(DavProperty.entry_id == entry_id)
     return list(session.scalars(query.order_by(DavProperty.id)))
+
+
+def names_below(session: Session, folder_id: int) -> dict[int, list[str]]:
+    """The property names of a folder's children, in one query (for a listing)."""
+    query = (
+        select(DavProperty.entry_id, DavProperty.name)
+        .join(FileEntry, FileEntry.id == DavProperty.entry_id)
+        .where(FileEntry.parent_id == folder_id)
+        .order_by(DavProperty.id)
+    )
+    found: dict[int, list[str]] = {}
+    for entry_id, name in session.execute(query):
+        found.setdefault(entry_id, []).append(name)
+    return found
 
 
 def value(session: Session, entry_id: int, name: str) -> bytes | None:
@@ -86,12 +100,15 @@ class DeadProperties:
 
     entry_id: int | None
     context: Any  # dav._Context
+    known_names: list[str] | None = None  # given by the folder's listing, to save a query
 
     def _check_writable(self) -> None: ...
 
     def get_property_names(self, *, is_allprop: bool) -> list[str]:
         found: list[str] = super().get_property_names(is_allprop=is_allprop)  # type: ignore[misc]
-        if self.entry_id is not None:
+        if self.known_names is not None:
+            found += self.known_names
+        elif self.entry_id is not None:
             entry_id = self.entry_id
             found += self.context.run(lambda session, _member: names(session, entry_id))
         return found

@@ -220,3 +220,26 @@ def test_dead_properties_count_in_the_quota(home) -> None:  # type: ignore[no-un
     status, _headers, body = tiny("PROPPATCH", "/mine/small.txt", WIN_PROP % (b"8" * 2500))
     assert status == 207 and b"507" in body, body
     assert prop_of(tiny, "/mine/small.txt") == b"7" * 1200  # the refused change left it be
+
+
+def test_a_folder_listing_shows_its_files_locks_and_properties(home) -> None:  # type: ignore[no-untyped-def]
+    alex, sam = clients(home)
+    assert alex("MKCOL", "/mine/album/")[0] == 201
+    for name in ("one.jpg", "two.jpg"):
+        assert alex("PUT", f"/mine/album/{name}", b"jpeg")[0] == 201
+    assert alex("PROPPATCH", "/mine/album/one.jpg", WIN_PROP % b"00000001")[0] == 207
+    _status, token, _ = alex.lock("/mine/album/two.jpg")
+    _status, _headers, listing = alex("PROPFIND", "/mine/album/", PROPFIND_ALL, Depth="1")
+    responses = {
+        name: part
+        for part in listing.split(b"</D:response>")
+        for name in (b"one.jpg", b"two.jpg")
+        if b"<D:href>/dav/files/mine/album/" + name in part
+    }
+    assert b"00000001" in responses[b"one.jpg"] and b"activelock" not in responses[b"one.jpg"]
+    assert token.encode() in responses[b"two.jpg"] and b"00000001" not in responses[b"two.jpg"]
+    assert sam("MKCOL", "/mine/album/")[0] == 201
+    assert sam("PUT", "/mine/album/two.jpg", b"sam's")[0] == 201
+    _status, _headers, listing = sam("PROPFIND", "/mine/album/", PROPFIND_ALL, Depth="1")
+    assert token.encode() not in listing and b"activelock" not in listing
+    assert alex("UNLOCK", "/mine/album/two.jpg", Lock_Token=f"<{token}>")[0] == 204
