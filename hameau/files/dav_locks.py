@@ -4,19 +4,20 @@ WsgiDAV decides who may lock and write; this only stores. The keys it is given a
 resources' `get_ref_url()`, which dav.py makes the real resource (the space's owner, then the
 path), so `/mine/x` of one member never shares a lock with another's. Locks survive a restart
 (a client keeps its token); a lock lives at most `MAX_TIMEOUT`, so a vanished client strands
-a file for an hour at worst. A LOCK request that fails drops the locks it made (`forget_new`).
+a file for an hour at worst. A LOCK request that fails drops the locks it made (`undo_failed_locks`).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, select
 
 from hameau.files.models import DavLock
 from hameau.node.datadir import Node
@@ -34,18 +35,20 @@ def _root(path: str) -> str:
     return "/" + path.strip("/")
 
 
-def _as_dict(row: DavLock) -> dict[str, Any]:
-    lock = {field: getattr(row, field) for field in FIELDS}
-    lock["type"] = "write"
-    lock["timeout"] = -1 if lock["timeout"] < 0 else lock["timeout"]
-    return lock
+def _capped(timeout: float | None) -> float:
+    timeout = float(timeout or MAX_TIMEOUT)
+    return MAX_TIMEOUT if timeout < 0 or timeout > MAX_TIMEOUT else timeout
 
 
 class DatabaseLockStorage:
-    """The storage interface of `wsgidav.lock_man.lock_storage.LockStorageDict`, in SQL."""
+    """The storage interface of `wsgidav.lock_man.lock_storage.LockStorageDict`: every lock
+    is written to the database, and a copy kept in memory answers the many reads (each write
+    checks the path and its parents) without a query. One process serves a data dir."""
 
     def __init__(self, node: Node) -> None:
         self.node = node
+        self._guard = threading.Lock()
+        self._locks: dict[str, dict[str, Any]] | None = None
 
     def __repr__(self) -> str:
         return "DatabaseLockStorage"
@@ -57,77 +60,97 @@ class DatabaseLockStorage:
         pass
 
     def cleanup(self) -> None:
-        retrying(self.node.sessions, self._purge)
+        pass  # expired locks are dropped when the next lock is made
 
     def clear(self) -> None:
-        retrying(self.node.sessions, lambda session: session.execute(delete(DavLock)))
+        with self._guard:
+            retrying(self.node.sessions, lambda session: session.execute(delete(DavLock)))
+            self._locks = {}
 
-    @staticmethod
-    def _purge(session: Any) -> None:
-        session.execute(delete(DavLock).where(DavLock.expire < time.time()))
+    def _live(self) -> dict[str, dict[str, Any]]:
+        """The locks in memory, read from the database the first time (call with the guard)."""
+        if self._locks is None:
+
+            def load(session: Any) -> dict[str, dict[str, Any]]:
+                rows = session.scalars(select(DavLock).where(DavLock.expire >= time.time()))
+                found = {}
+                for row in rows:
+                    found[row.token] = {field: getattr(row, field) for field in FIELDS}
+                    found[row.token]["type"] = "write"
+                return found
+
+            self._locks = retrying(self.node.sessions, load)
+        return self._locks
 
     def get(self, token: str) -> dict[str, Any] | None:
-        def work(session: Any) -> dict[str, Any] | None:
-            row = session.get(DavLock, token)
-            if row is None or row.expire < time.time():
-                return None
-            return _as_dict(row)
-
-        return retrying(self.node.sessions, work)
+        with self._guard:
+            lock = self._live().get(token)
+            return dict(lock) if lock and lock["expire"] >= time.time() else None
 
     def create(self, path: str, lock: dict[str, Any]) -> dict[str, Any]:
         from wsgidav.lock_man.lock_manager import generate_lock_token, validate_lock
 
-        timeout = float(lock.get("timeout") or MAX_TIMEOUT)
-        timeout = MAX_TIMEOUT if timeout < 0 or timeout > MAX_TIMEOUT else timeout
+        timeout = _capped(lock.get("timeout"))
         lock.update(root=_root(path), timeout=timeout, expire=time.time() + timeout)
         validate_lock(lock)
         lock["token"] = generate_lock_token()
 
         def work(session: Any) -> None:
-            self._purge(session)
+            session.execute(delete(DavLock).where(DavLock.expire < time.time()))
             session.add(DavLock(**{field: lock[field] for field in FIELDS}))
 
-        retrying(self.node.sessions, work)
+        with self._guard:
+            live = self._live()
+            retrying(self.node.sessions, work)
+            for token in [token for token, old in live.items() if old["expire"] < time.time()]:
+                del live[token]
+            live[lock["token"]] = dict(lock)
         made = _made.get()
         if made is not None:
             made.append(lock["token"])
         return lock
 
     def refresh(self, token: str, *, timeout: float) -> dict[str, Any]:
-        timeout = MAX_TIMEOUT if timeout < 0 or timeout > MAX_TIMEOUT else float(timeout)
+        timeout = _capped(timeout)
+        expire = time.time() + timeout
 
-        def work(session: Any) -> dict[str, Any]:
+        def work(session: Any) -> None:
             row = session.get(DavLock, token)
             if row is None:
                 raise ValueError("no such lock")
-            row.timeout, row.expire = timeout, time.time() + timeout
-            return _as_dict(row)
+            row.timeout, row.expire = timeout, expire
 
-        return retrying(self.node.sessions, work)
+        with self._guard:
+            retrying(self.node.sessions, work)
+            lock = self._live()[token]
+            lock.update(timeout=timeout, expire=expire)
+            return dict(lock)
 
     def delete(self, token: str) -> bool:
-        def work(session: Any) -> bool:
-            return bool(session.execute(delete(DavLock).where(DavLock.token == token)).rowcount)
+        def work(session: Any) -> None:
+            session.execute(delete(DavLock).where(DavLock.token == token))
 
-        return retrying(self.node.sessions, work)
+        with self._guard:
+            retrying(self.node.sessions, work)
+            return self._live().pop(token, None) is not None
 
     def get_lock_list(
         self, path: str, *, include_root: bool, include_children: bool, token_only: bool
     ) -> list[Any]:
         root = _root(path)
         below = root.rstrip("/") + "/"
-        wanted = []
-        if include_root:
-            wanted.append(DavLock.root == root)
-        if include_children:
-            wanted.append(func.substr(DavLock.root, 1, len(below)) == below)
-
-        def work(session: Any) -> list[Any]:
-            query = select(DavLock).where(or_(*wanted), DavLock.expire >= time.time())
-            return [row.token if token_only else _as_dict(row) for row in session.scalars(query)]
-
-        return retrying(self.node.sessions, work)
+        now = time.time()
+        with self._guard:
+            found = [
+                lock
+                for lock in self._live().values()
+                if lock["expire"] >= now
+                and (
+                    (include_root and lock["root"] == root)
+                    or (include_children and lock["root"].startswith(below))
+                )
+            ]
+            return [lock["token"] if token_only else dict(lock) for lock in found]
 
 
 @contextmanager
