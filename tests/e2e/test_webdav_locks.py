@@ -115,6 +115,13 @@ def test_a_lock_that_fails_leaves_neither_lock_nor_file(home) -> None:  # type: 
     assert sam("LOCK", "/mine/bad.txt", b"<not-a-lockinfo/>")[0] == 400
     assert alex("UNLOCK", "/household/box/", Lock_Token=f"<{token}>")[0] == 204
     assert sam.get("/household/box/sam.txt")[0] == 404
+    # Alex may add to a folder he locked deep, but a second lock inside it conflicts: the
+    # empty file that LOCK made on its way is taken back with the refusal.
+    status, token, _ = alex.lock("/household/box/", Depth="infinity")
+    assert status == 200
+    assert alex.lock("/household/box/alex.txt", If=f"(<{token}>)")[0] == 423
+    assert alex.get("/household/box/alex.txt")[0] == 404
+    assert alex("UNLOCK", "/household/box/", Lock_Token=f"<{token}>")[0] == 204
     assert sam("PUT", "/household/box/sam.txt", b"now it works")[0] == 201
     assert sam("MKCOL", "/mine/nowhere/")[0] == 201
     assert sam("PUT", "/mine/nowhere/x.txt", b"here too")[0] == 201
