@@ -103,6 +103,8 @@ def test_a_tree_copied_into_a_davfs2_mount_is_on_the_node(tmp_path: Path) -> Non
                 on_node[name] = hashlib.sha256(answer.read()).hexdigest()
         assert on_node == expected
         with mounted(served, secret, tmp_path / "mnt", tmp_path) as mount:
+            # By path: listing a folder through davfs2 1.6.1 fails here (Linux 6.18, EINVAL)
+            # whatever the server, rclone's own included; see docs/apps.md.
             assert digests(mount / "tree", files) == expected
         listing = urllib.request.Request(
             f"{served.url}/api/files/mine/tree/photos",
