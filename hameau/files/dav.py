@@ -12,6 +12,7 @@ import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, unquote
 
 from wsgidav.dav_error import (
     HTTP_CONFLICT,
@@ -21,22 +22,21 @@ from wsgidav.dav_error import (
     DAVError,
 )
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
-from wsgidav.dc.base_dc import BaseDomainController
 from wsgidav.wsgidav_app import WsgiDAVApp
 
-from hameau.accounts import tokens
 from hameau.accounts.models import Member
 from hameau.errors import Conflict, Forbidden, HameauError, InsufficientStorage, NotFound
-from hameau.files import paths
+from hameau.files import dav_locks, dav_props, paths
 from hameau.files import service as files
+from hameau.files.dav_auth import MEMBER_KEY, AppPasswords
+from hameau.files.dav_tops import TOP, RootCollection, SharedCollection
 from hameau.files.models import FileEntry
 from hameau.node.datadir import Node
 from hameau.node.db import retrying
 
-MEMBER_KEY = "hameau.member_id"
-TOP = ("mine", "household", "shared")
 MOUNT = "/dav/files"
 DISCONNECTED = "hameau.disconnected"
+UNDO = "hameau.undo"  # what to take back if the request fails (a LOCK's new empty file)
 
 
 def _dav_error(error: HameauError) -> DAVError:
@@ -80,39 +80,9 @@ class _Context:
             raise _dav_error(error) from None
 
 
-class RootCollection(DAVCollection):
-    def __init__(self, path: str, environ: dict[str, Any]) -> None:
-        super().__init__(path, environ)
-
-    def get_member_names(self) -> list[str]:
-        return list(TOP)
-
-    def get_member(self, name: str) -> Any:
-        return self.provider.get_resource_inst("/" + name, self.environ)
-
-    def get_display_info(self) -> dict[str, str]:
-        return {"type": "Directory"}
-
-
-class SharedCollection(DAVCollection):
-    """`/shared/`: one folder or file per share, named after the entry."""
-
-    def __init__(self, path: str, environ: dict[str, Any], context: _Context) -> None:
-        super().__init__(path, environ)
-        self.context = context
-
-    def get_member_names(self) -> list[str]:
-        return self.context.run(lambda s, m: [entry.name for entry in files.shared_with(s, m)])
-
-    def get_member(self, name: str) -> Any:
-        return self.provider.get_resource_inst(f"{self.path.rstrip('/')}/{name}", self.environ)
-
-    def get_display_info(self) -> dict[str, str]:
-        return {"type": "Directory"}
-
-
-class EntryMixin:
-    """What files and folders share: where they are, and their moves, copies and deletes."""
+class EntryMixin(dav_props.DeadProperties):
+    """What files and folders share: where they are, their locks and dead properties, their
+    moves, copies and deletes."""
 
     path: str
     environ: dict[str, Any]
@@ -136,6 +106,25 @@ class EntryMixin:
         if not self.writable:
             raise DAVError(HTTP_FORBIDDEN, context_info="Shared with you read-only.")
 
+    def get_ref_url(self) -> str:
+        """The key of locks: the real resource, the space's owner first (`/m12/mine/a`)."""
+        top = self.where.top
+        owner = "h" if top == "household" else f"{top[0]}{self.context.member_id}"
+        key = "/".join(["", owner, top, *self.where.parts])
+        return quote(key + ("/" if self.is_collection else ""))  # type: ignore[attr-defined]
+
+    def prevent_locking(self) -> bool:
+        return not self.writable
+
+    known_locked: bool | None = None  # given by the folder's listing, to save a query
+
+    def get_property_value(self, name: str) -> Any:
+        if name == "{DAV:}lockdiscovery" and self.known_locked is False:
+            from wsgidav.xml_tools import etree
+
+            return etree.Element(name)
+        return super().get_property_value(name)
+
     def get_last_modified(self) -> float | None:
         return self.modified
 
@@ -145,6 +134,7 @@ class EntryMixin:
     def delete(self) -> None:
         self._check_writable()
         self.context.run(lambda s, m: files.trash(s, m, self._entry(s)))
+        self.remove_all_locks(recursive=True)  # type: ignore[attr-defined]
 
     def support_recursive_delete(self) -> bool:
         return True
@@ -167,6 +157,7 @@ class EntryMixin:
             files.move(session, member, self._entry(session), target, parts[-1])
 
         self.context.run(work)
+        self.remove_all_locks(recursive=True)  # type: ignore[attr-defined]  # locks stay behind
 
     def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
         if is_move:
@@ -177,15 +168,19 @@ class EntryMixin:
         def work(session: Any, member: Member) -> None:
             source = self._entry(session)
             where = files.space(member, top)
-            if source.is_dir:
-                files.make_folder(session, member, where, parts)
-                return
-            plan = files.plan_write(session, member, where, parts, source.size)
-            assert source.blob is not None
-            files.record_write(
-                session, plan, member, source.blob, source.size, source.content_type,
-                self.context.node.blobs,
-            )  # fmt: skip
+            if source.is_dir:  # onto a folder already there: merged, as RFC 4918 9.8.4 asks
+                try:
+                    target = files.resolve(session, where, parts)
+                except NotFound:
+                    target = files.make_folder(session, member, where, parts)
+            else:
+                plan = files.plan_write(session, member, where, parts, source.size)
+                assert source.blob is not None
+                target = files.record_write(
+                    session, plan, member, source.blob, source.size, source.content_type,
+                    self.context.node.blobs,
+                )  # fmt: skip
+            dav_props.copy(session, member, source.id, target.id)
 
         self.context.run(work)
 
@@ -210,14 +205,23 @@ class FolderResource(EntryMixin, DAVCollection):
 
         def work(session: Any, member: Member) -> list[Any]:
             found = []
-            for entry in files.children(session, self._entry(session)):
+            folder = self._entry(session)
+            properties = dav_props.names_below(session, folder.id)
+            for entry in files.children(session, folder):
                 where = Where(self.where.top, [*self.where.parts, entry.name], entry.id)
                 path = f"{self.path.rstrip('/')}/{entry.name}"
                 kind = FolderResource if entry.is_dir else FileResource
                 found.append(kind(path, self.environ, self.context, where, entry))
+                found[-1].known_names = properties.get(entry.id, [])
             return found
 
-        return self.context.run(work)
+        children = self.context.run(work)
+        if self.provider.lock_manager is not None:
+            held = self.provider.lock_manager.get_url_lock_list(self.get_ref_url(), recursive=True)
+            roots = {lock["root"] for lock in held}
+            for child in children:
+                child.known_locked = "/" + child.get_ref_url().strip("/") in roots
+        return children
 
     def create_empty_resource(self, name: str) -> FileResource:
         self._check_writable()
@@ -226,17 +230,27 @@ class FolderResource(EntryMixin, DAVCollection):
         except HameauError as error:
             raise _dav_error(error) from None
         where = Where(self.where.top, [*self.where.parts, name], None)
-        return FileResource(
+        made = FileResource(
             f"{self.path.rstrip('/')}/{name}", self.environ, self.context, where, None
         )
+        if self.environ.get("REQUEST_METHOD") == "LOCK":
+            made.create_empty(self)  # RFC 4918 9.10.4: a LOCK on an unmapped URL makes a file
+        return made
 
     def create_collection(self, name: str) -> None:
         self._check_writable()
-        self.context.run(
-            lambda s, m: files.make_folder(
-                s, m, files.space(m, self.where.top), [*self.where.parts, paths.check_name(name)]
-            )
-        )
+
+        def work(session: Any, member: Member) -> None:
+            parts = [*self.where.parts, paths.check_name(name)]
+            try:
+                files.make_folder(session, member, files.space(member, self.where.top), parts)
+            except Conflict:
+                found = files.child(session, self._entry(session), parts[-1])
+                if found is not None and found.is_dir:  # made by another client meanwhile
+                    raise DAVError(405, context_info="This folder exists already.") from None
+                raise
+
+        self.context.run(work)
 
     def get_display_info(self) -> dict[str, str]:
         return {"type": "Directory"}
@@ -299,6 +313,28 @@ class FileResource(EntryMixin, DAVNonCollection):
     def support_ranges(self) -> bool:
         return True
 
+    def create_empty(self, parent: FolderResource) -> None:
+        """Make this unmapped URL an empty file (for a LOCK), unless a lock of someone else
+        protects the folder's members; taken back if the LOCK then fails."""
+        lock_manager = self.provider.lock_manager
+        lock_manager.check_write_permission(
+            url=parent.get_ref_url(),
+            depth="0",
+            token_list=self.environ.get("wsgidav.ifLockTokenList", []),
+            principal=self.environ.get("wsgidav.user_name", ""),
+        )
+        digest = self.context.node.blobs.put(b"")
+
+        def work(session: Any, member: Member) -> FileEntry:
+            where = files.space(member, self.where.top)
+            plan = files.plan_write(session, member, where, self.where.parts, 0)
+            return files.record_write(session, plan, member, digest, 0, "", None)
+
+        entry = self.context.run(work)
+        self.entry_id, self.blob, self.size = entry.id, digest, 0
+        self.content_type = entry.content_type
+        self.environ.setdefault(UNDO, []).append(self.delete)
+
     def begin_write(self, *, content_type: str | None = None) -> _Upload:
         self._check_writable()
         declared = self.environ.get("CONTENT_LENGTH")
@@ -343,6 +379,10 @@ class HameauProvider(DAVProvider):
     def __init__(self, node: Node) -> None:
         super().__init__()
         self.node = node
+
+    def ref_url_to_path(self, ref_url: str) -> str:
+        """From a lock's key (`/m12/mine/a`, see `EntryMixin.get_ref_url`) to its path."""
+        return "/" + unquote(ref_url).lstrip("/").partition("/")[2]
 
     def get_resource_inst(self, path: str, environ: dict[str, Any]) -> Any:
         self._count_get_resource_inst += 1
@@ -391,36 +431,6 @@ class HameauProvider(DAVProvider):
         where = Where("shared", rest, entry.id)
         kind = FolderResource if entry.is_dir else FileResource
         return kind(path, environ, context, where, entry)
-
-
-class AppPasswords(BaseDomainController):
-    """HTTP Basic with the member's name and one of their app passwords."""
-
-    def __init__(self, wsgidav_app: Any, config: dict[str, Any]) -> None:
-        super().__init__(wsgidav_app, config)
-        self.node: Node = config["hameau.node"]
-
-    def get_domain_realm(self, path_info: str, environ: dict[str, Any]) -> str:
-        return "hameau"
-
-    def require_authentication(self, realm: str, environ: dict[str, Any]) -> bool:
-        return True
-
-    def basic_auth_user(
-        self, realm: str, user_name: str, password: str, environ: dict[str, Any]
-    ) -> bool:
-        def check(session: Any) -> int | None:
-            member = tokens.authenticate_token(session, password)
-            return member.id if member and member.name == user_name.strip().lower() else None
-
-        member_id = retrying(self.node.sessions, check)
-        if member_id is None:
-            return False
-        environ[MEMBER_KEY] = member_id
-        return True
-
-    def supports_http_digest_auth(self) -> bool:
-        return False
 
 
 def _xml_error(status: str, condition: bytes) -> tuple[str, bytes]:
@@ -472,6 +482,7 @@ def make_dav_app(node: Node) -> Callable[..., Iterable[bytes]]:
     from wsgidav.http_authenticator import HTTPAuthenticator
     from wsgidav.request_resolver import RequestResolver
 
+    locks = dav_locks.DatabaseLockStorage(node)
     config = {
         "provider_mapping": {"/": HameauProvider(node)},
         "mount_path": MOUNT,
@@ -483,7 +494,7 @@ def make_dav_app(node: Node) -> Callable[..., Iterable[bytes]]:
         },
         "hameau.node": node,
         "middleware_stack": [ErrorPrinter, HTTPAuthenticator, RequestResolver],
-        "lock_storage": True,
+        "lock_storage": locks,
         "property_manager": None,
         "block_size": 1 << 20,
         "verbose": 1,
@@ -491,7 +502,7 @@ def make_dav_app(node: Node) -> Callable[..., Iterable[bytes]]:
         "suppress_version_info": True,
         "dir_browser": {"enable": False},
     }
-    return guard(WsgiDAVApp(config))
+    return guard(dav_locks.undo_failed_locks(WsgiDAVApp(config), locks, UNDO))
 
 
 def make_dav_asgi(node: Node) -> Any:

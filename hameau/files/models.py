@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hameau.node.db import Base, UTCDateTime, utcnow
@@ -85,3 +96,44 @@ class FileShare(Base):
         ForeignKey("members.id", ondelete="CASCADE"), nullable=True, index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DavProperty(Base):
+    """A WebDAV dead property (set by a client with PROPPATCH) of a file or folder.
+
+    Tied to the entry, not to its path: it follows moves, is copied with the entry, and goes
+    when the entry is purged. ``size`` (name and value) counts against ``charged_to``'s quota.
+    """
+
+    __tablename__ = "dav_properties"
+    __table_args__ = (UniqueConstraint("entry_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("file_entries.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(1000))  # Clark notation: {namespace}local
+    value: Mapped[bytes] = mapped_column(LargeBinary)  # the property's XML element
+    size: Mapped[int] = mapped_column(BigInteger)
+    charged_to: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+
+
+class DavLock(Base):
+    """A WebDAV lock, kept in the database so a restart does not strand a client.
+
+    ``root`` is the locked resource's key, not its URL: the space's owner comes first
+    (`/m12/mine/a/b`, `/h/household/a`), so one URL names a different file per member.
+    """
+
+    __tablename__ = "dav_locks"
+
+    token: Mapped[str] = mapped_column(String(100), primary_key=True)
+    root: Mapped[str] = mapped_column(String(4000), index=True)
+    principal: Mapped[str] = mapped_column(String(200))
+    scope: Mapped[str] = mapped_column(String(20))
+    depth: Mapped[str] = mapped_column(String(20))
+    owner: Mapped[bytes] = mapped_column(LargeBinary)
+    timeout: Mapped[float] = mapped_column(Float)
+    expire: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from hameau.accounts.models import Member
 from hameau.errors import BadRequest, Conflict, Forbidden, InsufficientStorage, NotFound
 from hameau.files import journal, paths
-from hameau.files.models import FileEntry, FileShare, FileVersion
+from hameau.files.models import DavProperty, FileEntry, FileShare, FileVersion
 from hameau.node.blobs import LocalBlobStore
 from hameau.node.db import utcnow
 from hameau.search import index
@@ -155,7 +155,12 @@ def usage(session: Session, member_id: int) -> int:
             FileVersion.charged_to == member_id
         )
     )
-    return int(files or 0) + int(versions or 0)
+    properties = session.scalar(  # WebDAV dead properties they set
+        select(func.coalesce(func.sum(DavProperty.size), 0)).where(
+            DavProperty.charged_to == member_id
+        )
+    )
+    return int(files or 0) + int(versions or 0) + int(properties or 0)
 
 
 def room_left(session: Session, member: Member) -> int:
@@ -304,8 +309,11 @@ def make_folder(session: Session, member: Member, where: Space, parts: list[str]
     if child(session, parent, parts[-1]) is not None:
         raise Conflict("Something named '%(name)s' is already there.", name=parts[-1])
     folder = FileEntry(owner_id=where.owner_id, parent_id=parent.id, name=parts[-1], is_dir=True)
-    session.add(folder)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(folder)
+    except IntegrityError:  # another client made it just now (parallel uploads do)
+        raise Conflict("Something named '%(name)s' is already there.", name=parts[-1]) from None
     return folder
 
 

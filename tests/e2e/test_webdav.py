@@ -282,3 +282,49 @@ def test_two_writers_on_one_path_never_corrupt_it(home) -> None:  # type: ignore
     assert all(status in (200, 201, 204) for status in results), results
     status, body = api(served, sam, "/api/files/mine/race.bin")
     assert status == 200 and body in contents  # whole, one of the writes, never a mix
+
+
+def at_once(count: int, call):  # type: ignore[no-untyped-def]
+    """Run ``call`` in ``count`` threads released together; their results."""
+    start = threading.Barrier(count)
+    results: list = []  # type: ignore[type-arg]
+
+    def run() -> None:
+        start.wait()
+        results.append(call())
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_parallel_clients_creating_one_folder_get_201_and_405_never_500(
+    home, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    served, secrets = home
+    sam = secrets["sam"]
+    log_before = len(served.output())
+    for round_ in range(4):
+        path = f"/dav/files/mine/together-{round_}/"
+        results = at_once(6, lambda path=path: dav(served, "sam", sam, "MKCOL", path))
+        assert sorted(status for status, _body in results) == [201, 405, 405, 405, 405, 405]
+
+    # rclone uploading many files at once makes their shared folders in parallel.
+    tree = tmp_path / "archive"
+    for top in range(3):
+        for sub in range(3):
+            folder = tree / f"year-{top}" / f"month-{sub}"
+            folder.mkdir(parents=True)
+            for number in range(4):
+                (folder / f"photo-{number}.jpg").write_bytes(os.urandom(2_000 + number))
+    copied = rclone(
+        served, "sam", sam, "copy", str(tree), ":webdav:mine/archive",
+        "--transfers", "16", "--checkers", "16", "--retries", "1", "--low-level-retries", "1",
+    )  # fmt: skip
+    assert copied.returncode == 0, copied.stderr
+    checked = rclone(served, "sam", sam, "check", str(tree), ":webdav:mine/archive")
+    assert checked.returncode == 0, checked.stderr
+    assert '" 500 ' not in served.output()[log_before:]
