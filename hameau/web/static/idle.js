@@ -1,0 +1,117 @@
+/* Idle logout on a shared device. Typing, clicks and scrolling count as activity; the node is
+   told about it when this page checks how long the session has left (shortly before the
+   warning), so an active member is never logged out and an idle page costs one request per
+   idle period. A band warns ahead with a button to stay. Before leaving (idle, or "switch
+   person"), what the member was writing is saved on the node: forms marked data-draft are
+   posted to their draft address, and other scripts (notes.js) finish their saves through the
+   "hameau:leaving" event. Nothing is kept in the browser's storage. One timer, no polling. */
+(function () {
+  var script = document.currentScript || document.querySelector("script[data-idle]");
+  var band = document.getElementById("idle-warning");
+  var logout = document.getElementById("logout");
+  var token = (document.body.getAttribute("hx-headers") || "").match(/"X-CSRF-Token": "([^"]+)"/);
+  if (!script || !band || !logout || !token || !window.XMLHttpRequest) return;
+  var idle = parseFloat(script.getAttribute("data-idle")) * 1000;
+  var ahead = Math.min(60000, idle / 3);      // the warning comes this long before the end
+  var margin = Math.min(10000, ahead / 3);    // drafts are saved this long before the end
+  var lastActive = 0, reported = Date.now(), timer = null, leaving = false;
+
+  function post(url, body, passive, done) {
+    var request = new XMLHttpRequest();
+    request.open("POST", url);
+    request.setRequestHeader("Content-Type", "application/x-www-form-urlencoded");
+    request.setRequestHeader("X-CSRF-Token", token[1]);
+    if (passive) request.setRequestHeader("X-Hameau-Passive", "1");
+    request.onload = function () { done(request); };
+    request.onerror = function () { done(null); };
+    request.send(body);
+  }
+  function later(delay, then) { clearTimeout(timer); timer = setTimeout(then, Math.max(0, delay)); }
+  function warn(shown) {
+    band.hidden = !shown;
+    document.documentElement.classList.toggle("idle-warned", shown);
+  }
+
+  /* Asks the node how long is left (telling it of any activity since the last ask). */
+  function check(final) {
+    if (leaving) return;
+    var active = lastActive > reported;
+    var asked = Date.now();
+    post("/session/alive", active ? "active=1" : "active=0", !active, function (request) {
+      if (leaving) return;
+      if (active && request) reported = asked;
+      var left = 0;
+      try { left = JSON.parse(request.responseText).left * 1000; } catch (ignored) { left = -1; }
+      if (request && request.status === 200 && left <= 0) { leave(); return; }
+      if (left < 0) { later(5000, check); return; }  // the node did not answer: ask again
+      if (left > ahead + 1000) { warn(false); later(left - ahead, check); return; }
+      if (final || left <= margin) { leave(); return; }
+      warn(true);
+      later(left - margin, function () { check(true); });
+    });
+  }
+
+  function activity() {
+    if (leaving) return;
+    lastActive = Date.now();
+    if (!band.hidden) check(false);  // working again while warned: stay
+  }
+
+  function formBody(form) {
+    var parts = [];
+    for (var i = 0; i < form.elements.length; i++) {
+      var field = form.elements[i];
+      if (!field.name || field.name === "csrf_token" || field.disabled) continue;
+      if ((field.type === "checkbox" || field.type === "radio") && !field.checked) continue;
+      if (field.type === "file" || field.type === "submit") continue;
+      parts.push(encodeURIComponent(field.name) + "=" + encodeURIComponent(field.value));
+    }
+    return parts.join("&");
+  }
+
+  /* Saves every draft, then logs out through the header's form (which clears the browser). */
+  function leave() {
+    if (leaving) return;
+    leaving = true;
+    clearTimeout(timer);
+    warn(false);
+    var pending = 1, gone = false;
+    function settled() {
+      pending -= 1;
+      if (pending > 0 || gone) return;
+      gone = true;
+      logout.submit();
+    }
+    function wait() { pending += 1; var once = false; return function () { if (!once) { once = true; settled(); } }; }
+    var forms = document.querySelectorAll("form[data-draft]");
+    for (var i = 0; i < forms.length; i++) {
+      post(forms[i].getAttribute("data-draft"), formBody(forms[i]), true, wait());
+    }
+    var event;
+    try { event = new CustomEvent("hameau:leaving", { detail: { wait: wait } }); } catch (old) {
+      event = document.createEvent("CustomEvent");
+      event.initCustomEvent("hameau:leaving", false, false, { wait: wait });
+    }
+    document.dispatchEvent(event);
+    setTimeout(function () { pending = 1; settled(); }, 8000);  // never stay logged in for a save
+    settled();
+  }
+
+  var kinds = ["keydown", "input", "mousedown", "pointerdown", "touchstart", "wheel", "scroll"];
+  for (var k = 0; k < kinds.length; k++) {
+    document.addEventListener(kinds[k], activity, { capture: true, passive: true });
+  }
+  document.getElementById("idle-stay").addEventListener("click", function () {
+    lastActive = Date.now();
+    check(false);
+  });
+  logout.addEventListener("submit", function (event) {
+    if (leaving) return;
+    event.preventDefault();
+    leave();
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) check(false);  // timers of hidden tabs may have been held back
+  });
+  later(idle - ahead, check);
+})();
