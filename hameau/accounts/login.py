@@ -26,6 +26,7 @@ from hameau.web.auth import (
     DB,
     DEVICE_COOKIE,
     AnyVisitor,
+    MemberVisitor,
     Visitor,
     client_address,
     is_loopback,
@@ -193,12 +194,12 @@ async def logout(request: Request, db: DB, visitor: AnyVisitor) -> Response:
 async def alive(
     request: Request,
     db: DB,
-    visitor: AnyVisitor,
+    visitor: MemberVisitor,
     active: Annotated[bool, Form()] = False,
 ) -> Response:
     """For idle.js: the member was active (or not) here; how long the session has left."""
-    if visitor.login is None:
-        return JSONResponse({"left": 0, "idle": 0})
+    if visitor.login is None:  # an app password: no browser session to keep alive
+        raise BadRequest("Only a browser session can be kept alive.")
     lifetimes = request.app.state.lifetimes
     if active:
         sessions.touch(visitor.login, lifetimes)

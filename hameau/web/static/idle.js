@@ -13,7 +13,7 @@
   if (!script || !band || !logout || !token || !window.XMLHttpRequest) return;
   var idle = parseFloat(script.getAttribute("data-idle")) * 1000;
   var ahead = Math.min(60000, idle / 3);      // the warning comes this long before the end
-  var margin = Math.min(10000, ahead / 3);    // drafts are saved this long before the end
+  var margin = Math.min(10000, ahead / 2);    // drafts are saved this long before the end
   var lastActive = 0, reported = Date.now(), timer = null, leaving = false;
 
   function post(url, body, passive, done) {
@@ -21,6 +21,7 @@
     request.open("POST", url);
     request.setRequestHeader("Content-Type", "application/x-www-form-urlencoded");
     request.setRequestHeader("X-CSRF-Token", token[1]);
+    request.setRequestHeader("Accept", "application/json");
     if (passive) request.setRequestHeader("X-Hameau-Passive", "1");
     request.onload = function () { done(request); };
     request.onerror = function () { done(null); };
@@ -39,11 +40,14 @@
     var asked = Date.now();
     post("/session/alive", active ? "active=1" : "active=0", !active, function (request) {
       if (leaving) return;
-      if (active && request) reported = asked;
-      var left = 0;
-      try { left = JSON.parse(request.responseText).left * 1000; } catch (ignored) { left = -1; }
-      if (request && request.status === 200 && left <= 0) { leave(); return; }
-      if (left < 0) { later(5000, check); return; }  // the node did not answer: ask again
+      if (request && request.status === 401) { leave(); return; }  // already over on the node
+      var left = -1;
+      if (request && request.status === 200) {
+        try { left = JSON.parse(request.responseText).left * 1000; } catch (ignored) { left = -1; }
+      }
+      if (!(left >= 0)) { later(5000, check); return; }  // no answer from the node: ask again
+      if (active) reported = asked;
+      if (left === 0) { leave(); return; }
       if (left > ahead + 1000) { warn(false); later(left - ahead, check); return; }
       if (final || left <= margin) { leave(); return; }
       warn(true);
