@@ -119,6 +119,20 @@ async def login_form(
     return _login_page(request, db, visitor.device, next_path=safe_next(next), chosen=member)
 
 
+@router.post("/login/pick")
+async def pick(
+    request: Request,
+    db: DB,
+    visitor: AnyVisitor,
+    member: Annotated[str, Form(max_length=40)],
+    next: Annotated[str, Form(max_length=500)] = "/",
+) -> Response:
+    """The picker's choice, posted so that no member's name lands in the browser's history."""
+    if visitor.member is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
+    return _login_page(request, db, visitor.device, next_path=safe_next(next), chosen=member)
+
+
 @router.post("/login")
 async def login(
     request: Request,

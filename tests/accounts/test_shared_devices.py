@@ -188,3 +188,15 @@ def test_an_admin_enrolling_their_browser_is_asked_too(node: Node) -> None:
         f"/admin/devices/{device_id}/enrol", data={"csrf_token": csrf(page.text), "replace": "1"}
     )
     assert done.status_code == 303 and admin.cookies.get("hameau_device")
+
+
+def test_the_picker_puts_no_members_name_in_an_address(node: Node) -> None:
+    add_member(node, "alex")
+    kitchen(node)
+    client = browser(node)
+    enrol(client, node, "Kitchen")
+    picker = client.get("/login")
+    assert "?member=" not in picker.text and 'value="alex"' in picker.text
+    chosen = client.post("/login/pick", data={"member": "alex", "csrf_token": csrf(picker.text)})
+    assert chosen.status_code == 200 and 'type="password"' in chosen.text
+    assert 'name="name" value="alex"' in chosen.text

@@ -71,7 +71,7 @@ def test_two_members_one_after_the_other_on_a_shared_device(tmp_path: Path, brow
         assert page.locator("h1").inner_text() == "Qui est-ce ?"
 
         for display in ("Alex", "Sam"):
-            page.click(f"ul.people a:has-text('{display}')")
+            page.click(f"ul.people button:has-text('{display}')")
             page.fill("input[name=password]", PASSWORD)
             page.click("button[type=submit]")
             assert page.locator("h1").inner_text() == f"Bonjour, {display}"

@@ -67,7 +67,7 @@ def switch_person(page: Any) -> None:
 
 
 def log_in_as(page: Any, display: str) -> None:
-    page.click(f"ul.people a:has-text('{display}')")
+    page.click(f"ul.people button:has-text('{display}')")
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     assert page.locator("h1").inner_text() == f"Bonjour, {display}"
