@@ -134,6 +134,10 @@ def test_a_shared_device_stays_one_and_keeps_nothing_of_a_member(
     log_in_as(page, "Sam")
     session = next(c for c in context.cookies() if c["name"] == "hameau_session")
     assert session["expires"] == -1  # ends with the browser, not in 30 days
+    mine = page.request.get(node.url + "/api/sessions").json()
+    assert [(login["device"], login["shared"]) for login in mine] == [
+        ("Terminal de la cuisine", True)
+    ]
     assert page.locator("header button").inner_text() == "Changer de personne"
     assert page.locator("script[src*='/static/idle.js']").count() == 1
     switch_person(page)
@@ -146,7 +150,7 @@ def test_a_shared_device_stays_one_and_keeps_nothing_of_a_member(
         assert not any(word in title for word in secrets_of_alex), title
     for url in [url for url, _ in visited] + seen.urls:
         assert secret not in url
-        assert "device=" not in url
+        assert "device=" not in url and "member=" not in url  # nor who used the device
 
 
 def test_idle_logout_warns_lets_the_member_stay_and_keeps_the_draft(
