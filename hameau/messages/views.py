@@ -37,17 +37,24 @@ async def inbox(request: Request, db: DB, visitor: MemberVisitor) -> Response:
     return request.app.state.pages.render(request, "inbox.html", context)
 
 
-@router.post("/messages/draft", status_code=204)
+@router.post("/messages/draft")
 async def keep_new_draft(
     request: Request, db: DB, visitor: MemberVisitor,
     subject: Annotated[str, Form(max_length=300)] = "",
     body: Annotated[str, Form(max_length=threads.MAX_BODY * 2)] = "",
+    back: Annotated[bool, Form()] = False,
 ) -> Response:  # fmt: skip
-    """Keeps a conversation being started when its writer leaves (see idle.js)."""
+    """Keeps a conversation being started when its writer leaves (see idle.js); an empty
+    one, from the page's "discard" button, forgets it."""
     form = await request.form()
     names = [str(name) for name in form.getlist("to")]
     threads.save_draft(db, member_of(visitor), NEW, body, subject, names)
-    return Response(status_code=204)
+    return _kept("/messages", back)
+
+
+def _kept(page: str, back: bool) -> Response:
+    """idle.js needs no page; the discard button goes back to where it was."""
+    return RedirectResponse(page, status_code=303) if back else Response(status_code=204)
 
 
 @router.post("/messages")
@@ -90,16 +97,17 @@ async def conversation(
     return request.app.state.pages.render(request, "thread.html", context)
 
 
-@router.post("/messages/{thread_id}/draft", status_code=204)
+@router.post("/messages/{thread_id}/draft")
 async def keep_reply_draft(
     db: DB, visitor: MemberVisitor, thread_id: int,
     body: Annotated[str, Form(max_length=threads.MAX_BODY * 2)] = "",
+    back: Annotated[bool, Form()] = False,
 ) -> Response:  # fmt: skip
     """Keeps a reply being written when its writer leaves (see idle.js)."""
     member = member_of(visitor)
     thread = threads.get(db, member, thread_id)
     threads.save_draft(db, member, str(thread.id), body)
-    return Response(status_code=204)
+    return _kept(f"/messages/{thread.id}", back)
 
 
 @router.post("/messages/{thread_id}")

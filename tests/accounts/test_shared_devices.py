@@ -117,6 +117,9 @@ def test_a_message_being_written_is_kept_on_the_node_until_sent(node: Node) -> N
     inbox = alex.get("/messages").text
     assert 'value="Vélo"' in inbox and "Tu me le prêtes ?</textarea>" in inbox
     assert 'value="sam" checked' in inbox
+    discarded = alex.post("/messages/draft", data={"back": "1", **_token(alex)})
+    assert discarded.headers["location"] == "/messages"
+    assert 'value="Vélo"' not in alex.get("/messages").text
 
 
 def _token(client) -> dict[str, str]:  # type: ignore[no-untyped-def]
