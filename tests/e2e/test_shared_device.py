@@ -224,6 +224,30 @@ def test_a_note_being_typed_is_saved_before_logging_out(
     context.close()
 
 
+def test_leaving_from_one_tab_saves_and_closes_the_others(
+    browser: Any, home: tuple[Path, Served]
+) -> None:
+    root, node = home
+    context = browser.new_context(locale="fr-FR")
+    page = context.new_page()
+    enrol_here(page, root, node)
+    log_in_as(page, "Alex")
+    page.goto(node.url + "/messages")
+    page.fill("input[name=subject]", "Vélo")
+    page.fill("textarea[name=body]", "Tu me le prêtes samedi ?")
+    other = context.new_page()
+    other.goto(node.url + "/notes")
+    switch_person(other)
+    # The first tab saved what was being written, then left too: nothing of Alex stays on screen.
+    page.wait_for_url("**/login")
+    assert page.locator("h1").inner_text() == "Qui est-ce ?"
+    log_in_as(page, "Alex")
+    page.goto(node.url + "/messages")
+    assert page.locator("input[name=subject]").input_value() == "Vélo"
+    assert page.locator("textarea[name=body]").input_value() == "Tu me le prêtes samedi ?"
+    context.close()
+
+
 def test_enrolling_a_second_browser_under_the_same_name_asks_first(
     browser: Any, home: tuple[Path, Served]
 ) -> None:

@@ -4,7 +4,8 @@
    idle period. A band warns ahead with a button to stay. Before leaving (idle, or "switch
    person"), what the member was writing is saved on the node: forms marked data-draft are
    posted to their draft address, and other scripts (notes.js) finish their saves through the
-   "hameau:leaving" event. Nothing is kept in the browser's storage. One timer, no polling. */
+   "hameau:leaving" event; the node's other tabs in this browser save theirs too and leave
+   (BroadcastChannel). Nothing is kept in the browser's storage. One timer, no polling. */
 (function () {
   var script = document.currentScript || document.querySelector("script[data-idle]");
   var band = document.getElementById("idle-warning");
@@ -73,23 +74,29 @@
     return parts.join("&");
   }
 
-  /* Saves every draft, then logs out through the header's form (which clears the browser). */
-  function leave() {
-    if (leaving) return;
-    leaving = true;
-    clearTimeout(timer);
-    warn(false);
+  /* Other tabs of the node in this browser: when one leaves, all save their drafts first. */
+  var me = String(Math.random()).slice(2), others = {};
+  var channel = window.BroadcastChannel ? new BroadcastChannel("hameau-session") : null;
+  var waitingFor = {};
+
+  /* Saves every draft of this page (forms marked data-draft, and whatever listens to
+     "hameau:leaving"), waits for the other tabs to do the same, then calls done once. */
+  function saveAll(done, withOthers) {
     var pending = 1, gone = false;
     function settled() {
       pending -= 1;
       if (pending > 0 || gone) return;
       gone = true;
-      logout.submit();
+      done();
     }
     function wait() { pending += 1; var once = false; return function () { if (!once) { once = true; settled(); } }; }
     var forms = document.querySelectorAll("form[data-draft]");
     for (var i = 0; i < forms.length; i++) {
       post(forms[i].getAttribute("data-draft"), formBody(forms[i]), true, wait());
+    }
+    if (withOthers) {
+      for (var id in others) { if (others.hasOwnProperty(id)) waitingFor[id] = wait(); }
+      channel.postMessage({ type: "leaving", from: me });
     }
     var event;
     try { event = new CustomEvent("hameau:leaving", { detail: { wait: wait } }); } catch (old) {
@@ -99,6 +106,40 @@
     document.dispatchEvent(event);
     setTimeout(function () { pending = 1; settled(); }, 8000);  // never stay logged in for a save
     settled();
+  }
+
+  /* Saves every draft, then logs out through the header's form (which clears the browser). */
+  function leave() {
+    if (leaving) return;
+    leaving = true;
+    clearTimeout(timer);
+    warn(false);
+    saveAll(function () { logout.submit(); }, !!channel);
+  }
+
+  if (channel) {
+    channel.onmessage = function (event) {
+      var message = event.data || {};
+      if (message.type === "here" || message.type === "here-too") {
+        others[message.from] = true;
+        if (message.type === "here") channel.postMessage({ type: "here-too", from: me });
+      } else if (message.type === "bye") {
+        delete others[message.from];
+        if (waitingFor[message.from]) waitingFor[message.from]();
+      } else if (message.type === "saved" && waitingFor[message.from]) {
+        waitingFor[message.from]();
+      } else if (message.type === "leaving" && !leaving) {
+        leaving = true;  // another tab logs out: save here, then leave too
+        clearTimeout(timer);
+        warn(false);
+        saveAll(function () {
+          channel.postMessage({ type: "saved", from: me });
+          logout.submit();
+        }, false);
+      }
+    };
+    channel.postMessage({ type: "here", from: me });
+    window.addEventListener("pagehide", function () { channel.postMessage({ type: "bye", from: me }); });
   }
 
   var kinds = ["keydown", "input", "mousedown", "pointerdown", "touchstart", "wheel", "scroll"];
