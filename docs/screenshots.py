@@ -101,7 +101,7 @@ def main() -> None:
             kitchen.click("button[type=submit]")
             kitchen.wait_for_selector("ul.people")
             kitchen.screenshot(path=OUT / "picker.png")
-            kitchen.click("ul.people a:has-text('Alex')")
+            kitchen.click("ul.people button:has-text('Alex')")
             kitchen.fill("input[name=password]", logins["alex"])
             kitchen.click("button[type=submit]")
             kitchen.wait_for_selector("#resume")

@@ -48,6 +48,13 @@ def _positive_int(value: Any) -> int:
     return number
 
 
+def _positive_number(value: Any) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError("must be a positive number")
+    return number
+
+
 def _locale(value: Any) -> str:
     text = str(value).strip().lower()
     if text not in ("fr", "en"):
@@ -78,7 +85,10 @@ OPTIONS: dict[str, Option] = {
         14, "Days of inactivity after which a personal-device session ends.", _positive_int
     ),
     "shared_idle_minutes": Option(
-        10, "Minutes of inactivity after which a shared device logs out.", _positive_int
+        10,
+        "Minutes of inactivity after which a shared device logs out (decimals allowed:"
+        " 0.5 is 30 seconds); it warns a minute ahead.",
+        _positive_number,
     ),
     "login_max_failures": Option(
         5, "Failed logins for one account before it is paused.", _positive_int
@@ -141,7 +151,7 @@ class Settings:
     default_locale: str = OPTIONS["default_locale"].default
     session_days: int = OPTIONS["session_days"].default
     personal_idle_days: int = OPTIONS["personal_idle_days"].default
-    shared_idle_minutes: int = OPTIONS["shared_idle_minutes"].default
+    shared_idle_minutes: float = OPTIONS["shared_idle_minutes"].default
     login_max_failures: int = OPTIONS["login_max_failures"].default
     login_max_failures_per_address: int = OPTIONS["login_max_failures_per_address"].default
     login_window_minutes: int = OPTIONS["login_window_minutes"].default

@@ -141,9 +141,17 @@ async def add_device(
 
 @router.post("/devices/{device_id}/enrol")
 async def enrol_this_browser(
-    request: Request, db: DB, visitor: AdminVisitor, device_id: int
+    request: Request,
+    db: DB,
+    visitor: AdminVisitor,
+    device_id: int,
+    replace: Annotated[bool, Form()] = False,
 ) -> Response:
-    secret = devices.enrol(devices.get_device(db, device_id))
+    """Enrols the admin's browser; if another holds the device, only once the admin said so."""
+    device = devices.get_device(db, device_id)
+    if not replace and devices.enrolled_elsewhere(device, visitor.device_secret):
+        return _devices_page(request, db, 409, replacing=device, current=visitor.device)
+    secret = devices.enrol(device)
     response = RedirectResponse("/admin/devices?done=enrolled", status_code=303)
     set_device_cookie(request, response, secret)
     return response

@@ -113,6 +113,13 @@ def pending_enrolment(session: Session, code: str) -> Device:
     return device
 
 
+def enrolled_elsewhere(device: Device, secret_here: str | None) -> bool:
+    """Whether another browser holds this device now (enrolling this one would drop it)."""
+    if device.secret_hash is None:
+        return False
+    return not secret_here or digest(secret_here) != device.secret_hash
+
+
 def enrol_with_code(session: Session, code: str) -> tuple[Device, str]:
     device = pending_enrolment(session, code)
     return device, enrol(device)

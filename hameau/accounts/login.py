@@ -1,10 +1,12 @@
 """Getting in and out: first-run setup, login (with the shared-device picker), logout,
 idle logout, and enrolling a browser as a device.
 
-Before login the node sets no cookie at all, and logout clears every cookie and all
-storage of the node in the browser (Clear-Site-Data). An enrolled device keeps being
-recognised after logout because the logout redirect carries its credential in the
-login address, which the login form hands back; the access log never shows it.
+Before login the node sets no cookie at all, except on an enrolled device: its device
+cookie holds the device's credential and nothing of any member, so it survives logout (a
+bookmark or a restarted browser still gets the "who is it?" picker and a short idle
+session). Logout ends the session on the node, expires the session cookie and asks the
+browser to drop the node's cache and storage (Clear-Site-Data without "cookies", which
+would wipe the device cookie too). The device credential never appears in an address.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from hameau.accounts import devices, members, sessions
 from hameau.accounts.models import Device
@@ -24,6 +26,7 @@ from hameau.web.auth import (
     DB,
     DEVICE_COOKIE,
     AnyVisitor,
+    MemberVisitor,
     Visitor,
     client_address,
     is_loopback,
@@ -35,6 +38,9 @@ from hameau.web.csrf import SESSION_COOKIE
 router = APIRouter(include_in_schema=False)
 
 CLEAR_SITE_DATA = '"cache", "cookies", "storage"'
+# An enrolled device's browser: not "cookies", which would wipe the device cookie too; the
+# session cookie is expired by name instead.
+CLEAR_SITE_DATA_KEEP_DEVICE = '"cache", "storage"'
 
 
 def safe_next(target: str | None) -> str:
@@ -46,32 +52,31 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def login_url(device_secret: str | None = None, **params: str) -> str:
+def login_url(**params: str) -> str:
     query = {key: value for key, value in params.items() if value}
-    if device_secret:
-        query["device"] = device_secret
     return "/login" + (f"?{urlencode(query)}" if query else "")
 
 
-def _device(db: DB, visitor: Visitor, given_secret: str) -> tuple[Device | None, str | None]:
-    """The device from its cookie, else from the credential handed back by the login page."""
-    if visitor.device is not None and visitor.device_secret:
-        return visitor.device, visitor.device_secret
-    if given_secret:
-        device = devices.recognise(db, given_secret)
-        if device is None:
-            raise BadRequest(
-                "This login address names a device the node does not know; open /login instead."
-            )
-        return device, given_secret
-    return visitor.device, visitor.device_secret
+def _from_old_address(
+    request: Request, db: DB, secret: str, next_path: str, member: str
+) -> Response:
+    """A login address made before device cookies survived logout: back to a cookie."""
+    device = devices.recognise(db, secret)
+    if device is None:
+        raise BadRequest(
+            "This login address names a device the node does not know; open /login instead."
+        )
+    response = RedirectResponse(
+        login_url(next=next_path if next_path != "/" else "", member=member), status_code=303
+    )
+    set_device_cookie(request, response, secret)
+    return response
 
 
 def _login_page(
     request: Request,
     db: DB,
     device: Device | None,
-    device_secret: str | None,
     *,
     next_path: str,
     chosen: str = "",
@@ -85,7 +90,6 @@ def _login_page(
     chosen_member = next((person for person in people if person.name == chosen), None)
     context = {
         "device": device,
-        "device_secret": device_secret or "",
         "picker": picker and chosen_member is None,
         "people": people,
         "chosen": chosen_member,
@@ -110,8 +114,23 @@ async def login_form(
         return RedirectResponse("/setup", status_code=303)
     if visitor.member is not None:
         return RedirectResponse(safe_next(next), status_code=303)
-    found, secret = _device(db, visitor, device)
-    return _login_page(request, db, found, secret, next_path=safe_next(next), chosen=member)
+    if device and visitor.device is None:
+        return _from_old_address(request, db, device, safe_next(next), member)
+    return _login_page(request, db, visitor.device, next_path=safe_next(next), chosen=member)
+
+
+@router.post("/login/pick")
+async def pick(
+    request: Request,
+    db: DB,
+    visitor: AnyVisitor,
+    member: Annotated[str, Form(max_length=40)],
+    next: Annotated[str, Form(max_length=500)] = "/",
+) -> Response:
+    """The picker's choice, posted so that no member's name lands in the browser's history."""
+    if visitor.member is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
+    return _login_page(request, db, visitor.device, next_path=safe_next(next), chosen=member)
 
 
 @router.post("/login")
@@ -122,12 +141,11 @@ async def login(
     name: Annotated[str, Form(max_length=200)],
     password: Annotated[str, Form(max_length=1024)],
     next: Annotated[str, Form(max_length=500)] = "/",
-    device: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     limiter = request.app.state.limiter
     address = client_address(request)
     account = name.strip().lower()
-    found, secret = _device(db, visitor, device)
+    found = visitor.device
     wait = limiter.retry_after(account, address)
     gettext = request.app.state.pages.gettext(request)
     if wait:
@@ -137,7 +155,7 @@ async def login(
             seconds=wait,
         )
         return _login_page(
-            request, db, found, secret, next_path=safe_next(next), chosen=account,
+            request, db, found, next_path=safe_next(next), chosen=account,
             error=error.render(gettext), status=429, headers=error.headers,
         )  # fmt: skip
     try:
@@ -145,7 +163,7 @@ async def login(
     except HameauError as failure:
         limiter.failed(account, address)
         return _login_page(
-            request, db, found, secret, next_path=safe_next(next), chosen=account,
+            request, db, found, next_path=safe_next(next), chosen=account,
             error=failure.render(gettext), status=failure.status,
         )  # fmt: skip
     limiter.succeeded(account)
@@ -159,26 +177,49 @@ async def login(
     )
     response = RedirectResponse(safe_next(next), status_code=303)
     set_session_cookie(request, response, session_secret, login_session.shared)
-    if secret and not request.cookies.get(DEVICE_COOKIE):
-        set_device_cookie(request, response, secret)
     return response
 
 
-def _ended(visitor: Visitor) -> Response:
-    """The answer that ends a browser session: back to login, with nothing left behind."""
-    target = login_url(visitor.device_secret if visitor.device else None)
-    response = RedirectResponse(target, status_code=303)
-    response.headers["Clear-Site-Data"] = CLEAR_SITE_DATA
+def _ended(request: Request, visitor: Visitor) -> Response:
+    """The answer that ends a browser session: back to login, nothing of the member left.
+
+    An enrolled device keeps its cookie (set again in the same answer, for a browser that
+    reads Clear-Site-Data loosely); any other browser keeps no cookie of the node at all.
+    """
+    response = RedirectResponse("/login", status_code=303)
+    response.headers["Cache-Control"] = "no-store"
     response.delete_cookie(SESSION_COOKIE, path="/")
-    response.delete_cookie(DEVICE_COOKIE, path="/")
+    if visitor.device_secret and request.cookies.get(DEVICE_COOKIE) == visitor.device_secret:
+        response.headers["Clear-Site-Data"] = CLEAR_SITE_DATA_KEEP_DEVICE
+        set_device_cookie(request, response, visitor.device_secret)
+    else:
+        response.headers["Clear-Site-Data"] = CLEAR_SITE_DATA
     return response
 
 
 @router.post("/logout")
-async def logout(db: DB, visitor: AnyVisitor) -> Response:
+async def logout(request: Request, db: DB, visitor: AnyVisitor) -> Response:
     if visitor.login is not None:
         sessions.revoke(visitor.login)
-    return _ended(visitor)
+    return _ended(request, visitor)
+
+
+@router.post("/session/alive")
+async def alive(
+    request: Request,
+    db: DB,
+    visitor: MemberVisitor,
+    active: Annotated[bool, Form()] = False,
+) -> Response:
+    """For idle.js: the member was active (or not) here; how long the session has left."""
+    if visitor.login is None:  # an app password: no browser session to keep alive
+        raise BadRequest("Only a browser session can be kept alive.")
+    lifetimes = request.app.state.lifetimes
+    if active:
+        sessions.touch(visitor.login, lifetimes)
+    left = sessions.seconds_left(visitor.login, lifetimes)
+    idle = lifetimes.idle(visitor.login).total_seconds()
+    return JSONResponse({"left": round(left, 1), "idle": idle})
 
 
 @router.get("/session/idle")
@@ -194,7 +235,7 @@ async def idle_check(
     ended = sessions.find_by_secret(db, request.cookies.get(SESSION_COOKIE, ""))
     if ended is not None:
         sessions.revoke(ended)
-    return _ended(visitor)
+    return _ended(request, visitor)
 
 
 def _setup_page(request: Request, error: str = "", status: int = 200, **values: str) -> Response:
@@ -272,18 +313,35 @@ async def setup(
     return response
 
 
+def _enrol_page(
+    request: Request, device: Device, code: str, taken: bool, status: int = 200
+) -> Response:
+    context = {"device": device, "code": code, "taken": taken}
+    return request.app.state.pages.render(request, "enrol.html", context, status)
+
+
 @router.get("/devices/enrol")
 async def enrol_confirm(
     request: Request, db: DB, code: Annotated[str, Query(max_length=100)] = ""
 ) -> Response:
     """A GET never enrols (link previews would); it asks for a click."""
     device = devices.pending_enrolment(db, code)
-    return request.app.state.pages.render(request, "enrol.html", {"device": device, "code": code})
+    taken = devices.enrolled_elsewhere(device, request.cookies.get(DEVICE_COOKIE))
+    return _enrol_page(request, device, code, taken)
 
 
 @router.post("/devices/enrol")
-async def enrol(request: Request, db: DB, code: Annotated[str, Form(max_length=100)]) -> Response:
-    _, secret = devices.enrol_with_code(db, code)
+async def enrol(
+    request: Request,
+    db: DB,
+    code: Annotated[str, Form(max_length=100)],
+    replace: Annotated[bool, Form()] = False,
+) -> Response:
+    """Enrols this browser; if another holds the device, only once the visitor said so."""
+    device = devices.pending_enrolment(db, code)
+    if not replace and devices.enrolled_elsewhere(device, request.cookies.get(DEVICE_COOKIE)):
+        return _enrol_page(request, device, code, taken=True, status=409)
+    secret = devices.enrol(device)
     response = RedirectResponse("/login", status_code=303)
     set_device_cookie(request, response, secret)
     return response

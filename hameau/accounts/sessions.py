@@ -36,6 +36,10 @@ class Lifetimes:
     def idle(self, login: LoginSession) -> timedelta:
         return self.shared_idle if login.shared else self.personal_idle
 
+    def touch_every(self, login: LoginSession) -> timedelta:
+        """How stale last_seen_at may get: a short idle time needs a finer record."""
+        return min(TOUCH_EVERY, self.idle(login) / 4)
+
 
 def create_session(
     session: Session,
@@ -82,8 +86,10 @@ def is_live(login: LoginSession, lifetimes: Lifetimes) -> bool:
     )
 
 
-def resolve(session: Session, secret: str, lifetimes: Lifetimes) -> LoginSession | None:
-    """The live session for this cookie secret (touching its last-seen time), or None."""
+def resolve(
+    session: Session, secret: str, lifetimes: Lifetimes, *, active: bool = True
+) -> LoginSession | None:
+    """The live session for this cookie secret, or None; an active request touches it."""
     if not secret or len(secret) > 100:
         return None
     # One query for the session, its member and its device: this runs on every request.
@@ -95,12 +101,24 @@ def resolve(session: Session, secret: str, lifetimes: Lifetimes) -> LoginSession
     login = session.scalar(query)
     if login is None or not is_live(login, lifetimes):
         return None
-    now = utcnow()
-    if now - login.last_seen_at > TOUCH_EVERY:
-        login.last_seen_at = now
-        if login.shared:
-            login.expires_at = now + lifetimes.shared_idle
+    if active and utcnow() - login.last_seen_at > lifetimes.touch_every(login):
+        touch(login, lifetimes)
     return login
+
+
+def touch(login: LoginSession, lifetimes: Lifetimes) -> None:
+    """The member is active now: a shared device's session starts its idle time again."""
+    now = utcnow()
+    login.last_seen_at = now
+    if login.shared:
+        login.expires_at = now + lifetimes.shared_idle
+
+
+def seconds_left(login: LoginSession, lifetimes: Lifetimes) -> float:
+    """Seconds before the session ends by itself if nothing more happens."""
+    now = utcnow()
+    ends = min(login.expires_at, login.last_seen_at + lifetimes.idle(login))
+    return max(0.0, (ends - now).total_seconds())
 
 
 def find_by_secret(session: Session, secret: str) -> LoginSession | None:

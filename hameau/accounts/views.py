@@ -129,7 +129,7 @@ async def revoke_session(
 ) -> Response:
     ended = sessions.revoke_for_member(db, member_of(visitor), session_id)
     if visitor.login is not None and ended.id == visitor.login.id:
-        return await login.logout(db, visitor)
+        return await login.logout(request, db, visitor)
     if request.headers.get("hx-request"):
         return HTMLResponse("")  # htmx removes the row
     return RedirectResponse("/account/sessions?done=revoked", status_code=303)

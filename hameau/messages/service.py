@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
 from hameau.errors import BadRequest, NotFound
-from hameau.messages.models import Message, Participant, Thread
+from hameau.messages.models import Draft, Message, Participant, Thread
 from hameau.node.db import utcnow
 
 MAX_BODY = 20_000
@@ -107,6 +107,42 @@ def participants(session: Session, thread: Thread) -> list[int]:
     return list(
         session.scalars(select(Participant.member_id).where(Participant.thread_id == thread.id))
     )
+
+
+def save_draft(
+    session: Session,
+    member: Member,
+    place: str,
+    body: str,
+    subject: str = "",
+    recipients: list[str] | None = None,
+) -> None:
+    """Keep what the member was writing; an empty draft is forgotten."""
+    if len(body) > MAX_BODY:
+        raise BadRequest("A message is 1 to 20,000 characters.")
+    if len(subject) > 200:
+        raise BadRequest("A conversation needs a subject of 1 to 200 characters.")
+    names = [name[:40] for name in (recipients or [])][:50]
+    found = session.get(Draft, (member.id, place))
+    if not body.strip() and not subject.strip():
+        if found is not None:
+            session.delete(found)
+        return
+    if found is None:
+        found = Draft(member_id=member.id, place=place)
+        session.add(found)
+    found.body, found.subject, found.recipients = body, subject, names
+    found.updated_at = utcnow()
+
+
+def draft(session: Session, member: Member, place: str) -> Draft | None:
+    return session.get(Draft, (member.id, place))
+
+
+def drop_draft(session: Session, member: Member, place: str) -> None:
+    found = session.get(Draft, (member.id, place))
+    if found is not None:
+        session.delete(found)
 
 
 def export(session: Session, member: Member) -> list[dict[str, object]]:

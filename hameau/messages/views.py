@@ -17,6 +17,7 @@ from hameau.web.auth import DB, MemberVisitor, member_of
 from hameau.web.home import AppInfo, Tile
 
 router = APIRouter(include_in_schema=False)
+NEW = "new"  # the draft place of a conversation not started yet
 
 APP = AppInfo(
     "messages",
@@ -31,8 +32,29 @@ async def inbox(request: Request, db: DB, visitor: MemberVisitor) -> Response:
         "title": N_("Messages"),
         "threads": threads.inbox(db, member),
         "people": [m for m in members.list_members(db, active_only=True) if m.id != member.id],
+        "draft": threads.draft(db, member, NEW),
     }
     return request.app.state.pages.render(request, "inbox.html", context)
+
+
+@router.post("/messages/draft")
+async def keep_new_draft(
+    request: Request, db: DB, visitor: MemberVisitor,
+    subject: Annotated[str, Form(max_length=300)] = "",
+    body: Annotated[str, Form(max_length=threads.MAX_BODY * 2)] = "",
+    back: Annotated[bool, Form()] = False,
+) -> Response:  # fmt: skip
+    """Keeps a conversation being started when its writer leaves (see idle.js); an empty
+    one, from the page's "discard" button, forgets it."""
+    form = await request.form()
+    names = [str(name) for name in form.getlist("to")]
+    threads.save_draft(db, member_of(visitor), NEW, body, subject, names)
+    return _kept("/messages", back)
+
+
+def _kept(page: str, back: bool) -> Response:
+    """idle.js needs no page; the discard button goes back to where it was."""
+    return RedirectResponse(page, status_code=303) if back else Response(status_code=204)
 
 
 @router.post("/messages")
@@ -45,6 +67,7 @@ async def start(
     names = [str(name) for name in form.getlist("to")][:50]
     others = [members.find_member(db, name) for name in names]
     thread = threads.start(db, member_of(visitor), [m for m in others if m.active], subject, body)
+    threads.drop_draft(db, member_of(visitor), NEW)
     return RedirectResponse(f"/messages/{thread.id}", status_code=303)
 
 
@@ -67,8 +90,24 @@ async def conversation(
             title=thread.subject,
         )
     authors = {m.id: m.display_name for m in members.list_members(db)}
-    context = {"title": thread.subject, "thread": thread, "messages": shown, "authors": authors}
+    context = {
+        "title": thread.subject, "thread": thread, "messages": shown, "authors": authors,
+        "draft": threads.draft(db, member, str(thread.id)),
+    }  # fmt: skip
     return request.app.state.pages.render(request, "thread.html", context)
+
+
+@router.post("/messages/{thread_id}/draft")
+async def keep_reply_draft(
+    db: DB, visitor: MemberVisitor, thread_id: int,
+    body: Annotated[str, Form(max_length=threads.MAX_BODY * 2)] = "",
+    back: Annotated[bool, Form()] = False,
+) -> Response:  # fmt: skip
+    """Keeps a reply being written when its writer leaves (see idle.js)."""
+    member = member_of(visitor)
+    thread = threads.get(db, member, thread_id)
+    threads.save_draft(db, member, str(thread.id), body)
+    return _kept(f"/messages/{thread.id}", back)
 
 
 @router.post("/messages/{thread_id}")
@@ -78,6 +117,7 @@ async def reply(
 ) -> Response:  # fmt: skip
     thread = threads.get(db, member_of(visitor), thread_id)
     message = threads.post(db, member_of(visitor), thread, body)
+    threads.drop_draft(db, member_of(visitor), str(thread.id))
     db.commit()  # committed before anyone is told
     request.app.state.bus.publish(thread.id, message.id)
     if request.headers.get("hx-request"):

@@ -27,6 +27,9 @@ from hameau.web.i18n import choose_locale
 
 DEVICE_COOKIE = "hameau_device"
 DEVICE_COOKIE_DAYS = 400
+# Sent by scripts that ask on their own (idle.js checking the time left): not the member's
+# activity, so it does not push back a shared device's idle logout.
+PASSIVE_HEADER = "x-hameau-passive"
 
 
 class LoginRequired(Unauthorized):
@@ -122,7 +125,8 @@ def resolve_visitor(request: Request, db: Session) -> Visitor:
     else:
         session_secret = request.cookies.get(SESSION_COOKIE)
         if session_secret:
-            login = sessions.resolve(db, session_secret, app_state.lifetimes)
+            active = request.headers.get(PASSIVE_HEADER) != "1"
+            login = sessions.resolve(db, session_secret, app_state.lifetimes, active=active)
             if login is not None:
                 visitor.login = login
                 visitor.member = login.member

@@ -10,6 +10,7 @@ from tests.helpers import add_member, browser
 # Open on purpose: health checks, static files, and the ways in (login, setup, enrolment).
 PUBLIC = {
     "/healthz", "/login", "/setup", "/devices/enrol", "/session/idle", "/logout",
+    "/login/pick",  # the shared-device picker's choice, before any login
     "/.well-known/caldav", "/.well-known/carddav",  # RFC 6764 discovery, before any login
 }  # fmt: skip
 

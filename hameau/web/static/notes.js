@@ -9,8 +9,10 @@
   var status = document.getElementById("status");
   var preview = document.getElementById("preview");
   var token = (document.body.getAttribute("hx-headers") || "").match(/"X-CSRF-Token": "([^"]+)"/);
-  var timer = null, sending = false, again = false;
+  var timer = null, sending = false, again = false, waiting = [];
+  function settled() { while (waiting.length) waiting.shift()(); }  // tells idle.js it may leave
   function save() {
+    timer = null;
     if (sending) { again = true; return; }
     sending = true;
     status.textContent = script.getAttribute("data-saving");
@@ -21,17 +23,23 @@
     if (token) request.setRequestHeader("X-CSRF-Token", token[1]);
     request.onload = function () {
       sending = false;
-      if (request.status !== 200) { status.textContent = script.getAttribute("data-failed"); schedule(5000); return; }
+      if (request.status !== 200) { status.textContent = script.getAttribute("data-failed"); schedule(5000); settled(); return; }
       var note = JSON.parse(request.responseText);
       base.value = note.revision;
       if (area.value === sent && note.text !== sent) area.value = note.text;  // someone else's edit, merged
       preview.innerHTML = note.html;  // sanitised by the node
       status.textContent = script.getAttribute("data-saved");
-      if (again) { again = false; save(); }
+      if (again) { again = false; save(); } else if (!timer) settled();
     };
-    request.onerror = function () { sending = false; status.textContent = script.getAttribute("data-failed"); schedule(5000); };
+    request.onerror = function () { sending = false; status.textContent = script.getAttribute("data-failed"); schedule(5000); settled(); };
     request.send(JSON.stringify({ base: parseInt(base.value, 10), text: sent }));
   }
   function schedule(delay) { clearTimeout(timer); timer = setTimeout(save, delay); }
   area.addEventListener("input", function () { schedule(800); });
+  /* Logging out (idle, or switching person): save what was typed now, then let go. */
+  document.addEventListener("hameau:leaving", function (event) {
+    if (!timer && !sending) return;
+    waiting.push(event.detail.wait());
+    if (timer) { clearTimeout(timer); save(); }
+  });
 })();
