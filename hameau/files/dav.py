@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
 from wsgidav.dav_error import (
     HTTP_CONFLICT,
     HTTP_FORBIDDEN,
@@ -32,6 +33,7 @@ from hameau.files import service as files
 from hameau.files.models import FileEntry
 from hameau.node.datadir import Node
 from hameau.node.db import retrying
+from hameau.web.errors import disk_full, storage_full
 
 MEMBER_KEY = "hameau.member_id"
 TOP = ("mine", "household", "shared")
@@ -78,6 +80,10 @@ class _Context:
             return retrying(self.node.sessions, transact)
         except HameauError as error:
             raise _dav_error(error) from None
+        except (OSError, OperationalError) as error:
+            if not storage_full(error):
+                raise
+            raise _dav_error(disk_full()) from None
 
 
 class RootCollection(DAVCollection):
@@ -253,7 +259,10 @@ class _Upload(io.RawIOBase):
         return True
 
     def write(self, data: Any) -> int:
-        self.writer.write(bytes(data))
+        try:
+            self.writer.write(bytes(data))
+        except HameauError as error:  # a full disk: the writer dropped what it had
+            raise _dav_error(error) from None
         if self.writer.size > self.limit:
             raise _dav_error(files.over_quota())
         return len(data)
@@ -328,7 +337,10 @@ class FileResource(EntryMixin, DAVNonCollection):
             if cut:
                 raise DAVError(400, context_info="The upload was cut off; nothing was kept.")
             return
-        digest = upload.writer.commit()
+        try:
+            digest = upload.writer.commit()
+        except HameauError as error:
+            raise _dav_error(error) from None
         assert self._plan is not None
         plan = self._plan
         entry = self.context.run(

@@ -220,6 +220,10 @@ def record_write(
         journal.wrote(session, entry.owner_id, path_of(session, entry), digest, size)
     else:
         journal.adopt(session, entry.owner_id, synced[0], synced[1], digest, size)
+    if blobs is not None:  # under the write lock: a purge (files.purge) removed it meanwhile?
+        session.flush()
+        if not blobs.exists(digest):
+            raise Conflict("This content was deleted for good while it was saved; send it again.")
     if blobs is not None and index.is_text(entry.name, entry.content_type, entry.size):
         body = blobs.read(digest).decode("utf-8", "replace")
         index.put(session, "file", entry.id, entry.owner_id, entry.name, body)
