@@ -334,7 +334,7 @@ class FileResource(EntryMixin, DAVNonCollection):
         )
         if with_errors or cut:
             upload.writer.abort()
-            if cut:
+            if cut and not with_errors:  # with errors, WsgiDAV answers with the error itself
                 raise DAVError(400, context_info="The upload was cut off; nothing was kept.")
             return
         try:

@@ -27,10 +27,12 @@ from sqlalchemy.orm import Session
 from hameau.accounts.models import Member
 from hameau.errors import NotFound
 from hameau.files.models import FileEntry, FileVersion
+from hameau.node import reserve
 from hameau.node.blobs import LocalBlobStore
 
 ASIDE = "purged-"  # in the store's temp folder, until the purge is committed
 _MOVED = "hameau.purged"
+_RESERVE = "hameau.reserve"
 CHUNK = 500  # ids per IN (...): well under any database's limit on bound parameters
 
 
@@ -78,6 +80,23 @@ def _still_referenced(session: Session, digests: set[str]) -> set[str]:
 def _after_commit(session: Session) -> None:
     for _final, aside in session.info.pop(_MOVED, []):
         aside.unlink(missing_ok=True)
+    folder = session.info.pop(_RESERVE, None)
+    if folder is not None:
+        reserve.keep(folder)  # taken again if the purge made room enough
+
+
+def _database_folder(session: Session) -> Path | None:
+    database = session.get_bind().url.database
+    return Path(database).parent if database and database != ":memory:" else None
+
+
+def _make_room(session: Session) -> None:
+    """Before deleting: on a nearly full disk, give back the reserve kept next to the
+    database, so it can record the deletion (its log grows even to delete)."""
+    folder = _database_folder(session)
+    if folder is not None and reserve.release_if_low(folder):
+        session.info[_RESERVE] = folder
+        _hook(session)
 
 
 def _after_rollback(session: Session) -> None:
@@ -86,6 +105,17 @@ def _after_rollback(session: Session) -> None:
             aside.unlink(missing_ok=True)
         else:
             os.replace(aside, final)
+    folder = session.info.pop(_RESERVE, None)
+    if folder is not None:
+        reserve.keep(folder)
+
+
+def _hook(session: Session) -> None:
+    """Finish the purge's work on disk when its transaction ends, either way."""
+    if not session.info.get("hameau.purge_hooks"):
+        event.listen(session, "after_commit", _after_commit)
+        event.listen(session, "after_rollback", _after_rollback)
+        session.info["hameau.purge_hooks"] = True
 
 
 def _release(session: Session, store: LocalBlobStore, digests: set[str]) -> int:
@@ -96,10 +126,7 @@ def _release(session: Session, store: LocalBlobStore, digests: set[str]) -> int:
     session.flush()
     freed = 0
     moved: list[tuple[Path, Path]] = session.info.setdefault(_MOVED, [])
-    if not session.info.get("hameau.purge_hooks"):
-        event.listen(session, "after_commit", _after_commit)
-        event.listen(session, "after_rollback", _after_rollback)
-        session.info["hameau.purge_hooks"] = True
+    _hook(session)
     for digest in sorted(digests - _still_referenced(session, digests)):
         final = store.path(digest)
         aside = store.temp_dir / f"{ASIDE}{digest}"
@@ -117,6 +144,7 @@ def _purge_entries(session: Session, store: LocalBlobStore, roots: list[int]) ->
     """Delete entries (folders with all they hold, and their versions) for good."""
     if not roots:
         return 0
+    _make_room(session)
     digests = _blobs_of(session, _subtrees(session, roots))
     for batch in _chunks(roots):
         # The database's cascade takes the content of folders, versions and shares along.
@@ -160,6 +188,8 @@ def purge_versions(session: Session, member_id: int, store: LocalBlobStore) -> i
     """For admins: the earlier versions a member's writes left, gone for good."""
     query = select(FileVersion.id, FileVersion.blob).where(FileVersion.charged_to == member_id)
     rows = list(session.execute(query))
+    if rows:
+        _make_room(session)
     for batch in _chunks([row[0] for row in rows]):
         session.execute(
             delete(FileVersion)
