@@ -39,16 +39,16 @@ async def space_page(request: Request, db: DB, visitor: AdminVisitor) -> Respons
     return request.app.state.pages.render(request, "files_space.html", context)
 
 
+@router.post("/household/trash")
+async def purge_household_trash(request: Request, db: DB, visitor: AdminVisitor) -> Response:
+    purge.purge_trash(db, None, request.app.state.node.blobs)
+    return RedirectResponse("/admin/space?done=trash", status_code=303)
+
+
 @router.post("/{member_id}/trash")
 async def purge_trash(request: Request, db: DB, visitor: AdminVisitor, member_id: int) -> Response:
     member = members.get_member(db, member_id)
     purge.purge_trash(db, member.id, request.app.state.node.blobs)
-    return RedirectResponse("/admin/space?done=trash", status_code=303)
-
-
-@router.post("/household/trash")
-async def purge_household_trash(request: Request, db: DB, visitor: AdminVisitor) -> Response:
-    purge.purge_trash(db, None, request.app.state.node.blobs)
     return RedirectResponse("/admin/space?done=trash", status_code=303)
 
 
