@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, delete, event, func, select, text
+from sqlalchemy import Connection, bindparam, delete, event, func, select, text
 from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
@@ -86,7 +86,8 @@ def _after_commit(session: Session) -> None:
 
 
 def _database_folder(session: Session) -> Path | None:
-    database = session.get_bind().url.database
+    bind = session.get_bind()
+    database = (bind.engine if isinstance(bind, Connection) else bind).url.database
     return Path(database).parent if database and database != ":memory:" else None
 
 

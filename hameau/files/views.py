@@ -29,6 +29,12 @@ APP = AppInfo(
             N_("Your files, the household's, and what is shared with you."),
             "/files/mine/",
         ),
+        Tile(
+            N_("Space on the disk"),
+            N_("What each member uses; empty trashes, delete earlier versions."),
+            "/admin/space",
+            admin_only=True,
+        ),
     ),
 )
 
