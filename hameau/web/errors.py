@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from hameau.errors import DISK_FULL, N_, HameauError, InsufficientStorage
+from hameau.node import reserve
 
 log = logging.getLogger("hameau.web")
 
@@ -110,6 +111,8 @@ async def on_storage_error(request: Request, error: Exception) -> Response:
     if not storage_full(error):
         return await on_unexpected(request, error)
     log.warning("disk full on %s %s: %s", request.method, request.url.path, error)
+    if "database or disk is full" in str(error):  # let the next ones log in and free space
+        reserve.release_if_low(request.app.state.node.layout.root)
     return error_response(request, disk_full())
 
 
