@@ -89,8 +89,9 @@ class Purged(BaseModel):
 
 
 @router.get("/trash")
-async def trash_list(db: DB, visitor: MemberVisitor) -> Trash:
+async def trash_list(request: Request, db: DB, visitor: MemberVisitor) -> Trash:
     """What the member (and the household) deleted, kept 30 days unless deleted for good."""
+    purge.expire(db, request.app.state.node.blobs)
     items = []
     for entry in files.trashed(db, member_of(visitor)):
         assert entry.deleted_at is not None

@@ -320,7 +320,12 @@ class FileResource(EntryMixin, DAVNonCollection):
 
         self._plan = self.context.run(plan)
         self.content_type = (content_type or "").split(";")[0]
-        self._upload = _Upload(self, self._plan.limit)
+        try:
+            self._upload = _Upload(self, self._plan.limit)
+        except OSError as error:  # not even room for the temp file
+            if not storage_full(error):
+                raise
+            raise _dav_error(disk_full()) from None
         return self._upload
 
     def end_write(self, *, with_errors: bool) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,10 @@ from sqlalchemy.orm import Session
 from hameau.accounts.models import Member
 from hameau.errors import NotFound
 from hameau.files.models import FileEntry, FileVersion
+from hameau.files.service import TRASH_DAYS
 from hameau.node import reserve
 from hameau.node.blobs import LocalBlobStore
+from hameau.node.db import utcnow
 
 ASIDE = "purged-"  # in the store's temp folder, until the purge is committed
 _MOVED = "hameau.purged"
@@ -164,6 +167,14 @@ def _trashed_ids(session: Session, owner_id: int | None) -> list[int]:
     return list(
         session.scalars(select(FileEntry.id).where(FileEntry.deleted_at.is_not(None), owner))
     )
+
+
+def expire(session: Session, store: LocalBlobStore) -> int:
+    """What was trashed more than `service.TRASH_DAYS` ago, gone for good with its content
+    (the trash's own sweep, `service.purge_expired`, leaves the content to the next start)."""
+    cutoff = utcnow() - timedelta(days=TRASH_DAYS)
+    query = select(FileEntry.id).where(FileEntry.deleted_at < cutoff)
+    return _purge_entries(session, store, list(session.scalars(query)))
 
 
 def delete_for_good(session: Session, member: Member, entry_id: int, store: LocalBlobStore) -> int:

@@ -77,6 +77,7 @@ async def files_home(visitor: MemberVisitor) -> Response:
 @router.get("/trash")
 async def trash_page(request: Request, db: DB, visitor: MemberVisitor) -> Response:
     member = member_of(visitor)
+    purge.expire(db, request.app.state.node.blobs)
     items = files.trashed(db, member)
     context = {
         "items": items,

@@ -4,15 +4,19 @@ file, a version or an upload in progress still needs."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from sqlalchemy import update
 
 from hameau.accounts import members
 from hameau.errors import Conflict
 from hameau.files import paths, purge
 from hameau.files import service as files
+from hameau.files.models import FileEntry
 from hameau.node import reserve
 from hameau.node.datadir import Node
-from hameau.node.db import transaction
+from hameau.node.db import transaction, utcnow
 from tests.files.test_http import token
 from tests.helpers import add_member, browser, log_in, post_form
 
@@ -170,3 +174,23 @@ def test_the_reserve_is_taken_with_room_and_given_back_only_when_low(node: Node)
     root = node.layout.root
     assert reserve.keep(root) and (root / reserve.NAME).stat().st_size == reserve.SIZE
     assert not reserve.release_if_low(root)  # plenty of room here: kept
+
+
+def test_what_expired_from_the_trash_leaves_the_disk_when_the_trash_is_opened(
+    node: Node,
+) -> None:
+    add_member(node, "alex")
+    client, auth = browser(node), token(node, "alex")
+    put(client, auth, "mine/old.txt", b"a month ago")
+    put(client, auth, "mine/new.txt", b"yesterday")
+    for name in ("old.txt", "new.txt"):
+        client.delete(f"/api/files/mine/{name}", headers=auth)
+    with transaction(node.sessions) as session:
+        session.execute(
+            update(FileEntry)
+            .where(FileEntry.name == "old.txt")
+            .values(deleted_at=utcnow() - timedelta(days=files.TRASH_DAYS + 1))
+        )
+    listed = client.get("/api/files/trash", headers=auth).json()["items"]
+    assert [item["name"] for item in listed] == ["new.txt"]
+    assert len(stored(node)) == 1
