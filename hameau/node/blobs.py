@@ -78,6 +78,13 @@ class BlobWriter:
         raise error
 
     def commit(self, expect: str | None = None, later: bool = False) -> str:
+        """See `_commit`; a full disk raises InsufficientStorage (507), nothing kept."""
+        try:
+            return self._commit(expect, later)
+        except OSError as error:
+            self._failed(error)
+
+    def _commit(self, expect: str | None, later: bool) -> str:
         """fsync, rename to the content's hash (or drop it if already stored), return the hash.
 
         With ``expect``, content whose hash differs is dropped and BlobError raised. With
@@ -88,25 +95,22 @@ class BlobWriter:
         if expect is not None and digest != expect:
             self.abort()
             raise BlobError(f"content announced as {expect} hashes to {digest}")
-        try:
-            self._file.flush()
-            if later:
-                self._file.close()
-                self._file = None
-                self.digest = digest
-                return digest
-            os.fsync(self._file.fileno())
+        self._file.flush()
+        if later:
             self._file.close()
             self._file = None
-            final = self.store.path(digest)
-            if final.exists():
-                self._temp.unlink()
-            else:
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(self._temp, final)
-                self.store.sync_dir(final.parent)
-        except OSError as error:
-            self._failed(error)
+            self.digest = digest
+            return digest
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self._file = None
+        final = self.store.path(digest)
+        if final.exists():
+            self._temp.unlink()
+        else:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self._temp, final)
+            self.store.sync_dir(final.parent)
         self.digest = digest
         return digest
 
