@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,7 +24,7 @@ from hameau.accounts import members, tokens
 from hameau.config import Settings
 from hameau.node.datadir import open_node
 from hameau.node.db import transaction
-from tests.e2e.served import Served, login_cookie, serve
+from tests.e2e.served import Served, log_in_page, login_cookie, serve
 from tests.helpers import PASSWORD, add_member, make_node
 from tests.travel.sides import write as write_on
 
@@ -303,3 +304,27 @@ def test_a_full_data_disk_where_the_database_cannot_grow_answers_507(tmp_path: P
             finally:
                 doors.close()
             assert "Traceback" not in served.output()
+
+
+def test_the_pages_upload_script_shows_the_sentence_on_a_full_disk(
+    tmp_path: Path, browser: Any
+) -> None:
+    root = tmp_path / "home"
+    node = make_node(root)
+    add_member(node, "alex")
+    node.close()
+    big = tmp_path / "vacances.mp4"
+    big.write_bytes(os.urandom(8 * MB))
+    blobs = root / "blobs"
+    with small_disk(blobs, "16m"), serve(root) as served:
+        fill(blobs)
+        page = log_in_page(browser, served.url, "alex")
+        page.goto(served.url + "/files/mine/")
+        page.set_input_files("#upload input[type=file]", str(big))
+        page.click("#upload button[type=submit]")
+        row = page.locator("#progress .error")
+        row.wait_for()
+        assert says_full(row.inner_text()), row.inner_text()
+        assert leftovers(blobs) == []
+        page.goto(served.url + "/files/mine/")
+        assert "vacances.mp4" not in page.content()
