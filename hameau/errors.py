@@ -80,3 +80,10 @@ class TooManyRequests(HameauError):
 
 class InsufficientStorage(HameauError):
     status = 507
+
+
+# Said by every door when the disk (the content's or the database's) is full.
+DISK_FULL = N_(
+    "The node's disk is full: nothing of this was kept. Empty your trash or ask an admin"
+    " to free some space, then try again."
+)

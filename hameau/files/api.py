@@ -10,10 +10,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, Response
 
 from hameau.errors import BadRequest, Forbidden
-from hameau.files import paths
+from hameau.files import paths, purge
 from hameau.files import service as files
 from hameau.files.models import FileEntry
-from hameau.web.auth import DB, MemberVisitor
+from hameau.web.auth import DB, MemberVisitor, member_of
 
 router = APIRouter(prefix="/api/files", tags=["files"])
 
@@ -68,6 +68,59 @@ def download(entry: FileEntry, request: Request) -> Response:
         filename=entry.name,
         headers={"Cache-Control": "private, no-cache"},
     )
+
+
+class TrashItem(BaseModel):
+    id: int
+    name: str
+    folder: bool
+    size: int
+    space: str  # "mine" or "household"
+    was_in: str
+    deleted_at: str
+
+
+class Trash(BaseModel):
+    items: list[TrashItem]
+
+
+class Purged(BaseModel):
+    freed_bytes: int  # what came back on the disk (content other files share stays)
+
+
+@router.get("/trash")
+async def trash_list(request: Request, db: DB, visitor: MemberVisitor) -> Trash:
+    """What the member (and the household) deleted, kept 30 days unless deleted for good."""
+    purge.expire(db, request.app.state.node.blobs)
+    items = []
+    for entry in files.trashed(db, member_of(visitor)):
+        assert entry.deleted_at is not None
+        items.append(
+            TrashItem(
+                id=entry.id,
+                name=entry.name,
+                folder=entry.is_dir,
+                size=entry.size,
+                space="household" if entry.owner_id is None else "mine",
+                was_in=entry.deleted_from or "",
+                deleted_at=entry.deleted_at.isoformat(),
+            )
+        )
+    return Trash(items=items)
+
+
+@router.delete("/trash")
+async def trash_empty(request: Request, db: DB, visitor: MemberVisitor) -> Purged:
+    """Empty the member's trash (what they deleted from their own files) for good."""
+    store = request.app.state.node.blobs
+    return Purged(freed_bytes=purge.empty_trash(db, member_of(visitor), store))
+
+
+@router.delete("/trash/{entry_id}")
+async def trash_delete(request: Request, db: DB, visitor: MemberVisitor, entry_id: int) -> Purged:
+    """Delete one item of the trash for good (a folder with all it holds)."""
+    store = request.app.state.node.blobs
+    return Purged(freed_bytes=purge.delete_for_good(db, member_of(visitor), entry_id, store))
 
 
 @router.get("/{key}/{path:path}", response_model=None)

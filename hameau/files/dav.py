@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
+from sqlalchemy.exc import OperationalError
 from wsgidav.dav_error import (
     HTTP_CONFLICT,
     HTTP_FORBIDDEN,
@@ -33,6 +34,7 @@ from hameau.files.dav_tops import TOP, RootCollection, SharedCollection
 from hameau.files.models import FileEntry
 from hameau.node.datadir import Node
 from hameau.node.db import retrying
+from hameau.web.errors import disk_full, storage_full
 
 MOUNT = "/dav/files"
 DISCONNECTED = "hameau.disconnected"
@@ -78,6 +80,10 @@ class _Context:
             return retrying(self.node.sessions, transact)
         except HameauError as error:
             raise _dav_error(error) from None
+        except (OSError, OperationalError) as error:
+            if not storage_full(error):
+                raise
+            raise _dav_error(disk_full()) from None
 
 
 class EntryMixin(dav_props.DeadProperties):
@@ -267,7 +273,10 @@ class _Upload(io.RawIOBase):
         return True
 
     def write(self, data: Any) -> int:
-        self.writer.write(bytes(data))
+        try:
+            self.writer.write(bytes(data))
+        except HameauError as error:  # a full disk: the writer dropped what it had
+            raise _dav_error(error) from None
         if self.writer.size > self.limit:
             raise _dav_error(files.over_quota())
         return len(data)
@@ -347,7 +356,12 @@ class FileResource(EntryMixin, DAVNonCollection):
 
         self._plan = self.context.run(plan)
         self.content_type = (content_type or "").split(";")[0]
-        self._upload = _Upload(self, self._plan.limit)
+        try:
+            self._upload = _Upload(self, self._plan.limit)
+        except OSError as error:  # not even room for the temp file
+            if not storage_full(error):
+                raise
+            raise _dav_error(disk_full()) from None
         return self._upload
 
     def end_write(self, *, with_errors: bool) -> None:
@@ -361,10 +375,13 @@ class FileResource(EntryMixin, DAVNonCollection):
         )
         if with_errors or cut:
             upload.writer.abort()
-            if cut:
+            if cut and not with_errors:  # with errors, WsgiDAV answers with the error itself
                 raise DAVError(400, context_info="The upload was cut off; nothing was kept.")
             return
-        digest = upload.writer.commit()
+        try:
+            digest = upload.writer.commit()
+        except HameauError as error:
+            raise _dav_error(error) from None
         assert self._plan is not None
         plan = self._plan
         entry = self.context.run(

@@ -220,11 +220,17 @@ def record_write(
     With ``blobs``, a text file is (re)indexed for search as part of the same transaction.
     ``synced`` is (path, vector) when sync sets the path to a reconciled state: the journal
     takes that vector as it is instead of counting a new local change."""
+    if blobs is not None and not blobs.exists(digest):  # a purge (files.purge) removed it
+        raise Conflict("This content was deleted for good while it was saved; send it again.")
     entry = _record(session, plan, member, digest, size, content_type)
     if synced is None:
         journal.wrote(session, entry.owner_id, path_of(session, entry), digest, size)
     else:
         journal.adopt(session, entry.owner_id, synced[0], synced[1], digest, size)
+    if blobs is not None:  # again under the write lock, should a purge have come between
+        session.flush()
+        if not blobs.exists(digest):
+            raise Conflict("This content was deleted for good while it was saved; send it again.")
     if blobs is not None and index.is_text(entry.name, entry.content_type, entry.size):
         body = blobs.read(digest).decode("utf-8", "replace")
         index.put(session, "file", entry.id, entry.owner_id, entry.name, body)

@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from hameau.accounts import members, workspace
 from hameau.errors import N_, BadRequest, Forbidden, NotFound
-from hameau.files import paths
+from hameau.files import paths, purge
 from hameau.files import service as files
 from hameau.files.models import FileEntry
 from hameau.web.auth import DB, MemberVisitor, Visitor, member_of
@@ -29,6 +29,12 @@ APP = AppInfo(
             N_("Your files, the household's, and what is shared with you."),
             "/files/mine/",
         ),
+        Tile(
+            N_("Space on the disk"),
+            N_("What each member uses; empty trashes, delete earlier versions."),
+            "/admin/space",
+            admin_only=True,
+        ),
     ),
 )
 
@@ -43,6 +49,8 @@ NOTICES = {
     "moved": N_("Saved."),
     "deleted": N_("Moved to the trash; it stays there 30 days."),
     "restored": N_("Restored."),
+    "purged": N_("Deleted for good; its space is free again."),
+    "emptied": N_("The trash is empty; its space is free again."),
     "version": N_("This earlier version is now the current one."),
     "shared": N_("Shared."),
     "unshared": N_("No longer shared."),
@@ -69,9 +77,11 @@ async def files_home(visitor: MemberVisitor) -> Response:
 @router.get("/trash")
 async def trash_page(request: Request, db: DB, visitor: MemberVisitor) -> Response:
     member = member_of(visitor)
+    purge.expire(db, request.app.state.node.blobs)
     items = files.trashed(db, member)
     context = {
         "items": items,
+        "own": sum(1 for item in items if item.owner_id == member.id),
         "title": N_("Trash"),
         "notice": NOTICES.get(request.query_params.get("done", "")),
     }
@@ -84,6 +94,20 @@ async def restore(request: Request, db: DB, visitor: MemberVisitor, entry_id: in
     files.reindex(db, entry, request.app.state.node.blobs)
     key = "household" if entry.owner_id is None else "mine"
     return _back(key, _parent(files.path_of(db, entry)) if entry.parent_id else "", "restored")
+
+
+@router.post("/trash/{entry_id}/delete")
+async def delete_for_good(
+    request: Request, db: DB, visitor: MemberVisitor, entry_id: int
+) -> Response:
+    purge.delete_for_good(db, member_of(visitor), entry_id, request.app.state.node.blobs)
+    return RedirectResponse("/files/trash?done=purged", status_code=303)
+
+
+@router.post("/trash/empty")
+async def empty_trash(request: Request, db: DB, visitor: MemberVisitor) -> Response:
+    purge.empty_trash(db, member_of(visitor), request.app.state.node.blobs)
+    return RedirectResponse("/files/trash?done=emptied", status_code=303)
 
 
 @router.get("/open/{entry_id}")

@@ -8,14 +8,18 @@ more class with the same methods.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import errno
 import hashlib
 import os
 import tempfile
 from functools import cache
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
+
+from hameau.errors import DISK_FULL, InsufficientStorage
 
 HASH_NAME = "sha256"
 CHUNK = 1 << 20
@@ -59,11 +63,28 @@ class BlobWriter:
 
     def write(self, chunk: bytes) -> None:
         assert self._file is not None, "write after commit or abort"
-        self._file.write(chunk)
+        try:
+            self._file.write(chunk)
+        except OSError as error:
+            self._failed(error)
         self._hash.update(chunk)
         self.size += len(chunk)
 
+    def _failed(self, error: OSError) -> NoReturn:
+        """A full disk becomes 507 with a sentence; either way nothing partial is kept."""
+        self.abort()
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise InsufficientStorage(DISK_FULL) from error
+        raise error
+
     def commit(self, expect: str | None = None, later: bool = False) -> str:
+        """See `_commit`; a full disk raises InsufficientStorage (507), nothing kept."""
+        try:
+            return self._commit(expect, later)
+        except OSError as error:
+            self._failed(error)
+
+    def _commit(self, expect: str | None, later: bool) -> str:
         """fsync, rename to the content's hash (or drop it if already stored), return the hash.
 
         With ``expect``, content whose hash differs is dropped and BlobError raised. With
@@ -96,7 +117,8 @@ class BlobWriter:
     def abort(self) -> None:
         """Forget what was written: nothing partial stays on disk."""
         if self._file is not None:
-            self._file.close()
+            with contextlib.suppress(OSError):  # a buffer a full disk refused: dropped anyway
+                self._file.close()
             self._file = None
         self._temp.unlink(missing_ok=True)
 
@@ -156,6 +178,12 @@ class LocalBlobStore:
         for leftover in self.temp_dir.glob("upload-*"):
             leftover.unlink(missing_ok=True)
             removed += 1
+        for aside in self.temp_dir.glob("purged-*"):  # a purge cut short: put back, as it was
+            final = self.path(aside.name.removeprefix("purged-"))
+            if final.exists():
+                aside.unlink()
+            else:
+                os.replace(aside, final)
         return removed
 
     def settle(self, writers: list[BlobWriter]) -> None:

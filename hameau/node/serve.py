@@ -83,6 +83,7 @@ def main(argv: list[str]) -> None:
     """Entry point of the server process (`hameau serve` replaces itself with it, so the
     command line's own libraries do not stay in the server's memory)."""
     from hameau.config import load_settings
+    from hameau.node import reserve
     from hameau.node.datadir import open_node
     from hameau.web.app import create_app
 
@@ -90,6 +91,7 @@ def main(argv: list[str]) -> None:
     settings = load_settings(data_dir).with_overrides(host=host, port=int(port))
     node = open_node(settings)
     tidy(node)
+    reserve.keep(node.layout.root)  # so a full disk can still be freed (node.reserve)
     app = create_app(node)
     shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
     base = f"http://{shown}:{settings.port}"

@@ -319,6 +319,9 @@ async def upload(request: Request, db: DB, visitor: MemberVisitor) -> dict[str, 
     except wire.WireError as error:
         await anyio.to_thread.run_sync(receiver.abort)
         raise BadRequest("The contents sent were refused: %(why)s.", why=str(error)) from None
+    except HameauError:  # a full disk (507): what arrived whole stays, the rest is dropped
+        await anyio.to_thread.run_sync(receiver.abort)
+        raise
     return {"stored": receiver.stored}
 
 

@@ -27,6 +27,7 @@ from hameau.ai.views import Asks
 from hameau.calendar import views as calendar_views
 from hameau.calendar.store import CalendarStore
 from hameau.files import api as files_api
+from hameau.files import space as files_space
 from hameau.files import views as files_views
 from hameau.messages import views as messages_views
 from hameau.messages.live import Bus
@@ -61,6 +62,7 @@ ROUTERS = [
     accounts_api.router,
     files_views.router,
     files_api.router,
+    files_space.router,
     calendar_views.router,
     notes_views.router,
     notes_views.api,
@@ -146,7 +148,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(node: Node) -> FastAPI:
     settings = node.settings
     csrf = CSRF(derive(node.secret, "csrf"))
-    metrics = Metrics(_gauges(node))
+    metrics = Metrics(_gauges(node), {"data": node.layout.root, "blobs": node.layout.blobs})
     middleware = [
         Middleware(ResponseHeaders),
         Middleware(RequestMetrics, metrics=metrics),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,6 +24,7 @@ from hameau.accounts import devices, sessions, tokens
 from hameau.accounts.models import AppToken, Device, LoginSession, Member
 from hameau.errors import BadRequest, Forbidden, Unauthorized
 from hameau.web.csrf import SESSION_COOKIE
+from hameau.web.errors import storage_full
 from hameau.web.i18n import choose_locale
 
 DEVICE_COOKIE = "hameau_device"
@@ -47,7 +49,13 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
     with request.app.state.node.sessions() as session:
         try:
             yield session
-            session.commit()
+            try:
+                session.commit()
+            except OperationalError as error:
+                # A read whose only write was the visitor's last-seen time: served on a full disk.
+                if request.method not in ("GET", "HEAD") or not storage_full(error):
+                    raise
+                session.rollback()
         except BaseException:
             # Detach first: the error page may still show the visitor, which a rollback
             # would expire.

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from urllib.parse import urlencode
 
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from hameau.errors import N_, HameauError
+from hameau.errors import DISK_FULL, N_, HameauError, InsufficientStorage
+from hameau.node import reserve
 
 log = logging.getLogger("hameau.web")
 
@@ -83,9 +86,41 @@ async def on_unexpected(request: Request, error: Exception) -> Response:
     return error_response(request, wrapped)
 
 
+def storage_full(error: BaseException) -> bool:
+    """Whether an error (or what caused it) is a full disk: the content's (ENOSPC, a quota)
+    or the database's (SQLite's "database or disk is full")."""
+    seen: BaseException | None = error
+    for _depth in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "database or disk is full" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def disk_full() -> InsufficientStorage:
+    return InsufficientStorage(DISK_FULL)
+
+
+async def on_storage_error(request: Request, error: Exception) -> Response:
+    """A full disk answers 507 with a sentence (the request's writes were rolled back);
+    any other failure of the disk or the database is an unexpected error."""
+    if not storage_full(error):
+        return await on_unexpected(request, error)
+    log.warning("disk full on %s %s: %s", request.method, request.url.path, error)
+    if "database or disk is full" in str(error):  # let the next ones log in and free space
+        reserve.release_if_low(request.app.state.node.layout.root)
+    return error_response(request, disk_full())
+
+
 HANDLERS = {
     HameauError: on_hameau_error,
     StarletteHTTPException: on_http_error,
     RequestValidationError: on_validation_error,
+    OSError: on_storage_error,
+    OperationalError: on_storage_error,
     Exception: on_unexpected,
 }
