@@ -450,7 +450,7 @@ def restore(session: Session, member: Member, entry_id: int) -> FileEntry:
 def purge_expired(session: Session) -> None:
     """Forget what was trashed more than 30 days ago (done when the trash is touched, no timer).
 
-    Blobs no one refers to any more are removed from disk by `collect_garbage`, at start."""
+    Blobs no one refers to any more go to the quarantine by `collect_garbage`, at start."""
     cutoff = utcnow() - timedelta(days=TRASH_DAYS)
     # In bulk: the database's cascade takes what was inside a trashed folder along.
     session.execute(
@@ -482,6 +482,8 @@ def restore_version(
     version = session.get(FileVersion, version_id)
     if version is None or version.entry_id != entry.id:
         raise NotFound("No such version of this file.")
+    if blobs is not None and not blobs.exists(version.blob):
+        raise Conflict("This version is damaged on the node too; choose another one.")
     parent = session.get(FileEntry, entry.parent_id)
     assert parent is not None
     plan = WritePlan(Space("", entry.owner_id), parent.id, entry.name, 0)
@@ -526,14 +528,15 @@ def referenced_blobs(session: Session) -> set[str]:
 
 
 def collect_garbage(session: Session, store: LocalBlobStore) -> int:
-    """Remove blobs nothing refers to; run at start, before any write can race it."""
+    """Move blobs nothing refers to into the quarantine (kept 30 days, never deleted here:
+    rows lost to a damaged database must not take their content along); run at start,
+    before any write can race it."""
     keep = referenced_blobs(session)
-    removed = 0
-    for blob in store.root.glob("??/??/*"):
-        if blob.name not in keep:
-            blob.unlink(missing_ok=True)
-            removed += 1
-    return removed
+    moved = 0
+    for digest in store.stored():
+        if digest not in keep and store.quarantine(digest, "unreferenced") is not None:
+            moved += 1
+    return moved
 
 
 def locate(session: Session, member: Member, key: str, path: str) -> tuple[Space | None, FileEntry]:
