@@ -50,7 +50,10 @@ def damaged_ids(store: LocalBlobStore, entries: Iterable[Any]) -> set[int]:
 
 
 def report(digest: str, reason: str) -> None:
-    log.warning("Content %s is %s; a damaged copy goes to the quarantine.", digest, reason)
+    if reason == "damaged":
+        log.warning("Content %s is damaged: moved to the quarantine, not served.", digest)
+    else:
+        log.warning("Content %s is missing from the store: not served.", digest)
 
 
 def check_before_serving(store: LocalBlobStore, entry: FileEntry) -> stat_result:
