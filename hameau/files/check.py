@@ -97,17 +97,21 @@ def _recorded_sizes(session: Session) -> dict[str, set[int]]:
 
 def where_used(session: Session, digest: str) -> list[str]:
     """The files (current, trashed, earlier versions) whose content this is, in words."""
+    names = {row[0]: row[1] for row in session.execute(select(Member.id, Member.name))}
+
+    def space(owner_id: int | None) -> str:
+        return "household files" if owner_id is None else f"{names.get(owner_id, '?')}'s files"
+
     places = []
-    names = dict(session.execute(select(Member.id, Member.name)).tuples())
     for entry in session.scalars(select(FileEntry).where(FileEntry.blob == digest)):
-        owner = "household" if entry.owner_id is None else names.get(entry.owner_id, "?")
-        trashed = " (in the trash)" if entry.deleted_at is not None else ""
-        places.append(f"{owner}: {entry.deleted_from or path_of(session, entry)}{trashed}")
+        trashed = ", in the trash" if entry.deleted_at is not None else ""
+        path = entry.deleted_from or path_of(session, entry)
+        places.append(f"{path} ({space(entry.owner_id)}{trashed})")
     for version in session.scalars(select(FileVersion).where(FileVersion.blob == digest)):
         entry = session.get(FileEntry, version.entry_id)
         if entry is not None:
-            owner = "household" if entry.owner_id is None else names.get(entry.owner_id, "?")
-            places.append(f"{owner}: {path_of(session, entry)} (version {version.revision})")
+            path = path_of(session, entry)
+            places.append(f"{path} ({space(entry.owner_id)}, version {version.revision})")
     return places
 
 
@@ -151,18 +155,18 @@ def check_content(
     with transaction(sessions) as session:
         for digest in missing[:SHOWN]:
             report.findings.append(
-                f"the content of {_describe(session, digest)} is missing (restore an earlier "
+                f"{_describe(session, digest)}: its content is missing (restore an earlier "
                 "version from the file's page, or delete the file)."
             )
         for digest in damaged[:SHOWN]:
-            report.findings.append(f"the content of {_describe(session, digest)} is damaged.")
+            report.findings.append(f"{_describe(session, digest)}: its content is damaged.")
         for kind, found in (("missing", missing), ("damaged", damaged)):
             if len(found) > SHOWN:
                 report.findings.append(f"and {len(found) - SHOWN} more {kind} contents.")
         for digest, size in resized.items():
             report.findings.append(
-                f"the size recorded for {_describe(session, digest)} is not the {size} bytes "
-                "of its content (what quotas count)."
+                f"{_describe(session, digest)}: the size recorded is not the {size} bytes of "
+                "its content (what quotas count)."
             )
             if repair:
                 for table in (FileEntry, FileVersion):

@@ -60,6 +60,7 @@ class Scrubber:
     def __init__(self, node: Node, period: timedelta = PERIOD, pause: float = PAUSE) -> None:
         self.node, self.period, self.pause = node, period, pause
         self.timer: asyncio.TimerHandle | None = None
+        self.delay = 0.0  # seconds the timer was armed for
         self.task: asyncio.Task[None] | None = None
         self._stop = threading.Event()
 
@@ -88,8 +89,8 @@ class Scrubber:
         self._arm(asyncio.get_running_loop())
 
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
-        delay = max(MIN_DELAY, (self.due() - datetime.now(UTC)).total_seconds())
-        self.timer = loop.call_later(delay, self._fire, loop)
+        self.delay = max(MIN_DELAY, (self.due() - datetime.now(UTC)).total_seconds())
+        self.timer = loop.call_later(self.delay, self._fire, loop)
 
     def _fire(self, loop: asyncio.AbstractEventLoop) -> None:
         self.timer = None
