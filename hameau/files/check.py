@@ -89,7 +89,7 @@ def _recorded_sizes(session: Session) -> dict[str, set[int]]:
     for digest, size in session.execute(
         select(FileEntry.blob, FileEntry.size).where(FileEntry.blob.is_not(None))
     ):
-        sizes[digest].add(size)
+        sizes[str(digest)].add(size)
     for digest, size in session.execute(select(FileVersion.blob, FileVersion.size)):
         sizes[digest].add(size)
     return sizes
@@ -108,10 +108,10 @@ def where_used(session: Session, digest: str) -> list[str]:
         path = entry.deleted_from or path_of(session, entry)
         places.append(f"{path} ({space(entry.owner_id)}{trashed})")
     for version in session.scalars(select(FileVersion).where(FileVersion.blob == digest)):
-        entry = session.get(FileEntry, version.entry_id)
-        if entry is not None:
-            path = path_of(session, entry)
-            places.append(f"{path} ({space(entry.owner_id)}, version {version.revision})")
+        holder = session.get(FileEntry, version.entry_id)
+        if holder is not None:
+            path = path_of(session, holder)
+            places.append(f"{path} ({space(holder.owner_id)}, version {version.revision})")
     return places
 
 
@@ -133,7 +133,9 @@ def check_content(
     keep SQLite from folding its WAL back)."""
     with transaction(sessions) as session:
         sizes = _recorded_sizes(session)
-    missing, damaged, resized = [], [], {}
+    missing: list[str] = []
+    damaged: list[str] = []
+    resized: dict[str, int] = {}
     for digest in sorted(sizes):
         try:
             stat = store.path(digest).stat()
@@ -147,7 +149,8 @@ def check_content(
             missing.append(digest)
         elif found is not None:
             damaged.append(digest)
-            if repair and store.quarantine(digest, "damaged") is not None:
+            same = (stat.st_dev, stat.st_ino)  # not a good copy written meanwhile
+            if repair and store.quarantine(digest, "damaged", only=same) is not None:
                 report.repaired.append(f"damaged content {digest} moved to the quarantine.")
         elif sizes[digest] - {stat.st_size}:
             resized[digest] = stat.st_size
@@ -160,9 +163,9 @@ def check_content(
             )
         for digest in damaged[:SHOWN]:
             report.findings.append(f"{_describe(session, digest)}: its content is damaged.")
-        for kind, found in (("missing", missing), ("damaged", damaged)):
-            if len(found) > SHOWN:
-                report.findings.append(f"and {len(found) - SHOWN} more {kind} contents.")
+        for kind, listed in (("missing", missing), ("damaged", damaged)):
+            if len(listed) > SHOWN:
+                report.findings.append(f"and {len(listed) - SHOWN} more {kind} contents.")
         for digest, size in resized.items():
             report.findings.append(
                 f"{_describe(session, digest)}: the size recorded is not the {size} bytes of "
