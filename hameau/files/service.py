@@ -221,6 +221,8 @@ def record_write(
     else:
         journal.adopt(session, entry.owner_id, synced[0], synced[1], digest, size)
     if blobs is not None and index.is_text(entry.name, entry.content_type, entry.size):
+        if not blobs.exists(digest):  # damaged content, copied by reference: nothing to index
+            return entry
         body = blobs.read(digest).decode("utf-8", "replace")
         index.put(session, "file", entry.id, entry.owner_id, entry.name, body)
     return entry
@@ -421,6 +423,8 @@ def reindex(session: Session, entry: FileEntry, blobs: LocalBlobStore) -> None:
         select(FileEntry).where(FileEntry.id.in_(ids), FileEntry.blob.is_not(None))
     ):
         if item.blob and index.is_text(item.name, item.content_type, item.size):
+            if not blobs.exists(item.blob):  # damaged: shown as such, not indexed
+                continue
             body = blobs.read(item.blob).decode("utf-8", "replace")
             index.put(session, "file", item.id, item.owner_id, item.name, body)
 
