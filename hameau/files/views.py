@@ -115,9 +115,11 @@ async def browse(request: Request, db: DB, visitor: MemberVisitor, key: str, pat
         "used": files.usage(db, member.id),
     }
     if key == "shared" and not paths.split(path):
+        shared = files.shared_with(db, member)
         context.update(
-            title=SPACE_TITLES["shared"], entries=files.shared_with(db, member), crumbs=[]
-        )
+            title=SPACE_TITLES["shared"], entries=shared, crumbs=[],
+            damaged_entries=integrity.damaged_ids(request.app.state.node.blobs, shared),
+        )  # fmt: skip
         return pages.render(request, "files_folder.html", context)
     where, entry = files.locate(db, member, key, path)
     parts = paths.split(path)
@@ -129,8 +131,8 @@ async def browse(request: Request, db: DB, visitor: MemberVisitor, key: str, pat
         workspace.remember(db, visitor.login, "files", request.url.path, item=path, title=title)
     store = request.app.state.node.blobs
     if entry.is_dir:
-        context["entries"] = files.children(db, entry)
-        context["damaged"] = integrity.damaged_ids(store, context["entries"])  # type: ignore[arg-type]
+        entries = files.children(db, entry)
+        context.update(entries=entries, damaged_entries=integrity.damaged_ids(store, entries))
         return pages.render(request, "files_folder.html", context)
     versions = files.versions(db, entry)
     context.update(

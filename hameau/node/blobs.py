@@ -171,8 +171,8 @@ class VerifiedReader(io.RawIOBase):
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         self._position = self._file.seek(offset, whence)
-        if self._position != 0:
-            self._hash = None  # a part of the content: nothing to check it against
+        # From the start, hashed afresh; from elsewhere, a part: nothing to check it against.
+        self._hash = hashlib.sha256() if self._position == 0 else None
         return self._position
 
     def tell(self) -> int:
@@ -316,14 +316,20 @@ class LocalBlobStore:
         for path in self.quarantine_dir.iterdir():
             try:
                 when = datetime.strptime(path.name.split("-", 1)[0], _STAMP).replace(tzinfo=UTC)
-            except ValueError:
-                when = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            except ValueError:  # put there by hand: its own date
+                when = datetime.fromtimestamp(path.lstat().st_mtime, UTC)
             found.append((path, when))
         return sorted(found, key=lambda item: item[1])
 
     def quarantine_size(self) -> int:
         """Bytes held in the quarantine (shown to admins)."""
-        return sum(path.stat().st_size for path, _when in self.quarantined())
+        total = 0
+        for path, _when in self.quarantined():
+            try:
+                total += path.stat().st_size
+            except FileNotFoundError:  # purged meanwhile
+                continue
+        return total
 
     def purge_quarantine(self, older_than: timedelta | None = None) -> tuple[int, int]:
         """Delete what the quarantine holds (only what went there before ``older_than`` ago,
