@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -190,3 +191,22 @@ def test_the_travel_stream_never_ships_damaged_content(home) -> None:  # type: i
         except (httpx.RemoteProtocolError, httpx.ReadError):
             complete = False
     assert not complete and len(received) < BIG
+
+
+def test_a_start_after_rows_were_lost_quarantines_their_content(tmp_path: Path) -> None:
+    root = tmp_path / "node"
+    node = make_node(root)
+    add_member(node, "alex")
+    with transaction(node.sessions) as session:
+        secret = tokens.create_token(session, members.find_member(session, "alex"), "t")[1]
+    node.close()
+    uploads = {f"upload-{n}.bin": os.urandom(5000) for n in range(8)}
+    with serve(root) as served:
+        for name, data in uploads.items():
+            put(served, secret, name, data)
+    with sqlite3.connect(root / "hameau.db") as database:  # as a damaged WAL loses them
+        database.execute("DELETE FROM file_entries WHERE name LIKE 'upload-%'")
+    with serve(root) as served:
+        assert "moved 8 file content(s) no file refers to into the quarantine" in served.output()
+    held = sorted(path.read_bytes() for path in (root / "blobs" / "quarantine").iterdir())
+    assert held == sorted(uploads.values())  # every acknowledged byte still there

@@ -119,3 +119,18 @@ def test_uploading_the_same_bytes_over_a_damaged_file_repairs_it(node: Node) -> 
     assert put.status_code == 201
     assert client.get("/api/files/mine/photo.jpg").content == data
     assert "badge damaged" not in client.get("/files/mine/").text
+
+
+def test_an_export_never_ships_damaged_content(node: Node, tmp_path: Path) -> None:
+    from hameau.errors import Conflict
+    from hameau.export import export_member
+
+    member_id = add_member(node, "alex")
+    write(node, "alex", "fine.txt", b"fine")
+    entry = write(node, "alex", "photo.jpg", os.urandom(3 << 20))
+    flip(node.blobs.path(entry.blob or ""), at=3 << 19)
+    out = tmp_path / "alex.zip"
+    with pytest.raises(Conflict) as refused:
+        export_member(node, member_id, out)
+    assert "photo.jpg" in str(refused.value)
+    assert not out.exists() and not list(tmp_path.glob("alex.zip*"))
