@@ -134,3 +134,21 @@ def test_an_export_never_ships_damaged_content(node: Node, tmp_path: Path) -> No
         export_member(node, member_id, out)
     assert "photo.jpg" in str(refused.value)
     assert not out.exists() and not list(tmp_path.glob("alex.zip*"))
+
+
+def test_the_travel_stream_is_cut_before_the_end_of_damaged_content(tmp_path: Path) -> None:
+    from hameau.travel import wire
+
+    store = LocalBlobStore(tmp_path / "blobs")
+    good, bad = os.urandom(1000), os.urandom(3 << 20)
+    digests = [store.put(good), store.put(bad)]
+    flip(store.path(digests[1]), at=1 << 20)
+    sent = b""
+    with pytest.raises(BlobDamaged):
+        for chunk in wire.send(store, digests):
+            sent += chunk
+    receiver = wire.Receiver(LocalBlobStore(tmp_path / "other"))
+    receiver.feed(sent)
+    with pytest.raises(wire.WireError):
+        receiver.close()
+    assert receiver.stored == [digests[0]]  # the sound one arrived; nothing of the other
