@@ -5,8 +5,13 @@
   node fsyncs every blob before recording it).
 - PROPFIND Depth: 1 of a folder of 10,000 files, beside a stock WsgiDAV FilesystemProvider
   serving the same tree through the same server code.
+- The cost of durability: small-file writes per second through the store (4 KiB each:
+  blob fsynced, renamed, folder fsynced, recorded in one transaction), with SQLite's
+  `synchronous=NORMAL` (survives a kill -9, may lose the last commits on a power cut) and
+  `FULL` (the node's setting: survives a power cut), interleaved in the same run.
 
 Prints one JSON line.   .venv/bin/python bench/files.py [--size-mb 1024] [--files 10000]
+                        .venv/bin/python bench/files.py --durability-only [--small-files 300]
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ from pathlib import Path
 from common import ROOT, process
 
 from hameau.accounts import members, tokens
+from hameau.config import Settings
 from hameau.files import service as files
-from hameau.node.db import transaction
+from hameau.node.datadir import open_node
+from hameau.node.db import make_engine, make_sessionmaker, transaction
 from tests.helpers import add_member, make_node
 
 PROPFIND_BODY = b'<?xml version="1.0"?><propfind xmlns="DAV:"><allprop/></propfind>'
@@ -79,11 +86,66 @@ serve(healthz_or_dav, "127.0.0.1", port)
 """
 
 
+def small_writes_per_second(root: Path, synchronous: str, count: int, round_: int) -> float:
+    """Writes of ``count`` new 4 KiB files, as every door does them, per second."""
+    node = open_node(Settings(data_dir=root))
+    node.engine.dispose()
+    node.engine = make_engine(node.layout.database_url, synchronous)
+    node.sessions = make_sessionmaker(node.engine)
+    started = time.perf_counter()
+    for number in range(count):
+        with transaction(node.sessions) as session:
+            member = members.find_member(session, "alex")
+            plan = files.plan_write(
+                session,
+                member,
+                files.space(member, "mine"),
+                [f"small-{synchronous}-{round_}-{number}"],
+            )
+        with node.blobs.writer() as writer:
+            writer.write(os.urandom(4096))
+            digest = writer.commit()
+        with transaction(node.sessions) as session:
+            member = members.find_member(session, "alex")
+            files.record_write(session, plan, member, digest, 4096, "application/octet-stream")
+    seconds = time.perf_counter() - started
+    node.close()
+    return count / seconds
+
+
+def durability(work: Path, count: int, rounds: int = 3) -> dict[str, float]:
+    """NORMAL against FULL on one node, interleaved, the median of each."""
+    node = make_node(work / "durability")
+    add_member(node, "alex")
+    node.close()
+    runs: dict[str, list[float]] = {"NORMAL": [], "FULL": []}
+    for round_ in range(rounds):
+        for synchronous in runs:
+            runs[synchronous].append(
+                small_writes_per_second(work / "durability", synchronous, count, round_)
+            )
+    normal, full = (statistics.median(runs[name]) for name in ("NORMAL", "FULL"))
+    return {
+        "small_writes_per_s_normal": round(normal, 1),
+        "small_writes_per_s_full": round(full, 1),
+        "full_vs_normal": round(full / normal, 2),
+        "small_files_per_round": count,
+        "rounds": rounds,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--small-files", type=int, default=300)
+    parser.add_argument("--durability-only", action="store_true")
     options = parser.parse_args()
+    if options.durability_only:
+        with tempfile.TemporaryDirectory(dir=str(ROOT)) as folder:
+            figures = durability(Path(folder), options.small_files)
+        print(json.dumps({"bench": "files-durability", **figures}))
+        return
     size = options.size_mb * 1024 * 1024
     result: dict[str, object] = {
         "bench": "files",
@@ -177,6 +239,8 @@ def main() -> None:
     result["propfind_10k_ms"] = round(ours * 1000, 1)
     result["propfind_10k_stock_wsgidav_ms"] = round(theirs * 1000, 1)
     result["propfind_ratio_vs_stock"] = round(ours / theirs, 2)
+    with tempfile.TemporaryDirectory(dir=str(ROOT)) as folder:
+        result.update(durability(Path(folder), options.small_files))
     print(json.dumps(result))
 
 

@@ -24,8 +24,10 @@ from sqlalchemy import select
 from hameau import __version__
 from hameau.accounts.models import Device, Member, Workspace
 from hameau.calendar.store import CalendarStore
+from hameau.errors import Conflict
 from hameau.files import service as files
 from hameau.messages import service as messages
+from hameau.node.blobs import BlobDamaged
 from hameau.node.datadir import Node
 from hameau.node.db import transaction, utcnow
 from hameau.notes import service as notes
@@ -54,17 +56,22 @@ def export_member(node: Node, member_id: int, out: Path) -> dict[str, Any]:
         assert member is not None
         for path, entry in files.live_files(session, member):
             assert entry.blob is not None
-            digest = hashlib.sha256()
-            with (
-                node.blobs.open(entry.blob) as source,
-                archive.open(f"files/{path}", "w") as target,
-            ):
-                while chunk := source.read(1 << 20):
-                    target.write(chunk)
-                    digest.update(chunk)
-            entries.append(
-                {"path": f"files/{path}", "size": entry.size, "sha256": digest.hexdigest()}
-            )
+            try:  # hashed as it is copied: damaged content never goes into an archive
+                with (
+                    node.blobs.open_verified(entry.blob) as source,
+                    archive.open(f"files/{path}", "w") as target,
+                ):
+                    while chunk := source.read(1 << 20):
+                        target.write(chunk)
+                    size = source.size
+            except BlobDamaged:
+                partial.unlink(missing_ok=True)
+                raise Conflict(
+                    "The file '%(path)s' is damaged on this node, so nothing was exported: "
+                    "restore an earlier version of it (or delete it) and export again.",
+                    path=path,
+                ) from None
+            entries.append({"path": f"files/{path}", "size": size, "sha256": entry.blob})
         for name, text in CalendarStore(node).export(member.name).items():
             folder = "calendars" if name.endswith(".ics") else "contacts"
             add(archive, f"{folder}/{name}", text.encode())

@@ -7,10 +7,10 @@ import anyio.to_thread
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
 from hameau.errors import BadRequest, Forbidden
-from hameau.files import paths, purge
+from hameau.files import integrity, paths, purge
 from hameau.files import service as files
 from hameau.files.models import FileEntry
 from hameau.web.auth import DB, MemberVisitor, member_of
@@ -51,23 +51,6 @@ class MoveIn(BaseModel):
     path: str = Field(min_length=1, max_length=4000)
     to_space: str = Field(pattern="^(mine|household)$")
     to_path: str = Field(min_length=1, max_length=4000)
-
-
-class BlobResponse(FileResponse):
-    chunk_size = 1 << 20  # 1 MiB reads: 16 times fewer thread hops than Starlette's 64 KiB
-
-
-def download(entry: FileEntry, request: Request) -> Response:
-    """The file's content, streamed from the blob store, with Range; always as an attachment,
-    so a stored HTML file never runs as one of the node's pages."""
-    assert entry.blob is not None
-    store = request.app.state.node.blobs
-    return BlobResponse(
-        store.path(entry.blob),
-        media_type=entry.content_type,
-        filename=entry.name,
-        headers={"Cache-Control": "private, no-cache"},
-    )
 
 
 class TrashItem(BaseModel):
@@ -131,7 +114,7 @@ async def read(
     _, entry = files.locate(db, visitor.member, key, path)
     if entry.is_dir:
         return Listing(path=path, entries=[EntryOut.of(item) for item in files.children(db, entry)])
-    return download(entry, request)
+    return await integrity.download(request.app.state.node.blobs, entry)
 
 
 async def receive_upload(request: Request, db: DB, plan: files.WritePlan, member) -> FileEntry:  # type: ignore[no-untyped-def]

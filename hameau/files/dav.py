@@ -27,11 +27,12 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 
 from hameau.accounts.models import Member
 from hameau.errors import Conflict, Forbidden, HameauError, InsufficientStorage, NotFound
-from hameau.files import dav_locks, dav_props, paths
+from hameau.files import dav_locks, dav_props, integrity, paths
 from hameau.files import service as files
 from hameau.files.dav_auth import MEMBER_KEY, AppPasswords
 from hameau.files.dav_tops import TOP, RootCollection, SharedCollection
 from hameau.files.models import FileEntry
+from hameau.node.blobs import BlobDamaged
 from hameau.node.datadir import Node
 from hameau.node.db import retrying
 from hameau.web.errors import disk_full, storage_full
@@ -309,9 +310,17 @@ class FileResource(EntryMixin, DAVNonCollection):
         return self.content_type
 
     def get_content(self) -> Any:
+        """The content, hashed as it is read whole (see `files.integrity`): missing or damaged
+        content answers 409 before any byte; a mismatch found at the end cuts the response."""
         if self.blob is None:
             raise DAVError(HTTP_NOT_FOUND)
-        return self.context.node.blobs.open(self.blob)
+        store = self.context.node.blobs
+        try:
+            store.ensure_sound(self.blob, self.size)
+            return store.open_verified(self.blob)
+        except BlobDamaged as damage:
+            integrity.report(self.blob, damage.reason)
+            raise _dav_error(integrity.damaged_error()) from None
 
     def get_etag(self) -> str | None:
         return self.blob

@@ -232,6 +232,8 @@ def record_write(
         if not blobs.exists(digest):
             raise Conflict("This content was deleted for good while it was saved; send it again.")
     if blobs is not None and index.is_text(entry.name, entry.content_type, entry.size):
+        if not blobs.exists(digest):  # damaged content, copied by reference: nothing to index
+            return entry
         body = blobs.read(digest).decode("utf-8", "replace")
         index.put(session, "file", entry.id, entry.owner_id, entry.name, body)
     return entry
@@ -435,6 +437,8 @@ def reindex(session: Session, entry: FileEntry, blobs: LocalBlobStore) -> None:
         select(FileEntry).where(FileEntry.id.in_(ids), FileEntry.blob.is_not(None))
     ):
         if item.blob and index.is_text(item.name, item.content_type, item.size):
+            if not blobs.exists(item.blob):  # damaged: shown as such, not indexed
+                continue
             body = blobs.read(item.blob).decode("utf-8", "replace")
             index.put(session, "file", item.id, item.owner_id, item.name, body)
 
@@ -464,7 +468,7 @@ def restore(session: Session, member: Member, entry_id: int) -> FileEntry:
 def purge_expired(session: Session) -> None:
     """Forget what was trashed more than 30 days ago (done when the trash is touched, no timer).
 
-    Blobs no one refers to any more are removed from disk by `collect_garbage`, at start."""
+    Blobs no one refers to any more go to the quarantine by `collect_garbage`, at start."""
     cutoff = utcnow() - timedelta(days=TRASH_DAYS)
     # In bulk: the database's cascade takes what was inside a trashed folder along.
     session.execute(
@@ -496,6 +500,8 @@ def restore_version(
     version = session.get(FileVersion, version_id)
     if version is None or version.entry_id != entry.id:
         raise NotFound("No such version of this file.")
+    if blobs is not None and not blobs.exists(version.blob):
+        raise Conflict("This version is damaged on the node too; choose another one.")
     parent = session.get(FileEntry, entry.parent_id)
     assert parent is not None
     plan = WritePlan(Space("", entry.owner_id), parent.id, entry.name, 0)
@@ -540,14 +546,15 @@ def referenced_blobs(session: Session) -> set[str]:
 
 
 def collect_garbage(session: Session, store: LocalBlobStore) -> int:
-    """Remove blobs nothing refers to; run at start, before any write can race it."""
+    """Move blobs nothing refers to into the quarantine (kept 30 days, never deleted here:
+    rows lost to a damaged database must not take their content along); run at start,
+    before any write can race it."""
     keep = referenced_blobs(session)
-    removed = 0
-    for blob in store.root.glob("??/??/*"):
-        if blob.name not in keep:
-            blob.unlink(missing_ok=True)
-            removed += 1
-    return removed
+    moved = 0
+    for digest in store.stored():
+        if digest not in keep and store.quarantine(digest, "unreferenced") is not None:
+            moved += 1
+    return moved
 
 
 def locate(session: Session, member: Member, key: str, path: str) -> tuple[Space | None, FileEntry]:

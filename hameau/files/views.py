@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from hameau.accounts import members, workspace
 from hameau.errors import N_, BadRequest, Forbidden, NotFound
-from hameau.files import paths, purge
+from hameau.files import integrity, paths, purge
 from hameau.files import service as files
 from hameau.files.models import FileEntry
 from hameau.web.auth import DB, MemberVisitor, Visitor, member_of
@@ -139,9 +139,11 @@ async def browse(request: Request, db: DB, visitor: MemberVisitor, key: str, pat
         "used": files.usage(db, member.id),
     }
     if key == "shared" and not paths.split(path):
+        shared = files.shared_with(db, member)
         context.update(
-            title=SPACE_TITLES["shared"], entries=files.shared_with(db, member), crumbs=[]
-        )
+            title=SPACE_TITLES["shared"], entries=shared, crumbs=[],
+            damaged_entries=integrity.damaged_ids(request.app.state.node.blobs, shared),
+        )  # fmt: skip
         return pages.render(request, "files_folder.html", context)
     where, entry = files.locate(db, member, key, path)
     parts = paths.split(path)
@@ -151,12 +153,17 @@ async def browse(request: Request, db: DB, visitor: MemberVisitor, key: str, pat
     if visitor.login is not None:
         title = entry.name or gettext(SPACE_TITLES.get(key, ""))
         workspace.remember(db, visitor.login, "files", request.url.path, item=path, title=title)
+    store = request.app.state.node.blobs
     if entry.is_dir:
-        context["entries"] = files.children(db, entry)
+        entries = files.children(db, entry)
+        context.update(entries=entries, damaged_entries=integrity.damaged_ids(store, entries))
         return pages.render(request, "files_folder.html", context)
+    versions = files.versions(db, entry)
     context.update(
         entry=entry,
-        versions=files.versions(db, entry),
+        damaged=integrity.is_damaged(store, entry.blob),
+        damaged_versions=integrity.damaged_ids(store, versions),
+        versions=versions,
         shares=files.shares_of(db, entry) if entry.owner_id == member.id else [],
         people=[m for m in members.list_members(db, active_only=True) if m.id != member.id],
         parent=_parent(path),

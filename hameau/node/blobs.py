@@ -1,7 +1,13 @@
 """The blob store: file content addressed by its SHA-256, written atomically, stored once.
 
-A write goes to a temp file, is hashed as it streams, fsynced, then renamed to its hash;
-only then does the caller record it in the database. Identical content is kept once.
+A write goes to a temp file, is hashed as it streams, fsynced, then renamed to its hash
+(and the folder fsynced); only then does the caller record it in the database. Identical
+content is kept once; writing it again replaces the stored copy, which may have been damaged.
+
+Nothing stored is trusted on its way out: `open_verified` hashes as it reads and refuses the
+last bytes of content that does not hash to its name; `ensure_sound` checks the size (and,
+for small content, the hash) before a byte is sent. Damaged content and content nothing
+refers to are moved to `quarantine/`, never deleted, until an admin purges it (or 30 days).
 This module holds the interface and the local-disk backend; an S3 backend (Garage) is one
 more class with the same methods.
 """
@@ -12,8 +18,11 @@ import contextlib
 import ctypes
 import errno
 import hashlib
+import io
 import os
 import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from types import TracebackType
@@ -23,6 +32,10 @@ from hameau.errors import DISK_FULL, InsufficientStorage
 
 HASH_NAME = "sha256"
 CHUNK = 1 << 20
+# Content up to this size is hashed whole before a byte of it is sent (a ranged read too).
+VERIFY_FIRST = 16 << 20
+QUARANTINE_DAYS = 30
+_STAMP = "%Y%m%dT%H%M%SZ"
 
 
 @cache
@@ -47,6 +60,30 @@ def sync_filesystem(path: Path) -> None:
 
 class BlobError(Exception):
     """The blob store could not store or find some content."""
+
+
+class BlobDamaged(BlobError):
+    """Stored content is missing, or its bytes no longer hash to its name."""
+
+    def __init__(self, digest: str, reason: str) -> None:
+        super().__init__(f"blob {digest} is {reason}")
+        self.digest = digest
+        self.reason = reason  # "missing" or "damaged"
+
+
+def hash_file(handle: BinaryIO, between: Callable[[], None] | None = None) -> str:
+    """The SHA-256 of an open file from its start; ``between`` is called after each MiB (a
+    scrub sleeps there, to stay gentle, and raises there to stop)."""
+    digest = hashlib.sha256()
+    while chunk := handle.read(CHUNK):
+        digest.update(chunk)
+        if between is not None:
+            between()
+    return digest.hexdigest()
+
+
+def _identity(stat: os.stat_result) -> tuple[int, int]:
+    return stat.st_dev, stat.st_ino
 
 
 class BlobWriter:
@@ -104,13 +141,9 @@ class BlobWriter:
         os.fsync(self._file.fileno())
         self._file.close()
         self._file = None
-        final = self.store.path(digest)
-        if final.exists():
-            self._temp.unlink()
-        else:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(self._temp, final)
-            self.store.sync_dir(final.parent)
+        # Even when this content is stored already: the stored copy may be damaged, this one
+        # was just hashed, so it takes its place.
+        self.store.place(self._temp, digest)
         self.digest = digest
         return digest
 
@@ -135,6 +168,54 @@ class BlobWriter:
             self.abort()
 
 
+class VerifiedReader(io.RawIOBase):
+    """Stored content read from its start, hashed as it goes: the read that would return its
+    last bytes checks the hash first and, on a mismatch, quarantines the content and raises
+    `BlobDamaged` instead, so a reader never gets a whole, wrong file. A seek elsewhere than
+    the start (a ranged read) turns the check off (see `LocalBlobStore.ensure_sound`)."""
+
+    def __init__(self, store: LocalBlobStore, digest: str) -> None:
+        self.store, self.digest = store, digest
+        try:
+            self._file: BinaryIO = store.path(digest).open("rb")
+        except FileNotFoundError:
+            raise BlobDamaged(digest, "missing") from None
+        stat = os.fstat(self._file.fileno())
+        self.size, self._identity = stat.st_size, _identity(stat)
+        self._hash: hashlib._Hash | None = hashlib.sha256()
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._position = self._file.seek(offset, whence)
+        # From the start, hashed afresh; from elsewhere, a part: nothing to check it against.
+        self._hash = hashlib.sha256() if self._position == 0 else None
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._file.read(size)
+        self._position += len(data)
+        if self._hash is not None:
+            self._hash.update(data)
+            if self._position >= self.size and self._hash.hexdigest() != self.digest:
+                self._hash = None
+                self.store.quarantine(self.digest, "damaged", only=self._identity)
+                raise BlobDamaged(self.digest, "damaged")
+        return data
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
 class LocalBlobStore:
     """Blobs in `<root>/ab/cd/<sha256>` on the node's disk."""
 
@@ -142,6 +223,7 @@ class LocalBlobStore:
         self.root = root
         self.temp_dir = root / "tmp"
         self.temp_dir.mkdir(parents=True, exist_ok=True)
+        self.quarantine_dir = root / "quarantine"
 
     def writer(self) -> BlobWriter:
         return BlobWriter(self)
@@ -172,6 +254,117 @@ class LocalBlobStore:
     def delete(self, digest: str) -> None:
         self.path(digest).unlink(missing_ok=True)
 
+    def stored(self) -> list[str]:
+        """The names of every blob in the store (not the temp files or the quarantine)."""
+        return [path.name for path in self.root.glob("??/??/*") if len(path.name) == 64]
+
+    def place(self, temp: Path, digest: str, sync: bool = True) -> None:
+        """Rename a written, fsynced temp file to its hash; with ``sync``, durably (the
+        folders it goes into are fsynced, new ones included)."""
+        final = self.path(digest)
+        if not final.parent.is_dir():
+            for folder in (final.parent.parent, final.parent):
+                if not folder.is_dir():
+                    folder.mkdir(exist_ok=True)
+                    if sync:
+                        self.sync_dir(folder.parent)
+        os.replace(temp, final)
+        if sync:
+            self.sync_dir(final.parent)
+
+    def open_verified(self, digest: str) -> VerifiedReader:
+        return VerifiedReader(self, digest)
+
+    def verify(self, digest: str, between: Callable[[], None] | None = None) -> str | None:
+        """None if the content is there and hashes to its name, else "missing" or "damaged"."""
+        try:
+            with self.path(digest).open("rb") as handle:
+                return None if hash_file(handle, between) == digest else "damaged"
+        except FileNotFoundError:
+            return "missing"
+
+    def ensure_sound(self, digest: str, size: int) -> None:
+        """Before serving content recorded with ``size``: it must be there; if its size differs
+        or it is small enough to hash at once, it must hash to its name. Damaged content is
+        quarantined. Raises `BlobDamaged`. (Larger content is checked as it is read whole, and
+        by the weekly scrub: a ranged read of it is served after the size check only.)"""
+        try:
+            stat = self.path(digest).stat()
+        except FileNotFoundError:
+            raise BlobDamaged(digest, "missing") from None
+        if stat.st_size == size and size > VERIFY_FIRST:
+            return
+        found = self.verify(digest)
+        if found is not None:
+            if found == "damaged":
+                self.quarantine(digest, "damaged", only=_identity(stat))
+            raise BlobDamaged(digest, found)
+
+    # ------------------------------------------------------------ quarantine
+
+    def quarantine(
+        self, digest: str, reason: str, only: tuple[int, int] | None = None
+    ) -> Path | None:
+        """Move a blob aside into `quarantine/<time>-<reason>-<digest>`; never delete it.
+
+        With ``only`` (device, inode), only if the store still holds that very copy: a good
+        copy written meanwhile in its place stays. Returns where it went, or None."""
+        source = self.path(digest)
+        try:
+            if only is not None and _identity(source.stat()) != only:
+                return None
+        except FileNotFoundError:
+            return None
+        self.quarantine_dir.mkdir(exist_ok=True)
+        stamp = datetime.now(UTC).strftime(_STAMP)
+        target = self.quarantine_dir / f"{stamp}-{reason}-{digest}"
+        number = 0
+        while target.exists():
+            number += 1
+            target = self.quarantine_dir / f"{stamp}-{reason}-{digest}.{number}"
+        try:
+            os.replace(source, target)
+        except FileNotFoundError:
+            return None
+        self.sync_dir(self.quarantine_dir)
+        self.sync_dir(source.parent)
+        return target
+
+    def quarantined(self) -> list[tuple[Path, datetime]]:
+        """What is in the quarantine, with when it went there."""
+        if not self.quarantine_dir.is_dir():
+            return []
+        found = []
+        for path in self.quarantine_dir.iterdir():
+            try:
+                when = datetime.strptime(path.name.split("-", 1)[0], _STAMP).replace(tzinfo=UTC)
+            except ValueError:  # put there by hand: its own date
+                when = datetime.fromtimestamp(path.lstat().st_mtime, UTC)
+            found.append((path, when))
+        return sorted(found, key=lambda item: item[1])
+
+    def quarantine_size(self) -> int:
+        """Bytes held in the quarantine (shown to admins)."""
+        total = 0
+        for path, _when in self.quarantined():
+            try:
+                total += path.stat().st_size
+            except FileNotFoundError:  # purged meanwhile
+                continue
+        return total
+
+    def purge_quarantine(self, older_than: timedelta | None = None) -> tuple[int, int]:
+        """Delete what the quarantine holds (only what went there before ``older_than`` ago,
+        if given); returns how many files and bytes."""
+        cutoff = None if older_than is None else datetime.now(UTC) - older_than
+        count = size = 0
+        for path, when in self.quarantined():
+            if cutoff is None or when < cutoff:
+                size += path.stat().st_size
+                path.unlink(missing_ok=True)
+                count += 1
+        return count, size
+
     def clear_temp(self) -> int:
         """Remove temp files left by writes cut short (a crash, a kill -9); returns how many."""
         removed = 0
@@ -195,12 +388,7 @@ class LocalBlobStore:
         sync_filesystem(self.root)
         for writer in writers:
             assert writer.digest is not None
-            final = self.path(writer.digest)
-            if final.exists():
-                writer._temp.unlink(missing_ok=True)
-                continue
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(writer._temp, final)
+            self.place(writer._temp, writer.digest, sync=False)  # the store's copy may be bad
         sync_filesystem(self.root)
 
     @staticmethod

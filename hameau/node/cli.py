@@ -1,4 +1,4 @@
-"""Node commands: init, serve, demo."""
+"""Node commands: init, serve, demo, export, check."""
 
 from __future__ import annotations
 
@@ -163,8 +163,44 @@ def export(
     console.print(f"Exported {len(manifest['entries'])} item(s) of {member} to {out}.")
 
 
+def check(
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Move damaged content to the quarantine and set sizes and the files journal"
+            " to what the store holds.",
+        ),
+    ] = False,
+    purge_quarantine: Annotated[
+        bool,
+        typer.Option("--purge-quarantine", help="Delete what the quarantine holds, first."),
+    ] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Check the database, every stored file content and the files journal; exit 1 on damage."""
+    from hameau.files.check import run_check
+
+    settings = settings_for(data_dir)
+    layout = datadir.Layout(settings.data_dir)
+    if not datadir.exists(layout):
+        datadir.open_node(settings)  # raises the usual "No node in …; create one" error
+    report = run_check(settings, repair=repair, purge_quarantine=purge_quarantine)
+    for line in report.lines():
+        console.print(line)
+    if not report.sound:
+        console.print(
+            "Run `hameau check --repair` to quarantine damaged content; restore the files it"
+            " names from their earlier versions."
+            if not repair
+            else "Restore the files named above from their earlier versions, or delete them."
+        )
+        sys.exit(1)  # not typer.Exit: its code must reach the shell whatever the entry point
+
+
 def register(app: typer.Typer) -> None:
     app.command()(init)
+    app.command()(check)
     app.command()(export)
     app.command()(serve)
     app.command()(demo)

@@ -59,8 +59,9 @@ def serve(app: object, host: str, port: int) -> None:
 
 
 def tidy(node: object) -> None:
-    """Before serving: drop what writes cut short left behind (a crash, a kill -9) and blobs
-    nothing refers to any more. Done here, with no writer running, so nothing can race it."""
+    """Before serving: drop what writes cut short left behind (a crash, a kill -9) and move
+    blobs nothing refers to into the quarantine (never deleted: if rows were lost, their
+    content is still there). Done here, with no writer running, so nothing can race it."""
     from hameau.files.service import collect_garbage
     from hameau.node.datadir import Node
     from hameau.node.db import transaction
@@ -74,9 +75,13 @@ def tidy(node: object) -> None:
             return
     partial = node.blobs.clear_temp()
     with transaction(node.sessions) as session:
-        unused = collect_garbage(session, node.blobs)
+        unused = collect_garbage(session, node.blobs)  # moved aside, never deleted
     if partial or unused:
-        print(f"Removed {partial} partial upload(s) and {unused} unused blob(s).", flush=True)
+        print(
+            f"Removed {partial} partial upload(s); moved {unused} file content(s) no file"
+            " refers to into the quarantine (kept 30 days; see `hameau check`).",
+            flush=True,
+        )
 
 
 def main(argv: list[str]) -> None:

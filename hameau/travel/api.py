@@ -302,7 +302,8 @@ async def fetch(request: Request, db: DB, visitor: MemberVisitor, body: DigestsI
 async def upload(request: Request, db: DB, visitor: MemberVisitor) -> dict[str, list[str]]:
     """Many contents in one body (see `wire`); each is kept only if it hashes to its name.
 
-    Bounded by the member's room left; content no file refers to is removed at the next start."""
+    Bounded by the member's room left; content no file refers to goes to the quarantine at
+    the next start."""
     member = member_of(visitor)
     store = request.app.state.node.blobs
     receiver = wire.Receiver(store, limit=files.room_left(db, member))

@@ -33,6 +33,7 @@ from hameau.accounts.models import Member
 from hameau.errors import BadRequest, Conflict, HameauError
 from hameau.files import journal
 from hameau.files import service as files
+from hameau.node.blobs import BlobDamaged
 from hameau.node.datadir import Node
 from hameau.node.db import retrying, transaction
 from hameau.notes import service as notes
@@ -145,10 +146,17 @@ class Home:
         return receiver.total
 
     def send(self, store: Any, digests: list[str]) -> None:
-        self.call(
-            "POST", "/api/travel/blobs/upload", content=wire.send(store, digests),
-            headers={"Content-Type": "application/octet-stream"},
-        )  # fmt: skip
+        try:
+            self.call(
+                "POST", "/api/travel/blobs/upload", content=wire.send(store, digests),
+                headers={"Content-Type": "application/octet-stream"},
+            )  # fmt: skip
+        except BlobDamaged as damage:  # the body was cut before its bytes left
+            raise SyncFailed(
+                "A file's content is %(how)s on this machine, so it was not sent; run "
+                "`hameau check` here and restore the file from an earlier version.",
+                how=damage.reason,
+            ) from None
 
 
 def http_client(address: str, timeout: float = 60) -> httpx.Client:

@@ -25,13 +25,13 @@ def is_digest(text: str) -> bool:
 
 
 def send(store: LocalBlobStore, digests: Iterable[str]) -> Iterator[bytes]:
-    """The body carrying these blobs (read from the store 1 MiB at a time)."""
+    """The body carrying these blobs (read from the store 1 MiB at a time), each hashed as it
+    is read: a damaged one is quarantined and the body cut before its last bytes
+    (`BlobDamaged` raised), so damaged content never leaves the node."""
     for digest in digests:
-        path = store.path(digest)
-        size = path.stat().st_size
-        yield f"{digest} {size}\n".encode()
-        with path.open("rb") as handle:
-            while chunk := handle.read(READ):
+        with store.open_verified(digest) as reader:
+            yield f"{digest} {reader.size}\n".encode()
+            while chunk := reader.read(READ):
                 yield chunk
 
 

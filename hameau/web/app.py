@@ -29,6 +29,7 @@ from hameau.calendar.store import CalendarStore
 from hameau.files import api as files_api
 from hameau.files import space as files_space
 from hameau.files import views as files_views
+from hameau.files.scrub import Scrubber
 from hameau.messages import views as messages_views
 from hameau.messages.live import Bus
 from hameau.node.datadir import Node
@@ -134,12 +135,15 @@ def _gauges(node: Node):  # type: ignore[no-untyped-def]
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """A satellite syncs by itself while served (see `travel.autosync`); a home node has
-    nothing running in the background. At the end, the AI's model is let go."""
+    """A satellite syncs by itself while served (see `travel.autosync`); every node checks
+    its stored files once a week (see `files.scrub`), nothing else runs in the background.
+    At the end, the AI's model is let go."""
     auto = app.state.autosync
     if auto is not None:
         auto.start()
+    app.state.scrubber.start()  # one timer, for the weekly check of the stored files
     yield
+    await app.state.scrubber.stop()
     if auto is not None:
         await auto.stop()
     await app.state.ai.close()  # the model let go, its server process stopped
@@ -172,6 +176,7 @@ def create_app(node: Node) -> FastAPI:
     # A satellite (a travel copy of one member's things) is a node with a satellite record.
     app.state.satellite = travel_record.load(node.layout.root)
     app.state.autosync = AutoSync(node) if app.state.satellite is not None else None
+    app.state.scrubber = Scrubber(node)
     app.state.csrf = csrf
     app.state.metrics = metrics
     app.state.apps = APPS

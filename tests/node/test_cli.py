@@ -153,7 +153,7 @@ def test_demo_creates_a_household_and_prints_its_logins(tmp_path: Path) -> None:
 
 def test_every_command_explains_itself() -> None:
     for command in (["--help"], ["init", "--help"], ["serve", "--help"], ["member", "add", "--help"],
-                    ["token", "create", "--help"], ["device", "add", "--help"], ["demo", "--help"]):  # fmt: skip
+                    ["token", "create", "--help"], ["device", "add", "--help"], ["demo", "--help"], ["check", "--help"]):  # fmt: skip
         result = hameau(*command)
         assert result.returncode == 0 and "Usage" in result.stdout, command
     unknown = hameau("frobnicate")
