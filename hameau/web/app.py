@@ -130,6 +130,14 @@ def _gauges(node: Node):  # type: ignore[no-untyped-def]
     return read
 
 
+def _member_names(node: Node) -> Callable[[], list[str]]:
+    def names() -> list[str]:
+        with node.sessions() as session:
+            return list(session.scalars(select(Member.name)))
+
+    return names
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """A satellite syncs by itself while served (see `travel.autosync`); a home node has
@@ -179,6 +187,7 @@ def create_app(node: Node) -> FastAPI:
         settings.login_max_failures,
         settings.login_max_failures_per_address,
         settings.login_window_minutes * 60,
+        accounts=_member_names(node),  # their failures are never forgotten early
     )
     with node.sessions() as session:
         empty = count_members(session) == 0
