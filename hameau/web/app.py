@@ -71,8 +71,14 @@ ROUTERS = [
     ai_views.router,
 ]
 TEMPLATE_DOMAINS = ["accounts", "files", "calendar", "notes", "messages", "travel", "ai"]
-# Paths whose request bodies are file content, streamed to their route rather than read here.
-STREAMED = ("/api/files/", "/dav/")
+# Requests whose bodies are file content, streamed to their route (which bounds them by the
+# member's quota) rather than read here: (method, path prefix).
+STREAMED = (
+    ("PUT", "/api/files/"),
+    ("PUT", "/dav/files/"),
+    ("POST", "/files/upload"),
+    ("POST", "/api/travel/blobs/upload"),
+)
 # JSON bodies allowed beyond `max_form_bytes`: a satellite's sync batches (paths, hashes).
 LARGER_BODIES = {"/api/travel/": 16 << 20}
 
@@ -159,7 +165,10 @@ def create_app(node: Node) -> FastAPI:
         Middleware(ResponseHeaders),
         Middleware(RequestMetrics, metrics=metrics),
         Middleware(
-            SmallBodies, limit=settings.max_form_bytes, streamed=STREAMED, larger=LARGER_BODIES
+            SmallBodies,
+            limit=settings.max_form_bytes,
+            streamed=STREAMED,
+            larger={"/dav/": settings.max_dav_body_bytes, **LARGER_BODIES},
         ),
         Middleware(CSRFCheck, csrf=csrf),
     ]
