@@ -72,7 +72,7 @@ def _satellite_name(db: DB, wanted: str) -> str:
 async def create_satellite(request: Request, db: DB, body: PackIn | None = None) -> PackOut:
     """Open on purpose: it is a login (member name and password, rate-limited the same way)
     that makes the satellite one of the member's devices, with its own app password."""
-    body = body or PackIn()
+    body = body or PackIn.model_validate({})
     limiter = request.app.state.limiter
     account, address = body.member.strip().lower(), client_address(request)
     wait = limiter.retry_after(account, address)
