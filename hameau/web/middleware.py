@@ -134,10 +134,10 @@ class SmallBodies:
 
     Only file content streams past, to routes that bound it by the member's quota:
     ``streamed`` lists them as (method, path prefix). ``larger`` gives some path prefixes a
-    limit of their own (WebDAV's XML and calendar items, a satellite's sync batches). The
-    body read is kept in the scope (for the CSRF check and the DAV doors' XML check) and
-    replayed to the app. A client that goes away mid-body gets nothing, and the app is
-    never called.
+    limit of their own (WebDAV's XML and calendar items, a satellite's sync batches). XML
+    with a document type declaration is refused (400) here, for every door. The body read
+    is kept in the scope (for the CSRF check) and replayed to the app. A client that goes
+    away mid-body gets nothing, and the app is never called.
     """
 
     def __init__(
