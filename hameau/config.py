@@ -99,7 +99,29 @@ OPTIONS: dict[str, Option] = {
     "login_window_minutes": Option(
         15, "Window over which failed logins are counted.", _positive_int
     ),
-    "max_form_bytes": Option(65536, "Largest form or JSON body accepted, in bytes.", _positive_int),
+    "max_form_bytes": Option(
+        65536,
+        "Largest request body accepted, in bytes, other than file content and the two below.",
+        _positive_int,
+    ),
+    "max_dav_body_bytes": Option(
+        1 << 20,
+        "Largest WebDAV or CalDAV request body that is not file content (an XML request, one"
+        " event or contact), in bytes.",
+        _positive_int,
+    ),
+    "header_timeout_seconds": Option(
+        15,
+        "Seconds a client has to send a request's headers, from connecting or from the previous"
+        " answer; slower connections are closed.",
+        _positive_int,
+    ),
+    "max_connections": Option(
+        400,
+        "Connections open at once, at most (never more than half the open files the process is"
+        " allowed); past it, the one waiting longest for its headers makes room.",
+        _positive_int,
+    ),
     "default_quota_mb": Option(10240, "Storage quota given to a new member, in MB.", _positive_int),
     "travel_retry_seconds": Option(
         60,
@@ -156,6 +178,9 @@ class Settings:
     login_max_failures_per_address: int = OPTIONS["login_max_failures_per_address"].default
     login_window_minutes: int = OPTIONS["login_window_minutes"].default
     max_form_bytes: int = OPTIONS["max_form_bytes"].default
+    max_dav_body_bytes: int = OPTIONS["max_dav_body_bytes"].default
+    header_timeout_seconds: int = OPTIONS["header_timeout_seconds"].default
+    max_connections: int = OPTIONS["max_connections"].default
     default_quota_mb: int = OPTIONS["default_quota_mb"].default
     travel_retry_seconds: int = OPTIONS["travel_retry_seconds"].default
     travel_pull_minutes: int = OPTIONS["travel_pull_minutes"].default

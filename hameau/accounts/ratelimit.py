@@ -1,13 +1,24 @@
-"""Login rate limiting: failures counted per account and per address over a sliding window."""
+"""Login rate limiting: failures counted per account and per address over a sliding window.
+
+Memory stays bounded whatever an attacker sends (at most `MAX_KEYS` entries), but never by
+forgetting a member's failures: when the table is full, expired entries go first, then the
+oldest entries that protect no account (addresses, names that are not members). A member's
+failures are kept until their window ends, however many other names are tried meanwhile.
+"""
 
 from __future__ import annotations
 
 import math
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-MAX_KEYS = 10_000  # bounded memory whatever an attacker sends
+MAX_KEYS = 10_000
+SETUP = "(setup)"  # the account key of the setup code's tries (accounts.login): always kept
+
+
+def _no_accounts() -> Iterable[str]:
+    return ()
 
 
 class LoginLimiter:
@@ -17,10 +28,13 @@ class LoginLimiter:
         per_address: int,
         window_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        accounts: Callable[[], Iterable[str]] = _no_accounts,
     ) -> None:
+        """``accounts`` lists the members' names; it is asked only when the table is full."""
         self.limits = {"account": per_account, "address": per_address}
         self.window = window_seconds
         self.clock = clock
+        self.accounts = accounts
         self._failures: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
 
     def _recent(self, key: tuple[str, str]) -> deque[float]:
@@ -52,8 +66,21 @@ class LoginLimiter:
             self._failures.move_to_end(key)
             if len(stamps) > max(self.limits.values()):
                 stamps.popleft()
-        while len(self._failures) > MAX_KEYS:
-            self._failures.popitem(last=False)
+        if len(self._failures) > MAX_KEYS:
+            self._make_room()
+
+    def _make_room(self) -> None:
+        """Down to 90 % of `MAX_KEYS` (so the sweep runs rarely): expired entries first,
+        then the least recently failed of those that protect no member."""
+        horizon = self.clock() - self.window
+        for key in [key for key, stamps in self._failures.items() if stamps[-1] <= horizon]:
+            del self._failures[key]
+        excess = len(self._failures) - MAX_KEYS * 9 // 10
+        if excess <= 0:
+            return
+        kept = {("account", name) for name in self.accounts()} | {("account", SETUP)}
+        for key in [key for key in self._failures if key not in kept][:excess]:
+            del self._failures[key]
 
     def succeeded(self, account: str) -> None:
         self._failures.pop(("account", account), None)

@@ -66,6 +66,8 @@ def configuration(node: Node) -> Any:
             "storage": {"filesystem_folder": str(root / "collections")},
             "web": {"type": "none"},
             "logging": {"level": "warning", "mask_passwords": "True"},
+            # The node's middleware refuses larger bodies first (413); this says so to Radicale.
+            "server": {"max_content_length": str(node.settings.max_dav_body_bytes)},
         },
         "hameau",
         privileged=True,

@@ -27,11 +27,15 @@ APP = AppInfo(
 )
 
 
-@router.get("/.well-known/caldav")
-@router.get("/.well-known/carddav")
-async def well_known() -> Response:
-    """Open on purpose (RFC 6764): clients ask it before they log in, to find the server."""
+async def well_known(request: Request) -> Response:
+    """Open on purpose (RFC 6764): clients ask it before they log in, to find the server;
+    DAVx⁵ and Thunderbird ask with PROPFIND, so every method is redirected."""
     return RedirectResponse("/dav/cal/", status_code=301)
+
+
+DISCOVERY_METHODS = ["GET", "HEAD", "OPTIONS", "PROPFIND", "REPORT", "POST", "PUT", "DELETE"]
+for _path in ("/.well-known/caldav", "/.well-known/carddav"):
+    router.add_route(_path, well_known, methods=DISCOVERY_METHODS, include_in_schema=False)
 
 
 def store(request: Request) -> CalendarStore:

@@ -67,12 +67,11 @@ def init(
 
 def serve(data_dir: DataDirOption = None, host: HostOption = None, port: PortOption = None) -> None:
     """Serve the node's pages and APIs."""
-    settings = settings_for(data_dir, host=host, port=port)
-    datadir.open_node(settings).close()  # fails here, with a clear message, if unusable
-    argv = [sys.executable, "-m", "hameau.node.serve"]
-    argv += [str(settings.data_dir), settings.host, str(settings.port)]
-    sys.stdout.flush()
-    os.execv(sys.executable, argv)  # noqa: S606  (our own interpreter, our own module)
+    from hameau.node import serve as server
+
+    # Usually not reached: `hameau serve` with plain options goes to the server before this
+    # command line loads (hameau/__main__.py). Here when opening the node failed there.
+    server.run(datadir.open_node(settings_for(data_dir, host=host, port=port)))
 
 
 def _demo_household(node: datadir.Node) -> list[tuple[str, str, str]]:

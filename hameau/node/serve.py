@@ -1,13 +1,17 @@
-"""Serving the node with uvicorn, quiet when idle and with no secret in its logs."""
+"""Serving the node with uvicorn: started in one process, quiet when idle, guarded against
+slow clients, and with no secret in its logs."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import re
+import resource
 from types import FrameType
+from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 # Query parameters that carry credentials; their values never reach a log.
 _SECRET_PARAMS = re.compile(r"(?i)([?&](?:device|code|csrf_token|token|password)=)[^&\s\"]*")
@@ -43,11 +47,100 @@ class QuietServer(uvicorn.Server):
             self._loop.call_soon_threadsafe(self._stop.set)
 
 
-def serve(app: object, host: str, port: int) -> None:
+RESERVED_FILES = 32  # descriptors kept for the database, logs and the like
+
+
+def connection_cap(wanted: int) -> int:
+    """At most ``wanted`` connections, and never more than half the descriptors the process
+    may open (systemd's default is 1,024): a busy connection may hold a file open too."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(8, min(wanted, (soft - RESERVED_FILES) // 2))
+
+
+class GuardedHttp(HttpToolsProtocol):
+    """uvicorn's HTTP protocol with two guards against slow clients.
+
+    A request's headers must arrive within `header_timeout` seconds of the connection
+    opening (or of the previous answer), else the connection is closed. At most
+    `max_connections` are open: past that, a newcomer takes the place of the connection
+    that has waited longest for its headers, or gets 503 if every one is busy with a request.
+    So a few hundred slow connections never exhaust the process's file descriptors, and a
+    normal client still gets in while they last.
+    """
+
+    header_timeout = 15.0
+    max_connections = 400
+    _waiting_since: float | None = None
+    _timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.max_connections:
+            oldest = self._longest_waiting()
+            if oldest is None:
+                transport.write(BUSY)
+                transport.close()
+                return
+            oldest._stop_waiting()  # no longer a candidate while its closing completes
+            oldest.transport.close()
+        self._wait_for_headers()
+
+    def _longest_waiting(self) -> GuardedHttp | None:
+        waiting = [
+            other
+            for other in self.connections
+            if isinstance(other, GuardedHttp) and other is not self and other._waiting_since
+        ]
+        return min(waiting, key=lambda other: other._waiting_since or 0.0, default=None)
+
+    def _wait_for_headers(self) -> None:
+        self._waiting_since = self.loop.time()
+        self._timer = self.loop.call_later(self.header_timeout, self._too_slow)
+
+    def _stop_waiting(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._waiting_since = None
+
+    def _too_slow(self) -> None:
+        self._timer = None
+        if self._waiting_since is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def on_headers_complete(self) -> None:
+        self._stop_waiting()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        idle_next = not self.pipeline  # else the next request's headers are already in
+        super().on_response_complete()
+        if idle_next and not self.transport.is_closing():
+            self._stop_waiting()
+            self._wait_for_headers()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_waiting()
+        super().connection_lost(exc)
+
+
+BUSY = b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+
+
+def serve(
+    app: object, host: str, port: int, header_timeout: float = 15.0, max_connections: int = 400
+) -> None:
+    guarded = type(
+        "GuardedHttp",
+        (GuardedHttp,),
+        {"header_timeout": header_timeout, "max_connections": connection_cap(max_connections)},
+    )
     config = uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=host,
         port=port,
+        http=guarded,
         lifespan="on",  # a satellite starts its automatic sync there (see web.app.lifespan)
         date_header=False,
         server_header=False,
@@ -84,17 +177,12 @@ def tidy(node: object) -> None:
         )
 
 
-def main(argv: list[str]) -> None:
-    """Entry point of the server process (`hameau serve` replaces itself with it, so the
-    command line's own libraries do not stay in the server's memory)."""
-    from hameau.config import load_settings
+def run(node: Any) -> None:
+    """Serve an opened node until a signal stops it."""
     from hameau.node import reserve
-    from hameau.node.datadir import open_node
     from hameau.web.app import create_app
 
-    data_dir, host, port = argv
-    settings = load_settings(data_dir).with_overrides(host=host, port=int(port))
-    node = open_node(settings)
+    settings = node.settings
     tidy(node)
     reserve.keep(node.layout.root)  # so a full disk can still be freed (node.reserve)
     app = create_app(node)
@@ -107,10 +195,52 @@ def main(argv: list[str]) -> None:
             f" machine, give the setup code {app.state.setup_code}.",
             flush=True,
         )
-    serve(app, settings.host, settings.port)
+    serve(
+        app,
+        settings.host,
+        settings.port,
+        header_timeout=settings.header_timeout_seconds,
+        max_connections=settings.max_connections,
+    )
 
 
-if __name__ == "__main__":
-    import sys
+OPTIONS = ("--data-dir", "--host", "--port")
 
-    main(sys.argv[1:])
+
+def plain_options(args: list[str]) -> dict[str, str] | None:
+    """`hameau serve`'s options when given plainly (`--name value` or `--name=value`, each
+    once); None for anything else (--help, a typo), which the full command line handles."""
+    found: dict[str, str] = {}
+    rest = list(args)
+    while rest:
+        name, equals, value = rest.pop(0).partition("=")
+        if name not in OPTIONS or name in found:
+            return None
+        if not equals:
+            if not rest:
+                return None
+            value = rest.pop(0)
+        found[name] = value
+    return found
+
+
+def command_line(args: list[str]) -> bool:
+    """`hameau serve ARGS` without the command line's libraries (Typer, Rich): Python starts
+    once, and the server keeps only what it needs in memory. False when the full command
+    line must handle ARGS (help, a mistake, a node that cannot be opened), so that its
+    messages and exit codes stay the only ones."""
+    options = plain_options(args)
+    if options is None:
+        return False
+    from hameau.config import load_settings
+    from hameau.node.datadir import open_node
+
+    try:
+        settings = load_settings(options.get("--data-dir")).with_overrides(
+            host=options.get("--host"), port=options.get("--port")
+        )
+        node = open_node(settings)
+    except Exception:  # said again, in words and with its exit code, by the full command line
+        return False
+    run(node)
+    return True

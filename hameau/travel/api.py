@@ -45,9 +45,10 @@ MAX_BATCH = 5000  # items per request; bodies up to 16 MiB (web.app.LARGER_BODIE
 
 
 class PackIn(BaseModel):
-    member: str = Field(max_length=40)
-    password: str = Field(max_length=1024)
-    name: str = Field(min_length=1, max_length=60)
+    # Credentials missing are a failed login (401), not a malformed body (422).
+    member: str = Field("", max_length=40)
+    password: str = Field("", max_length=1024)
+    name: str = Field("satellite", min_length=1, max_length=60)
     takes: list[str] = Field(default_factory=list, max_length=100)
 
 
@@ -68,9 +69,10 @@ def _satellite_name(db: DB, wanted: str) -> str:
 
 
 @router.post("/satellites", status_code=201)
-async def create_satellite(request: Request, db: DB, body: PackIn) -> PackOut:
+async def create_satellite(request: Request, db: DB, body: PackIn | None = None) -> PackOut:
     """Open on purpose: it is a login (member name and password, rate-limited the same way)
     that makes the satellite one of the member's devices, with its own app password."""
+    body = body or PackIn.model_validate({})
     limiter = request.app.state.limiter
     account, address = body.member.strip().lower(), client_address(request)
     wait = limiter.retry_after(account, address)

@@ -74,8 +74,14 @@ ROUTERS = [
     ai_views.router,
 ]
 TEMPLATE_DOMAINS = ["accounts", "files", "calendar", "notes", "messages", "travel", "ai"]
-# Paths whose request bodies are file content, streamed to their route rather than read here.
-STREAMED = ("/api/files/", "/dav/")
+# Requests whose bodies are file content, streamed to their route (which bounds them by the
+# member's quota) rather than read here: (method, path prefix).
+STREAMED = (
+    ("PUT", "/api/files/"),
+    ("PUT", "/dav/files/"),
+    ("POST", "/files/upload"),
+    ("POST", "/api/travel/blobs/upload"),
+)
 # JSON bodies allowed beyond `max_form_bytes`: a satellite's sync batches (paths, hashes).
 LARGER_BODIES = {"/api/travel/": 16 << 20}
 
@@ -133,6 +139,14 @@ def _gauges(node: Node):  # type: ignore[no-untyped-def]
     return read
 
 
+def _member_names(node: Node) -> Callable[[], list[str]]:
+    def names() -> list[str]:
+        with node.sessions() as session:
+            return list(session.scalars(select(Member.name)))
+
+    return names
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """A satellite syncs by itself while served (see `travel.autosync`); every node checks
@@ -157,7 +171,10 @@ def create_app(node: Node) -> FastAPI:
         Middleware(ResponseHeaders),
         Middleware(RequestMetrics, metrics=metrics),
         Middleware(
-            SmallBodies, limit=settings.max_form_bytes, streamed=STREAMED, larger=LARGER_BODIES
+            SmallBodies,
+            limit=settings.max_form_bytes,
+            streamed=STREAMED,
+            larger={"/dav/": settings.max_dav_body_bytes, **LARGER_BODIES},
         ),
         Middleware(CSRFCheck, csrf=csrf),
     ]
@@ -186,6 +203,7 @@ def create_app(node: Node) -> FastAPI:
         settings.login_max_failures,
         settings.login_max_failures_per_address,
         settings.login_window_minutes * 60,
+        accounts=_member_names(node),  # their failures are never forgotten early
     )
     with node.sessions() as session:
         empty = count_members(session) == 0

@@ -5,23 +5,19 @@ from __future__ import annotations
 import time
 from email.utils import formatdate
 from urllib.parse import parse_qs, urlsplit
+from xml.parsers import expat
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hameau.errors import Forbidden, HameauError, PayloadTooLarge
+from hameau.errors import BadRequest, Forbidden, HameauError, PayloadTooLarge
 from hameau.web.csrf import CSRF, SESSION_COOKIE
 from hameau.web.errors import error_response
 from hameau.web.metrics import Metrics
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PROPFIND"})
-SMALL_BODY_TYPES = (
-    "application/x-www-form-urlencoded",
-    "application/json",
-    "application/xml",
-    "text/xml",
-)
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; "
@@ -34,6 +30,33 @@ SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
+
+
+class _Doctype(Exception):
+    pass
+
+
+def declares_doctype(body: bytes) -> bool:
+    """Whether an XML body carries a document type declaration: none of our clients sends
+    one, and entity attacks (billion laughs, external entities) all need one. The parse
+    stops at the declaration, before any entity is read."""
+
+    def refuse(*_: object) -> None:
+        raise _Doctype
+
+    parser = expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = refuse
+    try:
+        parser.Parse(body, True)
+    except _Doctype:
+        return True
+    except expat.ExpatError:
+        return False  # not XML, or broken XML: the app says so itself
+    return False
+
+
+def _looks_like_xml(content_type: str, body: bytes) -> bool:
+    return "xml" in content_type or body.lstrip()[:1] in (b"<", b"\xef", b"\xfe", b"\xff")
 
 
 async def _send_error(scope: Scope, receive: Receive, send: Send, error: HameauError) -> None:
@@ -106,47 +129,55 @@ class RequestMetrics:
 
 
 class SmallBodies:
-    """Forms and JSON bodies are read here, up to a limit; over it the answer is 413.
+    """Every request body is read here, up to a limit, whatever its method or content type;
+    over it the answer is 413 before the app sees a byte of it.
 
-    Uploads (multipart forms, and PUT bodies under ``streamed`` prefixes: the files API
-    and WebDAV) are left to stream to their route untouched; every other body of these
-    types, WebDAV's XML included, is bounded. The body read is kept in the scope for
-    the CSRF check and handed on to the app.
+    Only file content streams past, to routes that bound it by the member's quota:
+    ``streamed`` lists them as (method, path prefix). ``larger`` gives some path prefixes a
+    limit of their own (WebDAV's XML and calendar items, a satellite's sync batches). XML
+    with a document type declaration is refused (400) here, for every door. The body read
+    is kept in the scope (for the CSRF check) and replayed to the app. A client that goes
+    away mid-body gets nothing, and the app is never called.
     """
 
     def __init__(
         self,
         app: ASGIApp,
         limit: int,
-        streamed: tuple[str, ...] = (),
+        streamed: tuple[tuple[str, str], ...] = (),
         larger: dict[str, int] | None = None,
     ) -> None:
         self.app = app
         self.limit = limit
         self.streamed = streamed
-        self.larger = larger or {}  # path prefix: its own limit (a satellite's sync batches)
+        self.larger = larger or {}  # path prefix: its own limit
+
+    def _limit(self, path: str) -> int:
+        return next(
+            (size for prefix, size in self.larger.items() if path.startswith(prefix)), self.limit
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["method"] in SAFE_METHODS
-            or (scope["method"] == "PUT" and scope["path"].startswith(self.streamed))
+        if scope["type"] != "http" or any(
+            scope["method"] == method and scope["path"].startswith(prefix)
+            for method, prefix in self.streamed
         ):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type not in SMALL_BODY_TYPES:
-            await self.app(scope, receive, send)
-            return
-        limit = next(
-            (size for prefix, size in self.larger.items() if scope["path"].startswith(prefix)),
-            self.limit,
-        )
-        too_large = PayloadTooLarge(
-            "This form is too large (more than %(limit)s bytes).", limit=limit
-        )
         declared = headers.get("content-length", "")
+        if declared in ("", "0") and "transfer-encoding" not in headers:
+            await self.app(scope, receive, send)  # no body (HTTP/1.1 says so by these two)
+            return
+        limit = self._limit(scope["path"])
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        too_large = (
+            PayloadTooLarge("This form is too large (more than %(limit)s bytes).", limit=limit)
+            if content_type in FORM_TYPES
+            else PayloadTooLarge(
+                "This request is too large (more than %(limit)s bytes).", limit=limit
+            )
+        )
         if declared.isdigit() and int(declared) > limit:
             await _send_error(scope, receive, send, too_large)
             return
@@ -155,7 +186,7 @@ class SmallBodies:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return
+                return  # cut short: nothing reaches the app, nothing is kept
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
@@ -165,6 +196,10 @@ class SmallBodies:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        if _looks_like_xml(content_type, body) and declares_doctype(body):
+            refused = BadRequest("XML with a document type declaration (DTD) is refused.")
+            await _send_error(scope, receive, send, refused)
+            return
         scope["hameau.body"] = body
         delivered = False
 

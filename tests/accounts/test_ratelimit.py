@@ -36,3 +36,32 @@ def test_memory_stays_bounded_under_a_spray_of_names() -> None:
     for number in range(MAX_KEYS + 500):
         limiter.failed(f"user{number}", "addr")
     assert len(limiter._failures) <= MAX_KEYS
+
+
+def test_a_members_failures_outlive_a_spray_of_other_names_from_many_addresses() -> None:
+    clock = Clock()
+    limiter = LoginLimiter(
+        per_account=5, per_address=20, window_seconds=900, clock=clock, accounts=lambda: ["alex"]
+    )
+    for _ in range(5):
+        limiter.failed("alex", "198.51.100.1")
+    assert limiter.retry_after("alex", "203.0.113.9") > 0
+    # An attacker tries to push alex out of the table: 3 × MAX_KEYS names, each address
+    # staying under its own limit (IPv6 gives an attacker addresses to spare).
+    for number in range(3 * MAX_KEYS):
+        clock.now += 0.01
+        limiter.failed(f"name{number}", f"2001:db8::{number // 10:x}")
+    assert len(limiter._failures) <= MAX_KEYS
+    assert limiter.retry_after("alex", "203.0.113.9") > 0  # still paused, from anywhere
+    clock.now += 900
+    assert limiter.retry_after("alex", "203.0.113.9") == 0  # its window ended
+
+
+def test_the_setup_code_tries_are_never_forgotten_early() -> None:
+    clock = Clock()
+    limiter = LoginLimiter(per_account=5, per_address=10, window_seconds=900, clock=clock)
+    for _ in range(5):
+        limiter.failed("(setup)", "198.51.100.1")
+    for number in range(2 * MAX_KEYS):
+        limiter.failed(f"name{number}", f"2001:db8::{number:x}")
+    assert limiter.retry_after("(setup)", "203.0.113.9") > 0

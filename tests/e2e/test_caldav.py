@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import urllib.error
 import urllib.request
+import xml.etree.ElementTree as ET  # our own node's answers, in a test
 from base64 import b64encode
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -130,3 +132,71 @@ def test_discovery_and_login_are_required(home) -> None:  # type: ignore[no-unty
 class NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         return None
+
+
+PRINCIPAL = b"""<?xml version="1.0" encoding="utf-8"?>
+<propfind xmlns="DAV:"><prop><current-user-principal/><resourcetype/></prop></propfind>"""
+HOMES = b"""<?xml version="1.0" encoding="utf-8"?>
+<propfind xmlns="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"
+ xmlns:CR="urn:ietf:params:xml:ns:carddav"><prop><C:calendar-home-set/>
+<CR:addressbook-home-set/><displayname/></prop></propfind>"""
+LISTING = b"""<?xml version="1.0" encoding="utf-8"?>
+<propfind xmlns="DAV:"><prop><resourcetype/><displayname/></prop></propfind>"""
+
+
+def propfind(
+    url: str, path: str, body: bytes, depth: str, auth: str | None
+) -> tuple[int, dict[str, str], bytes]:
+    """One PROPFIND, as DAVx⁵ sends it; redirects are not followed here."""
+    connection = http.client.HTTPConnection(url.removeprefix("http://"), timeout=30)
+    headers = {"Depth": depth, "Content-Type": "application/xml; charset=utf-8"}
+    if auth:
+        headers["Authorization"] = auth
+    connection.request("PROPFIND", path, body=body, headers=headers)
+    answer = connection.getresponse()
+    content = answer.read()
+    connection.close()
+    return answer.status, dict(answer.getheaders()), content
+
+
+def hrefs(xml: bytes, prop: str) -> list[str]:
+    tree = ET.fromstring(xml)  # noqa: S314
+    return [href.text or "" for found in tree.iter(prop) for href in found.iter("{DAV:}href")]
+
+
+@pytest.mark.parametrize("service", ["caldav", "carddav"])
+def test_davx5_style_discovery_by_propfind(home, service: str) -> None:  # type: ignore[no-untyped-def]
+    served, secrets = home
+    basic = "Basic " + b64encode(f"alex:{secrets['alex']}".encode()).decode()
+    # 1. The well-known address, asked by PROPFIND before any login (RFC 6764).
+    status, headers, _ = propfind(served.url, f"/.well-known/{service}", PRINCIPAL, "0", None)
+    assert status == 301
+    context = headers["location"]
+    assert context == "/dav/cal/"
+    # 2. The context path wants a login, then names the member's principal.
+    assert propfind(served.url, context, PRINCIPAL, "0", None)[0] == 401
+    status, _, body = propfind(served.url, context, PRINCIPAL, "0", basic)
+    assert status == 207
+    (principal,) = hrefs(body, "{DAV:}current-user-principal")
+    assert principal == "/dav/cal/alex/"
+    # 3. The principal's homes, then the collections in them.
+    status, _, body = propfind(served.url, principal, HOMES, "0", basic)
+    assert status == 207
+    (calendars,) = hrefs(body, "{urn:ietf:params:xml:ns:caldav}calendar-home-set")
+    (books,) = hrefs(body, "{urn:ietf:params:xml:ns:carddav}addressbook-home-set")
+    assert calendars == books == "/dav/cal/alex/"
+    status, _, body = propfind(served.url, calendars, LISTING, "1", basic)
+    assert status == 207
+    listed = [href.text for href in ET.fromstring(body).iter("{DAV:}href")]  # noqa: S314
+    assert "/dav/cal/alex/agenda/" in listed and "/dav/cal/alex/contacts/" in listed
+
+
+def test_the_caldav_client_finds_the_calendars_from_the_well_known_address(home) -> None:  # type: ignore[no-untyped-def]
+    served, secrets = home
+    client = caldav.DAVClient(
+        url=f"{served.url}/.well-known/caldav", username="alex", password=secrets["alex"]
+    )
+    principal = client.principal()
+    assert principal.url.path == "/dav/cal/alex/"
+    assert str(principal.calendar_home_set.url.path) == "/dav/cal/alex/"
+    assert "/dav/cal/alex/agenda/" in [calendar.url.path for calendar in principal.calendars()]

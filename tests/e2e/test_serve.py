@@ -46,3 +46,23 @@ def test_it_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         # Like uvicorn, it finishes its requests, then ends by the signal it was sent.
         assert node.process.wait(timeout=15) in (0, -signal.SIGTERM)
         assert "Finished server process" in node.output()
+
+
+def test_serve_without_a_node_says_what_to_do(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "hameau", "serve", "--data-dir", str(tmp_path / "none")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "hameau init" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_serve_help_lists_its_options() -> None:
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "hameau", "serve", "--help"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    assert "--data-dir" in done.stdout and "--port" in done.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from starlette.testclient import TestClient
 
 from hameau.accounts.models import AppToken, Member
 from hameau.node.datadir import Node
@@ -129,3 +130,19 @@ def test_only_file_uploads_may_stream_large_bodies(node: Node) -> None:
         "/api/files/mine/big.bin", content=b"y" * 2_000_000, headers=csrf_header(client)
     )
     assert upload.status_code == 201
+
+
+def test_a_members_failed_logins_are_not_forgotten_when_many_names_are_tried(node: Node) -> None:
+    from hameau.accounts.ratelimit import MAX_KEYS
+
+    add_member(node, "alex")
+    client = browser(node)
+    for _ in range(5):
+        assert log_in(client, "alex", "wrong password").status_code == 401
+    assert log_in(client, "alex").status_code == 429
+    limiter = client.app.state.limiter  # type: ignore[attr-defined]
+    for number in range(2 * MAX_KEYS):  # a spray of names from many addresses
+        limiter.failed(f"name{number}", f"2001:db8::{number:x}")
+    elsewhere = TestClient(client.app, client=("203.0.113.7", 50000), follow_redirects=False)
+    paused = log_in(elsewhere, "alex")
+    assert paused.status_code == 429 and paused.headers["retry-after"]

@@ -5,14 +5,23 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from hameau.node.datadir import Node
-from tests.helpers import add_member, browser
+from tests.helpers import PASSWORD, add_member, browser
 
-# Open on purpose: health checks, static files, and the ways in (login, setup, enrolment).
+# Open on purpose, each with its reason. Every other route answers 401 without credentials
+# (or, for a page, sends the browser to the login page) before it reads anything else.
 PUBLIC = {
-    "/healthz", "/login", "/setup", "/devices/enrol", "/session/idle", "/logout",
-    "/login/pick",  # the shared-device picker's choice, before any login
-    "/.well-known/caldav", "/.well-known/carddav",  # RFC 6764 discovery, before any login
-}  # fmt: skip
+    "/healthz": "health checks by supervisors",
+    "/metrics": "Prometheus on the node itself (loopback); 403 to anyone else but an admin",
+    "/login": "the way in",
+    "/setup": "the first admin, before there is anyone to log in",
+    "/devices/enrol": "a one-time enrolment link is its own credential",
+    "/session/idle": "tells a page its session ended",
+    "/logout": "ends whatever session there is",
+    "/login/pick": "the shared-device picker's choice, before any login",
+    "/.well-known/caldav": "RFC 6764 discovery, before any login",
+    "/.well-known/carddav": "RFC 6764 discovery, before any login",
+    "/api/travel/satellites": "the login of a new satellite: name and password in its body",
+}
 
 
 def all_routes(routes: list) -> list[Route]:  # type: ignore[type-arg]
@@ -39,17 +48,44 @@ def test_every_route_needs_a_login_unless_listed(node: Node) -> None:
             if method == "HEAD":
                 continue
             answer = client.request(method, path, headers={"Accept": "application/json"})
-            if path == "/metrics":
-                assert answer.status_code == 403, path
-            elif path == "/":
+            if path == "/":
                 assert answer.status_code == 303 and answer.headers["location"] == "/login"
-            elif method == "GET":
-                assert answer.status_code in (401, 303), (method, path, answer.status_code)
-                if answer.status_code == 303:
-                    assert answer.headers["location"].startswith("/login?next=")
-            else:
-                # State-changing requests without a session fail before anything runs.
-                assert answer.status_code in (401, 403, 422), (method, path, answer.status_code)
+            elif method == "GET" and answer.status_code == 303:  # a page: to the login form
+                assert answer.headers["location"].startswith("/login?next="), path
+            else:  # nothing is read, validated or changed before the login is checked
+                assert answer.status_code == 401, (method, path, answer.status_code)
             checked.append((method, path))
     assert len(checked) > 20
     assert ("GET", "/api/openapi.json") in checked
+
+
+def test_the_routes_listed_as_public_exist(node: Node) -> None:
+    paths = {route.path for route in all_routes(browser(node).app.routes)}  # type: ignore[attr-defined]
+    assert set(PUBLIC) <= paths
+
+
+def test_metrics_are_refused_to_strangers(node: Node) -> None:
+    assert browser(node).get("/metrics").status_code == 403
+    assert browser(node, address="127.0.0.1").get("/metrics").status_code == 200
+
+
+def test_a_new_satellite_without_good_credentials_gets_401_and_a_bad_body_422(node: Node) -> None:
+    add_member(node, "alex")
+    client = browser(node)
+    url = "/api/travel/satellites"
+    for missing_or_wrong in (
+        None,
+        {},
+        {"name": "Laptop"},
+        {"member": "alex", "name": "Laptop"},
+        {"member": "alex", "password": "wrong", "name": "Laptop"},
+        {"member": "nobody", "password": PASSWORD, "name": "Laptop"},
+    ):
+        answer = client.post(url, json=missing_or_wrong)
+        assert answer.status_code == 401, missing_or_wrong
+    for malformed in ({"member": "alex", "password": PASSWORD, "takes": "all"}, ["alex"]):
+        assert client.post(url, json=malformed).status_code == 422, malformed
+    garbage = client.post(url, content=b"{", headers={"Content-Type": "application/json"})
+    assert garbage.status_code == 422
+    made = client.post(url, json={"member": "alex", "password": PASSWORD, "name": "Laptop"})
+    assert made.status_code == 201 and made.json()["token"]
