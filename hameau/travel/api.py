@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import anyio
 from fastapi import APIRouter, Query
@@ -28,12 +28,20 @@ from starlette.responses import Response, StreamingResponse
 
 from hameau.accounts import devices, members, tokens
 from hameau.accounts.models import AppToken, Device, Member
-from hameau.errors import BadRequest, Forbidden, HameauError, NotFound, TooManyRequests
+from hameau.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    HameauError,
+    NotFound,
+    TooManyRequests,
+)
 from hameau.files import journal
 from hameau.files import service as files
 from hameau.files.journal import SyncEntry
+from hameau.node.blobs import LocalBlobStore
 from hameau.notes import service as notes
-from hameau.travel import apply, calendars, wire
+from hameau.travel import apply, calendars, reach, wire
 from hameau.travel.merge import FileState
 from hameau.web.auth import DB, MemberVisitor, client_address, member_of
 
@@ -212,8 +220,10 @@ async def apply_changes(
     member = member_of(visitor)
     owner = _owner(space, member.id)
     where = files.Space(space, owner)
-    store = request.app.state.node.blobs
-    apply.check_marker(db, store)
+    apply.check_marker(db, request.app.state.node.blobs)
+    # Content named by hash only: what the member may not take is as if it had not arrived.
+    named = [change.blob for change in body.changes if change.blob is not None]
+    store = cast(LocalBlobStore, _within(request, db, member, named))
     result = Applied(applied=[], stale=[], refused={})
     known: apply.Folders = {}
     current = journal.states(db, owner, [change.path for change in body.changes])
@@ -255,6 +265,8 @@ async def apply_changes(
             result.refused[change.path] = str(error)
             continue
         result.applied.append(change.path)
+    done = set(result.applied)  # their contents are now the member's own files: readable
+    _proofs(request).forget(member.id, [c.blob for c in body.changes if c.path in done and c.blob])
     return result
 
 
@@ -262,49 +274,46 @@ class DigestsIn(BaseModel):
     digests: list[str] = Field(max_length=MAX_BATCH)
 
 
-def _readable(db: DB, member: Member, digests: list[str]) -> set[str]:
-    """Those of the digests that are (or were) at a path of the member's or the household's."""
-    spaces = (journal.space_key(member.id), journal.space_key(None))
-    wanted = [digest for digest in digests if wire.is_digest(digest)]
-    found: set[str] = set()
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        found.update(
-            db.scalars(
-                select(SyncEntry.blob).where(SyncEntry.blob.in_(chunk), SyncEntry.space.in_(spaces))
-            )
-        )
-    return found
+def _proofs(request: Request) -> reach.Proofs:
+    return request.app.state.travel_proofs  # type: ignore[no-any-return]
+
+
+def _within(request: Request, db: DB, member: Member, digests: list[str]) -> reach.Within:
+    """The store as this member sees it: only what they may read or just sent exists."""
+    allowed = reach.readable(db, member, digests) | _proofs(request).held(member.id, digests)
+    return reach.Within(request.app.state.node.blobs, allowed)
 
 
 @router.post("/blobs/missing")
 async def missing(
-    request: Request, visitor: MemberVisitor, body: DigestsIn
+    request: Request, db: DB, visitor: MemberVisitor, body: DigestsIn
 ) -> dict[str, list[str]]:
-    """Which of these contents this node does not hold (so only those are sent)."""
-    member_of(visitor)
-    store = request.app.state.node.blobs
+    """Which of these contents the satellite must send: those this node does not hold, and
+    those the member may not read here (so the answer tells nothing of other members')."""
+    store = _within(request, db, member_of(visitor), body.digests)
     return {"missing": [d for d in body.digests if not wire.is_digest(d) or not store.exists(d)]}
 
 
 @router.post("/blobs/fetch", response_model=None)
 async def fetch(request: Request, db: DB, visitor: MemberVisitor, body: DigestsIn) -> Response:
     """Many contents in one body (see `wire`), each only if the member may read it."""
-    store = request.app.state.node.blobs
-    allowed = _readable(db, member_of(visitor), body.digests)
-    unknown = [d for d in body.digests if d not in allowed or not store.exists(d)]
+    store = _within(request, db, member_of(visitor), body.digests)
+    unknown = [d for d in body.digests if not wire.is_digest(d) or not store.exists(d)]
     if unknown:
         raise NotFound("No such content: %(digest)s.", digest=unknown[0])
-    return StreamingResponse(wire.send(store, body.digests), media_type="application/octet-stream")
+    return StreamingResponse(
+        wire.send(store.store, body.digests), media_type="application/octet-stream"
+    )
 
 
 @router.post("/blobs/upload")
 async def upload(request: Request, db: DB, visitor: MemberVisitor) -> dict[str, list[str]]:
     """Many contents in one body (see `wire`); each is kept only if it hashes to its name.
 
-    Bounded by the member's room left; content no file refers to is removed at the next start."""
+    Bounded by the member's room left; content no file refers to is removed at the next start.
+    Sending the bytes proves the member holds them: they may then name them by hash."""
     member = member_of(visitor)
-    store = request.app.state.node.blobs
+    member_id, store = member.id, request.app.state.node.blobs
     receiver = wire.Receiver(store, limit=files.room_left(db, member))
     db.rollback()  # hold no transaction while the body streams in
     try:
@@ -319,6 +328,8 @@ async def upload(request: Request, db: DB, visitor: MemberVisitor) -> dict[str, 
     except wire.WireError as error:
         await anyio.to_thread.run_sync(receiver.abort)
         raise BadRequest("The contents sent were refused: %(why)s.", why=str(error)) from None
+    finally:
+        _proofs(request).add(member_id, receiver.stored)  # each verified as it arrived whole
     return {"stored": receiver.stored}
 
 
@@ -384,7 +395,14 @@ async def notes_push(db: DB, visitor: MemberVisitor, body: NotePushes) -> None:
         note = notes.by_uid(db, member, push.uid)
         moved_on = note is not None and notes.sync_state(db, note).digest != push.seen
         deleted = None if moved_on and push.deleted else push.deleted
-        notes.receive(db, member, push.uid, _unb64(push.update), deleted)
+        try:
+            with db.begin_nested():
+                notes.receive(db, member, push.uid, _unb64(push.update), deleted)
+        except IntegrityError:  # the uid is another member's note: say nothing of it
+            raise Conflict(
+                "The note id %(uid)s is taken by a note that is not yours; nothing was changed.",
+                uid=push.uid,
+            ) from None
 
 
 # ---------------------------------------------------------------- calendars

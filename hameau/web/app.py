@@ -38,6 +38,7 @@ from hameau.travel import api as travel_api
 from hameau.travel import satellite as travel_record
 from hameau.travel import views as travel_views
 from hameau.travel.autosync import AutoSync
+from hameau.travel.reach import Proofs
 from hameau.web import home
 from hameau.web.csrf import CSRF
 from hameau.web.errors import HANDLERS
@@ -170,6 +171,7 @@ def create_app(node: Node) -> FastAPI:
     # A satellite (a travel copy of one member's things) is a node with a satellite record.
     app.state.satellite = travel_record.load(node.layout.root)
     app.state.autosync = AutoSync(node) if app.state.satellite is not None else None
+    app.state.travel_proofs = Proofs()  # contents a satellite sent, until its paths are applied
     app.state.csrf = csrf
     app.state.metrics = metrics
     app.state.apps = APPS
