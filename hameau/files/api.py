@@ -14,6 +14,7 @@ from hameau.files import paths
 from hameau.files import service as files
 from hameau.files.models import FileEntry
 from hameau.web.auth import DB, MemberVisitor
+from hameau.web.openapi import BINARY, binary, errors
 
 router = APIRouter(prefix="/api/files", tags=["files"])
 
@@ -70,7 +71,20 @@ def download(entry: FileEntry, request: Request) -> Response:
     )
 
 
-@router.get("/{key}/{path:path}", response_model=None)
+@router.get(
+    "/{key}/{path:path}",
+    response_model=None,
+    responses={
+        200: {
+            "model": Listing,
+            "description": "A folder's listing (JSON), or a file's content, with the type it"
+            " was stored with, as an attachment.",
+            "content": {"*/*": {"schema": BINARY}},
+        },
+        206: binary("The part of the file asked for with Range."),
+        **errors(400, 404, 416),
+    },
+)
 async def read(
     request: Request, db: DB, visitor: MemberVisitor, key: str, path: str
 ) -> Response | Listing:
@@ -100,7 +114,12 @@ async def receive_upload(request: Request, db: DB, plan: files.WritePlan, member
     return files.record_write(db, plan, member, digest, writer.size, content_type, store)
 
 
-@router.put("/{key}/{path:path}", status_code=201)
+@router.put(
+    "/{key}/{path:path}",
+    status_code=201,
+    responses=errors(400, 403, 404, 409, 507),
+    openapi_extra={"requestBody": binary("The file's content, of any type.", required=False)},
+)
 async def upload(request: Request, db: DB, visitor: MemberVisitor, key: str, path: str) -> EntryOut:
     """Upload a file's content as the raw body (streamed, never held whole in memory)."""
     assert visitor.member is not None
@@ -116,7 +135,7 @@ async def upload(request: Request, db: DB, visitor: MemberVisitor, key: str, pat
     return EntryOut.of(await receive_upload(request, db, plan, visitor.member))
 
 
-@router.delete("/{key}/{path:path}", status_code=204)
+@router.delete("/{key}/{path:path}", status_code=204, responses=errors(400, 403, 404))
 async def remove(db: DB, visitor: MemberVisitor, key: str, path: str) -> None:
     """Move to the trash (kept 30 days)."""
     assert visitor.member is not None
@@ -126,14 +145,14 @@ async def remove(db: DB, visitor: MemberVisitor, key: str, path: str) -> None:
     files.trash(db, visitor.member, entry)
 
 
-@router.post("/folders", status_code=201)
+@router.post("/folders", status_code=201, responses=errors(400, 404, 409, 507))
 async def make_folder(db: DB, visitor: MemberVisitor, body: FolderIn) -> EntryOut:
     assert visitor.member is not None
     where = files.space(visitor.member, body.space)
     return EntryOut.of(files.make_folder(db, visitor.member, where, paths.split(body.path)))
 
 
-@router.post("/move")
+@router.post("/move", responses=errors(400, 403, 404, 409))
 async def move(db: DB, visitor: MemberVisitor, body: MoveIn) -> EntryOut:
     assert visitor.member is not None
     _, entry = files.locate(db, visitor.member, body.space, body.path)

@@ -44,6 +44,7 @@ from hameau.notes import service as notes
 from hameau.travel import apply, calendars, reach, wire
 from hameau.travel.merge import FileState
 from hameau.web.auth import DB, MemberVisitor, client_address, member_of
+from hameau.web.openapi import Binary, binary, errors
 
 router = APIRouter(prefix="/api/travel", tags=["travel"])
 MAX_BATCH = 5000  # items per request; bodies up to 16 MiB (web.app.LARGER_BODIES)
@@ -75,7 +76,12 @@ def _satellite_name(db: DB, wanted: str) -> str:
     return name
 
 
-@router.post("/satellites", status_code=201)
+@router.post(
+    "/satellites",
+    status_code=201,
+    responses=errors(400, 401, 429),
+    openapi_extra={"security": []},  # a login: the member's name and password in the body
+)
 async def create_satellite(request: Request, db: DB, body: PackIn) -> PackOut:
     """Open on purpose: it is a login (member name and password, rate-limited the same way)
     that makes the satellite one of the member's devices, with its own app password."""
@@ -115,7 +121,7 @@ async def create_satellite(request: Request, db: DB, body: PackIn) -> PackOut:
     )
 
 
-@router.delete("/satellites/self", status_code=204)
+@router.delete("/satellites/self", status_code=204, responses=errors(403))
 async def end_satellite(db: DB, visitor: MemberVisitor) -> None:
     """The satellite came home for good: its app password is revoked, its device retired."""
     if visitor.token is None or visitor.token.device_id is None:
@@ -162,12 +168,12 @@ def _change(entry: SyncEntry) -> Change:
     )
 
 
-@router.get("/files/{space}/changes")
+@router.get("/files/{space}/changes", responses=errors(404))
 async def changes(
     db: DB,
     visitor: MemberVisitor,
     space: str,
-    since: Annotated[int, Query(ge=0)] = 0,
+    since: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_BATCH)] = 5000,
 ) -> Changes:
     """Every path of the space whose state changed after sequence ``since``, oldest first."""
@@ -185,7 +191,7 @@ class PathsIn(BaseModel):
     paths: list[str] = Field(max_length=MAX_BATCH)
 
 
-@router.post("/files/{space}/states")
+@router.post("/files/{space}/states", responses=errors(404))
 async def states(db: DB, visitor: MemberVisitor, space: str, body: PathsIn) -> dict[str, Change]:
     """The current state of each given path that the journal knows."""
     owner = _owner(space, member_of(visitor).id)
@@ -210,7 +216,7 @@ class Applied(BaseModel):
     refused: dict[str, str]  # path: why (quota, a folder in the way …)
 
 
-@router.post("/files/{space}/apply")
+@router.post("/files/{space}/apply", responses=errors(404, 503))
 async def apply_changes(
     request: Request, db: DB, visitor: MemberVisitor, space: str, body: PutsIn
 ) -> Applied:
@@ -294,7 +300,13 @@ async def missing(
     return {"missing": [d for d in body.digests if not wire.is_digest(d) or not store.exists(d)]}
 
 
-@router.post("/blobs/fetch", response_model=None)
+@router.post(
+    "/blobs/fetch",
+    response_model=None,
+    response_class=Binary,
+    responses={200: binary("The contents, each as a line `<sha256> <size>` then its bytes."),
+               **errors(404)},
+)  # fmt: skip
 async def fetch(request: Request, db: DB, visitor: MemberVisitor, body: DigestsIn) -> Response:
     """Many contents in one body (see `wire`), each only if the member may read it."""
     store = _within(request, db, member_of(visitor), body.digests)
@@ -306,7 +318,13 @@ async def fetch(request: Request, db: DB, visitor: MemberVisitor, body: DigestsI
     )
 
 
-@router.post("/blobs/upload")
+@router.post(
+    "/blobs/upload",
+    responses=errors(400, 507),
+    openapi_extra={
+        "requestBody": binary("Contents, each as a line `<sha256> <size>` then its bytes.")
+    },
+)
 async def upload(request: Request, db: DB, visitor: MemberVisitor) -> dict[str, list[str]]:
     """Many contents in one body (see `wire`); each is kept only if it hashes to its name.
 
@@ -357,7 +375,7 @@ class NoteOffers(BaseModel):
     notes: list[NoteOffer] = Field(max_length=MAX_BATCH)
 
 
-@router.post("/notes/offer")
+@router.post("/notes/offer", responses=errors(400))
 async def notes_offer(db: DB, visitor: MemberVisitor, body: NoteOffers) -> dict[str, Any]:
     """For each of the member's notes (and each offered): what the satellite's copy lacks,
     this copy's state vector and text hash, and whether it is deleted here."""
@@ -387,7 +405,7 @@ class NotePushes(BaseModel):
     notes: list[NotePush] = Field(max_length=MAX_BATCH)
 
 
-@router.post("/notes/push", status_code=204)
+@router.post("/notes/push", status_code=204, responses=errors(400, 409))
 async def notes_push(db: DB, visitor: MemberVisitor, body: NotePushes) -> None:
     """Merge the satellite's updates; a deletion decided on an older copy does not stand."""
     member = member_of(visitor)
@@ -421,7 +439,7 @@ def _calendars(request: Request, member: Member) -> Any:
     return store
 
 
-@router.get("/calendars/{name}")
+@router.get("/calendars/{name}", responses=errors(404))
 async def calendar_items(request: Request, visitor: MemberVisitor, name: str) -> dict[str, Any]:
     member = member_of(visitor)
     path = calendar_path(member, name)
@@ -440,7 +458,7 @@ class EventPuts(BaseModel):
     events: dict[str, EventPut] = Field(max_length=MAX_BATCH)
 
 
-@router.post("/calendars/{name}")
+@router.post("/calendars/{name}", responses=errors(400, 404))
 async def calendar_apply(
     request: Request, visitor: MemberVisitor, name: str, body: EventPuts
 ) -> dict[str, list[str]]:

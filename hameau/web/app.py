@@ -44,6 +44,7 @@ from hameau.web.csrf import CSRF
 from hameau.web.errors import HANDLERS
 from hameau.web.metrics import Metrics
 from hameau.web.middleware import CSRFCheck, RequestMetrics, ResponseHeaders, SmallBodies
+from hameau.web.openapi import describe
 from hameau.web.templating import PACKAGE, Pages
 
 # The apps of the node, in the order of the home page. Adding an app is one line here.
@@ -196,4 +197,5 @@ def create_app(node: Node) -> FastAPI:
     app.state.ai_asks = Asks()  # questions posted from the AI page, until their answer streams
     for router in ROUTERS:
         app.include_router(router)
+    app.openapi = lambda: describe(app)  # type: ignore[method-assign]
     return app
