@@ -3,8 +3,11 @@ the folder, move and delete operations. The pages' upload script uses the same r
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import anyio.to_thread
 from fastapi import APIRouter
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, Response
@@ -17,6 +20,9 @@ from hameau.web.auth import DB, MemberVisitor
 from hameau.web.openapi import BINARY, binary, errors
 
 router = APIRouter(prefix="/api/files", tags=["files"])
+# Described with examples, so that a client (and schemathesis) finds the spaces that exist.
+Key = Annotated[str, PathParam(description="mine, household or shared", examples=["mine"])]
+FilePath = Annotated[str, PathParam(description="a path in the space", examples=["hello.txt"])]
 
 
 class EntryOut(BaseModel):
@@ -86,7 +92,7 @@ def download(entry: FileEntry, request: Request) -> Response:
     },
 )
 async def read(
-    request: Request, db: DB, visitor: MemberVisitor, key: str, path: str
+    request: Request, db: DB, visitor: MemberVisitor, key: Key, path: FilePath
 ) -> Response | Listing:
     assert visitor.member is not None
     _, entry = files.locate(db, visitor.member, key, path)
@@ -120,7 +126,9 @@ async def receive_upload(request: Request, db: DB, plan: files.WritePlan, member
     responses=errors(400, 403, 404, 409, 507),
     openapi_extra={"requestBody": binary("The file's content, of any type.", required=False)},
 )
-async def upload(request: Request, db: DB, visitor: MemberVisitor, key: str, path: str) -> EntryOut:
+async def upload(
+    request: Request, db: DB, visitor: MemberVisitor, key: Key, path: FilePath
+) -> EntryOut:
     """Upload a file's content as the raw body (streamed, never held whole in memory)."""
     assert visitor.member is not None
     if key == "shared":
@@ -136,7 +144,7 @@ async def upload(request: Request, db: DB, visitor: MemberVisitor, key: str, pat
 
 
 @router.delete("/{key}/{path:path}", status_code=204, responses=errors(400, 403, 404))
-async def remove(db: DB, visitor: MemberVisitor, key: str, path: str) -> None:
+async def remove(db: DB, visitor: MemberVisitor, key: Key, path: FilePath) -> None:
     """Move to the trash (kept 30 days)."""
     assert visitor.member is not None
     if key == "shared":

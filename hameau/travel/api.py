@@ -20,6 +20,7 @@ from typing import Annotated, Any, cast
 
 import anyio
 from fastapi import APIRouter, Query
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -47,6 +48,7 @@ from hameau.web.auth import DB, MemberVisitor, client_address, member_of
 from hameau.web.openapi import Binary, binary, errors
 
 router = APIRouter(prefix="/api/travel", tags=["travel"])
+Space = Annotated[str, PathParam(description="mine or household", examples=["mine"])]
 MAX_BATCH = 5000  # items per request; bodies up to 16 MiB (web.app.LARGER_BODIES)
 
 
@@ -172,7 +174,7 @@ def _change(entry: SyncEntry) -> Change:
 async def changes(
     db: DB,
     visitor: MemberVisitor,
-    space: str,
+    space: Space,
     since: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_BATCH)] = 5000,
 ) -> Changes:
@@ -192,7 +194,7 @@ class PathsIn(BaseModel):
 
 
 @router.post("/files/{space}/states", responses=errors(404))
-async def states(db: DB, visitor: MemberVisitor, space: str, body: PathsIn) -> dict[str, Change]:
+async def states(db: DB, visitor: MemberVisitor, space: Space, body: PathsIn) -> dict[str, Change]:
     """The current state of each given path that the journal knows."""
     owner = _owner(space, member_of(visitor).id)
     return {path: _change(entry) for path, entry in journal.states(db, owner, body.paths).items()}
@@ -218,7 +220,7 @@ class Applied(BaseModel):
 
 @router.post("/files/{space}/apply", responses=errors(404, 503))
 async def apply_changes(
-    request: Request, db: DB, visitor: MemberVisitor, space: str, body: PutsIn
+    request: Request, db: DB, visitor: MemberVisitor, space: Space, body: PutsIn
 ) -> Applied:
     """Set each path to its reconciled state, if it has not changed since the satellite looked.
 
