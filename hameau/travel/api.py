@@ -29,14 +29,7 @@ from starlette.responses import Response, StreamingResponse
 
 from hameau.accounts import devices, members, tokens
 from hameau.accounts.models import AppToken, Device, Member
-from hameau.errors import (
-    BadRequest,
-    Conflict,
-    Forbidden,
-    HameauError,
-    NotFound,
-    TooManyRequests,
-)
+from hameau.errors import BadRequest, Conflict, Forbidden, HameauError, NotFound, TooManyRequests
 from hameau.files import journal
 from hameau.files import service as files
 from hameau.files.journal import SyncEntry
