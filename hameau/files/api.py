@@ -17,12 +17,15 @@ from hameau.files import paths
 from hameau.files import service as files
 from hameau.files.models import FileEntry
 from hameau.web.auth import DB, MemberVisitor
-from hameau.web.openapi import BINARY, binary, errors
+from hameau.web.openapi import BINARY, WHY, binary, errors
 
 router = APIRouter(prefix="/api/files", tags=["files"])
 # Described with examples, so that a client (and schemathesis) finds the spaces that exist.
 Key = Annotated[str, PathParam(description="mine, household or shared", examples=["mine"])]
 FilePath = Annotated[str, PathParam(description="a path in the space", examples=["hello.txt"])]
+PLAIN = {"text/plain": {"schema": {"type": "string"}}}
+RANGE = {"name": "Range", "in": "header", "required": False, "schema": {"type": "string"},
+         "examples": {"start": {"value": "bytes=0-1"}}}  # fmt: skip
 
 
 class EntryOut(BaseModel):
@@ -87,9 +90,16 @@ def download(entry: FileEntry, request: Request) -> Response:
             " was stored with, as an attachment.",
             "content": {"*/*": {"schema": BINARY}},
         },
-        206: binary("The part of the file asked for with Range."),
-        **errors(400, 404, 416),
+        206: {
+            "description": "The part(s) of the file asked for with Range.",
+            "content": {"*/*": {"schema": BINARY}},
+        },
+        **errors(404),
+        # A malformed or unsatisfiable Range is refused by Starlette's FileResponse, in text.
+        400: {**errors(400)[400], "content": {**errors(400)[400]["content"], **PLAIN}},
+        416: {"description": WHY[416], "content": PLAIN},
     },
+    openapi_extra={"parameters": [RANGE]},
 )
 async def read(
     request: Request, db: DB, visitor: MemberVisitor, key: Key, path: FilePath

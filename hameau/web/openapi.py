@@ -33,7 +33,7 @@ WHY = {
     507: "Not enough room: the quota or the disk is full.",
 }
 # Database row ids: SQLite integers are 64-bit; a larger number is invalid, not a crash.
-RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1, examples=[1])]
 
 
 class Error(BaseModel):
