@@ -59,20 +59,27 @@ def readable(session: Session, member: Member, digests: Iterable[str]) -> set[st
 class Proofs:
     """Contents each member proved to hold by sending their bytes, until they are applied.
 
-    Kept in memory and bounded: after a restart, past a day or past the bound, home says
-    the content is missing again and the satellite sends it again; nothing is lost."""
+    Kept in memory and bounded (about 100 bytes each): after a restart, past a day or past
+    the bound, home says the content is missing again and the satellite sends it again."""
 
     def __init__(self, limit: int = 100_000, keep_seconds: float = 86_400) -> None:
         self.limit = limit
         self.keep_seconds = keep_seconds
-        self._since: dict[tuple[int, str], float] = {}  # insertion order: oldest first
+        self._since: dict[bytes, float] = {}  # insertion order: oldest first
+
+    @staticmethod
+    def _key(member_id: int, digest: str) -> bytes | None:
+        return (
+            member_id.to_bytes(8, "big") + bytes.fromhex(digest) if wire.is_digest(digest) else None
+        )
 
     def add(self, member_id: int, digests: Iterable[str]) -> None:
         now = time.monotonic()
         for digest in digests:
-            key = (member_id, digest)
-            self._since.pop(key, None)
-            self._since[key] = now
+            key = self._key(member_id, digest)
+            if key is not None:
+                self._since.pop(key, None)
+                self._since[key] = now
         while len(self._since) > self.limit:
             del self._since[next(iter(self._since))]
 
@@ -81,12 +88,12 @@ class Proofs:
         return {
             digest
             for digest in digests
-            if self._since.get((member_id, digest), oldest - 1) >= oldest
+            if self._since.get(self._key(member_id, digest) or b"", oldest - 1) >= oldest
         }
 
     def forget(self, member_id: int, digests: Iterable[str]) -> None:
         for digest in digests:
-            self._since.pop((member_id, digest), None)
+            self._since.pop(self._key(member_id, digest) or b"", None)
 
 
 class Within:

@@ -254,3 +254,17 @@ def test_a_satellite_holding_the_same_bytes_as_another_member_syncs_them(
     assert live(home, under="Voyage")["Voyage/photo.jpg"] == photo
     assert live(home, member="sam") == {"photo.jpg": photo}
     assert pair.sync().pushed == 0
+
+
+def test_after_a_restart_home_asks_again_for_content_sent_before(node: Node) -> None:
+    add_member(node, "alex")
+    alex, before = bearer(node, "alex"), browser(node)
+    data = b"sent just before home restarted"
+    digest = hashlib.sha256(data).hexdigest()
+    before.post("/api/travel/blobs/upload", content=_frame(digest, data), headers=alex)
+    after = browser(node)  # the same node, served again: what was proved in memory is gone
+    asked = after.post("/api/travel/blobs/missing", json={"digests": [digest]}, headers=alex)
+    assert asked.json() == {"missing": [digest]}
+    assert _apply(after, alex, "late.txt", digest, len(data))["refused"]
+    after.post("/api/travel/blobs/upload", content=_frame(digest, data), headers=alex)
+    assert _apply(after, alex, "late.txt", digest, len(data))["applied"] == ["late.txt"]
