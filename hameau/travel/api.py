@@ -225,6 +225,9 @@ async def apply_changes(
     # Content named by hash only: what the member may not take is as if it had not arrived.
     named = [change.blob for change in body.changes if change.blob is not None]
     store = cast(LocalBlobStore, _within(request, db, member, named))
+    for change in body.changes:  # the size recorded (and counted in the quota) is the content's
+        if change.blob is not None and wire.is_digest(change.blob) and store.exists(change.blob):
+            change.size = store.path(change.blob).stat().st_size
     result = Applied(applied=[], stale=[], refused={})
     known: apply.Folders = {}
     current = journal.states(db, owner, [change.path for change in body.changes])

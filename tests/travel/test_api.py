@@ -268,3 +268,14 @@ def test_after_a_restart_home_asks_again_for_content_sent_before(node: Node) -> 
     assert _apply(after, alex, "late.txt", digest, len(data))["refused"]
     after.post("/api/travel/blobs/upload", content=_frame(digest, data), headers=alex)
     assert _apply(after, alex, "late.txt", digest, len(data))["applied"] == ["late.txt"]
+
+
+def test_the_size_recorded_is_the_contents_not_the_one_claimed(node: Node) -> None:
+    add_member(node, "alex")
+    alex, client = bearer(node, "alex"), browser(node)
+    data = b"x" * 5000
+    digest = hashlib.sha256(data).hexdigest()
+    client.post("/api/travel/blobs/upload", content=_frame(digest, data), headers=alex)
+    assert _apply(client, alex, "big.bin", digest, 0)["applied"] == ["big.bin"]  # claims 0 bytes
+    listing = client.get("/api/files/mine/", headers=alex).json()["entries"]
+    assert [(entry["name"], entry["size"]) for entry in listing] == [("big.bin", 5000)]
