@@ -6,6 +6,8 @@ DEMO   ?= .hameau-demo
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
+SCHEMATHESIS ?= .venv-schemathesis
+
 .PHONY: run test bench lint llama-server i18n i18n-check screenshots clean
 
 $(BIN)/python:
@@ -29,7 +31,15 @@ run: $(VENV)/.installed
 llama-server: $(VENV)/.installed-dev
 	$(BIN)/hameau ai install-server
 
-test: $(VENV)/.installed-dev llama-server
+# schemathesis in an environment of its own: the caldav client's urllib3-future breaks its
+# HTTP transport (tests/e2e/test_schemathesis.py runs it against a served node).
+$(SCHEMATHESIS)/.installed:
+	$(PYTHON) -m venv $(SCHEMATHESIS)
+	$(SCHEMATHESIS)/bin/pip install --quiet --upgrade pip
+	$(SCHEMATHESIS)/bin/pip install --quiet 'schemathesis>=4.32,<5'
+	touch $@
+
+test: $(VENV)/.installed-dev llama-server $(SCHEMATHESIS)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-dev llama-server
@@ -69,4 +79,4 @@ screenshots: $(VENV)/.installed-dev
 	$(BIN)/python docs/screenshots.py
 
 clean:
-	rm -rf $(VENV) $(DEMO) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(SCHEMATHESIS) $(DEMO) .pytest_cache .ruff_cache .mypy_cache

@@ -12,6 +12,7 @@ from hameau.accounts import devices, members, sessions, tokens, workspace
 from hameau.accounts.models import AppToken, Device, LoginSession, Member, Workspace
 from hameau.errors import Forbidden, NotFound
 from hameau.web.auth import DB, AdminVisitor, MemberVisitor, member_of
+from hameau.web.openapi import RowId, errors
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 
@@ -119,13 +120,13 @@ async def me(visitor: MemberVisitor) -> MemberOut:
     return MemberOut.of(member_of(visitor))
 
 
-@router.get("/members")
+@router.get("/members", responses=errors(403))
 async def list_members(db: DB, visitor: AdminVisitor) -> list[MemberOut]:
     return [MemberOut.of(member) for member in members.list_members(db)]
 
 
-@router.get("/members/{member_id}")
-async def get_member(db: DB, visitor: MemberVisitor, member_id: int) -> MemberOut:
+@router.get("/members/{member_id}", responses=errors(403, 404))
+async def get_member(db: DB, visitor: MemberVisitor, member_id: RowId) -> MemberOut:
     me = member_of(visitor)
     if member_id != me.id and not me.is_admin:
         raise Forbidden("Only the node's admins can see other members' accounts.")
@@ -138,8 +139,8 @@ async def list_sessions(request: Request, db: DB, visitor: MemberVisitor) -> lis
     return [SessionOut.of(login, visitor.login) for login in live]
 
 
-@router.delete("/sessions/{session_id}", status_code=204)
-async def revoke_session(db: DB, visitor: MemberVisitor, session_id: int) -> None:
+@router.delete("/sessions/{session_id}", status_code=204, responses=errors(404))
+async def revoke_session(db: DB, visitor: MemberVisitor, session_id: RowId) -> None:
     sessions.revoke_for_member(db, member_of(visitor), session_id)
 
 
@@ -148,14 +149,14 @@ async def list_tokens(db: DB, visitor: MemberVisitor) -> list[TokenOut]:
     return [TokenOut.of(token) for token in tokens.list_tokens(db, member_of(visitor))]
 
 
-@router.post("/tokens", status_code=201)
+@router.post("/tokens", status_code=201, responses=errors(400))
 async def create_token(db: DB, visitor: MemberVisitor, body: NewToken) -> CreatedToken:
     token, secret = tokens.create_token(db, member_of(visitor), body.label)
     return CreatedToken(**TokenOut.of(token).model_dump(), secret=secret)
 
 
-@router.delete("/tokens/{token_id}", status_code=204)
-async def revoke_token(db: DB, visitor: MemberVisitor, token_id: int) -> None:
+@router.delete("/tokens/{token_id}", status_code=204, responses=errors(404))
+async def revoke_token(db: DB, visitor: MemberVisitor, token_id: RowId) -> None:
     tokens.revoke_token(db, token_id, member=member_of(visitor))
 
 
@@ -164,7 +165,7 @@ async def list_devices(db: DB, visitor: MemberVisitor) -> list[DeviceOut]:
     return [DeviceOut.of(device) for device in devices.list_devices(db)]
 
 
-@router.get("/workspace")
+@router.get("/workspace", responses=errors(404))
 async def get_place(db: DB, visitor: MemberVisitor) -> PlaceOut:
     place = db.get(Workspace, member_of(visitor).id)
     if place is None:
@@ -172,7 +173,7 @@ async def get_place(db: DB, visitor: MemberVisitor) -> PlaceOut:
     return PlaceOut.of(place)
 
 
-@router.put("/workspace", status_code=204)
+@router.put("/workspace", status_code=204, responses=errors(403))
 async def put_place(db: DB, visitor: MemberVisitor, body: Place) -> None:
     """Apps record the item open (a note, a folder) so the member can resume elsewhere."""
     if visitor.login is None:

@@ -26,8 +26,14 @@ from hameau.ai.backend import Backend
 from hameau.ai.runtime import END_OF_TURN, Piece, Result, Runtime, gemma_prompt
 from hameau.errors import BadRequest
 from hameau.web.auth import DB, MemberVisitor, member_of
+from hameau.web.openapi import openai_errors
 
 router = APIRouter(prefix="/v1", tags=["ai"])
+# An answer as JSON, or as server-sent events with "stream": true; the model may be busy.
+ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
+    **openai_errors(400, 404, 502, 503),
+}
 MAX_TEXT = 200_000  # characters; bodies are bounded before (max_form_bytes, 413)
 
 
@@ -73,7 +79,7 @@ def _stops(stop: list[str] | str | None, chat: bool) -> list[str]:
     return [*found, END_OF_TURN, "<start_of_turn>"] if chat else found
 
 
-@router.get("/models")
+@router.get("/models", responses=openai_errors(502))
 async def models(request: Request, visitor: MemberVisitor) -> dict[str, Any]:
     member_of(visitor)
     remote = backend(request)
@@ -187,7 +193,7 @@ async def answer(
     return body
 
 
-@router.post("/chat/completions", response_model=None)
+@router.post("/chat/completions", response_model=None, responses=ANSWERS)
 async def chat(
     request: Request, db: DB, visitor: MemberVisitor, body: ChatIn
 ) -> Response | dict[str, Any]:
@@ -211,7 +217,7 @@ async def chat(
     )  # fmt: skip
 
 
-@router.post("/completions", response_model=None)
+@router.post("/completions", response_model=None, responses=ANSWERS)
 async def completions(
     request: Request, db: DB, visitor: MemberVisitor, body: CompletionIn
 ) -> Response | dict[str, Any]:
@@ -225,7 +231,7 @@ async def completions(
     )  # fmt: skip
 
 
-@router.post("/embeddings")
+@router.post("/embeddings", responses=openai_errors(400, 404, 502, 503))
 async def embeddings(
     request: Request, db: DB, visitor: MemberVisitor, body: EmbeddingIn
 ) -> dict[str, Any]:

@@ -3,8 +3,11 @@ the folder, move and delete operations. The pages' upload script uses the same r
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import anyio.to_thread
 from fastapi import APIRouter
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -14,8 +17,17 @@ from hameau.files import integrity, paths, purge
 from hameau.files import service as files
 from hameau.files.models import FileEntry
 from hameau.web.auth import DB, MemberVisitor, member_of
+from hameau.web.openapi import BINARY, WHY, RowId, binary, errors
 
 router = APIRouter(prefix="/api/files", tags=["files"])
+# The trash has its own address: under /api/files/ it would share paths with the spaces.
+trash_router = APIRouter(prefix="/api/trash", tags=["files"])
+# Described with examples, so that a client (and schemathesis) finds the spaces that exist.
+Key = Annotated[str, PathParam(description="mine, household or shared", examples=["mine"])]
+FilePath = Annotated[str, PathParam(description="a path in the space", examples=["hello.txt"])]
+PLAIN = {"text/plain": {"schema": {"type": "string"}}}
+RANGE = {"name": "Range", "in": "header", "required": False, "schema": {"type": "string"},
+         "examples": {"start": {"value": "bytes=0-1"}}}  # fmt: skip
 
 
 class EntryOut(BaseModel):
@@ -71,7 +83,7 @@ class Purged(BaseModel):
     freed_bytes: int  # what came back on the disk (content other files share stays)
 
 
-@router.get("/trash")
+@trash_router.get("", responses=errors(507))
 async def trash_list(request: Request, db: DB, visitor: MemberVisitor) -> Trash:
     """What the member (and the household) deleted, kept 30 days unless deleted for good."""
     purge.expire(db, request.app.state.node.blobs)
@@ -92,23 +104,43 @@ async def trash_list(request: Request, db: DB, visitor: MemberVisitor) -> Trash:
     return Trash(items=items)
 
 
-@router.delete("/trash")
+@trash_router.delete("", responses=errors(507))
 async def trash_empty(request: Request, db: DB, visitor: MemberVisitor) -> Purged:
     """Empty the member's trash (what they deleted from their own files) for good."""
     store = request.app.state.node.blobs
     return Purged(freed_bytes=purge.empty_trash(db, member_of(visitor), store))
 
 
-@router.delete("/trash/{entry_id}")
-async def trash_delete(request: Request, db: DB, visitor: MemberVisitor, entry_id: int) -> Purged:
+@trash_router.delete("/{entry_id}", responses=errors(404, 507))
+async def trash_delete(request: Request, db: DB, visitor: MemberVisitor, entry_id: RowId) -> Purged:
     """Delete one item of the trash for good (a folder with all it holds)."""
     store = request.app.state.node.blobs
     return Purged(freed_bytes=purge.delete_for_good(db, member_of(visitor), entry_id, store))
 
 
-@router.get("/{key}/{path:path}", response_model=None)
+@router.get(
+    "/{key}/{path:path}",
+    response_model=None,
+    responses={
+        200: {
+            "model": Listing,
+            "description": "A folder's listing (JSON), or a file's content, with the type it"
+            " was stored with, as an attachment.",
+            "content": {"*/*": {"schema": BINARY}},
+        },
+        206: {
+            "description": "The part(s) of the file asked for with Range.",
+            "content": {"*/*": {"schema": BINARY}},
+        },
+        **errors(404),
+        # A malformed or unsatisfiable Range is refused by Starlette's FileResponse, in text.
+        400: {**errors(400)[400], "content": {**errors(400)[400]["content"], **PLAIN}},
+        416: {"description": WHY[416], "content": PLAIN},
+    },
+    openapi_extra={"parameters": [RANGE]},
+)
 async def read(
-    request: Request, db: DB, visitor: MemberVisitor, key: str, path: str
+    request: Request, db: DB, visitor: MemberVisitor, key: Key, path: FilePath
 ) -> Response | Listing:
     assert visitor.member is not None
     _, entry = files.locate(db, visitor.member, key, path)
@@ -136,8 +168,15 @@ async def receive_upload(request: Request, db: DB, plan: files.WritePlan, member
     return files.record_write(db, plan, member, digest, writer.size, content_type, store)
 
 
-@router.put("/{key}/{path:path}", status_code=201)
-async def upload(request: Request, db: DB, visitor: MemberVisitor, key: str, path: str) -> EntryOut:
+@router.put(
+    "/{key}/{path:path}",
+    status_code=201,
+    responses=errors(400, 403, 404, 409, 507),
+    openapi_extra={"requestBody": binary("The file's content, of any type.", required=False)},
+)
+async def upload(
+    request: Request, db: DB, visitor: MemberVisitor, key: Key, path: FilePath
+) -> EntryOut:
     """Upload a file's content as the raw body (streamed, never held whole in memory)."""
     assert visitor.member is not None
     if key == "shared":
@@ -152,8 +191,8 @@ async def upload(request: Request, db: DB, visitor: MemberVisitor, key: str, pat
     return EntryOut.of(await receive_upload(request, db, plan, visitor.member))
 
 
-@router.delete("/{key}/{path:path}", status_code=204)
-async def remove(db: DB, visitor: MemberVisitor, key: str, path: str) -> None:
+@router.delete("/{key}/{path:path}", status_code=204, responses=errors(400, 403, 404))
+async def remove(db: DB, visitor: MemberVisitor, key: Key, path: FilePath) -> None:
     """Move to the trash (kept 30 days)."""
     assert visitor.member is not None
     if key == "shared":
@@ -162,14 +201,14 @@ async def remove(db: DB, visitor: MemberVisitor, key: str, path: str) -> None:
     files.trash(db, visitor.member, entry)
 
 
-@router.post("/folders", status_code=201)
+@router.post("/folders", status_code=201, responses=errors(400, 404, 409, 507))
 async def make_folder(db: DB, visitor: MemberVisitor, body: FolderIn) -> EntryOut:
     assert visitor.member is not None
     where = files.space(visitor.member, body.space)
     return EntryOut.of(files.make_folder(db, visitor.member, where, paths.split(body.path)))
 
 
-@router.post("/move")
+@router.post("/move", responses=errors(400, 403, 404, 409))
 async def move(db: DB, visitor: MemberVisitor, body: MoveIn) -> EntryOut:
     assert visitor.member is not None
     _, entry = files.locate(db, visitor.member, body.space, body.path)

@@ -15,6 +15,7 @@ from hameau.notes import service as notes
 from hameau.search import index
 from hameau.web.auth import DB, MemberVisitor, member_of
 from hameau.web.home import AppInfo, Tile
+from hameau.web.openapi import RowId, errors
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/notes", tags=["notes"])
@@ -109,8 +110,8 @@ async def list_notes(db: DB, visitor: MemberVisitor) -> list[dict[str, object]]:
     ]
 
 
-@api.get("/{note_id}")
-async def read_note(db: DB, visitor: MemberVisitor, note_id: int) -> NoteOut:
+@api.get("/{note_id}", responses=errors(404))
+async def read_note(db: DB, visitor: MemberVisitor, note_id: RowId) -> NoteOut:
     note = notes.get(db, member_of(visitor), note_id)
     text = notes.text_of(db, note)
     return NoteOut(
@@ -122,8 +123,8 @@ async def read_note(db: DB, visitor: MemberVisitor, note_id: int) -> NoteOut:
     )
 
 
-@api.put("/{note_id}")
-async def save_note(db: DB, visitor: MemberVisitor, note_id: int, edit: Edit) -> NoteOut:
+@api.put("/{note_id}", responses=errors(400, 404))
+async def save_note(db: DB, visitor: MemberVisitor, note_id: RowId, edit: Edit) -> NoteOut:
     """Save an edit; answers once it is committed, with the merged text and its revision."""
     member = member_of(visitor)
     note = notes.get(db, member, note_id)

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import anyio
 from fastapi import APIRouter, Query
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -28,16 +29,19 @@ from starlette.responses import Response, StreamingResponse
 
 from hameau.accounts import devices, members, tokens
 from hameau.accounts.models import AppToken, Device, Member
-from hameau.errors import BadRequest, Forbidden, HameauError, NotFound, TooManyRequests
+from hameau.errors import BadRequest, Conflict, Forbidden, HameauError, NotFound, TooManyRequests
 from hameau.files import journal
 from hameau.files import service as files
 from hameau.files.journal import SyncEntry
+from hameau.node.blobs import LocalBlobStore
 from hameau.notes import service as notes
-from hameau.travel import apply, calendars, wire
+from hameau.travel import apply, calendars, reach, wire
 from hameau.travel.merge import FileState
 from hameau.web.auth import DB, MemberVisitor, client_address, member_of
+from hameau.web.openapi import Binary, binary, errors
 
 router = APIRouter(prefix="/api/travel", tags=["travel"])
+Space = Annotated[str, PathParam(description="mine or household", examples=["mine"])]
 MAX_BATCH = 5000  # items per request; bodies up to 16 MiB (web.app.LARGER_BODIES)
 
 
@@ -68,7 +72,12 @@ def _satellite_name(db: DB, wanted: str) -> str:
     return name
 
 
-@router.post("/satellites", status_code=201)
+@router.post(
+    "/satellites",
+    status_code=201,
+    responses=errors(400, 401, 429),
+    openapi_extra={"security": []},  # a login: the member's name and password in the body
+)
 async def create_satellite(request: Request, db: DB, body: PackIn | None = None) -> PackOut:
     """Open on purpose: it is a login (member name and password, rate-limited the same way)
     that makes the satellite one of the member's devices, with its own app password."""
@@ -109,7 +118,7 @@ async def create_satellite(request: Request, db: DB, body: PackIn | None = None)
     )
 
 
-@router.delete("/satellites/self", status_code=204)
+@router.delete("/satellites/self", status_code=204, responses=errors(403))
 async def end_satellite(db: DB, visitor: MemberVisitor) -> None:
     """The satellite came home for good: its app password is revoked, its device retired."""
     if visitor.token is None or visitor.token.device_id is None:
@@ -156,12 +165,12 @@ def _change(entry: SyncEntry) -> Change:
     )
 
 
-@router.get("/files/{space}/changes")
+@router.get("/files/{space}/changes", responses=errors(404))
 async def changes(
     db: DB,
     visitor: MemberVisitor,
-    space: str,
-    since: Annotated[int, Query(ge=0)] = 0,
+    space: Space,
+    since: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_BATCH)] = 5000,
 ) -> Changes:
     """Every path of the space whose state changed after sequence ``since``, oldest first."""
@@ -179,8 +188,8 @@ class PathsIn(BaseModel):
     paths: list[str] = Field(max_length=MAX_BATCH)
 
 
-@router.post("/files/{space}/states")
-async def states(db: DB, visitor: MemberVisitor, space: str, body: PathsIn) -> dict[str, Change]:
+@router.post("/files/{space}/states", responses=errors(404))
+async def states(db: DB, visitor: MemberVisitor, space: Space, body: PathsIn) -> dict[str, Change]:
     """The current state of each given path that the journal knows."""
     owner = _owner(space, member_of(visitor).id)
     return {path: _change(entry) for path, entry in journal.states(db, owner, body.paths).items()}
@@ -204,9 +213,9 @@ class Applied(BaseModel):
     refused: dict[str, str]  # path: why (quota, a folder in the way …)
 
 
-@router.post("/files/{space}/apply")
+@router.post("/files/{space}/apply", responses=errors(404, 503))
 async def apply_changes(
-    request: Request, db: DB, visitor: MemberVisitor, space: str, body: PutsIn
+    request: Request, db: DB, visitor: MemberVisitor, space: Space, body: PutsIn
 ) -> Applied:
     """Set each path to its reconciled state, if it has not changed since the satellite looked.
 
@@ -214,8 +223,13 @@ async def apply_changes(
     member = member_of(visitor)
     owner = _owner(space, member.id)
     where = files.Space(space, owner)
-    store = request.app.state.node.blobs
-    apply.check_marker(db, store)
+    apply.check_marker(db, request.app.state.node.blobs)
+    # Content named by hash only: what the member may not take is as if it had not arrived.
+    named = [change.blob for change in body.changes if change.blob is not None]
+    store = cast(LocalBlobStore, _within(request, db, member, named))
+    for change in body.changes:  # the size recorded (and counted in the quota) is the content's
+        if change.blob is not None and wire.is_digest(change.blob) and store.exists(change.blob):
+            change.size = store.path(change.blob).stat().st_size
     result = Applied(applied=[], stale=[], refused={})
     known: apply.Folders = {}
     current = journal.states(db, owner, [change.path for change in body.changes])
@@ -257,6 +271,8 @@ async def apply_changes(
             result.refused[change.path] = str(error)
             continue
         result.applied.append(change.path)
+    done = set(result.applied)  # their contents are now the member's own files: readable
+    _proofs(request).forget(member.id, [c.blob for c in body.changes if c.path in done and c.blob])
     return result
 
 
@@ -264,50 +280,59 @@ class DigestsIn(BaseModel):
     digests: list[str] = Field(max_length=MAX_BATCH)
 
 
-def _readable(db: DB, member: Member, digests: list[str]) -> set[str]:
-    """Those of the digests that are (or were) at a path of the member's or the household's."""
-    spaces = (journal.space_key(member.id), journal.space_key(None))
-    wanted = [digest for digest in digests if wire.is_digest(digest)]
-    found: set[str] = set()
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        found.update(
-            db.scalars(
-                select(SyncEntry.blob).where(SyncEntry.blob.in_(chunk), SyncEntry.space.in_(spaces))
-            )
-        )
-    return found
+def _proofs(request: Request) -> reach.Proofs:
+    return request.app.state.travel_proofs  # type: ignore[no-any-return]
+
+
+def _within(request: Request, db: DB, member: Member, digests: list[str]) -> reach.Within:
+    """The store as this member sees it: only what they may read or just sent exists."""
+    allowed = reach.readable(db, member, digests) | _proofs(request).held(member.id, digests)
+    return reach.Within(request.app.state.node.blobs, allowed)
 
 
 @router.post("/blobs/missing")
 async def missing(
-    request: Request, visitor: MemberVisitor, body: DigestsIn
+    request: Request, db: DB, visitor: MemberVisitor, body: DigestsIn
 ) -> dict[str, list[str]]:
-    """Which of these contents this node does not hold (so only those are sent)."""
-    member_of(visitor)
-    store = request.app.state.node.blobs
+    """Which of these contents the satellite must send: those this node does not hold, and
+    those the member may not read here (so the answer tells nothing of other members')."""
+    store = _within(request, db, member_of(visitor), body.digests)
     return {"missing": [d for d in body.digests if not wire.is_digest(d) or not store.exists(d)]}
 
 
-@router.post("/blobs/fetch", response_model=None)
+@router.post(
+    "/blobs/fetch",
+    response_model=None,
+    response_class=Binary,
+    responses={200: binary("The contents, each as a line `<sha256> <size>` then its bytes."),
+               **errors(404)},
+)  # fmt: skip
 async def fetch(request: Request, db: DB, visitor: MemberVisitor, body: DigestsIn) -> Response:
     """Many contents in one body (see `wire`), each only if the member may read it."""
-    store = request.app.state.node.blobs
-    allowed = _readable(db, member_of(visitor), body.digests)
-    unknown = [d for d in body.digests if d not in allowed or not store.exists(d)]
+    store = _within(request, db, member_of(visitor), body.digests)
+    unknown = [d for d in body.digests if not wire.is_digest(d) or not store.exists(d)]
     if unknown:
         raise NotFound("No such content: %(digest)s.", digest=unknown[0])
-    return StreamingResponse(wire.send(store, body.digests), media_type="application/octet-stream")
+    return StreamingResponse(
+        wire.send(store.store, body.digests), media_type="application/octet-stream"
+    )
 
 
-@router.post("/blobs/upload")
+@router.post(
+    "/blobs/upload",
+    responses=errors(400, 507),
+    openapi_extra={
+        "requestBody": binary("Contents, each as a line `<sha256> <size>` then its bytes.")
+    },
+)
 async def upload(request: Request, db: DB, visitor: MemberVisitor) -> dict[str, list[str]]:
     """Many contents in one body (see `wire`); each is kept only if it hashes to its name.
 
     Bounded by the member's room left; content no file refers to goes to the quarantine at
-    the next start."""
+    the next start. Sending the bytes proves the member holds them: they may then name them by
+    hash."""
     member = member_of(visitor)
-    store = request.app.state.node.blobs
+    member_id, store = member.id, request.app.state.node.blobs
     receiver = wire.Receiver(store, limit=files.room_left(db, member))
     db.rollback()  # hold no transaction while the body streams in
     try:
@@ -325,6 +350,8 @@ async def upload(request: Request, db: DB, visitor: MemberVisitor) -> dict[str, 
     except HameauError:  # a full disk (507): what arrived whole stays, the rest is dropped
         await anyio.to_thread.run_sync(receiver.abort)
         raise
+    finally:
+        _proofs(request).add(member_id, receiver.stored)  # each verified as it arrived whole
     return {"stored": receiver.stored}
 
 
@@ -352,7 +379,7 @@ class NoteOffers(BaseModel):
     notes: list[NoteOffer] = Field(max_length=MAX_BATCH)
 
 
-@router.post("/notes/offer")
+@router.post("/notes/offer", responses=errors(400))
 async def notes_offer(db: DB, visitor: MemberVisitor, body: NoteOffers) -> dict[str, Any]:
     """For each of the member's notes (and each offered): what the satellite's copy lacks,
     this copy's state vector and text hash, and whether it is deleted here."""
@@ -382,7 +409,7 @@ class NotePushes(BaseModel):
     notes: list[NotePush] = Field(max_length=MAX_BATCH)
 
 
-@router.post("/notes/push", status_code=204)
+@router.post("/notes/push", status_code=204, responses=errors(400, 409))
 async def notes_push(db: DB, visitor: MemberVisitor, body: NotePushes) -> None:
     """Merge the satellite's updates; a deletion decided on an older copy does not stand."""
     member = member_of(visitor)
@@ -390,7 +417,14 @@ async def notes_push(db: DB, visitor: MemberVisitor, body: NotePushes) -> None:
         note = notes.by_uid(db, member, push.uid)
         moved_on = note is not None and notes.sync_state(db, note).digest != push.seen
         deleted = None if moved_on and push.deleted else push.deleted
-        notes.receive(db, member, push.uid, _unb64(push.update), deleted)
+        try:
+            with db.begin_nested():
+                notes.receive(db, member, push.uid, _unb64(push.update), deleted)
+        except IntegrityError:  # the uid is another member's note: say nothing of it
+            raise Conflict(
+                "The note id %(uid)s is taken by a note that is not yours; nothing was changed.",
+                uid=push.uid,
+            ) from None
 
 
 # ---------------------------------------------------------------- calendars
@@ -409,7 +443,7 @@ def _calendars(request: Request, member: Member) -> Any:
     return store
 
 
-@router.get("/calendars/{name}")
+@router.get("/calendars/{name}", responses=errors(404))
 async def calendar_items(request: Request, visitor: MemberVisitor, name: str) -> dict[str, Any]:
     member = member_of(visitor)
     path = calendar_path(member, name)
@@ -428,7 +462,7 @@ class EventPuts(BaseModel):
     events: dict[str, EventPut] = Field(max_length=MAX_BATCH)
 
 
-@router.post("/calendars/{name}")
+@router.post("/calendars/{name}", responses=errors(400, 404))
 async def calendar_apply(
     request: Request, visitor: MemberVisitor, name: str, body: EventPuts
 ) -> dict[str, list[str]]:

@@ -40,11 +40,13 @@ from hameau.travel import api as travel_api
 from hameau.travel import satellite as travel_record
 from hameau.travel import views as travel_views
 from hameau.travel.autosync import AutoSync
+from hameau.travel.reach import Proofs
 from hameau.web import home
 from hameau.web.csrf import CSRF
 from hameau.web.errors import HANDLERS
 from hameau.web.metrics import Metrics
 from hameau.web.middleware import CSRFCheck, RequestMetrics, ResponseHeaders, SmallBodies
+from hameau.web.openapi import describe
 from hameau.web.templating import PACKAGE, Pages
 
 # The apps of the node, in the order of the home page. Adding an app is one line here.
@@ -63,6 +65,7 @@ ROUTERS = [
     accounts_api.router,
     files_views.router,
     files_api.router,
+    files_api.trash_router,
     files_space.router,
     calendar_views.router,
     notes_views.router,
@@ -194,6 +197,7 @@ def create_app(node: Node) -> FastAPI:
     app.state.satellite = travel_record.load(node.layout.root)
     app.state.autosync = AutoSync(node) if app.state.satellite is not None else None
     app.state.scrubber = Scrubber(node)
+    app.state.travel_proofs = Proofs()  # contents a satellite sent, until its paths are applied
     app.state.csrf = csrf
     app.state.metrics = metrics
     app.state.apps = APPS
@@ -219,4 +223,5 @@ def create_app(node: Node) -> FastAPI:
     app.state.ai_asks = Asks()  # questions posted from the AI page, until their answer streams
     for router in ROUTERS:
         app.include_router(router)
+    app.openapi = lambda: describe(app)  # type: ignore[method-assign]
     return app

@@ -11,12 +11,14 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Match
 
 from hameau.errors import DISK_FULL, N_, HameauError, InsufficientStorage
 from hameau.node import reserve
 
 log = logging.getLogger("hameau.web")
 
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")  # those our routes take
 GENERIC = {
     400: N_("This request could not be understood."),
     401: N_("Please log in first."),
@@ -62,10 +64,25 @@ async def on_hameau_error(request: Request, error: Exception) -> Response:
     return error_response(request, error)
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route takes at this path (Starlette names only the first route's)."""
+    found = [
+        method
+        for method in METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.routes
+        )
+    ]
+    return ", ".join(found)
+
+
 async def on_http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
     text = GENERIC.get(error.status_code, GENERIC[400])
     wrapped = HameauError(text, headers=dict(error.headers or {}))
+    if error.status_code == 405:
+        wrapped.headers["Allow"] = allowed_methods(request) or wrapped.headers.get("Allow", "")
     wrapped.status = error.status_code
     return error_response(request, wrapped)
 

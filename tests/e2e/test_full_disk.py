@@ -229,9 +229,9 @@ def test_a_full_content_disk_answers_507_at_every_door_and_is_freed_from_inside(
             # Trashing is not enough; deleting for good frees the space at once.
             assert doors.api.delete("/api/files/mine/big.bin").status_code == 204
             assert doors.by_api("photo.jpg", os.urandom(MB)).status_code == 507
-            trash = doors.api.get("/api/files/trash").json()["items"]
+            trash = doors.api.get("/api/trash").json()["items"]
             big = next(item for item in trash if item["name"] == "big.bin")
-            freed = doors.api.delete(f"/api/files/trash/{big['id']}")
+            freed = doors.api.delete(f"/api/trash/{big['id']}")
             assert freed.status_code == 200 and freed.json()["freed_bytes"] == 6 * MB
             space = doors.pages.get("/admin/space")
             assert space.status_code == 200 and "Quarantine" in space.text

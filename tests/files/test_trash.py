@@ -52,13 +52,13 @@ def test_emptying_the_trash_frees_the_space_at_once_and_keeps_shared_content(
     for path in ("mine/big.bin", "mine/copy.bin", "mine/album", "household/common.txt"):
         assert client.delete(f"/api/files/{path}", headers=auth).status_code == 204
     assert stored(node) == before  # in the trash: still there, still restorable
-    listed = client.get("/api/files/trash", headers=auth).json()["items"]
+    listed = client.get("/api/trash", headers=auth).json()["items"]
     assert {item["name"] for item in listed} == {"big.bin", "copy.bin", "album", "common.txt"}
 
-    emptied = client.delete("/api/files/trash", headers=auth)
+    emptied = client.delete("/api/trash", headers=auth)
     assert emptied.status_code == 200
     assert emptied.json()["freed_bytes"] == 5000 + 3000 + len(b"photo")
-    left = {item["name"] for item in client.get("/api/files/trash", headers=auth).json()["items"]}
+    left = {item["name"] for item in client.get("/api/trash", headers=auth).json()["items"]}
     assert left == {"common.txt"}  # the household's trash is left to one item at a time
     assert len(before - stored(node)) == 3  # "same" is still kept.bin's content
     assert client.get("/api/files/mine/kept.bin", headers=auth).content == b"same"
@@ -76,10 +76,10 @@ def test_one_item_deleted_for_good_from_the_trash_page(node: Node) -> None:
     for name in ("a.txt", "b.txt"):
         client.delete(f"/api/files/mine/{name}", headers=auth)
     items = {
-        i["name"]: i["id"] for i in client.get("/api/files/trash", headers=auth).json()["items"]
+        i["name"]: i["id"] for i in client.get("/api/trash", headers=auth).json()["items"]
     }
     sam = token(node, "sam")
-    assert client.delete(f"/api/files/trash/{items['a.txt']}", headers=sam).status_code == 404
+    assert client.delete(f"/api/trash/{items['a.txt']}", headers=sam).status_code == 404
     log_in(client, "alex")
     page = client.get("/files/trash")
     assert "Supprimer définitivement" in page.text and "Vider la corbeille" in page.text
@@ -191,6 +191,6 @@ def test_what_expired_from_the_trash_leaves_the_disk_when_the_trash_is_opened(
             .where(FileEntry.name == "old.txt")
             .values(deleted_at=utcnow() - timedelta(days=files.TRASH_DAYS + 1))
         )
-    listed = client.get("/api/files/trash", headers=auth).json()["items"]
+    listed = client.get("/api/trash", headers=auth).json()["items"]
     assert [item["name"] for item in listed] == ["new.txt"]
     assert len(stored(node)) == 1
