@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 
+from typing import Any
+
 import typer
 
 from hameau.accounts import cli as accounts_cli
@@ -34,19 +36,32 @@ ai_cli.register(app)
 USER_ERRORS = (HameauError, ConfigError, NodeMissing, NodeExists, IdentityError, ValueError)
 
 
+def _usage(error: Any) -> str:
+    """Click's message, and where to read how the command is used."""
+    context = getattr(error, "ctx", None)
+    if context is None:
+        return error.format_message()
+    words = ["hameau", *context.command_path.split()[1:]]
+    return f"{error.format_message().rstrip('.')}. See `{' '.join(words)} --help`."
+
+
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # a command's `typer.Exit(n)` comes back as n
     except USER_ERRORS as error:
         print(f"Error: {error}", file=sys.stderr)
         sys.exit(1)
     except typer.Abort:
         print("Aborted.", file=sys.stderr)
         sys.exit(1)
-    except Exception as error:  # click's usage errors, shown as click would
-        import click
-
-        if isinstance(error, click.exceptions.ClickException):
-            error.show()
+    except OSError as error:  # a folder that cannot be made, a disk that is full …
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"Error: {error.strerror or error}{where}.", file=sys.stderr)
+        sys.exit(1)
+    except Exception as error:  # click's usage errors (Typer carries its own click), one line too
+        if hasattr(error, "format_message") and isinstance(getattr(error, "exit_code", None), int):
+            print(f"Error: {_usage(error)}", file=sys.stderr)
             sys.exit(error.exit_code)
         raise
+    if isinstance(code, int) and code != 0:
+        sys.exit(code)

@@ -299,13 +299,16 @@ async def fetch(request: Request, db: DB, visitor: MemberVisitor, body: DigestsI
 
 
 @router.post("/blobs/upload")
-async def upload(request: Request, db: DB, visitor: MemberVisitor) -> dict[str, list[str]]:
+async def upload(request: Request, db: DB, visitor: MemberVisitor) -> dict[str, Any]:
     """Many contents in one body (see `wire`); each is kept only if it hashes to its name.
 
-    Bounded by the member's room left; content no file refers to is removed at the next start."""
+    Bounded by the member's room left: a content that does not fit is dropped and listed in
+    `refused` (the others are kept), with the room that was left (`room`, bytes).
+    Content no file refers to is removed at the next start."""
     member = member_of(visitor)
     store = request.app.state.node.blobs
-    receiver = wire.Receiver(store, limit=files.room_left(db, member))
+    room = files.room_left(db, member)
+    receiver = wire.Receiver(store, limit=room)
     db.rollback()  # hold no transaction while the body streams in
     try:
         async for chunk in request.stream():
@@ -319,7 +322,7 @@ async def upload(request: Request, db: DB, visitor: MemberVisitor) -> dict[str, 
     except wire.WireError as error:
         await anyio.to_thread.run_sync(receiver.abort)
         raise BadRequest("The contents sent were refused: %(why)s.", why=str(error)) from None
-    return {"stored": receiver.stored}
+    return {"stored": receiver.stored, "refused": receiver.refused, "room": room}
 
 
 # ---------------------------------------------------------------- notes

@@ -16,7 +16,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
-from hameau.errors import BadRequest, Conflict, HameauError
+from hameau.errors import BadRequest, Conflict, HameauError, InsufficientStorage
 from hameau.files import journal, paths
 from hameau.files import service as files
 from hameau.files.models import FileEntry
@@ -30,6 +30,27 @@ MARKER = ".hameau-store"
 
 class StoreNotMounted(HameauError):
     status = 503
+
+
+def size_words(size: int) -> str:
+    """A size as people say it: 512 bytes, 8 kB, 8.4 MB, 12 MB, 1.2 GB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            value = size / scale
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{size} bytes"
+
+
+def no_room(needed: int, left: int) -> InsufficientStorage:
+    return InsufficientStorage(
+        "Not enough room in your quota at home: %(needed)s needed, %(left)s left.",
+        needed=size_words(needed),
+        left=size_words(left),
+    )
+
+
+def quota_words(needed: int, left: int) -> str:
+    return str(no_room(needed, left))
 
 
 def check_marker(session: Session, store: LocalBlobStore) -> None:
@@ -112,8 +133,8 @@ def put(
     folder = _folder(session, member, where, parts[:-1], known)
     current = files.child(session, folder, parts[-1])
     grows = current is None or current.blob != state.blob
-    if check_quota and grows and size > files.room_left(session, member):
-        raise files.over_quota()
+    if check_quota and grows and size > (left := files.room_left(session, member)):
+        raise no_room(size, left)
     plan = files.WritePlan(where, folder.id, parts[-1], 0)
     files.record_write(
         session, plan, member, state.blob, size, "", store, synced=(path, state.vector)

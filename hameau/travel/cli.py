@@ -95,7 +95,12 @@ def pack(
         "  (works offline; `hameau travel sync` when home is reachable)"
     )
     if not report.complete:
-        raise typer.Exit(1)
+        raise engine.SyncFailed(
+            "The satellite is made but not everything was copied (%(count)s problem(s), listed"
+            " above); fix them and run `hameau travel sync --data-dir %(dir)s`.",
+            count=len(report.problems),
+            dir=str(settings.data_dir),
+        )
 
 
 @travel_app.command("sync")
@@ -109,7 +114,11 @@ def sync_command(data_dir: DataDirOption = None) -> None:
         node.close()
     _print_report(report, "Synced")
     if not report.complete:
-        raise typer.Exit(1)
+        raise engine.SyncFailed(
+            "Not everything was synced (%(count)s problem(s), listed above); fix them and run"
+            " `hameau travel sync` again.",
+            count=len(report.problems),
+        )
 
 
 @travel_app.command("status")

@@ -58,6 +58,10 @@ class SyncFailed(HameauError):
     status = 502
 
 
+class WrongPassword(HameauError):
+    status = 401
+
+
 @dataclass
 class Report:
     pulled: int = 0  # paths (files), notes and events changed here
@@ -91,6 +95,27 @@ class Home:
             response = self.client.request(method, url, **options)
         except httpx.TransportError as error:
             raise self.unreachable(error) from None
+        return self._answer(response)
+
+    def enrol(self, body: dict[str, Any]) -> Any:
+        """Pack's first call, a login: a refusal is a wrong password, not a revoked satellite,
+        and a home out of reach means nothing was packed (there is no later sync to promise)."""
+        import httpx
+
+        try:
+            response = self.client.post("/api/travel/satellites", json=body)
+        except httpx.TransportError as error:
+            raise HomeUnreachable(
+                "The home node at %(url)s cannot be reached (%(why)s); nothing was packed."
+                " Check the address and that home is up, then run this again.",
+                url=self.address,
+                why=type(error).__name__,
+            ) from None
+        if response.status_code == 401:
+            raise WrongPassword(
+                "The home node refused this member name and password (or the account is"
+                " disabled); nothing was packed. Check them and run this again."
+            )
         return self._answer(response)
 
     def unreachable(self, error: Exception) -> HomeUnreachable:
@@ -144,11 +169,13 @@ class Home:
             ) from None
         return receiver.total
 
-    def send(self, store: Any, digests: list[str]) -> None:
-        self.call(
+    def send(self, store: Any, digests: list[str]) -> dict[str, Any]:
+        """Send these contents home; the answer lists those it had no room for."""
+        answer = self.call(
             "POST", "/api/travel/blobs/upload", content=wire.send(store, digests),
             headers={"Content-Type": "application/octet-stream"},
         )  # fmt: skip
+        return answer or {}
 
 
 def http_client(address: str, timeout: float = 60) -> httpx.Client:
@@ -255,14 +282,21 @@ def _fetch_missing(node: Node, home: Home, wanted: dict[str, int], report: Repor
         report.bytes_in += home.fetch(node.blobs, batch)
 
 
-def _send_missing(node: Node, home: Home, wanted: dict[str, int], report: Report) -> None:
+def _send_missing(node: Node, home: Home, wanted: dict[str, int], report: Report) -> dict[str, str]:
+    """Send home the contents it lacks; those it had no room for, each with why in words."""
     missing: list[str] = []
     for chunk in _in_batches(sorted(wanted), 5000):
         answer = home.call("POST", "/api/travel/blobs/missing", json={"digests": chunk})
         missing += answer["missing"]
+    refused: dict[str, str] = {}
     for batch in _by_weight(missing, wanted):
-        home.send(node.blobs, batch)
-    report.bytes_out += sum(wanted[digest] for digest in missing)
+        answer = home.send(node.blobs, batch)
+        left = int(answer.get("room", 0))
+        left -= sum(wanted[digest] for digest in batch if digest not in answer.get("refused", []))
+        for digest in answer.get("refused", []):
+            refused[digest] = apply.quota_words(wanted[digest], max(0, left))
+    report.bytes_out += sum(wanted[digest] for digest in missing if digest not in refused)
+    return refused
 
 
 def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report: Report) -> bool:
@@ -275,6 +309,7 @@ def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report:
         owner = _owner(space, member)
         snapshot = journal.last_seq(session, owner)
         mine = {entry.path for entry in journal.changes_since(session, owner, since_local)}
+        mine |= set(satellite.retry.get(space, []))  # refused last time: try them again
         local_entries = journal.states(session, owner, sorted(mine | theirs.keys()))
     # Home paths outside what was taken stay at home, unless this copy already has them.
     theirs = {
@@ -301,6 +336,7 @@ def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report:
             exists=lambda path: journal.state(session, owner, path) is not None,
         )  # fmt: skip
     done = True
+    refused: dict[str, str] = {}  # path: why, in words
 
     # Here: content first (each blob whole and verified), then the paths, a batch at a time.
     _fetch_missing(
@@ -347,7 +383,7 @@ def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report:
                         )  # fmt: skip
                 except HameauError as error:
                     known.clear()
-                    report.problems.append(f"{space}/{path}: {error}")
+                    refused[path] = str(error)
                     continue
                 adopted[path] = state
             return skipped
@@ -357,7 +393,7 @@ def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report:
     report.pulled += len(adopted)
 
     # At home: the content it lacks, then the paths, each against the state seen here.
-    _send_missing(
+    no_room = _send_missing(
         node,
         home,
         {s.blob: sizes.get(s.blob, 0) for s in outcome.remote.values() if s.blob},
@@ -372,17 +408,22 @@ def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report:
             "expect": home_view[path].vector if path in home_view else None,
         }
         for path, state in sorted(outcome.remote.items())
+        if state.blob not in no_room
     ]
+    for path, state in sorted(outcome.remote.items()):
+        if state.blob in no_room:
+            refused[path] = no_room[state.blob]
     for chunk in _in_batches(puts, 1000):
         answer = home.call("POST", f"/api/travel/files/{space}/apply", json={"changes": chunk})
         report.pushed += len(answer["applied"])
         if answer["stale"]:
             done = False
-        for path, why in answer["refused"].items():
-            report.problems.append(f"{space}/{path}: {why}")
+        refused.update(answer["refused"])
     report.conflicts += [f"{space}/{copy}" for _path, copy in outcome.conflicts]
+    report.problems += [f"{space}/{path}: {why}" for path, why in sorted(refused.items())]
 
-    if done and not report.problems:
+    if done:  # refused paths are tried again at every sync, without holding back the rest
+        satellite.retry[space] = sorted(refused)
         satellite.home_cursor[space] = pulled_to
         with node.sessions() as session:
             later = journal.changes_since(
@@ -566,10 +607,9 @@ def pack(
             "%(dir)s already holds a node; choose another --data-dir.", dir=str(data_dir)
         )
     home = Home(client, home_address)
-    made = home.call(
-        "POST", "/api/travel/satellites",
-        json={"member": member_name, "password": password, "name": name, "takes": [str(t) for t in parsed]},
-    )  # fmt: skip
+    made = home.enrol(
+        {"member": member_name, "password": password, "name": name, "takes": [str(t) for t in parsed]}
+    )
     client.headers["Authorization"] = f"Bearer {made['token']}"
     try:
         for take in parsed:
