@@ -7,7 +7,6 @@ non-zero exit code; the detail, if any, goes to the log.
 from __future__ import annotations
 
 import sys
-
 from typing import Any
 
 import typer

@@ -608,7 +608,12 @@ def pack(
         )
     home = Home(client, home_address)
     made = home.enrol(
-        {"member": member_name, "password": password, "name": name, "takes": [str(t) for t in parsed]}
+        {
+            "member": member_name,
+            "password": password,
+            "name": name,
+            "takes": [str(t) for t in parsed],
+        }
     )
     client.headers["Authorization"] = f"Bearer {made['token']}"
     try:
