@@ -103,8 +103,24 @@ async def create_satellite(request: Request, db: DB, body: PackIn) -> PackOut:
             "quota_bytes": member.quota_bytes,
             "locale": member.locale,
         },
-        home={"name": info.name, "replica": journal.replica(db)},
+        home={"name": info.name, "replica": journal.replica(db), "timezone": local_zone()},
     )
+
+
+def local_zone() -> str:
+    """This node's time zone, as an IANA name (conflict copies made away carry its dates),
+    or "" when the machine does not say."""
+    import os
+    from pathlib import Path
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    named = os.environ.get("TZ", "").lstrip(":") or str(Path("/etc/localtime").resolve())
+    named = named.split("zoneinfo/", 1)[-1]
+    try:
+        ZoneInfo(named)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ""
+    return named
 
 
 @router.delete("/satellites/self", status_code=204)

@@ -135,6 +135,8 @@ def status(data_dir: DataDirOption = None) -> None:
     )
     console.print(f"Takes: {', '.join(satellite.takes)}")
     console.print(f"Last sync: {found.last_sync or 'never'}")
+    if found.refusal is not None:
+        console.print(f"[red]Sync refused:[/red] {found.refusal}")
     if found.last_error:
         console.print(f"Last problem: {found.last_error}")
     for space, changed in found.here.items():

@@ -77,6 +77,7 @@ class Satellite:
     retry: dict[str, list[str]] = field(default_factory=dict)
     # Per calendar, the hash of each event's text as both sides last agreed.
     calendar_base: dict[str, dict[str, str]] = field(default_factory=dict)
+    home_timezone: str = ""  # an IANA name; conflict copies are dated in it ("": UTC)
     packed_at: str = ""
     last_sync: str = ""
     last_error: str = ""

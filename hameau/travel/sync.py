@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     import httpx
 
 ROUNDS = 6
+CHANGES_PAGE = 5000  # the home's changes asked for at a time
 APPLY_BATCH = 500
 FETCH_BATCH_BYTES = 256 << 20
 LOCK_FILE = "sync.lock"
@@ -84,9 +85,10 @@ class Report:
 class Home:
     """The home node's travel API, through an httpx client (a real one, or a test's)."""
 
-    def __init__(self, client: httpx.Client, address: str) -> None:
+    def __init__(self, client: httpx.Client, address: str, page_size: int = CHANGES_PAGE) -> None:
         self.client = client
         self.address = address
+        self.page_size = page_size  # changes asked for at a time (a test asks for 1)
 
     def call(self, method: str, url: str, **options: Any) -> Any:
         import httpx
@@ -225,8 +227,15 @@ def sync_running(root: Path) -> bool:
         return True
 
 
-def stamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%d %Hh%M")
+def stamp(zone: str = "") -> str:
+    """Now, as conflict copies are dated: in the home's time zone (UTC if unknown)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        where: Any = ZoneInfo(zone) if zone else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        where = UTC
+    return datetime.now(where).strftime("%Y-%m-%d %Hh%M")
 
 
 def _member(session: Session, satellite: Satellite) -> Member:
@@ -248,7 +257,9 @@ def _home_changes(home: Home, space: str, since: int) -> tuple[dict[str, dict[st
     found: dict[str, dict[str, Any]] = {}
     while True:
         page = home.call(
-            "GET", f"/api/travel/files/{space}/changes", params={"since": since, "limit": 5000}
+            "GET",
+            f"/api/travel/files/{space}/changes",
+            params={"since": since, "limit": home.page_size},
         )
         for change in page["changes"]:
             found[change["path"]] = change
@@ -299,6 +310,12 @@ def _send_missing(node: Node, home: Home, wanted: dict[str, int], report: Report
     return refused
 
 
+def _deletions_first(states: dict[str, FileState]) -> list[tuple[str, FileState]]:
+    """Deletions before contents, so a file replaced by a folder (or the reverse) is out of
+    the way when its successor arrives."""
+    return sorted(states.items(), key=lambda item: (item[1].blob is not None, item[0]))
+
+
 def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report: Report) -> bool:
     """One round for one file space; True if anything changed on either side."""
     since_home = satellite.home_cursor.get(space, 0)
@@ -331,7 +348,8 @@ def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report:
     with node.sessions() as session:
         owner = _owner(space, _member(session, satellite))
         outcome = reconcile(
-            local_view, home_view, journal.replica(session), satellite.home_replica, stamp(),
+            local_view, home_view, journal.replica(session), satellite.home_replica,
+            stamp(satellite.home_timezone),
             label=satellite.device_name,
             exists=lambda path: journal.state(session, owner, path) is not None,
         )  # fmt: skip
@@ -343,7 +361,7 @@ def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report:
         node, home, {s.blob: sizes.get(s.blob, 0) for s in outcome.local.values() if s.blob}, report
     )
     adopted: dict[str, FileState] = {}
-    for batch in _in_batches(sorted(outcome.local.items()), APPLY_BATCH):
+    for batch in _in_batches(_deletions_first(outcome.local), APPLY_BATCH):
 
         def work(session: Session, batch: list[tuple[str, FileState]] = batch) -> list[str]:
             member = _member(session, satellite)
@@ -407,7 +425,7 @@ def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report:
             "size": sizes.get(state.blob, 0) if state.blob else 0,
             "expect": home_view[path].vector if path in home_view else None,
         }
-        for path, state in sorted(outcome.remote.items())
+        for path, state in _deletions_first(outcome.remote)
         if state.blob not in no_room
     ]
     for path, state in sorted(outcome.remote.items()):
@@ -551,15 +569,17 @@ def sync_calendar(node: Node, satellite: Satellite, home: Home, name: str, repor
 # ---------------------------------------------------------------- the commands
 
 
-def sync(node: Node, satellite: Satellite, client: httpx.Client) -> Report:
+def sync(
+    node: Node, satellite: Satellite, client: httpx.Client, page_size: int = CHANGES_PAGE
+) -> Report:
     """Two-way sync until both sides agree (or a problem needs the member)."""
     report = Report()
     started = time.perf_counter()
-    home = Home(client, satellite.home)
+    home = Home(client, satellite.home, page_size)
     with locked(node.layout.root):
-        with node.sessions() as session:
-            apply.check_marker(session, node.blobs)
         try:
+            with node.sessions() as session:
+                apply.check_marker(session, node.blobs)
             for _round in range(ROUNDS):
                 report.rounds += 1
                 changed = False
@@ -647,6 +667,7 @@ def pack(
         device_name=made["device_name"],
         token=made["token"],
         home_replica=made["home"]["replica"],
+        home_timezone=made["home"].get("timezone", ""),
         takes=[str(take) for take in parsed],
         packed_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
@@ -672,6 +693,7 @@ class Status:
     conflicts: list[str]
     last_sync: str
     last_error: str
+    refusal: HameauError | None = None  # why sync cannot run at all (a store not there)
 
 
 def status(node: Node, satellite: Satellite, client: httpx.Client | None) -> Status:
@@ -682,13 +704,15 @@ def status(node: Node, satellite: Satellite, client: httpx.Client | None) -> Sta
         for space in satellite.spaces:
             owner = _owner(space, member)
             since = satellite.local_cursor.get(space, 0)
-            here[space] = sorted({e.path for e in journal.changes_since(session, owner, since)})
+            changed = {e.path for e in journal.changes_since(session, owner, since)}
+            here[space] = sorted(changed | set(satellite.retry.get(space, [])))
         open_conflicts = [
             f"{space}/{entry.path}"
             for space in satellite.spaces
             for entry in journal.changes_since(session, _owner(space, member), 0)
             if entry.blob is not None and "(conflit " in entry.path
         ]
+        refused = apply.store_problem(session, node.blobs)
     there: dict[str, list[str]] | None = None
     if client is not None:
         home = Home(client, satellite.home)
@@ -707,7 +731,9 @@ def status(node: Node, satellite: Satellite, client: httpx.Client | None) -> Sta
                 )  # fmt: skip
         except HomeUnreachable:
             there = None
-    return Status(here, there, sorted(open_conflicts), satellite.last_sync, satellite.last_error)
+    return Status(
+        here, there, sorted(open_conflicts), satellite.last_sync, satellite.last_error, refused
+    )
 
 
 def return_home(node: Node, satellite: Satellite, client: httpx.Client) -> Report:
