@@ -483,3 +483,34 @@ def test_the_missing_store_guard_holds_while_the_member_writes(tmp_path: Path) -
     (tmp_path / "elsewhere").rename(store)
     assert pair.sync().complete
     assert live(home, under="Voyage")["Voyage/new.txt"] == b"written while the disk was away"
+
+
+def test_a_file_over_the_quota_holds_back_nothing_else(tmp_path: Path) -> None:
+    """Home has no room for one big file written away: the others go home, the problem
+    names the file and says why in words, and once there is room, the next sync sends it."""
+    import os
+
+    from hameau.accounts.models import Member
+
+    home = home_node(tmp_path / "home")
+    write(home, "Voyage/a.txt", b"a")
+    pair = pack(home, tmp_path / "sat", ["files:mine/Voyage"])
+    with transaction(home.sessions) as session:
+        session.get(Member, members.find_member(session, "alex").id).quota_bytes = 5_000_000
+    big = os.urandom(8_000_000)
+    write(pair.sat, "Voyage/film.bin", big)
+    write(pair.sat, "Voyage/notes.txt", b"small")
+    write(pair.sat, "Voyage/z.txt", b"after it")
+    report = pair.sync()
+    [problem] = report.problems
+    assert problem.startswith("mine/Voyage/film.bin: ") and "8.0 MB needed, 5.0 MB left" in problem
+    assert "blob" not in problem.lower()
+    at_home = live(home, under="Voyage")
+    assert at_home["Voyage/notes.txt"] == b"small" and at_home["Voyage/z.txt"] == b"after it"
+    assert "Voyage/film.bin" not in at_home
+    assert sync.status(pair.sat, pair.satellite, None).here["mine"] == ["Voyage/film.bin"]
+    assert not pair.sync().complete  # still no room: still said
+    with transaction(home.sessions) as session:
+        session.get(Member, members.find_member(session, "alex").id).quota_bytes = 1 << 30
+    assert pair.sync().complete
+    assert live(home, under="Voyage")["Voyage/film.bin"] == big
