@@ -67,7 +67,7 @@ class Receiver:
                 if newline < 0:
                     self._header += bytes(view)
                     if len(self._header) > HEADER_MAX:
-                        raise WireError("a blob header is too long")
+                        raise WireError("the header of a content is too long")
                     return
                 self._start(self._header + bytes(view[:newline]))
                 self._header = b""
@@ -88,11 +88,11 @@ class Receiver:
             digest, size_text = header.decode("ascii").split(" ")
             size = int(size_text)
         except (UnicodeDecodeError, ValueError):
-            raise WireError("a blob header is malformed") from None
+            raise WireError("the header of a content is malformed") from None
         if not is_digest(digest) or size < 0:
-            raise WireError("a blob header is malformed")
+            raise WireError("the header of a content is malformed")
         if self.allowed is not None and digest not in self.allowed:
-            raise WireError(f"blob {digest} was not asked for")
+            raise WireError(f"the content {digest} was not asked for")
         self.total += size
         self._digest, self._left = digest, size
         self._writer = self.store.writer()
@@ -126,9 +126,9 @@ class Receiver:
             if self._writer is not None:
                 self._writer.abort()
                 self._writer = None
-                raise WireError("the body was cut off in the middle of a blob")
+                raise WireError("the body was cut off in the middle of a content")
             if self._header:
-                raise WireError("the body was cut off in a blob header")
+                raise WireError("the body was cut off in the header of a content")
         finally:
             self._settle()
 

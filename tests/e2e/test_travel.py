@@ -241,3 +241,46 @@ def test_conflict_copies_are_dated_in_the_homes_time_zone(tmp_path: Path) -> Non
         assert synced.returncode == 0, synced.stderr
         [copy] = [name for name in names(home.url, token, "Voyage") if "(conflit" in name]
     assert any(f"(conflit portable {moment:%Y-%m-%d %Hh%M})" in copy for moment in (before, after))
+
+
+def test_a_served_satellite_never_syncs_a_store_that_is_not_there(tmp_path: Path) -> None:
+    """The satellite's content disk goes away while it is served and its member goes on
+    writing: it syncs by itself, refuses, and says why on its travel page and in status."""
+    from tests.travel.sides import write
+
+    home_dir, sat_dir = tmp_path / "home", tmp_path / "sat"
+    node = make_node(home_dir)
+    add_member(node, "alex")
+    write(node, "Voyage/a.txt", b"precious")
+    node.close()
+    token = app_password(home_dir)
+    with serve(home_dir) as home:
+        packed = hameau(
+            "travel", "pack", "--from", home.url, "--member", "alex", "--take", "files:mine/Voyage",
+            "--data-dir", str(sat_dir), env={"HAMEAU_PASSWORD": PASSWORD},
+        )  # fmt: skip
+        assert packed.returncode == 0, packed.stderr
+        here = app_password(sat_dir)
+        with serve(sat_dir, env={"HAMEAU_TRAVEL_RETRY_SECONDS": "1"}) as sat:
+            store = sat_dir / "blobs"
+            store.rename(tmp_path / "elsewhere")  # its disk is unplugged
+            (store / "tmp").mkdir(parents=True)
+            request(f"{sat.url}/api/files/mine/Voyage/new.txt", here, "PUT", b"written meanwhile")
+            cookie = login_cookie(sat.url, "alex", PASSWORD)
+
+            def page() -> str:
+                travel = urllib.request.Request(
+                    f"{sat.url}/travel", headers={"Cookie": f"hameau_session={cookie}"}
+                )
+                return urllib.request.urlopen(travel, timeout=10).read().decode()
+
+            assert eventually(lambda: "lost its marker file" in page())  # its own attempt
+            assert "Synchronisation refusée" in page()
+            assert names(home.url, token, "Voyage") == ["a.txt"]
+            status = hameau("travel", "status", "--data-dir", str(sat_dir))
+            assert status.returncode == 0 and "Sync refused" in status.stdout
+            for _attempt in range(5):  # the satellite's own sync may hold the lock just then
+                synced = hameau("travel", "sync", "--data-dir", str(sat_dir))
+                if "Another sync" not in synced.stderr:
+                    break
+            assert synced.returncode == 1 and "marker file" in synced.stderr
