@@ -514,3 +514,25 @@ def test_a_file_over_the_quota_holds_back_nothing_else(tmp_path: Path) -> None:
         session.get(Member, members.find_member(session, "alex").id).quota_bytes = 1 << 30
     assert pair.sync().complete
     assert live(home, under="Voyage")["Voyage/film.bin"] == big
+
+
+def test_a_path_refused_for_its_name_holds_back_nothing_else(tmp_path: Path) -> None:
+    """At home, each path is applied on its own: a name no door accepts is refused with a
+    sentence, and the paths beside it in the same request are applied."""
+    home = home_node(tmp_path / "home")
+    write(home, "Voyage/a.txt", b"a")
+    pair = pack(home, tmp_path / "sat", ["files:mine/Voyage"])
+    content = b"fine content"
+    digest = hashlib.sha256(content).hexdigest()
+    body = f"{digest} {len(content)}\n".encode() + content
+    sent = pair.client.post("/api/travel/blobs/upload", content=body)
+    assert sent.status_code == 200 and sent.json()["stored"] == [digest]
+    change = {"vector": {"x": 1}, "blob": digest, "size": len(content), "expect": None}
+    too_long = "Voyage/" + "n" * 300 + ".txt"
+    answer = pair.client.post(
+        "/api/travel/files/mine/apply",
+        json={"changes": [{**change, "path": too_long}, {**change, "path": "Voyage/ok.txt"}]},
+    ).json()
+    assert answer["applied"] == ["Voyage/ok.txt"]
+    assert "255 bytes" in answer["refused"][too_long]
+    assert live(home, under="Voyage")["Voyage/ok.txt"] == content
