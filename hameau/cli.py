@@ -58,9 +58,10 @@ def main() -> None:
         print(f"Error: {error.strerror or error}{where}.", file=sys.stderr)
         sys.exit(1)
     except Exception as error:  # click's usage errors (Typer carries its own click), one line too
-        if hasattr(error, "format_message") and isinstance(getattr(error, "exit_code", None), int):
+        code = getattr(error, "exit_code", None)
+        if hasattr(error, "format_message") and isinstance(code, int):
             print(f"Error: {_usage(error)}", file=sys.stderr)
-            sys.exit(error.exit_code)
+            sys.exit(code)
         raise
     if isinstance(code, int) and code != 0:
         sys.exit(code)

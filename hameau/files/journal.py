@@ -17,12 +17,14 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Integer,
     String,
+    Table,
     UniqueConstraint,
     func,
     insert,
@@ -79,7 +81,7 @@ def replica(session: Session) -> str:
 def _reserve(session: Session, count: int = 1) -> int:
     """The first of ``count`` new sequence numbers, taken in one statement that also takes
     the write lock (held to the end of the transaction: no one commits a number in between)."""
-    counter = SyncSequence.__table__
+    counter = cast(Table, SyncSequence.__table__)
     for _attempt in range(2):
         last = session.execute(
             update(counter)
