@@ -36,12 +36,17 @@ USER_ERRORS = (HameauError, ConfigError, NodeMissing, NodeExists, IdentityError,
 
 
 def _usage(error: Any) -> str:
-    """Click's message, and where to read how the command is used."""
+    """Click's message, and where to read how the command is used ("" when the help was
+    just shown instead)."""
+    message = error.format_message().strip().rstrip(".")
     context = getattr(error, "ctx", None)
-    if context is None:
-        return error.format_message()
-    words = ["hameau", *context.command_path.split()[1:]]
-    return f"{error.format_message().rstrip('.')}. See `{' '.join(words)} --help`."
+    if not message or context is None:
+        return message
+    words: list[str] = []
+    while context.parent is not None:  # the root's name is how Python was started
+        words.insert(0, context.info_name)
+        context = context.parent
+    return f"{message}. See `{' '.join(['hameau', *words, '--help'])}`."
 
 
 def main() -> None:
@@ -60,7 +65,8 @@ def main() -> None:
     except Exception as error:  # click's usage errors (Typer carries its own click), one line too
         code = getattr(error, "exit_code", None)
         if hasattr(error, "format_message") and isinstance(code, int):
-            print(f"Error: {_usage(error)}", file=sys.stderr)
+            if said := _usage(error):
+                print(f"Error: {said}", file=sys.stderr)
             sys.exit(code)
         raise
     if isinstance(code, int) and code != 0:

@@ -103,8 +103,10 @@ def test_node_and_account_commands(home: Served, tmp_path: Path) -> None:
 
 def test_usage_mistakes(home: Served) -> None:
     fails(hameau("nope"), "No such command")
-    fails(hameau("travel", "pack", "--member", "alex"), "--from")
-    fails(hameau("token", "revoke", "one", "--data-dir", str(home.data_dir)), "--help")
+    fails(hameau("travel", "pack", "--member", "alex"), "See `hameau travel pack --help`")
+    fails(hameau("token", "revoke", "one", "--data-dir", str(home.data_dir)), "integer")
+    bare = hameau()  # the help, and nothing said as an error
+    assert "Usage" in bare.stdout and bare.stderr == ""
 
 
 def test_travel_commands_refused_before_anything_is_done(home: Served, tmp_path: Path) -> None:
