@@ -300,6 +300,14 @@ def _send_missing(node: Node, home: Home, wanted: dict[str, int], report: Report
         answer = home.call("POST", "/api/travel/blobs/missing", json={"digests": chunk})
         missing += answer["missing"]
     refused: dict[str, str] = {}
+    if missing:  # an empty body says the room left: what cannot fit is not sent at all
+        room = home.send(node.blobs, []).get("room")
+        for digest in sorted(missing, key=lambda digest: wanted[digest]):
+            if room is not None and wanted[digest] > room:
+                refused[digest] = apply.quota_words(wanted[digest], room)
+            elif room is not None:
+                room -= wanted[digest]
+        missing = [digest for digest in missing if digest not in refused]
     for batch in _by_weight(missing, wanted):
         answer = home.send(node.blobs, batch)
         left = int(answer.get("room", 0))
