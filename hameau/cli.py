@@ -7,6 +7,7 @@ non-zero exit code; the detail, if any, goes to the log.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
@@ -34,19 +35,39 @@ ai_cli.register(app)
 USER_ERRORS = (HameauError, ConfigError, NodeMissing, NodeExists, IdentityError, ValueError)
 
 
+def _usage(error: Any) -> str:
+    """Click's message, and where to read how the command is used ("" when the help was
+    just shown instead)."""
+    message = error.format_message().strip().rstrip(".")
+    context = getattr(error, "ctx", None)
+    if not message or context is None:
+        return message
+    words: list[str] = []
+    while context.parent is not None:  # the root's name is how Python was started
+        words.insert(0, context.info_name)
+        context = context.parent
+    return f"{message}. See `{' '.join(['hameau', *words, '--help'])}`."
+
+
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # a command's `typer.Exit(n)` comes back as n
     except USER_ERRORS as error:
         print(f"Error: {error}", file=sys.stderr)
         sys.exit(1)
     except typer.Abort:
         print("Aborted.", file=sys.stderr)
         sys.exit(1)
-    except Exception as error:  # click's usage errors, shown as click would
-        import click
-
-        if isinstance(error, click.exceptions.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
+    except OSError as error:  # a folder that cannot be made, a disk that is full …
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"Error: {error.strerror or error}{where}.", file=sys.stderr)
+        sys.exit(1)
+    except Exception as error:  # click's usage errors (Typer carries its own click), one line too
+        code = getattr(error, "exit_code", None)
+        if hasattr(error, "format_message") and isinstance(code, int):
+            if said := _usage(error):
+                print(f"Error: {said}", file=sys.stderr)
+            sys.exit(code)
         raise
+    if isinstance(code, int) and code != 0:
+        sys.exit(code)

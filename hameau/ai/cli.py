@@ -65,11 +65,8 @@ def install_server(
     The node then runs its models with it, several requests at once."""
     from hameau.ai import build
 
-    try:
-        path = build.install(lambda line: console.print(line, markup=False), jobs or None)
-    except build.BuildFailed as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(1) from None
+    # A failure (BuildFailed) ends the command with its sentence on stderr and exit code 1.
+    path = build.install(lambda line: console.print(line, markup=False), jobs or None)
     console.print(f"llama-server is ready: {path}", markup=False)
 
 

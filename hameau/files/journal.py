@@ -1,6 +1,11 @@
 """The files journal: for every file path of every space, its version vector and content
 (or a tombstone), with a sequence number that grows on each change.
 
+Sequence numbers are unique and strictly increasing, and a number is visible only once
+its writer commits after every smaller one: they come from a one-row counter whose update
+holds the database's write lock until the transaction ends (SQLite's single writer, a row
+lock on PostgreSQL). So "every change after N", a page at a time, never skips one.
+
 The store writes it on every change, whatever the door (pages, API, WebDAV), so a
 satellite can ask "what changed since sequence N" and reconcile with `travel.merge`.
 Tombstones stay when the trash is purged: a copy that was away for months must still learn
@@ -12,8 +17,20 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import JSON, BigInteger, Integer, String, UniqueConstraint, func, insert, select
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -34,8 +51,17 @@ class SyncEntry(Base):
     vector: Mapped[dict[str, int]] = mapped_column(JSON)
     blob: Mapped[str | None] = mapped_column(String(64), nullable=True)
     size: Mapped[int] = mapped_column(BigInteger, default=0)
-    seq: Mapped[int] = mapped_column(BigInteger, index=True)
+    seq: Mapped[int] = mapped_column(BigInteger, index=True, unique=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SyncSequence(Base):
+    """One row: the last sequence number handed out."""
+
+    __tablename__ = "sync_sequence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
 
 
 def space_key(owner_id: int | None) -> str:
@@ -52,17 +78,26 @@ def replica(session: Session) -> str:
     return str(cached)
 
 
-def _next_seq(session: Session) -> int:
-    """One more than the highest sequence; read once per transaction, which holds SQLite's
-    write lock from its first write on, so no other writer can take a number meanwhile."""
-    transaction = session.get_transaction()
-    cached = session.info.get("hameau.seq")
-    if cached is not None and cached[0] is transaction:
-        number = cached[1] + 1
-    else:
-        number = int(session.scalar(select(func.coalesce(func.max(SyncEntry.seq), 0))) or 0) + 1
-    session.info["hameau.seq"] = (transaction, number)
-    return number
+def _reserve(session: Session, count: int = 1) -> int:
+    """The first of ``count`` new sequence numbers, taken in one statement that also takes
+    the write lock (held to the end of the transaction: no one commits a number in between)."""
+    counter = cast(Table, SyncSequence.__table__)
+    for _attempt in range(2):
+        last = session.execute(
+            update(counter)
+            .where(counter.c.id == 1)
+            .values(value=counter.c.value + count)
+            .returning(counter.c.value)
+        ).scalar_one_or_none()
+        if last is not None:
+            return int(last) - count + 1
+        try:  # a journal made before the counter existed: start it above what is there
+            with session.begin_nested():
+                highest = session.scalar(select(func.coalesce(func.max(SyncEntry.seq), 0)))
+                session.execute(insert(counter).values(id=1, value=int(highest or 0)))
+        except IntegrityError:
+            continue  # another writer started it first
+    raise RuntimeError("the files journal's sequence counter could not be started")
 
 
 def _find(session: Session, space: str, path: str) -> SyncEntry | None:
@@ -75,7 +110,7 @@ def _set(session: Session, space: str, path: str, blob: str | None, size: int) -
         if entry is not None and entry.blob == blob:
             return  # the same content again, or deleted again: nothing changed
         vector = bumped(dict(entry.vector) if entry is not None else {}, replica(session))
-        seq = _next_seq(session)
+        seq = _reserve(session)
         if entry is not None:
             entry.vector, entry.blob, entry.size, entry.seq = vector, blob, size, seq
             entry.updated_at = utcnow()
@@ -111,11 +146,12 @@ def adopt(
     """Record a state reached by sync exactly as reconciled (its vector is not bumped here)."""
     space = space_key(owner_id)
     entry = _find(session, space, path)
+    seq = _reserve(session)
     if entry is None:
-        entry = SyncEntry(space=space, path=path, vector=vector, blob=blob, size=size, seq=0)
+        entry = SyncEntry(space=space, path=path, vector=vector, blob=blob, size=size, seq=seq)
         session.add(entry)
     entry.vector, entry.blob, entry.size = dict(vector), blob, size
-    entry.seq, entry.updated_at = _next_seq(session), utcnow()
+    entry.seq, entry.updated_at = seq, utcnow()
     session.flush()
 
 
@@ -123,9 +159,10 @@ def adopt_many(
     session: Session, owner_id: int | None, entries: list[tuple[str, FileState, int]]
 ) -> None:
     """Record many paths new to this journal, each at its reconciled state, in one statement."""
+    if not entries:
+        return
     space, now = space_key(owner_id), utcnow()
-    first = _next_seq(session)
-    session.info["hameau.seq"] = (session.get_transaction(), first + len(entries) - 1)
+    first = _reserve(session, len(entries))
     session.execute(
         insert(SyncEntry),
         [

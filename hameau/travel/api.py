@@ -114,8 +114,24 @@ async def create_satellite(request: Request, db: DB, body: PackIn | None = None)
             "quota_bytes": member.quota_bytes,
             "locale": member.locale,
         },
-        home={"name": info.name, "replica": journal.replica(db)},
+        home={"name": info.name, "replica": journal.replica(db), "timezone": local_zone()},
     )
+
+
+def local_zone() -> str:
+    """This node's time zone, as an IANA name (conflict copies made away carry its dates),
+    or "" when the machine does not say."""
+    import os
+    from pathlib import Path
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    named = os.environ.get("TZ", "").lstrip(":") or str(Path("/etc/localtime").resolve())
+    named = named.split("zoneinfo/", 1)[-1]
+    try:
+        ZoneInfo(named)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ""
+    return named
 
 
 @router.delete("/satellites/self", status_code=204, responses=errors(403))
@@ -325,15 +341,17 @@ async def fetch(request: Request, db: DB, visitor: MemberVisitor, body: DigestsI
         "requestBody": binary("Contents, each as a line `<sha256> <size>` then its bytes.")
     },
 )
-async def upload(request: Request, db: DB, visitor: MemberVisitor) -> dict[str, list[str]]:
+async def upload(request: Request, db: DB, visitor: MemberVisitor) -> dict[str, Any]:
     """Many contents in one body (see `wire`); each is kept only if it hashes to its name.
 
-    Bounded by the member's room left; content no file refers to goes to the quarantine at
-    the next start. Sending the bytes proves the member holds them: they may then name them by
-    hash."""
+    Bounded by the member's room left: a content that does not fit is dropped and listed in
+    `refused` (the others are kept), with the room that was left (`room`, bytes). Content no
+    file refers to goes to the quarantine at the next start. Sending the bytes proves the
+    member holds them: they may then name them by hash."""
     member = member_of(visitor)
     member_id, store = member.id, request.app.state.node.blobs
-    receiver = wire.Receiver(store, limit=files.room_left(db, member))
+    room = files.room_left(db, member)
+    receiver = wire.Receiver(store, limit=room)
     db.rollback()  # hold no transaction while the body streams in
     try:
         async for chunk in request.stream():
@@ -352,7 +370,7 @@ async def upload(request: Request, db: DB, visitor: MemberVisitor) -> dict[str, 
         raise
     finally:
         _proofs(request).add(member_id, receiver.stored)  # each verified as it arrived whole
-    return {"stored": receiver.stored}
+    return {"stored": receiver.stored, "refused": receiver.refused, "room": room}
 
 
 # ---------------------------------------------------------------- notes

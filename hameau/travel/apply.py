@@ -10,16 +10,17 @@ path is either fully applied or not at all.
 from __future__ import annotations
 
 import mimetypes
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
-from hameau.errors import BadRequest, Conflict, HameauError
+from hameau.errors import BadRequest, Conflict, HameauError, InsufficientStorage
 from hameau.files import journal, paths
 from hameau.files import service as files
-from hameau.files.models import FileEntry
+from hameau.files.models import FileEntry, FileVersion
 from hameau.node.blobs import LocalBlobStore
 from hameau.node.db import utcnow
 from hameau.search import index
@@ -32,25 +33,61 @@ class StoreNotMounted(HameauError):
     status = 503
 
 
-def check_marker(session: Session, store: LocalBlobStore) -> None:
-    """Refuse to sync with a content store that is not there (an unmounted disk, a lost folder).
+def size_words(size: int) -> str:
+    """A size as people say it: 512 bytes, 8 kB, 8.4 MB, 12 MB, 1.2 GB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            value = size / scale
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{size} bytes"
 
-    The marker is written the first time the store is used for sync, if the store is
-    evidently the right one (empty while nothing refers to content, or holding some of the
-    content referred to); afterwards, its absence means the folder is not the store it was."""
-    marker: Path = store.root / MARKER
-    if marker.is_file():
-        return
-    sample = list(
-        session.scalars(select(FileEntry.blob).where(FileEntry.blob.is_not(None)).limit(20))
+
+def no_room(needed: int, left: int) -> InsufficientStorage:
+    return InsufficientStorage(
+        "Not enough room in your quota at home: %(needed)s needed, %(left)s left.",
+        needed=size_words(needed),
+        left=size_words(left),
     )
-    if sample and not any(store.exists(digest) for digest in sample if digest):
-        raise StoreNotMounted(
+
+
+def quota_words(needed: int, left: int) -> str:
+    return str(no_room(needed, left))
+
+
+def store_problem(session: Session, store: LocalBlobStore) -> StoreNotMounted | None:
+    """Why sync must not run with this content store, if it must not: it has lost its
+    marker file and most of the content its database refers to (an unmounted disk, a lost
+    folder; new content written there since does not make it the store it was)."""
+    if (store.root / MARKER).is_file():
+        return None
+    written: dict[str, datetime] = {}  # each content referred to, and when it was written
+    rows = session.execute(
+        select(FileEntry.blob, FileEntry.modified_at).where(FileEntry.blob.is_not(None))
+    ).all()
+    for digest, when in [*rows, *session.execute(select(FileVersion.blob, FileVersion.created_at))]:
+        if digest and (digest not in written or when < written[digest]):
+            written[digest] = when
+    missing = [when for digest, when in written.items() if not store.exists(digest)]
+    present = [when for digest, when in written.items() if store.exists(digest)]
+    swapped = bool(missing) and (not present or max(missing) < min(present))
+    if swapped or len(missing) * 10 > len(written):  # a few damaged contents are another matter
+        return StoreNotMounted(
             "The content folder %(folder)s has lost its marker file and its content: is its"
             " disk mounted? Nothing was synced.",
             folder=str(store.root),
         )
-    marker.write_text("This folder is a hameau content store; keep this file.\n")
+    return None
+
+
+def check_marker(session: Session, store: LocalBlobStore) -> None:
+    """Refuse to sync with a content store that is not there (see `store_problem`); the
+    marker is written the first time the store is evidently the right one."""
+    problem = store_problem(session, store)
+    if problem is not None:
+        raise problem
+    marker: Path = store.root / MARKER
+    if not marker.is_file():
+        marker.write_text("This folder is a hameau content store; keep this file.\n")
 
 
 def _folder(
@@ -111,9 +148,16 @@ def put(
         raise Conflict("The content of '%(path)s' has not arrived yet.", path=path)
     folder = _folder(session, member, where, parts[:-1], known)
     current = files.child(session, folder, parts[-1])
+    if current is not None and current.is_dir:  # a folder replaced by a file
+        if files.files_below(session, current):
+            raise Conflict("A folder named '%(name)s' is already there.", name=parts[-1])
+        files.trash(session, member, current)  # empty: its files were deleted first
+        for key in [key for key in known if key[1] == path or key[1].startswith(path + "/")]:
+            del known[key]
+        current = None
     grows = current is None or current.blob != state.blob
-    if check_quota and grows and size > files.room_left(session, member):
-        raise files.over_quota()
+    if check_quota and grows and size > (left := files.room_left(session, member)):
+        raise no_room(size, left)
     plan = files.WritePlan(where, folder.id, parts[-1], 0)
     files.record_write(
         session, plan, member, state.blob, size, "", store, synced=(path, state.vector)

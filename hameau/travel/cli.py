@@ -95,7 +95,12 @@ def pack(
         "  (works offline; `hameau travel sync` when home is reachable)"
     )
     if not report.complete:
-        raise typer.Exit(1)
+        raise engine.SyncFailed(
+            "The satellite is made but not everything was copied (%(count)s problem(s), listed"
+            " above); fix them and run `hameau travel sync --data-dir %(dir)s`.",
+            count=len(report.problems),
+            dir=str(settings.data_dir),
+        )
 
 
 @travel_app.command("sync")
@@ -109,7 +114,11 @@ def sync_command(data_dir: DataDirOption = None) -> None:
         node.close()
     _print_report(report, "Synced")
     if not report.complete:
-        raise typer.Exit(1)
+        raise engine.SyncFailed(
+            "Not everything was synced (%(count)s problem(s), listed above); fix them and run"
+            " `hameau travel sync` again.",
+            count=len(report.problems),
+        )
 
 
 @travel_app.command("status")
@@ -126,6 +135,8 @@ def status(data_dir: DataDirOption = None) -> None:
     )
     console.print(f"Takes: {', '.join(satellite.takes)}")
     console.print(f"Last sync: {found.last_sync or 'never'}")
+    if found.refusal is not None:
+        console.print(f"[red]Sync refused:[/red] {found.refusal}")
     if found.last_error:
         console.print(f"Last problem: {found.last_error}")
     for space, changed in found.here.items():

@@ -9,7 +9,9 @@ both hold the same thing and nothing either side wrote is lost. The rules:
   the other is kept beside it as a clearly named conflict copy, on both sides;
 - an edit made apart from a delete wins over the delete;
 - nothing is ever read as deleted because it is missing: a deletion is an explicit
-  tombstone carrying its own vector.
+  tombstone carrying its own vector;
+- a file and a folder of the same name (a type change on one side while the other kept a
+  file in the folder): the folder keeps the name, the file goes beside it as a conflict copy.
 
 Renames travel as a deletion and a creation; content moves by hash, so a rename sends no byte.
 """
@@ -78,19 +80,30 @@ class Outcome:
             self.remote[path] = state
 
 
+NAME_BYTES = 255  # the longest name a folder holds (files.paths.MAX_NAME_BYTES)
+
+
+def _cut(text: str, size: int) -> str:
+    """The longest start of ``text`` that fits in ``size`` bytes of UTF-8 (whole characters)."""
+    return text.encode()[: max(0, size)].decode("utf-8", "ignore")
+
+
 def conflict_name(
     path: str, side: str, stamp: str, taken: set[str], exists: Callable[[str], bool] | None = None
 ) -> str:
     """`dir/name (conflit SIDE STAMP).ext`, numbered if that name is taken too (in ``taken``,
-    or, asked through ``exists``, anywhere this side's journal knows, tombstones included)."""
+    or, asked through ``exists``, anywhere this side's journal knows, tombstones included).
+    A name that would pass 255 bytes has its stem shortened (the extension is kept)."""
     folder, slash, name = path.rpartition("/")
     stem, dot, extension = name.rpartition(".")
-    if not dot or not stem:
+    if not dot or not stem or len(extension.encode()) > NAME_BYTES // 2:
         stem, extension = name, ""
+    tail = "." + extension if extension else ""
     number = 1
     while True:
-        suffix = f" (conflit {side} {stamp}{'' if number == 1 else f' {number}'})"
-        candidate = f"{folder}{slash}{stem}{suffix}{'.' + extension if extension else ''}"
+        suffix = f" (conflit {_cut(side, 60)} {stamp}{'' if number == 1 else f' {number}'})"
+        room = NAME_BYTES - len(suffix.encode()) - len(tail.encode())
+        candidate = f"{folder}{slash}{_cut(stem, room).rstrip()}{suffix}{tail}"
         if candidate not in taken and (exists is None or not exists(candidate)):
             return candidate
         number += 1
@@ -145,7 +158,41 @@ def reconcile(
             outcome.settle(path, FileState(bumped(both, local_node), theirs.blob), True, True)
             outcome.settle(copy, FileState({local_node: 1}, mine.blob), True, True)
             outcome.conflicts.append((path, copy))
+    _untangle(
+        {**local, **outcome.local}, outcome, local_node, label or local_node, stamp, taken, exists
+    )
     return outcome
+
+
+def _parents(path: str) -> list[str]:
+    parts = path.split("/")
+    return ["/".join(parts[:depth]) for depth in range(1, len(parts))]
+
+
+def _untangle(
+    final: dict[str, FileState],
+    outcome: Outcome,
+    local_node: str,
+    label: str,
+    stamp: str,
+    taken: set[str],
+    exists: Callable[[str], bool] | None,
+) -> None:
+    """A file where the other side has a folder of the same name (one side replaced one by
+    the other, and the other kept or put something in it): the folder keeps the name, the
+    file is kept beside it as a conflict copy, so both sides can hold the same tree."""
+    folders = {
+        parent for path, state in final.items() if not state.deleted for parent in _parents(path)
+    }
+    for path in sorted(folders):
+        state = final.get(path)
+        if state is None or state.deleted:
+            continue
+        copy = conflict_name(path, label, stamp, taken, exists)
+        taken.add(copy)
+        outcome.settle(path, FileState(bumped(state.vector, local_node), None), True, True)
+        outcome.settle(copy, FileState({local_node: 1}, state.blob), True, True)
+        outcome.conflicts.append((path, copy))
 
 
 def apply(side: dict[str, FileState], changes: dict[str, FileState]) -> dict[str, FileState]:

@@ -73,8 +73,11 @@ class Satellite:
     # Sequence numbers up to which each side's files journal is reconciled, per space.
     home_cursor: dict[str, int] = field(default_factory=dict)
     local_cursor: dict[str, int] = field(default_factory=dict)
+    # Per space, the paths refused at the last sync (quota, name): looked at again each time.
+    retry: dict[str, list[str]] = field(default_factory=dict)
     # Per calendar, the hash of each event's text as both sides last agreed.
     calendar_base: dict[str, dict[str, str]] = field(default_factory=dict)
+    home_timezone: str = ""  # an IANA name; conflict copies are dated in it ("": UTC)
     packed_at: str = ""
     last_sync: str = ""
     last_error: str = ""

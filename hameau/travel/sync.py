@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     import httpx
 
 ROUNDS = 6
+CHANGES_PAGE = 5000  # the home's changes asked for at a time
 APPLY_BATCH = 500
 FETCH_BATCH_BYTES = 256 << 20
 LOCK_FILE = "sync.lock"
@@ -57,6 +58,10 @@ class HomeUnreachable(HameauError):
 
 class SyncFailed(HameauError):
     status = 502
+
+
+class WrongPassword(HameauError):
+    status = 401
 
 
 @dataclass
@@ -81,9 +86,10 @@ class Report:
 class Home:
     """The home node's travel API, through an httpx client (a real one, or a test's)."""
 
-    def __init__(self, client: httpx.Client, address: str) -> None:
+    def __init__(self, client: httpx.Client, address: str, page_size: int = CHANGES_PAGE) -> None:
         self.client = client
         self.address = address
+        self.page_size = page_size  # changes asked for at a time (a test asks for 1)
 
     def call(self, method: str, url: str, **options: Any) -> Any:
         import httpx
@@ -92,6 +98,27 @@ class Home:
             response = self.client.request(method, url, **options)
         except httpx.TransportError as error:
             raise self.unreachable(error) from None
+        return self._answer(response)
+
+    def enrol(self, body: dict[str, Any]) -> Any:
+        """Pack's first call, a login: a refusal is a wrong password, not a revoked satellite,
+        and a home out of reach means nothing was packed (there is no later sync to promise)."""
+        import httpx
+
+        try:
+            response = self.client.post("/api/travel/satellites", json=body)
+        except httpx.TransportError as error:
+            raise HomeUnreachable(
+                "The home node at %(url)s cannot be reached (%(why)s); nothing was packed."
+                " Check the address and that home is up, then run this again.",
+                url=self.address,
+                why=type(error).__name__,
+            ) from None
+        if response.status_code == 401:
+            raise WrongPassword(
+                "The home node refused this member name and password (or the account is"
+                " disabled); nothing was packed. Check them and run this again."
+            )
         return self._answer(response)
 
     def unreachable(self, error: Exception) -> HomeUnreachable:
@@ -145,9 +172,10 @@ class Home:
             ) from None
         return receiver.total
 
-    def send(self, store: Any, digests: list[str]) -> None:
+    def send(self, store: Any, digests: list[str]) -> dict[str, Any]:
+        """Send these contents home; the answer lists those it had no room for."""
         try:
-            self.call(
+            answer = self.call(
                 "POST", "/api/travel/blobs/upload", content=wire.send(store, digests),
                 headers={"Content-Type": "application/octet-stream"},
             )  # fmt: skip
@@ -157,6 +185,7 @@ class Home:
                 "`hameau check` here and restore the file from an earlier version.",
                 how=damage.reason,
             ) from None
+        return answer or {}
 
 
 def http_client(address: str, timeout: float = 60) -> httpx.Client:
@@ -206,8 +235,15 @@ def sync_running(root: Path) -> bool:
         return True
 
 
-def stamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%d %Hh%M")
+def stamp(zone: str = "") -> str:
+    """Now, as conflict copies are dated: in the home's time zone (UTC if unknown)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        where: Any = ZoneInfo(zone) if zone else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        where = UTC
+    return datetime.now(where).strftime("%Y-%m-%d %Hh%M")
 
 
 def _member(session: Session, satellite: Satellite) -> Member:
@@ -229,7 +265,9 @@ def _home_changes(home: Home, space: str, since: int) -> tuple[dict[str, dict[st
     found: dict[str, dict[str, Any]] = {}
     while True:
         page = home.call(
-            "GET", f"/api/travel/files/{space}/changes", params={"since": since, "limit": 5000}
+            "GET",
+            f"/api/travel/files/{space}/changes",
+            params={"since": since, "limit": home.page_size},
         )
         for change in page["changes"]:
             found[change["path"]] = change
@@ -263,14 +301,35 @@ def _fetch_missing(node: Node, home: Home, wanted: dict[str, int], report: Repor
         report.bytes_in += home.fetch(node.blobs, batch)
 
 
-def _send_missing(node: Node, home: Home, wanted: dict[str, int], report: Report) -> None:
+def _send_missing(node: Node, home: Home, wanted: dict[str, int], report: Report) -> dict[str, str]:
+    """Send home the contents it lacks; those it had no room for, each with why in words."""
     missing: list[str] = []
     for chunk in _in_batches(sorted(wanted), 5000):
         answer = home.call("POST", "/api/travel/blobs/missing", json={"digests": chunk})
         missing += answer["missing"]
+    refused: dict[str, str] = {}
+    if missing:  # an empty body says the room left: what cannot fit is not sent at all
+        room = home.send(node.blobs, []).get("room")
+        for digest in sorted(missing, key=lambda digest: wanted[digest]):
+            if room is not None and wanted[digest] > room:
+                refused[digest] = apply.quota_words(wanted[digest], room)
+            elif room is not None:
+                room -= wanted[digest]
+        missing = [digest for digest in missing if digest not in refused]
     for batch in _by_weight(missing, wanted):
-        home.send(node.blobs, batch)
-    report.bytes_out += sum(wanted[digest] for digest in missing)
+        answer = home.send(node.blobs, batch)
+        left = int(answer.get("room", 0))
+        left -= sum(wanted[digest] for digest in batch if digest not in answer.get("refused", []))
+        for digest in answer.get("refused", []):
+            refused[digest] = apply.quota_words(wanted[digest], max(0, left))
+    report.bytes_out += sum(wanted[digest] for digest in missing if digest not in refused)
+    return refused
+
+
+def _deletions_first(states: dict[str, FileState]) -> list[tuple[str, FileState]]:
+    """Deletions before contents, so a file replaced by a folder (or the reverse) is out of
+    the way when its successor arrives."""
+    return sorted(states.items(), key=lambda item: (item[1].blob is not None, item[0]))
 
 
 def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report: Report) -> bool:
@@ -283,6 +342,7 @@ def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report:
         owner = _owner(space, member)
         snapshot = journal.last_seq(session, owner)
         mine = {entry.path for entry in journal.changes_since(session, owner, since_local)}
+        mine |= set(satellite.retry.get(space, []))  # refused last time: try them again
         local_entries = journal.states(session, owner, sorted(mine | theirs.keys()))
     # Home paths outside what was taken stay at home, unless this copy already has them.
     theirs = {
@@ -304,18 +364,20 @@ def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report:
     with node.sessions() as session:
         owner = _owner(space, _member(session, satellite))
         outcome = reconcile(
-            local_view, home_view, journal.replica(session), satellite.home_replica, stamp(),
+            local_view, home_view, journal.replica(session), satellite.home_replica,
+            stamp(satellite.home_timezone),
             label=satellite.device_name,
             exists=lambda path: journal.state(session, owner, path) is not None,
         )  # fmt: skip
     done = True
+    refused: dict[str, str] = {}  # path: why, in words
 
     # Here: content first (each blob whole and verified), then the paths, a batch at a time.
     _fetch_missing(
         node, home, {s.blob: sizes.get(s.blob, 0) for s in outcome.local.values() if s.blob}, report
     )
     adopted: dict[str, FileState] = {}
-    for batch in _in_batches(sorted(outcome.local.items()), APPLY_BATCH):
+    for batch in _in_batches(_deletions_first(outcome.local), APPLY_BATCH):
 
         def work(session: Session, batch: list[tuple[str, FileState]] = batch) -> list[str]:
             member = _member(session, satellite)
@@ -355,7 +417,7 @@ def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report:
                         )  # fmt: skip
                 except HameauError as error:
                     known.clear()
-                    report.problems.append(f"{space}/{path}: {error}")
+                    refused[path] = str(error)
                     continue
                 adopted[path] = state
             return skipped
@@ -365,7 +427,7 @@ def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report:
     report.pulled += len(adopted)
 
     # At home: the content it lacks, then the paths, each against the state seen here.
-    _send_missing(
+    no_room = _send_missing(
         node,
         home,
         {s.blob: sizes.get(s.blob, 0) for s in outcome.remote.values() if s.blob},
@@ -379,18 +441,23 @@ def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report:
             "size": sizes.get(state.blob, 0) if state.blob else 0,
             "expect": home_view[path].vector if path in home_view else None,
         }
-        for path, state in sorted(outcome.remote.items())
+        for path, state in _deletions_first(outcome.remote)
+        if state.blob not in no_room
     ]
+    for path, state in sorted(outcome.remote.items()):
+        if state.blob in no_room:
+            refused[path] = no_room[state.blob]
     for chunk in _in_batches(puts, 1000):
         answer = home.call("POST", f"/api/travel/files/{space}/apply", json={"changes": chunk})
         report.pushed += len(answer["applied"])
         if answer["stale"]:
             done = False
-        for path, why in answer["refused"].items():
-            report.problems.append(f"{space}/{path}: {why}")
+        refused.update(answer["refused"])
     report.conflicts += [f"{space}/{copy}" for _path, copy in outcome.conflicts]
+    report.problems += [f"{space}/{path}: {why}" for path, why in sorted(refused.items())]
 
-    if done and not report.problems:
+    if done:  # refused paths are tried again at every sync, without holding back the rest
+        satellite.retry[space] = sorted(refused)
         satellite.home_cursor[space] = pulled_to
         with node.sessions() as session:
             later = journal.changes_since(
@@ -518,15 +585,17 @@ def sync_calendar(node: Node, satellite: Satellite, home: Home, name: str, repor
 # ---------------------------------------------------------------- the commands
 
 
-def sync(node: Node, satellite: Satellite, client: httpx.Client) -> Report:
+def sync(
+    node: Node, satellite: Satellite, client: httpx.Client, page_size: int = CHANGES_PAGE
+) -> Report:
     """Two-way sync until both sides agree (or a problem needs the member)."""
     report = Report()
     started = time.perf_counter()
-    home = Home(client, satellite.home)
+    home = Home(client, satellite.home, page_size)
     with locked(node.layout.root):
-        with node.sessions() as session:
-            apply.check_marker(session, node.blobs)
         try:
+            with node.sessions() as session:
+                apply.check_marker(session, node.blobs)
             for _round in range(ROUNDS):
                 report.rounds += 1
                 changed = False
@@ -574,10 +643,14 @@ def pack(
             "%(dir)s already holds a node; choose another --data-dir.", dir=str(data_dir)
         )
     home = Home(client, home_address)
-    made = home.call(
-        "POST", "/api/travel/satellites",
-        json={"member": member_name, "password": password, "name": name, "takes": [str(t) for t in parsed]},
-    )  # fmt: skip
+    made = home.enrol(
+        {
+            "member": member_name,
+            "password": password,
+            "name": name,
+            "takes": [str(t) for t in parsed],
+        }
+    )
     client.headers["Authorization"] = f"Bearer {made['token']}"
     try:
         for take in parsed:
@@ -610,6 +683,7 @@ def pack(
         device_name=made["device_name"],
         token=made["token"],
         home_replica=made["home"]["replica"],
+        home_timezone=made["home"].get("timezone", ""),
         takes=[str(take) for take in parsed],
         packed_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
@@ -635,6 +709,7 @@ class Status:
     conflicts: list[str]
     last_sync: str
     last_error: str
+    refusal: HameauError | None = None  # why sync cannot run at all (a store not there)
 
 
 def status(node: Node, satellite: Satellite, client: httpx.Client | None) -> Status:
@@ -645,13 +720,15 @@ def status(node: Node, satellite: Satellite, client: httpx.Client | None) -> Sta
         for space in satellite.spaces:
             owner = _owner(space, member)
             since = satellite.local_cursor.get(space, 0)
-            here[space] = sorted({e.path for e in journal.changes_since(session, owner, since)})
+            changed = {e.path for e in journal.changes_since(session, owner, since)}
+            here[space] = sorted(changed | set(satellite.retry.get(space, [])))
         open_conflicts = [
             f"{space}/{entry.path}"
             for space in satellite.spaces
             for entry in journal.changes_since(session, _owner(space, member), 0)
             if entry.blob is not None and "(conflit " in entry.path
         ]
+        refused = apply.store_problem(session, node.blobs)
     there: dict[str, list[str]] | None = None
     if client is not None:
         home = Home(client, satellite.home)
@@ -670,7 +747,9 @@ def status(node: Node, satellite: Satellite, client: httpx.Client | None) -> Sta
                 )  # fmt: skip
         except HomeUnreachable:
             there = None
-    return Status(here, there, sorted(open_conflicts), satellite.last_sync, satellite.last_error)
+    return Status(
+        here, there, sorted(open_conflicts), satellite.last_sync, satellite.last_error, refused
+    )
 
 
 def return_home(node: Node, satellite: Satellite, client: httpx.Client) -> Report:

@@ -38,7 +38,9 @@ def send(store: LocalBlobStore, digests: Iterable[str]) -> Iterator[bytes]:
 class Receiver:
     """Fed the body chunk by chunk; stores each blob as it completes.
 
-    ``allowed`` limits which digests may arrive; ``limit`` the total bytes."""
+    ``allowed`` limits which digests may arrive; ``limit`` the total bytes kept: a blob that
+    would pass it is read and dropped (listed in ``refused``), and the ones after it that
+    fit are still kept."""
 
     def __init__(
         self, store: LocalBlobStore, allowed: set[str] | None = None, limit: int | None = None
@@ -47,7 +49,10 @@ class Receiver:
         self.allowed = allowed
         self.limit = limit
         self.stored: list[str] = []
-        self.total = 0
+        self.refused: list[str] = []
+        self.total = 0  # bytes received
+        self.kept = 0  # bytes kept
+        self._dropping = False
         self._header = b""
         self._writer: BlobWriter | None = None
         self._digest = ""
@@ -62,7 +67,7 @@ class Receiver:
                 if newline < 0:
                     self._header += bytes(view)
                     if len(self._header) > HEADER_MAX:
-                        raise WireError("a blob header is too long")
+                        raise WireError("the header of a content is too long")
                     return
                 self._start(self._header + bytes(view[:newline]))
                 self._header = b""
@@ -71,7 +76,8 @@ class Receiver:
                     self._finish()
                 continue
             part = view[: self._left]
-            self._writer.write(bytes(part))
+            if not self._dropping:
+                self._writer.write(bytes(part))
             self._left -= len(part)
             view = view[len(part) :]
             if self._left == 0:
@@ -82,20 +88,25 @@ class Receiver:
             digest, size_text = header.decode("ascii").split(" ")
             size = int(size_text)
         except (UnicodeDecodeError, ValueError):
-            raise WireError("a blob header is malformed") from None
+            raise WireError("the header of a content is malformed") from None
         if not is_digest(digest) or size < 0:
-            raise WireError("a blob header is malformed")
+            raise WireError("the header of a content is malformed")
         if self.allowed is not None and digest not in self.allowed:
-            raise WireError(f"blob {digest} was not asked for")
+            raise WireError(f"the content {digest} was not asked for")
         self.total += size
-        if self.limit is not None and self.total > self.limit:
-            raise WireError("the blobs are larger than the room left")
         self._digest, self._left = digest, size
         self._writer = self.store.writer()
+        self._dropping = self.limit is not None and self.kept + size > self.limit
+        if not self._dropping:
+            self.kept += size
 
     def _finish(self) -> None:
         assert self._writer is not None
         writer, self._writer = self._writer, None
+        if self._dropping:
+            writer.abort()
+            self.refused.append(self._digest)
+            return
         try:
             writer.commit(expect=self._digest, later=True)
         except BlobError as error:
@@ -115,9 +126,9 @@ class Receiver:
             if self._writer is not None:
                 self._writer.abort()
                 self._writer = None
-                raise WireError("the body was cut off in the middle of a blob")
+                raise WireError("the body was cut off in the middle of a content")
             if self._header:
-                raise WireError("the body was cut off in a blob header")
+                raise WireError("the body was cut off in the header of a content")
         finally:
             self._settle()
 

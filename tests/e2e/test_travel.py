@@ -161,3 +161,126 @@ def test_a_trip_from_pack_to_return(tmp_path: Path) -> None:
         with pytest.raises(urllib.error.HTTPError) as refused:  # its credential is revoked
             request(f"{home.url}/api/travel/files/mine/changes", own)
         assert refused.value.code == 401
+
+
+def test_concurrent_writers_never_share_a_sequence_number(tmp_path: Path) -> None:
+    """Parallel WebDAV PUTs to a served home: each change gets its own journal number, so a
+    satellite paging the changes one at a time (a page may end anywhere) misses none."""
+    import sqlite3
+    from base64 import b64encode
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hameau.node.datadir import Layout
+    from hameau.travel import sync
+
+    home_dir = tmp_path / "home"
+    node = make_node(home_dir)
+    add_member(node, "alex")
+    node.close()
+    basic = "Basic " + b64encode(f"alex:{app_password(home_dir)}".encode()).decode()
+
+    def dav(url: str, method: str, body: bytes | None = None) -> int:
+        made = urllib.request.Request(url, data=body, method=method)
+        made.add_header("Authorization", basic)
+        with urllib.request.urlopen(made, timeout=30) as answer:
+            return answer.status
+
+    count = 240
+    with serve(home_dir) as home:
+        assert dav(f"{home.url}/dav/files/mine/Voyage/", "MKCOL") == 201
+        with ThreadPoolExecutor(8) as pool:
+            put = lambda n: dav(f"{home.url}/dav/files/mine/Voyage/{n}.txt", "PUT", b"%d" % n)  # noqa: E731
+            assert set(pool.map(put, range(count))) <= {201, 204}
+        database = Layout(home_dir).database
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+            numbers = [seq for (seq,) in db.execute("SELECT seq FROM sync_entries")]
+        assert len(numbers) == count and len(set(numbers)) == count
+        with sync.http_client(home.url) as client:
+            sat, satellite = sync.pack(
+                home.url, "alex", PASSWORD, ["files:mine/Voyage"], tmp_path / "sat", "lap", client
+            )
+            report = sync.sync(sat, satellite, client, page_size=1)
+        assert report.complete and report.pulled == count
+    with sat.sessions() as session:
+        from hameau.files import journal
+
+        alex = members.find_member(session, "alex")
+        assert len(journal.changes_since(session, alex.id, 0)) == count
+    sat.close()
+
+
+def test_conflict_copies_are_dated_in_the_homes_time_zone(tmp_path: Path) -> None:
+    """Home keeps Kathmandu's time (UTC+5:45), the laptop UTC: the copy says home's time."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from hameau.config import Settings
+    from hameau.node.datadir import open_node
+    from tests.travel.sides import write
+
+    home_dir, sat_dir, zone = tmp_path / "home", tmp_path / "sat", "Asia/Kathmandu"
+    node = make_node(home_dir)
+    add_member(node, "alex")
+    write(node, "Voyage/plan.txt", b"v1")
+    node.close()
+    token = app_password(home_dir)
+    laptop = {"HAMEAU_PASSWORD": PASSWORD, "TZ": "UTC"}
+    with serve(home_dir, env={"TZ": zone}) as home:
+        packed = hameau(
+            "travel", "pack", "--from", home.url, "--member", "alex", "--take", "files:mine/Voyage",
+            "--name", "portable", "--data-dir", str(sat_dir), env=laptop,
+        )  # fmt: skip
+        assert packed.returncode == 0, packed.stderr
+        request(f"{home.url}/api/files/mine/Voyage/plan.txt", token, "PUT", b"edited at home")
+        sat = open_node(Settings(data_dir=sat_dir))
+        write(sat, "Voyage/plan.txt", b"edited away")
+        sat.close()
+        before = datetime.now(ZoneInfo(zone))
+        synced = hameau("travel", "sync", "--data-dir", str(sat_dir), env=laptop)
+        after = datetime.now(ZoneInfo(zone))
+        assert synced.returncode == 0, synced.stderr
+        [copy] = [name for name in names(home.url, token, "Voyage") if "(conflit" in name]
+    assert any(f"(conflit portable {moment:%Y-%m-%d %Hh%M})" in copy for moment in (before, after))
+
+
+def test_a_served_satellite_never_syncs_a_store_that_is_not_there(tmp_path: Path) -> None:
+    """The satellite's content disk goes away while it is served and its member goes on
+    writing: it syncs by itself, refuses, and says why on its travel page and in status."""
+    from tests.travel.sides import write
+
+    home_dir, sat_dir = tmp_path / "home", tmp_path / "sat"
+    node = make_node(home_dir)
+    add_member(node, "alex")
+    write(node, "Voyage/a.txt", b"precious")
+    node.close()
+    token = app_password(home_dir)
+    with serve(home_dir) as home:
+        packed = hameau(
+            "travel", "pack", "--from", home.url, "--member", "alex", "--take", "files:mine/Voyage",
+            "--data-dir", str(sat_dir), env={"HAMEAU_PASSWORD": PASSWORD},
+        )  # fmt: skip
+        assert packed.returncode == 0, packed.stderr
+        here = app_password(sat_dir)
+        with serve(sat_dir, env={"HAMEAU_TRAVEL_RETRY_SECONDS": "1"}) as sat:
+            store = sat_dir / "blobs"
+            store.rename(tmp_path / "elsewhere")  # its disk is unplugged
+            (store / "tmp").mkdir(parents=True)
+            request(f"{sat.url}/api/files/mine/Voyage/new.txt", here, "PUT", b"written meanwhile")
+            cookie = login_cookie(sat.url, "alex", PASSWORD)
+
+            def page() -> str:
+                travel = urllib.request.Request(
+                    f"{sat.url}/travel", headers={"Cookie": f"hameau_session={cookie}"}
+                )
+                return urllib.request.urlopen(travel, timeout=10).read().decode()
+
+            assert eventually(lambda: "lost its marker file" in page())  # its own attempt
+            assert "Synchronisation refusée" in page()
+            assert names(home.url, token, "Voyage") == ["a.txt"]
+            status = hameau("travel", "status", "--data-dir", str(sat_dir))
+            assert status.returncode == 0 and "Sync refused" in status.stdout
+            for _attempt in range(5):  # the satellite's own sync may hold the lock just then
+                synced = hameau("travel", "sync", "--data-dir", str(sat_dir))
+                if "Another sync" not in synced.stderr:
+                    break
+            assert synced.returncode == 1 and "marker file" in synced.stderr

@@ -75,9 +75,7 @@ def test_one_item_deleted_for_good_from_the_trash_page(node: Node) -> None:
     put(client, auth, "mine/b.txt", b"second")
     for name in ("a.txt", "b.txt"):
         client.delete(f"/api/files/mine/{name}", headers=auth)
-    items = {
-        i["name"]: i["id"] for i in client.get("/api/trash", headers=auth).json()["items"]
-    }
+    items = {i["name"]: i["id"] for i in client.get("/api/trash", headers=auth).json()["items"]}
     sam = token(node, "sam")
     assert client.delete(f"/api/trash/{items['a.txt']}", headers=sam).status_code == 404
     log_in(client, "alex")
