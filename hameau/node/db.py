@@ -67,12 +67,22 @@ def _sqlite_pragmas(synchronous: str) -> Callable[[Any, Any], None]:
     return apply
 
 
+def _begin_before_savepoint(connection: Any, _name: str) -> None:
+    """pysqlite begins a transaction only before a write, not before a SAVEPOINT: SQLite then
+    makes the savepoint the transaction itself, and releasing it commits, so what a nested
+    block wrote would outlive a rollback of the whole. Begin it first."""
+    dbapi_connection = connection.connection.dbapi_connection
+    if not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN")
+
+
 def make_engine(url: str, synchronous: str = "FULL") -> Engine:
     if synchronous not in SYNCHRONOUS:
         raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
     engine = create_engine(url, pool_pre_ping=False)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas(synchronous))
+        event.listen(engine, "savepoint", _begin_before_savepoint)
     return engine
 
 
