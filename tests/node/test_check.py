@@ -73,11 +73,10 @@ def test_a_sound_node_checks_clean_and_a_wrong_journal_is_found_and_repaired(nod
     assert "Everything checked is sound." in clean.stdout
     with transaction(node.sessions) as session:
         session.execute(text("DELETE FROM sync_entries WHERE path = 'a.txt'"))
-        session.execute(text("UPDATE sync_entries SET seq = 1"))
-    node.close()
+    node.close()  # (sequence numbers cannot repeat any more: migration 0009 made them unique)
     found = hameau("check", data_dir=root)
     assert found.returncode == 1
-    assert "files journal" in found.stdout and "share a sequence number" in found.stdout
+    assert "files journal" in found.stdout
     assert hameau("check", "--repair", data_dir=root).returncode == 1
     assert hameau("check", data_dir=root).returncode == 0
 
