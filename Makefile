@@ -45,8 +45,10 @@ test: $(VENV)/.installed-dev llama-server $(SCHEMATHESIS)/.installed
 bench: $(VENV)/.installed-dev llama-server
 	bash bench/tools.sh
 	$(BIN)/python bench/idle.py
+	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/files.py
+	$(BIN)/python bench/check.py
 	$(BIN)/python bench/sync.py
 	$(BIN)/python bench/ai.py
 
