@@ -21,10 +21,12 @@ from os import stat_result
 from typing import Any
 
 import anyio.to_thread
+from starlette import responses
+from starlette.datastructures import Headers
 from starlette.responses import FileResponse
 from starlette.types import Send
 
-from hameau.errors import Conflict
+from hameau.errors import BadRequest, Conflict, RangeNotSatisfiable
 from hameau.files.models import FileEntry
 from hameau.node.blobs import BlobDamaged, LocalBlobStore
 
@@ -78,6 +80,33 @@ class VerifiedBlobResponse(FileResponse):
         super().__init__(store.path(digest), **options)
         self.store, self.digest = store, digest
 
+    @classmethod
+    def _parse_range_header(cls, http_range: str, file_size: int) -> list[tuple[int, int]]:
+        """Starlette's parsing, except that a unit other than bytes is ignored (the whole file
+        is sent), as RFC 9110 (14.2) asks, instead of refused."""
+        if http_range.partition("=")[0].strip().lower() != "bytes":
+            return []
+        return super()._parse_range_header(http_range, file_size)
+
+    def check_range(self, headers: Headers, size: int) -> None:
+        """Refuse a malformed (400) or unsatisfiable (416) Range in the node's words, before
+        Starlette would answer it in plain text (or with an empty body)."""
+        http_range, if_range = headers.get("range"), headers.get("if-range")
+        if http_range is None or (if_range is not None and not self._should_use_range(if_range)):
+            return
+        try:
+            self._parse_range_header(http_range, size)
+        except responses.MalformedRangeHeader:
+            raise BadRequest(
+                "This Range header cannot be read; ask for bytes as in 'bytes=0-99'."
+            ) from None
+        except responses.RangeNotSatisfiable:
+            raise RangeNotSatisfiable(
+                "This range starts past the end of the file, which has %(size)s bytes.",
+                headers={"Content-Range": f"bytes */{size}"},
+                size=size,
+            ) from None
+
     async def _handle_simple(self, send: Send, send_header_only: bool, send_pathsend: bool) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})  # fmt: skip
         if send_header_only:
@@ -99,11 +128,16 @@ class VerifiedBlobResponse(FileResponse):
             reader.close()
 
 
-async def download(store: LocalBlobStore, entry: FileEntry) -> VerifiedBlobResponse:
-    """The file's content as an attachment (a stored HTML file never runs as a page)."""
+async def download(
+    store: LocalBlobStore, entry: FileEntry, headers: Headers
+) -> VerifiedBlobResponse:
+    """The file's content as an attachment (a stored HTML file never runs as a page); a Range
+    in the request's ``headers`` that cannot be served is refused with a sentence."""
     assert entry.blob is not None
     stat = await anyio.to_thread.run_sync(check_before_serving, store, entry)
-    return VerifiedBlobResponse(
+    response = VerifiedBlobResponse(
         store, entry.blob, media_type=entry.content_type, filename=entry.name, stat_result=stat,
         headers={"Cache-Control": "private, no-cache"},
     )  # fmt: skip
+    response.check_range(headers, stat.st_size)
+    return response
