@@ -83,6 +83,7 @@ STREAMED = (
     ("PUT", "/api/files/"),
     ("PUT", "/dav/files/"),
     ("POST", "/files/upload"),
+    ("PUT", "/files/item/"),  # a shared device's upload, the folder by id
     ("POST", "/api/travel/blobs/upload"),
 )
 # JSON bodies allowed beyond `max_form_bytes`: a satellite's sync batches (paths, hashes).

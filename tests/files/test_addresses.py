@@ -84,14 +84,16 @@ def test_on_a_shared_device_files_pages_and_their_redirects_name_nothing(node: N
     assert download.content == "un vélo rouge".encode()
     assert "attachment" in download.headers["content-disposition"]  # the name is only here
 
-    # The upload script's door: the name in a header, never in the address.
+    # The upload script's door: the name in a header, never in the address; the content
+    # streams in, past the limit of a form's body.
+    helmet = b"un casque " * 30_000
     put = alex.put(
         f"/files/item/{folder}/upload",
-        content=b"un casque",
+        content=helmet,
         headers={**csrf_header(alex), "X-File-Name": quote("casque vélo.txt")},
     )
     assert put.status_code == 201
-    assert alex.get("/api/files/mine/Cadeaux/casque%20v%C3%A9lo.txt").content == b"un casque"
+    assert alex.get("/api/files/mine/Cadeaux/casque%20v%C3%A9lo.txt").content == helmet
 
     # Every other form goes back to an address by id.
     fields = {"space": "mine", "path": "Cadeaux/liste-surprise.txt"}
