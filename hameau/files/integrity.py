@@ -40,6 +40,19 @@ def damaged_error() -> Conflict:
     )
 
 
+def range_unreadable() -> BadRequest:
+    return BadRequest("This Range header cannot be read; ask for bytes as in 'bytes=0-99'.")
+
+
+def range_past_the_end(size: int) -> RangeNotSatisfiable:
+    """RFC 9110 (15.5.17): a 416 says the file's size in `Content-Range: bytes */SIZE`."""
+    return RangeNotSatisfiable(
+        "This range starts past the end of the file, which has %(size)s bytes.",
+        headers={"Content-Range": f"bytes */{size}"},
+        size=size,
+    )
+
+
 def is_damaged(store: LocalBlobStore, digest: str | None) -> bool:
     return digest is not None and not store.exists(digest)
 
@@ -109,15 +122,9 @@ class VerifiedBlobResponse(FileResponse):
         try:
             self._parse_range_header(http_range, size)
         except responses.MalformedRangeHeader:
-            raise BadRequest(
-                "This Range header cannot be read; ask for bytes as in 'bytes=0-99'."
-            ) from None
+            raise range_unreadable() from None
         except responses.RangeNotSatisfiable:
-            raise RangeNotSatisfiable(
-                "This range starts past the end of the file, which has %(size)s bytes.",
-                headers={"Content-Range": f"bytes */{size}"},
-                size=size,
-            ) from None
+            raise range_past_the_end(size) from None
 
     async def _handle_simple(self, send: Send, send_header_only: bool, send_pathsend: bool) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})  # fmt: skip

@@ -114,8 +114,9 @@ class LazyMount:
 
 def _webdav(node: Node) -> ASGIApp:
     from hameau.files.dav import make_dav_asgi
+    from hameau.files.dav_range import RangeCheck
 
-    return make_dav_asgi(node)  # type: ignore[no-any-return]
+    return RangeCheck(make_dav_asgi(node))
 
 
 def _caldav(node: Node) -> ASGIApp:
