@@ -54,8 +54,8 @@ class RangeCheck:
             return
         try:
             passed = checked_range(asked[0].decode("latin-1"))
-        except HameauError as error:
-            await error_response(Request(scope, receive), error)(scope, receive, send)
+        except HameauError as unreadable:
+            await error_response(Request(scope, receive), unreadable)(scope, receive, send)
             return
         size = await self._serve(scope, receive, send, passed)
         if size is None:
@@ -63,8 +63,8 @@ class RangeCheck:
         inside = inside_of(passed, size) if passed else None
         if inside is not None and await self._serve(scope, no_body, send, inside) is None:
             return  # served the ranges inside the file, as RFC 9110 asks (416 if none is)
-        error = range_past_the_end(size)
-        await error_response(Request(scope, receive), error)(scope, receive, send)
+        refusal = range_past_the_end(size)
+        await error_response(Request(scope, receive), refusal)(scope, receive, send)
 
     async def _serve(
         self, scope: Scope, receive: Receive, send: Send, asked: str | None

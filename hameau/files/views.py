@@ -20,6 +20,7 @@ from hameau.files.api import receive_upload
 from hameau.files.models import FileEntry
 from hameau.web.auth import DB, MemberVisitor, Visitor, member_of
 from hameau.web.home import AppInfo, Tile
+from hameau.web.openapi import RowId
 
 router = APIRouter(prefix="/files", include_in_schema=False)
 
@@ -150,13 +151,13 @@ async def empty_trash(request: Request, db: DB, visitor: MemberVisitor) -> Respo
 
 
 @router.get("/open/{entry_id}")
-async def open_entry(visitor: MemberVisitor, entry_id: int) -> Response:
+async def open_entry(visitor: MemberVisitor, entry_id: RowId) -> Response:
     """Addresses given out before /files/item/ (search results, bookmarks)."""
     return RedirectResponse(f"/files/item/{entry_id}", status_code=303)
 
 
 @router.get("/item/{entry_id}")
-async def item_page(request: Request, db: DB, visitor: MemberVisitor, entry_id: int) -> Response:
+async def item_page(request: Request, db: DB, visitor: MemberVisitor, entry_id: RowId) -> Response:
     """A folder or file by its id. A shared device shows it here, so that no name reaches the
     browser's history; elsewhere it leads to the readable address, in whichever space the
     member sees it."""
@@ -173,7 +174,7 @@ async def item_page(request: Request, db: DB, visitor: MemberVisitor, entry_id: 
 
 @router.get("/item/{entry_id}/download")
 async def download_item(
-    request: Request, db: DB, visitor: MemberVisitor, entry_id: int
+    request: Request, db: DB, visitor: MemberVisitor, entry_id: RowId
 ) -> Response:
     entry = _readable(db, member_of(visitor), entry_id)
     if entry.is_dir:
@@ -183,7 +184,7 @@ async def download_item(
 
 @router.put("/item/{entry_id}/upload", status_code=201)
 async def upload_into(
-    request: Request, db: DB, visitor: MemberVisitor, entry_id: int
+    request: Request, db: DB, visitor: MemberVisitor, entry_id: RowId
 ) -> dict[str, int]:
     """The upload script's door on a shared device: the folder by its id, the file's name in
     the X-File-Name header (percent-encoded), so that no name is in an address."""

@@ -177,6 +177,7 @@ def test_an_address_by_id_answers_only_those_who_may_read_it(node: Node) -> None
     sam = on_kitchen_terminal(node, "sam")
     unknown = sam.get("/files/item/999999")
     assert unknown.status_code == 404
+    assert sam.get("/files/item/" + "9" * 30).status_code == 422  # past any row id: bad input
     # Another member's private folder or file: the same answer as an id that does not exist.
     for address in (f"/files/item/{folder}", f"/files/item/{item}", f"/files/item/{item}/download"):
         refused = sam.get(address)
