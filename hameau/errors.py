@@ -74,6 +74,12 @@ class PayloadTooLarge(HameauError):
     status = 413
 
 
+class RangeNotSatisfiable(HameauError):
+    """A Range that starts past the end: RFC 9110 wants `Content-Range: bytes */SIZE` with it."""
+
+    status = 416
+
+
 class TooManyRequests(HameauError):
     status = 429
 

@@ -17,7 +17,7 @@ from hameau.files import integrity, paths, purge
 from hameau.files import service as files
 from hameau.files.models import FileEntry
 from hameau.web.auth import DB, MemberVisitor, member_of
-from hameau.web.openapi import BINARY, WHY, RowId, binary, errors
+from hameau.web.openapi import BINARY, RowId, binary, errors
 
 router = APIRouter(prefix="/api/files", tags=["files"])
 # The trash has its own address: under /api/files/ it would share paths with the spaces.
@@ -25,7 +25,7 @@ trash_router = APIRouter(prefix="/api/trash", tags=["files"])
 # Described with examples, so that a client (and schemathesis) finds the spaces that exist.
 Key = Annotated[str, PathParam(description="mine, household or shared", examples=["mine"])]
 FilePath = Annotated[str, PathParam(description="a path in the space", examples=["hello.txt"])]
-PLAIN = {"text/plain": {"schema": {"type": "string"}}}
+CONTENT_RANGE = {"description": "bytes */SIZE, SIZE being the file's", "schema": {"type": "string"}}
 RANGE = {"name": "Range", "in": "header", "required": False, "schema": {"type": "string"},
          "examples": {"start": {"value": "bytes=0-1"}}}  # fmt: skip
 
@@ -132,10 +132,10 @@ async def trash_delete(request: Request, db: DB, visitor: MemberVisitor, entry_i
             "description": "The part(s) of the file asked for with Range.",
             "content": {"*/*": {"schema": BINARY}},
         },
-        **errors(404),
-        # A malformed or unsatisfiable Range is refused by Starlette's FileResponse, in text.
-        400: {**errors(400)[400], "content": {**errors(400)[400]["content"], **PLAIN}},
-        416: {"description": WHY[416], "content": PLAIN},
+        # 400: a Range that cannot be read; 416 (with Content-Range: bytes */SIZE): one that
+        # starts past the end. A unit other than bytes is ignored: the whole file comes.
+        **errors(400, 404, 409),
+        416: {**errors(416)[416], "headers": {"Content-Range": CONTENT_RANGE}},
     },
     openapi_extra={"parameters": [RANGE]},
 )
@@ -146,7 +146,7 @@ async def read(
     _, entry = files.locate(db, visitor.member, key, path)
     if entry.is_dir:
         return Listing(path=path, entries=[EntryOut.of(item) for item in files.children(db, entry)])
-    return await integrity.download(request.app.state.node.blobs, entry)
+    return await integrity.download(request.app.state.node.blobs, entry, request.headers)
 
 
 async def receive_upload(request: Request, db: DB, plan: files.WritePlan, member) -> FileEntry:  # type: ignore[no-untyped-def]

@@ -4,7 +4,7 @@ previous versions and sharing."""
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from fastapi import APIRouter, Form
 from starlette.datastructures import UploadFile
@@ -12,12 +12,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from hameau.accounts import members, workspace
+from hameau.accounts.models import Member
 from hameau.errors import N_, BadRequest, Forbidden, NotFound
 from hameau.files import integrity, paths, purge
 from hameau.files import service as files
+from hameau.files.api import receive_upload
 from hameau.files.models import FileEntry
 from hameau.web.auth import DB, MemberVisitor, Visitor, member_of
 from hameau.web.home import AppInfo, Tile
+from hameau.web.openapi import RowId
 
 router = APIRouter(prefix="/files", include_in_schema=False)
 
@@ -61,12 +64,49 @@ def page_url(key: str, path: str) -> str:
     return f"/files/{key}/" + quote(path)
 
 
-def _back(key: str, path: str, done: str) -> RedirectResponse:
-    return RedirectResponse(f"{page_url(key, path)}?done={done}", status_code=303)
+def item_url(entry: FileEntry) -> str:
+    """An address that names nothing: a shared device's history keeps no file or folder name."""
+    return f"/files/item/{entry.id}"
+
+
+def address(db: DB, visitor: Visitor, key: str, entry: FileEntry) -> str:
+    """A folder's or file's page: by its id on a shared device, by its path elsewhere."""
+    if entry.parent_id is None:
+        return page_url(key, "")  # a space's root names nothing
+    if visitor.on_shared_session:
+        return item_url(entry)
+    return page_url(key, files.path_of(db, entry))
+
+
+def _back(db: DB, visitor: Visitor, key: str, entry: FileEntry, done: str) -> RedirectResponse:
+    return RedirectResponse(f"{address(db, visitor, key, entry)}?done={done}", status_code=303)
 
 
 def _parent(path: str) -> str:
     return "/".join(paths.split(path)[:-1])
+
+
+def _folder_of(db: DB, entry: FileEntry) -> FileEntry:
+    parent = db.get(FileEntry, entry.parent_id) if entry.parent_id else None
+    return parent or entry
+
+
+def _key_of(member: Member, entry: FileEntry) -> str:
+    if entry.owner_id is None:
+        return "household"
+    return "mine" if entry.owner_id == member.id else "shared"
+
+
+def _readable(db: DB, member: Member, entry_id: int) -> FileEntry:
+    """The entry with this id, if this member may read it; any other id is unknown (404)."""
+    entry = db.get(FileEntry, entry_id)
+    if (
+        entry is None
+        or any(item.deleted_at is not None for item in [*files.ancestors(db, entry), entry])
+        or not files.can_read(db, member, entry)
+    ):
+        raise NotFound("No file or folder at this path.")
+    return entry
 
 
 @router.get("/")
@@ -90,10 +130,10 @@ async def trash_page(request: Request, db: DB, visitor: MemberVisitor) -> Respon
 
 @router.post("/trash/{entry_id}/restore")
 async def restore(request: Request, db: DB, visitor: MemberVisitor, entry_id: int) -> Response:
-    entry = files.restore(db, member_of(visitor), entry_id)
+    member = member_of(visitor)
+    entry = files.restore(db, member, entry_id)
     files.reindex(db, entry, request.app.state.node.blobs)
-    key = "household" if entry.owner_id is None else "mine"
-    return _back(key, _parent(files.path_of(db, entry)) if entry.parent_id else "", "restored")
+    return _back(db, visitor, _key_of(member, entry), _folder_of(db, entry), "restored")
 
 
 @router.post("/trash/{entry_id}/delete")
@@ -111,52 +151,136 @@ async def empty_trash(request: Request, db: DB, visitor: MemberVisitor) -> Respo
 
 
 @router.get("/open/{entry_id}")
-async def open_entry(db: DB, visitor: MemberVisitor, entry_id: int) -> Response:
-    """From a search result to the file's page, in whichever space the member sees it."""
+async def open_entry(visitor: MemberVisitor, entry_id: RowId) -> Response:
+    """Addresses given out before /files/item/ (search results, bookmarks)."""
+    return RedirectResponse(f"/files/item/{entry_id}", status_code=303)
+
+
+@router.get("/item/{entry_id}")
+async def item_page(request: Request, db: DB, visitor: MemberVisitor, entry_id: RowId) -> Response:
+    """A folder or file by its id. A shared device shows it here, so that no name reaches the
+    browser's history; elsewhere it leads to the readable address, in whichever space the
+    member sees it."""
     member = member_of(visitor)
-    entry = db.get(FileEntry, entry_id)
-    if entry is None or entry.deleted_at is not None or not files.can_read(db, member, entry):
+    entry = _readable(db, member, entry_id)
+    key = _key_of(member, entry)
+    if visitor.on_shared_session:
+        path = files.path_of(db, entry) if key != "shared" else str(entry.id)
+        return _show(request, db, visitor, key, path, entry)
+    if key == "shared":
+        return RedirectResponse(page_url(key, str(entry.id)), status_code=303)
+    return RedirectResponse(page_url(key, files.path_of(db, entry)), status_code=303)
+
+
+@router.get("/item/{entry_id}/download")
+async def download_item(
+    request: Request, db: DB, visitor: MemberVisitor, entry_id: RowId
+) -> Response:
+    entry = _readable(db, member_of(visitor), entry_id)
+    if entry.is_dir:
         raise NotFound("No file or folder at this path.")
-    if entry.owner_id in (None, member.id):
-        key = "household" if entry.owner_id is None else "mine"
-        return RedirectResponse(page_url(key, files.path_of(db, entry)), status_code=303)
-    return RedirectResponse(f"/files/shared/{entry.id}", status_code=303)
+    return await integrity.download(request.app.state.node.blobs, entry, request.headers)
+
+
+@router.put("/item/{entry_id}/upload", status_code=201)
+async def upload_into(
+    request: Request, db: DB, visitor: MemberVisitor, entry_id: RowId
+) -> dict[str, int]:
+    """The upload script's door on a shared device: the folder by its id, the file's name in
+    the X-File-Name header (percent-encoded), so that no name is in an address."""
+    member = member_of(visitor)
+    folder = _readable(db, member, entry_id)
+    key = _key_of(member, folder)
+    if key == "shared":
+        raise Forbidden("This file is shared with you read-only.")
+    if not folder.is_dir:
+        raise NotFound("No file or folder at this path.")
+    name = paths.check_name(unquote(request.headers.get("x-file-name", "")))
+    declared = request.headers.get("content-length")
+    parts = [*paths.split(files.path_of(db, folder)), name]
+    size = int(declared) if declared and declared.isdigit() else None
+    plan = files.plan_write(db, member, files.space(member, key), parts, size)
+    db.commit()  # hold no transaction while the body streams in (other writers go on)
+    entry = await receive_upload(request, db, plan, member)
+    return {"id": entry.id, "size": entry.size}
 
 
 @router.get("/{key}/{path:path}")
 async def browse(request: Request, db: DB, visitor: MemberVisitor, key: str, path: str) -> Response:
     member = member_of(visitor)
-    pages = request.app.state.pages
-    gettext = pages.gettext(request)
     path = "/".join(paths.split(path))  # "a/b/" and "a/b" are the same folder
-    context: dict[str, object] = {
-        "key": key,
-        "path": path,
-        "space_title": SPACE_TITLES.get(key, ""),
-        "notice": NOTICES.get(request.query_params.get("done", "")),
-        "page_url": page_url,
-        "quota": member.quota_bytes,
-        "used": files.usage(db, member.id),
-    }
-    if key == "shared" and not paths.split(path):
+    if key == "shared" and not path:
         shared = files.shared_with(db, member)
+        context = _context(request, db, visitor, key, path)
         context.update(
             title=SPACE_TITLES["shared"], entries=shared, crumbs=[],
             damaged_entries=integrity.damaged_ids(request.app.state.node.blobs, shared),
         )  # fmt: skip
-        return pages.render(request, "files_folder.html", context)
-    where, entry = files.locate(db, member, key, path)
-    parts = paths.split(path)
-    context["crumbs"] = [("/".join(parts[: i + 1]), name) for i, name in enumerate(parts)]
-    context["writable"] = where is not None
+        return request.app.state.pages.render(request, "files_folder.html", context)
+    return _show(request, db, visitor, key, path, files.locate(db, member, key, path)[1])
+
+
+def _context(request: Request, db: DB, visitor: Visitor, key: str, path: str) -> dict[str, object]:
+    member = member_of(visitor)
+    by_id = visitor.on_shared_session
+
+    def link(entry: FileEntry) -> str:
+        """A row of the listing: by id on a shared device, else its path under this folder."""
+        if by_id:
+            return item_url(entry)
+        below = str(entry.id) if key == "shared" and not path else f"{path}/{entry.name}"
+        return page_url(key, below.lstrip("/")) + ("/" if entry.is_dir else "")
+
+    return {
+        "key": key,
+        "path": path,
+        "space_title": SPACE_TITLES.get(key, ""),
+        "notice": NOTICES.get(request.query_params.get("done", "")),
+        "space_url": page_url(key, ""),
+        "link": link,
+        "quota": member.quota_bytes,
+        "used": files.usage(db, member.id),
+    }
+
+
+def _crumbs(
+    db: DB, visitor: Visitor, key: str, path: str, entry: FileEntry
+) -> list[tuple[str, str]]:
+    """The folders down to the entry, each with its address, the entry last."""
+    if not visitor.on_shared_session:
+        parts = paths.split(path)
+        return [(page_url(key, "/".join(parts[: i + 1])), name) for i, name in enumerate(parts)]
+    chain = [*files.ancestors(db, entry)[1:], entry] if entry.parent_id else []
+    if key == "shared":  # from the entry that was shared down, not the owner's other folders
+        chain = [item for item in chain if files.can_read(db, member_of(visitor), item)]
+    return [(item_url(item), item.name) for item in chain]
+
+
+def _show(
+    request: Request, db: DB, visitor: Visitor, key: str, path: str, entry: FileEntry
+) -> Response:
+    """A folder's listing or a file's page; ``path`` is its path in the space (for a file
+    shared with the member: the shared entry's id, then the names below it)."""
+    member = member_of(visitor)
+    pages = request.app.state.pages
+    by_id = visitor.on_shared_session
+    context = _context(request, db, visitor, key, path)
+    context["crumbs"] = _crumbs(db, visitor, key, path, entry)
+    context["writable"] = key != "shared"
     context["title"] = entry.name or SPACE_TITLES.get(key, "")
     if visitor.login is not None:
-        title = entry.name or gettext(SPACE_TITLES.get(key, ""))
-        workspace.remember(db, visitor.login, "files", request.url.path, item=path, title=title)
+        title = entry.name or pages.gettext(request)(SPACE_TITLES.get(key, ""))
+        here = item_url(entry) if entry.parent_id else page_url(key, "")  # names nothing
+        workspace.remember(db, visitor.login, "files", here, item=path, title=title)
     store = request.app.state.node.blobs
     if entry.is_dir:
         entries = files.children(db, entry)
-        context.update(entries=entries, damaged_entries=integrity.damaged_ids(store, entries))
+        context.update(
+            entries=entries, damaged_entries=integrity.damaged_ids(store, entries),
+            upload_url=f"{item_url(entry)}/upload" if by_id
+            else f"/api/files/{key}/" + (quote(path + "/") if path else ""),
+            upload_by_id=by_id,
+        )  # fmt: skip
         return pages.render(request, "files_folder.html", context)
     versions = files.versions(db, entry)
     context.update(
@@ -167,7 +291,7 @@ async def browse(request: Request, db: DB, visitor: MemberVisitor, key: str, pat
         shares=files.shares_of(db, entry) if entry.owner_id == member.id else [],
         people=[m for m in members.list_members(db, active_only=True) if m.id != member.id],
         parent=_parent(path),
-        download_url=f"/api/files/{key}/{quote(path)}",
+        download_url=f"{item_url(entry)}/download" if by_id else f"/api/files/{key}/{quote(path)}",
     )
     return pages.render(request, "files_file.html", context)
 
@@ -201,7 +325,7 @@ async def upload_form(request: Request, db: DB, visitor: MemberVisitor) -> Respo
                     raise files.over_quota()
             digest = writer.commit()
         files.record_write(db, plan, member, digest, writer.size, upload.content_type or "", store)
-    return _back(key, folder, "uploaded")
+    return _back(db, visitor, key, files.resolve(db, where, paths.split(folder)), "uploaded")
 
 
 @router.post("/folder")
@@ -212,8 +336,10 @@ async def new_folder(
     path: Annotated[str, Form(max_length=4000)] = "",  # empty: the space's root
 ) -> Response:  # fmt: skip
     where = files.space(member_of(visitor), space)
-    files.make_folder(db, member_of(visitor), where, [*paths.split(path), paths.check_name(name)])
-    return _back(space, path, "folder")
+    made = files.make_folder(
+        db, member_of(visitor), where, [*paths.split(path), paths.check_name(name)]
+    )
+    return _back(db, visitor, space, _folder_of(db, made), "folder")
 
 
 def _entry(db: DB, visitor: Visitor, space: str, path: str) -> FileEntry:
@@ -238,7 +364,7 @@ async def move(
     folder = _parent(path) if to_folder is None else to_folder
     target = files.resolve(db, files.space(member, target_space), paths.split(folder))
     moved = files.move(db, member, entry, target, name)
-    return _back(target_space, files.path_of(db, moved), "moved")
+    return _back(db, visitor, target_space, moved, "moved")
 
 
 @router.post("/delete")
@@ -246,8 +372,9 @@ async def delete(
     db: DB, visitor: MemberVisitor,
     space: Annotated[str, Form(max_length=20)], path: Annotated[str, Form(max_length=4000)],
 ) -> Response:  # fmt: skip
-    files.trash(db, member_of(visitor), _entry(db, visitor, space, path))
-    return _back(space, _parent(path), "deleted")
+    entry = _entry(db, visitor, space, path)
+    files.trash(db, member_of(visitor), entry)
+    return _back(db, visitor, space, _folder_of(db, entry), "deleted")
 
 
 @router.post("/version")
@@ -258,7 +385,7 @@ async def restore_version(
 ) -> Response:  # fmt: skip
     entry = _entry(db, visitor, space, path)
     files.restore_version(db, member_of(visitor), entry, version, request.app.state.node.blobs)
-    return _back(space, path, "version")
+    return _back(db, visitor, space, entry, "version")
 
 
 @router.post("/share")
@@ -271,7 +398,7 @@ async def share(
     entry = _entry(db, visitor, space, path)
     target = None if with_ == "household" else members.find_member(db, with_)
     files.share(db, member, entry, target)
-    return _back(space, path, "shared")
+    return _back(db, visitor, space, entry, "shared")
 
 
 @router.post("/unshare/{share_id}")
@@ -280,4 +407,4 @@ async def unshare(
     space: Annotated[str, Form(max_length=20)], path: Annotated[str, Form(max_length=4000)],
 ) -> Response:  # fmt: skip
     files.unshare(db, member_of(visitor), share_id)
-    return _back(space, path, "unshared")
+    return _back(db, visitor, space, _entry(db, visitor, space, path), "unshared")

@@ -102,6 +102,14 @@ async def search_page(
     return request.app.state.pages.render(request, "search.html", context)
 
 
+@router.post("/search")
+async def search_posted(
+    request: Request, db: DB, visitor: MemberVisitor, q: Annotated[str, Form(max_length=200)] = ""
+) -> Response:
+    """A shared device's search: the query is posted, so it never enters the history."""
+    return await search_page(request, db, visitor, q)
+
+
 @api.get("")
 async def list_notes(db: DB, visitor: MemberVisitor) -> list[dict[str, object]]:
     return [

@@ -83,6 +83,7 @@ STREAMED = (
     ("PUT", "/api/files/"),
     ("PUT", "/dav/files/"),
     ("POST", "/files/upload"),
+    ("PUT", "/files/item/"),  # a shared device's upload, the folder by id
     ("POST", "/api/travel/blobs/upload"),
 )
 # JSON bodies allowed beyond `max_form_bytes`: a satellite's sync batches (paths, hashes).
@@ -113,8 +114,9 @@ class LazyMount:
 
 def _webdav(node: Node) -> ASGIApp:
     from hameau.files.dav import make_dav_asgi
+    from hameau.files.dav_range import RangeCheck
 
-    return make_dav_asgi(node)  # type: ignore[no-any-return]
+    return RangeCheck(make_dav_asgi(node))
 
 
 def _caldav(node: Node) -> ASGIApp:

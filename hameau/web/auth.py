@@ -79,6 +79,11 @@ class Visitor:
     def on_shared_device(self) -> bool:
         return bool(self.device and self.device.shared)
 
+    @property
+    def on_shared_session(self) -> bool:
+        """Whether the browser's history must keep nothing of the member (titles, addresses)."""
+        return self.on_shared_device or bool(self.login and self.login.shared)
+
 
 def client_address(request: Request) -> str:
     return request.client.host if request.client else ""

@@ -269,3 +269,84 @@ def test_enrolling_a_second_browser_under_the_same_name_asks_first(
     assert kitchen.locator("h1").inner_text() == "Se connecter"
     first.close()
     second.close()
+
+
+FOLDER = "Cadeaux secrets"
+QUERY = "vélo"
+# Each name as it would appear in an address, raw or percent-encoded, and the query.
+NAMES_IN_ADDRESSES = (
+    "Cadeaux", "liste-surprise", "liste-cachee", "v%C3%A9lo", "vélo", "q=",
+)  # fmt: skip
+
+
+def downloads(profile: Path) -> list[str]:
+    """The addresses Chromium recorded for downloads (they are in the History database too)."""
+    copy = profile.parent / "History.downloads"
+    shutil.copy(profile / "Default" / "History", copy)
+    with sqlite3.connect(copy) as db:
+        return [url for (url,) in db.execute("SELECT url FROM downloads_url_chains")]
+
+
+def test_files_and_search_on_a_shared_device_leave_no_name_in_any_address(
+    tmp_path: Path, browser: Any
+) -> None:
+    root = household(tmp_path / "home")
+    upload = tmp_path / FILE_NAME
+    upload.write_text("un vélo rouge\n")
+    profile = tmp_path / "profile"
+    seen = Recorder()
+    with serve(root) as node:
+        context = seen.watch(persistent(browser, profile))
+        page = context.pages[0] if context.pages else context.new_page()
+        enrol_here(page, root, node)
+        log_in_as(page, "Alex")
+        page.goto(node.url + "/files/mine/")
+        page.fill("form[action='/files/folder'] input[name=name]", FOLDER)
+        page.click("form[action='/files/folder'] button")
+        page.wait_for_url("**done=folder")
+        page.click(f"a.folder:has-text('{FOLDER}')")
+        folder = page.url
+        assert "/files/item/" in folder
+        page.set_input_files("#upload input[type=file]", str(upload))  # the script's upload
+        page.click("#upload button[type=submit]")
+        page.wait_for_url("**done=uploaded")
+        page.click(f"a:has-text('{FILE_NAME}')")
+        item = page.url
+        with page.expect_download() as download:
+            page.click("a.button[download]")
+        assert download.value.suggested_filename == FILE_NAME
+        page.fill("form[action='/files/move'] input[name=name]", "liste-cachee.txt")
+        page.click("form[action='/files/move'] button")
+        page.wait_for_url("**done=moved")
+        assert page.url.split("?")[0] == item
+        page.click("form[action='/files/delete'] button")
+        page.wait_for_url("**done=deleted")
+        assert page.url.split("?")[0] == folder
+        page.goto(node.url + "/files/trash")
+        page.click("form[action$='/restore'] button")
+        page.wait_for_url("**done=restored")
+        page.goto(node.url + "/notes")
+        page.fill("form[action='/search'] input[name=q]", QUERY)
+        page.click("form[action='/search'] button")
+        page.wait_for_selector("ul.hits a:has-text('liste-cachee.txt')")
+        assert page.url == node.url + "/search"
+        page.click("ul.hits a:has-text('liste-cachee.txt')")
+        page.wait_for_url(item)
+        assert page.locator("strong:has-text('liste-cachee.txt')").count() == 1
+
+        # The next member cannot open what Alex opened by its address.
+        switch_person(page)
+        log_in_as(page, "Sam")
+        for address in (item, folder, item + "/download"):
+            answer = page.goto(address)
+            assert answer is not None and answer.status == 404, address
+            assert "liste-cachee" not in page.content()
+        switch_person(page)
+        context.close()
+
+    visited = [url for url, _ in history(profile)]
+    assert any("/files/item/" in url for url in visited)  # the history was read, not empty
+    addresses = visited + seen.urls + downloads(profile)
+    assert any(url.endswith("/upload") for url in seen.urls)  # the upload script's requests
+    for url in addresses:
+        assert not any(name in url for name in NAMES_IN_ADDRESSES), url

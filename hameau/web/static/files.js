@@ -4,6 +4,7 @@
 (function () {
   var form = document.getElementById("upload");
   if (!form || !window.XMLHttpRequest) return;
+  var byId = form.hasAttribute("data-by-id");
   var token = (document.body.getAttribute("hx-headers") || "").match(/"X-CSRF-Token": "([^"]+)"/);
   form.addEventListener("submit", function (event) {
     var input = form.querySelector("input[type=file]");
@@ -25,8 +26,15 @@
       row.appendChild(bar);
       progress.appendChild(row);
       var request = new XMLHttpRequest();
-      request.open("PUT", form.getAttribute("data-target") + encodeURIComponent(file.name));
+      // On a shared device the name travels in a header: an address would reach the history.
+      if (byId) {
+        request.open("PUT", form.getAttribute("data-target"));
+        request.setRequestHeader("X-File-Name", encodeURIComponent(file.name));
+      } else {
+        request.open("PUT", form.getAttribute("data-target") + encodeURIComponent(file.name));
+      }
       request.setRequestHeader("X-CSRF-Token", token[1]);
+      request.setRequestHeader("Accept", "application/json");
       request.upload.onprogress = function (e) { bar.value = e.loaded; };
       request.onload = function () {
         if (request.status >= 400) {
