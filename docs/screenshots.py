@@ -115,6 +115,9 @@ def main() -> None:
             admin.goto(node.url + "/admin/devices")
             admin.wait_for_load_state()
             admin.screenshot(path=OUT / "devices.png", full_page=True)
+            admin.goto(node.url + "/admin/space")
+            admin.wait_for_load_state()
+            admin.screenshot(path=OUT / "space.png", full_page=True)
             apps = log_in_page(browser, node.url, "sam", logins["sam"], height=700)
             apps.goto(node.url + "/files/household/")
             for folder_name in ("Photos de vacances", "Papiers"):
