@@ -161,7 +161,7 @@ def tidy(node: object) -> None:
 
     assert isinstance(node, Node)
     if (node.layout.root / "satellite.json").exists():
-        from hameau.travel.sync import sync_running
+        from hameau.travel.lock import sync_running
 
         if sync_running(node.layout.root):  # its downloads are in progress: leave them be
             print("A travel sync is running; leftovers are swept at the next start.", flush=True)

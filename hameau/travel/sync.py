@@ -1,4 +1,4 @@
-"""The satellite's side of sync: pack, sync, status and return, over the home's travel API.
+"""The satellite's side of sync: sync and status, over the home's travel API (home.py).
 
 A sync runs in rounds. Each round, for each file space taken: the home's changes since the
 last reconciled sequence and the satellite's own are put side by side with the other
@@ -14,15 +14,10 @@ and everything it does is idempotent.
 from __future__ import annotations
 
 import base64
-import fcntl
-import os
-import shutil
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
@@ -30,15 +25,16 @@ from sqlalchemy.orm import Session
 
 from hameau.accounts import members
 from hameau.accounts.models import Member
-from hameau.errors import BadRequest, Conflict, HameauError
+from hameau.errors import BadRequest, HameauError
 from hameau.files import journal
 from hameau.files import service as files
-from hameau.node.blobs import BlobDamaged
 from hameau.node.datadir import Node
-from hameau.node.db import retrying, transaction
+from hameau.node.db import retrying
 from hameau.notes import service as notes
-from hameau.travel import apply, calendars, wire
+from hameau.travel import apply, calendars
 from hameau.travel import satellite as record
+from hameau.travel.home import CHANGES_PAGE, Home, HomeUnreachable
+from hameau.travel.lock import locked
 from hameau.travel.merge import FileState, Order, compare, reconcile
 from hameau.travel.satellite import Satellite
 
@@ -46,22 +42,8 @@ if TYPE_CHECKING:
     import httpx
 
 ROUNDS = 6
-CHANGES_PAGE = 5000  # the home's changes asked for at a time
 APPLY_BATCH = 500
 FETCH_BATCH_BYTES = 256 << 20
-LOCK_FILE = "sync.lock"
-
-
-class HomeUnreachable(HameauError):
-    status = 503
-
-
-class SyncFailed(HameauError):
-    status = 502
-
-
-class WrongPassword(HameauError):
-    status = 401
 
 
 @dataclass
@@ -80,159 +62,7 @@ class Report:
         return not self.problems
 
 
-# ---------------------------------------------------------------- talking to home
-
-
-class Home:
-    """The home node's travel API, through an httpx client (a real one, or a test's)."""
-
-    def __init__(self, client: httpx.Client, address: str, page_size: int = CHANGES_PAGE) -> None:
-        self.client = client
-        self.address = address
-        self.page_size = page_size  # changes asked for at a time (a test asks for 1)
-
-    def call(self, method: str, url: str, **options: Any) -> Any:
-        import httpx
-
-        try:
-            response = self.client.request(method, url, **options)
-        except httpx.TransportError as error:
-            raise self.unreachable(error) from None
-        return self._answer(response)
-
-    def enrol(self, body: dict[str, Any]) -> Any:
-        """Pack's first call, a login: a refusal is a wrong password, not a revoked satellite,
-        and a home out of reach means nothing was packed (there is no later sync to promise)."""
-        import httpx
-
-        try:
-            response = self.client.post("/api/travel/satellites", json=body)
-        except httpx.TransportError as error:
-            raise HomeUnreachable(
-                "The home node at %(url)s cannot be reached (%(why)s); nothing was packed."
-                " Check the address and that home is up, then run this again.",
-                url=self.address,
-                why=type(error).__name__,
-            ) from None
-        if response.status_code == 401:
-            raise WrongPassword(
-                "The home node refused this member name and password (or the account is"
-                " disabled); nothing was packed. Check them and run this again."
-            )
-        return self._answer(response)
-
-    def unreachable(self, error: Exception) -> HomeUnreachable:
-        return HomeUnreachable(
-            "The home node at %(url)s cannot be reached (%(why)s); your changes stay here and"
-            " will be sent at the next sync.",
-            url=self.address,
-            why=type(error).__name__,
-        )
-
-    def _answer(self, response: httpx.Response) -> Any:
-        if response.status_code == 401:
-            raise SyncFailed(
-                "The home node no longer accepts this satellite's credential (revoked?);"
-                " your changes stay here: pack a new satellite and copy them over."
-            )
-        if response.status_code >= 400:
-            try:
-                why = response.json().get("error") or response.text[:200]
-            except ValueError:
-                why = response.text[:200]
-            raise SyncFailed(
-                "The home node answered %(status)s: %(why)s",
-                status=response.status_code,
-                why=why,
-            )
-        return response.json() if response.content else None
-
-    def fetch(self, store: Any, digests: list[str]) -> int:
-        """Bring these contents into the local store; returns the bytes received."""
-        import httpx
-
-        receiver = wire.Receiver(store, allowed=set(digests))
-        try:
-            with self.client.stream(
-                "POST", "/api/travel/blobs/fetch", json={"digests": digests}
-            ) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    self._answer(response)
-                for chunk in response.iter_bytes(wire.READ):
-                    receiver.feed(chunk)
-            receiver.close()
-        except httpx.TransportError as error:
-            receiver.abort()
-            raise self.unreachable(error) from None
-        except wire.WireError as error:
-            receiver.abort()
-            raise SyncFailed(
-                "Content from the home node was refused: %(why)s.", why=str(error)
-            ) from None
-        return receiver.total
-
-    def send(self, store: Any, digests: list[str]) -> dict[str, Any]:
-        """Send these contents home; the answer lists those it had no room for."""
-        try:
-            answer = self.call(
-                "POST", "/api/travel/blobs/upload", content=wire.send(store, digests),
-                headers={"Content-Type": "application/octet-stream"},
-            )  # fmt: skip
-        except BlobDamaged as damage:  # the body was cut before its bytes left
-            raise SyncFailed(
-                "A file's content is %(how)s on this machine, so it was not sent; run "
-                "`hameau check` here and restore the file from an earlier version.",
-                how=damage.reason,
-            ) from None
-        return answer or {}
-
-
-def http_client(address: str, timeout: float = 60) -> httpx.Client:
-    import httpx
-
-    if not address.startswith(("http://", "https://")):
-        raise BadRequest("The home node's address starts with http:// or https://.")
-    return httpx.Client(
-        base_url=address.rstrip("/"),
-        timeout=httpx.Timeout(timeout, connect=5),
-        headers={"Accept-Language": "en"},  # the command line speaks English
-    )
-
-
-def client_for(satellite: Satellite, timeout: float = 60) -> httpx.Client:
-    client = http_client(satellite.home, timeout)
-    client.headers["Authorization"] = f"Bearer {satellite.token}"
-    return client
-
-
 # ---------------------------------------------------------------- helpers
-
-
-@contextmanager
-def locked(root: Path) -> Iterator[None]:
-    """One sync at a time on a satellite (and no content sweep while one runs)."""
-    handle = (root / LOCK_FILE).open("a")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise Conflict(
-            "Another sync is running on this satellite; wait for it to finish."
-        ) from None
-    try:
-        yield
-    finally:
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
-
-
-def sync_running(root: Path) -> bool:
-    try:
-        with locked(root):
-            return False
-    except Conflict:
-        return True
 
 
 def stamp(zone: str = "") -> str:
@@ -620,88 +450,6 @@ def sync(
     return report
 
 
-def pack(
-    home_address: str,
-    member_name: str,
-    password: str,
-    takes: list[str],
-    data_dir: Path,
-    name: str,
-    client: httpx.Client,
-) -> tuple[Node, Satellite]:
-    """Make a satellite in ``data_dir``: enrol it at home, create its node, take the subset."""
-    from hameau.config import Settings
-    from hameau.node.datadir import Layout, exists, init_node
-
-    parsed = [record.Take.parse(text) for text in takes]
-    if not parsed:
-        raise BadRequest(
-            "Say what to take: --take files:mine/FOLDER, --take notes, --take calendar:agenda …"
-        )
-    if exists(Layout(data_dir)) or record.path(data_dir).exists():
-        raise Conflict(
-            "%(dir)s already holds a node; choose another --data-dir.", dir=str(data_dir)
-        )
-    home = Home(client, home_address)
-    made = home.enrol(
-        {
-            "member": member_name,
-            "password": password,
-            "name": name,
-            "takes": [str(t) for t in parsed],
-        }
-    )
-    client.headers["Authorization"] = f"Bearer {made['token']}"
-    try:
-        for take in parsed:
-            if take.kind == "files" and take.path:
-                client_path = f"/api/files/{take.space}/{take.path}"
-                found = client.get(client_path)
-                if found.status_code == 404 or "entries" not in found.text:
-                    raise BadRequest(
-                        "There is no folder '%(path)s' in the %(space)s files at home.",
-                        path=take.path, space=take.space,
-                    )  # fmt: skip
-            if take.kind == "calendar" and calendars.calendar_path(member_name, take.path) is None:
-                raise BadRequest("No calendar called '%(name)s'.", name=take.path)
-    except HameauError:
-        home.call("DELETE", "/api/travel/satellites/self")
-        raise
-    node = init_node(Settings(data_dir=data_dir), f"{made['home']['name']} — {made['device_name']}")
-    with transaction(node.sessions) as session:
-        profile = made["member"]
-        member = members.add_member(
-            session, profile["name"], password, display_name=profile["display_name"],
-            quota_bytes=max(profile["quota_bytes"], 1 << 40), locale=profile.get("locale"),
-        )  # fmt: skip
-        for take in parsed:
-            if take.kind == "files" and take.path:
-                apply_folder(session, member, take)
-    satellite = Satellite(
-        home=home_address.rstrip("/"),
-        member=made["member"]["name"],
-        device_name=made["device_name"],
-        token=made["token"],
-        home_replica=made["home"]["replica"],
-        home_timezone=made["home"].get("timezone", ""),
-        takes=[str(take) for take in parsed],
-        packed_at=datetime.now(UTC).isoformat(timespec="seconds"),
-    )
-    record.save(data_dir, satellite)
-    return node, satellite
-
-
-def apply_folder(session: Session, member: Member, take: record.Take) -> None:
-    where = files.Space(take.space, member.id if take.space == "mine" else None)
-    folder = files.root(session, where)
-    for name in take.path.split("/"):
-        found = files.child(session, folder, name)
-        if found is None:
-            parts = [*filter(None, files.path_of(session, folder).split("/")), name]
-            found = files.make_folder(session, member, where, parts)
-        folder = found
-
-
 @dataclass
 class Status:
     here: dict[str, list[str]]  # space: paths changed here, not yet at home
@@ -750,28 +498,3 @@ def status(node: Node, satellite: Satellite, client: httpx.Client | None) -> Sta
     return Status(
         here, there, sorted(open_conflicts), satellite.last_sync, satellite.last_error, refused
     )
-
-
-def return_home(node: Node, satellite: Satellite, client: httpx.Client) -> Report:
-    """A last sync; if everything reached home, the credential is revoked and the copy wiped."""
-    report = sync(node, satellite, client)
-    if not report.complete:
-        raise SyncFailed(
-            "Not everything reached home (%(why)s); nothing was wiped. Fix it and run"
-            " `hameau travel return` again.",
-            why="; ".join(report.problems[:3]),
-        )
-    Home(client, satellite.home).call("DELETE", "/api/travel/satellites/self")
-    root = node.layout.root
-    node.close()
-    wipe(root)
-    return report
-
-
-def wipe(root: Path) -> None:
-    """Remove the satellite's data dir (its record first, so a half-wiped one is no satellite)."""
-    record.path(root).unlink(missing_ok=True)
-    shutil.rmtree(root)
-    if root.exists():  # pragma: no cover - rmtree raises first
-        raise OSError(f"could not remove {root}")
-    os.sync()
