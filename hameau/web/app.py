@@ -112,7 +112,7 @@ class LazyMount:
 
 
 def _webdav(node: Node) -> ASGIApp:
-    from hameau.files.dav import make_dav_asgi
+    from hameau.files.dav_app import make_dav_asgi
 
     return make_dav_asgi(node)  # type: ignore[no-any-return]
 
@@ -214,7 +214,7 @@ def create_app(node: Node) -> FastAPI:
     # The first admin is created in the browser, from loopback or with this one-time code.
     app.state.setup_code = secrets.token_hex(4) if empty else None
     app.mount("/static", StaticAssets(directory=PACKAGE / "web" / "static"), name="static")
-    app.mount("/dav/files", LazyMount(lambda: _webdav(node)), name="webdav")  # dav.MOUNT
+    app.mount("/dav/files", LazyMount(lambda: _webdav(node)), name="webdav")  # dav_app.MOUNT
     app.mount("/dav/cal", LazyMount(lambda: _caldav(node)), name="caldav")  # radicale.MOUNT
     app.state.calendars = CalendarStore(node)
     app.state.bus = Bus()
