@@ -26,7 +26,7 @@ from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
 from hameau.accounts.models import Member
 from hameau.errors import Conflict, Forbidden, HameauError, InsufficientStorage, NotFound
-from hameau.files import dav_props, integrity, paths
+from hameau.files import dav_props, integrity, paths, quota, shares
 from hameau.files import service as files
 from hameau.files.dav_auth import MEMBER_KEY
 from hameau.files.dav_tops import TOP, RootCollection, SharedCollection
@@ -277,7 +277,7 @@ class _Upload(io.RawIOBase):
         except HameauError as error:  # a full disk: the writer dropped what it had
             raise _dav_error(error) from None
         if self.writer.size > self.limit:
-            raise _dav_error(files.over_quota())
+            raise _dav_error(quota.over_quota())
         return len(data)
 
     def close(self) -> None:  # WsgiDAV closes before end_write; the blob is kept until then
@@ -444,7 +444,9 @@ class HameauProvider(DAVProvider):
             return SharedCollection(path, environ, context)
 
         def work(session: Any, member: Member) -> FileEntry | None:
-            entry = next((e for e in files.shared_with(session, member) if e.name == rest[0]), None)
+            entry = next(
+                (e for e in shares.shared_with(session, member) if e.name == rest[0]), None
+            )
             for name in rest[1:]:
                 entry = files.child(session, entry, name) if entry and entry.is_dir else None
             return entry

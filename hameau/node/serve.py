@@ -155,7 +155,7 @@ def tidy(node: object) -> None:
     """Before serving: drop what writes cut short left behind (a crash, a kill -9) and move
     blobs nothing refers to into the quarantine (never deleted: if rows were lost, their
     content is still there). Done here, with no writer running, so nothing can race it."""
-    from hameau.files.service import collect_garbage
+    from hameau.files.retention import collect_garbage
     from hameau.node.datadir import Node
     from hameau.node.db import transaction
 

@@ -30,7 +30,7 @@ from starlette.responses import Response, StreamingResponse
 from hameau.accounts import devices, members, tokens
 from hameau.accounts.models import AppToken, Device, Member
 from hameau.errors import BadRequest, Conflict, Forbidden, HameauError, NotFound, TooManyRequests
-from hameau.files import journal
+from hameau.files import journal, quota
 from hameau.files import service as files
 from hameau.files.journal import SyncEntry
 from hameau.node.blobs import LocalBlobStore
@@ -257,8 +257,8 @@ async def apply_changes(
         and wire.is_digest(change.blob)
     ]  # fmt: skip
     try:
-        if sum(size for _path, _state, size in fresh) > files.room_left(db, member):
-            raise files.over_quota()
+        if sum(size for _path, _state, size in fresh) > quota.room_left(db, member):
+            raise quota.over_quota()
         with db.begin_nested():
             apply.put_new(db, member, where, fresh, store, known)
     except (IntegrityError, HameauError):
@@ -350,7 +350,7 @@ async def upload(request: Request, db: DB, visitor: MemberVisitor) -> dict[str, 
     member holds them: they may then name them by hash."""
     member = member_of(visitor)
     member_id, store = member.id, request.app.state.node.blobs
-    room = files.room_left(db, member)
+    room = quota.room_left(db, member)
     receiver = wire.Receiver(store, limit=room)
     db.rollback()  # hold no transaction while the body streams in
     try:
