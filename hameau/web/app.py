@@ -37,6 +37,8 @@ from hameau.node.db import utcnow
 from hameau.node.identity import derive
 from hameau.notes import views as notes_views
 from hameau.travel import api as travel_api
+from hameau.travel import api_calendars as travel_calendars
+from hameau.travel import api_notes as travel_notes
 from hameau.travel import satellite as travel_record
 from hameau.travel import views as travel_views
 from hameau.travel.autosync import AutoSync
@@ -72,6 +74,8 @@ ROUTERS = [
     notes_views.api,
     messages_views.router,
     travel_api.router,
+    travel_notes.router,
+    travel_calendars.router,
     travel_views.router,
     ai_api.router,
     ai_views.router,
