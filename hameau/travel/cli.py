@@ -129,7 +129,7 @@ def status(data_dir: DataDirOption = None) -> None:
     node, satellite = _open(data_dir)
     try:
         with client_for(satellite, timeout=10) as client:
-            found = engine.status(node, satellite, client)
+            found = lifecycle.status(node, satellite, client)
     finally:
         node.close()
     console.print(

@@ -1,4 +1,4 @@
-"""The satellite's side of sync: sync and status, over the home's travel API (home.py).
+"""The satellite's side of sync: the sync itself, over the home's travel API (home.py).
 
 A sync runs in rounds. Each round, for each file space taken: the home's changes since the
 last reconciled sequence and the satellite's own are put side by side with the other
@@ -33,9 +33,9 @@ from hameau.node.db import retrying
 from hameau.notes import service as notes
 from hameau.travel import apply, calendars
 from hameau.travel import satellite as record
-from hameau.travel.home import CHANGES_PAGE, Home, HomeUnreachable
+from hameau.travel.home import CHANGES_PAGE, Home
 from hameau.travel.lock import locked
-from hameau.travel.merge import FileState, Order, compare, reconcile
+from hameau.travel.merge import FileState, reconcile
 from hameau.travel.satellite import Satellite
 
 if TYPE_CHECKING:
@@ -76,11 +76,11 @@ def stamp(zone: str = "") -> str:
     return datetime.now(where).strftime("%Y-%m-%d %Hh%M")
 
 
-def _member(session: Session, satellite: Satellite) -> Member:
+def satellite_member(session: Session, satellite: Satellite) -> Member:
     return members.find_member(session, satellite.member)
 
 
-def _owner(space: str, member: Member) -> int | None:
+def space_owner(space: str, member: Member) -> int | None:
     return member.id if space == "mine" else None
 
 
@@ -91,7 +91,7 @@ def _b64(data: bytes) -> str:
 # ---------------------------------------------------------------- files
 
 
-def _home_changes(home: Home, space: str, since: int) -> tuple[dict[str, dict[str, Any]], int]:
+def home_changes(home: Home, space: str, since: int) -> tuple[dict[str, dict[str, Any]], int]:
     found: dict[str, dict[str, Any]] = {}
     while True:
         page = home.call(
@@ -162,56 +162,24 @@ def _deletions_first(states: dict[str, FileState]) -> list[tuple[str, FileState]
     return sorted(states.items(), key=lambda item: (item[1].blob is not None, item[0]))
 
 
-def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report: Report) -> bool:
-    """One round for one file space; True if anything changed on either side."""
-    since_home = satellite.home_cursor.get(space, 0)
-    since_local = satellite.local_cursor.get(space, 0)
-    theirs, pulled_to = _home_changes(home, space, since_home)
-    with node.sessions() as session:
-        member = _member(session, satellite)
-        owner = _owner(space, member)
-        snapshot = journal.last_seq(session, owner)
-        mine = {entry.path for entry in journal.changes_since(session, owner, since_local)}
-        mine |= set(satellite.retry.get(space, []))  # refused last time: try them again
-        local_entries = journal.states(session, owner, sorted(mine | theirs.keys()))
-    # Home paths outside what was taken stay at home, unless this copy already has them.
-    theirs = {
-        path: change
-        for path, change in theirs.items()
-        if satellite.covers(space, path) or path in local_entries
-    }
-    ask = sorted(path for path in mine if path not in theirs)
-    for chunk in _in_batches(ask, 1000):
-        theirs.update(home.call("POST", f"/api/travel/files/{space}/states", json={"paths": chunk}))
-    sizes = {change["blob"]: change["size"] for change in theirs.values() if change["blob"]}
-    sizes.update({entry.blob: entry.size for entry in local_entries.values() if entry.blob})
-    home_view = {path: FileState(c["vector"], c["blob"]) for path, c in theirs.items()}
-    local_view = {
-        path: FileState(dict(entry.vector), entry.blob)
-        for path, entry in local_entries.items()
-        if path in mine or path in theirs
-    }
-    with node.sessions() as session:
-        owner = _owner(space, _member(session, satellite))
-        outcome = reconcile(
-            local_view, home_view, journal.replica(session), satellite.home_replica,
-            stamp(satellite.home_timezone),
-            label=satellite.device_name,
-            exists=lambda path: journal.state(session, owner, path) is not None,
-        )  # fmt: skip
+def _apply_here(
+    node: Node,
+    satellite: Satellite,
+    space: str,
+    changes: dict[str, FileState],
+    sizes: dict[str, int],
+    local_view: dict[str, FileState],
+    refused: dict[str, str],
+) -> tuple[dict[str, FileState], bool]:
+    """Set here what reconcile says, a batch at a time (paths new here in bulk); returns the
+    states adopted, and False if a path edited here meanwhile was left for the next round."""
     done = True
-    refused: dict[str, str] = {}  # path: why, in words
-
-    # Here: content first (each blob whole and verified), then the paths, a batch at a time.
-    _fetch_missing(
-        node, home, {s.blob: sizes.get(s.blob, 0) for s in outcome.local.values() if s.blob}, report
-    )
     adopted: dict[str, FileState] = {}
-    for batch in _in_batches(_deletions_first(outcome.local), APPLY_BATCH):
+    for batch in _in_batches(_deletions_first(changes), APPLY_BATCH):
 
         def work(session: Session, batch: list[tuple[str, FileState]] = batch) -> list[str]:
-            member = _member(session, satellite)
-            where = files.Space(space, _owner(space, member))
+            member = satellite_member(session, satellite)
+            where = files.Space(space, space_owner(space, member))
             current = journal.states(session, where.owner_id, [path for path, _ in batch])
             known: apply.Folders = {}
             skipped = []
@@ -254,13 +222,26 @@ def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report:
 
         if retrying(node.sessions, work):
             done = False
-    report.pulled += len(adopted)
+    return adopted, done
 
-    # At home: the content it lacks, then the paths, each against the state seen here.
+
+def _apply_at_home(
+    node: Node,
+    home: Home,
+    space: str,
+    changes: dict[str, FileState],
+    sizes: dict[str, int],
+    home_view: dict[str, FileState],
+    refused: dict[str, str],
+    report: Report,
+) -> bool:
+    """Send home the content it lacks, then the paths, each against the state seen here;
+    False if home had a path changed meanwhile (it waits for the next round)."""
+    done = True
     no_room = _send_missing(
         node,
         home,
-        {s.blob: sizes.get(s.blob, 0) for s in outcome.remote.values() if s.blob},
+        {s.blob: sizes.get(s.blob, 0) for s in changes.values() if s.blob},
         report,
     )
     puts = [
@@ -271,10 +252,10 @@ def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report:
             "size": sizes.get(state.blob, 0) if state.blob else 0,
             "expect": home_view[path].vector if path in home_view else None,
         }
-        for path, state in _deletions_first(outcome.remote)
+        for path, state in _deletions_first(changes)
         if state.blob not in no_room
     ]
-    for path, state in sorted(outcome.remote.items()):
+    for path, state in sorted(changes.items()):
         if state.blob in no_room:
             refused[path] = no_room[state.blob]
     for chunk in _in_batches(puts, 1000):
@@ -283,21 +264,87 @@ def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report:
         if answer["stale"]:
             done = False
         refused.update(answer["refused"])
+    return done
+
+
+def _advance(
+    node: Node,
+    satellite: Satellite,
+    space: str,
+    pulled_to: int,
+    snapshot: int,
+    adopted: dict[str, FileState],
+    refused: dict[str, str],
+) -> None:
+    """Save the cursors of a space fully reconciled; refused paths are tried again at every
+    sync, without holding back the rest."""
+    satellite.retry[space] = sorted(refused)
+    satellite.home_cursor[space] = pulled_to
+    with node.sessions() as session:
+        later = journal.changes_since(
+            session, space_owner(space, satellite_member(session, satellite)), snapshot
+        )
+    # What was written here since the snapshot is this sync's own doing: skip it next time.
+    if all(e.path in adopted and e.vector == adopted[e.path].vector for e in later):
+        snapshot = max([snapshot, *(e.seq for e in later)])
+    satellite.local_cursor[space] = snapshot
+    record.save(node.layout.root, satellite)
+
+
+def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report: Report) -> bool:
+    """One round for one file space; True if anything changed on either side."""
+    since_home = satellite.home_cursor.get(space, 0)
+    since_local = satellite.local_cursor.get(space, 0)
+    theirs, pulled_to = home_changes(home, space, since_home)
+    with node.sessions() as session:
+        member = satellite_member(session, satellite)
+        owner = space_owner(space, member)
+        snapshot = journal.last_seq(session, owner)
+        mine = {entry.path for entry in journal.changes_since(session, owner, since_local)}
+        mine |= set(satellite.retry.get(space, []))  # refused last time: try them again
+        local_entries = journal.states(session, owner, sorted(mine | theirs.keys()))
+    # Home paths outside what was taken stay at home, unless this copy already has them.
+    theirs = {
+        path: change
+        for path, change in theirs.items()
+        if satellite.covers(space, path) or path in local_entries
+    }
+    ask = sorted(path for path in mine if path not in theirs)
+    for chunk in _in_batches(ask, 1000):
+        theirs.update(home.call("POST", f"/api/travel/files/{space}/states", json={"paths": chunk}))
+    sizes = {change["blob"]: change["size"] for change in theirs.values() if change["blob"]}
+    sizes.update({entry.blob: entry.size for entry in local_entries.values() if entry.blob})
+    home_view = {path: FileState(c["vector"], c["blob"]) for path, c in theirs.items()}
+    local_view = {
+        path: FileState(dict(entry.vector), entry.blob)
+        for path, entry in local_entries.items()
+        if path in mine or path in theirs
+    }
+    with node.sessions() as session:
+        owner = space_owner(space, satellite_member(session, satellite))
+        outcome = reconcile(
+            local_view, home_view, journal.replica(session), satellite.home_replica,
+            stamp(satellite.home_timezone),
+            label=satellite.device_name,
+            exists=lambda path: journal.state(session, owner, path) is not None,
+        )  # fmt: skip
+    refused: dict[str, str] = {}  # path: why, in words
+
+    # Here: content first (each blob whole and verified), then the paths, a batch at a time.
+    _fetch_missing(
+        node, home, {s.blob: sizes.get(s.blob, 0) for s in outcome.local.values() if s.blob}, report
+    )
+    adopted, done = _apply_here(node, satellite, space, outcome.local, sizes, local_view, refused)
+    report.pulled += len(adopted)
+
+    # At home: the content it lacks, then the paths, each against the state seen here.
+    if not _apply_at_home(node, home, space, outcome.remote, sizes, home_view, refused, report):
+        done = False
     report.conflicts += [f"{space}/{copy}" for _path, copy in outcome.conflicts]
     report.problems += [f"{space}/{path}: {why}" for path, why in sorted(refused.items())]
 
-    if done:  # refused paths are tried again at every sync, without holding back the rest
-        satellite.retry[space] = sorted(refused)
-        satellite.home_cursor[space] = pulled_to
-        with node.sessions() as session:
-            later = journal.changes_since(
-                session, _owner(space, _member(session, satellite)), snapshot
-            )
-        # What was written here since the snapshot is this sync's own doing: skip it next time.
-        if all(e.path in adopted and e.vector == adopted[e.path].vector for e in later):
-            snapshot = max([snapshot, *(e.seq for e in later)])
-        satellite.local_cursor[space] = snapshot
-        record.save(node.layout.root, satellite)
+    if done:
+        _advance(node, satellite, space, pulled_to, snapshot, adopted, refused)
     return bool(outcome.local or outcome.remote) or not done
 
 
@@ -306,7 +353,7 @@ def sync_space(node: Node, satellite: Satellite, home: Home, space: str, report:
 
 def sync_notes(node: Node, satellite: Satellite, home: Home, report: Report) -> bool:
     with node.sessions() as session:
-        member = _member(session, satellite)
+        member = satellite_member(session, satellite)
         offers = [
             {
                 "uid": note.uid,
@@ -320,7 +367,7 @@ def sync_notes(node: Node, satellite: Satellite, home: Home, report: Report) -> 
 
     def work(session: Session) -> None:
         pushes.clear()
-        member = _member(session, satellite)
+        member = satellite_member(session, satellite)
         answered = set()
         for reply in replies:
             uid = reply["uid"]
@@ -448,53 +495,3 @@ def sync(
         satellite.last_error = "; ".join(report.problems)
         record.save(node.layout.root, satellite)
     return report
-
-
-@dataclass
-class Status:
-    here: dict[str, list[str]]  # space: paths changed here, not yet at home
-    home: dict[str, list[str]] | None  # None: the home could not be reached
-    conflicts: list[str]
-    last_sync: str
-    last_error: str
-    refusal: HameauError | None = None  # why sync cannot run at all (a store not there)
-
-
-def status(node: Node, satellite: Satellite, client: httpx.Client | None) -> Status:
-    """What changed on each side since the last sync, and the conflict copies still open."""
-    here: dict[str, list[str]] = {}
-    with node.sessions() as session:
-        member = _member(session, satellite)
-        for space in satellite.spaces:
-            owner = _owner(space, member)
-            since = satellite.local_cursor.get(space, 0)
-            changed = {e.path for e in journal.changes_since(session, owner, since)}
-            here[space] = sorted(changed | set(satellite.retry.get(space, [])))
-        open_conflicts = [
-            f"{space}/{entry.path}"
-            for space in satellite.spaces
-            for entry in journal.changes_since(session, _owner(space, member), 0)
-            if entry.blob is not None and "(conflit " in entry.path
-        ]
-        refused = apply.store_problem(session, node.blobs)
-    there: dict[str, list[str]] | None = None
-    if client is not None:
-        home = Home(client, satellite.home)
-        try:
-            there = {}
-            for space in satellite.spaces:
-                changes, _last = _home_changes(home, space, satellite.home_cursor.get(space, 0))
-                with node.sessions() as session:
-                    owner = _owner(space, _member(session, satellite))
-                    here_now = journal.states(session, owner, sorted(changes))
-                there[space] = sorted(
-                    path for path, change in changes.items()
-                    if satellite.covers(space, path)
-                    and (path not in here_now
-                         or compare(change["vector"], here_now[path].vector) is not Order.EQUAL)
-                )  # fmt: skip
-        except HomeUnreachable:
-            there = None
-    return Status(
-        here, there, sorted(open_conflicts), satellite.last_sync, satellite.last_error, refused
-    )

@@ -101,7 +101,7 @@ def test_home_unreachable_says_so_and_local_work_goes_on(tmp_path: Path) -> None
         with pytest.raises(HomeUnreachable, match="cannot be reached"):
             sync.sync(pair.sat, pair.satellite, client)
         write(pair.sat, "Voyage/b.txt", b"written offline")
-        found = sync.status(pair.sat, pair.satellite, client)
+        found = lifecycle.status(pair.sat, pair.satellite, client)
     assert found.home is None and found.here["mine"] == ["Voyage/b.txt"]
     assert "cannot be reached" in pair.satellite.last_error
     assert live(pair.sat, under="Voyage")["Voyage/b.txt"] == b"written offline"
@@ -469,7 +469,7 @@ def test_the_missing_store_guard_holds_while_the_member_writes(tmp_path: Path) -
         "Voyage/a.txt": b"precious",
         "Voyage/b.txt": b"also precious",
     }
-    assert "marker file" in str(sync.status(pair.sat, pair.satellite, None).refusal)
+    assert "marker file" in str(lifecycle.status(pair.sat, pair.satellite, None).refusal)
     log_in(served, "alex")
     page = served.get("/travel")
     assert "Synchronisation refusée" in page.text and "marqueur" in page.text
@@ -509,7 +509,7 @@ def test_a_file_over_the_quota_holds_back_nothing_else(tmp_path: Path) -> None:
     at_home = live(home, under="Voyage")
     assert at_home["Voyage/notes.txt"] == b"small" and at_home["Voyage/z.txt"] == b"after it"
     assert "Voyage/film.bin" not in at_home
-    assert sync.status(pair.sat, pair.satellite, None).here["mine"] == ["Voyage/film.bin"]
+    assert lifecycle.status(pair.sat, pair.satellite, None).here["mine"] == ["Voyage/film.bin"]
     assert not pair.sync().complete  # still no room: still said
     with transaction(home.sessions) as session:
         session.get(Member, members.find_member(session, "alex").id).quota_bytes = 1 << 30
