@@ -1,7 +1,7 @@
 """Talking to the home node: its travel API over HTTP, and what its refusals mean here.
 
 A satellite has one client to its home (httpx, with the satellite's credential); the sync
-engine (sync.py) and a satellite's packing and return (lifecycle.py) go through `Home`.
+engine (sync.py) and a satellite's pack, status and return (lifecycle.py) go through `Home`.
 """
 
 from __future__ import annotations
