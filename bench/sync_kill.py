@@ -50,7 +50,7 @@ from nodes import (
     sync_command,
 )
 
-from hameau.travel.sync import LOCK_FILE
+from hameau.travel.lock import LOCK_FILE
 
 SMALL = 40_000
 LARGE = (5 << 20, 20 << 20)

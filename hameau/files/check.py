@@ -27,7 +27,8 @@ from hameau.accounts.models import Member
 from hameau.config import Settings
 from hameau.files import journal
 from hameau.files.models import FileEntry, FileVersion
-from hameau.files.service import path_of, referenced_blobs
+from hameau.files.retention import referenced_blobs
+from hameau.files.service import path_of
 from hameau.node.blobs import LocalBlobStore
 from hameau.node.datadir import Layout, open_node
 from hameau.node.db import transaction

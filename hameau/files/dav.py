@@ -2,14 +2,14 @@
 
 The root holds three folders: `mine` (the member's files), `household` (the household's)
 and `shared` (what others shared with the member, read-only). Clients log in with the
-member's name and an app password (HTTP Basic). `Depth: infinity` is refused.
-WsgiDAV is imported on the first WebDAV request, so a node nobody mounts never loads it.
+member's name and an app password (HTTP Basic). The app around the provider, and the guard
+that refuses `Depth: infinity`, are in dav_app.py.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
@@ -23,13 +23,12 @@ from wsgidav.dav_error import (
     DAVError,
 )
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
-from wsgidav.wsgidav_app import WsgiDAVApp
 
 from hameau.accounts.models import Member
 from hameau.errors import Conflict, Forbidden, HameauError, InsufficientStorage, NotFound
-from hameau.files import dav_locks, dav_props, integrity, paths
+from hameau.files import dav_props, integrity, paths, quota, shares
 from hameau.files import service as files
-from hameau.files.dav_auth import MEMBER_KEY, AppPasswords
+from hameau.files.dav_auth import MEMBER_KEY
 from hameau.files.dav_tops import TOP, RootCollection, SharedCollection
 from hameau.files.models import FileEntry
 from hameau.node.blobs import BlobDamaged
@@ -37,7 +36,6 @@ from hameau.node.datadir import Node
 from hameau.node.db import retrying
 from hameau.web.errors import disk_full, storage_full
 
-MOUNT = "/dav/files"
 DISCONNECTED = "hameau.disconnected"
 UNDO = "hameau.undo"  # what to take back if the request fails (a LOCK's new empty file)
 
@@ -279,7 +277,7 @@ class _Upload(io.RawIOBase):
         except HameauError as error:  # a full disk: the writer dropped what it had
             raise _dav_error(error) from None
         if self.writer.size > self.limit:
-            raise _dav_error(files.over_quota())
+            raise _dav_error(quota.over_quota())
         return len(data)
 
     def close(self) -> None:  # WsgiDAV closes before end_write; the blob is kept until then
@@ -446,7 +444,9 @@ class HameauProvider(DAVProvider):
             return SharedCollection(path, environ, context)
 
         def work(session: Any, member: Member) -> FileEntry | None:
-            entry = next((e for e in files.shared_with(session, member) if e.name == rest[0]), None)
+            entry = next(
+                (e for e in shares.shared_with(session, member) if e.name == rest[0]), None
+            )
             for name in rest[1:]:
                 entry = files.child(session, entry, name) if entry and entry.is_dir else None
             return entry
@@ -457,94 +457,3 @@ class HameauProvider(DAVProvider):
         where = Where("shared", rest, entry.id)
         kind = FolderResource if entry.is_dir else FileResource
         return kind(path, environ, context, where, entry)
-
-
-def _xml_error(status: str, condition: bytes) -> tuple[str, bytes]:
-    return status, (
-        b'<?xml version="1.0" encoding="utf-8"?>\n<D:error xmlns:D="DAV:">'
-        + condition
-        + b"</D:error>"
-    )
-
-
-def guard(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
-    """Refuse, before WsgiDAV sees them, what no client of ours needs: PROPFIND without a
-    finite Depth (it would walk a whole tree; RFC 4918 allows refusing it), and paths with
-    '.', '..' or control characters in them."""
-
-    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        refusal = None
-        depth = environ.get("HTTP_DEPTH", "infinity").strip().lower()
-        if environ.get("REQUEST_METHOD") == "PROPFIND" and depth not in ("0", "1"):
-            refusal = _xml_error("403 Forbidden", b"<D:propfind-finite-depth/>")
-        raw = environ.get("PATH_INFO", "").encode("latin1").decode("utf8", "replace")
-        segments = raw.split("/")
-        if any(part in (".", "..") for part in segments) or any(
-            ord(char) < 32 or ord(char) == 127 for char in raw
-        ):
-            refusal = ("400 Bad Request", b"A path cannot hold '.', '..' or control characters.")
-        if refusal is None:
-            return app(environ, start_response)
-        status, body = refusal
-        start_response(
-            status,
-            [
-                (
-                    "Content-Type",
-                    "text/plain; charset=utf-8"
-                    if status.startswith("400")
-                    else 'application/xml; charset="utf-8"',
-                ),
-                ("Content-Length", str(len(body))),
-            ],
-        )
-        return [body]
-
-    return guarded
-
-
-def make_dav_app(node: Node) -> Callable[..., Iterable[bytes]]:
-    from wsgidav.error_printer import ErrorPrinter
-    from wsgidav.http_authenticator import HTTPAuthenticator
-    from wsgidav.request_resolver import RequestResolver
-
-    locks = dav_locks.DatabaseLockStorage(node)
-    config = {
-        "provider_mapping": {"/": HameauProvider(node)},
-        "mount_path": MOUNT,
-        "http_authenticator": {
-            "domain_controller": AppPasswords,
-            "accept_basic": True,
-            "accept_digest": False,
-            "default_to_digest": False,
-        },
-        "hameau.node": node,
-        "middleware_stack": [ErrorPrinter, HTTPAuthenticator, RequestResolver],
-        "lock_storage": locks,
-        "property_manager": None,
-        "block_size": 1 << 20,
-        "verbose": 1,
-        "logging": {"enable": False},
-        "suppress_version_info": True,
-        "dir_browser": {"enable": False},
-    }
-    return guard(dav_locks.undo_failed_locks(WsgiDAVApp(config), locks, UNDO))
-
-
-def make_dav_asgi(node: Node) -> Any:
-    """The WebDAV app as ASGI (a2wsgi runs WsgiDAV in worker threads), noting in the scope
-    when the client disconnects before the end of its request body."""
-    from a2wsgi import WSGIMiddleware
-
-    wsgi = WSGIMiddleware(make_dav_app(node), workers=4)  # type: ignore[arg-type]
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        async def watched() -> dict[str, Any]:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                scope[DISCONNECTED] = True
-            return message
-
-        await wsgi(scope, watched, send)  # type: ignore[arg-type]
-
-    return app

@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
-from hameau.files import service as files
+from hameau.files import quota
 from hameau.files.models import DavProperty, FileEntry
 
 
@@ -52,8 +52,8 @@ def check_room(session: Session, member: Member, entry_id: int, name: str, data:
     """Raise InsufficientStorage when setting this value would pass the member's quota."""
     old = _find(session, entry_id, name)
     grows = len(name.encode()) + len(data) - (old.size if old else 0)
-    if grows > 0 and grows > files.room_left(session, member):
-        raise files.over_quota()
+    if grows > 0 and grows > quota.room_left(session, member):
+        raise quota.over_quota()
 
 
 def put(session: Session, member: Member, entry_id: int, name: str, data: bytes) -> None:
@@ -79,8 +79,8 @@ def copy(session: Session, member: Member, source_id: int, target_id: int) -> No
     """The target gets exactly the source's properties, charged to who copies."""
     session.execute(delete(DavProperty).where(DavProperty.entry_id == target_id))
     found = list(session.scalars(select(DavProperty).where(DavProperty.entry_id == source_id)))
-    if sum(prop.size for prop in found) > files.room_left(session, member):
-        raise files.over_quota()
+    if sum(prop.size for prop in found) > quota.room_left(session, member):
+        raise quota.over_quota()
     for prop in found:
         session.add(
             DavProperty(

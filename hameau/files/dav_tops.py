@@ -7,7 +7,7 @@ from typing import Any
 
 from wsgidav.dav_provider import DAVCollection
 
-from hameau.files import service as files
+from hameau.files import shares
 
 TOP = ("mine", "household", "shared")
 
@@ -37,7 +37,7 @@ class SharedCollection(DAVCollection):
         self.context = context
 
     def get_member_names(self) -> list[str]:
-        return self.context.run(lambda s, m: [entry.name for entry in files.shared_with(s, m)])
+        return self.context.run(lambda s, m: [entry.name for entry in shares.shared_with(s, m)])
 
     def prevent_locking(self) -> bool:
         return True

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from hameau.accounts.models import Member
 from hameau.errors import NotFound
 from hameau.files.models import FileEntry, FileVersion
-from hameau.files.service import TRASH_DAYS
+from hameau.files.retention import TRASH_DAYS
 from hameau.node import reserve
 from hameau.node.blobs import LocalBlobStore
 from hameau.node.db import utcnow
@@ -170,8 +170,8 @@ def _trashed_ids(session: Session, owner_id: int | None) -> list[int]:
 
 
 def expire(session: Session, store: LocalBlobStore) -> int:
-    """What was trashed more than `service.TRASH_DAYS` ago, gone for good with its content
-    (the trash's own sweep, `service.purge_expired`, leaves the content to the next start)."""
+    """What was trashed more than `retention.TRASH_DAYS` ago, gone for good with its content
+    (the trash's own sweep, `retention.purge_expired`, leaves the content to the next start)."""
     cutoff = utcnow() - timedelta(days=TRASH_DAYS)
     query = select(FileEntry.id).where(FileEntry.deleted_at < cutoff)
     return _purge_entries(session, store, list(session.scalars(query)))

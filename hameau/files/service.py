@@ -9,23 +9,22 @@ from __future__ import annotations
 
 import mimetypes
 from dataclasses import dataclass
-from datetime import timedelta
 
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
-from hameau.errors import BadRequest, Conflict, Forbidden, InsufficientStorage, NotFound
+from hameau.errors import BadRequest, Conflict, Forbidden, NotFound
 from hameau.files import journal, paths
-from hameau.files.models import DavProperty, FileEntry, FileShare, FileVersion
+from hameau.files.models import FileEntry, FileShare, FileVersion
+from hameau.files.quota import over_quota, room_left
+from hameau.files.retention import prune_versions, purge_expired
 from hameau.node.blobs import LocalBlobStore
 from hameau.node.db import utcnow
 from hameau.search import index
 
 SPACES = ("mine", "household")
-TRASH_DAYS = 30
-VERSIONS_KEPT = 10
 
 
 @dataclass(frozen=True)
@@ -108,21 +107,6 @@ def path_of(session: Session, entry: FileEntry) -> str:
 # ---------------------------------------------------------------- rights
 
 
-def shared_with(session: Session, member: Member) -> list[FileEntry]:
-    """Entries of other members' spaces shared with this member (or the household)."""
-    query = (
-        select(FileEntry)
-        .join(FileShare, FileShare.entry_id == FileEntry.id)
-        .where(
-            FileEntry.deleted_at.is_(None),
-            FileEntry.owner_id != member.id,
-            (FileShare.member_id == member.id) | FileShare.member_id.is_(None),
-        )
-        .order_by(func.lower(FileEntry.name))
-    )
-    return list(session.scalars(query).unique())
-
-
 def can_read(session: Session, member: Member, entry: FileEntry) -> bool:
     if entry.owner_id is None or entry.owner_id == member.id:
         return True
@@ -140,37 +124,6 @@ def can_read(session: Session, member: Member, entry: FileEntry) -> bool:
 def check_write(member: Member, entry: FileEntry) -> None:
     if entry.owner_id not in (None, member.id):
         raise Forbidden("This file is shared with you read-only.")
-
-
-# ---------------------------------------------------------------- quota
-
-
-def usage(session: Session, member_id: int) -> int:
-    """Bytes counted against a member: their files, earlier versions and trash."""
-    files = session.scalar(
-        select(func.coalesce(func.sum(FileEntry.size), 0)).where(FileEntry.charged_to == member_id)
-    )
-    versions = session.scalar(
-        select(func.coalesce(func.sum(FileVersion.size), 0)).where(
-            FileVersion.charged_to == member_id
-        )
-    )
-    properties = session.scalar(  # WebDAV dead properties they set
-        select(func.coalesce(func.sum(DavProperty.size), 0)).where(
-            DavProperty.charged_to == member_id
-        )
-    )
-    return int(files or 0) + int(versions or 0) + int(properties or 0)
-
-
-def room_left(session: Session, member: Member) -> int:
-    return max(0, member.quota_bytes - usage(session, member.id))
-
-
-def over_quota() -> InsufficientStorage:
-    return InsufficientStorage(
-        "Not enough room in your quota for this file; free some space or ask an admin for more."
-    )
 
 
 # ---------------------------------------------------------------- writes
@@ -271,7 +224,7 @@ def _record(
             existing.charged_to = member.id
             existing.modified_at = now
             session.flush()
-            _prune_versions(session, existing)
+            prune_versions(session, existing)
             return existing
         entry = FileEntry(
             owner_id=plan.space.owner_id,
@@ -292,19 +245,6 @@ def _record(
             continue  # another writer created it just now: this write becomes an overwrite
         return entry
     raise Conflict("This file is being written by someone else; try again.")
-
-
-def _prune_versions(session: Session, entry: FileEntry) -> None:
-    kept = list(
-        session.scalars(
-            select(FileVersion.id)
-            .where(FileVersion.entry_id == entry.id)
-            .order_by(FileVersion.revision.desc())
-            .offset(VERSIONS_KEPT)
-        )
-    )
-    for version_id in kept:
-        session.delete(session.get(FileVersion, version_id))
 
 
 def make_folder(session: Session, member: Member, where: Space, parts: list[str]) -> FileEntry:
@@ -465,30 +405,6 @@ def restore(session: Session, member: Member, entry_id: int) -> FileEntry:
     return entry
 
 
-def purge_expired(session: Session) -> None:
-    """Forget what was trashed more than 30 days ago (done when the trash is touched, no timer).
-
-    Blobs no one refers to any more go to the quarantine by `collect_garbage`, at start."""
-    cutoff = utcnow() - timedelta(days=TRASH_DAYS)
-    # In bulk: the database's cascade takes what was inside a trashed folder along.
-    session.execute(
-        delete(FileEntry)
-        .where(FileEntry.deleted_at < cutoff)
-        .execution_options(synchronize_session=False)
-    )
-    session.expire_all()
-
-
-def versions(session: Session, entry: FileEntry) -> list[FileVersion]:
-    return list(
-        session.scalars(
-            select(FileVersion)
-            .where(FileVersion.entry_id == entry.id)
-            .order_by(FileVersion.revision.desc())
-        )
-    )
-
-
 def restore_version(
     session: Session,
     member: Member,
@@ -508,53 +424,6 @@ def restore_version(
     return record_write(
         session, plan, member, version.blob, version.size, entry.content_type, blobs
     )
-
-
-def share(session: Session, member: Member, entry: FileEntry, with_member: Member | None) -> None:
-    """Share an entry of one's private space, read-only, with a member or the household."""
-    if entry.owner_id != member.id:
-        raise Forbidden("Only what is in your own files can be shared by you.")
-    if with_member is not None and with_member.id == member.id:
-        raise BadRequest("This is already yours.")
-    target = None if with_member is None else with_member.id
-    exists = session.scalar(
-        select(FileShare.id).where(
-            FileShare.entry_id == entry.id,
-            FileShare.member_id.is_(None) if target is None else FileShare.member_id == target,
-        )
-    )
-    if exists is None:
-        session.add(FileShare(entry_id=entry.id, member_id=target))
-
-
-def shares_of(session: Session, entry: FileEntry) -> list[FileShare]:
-    return list(session.scalars(select(FileShare).where(FileShare.entry_id == entry.id)))
-
-
-def unshare(session: Session, member: Member, share_id: int) -> None:
-    found = session.get(FileShare, share_id)
-    entry = session.get(FileEntry, found.entry_id) if found else None
-    if found is None or entry is None or entry.owner_id != member.id:
-        raise NotFound("No such share.")
-    session.delete(found)
-
-
-def referenced_blobs(session: Session) -> set[str]:
-    current = session.scalars(select(FileEntry.blob).where(FileEntry.blob.is_not(None)))
-    older = session.scalars(select(FileVersion.blob))
-    return {digest for digest in current if digest} | set(older)
-
-
-def collect_garbage(session: Session, store: LocalBlobStore) -> int:
-    """Move blobs nothing refers to into the quarantine (kept 30 days, never deleted here:
-    rows lost to a damaged database must not take their content along); run at start,
-    before any write can race it."""
-    keep = referenced_blobs(session)
-    moved = 0
-    for digest in store.stored():
-        if digest not in keep and store.quarantine(digest, "unreferenced") is not None:
-            moved += 1
-    return moved
 
 
 def locate(session: Session, member: Member, key: str, path: str) -> tuple[Space | None, FileEntry]:

@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from hameau.accounts import members, workspace
 from hameau.accounts.models import Member
 from hameau.errors import N_, BadRequest, Forbidden, NotFound
-from hameau.files import integrity, paths, purge
+from hameau.files import integrity, paths, purge, quota, retention, shares
 from hameau.files import service as files
 from hameau.files.api import receive_upload
 from hameau.files.models import FileEntry
@@ -210,7 +210,7 @@ async def browse(request: Request, db: DB, visitor: MemberVisitor, key: str, pat
     member = member_of(visitor)
     path = "/".join(paths.split(path))  # "a/b/" and "a/b" are the same folder
     if key == "shared" and not path:
-        shared = files.shared_with(db, member)
+        shared = shares.shared_with(db, member)
         context = _context(request, db, visitor, key, path)
         context.update(
             title=SPACE_TITLES["shared"], entries=shared, crumbs=[],
@@ -239,7 +239,7 @@ def _context(request: Request, db: DB, visitor: Visitor, key: str, path: str) ->
         "space_url": page_url(key, ""),
         "link": link,
         "quota": member.quota_bytes,
-        "used": files.usage(db, member.id),
+        "used": quota.usage(db, member.id),
     }
 
 
@@ -282,13 +282,13 @@ def _show(
             upload_by_id=by_id,
         )  # fmt: skip
         return pages.render(request, "files_folder.html", context)
-    versions = files.versions(db, entry)
+    versions = retention.versions(db, entry)
     context.update(
         entry=entry,
         damaged=integrity.is_damaged(store, entry.blob),
         damaged_versions=integrity.damaged_ids(store, versions),
         versions=versions,
-        shares=files.shares_of(db, entry) if entry.owner_id == member.id else [],
+        shares=shares.shares_of(db, entry) if entry.owner_id == member.id else [],
         people=[m for m in members.list_members(db, active_only=True) if m.id != member.id],
         parent=_parent(path),
         download_url=f"{item_url(entry)}/download" if by_id else f"/api/files/{key}/{quote(path)}",
@@ -397,7 +397,7 @@ async def share(
     member = member_of(visitor)
     entry = _entry(db, visitor, space, path)
     target = None if with_ == "household" else members.find_member(db, with_)
-    files.share(db, member, entry, target)
+    shares.share(db, member, entry, target)
     return _back(db, visitor, space, entry, "shared")
 
 
@@ -406,5 +406,5 @@ async def unshare(
     db: DB, visitor: MemberVisitor, share_id: int,
     space: Annotated[str, Form(max_length=20)], path: Annotated[str, Form(max_length=4000)],
 ) -> Response:  # fmt: skip
-    files.unshare(db, member_of(visitor), share_id)
+    shares.unshare(db, member_of(visitor), share_id)
     return _back(db, visitor, space, _entry(db, visitor, space, path), "unshared")

@@ -155,13 +155,13 @@ def tidy(node: object) -> None:
     """Before serving: drop what writes cut short left behind (a crash, a kill -9) and move
     blobs nothing refers to into the quarantine (never deleted: if rows were lost, their
     content is still there). Done here, with no writer running, so nothing can race it."""
-    from hameau.files.service import collect_garbage
+    from hameau.files.retention import collect_garbage
     from hameau.node.datadir import Node
     from hameau.node.db import transaction
 
     assert isinstance(node, Node)
     if (node.layout.root / "satellite.json").exists():
-        from hameau.travel.sync import sync_running
+        from hameau.travel.lock import sync_running
 
         if sync_running(node.layout.root):  # its downloads are in progress: leave them be
             print("A travel sync is running; leftovers are swept at the next start.", flush=True)

@@ -3,8 +3,9 @@
 Files: what changed in a space since a sequence number, the current state of given paths,
 content by hash both ways (only what is missing is sent), and applying reconciled states
 with a compare-and-set on each path's vector (a path changed meanwhile is refused as stale
-and reconciled again at the next round). Notes: updates against the other copy's state
-vector. Calendars: events by UID, replaced only if unchanged since the satellite saw them.
+and reconciled again at the next round). Notes (api_notes.py): updates against the other
+copy's state vector. Calendars (api_calendars.py): events by UID, replaced only if
+unchanged since the satellite saw them.
 
 A satellite is one of the member's devices with its own app password, made by
 `POST /api/travel/satellites` (which takes the member's password, rate-limited like the
@@ -14,8 +15,6 @@ Every other route takes the member's app password (the satellite's) as a bearer 
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated, Any, cast
 
 import anyio
@@ -29,13 +28,12 @@ from starlette.responses import Response, StreamingResponse
 
 from hameau.accounts import devices, members, tokens
 from hameau.accounts.models import AppToken, Device, Member
-from hameau.errors import BadRequest, Conflict, Forbidden, HameauError, NotFound, TooManyRequests
-from hameau.files import journal
+from hameau.errors import BadRequest, Forbidden, HameauError, NotFound, TooManyRequests
+from hameau.files import journal, quota
 from hameau.files import service as files
 from hameau.files.journal import SyncEntry
 from hameau.node.blobs import LocalBlobStore
-from hameau.notes import service as notes
-from hameau.travel import apply, calendars, reach, wire
+from hameau.travel import apply, reach, wire
 from hameau.travel.merge import FileState
 from hameau.web.auth import DB, MemberVisitor, client_address, member_of
 from hameau.web.openapi import Binary, binary, errors
@@ -257,8 +255,8 @@ async def apply_changes(
         and wire.is_digest(change.blob)
     ]  # fmt: skip
     try:
-        if sum(size for _path, _state, size in fresh) > files.room_left(db, member):
-            raise files.over_quota()
+        if sum(size for _path, _state, size in fresh) > quota.room_left(db, member):
+            raise quota.over_quota()
         with db.begin_nested():
             apply.put_new(db, member, where, fresh, store, known)
     except (IntegrityError, HameauError):
@@ -350,7 +348,7 @@ async def upload(request: Request, db: DB, visitor: MemberVisitor) -> dict[str, 
     member holds them: they may then name them by hash."""
     member = member_of(visitor)
     member_id, store = member.id, request.app.state.node.blobs
-    room = files.room_left(db, member)
+    room = quota.room_left(db, member)
     receiver = wire.Receiver(store, limit=room)
     db.rollback()  # hold no transaction while the body streams in
     try:
@@ -371,137 +369,3 @@ async def upload(request: Request, db: DB, visitor: MemberVisitor) -> dict[str, 
     finally:
         _proofs(request).add(member_id, receiver.stored)  # each verified as it arrived whole
     return {"stored": receiver.stored, "refused": receiver.refused, "room": room}
-
-
-# ---------------------------------------------------------------- notes
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def _unb64(text: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise BadRequest("Notes' sync data must be base64.") from None
-
-
-class NoteOffer(BaseModel):
-    uid: str = Field(min_length=1, max_length=32)
-    state_vector: str  # base64
-    deleted: bool
-
-
-class NoteOffers(BaseModel):
-    notes: list[NoteOffer] = Field(max_length=MAX_BATCH)
-
-
-@router.post("/notes/offer", responses=errors(400))
-async def notes_offer(db: DB, visitor: MemberVisitor, body: NoteOffers) -> dict[str, Any]:
-    """For each of the member's notes (and each offered): what the satellite's copy lacks,
-    this copy's state vector and text hash, and whether it is deleted here."""
-    member = member_of(visitor)
-    offered = {offer.uid: _unb64(offer.state_vector) for offer in body.notes}
-    replies = []
-    for note in notes.all_of(db, member):
-        state = notes.sync_state(db, note)
-        replies.append({
-            "uid": note.uid,
-            "update": _b64(notes.update_since(db, note, offered.get(note.uid))),
-            "state_vector": _b64(state.state_vector),
-            "digest": state.digest,
-            "deleted": note.deleted_at is not None,
-        })  # fmt: skip
-    return {"notes": replies}
-
-
-class NotePush(BaseModel):
-    uid: str = Field(min_length=1, max_length=32)
-    update: str  # base64
-    deleted: bool
-    seen: str = Field(max_length=64)  # this copy's text hash when the satellite decided
-
-
-class NotePushes(BaseModel):
-    notes: list[NotePush] = Field(max_length=MAX_BATCH)
-
-
-@router.post("/notes/push", status_code=204, responses=errors(400, 409))
-async def notes_push(db: DB, visitor: MemberVisitor, body: NotePushes) -> None:
-    """Merge the satellite's updates; a deletion decided on an older copy does not stand."""
-    member = member_of(visitor)
-    for push in body.notes:
-        note = notes.by_uid(db, member, push.uid)
-        moved_on = note is not None and notes.sync_state(db, note).digest != push.seen
-        deleted = None if moved_on and push.deleted else push.deleted
-        try:
-            with db.begin_nested():
-                notes.receive(db, member, push.uid, _unb64(push.update), deleted)
-        except IntegrityError:  # the uid is another member's note: say nothing of it
-            raise Conflict(
-                "The note id %(uid)s is taken by a note that is not yours; nothing was changed.",
-                uid=push.uid,
-            ) from None
-
-
-# ---------------------------------------------------------------- calendars
-
-
-def calendar_path(member: Member, name: str) -> str:
-    found = calendars.calendar_path(member.name, name)
-    if found is None:
-        raise NotFound("No calendar called '%(name)s'.", name=name)
-    return found
-
-
-def _calendars(request: Request, member: Member) -> Any:
-    store = request.app.state.calendars
-    store.ensure(member.name)
-    return store
-
-
-@router.get("/calendars/{name}", responses=errors(404))
-async def calendar_items(request: Request, visitor: MemberVisitor, name: str) -> dict[str, Any]:
-    member = member_of(visitor)
-    path = calendar_path(member, name)
-    items = await anyio.to_thread.run_sync(
-        lambda: _calendars(request, member).items(member.name, path)
-    )
-    return {"items": items}
-
-
-class EventPut(BaseModel):
-    text: str | None = Field(max_length=1 << 20)  # None: delete
-    expect: str | None  # the SHA-256 of the event's text when the satellite looked (None: absent)
-
-
-class EventPuts(BaseModel):
-    events: dict[str, EventPut] = Field(max_length=MAX_BATCH)
-
-
-@router.post("/calendars/{name}", responses=errors(400, 404))
-async def calendar_apply(
-    request: Request, visitor: MemberVisitor, name: str, body: EventPuts
-) -> dict[str, list[str]]:
-    """Set events by UID, each only if unchanged since the satellite looked."""
-    member = member_of(visitor)
-    path = calendar_path(member, name)
-
-    def work() -> dict[str, list[str]]:
-        store = _calendars(request, member)
-        current = store.items(member.name, path)
-        done: dict[str, list[str]] = {"applied": [], "stale": []}
-        for uid, event in body.events.items():
-            here = current.get(uid)
-            if (calendars.digest(here) if here is not None else None) != event.expect:
-                done["stale"].append(uid)
-            elif event.text is None:
-                store.delete_item(member.name, path, uid)
-                done["applied"].append(uid)
-            else:
-                store.put_item(member.name, path, uid, event.text)
-                done["applied"].append(uid)
-        return done
-
-    return await anyio.to_thread.run_sync(work)

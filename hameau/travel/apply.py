@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
 from hameau.errors import BadRequest, Conflict, HameauError, InsufficientStorage
-from hameau.files import journal, paths
+from hameau.files import journal, paths, quota
 from hameau.files import service as files
 from hameau.files.models import FileEntry, FileVersion
 from hameau.node.blobs import LocalBlobStore
@@ -156,7 +156,7 @@ def put(
             del known[key]
         current = None
     grows = current is None or current.blob != state.blob
-    if check_quota and grows and size > (left := files.room_left(session, member)):
+    if check_quota and grows and size > (left := quota.room_left(session, member)):
         raise no_room(size, left)
     plan = files.WritePlan(where, folder.id, parts[-1], 0)
     files.record_write(

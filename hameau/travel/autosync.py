@@ -95,6 +95,7 @@ class AutoSync:
     def _sync_once(self) -> bool:
         from hameau.travel import satellite as record
         from hameau.travel import sync
+        from hameau.travel.home import client_for
 
         self._worker = threading.current_thread()
         self.running = True
@@ -102,7 +103,7 @@ class AutoSync:
             found = record.load(self.node.layout.root)
             if found is None:
                 return False
-            with sync.client_for(found) as client:
+            with client_for(found) as client:
                 report = sync.sync(self.node, found, client)
             message = "; ".join(report.problems)
             self.last = Outcome(datetime.now(UTC), report.complete, message)

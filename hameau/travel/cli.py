@@ -13,8 +13,10 @@ import typer
 from hameau.errors import BadRequest
 from hameau.node import datadir
 from hameau.node.cli import DataDirOption, console, settings_for
+from hameau.travel import lifecycle
 from hameau.travel import satellite as record
 from hameau.travel import sync as engine
+from hameau.travel.home import SyncFailed, client_for, http_client
 
 travel_app = typer.Typer(
     help="Travel: a satellite copy of your things on a laptop, synced with home.",
@@ -77,8 +79,8 @@ def pack(
     settings = settings_for(data_dir)
     label = name.strip() or f"Satellite {socket.gethostname()}"[:60]
     password = _password()
-    with engine.http_client(home) as client:
-        node, satellite = engine.pack(
+    with http_client(home) as client:
+        node, satellite = lifecycle.pack(
             home, member, password, take, settings.data_dir, label, client
         )
         console.print(
@@ -95,7 +97,7 @@ def pack(
         "  (works offline; `hameau travel sync` when home is reachable)"
     )
     if not report.complete:
-        raise engine.SyncFailed(
+        raise SyncFailed(
             "The satellite is made but not everything was copied (%(count)s problem(s), listed"
             " above); fix them and run `hameau travel sync --data-dir %(dir)s`.",
             count=len(report.problems),
@@ -108,13 +110,13 @@ def sync_command(data_dir: DataDirOption = None) -> None:
     """Two-way sync with home; safe to stop and run again at any point."""
     node, satellite = _open(data_dir)
     try:
-        with engine.client_for(satellite) as client:
+        with client_for(satellite) as client:
             report = engine.sync(node, satellite, client)
     finally:
         node.close()
     _print_report(report, "Synced")
     if not report.complete:
-        raise engine.SyncFailed(
+        raise SyncFailed(
             "Not everything was synced (%(count)s problem(s), listed above); fix them and run"
             " `hameau travel sync` again.",
             count=len(report.problems),
@@ -126,8 +128,8 @@ def status(data_dir: DataDirOption = None) -> None:
     """What changed on each side since the last sync, and the open conflicts."""
     node, satellite = _open(data_dir)
     try:
-        with engine.client_for(satellite, timeout=10) as client:
-            found = engine.status(node, satellite, client)
+        with client_for(satellite, timeout=10) as client:
+            found = lifecycle.status(node, satellite, client)
     finally:
         node.close()
     console.print(
@@ -159,8 +161,8 @@ def status(data_dir: DataDirOption = None) -> None:
 def return_command(data_dir: DataDirOption = None) -> None:
     """Back home for good: a last sync, then this copy is wiped and its credential revoked."""
     node, satellite = _open(data_dir)
-    with engine.client_for(satellite) as client:
-        report = engine.return_home(node, satellite, client)
+    with client_for(satellite) as client:
+        report = lifecycle.return_home(node, satellite, client)
     _print_report(report, "Last sync")
     console.print(
         f"Welcome home: the satellite's credential is revoked and {node.layout.root} is wiped."

@@ -49,13 +49,13 @@ async def travel_page(
     pages = request.app.state.pages
     notice = NOTICES.get(request.query_params.get("done", ""))
     if request.app.state.satellite is not None:
-        from hameau.travel import sync
+        from hameau.travel import lifecycle
 
         node = request.app.state.node
         satellite = record.load(node.layout.root)  # fresh: a `travel sync` may have run since
         if satellite is None:
             raise NotFound("This node is not a satellite.")
-        status = sync.status(node, satellite, None)
+        status = lifecycle.status(node, satellite, None)
         last = datetime.fromisoformat(status.last_sync) if status.last_sync else None
         context = {
             "title": N_("Travel"), "satellite": satellite, "status": status, "notice": notice,

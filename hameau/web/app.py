@@ -37,6 +37,8 @@ from hameau.node.db import utcnow
 from hameau.node.identity import derive
 from hameau.notes import views as notes_views
 from hameau.travel import api as travel_api
+from hameau.travel import api_calendars as travel_calendars
+from hameau.travel import api_notes as travel_notes
 from hameau.travel import satellite as travel_record
 from hameau.travel import views as travel_views
 from hameau.travel.autosync import AutoSync
@@ -72,6 +74,8 @@ ROUTERS = [
     notes_views.api,
     messages_views.router,
     travel_api.router,
+    travel_notes.router,
+    travel_calendars.router,
     travel_views.router,
     ai_api.router,
     ai_views.router,
@@ -113,7 +117,7 @@ class LazyMount:
 
 
 def _webdav(node: Node) -> ASGIApp:
-    from hameau.files.dav import make_dav_asgi
+    from hameau.files.dav_app import make_dav_asgi
     from hameau.files.dav_range import RangeCheck
 
     return RangeCheck(make_dav_asgi(node))
@@ -216,7 +220,7 @@ def create_app(node: Node) -> FastAPI:
     # The first admin is created in the browser, from loopback or with this one-time code.
     app.state.setup_code = secrets.token_hex(4) if empty else None
     app.mount("/static", StaticAssets(directory=PACKAGE / "web" / "static"), name="static")
-    app.mount("/dav/files", LazyMount(lambda: _webdav(node)), name="webdav")  # dav.MOUNT
+    app.mount("/dav/files", LazyMount(lambda: _webdav(node)), name="webdav")  # dav_app.MOUNT
     app.mount("/dav/cal", LazyMount(lambda: _caldav(node)), name="caldav")  # radicale.MOUNT
     app.state.calendars = CalendarStore(node)
     app.state.bus = Bus()

@@ -171,7 +171,8 @@ def test_concurrent_writers_never_share_a_sequence_number(tmp_path: Path) -> Non
     from concurrent.futures import ThreadPoolExecutor
 
     from hameau.node.datadir import Layout
-    from hameau.travel import sync
+    from hameau.travel import lifecycle, sync
+    from hameau.travel.home import http_client
 
     home_dir = tmp_path / "home"
     node = make_node(home_dir)
@@ -195,8 +196,8 @@ def test_concurrent_writers_never_share_a_sequence_number(tmp_path: Path) -> Non
         with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
             numbers = [seq for (seq,) in db.execute("SELECT seq FROM sync_entries")]
         assert len(numbers) == count and len(set(numbers)) == count
-        with sync.http_client(home.url) as client:
-            sat, satellite = sync.pack(
+        with http_client(home.url) as client:
+            sat, satellite = lifecycle.pack(
                 home.url, "alex", PASSWORD, ["files:mine/Voyage"], tmp_path / "sat", "lap", client
             )
             report = sync.sync(sat, satellite, client, page_size=1)

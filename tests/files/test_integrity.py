@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from hameau.accounts import members
+from hameau.files import retention
 from hameau.files import service as files
 from hameau.node.blobs import BlobDamaged, LocalBlobStore
 from hameau.node.datadir import Node
@@ -95,7 +96,9 @@ def test_the_pages_mark_a_damaged_file_and_its_version_restores_it(node: Node) -
 
     with node.sessions() as session:
         alex = members.find_member(session, "alex")
-        (version,) = files.versions(session, files.locate(session, alex, "mine", "letter.txt")[1])
+        (version,) = retention.versions(
+            session, files.locate(session, alex, "mine", "letter.txt")[1]
+        )
     restored = post_form(
         client, "/files/mine/letter.txt", "/files/version",
         space="mine", path="letter.txt", version=str(version.id),

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from hameau.accounts import members, tokens
-from hameau.files import journal
+from hameau.files import journal, retention
 from hameau.files import service as files
 from hameau.files.models import FileEntry
 from hameau.node.datadir import Node
@@ -73,6 +73,6 @@ def test_trash_leaves_tombstones_that_outlive_the_purge_and_restore_revives(node
             update(FileEntry).where(FileEntry.deleted_at.is_not(None)).values(deleted_at=aged)
         )
     with transaction(node.sessions) as session:
-        files.purge_expired(session)
+        retention.purge_expired(session)
     [still] = states(node, alex, "note.txt")
     assert still.deleted  # a copy away for months still learns of the deletion

@@ -9,7 +9,7 @@ from sqlalchemy import update
 
 from hameau.accounts import members
 from hameau.errors import BadRequest, Conflict, InsufficientStorage, NotFound
-from hameau.files import paths
+from hameau.files import paths, quota, retention
 from hameau.files import service as files
 from hameau.files.models import FileEntry
 from hameau.node.datadir import Node
@@ -24,7 +24,7 @@ def write(node: Node, name: str, path: str, data: bytes, key: str = "mine") -> F
             session, member, files.space(member, key), paths.split(path), len(data)
         )
         if len(data) > plan.limit:
-            raise files.over_quota()
+            raise quota.over_quota()
         digest = node.blobs.put(data)
         return files.record_write(session, plan, member, digest, len(data))
 
@@ -61,14 +61,14 @@ def test_absolute_and_odd_paths_are_refused_not_reinterpreted() -> None:
 
 def test_overwrites_keep_the_last_versions_and_identical_content_is_stored_once(node: Node) -> None:
     add_member(node, "alex")
-    for number in range(files.VERSIONS_KEPT + 3):
+    for number in range(retention.VERSIONS_KEPT + 3):
         write(node, "alex", "notes.txt", f"version {number}".encode())
-    assert read(node, "alex", "notes.txt") == f"version {files.VERSIONS_KEPT + 2}".encode()
+    assert read(node, "alex", "notes.txt") == f"version {retention.VERSIONS_KEPT + 2}".encode()
     with transaction(node.sessions) as session:
         member = members.find_member(session, "alex")
         _, entry = files.locate(session, member, "mine", "notes.txt")
-        kept = files.versions(session, entry)
-        assert len(kept) == files.VERSIONS_KEPT
+        kept = retention.versions(session, entry)
+        assert len(kept) == retention.VERSIONS_KEPT
         files.restore_version(session, member, entry, kept[-1].id)
     assert read(node, "alex", "notes.txt") == b"version 2"
     before = blob_count(node)
@@ -118,7 +118,7 @@ def test_quota_counts_files_versions_and_trash(node: Node) -> None:
     with pytest.raises(InsufficientStorage):
         write(node, "alex", "b.bin", b"z" * 200_000)
     with transaction(node.sessions) as session:
-        assert files.usage(session, members.find_member(session, "alex").id) == 900_000
+        assert quota.usage(session, members.find_member(session, "alex").id) == 900_000
 
 
 def test_a_folder_cannot_move_into_itself_and_moves_carry_their_content(node: Node) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from hameau.accounts import members
 from hameau.errors import Conflict
-from hameau.files import paths, purge
+from hameau.files import paths, purge, quota, retention
 from hameau.files import service as files
 from hameau.files.models import FileEntry
 from hameau.node import reserve
@@ -64,7 +64,7 @@ def test_emptying_the_trash_frees_the_space_at_once_and_keeps_shared_content(
     assert client.get("/api/files/mine/kept.bin", headers=auth).content == b"same"
     assert not list(node.blobs.temp_dir.iterdir())
     with transaction(node.sessions) as session:
-        assert files.usage(session, members.find_member(session, "alex").id) == 4 + 9
+        assert quota.usage(session, members.find_member(session, "alex").id) == 4 + 9
 
 
 def test_one_item_deleted_for_good_from_the_trash_page(node: Node) -> None:
@@ -104,7 +104,7 @@ def test_admins_see_space_per_member_and_purge(node: Node) -> None:
         alex = members.find_member(session, "alex")
         usage = purge.space_used(session)[alex.id]
         assert (usage.files, usage.versions, usage.trash) == (600, 200, 120)
-        assert usage.total == files.usage(session, alex.id)
+        assert usage.total == quota.usage(session, alex.id)
     quarantine = node.blobs.root / "quarantine"
     quarantine.mkdir()
     (quarantine / "x").write_bytes(b"q" * 1234)
@@ -187,7 +187,7 @@ def test_what_expired_from_the_trash_leaves_the_disk_when_the_trash_is_opened(
         session.execute(
             update(FileEntry)
             .where(FileEntry.name == "old.txt")
-            .values(deleted_at=utcnow() - timedelta(days=files.TRASH_DAYS + 1))
+            .values(deleted_at=utcnow() - timedelta(days=retention.TRASH_DAYS + 1))
         )
     listed = client.get("/api/trash", headers=auth).json()["items"]
     assert [item["name"] for item in listed] == ["new.txt"]

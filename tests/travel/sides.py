@@ -18,7 +18,7 @@ from hameau.files import service as files
 from hameau.files.models import FileEntry, FileVersion
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
-from hameau.travel import sync
+from hameau.travel import lifecycle, sync
 from hameau.travel.satellite import Satellite
 from hameau.web.app import create_app
 from tests.helpers import PASSWORD, add_member, make_node
@@ -46,7 +46,7 @@ def home_node(root: Path) -> Node:
 
 def pack(home: Node, root: Path, takes: list[str], name: str = "laptop") -> Pair:
     client = TestClient(create_app(home), base_url=HOME)
-    sat, satellite = sync.pack(HOME, "alex", PASSWORD, takes, root, name, client)
+    sat, satellite = lifecycle.pack(HOME, "alex", PASSWORD, takes, root, name, client)
     pair = Pair(home, client, sat, satellite)
     pair.sync()
     return pair

@@ -195,7 +195,7 @@ def test_the_same_bytes_sent_by_their_holder_are_taken_and_kept_once(node: Node)
 
 
 def test_a_file_shared_with_a_member_may_be_taken_by_hash(node: Node) -> None:
-    from hameau.files import paths
+    from hameau.files import paths, shares
     from hameau.files import service as files
 
     add_member(node, "alex")
@@ -207,7 +207,7 @@ def test_a_file_shared_with_a_member_may_be_taken_by_hash(node: Node) -> None:
     with transaction(node.sessions) as session:
         owner, reader = members.find_member(session, "alex"), members.find_member(session, "sam")
         folder = files.resolve(session, files.space(owner, "mine"), paths.split("Papers"))
-        files.share(session, owner, folder, reader)
+        shares.share(session, owner, folder, reader)
     digest = hashlib.sha256(data).hexdigest()
     assert client.post(
         "/api/travel/blobs/missing", json={"digests": [digest]}, headers=sam

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from hameau.accounts import members
 from hameau.errors import HameauError
 from hameau.node.db import transaction
+from hameau.travel import lifecycle, sync
 from hameau.travel import satellite as record
-from hameau.travel import sync
+from hameau.travel.home import HomeUnreachable, client_for
 from tests.travel.sides import delete, home_node, kept, live, pack, rename, write
 
 
@@ -96,11 +97,11 @@ def test_home_unreachable_says_so_and_local_work_goes_on(tmp_path: Path) -> None
     write(home, "Voyage/a.txt", b"a")
     pair = pack(home, tmp_path / "sat", ["files:mine/Voyage"])
     pair.satellite.home = "http://127.0.0.1:9"  # nothing listens there
-    with sync.client_for(pair.satellite, timeout=3) as client:
-        with pytest.raises(sync.HomeUnreachable, match="cannot be reached"):
+    with client_for(pair.satellite, timeout=3) as client:
+        with pytest.raises(HomeUnreachable, match="cannot be reached"):
             sync.sync(pair.sat, pair.satellite, client)
         write(pair.sat, "Voyage/b.txt", b"written offline")
-        found = sync.status(pair.sat, pair.satellite, client)
+        found = lifecycle.status(pair.sat, pair.satellite, client)
     assert found.home is None and found.here["mine"] == ["Voyage/b.txt"]
     assert "cannot be reached" in pair.satellite.last_error
     assert live(pair.sat, under="Voyage")["Voyage/b.txt"] == b"written offline"
@@ -112,7 +113,7 @@ def test_return_syncs_then_revokes_and_wipes(tmp_path: Path) -> None:
     pair = pack(home, tmp_path / "sat", ["files:mine/Voyage"])
     write(pair.sat, "Voyage/last.txt", b"written on the last day")
     token = pair.satellite.token
-    sync.return_home(pair.sat, pair.satellite, pair.client)
+    lifecycle.return_home(pair.sat, pair.satellite, pair.client)
     assert live(home)["Voyage/last.txt"] == b"written on the last day"
     assert not (tmp_path / "sat").exists()
     refused = pair.client.get(
@@ -382,7 +383,7 @@ def test_a_long_name_edited_on_both_sides_keeps_both_versions(tmp_path: Path) ->
     assert at_home == live(pair.sat, under="Voyage")
     assert at_home[f"Voyage/{name}"] == b"edited at home"
     assert at_home[copy.removeprefix("mine/")] == b"edited away"
-    sync.return_home(pair.sat, pair.satellite, pair.client)
+    lifecycle.return_home(pair.sat, pair.satellite, pair.client)
     assert b"edited away" in live(home).values()
 
 
@@ -395,7 +396,7 @@ def _settles(pair, expected: set[bytes]) -> None:  # type: ignore[no-untyped-def
     at_home = live(pair.home, under="Voyage")
     assert at_home == live(pair.sat, under="Voyage")
     assert expected <= set(at_home.values()), at_home
-    sync.return_home(pair.sat, pair.satellite, pair.client)
+    lifecycle.return_home(pair.sat, pair.satellite, pair.client)
     assert expected <= set(live(pair.home, under="Voyage").values())
 
 
@@ -473,7 +474,7 @@ def test_the_missing_store_guard_holds_while_the_member_writes(tmp_path: Path) -
         "Voyage/a.txt": b"precious",
         "Voyage/b.txt": b"also precious",
     }
-    assert "marker file" in str(sync.status(pair.sat, pair.satellite, None).refusal)
+    assert "marker file" in str(lifecycle.status(pair.sat, pair.satellite, None).refusal)
     log_in(served, "alex")
     page = served.get("/travel")
     assert "Synchronisation refusée" in page.text and "marqueur" in page.text
@@ -513,7 +514,7 @@ def test_a_file_over_the_quota_holds_back_nothing_else(tmp_path: Path) -> None:
     at_home = live(home, under="Voyage")
     assert at_home["Voyage/notes.txt"] == b"small" and at_home["Voyage/z.txt"] == b"after it"
     assert "Voyage/film.bin" not in at_home
-    assert sync.status(pair.sat, pair.satellite, None).here["mine"] == ["Voyage/film.bin"]
+    assert lifecycle.status(pair.sat, pair.satellite, None).here["mine"] == ["Voyage/film.bin"]
     assert not pair.sync().complete  # still no room: still said
     with transaction(home.sessions) as session:
         session.get(Member, members.find_member(session, "alex").id).quota_bytes = 1 << 30

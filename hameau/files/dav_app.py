@@ -1,0 +1,111 @@
+"""The WebDAV app at /dav/files/: WsgiDAV configured with our provider (dav.py), its locks
+in the database (dav_locks.py), app passwords for login, and a guard in front of it.
+
+Built on the first WebDAV request (see `web/app.py:LazyMount`), so a node nobody mounts
+never loads WsgiDAV.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from wsgidav.wsgidav_app import WsgiDAVApp
+
+from hameau.files import dav_locks
+from hameau.files.dav import DISCONNECTED, UNDO, HameauProvider
+from hameau.files.dav_auth import AppPasswords
+from hameau.node.datadir import Node
+
+MOUNT = "/dav/files"
+
+
+def _xml_error(status: str, condition: bytes) -> tuple[str, bytes]:
+    return status, (
+        b'<?xml version="1.0" encoding="utf-8"?>\n<D:error xmlns:D="DAV:">'
+        + condition
+        + b"</D:error>"
+    )
+
+
+def guard(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """Refuse, before WsgiDAV sees them, what no client of ours needs: PROPFIND without a
+    finite Depth (it would walk a whole tree; RFC 4918 allows refusing it), and paths with
+    '.', '..' or control characters in them."""
+
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        refusal = None
+        depth = environ.get("HTTP_DEPTH", "infinity").strip().lower()
+        if environ.get("REQUEST_METHOD") == "PROPFIND" and depth not in ("0", "1"):
+            refusal = _xml_error("403 Forbidden", b"<D:propfind-finite-depth/>")
+        raw = environ.get("PATH_INFO", "").encode("latin1").decode("utf8", "replace")
+        segments = raw.split("/")
+        if any(part in (".", "..") for part in segments) or any(
+            ord(char) < 32 or ord(char) == 127 for char in raw
+        ):
+            refusal = ("400 Bad Request", b"A path cannot hold '.', '..' or control characters.")
+        if refusal is None:
+            return app(environ, start_response)
+        status, body = refusal
+        start_response(
+            status,
+            [
+                (
+                    "Content-Type",
+                    "text/plain; charset=utf-8"
+                    if status.startswith("400")
+                    else 'application/xml; charset="utf-8"',
+                ),
+                ("Content-Length", str(len(body))),
+            ],
+        )
+        return [body]
+
+    return guarded
+
+
+def make_dav_app(node: Node) -> Callable[..., Iterable[bytes]]:
+    from wsgidav.error_printer import ErrorPrinter
+    from wsgidav.http_authenticator import HTTPAuthenticator
+    from wsgidav.request_resolver import RequestResolver
+
+    locks = dav_locks.DatabaseLockStorage(node)
+    config = {
+        "provider_mapping": {"/": HameauProvider(node)},
+        "mount_path": MOUNT,
+        "http_authenticator": {
+            "domain_controller": AppPasswords,
+            "accept_basic": True,
+            "accept_digest": False,
+            "default_to_digest": False,
+        },
+        "hameau.node": node,
+        "middleware_stack": [ErrorPrinter, HTTPAuthenticator, RequestResolver],
+        "lock_storage": locks,
+        "property_manager": None,
+        "block_size": 1 << 20,
+        "verbose": 1,
+        "logging": {"enable": False},
+        "suppress_version_info": True,
+        "dir_browser": {"enable": False},
+    }
+    return guard(dav_locks.undo_failed_locks(WsgiDAVApp(config), locks, UNDO))
+
+
+def make_dav_asgi(node: Node) -> Any:
+    """The WebDAV app as ASGI (a2wsgi runs WsgiDAV in worker threads), noting in the scope
+    when the client disconnects before the end of its request body."""
+    from a2wsgi import WSGIMiddleware
+
+    wsgi = WSGIMiddleware(make_dav_app(node), workers=4)  # type: ignore[arg-type]
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        async def watched() -> dict[str, Any]:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                scope[DISCONNECTED] = True
+            return message
+
+        await wsgi(scope, watched, send)  # type: ignore[arg-type]
+
+    return app
