@@ -72,6 +72,10 @@ class Formatter:
         digits = 0 if step == 0 or value >= 100 else 1
         return f"{format_decimal(round(value, digits), locale=self.locale)} {units[step]}"
 
+    def number(self, value: float, digits: int = 1) -> str:
+        """29,4 in French, 29.4 in English."""
+        return format_decimal(round(value, digits), locale=self.locale)
+
     def day(self, moment: date) -> str:
         return format_date(moment, format="EEE d MMM", locale=self.locale)
 
