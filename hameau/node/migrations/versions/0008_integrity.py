@@ -1,4 +1,7 @@
-"""integrity: damaged content and the quarantine
+"""integrity: no schema change (kept so that revisions stay in order)
+
+A damaged file is one whose content is not in the store (found damaged, it is moved to the
+quarantine), so there is no column to add: a second record of the damage could drift.
 
 Revision ID: 0008
 Revises: 0007
