@@ -62,7 +62,8 @@ LOCALE = hameau/web/locale
 EXTRACT = $(BIN)/pybabel -q extract -F babel.cfg --no-location --omit-header --width 100 \
 	--sort-output -k N_ -k HameauError -k BadRequest -k Unauthorized -k Forbidden -k NotFound \
 	-k Conflict -k PayloadTooLarge -k TooManyRequests -k LoginRequired -k InsufficientStorage \
-	-k Unavailable -k Busy -k BackendFailed -k Phrase -k StoreNotMounted -k RangeNotSatisfiable
+	-k Unavailable -k Busy -k BackendFailed -k Phrase -k StoreNotMounted -k RangeNotSatisfiable -k BuildFailed \
+	-k HomeUnreachable -k SyncFailed -k WrongPassword
 
 i18n: $(VENV)/.installed
 	$(EXTRACT) -o $(LOCALE)/hameau.pot .

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +85,19 @@ def test_the_template_lists_every_message_in_the_code(tmp_path: Path) -> None:
         cwd=root, capture_output=True, text=True,
     )  # fmt: skip
     assert check.returncode == 0, "run `make i18n`: " + check.stdout + check.stderr
+
+
+def test_every_error_class_is_extracted_for_translation() -> None:
+    """An error's sentence is translated only if its class is a keyword of the extraction."""
+    root = Path(__file__).resolve().parents[2]
+    bases: dict[str, set[str]] = {}
+    for source in (root / "hameau").rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ClassDef):
+                names = {b.id for b in node.bases if isinstance(b, ast.Name)}
+                bases.setdefault(node.name, set()).update(names)
+    errors = {"HameauError"}
+    while grown := {name for name, of in bases.items() if of & errors} - errors:
+        errors |= grown
+    keywords = set(re.findall(r"-k (\w+)", (root / "Makefile").read_text()))
+    assert sorted(errors - keywords) == []
