@@ -40,6 +40,6 @@ if __name__ == "__main__":
     if "--stock" in sys.argv:  # uvicorn as shipped, waking every 0.1 s
         uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
     else:
-        from hameau.node.serve import serve
+        from hameau.node.serve import listen_on, serve
 
-        serve(app, "127.0.0.1", port)
+        serve(app, listen_on("127.0.0.1", port))

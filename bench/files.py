@@ -69,7 +69,7 @@ import sys
 from a2wsgi import WSGIMiddleware
 from wsgidav.fs_dav_provider import FilesystemProvider
 from wsgidav.wsgidav_app import WsgiDAVApp
-from hameau.node.serve import serve
+from hameau.node.serve import listen_on, serve
 root, port = sys.argv[1], int(sys.argv[sys.argv.index("--port") + 1])
 app = WsgiDAVApp({"provider_mapping": {"/": FilesystemProvider(root)}, "simple_dc": {"user_mapping": {"*": True}},
                   "http_authenticator": {"accept_digest": False, "default_to_digest": False},
@@ -82,7 +82,7 @@ async def healthz_or_dav(scope, receive, send):
         return
     await dav(scope, receive, send)
 dav = WSGIMiddleware(app, workers=4)
-serve(healthz_or_dav, "127.0.0.1", port)
+serve(healthz_or_dav, listen_on("127.0.0.1", port))
 """
 
 

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import re
 import resource
+import socket
 from types import FrameType
 from typing import Any
 
@@ -128,14 +129,40 @@ class GuardedHttp(HttpToolsProtocol):
 BUSY = b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
 
 
+class PortTaken(SystemExit):
+    """The address cannot be listened on: said in one line, exit code 1."""
+
+
+def listen_on(host: str, port: int) -> socket.socket:
+    """The listening socket, taken before the node says it is serving, so a busy port is one
+    line and an exit code, not a traceback after a line that claims the node is up."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as error:
+        listener.close()
+        raise PortTaken(
+            f"Cannot listen on {host}:{port} ({error.strerror or error}): another program uses"
+            " it, or the address is not this machine's; stop it or choose another with --port."
+        ) from None
+    listener.set_inheritable(True)
+    return listener
+
+
 def serve(
-    app: object, host: str, port: int, header_timeout: float = 15.0, max_connections: int = 400
+    app: object,
+    listener: socket.socket,
+    header_timeout: float = 15.0,
+    max_connections: int = 400,
 ) -> None:
     guarded = type(
         "GuardedHttp",
         (GuardedHttp,),
         {"header_timeout": header_timeout, "max_connections": connection_cap(max_connections)},
     )
+    host, port = listener.getsockname()[:2]
     config = uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=host,
@@ -148,7 +175,7 @@ def serve(
         log_level="info",
     )
     logging.getLogger("uvicorn.access").addFilter(RedactSecrets())
-    QuietServer(config).run()
+    QuietServer(config).run(sockets=[listener])
 
 
 def tidy(node: object) -> None:
@@ -183,6 +210,7 @@ def run(node: Any) -> None:
     from hameau.web.app import create_app
 
     settings = node.settings
+    listener = listen_on(settings.host, settings.port)
     tidy(node)
     reserve.keep(node.layout.root)  # so a full disk can still be freed (node.reserve)
     app = create_app(node)
@@ -197,8 +225,7 @@ def run(node: Any) -> None:
         )
     serve(
         app,
-        settings.host,
-        settings.port,
+        listener,
         header_timeout=settings.header_timeout_seconds,
         max_connections=settings.max_connections,
     )

@@ -66,3 +66,31 @@ def test_serve_help_lists_its_options() -> None:
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     assert "--data-dir" in done.stdout and "--port" in done.stdout
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    node = make_node(tmp_path / "node")
+    node.close()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for entry in ("hameau", "hameau.cli"):  # the quick path, and the full command line
+            runner = ["-m", "hameau"] if entry == "hameau" else ["-c", FULL_COMMAND_LINE]
+            command = [sys.executable, *runner, "serve", "--data-dir", str(node.layout.root),
+                       "--port", str(port)]  # fmt: skip
+            done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+            assert done.returncode != 0, entry
+            lines = done.stderr.strip().splitlines()
+            assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0] and "--port" in lines[0]
+            assert " on http://" not in done.stdout  # never claims to serve
+
+
+# `hameau serve` through Typer's command, as when the quick path hands over.
+FULL_COMMAND_LINE = (
+    "import sys; from hameau.cli import main; sys.argv[0] = 'hameau'; sys.exit(main())"
+)
