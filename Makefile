@@ -39,7 +39,11 @@ $(SCHEMATHESIS)/.installed:
 	$(SCHEMATHESIS)/bin/pip install --quiet 'schemathesis>=4.32,<5'
 	touch $@
 
-test: $(VENV)/.installed-dev llama-server $(SCHEMATHESIS)/.installed
+# axe-core for the browser tests' accessibility check, from the npm registry, not tracked.
+node_modules/axe-core/axe.min.js:
+	npm install --no-save --no-audit --no-fund --prefix . axe-core@4
+
+test: $(VENV)/.installed-dev llama-server $(SCHEMATHESIS)/.installed node_modules/axe-core/axe.min.js
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-dev llama-server
@@ -82,4 +86,4 @@ screenshots: $(VENV)/.installed-dev
 	$(BIN)/python docs/screenshots.py
 
 clean:
-	rm -rf $(VENV) $(SCHEMATHESIS) $(DEMO) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(SCHEMATHESIS) $(DEMO) node_modules .pytest_cache .ruff_cache .mypy_cache
