@@ -30,7 +30,7 @@ router = APIRouter(prefix="/ai", include_in_schema=False)
 
 APP = AppInfo(
     "ai",
-    (Tile(N_("AI"), N_("Questions answered from your own documents, on this node."), "/ai"),),
+    (Tile(N_("AI"), N_("Questions answered from your own documents, on the home server."), "/ai"),),
 )
 
 

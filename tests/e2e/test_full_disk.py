@@ -30,7 +30,7 @@ from tests.travel.sides import write as write_on
 
 pytestmark = pytest.mark.e2e
 
-SENTENCE = "The node's disk is full: nothing of this was kept."
+SENTENCE = "The home server's disk is full: nothing of this was kept."
 FRENCH = "Le disque du serveur de la maison est plein : rien de cet envoi n’a été gardé."
 
 
