@@ -125,3 +125,18 @@ def test_members_never_read_the_word_noeud() -> None:
     assert technical == [], "say 'le serveur de la maison' to members, not 'nœud'"
     for template in (Path(__file__).parents[2] / "hameau").rglob("*.html"):
         assert "nœud" not in template.read_text(encoding="utf-8").lower(), template
+
+
+def test_english_pages_say_home_server_not_node() -> None:
+    """The English side too; 'the home node' stays in the travel commands' messages, where a
+    laptop's satellite (itself a node) talks about the house's one."""
+    with (LOCALE_DIR / "hameau.pot").open("rb") as handle:
+        template = read_po(handle)
+    technical = [
+        message.id
+        for message in template
+        if isinstance(message.id, str)
+        and message.id not in ADMIN_OR_CLI_ONLY | {"This node is not a satellite."}
+        and re.search(r"\bnodes?\b", message.id.replace("home node", ""))
+    ]
+    assert technical == [], "say 'the home server' to members, not 'node'"
