@@ -133,6 +133,12 @@ def _importable(name: str) -> bool:
         return False
 
 
+def installed(settings: Settings) -> bool:
+    """Whether the engine `ai_runtime` picks is here (llama-server found, llama_cpp importable)."""
+    label, binary = chosen(settings)
+    return binary is not None if label == "llama-server" else _importable("llama_cpp")
+
+
 def missing(node: Node) -> Phrase | None:
     """Why the AI cannot answer before anything is tried (no model, no engine to run one),
     said on the page and by the API instead of an empty list or a 404; None when it can."""
@@ -144,18 +150,16 @@ def missing(node: Node) -> Phrase | None:
             " put a GGUF file in %(folder)s",
             folder=str(catalog.folder(node)),
         )
-    label, binary = chosen(node.settings)
-    if label == "llama-server" and binary is None:
+    if installed(node.settings):
+        return None
+    if chosen(node.settings)[0] == "llama-server":
         return Phrase(
             "llama-server is not installed: run `hameau ai install-server`, or set"
             ' ai_runtime = "llama-cpp-python"'
         )
-    if label == "llama-cpp-python" and not _importable("llama_cpp"):
-        return Phrase(
-            "no model runtime is installed: run `hameau ai install-server`, or"
-            " pip install 'hameau[ai]'"
-        )
-    return None
+    return Phrase(
+        "no model runtime is installed: run `hameau ai install-server`, or pip install 'hameau[ai]'"
+    )
 
 
 def choose_engine(node: Node) -> Engine:

@@ -21,7 +21,16 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from hameau.ai import catalog, history, retrieval
-from hameau.ai.runtime import END_OF_TURN, Piece, Result, Ticket, gemma_prompt, missing, unavailable
+from hameau.ai.runtime import (
+    END_OF_TURN,
+    Piece,
+    Result,
+    Ticket,
+    gemma_prompt,
+    installed,
+    missing,
+    unavailable,
+)
 from hameau.errors import N_, HameauError, NotFound
 from hameau.web.auth import DB, MemberVisitor, member_of
 from hameau.web.home import AppInfo, Tile
@@ -46,6 +55,7 @@ def _page(request: Request, db: DB, **context: object) -> Response:
         "failure": blocked or runtime.failure,
         "blocked": blocked,  # nothing can answer: the form is disabled, the reason said
         "runtime": node.settings.ai_backend_url or runtime.engine.label,
+        "runtime_missing": not node.settings.ai_backend_url and not installed(node.settings),
         "outside": history.sent_outside(db),
         "backend": node.settings.ai_backend_url,
         **context,

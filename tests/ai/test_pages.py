@@ -55,7 +55,7 @@ def test_a_missing_llama_server_is_said_on_the_api_and_the_page(tmp_path: Path) 
         )
         page = alex.get("/ai").text
         assert "L’IA est indisponible parce que llama-server n’est pas installé" in page
-        assert "Moteur : llama-server." in page
+        assert "Moteur : llama-server (pas installé)." in page
     finally:
         made.close()
 
@@ -156,5 +156,6 @@ def test_without_llama_cpp_python_the_page_says_what_to_run(tmp_path: Path, monk
             "le serveur de la maison n’a aucun moteur pour faire tourner un modèle : lancez"
             " `hameau ai install-server`",
         )
+        assert "Moteur : llama-cpp-python (pas installé)." in alex.get("/ai").text
     finally:
         made.close()
