@@ -90,6 +90,6 @@ class InsufficientStorage(HameauError):
 
 # Said by every door when the disk (the content's or the database's) is full.
 DISK_FULL = N_(
-    "The node's disk is full: nothing of this was kept. Empty your trash or ask an admin"
+    "The home server's disk is full: nothing of this was kept. Empty your trash or ask an admin"
     " to free some space, then try again."
 )

@@ -67,7 +67,7 @@ def export_member(node: Node, member_id: int, out: Path) -> dict[str, Any]:
             except BlobDamaged:
                 partial.unlink(missing_ok=True)
                 raise Conflict(
-                    "The file '%(path)s' is damaged on this node, so nothing was exported: "
+                    "The file '%(path)s' is damaged on the home server, so nothing was exported: "
                     "restore an earlier version of it (or delete it) and export again.",
                     path=path,
                 ) from None

@@ -76,7 +76,7 @@ def _active_admins(db: Session) -> int:
 async def disable_member(db: DB, visitor: AdminVisitor, member_id: int) -> Response:
     member = members.get_member(db, member_id)
     if member.is_admin and member.active and _active_admins(db) <= 1:
-        raise Conflict("The node's last admin cannot be disabled; make another admin first.")
+        raise Conflict("The home server's last admin cannot be disabled; make another admin first.")
     members.set_disabled(db, member, True)
     return RedirectResponse("/admin/members?done=disabled", status_code=303)
 

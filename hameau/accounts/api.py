@@ -129,7 +129,7 @@ async def list_members(db: DB, visitor: AdminVisitor) -> list[MemberOut]:
 async def get_member(db: DB, visitor: MemberVisitor, member_id: RowId) -> MemberOut:
     me = member_of(visitor)
     if member_id != me.id and not me.is_admin:
-        raise Forbidden("Only the node's admins can see other members' accounts.")
+        raise Forbidden("Only the home server's admins can see other members' accounts.")
     return MemberOut.of(members.get_member(db, member_id))
 
 

@@ -64,7 +64,7 @@ def _from_old_address(
     device = devices.recognise(db, secret)
     if device is None:
         raise BadRequest(
-            "This login address names a device the node does not know; open /login instead."
+            "This login address names a device the home server does not know; open /login instead."
         )
     response = RedirectResponse(
         login_url(next=next_path if next_path != "/" else "", member=member), status_code=303
@@ -277,11 +277,11 @@ async def setup(
             state.limiter.failed("(setup)", address)
             raise Forbidden(
                 "Wrong setup code; use the one `hameau serve` printed, or open this page"
-                " on the node itself."
+                " on the home server itself."
             )
     # No await from here to the commit: on the event loop, two setups cannot interleave.
     if members.count_members(db) > 0:
-        raise Forbidden("This node already has an admin; log in instead.")
+        raise Forbidden("This home server already has an admin; log in instead.")
     if password != password_again:
         return _setup_page(
             request, gettext("The two passwords differ."), 400, name=name,

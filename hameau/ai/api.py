@@ -23,7 +23,15 @@ from starlette.responses import Response, StreamingResponse
 
 from hameau.ai import catalog, history, retrieval
 from hameau.ai.backend import Backend
-from hameau.ai.runtime import END_OF_TURN, Piece, Result, Runtime, gemma_prompt
+from hameau.ai.runtime import (
+    END_OF_TURN,
+    Piece,
+    Result,
+    Runtime,
+    gemma_prompt,
+    missing,
+    unavailable,
+)
 from hameau.errors import BadRequest
 from hameau.web.auth import DB, MemberVisitor, member_of
 from hameau.web.openapi import openai_errors
@@ -79,12 +87,22 @@ def _stops(stop: list[str] | str | None, chat: bool) -> list[str]:
     return [*found, END_OF_TURN, "<start_of_turn>"] if chat else found
 
 
-@router.get("/models", responses=openai_errors(502))
+def _able(request: Request) -> None:
+    """503 with why nothing here can answer (no model, no engine) and what to run."""
+    why = missing(request.app.state.node)
+    if why is not None:
+        raise unavailable(why)
+
+
+@router.get("/models", responses=openai_errors(502, 503))
 async def models(request: Request, visitor: MemberVisitor) -> dict[str, Any]:
+    """503 rather than an empty list when nothing can answer: clients show the error's
+    message, while an empty list only leaves an empty model picker."""
     member_of(visitor)
     remote = backend(request)
     if remote is not None:
         return await remote.call("GET", "/models")  # type: ignore[no-any-return]
+    _able(request)
     loaded = runtime(request).loaded_name
     return {
         "object": "list",
@@ -127,6 +145,7 @@ async def answer(
     if remote is not None:
         return await forward(request, remote, member_id, kind, question, sources, stream, payload)
     ai = runtime(request)
+    _able(request)
     catalog.find(request.app.state.node, model)  # 404 before queueing for a model not here
     ticket = ai.reserve()
     ident = f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-{uuid.uuid4().hex[:24]}"
@@ -250,6 +269,7 @@ async def embeddings(
         history.record(request.app.state.node, member_id, "embedding", model, texts[0], result,
                        [], ran_on=remote.url)  # fmt: skip
         return data  # type: ignore[no-any-return]
+    _able(request)
     catalog.find(request.app.state.node, model)
     ai = runtime(request)
     ticket = ai.reserve()

@@ -51,7 +51,7 @@ def find(node: Node, name: str) -> ModelFile:
     for model in available(node):
         if model.name == name:
             return model
-    raise NotFound("No model called '%(name)s' on this node; see /v1/models.", name=name)
+    raise NotFound("No model called '%(name)s' on the home server; see /v1/models.", name=name)
 
 
 def ready_path(node: Node, model: ModelFile) -> Path:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import importlib.util
 import json
 import os
 from collections.abc import AsyncIterator
@@ -123,6 +124,42 @@ def chosen(settings: Settings) -> tuple[str, Path | None]:
     if settings.ai_runtime == "llama-server" or (settings.ai_runtime == "auto" and binary):
         return "llama-server", binary
     return "llama-cpp-python", None
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ValueError:  # blocked in sys.modules (None): not importable either
+        return False
+
+
+def installed(settings: Settings) -> bool:
+    """Whether the engine `ai_runtime` picks is here (llama-server found, llama_cpp importable)."""
+    label, binary = chosen(settings)
+    return binary is not None if label == "llama-server" else _importable("llama_cpp")
+
+
+def missing(node: Node) -> Phrase | None:
+    """Why the AI cannot answer before anything is tried (no model, no engine to run one),
+    said on the page and by the API instead of an empty list or a 404; None when it can."""
+    if node.settings.ai_backend_url:
+        return None  # the household's AI server answers; it says what it lacks
+    if not catalog.available(node):
+        return Phrase(
+            "no model is installed: run `pip install 'hameau[ai]'` for the default model, or"
+            " put a GGUF file in %(folder)s",
+            folder=str(catalog.folder(node)),
+        )
+    if installed(node.settings):
+        return None
+    if chosen(node.settings)[0] == "llama-server":
+        return Phrase(
+            "llama-server is not installed: run `hameau ai install-server`, or set"
+            ' ai_runtime = "llama-cpp-python"'
+        )
+    return Phrase(
+        "no model runtime is installed: run `hameau ai install-server`, or pip install 'hameau[ai]'"
+    )
 
 
 def choose_engine(node: Node) -> Engine:

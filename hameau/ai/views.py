@@ -21,7 +21,16 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from hameau.ai import catalog, history, retrieval
-from hameau.ai.runtime import END_OF_TURN, Piece, Result, Ticket, gemma_prompt
+from hameau.ai.runtime import (
+    END_OF_TURN,
+    Piece,
+    Result,
+    Ticket,
+    gemma_prompt,
+    installed,
+    missing,
+    unavailable,
+)
 from hameau.errors import N_, HameauError, NotFound
 from hameau.web.auth import DB, MemberVisitor, member_of
 from hameau.web.home import AppInfo, Tile
@@ -30,20 +39,23 @@ router = APIRouter(prefix="/ai", include_in_schema=False)
 
 APP = AppInfo(
     "ai",
-    (Tile(N_("AI"), N_("Questions answered from your own documents, on this node."), "/ai"),),
+    (Tile(N_("AI"), N_("Questions answered from your own documents, on the home server."), "/ai"),),
 )
 
 
 def _page(request: Request, db: DB, **context: object) -> Response:
     node = request.app.state.node
     runtime = request.app.state.ai
+    blocked = missing(node)
     values = {
         "title": N_("AI"),
         "models": catalog.available(node),
         "default": node.settings.ai_model,
         "loaded": runtime.loaded_name,
-        "failure": runtime.failure,
+        "failure": blocked or runtime.failure,
+        "blocked": blocked,  # nothing can answer: the form is disabled, the reason said
         "runtime": node.settings.ai_backend_url or runtime.engine.label,
+        "runtime_missing": not node.settings.ai_backend_url and not installed(node.settings),
         "outside": history.sent_outside(db),
         "backend": node.settings.ai_backend_url,
         **context,
@@ -127,6 +139,9 @@ async def ask(
     asked = Asked(member_id, question, model or node.settings.ai_model,
                   retrieval.prompt_with(question, hits), sources)  # fmt: skip
     try:
+        why = missing(node)
+        if why is not None:
+            raise unavailable(why)
         if request.app.state.ai_backend is None:
             catalog.find(node, asked.model)
         if request.headers.get("hx-request"):
@@ -140,6 +155,9 @@ async def ask(
                 result = item
     except HameauError as error:
         gettext = request.app.state.pages.gettext(request)
+        if request.headers.get("hx-request"):  # htmx swaps only a 2xx: the reason is shown
+            said = html.escape(error.render(gettext))
+            return Response(f'<p class="error" role="alert">{said}</p>', media_type="text/html")
         return _page(
             request, db, question=question, status=error.render(gettext), status_code=error.status
         )

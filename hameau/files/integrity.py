@@ -35,7 +35,7 @@ log = logging.getLogger("hameau.files")
 
 def damaged_error() -> Conflict:
     return Conflict(
-        "This file is damaged on the node: its stored content is missing or no longer what "
+        "This file is damaged on the home server: its stored content is missing or no longer what "
         "was saved. Restore an earlier version from its page, or upload it again."
     )
 

@@ -417,7 +417,7 @@ def restore_version(
     if version is None or version.entry_id != entry.id:
         raise NotFound("No such version of this file.")
     if blobs is not None and not blobs.exists(version.blob):
-        raise Conflict("This version is damaged on the node too; choose another one.")
+        raise Conflict("This version is damaged on the home server too; choose another one.")
     parent = session.get(FileEntry, entry.parent_id)
     assert parent is not None
     plan = WritePlan(Space("", entry.owner_id), parent.id, entry.name, 0)

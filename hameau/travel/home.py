@@ -140,7 +140,7 @@ def http_client(address: str, timeout: float = 60) -> httpx.Client:
     import httpx
 
     if not address.startswith(("http://", "https://")):
-        raise BadRequest("The home node's address starts with http:// or https://.")
+        raise BadRequest("The home server's address starts with http:// or https://.")
     return httpx.Client(
         base_url=address.rstrip("/"),
         timeout=httpx.Timeout(timeout, connect=5),

@@ -126,7 +126,7 @@ def resolve_visitor(request: Request, db: Session) -> Visitor:
         visitor.device = devices.recognise(db, device_secret)
         if visitor.device is None:
             raise BadRequest(
-                "This browser was enrolled as a device this node does not know (any more);"
+                "This browser was enrolled as a device the home server does not know (any more);"
                 " reload the page, and ask an admin to enrol it again if needed.",
                 headers={"Set-Cookie": f"{DEVICE_COOKIE}=; Max-Age=0; Path=/; HttpOnly"},
             )
@@ -168,7 +168,7 @@ async def get_admin(request: Request, db: DB) -> Visitor:
     visitor = await get_member(request, db)
     assert visitor.member is not None
     if not visitor.member.is_admin:
-        raise Forbidden("Only the node's admins can do this.")
+        raise Forbidden("Only the home server's admins can do this.")
     return visitor
 
 

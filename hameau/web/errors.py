@@ -28,7 +28,7 @@ GENERIC = {
     413: N_("This request is too large."),
     422: N_("Some fields of this request are missing or invalid."),
     429: N_("Too many attempts; wait a moment and try again."),
-    500: N_("Something went wrong on the node; the error was logged."),
+    500: N_("Something went wrong on the home server; the error was logged."),
 }
 
 

@@ -258,6 +258,6 @@ class CSRFCheck:
             token = (fields.get("csrf_token") or [""])[0]
         if not self.csrf.valid(session_secret, token):
             return Forbidden(
-                "This form has expired or did not come from this node; reload the page and try again."
+                "This form has expired or did not come from this server; reload the page and try again."
             )
         return None

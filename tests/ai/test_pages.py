@@ -55,7 +55,7 @@ def test_a_missing_llama_server_is_said_on_the_api_and_the_page(tmp_path: Path) 
         )
         page = alex.get("/ai").text
         assert "L’IA est indisponible parce que llama-server n’est pas installé" in page
-        assert "Moteur : llama-server." in page
+        assert "Moteur : llama-server (pas installé)." in page
     finally:
         made.close()
 
@@ -77,5 +77,85 @@ def test_without_scripts_the_form_posts_and_gets_the_whole_answer(tmp_path: Path
         with made.sessions() as session:
             kept = history.of(session, members.find_member(session, "alex").id)
             assert [query.question for query in kept] == ["Bonjour ?"]
+    finally:
+        made.close()
+
+
+def _said_unavailable(alex, sentence: str) -> None:  # type: ignore[no-untyped-def]
+    """The reason and the command, on the page (the form's button disabled), from the form
+    posted by htmx (a 200 fragment, which htmx shows), and by /v1/models in OpenAI's shape."""
+    import html
+
+    page = alex.get("/ai")
+    assert page.status_code == 200
+    shown = html.unescape(page.text)
+    assert f"L’IA est indisponible parce que {sentence}" in shown
+    assert re.search(r'<button type="submit" disabled', page.text)
+    posted = alex.post(
+        "/ai", data={"question": "Bonjour ?"}, headers={"HX-Request": "true", **csrf_header(alex)}
+    )
+    assert posted.status_code == 200
+    assert f"L’IA est indisponible parce que {sentence}" in html.unescape(posted.text)
+    listed = alex.get("/v1/models")
+    assert listed.status_code == 503
+    assert sentence in listed.json()["error"]["message"]
+
+
+def test_without_any_model_the_page_and_the_api_say_what_to_run(
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """No GGUF file in models/ and the default model's package not importable (blocked in
+    sys.modules, as if it was never installed)."""
+    import sys
+
+    from hameau.ai import catalog
+    from tests.helpers import make_node
+
+    monkeypatch.setitem(sys.modules, catalog.PACKAGE, None)
+    made = make_node(tmp_path / "node")
+    try:
+        (alex,) = members_logged_in(made, "alex")
+        _said_unavailable(
+            alex, "le serveur de la maison n’a aucun modèle : lancez `pip install 'hameau[ai]'`"
+        )
+        refused = alex.post(
+            "/v1/chat/completions",
+            json={"messages": [{"role": "user", "content": "Bonjour"}]},
+            headers=csrf_header(alex),
+        )
+        assert refused.status_code == 503
+        assert "aucun modèle" in refused.json()["error"]["message"]
+    finally:
+        made.close()
+
+
+def test_a_missing_llama_server_is_said_before_anything_is_asked(tmp_path: Path) -> None:
+    from tests.helpers import make_node
+
+    made = make_node(tmp_path / "node", ai_runtime="llama-server", ai_server=str(tmp_path / "no"))
+    try:
+        (alex,) = members_logged_in(made, "alex")
+        _said_unavailable(
+            alex, "llama-server n’est pas installé : lancez `hameau ai install-server`"
+        )
+    finally:
+        made.close()
+
+
+def test_without_llama_cpp_python_the_page_says_what_to_run(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import sys
+
+    from tests.helpers import make_node
+
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # as if it was never installed
+    made = make_node(tmp_path / "node", ai_runtime="llama-cpp-python")
+    try:
+        (alex,) = members_logged_in(made, "alex")
+        _said_unavailable(
+            alex,
+            "le serveur de la maison n’a aucun moteur pour faire tourner un modèle : lancez"
+            " `hameau ai install-server`",
+        )
+        assert "Moteur : llama-cpp-python (pas installé)." in alex.get("/ai").text
     finally:
         made.close()

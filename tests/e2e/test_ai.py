@@ -193,7 +193,7 @@ def test_the_chat_page_streams_an_answer_with_its_sources_and_the_history_can_be
     served, keys = node
     page = log_in_page(browser, served.url, "alex", PASSWORD)
     page.goto(served.url + "/ai")
-    assert "Requêtes que cette IA a envoyées hors du nœud : 0." in page.content()
+    assert "Requêtes que cette IA a envoyées hors du serveur de la maison : 0." in page.content()
     page.fill("textarea[name=question]", "Quel est le code du portail ?")
     page.click("#ask button[type=submit]")  # htmx posts, then the answer streams by SSE
     card = page.locator("#answers .answer-card").first

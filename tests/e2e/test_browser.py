@@ -48,7 +48,7 @@ def test_onboarding_creates_the_first_admin(tmp_path: Path, browser: Any) -> Non
         page = browser.new_page(locale="fr-FR")
         page.goto(node.url)
         assert page.url.endswith("/setup")
-        assert page.locator("h1").inner_text() == "Bienvenue sur votre nœud hameau"
+        assert page.locator("h1").inner_text() == "Bienvenue sur le serveur de votre maison"
         page.fill("input[name=name]", "camille")
         page.fill("input[name=display_name]", "Camille")
         page.fill("input[name=password]", "un jardin partagé")

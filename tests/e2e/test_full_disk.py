@@ -30,8 +30,8 @@ from tests.travel.sides import write as write_on
 
 pytestmark = pytest.mark.e2e
 
-SENTENCE = "The node's disk is full: nothing of this was kept."
-FRENCH = "Le disque du nœud est plein : rien de cet envoi n’a été gardé."
+SENTENCE = "The home server's disk is full: nothing of this was kept."
+FRENCH = "Le disque du serveur de la maison est plein : rien de cet envoi n’a été gardé."
 
 
 def says_full(text: str) -> bool:

@@ -101,3 +101,42 @@ def test_every_error_class_is_extracted_for_translation() -> None:
         errors |= grown
     keywords = set(re.findall(r"-k (\w+)", (root / "Makefile").read_text()))
     assert sorted(errors - keywords) == []
+
+
+# CLI output and admin-only technical text may say "nœud"; members never read these.
+ADMIN_OR_CLI_ONLY = {
+    "%(dir)s already holds a node; choose another --data-dir.",  # hameau init (CLI)
+    "The node in %(dir)s is not a satellite; make one with `hameau travel pack`.",  # CLI
+    "Metrics are for the node's admins, or for loopback.",  # /metrics, scraped by tools
+}
+
+
+def test_members_never_read_the_word_noeud() -> None:
+    with (LOCALE_DIR / "fr" / "LC_MESSAGES" / "hameau.po").open("rb") as handle:
+        french = read_po(handle, locale="fr")
+    technical = [
+        message.id
+        for message in french
+        if message.id
+        and message.id not in ADMIN_OR_CLI_ONLY
+        and "nœud"
+        in " ".join([message.string] if isinstance(message.string, str) else message.string).lower()
+    ]
+    assert technical == [], "say 'le serveur de la maison' to members, not 'nœud'"
+    for template in (Path(__file__).parents[2] / "hameau").rglob("*.html"):
+        assert "nœud" not in template.read_text(encoding="utf-8").lower(), template
+
+
+def test_english_pages_say_home_server_not_node() -> None:
+    """The English side too; 'the home node' stays in the travel commands' messages, where a
+    laptop's satellite (itself a node) talks about the house's one."""
+    with (LOCALE_DIR / "hameau.pot").open("rb") as handle:
+        template = read_po(handle)
+    technical = [
+        message.id
+        for message in template
+        if isinstance(message.id, str)
+        and message.id not in ADMIN_OR_CLI_ONLY | {"This node is not a satellite."}
+        and re.search(r"\bnodes?\b", message.id.replace("home node", ""))
+    ]
+    assert technical == [], "say 'the home server' to members, not 'node'"
