@@ -8,9 +8,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy import func, select
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware, GZipResponder
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hameau import __version__
 from hameau.accounts import api as accounts_api
@@ -95,12 +97,65 @@ LARGER_BODIES = {"/api/travel/": 16 << 20}
 
 
 class StaticAssets(StaticFiles):
-    """Static files are versioned by the package version, so they may be cached a long time."""
+    """Static files are versioned by the package version (`?v=`), so those may be kept a year;
+    one asked for without a version is kept a day."""
 
     def file_response(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         response = super().file_response(*args, **kwargs)
-        response.headers["Cache-Control"] = "public, max-age=604800"
+        scope = kwargs.get("scope", args[2] if len(args) > 2 else {})
+        versioned = b"v=" in scope.get("query_string", b"")
+        response.headers["Cache-Control"] = (
+            "public, max-age=31536000, immutable" if versioned else "public, max-age=86400"
+        )
         return response
+
+
+# What is compressed: pages, styles, scripts and JSON. Media are compressed already.
+COMPRESSIBLE = (
+    "text/html",
+    "text/css",
+    "text/javascript",
+    "application/javascript",
+    "application/json",
+)
+
+
+def _compressible(scope: Scope, message: Message) -> bool:
+    """Whether a response may be gzipped: never a download (attachment, or ranges it serves
+    byte-exact with its Content-Length), never an event stream, never WebDAV or CalDAV."""
+    path: str = scope.get("path", "")
+    if path.startswith("/dav/"):
+        return False
+    headers = Headers(raw=message.get("headers", []))
+    media = headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media not in COMPRESSIBLE or "content-disposition" in headers:
+        return False
+    return "accept-ranges" not in headers or path.startswith("/static/")
+
+
+class _Selective(GZipResponder):
+    async def send_with_compression(self, message: Message) -> None:
+        if message["type"] == "http.response.start" and not _compressible(self.scope, message):
+            self.content_type_is_excluded = True  # passed through as is, from its first byte
+            await self.send(message)
+            return
+        await super().send_with_compression(message)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scope = scope
+        await super().__call__(scope, receive, send)
+
+
+class Compressed(GZipMiddleware):
+    """Starlette's gzip, on the responses `_compressible` allows only: it is done on the fly
+    rather than from .gz files so the HTML is compressed too and nothing is built."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or "gzip" not in Headers(scope=scope).get("accept-encoding", ""):
+            await self.app(scope, receive, send)
+            return
+        responder = _Selective(self.app, self.minimum_size, compresslevel=self.compresslevel)
+        await responder(scope, receive, send)
 
 
 class LazyMount:
@@ -177,6 +232,8 @@ def create_app(node: Node) -> FastAPI:
     csrf = CSRF(derive(node.secret, "csrf"))
     metrics = Metrics(_gauges(node), {"data": node.layout.root, "blobs": node.layout.blobs})
     middleware = [
+        # Outermost, so the other layers' error pages are compressed too; level 6: a small CPU.
+        Middleware(Compressed, minimum_size=500, compresslevel=6),
         Middleware(ResponseHeaders),
         Middleware(RequestMetrics, metrics=metrics),
         Middleware(
