@@ -1,7 +1,9 @@
 """CSRF tokens: bound to the login session when there is one, signed and dated otherwise.
 
-A logged-in form's token is an HMAC of the session cookie's hash, so the check needs no
-database; before login (the login and setup forms) it is a dated HMAC, and the request's
+A logged-in form's token is an HMAC of the session cookie's hash and a nonce drawn for each
+page, so the check needs no database, and no two pages carry the same token: pages are
+compressed, and a secret repeated in every compressed answer could be guessed from their sizes
+(BREACH) by whoever sees the traffic and can put text in pages. Before login (the login and setup forms) it is a dated HMAC, and the request's
 origin is checked too. No cookie is needed before login, so a logged-out browser holds none.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import time
 
 from starlette.requests import HTTPConnection
@@ -24,8 +27,10 @@ class CSRF:
     def _mac(self, message: str) -> str:
         return hmac.new(self.secret, message.encode(), hashlib.sha256).hexdigest()[:40]
 
-    def for_session(self, session_secret: str) -> str:
-        return self._mac("s:" + hashlib.sha256(session_secret.encode()).hexdigest())
+    def for_session(self, session_secret: str, nonce: str | None = None) -> str:
+        nonce = nonce or secrets.token_hex(8)
+        session = hashlib.sha256(session_secret.encode()).hexdigest()
+        return f"{nonce}~{self._mac(f's:{nonce}:{session}')}"
 
     def anonymous(self, now: float | None = None) -> str:
         stamp = str(int(now if now is not None else time.time()))
@@ -39,7 +44,10 @@ class CSRF:
         if not token or len(token) > 100:
             return False
         if session_secret:
-            return hmac.compare_digest(self.for_session(session_secret), token)
+            nonce, _, mac = token.partition("~")
+            if not nonce.isalnum() or len(nonce) > 32:
+                return False
+            return hmac.compare_digest(self.for_session(session_secret, nonce), token)
         stamp, _, mac = token.partition(".")
         if not stamp.isdigit() or not hmac.compare_digest(self._mac("a:" + stamp), mac):
             return False

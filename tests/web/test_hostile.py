@@ -146,3 +146,23 @@ def test_a_members_failed_logins_are_not_forgotten_when_many_names_are_tried(nod
     elsewhere = TestClient(client.app, client=("203.0.113.7", 50000), follow_redirects=False)
     paused = log_in(elsewhere, "alex")
     assert paused.status_code == 429 and paused.headers["retry-after"]
+
+
+def test_no_two_pages_carry_the_same_form_token(node: Node) -> None:
+    """Pages are compressed: a token repeated in every page could be guessed from the sizes of
+    the answers (BREACH). Each page's token differs, each is accepted, and another session's
+    is not."""
+    add_member(node, "alex")
+    add_member(node, "sam")
+    client, other = browser(node), browser(node)
+    log_in(client, "alex")
+    log_in(other, "sam")
+    tokens = {csrf(client.get("/account/tokens").text) for _ in range(5)}
+    assert len(tokens) == 5
+    for number, token in enumerate(tokens):
+        made = client.post("/account/tokens", data={"label": f"t{number}", "csrf_token": token})
+        assert made.status_code in (200, 303), made.text
+    sams = csrf(other.get("/account/tokens").text)
+    stolen = client.post("/account/tokens", data={"label": "x", "csrf_token": sams})
+    assert stolen.status_code == 403
+    assert _count(node, AppToken) == 5
