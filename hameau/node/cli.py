@@ -76,6 +76,7 @@ def serve(data_dir: DataDirOption = None, host: HostOption = None, port: PortOpt
 
 def _demo_household(node: datadir.Node) -> list[tuple[str, str, str]]:
     from hameau.accounts import devices, members
+    from hameau.node import demo as demo_content
 
     people = [
         ("camille", "Camille", True),
@@ -98,6 +99,7 @@ def _demo_household(node: datadir.Node) -> list[tuple[str, str, str]]:
         devices.add_device(
             session, "Téléphone d'Alex", "phone", False, owner=created["alex"], lifetime_years=4
         )
+    demo_content.add_content(node)
     return logins
 
 
@@ -110,7 +112,7 @@ def _kitchen_link(node: datadir.Node, base: str) -> str:
 
 
 def demo(data_dir: DataDirOption = None, host: HostOption = None, port: PortOption = None) -> None:
-    """Create a demo household (an admin, three members, three devices) and print the logins."""
+    """Create a demo household (four people, devices, files, notes, events) and print the logins."""
     settings = settings_for(data_dir, host=host, port=port)
     logins_file = settings.data_dir / DEMO_LOGINS
     layout = datadir.Layout(settings.data_dir)
