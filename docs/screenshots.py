@@ -120,7 +120,7 @@ def main() -> None:
             admin.screenshot(path=OUT / "space.png", full_page=True)
             apps = log_in_page(browser, node.url, "sam", logins["sam"], height=700)
             apps.goto(node.url + "/files/household/")
-            for folder_name in ("Photos de vacances", "Papiers"):
+            for folder_name in ("Recettes", "Bricolage"):
                 apps.fill("form[action='/files/folder'] input[name=name]", folder_name)
                 apps.click("form[action='/files/folder'] button")
             sample = Path(folder) / "liste de courses.txt"
