@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,45 @@ from hameau import __version__
 from hameau.web.i18n import Formatter, choose_locale, load_catalogues
 
 PACKAGE = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class NavEntry:
+    title: str  # msgid
+    href: str
+    current: bool
+
+
+def _prefixes(apps: list[Any]) -> list[tuple[str, int]]:
+    """(path prefix, app index) for every tile: the address's first segment, or the whole
+    address when several apps share that segment (/admin/members and /admin/space)."""
+    owners: dict[str, set[int]] = {}
+    for index, app in enumerate(apps):
+        for tile in app.tiles:
+            owners.setdefault("/" + tile.href.strip("/").split("/")[0], set()).add(index)
+    found = []
+    for index, app in enumerate(apps):
+        for tile in app.tiles:
+            first = "/" + tile.href.strip("/").split("/")[0]
+            found.append((first if len(owners[first]) == 1 else tile.href.rstrip("/"), index))
+    return found
+
+
+def navigation(apps: list[Any], path: str, is_admin: bool) -> list[NavEntry]:
+    """One entry per app the visitor may use (its first tile they see); the app whose
+    address is the longest prefix of `path` is the current one."""
+    matches = [
+        (len(prefix), index)
+        for prefix, index in _prefixes(apps)
+        if path == prefix or path.startswith(prefix + "/")
+    ]
+    current = max(matches)[1] if matches else None
+    entries = []
+    for index, app in enumerate(apps):
+        tiles = [tile for tile in app.tiles if is_admin or not tile.admin_only]
+        if tiles:
+            entries.append(NavEntry(tiles[0].title, tiles[0].href, index == current))
+    return entries
 
 
 class Pages:
@@ -63,6 +103,10 @@ class Pages:
             "version": __version__,
             "csrf_token": csrf.token_for(request),
         }
+        member = getattr(visitor, "member", None)
+        if member is not None:
+            apps = getattr(request.app.state, "apps", [])
+            values["nav"] = navigation(apps, request.url.path, member.is_admin)
         values.update(context or {})
         html = self.env.get_template(name).render(values)
         return HTMLResponse(html, status_code=status, headers=headers)
