@@ -123,8 +123,8 @@ def main() -> None:
             for folder_name in ("Recettes", "Bricolage"):
                 apps.fill("form[action='/files/folder'] input[name=name]", folder_name)
                 apps.click("form[action='/files/folder'] button")
-            sample = Path(folder) / "liste de courses.txt"
-            sample.write_text("pain\nlait\nœufs\n")
+            sample = Path(folder) / "recette de la tarte.txt"
+            sample.write_text("Tarte aux pommes : cuire 35 minutes à 180 degrés.\n")
             apps.set_input_files("#upload input[type=file]", str(sample))
             apps.click("#upload button[type=submit]")
             apps.wait_for_url("**done=uploaded")
