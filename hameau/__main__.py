@@ -10,7 +10,7 @@ import sys
 def main() -> int | None:
     args = sys.argv[1:]
     if args[:1] == ["serve"]:
-        from hameau.node.serve import command_line
+        from hameau.serving import command_line
 
         if command_line(args[1:]):
             return 0

@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 
+from hameau import commands
 from hameau.accounts import cli as accounts_cli
 from hameau.ai import cli as ai_cli
 from hameau.config import ConfigError
@@ -28,6 +29,7 @@ app = typer.Typer(
     add_completion=False,
 )
 node_cli.register(app)
+commands.register(app)
 accounts_cli.register(app)
 travel_cli.register(app)
 ai_cli.register(app)

@@ -16,7 +16,7 @@ from hameau.files import scrub as scrubbing
 from hameau.files.models import FileEntry
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
-from hameau.node.serve import tidy
+from hameau.serving import tidy
 from tests.files.test_integrity import flip
 from tests.files.test_store import write
 from tests.helpers import add_member

@@ -1,0 +1,160 @@
+"""Commands that span the domains: serve, demo, export, check. They assemble the parts, so
+they live here, above the domains, and not in `node` (which no domain-aware code may be
+imported from)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hameau.node import datadir
+from hameau.node.cli import DataDirOption, HostOption, PortOption, console, settings_for
+from hameau.node.db import transaction
+
+DEMO_LOGINS = "demo-logins.txt"
+
+
+def serve(data_dir: DataDirOption = None, host: HostOption = None, port: PortOption = None) -> None:
+    """Serve the node's pages and APIs."""
+    from hameau import serving as server
+
+    # Usually not reached: `hameau serve` with plain options goes to the server before this
+    # command line loads (hameau/__main__.py). Here when opening the node failed there.
+    server.run(datadir.open_node(settings_for(data_dir, host=host, port=port)))
+
+
+def _demo_household(node: datadir.Node) -> list[tuple[str, str, str]]:
+    from hameau import demo as demo_content
+    from hameau.accounts import devices, members
+
+    people = [
+        ("camille", "Camille", True),
+        ("alex", "Alex", False),
+        ("sam", "Sam", False),
+        ("louise", "Louise", False),
+    ]
+    quota = node.settings.default_quota_mb * 1024 * 1024
+    logins = []
+    with transaction(node.sessions) as session:
+        created = {}
+        for name, display, admin in people:
+            password = secrets.token_hex(5)
+            created[name] = members.add_member(
+                session, name, password, display_name=display, admin=admin, quota_bytes=quota
+            )
+            logins.append((name, password, "admin" if admin else "member"))
+        devices.add_device(session, "Terminal de la cuisine", "terminal", True, lifetime_years=8)
+        devices.add_device(session, "Portable partagé", "laptop", True, lifetime_years=6)
+        devices.add_device(
+            session, "Téléphone d'Alex", "phone", False, owner=created["alex"], lifetime_years=4
+        )
+    demo_content.add_content(node)
+    return logins
+
+
+def _kitchen_link(node: datadir.Node, base: str) -> str:
+    from hameau.accounts import devices
+
+    with transaction(node.sessions) as session:
+        kitchen = devices.find_device(session, "Terminal de la cuisine")
+        return f"{base}/devices/enrol?code={devices.create_enrol_code(kitchen)}"
+
+
+def demo(data_dir: DataDirOption = None, host: HostOption = None, port: PortOption = None) -> None:
+    """Create a demo household (four people, devices, files, notes, events) and print the logins."""
+    settings = settings_for(data_dir, host=host, port=port)
+    logins_file = settings.data_dir / DEMO_LOGINS
+    layout = datadir.Layout(settings.data_dir)
+    if datadir.exists(layout):
+        if not logins_file.exists():
+            raise typer.BadParameter(
+                f"{settings.data_dir} holds a node that is not a demo; give another --data-dir."
+            )
+        node = datadir.open_node(settings)
+        console.print(f"Demo household already in {settings.data_dir}.")
+    else:
+        node = datadir.init_node(settings, "Maison démo")
+        logins = _demo_household(node)
+        lines = [f"{name}\t{password}\t{role}" for name, password, role in logins]
+        descriptor = os.open(logins_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write("\n".join(lines) + "\n")
+        console.print(f"Demo household created in {settings.data_dir}.")
+    base = f"http://{settings.host}:{settings.port}"
+    console.print(f"\nLog in at [bold]{base}[/bold] as one of (name, password, role):")
+    for line in logins_file.read_text().splitlines():
+        name, password, role = line.split("\t")
+        console.print(f"  {name:<10} {password:<12} {role}")
+    console.print(
+        "\nTo try the shared kitchen terminal's “who is it?” picker, open this one-time "
+        f"link in a browser:\n  {_kitchen_link(node, base)}"
+    )
+    node.close()
+
+
+def export(
+    member: Annotated[str, typer.Argument(help="The member whose environment to export.")],
+    out: Annotated[Path, typer.Option("--out", help="The archive to write (.zip).")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Export a member's whole environment: files, calendars, contacts, notes, messages."""
+    from hameau.accounts import members
+    from hameau.export import export_member
+
+    if out.exists():
+        raise typer.BadParameter(f"{out} exists already; give another --out.")
+    node = datadir.open_node(settings_for(data_dir))
+    try:
+        with transaction(node.sessions) as session:
+            member_id = members.find_member(session, member).id
+        manifest = export_member(node, member_id, out)
+    finally:
+        node.close()
+    console.print(f"Exported {len(manifest['entries'])} item(s) of {member} to {out}.")
+
+
+def check(
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Move damaged content to the quarantine and set sizes and the files journal"
+            " to what the store holds.",
+        ),
+    ] = False,
+    purge_quarantine: Annotated[
+        bool,
+        typer.Option("--purge-quarantine", help="Delete what the quarantine holds, first."),
+    ] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Check the database, every stored file content and the files journal; exit 1 on damage."""
+    from hameau.files.check import run_check
+
+    settings = settings_for(data_dir)
+    layout = datadir.Layout(settings.data_dir)
+    if not datadir.exists(layout):
+        datadir.open_node(settings)  # raises the usual "No node in …; create one" error
+    report = run_check(settings, repair=repair, purge_quarantine=purge_quarantine)
+    for line in report.lines():
+        console.print(line)
+    if not report.sound:
+        console.print(
+            "Run `hameau check --repair` to quarantine damaged content; restore the files it"
+            " names from their earlier versions."
+            if not repair
+            else "Restore the files named above from their earlier versions, or delete them."
+        )
+        sys.exit(1)  # not typer.Exit: its code must reach the shell whatever the entry point
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(check)
+    app.command()(export)
+    app.command()(serve)
+    app.command()(demo)
