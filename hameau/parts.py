@@ -1,0 +1,176 @@
+"""The registry of parts: every domain of the node declares itself here, once.
+
+A part says where its pieces are (routers, navigation entry and home tiles, CLI groups,
+templates, tables, error classes, mounts) and how the environment reaches its data (its
+**environment adapter**). The app factory, the CLI, the message extraction, export and
+import, travel, and later moving home, backups and the footprint loop over `PARTS`; no other
+place lists the domains. Adding an app is one new folder and one entry here.
+
+References are strings ("module:attribute"), so reading the registry imports nothing: a short
+command such as `hameau member list` loads only the part it runs.
+
+The environment adapter of a part is two modules, by what uses them:
+
+- `environment` (export, import, usage): module-level functions
+  `export(node, session, member, archive)`, `import_(node, session, member, archive)` (the
+  inverse, idempotent) and `usage(node, session, member) -> Usage`;
+- `sync` (where the domain syncs to a satellite): `changes_since(node, member, cursor)` and
+  `apply(node, member, changes)`.
+
+`Adapter` puts both behind the five operations; a part without one of them leaves it None.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+
+def load(reference: str) -> Any:
+    """The object a "module:attribute" reference names (the module alone without ":")."""
+    module, _, attribute = reference.partition(":")
+    loaded = importlib.import_module(module)
+    return getattr(loaded, attribute) if attribute else loaded
+
+
+@dataclass(frozen=True)
+class Command:
+    """A top-level CLI group or command of a part, known by name and help without importing it."""
+
+    name: str
+    target: str  # "module:typer_app" (a group) or "module:function" (one command)
+    help: str
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    # "module:APP" (an AppInfo: the navigation entry and the home tiles), in the home's order.
+    app: str | None = None
+    routers: tuple[str, ...] = ()  # "module:router", included in this order
+    mounts: tuple[tuple[str, str], ...] = ()  # (path, "module:factory(node) -> ASGI app")
+    commands: tuple[Command, ...] = ()
+    templates: bool = False  # hameau/<name>/templates
+    models: tuple[str, ...] = ()  # modules declaring tables, for the migrations
+    errors: tuple[str, ...] = ()  # modules declaring error classes with user sentences
+    environment: str | None = None  # module: export, import_, usage
+    sync: str | None = None  # module: changes_since, apply
+    settings: tuple[str, ...] = field(default=())  # the names of its settings in config.Settings
+
+
+class Adapter:
+    """A part's environment adapter: the five operations, each None where the part has none."""
+
+    def __init__(self, part: Part) -> None:
+        self.part = part
+
+    def _module(self, reference: str | None) -> ModuleType | None:
+        return load(reference) if reference else None
+
+    def _operation(self, reference: str | None, name: str) -> Any:
+        module = self._module(reference)
+        return getattr(module, name, None) if module is not None else None
+
+    @property
+    def export(self) -> Any:
+        return self._operation(self.part.environment, "export")
+
+    @property
+    def import_(self) -> Any:
+        return self._operation(self.part.environment, "import_")
+
+    @property
+    def usage(self) -> Any:
+        return self._operation(self.part.environment, "usage")
+
+    @property
+    def changes_since(self) -> Any:
+        return self._operation(self.part.sync, "changes_since")
+
+    @property
+    def apply(self) -> Any:
+        return self._operation(self.part.sync, "apply")
+
+
+PARTS: tuple[Part, ...] = (
+    Part(
+        "files",
+        app="hameau.files.views:APP",
+        routers=(
+            "hameau.files.views:router",
+            "hameau.files.api:router",
+            "hameau.files.api:trash_router",
+            "hameau.files.space:router",
+        ),
+        mounts=(("/dav/files", "hameau.web.app:_webdav"),),
+        templates=True,
+        models=("hameau.files.models", "hameau.files.journal"),
+    ),
+    Part(
+        "calendar",
+        app="hameau.calendar.views:APP",
+        routers=("hameau.calendar.views:router",),
+        mounts=(("/dav/cal", "hameau.web.app:_caldav"),),
+        templates=True,
+    ),
+    Part(
+        "notes",
+        app="hameau.notes.views:APP",
+        routers=("hameau.notes.views:router", "hameau.notes.views:api"),
+        templates=True,
+        models=("hameau.notes.models",),
+    ),
+    Part(
+        "messages",
+        app="hameau.messages.views:APP",
+        routers=("hameau.messages.views:router",),
+        templates=True,
+        models=("hameau.messages.models",),
+    ),
+    Part("search"),
+    Part(
+        "travel",
+        app="hameau.travel.views:APP",
+        routers=(
+            "hameau.travel.api:router",
+            "hameau.travel.api_notes:router",
+            "hameau.travel.api_calendars:router",
+            "hameau.travel.views:router",
+        ),
+        commands=(Command("travel", "hameau.travel.cli:travel_app", "Take things offline."),),
+        templates=True,
+    ),
+    Part(
+        "ai",
+        app="hameau.ai.views:APP",
+        routers=("hameau.ai.api:router", "hameau.ai.views:router"),
+        commands=(Command("ai", "hameau.ai.cli:ai_app", "The household's local AI."),),
+        templates=True,
+        models=("hameau.ai.models",),
+    ),
+    Part(
+        "accounts",
+        app="hameau.accounts.views:APP",
+        routers=(
+            "hameau.web.home:router",
+            "hameau.accounts.views:router",
+            "hameau.accounts.api:router",
+        ),
+        commands=(
+            Command("member", "hameau.accounts.cli:member_app", "Members of the household."),
+            Command("token", "hameau.accounts.cli:token_app", "App passwords."),
+            Command("device", "hameau.accounts.cli:device_app", "The household's devices."),
+        ),
+        templates=True,
+        models=("hameau.accounts.models",),
+    ),
+)
+
+
+def adapters() -> Iterator[tuple[Part, Adapter]]:
+    """Every part with its environment adapter, in the registry's order."""
+    for part in PARTS:
+        yield part, Adapter(part)
