@@ -4,8 +4,9 @@ them. Pure functions, no I/O.
 
 Rules: a line counts each question word it holds once, weighted by how rare the word is in
 the document (a word on every line says little); the document's first line, its heading
-(already named as the source), counts half; the best few come back in the document's order,
-and a line ending with ":" brings the next one (its value)."""
+(already named as the source), counts half; the best few, each worth at least half the best,
+come back in the document's order, and a line ending with ":" brings the next one (its
+value)."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def _shortened(sentence: str) -> str:
 
 def units(body: str) -> list[str]:
     """The document's lines; a long paragraph split into its sentences."""
-    found = []
+    found: list[str] = []
     for line in body.splitlines():
         line = line.strip()
         if not line:
@@ -90,6 +91,9 @@ def best(marked: str, terms: list[str], most: int = 3) -> list[str]:
         return weight / 2 if number == 0 and len(lines) > 1 else weight
 
     ranked = sorted((n for n in range(len(lines)) if held[n]), key=lambda n: (-score(n), n))
-    chosen = set(ranked[:most])
+    if not ranked:
+        return []
+    enough = score(ranked[0]) / 2
+    chosen = {n for n in ranked[:most] if score(n) >= enough}
     chosen |= {n + 1 for n in chosen if n + 1 < len(lines) and plain(lines[n]).endswith(":")}
     return [lines[n] for n in sorted(chosen)]

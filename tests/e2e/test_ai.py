@@ -198,7 +198,7 @@ def test_the_chat_page_streams_an_answer_with_its_sources_and_the_history_can_be
     card.locator(".sources li").wait_for(timeout=120_000)  # found at once, before the answer
     assert card.locator(".question").inner_text() == "Quel est le code du portail ?"
     assert "Portail" in card.locator(".sources").inner_text()
-    assert "Le code du portail du jardin est 4512." in card.locator(".passage").inner_text()
+    assert "Le code du portail du jardin est 4512." in card.locator(".passage").all_inner_texts()
     card.get_by_text("mWh (une estimation)").wait_for(timeout=120_000)
     assert card.locator(".answer").inner_text().strip()
     assert page.url == served.url + "/ai"  # the page stayed; nothing reloaded

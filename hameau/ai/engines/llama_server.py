@@ -99,6 +99,7 @@ class LlamaServer:
 
         if self.binary is None:
             raise unavailable(not_installed(LLAMA_SERVER))
+        assert path is not None, "a local engine is given its model's file"
         await self.unload()
         self._folder = Path(tempfile.mkdtemp(prefix="hameau-ai-"))  # 0700: only this user
         socket = self._folder / "llama.sock"
