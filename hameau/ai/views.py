@@ -159,7 +159,7 @@ async def ask(
             card["answer"] = (await answering.whole(answering.answer(node, runtime, asked))).text
     except HameauError as error:
         card["status"] = error.render(request.app.state.pages.gettext(request))
-        if not htmx:  # the reason as the page's status too (the page's tests look for it)
+        if not htmx:  # the page's HTTP status says it too (503, 404)
             card["status_code"] = error.status
     if htmx:  # htmx swaps only a 2xx: a refusal is said in the fragment
         return request.app.state.pages.render(request, "ai_answer.html", card)
