@@ -46,7 +46,13 @@ node_modules/axe-core/axe.min.js:
 test: $(VENV)/.installed-dev llama-server $(SCHEMATHESIS)/.installed node_modules/axe-core/axe.min.js
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed-dev llama-server
+# llama-cpp-python, the optional in-process engine: pip compiles llama.cpp for it (bench/ai.py
+# compares it with llama-server; `make test` does not need it).
+$(VENV)/.installed-llama-cpp: $(VENV)/.installed-dev
+	$(BIN)/pip install --quiet -e '.[llama-cpp]'
+	touch $@
+
+bench: $(VENV)/.installed-dev llama-server $(VENV)/.installed-llama-cpp
 	bash bench/tools.sh
 	$(BIN)/python bench/idle.py
 	$(BIN)/python bench/startup.py

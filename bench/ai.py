@@ -42,6 +42,10 @@ def main() -> None:
     options.llama_server = options.llama_server or build.find_binary()
     if options.llama_server is None:
         sys.exit("llama-server is missing: run `make llama-server` (or give --llama-server PATH)")
+    from hameau.ai.engines import importable
+
+    if not importable("llama_cpp"):  # an optional engine, compared here
+        sys.exit("bench/ai.py compares with llama-cpp-python: pip install -e '.[llama-cpp]'")
     prompt = gemma_prompt([{"role": "user", "content": PROMPT}])
     result: dict[str, object] = {"bench": "ai", "model": "gemma-3-270m (Q4_K_M)",
                                  "threads": options.threads, "tokens": options.tokens,

@@ -144,8 +144,9 @@ OPTIONS: dict[str, Option] = {
     "ai_runtime": Option(
         "auto",
         "What runs the models: llama-server (llama.cpp's own server as a child process, several"
-        " requests at once), llama-cpp-python (in the node's process, one at a time), or auto"
-        " (llama-server when one is found, see `hameau ai install-server`).",
+        " requests at once), llama-cpp-python (in the node's process, one at a time; optional:"
+        " pip install 'hameau[llama-cpp]'), or auto (llama-server when one is found, see"
+        " `hameau ai install-server`; else llama-cpp-python if installed).",
         _one_of("auto", "llama-server", "llama-cpp-python"),
     ),
     "ai_server": Option(

@@ -10,10 +10,11 @@ own AI history (`hameau.ai.history`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
@@ -21,17 +22,10 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from hameau.ai import catalog, history, retrieval
-from hameau.ai.backend import Backend
-from hameau.ai.runtime import (
-    END_OF_TURN,
-    Piece,
-    Result,
-    Runtime,
-    gemma_prompt,
-    missing,
-    unavailable,
-)
+from hameau.ai import answering, catalog, retrieval
+from hameau.ai.answering import Asked
+from hameau.ai.engines import Piece, Result
+from hameau.ai.runtime import Runtime, missing, unavailable
 from hameau.errors import BadRequest
 from hameau.web.auth import DB, MemberVisitor, member_of
 from hameau.web.openapi import openai_errors
@@ -47,10 +41,6 @@ MAX_TEXT = 200_000  # characters; bodies are bounded before (max_form_bytes, 413
 
 def runtime(request: Request) -> Runtime:
     return request.app.state.ai  # type: ignore[no-any-return]
-
-
-def backend(request: Request) -> Backend | None:
-    return request.app.state.ai_backend  # type: ignore[no-any-return]
 
 
 class Message(BaseModel):
@@ -82,9 +72,8 @@ class EmbeddingIn(BaseModel):
     input: str | list[str] = Field(max_length=256)
 
 
-def _stops(stop: list[str] | str | None, chat: bool) -> list[str]:
-    found = [stop] if isinstance(stop, str) else list(stop or [])
-    return [*found, END_OF_TURN, "<start_of_turn>"] if chat else found
+def _stops(stop: list[str] | str | None) -> list[str]:
+    return [stop] if isinstance(stop, str) else list(stop or [])
 
 
 def _able(request: Request) -> None:
@@ -99,9 +88,9 @@ async def models(request: Request, visitor: MemberVisitor) -> dict[str, Any]:
     """503 rather than an empty list when nothing can answer: clients show the error's
     message, while an empty list only leaves an empty model picker."""
     member_of(visitor)
-    remote = backend(request)
-    if remote is not None:
-        return await remote.call("GET", "/models")  # type: ignore[no-any-return]
+    engine = runtime(request).engine
+    if not engine.local:  # the household's server lists its own models
+        return await engine.models()  # type: ignore[attr-defined, no-any-return]
     _able(request)
     loaded = runtime(request).loaded_name
     return {
@@ -126,89 +115,60 @@ def _sse(data: dict[str, Any] | str) -> bytes:
     return f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n".encode()
 
 
-async def answer(
-    request: Request,
-    member_id: int,
-    kind: str,
-    model: str,
-    prompt: str,
-    question: str,
-    sources: list[dict[str, object]],
-    max_tokens: int | None,
-    temperature: float,
-    stop: list[str],
-    stream: bool,
-    payload: dict[str, Any],
-) -> Response | dict[str, Any]:
-    """Run one completion, streamed or not, and log it in the member's history."""
-    remote = backend(request)
-    if remote is not None:
-        return await forward(request, remote, member_id, kind, question, sources, stream, payload)
-    ai = runtime(request)
-    _able(request)
-    catalog.find(request.app.state.node, model)  # 404 before queueing for a model not here
-    ticket = ai.reserve()
-    ident = f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-{uuid.uuid4().hex[:24]}"
+def _chunk(ident: str, asked: Asked, text: str | None, finish: str | None) -> dict[str, Any]:
+    """One piece of the answer in OpenAI's shape (a chat's delta, or a completion's text)."""
     created = int(time.time())
-    node = request.app.state.node
+    if asked.kind == "chat":
+        delta = {"content": text} if text is not None else {}
+        return {"id": ident, "object": "chat.completion.chunk", "created": created,
+                "model": asked.model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}  # fmt: skip
+    return {"id": ident, "object": "text_completion", "created": created, "model": asked.model,
+            "choices": [{"index": 0, "text": text or "", "finish_reason": finish}]}  # fmt: skip
 
-    def chunk(text: str | None, finish: str | None) -> dict[str, Any]:
-        if kind == "chat":
-            delta = {"content": text} if text is not None else {}
-            return {"id": ident, "object": "chat.completion.chunk", "created": created,
-                    "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}  # fmt: skip
-        return {"id": ident, "object": "text_completion", "created": created, "model": model,
-                "choices": [{"index": 0, "text": text or "", "finish_reason": finish}]}  # fmt: skip
 
-    if stream:
-
-        async def events() -> AsyncIterator[bytes]:
-            result, logged = Result(), False
-
-            def record() -> bool:
-                history.record(node, member_id, kind, model, question, result, sources)
-                return True
-
-            try:
-                if kind == "chat":
-                    first = chunk(None, None)
-                    first["choices"][0]["delta"] = {"role": "assistant", "content": ""}
-                    yield _sse(first)
-                async for item in ai.complete(ticket, model, prompt, max_tokens, temperature, stop):
-                    if isinstance(item, Piece):
-                        yield _sse(chunk(item.text, None))
-                    else:
-                        result = item
-                final = chunk(None, result.finish_reason)
-                final["usage"], final["sources"] = _usage(result), sources
-                yield _sse(final)
-                logged = record()  # before the end is said: a client may look at once
-                yield _sse("[DONE]")
-            finally:
-                ai.release(ticket)
-                if not logged:  # the reader left early: what was made is logged all the same
-                    record()
-
-        return StreamingResponse(
-            events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
-        )
-    try:
+async def _events(
+    pieces: AsyncGenerator[Piece | Result, None], asked: Asked, ident: str
+) -> AsyncIterator[bytes]:
+    """The answer as server-sent events; the history is written before `[DONE]` (a client
+    may look at once), or when the reader leaves, with what was written by then."""
+    async with contextlib.aclosing(pieces):
         result = Result()
-        async for item in ai.complete(ticket, model, prompt, max_tokens, temperature, stop):
+        async for item in pieces:
             if isinstance(item, Result):
                 result = item
-    finally:
-        ai.release(ticket)
-    history.record(node, member_id, kind, model, question, result, sources)
-    body = chunk(result.text, result.finish_reason)
-    if kind == "chat":
+                continue
+            if not result.text and asked.kind == "chat":
+                first = _chunk(ident, asked, None, None)
+                first["choices"][0]["delta"] = {"role": "assistant", "content": ""}
+                yield _sse(first)
+            result.text += item.text
+            yield _sse(_chunk(ident, asked, item.text, None))
+        final = _chunk(ident, asked, None, result.finish_reason)
+        final["usage"], final["sources"] = _usage(result), asked.sources
+        yield _sse(final)
+        yield _sse("[DONE]")
+
+
+async def respond(request: Request, asked: Asked, stream: bool) -> Response | dict[str, Any]:
+    """Answer one request through the one answering path, streamed or not."""
+    pieces = answering.answer(request.app.state.node, runtime(request), asked)  # 404, 503 now
+    ident = f"{'chatcmpl' if asked.kind == 'chat' else 'cmpl'}-{uuid.uuid4().hex[:24]}"
+    if stream:
+        return StreamingResponse(
+            _events(pieces, asked, ident),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store"},
+        )
+    result = await answering.whole(pieces)
+    body = _chunk(ident, asked, result.text, result.finish_reason)
+    if asked.kind == "chat":
         body["object"] = "chat.completion"
         body["choices"][0] = {
             "index": 0,
             "message": {"role": "assistant", "content": result.text},
             "finish_reason": result.finish_reason,
         }
-    body["usage"], body["sources"] = _usage(result), sources
+    body["usage"], body["sources"] = _usage(result), asked.sources
     return body
 
 
@@ -216,24 +176,21 @@ async def answer(
 async def chat(
     request: Request, db: DB, visitor: MemberVisitor, body: ChatIn
 ) -> Response | dict[str, Any]:
-    member = member_of(visitor)
-    member_id = member.id
+    member_id = member_of(visitor).id
     messages = [message.model_dump() for message in body.messages]
-    question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
-    sources: list[dict[str, object]] = []
+    hits = None
     if body.retrieval:
+        question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         if not question:
             raise BadRequest("Ask a question in a user message to search your documents.")
-        hits = retrieval.sources_for(db, member.id, question)
-        sources = retrieval.cited(hits)
-        messages[-1] = {**messages[-1], "content": retrieval.prompt_with(question, hits)}
+        hits = retrieval.sources_for(db, member_id, question)
     db.rollback()  # no transaction held while the model thinks
     model = body.model or request.app.state.node.settings.ai_model
-    return await answer(
-        request, member_id, "chat", model, gemma_prompt(messages), question, sources,
-        body.max_tokens, body.temperature, _stops(body.stop, chat=True), body.stream,
-        _payload(model, body.max_tokens, body.temperature, body.stop, messages=messages),
+    asked = answering.chat(
+        runtime(request), member_id, model, messages, hits, max_tokens=body.max_tokens,
+        temperature=body.temperature, stop=_stops(body.stop),
     )  # fmt: skip
+    return await respond(request, asked, body.stream)
 
 
 @router.post("/completions", response_model=None, responses=ANSWERS)
@@ -243,11 +200,10 @@ async def completions(
     member_id = member_of(visitor).id
     db.rollback()
     model = body.model or request.app.state.node.settings.ai_model
-    return await answer(
-        request, member_id, "completion", model, body.prompt, body.prompt, [],
-        body.max_tokens, body.temperature, _stops(body.stop, chat=False), body.stream,
-        _payload(model, body.max_tokens, body.temperature, body.stop, prompt=body.prompt),
-    )  # fmt: skip
+    job = runtime(request).job(body.prompt, body.max_tokens, body.temperature, _stops(body.stop))
+    return await respond(
+        request, Asked(member_id, "completion", model, body.prompt, job), body.stream
+    )
 
 
 @router.post("/embeddings", responses=openai_errors(400, 404, 502, 503))
@@ -260,25 +216,9 @@ async def embeddings(
     if not texts or any(len(text) > MAX_TEXT for text in texts):
         raise BadRequest("Give one or more texts of at most %(max)s characters.", max=MAX_TEXT)
     model = body.model or request.app.state.node.settings.ai_model
-    remote = backend(request)
-    if remote is not None:
-        started = time.perf_counter()
-        data = await remote.call("POST", "/embeddings", {"model": model, "input": texts})
-        result = Result(prompt_tokens=int((data.get("usage") or {}).get("prompt_tokens", 0)),
-                        seconds=time.perf_counter() - started)  # fmt: skip
-        history.record(request.app.state.node, member_id, "embedding", model, texts[0], result,
-                       [], ran_on=remote.url)  # fmt: skip
-        return data  # type: ignore[no-any-return]
-    _able(request)
-    catalog.find(request.app.state.node, model)
-    ai = runtime(request)
-    ticket = ai.reserve()
-    try:
-        vectors, result = await ai.embed(ticket, model, texts)
-    finally:
-        ai.release(ticket)
+    node = request.app.state.node
+    vectors, result = await answering.embed(node, runtime(request), member_id, model, texts)
     tokens = result.prompt_tokens
-    history.record(request.app.state.node, member_id, "embedding", model, texts[0], result, [])
     return {
         "object": "list",
         "model": model,
@@ -287,83 +227,3 @@ async def embeddings(
         ],
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
-
-
-def _payload(
-    model: str,
-    max_tokens: int | None,
-    temperature: float,
-    stop: list[str] | str | None,
-    **content: Any,
-) -> dict[str, Any]:
-    """The request as sent on to the household's AI server (retrieval already applied)."""
-    payload = {"model": model, "temperature": temperature, **content}
-    if max_tokens is not None:
-        payload["max_tokens"] = max_tokens
-    if stop:
-        payload["stop"] = stop
-    return payload
-
-
-async def forward(
-    request: Request,
-    remote: Backend,
-    member_id: int,
-    kind: str,
-    question: str,
-    sources: list[dict[str, object]],
-    stream: bool,
-    payload: dict[str, Any],
-) -> Response | dict[str, Any]:
-    """The same request, answered by the household's AI server; logged as sent there."""
-    path = "/chat/completions" if kind == "chat" else "/completions"
-    node = request.app.state.node
-    model = str(payload["model"])
-    started = time.perf_counter()
-
-    def text_of(choice: dict[str, Any]) -> str:
-        if kind == "chat":
-            return str((choice.get("message") or choice.get("delta") or {}).get("content") or "")
-        return str(choice.get("text") or "")
-
-    if not stream:
-        data = await remote.call("POST", path, {**payload, "stream": False})
-        usage = data.get("usage") or {}
-        result = Result(
-            text=text_of(data["choices"][0]) if data.get("choices") else "",
-            prompt_tokens=int(usage.get("prompt_tokens", 0)),
-            completion_tokens=int(usage.get("completion_tokens", 0)),
-            seconds=time.perf_counter() - started,
-        )
-        history.record(node, member_id, kind, model, question, result, sources, ran_on=remote.url)
-        data["sources"] = sources
-        return data  # type: ignore[no-any-return]
-
-    async def events() -> AsyncIterator[bytes]:
-        result, logged = Result(), False
-
-        def record() -> bool:
-            result.seconds = time.perf_counter() - started
-            history.record(node, member_id, kind, model, question, result, sources,
-                           ran_on=remote.url)  # fmt: skip
-            return True
-
-        try:
-            async for chunk in remote.stream(path, {**payload, "stream": True}):
-                for choice in chunk.get("choices") or []:
-                    piece = text_of(choice)
-                    if piece:
-                        result.text += piece
-                        result.completion_tokens += 1
-                yield _sse(chunk)
-            yield _sse({"object": "chat.completion.chunk" if kind == "chat" else "text_completion",
-                        "model": model, "choices": [], "sources": sources})  # fmt: skip
-            logged = record()  # before the end is said: a client may look at once
-            yield _sse("[DONE]")
-        finally:
-            if not logged:  # the reader left early: logged all the same
-                record()
-
-    return StreamingResponse(
-        events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
-    )

@@ -7,11 +7,9 @@ address, which the AI page counts and names."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from hameau.ai.runtime import Piece, Result
 from hameau.errors import HameauError
 from hameau.node.datadir import Node
 
@@ -71,19 +69,3 @@ class Backend:
                     yield json.loads(data)
         except httpx.HTTPError as error:
             raise self._failed(type(error).__name__) from None
-
-    async def pieces(self, payload: dict[str, Any]) -> AsyncIterator[Piece | Result]:
-        """A streamed chat completion as the node's own runtime gives it: pieces, then the
-        Result."""
-        result, started = Result(), time.perf_counter()
-        async for chunk in self.stream("/chat/completions", {**payload, "stream": True}):
-            for choice in chunk.get("choices") or []:
-                text = str((choice.get("delta") or {}).get("content") or "")
-                if text:
-                    result.text += text
-                    result.completion_tokens += 1
-                    yield Piece(text)
-                if choice.get("finish_reason"):
-                    result.finish_reason = choice["finish_reason"]
-        result.seconds = time.perf_counter() - started
-        yield result

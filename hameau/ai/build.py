@@ -1,7 +1,9 @@
 """Building llama.cpp's own server (`llama-server`) for this machine, once: `hameau ai
 install-server`. The source is the llama.cpp that llama-cpp-python ships in its source
-package (the same version the in-process runtime uses), fetched by pip; the binary is built
-statically, tuned to this CPU, and kept in the user's cache, where the node finds it.
+package (the version installed, if the optional in-process engine is; else FALLBACK_VERSION),
+downloaded by pip without compiling it; the binary is built statically, tuned to this CPU,
+and kept in the user's cache, where the node finds it. This is the one llama.cpp build of a
+fresh `make test`: the dev install does not include llama-cpp-python.
 
 It needs cmake and a C++ compiler (Debian: `apt-get install cmake g++`) and takes about ten
 minutes on two cores.

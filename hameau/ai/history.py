@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from hameau.ai.engines import Result
 from hameau.ai.models import AIQuery
-from hameau.ai.runtime import Result
 from hameau.errors import NotFound
 from hameau.node.datadir import Node
 from hameau.node.db import retrying

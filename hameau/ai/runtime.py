@@ -2,13 +2,9 @@
 needs it, unloaded after `ai_idle_seconds` without use (a timer, not a poll). Requests take
 the engine's slots; beyond `ai_queue` waiting, the answer is 503 with Retry-After.
 
-Two engines run the model (`ai_runtime`):
-- llama.cpp's own server, `llama-server`, as a child process (`hameau.ai.child`): several
-  requests at once in its parallel slots; it measured about twice the throughput with
-  requests at once (docs/benchmarks.md), so it is used whenever one is found;
-- llama-cpp-python in the node's process (`hameau.ai.inprocess`): one completion at a time.
-
-Neither is started or imported until the AI is asked.
+The engine that runs the model is chosen by `hameau.ai.engines.load` (llama.cpp's own
+server as a child process by default; llama-cpp-python in the node's process; or the
+household's OpenAI-compatible server). Nothing is started or imported until the AI is asked.
 """
 
 from __future__ import annotations
@@ -16,23 +12,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import importlib.util
 import json
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-from hameau.ai import build, catalog
-from hameau.config import Settings
+from hameau.ai import catalog, engines
+from hameau.ai.engines import (  # noqa: F401 (re-exported: the names callers know)
+    LLAMA_SERVER,
+    Engine,
+    Job,
+    Key,
+    Piece,
+    Result,
+    Unavailable,
+    chosen,
+    damaged,
+    installed,
+    unavailable,
+)
 from hameau.errors import HameauError, Phrase
 from hameau.node.datadir import Node
 
 END_OF_TURN = "<end_of_turn>"
 RETRY_AFTER = "5"
-# An assumed figure, not a measurement: a small x86 CPU core drawing about 15 W when busy.
-WATTS_PER_BUSY_CORE = 15.0
 
 
 def _give_back_memory() -> None:
@@ -56,87 +60,8 @@ def loaded_by_server(node: Node) -> str | None:
     return str(said["model"])
 
 
-class Unavailable(HameauError):
-    status = 503
-
-
-def unavailable(why: Phrase) -> Unavailable:
-    return Unavailable("The AI is unavailable because %(why)s.", why=why)
-
-
-def damaged(name: str) -> Phrase:
-    return Phrase(
-        "the model %(name)s could not be loaded (its file is damaged or not a GGUF model)",
-        name=name,
-    )
-
-
 class Busy(HameauError):
     status = 503
-
-
-@dataclass
-class Piece:
-    text: str
-
-
-@dataclass
-class Result:
-    text: str = ""
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    finish_reason: str = "stop"
-    seconds: float = 0.0
-    cpu_seconds: float = 0.0
-    first_token_seconds: float = 0.0
-
-    @property
-    def energy_wh(self) -> float:
-        """An estimate: CPU time used × an assumed power per busy core (see WATTS_PER_BUSY_CORE)."""
-        return self.cpu_seconds * WATTS_PER_BUSY_CORE / 3600
-
-
-Key = tuple[str, bool]  # (model name, for embeddings)
-
-
-class Engine(Protocol):
-    """What runs a model: loads one, answers completions and embeddings, lets it go."""
-
-    label: str  # as shown to members: "llama-server" or "llama-cpp-python"
-    slots: int  # completions it answers at once
-    loaded: Key | None
-
-    async def load(self, key: Key, path: Path) -> None: ...
-
-    def generate(
-        self, prompt: str, max_tokens: int, temperature: float, stop: list[str]
-    ) -> AsyncIterator[Piece | Result]: ...
-
-    async def embed(self, texts: list[str]) -> tuple[list[list[float]], Result]: ...
-
-    async def unload(self) -> None: ...
-
-
-def chosen(settings: Settings) -> tuple[str, Path | None]:
-    """The engine `ai_runtime` asks for, and llama-server's binary if that is the one (None
-    when it is missing); `auto` is llama-server when a binary is found."""
-    binary = build.find_binary(settings.ai_server)
-    if settings.ai_runtime == "llama-server" or (settings.ai_runtime == "auto" and binary):
-        return "llama-server", binary
-    return "llama-cpp-python", None
-
-
-def _importable(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ValueError:  # blocked in sys.modules (None): not importable either
-        return False
-
-
-def installed(settings: Settings) -> bool:
-    """Whether the engine `ai_runtime` picks is here (llama-server found, llama_cpp importable)."""
-    label, binary = chosen(settings)
-    return binary is not None if label == "llama-server" else _importable("llama_cpp")
 
 
 def missing(node: Node) -> Phrase | None:
@@ -152,25 +77,7 @@ def missing(node: Node) -> Phrase | None:
         )
     if installed(node.settings):
         return None
-    if chosen(node.settings)[0] == "llama-server":
-        return Phrase(
-            "llama-server is not installed: run `hameau ai install-server`, or set"
-            ' ai_runtime = "llama-cpp-python"'
-        )
-    return Phrase(
-        "no model runtime is installed: run `hameau ai install-server`, or pip install 'hameau[ai]'"
-    )
-
-
-def choose_engine(node: Node) -> Engine:
-    label, binary = chosen(node.settings)
-    if label == "llama-server":
-        from hameau.ai.child import LlamaServer
-
-        return LlamaServer(node, binary)
-    from hameau.ai.inprocess import InProcess
-
-    return InProcess(node)
+    return engines.not_installed(chosen(node.settings)[0])
 
 
 @dataclass
@@ -202,7 +109,7 @@ class Runtime:
     def __init__(self, node: Node) -> None:
         settings = node.settings
         self.node = node
-        self.engine = choose_engine(node)
+        self.engine = engines.load(node)
         self.idle_seconds = settings.ai_idle_seconds
         self.queue_limit = settings.ai_queue
         self.max_tokens = settings.ai_max_tokens
@@ -271,11 +178,19 @@ class Runtime:
     # -- loading and unloading
 
     @property
+    def ran_on(self) -> str:
+        """Where its answers are made, as the history keeps it: here, or the server's URL."""
+        return "here" if self.engine.local else self.engine.label
+
+    @property
     def loaded_name(self) -> str | None:
         return self.engine.loaded[0] if self.engine.loaded else None
 
     async def _load(self, key: Key) -> None:
         name, _ = key
+        if not self.engine.local:  # the household's server loads its own models
+            await self.engine.load(key, None)
+            return
         found = catalog.find(self.node, name)
         await self.unload()
         try:
@@ -315,20 +230,23 @@ class Runtime:
 
     # -- answering
 
-    async def complete(
+    def job(
         self,
-        ticket: Ticket,
-        model: str,
         prompt: str,
-        max_tokens: int | None,
-        temperature: float,
-        stop: list[str],
-    ) -> AsyncIterator[Piece | Result]:
+        max_tokens: int | None = None,
+        temperature: float = 0.7,
+        stop: list[str] | None = None,
+        messages: list[dict[str, str]] | None = None,
+    ) -> Job:
+        """A completion to make, its length bounded by `ai_max_tokens`."""
+        limit = min(max_tokens or self.max_tokens, self.max_tokens)
+        return Job(prompt, limit, temperature, list(stop or []), messages)
+
+    async def complete(self, ticket: Ticket, model: str, job: Job) -> AsyncIterator[Piece | Result]:
         """Pieces of text as they are made, then the Result; if the reader goes away, the
         generation stops at the next token."""
-        limit = min(max_tokens or self.max_tokens, self.max_tokens)
         async with self.turn(ticket, model, embedding=False) as engine:
-            pieces = engine.generate(prompt, limit, temperature, stop)
+            pieces = engine.generate(job)
             try:
                 async for item in pieces:
                     yield item

@@ -1,9 +1,13 @@
 """The AI's pages: ask, and the member's own history, which they can delete.
 
-With htmx, asking posts the question (`hx-post`), which is kept for a moment under a one-use
-id; the fragment returned opens a server-sent event stream on that id (htmx's SSE
-extension), which brings the answer as it is written, then the documents it used. Without
-scripts, the form posts and the whole answer comes on a new page.
+An answer leads with what was found in the member's documents — the sentences that matched,
+their words marked, with their source — at once, with or without a model; the model's text
+follows, labelled as written by a small model (with a larger model of the household's, or
+the household's AI server, its answer comes first). With htmx, asking posts the question
+(`hx-post`), kept for a moment under a one-use id; the fragment returned shows the sentences
+found and opens a server-sent event stream on that id (htmx's SSE extension), which brings
+the answer as it is written. Without scripts, the form posts and the whole answer comes on a
+new page. Without a model, the sentences found are shown with the reason there is no answer.
 """
 
 from __future__ import annotations
@@ -12,26 +16,21 @@ import contextlib
 import html
 import secrets
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass, field
-from typing import Annotated
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from hameau.ai import catalog, history, retrieval
-from hameau.ai.runtime import (
-    END_OF_TURN,
-    Piece,
-    Result,
-    Ticket,
-    gemma_prompt,
-    installed,
-    missing,
-    unavailable,
-)
+from hameau.ai import answering, catalog, history, retrieval
+from hameau.ai.answering import Asked
+from hameau.ai.engines import Piece, Result, installed
+from hameau.ai.runtime import missing
 from hameau.errors import N_, HameauError, NotFound
+from hameau.search import passages
+from hameau.search.index import Hit
 from hameau.web.auth import DB, MemberVisitor, member_of
 from hameau.web.home import AppInfo, Tile
 
@@ -53,9 +52,9 @@ def _page(request: Request, db: DB, **context: object) -> Response:
         "default": node.settings.ai_model,
         "loaded": runtime.loaded_name,
         "failure": blocked or runtime.failure,
-        "blocked": blocked,  # nothing can answer: the form is disabled, the reason said
-        "runtime": node.settings.ai_backend_url or runtime.engine.label,
-        "runtime_missing": not node.settings.ai_backend_url and not installed(node.settings),
+        "blocked": blocked,  # nothing can answer: the form only searches, the reason said
+        "runtime": runtime.engine.label,
+        "runtime_missing": not installed(node.settings),
         "outside": history.sent_outside(db),
         "backend": node.settings.ai_backend_url,
         **context,
@@ -71,16 +70,6 @@ async def ai_page(request: Request, db: DB, visitor: MemberVisitor) -> Response:
     return _page(request, db)
 
 
-@dataclass
-class Asked:
-    member_id: int
-    question: str
-    model: str
-    message: str  # the question, with the extracts of the member's documents if searched
-    sources: list[dict[str, object]]
-    at: float = field(default_factory=time.monotonic)
-
-
 class Asks:
     """Questions posted and not yet streamed: each is taken once, by its member, within a
     minute (a page that never opens its stream leaves nothing behind for long)."""
@@ -88,20 +77,20 @@ class Asks:
     LIMIT, SECONDS = 64, 60.0
 
     def __init__(self) -> None:
-        self._asked: dict[str, Asked] = {}
+        self._asked: dict[str, tuple[Asked, float]] = {}
 
     def put(self, asked: Asked) -> str:
         now = time.monotonic()
-        for key in [k for k, v in self._asked.items() if now - v.at > self.SECONDS]:
+        for key in [k for k, (_, at) in self._asked.items() if now - at > self.SECONDS]:
             del self._asked[key]
         while len(self._asked) >= self.LIMIT:
             del self._asked[next(iter(self._asked))]
         key = secrets.token_urlsafe(16)
-        self._asked[key] = asked
+        self._asked[key] = (asked, now)
         return key
 
     def take(self, key: str, member_id: int) -> Asked:
-        asked = self._asked.get(key)
+        asked, _ = self._asked.get(key, (None, 0.0))
         if asked is None or asked.member_id != member_id:
             raise NotFound("This question was already answered or has expired; ask it again.")
         del self._asked[key]
@@ -114,10 +103,30 @@ def _event(name: str, fragment: str) -> bytes:
     return f"event: {name}\n{lines}\n".encode()
 
 
-def _sources_html(sources: list[dict[str, object]]) -> str:
-    return "".join(
-        f"<li>[{source['number']}] {html.escape(str(source['title']))}</li>" for source in sources
-    )
+def _marked(line: str) -> Markup:
+    """A found sentence, escaped, its matched words in <mark>."""
+    said = str(escape(line)).replace(passages.OPEN, "<mark>").replace(passages.CLOSE, "</mark>")
+    return Markup(said)  # noqa: S704 (escaped above; only our own marks become tags)
+
+
+def found(hits: list[Hit]) -> list[dict[str, Any]]:
+    """The sentences found in the member's documents, as the page shows them."""
+    return [
+        {"number": number, "title": hit.title, "kind": hit.kind,
+         "href": f"/notes/{hit.ref}" if hit.kind == "note" else f"/files/item/{hit.ref}",
+         "lines": [_marked(line) for line in hit.lines]}
+        for number, hit in enumerate(hits, 1)
+    ]  # fmt: skip
+
+
+def _small(request: Request, model: str) -> bool:
+    """Whether the answer comes from a small model, whose text goes below what was found."""
+    engine = request.app.state.ai.engine
+    if not engine.local:
+        return False  # the household's AI server: a bigger machine, a bigger model
+    with contextlib.suppress(HameauError):
+        return catalog.small(catalog.find(request.app.state.node, model))
+    return True
 
 
 @router.post("")
@@ -129,76 +138,38 @@ async def ask(
     model: Annotated[str, Form(max_length=200)] = "",
     retrieval_on: Annotated[str, Form(alias="retrieval")] = "",
 ) -> Response:
-    """With htmx: a fragment that streams the answer; without scripts: the whole answer on a
-    new page."""
+    """With htmx: a fragment with the sentences found that streams the answer; without
+    scripts: the whole answer on a new page. A refusal (no model, busy) still shows what was
+    found."""
     member_id = member_of(visitor).id
-    hits = retrieval.sources_for(db, member_id, question) if retrieval_on else []
-    sources = retrieval.cited(hits)
+    hits = retrieval.sources_for(db, member_id, question) if retrieval_on else None
     db.rollback()
-    node = request.app.state.node
-    asked = Asked(member_id, question, model or node.settings.ai_model,
-                  retrieval.prompt_with(question, hits), sources)  # fmt: skip
+    node, runtime = request.app.state.node, request.app.state.ai
+    model = model or node.settings.ai_model
+    asked = answering.chat(runtime, member_id, model, [{"role": "user", "content": question}],
+                           hits)  # fmt: skip
+    card = {"question": question, "found": found(hits or []), "searched": hits is not None,
+            "model": model, "small": _small(request, model)}  # fmt: skip
+    htmx = bool(request.headers.get("hx-request"))
     try:
-        why = missing(node)
-        if why is not None:
-            raise unavailable(why)
-        if request.app.state.ai_backend is None:
-            catalog.find(node, asked.model)
-        if request.headers.get("hx-request"):
-            key = request.app.state.ai_asks.put(asked)
-            return request.app.state.pages.render(
-                request, "ai_answer.html", {"key": key, "question": question}
-            )
-        result = Result()
-        async for item in _answer(request, asked):
-            if isinstance(item, Result):
-                result = item
+        if htmx:
+            answering.ready(node, runtime, model)
+            card["key"] = request.app.state.ai_asks.put(asked)
+        else:
+            card["answer"] = (await answering.whole(answering.answer(node, runtime, asked))).text
     except HameauError as error:
-        gettext = request.app.state.pages.gettext(request)
-        if request.headers.get("hx-request"):  # htmx swaps only a 2xx: the reason is shown
-            said = html.escape(error.render(gettext))
-            return Response(f'<p class="error" role="alert">{said}</p>', media_type="text/html")
-        return _page(
-            request, db, question=question, status=error.render(gettext), status_code=error.status
-        )
-    return _page(request, db, question=question, answer=result.text, sources=sources)
-
-
-async def _answer(request: Request, asked: Asked) -> AsyncGenerator[Piece | Result, None]:
-    """The answer to a question from the page, by the node's runtime or the household's AI
-    server, logged in the member's history — with what was written by then if the reader
-    left early."""
-    runtime, remote = request.app.state.ai, request.app.state.ai_backend
-    ticket: Ticket | None = None
-    if remote is not None:
-        message = {"role": "user", "content": asked.message}
-        pieces = remote.pieces({"model": asked.model, "messages": [message]})
-    else:
-        ticket = runtime.reserve()
-        prompt = gemma_prompt([{"role": "user", "content": asked.message}])
-        pieces = runtime.complete(ticket, asked.model, prompt, None, 0.7, [END_OF_TURN])
-    result, began = Result(), False
-    try:
-        async for item in pieces:
-            began = True
-            if isinstance(item, Piece):
-                result.text += item.text
-            else:
-                result = item
-            yield item
-    finally:
-        if ticket is not None:
-            runtime.release(ticket)
-        if began:  # a request refused before any answer is not in the history
-            history.record(request.app.state.node, asked.member_id, "chat", asked.model,
-                           asked.question, result, asked.sources,
-                           ran_on=remote.url if remote else "here")  # fmt: skip
+        card["status"] = error.render(request.app.state.pages.gettext(request))
+        if not htmx:  # the page's HTTP status says it too (503, 404)
+            card["status_code"] = error.status
+    if htmx:  # htmx swaps only a 2xx: a refusal is said in the fragment
+        return request.app.state.pages.render(request, "ai_answer.html", card)
+    return _page(request, db, **card)
 
 
 @router.get("/answers/{key}")
 async def answer_stream(request: Request, visitor: MemberVisitor, key: str) -> Response:
     """The answer to a question just posted, as server-sent events: `piece` (text to add),
-    `sources`, `status` (what it cost, or why there is no answer), then `done`. A failure is
+    `status` (what it cost, or why there is no answer), then `done`. A failure is
     said in `status`, on a 200 stream: an event source would otherwise ask again and again."""
     member_id = member_of(visitor).id
     gettext = request.app.state.pages.gettext(request)
@@ -208,14 +179,14 @@ async def answer_stream(request: Request, visitor: MemberVisitor, key: str) -> R
         try:
             asked = request.app.state.ai_asks.take(key, member_id)
             result = Result()
-            async with contextlib.aclosing(_answer(request, asked)) as answer:
-                async for item in answer:  # closed at once if the reader leaves
+            node, runtime = request.app.state.node, request.app.state.ai
+            answer = answering.answer(node, runtime, asked)
+            async with contextlib.aclosing(answer):  # closed at once if the reader leaves
+                async for item in answer:
                     if isinstance(item, Piece):
                         yield _event("piece", html.escape(item.text))
                     else:
                         result = item
-            if asked.sources:
-                yield _event("sources", _sources_html(asked.sources))
             said = gettext(
                 "%(tokens)s tokens in %(seconds)s s, about %(mwh)s mWh (an estimate)."
             ) % {"tokens": result.completion_tokens, "seconds": f"{result.seconds:.1f}",

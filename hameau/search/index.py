@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from hameau.search import passages as cutting
+
 MAX_TEXT = 1 << 20  # larger files are not indexed
 TEXT_TYPES = ("text/", "application/json", "application/xml")
 TEXT_SUFFIXES = (".md", ".txt", ".csv", ".org", ".rst", ".json", ".xml", ".html", ".ics", ".vcf")
@@ -21,6 +23,7 @@ class Hit:
     ref: int
     title: str
     snippet: str
+    lines: tuple[str, ...] = ()  # for the AI: the sentences that matched, words marked
 
 
 def is_text(name: str, content_type: str, size: int) -> bool:
@@ -94,21 +97,29 @@ def remove_many(session: Session, kind: str, refs: list[int]) -> None:
         remove(session, kind, ref)
 
 
-def passages(
-    session: Session, member_id: int, query: str, limit: int = 4, tokens: int = 48
-) -> list[Hit]:
-    """For the AI: the best passages (up to ``tokens`` words each) for a question in plain
-    words, from what the member may read (their notes and files, the household's files)."""
+def passages(session: Session, member_id: int, query: str, limit: int = 4) -> list[Hit]:
+    """For the AI: the documents that match a question in plain words best (BM25), from what
+    the member may read (their notes and files, the household's files), each cut to the lines
+    where its words matched (`hameau.search.passages`)."""
     expression = _match_expression(query, any_word=True)
     if not expression:
         return []
+    values = {"expression": expression, "member": member_id, "limit": limit}
     rows = session.execute(
         text(
-            "SELECT kind, ref, title, snippet(search_index, 4, '', '', '…', :tokens) "
+            "SELECT kind, ref, title, highlight(search_index, 4, :open, :close) "
             "FROM search_index WHERE search_index MATCH :expression "
             "AND (owner_id = :member OR owner_id IS NULL) "
             "ORDER BY bm25(search_index, 0, 0, 0, 5.0, 1.0) LIMIT :limit"
         ),
-        {"expression": expression, "member": member_id, "limit": limit, "tokens": tokens},
+        {**values, "open": cutting.OPEN, "close": cutting.CLOSE},
     )
-    return [Hit(kind, int(ref), title, snippet) for kind, ref, title, snippet in rows]
+    hits = []
+    for kind, ref, title, marked in rows:
+        lines = tuple(cutting.best(marked, query.split()))
+        if lines:  # a match in the title only: the document is named, no sentence to give
+            snippet = " … ".join(cutting.plain(line) for line in lines)
+        else:
+            snippet = cutting.plain(cutting.units(marked)[0]) if marked.strip() else ""
+        hits.append(Hit(kind, int(ref), title, snippet, lines))
+    return hits

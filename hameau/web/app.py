@@ -23,7 +23,6 @@ from hameau.accounts.ratelimit import LoginLimiter
 from hameau.accounts.sessions import Lifetimes
 from hameau.ai import api as ai_api
 from hameau.ai import views as ai_views
-from hameau.ai.backend import Backend
 from hameau.ai.runtime import Runtime
 from hameau.ai.views import Asks
 from hameau.calendar import views as calendar_views
@@ -282,7 +281,6 @@ def create_app(node: Node) -> FastAPI:
     app.state.calendars = CalendarStore(node)
     app.state.bus = Bus()
     app.state.ai = Runtime(node)  # loads nothing until the AI is asked
-    app.state.ai_backend = Backend(node) if settings.ai_backend_url else None
     app.state.ai_asks = Asks()  # questions posted from the AI page, until their answer streams
     for router in ROUTERS:
         app.include_router(router)

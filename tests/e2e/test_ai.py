@@ -1,6 +1,7 @@
 """The local AI through the official `openai` client, against a real `hameau serve`, with the
 default model (Gemma 3 270M, from its PyPI package) running on the CPU — each test twice: with
-llama.cpp's own server as the node's child process, and with llama-cpp-python in the node."""
+llama.cpp's own server as the node's child process (the default), and with llama-cpp-python
+in the node (an optional extra: "not run" when it is not installed)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from hameau.accounts import members, tokens
 from hameau.ai import history
 from hameau.node.db import transaction
 from hameau.notes import service as notes
+from tests.ai import needs
 from tests.e2e.served import Served, serve
 from tests.helpers import add_member, make_node
 
 pytestmark = pytest.mark.e2e
 MODEL = "gemma-3-270m"
+DIMENSION = 640  # Gemma 3 270M's embedding length (its GGUF's gemma3.embedding_length)
 
 
 RUNTIMES = ["llama-server", "llama-cpp-python"]
@@ -35,6 +38,8 @@ def node(
         from hameau.ai import build
 
         assert build.find_binary(), "llama-server is missing: run `make llama-server`"
+    else:
+        needs.llama_cpp_python()
     root = tmp_path_factory.mktemp("ai") / "node"
     made = make_node(root)
     keys = {}
@@ -80,15 +85,8 @@ def test_models_chat_streamed_and_not_completions_and_embeddings(
     completed = ai.completions.create(model=MODEL, prompt="The sky is", max_tokens=6)
     assert completed.choices[0].text
     vectors = ai.embeddings.create(model=MODEL, input=["bonjour", "au revoir"])
-    from llama_cpp import Llama
-
-    from hameau.ai import catalog
-
-    path = next(m for m in catalog.available(served_node(served)) if m.name == MODEL).path
-    dimension = Llama(
-        model_path=str(path), n_ctx=64, verbose=False
-    ).n_embd()  # 640 for Gemma 3 270M
-    assert [len(item.embedding) for item in vectors.data] == [dimension, dimension]
+    assert [len(item.embedding) for item in vectors.data] == [DIMENSION, DIMENSION]
+    assert vectors.data[0].embedding != vectors.data[1].embedding
 
 
 def served_node(served: Served):  # type: ignore[no-untyped-def]
@@ -197,11 +195,12 @@ def test_the_chat_page_streams_an_answer_with_its_sources_and_the_history_can_be
     page.fill("textarea[name=question]", "Quel est le code du portail ?")
     page.click("#ask button[type=submit]")  # htmx posts, then the answer streams by SSE
     card = page.locator("#answers .answer-card").first
-    card.locator(".sources li").wait_for(timeout=120_000)
+    card.locator(".sources li").wait_for(timeout=120_000)  # found at once, before the answer
     assert card.locator(".question").inner_text() == "Quel est le code du portail ?"
-    assert card.locator(".answer").inner_text().strip()
     assert "Portail" in card.locator(".sources").inner_text()
-    card.get_by_text("mWh (une estimation)").wait_for()
+    assert "Le code du portail du jardin est 4512." in card.locator(".passage").all_inner_texts()
+    card.get_by_text("mWh (une estimation)").wait_for(timeout=120_000)
+    assert card.locator(".answer").inner_text().strip()
     assert page.url == served.url + "/ai"  # the page stayed; nothing reloaded
     page.goto(served.url + "/ai/history")
     assert "Quel est le code du portail ?" in page.content() and "mWh" in page.content()

@@ -1,4 +1,5 @@
-"""The model run inside the node's process by llama-cpp-python (imported on first load).
+"""The model run inside the node's process by llama-cpp-python (imported on first load), an
+optional engine: `pip install 'hameau[llama-cpp]'` (pip compiles llama.cpp for it).
 A llama.cpp context serves one completion at a time: one slot. Generation runs in a worker
 thread; if the reader goes away, it stops at the next token."""
 
@@ -14,16 +15,25 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-from hameau.ai.runtime import Key, Piece, Result, damaged, unavailable
-from hameau.errors import Phrase
+from hameau.ai.engines import (
+    LLAMA_CPP,
+    Job,
+    Key,
+    Piece,
+    Result,
+    damaged,
+    not_installed,
+    unavailable,
+)
 from hameau.node.datadir import Node
 
 log = logging.getLogger("hameau.ai")
 
 
-class InProcess:
+class LlamaCpp:
     label = "llama-cpp-python"
     slots = 1
+    local = True
 
     def __init__(self, node: Node) -> None:
         settings = node.settings
@@ -32,16 +42,11 @@ class InProcess:
         self.loaded: Key | None = None
         self._llama: Any = None
 
-    async def load(self, key: Key, path: Path) -> None:
+    async def load(self, key: Key, path: Path | None) -> None:
         try:
             from llama_cpp import Llama
         except ImportError:
-            raise unavailable(
-                Phrase(
-                    "no model runtime is installed: run `hameau ai install-server`, or"
-                    " pip install 'hameau[ai]'"
-                )
-            ) from None
+            raise unavailable(not_installed(LLAMA_CPP)) from None
 
         def work() -> Any:
             return Llama(
@@ -60,16 +65,14 @@ class InProcess:
         self.loaded, self._llama = None, None
         gc.collect()
 
-    async def generate(
-        self, prompt: str, max_tokens: int, temperature: float, stop: list[str]
-    ) -> AsyncIterator[Piece | Result]:
+    async def generate(self, job: Job) -> AsyncIterator[Piece | Result]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Piece | Result | BaseException] = asyncio.Queue()
         cancelled = threading.Event()
 
         def work() -> None:
             try:
-                for item in self._generate(prompt, max_tokens, temperature, stop, cancelled):
+                for item in self._generate(job, cancelled):
                     loop.call_soon_threadsafe(queue.put_nowait, item)
             except BaseException as error:
                 loop.call_soon_threadsafe(queue.put_nowait, error)
@@ -87,20 +90,17 @@ class InProcess:
             cancelled.set()
             await worker
 
-    def _generate(
-        self,
-        prompt: str,
-        max_tokens: int,
-        temperature: float,
-        stop: list[str],
-        cancelled: threading.Event,
-    ) -> Iterator[Piece | Result]:
+    def _generate(self, job: Job, cancelled: threading.Event) -> Iterator[Piece | Result]:
         started, cpu = time.perf_counter(), time.process_time()
         llama = self._llama
-        result = Result(prompt_tokens=len(llama.tokenize(prompt.encode(), special=True)))
+        result = Result(prompt_tokens=len(llama.tokenize(job.prompt.encode(), special=True)))
         result.finish_reason = "length"
         stream = llama.create_completion(
-            prompt, max_tokens=max_tokens, temperature=temperature, stop=stop or None, stream=True
+            job.prompt,
+            max_tokens=job.max_tokens,
+            temperature=job.temperature,
+            stop=job.stop or None,
+            stream=True,
         )
         for chunk in stream:
             if cancelled.is_set():

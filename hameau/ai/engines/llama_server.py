@@ -25,7 +25,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hameau.ai.runtime import Key, Piece, Result, damaged, unavailable
+from hameau.ai.engines import (
+    LLAMA_SERVER,
+    Job,
+    Key,
+    Piece,
+    Result,
+    damaged,
+    not_installed,
+    unavailable,
+)
 from hameau.errors import BadRequest, Phrase
 from hameau.node.datadir import Node
 
@@ -57,6 +66,7 @@ def cpu_seconds(pid: int) -> float:
 
 class LlamaServer:
     label = "llama-server"
+    local = True
 
     def __init__(self, node: Node, binary: Path | None) -> None:
         settings = node.settings
@@ -84,16 +94,12 @@ class LlamaServer:
                     "-ub", size, "--parallel", "1"]  # fmt: skip
         return [*common, "-c", str(self.context * self.slots), "--parallel", str(self.slots)]
 
-    async def load(self, key: Key, path: Path) -> None:
+    async def load(self, key: Key, path: Path | None) -> None:
         import httpx
 
         if self.binary is None:
-            raise unavailable(
-                Phrase(
-                    "llama-server is not installed: run `hameau ai install-server`, or set"
-                    ' ai_runtime = "llama-cpp-python"'
-                )
-            )
+            raise unavailable(not_installed(LLAMA_SERVER))
+        assert path is not None, "a local engine is given its model's file"
         await self.unload()
         self._folder = Path(tempfile.mkdtemp(prefix="hameau-ai-"))  # 0700: only this user
         socket = self._folder / "llama.sock"
@@ -185,15 +191,13 @@ class LlamaServer:
             if pid:
                 result.cpu_seconds = (cpu_seconds(pid) - cpu) / at_most
 
-    async def generate(
-        self, prompt: str, max_tokens: int, temperature: float, stop: list[str]
-    ) -> AsyncIterator[Piece | Result]:
+    async def generate(self, job: Job) -> AsyncIterator[Piece | Result]:
         import httpx
 
         assert self._client is not None
         # repeat_penalty: llama-cpp-python's default, so that both engines sample alike
-        body = {"prompt": prompt, "n_predict": max_tokens, "temperature": temperature,
-                "stop": stop, "stream": True, "cache_prompt": True,
+        body = {"prompt": job.prompt, "n_predict": job.max_tokens, "temperature": job.temperature,
+                "stop": job.stop, "stream": True, "cache_prompt": True,
                 "repeat_penalty": 1.1}  # fmt: skip
         result = Result(finish_reason="cancelled")
         started = time.perf_counter()

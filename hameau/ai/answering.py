@@ -1,0 +1,112 @@
+"""One path for every question — from the AI page, the OpenAI-compatible API and the command
+line: refused early if nothing can answer, a place in the queue, the completion by the
+node's engine (a local model or the household's server), and the member's history."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+
+from hameau.ai import catalog, history, retrieval
+from hameau.ai.engines import Job, Piece, Result
+from hameau.ai.runtime import END_OF_TURN, Runtime, Ticket, gemma_prompt, missing, unavailable
+from hameau.node.datadir import Node
+from hameau.search.index import Hit
+
+CHAT_STOPS = [END_OF_TURN, "<start_of_turn>"]
+
+
+@dataclass
+class Asked:
+    """One request to answer, and what its history entry keeps."""
+
+    member_id: int
+    kind: str  # "chat", "completion" or "ask" (from the command line)
+    model: str
+    question: str  # the member's own words, as logged
+    job: Job
+    sources: list[dict[str, object]] = field(default_factory=list)
+
+
+def chat(
+    runtime: Runtime,
+    member_id: int,
+    model: str,
+    messages: list[dict[str, str]],
+    hits: list[Hit] | None = None,
+    *,
+    kind: str = "chat",
+    max_tokens: int | None = None,
+    temperature: float = 0.7,
+    stop: list[str] | None = None,
+) -> Asked:
+    """A chat, with the passages found in the member's documents put before its question
+    (`hits`, when they were searched)."""
+    question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+    if hits is not None:
+        asking = {**messages[-1], "content": retrieval.prompt_with(question, hits)}
+        messages = [*messages[:-1], asking]
+    job = runtime.job(gemma_prompt(messages), max_tokens, temperature,
+                      [*(stop or []), *CHAT_STOPS], messages)  # fmt: skip
+    return Asked(member_id, kind, model, question, job, retrieval.cited(hits or []))
+
+
+def ready(node: Node, runtime: Runtime, model: str) -> None:
+    """Refuse before queueing: why nothing can answer (503), or a model not here (404)."""
+    why = missing(node)
+    if why is not None:
+        raise unavailable(why)
+    if runtime.engine.local:
+        catalog.find(node, model)
+
+
+def answer(node: Node, runtime: Runtime, asked: Asked) -> AsyncGenerator[Piece | Result, None]:
+    """The checks and a place in the queue now (so a refusal is a clean 404 or 503 before any
+    answer starts), then the answer as it is written: pieces, then the Result."""
+    ready(node, runtime, asked.model)
+    return _answered(node, runtime, runtime.reserve(), asked)
+
+
+async def _answered(
+    node: Node, runtime: Runtime, ticket: Ticket, asked: Asked
+) -> AsyncGenerator[Piece | Result, None]:
+    """Logged in the member's history once it began — with what was written by then if the
+    reader left early; a request refused before any answer is not kept."""
+    result, began = Result(), False
+    try:
+        async for item in runtime.complete(ticket, asked.model, asked.job):
+            began = True
+            if isinstance(item, Piece):
+                result.text += item.text
+            else:
+                result = item
+            yield item
+    finally:
+        runtime.release(ticket)
+        if began:
+            history.record(node, asked.member_id, asked.kind, asked.model, asked.question,
+                           result, asked.sources, ran_on=runtime.ran_on)  # fmt: skip
+
+
+async def whole(answering: AsyncGenerator[Piece | Result, None]) -> Result:
+    """The answer once it is all written."""
+    result = Result()
+    async for item in answering:
+        if isinstance(item, Result):
+            result = item
+    return result
+
+
+async def embed(
+    node: Node, runtime: Runtime, member_id: int, model: str, texts: list[str]
+) -> tuple[list[list[float]], Result]:
+    """Embeddings of texts (llama-server in embedding mode), logged like a question."""
+    ready(node, runtime, model)
+    ticket = runtime.reserve()
+    try:
+        vectors, result = await runtime.embed(ticket, model, texts)
+    finally:
+        runtime.release(ticket)
+    history.record(node, member_id, "embedding", model, texts[0], result, [],
+                   ran_on=runtime.ran_on)  # fmt: skip
+    return vectors, result
