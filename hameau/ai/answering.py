@@ -70,12 +70,12 @@ def answer(node: Node, runtime: Runtime, asked: Asked) -> AsyncGenerator[Piece |
 async def _answered(
     node: Node, runtime: Runtime, ticket: Ticket, asked: Asked
 ) -> AsyncGenerator[Piece | Result, None]:
-    """Logged in the member's history once it began — with what was written by then if the
-    reader left early; a request refused before any answer is not kept."""
-    result, began = Result(), False
+    """Logged in the member's history once it was handed to the engine, whatever happens next:
+    with what was written by then if the reader left early or the engine failed (a question
+    sent to the household's AI server has left the node, so the member must see it)."""
+    result = Result()
     try:
         async for item in runtime.complete(ticket, asked.model, asked.job):
-            began = True
             if isinstance(item, Piece):
                 result.text += item.text
             else:
@@ -83,9 +83,8 @@ async def _answered(
             yield item
     finally:
         runtime.release(ticket)
-        if began:
-            history.record(node, asked.member_id, asked.kind, asked.model, asked.question,
-                           result, asked.sources, ran_on=runtime.ran_on)  # fmt: skip
+        history.record(node, asked.member_id, asked.kind, asked.model, asked.question,
+                       result, asked.sources, ran_on=runtime.ran_on)  # fmt: skip
 
 
 async def whole(answering: AsyncGenerator[Piece | Result, None]) -> Result:

@@ -287,6 +287,19 @@ def test_a_node_can_send_its_ai_requests_to_a_household_server(
             kept = history.of(session, members.find_member(session, "alex").id)
             assert {query.ran_on for query in kept} == {served.url + "/v1"}
         opened.close()
+    # A question the household's server refuses has still left the node: it is in the history.
+    env["HAMEAU_AI_BACKEND_KEY"] = "not-a-key"
+    with serve(tmp_path / "front", env=env) as refused:
+        with pytest.raises(openai.APIStatusError):
+            client(refused, key).chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": "Question refusée là-bas"}]
+            )
+        opened = served_node(refused)
+        with opened.sessions() as session:
+            kept = history.of(session, members.find_member(session, "alex").id)
+            assert "Question refusée là-bas" in {query.question for query in kept}
+            assert history.sent_outside(session) == 3
+        opened.close()
 
 
 def test_ask_from_the_command_line_cites_sources_and_keeps_the_history(
