@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
 from hameau.errors import Conflict, InsufficientStorage
-from hameau.files import journal, quota, shares
+from hameau.files import dav_props, journal, quota, shares
 from hameau.files import service as files
 from hameau.files.models import DavProperty, FileEntry, FileShare, FileVersion
 from hameau.files.retention import versions
@@ -310,17 +310,7 @@ def _import_extras(session: Session, member: Member, data: dict[str, Any]) -> li
         entry = live.get(prop["path"])
         if entry is None:
             continue
-        value = base64.b64decode(prop["value"])
-        found = session.scalar(
-            select(DavProperty).where(
-                DavProperty.entry_id == entry.id, DavProperty.name == prop["name"]
-            )
-        )
-        if found is None:
-            found = DavProperty(entry_id=entry.id, name=prop["name"])
-            session.add(found)
-        found.value, found.charged_to = value, member.id
-        found.size = len(prop["name"].encode()) + len(value)
+        dav_props.put(session, member, entry.id, prop["name"], base64.b64decode(prop["value"]))
     return skipped
 
 
