@@ -118,10 +118,18 @@ def export(
     console.print(f"Exported {len(manifest['entries'])} item(s) of {member} to {out}.")
 
 
+def _weight(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1_000_000 else f"{max(1, round(size / 1e3))} kB"
+
+
 def import_(
     archive: Annotated[Path, typer.Argument(help="An archive made by `hameau export` (.zip).")],
     as_name: Annotated[
         str | None, typer.Option("--as", help="The member's name here, if not the archive's.")
+    ] = None,
+    quota_mb: Annotated[
+        int | None,
+        typer.Option(min=0, help="The member's storage quota here in MB (else the default)."),
     ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -132,12 +140,12 @@ def import_(
         raise typer.BadParameter(f"{archive} is not a file; give the archive `hameau export` made.")
     node = datadir.open_node(settings_for(data_dir))
     try:
-        done = import_member(node, archive, as_name)
+        done = import_member(node, archive, as_name, quota_mb)
     finally:
         node.close()
     console.print(
         f"Imported {done.member}'s environment from {done.origin}: {done.entries} item(s),"
-        f" {done.usage.bytes / 1e6:.1f} MB in {done.usage.rows} row(s) here."
+        f" {_weight(done.usage.bytes)} in {done.usage.rows} row(s) here."
     )
     for line in done.notes:
         console.print(line)

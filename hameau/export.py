@@ -105,18 +105,22 @@ def _check_disk(node: Node, archive: ArchiveReader) -> None:
         )
 
 
-def import_member(node: Node, path: Path, as_name: str | None = None) -> Imported:
-    """Check the whole archive, then import it: the member (made if missing), then every
-    part in the registry's order, in one database transaction. Importing again changes
-    nothing."""
+def import_member(
+    node: Node, path: Path, as_name: str | None = None, quota_mb: int | None = None
+) -> Imported:
+    """Check the whole archive, then import it: the member (made if missing, with
+    ``quota_mb`` or the node's default quota), then every part in the registry's order, in
+    one database transaction. Importing again changes nothing."""
     with ArchiveReader(path) as archive:
         _check_format(archive)
         profile = accounts.read_profile(archive)
         _check_disk(node, archive)
         archive.verify()  # every byte hashed before anything is written
-        quota = node.settings.default_quota_mb << 20
+        quota = (node.settings.default_quota_mb if quota_mb is None else quota_mb) << 20
         with transaction(node.sessions) as session:
             member, made = accounts.arrive(session, profile, as_name or profile["name"], quota)
+            if quota_mb is not None:
+                member.quota_bytes = quota
             done = Imported(
                 member.name, made, str(archive.manifest.get("node", "?")), len(archive.paths())
             )

@@ -33,7 +33,7 @@ from hameau.notes.models import Note, NoteUpdate
 from tests.e2e.served import serve
 from tests.helpers import PASSWORD, add_member, browser, log_in, make_node
 
-CARD = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:louise-1\r\nFN:Louise Martin\r\nEMAIL:louise@example.org\r\nEND:VCARD\r\n"  # fmt: skip
+CARD = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:louise-1\r\nFN:Louise Martin\r\nEMAIL:louise@example.org\r\nEND:VCARD\r\n"
 PROP = "{urn:example}colour"
 
 
@@ -74,8 +74,16 @@ def furnish(node: Node) -> str:
         notes.create(session, alex, "# Idées\n\nUn potager partagé\n")
         thread = messages.start(session, alex, [sam], "Potager", "On s'y met ?")
         messages.post(session, sam, thread, "Oui, samedi !")
-        session.add(AIQuery(member_id=alex.id, kind="ask", model="gemma", question="Cuisson ?",
-                            answer="35 minutes", sources=[{"title": "tarte.txt"}]))  # fmt: skip
+        session.add(
+            AIQuery(
+                member_id=alex.id,
+                kind="ask",
+                model="gemma",
+                question="Cuisson ?",
+                answer="35 minutes",
+                sources=[{"title": "tarte.txt"}],
+            )
+        )
         session.add(Workspace(member_id=alex.id, app="notes", path="/notes/1", title="Idées"))
     store = CalendarStore(node)
     store.ensure("alex")
@@ -127,12 +135,12 @@ def files_of(node: Node, name: str) -> dict[str, object]:
                 e.name
                 for e in files.children(session, files.root(session, files.space(member, "mine")))
                 if e.is_dir
-            ],  # fmt: skip
+            ],
             "trash": [(entry.deleted_from, entry.blob) for entry in trash],
             "shared": [
                 members.get_member(session, s.member_id or 0).name
                 for s in shares.shares_of(session, photos)
-            ],  # fmt: skip
+            ],
             "props": sorted(
                 session.scalars(
                     select(DavProperty.value)
@@ -168,7 +176,9 @@ def test_calendar_notes_messages_history_devices_arrive(moved: Moved) -> None:
         start = datetime(2026, 12, 1, tzinfo=UTC)
         events = store.events("alex", start, start + timedelta(days=7))
         assert [event.summary for event in events] == ["Réunion potager"]
-        assert [(c.name, c.emails) for c in store.contacts("alex")] == [("Louise Martin", ["louise@example.org"])]  # fmt: skip
+        assert [(c.name, c.emails) for c in store.contacts("alex")] == [
+            ("Louise Martin", ["louise@example.org"])
+        ]
         with transaction(target.sessions) as session:
             alex = members.find_member(session, "alex")
             [note] = notes.mine(session, alex)
@@ -202,13 +212,24 @@ def test_the_app_password_opens_webdav_on_the_new_node(moved: Moved) -> None:
             served.url + "/dav/files/mine/lettre.txt", headers={"Authorization": f"Basic {basic}"}
         )
         with urllib.request.urlopen(request) as answer:
-            assert answer.status == 200 and answer.read() == "v3 (3)".encode()
+            assert answer.status == 200 and answer.read() == b"v3 (3)"
 
 
 def counts(node: Node) -> dict[str, int]:
     with transaction(node.sessions) as session:
-        tables = (Member, FileEntry, FileVersion, FileShare, DavProperty, Note, NoteUpdate,
-                  Message, AIQuery, Device, AppToken)  # fmt: skip
+        tables = (
+            Member,
+            FileEntry,
+            FileVersion,
+            FileShare,
+            DavProperty,
+            Note,
+            NoteUpdate,
+            Message,
+            AIQuery,
+            Device,
+            AppToken,
+        )
         found = {
             t.__name__: session.scalar(select(func.count()).select_from(t)) or 0 for t in tables
         }
@@ -258,3 +279,147 @@ def test_the_imported_note_keeps_merging_with_the_home_copy(moved: Moved) -> Non
     finally:
         home.close()
         target.close()
+
+
+# ---------------------------------------------------------------- hostile archives
+
+
+def repack(
+    source: Path, out: Path, extra: dict[str, bytes] | None = None, **manifest_change: object
+) -> Path:
+    """The archive again, with entries added (listed truly in its manifest) and the manifest's
+    entries or header changed as asked."""
+    with zipfile.ZipFile(source) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+        contents = {
+            name: archive.read(name) for name in archive.namelist() if name != "manifest.json"
+        }
+    for name, data in (extra or {}).items():
+        contents[name] = data
+        manifest["entries"].append(
+            {"path": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        )
+    for entry in manifest["entries"]:
+        entry.update(manifest_change.get(entry["path"], {}))  # type: ignore[call-overload]
+    manifest.update(manifest_change.get("header", {}))  # type: ignore[call-overload]
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in contents.items():
+            archive.writestr(name, data, zipfile.ZIP_DEFLATED)
+        archive.writestr("manifest.json", json.dumps(manifest))
+    return out
+
+
+def flipped(source: Path, out: Path) -> Path:
+    """One byte of a file's stored content changed in place."""
+    data = bytearray(source.read_bytes())
+    with zipfile.ZipFile(source) as archive:
+        info = archive.getinfo("files/photos/plage.jpg")
+    name_length = int.from_bytes(data[info.header_offset + 26 : info.header_offset + 28], "little")
+    extra_length = int.from_bytes(data[info.header_offset + 28 : info.header_offset + 30], "little")
+    start = info.header_offset + 30 + name_length + extra_length
+    data[start + info.compress_size // 2] ^= 0x01
+    out.write_bytes(bytes(data))
+    return out
+
+
+def huge(source: Path, out: Path) -> Path:
+    """An entry whose zip header and manifest both declare 4 GiB for a few bytes."""
+    repack(source, out, **{"files/lettre.txt": {"size": 0xFFFFFFF0}})
+    data = bytearray(out.read_bytes())
+    with zipfile.ZipFile(out) as archive:
+        info = archive.getinfo("files/lettre.txt")
+    name = b"files/lettre.txt"
+    central = data.index(b"PK\x01\x02")
+    while data[central + 46 : central + 46 + len(name)] != name:
+        central = data.index(b"PK\x01\x02", central + 4)
+    data[central + 24 : central + 28] = (0xFFFFFFF0).to_bytes(4, "little")
+    data[info.header_offset + 22 : info.header_offset + 26] = (0xFFFFFFF0).to_bytes(4, "little")
+    out.write_bytes(bytes(data))
+    return out
+
+
+HOSTILE = {
+    "truncated": lambda good, out: (
+        out.write_bytes(good.read_bytes()[: good.stat().st_size // 2]) and out
+    ),
+    "one byte flipped": flipped,
+    "manifest lies about a size": lambda good, out: repack(
+        good, out, **{"files/lettre.txt": {"size": 3}}
+    ),
+    "path traversal": lambda good, out: repack(good, out, {"../x": b"escape"}),
+    "absolute path": lambda good, out: repack(good, out, {"/tmp/x": b"escape"}),
+    "huge declared size": huge,
+    "unknown format": lambda good, out: repack(good, out, header={"format": "other/9"}),
+}
+
+
+@pytest.mark.parametrize("damage", list(HOSTILE))
+def test_a_damaged_or_hostile_archive_is_refused_before_anything_is_written(
+    moved: Moved, tmp_path: Path, damage: str
+) -> None:
+    bad = HOSTILE[damage](moved.archive, tmp_path / "bad.zip")
+    make_node(tmp_path / "fresh").close()
+    refused = hameau("import", str(bad), "--data-dir", str(tmp_path / "fresh"))
+    assert refused.returncode == 1, refused.stdout
+    [line] = refused.stderr.strip().splitlines()
+    assert line.startswith("Error: ") and ("archive" in line), line
+    fresh = opened(tmp_path / "fresh")
+    try:
+        with transaction(fresh.sessions) as session:
+            assert session.scalar(select(func.count(Member.id))) == 0
+        assert fresh.blobs.stored() == []
+    finally:
+        fresh.close()
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_name_clash_is_refused_and_as_imports_under_another_name(
+    moved: Moved, tmp_path: Path
+) -> None:
+    node = make_node(tmp_path / "other")
+    add_member(node, "alex")  # another Alex lives there
+    node.close()
+    refused = hameau("import", str(moved.archive), "--data-dir", str(tmp_path / "other"))
+    assert refused.returncode == 1 and "--as" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    done = hameau(
+        "import", str(moved.archive), "--as", "alex2", "--data-dir", str(tmp_path / "other")
+    )
+    assert done.returncode == 0, done.stderr
+    node = opened(tmp_path / "other")
+    try:
+        assert files_of(node, "alex2")["shared"] == []  # no sam there: the share is skipped
+        assert "share with 'sam'" in done.stdout
+    finally:
+        node.close()
+
+
+def test_an_archive_larger_than_the_quota_is_refused(moved: Moved, tmp_path: Path) -> None:
+    make_node(tmp_path / "tight").close()
+    tight = ("--data-dir", str(tmp_path / "tight"))
+    refused = hameau("import", str(moved.archive), "--quota-mb", "0", *tight)
+    assert refused.returncode == 1 and "quota" in refused.stderr, refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    node = opened(tmp_path / "tight")
+    try:
+        with transaction(node.sessions) as session:
+            assert session.scalar(select(func.count(Member.id))) == 0
+    finally:
+        node.close()
+    assert hameau("import", str(moved.archive), "--quota-mb", "1", *tight).returncode == 0
+
+
+def test_an_archive_larger_than_the_free_disk_is_refused(moved: Moved, tmp_path: Path) -> None:
+    from tests.e2e.test_full_disk import small_disk
+
+    with small_disk(tmp_path / "small", "40m") as folder:
+        make_node(folder / "node").close()
+        refused = hameau("import", str(moved.archive), "--data-dir", str(folder / "node"))
+        assert refused.returncode == 1 and "disk" in refused.stderr, refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+        node = opened(folder / "node")
+        try:
+            with transaction(node.sessions) as session:
+                assert session.scalar(select(func.count(Member.id))) == 0
+        finally:
+            node.close()

@@ -76,7 +76,8 @@ def arrive(
     session: Session, profile: dict[str, Any], name: str, quota_bytes: int
 ) -> tuple[Member, bool]:
     """The member this archive is imported as: made if missing (with the archive's password
-    hash); returns it and whether it was made. Another person of that name is refused."""
+    hash and this node's ``quota_bytes``: each household decides its own storage); returns it
+    and whether it was made. Another person of that name is refused."""
     name = check_name(name)
     joined = datetime.fromisoformat(profile["created_at"])
     found = session.scalar(select(Member).where(Member.name == name))
@@ -91,7 +92,7 @@ def arrive(
     member = Member(
         name=name, display_name=str(profile.get("display_name") or name.capitalize())[:80],
         password_hash=str(profile["password_hash"]), is_admin=False,
-        quota_bytes=max(int(profile.get("quota_bytes") or 0), quota_bytes),
+        quota_bytes=quota_bytes,
         locale=profile.get("locale") if profile.get("locale") in LOCALES else None,
         created_at=joined,
     )  # fmt: skip

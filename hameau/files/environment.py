@@ -287,9 +287,10 @@ def _needed(data: dict[str, Any]) -> tuple[set[str], int]:
 def _check_room(session: Session, member: Member, total: int) -> None:
     if quota.usage(session, member.id) > member.quota_bytes or total > member.quota_bytes:
         raise InsufficientStorage(
-            "The files of this archive (%(size)s MB) do not fit in %(name)s's quota here;"
-            " an admin can raise it on the members page, then import again.",
-            size=max(1, total >> 20),
+            "The files of this archive (%(size)s MB) do not fit in %(name)s's quota here"
+            " (%(quota)s MB): import them with a larger quota.",
+            size=max(1, -(-total >> 20)),
+            quota=member.quota_bytes >> 20,
             name=member.name,
         )
 

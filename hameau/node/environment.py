@@ -59,6 +59,15 @@ def safe_path(name: str) -> str:
     return name
 
 
+def _most(info: zipfile.ZipInfo) -> int:
+    """The most bytes an entry can unpack to: deflate turns a byte into at most 1032."""
+    if info.compress_type == zipfile.ZIP_STORED:
+        return info.compress_size
+    if info.compress_type == zipfile.ZIP_DEFLATED:
+        return info.compress_size * 1032 + 1024
+    raise damaged(f"{info.filename} is packed in a way this hameau does not read")
+
+
 class ArchiveWriter:
     """Writes entries into a zip and keeps the manifest of their sizes and hashes."""
 
@@ -162,8 +171,11 @@ class ArchiveReader:
         if extra := sorted(present - listed):
             raise damaged(f"{extra[0]} is not in its manifest")
         for name in listed:
-            if self.zip.getinfo(name).file_size != self._entries[name]["size"]:
+            info = self.zip.getinfo(name)
+            if info.file_size != self._entries[name]["size"]:
                 raise damaged(f"the size of {name} is not the one its manifest gives")
+            if info.file_size > _most(info):  # a zip bomb, or a header that lies
+                raise damaged(f"{name} declares more bytes than it holds")
 
     @property
     def total_size(self) -> int:
@@ -179,7 +191,7 @@ class ArchiveReader:
                     while chunk := source.read(CHUNK):
                         digest.update(chunk)
                         size += len(chunk)
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+            except Exception as error:  # bad CRC, bad deflate stream, cut short, unknown method
                 raise damaged(f"{name} cannot be read") from error
             if size != entry["size"] or digest.hexdigest() != entry["sha256"]:
                 raise damaged(f"{name} is not what its manifest says")
