@@ -68,6 +68,9 @@ def furnish(node: Node) -> str:
         write(node, session, alex, ["photos", "plage.jpg"], b"\xff\xd8jpeg" * 1000)
         draft = write(node, session, alex, ["brouillon.txt"], b"to throw away")
         files.trash(session, alex, draft)
+        files.make_folder(session, alex, mine, ["vieux"])
+        write(node, session, alex, ["vieux", "ancien.txt"], b"old things")
+        files.trash(session, alex, files.resolve(session, mine, ["vieux"]))
         shares.share(session, alex, files.resolve(session, mine, ["photos"]), sam)
         lettre = files.resolve(session, mine, ["lettre.txt"])
         dav_props.put(session, alex, lettre.id, PROP, b"<colour>blue</colour>")
@@ -136,7 +139,14 @@ def files_of(node: Node, name: str) -> dict[str, object]:
                 for e in files.children(session, files.root(session, files.space(member, "mine")))
                 if e.is_dir
             ],
-            "trash": [(entry.deleted_from, entry.blob) for entry in trash],
+            "trash": sorted(
+                (
+                    entry.deleted_from,
+                    entry.blob,
+                    [(p, e.blob) for p, e in files.files_below(session, entry)],
+                )
+                for entry in trash
+            ),
             "shared": [
                 members.get_member(session, s.member_id or 0).name
                 for s in shares.shares_of(session, photos)
@@ -157,7 +167,11 @@ def test_files_arrive_with_versions_trash_shares_and_properties(moved: Moved) ->
         before, after = files_of(home, "alex"), files_of(target, "alex")
         assert after == before
         assert len(after["versions"]["lettre.txt"]) == 2  # type: ignore[index]
-        assert after["trash"][0][0] == "brouillon.txt" and after["shared"] == ["sam"]  # type: ignore[index]
+        assert [item[0] for item in after["trash"]] == ["brouillon.txt", "vieux"]  # type: ignore[union-attr]
+        assert after["trash"][1][2] == [
+            ("vieux/ancien.txt", hashlib.sha256(b"old things").hexdigest())
+        ]  # type: ignore[index]
+        assert after["shared"] == ["sam"]  # type: ignore[index]
         assert after["props"] == [b"<colour>blue</colour>"] and "vide" in after["folders"]  # type: ignore[operator]
         for digest, _revision in after["live"].values():  # type: ignore[attr-defined]
             assert target.blobs.verify(digest) is None

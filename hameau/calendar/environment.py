@@ -10,6 +10,8 @@ one with the same UID, so importing again changes nothing.
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
@@ -32,7 +34,7 @@ def import_(node: Node, session: Session, member: Member, archive: ArchiveReader
     for folder, (extension, tag) in FOLDERS.items():
         for path in archive.paths(folder):
             name = path[len(folder) :].removesuffix(f".{extension}")
-            if "/" in name or not name or name.startswith("."):
+            if not re.fullmatch(r"[\w-]{1,100}", name):
                 continue  # not one of ours: a collection is one file at the folder's top
             text = archive.read(path).decode("utf-8", "replace")
             store.import_collection(member.name, name, tag, text)

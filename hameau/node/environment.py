@@ -15,7 +15,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from hameau.errors import BadRequest
 
@@ -34,6 +34,10 @@ class Usage:
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(self.bytes + other.bytes, self.rows + other.rows)
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 def damaged(reason: str) -> BadRequest:
@@ -92,7 +96,7 @@ class ArchiveWriter:
     def add_json(self, path: str, data: Any) -> None:
         self.add(path, json.dumps(data, ensure_ascii=False, indent=1).encode())
 
-    def add_stream(self, path: str, source: IO[bytes], sha256: str | None = None) -> str:
+    def add_stream(self, path: str, source: Readable, sha256: str | None = None) -> str:
         """Copy a stream in, hashed on the way; with ``sha256``, a different hash raises
         ValueError (the entry written so far stays out of the manifest)."""
         safe_path(path)

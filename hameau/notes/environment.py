@@ -54,7 +54,7 @@ def import_(node: Node, session: Session, member: Member, archive: ArchiveReader
         taken = session.scalar(select(Note.owner_id).where(Note.uid == uid))
         if taken is not None and taken != member.id:  # imported twice on one node, --as another
             uid = hashlib.sha256(f"{uid}/{member.name}".encode()).hexdigest()[:32]
-        note = notes.receive(session, member, uid, archive.read(record["crdt"]), deleted=False)
+        note = notes.receive(session, member, uid, archive.read(record["crdt"]), deleted=None)
         if record.get("created_at"):
             note.created_at = datetime.fromisoformat(record["created_at"])
     session.flush()
