@@ -25,13 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from hameau import __version__, parts
 from hameau.accounts import environment as accounts
 from hameau.accounts.models import Member
 from hameau.errors import BadRequest, InsufficientStorage
 from hameau.node.datadir import Node
 from hameau.node.db import transaction, utcnow
-from hameau.node.environment import ArchiveReader, ArchiveWriter, Usage
+from hameau.node.environment import ArchiveReader, ArchiveWriter, Usage, damaged
 
 FORMAT = "hameau-export/2"
 # Room kept free on the node's disk beyond what an import writes.
@@ -105,29 +107,44 @@ def _check_disk(node: Node, archive: ArchiveReader) -> None:
         )
 
 
+def _import_parts(
+    node: Node, session: Session, archive: ArchiveReader, name: str, quota_mb: int | None
+) -> Imported:
+    """The member (made if missing), then every part's import, in the registry's order."""
+    profile = accounts.read_profile(archive)
+    quota = (node.settings.default_quota_mb if quota_mb is None else quota_mb) << 20
+    member, made = accounts.arrive(session, profile, name or profile["name"], quota)
+    if quota_mb is not None:
+        member.quota_bytes = quota
+    origin = str(archive.manifest.get("node", "?"))
+    done = Imported(member.name, made, origin, len(archive.paths()))
+    for part, adapter in parts.adapters():
+        if adapter.import_ is None:
+            continue
+        try:
+            done.notes.extend(adapter.import_(node, session, member, archive) or [])
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            # Hashes right but content not as this version writes it: hand-made or foreign.
+            raise damaged(f"its {part.name} entries cannot be read") from error
+    for _part, adapter in parts.adapters():
+        if adapter.usage is not None:
+            done.usage += adapter.usage(node, session, member)
+    return done
+
+
 def import_member(
     node: Node, path: Path, as_name: str | None = None, quota_mb: int | None = None
 ) -> Imported:
-    """Check the whole archive, then import it: the member (made if missing, with
-    ``quota_mb`` or the node's default quota), then every part in the registry's order, in
-    one database transaction. Importing again changes nothing."""
+    """Check the whole archive, then import it in one database transaction: the member
+    (made if missing, with ``quota_mb`` or the node's default quota), then every part in the
+    registry's order. Importing again changes nothing."""
     with ArchiveReader(path) as archive:
         _check_format(archive)
         profile = accounts.read_profile(archive)
         _check_disk(node, archive)
         archive.verify()  # every byte hashed before anything is written
-        quota = (node.settings.default_quota_mb if quota_mb is None else quota_mb) << 20
-        with transaction(node.sessions) as session:
-            member, made = accounts.arrive(session, profile, as_name or profile["name"], quota)
-            if quota_mb is not None:
-                member.quota_bytes = quota
-            done = Imported(
-                member.name, made, str(archive.manifest.get("node", "?")), len(archive.paths())
-            )
-            for _part, adapter in parts.adapters():
-                if adapter.import_ is not None:
-                    done.notes.extend(adapter.import_(node, session, member, archive) or [])
-            for _part, adapter in parts.adapters():
-                if adapter.usage is not None:
-                    done.usage += adapter.usage(node, session, member)
-    return done
+        try:
+            with transaction(node.sessions) as session:
+                return _import_parts(node, session, archive, as_name or profile["name"], quota_mb)
+        except (KeyError, TypeError, ValueError) as error:
+            raise damaged("its profile cannot be read") from error

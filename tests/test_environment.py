@@ -310,6 +310,7 @@ def repack(
         }
     for name, data in (extra or {}).items():
         contents[name] = data
+        manifest["entries"] = [entry for entry in manifest["entries"] if entry["path"] != name]
         manifest["entries"].append(
             {"path": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
         )
@@ -352,6 +353,14 @@ def huge(source: Path, out: Path) -> Path:
     return out
 
 
+def escaping(source: Path) -> bytes:
+    """files.json with a file sent out of the member's space, its hash told truly."""
+    with zipfile.ZipFile(source) as archive:
+        index = json.loads(archive.read("files.json"))
+    index["files"][0]["path"] = "../../escaped.txt"
+    return json.dumps(index).encode()
+
+
 HOSTILE = {
     "truncated": lambda good, out: (
         out.write_bytes(good.read_bytes()[: good.stat().st_size // 2]) and out
@@ -363,6 +372,7 @@ HOSTILE = {
     "path traversal": lambda good, out: repack(good, out, {"../x": b"escape"}),
     "absolute path": lambda good, out: repack(good, out, {"/tmp/x": b"escape"}),
     "huge declared size": huge,
+    "index naming ../": lambda good, out: repack(good, out, {"files.json": escaping(good)}),
     "unknown format": lambda good, out: repack(good, out, header={"format": "other/9"}),
 }
 
@@ -376,7 +386,7 @@ def test_a_damaged_or_hostile_archive_is_refused_before_anything_is_written(
     refused = hameau("import", str(bad), "--data-dir", str(tmp_path / "fresh"))
     assert refused.returncode == 1, refused.stdout
     [line] = refused.stderr.strip().splitlines()
-    assert line.startswith("Error: ") and ("archive" in line), line
+    assert line.startswith("Error: ") and "archive" in line, line
     fresh = opened(tmp_path / "fresh")
     try:
         with transaction(fresh.sessions) as session:

@@ -23,8 +23,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
-from hameau.errors import Conflict, InsufficientStorage
-from hameau.files import dav_props, journal, quota, shares
+from hameau.errors import BadRequest, Conflict, InsufficientStorage
+from hameau.files import dav_props, journal, paths, quota, shares
 from hameau.files import service as files
 from hameau.files.models import DavProperty, FileEntry, FileShare, FileVersion
 from hameau.files.retention import versions
@@ -315,9 +315,24 @@ def _import_extras(session: Session, member: Member, data: dict[str, Any]) -> li
     return skipped
 
 
+def _check_paths(data: dict[str, Any]) -> None:
+    """Every path the index names is made of names a file may have (no `..`, no `/x`)."""
+    named = [*data.get("folders", []), *(r["path"] for r in data.get("files", []))]
+    for trashed in data.get("trash", []):
+        named.append(trashed["from"])
+        named.extend(item["path"] for item in trashed.get("items", []) if item["path"])
+    for path in named:
+        try:
+            for name in str(path).split("/"):
+                paths.check_name(name)
+        except BadRequest:
+            raise damaged(f"it names a file {str(path)[:80]!r}") from None
+
+
 def import_(node: Node, session: Session, member: Member, archive: ArchiveReader) -> list[str]:
     """Returns what could not be made again here, in a line each (shares with absent members)."""
     data = archive.read_json(INDEX, {})
+    _check_paths(data)
     digests, total = _needed(data)
     _check_room(session, member, total)
     where = dict(archive.by_hash())
