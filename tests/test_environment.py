@@ -447,3 +447,22 @@ def test_an_archive_larger_than_the_free_disk_is_refused(moved: Moved, tmp_path:
                 assert session.scalar(select(func.count(Member.id))) == 0
         finally:
             node.close()
+
+
+def test_every_part_reports_what_the_member_uses_there(moved: Moved) -> None:
+    from hameau import parts
+
+    target = opened(moved.target)
+    try:
+        with transaction(target.sessions) as session:
+            alex = members.find_member(session, "alex")
+            used = {
+                part.name: adapter.usage(target, session, alex)
+                for part, adapter in parts.adapters()
+                if adapter.usage is not None
+            }
+        assert set(used) == {"files", "calendar", "notes", "messages", "ai", "accounts"}
+        assert all(usage.bytes > 0 and usage.rows > 0 for usage in used.values()), used
+        assert used["ai"].rows == 1 and used["files"].bytes >= 6000
+    finally:
+        target.close()
