@@ -57,6 +57,7 @@ def furnish(node: Node) -> str:
     add_member(node, "sam")
     with transaction(node.sessions) as session:
         alex, sam = members.find_member(session, "alex"), members.find_member(session, "sam")
+        members.set_locale(alex, "en")
         phone = devices.add_device(session, "Téléphone d'Alex", "phone", False, owner=alex)
         token, secret = tokens.create_token(session, alex, "davx5")
         token.device_id = phone.id
@@ -209,7 +210,7 @@ def test_calendar_notes_messages_history_devices_arrive(moved: Moved) -> None:
             [token] = session.scalars(select(AppToken).where(AppToken.member_id == alex.id)).all()
             assert phone.name == "Téléphone d'Alex" and token.device_id == phone.id
             assert session.get(Workspace, alex.id).title == "Idées"  # type: ignore[union-attr]
-            assert not alex.is_admin
+            assert not alex.is_admin and alex.locale == "en"
         client = browser(target)
         assert log_in(client, "alex", PASSWORD).status_code == 303  # the same password
     finally:
