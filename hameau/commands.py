@@ -1,4 +1,4 @@
-"""Commands that span the domains: serve, demo, export, check. They assemble the parts, so
+"""Commands that span the domains: serve, demo, export, import, check. They assemble the parts, so
 they live here, above the domains, and not in `node` (which no domain-aware code may be
 imported from)."""
 
@@ -118,6 +118,44 @@ def export(
     console.print(f"Exported {len(manifest['entries'])} item(s) of {member} to {out}.")
 
 
+def _weight(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1_000_000 else f"{max(1, round(size / 1e3))} kB"
+
+
+def import_(
+    archive: Annotated[Path, typer.Argument(help="An archive made by `hameau export` (.zip).")],
+    as_name: Annotated[
+        str | None, typer.Option("--as", help="The member's name here, if not the archive's.")
+    ] = None,
+    quota_mb: Annotated[
+        int | None,
+        typer.Option(min=0, help="The member's storage quota here in MB (else the default)."),
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Import a member's whole environment from an archive made by `hameau export`."""
+    from hameau.export import import_member
+
+    if not archive.is_file():
+        raise typer.BadParameter(f"{archive} is not a file; give the archive `hameau export` made.")
+    node = datadir.open_node(settings_for(data_dir))
+    try:
+        done = import_member(node, archive, as_name, quota_mb)
+    finally:
+        node.close()
+    console.print(
+        f"Imported {done.member}'s environment from {done.origin}: {done.entries} item(s),"
+        f" {_weight(done.usage.bytes)} in {done.usage.rows} row(s) here."
+    )
+    for line in done.notes:
+        console.print(line)
+    if done.made:
+        console.print(
+            f"{done.member} is a member here now and logs in with the password they had at"
+            f" {done.origin}; their app passwords work here too."
+        )
+
+
 def check(
     repair: Annotated[
         bool,
@@ -156,5 +194,6 @@ def check(
 def register(app: typer.Typer) -> None:
     app.command()(check)
     app.command()(export)
+    app.command("import")(import_)
     app.command()(serve)
     app.command()(demo)

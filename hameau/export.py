@@ -1,105 +1,150 @@
-"""One archive of a member's whole environment, in standard formats, with a manifest of hashes.
+"""One archive of a member's whole environment, in standard formats, with a manifest of hashes;
+and its import into another node. Both loop over the registry's environment adapters
+(`hameau.parts`): each part writes and reads its own entries.
 
-    files/…             the member's own files, as they are
-    calendars/*.ics     their calendars;  contacts/*.vcf  their address books
-    notes/*.md          their notes, as Markdown
-    messages.json       their conversations
-    profile.json        name, language, quota, devices they own, where they left off
-    manifest.json       every entry above with its size and SHA-256
+    files/…              the member's own files, as they are
+    files.json           folders, versions, trash, shares, WebDAV properties (blobs/ holds
+                         content of versions and trashed files)
+    calendars/*.ics      their calendars;  contacts/*.vcf  their address books
+    notes/*.md           their notes, as Markdown (notes.json, notes-crdt/: their CRDT state)
+    messages.json        their conversations
+    ai/history.json      their questions to the AI
+    profile.json         name, language, quota, password and app passwords (hashes only),
+                         devices they own, where they left off
+    manifest.json        every entry above with its size and SHA-256
 
-This is what a move to another node will carry.
+Format hameau-export/2 adds files.json, blobs/, notes.json, notes-crdt/, ai/ and profile.json's
+hashes to /1, whose entries it keeps as they were. Import takes /2 only: a /1 archive lacks
+what an import needs (versions, the notes' CRDT state, the password's hash).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-import zipfile
+import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from hameau import __version__
-from hameau.accounts.models import Device, Member, Workspace
-from hameau.calendar.store import CalendarStore
-from hameau.errors import Conflict
-from hameau.files import service as files
-from hameau.messages import service as messages
-from hameau.node.blobs import BlobDamaged
+from hameau import __version__, parts
+from hameau.accounts import environment as accounts
+from hameau.accounts.models import Member
+from hameau.errors import BadRequest, InsufficientStorage
 from hameau.node.datadir import Node
 from hameau.node.db import transaction, utcnow
-from hameau.notes import service as notes
+from hameau.node.environment import ArchiveReader, ArchiveWriter, Usage, damaged
 
-FORMAT = "hameau-export/1"
-
-
-def _slug(text: str) -> str:
-    cleaned = re.sub(r"[^\w\- ]+", "", text, flags=re.UNICODE).strip().replace(" ", "-")
-    return cleaned[:60] or "note"
+FORMAT = "hameau-export/2"
+# Room kept free on the node's disk beyond what an import writes.
+DISK_MARGIN = 64 << 20
 
 
 def export_member(node: Node, member_id: int, out: Path) -> dict[str, Any]:
-    """Write the archive to ``out`` (a temp name, then renamed); returns the manifest."""
-    entries: list[dict[str, Any]] = []
+    """Write the archive to ``out`` (a temp name, then renamed); returns the manifest.
+
+    Damaged content refuses the whole export (files' adapter raises Conflict)."""
+    import zipfile
+
     partial = out.with_name(out.name + ".partial")
-
-    def add(archive: zipfile.ZipFile, name: str, data: bytes, compress: bool = True) -> None:
-        archive.writestr(name, data, zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED)
-        entries.append(
-            {"path": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-        )
-
-    with transaction(node.sessions) as session, zipfile.ZipFile(partial, "w") as archive:
-        member = session.get(Member, member_id)
-        assert member is not None
-        for path, entry in files.live_files(session, member):
-            assert entry.blob is not None
-            try:  # hashed as it is copied: damaged content never goes into an archive
-                with (
-                    node.blobs.open_verified(entry.blob) as source,
-                    archive.open(f"files/{path}", "w") as target,
-                ):
-                    while chunk := source.read(1 << 20):
-                        target.write(chunk)
-                    size = source.size
-            except BlobDamaged:
-                partial.unlink(missing_ok=True)
-                raise Conflict(
-                    "The file '%(path)s' is damaged on the home server, so nothing was exported: "
-                    "restore an earlier version of it (or delete it) and export again.",
-                    path=path,
-                ) from None
-            entries.append({"path": f"files/{path}", "size": size, "sha256": entry.blob})
-        for name, text in CalendarStore(node).export(member.name).items():
-            folder = "calendars" if name.endswith(".ics") else "contacts"
-            add(archive, f"{folder}/{name}", text.encode())
-        for note in notes.mine(session, member):
-            add(
-                archive,
-                f"notes/{note.id}-{_slug(note.title)}.md",
-                notes.text_of(session, note).encode(),
-            )
-        add(
-            archive,
-            "messages.json",
-            json.dumps(messages.export(session, member), ensure_ascii=False, indent=1).encode(),
-        )
-        place = session.get(Workspace, member.id)
-        owned = session.scalars(select(Device).where(Device.owner_id == member.id)).all()
-        profile = {
-            "name": member.name, "display_name": member.display_name, "locale": member.locale,
-            "is_admin": member.is_admin, "quota_bytes": member.quota_bytes,
-            "created_at": member.created_at.isoformat(),
-            "devices": [{"name": d.name, "kind": d.kind, "acquired_on": str(d.acquired_on or "")} for d in owned],
-            "workspace": {"app": place.app, "path": place.path, "title": place.title} if place else None,
-        }  # fmt: skip
-        add(archive, "profile.json", json.dumps(profile, ensure_ascii=False, indent=1).encode())
-        manifest = {
-            "format": FORMAT, "hameau": __version__, "node": node.name,
-            "member": member.name, "exported_at": utcnow().isoformat(), "entries": entries,
-        }  # fmt: skip
-        archive.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1))
+    try:
+        with transaction(node.sessions) as session, zipfile.ZipFile(partial, "w") as packed:
+            member = session.get(Member, member_id)
+            assert member is not None
+            archive = ArchiveWriter(packed)
+            exported = []
+            for part, adapter in parts.adapters():
+                if adapter.export is not None:
+                    adapter.export(node, session, member, archive)
+                    exported.append(part.name)
+            manifest = archive.finish(
+                {"format": FORMAT, "hameau": __version__, "node": node.name,
+                 "member": member.name, "exported_at": utcnow().isoformat(), "parts": exported}
+            )  # fmt: skip
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     partial.replace(out)
     return manifest
+
+
+@dataclass
+class Imported:
+    """What an import did, for the command to say."""
+
+    member: str
+    made: bool  # the member was made by this import
+    origin: str  # the node the archive came from
+    entries: int
+    usage: Usage = field(default_factory=Usage)
+    notes: list[str] = field(default_factory=list)
+
+
+def _check_format(archive: ArchiveReader) -> None:
+    found = archive.manifest.get("format")
+    if found == FORMAT:
+        return
+    if found == "hameau-export/1":
+        raise BadRequest(
+            "This archive was made by an earlier hameau and does not carry enough to import;"
+            " export the member again with this version."
+        )
+    raise BadRequest(
+        "This is not an archive of a member's environment that this hameau knows"
+        " (format '%(format)s'); export it again with this version.",
+        format=str(found)[:40],
+    )
+
+
+def _check_disk(node: Node, archive: ArchiveReader) -> None:
+    free = shutil.disk_usage(node.layout.root).free
+    if archive.total_size + DISK_MARGIN > free:
+        raise InsufficientStorage(
+            "The home server's disk has %(free)s MB free, not enough for this archive"
+            " (%(size)s MB); free some space, then import again.",
+            free=free >> 20,
+            size=max(1, archive.total_size >> 20),
+        )
+
+
+def _import_parts(
+    node: Node, session: Session, archive: ArchiveReader, name: str, quota_mb: int | None
+) -> Imported:
+    """The member (made if missing), then every part's import, in the registry's order."""
+    profile = accounts.read_profile(archive)
+    quota = (node.settings.default_quota_mb if quota_mb is None else quota_mb) << 20
+    member, made = accounts.arrive(session, profile, name or profile["name"], quota)
+    if quota_mb is not None:
+        member.quota_bytes = quota
+    origin = str(archive.manifest.get("node", "?"))
+    done = Imported(member.name, made, origin, len(archive.paths()))
+    for part, adapter in parts.adapters():
+        if adapter.import_ is None:
+            continue
+        try:
+            done.notes.extend(adapter.import_(node, session, member, archive) or [])
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            # Hashes right but content not as this version writes it: hand-made or foreign.
+            raise damaged(f"its {part.name} entries cannot be read") from error
+    for _part, adapter in parts.adapters():
+        if adapter.usage is not None:
+            done.usage += adapter.usage(node, session, member)
+    return done
+
+
+def import_member(
+    node: Node, path: Path, as_name: str | None = None, quota_mb: int | None = None
+) -> Imported:
+    """Check the whole archive, then import it in one database transaction: the member
+    (made if missing, with ``quota_mb`` or the node's default quota), then every part in the
+    registry's order. Importing again changes nothing."""
+    with ArchiveReader(path) as archive:
+        _check_format(archive)
+        profile = accounts.read_profile(archive)
+        _check_disk(node, archive)
+        archive.verify()  # every byte hashed before anything is written
+        try:
+            with transaction(node.sessions) as session:
+                return _import_parts(node, session, archive, as_name or profile["name"], quota_mb)
+        except (KeyError, TypeError, ValueError) as error:
+            raise damaged("its profile cannot be read") from error

@@ -108,6 +108,7 @@ PARTS: tuple[Part, ...] = (
         mounts=(("/dav/files", "hameau.web.app:_webdav"),),
         templates=True,
         models=("hameau.files.models", "hameau.files.journal"),
+        environment="hameau.files.environment",
     ),
     Part(
         "calendar",
@@ -115,6 +116,7 @@ PARTS: tuple[Part, ...] = (
         routers=("hameau.calendar.views:router",),
         mounts=(("/dav/cal", "hameau.web.app:_caldav"),),
         templates=True,
+        environment="hameau.calendar.environment",
     ),
     Part(
         "notes",
@@ -122,6 +124,7 @@ PARTS: tuple[Part, ...] = (
         routers=("hameau.notes.views:router", "hameau.notes.views:api"),
         templates=True,
         models=("hameau.notes.models",),
+        environment="hameau.notes.environment",
     ),
     Part(
         "messages",
@@ -129,6 +132,7 @@ PARTS: tuple[Part, ...] = (
         routers=("hameau.messages.views:router",),
         templates=True,
         models=("hameau.messages.models",),
+        environment="hameau.messages.environment",
     ),
     Part("search"),
     Part(
@@ -150,6 +154,7 @@ PARTS: tuple[Part, ...] = (
         commands=(Command("ai", "hameau.ai.cli:ai_app", "The household's local AI."),),
         templates=True,
         models=("hameau.ai.models",),
+        environment="hameau.ai.environment",
     ),
     Part(
         "accounts",
@@ -166,6 +171,7 @@ PARTS: tuple[Part, ...] = (
         ),
         templates=True,
         models=("hameau.accounts.models",),
+        environment="hameau.accounts.environment",
     ),
 )
 

@@ -76,7 +76,7 @@ def test_the_cli_exports_everything_that_is_the_members(node: Node, tmp_path: Pa
             and conversations[0]["messages"][0]["body"] == "On s'y met ?"
         )
         assert json.loads(archive.read("profile.json"))["name"] == "alex"
-        assert manifest["member"] == "alex" and manifest["format"] == "hameau-export/1"
+        assert manifest["member"] == "alex" and manifest["format"] == "hameau-export/2"
     again = subprocess.run(
         [sys.executable, "-m", "hameau", "export", "alex", "--out", str(out), "--data-dir", str(node.layout.root)],
         capture_output=True, text=True,

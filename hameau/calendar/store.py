@@ -266,3 +266,45 @@ class CalendarStore:
                         collection.serialize()
                     )
         return files
+
+    def import_collection(self, member: str, name: str, tag: str, text: str) -> int:
+        """Put every item of an exported collection (`export`'s text) into the member's
+        collection of that name, made if missing; an item is replaced by UID, so importing
+        again changes nothing. Returns how many items it held."""
+        import vobject
+        from radicale import item as radicale_item
+
+        try:
+            components = list(vobject.readComponents(text)) if text.strip() else []
+        except Exception as error:  # vobject raises many kinds on bad text
+            raise BadRequest("This calendar or address book is not valid text.") from error
+        items: dict[str, Any] = {}
+        for component in components:
+            if tag == "VADDRESSBOOK":
+                items[str(radicale_item.get_uid(component))] = component
+                continue
+            zones = getattr(component, "vtimezone_list", [])
+            for kind in ("vevent", "vtodo", "vjournal"):
+                for part in getattr(component, f"{kind}_list", []):
+                    uid = str(part.uid.value)
+                    if uid not in items:
+                        items[uid] = vobject.iCalendar()
+                        for zone in zones:
+                            items[uid].add(zone)
+                    items[uid].add(part)
+        href = f"/{member}/{name}/"
+        label = "Contacts" if tag == "VADDRESSBOOK" else name.capitalize()
+        with self.storage.acquire_lock("w", member):
+            if not list(self.storage.discover(href, depth="0")):
+                self.storage.create_collection(href, props={"tag": tag, "D:displayname": label})
+            collection = self._collection(member, f"{member}/{name}")
+            hrefs = {str(item.uid): item.href for item in collection.get_all()}
+            for uid, vobject_item in items.items():
+                item = radicale_item.Item(
+                    collection_path=f"{member}/{name}", vobject_item=vobject_item
+                )
+                item.prepare()
+                collection.upload(
+                    hrefs.get(uid, f"{uid}.{'vcf' if tag == 'VADDRESSBOOK' else 'ics'}"), item
+                )
+        return len(items)

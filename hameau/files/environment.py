@@ -1,0 +1,380 @@
+"""The files part of a member's environment: their private space, whole.
+
+    files/<path>        each live file, as it is (what a person opens)
+    files.json          folders, each file's type, revision and earlier versions, the
+                        trash, shares (by member name) and WebDAV dead properties
+    blobs/<sha256>      content of earlier versions and trashed files not already above
+
+Import is idempotent: a file already there with the same content, a version with the same
+revision and content, a trashed item with the same origin and date are left as they are. A
+file there with other content is overwritten (what it held becomes an earlier version).
+Shares are made again with the members of the same name on this node (the household's
+shares with the household); a share whose member is not here is skipped and said so.
+Versions of trashed files are not carried (the trash is for restoring, not for history).
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hameau.accounts.models import Member
+from hameau.errors import BadRequest, Conflict, InsufficientStorage
+from hameau.files import dav_props, journal, paths, quota, shares
+from hameau.files import service as files
+from hameau.files.models import DavProperty, FileEntry, FileShare, FileVersion
+from hameau.files.retention import versions
+from hameau.node.blobs import BlobDamaged, BlobError
+from hameau.node.datadir import Node
+from hameau.node.db import utcnow
+from hameau.node.environment import ArchiveReader, ArchiveWriter, Usage, damaged
+from hameau.search import index
+
+INDEX = "files.json"
+STORE_BATCH = 256  # contents made durable together
+
+
+def _tree(session: Session, top: FileEntry, base: str = "") -> list[tuple[str, FileEntry]]:
+    """Every live entry below ``top`` (folders too), with its path from ``base``."""
+    found: list[tuple[str, FileEntry]] = []
+    pending = [(base, top)]
+    while pending:
+        prefix, folder = pending.pop()
+        for entry in files.children(session, folder):
+            path = f"{prefix}/{entry.name}" if prefix else entry.name
+            found.append((path, entry))
+            if entry.is_dir:
+                pending.append((path, entry))
+    return sorted(found, key=lambda item: item[0])
+
+
+def _copy(node: Node, archive: ArchiveWriter, path: str, digest: str, shown: str) -> None:
+    try:  # hashed as it is copied: damaged content never goes into an archive
+        with node.blobs.open_verified(digest) as source:
+            archive.add_stream(path, source, digest)
+    except (BlobDamaged, ValueError):
+        raise Conflict(
+            "The file '%(path)s' is damaged on the home server, so nothing was exported: "
+            "restore an earlier version of it (or delete it) and export again.",
+            path=shown,
+        ) from None
+
+
+def _content(node: Node, archive: ArchiveWriter, written: set[str], digest: str, shown: str) -> str:
+    """Put content in `blobs/` unless the archive holds it already; returns its hash."""
+    if digest not in written:
+        _copy(node, archive, f"blobs/{digest}", digest, shown)
+        written.add(digest)
+    return digest
+
+
+def _file_record(session: Session, entry: FileEntry, path: str) -> dict[str, Any]:
+    return {
+        "path": path, "sha256": entry.blob, "size": entry.size,
+        "content_type": entry.content_type, "revision": entry.revision,
+        "created_at": entry.created_at.isoformat(), "modified_at": entry.modified_at.isoformat(),
+        "versions": [
+            {"revision": v.revision, "sha256": v.blob, "size": v.size,
+             "created_at": v.created_at.isoformat()}
+            for v in versions(session, entry)
+        ],
+    }  # fmt: skip
+
+
+def _trash_record(
+    node: Node, session: Session, archive: ArchiveWriter, written: set[str], entry: FileEntry
+) -> dict[str, Any]:
+    inside = _tree(session, entry) if entry.is_dir else [("", entry)]
+    origin = entry.deleted_from or entry.name
+    for path, item in inside:
+        if not item.is_dir and item.blob:
+            _content(node, archive, written, item.blob, f"{origin}/{path}".rstrip("/"))
+    return {
+        "from": entry.deleted_from or entry.name,
+        "deleted_at": entry.deleted_at.isoformat() if entry.deleted_at else None,
+        "is_dir": entry.is_dir,
+        "items": [
+            {"path": path, "is_dir": item.is_dir, "sha256": item.blob, "size": item.size,
+             "content_type": item.content_type}
+            for path, item in inside
+        ],
+    }  # fmt: skip
+
+
+def export(node: Node, session: Session, member: Member, archive: ArchiveWriter) -> None:
+    top = files.root(session, files.space(member, "mine"))
+    tree = _tree(session, top)
+    written: set[str] = set()
+    records, folders, shared, properties = [], [], [], []
+    names = dict(session.execute(select(Member.id, Member.name)).all())
+    for path, entry in tree:
+        if entry.is_dir:
+            folders.append(path)
+        else:
+            assert entry.blob is not None
+            _copy(node, archive, f"files/{path}", entry.blob, path)
+            written.add(entry.blob)
+            records.append(_file_record(session, entry, path))
+            for version in records[-1]["versions"]:
+                _content(node, archive, written, version["sha256"], path)
+        for share in shares.shares_of(session, entry):
+            shared.append({"path": path, "with": names.get(share.member_id or 0)})
+        for prop in session.scalars(select(DavProperty).where(DavProperty.entry_id == entry.id)):
+            properties.append(
+                {"path": path, "name": prop.name, "value": base64.b64encode(prop.value).decode()}
+            )
+    trash = [
+        _trash_record(node, session, archive, written, entry)
+        for entry in files.trashed(session, member)
+        if entry.owner_id == member.id
+    ]
+    archive.add_json(
+        INDEX,
+        {"folders": folders, "files": records, "trash": trash, "shares": shared,
+         "properties": properties},
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- import
+
+
+def _when(text: str | None) -> datetime:
+    return datetime.fromisoformat(text) if text else utcnow()
+
+
+def _store(node: Node, archive: ArchiveReader, digests: list[str], where: dict[str, str]) -> None:
+    """Content into the node's blob store (through its API), unless it is there already;
+    made durable a batch at a time (two syncs per batch, not two per file)."""
+    missing = [digest for digest in digests if not node.blobs.exists(digest)]
+    for start in range(0, len(missing), STORE_BATCH):
+        writers = []
+        try:
+            for digest in missing[start : start + STORE_BATCH]:
+                if digest not in where:
+                    raise damaged(f"the content {digest[:12]}… is not in it")
+                writer = node.blobs.writer()
+                writers.append(writer)
+                with archive.open(where[digest]) as source:
+                    while chunk := source.read(1 << 20):
+                        writer.write(chunk)
+                try:
+                    writer.commit(expect=digest, later=True)
+                except BlobError:
+                    raise damaged(f"{where[digest]} is not what its manifest says") from None
+            node.blobs.settle(writers)
+        except BaseException:
+            for writer in writers:
+                writer.abort()
+            raise
+
+
+def _folder(session: Session, member: Member, parts: list[str]) -> FileEntry:
+    """The folder at ``parts`` of the member's space, made where missing."""
+    folder = files.root(session, files.space(member, "mine"))
+    for name in parts:
+        found = files.child(session, folder, name)
+        if found is None:
+            found = FileEntry(owner_id=member.id, parent_id=folder.id, name=name, is_dir=True)
+            session.add(found)
+            session.flush()
+        elif not found.is_dir:
+            raise Conflict(
+                "'%(name)s' is a file here but a folder in the archive; rename it, then import"
+                " again.",
+                name=name,
+            )
+        folder = found
+    return folder
+
+
+def _index_text(node: Node, session: Session, entry: FileEntry) -> None:
+    if entry.blob and index.is_text(entry.name, entry.content_type, entry.size):
+        body = node.blobs.read(entry.blob).decode("utf-8", "replace")
+        index.put(session, "file", entry.id, entry.owner_id, entry.name, body)
+
+
+def _new_file(
+    session: Session, member: Member, parent: FileEntry, name: str, record: dict[str, Any]
+) -> FileEntry:
+    entry = FileEntry(
+        owner_id=member.id, parent_id=parent.id, name=name, is_dir=False,
+        blob=record["sha256"], size=record["size"],
+        content_type=record.get("content_type") or "application/octet-stream",
+        revision=record.get("revision", 1), charged_to=member.id,
+        created_at=_when(record.get("created_at")),
+        modified_at=_when(record.get("modified_at")),
+    )  # fmt: skip
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def _import_file(node: Node, session: Session, member: Member, record: dict[str, Any]) -> None:
+    *folders, name = record["path"].split("/")
+    parent = _folder(session, member, folders)
+    entry = files.child(session, parent, name)
+    if entry is None:
+        entry = _new_file(session, member, parent, name, record)
+        journal.wrote(session, member.id, record["path"], entry.blob or "", entry.size)
+        _index_text(node, session, entry)
+    elif entry.is_dir:
+        raise Conflict(
+            "'%(name)s' is a folder here but a file in the archive; rename it, then import again.",
+            name=name,
+        )
+    elif entry.blob != record["sha256"]:  # changed here since: the archive's becomes current
+        plan = files.WritePlan(files.space(member, "mine"), parent.id, name, 0)
+        entry = files.record_write(
+            session, plan, member, record["sha256"], record["size"],
+            record.get("content_type", ""), node.blobs,
+        )  # fmt: skip
+    have = {(v.revision, v.blob) for v in versions(session, entry)}
+    for version in record.get("versions", []):
+        if (version["revision"], version["sha256"]) not in have:
+            session.add(
+                FileVersion(
+                    entry_id=entry.id, revision=version["revision"], blob=version["sha256"],
+                    size=version["size"], charged_to=member.id,
+                    created_at=_when(version.get("created_at")),
+                )
+            )  # fmt: skip
+
+
+def _import_trashed(session: Session, member: Member, record: dict[str, Any]) -> None:
+    deleted_at = _when(record.get("deleted_at"))  # None in the archive: trashed now
+    for entry in files.trashed(session, member):
+        if entry.deleted_from == record["from"] and entry.deleted_at == deleted_at:
+            return  # imported before
+    *folders, name = record["from"].split("/")
+    parent = files.root(session, files.space(member, "mine"))
+    for folder in folders:  # where it was, if that folder is here; else the space's root
+        found = files.child(session, parent, folder)
+        if found is None or not found.is_dir:
+            break
+        parent = found
+    items = {item["path"]: item for item in record.get("items", [])}
+    top = items.get("", {"is_dir": record["is_dir"], "sha256": None, "size": 0})
+    entry = FileEntry(
+        owner_id=member.id, parent_id=parent.id, name=name, is_dir=record["is_dir"],
+        blob=top.get("sha256"), size=top.get("size", 0), charged_to=member.id,
+        content_type=top.get("content_type") or "application/octet-stream",
+        deleted_at=deleted_at, deleted_from=record["from"],
+    )  # fmt: skip
+    session.add(entry)
+    session.flush()
+    made = {"": entry}
+    for path in sorted(path for path in items if path):
+        item, (above, _, leaf) = items[path], path.rpartition("/")
+        made[path] = FileEntry(
+            owner_id=member.id, parent_id=made[above].id, name=leaf, is_dir=item["is_dir"],
+            blob=item.get("sha256"), size=item.get("size", 0), charged_to=member.id,
+            content_type=item.get("content_type") or "application/octet-stream",
+        )  # fmt: skip
+        session.add(made[path])
+        session.flush()
+
+
+def _needed(data: dict[str, Any]) -> tuple[set[str], int]:
+    """Every content the archive's files refer to, and the bytes they count for."""
+    digests: set[str] = set()
+    total = 0
+    for record in data.get("files", []):
+        digests.add(record["sha256"])
+        total += record["size"]
+        for version in record.get("versions", []):
+            digests.add(version["sha256"])
+            total += version["size"]
+    for trashed in data.get("trash", []):
+        for item in trashed.get("items", []):
+            if item.get("sha256"):
+                digests.add(item["sha256"])
+                total += item["size"]
+    return digests, total
+
+
+def _check_room(session: Session, member: Member, total: int) -> None:
+    if quota.usage(session, member.id) > member.quota_bytes or total > member.quota_bytes:
+        raise InsufficientStorage(
+            "The files of this archive (%(size)s MB) do not fit in %(name)s's quota here"
+            " (%(quota)s MB): import them with a larger quota.",
+            size=max(1, -(-total >> 20)),
+            quota=member.quota_bytes >> 20,
+            name=member.name,
+        )
+
+
+def _import_extras(session: Session, member: Member, data: dict[str, Any]) -> list[str]:
+    """Shares and dead properties of live entries; returns the names of members not here."""
+    top = files.root(session, files.space(member, "mine"))
+    live = dict(_tree(session, top))
+    skipped = []
+    for share in data.get("shares", []):
+        entry, name = live.get(share["path"]), share.get("with")
+        other = session.scalar(select(Member).where(Member.name == name)) if name else None
+        if entry is None or (name and other is None):
+            skipped.append(name or "")
+            continue
+        shares.share(session, member, entry, other)
+    for prop in data.get("properties", []):
+        entry = live.get(prop["path"])
+        if entry is None:
+            continue
+        dav_props.put(session, member, entry.id, prop["name"], base64.b64decode(prop["value"]))
+    return skipped
+
+
+def _check_paths(data: dict[str, Any]) -> None:
+    """Every path the index names is made of names a file may have (no `..`, no `/x`)."""
+    named = [*data.get("folders", []), *(r["path"] for r in data.get("files", []))]
+    for trashed in data.get("trash", []):
+        named.append(trashed["from"])
+        named.extend(item["path"] for item in trashed.get("items", []) if item["path"])
+    for path in named:
+        try:
+            for name in str(path).split("/"):
+                paths.check_name(name)
+        except BadRequest:
+            raise damaged(f"it names a file {str(path)[:80]!r}") from None
+
+
+def import_(node: Node, session: Session, member: Member, archive: ArchiveReader) -> list[str]:
+    """Returns what could not be made again here, in a line each (shares with absent members)."""
+    data = archive.read_json(INDEX, {})
+    _check_paths(data)
+    digests, total = _needed(data)
+    _check_room(session, member, total)
+    where = dict(archive.by_hash())
+    _store(node, archive, sorted(digests), where)
+    for folder in data.get("folders", []):
+        _folder(session, member, folder.split("/"))
+    for record in data.get("files", []):
+        _import_file(node, session, member, record)
+    for trashed in data.get("trash", []):
+        _import_trashed(session, member, trashed)
+    session.flush()
+    skipped = _import_extras(session, member, data)
+    session.flush()
+    if quota.usage(session, member.id) > member.quota_bytes:
+        _check_room(session, member, quota.usage(session, member.id))
+    return [
+        f"A share with '{name}' was not made again: no member of that name here."
+        for name in skipped
+        if name
+    ]
+
+
+def usage(node: Node, session: Session, member: Member) -> Usage:
+    owned = select(FileEntry.id).where(FileEntry.owner_id == member.id)
+    rows = session.scalar(select(func.count()).select_from(owned.subquery())) or 0
+    rows += (
+        session.scalar(select(func.count(FileVersion.id)).where(FileVersion.entry_id.in_(owned)))
+        or 0
+    )
+    rows += (
+        session.scalar(select(func.count(FileShare.id)).where(FileShare.entry_id.in_(owned))) or 0
+    )
+    return Usage(quota.usage(session, member.id), int(rows))
