@@ -93,7 +93,8 @@ def test_a_decompression_bomb_gets_the_icon_and_a_sentence_not_a_500(node: Node)
         assert answer.status_code == 200
         assert answer.headers["content-type"].startswith("image/svg+xml")
         assert answer.headers["x-thumbnail-refused"] == "too large"
-    assert "download it" in alex.get(f"/files/item/{entry}/thumbnail?size=large").text
+    icon = alex.get(f"/files/item/{entry}/thumbnail?size=large").text
+    assert "Trop grande pour un aperçu : téléchargez-la pour la voir." in icon
     assert alex.get("/files/mine/").status_code == 200  # the list with it still shows
 
 
@@ -159,8 +160,8 @@ def test_large_or_binary_text_is_not_previewed(node: Node) -> None:
     (alex,) = members_logged_in(node, "alex")
     put(alex, "journal.log", b"ligne\n" * 60_000)
     put(alex, "bizarre.txt", b"abc\0def")
-    assert "Too large to preview here" in alex.get("/files/mine/journal.log").text
-    assert "This file is not text" in alex.get("/files/mine/bizarre.txt").text
+    assert "Trop grand pour un aperçu ici" in alex.get("/files/mine/journal.log").text
+    assert "Ce fichier n’est pas du texte" in alex.get("/files/mine/bizarre.txt").text
 
 
 def test_svg_and_pdf_are_never_pages_of_the_node(node: Node) -> None:
