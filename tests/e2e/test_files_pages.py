@@ -171,3 +171,39 @@ def test_without_scripts_the_upload_form_still_uploads(household: Path, browser:
         page.wait_for_url("**done=uploaded")
         assert page.locator("table.files a:has-text('liste.txt')").count() == 1
         context.close()
+
+
+def test_a_folder_page_stays_light_with_its_icons_and_thumbnails(
+    household: Path, browser: Any
+) -> None:
+    """The sprite is in the page: a later visit of a folder stays under 8 kB; its
+    thumbnails are a few kilobytes each, then kept by the browser (their address names the
+    content's hash)."""
+    from tests.e2e.test_weight import weigh
+
+    with serve(household) as served:
+        page = log_in_page(browser, served.url, "alex")
+        page.goto(served.url + "/files/mine/")
+        drop(page, *[(f"note {n}.txt", "text/plain", b"radis") for n in range(6)])
+        page.wait_for_url("**done=uploaded")
+        weigh(page, served.url + "/notes")  # the styles are cached from here on
+        later, _ = weigh(page, served.url + "/files/mine/")
+        assert later <= 8_000, f"a folder of six text files took {later} bytes"
+        drop(page, *[(f"photo {n}.png", "image/png", png(1600, 1200)) for n in range(6)])
+        page.wait_for_url("**done=uploaded")
+        page.wait_for_function("() => [...document.images].every(image => image.complete)")
+        thumbnails = page.evaluate(
+            "() => performance.getEntriesByType('resource')"
+            ".filter(e => e.name.includes('/thumbnail')).map(e => e.encodedBodySize)"
+        )
+        assert len(thumbnails) == 6 and all(0 < size < 8_000 for size in thumbnails), thumbnails
+        again, _ = weigh(page, served.url + "/files/mine/")
+        page.wait_for_function("() => [...document.images].every(image => image.complete)")
+        transferred = page.evaluate(
+            "() => performance.getEntriesByType('resource')"
+            ".filter(e => e.name.includes('/thumbnail')).map(e => e.transferSize)"
+        )
+        assert transferred == [0] * 6  # kept by the browser: their address names the content
+        assert again <= 8_000, f"the folder with six photos took {again} bytes, seen again"
+        print(f"folder: {later} B (6 texts); 6 photos: {again} B again, thumbnails {thumbnails} B")
+        page.close()

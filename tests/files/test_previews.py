@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -197,3 +199,32 @@ def test_the_list_shows_icons_by_kind_and_thumbnails_for_images(node: Node, tmp_
     assert f'src="/files/item/{image}/thumbnail?v=' in listing
     for icon in ("#i-folder", "#i-text", "#i-pdf"):
         assert f'<use href="{icon}">' in listing
+
+
+def test_pillow_is_imported_by_the_first_thumbnail_not_before(tmp_path: Path) -> None:
+    """Idle memory: a node that shows no image never loads Pillow (in a fresh interpreter)."""
+    (tmp_path / "chat.jpg").write_bytes(photo())
+    script = """
+import sys
+from pathlib import Path
+from tests.helpers import csrf_header, make_node, members_logged_in
+node = make_node(Path(sys.argv[1]) / "n")
+(alex,) = members_logged_in(node, "alex")
+def put(name, body):
+    headers = {**csrf_header(alex), "Accept": "application/json"}
+    return alex.put("/api/files/mine/" + name, content=body, headers=headers).json()["id"]
+put("notes.txt", b"radis")
+assert alex.get("/files/mine/").status_code == 200
+assert alex.get("/files/mine/notes.txt").status_code == 200
+assert "PIL" not in sys.modules, "Pillow imported by pages without images"
+image = put("chat.jpg", (Path(sys.argv[1]) / "chat.jpg").read_bytes())
+assert alex.get("/files/mine/").status_code == 200
+assert "PIL" not in sys.modules, "Pillow imported by a page, before any thumbnail"
+assert alex.get(f"/files/item/{image}/thumbnail").headers["content-type"] == "image/jpeg"
+assert "PIL" in sys.modules
+"""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], cwd=root, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
