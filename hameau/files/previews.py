@@ -130,8 +130,8 @@ async def inline(request: Request, db: DB, visitor: MemberVisitor, entry_id: Row
     store = request.app.state.node.blobs
     stat = await anyio.to_thread.run_sync(integrity.check_before_serving, store, entry)
     response = integrity.VerifiedBlobResponse(
-        store, entry.blob, media_type="application/pdf", filename=entry.name,
-        content_disposition_type="inline", stat_result=stat,
+        store, entry.blob, media_type="application/pdf", content_disposition_type="inline",
+        filename=None if visitor.on_shared_session else entry.name, stat_result=stat,
         headers={
             "Cache-Control": _cache_control(visitor, False),
             "Content-Security-Policy": SANDBOX + "; frame-ancestors 'self'",

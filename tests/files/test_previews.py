@@ -19,7 +19,7 @@ from hameau.accounts import members
 from hameau.files import service as files
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
-from tests.helpers import csrf_header, members_logged_in
+from tests.helpers import add_member, csrf_header, members_logged_in
 
 Image = pytest.importorskip("PIL.Image", reason="Pillow is a dependency: pip install -e .")
 
@@ -228,3 +228,27 @@ assert "PIL" in sys.modules
         [sys.executable, "-c", script, str(tmp_path)], cwd=root, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_on_a_shared_device_previews_name_nothing(node: Node) -> None:
+    """Thumbnails and the PDF by id, kept by no cache, the PDF without its name and without
+    a tab of its own (whose title would reach the history)."""
+    from tests.files.test_addresses import entry_id, on_kitchen_terminal
+
+    add_member(node, "sam")
+    (alex,) = members_logged_in(node, "alex")
+    put(alex, "Cadeaux.pdf", b"%PDF-1.4\n%%EOF\n")
+    put(alex, "vélo rouge.jpg", photo(size=(300, 200)))
+    kitchen = on_kitchen_terminal(node, "alex")
+    pdf, image = (
+        entry_id(node, "alex", "mine", name) for name in ("Cadeaux.pdf", "vélo rouge.jpg")
+    )
+    page = kitchen.get(f"/files/item/{pdf}").text
+    assert f'<iframe src="/files/item/{pdf}/inline"' in page and 'target="_blank"' not in page
+    answer = kitchen.get(f"/files/item/{pdf}/inline")
+    assert answer.status_code == 200 and "Cadeaux" not in str(answer.headers)
+    assert answer.headers["cache-control"] == "no-store"
+    listing = kitchen.get(f"/files/item/{image}").text
+    assert f'src="/files/item/{image}/thumbnail?size=large&amp;v=' in listing
+    thumbnail = kitchen.get(f"/files/item/{image}/thumbnail?v=whatever")
+    assert thumbnail.headers["cache-control"] == "no-store"
