@@ -27,7 +27,7 @@ from hameau.node.blobs import BlobDamaged, LocalBlobStore
 SIZES = {"small": 96, "large": 1280}  # a row of the list; the file's page
 MAX_BYTES = 64 << 20
 MAX_PIXELS = 100_000_000  # a JPEG is decoded at 1/2 to 1/8 scale, so this costs little
-MAX_FULL_DECODE_PIXELS = 25_000_000  # other formats are decoded whole: 100 MB at 4 bytes each
+MAX_FULL_DECODE_PIXELS = 16_000_000  # other formats are decoded whole: about 100 MB at most
 FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "BMP"]
 REASONS = ("too large", "unreadable", "damaged")
 
@@ -110,26 +110,38 @@ class Thumbnails:
         into.seek(0)
 
     def _make(self, digest: str, size: str) -> Path:
+        """Both sizes from one decoding (the file's page asks for the large one next)."""
         base = self._base(digest)
         base.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=base.parent) as copy:
             self._copy(digest, copy)
-            image = _decode(copy, SIZES[size])
-            suffix, options = (
-                (".png", {"optimize": True})
-                if image.mode in ("RGBA", "LA", "P")
-                else (".jpg", {"quality": 82, "optimize": True, "progressive": True})
-            )
-            target = base.with_name(f"{base.name}-{SIZES[size]}{suffix}")
-            descriptor, temp = tempfile.mkstemp(dir=base.parent, suffix=".part")
-            try:
-                with os.fdopen(descriptor, "wb") as out:
-                    image.save(out, "PNG" if suffix == ".png" else "JPEG", **options)
-                os.replace(temp, target)  # readers see a whole thumbnail or none
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temp)
+            large = _decode(copy, SIZES["large"])
+        made = {name: self._save(large if name == "large" else _shrink(large, pixels), base, pixels)
+                for name, pixels in SIZES.items()}  # fmt: skip
+        return made[size]
+
+    def _save(self, image: Any, base: Path, pixels: int) -> Path:
+        suffix, options = (
+            (".png", {"optimize": True})
+            if image.mode in ("RGBA", "LA", "P")
+            else (".jpg", {"quality": 82, "optimize": True, "progressive": True})
+        )
+        target = base.with_name(f"{base.name}-{pixels}{suffix}")
+        descriptor, temp = tempfile.mkstemp(dir=base.parent, suffix=".part")
+        try:
+            with os.fdopen(descriptor, "wb") as out:
+                image.save(out, "PNG" if suffix == ".png" else "JPEG", **options)
+            os.replace(temp, target)  # readers see a whole thumbnail or none
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
         return target
+
+
+def _shrink(image: Any, pixels: int) -> Any:
+    smaller = image.copy()
+    smaller.thumbnail((pixels, pixels))
+    return smaller
 
 
 def _decode(source: Any, pixels: int) -> Any:
@@ -145,8 +157,8 @@ def _decode(source: Any, pixels: int) -> Any:
             if width * height > (MAX_PIXELS if image.format == "JPEG" else MAX_FULL_DECODE_PIXELS):
                 raise Refused("too large")
             image.draft("RGB", (pixels, pixels))  # JPEG: decoded at a reduced scale
-            image = ImageOps.exif_transpose(image)  # phones store photos on their side
             image.thumbnail((pixels, pixels))
+            image = ImageOps.exif_transpose(image)  # phones store photos on their side
             if image.mode not in ("RGB", "RGBA", "L", "LA", "P"):
                 image = image.convert("RGBA" if "A" in image.mode else "RGB")
             if image.mode == "P" and "transparency" not in image.info:

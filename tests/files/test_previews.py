@@ -252,3 +252,15 @@ def test_on_a_shared_device_previews_name_nothing(node: Node) -> None:
     assert f'src="/files/item/{image}/thumbnail?size=large&amp;v=' in listing
     thumbnail = kitchen.get(f"/files/item/{image}/thumbnail?v=whatever")
     assert thumbnail.headers["cache-control"] == "no-store"
+
+
+def test_a_photo_taken_sideways_is_shown_upright(node: Node) -> None:
+    (alex,) = members_logged_in(node, "alex")
+    image = Image.new("RGB", (400, 200), (10, 120, 200))
+    exif = image.getexif()
+    exif[0x0112] = 6  # the camera was turned: "rotate 90° clockwise to view"
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif.tobytes())
+    entry = put(alex, "portrait.jpg", out.getvalue())
+    shown = Image.open(io.BytesIO(alex.get(f"/files/item/{entry}/thumbnail").content))
+    assert shown.size == (48, 96)
