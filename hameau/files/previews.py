@@ -16,7 +16,7 @@ import anyio
 import anyio.to_thread
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
 from hameau.errors import N_, Conflict, NotFound
 from hameau.files import integrity, kinds
@@ -94,14 +94,17 @@ async def thumbnail(
     if kinds.kind_of(entry).preview == "svg":
         return await _svg(request, entry, size, cache)
     thumbnails = _thumbnails(request)
-    try:
-        path = await anyio.to_thread.run_sync(
-            thumbnails.get, entry.blob, size, limiter=request.app.state.thumbnails_limiter
-        )
+    try:  # a made one at once; one to make waits its turn (one decoding at a time)
+        found = await anyio.to_thread.run_sync(thumbnails.read, entry.blob, size, False)
+        if found is None:
+            found = await anyio.to_thread.run_sync(
+                thumbnails.read, entry.blob, size, limiter=request.app.state.thumbnails_limiter
+            )
+        assert found is not None
+        body, media = found
     except Refused as refused:
         return icon(request, refused.reason, size)
-    media = "image/png" if path.suffix == ".png" else "image/jpeg"
-    return FileResponse(path, media_type=media, headers={"Cache-Control": cache})
+    return Response(body, media_type=media, headers={"Cache-Control": cache})
 
 
 async def _svg(request: Request, entry: FileEntry, size: str, cache: str) -> Response:

@@ -87,6 +87,17 @@ class Thumbnails:
                 self._remember(digest, refused.reason)
             raise
 
+    def read(self, digest: str, size: str, make: bool = True) -> tuple[bytes, str] | None:
+        """The thumbnail's bytes and media type (see `get`); without ``make``, None if it is
+        not made yet. The cache may be emptied at any moment, even between the two steps."""
+        for _ in range(2):
+            path = self.get(digest, size) if make else self.cached(digest, size)
+            if path is None:
+                return None
+            with contextlib.suppress(FileNotFoundError):
+                return path.read_bytes(), "image/png" if path.suffix == ".png" else "image/jpeg"
+        raise Refused("unreadable")
+
     def _remember(self, digest: str, reason: str) -> None:
         marker = self._base(digest).with_suffix(".refused")
         marker.parent.mkdir(parents=True, exist_ok=True)
