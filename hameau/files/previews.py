@@ -21,7 +21,7 @@ from starlette.responses import Response
 from hameau.errors import N_, Conflict, NotFound
 from hameau.files import integrity, kinds
 from hameau.files.models import FileEntry
-from hameau.files.thumbnails import Refused, Thumbnails
+from hameau.files.thumbnails import Refused, Thumbnails, cache_folder
 from hameau.files.views import _readable
 from hameau.web.auth import DB, MemberVisitor, Visitor, member_of
 from hameau.web.openapi import RowId
@@ -49,7 +49,7 @@ def _thumbnails(request: Request) -> Thumbnails:
     state = request.app.state
     if getattr(state, "thumbnails", None) is None:
         node = state.node
-        state.thumbnails = Thumbnails(node.blobs, node.layout.root / "cache" / "thumbnails")
+        state.thumbnails = Thumbnails(node.blobs, cache_folder(node.layout.root))
         state.thumbnails_limiter = anyio.CapacityLimiter(1)  # a photo's decoding takes memory
     return state.thumbnails  # type: ignore[no-any-return]
 

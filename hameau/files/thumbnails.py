@@ -32,6 +32,22 @@ FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "BMP"]
 REASONS = ("too large", "unreadable", "damaged")
 
 
+def cache_folder(data_dir: Path) -> Path:
+    return data_dir / "cache" / "thumbnails"
+
+
+def prune(store: LocalBlobStore, folder: Path) -> int:
+    """Forget the thumbnails (and refusal notes) of content no longer stored: deleted for
+    good, or quarantined as damaged. The weekly scrub calls it. Returns how many went."""
+    removed = 0
+    for path in folder.glob("??/*"):
+        digest = path.name[:64]
+        if len(digest) == 64 and path.suffix != ".part" and not store.exists(digest):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 class Refused(Exception):
     """This content gets no thumbnail; ``reason`` is one of `REASONS`."""
 

@@ -268,3 +268,20 @@ def test_a_photo_taken_sideways_is_shown_upright(node: Node) -> None:
     entry = put(alex, "portrait.jpg", out.getvalue())
     shown = Image.open(io.BytesIO(alex.get(f"/files/item/{entry}/thumbnail").content))
     assert shown.size == (48, 96)
+
+
+def test_the_weekly_scrub_forgets_the_thumbnails_of_deleted_content(node: Node) -> None:
+    from hameau.files.scrub import scrub
+
+    (alex,) = members_logged_in(node, "alex")
+    kept, gone = put(alex, "garde.jpg", photo()), put(alex, "efface.jpg", photo(size=(500, 400)))
+    for entry in (kept, gone):
+        assert alex.get(f"/files/item/{entry}/thumbnail").status_code == 200
+    cache = node.layout.root / "cache" / "thumbnails"
+    assert len(list(cache.rglob("*.jpg"))) == 4
+    headers = {**csrf_header(alex), "Accept": "application/json"}
+    assert alex.delete("/api/files/mine/efface.jpg", headers=headers).status_code == 204
+    assert alex.delete("/api/trash", headers=headers).status_code == 200  # deleted for good
+    scrub(node, pause=0)
+    assert len(list(cache.rglob("*.jpg"))) == 2
+    assert alex.get(f"/files/item/{kept}/thumbnail").status_code == 200
