@@ -72,6 +72,12 @@
     list.classList.add("dropping");
   });
   list.addEventListener("dragleave", function () { list.classList.remove("dropping"); });
+  // A file dropped beside the list would make the browser leave the page to show it.
+  ["dragover", "drop"].forEach(function (kind) {
+    document.addEventListener(kind, function (event) {
+      if (carriesFiles(event) && !list.contains(event.target)) event.preventDefault();
+    });
+  });
   list.addEventListener("drop", function (event) {
     list.classList.remove("dropping");
     if (!carriesFiles(event)) return;
