@@ -89,7 +89,10 @@ def read_text(store: LocalBlobStore, entry: Any) -> TextPreview:
         return TextPreview(too_large=True)
     if b"\0" in data:
         return TextPreview(binary=True)
-    text = data.decode("utf-8", errors="replace")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:  # older French text files are often in Windows' encoding
+        text = data.decode("cp1252", errors="replace")
     if kind_of(entry).preview == "markdown":
         from hameau.notes.service import render  # the notes' safe Markdown, loaded when used
 

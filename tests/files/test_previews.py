@@ -285,3 +285,9 @@ def test_the_weekly_scrub_forgets_the_thumbnails_of_deleted_content(node: Node) 
     scrub(node, pause=0)
     assert len(list(cache.rglob("*.jpg"))) == 2
     assert alex.get(f"/files/item/{kept}/thumbnail").status_code == 200
+
+
+def test_a_text_file_in_windows_encoding_reads_right(node: Node) -> None:
+    (alex,) = members_logged_in(node, "alex")
+    put(alex, "vieux.txt", "Crème brûlée, 4 œufs\n".encode("cp1252"))
+    assert "Crème brûlée, 4 œufs" in preview(alex.get("/files/mine/vieux.txt").text)
