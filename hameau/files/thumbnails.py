@@ -69,7 +69,8 @@ class Thumbnails:
         self.store, self.folder = store, folder
 
     def _base(self, digest: str) -> Path:
-        self.store.path(digest)  # refuses anything but a content hash
+        if len(digest) != 64 or not all(char in "0123456789abcdef" for char in digest):
+            raise ValueError(f"not a content hash: {digest!r}")
         return self.folder / digest[:2] / digest
 
     def refusal(self, digest: str) -> str | None:
