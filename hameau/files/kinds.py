@@ -10,8 +10,10 @@ text escaped (Markdown through the notes' safe renderer: no raw HTML, no script 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from hameau.files.thumbnails import REFUSALS, Thumbnails, cache_folder
 from hameau.node.blobs import BlobDamaged, LocalBlobStore
 
 # Text larger than this is not previewed (the whole content is read and checked first).
@@ -100,10 +102,14 @@ def read_text(store: LocalBlobStore, entry: Any) -> TextPreview:
     return TextPreview(text=text)
 
 
-def preview_of(store: LocalBlobStore, entry: Any) -> dict[str, object]:
-    """What the file's page shows in place: its kind's preview, with the text read."""
+def preview_of(store: LocalBlobStore, entry: Any, data_dir: Path) -> dict[str, object]:
+    """What the file's page shows in place: its kind's preview, with the text read, or why
+    an image got no thumbnail when that is known already."""
     kind = kind_of(entry)
     found: dict[str, object] = {"kind": kind.preview}
+    if kind.preview == "image" and entry.blob:
+        reason = Thumbnails(store, cache_folder(data_dir)).refusal(entry.blob)
+        found["refused"] = REFUSALS.get(reason or "")
     if kind.preview in ("text", "markdown") and entry.blob:
         try:
             found["text"] = read_text(store, entry)

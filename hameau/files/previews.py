@@ -18,10 +18,10 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hameau.errors import N_, Conflict, NotFound
+from hameau.errors import Conflict, NotFound
 from hameau.files import integrity, kinds
 from hameau.files.models import FileEntry
-from hameau.files.thumbnails import Refused, Thumbnails, cache_folder
+from hameau.files.thumbnails import REFUSALS, Refused, Thumbnails, cache_folder
 from hameau.files.views import _readable
 from hameau.web.auth import DB, MemberVisitor, Visitor, member_of
 from hameau.web.openapi import RowId
@@ -30,11 +30,6 @@ router = APIRouter(prefix="/files/item", include_in_schema=False)
 
 SANDBOX = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 MAX_SVG = 2 << 20
-REFUSALS = {
-    "too large": N_("Too large to preview: download it to see it."),
-    "unreadable": N_("This image cannot be shown here: download it to see it."),
-    "damaged": N_("Its stored content is damaged: restore an earlier version."),
-}
 # The generic picture (the sprite's "image" symbol), with the reason below it when large.
 ICON = (
     '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}">'

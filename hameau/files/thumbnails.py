@@ -22,6 +22,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from hameau.errors import N_
 from hameau.node.blobs import BlobDamaged, LocalBlobStore
 
 SIZES = {"small": 96, "large": 1280}  # a row of the list; the file's page
@@ -29,7 +30,12 @@ MAX_BYTES = 64 << 20
 MAX_PIXELS = 100_000_000  # a JPEG is decoded at 1/2 to 1/8 scale, so this costs little
 MAX_FULL_DECODE_PIXELS = 16_000_000  # other formats are decoded whole: about 100 MB at most
 FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "BMP"]
-REASONS = ("too large", "unreadable", "damaged")
+# Why an image got no thumbnail, as the file's page says it.
+REFUSALS = {
+    "too large": N_("Too large to preview: download it to see it."),
+    "unreadable": N_("This image cannot be shown here: download it to see it."),
+    "damaged": N_("Its stored content is damaged: restore an earlier version."),
+}
 
 
 def cache_folder(data_dir: Path) -> Path:
@@ -49,7 +55,7 @@ def prune(store: LocalBlobStore, folder: Path) -> int:
 
 
 class Refused(Exception):
-    """This content gets no thumbnail; ``reason`` is one of `REASONS`."""
+    """This content gets no thumbnail; ``reason`` is a key of `REFUSALS`."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

@@ -285,7 +285,8 @@ def _show(
         return pages.render(request, "files_folder.html", context)
     versions = retention.versions(db, entry)
     damaged = integrity.is_damaged(store, entry.blob)
-    context["preview"] = {} if damaged else kinds.preview_of(store, entry)
+    root = request.app.state.node.layout.root
+    context["preview"] = {} if damaged else kinds.preview_of(store, entry, root)
     context.update(
         entry=entry,
         damaged=damaged,

@@ -102,6 +102,8 @@ def test_a_decompression_bomb_gets_the_icon_and_a_sentence_not_a_500(node: Node)
     icon = alex.get(f"/files/item/{entry}/thumbnail?size=large").text
     assert "Trop grande pour un aperçu : téléchargez-la pour la voir." in icon
     assert alex.get("/files/mine/").status_code == 200  # the list with it still shows
+    page = preview(alex.get("/files/mine/bombe.png").text)  # known now: said in words too
+    assert "Trop grande pour un aperçu : téléchargez-la pour la voir." in page
 
 
 def test_damaged_content_is_never_thumbnailed(node: Node) -> None:
