@@ -133,6 +133,20 @@ RECIPE = """# Tarte aux pommes de Mamie
 """
 
 
+# A one-page PDF written by hand (no PDF library needed); xref left out, as viewers allow.
+INVOICE = b"""%PDF-1.1
+1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj
+2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj
+3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 420 300]/Contents 4 0 R/Resources<</Font<</F1 5 0 R>>>>>>endobj
+4 0 obj<</Length 132>>stream
+BT /F1 22 Tf 40 240 Td (Plomberie Martin) Tj /F1 14 Tf 0 -50 Td (Remplacement du chauffe-eau) Tj 0 -30 Td (Total : 640,00 EUR) Tj ET
+endstream endobj
+5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj
+trailer<</Root 1 0 R>>
+%%EOF
+"""
+
+
 def add_files(url: str, data: Path) -> None:
     """Photos, a recipe in Markdown and a PDF in the household's files, through the API."""
     token = _hameau("token", "create", "sam", "--label", "shots", "--data-dir", str(data))
@@ -153,6 +167,7 @@ def add_files(url: str, data: Path) -> None:
     )  # fmt: skip
     urllib.request.urlopen(request).read()
     _put(url, token, "Recettes/Tarte%20aux%20pommes.md", RECIPE.encode(), "household")
+    _put(url, token, "Papiers/Facture%20du%20plombier.pdf", INVOICE, "household")
 
 
 def device_pages(shots: Shots) -> None:
@@ -200,6 +215,10 @@ def files_pages(shots: Shots) -> None:
     shoot(page, "file-photo")
     page.goto(shots.url + "/files/household/Recettes/Tarte%20aux%20pommes.md")
     shoot(page, "file-markdown")
+    page.goto(shots.url + "/files/household/Papiers/Facture%20du%20plombier.pdf")
+    page.wait_for_selector("section.preview iframe")
+    page.wait_for_timeout(2000)  # Chromium's own PDF viewer draws in its frame
+    shoot(page, "file-pdf", phone=False)
 
 
 def app_pages(shots: Shots) -> None:
