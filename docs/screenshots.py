@@ -1,15 +1,24 @@
 """Screenshots of the real pages for the docs, taken in headless Chromium (`make screenshots`).
 
-A demo household is created in a temporary folder and served by `hameau serve`.
+A demo household is created in a temporary folder and served by `hameau serve`. Each main
+page is taken at a laptop's size (1280×800, `NAME.png`) and a phone's (360×740,
+`NAME-phone.png`), then reduced to 256 colours (Pillow) to keep the repository light.
+`python docs/screenshots.py files apps` retakes only those groups (see `GROUPS`).
 """
 
 from __future__ import annotations
 
+import io
+import json
+import mimetypes
 import os
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +28,23 @@ sys.path.insert(0, str(ROOT))
 from tests.e2e.served import chromium, log_in_page, serve  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 360, "height": 740}
+# Lazy images in the window have arrived (a thumbnail's first request makes it).
+SHOWN = """() => [...document.images].every(image =>
+  image.complete || image.getBoundingClientRect().top > window.innerHeight)"""
+
+
+def shoot(page: Any, name: str, full_page: bool = False, phone: bool = True) -> None:
+    """``NAME.png`` at a laptop's size and, with ``phone``, ``NAME-phone.png`` at a phone's."""
+    page.set_viewport_size(DESKTOP)
+    page.wait_for_function(SHOWN)
+    page.screenshot(path=OUT / f"{name}.png", full_page=full_page)
+    if phone:
+        page.set_viewport_size(PHONE)
+        page.wait_for_function(SHOWN)
+        page.screenshot(path=OUT / f"{name}-phone.png")
+        page.set_viewport_size(DESKTOP)
 
 
 def _hameau(*args: str, password: str | None = None) -> str:
@@ -29,8 +55,10 @@ def _hameau(*args: str, password: str | None = None) -> str:
     return done.stdout.strip()
 
 
-def _put(url: str, token: str, path: str, body: bytes) -> None:
-    request = urllib.request.Request(f"{url}/api/files/mine/{path}", data=body, method="PUT")
+def _put(url: str, token: str, path: str, body: bytes, space: str = "mine") -> None:
+    request = urllib.request.Request(f"{url}/api/files/{space}/{path}", data=body, method="PUT")
+    kind = mimetypes.guess_type(urllib.parse.unquote(path))[0] or "application/octet-stream"
+    request.add_header("Content-Type", kind)  # else urllib says it is a form
     request.add_header("Authorization", f"Bearer {token}")
     urllib.request.urlopen(request).read()
 
@@ -47,7 +75,7 @@ def travel(browser: Any, url: str, data: Path, folder: Path, password: str, page
         url + "/travel?take=files:mine/Voyage%20%C3%A0%20Lyon&take=notes&take=calendar:agenda"
     )
     page.wait_for_selector("#command")
-    page.screenshot(path=OUT / "travel.png", full_page=True)
+    shoot(page, "travel", full_page=True, phone=False)
     sat = folder / "satellite"
     _hameau(
         "travel", "pack", "--from", url, "--member", "sam", "--take", "files:mine/Voyage à Lyon",
@@ -69,14 +97,189 @@ def travel(browser: Any, url: str, data: Path, folder: Path, password: str, page
         laptop = log_in_page(browser, away.url, "sam", password)
         laptop.goto(away.url + "/files/mine/Voyage%20%C3%A0%20Lyon/")
         laptop.wait_for_selector(".badge.conflict")
-        laptop.screenshot(path=OUT / "satellite-files.png")
+        shoot(laptop, "satellite-files", phone=False)
         laptop.goto(away.url + "/travel")
         laptop.wait_for_load_state()
-        laptop.screenshot(path=OUT / "satellite.png", full_page=True)
+        shoot(laptop, "satellite", full_page=True, phone=False)
 
 
-def main() -> None:
+def photo(sky: tuple[int, int, int], ground: tuple[int, int, int], sun: bool) -> bytes:
+    """A holiday "photo" drawn here (a sky, hills, maybe a sun), so the docs ship no photo."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (1600, 1067), sky)
+    draw = ImageDraw.Draw(image)
+    for y in range(0, 600, 4):  # the sky lightens towards the horizon
+        shade = tuple(min(255, part + y // 6) for part in sky)
+        draw.rectangle((0, y, 1600, y + 4), fill=shade)
+    if sun:
+        draw.ellipse((1150, 140, 1350, 340), fill=(255, 214, 102))
+    draw.polygon(
+        [(0, 700), (400, 480), (800, 660), (1200, 430), (1600, 640), (1600, 1067), (0, 1067)],
+        fill=ground,
+    )
+    draw.rectangle((0, 900, 1600, 1067), fill=tuple(part // 2 for part in ground))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+RECIPE = """# Tarte aux pommes de Mamie
+
+- 6 pommes, 1 pâte brisée, 50 g de sucre, un peu de cannelle
+- Éplucher et couper les pommes en lamelles, les disposer en rosace.
+
+**Cuire 35 minutes à 180 degrés.** Servir tiède, avec de la crème fraîche.
+"""
+
+
+# A one-page PDF written by hand (no PDF library needed); xref left out, as viewers allow.
+INVOICE = b"""%PDF-1.1
+1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj
+2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj
+3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 420 300]/Contents 4 0 R/Resources<</Font<</F1 5 0 R>>>>>>endobj
+4 0 obj<</Length 132>>stream
+BT /F1 22 Tf 40 240 Td (Plomberie Martin) Tj /F1 14 Tf 0 -50 Td (Remplacement du chauffe-eau) Tj 0 -30 Td (Total : 640,00 EUR) Tj ET
+endstream endobj
+5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj
+trailer<</Root 1 0 R>>
+%%EOF
+"""
+
+
+def add_files(url: str, data: Path) -> None:
+    """Photos, a recipe in Markdown and a PDF in the household's files, through the API."""
+    token = _hameau("token", "create", "sam", "--label", "shots", "--data-dir", str(data))
+    token = token.splitlines()[-1]
+    folder = "Photos%20de%20vacances/"
+    pictures = {
+        "Trégastel.jpg": ((110, 170, 220), (222, 196, 140), True),
+        "Le phare.jpg": ((150, 190, 230), (70, 120, 80), False),
+        "Coucher de soleil.jpg": ((230, 120, 80), (90, 60, 90), True),
+        "Forêt.jpg": ((170, 200, 210), (40, 90, 50), False),
+    }
+    for name, colours in pictures.items():
+        _put(url, token, folder + urllib.parse.quote(name), photo(*colours), "household")
+    request = urllib.request.Request(
+        f"{url}/api/files/folders", method="POST",
+        data=json.dumps({"space": "household", "path": "Recettes"}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    urllib.request.urlopen(request).read()
+    _put(url, token, "Recettes/Tarte%20aux%20pommes.md", RECIPE.encode(), "household")
+    _put(url, token, "Papiers/Facture%20du%20plombier.pdf", INVOICE, "household")
+
+
+def device_pages(shots: Shots) -> None:
+    """The kitchen's shared terminal: the picker, Alex's home, sessions, a conversation."""
+    other = log_in_page(shots.browser, shots.url, "alex", shots.logins["alex"])
+    other.goto(shots.url + "/account/sessions")  # a second session, on Alex's laptop
+    kitchen = shots.browser.new_page(locale="fr-FR", viewport=DESKTOP)
+    kitchen.goto(shots.link)
+    kitchen.click("button[type=submit]")
+    kitchen.wait_for_selector("ul.people")
+    shoot(kitchen, "picker")
+    kitchen.click("ul.people button:has-text('Alex')")
+    kitchen.fill("input[name=password]", shots.logins["alex"])
+    kitchen.click("button[type=submit]")
+    kitchen.wait_for_selector("#resume")
+    shoot(kitchen, "home")
+    kitchen.goto(shots.url + "/account/sessions")
+    shoot(kitchen, "sessions")
+    kitchen.goto(shots.url + "/messages")
+    kitchen.click("a:has-text('Dîner de ce soir')")
+    kitchen.wait_for_load_state()
+    shoot(kitchen, "messages")
+    kitchen.click("header button")
+    kitchen.close()
+
+
+def admin_pages(shots: Shots) -> None:
+    admin = log_in_page(shots.browser, shots.url, "camille", shots.logins["camille"])
+    admin.set_viewport_size(DESKTOP)
+    for name in ("devices", "space"):
+        admin.goto(f"{shots.url}/admin/{name}")
+        shoot(admin, name, full_page=True)
+    admin.close()
+
+
+def files_pages(shots: Shots) -> None:
+    """The household's holiday photos as thumbnails, one photo's page, a recipe's page."""
+    add_files(shots.url, shots.data)
+    page = shots.apps
+    page.goto(shots.url + "/files/household/Photos%20de%20vacances/")
+    page.wait_for_function("() => document.querySelectorAll('img.thumb').length >= 4")
+    shoot(page, "files")
+    page.click("table.files a:has-text('Trégastel.jpg')")
+    page.wait_for_selector("section.preview img")
+    shoot(page, "file-photo")
+    page.goto(shots.url + "/files/household/Recettes/Tarte%20aux%20pommes.md")
+    shoot(page, "file-markdown")
+    page.goto(shots.url + "/files/household/Papiers/Facture%20du%20plombier.pdf")
+    page.wait_for_selector("section.preview iframe")
+    page.wait_for_timeout(2000)  # Chromium's own PDF viewer draws in its frame
+    shoot(page, "file-pdf", phone=False)
+
+
+def app_pages(shots: Shots) -> None:
+    """The week's agenda, a note being written."""
+    page = shots.apps
+    page.goto(shots.url + "/agenda?view=week")
+    shoot(page, "agenda")
+    page.goto(shots.url + "/notes")
+    page.click("button:has-text('Nouvelle note')")
+    page.fill(
+        "textarea[name=text]",
+        "# Potager\n\n- **Radis** en mars\n- Tomates en mai\n\n[Calendrier des semis](https://example.org)",
+    )
+    page.wait_for_function("() => document.getElementById('status').textContent === 'Enregistré.'")
+    shoot(page, "note", full_page=True)
+
+
+def ai_page(shots: Shots) -> None:
+    page = shots.apps
+    page.goto(shots.url + "/ai")
+    page.fill("textarea[name=question]", "Quand semer les radis ?")
+    page.click("#ask button[type=submit]")
+    page.wait_for_selector(".answer-card .sources li", timeout=120_000)
+    page.get_by_text("mWh (une estimation)").wait_for()  # the answer's end
+    shoot(page, "ai", full_page=True)
+
+
+def travel_pages(shots: Shots) -> None:
+    travel(shots.browser, shots.url, shots.data, shots.folder, shots.logins["sam"], shots.apps)
+
+
+@dataclass
+class Shots:
+    browser: Any
+    url: str
+    data: Path
+    folder: Path
+    logins: dict[str, str]
+    link: str
+    apps: Any = None  # Sam's page, on a laptop
+
+
+GROUPS = {"device": device_pages, "admin": admin_pages, "files": files_pages,
+          "apps": app_pages, "ai": ai_page, "travel": travel_pages}  # fmt: skip
+
+
+def small(image: Path) -> None:
+    """The screenshot in 256 colours: a third of its size, no visible loss on a page's UI."""
+    from PIL import Image
+
+    with Image.open(image) as shot:
+        reduced = shot.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT)
+    reduced.save(image, optimize=True)
+
+
+def main(groups: list[str]) -> None:
     OUT.mkdir(exist_ok=True)
+    unknown = [name for name in groups if name not in GROUPS]
+    if unknown:
+        sys.exit(f"Unknown group {unknown[0]!r}: choose among {', '.join(GROUPS)}.")
+    started = time.time()
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder) / "demo"
         subprocess.run(
@@ -93,70 +296,17 @@ def main() -> None:
                  "--url", node.url, "--data-dir", str(data)],
                 capture_output=True, text=True, check=True,
             ).stdout.strip()  # fmt: skip
-            other = log_in_page(browser, node.url, "alex", logins["alex"])
-            other.goto(node.url + "/account/sessions")
-
-            kitchen = browser.new_page(locale="fr-FR", viewport={"width": 1000, "height": 640})
-            kitchen.goto(link)
-            kitchen.click("button[type=submit]")
-            kitchen.wait_for_selector("ul.people")
-            kitchen.screenshot(path=OUT / "picker.png")
-            kitchen.click("ul.people button:has-text('Alex')")
-            kitchen.fill("input[name=password]", logins["alex"])
-            kitchen.click("button[type=submit]")
-            kitchen.wait_for_selector("#resume")
-            kitchen.screenshot(path=OUT / "home.png")
-            kitchen.goto(node.url + "/account/sessions")
-            kitchen.wait_for_load_state()
-            kitchen.screenshot(path=OUT / "sessions.png")
-            kitchen.click("header button")
-
-            admin = log_in_page(browser, node.url, "camille", logins["camille"], height=900)
-            admin.goto(node.url + "/admin/devices")
-            admin.wait_for_load_state()
-            admin.screenshot(path=OUT / "devices.png", full_page=True)
-            admin.goto(node.url + "/admin/space")
-            admin.wait_for_load_state()
-            admin.screenshot(path=OUT / "space.png", full_page=True)
-            apps = log_in_page(browser, node.url, "sam", logins["sam"], height=700)
-            apps.goto(node.url + "/files/household/")
-            for folder_name in ("Recettes", "Bricolage"):
-                apps.fill("form[action='/files/folder'] input[name=name]", folder_name)
-                apps.click("form[action='/files/folder'] button")
-            sample = Path(folder) / "recette de la tarte.txt"
-            sample.write_text("Tarte aux pommes : cuire 35 minutes à 180 degrés.\n")
-            apps.set_input_files("#upload input[type=file]", str(sample))
-            apps.click("#upload button[type=submit]")
-            apps.wait_for_url("**done=uploaded")
-            apps.screenshot(path=OUT / "files.png")
-            apps.goto(node.url + "/agenda/event?day=2026-11-25")
-            apps.fill("input[name=summary]", "Réunion du foyer")
-            apps.select_option("select[name=calendar]", "household/agenda")
-            apps.fill("input[name=start]", "2026-11-25T19:00")
-            apps.fill("input[name=end]", "2026-11-25T20:30")
-            apps.click("form[action='/agenda/event'] button")
-            apps.wait_for_load_state()
-            apps.screenshot(path=OUT / "agenda.png")
-            apps.goto(node.url + "/notes")
-            apps.click("button:has-text('Nouvelle note')")
-            apps.fill(
-                "textarea[name=text]",
-                "# Potager\n\n- **Radis** en mars\n- Tomates en mai\n\n[Calendrier des semis](https://example.org)",
-            )
-            apps.wait_for_function(
-                "() => document.getElementById('status').textContent === 'Enregistré.'"
-            )
-            apps.screenshot(path=OUT / "note.png", full_page=True)
-            apps.goto(node.url + "/ai")
-            apps.fill("textarea[name=question]", "Quand semer les radis ?")
-            apps.click("#ask button[type=submit]")
-            apps.wait_for_selector(".answer-card .sources li", timeout=120_000)
-            apps.get_by_text("mWh (une estimation)").wait_for()  # the answer's end
-            apps.screenshot(path=OUT / "ai.png", full_page=True)
-            travel(browser, node.url, data, Path(folder), logins["sam"], apps)
+            shots = Shots(browser, node.url, data, Path(folder), logins, link)
+            shots.apps = log_in_page(browser, node.url, "sam", logins["sam"])
+            shots.apps.set_viewport_size(DESKTOP)
+            for name, take in GROUPS.items():
+                if not groups or name in groups:
+                    take(shots)
     for image in sorted(OUT.glob("*.png")):
-        print(image.relative_to(ROOT))
+        if image.stat().st_mtime >= started:
+            small(image)
+            print(image.relative_to(ROOT), image.stat().st_size)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

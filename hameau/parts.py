@@ -100,6 +100,7 @@ PARTS: tuple[Part, ...] = (
         "files",
         app="hameau.files.views:APP",
         routers=(
+            "hameau.files.previews:router",  # before views: its /files/{key}/{path} takes all
             "hameau.files.views:router",
             "hameau.files.api:router",
             "hameau.files.api:trash_router",

@@ -3,7 +3,8 @@
 Disks rot silently; a file read once a year would only then be found damaged. Once a week
 the served node hashes every content its files refer to, at most about 40 MB/s with a pause
 after each MiB, moves what is damaged to the quarantine (the file then shows as damaged, with
-its versions to restore) and empties the quarantine of what went there over 30 days ago.
+its versions to restore), empties the quarantine of what went there over 30 days ago, and
+forgets the thumbnails of content no longer stored.
 
 It never wakes an idle node more than once a minute: one timer is armed for the next due
 time (the last scrub's time is kept in `<data>/scrub.json`), never a polling loop.
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import anyio.to_thread
 
+from hameau.files import thumbnails
 from hameau.files.check import Report, check_content
 from hameau.node.blobs import QUARANTINE_DAYS
 from hameau.node.datadir import Node
@@ -51,6 +53,7 @@ def scrub(node: Node, stop: threading.Event | None = None, pause: float = PAUSE)
     report = Report()
     check_content(node.sessions, node.blobs, report, repair=True, between=between)
     node.blobs.purge_quarantine(older_than=timedelta(days=QUARANTINE_DAYS))
+    thumbnails.prune(node.blobs, thumbnails.cache_folder(node.layout.root))
     return report
 
 

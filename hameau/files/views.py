@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from hameau.accounts import members, workspace
 from hameau.accounts.models import Member
 from hameau.errors import N_, BadRequest, Forbidden, NotFound
-from hameau.files import integrity, paths, purge, quota, retention, shares
+from hameau.files import integrity, kinds, paths, purge, quota, retention, shares
 from hameau.files import service as files
 from hameau.files.api import receive_upload
 from hameau.files.models import FileEntry
@@ -240,6 +240,7 @@ def _context(request: Request, db: DB, visitor: Visitor, key: str, path: str) ->
         "link": link,
         "quota": member.quota_bytes,
         "used": quota.usage(db, member.id),
+        "kind_of": kinds.kind_of,  # each row's icon or thumbnail (_files_row.html)
     }
 
 
@@ -283,9 +284,12 @@ def _show(
         )  # fmt: skip
         return pages.render(request, "files_folder.html", context)
     versions = retention.versions(db, entry)
+    damaged = integrity.is_damaged(store, entry.blob)
+    root = request.app.state.node.layout.root
+    context["preview"] = {} if damaged else kinds.preview_of(store, entry, root)
     context.update(
         entry=entry,
-        damaged=integrity.is_damaged(store, entry.blob),
+        damaged=damaged,
         damaged_versions=integrity.damaged_ids(store, versions),
         versions=versions,
         shares=shares.shares_of(db, entry) if entry.owner_id == member.id else [],

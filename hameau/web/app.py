@@ -28,6 +28,7 @@ from hameau.ai.views import Asks
 from hameau.calendar import views as calendar_views
 from hameau.calendar.store import CalendarStore
 from hameau.files import api as files_api
+from hameau.files import previews as files_previews
 from hameau.files import space as files_space
 from hameau.files import views as files_views
 from hameau.files.scrub import Scrubber
@@ -66,6 +67,7 @@ ROUTERS = [
     home.router,
     accounts_views.router,
     accounts_api.router,
+    files_previews.router,  # before files_views.router: its /files/{key}/{path} takes all
     files_views.router,
     files_api.router,
     files_api.trash_router,

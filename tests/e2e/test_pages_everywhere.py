@@ -3,6 +3,7 @@ no sideways scrolling, and axe-core finds no critical or serious accessibility v
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,6 +23,11 @@ pytestmark = pytest.mark.e2e
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 VIEWPORTS = [(360, 740), (1280, 800)]
 DEVICE = "Terminal de la cuisine"
+
+# A small picture: its page shows a preview, the folder's list a thumbnail.
+PICTURE = {"name": "semis.png", "mimeType": "image/png", "buffer": base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAABgAAAAQCAIAAACDRijCAAAAHElEQVR42mPUz/dnoAZgYqASGDVo1KBRg0aqQQCFIgENZStOVgAAAABJRU5ErkJggg=="
+)}  # fmt: skip
 
 AXE_RUN = """async () => {
   const result = await axe.run(document, {resultTypes: ['violations']});
@@ -66,6 +72,12 @@ def make_things(page: Any, url: str, upload: Path) -> dict[str, str]:
     page.wait_for_url("**done=uploaded")
     page.click(f"table.files a:has-text('{upload.name}')")
     file_page = page.url
+    page.goto(folder)
+    page.set_input_files("#upload input[type=file]", files=[PICTURE])
+    page.click("#upload button[type=submit]")
+    page.wait_for_url("**done=uploaded")
+    page.click("table.files a:has-text('semis.png')")
+    image_page = page.url
     page.goto(url + "/notes")
     page.click("button:has-text('Nouvelle note')")
     page.wait_for_url("**/notes/*")
@@ -76,7 +88,8 @@ def make_things(page: Any, url: str, upload: Path) -> dict[str, str]:
     page.fill("textarea[name=body]", "Radis en mars ?")
     page.click("form[action='/messages'] button[type=submit]")
     page.wait_for_url("**/messages/*")
-    return {"files folder": folder, "file page": file_page, "note": note, "thread": page.url}
+    return {"files folder": folder, "file page": file_page, "image page": image_page,
+            "note": note, "thread": page.url}  # fmt: skip
 
 
 def admin_pages(url: str, made: dict[str, str]) -> dict[str, str]:
@@ -145,6 +158,8 @@ def shared_device(
     check(page, "home on a shared device", width, found)
     page.goto(url + "/messages")
     check(page, "messages on a shared device", width, found)
+    page.goto(url + "/files/household/")
+    check(page, "files on a shared device", width, found)
     context.close()
 
 
@@ -157,7 +172,7 @@ def found(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
 
 
 def test_no_page_scrolls_sideways_at_360_or_1280_px(found: dict[str, list[str]]) -> None:
-    assert len(found["visited"]) == 2 * 22
+    assert len(found["visited"]) == 2 * 23
     assert found["wide"] == [], "pages wider than the window:\n" + "\n".join(found["wide"])
 
 
