@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hameau.ai.runtime import Key, Piece, Result, damaged, unavailable
+from hameau.ai.answers import Key, Piece, Result, damaged, unavailable
 from hameau.errors import BadRequest, Phrase
 from hameau.node.datadir import Node
 

@@ -125,7 +125,3 @@ def ask(
         )
     finally:
         node.close()
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(ai_app, name="ai")

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-from hameau.ai.runtime import Key, Piece, Result, damaged, unavailable
+from hameau.ai.answers import Key, Piece, Result, damaged, unavailable
 from hameau.errors import Phrase
 from hameau.node.datadir import Node
 

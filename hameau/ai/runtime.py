@@ -25,14 +25,17 @@ from pathlib import Path
 from typing import Protocol
 
 from hameau.ai import build, catalog
+
+# Shared with the engines, and named here too for the pages and the API.
+from hameau.ai.answers import Key, Piece, Result, Unavailable
+from hameau.ai.answers import damaged as damaged
+from hameau.ai.answers import unavailable as unavailable
 from hameau.config import Settings
 from hameau.errors import HameauError, Phrase
 from hameau.node.datadir import Node
 
 END_OF_TURN = "<end_of_turn>"
 RETRY_AFTER = "5"
-# An assumed figure, not a measurement: a small x86 CPU core drawing about 15 W when busy.
-WATTS_PER_BUSY_CORE = 15.0
 
 
 def _give_back_memory() -> None:
@@ -56,47 +59,8 @@ def loaded_by_server(node: Node) -> str | None:
     return str(said["model"])
 
 
-class Unavailable(HameauError):
-    status = 503
-
-
-def unavailable(why: Phrase) -> Unavailable:
-    return Unavailable("The AI is unavailable because %(why)s.", why=why)
-
-
-def damaged(name: str) -> Phrase:
-    return Phrase(
-        "the model %(name)s could not be loaded (its file is damaged or not a GGUF model)",
-        name=name,
-    )
-
-
 class Busy(HameauError):
     status = 503
-
-
-@dataclass
-class Piece:
-    text: str
-
-
-@dataclass
-class Result:
-    text: str = ""
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    finish_reason: str = "stop"
-    seconds: float = 0.0
-    cpu_seconds: float = 0.0
-    first_token_seconds: float = 0.0
-
-    @property
-    def energy_wh(self) -> float:
-        """An estimate: CPU time used × an assumed power per busy core (see WATTS_PER_BUSY_CORE)."""
-        return self.cpu_seconds * WATTS_PER_BUSY_CORE / 3600
-
-
-Key = tuple[str, bool]  # (model name, for embeddings)
 
 
 class Engine(Protocol):

@@ -14,7 +14,7 @@ import secrets
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form
 from starlette.requests import Request
@@ -248,3 +248,15 @@ async def forget_one(db: DB, visitor: MemberVisitor, query_id: int) -> Response:
 async def forget_all(db: DB, visitor: MemberVisitor) -> Response:
     history.forget(db, member_of(visitor).id)
     return RedirectResponse("/ai/history", status_code=303)
+
+
+def attach(app: Any, node: Any) -> None:
+    """The AI's part of the served app (hameau/parts.py): the runtime loads nothing until the
+    AI is asked, and lets the model go (its server process stopped) at the end."""
+    from hameau.ai.backend import Backend
+    from hameau.ai.runtime import Runtime
+
+    app.state.ai = Runtime(node)
+    app.state.ai_backend = Backend(node) if node.settings.ai_backend_url else None
+    app.state.ai_asks = Asks()  # questions posted from the AI page, until their answer streams
+    app.state.stops.append(app.state.ai.close)

@@ -20,7 +20,7 @@ from hameau.node.datadir import Node
 from hameau.node.db import transaction
 from hameau.travel import lifecycle, sync
 from hameau.travel.satellite import Satellite
-from hameau.web.app import create_app
+from hameau.app import create_app
 from tests.helpers import PASSWORD, add_member, make_node
 
 HOME = "http://home.test"
