@@ -13,9 +13,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import click
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from hameau.parts import Command, commands, load
 
@@ -32,11 +31,11 @@ USER_ERRORS = (
 )
 
 
-def _command(entry: Command) -> click.Command:
+def _command(entry: Command) -> Any:
     """The click command of a registry entry, its module imported now."""
     target = load(entry.target)
     if isinstance(target, typer.Typer):  # a group of commands
-        command: click.Command = typer.main.get_group(target)
+        command: Any = typer.main.get_group(target)
     else:  # one command: a function
         single = typer.Typer(add_completion=False)
         single.command(entry.name)(target)
@@ -51,12 +50,12 @@ class LazyGroup(TyperGroup):
     def __init__(self, entries: list[Command], **attrs: Any) -> None:
         self.entries = {entry.name: entry for entry in entries}
         # Placeholders by name and help, for the list of commands, `--help` and suggestions.
-        stubs = {entry.name: click.Command(entry.name, help=entry.help) for entry in entries}
+        stubs: dict[str, Any] = {e.name: TyperCommand(e.name, help=e.help) for e in entries}
         super().__init__(commands=stubs, **attrs)
         self.listing = False
         self.built: set[str] = set()
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
         entry = self.entries.get(cmd_name)
         if entry is None or self.listing:
             return self.commands.get(cmd_name)
@@ -65,7 +64,7 @@ class LazyGroup(TyperGroup):
             self.built.add(cmd_name)
         return self.commands[cmd_name]
 
-    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    def format_help(self, ctx: Any, formatter: Any) -> None:
         self.listing = True  # the commands' names and help, from the registry
         try:
             super().format_help(ctx, formatter)
@@ -102,7 +101,7 @@ def _usage(error: Any) -> str:
 def main() -> None:
     try:
         code = app.main(standalone_mode=False)  # a command's `typer.Exit(n)` comes back as n
-    except click.Abort:
+    except typer.Abort:
         print("Aborted.", file=sys.stderr)
         sys.exit(1)
     except OSError as error:  # a folder that cannot be made, a disk that is full …
