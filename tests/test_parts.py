@@ -67,3 +67,15 @@ def test_a_short_command_imports_only_its_part(tmp_path: Path) -> None:
     assert "hameau.accounts.cli" in imported
     others = ("hameau.travel", "hameau.ai", "hameau.files", "hameau.web", "fastapi", "starlette")
     assert sorted(name for name in imported if name.startswith(others)) == []
+
+
+def test_every_reference_in_the_registry_resolves() -> None:
+    """A typo in a "module:attribute" would otherwise show only when that piece is first used
+    (a mount on its first request, a command when run)."""
+    for part in parts.PARTS:
+        references = [part.app, part.state, *part.routers, *(f for _, f in part.mounts)]
+        references += [*part.models, *(command.target for command in part.commands)]
+        for reference in filter(None, references):
+            assert parts.load(reference) is not None, (part.name, reference)
+    for command in parts.COMMANDS:
+        assert callable(parts.load(command.target)), command.name
