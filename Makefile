@@ -50,6 +50,7 @@ bench: $(VENV)/.installed-dev llama-server
 	bash bench/tools.sh
 	$(BIN)/python bench/idle.py
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/cli_start.py
 	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/files.py
 	$(BIN)/python bench/check.py
