@@ -56,6 +56,7 @@ bench: $(VENV)/.installed-dev llama-server $(VENV)/.installed-llama-cpp
 	bash bench/tools.sh
 	$(BIN)/python bench/idle.py
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/cli_start.py
 	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/files.py
 	$(BIN)/python bench/check.py
@@ -69,11 +70,11 @@ lint: $(VENV)/.installed-dev
 
 # Re-extract the messages and recompile the catalogues after changing any user-visible text.
 LOCALE = hameau/web/locale
-EXTRACT = $(BIN)/pybabel -q extract -F babel.cfg --no-location --omit-header --width 100 \
-	--sort-output -k N_ -k HameauError -k BadRequest -k Unauthorized -k Forbidden -k NotFound \
-	-k Conflict -k PayloadTooLarge -k TooManyRequests -k LoginRequired -k InsufficientStorage \
-	-k Unavailable -k Busy -k BackendFailed -k Phrase -k StoreNotMounted -k RangeNotSatisfiable -k BuildFailed \
-	-k HomeUnreachable -k SyncFailed -k WrongPassword
+# Every error class's sentence is a keyword: the list is read from the code by the registry.
+KEYWORDS = $(shell $(BIN)/python -m hameau.parts keywords)
+EXTRACT = $(if $(KEYWORDS),,$(error `python -m hameau.parts keywords` failed)) \
+	$(BIN)/pybabel -q extract -F babel.cfg --no-location --omit-header --width 100 \
+	--sort-output $(KEYWORDS)
 
 i18n: $(VENV)/.installed
 	$(EXTRACT) -o $(LOCALE)/hameau.pot .

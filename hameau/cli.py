@@ -1,4 +1,8 @@
-"""The `hameau` command: assembled from each domain's commands.
+"""The `hameau` command: its top-level commands come from the registry of parts.
+
+A command's module is imported only when that command runs, so `hameau member list` loads
+the accounts' commands and not travel's or the AI's; the list of commands and `--help` are
+read from the registry, importing none of them.
 
 Every failure a user can cause ends in one line on stderr saying what to do, and a
 non-zero exit code; the detail, if any, goes to the log.
@@ -10,31 +14,74 @@ import sys
 from typing import Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
-from hameau import commands
-from hameau.accounts import cli as accounts_cli
-from hameau.ai import cli as ai_cli
-from hameau.config import ConfigError
-from hameau.errors import HameauError
-from hameau.node import cli as node_cli
-from hameau.node.datadir import NodeExists, NodeMissing
-from hameau.node.identity import IdentityError
-from hameau.travel import cli as travel_cli
+from hameau.parts import Command, commands, load
 
-app = typer.Typer(
-    name="hameau",
-    help="A hamlet of household servers: run your household's node.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
+HELP = "A hamlet of household servers: run your household's node."
+# The errors a user can cause, by "module:class": a class is looked up only if its module was
+# loaded (it cannot have been raised otherwise), so naming one imports nothing.
+USER_ERRORS = (
+    "hameau.errors:HameauError",
+    "hameau.config:ConfigError",
+    "hameau.node.datadir:NodeMissing",
+    "hameau.node.datadir:NodeExists",
+    "hameau.node.identity:IdentityError",
+    "builtins:ValueError",
 )
-node_cli.register(app)
-commands.register(app)
-accounts_cli.register(app)
-travel_cli.register(app)
-ai_cli.register(app)
 
-USER_ERRORS = (HameauError, ConfigError, NodeMissing, NodeExists, IdentityError, ValueError)
+
+def _command(entry: Command) -> Any:
+    """The click command of a registry entry, its module imported now."""
+    target = load(entry.target)
+    if isinstance(target, typer.Typer):  # a group of commands
+        command: Any = typer.main.get_group(target)
+    else:  # one command: a function
+        single = typer.Typer(add_completion=False)
+        single.command(entry.name)(target)
+        command = typer.main.get_command(single)
+    command.name = entry.name
+    return command
+
+
+class LazyGroup(TyperGroup):
+    """A group whose commands are registry entries, each built when it runs."""
+
+    def __init__(self, entries: list[Command], **attrs: Any) -> None:
+        self.entries = {entry.name: entry for entry in entries}
+        # Placeholders by name and help, for the list of commands, `--help` and suggestions.
+        stubs: dict[str, Any] = {e.name: TyperCommand(e.name, help=e.help) for e in entries}
+        super().__init__(commands=stubs, **attrs)
+        self.listing = False
+        self.built: set[str] = set()
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        entry = self.entries.get(cmd_name)
+        if entry is None or self.listing:
+            return self.commands.get(cmd_name)
+        if cmd_name not in self.built:
+            self.commands[cmd_name] = _command(entry)
+            self.built.add(cmd_name)
+        return self.commands[cmd_name]
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self.listing = True  # the commands' names and help, from the registry
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.listing = False
+
+
+app = LazyGroup(list(commands()), name="hameau", help=HELP, no_args_is_help=True)
+
+
+def _user_error(error: BaseException) -> bool:
+    for reference in USER_ERRORS:
+        module, _, name = reference.partition(":")
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(error, getattr(loaded, name)):
+            return True
+    return False
 
 
 def _usage(error: Any) -> str:
@@ -53,10 +100,7 @@ def _usage(error: Any) -> str:
 
 def main() -> None:
     try:
-        code = app(standalone_mode=False)  # a command's `typer.Exit(n)` comes back as n
-    except USER_ERRORS as error:
-        print(f"Error: {error}", file=sys.stderr)
-        sys.exit(1)
+        code = app.main(standalone_mode=False)  # a command's `typer.Exit(n)` comes back as n
     except typer.Abort:
         print("Aborted.", file=sys.stderr)
         sys.exit(1)
@@ -64,7 +108,10 @@ def main() -> None:
         where = f" ({error.filename})" if error.filename else ""
         print(f"Error: {error.strerror or error}{where}.", file=sys.stderr)
         sys.exit(1)
-    except Exception as error:  # click's usage errors (Typer carries its own click), one line too
+    except Exception as error:  # click's usage errors, one line too
+        if _user_error(error):
+            print(f"Error: {error}", file=sys.stderr)
+            sys.exit(1)
         code = getattr(error, "exit_code", None)
         if hasattr(error, "format_message") and isinstance(code, int):
             if said := _usage(error):

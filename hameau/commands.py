@@ -189,11 +189,3 @@ def check(
             else "Restore the files named above from their earlier versions, or delete them."
         )
         sys.exit(1)  # not typer.Exit: its code must reach the shell whatever the entry point
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(check)
-    app.command()(export)
-    app.command("import")(import_)
-    app.command()(serve)
-    app.command()(demo)

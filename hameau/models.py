@@ -1,9 +1,17 @@
-"""Every domain's tables, imported in one place so migrations see the whole schema."""
+"""Every part's tables, gathered from the registry of parts so the migrations see the whole
+schema (the node's own tables first)."""
 
-from hameau.accounts import models as accounts  # noqa: F401
-from hameau.ai import models as ai  # noqa: F401
-from hameau.files import journal as files_journal  # noqa: F401
-from hameau.files import models as files  # noqa: F401
-from hameau.messages import models as messages  # noqa: F401
-from hameau.node import models as node  # noqa: F401
-from hameau.notes import models as notes  # noqa: F401
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+
+from hameau.parts import PARTS, load
+
+
+def metadata() -> MetaData:
+    """The metadata of every table of the node, each part's table modules imported."""
+    from hameau.node.db import Base
+
+    for module in ("hameau.node.models", *(name for part in PARTS for name in part.models)):
+        load(module)
+    return Base.metadata

@@ -25,6 +25,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -59,6 +60,10 @@ class Part:
     environment: str | None = None  # module: export, import_, usage
     sync: str | None = None  # module: changes_since, apply
     settings: tuple[str, ...] = field(default=())  # the names of its settings in config.Settings
+    # "module:function(app, node)": sets the part's `app.state` entries when the app is made;
+    # it may append to `app.state.starts` (called at start) and `app.state.stops` (awaited at
+    # the end), for what runs in the background.
+    state: str | None = None
 
 
 class Adapter:
@@ -106,18 +111,20 @@ PARTS: tuple[Part, ...] = (
             "hameau.files.api:trash_router",
             "hameau.files.space:router",
         ),
-        mounts=(("/dav/files", "hameau.web.app:_webdav"),),
+        mounts=(("/dav/files", "hameau.files.dav_app:mounted"),),
         templates=True,
         models=("hameau.files.models", "hameau.files.journal"),
         environment="hameau.files.environment",
+        state="hameau.files.scrub:attach",
     ),
     Part(
         "calendar",
         app="hameau.calendar.views:APP",
         routers=("hameau.calendar.views:router",),
-        mounts=(("/dav/cal", "hameau.web.app:_caldav"),),
+        mounts=(("/dav/cal", "hameau.calendar.radicale:make_caldav_asgi"),),
         templates=True,
         environment="hameau.calendar.environment",
+        state="hameau.calendar.views:attach",
     ),
     Part(
         "notes",
@@ -134,6 +141,7 @@ PARTS: tuple[Part, ...] = (
         templates=True,
         models=("hameau.messages.models",),
         environment="hameau.messages.environment",
+        state="hameau.messages.live:attach",
     ),
     Part("search"),
     Part(
@@ -145,17 +153,31 @@ PARTS: tuple[Part, ...] = (
             "hameau.travel.api_calendars:router",
             "hameau.travel.views:router",
         ),
-        commands=(Command("travel", "hameau.travel.cli:travel_app", "Take things offline."),),
+        commands=(
+            Command(
+                "travel",
+                "hameau.travel.cli:travel_app",
+                "Travel: a satellite copy of your things on a laptop, synced with home.",
+            ),
+        ),
         templates=True,
+        state="hameau.travel.views:attach",
     ),
     Part(
         "ai",
         app="hameau.ai.views:APP",
         routers=("hameau.ai.api:router", "hameau.ai.views:router"),
-        commands=(Command("ai", "hameau.ai.cli:ai_app", "The household's local AI."),),
+        commands=(
+            Command(
+                "ai",
+                "hameau.ai.cli:ai_app",
+                "The node's own AI: models, and questions from the command line.",
+            ),
+        ),
         templates=True,
         models=("hameau.ai.models",),
         environment="hameau.ai.environment",
+        state="hameau.ai.views:attach",
     ),
     Part(
         "accounts",
@@ -167,17 +189,93 @@ PARTS: tuple[Part, ...] = (
         ),
         commands=(
             Command("member", "hameau.accounts.cli:member_app", "Members of the household."),
-            Command("token", "hameau.accounts.cli:token_app", "App passwords."),
+            Command(
+                "token",
+                "hameau.accounts.cli:token_app",
+                "App passwords for clients (WebDAV, CalDAV, API).",
+            ),
             Command("device", "hameau.accounts.cli:device_app", "The household's devices."),
         ),
         templates=True,
         models=("hameau.accounts.models",),
         environment="hameau.accounts.environment",
+        state="hameau.accounts.views:attach",
     ),
 )
+
+
+# The node's own commands: they assemble the parts (or come before any), so they belong to no
+# part. The command line lists them first, then each part's, in the registry's order.
+COMMANDS: tuple[Command, ...] = (
+    Command("init", "hameau.node.cli:init", "Create a node: identity key, database, blob store."),
+    Command(
+        "check",
+        "hameau.commands:check",
+        "Check the database, every stored file content and the files journal; exit 1 on damage.",
+    ),
+    Command(
+        "export",
+        "hameau.commands:export",
+        "Export a member's whole environment: files, calendars, contacts, notes, messages.",
+    ),
+    Command(
+        "import",
+        "hameau.commands:import_",
+        "Import a member's whole environment from an archive made by `hameau export`.",
+    ),
+    Command("serve", "hameau.commands:serve", "Serve the node's pages and APIs."),
+    Command(
+        "demo",
+        "hameau.commands:demo",
+        "Create a demo household (four people, devices, files, notes, events) and print the"
+        " logins.",
+    ),
+)
+
+
+def commands() -> Iterator[Command]:
+    """Every top-level command of the command line, in its order."""
+    yield from COMMANDS
+    for part in PARTS:
+        yield from part.commands
 
 
 def adapters() -> Iterator[tuple[Part, Adapter]]:
     """Every part with its environment adapter, in the registry's order."""
     for part in PARTS:
         yield part, Adapter(part)
+
+
+# Extraction keywords that are not error classes: the marker for messages said elsewhere, and
+# the phrases errors carry.
+MESSAGE_MARKERS = ("N_", "Phrase")
+
+
+def error_classes(root: Path | None = None) -> list[str]:
+    """Every subclass of HameauError under hameau/, found by reading the sources (nothing is
+    imported), so each error's sentence is extracted for translation."""
+    import ast
+
+    bases: dict[str, set[str]] = {}
+    for source in sorted((root or Path(__file__).parent).rglob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                names = {ast.unparse(base).rpartition(".")[2] for base in node.bases}
+                bases.setdefault(node.name, set()).update(names)
+    found = {"HameauError"}
+    while grown := {name for name, of in bases.items() if of & found} - found:
+        found |= grown
+    return sorted(found)
+
+
+def keywords() -> str:
+    """The message extraction's keywords (`pybabel extract -k …`), as the Makefile uses them."""
+    return " ".join(f"-k {name}" for name in (*MESSAGE_MARKERS, *error_classes()))
+
+
+if __name__ == "__main__":  # `python -m hameau.parts keywords`
+    import sys
+
+    if sys.argv[1:] != ["keywords"]:
+        raise SystemExit("usage: python -m hameau.parts keywords")
+    print(keywords())

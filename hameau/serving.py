@@ -37,8 +37,8 @@ def tidy(node: object) -> None:
 
 def run(node: Any) -> None:
     """Serve an opened node until a signal stops it."""
+    from hameau.app import create_app
     from hameau.node import reserve
-    from hameau.web.app import create_app
 
     settings = node.settings
     listener = listen_on(settings.host, settings.port)

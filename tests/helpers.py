@@ -8,10 +8,10 @@ from pathlib import Path
 from starlette.testclient import TestClient
 
 from hameau.accounts import members
+from hameau.app import create_app
 from hameau.config import Settings
 from hameau.node.datadir import Node, init_node
 from hameau.node.db import transaction
-from hameau.web.app import create_app
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 PASSWORD = "correct horse"

@@ -186,9 +186,3 @@ def device_enrol_link(
     with node_session(data_dir) as (_, session):
         code = devices.create_enrol_code(devices.find_device(session, name))
     typer.echo(f"{url.rstrip('/')}/devices/enrol?code={code}")
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(member_app, name="member")
-    app.add_typer(token_app, name="token")
-    app.add_typer(device_app, name="device")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form
 from starlette.requests import Request
@@ -97,8 +97,7 @@ async def export_environment(request: Request, visitor: MemberVisitor) -> Respon
     from starlette.background import BackgroundTask
     from starlette.responses import FileResponse
 
-    from hameau.export import export_member
-
+    export_member = request.app.state.export_member  # the assembly's (hameau/app.py)
     member = member_of(visitor)
     folder = Path(tempfile.mkdtemp(prefix="hameau-export-"))
     out = folder / f"hameau-{member.name}.zip"
@@ -158,3 +157,31 @@ async def create_token(
 async def revoke_token(db: DB, visitor: MemberVisitor, token_id: int) -> Response:
     tokens.revoke_token(db, token_id, member=member_of(visitor))
     return RedirectResponse("/account/tokens?done=token-revoked", status_code=303)
+
+
+def attach(app: Any, node: Any) -> None:
+    """The accounts' part of the served app (hameau/parts.py): session lifetimes, the login
+    limiter and, on a node without members, the one-time setup code."""
+    import secrets
+
+    from sqlalchemy import select
+
+    from hameau.accounts.models import Member
+    from hameau.accounts.ratelimit import LoginLimiter
+
+    def names() -> list[str]:
+        with node.sessions() as session:
+            return list(session.scalars(select(Member.name)))
+
+    settings = node.settings
+    app.state.lifetimes = sessions.Lifetimes.from_settings(settings)
+    app.state.limiter = LoginLimiter(
+        settings.login_max_failures,
+        settings.login_max_failures_per_address,
+        settings.login_window_minutes * 60,
+        accounts=names,  # their failures are never forgotten early
+    )
+    with node.sessions() as session:
+        empty = members.count_members(session) == 0
+    # The first admin is created in the browser, from loopback or with this one-time code.
+    app.state.setup_code = secrets.token_hex(4) if empty else None

@@ -122,7 +122,3 @@ def _print_sources(sources: list[dict[str, object]]) -> None:
         console.print(f"  [{source['number']}] {source['kind']}: {source['title']}", markup=False)
     if not sources:
         console.print("  (no document of yours matched; the answer is the model's alone)")
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(ai_app, name="ai")

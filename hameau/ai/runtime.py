@@ -2,7 +2,7 @@
 needs it, unloaded after `ai_idle_seconds` without use (a timer, not a poll). Requests take
 the engine's slots; beyond `ai_queue` waiting, the answer is 503 with Retry-After.
 
-The engine that runs the model is chosen by `hameau.ai.engines.load` (llama.cpp's own
+The engine that runs the model is chosen by `load_engine` below (llama.cpp's own
 server as a child process by default; llama-cpp-python in the node's process; or the
 household's OpenAI-compatible server). Nothing is started or imported until the AI is asked.
 """
@@ -103,13 +103,29 @@ def gemma_prompt(messages: list[dict[str, str]]) -> str:
     return "".join(turns) + "<start_of_turn>model\n"
 
 
+def load_engine(node: Node) -> Engine:
+    """The engine for this node's settings; nothing is started or imported before it is asked."""
+    label, binary = engines.chosen(node.settings)
+    if label == engines.REMOTE:
+        from hameau.ai.engines.openai_remote import OpenAIRemote
+
+        return OpenAIRemote(node)
+    if label == engines.LLAMA_CPP:
+        from hameau.ai.engines.llama_cpp import LlamaCpp
+
+        return LlamaCpp(node)
+    from hameau.ai.engines.llama_server import LlamaServer
+
+    return LlamaServer(node, binary)
+
+
 class Runtime:
     """The queue in front of the engine, and the model's lifetime."""
 
     def __init__(self, node: Node) -> None:
         settings = node.settings
         self.node = node
-        self.engine = engines.load(node)
+        self.engine = load_engine(node)
         self.idle_seconds = settings.ai_idle_seconds
         self.queue_limit = settings.ai_queue
         self.max_tokens = settings.ai_max_tokens

@@ -219,3 +219,13 @@ async def forget_one(db: DB, visitor: MemberVisitor, query_id: int) -> Response:
 async def forget_all(db: DB, visitor: MemberVisitor) -> Response:
     history.forget(db, member_of(visitor).id)
     return RedirectResponse("/ai/history", status_code=303)
+
+
+def attach(app: Any, node: Any) -> None:
+    """The AI's part of the served app (hameau/parts.py): the runtime loads nothing until the
+    AI is asked, and lets the model go (its server process stopped) at the end."""
+    from hameau.ai.runtime import Runtime
+
+    app.state.ai = Runtime(node)  # it picks the household's AI server itself when one is set
+    app.state.ai_asks = Asks()  # questions posted from the AI page, until their answer streams
+    app.state.stops.append(app.state.ai.close)

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from typing import Any
 
-from hameau.calendar import radicale as mounted
+from hameau.calendar import storage as mounted
 from hameau.errors import BadRequest, Forbidden, NotFound
 from hameau.node.datadir import Node
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Form, Query
@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from hameau.accounts import workspace
 from hameau.calendar.store import CalendarStore
 from hameau.errors import N_, BadRequest
+from hameau.node.datadir import Node
 from hameau.web.auth import DB, MemberVisitor, Visitor, member_of
 from hameau.web.home import AppInfo, Tile
 
@@ -174,3 +175,8 @@ async def contacts(request: Request, visitor: MemberVisitor) -> Response:
     return request.app.state.pages.render(
         request, "contacts.html", {"title": N_("Contacts"), "contacts": found}
     )
+
+
+def attach(app: Any, node: Node) -> None:
+    """The calendar's part of the served app (hameau/parts.py): the pages' view of Radicale."""
+    app.state.calendars = CalendarStore(node)

@@ -1,7 +1,7 @@
 """The WebDAV app at /dav/files/: WsgiDAV configured with our provider (dav.py), its locks
 in the database (dav_locks.py), app passwords for login, and a guard in front of it.
 
-Built on the first WebDAV request (see `web/app.py:LazyMount`), so a node nobody mounts
+Built on the first WebDAV request (see `web/asgi.py:LazyMount`), so a node nobody mounts
 never loads WsgiDAV.
 """
 
@@ -109,3 +109,11 @@ def make_dav_asgi(node: Node) -> Any:
         await wsgi(scope, watched, send)  # type: ignore[arg-type]
 
     return app
+
+
+def mounted(node: Node) -> Any:
+    """The app mounted at /dav/files (hameau/parts.py), built on its first request: WsgiDAV
+    behind the check of Range headers."""
+    from hameau.files.dav_range import RangeCheck
+
+    return RangeCheck(make_dav_asgi(node))

@@ -37,7 +37,6 @@ class FileEntry(Base):
             "name",
             unique=True,
             sqlite_where=text("deleted_at IS NULL"),
-            postgresql_where=text("deleted_at IS NULL"),
         ),
     )
 

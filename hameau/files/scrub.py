@@ -18,6 +18,7 @@ import logging
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import anyio.to_thread
 
@@ -129,3 +130,10 @@ class Scrubber:
         self._stop.set()
         if self.task is not None:
             await self.task
+
+
+def attach(app: Any, node: Node) -> None:
+    """The files' part of the served app (hameau/parts.py): the weekly check, one timer."""
+    app.state.scrubber = Scrubber(node)
+    app.state.starts.append(app.state.scrubber.start)
+    app.state.stops.append(app.state.scrubber.stop)

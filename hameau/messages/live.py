@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from typing import Any
 
 
 class Bus:
@@ -25,3 +26,8 @@ class Bus:
         for queue in list(self._listeners.get(thread_id, ())):
             if not queue.full():
                 queue.put_nowait(message_id)
+
+
+def attach(app: Any, node: object) -> None:
+    """The messages' part of the served app (hameau/parts.py): one bus for the live pages."""
+    app.state.bus = Bus()

@@ -59,7 +59,3 @@ def init(
     console.print(f"Node id: {node.identity.node_id}")
     console.print("Next: [bold]hameau serve[/bold], then open the address it prints.")
     node.close()
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(init)

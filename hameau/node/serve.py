@@ -167,7 +167,7 @@ def serve(
         host=host,
         port=port,
         http=guarded,
-        lifespan="on",  # a satellite starts its automatic sync there (see web.app.lifespan)
+        lifespan="on",  # a satellite starts its automatic sync there (see hameau.app.lifespan)
         date_header=False,
         server_header=False,
         proxy_headers=False,

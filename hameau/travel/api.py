@@ -40,7 +40,7 @@ from hameau.web.openapi import Binary, binary, errors
 
 router = APIRouter(prefix="/api/travel", tags=["travel"])
 Space = Annotated[str, PathParam(description="mine or household", examples=["mine"])]
-MAX_BATCH = 5000  # items per request; bodies up to 16 MiB (web.app.LARGER_BODIES)
+MAX_BATCH = 5000  # items per request; bodies up to 16 MiB (hameau.app.LARGER_BODIES)
 
 
 # ---------------------------------------------------------------- satellites

@@ -167,7 +167,3 @@ def return_command(data_dir: DataDirOption = None) -> None:
     console.print(
         f"Welcome home: the satellite's credential is revoked and {node.layout.root} is wiped."
     )
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(travel_app, name="travel")

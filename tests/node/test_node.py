@@ -10,11 +10,10 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-import hameau.models  # noqa: F401
 from hameau.config import ConfigError, Settings, load_settings
+from hameau.models import metadata
 from hameau.node import migrate
 from hameau.node.datadir import Node, NodeExists, NodeMissing, init_node, open_node
-from hameau.node.db import Base
 from hameau.node.identity import IdentityError, derive, load_identity
 
 
@@ -27,7 +26,7 @@ def test_migrations_build_exactly_the_models(node: Node) -> None:
         context = MigrationContext.configure(
             connection, opts={"include_object": migrate.include_object}
         )
-        differences = compare_metadata(context, Base.metadata)
+        differences = compare_metadata(context, metadata())
     assert differences == []
 
 

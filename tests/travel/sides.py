@@ -12,6 +12,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from hameau.accounts import members
+from hameau.app import create_app
 from hameau.errors import NotFound
 from hameau.files import paths
 from hameau.files import service as files
@@ -20,7 +21,6 @@ from hameau.node.datadir import Node
 from hameau.node.db import transaction
 from hameau.travel import lifecycle, sync
 from hameau.travel.satellite import Satellite
-from hameau.web.app import create_app
 from tests.helpers import PASSWORD, add_member, make_node
 
 HOME = "http://home.test"

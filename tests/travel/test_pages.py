@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hameau.web.app import create_app
+from hameau.app import create_app
 from tests.helpers import browser, csrf, log_in
 from tests.travel.sides import HOME, home_node, pack, write
 

@@ -448,7 +448,7 @@ def test_the_missing_store_guard_holds_while_the_member_writes(tmp_path: Path) -
     from starlette.testclient import TestClient
 
     from hameau.accounts import tokens
-    from hameau.web.app import create_app
+    from hameau.app import create_app
     from tests.helpers import log_in
 
     home = home_node(tmp_path / "home")

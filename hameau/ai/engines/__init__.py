@@ -19,7 +19,6 @@ from typing import Protocol
 from hameau.ai import build
 from hameau.config import Settings
 from hameau.errors import HameauError, Phrase
-from hameau.node.datadir import Node
 
 # An assumed figure, not a measurement: a small x86 CPU core drawing about 15 W when busy.
 WATTS_PER_BUSY_CORE = 15.0
@@ -133,19 +132,3 @@ def installed(settings: Settings) -> bool:
     if label == LLAMA_SERVER:
         return binary is not None
     return label == REMOTE or importable("llama_cpp")
-
-
-def load(node: Node) -> Engine:
-    """The engine for this node's settings; nothing is started or imported before it is asked."""
-    label, binary = chosen(node.settings)
-    if label == REMOTE:
-        from hameau.ai.engines.openai_remote import OpenAIRemote
-
-        return OpenAIRemote(node)
-    if label == LLAMA_CPP:
-        from hameau.ai.engines.llama_cpp import LlamaCpp
-
-        return LlamaCpp(node)
-    from hameau.ai.engines.llama_server import LlamaServer
-
-    return LlamaServer(node, binary)

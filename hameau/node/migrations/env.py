@@ -3,12 +3,11 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-import hameau.models  # noqa: F401  (registers every domain's tables)
-from hameau.node.db import Base
+from hameau.models import metadata
 from hameau.node.migrate import include_object
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata()  # every part's tables, from the registry
 
 
 def run() -> None:

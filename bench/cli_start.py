@@ -1,0 +1,105 @@
+"""Short commands' start: `hameau member list` and `hameau travel status`, real runs on an
+initialised node (travel status on a satellite whose home is out of reach, as on a train),
+beside `python -c pass` and `python -c "import typer"` started the same way. For each: the
+fastest and the median wall time of N runs, and the median CPU seconds (user + system, which
+the machine's other load hardly moves). Prints one JSON line.
+
+    .venv/bin/python bench/cli_start.py [--runs 9] [--compare-tree PATH]
+
+--compare-tree also times the two commands from another checkout (say, before a change).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, free_port
+
+
+def timed(command: list[str], tree: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of one run; it must succeed."""
+    env = {**os.environ, "PYTHONPATH": str(tree), "COLUMNS": "120"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tree)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"{command} failed: {done.stderr.strip()}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def figures(command: list[str], tree: Path, runs: int) -> dict[str, float]:
+    timed(command, tree)  # once first, so every run finds the same warm caches
+    readings = [timed(command, tree) for _ in range(runs)]
+    walls = [wall for wall, _ in readings]
+    return {
+        "min_s": round(min(walls), 3),
+        "median_s": round(statistics.median(walls), 3),
+        "cpu_s": round(statistics.median(cpu for _, cpu in readings), 3),
+    }
+
+
+def satellite(folder: Path, tree: Path) -> Path:
+    """An initialised node made a satellite of a home that cannot be reached (a closed port)."""
+    root = folder / "satellite"
+    hameau = [sys.executable, "-m", "hameau"]
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    for args, given in (
+        (["init", "--name", "Portable"], ""),
+        (["member", "add", "alex", "--password-stdin"], "a good password\n"),
+    ):
+        subprocess.run(
+            [*hameau, *args, "--data-dir", str(root)],
+            input=given, text=True, check=True, capture_output=True, env=env, cwd=tree,
+        )  # fmt: skip
+    record = {
+        "home": f"http://127.0.0.1:{free_port()}",
+        "member": "alex",
+        "device_name": "portable",
+        "token": "not-a-real-token",
+        "home_replica": "home",
+        "takes": ["notes"],
+    }
+    (root / "satellite.json").write_text(json.dumps(record))
+    os.chmod(root / "satellite.json", 0o600)
+    return root
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--compare-tree", type=Path)
+    options = parser.parse_args()
+    python = sys.executable
+    result: dict[str, object] = {"bench": "cli_start", "runs": options.runs}
+    with tempfile.TemporaryDirectory() as folder:
+        data = satellite(Path(folder), ROOT)
+        commands = {
+            "member_list": [python, "-m", "hameau", "member", "list", "--data-dir", str(data)],
+            "travel_status": [python, "-m", "hameau", "travel", "status", "--data-dir", str(data)],
+        }
+        peers = {
+            "python_pass": [python, "-c", "pass"],
+            "python_import_typer": [python, "-c", "import typer"],
+        }
+        for name, command in {**peers, **commands}.items():
+            result[name] = figures(command, ROOT, options.runs)
+        if options.compare_tree:
+            for name, command in commands.items():
+                result[f"{name}_compared"] = figures(command, options.compare_tree, options.runs)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

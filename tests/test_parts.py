@@ -1,0 +1,81 @@
+"""The registry of parts (hameau/parts.py) is what the app, the command line and the
+migrations are made of."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hameau import parts
+from hameau.app import create_app
+from hameau.cli import _command
+from hameau.node.datadir import Node
+
+
+def test_the_home_and_the_navigation_follow_the_registry(node: Node) -> None:
+    app = create_app(node)
+    names = [app_info.name for app_info in app.state.apps]
+    assert names == [part.name for part in parts.PARTS if part.app]
+    assert names[:3] == ["files", "calendar", "notes"] and names[-1] == "accounts"
+
+
+def test_the_registry_says_each_commands_own_help() -> None:
+    """`hameau --help` shows the registry's words without importing the commands; they must
+    be the commands' own."""
+    for entry in parts.commands():
+        command = _command(entry)
+        own = " ".join((command.help or "").split("\n\n")[0].split())
+        assert entry.help == own, entry.name
+
+
+# The command line as `python -m hameau` runs it, writing the names of the modules it
+# loaded to a file at exit (whatever its exit code).
+RUN = (
+    "import atexit, sys; out = sys.argv.pop(); atexit.register(lambda: open(out, 'w').write("
+    "'\\n'.join(sys.modules))); from hameau.__main__ import main; sys.exit(main())"
+)
+
+
+def _imported(tmp_path: Path, *args: str) -> set[str]:
+    """The hameau, web and server modules a real `hameau ARGS` run loaded."""
+    listing = tmp_path / "modules.txt"
+    done = subprocess.run(
+        [sys.executable, "-c", RUN, *args, str(listing)],
+        capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    names = set(listing.read_text().splitlines())
+    return {name for name in names if name.startswith(("hameau", "fastapi", "starlette"))}
+
+
+def test_the_command_list_imports_no_command(tmp_path: Path) -> None:
+    assert _imported(tmp_path, "--help") <= {
+        "hameau",
+        "hameau.__main__",
+        "hameau.cli",
+        "hameau.parts",
+    }
+
+
+def test_a_short_command_imports_only_its_part(tmp_path: Path) -> None:
+    root = tmp_path / "node"
+    subprocess.run([sys.executable, "-m", "hameau", "init", "--name", "N", "--data-dir", root],
+                   check=True, capture_output=True, timeout=120)  # fmt: skip
+    imported = _imported(tmp_path, "member", "list", "--data-dir", str(root))
+    assert "hameau.accounts.cli" in imported
+    others = ("hameau.travel", "hameau.ai", "hameau.files", "hameau.web", "fastapi", "starlette")
+    assert sorted(name for name in imported if name.startswith(others)) == []
+
+
+def test_every_reference_in_the_registry_resolves() -> None:
+    """A typo in a "module:attribute" would otherwise show only when that piece is first used
+    (a mount on its first request, a command when run)."""
+    for part in parts.PARTS:
+        references = [part.app, part.state, *part.routers, *(f for _, f in part.mounts)]
+        references += [*part.models, *(command.target for command in part.commands)]
+        for reference in filter(None, references):
+            assert parts.load(reference) is not None, (part.name, reference)
+    for command in parts.COMMANDS:
+        assert callable(parts.load(command.target)), command.name
