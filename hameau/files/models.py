@@ -39,6 +39,13 @@ class FileEntry(Base):
             sqlite_where=text("deleted_at IS NULL"),
             postgresql_where=text("deleted_at IS NULL"),
         ),
+        # The spaces' roots alone: finding one costs the same in any size of archive.
+        Index(
+            "ix_file_entries_roots",
+            "owner_id",
+            sqlite_where=text("parent_id IS NULL"),
+            postgresql_where=text("parent_id IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -137,3 +144,15 @@ class DavLock(Base):
     owner: Mapped[bytes] = mapped_column(LargeBinary)
     timeout: Mapped[float] = mapped_column(Float)
     expire: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch
+
+
+class FileUsage(Base):
+    """Bytes charged to a member (files, versions, trash, dead properties): the quota's
+    counter, kept by the database's triggers in each write's transaction (`files.quota`)."""
+
+    __tablename__ = "file_usage"
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
