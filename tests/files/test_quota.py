@@ -138,3 +138,21 @@ def test_check_finds_a_wrong_counter_and_a_lost_trigger_and_repair_sets_them(
     assert "1 quota counter(s) set to the sum of the files." in repaired.stdout
     assert "1 quota trigger(s) made again." in repaired.stdout
     assert hameau("check", data_dir=root).returncode == 0
+
+
+def test_upgrading_a_node_counts_what_its_members_already_hold(node: Node) -> None:
+    from alembic import command
+
+    from hameau.node import migrate
+
+    add_member(node, "alex")
+    client, alex = browser(node), token(node, "alex")
+    for number in range(3):
+        put = client.put("/api/files/mine/a.bin", content=b"x" * (100 + number), headers=alex)
+        assert put.status_code == 201
+    config = migrate.alembic_config(node.engine.url.render_as_string(hide_password=False))
+    with node.engine.begin() as connection:  # the node as it was before revision 0011
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0010")
+    assert migrate.upgrade(node.engine)
+    assert counted(node)["alex"] == 100 + 101 + 102
