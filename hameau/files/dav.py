@@ -111,12 +111,17 @@ class EntryMixin(dav_props.DeadProperties):
         if not self.writable:
             raise DAVError(HTTP_FORBIDDEN, context_info="Shared with you read-only.")
 
+    _ref_url: str | None = None
+
     def get_ref_url(self) -> str:
-        """The key of locks: the real resource, the space's owner first (`/m12/mine/a`)."""
-        top = self.where.top
-        owner = "h" if top == "household" else f"{top[0]}{self.context.member_id}"
-        key = "/".join(["", owner, top, *self.where.parts])
-        return quote(key + ("/" if self.is_collection else ""))  # type: ignore[attr-defined]
+        """The key of locks: the real resource, the space's owner first (`/m12/mine/a`).
+        Kept once made: WsgiDAV asks for it for each property of a listing."""
+        if self._ref_url is None:
+            top = self.where.top
+            owner = "h" if top == "household" else f"{top[0]}{self.context.member_id}"
+            key = "/".join(["", owner, top, *self.where.parts])
+            self._ref_url = quote(key + ("/" if self.is_collection else ""))  # type: ignore[attr-defined]
+        return self._ref_url
 
     def prevent_locking(self) -> bool:
         return not self.writable

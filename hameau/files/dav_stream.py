@@ -44,12 +44,18 @@ def _asked(server: Any, environ: dict[str, Any]) -> tuple[str, list[str] | None]
     return mode or "allprop", names if mode == "named" else None
 
 
-def _response(resource: Any, mode: str, names: list[str] | None) -> bytes:
-    """One <D:response> element, serialized on its own (it declares its namespaces)."""
-    properties = resource.get_properties(mode, name_list=names)
+def _responses(resources: Iterable[Any], mode: str, names: list[str] | None) -> bytes:
+    """The <D:response> elements of these resources, serialized in one go and taken out of
+    the <D:multistatus> that held them (each declares the namespaces it uses but DAV:)."""
     holder = xml_tools.make_multistatus_el()
-    util.add_property_response(holder, resource.get_href(), properties)
-    return etree.tostring(holder[0])
+    for resource in resources:
+        properties = resource.get_properties(mode, name_list=names)
+        util.add_property_response(holder, resource.get_href(), properties)
+    if not len(holder):
+        return b""
+    text = etree.tostring(holder)
+    assert text.endswith(TAIL), text[-40:]
+    return text[text.index(b">") + 1 : -len(TAIL)]
 
 
 def propfind(server: Any, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -61,12 +67,12 @@ def propfind(server: Any, environ: dict[str, Any], start_response: Callable[...,
         return server.do_PROPFIND(environ, start_response)
     server._evaluate_if_headers(resource, environ)
     mode, names = _asked(server, environ)
-    first = _response(resource, mode, names)  # errors in it still answer with a status
+    first = _responses([resource], mode, names)  # errors in it still answer with a status
 
     def body() -> Iterator[bytes]:
         yield HEAD + first
         for batch in resource.member_batches():
-            yield b"".join(_response(member, mode, names) for member in batch)
+            yield _responses(batch, mode, names)
         yield TAIL
 
     environ[STREAMED] = True

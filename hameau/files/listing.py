@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from hameau.errors import BadRequest
@@ -22,7 +22,7 @@ from hameau.node.db import transaction
 
 PAGE = 200  # entries on a folder's page
 API_LIMIT = 1000  # the most the JSON API gives at once (and its default)
-BATCH = 500  # entries read per transaction when a listing is streamed (PROPFIND)
+BATCH = 2000  # entries read per transaction when a listing is streamed (PROPFIND)
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,9 @@ def _after(session: Session, folder_id: int, cursor: str) -> object:
             "This folder changed while it was listed; start again from its first page."
         )
     is_dir, name = found
+    # The first term lets SQLite enter the listing index (models.py) right at the cursor.
     key = func.lower(FileEntry.name)
-    later = or_(key > name, and_(key == name, FileEntry.id > int(cursor)))
+    later = and_(key >= name, tuple_(key, FileEntry.id) > tuple_(name, int(cursor)))
     same_kind = and_(FileEntry.is_dir.is_(bool(is_dir)), later)
     return or_(FileEntry.is_dir.is_(False), same_kind) if is_dir else same_kind
 
