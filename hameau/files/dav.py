@@ -229,7 +229,9 @@ class FolderResource(EntryMixin, DAVCollection):
 
     @staticmethod
     def _mark_locks(members: list[Any], roots: set[str] | None) -> None:
-        for member in members if roots is not None else []:
+        if roots is None:
+            return
+        for member in members:
             member.known_locked = "/" + member.get_ref_url().strip("/") in roots
 
     def get_member_list(self) -> list[Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, text, union_all
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Subquery
 
 from hameau.accounts.models import Member
 from hameau.errors import InsufficientStorage
@@ -50,7 +51,7 @@ def usage(session: Session, member_id: int) -> int:
     return int(found or 0)
 
 
-def _charged_rows():  # type: ignore[no-untyped-def]
+def _charged_rows() -> Subquery:
     return union_all(
         *(
             select(table.charged_to.label("member_id"), table.size.label("size"))

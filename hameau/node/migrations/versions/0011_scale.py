@@ -3,6 +3,7 @@ of each folder's entries in listing order
 
 With 100,000 files, summing a member's rows on every write and finding a space's root
 through the owner's index read every row of theirs; both now cost the same at any size.
+The triggers and the expression index are SQLite's, as the search index of 0003 is.
 
 Revision ID: 0011
 Revises: 0010
