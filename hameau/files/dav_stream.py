@@ -10,6 +10,8 @@ WsgiDAV adds to answers without one.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -58,6 +60,13 @@ def _responses(resources: Iterable[Any], mode: str, names: list[str] | None) -> 
     return text[text.index(b">") + 1 : -len(TAIL)]
 
 
+def give_back_memory() -> None:
+    """Return the heap's free pages to the system (glibc keeps them otherwise: the process
+    would stay as large as its largest answer made it)."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc (musl, macOS): nothing
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def propfind(server: Any, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
     """WsgiDAV's PROPFIND for ``Depth: 1``, streamed when the resource is one of our folders."""
     resource = server._davProvider.get_resource_inst(environ["PATH_INFO"], environ)
@@ -71,9 +80,15 @@ def propfind(server: Any, environ: dict[str, Any], start_response: Callable[...,
 
     def body() -> Iterator[bytes]:
         yield HEAD + first
-        for batch in resource.member_batches():
-            yield _responses(batch, mode, names)
-        yield TAIL
+        batches = 0
+        try:
+            for batch in resource.member_batches():
+                batches += 1
+                yield _responses(batch, mode, names)
+            yield TAIL
+        finally:
+            if batches > 1:  # a big folder: give back what its batches left in the heap
+                give_back_memory()
 
     environ[STREAMED] = True
     start_response(

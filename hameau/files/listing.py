@@ -22,7 +22,7 @@ from hameau.node.db import transaction
 
 PAGE = 200  # entries on a folder's page
 API_LIMIT = 1000  # the most the JSON API gives at once (and its default)
-BATCH = 2000  # entries read per transaction when a listing is streamed (PROPFIND)
+BATCH = 500  # entries read per transaction when a listing is streamed (PROPFIND)
 
 
 @dataclass(frozen=True)
