@@ -53,14 +53,17 @@ class Running:
 
 
 @contextmanager
-def process(command: list[str]) -> Iterator[Running]:
+def process(
+    command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> Iterator[Running]:
     """A server started with `--port`, once its /healthz answers."""
     port = free_port()
     log = Path(tempfile.mkstemp(suffix=".log")[1])
     with log.open("w") as output:
         child = subprocess.Popen(
-            [*command, "--port", str(port)], stdout=output, stderr=subprocess.STDOUT, text=True
-        )
+            [*command, "--port", str(port)], stdout=output, stderr=subprocess.STDOUT, text=True,
+            env=env, cwd=cwd,
+        )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(url, child, log)  # type: ignore[arg-type]

@@ -4,16 +4,17 @@ the folder, move and delete operations. The pages' upload script uses the same r
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 import anyio.to_thread
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from hameau.errors import BadRequest, Forbidden
-from hameau.files import integrity, paths, purge
+from hameau.files import integrity, listing, paths, purge
 from hameau.files import service as files
 from hameau.files.models import FileEntry
 from hameau.web.auth import DB, MemberVisitor, member_of
@@ -26,6 +27,13 @@ trash_router = APIRouter(prefix="/api/trash", tags=["files"])
 Key = Annotated[str, PathParam(description="mine, household or shared", examples=["mine"])]
 FilePath = Annotated[str, PathParam(description="a path in the space", examples=["hello.txt"])]
 CONTENT_RANGE = {"description": "bytes */SIZE, SIZE being the file's", "schema": {"type": "string"}}
+Limit = Annotated[
+    int, Query(ge=1, le=listing.API_LIMIT, description="At most this many entries of a folder.")
+]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=40, description="A folder's listing from there: the `cursor` of a page."),
+]
 RANGE = {"name": "Range", "in": "header", "required": False, "schema": {"type": "string"},
          "examples": {"start": {"value": "bytes=0-1"}}}  # fmt: skip
 
@@ -49,8 +57,12 @@ class EntryOut(BaseModel):
 
 
 class Listing(BaseModel):
+    """A folder's entries, folders first then by name, a page at a time."""
+
     path: str
     entries: list[EntryOut]
+    cursor: str | None = Field(None, description="Where the next page starts (opaque).")
+    next: str | None = Field(None, description="The next page's address; none on the last.")
 
 
 class FolderIn(BaseModel):
@@ -140,12 +152,19 @@ async def trash_delete(request: Request, db: DB, visitor: MemberVisitor, entry_i
     openapi_extra={"parameters": [RANGE]},
 )
 async def read(
-    request: Request, db: DB, visitor: MemberVisitor, key: Key, path: FilePath
-) -> Response | Listing:
+    request: Request, db: DB, visitor: MemberVisitor, key: Key, path: FilePath,
+    limit: Limit = listing.API_LIMIT, cursor: Cursor = None,
+) -> Response | Listing:  # fmt: skip
+    """A file's content, or a folder's listing a page at a time (follow `next`)."""
     assert visitor.member is not None
     _, entry = files.locate(db, visitor.member, key, path)
     if entry.is_dir:
-        return Listing(path=path, entries=[EntryOut.of(item) for item in files.children(db, entry)])
+        found = listing.page(db, entry, limit, cursor)
+        after = found.cursor
+        return Listing(
+            path=path, entries=[EntryOut.of(item) for item in found.entries], cursor=after,
+            next=f"/api/files/{key}/{quote(path)}?limit={limit}&cursor={after}" if after else None,
+        )  # fmt: skip
     return await integrity.download(request.app.state.node.blobs, entry, request.headers)
 
 

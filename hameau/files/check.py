@@ -4,11 +4,14 @@
 - the content: every blob a file, a trashed file or an earlier version refers to is there,
   hashes to its name, and has the size recorded for it (what quotas count);
 - the files journal: each live file is in it with its content, nothing else is, and no two
-  changes share a sequence number.
+  changes share a sequence number;
+- the quota counters: each member's equals the sum of the rows charged to them, and the
+  triggers that keep them are there.
 
 Findings are said in words. With ``repair``, damaged content goes to the quarantine (the
 file then shows as damaged, with its versions to restore), recorded sizes and the journal are
-set to what the store holds, and repeated sequence numbers get fresh ones. Missing content
+set to what the store holds, repeated sequence numbers get fresh ones, and the quota counters
+are set to the sums (their triggers made again). Missing content
 cannot be repaired here: the report names the files to restore or delete.
 """
 
@@ -25,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hameau.accounts.models import Member
 from hameau.config import Settings
-from hameau.files import journal
+from hameau.files import journal, quota
 from hameau.files.models import FileEntry, FileVersion
 from hameau.files.retention import referenced_blobs
 from hameau.files.service import path_of
@@ -254,6 +257,36 @@ def _renumber(session: Session, repeated: list[int]) -> None:
             )
 
 
+def check_quota(session: Session, report: Report, repair: bool) -> None:
+    """Each member's quota counter is the sum of what is charged to them."""
+    missing = quota.missing_triggers(session)
+    if missing:
+        report.findings.append(
+            f"{len(missing)} of the triggers that keep the quota counters are missing"
+            " (a rebuilt table loses them): the counters no longer follow the writes."
+        )
+        if repair:
+            quota.make_triggers(session, missing)
+            report.repaired.append(f"{len(missing)} quota trigger(s) made again.")
+    counted, kept = quota.recount_all(session), quota.counters(session)
+    names = dict(session.execute(select(Member.id, Member.name)).tuples().all())
+    wrong = {
+        member_id: (kept.get(member_id, 0), counted.get(member_id, 0))
+        for member_id in names
+        if kept.get(member_id, 0) != counted.get(member_id, 0)
+    }
+    for member_id, (said, summed) in list(wrong.items())[:SHOWN]:
+        report.findings.append(
+            f"{names[member_id]}'s quota counter says {said:,} bytes used, their files"
+            f" hold {summed:,}."
+        )
+    if len(wrong) > SHOWN:
+        report.findings.append(f"and {len(wrong) - SHOWN} more members' quota counters.")
+    if wrong and repair:
+        quota.set_counters(session, {member_id: wrong[member_id][1] for member_id in wrong})
+        report.repaired.append(f"{len(wrong)} quota counter(s) set to the sum of the files.")
+
+
 def unreferenced(session: Session, store: LocalBlobStore) -> int:
     keep = referenced_blobs(session)
     return sum(1 for digest in store.stored() if digest not in keep)
@@ -279,6 +312,7 @@ def run_check(settings: Settings, repair: bool = False, purge_quarantine: bool =
         check_content(node.sessions, node.blobs, report, repair)
         with transaction(node.sessions) as session:
             check_journal(session, report, repair)
+            check_quota(session, report, repair)
             loose = unreferenced(session, node.blobs)
         if loose:
             report.notes.append(

@@ -9,7 +9,7 @@ that refuses `Depth: infinity`, are in dav_app.py.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
@@ -26,7 +26,7 @@ from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
 from hameau.accounts.models import Member
 from hameau.errors import Conflict, Forbidden, HameauError, InsufficientStorage, NotFound
-from hameau.files import dav_props, integrity, paths, quota, shares
+from hameau.files import dav_props, dav_stream, integrity, listing, paths, quota, shares
 from hameau.files import service as files
 from hameau.files.dav_auth import MEMBER_KEY
 from hameau.files.dav_tops import TOP, RootCollection, SharedCollection
@@ -111,12 +111,17 @@ class EntryMixin(dav_props.DeadProperties):
         if not self.writable:
             raise DAVError(HTTP_FORBIDDEN, context_info="Shared with you read-only.")
 
+    _ref_url: str | None = None
+
     def get_ref_url(self) -> str:
-        """The key of locks: the real resource, the space's owner first (`/m12/mine/a`)."""
-        top = self.where.top
-        owner = "h" if top == "household" else f"{top[0]}{self.context.member_id}"
-        key = "/".join(["", owner, top, *self.where.parts])
-        return quote(key + ("/" if self.is_collection else ""))  # type: ignore[attr-defined]
+        """The key of locks: the real resource, the space's owner first (`/m12/mine/a`).
+        Kept once made: WsgiDAV asks for it for each property of a listing."""
+        if self._ref_url is None:
+            top = self.where.top
+            owner = "h" if top == "household" else f"{top[0]}{self.context.member_id}"
+            key = "/".join(["", owner, top, *self.where.parts])
+            self._ref_url = quote(key + ("/" if self.is_collection else ""))  # type: ignore[attr-defined]
+        return self._ref_url
 
     def prevent_locking(self) -> bool:
         return not self.writable
@@ -205,28 +210,52 @@ class FolderResource(EntryMixin, DAVCollection):
     def get_member(self, name: str) -> Any:
         return self.provider.get_resource_inst(f"{self.path.rstrip('/')}/{name}", self.environ)
 
+    def _members(self, entries: list[FileEntry], properties: dict[int, list[str]]) -> list[Any]:
+        found = []
+        for entry in entries:
+            where = Where(self.where.top, [*self.where.parts, entry.name], entry.id)
+            path = f"{self.path.rstrip('/')}/{entry.name}"
+            kind = FolderResource if entry.is_dir else FileResource
+            found.append(kind(path, self.environ, self.context, where, entry))
+            found[-1].known_names = properties.get(entry.id, [])
+        return found
+
+    def _locked_roots(self) -> set[str] | None:
+        """The locks held in this folder (one lookup for a whole listing); None: no locks."""
+        if self.provider.lock_manager is None:
+            return None
+        held = self.provider.lock_manager.get_url_lock_list(self.get_ref_url(), recursive=True)
+        return {lock["root"] for lock in held}
+
+    @staticmethod
+    def _mark_locks(members: list[Any], roots: set[str] | None) -> None:
+        if roots is None:
+            return
+        for member in members:
+            member.known_locked = "/" + member.get_ref_url().strip("/") in roots
+
     def get_member_list(self) -> list[Any]:
-        """One query for a whole folder listing (PROPFIND Depth: 1)."""
+        """One query for a whole folder listing."""
 
         def work(session: Any, member: Member) -> list[Any]:
-            found = []
             folder = self._entry(session)
             properties = dav_props.names_below(session, folder.id)
-            for entry in files.children(session, folder):
-                where = Where(self.where.top, [*self.where.parts, entry.name], entry.id)
-                path = f"{self.path.rstrip('/')}/{entry.name}"
-                kind = FolderResource if entry.is_dir else FileResource
-                found.append(kind(path, self.environ, self.context, where, entry))
-                found[-1].known_names = properties.get(entry.id, [])
-            return found
+            return self._members(files.children(session, folder), properties)
 
         children = self.context.run(work)
-        if self.provider.lock_manager is not None:
-            held = self.provider.lock_manager.get_url_lock_list(self.get_ref_url(), recursive=True)
-            roots = {lock["root"] for lock in held}
-            for child in children:
-                child.known_locked = "/" + child.get_ref_url().strip("/") in roots
+        self._mark_locks(children, self._locked_roots())
         return children
+
+    def member_batches(self) -> Iterator[list[Any]]:
+        """The folder's members a batch at a time, each read in its own transaction (a
+        PROPFIND Depth: 1 streams them, see dav_stream.py)."""
+        roots = self._locked_roots()
+        for entries in listing.batches(self.context.node.sessions, self.entry_id or 0):
+            ids = [entry.id for entry in entries]
+            properties = self.context.run(lambda s, m, ids=ids: dav_props.names_of(s, ids))
+            members = self._members(entries, properties)
+            self._mark_locks(members, roots)
+            yield members
 
     def create_empty_resource(self, name: str) -> FileResource:
         self._check_writable()
@@ -403,6 +432,14 @@ class HameauProvider(DAVProvider):
     def __init__(self, node: Node) -> None:
         super().__init__()
         self.node = node
+
+    def custom_request_handler(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], default: Any
+    ) -> Any:
+        """PROPFIND Depth: 1 streams a folder's listing (dav_stream.py); the rest is WsgiDAV's."""
+        if environ["REQUEST_METHOD"] == "PROPFIND" and environ.get("HTTP_DEPTH") == "1":
+            return dav_stream.propfind(default.__self__, environ, start_response)
+        return default(environ, start_response)
 
     def ref_url_to_path(self, ref_url: str) -> str:
         """From a lock's key (`/m12/mine/a`, see `EntryMixin.get_ref_url`) to its path."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from wsgidav.wsgidav_app import WsgiDAVApp
 
-from hameau.files import dav_locks
+from hameau.files import dav_locks, dav_stream
 from hameau.files.dav import DISCONNECTED, UNDO, HameauProvider
 from hameau.files.dav_auth import AppPasswords
 from hameau.node.datadir import Node
@@ -89,7 +89,8 @@ def make_dav_app(node: Node) -> Callable[..., Iterable[bytes]]:
         "suppress_version_info": True,
         "dir_browser": {"enable": False},
     }
-    return guard(dav_locks.undo_failed_locks(WsgiDAVApp(config), locks, UNDO))
+    dav = dav_locks.undo_failed_locks(WsgiDAVApp(config), locks, UNDO)
+    return guard(dav_stream.keep_alive(dav))
 
 
 def make_dav_asgi(node: Node) -> Any:

@@ -36,6 +36,19 @@ def names_below(session: Session, folder_id: int) -> dict[int, list[str]]:
     return found
 
 
+def names_of(session: Session, entry_ids: list[int]) -> dict[int, list[str]]:
+    """The property names of these entries, in one query (for a batch of a listing)."""
+    query = (
+        select(DavProperty.entry_id, DavProperty.name)
+        .where(DavProperty.entry_id.in_(entry_ids))
+        .order_by(DavProperty.id)
+    )
+    found: dict[int, list[str]] = {}
+    for entry_id, name in session.execute(query):
+        found.setdefault(entry_id, []).append(name)
+    return found
+
+
 def value(session: Session, entry_id: int, name: str) -> bytes | None:
     return session.scalar(
         select(DavProperty.value).where(DavProperty.entry_id == entry_id, DavProperty.name == name)

@@ -14,6 +14,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -38,6 +39,13 @@ class FileEntry(Base):
             unique=True,
             sqlite_where=text("deleted_at IS NULL"),
         ),
+        # The spaces' roots alone: finding one costs the same in any size of archive.
+        Index(
+            "ix_file_entries_roots",
+            "owner_id",
+            sqlite_where=text("parent_id IS NULL"),
+            postgresql_where=text("parent_id IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -61,6 +69,18 @@ class FileEntry(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
     # Where a trashed entry came from, to show and to restore it.
     deleted_from: Mapped[str | None] = mapped_column(String(4000), nullable=True)
+
+
+# A folder's live entries in the order every door lists them (files.listing): a page of a
+# folder of 20,000 starts at its cursor instead of sorting the whole folder.
+Index(
+    "ix_file_entries_listing",
+    FileEntry.parent_id,
+    FileEntry.is_dir.desc(),
+    func.lower(FileEntry.name),
+    sqlite_where=text("deleted_at IS NULL"),
+    postgresql_where=text("deleted_at IS NULL"),
+)
 
 
 class FileVersion(Base):
@@ -136,3 +156,15 @@ class DavLock(Base):
     owner: Mapped[bytes] = mapped_column(LargeBinary)
     timeout: Mapped[float] = mapped_column(Float)
     expire: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch
+
+
+class FileUsage(Base):
+    """Bytes charged to a member (files, versions, trash, dead properties): the quota's
+    counter, kept by the database's triggers in each write's transaction (`files.quota`)."""
+
+    __tablename__ = "file_usage"
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)

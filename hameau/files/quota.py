@@ -1,33 +1,109 @@
 """Quota: the bytes counted against a member (their files, earlier versions, trash and
 WebDAV properties) and the room left to them; every door checks a write against it.
+
+The count is a counter (`FileUsage`, one row per member) that the database's own triggers
+keep in each write's transaction, whatever the door or the statement (a row written by the
+ORM, a bulk insert of a satellite's sync, a purge's cascade): reading it costs the same in
+an archive of ten files or of a hundred thousand. `recount` sums the rows themselves;
+`hameau check` compares the two and `--repair` sets the counter to the sum.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, union_all
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Subquery
 
 from hameau.accounts.models import Member
 from hameau.errors import InsufficientStorage
-from hameau.files.models import DavProperty, FileEntry, FileVersion
+from hameau.files.models import DavProperty, FileEntry, FileUsage, FileVersion
+
+CHARGED = ("file_entries", "file_versions", "dav_properties")  # the tables whose rows count
+
+
+def _triggers(table: str) -> dict[str, str]:
+    add = (
+        "INSERT INTO file_usage (member_id, bytes) SELECT NEW.charged_to, NEW.size"
+        " WHERE NEW.charged_to IS NOT NULL"
+        " ON CONFLICT (member_id) DO UPDATE SET bytes = bytes + excluded.bytes;"
+    )
+    remove = "UPDATE file_usage SET bytes = bytes - OLD.size WHERE member_id = OLD.charged_to;"
+    return {
+        f"usage_{table}_insert": f"CREATE TRIGGER usage_{table}_insert AFTER INSERT ON {table}"
+        f" WHEN NEW.charged_to IS NOT NULL AND NEW.size != 0 BEGIN {add} END",
+        f"usage_{table}_delete": f"CREATE TRIGGER usage_{table}_delete AFTER DELETE ON {table}"
+        f" WHEN OLD.charged_to IS NOT NULL AND OLD.size != 0 BEGIN {remove} END",
+        f"usage_{table}_update": f"CREATE TRIGGER usage_{table}_update"
+        f" AFTER UPDATE OF size, charged_to ON {table}"
+        " WHEN OLD.size IS NOT NEW.size OR OLD.charged_to IS NOT NEW.charged_to"
+        f" BEGIN {remove} {add} END",
+    }
+
+
+# What migration 0011 made (SQLite); `hameau check --repair` makes any missing one again.
+TRIGGERS = {name: sql for table in CHARGED for name, sql in _triggers(table).items()}
 
 
 def usage(session: Session, member_id: int) -> int:
-    """Bytes counted against a member: their files, earlier versions and trash."""
-    files = session.scalar(
-        select(func.coalesce(func.sum(FileEntry.size), 0)).where(FileEntry.charged_to == member_id)
-    )
-    versions = session.scalar(
-        select(func.coalesce(func.sum(FileVersion.size), 0)).where(
-            FileVersion.charged_to == member_id
+    """Bytes counted against a member: their files, earlier versions and trash (the counter,
+    read from the database: the triggers change it behind the ORM's back)."""
+    found = session.scalar(select(FileUsage.bytes).where(FileUsage.member_id == member_id))
+    return int(found or 0)
+
+
+def _charged_rows() -> Subquery:
+    return union_all(
+        *(
+            select(table.charged_to.label("member_id"), table.size.label("size"))
+            for table in (FileEntry, FileVersion, DavProperty)
         )
+    ).subquery()
+
+
+def recount(session: Session, member_id: int) -> int:
+    """The same bytes summed from every row (what the counter must equal)."""
+    rows = _charged_rows()
+    total = session.scalar(
+        select(func.coalesce(func.sum(rows.c.size), 0)).where(rows.c.member_id == member_id)
     )
-    properties = session.scalar(  # WebDAV dead properties they set
-        select(func.coalesce(func.sum(DavProperty.size), 0)).where(
-            DavProperty.charged_to == member_id
-        )
+    return int(total or 0)
+
+
+def recount_all(session: Session) -> dict[int, int]:
+    """Each member's bytes summed from the rows (members with nothing charged: absent)."""
+    rows = _charged_rows()
+    query = (
+        select(rows.c.member_id, func.sum(rows.c.size))
+        .where(rows.c.member_id.is_not(None))
+        .group_by(rows.c.member_id)
     )
-    return int(files or 0) + int(versions or 0) + int(properties or 0)
+    return {int(member_id): int(total or 0) for member_id, total in session.execute(query)}
+
+
+def counters(session: Session) -> dict[int, int]:
+    return {row.member_id: row.bytes for row in session.scalars(select(FileUsage))}
+
+
+def set_counters(session: Session, values: dict[int, int]) -> None:
+    """Set members' counters to these sums (`hameau check --repair`)."""
+    for member_id, total in values.items():
+        found = session.get(FileUsage, member_id)
+        if found is None:
+            session.add(FileUsage(member_id=member_id, bytes=total))
+        else:
+            found.bytes = total
+    session.flush()
+
+
+def missing_triggers(session: Session) -> list[str]:
+    """The counter's triggers that are not in the database (a rebuilt table loses them)."""
+    found = set(session.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")))
+    return [name for name in TRIGGERS if name not in found]
+
+
+def make_triggers(session: Session, names: list[str]) -> None:
+    for name in names:
+        session.execute(text(TRIGGERS[name]))
 
 
 def room_left(session: Session, member: Member) -> int:

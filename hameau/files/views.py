@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from hameau.accounts import members, workspace
 from hameau.accounts.models import Member
 from hameau.errors import N_, BadRequest, Forbidden, NotFound
-from hameau.files import integrity, kinds, paths, purge, quota, retention, shares
+from hameau.files import integrity, kinds, listing, paths, purge, quota, retention, shares
 from hameau.files import service as files
 from hameau.files.api import receive_upload
 from hameau.files.models import FileEntry
@@ -275,8 +275,12 @@ def _show(
         workspace.remember(db, visitor.login, "files", here, item=path, title=title)
     store = request.app.state.node.blobs
     if entry.is_dir:
-        entries = files.children(db, entry)
+        after, here = request.query_params.get("after"), quote(request.url.path)
+        found = listing.page(db, entry, listing.PAGE, after)
+        entries = found.entries
         context.update(
+            next_url=f"{here}?after={found.cursor}" if found.cursor else None,
+            first_url=here if after else None,
             entries=entries, damaged_entries=integrity.damaged_ids(store, entries),
             upload_url=f"{item_url(entry)}/upload" if by_id
             else f"/api/files/{key}/" + (quote(path + "/") if path else ""),
