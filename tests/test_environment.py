@@ -20,7 +20,7 @@ from hameau.accounts.models import AppToken, Device, Member, Workspace
 from hameau.ai.models import AIQuery
 from hameau.calendar.store import CalendarStore
 from hameau.config import Settings
-from hameau.files import dav_props, shares
+from hameau.files import dav_props, quota, shares
 from hameau.files import service as files
 from hameau.files.models import DavProperty, FileEntry, FileShare, FileVersion
 from hameau.files.retention import versions
@@ -179,6 +179,9 @@ def test_files_arrive_with_versions_trash_shares_and_properties(moved: Moved) ->
         with transaction(target.sessions) as session:
             sam = members.find_member(session, "sam")
             assert [entry.name for entry in shares.shared_with(session, sam)] == ["photos"]
+            alex = members.find_member(session, "alex")
+            # The quota counter counted what the import wrote, as a full recount finds it.
+            assert quota.usage(session, alex.id) == quota.recount(session, alex.id) > 0
     finally:
         home.close()
         target.close()
