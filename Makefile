@@ -67,7 +67,7 @@ EXTRACT = $(BIN)/pybabel -q extract -F babel.cfg --no-location --omit-header --w
 	--sort-output -k N_ -k HameauError -k BadRequest -k Unauthorized -k Forbidden -k NotFound \
 	-k Conflict -k PayloadTooLarge -k TooManyRequests -k LoginRequired -k InsufficientStorage \
 	-k Unavailable -k Busy -k BackendFailed -k Phrase -k StoreNotMounted -k RangeNotSatisfiable -k BuildFailed \
-	-k HomeUnreachable -k SyncFailed -k WrongPassword
+	-k HomeUnreachable -k SyncFailed -k WrongPassword -k PeerFailed
 
 i18n: $(VENV)/.installed
 	$(EXTRACT) -o $(LOCALE)/hameau.pot .

@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from hameau import commands
+from hameau import commands, trips
 from hameau.accounts import cli as accounts_cli
 from hameau.ai import cli as ai_cli
 from hameau.config import ConfigError
@@ -33,6 +33,7 @@ commands.register(app)
 accounts_cli.register(app)
 travel_cli.register(app)
 ai_cli.register(app)
+trips.provide()  # the travel engine's syncing domains, from the registry
 
 USER_ERRORS = (HameauError, ConfigError, NodeMissing, NodeExists, IdentityError, ValueError)
 

@@ -108,6 +108,7 @@ PARTS: tuple[Part, ...] = (
         mounts=(("/dav/files", "hameau.web.app:_webdav"),),
         templates=True,
         models=("hameau.files.models", "hameau.files.journal"),
+        sync="hameau.files.sync",
     ),
     Part(
         "calendar",
@@ -115,6 +116,7 @@ PARTS: tuple[Part, ...] = (
         routers=("hameau.calendar.views:router",),
         mounts=(("/dav/cal", "hameau.web.app:_caldav"),),
         templates=True,
+        sync="hameau.calendar.sync",
     ),
     Part(
         "notes",
@@ -122,6 +124,7 @@ PARTS: tuple[Part, ...] = (
         routers=("hameau.notes.views:router", "hameau.notes.views:api"),
         templates=True,
         models=("hameau.notes.models",),
+        sync="hameau.notes.sync",
     ),
     Part(
         "messages",

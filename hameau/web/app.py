@@ -14,7 +14,7 @@ from starlette.middleware.gzip import GZipMiddleware, GZipResponder
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hameau import __version__
+from hameau import __version__, trips
 from hameau.accounts import api as accounts_api
 from hameau.accounts import views as accounts_views
 from hameau.accounts.members import count_members
@@ -258,6 +258,7 @@ def create_app(node: Node) -> FastAPI:
     app.state.node = node
     # A satellite (a travel copy of one member's things) is a node with a satellite record.
     app.state.satellite = travel_record.load(node.layout.root)
+    trips.provide()  # the travel engine's syncing domains, from the registry
     app.state.autosync = AutoSync(node) if app.state.satellite is not None else None
     app.state.scrubber = Scrubber(node)
     app.state.travel_proofs = Proofs()  # contents a satellite sent, until its paths are applied

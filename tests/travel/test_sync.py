@@ -113,7 +113,7 @@ def test_return_syncs_then_revokes_and_wipes(tmp_path: Path) -> None:
     pair = pack(home, tmp_path / "sat", ["files:mine/Voyage"])
     write(pair.sat, "Voyage/last.txt", b"written on the last day")
     token = pair.satellite.token
-    lifecycle.return_home(pair.sat, pair.satellite, pair.client)
+    lifecycle.return_home(pair.sat, pair.satellite, pair.peer)
     assert live(home)["Voyage/last.txt"] == b"written on the last day"
     assert not (tmp_path / "sat").exists()
     refused = pair.client.get(
@@ -333,7 +333,7 @@ def test_random_histories_converge_and_lose_nothing(
 
 
 def test_an_unmounted_content_store_is_never_synced_as_empty(tmp_path: Path) -> None:
-    from hameau.travel.apply import MARKER
+    from hameau.files.settle import MARKER
 
     home = home_node(tmp_path / "home")
     write(home, "Voyage/a.txt", b"precious")
@@ -383,7 +383,7 @@ def test_a_long_name_edited_on_both_sides_keeps_both_versions(tmp_path: Path) ->
     assert at_home == live(pair.sat, under="Voyage")
     assert at_home[f"Voyage/{name}"] == b"edited at home"
     assert at_home[copy.removeprefix("mine/")] == b"edited away"
-    lifecycle.return_home(pair.sat, pair.satellite, pair.client)
+    lifecycle.return_home(pair.sat, pair.satellite, pair.peer)
     assert b"edited away" in live(home).values()
 
 
@@ -396,7 +396,7 @@ def _settles(pair, expected: set[bytes]) -> None:  # type: ignore[no-untyped-def
     at_home = live(pair.home, under="Voyage")
     assert at_home == live(pair.sat, under="Voyage")
     assert expected <= set(at_home.values()), at_home
-    lifecycle.return_home(pair.sat, pair.satellite, pair.client)
+    lifecycle.return_home(pair.sat, pair.satellite, pair.peer)
     assert expected <= set(live(pair.home, under="Voyage").values())
 
 
