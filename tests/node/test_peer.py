@@ -24,7 +24,8 @@ class Handler(BaseHTTPRequestHandler):
     flaky = 0
 
     def do_GET(self) -> None:
-        if self.path == "/flaky":
+        where = "/" + self.path.split("?")[0].strip("/").split("/")[0]  # /boom/anything too
+        if where == "/flaky":
             Handler.flaky += 1
             if Handler.flaky <= 2:
                 return self._send(502, b"not yet", "text/plain")
@@ -35,7 +36,7 @@ class Handler(BaseHTTPRequestHandler):
             "/html": (500, b"<html>Internal Server Error</html>", "text/html"),
             "/garbled": (200, b"{not json", "application/json"),
         }
-        self._send(*bodies.get(self.path, (404, b"{}", "application/json")))
+        self._send(*bodies.get(where, (404, b"{}", "application/json")))
 
     def _send(self, status: int, body: bytes, kind: str) -> None:
         self.send_response(status)
