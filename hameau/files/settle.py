@@ -114,6 +114,29 @@ def _folder(
 Folders = dict[tuple[int | None, str], FileEntry]
 
 
+def _known_folders(session: Session, where: files.Space, folders: set[str], known: Folders) -> None:
+    """Find these folders (and their parents) that exist, a query per depth rather than one
+    per folder, into ``known``; `_folder` then makes those missing."""
+    wanted = {"/".join(parts[:depth]) for f in folders for parts in [f.split("/")]
+              for depth in range(1, len(parts) + 1) if f}  # fmt: skip
+    if (where.owner_id, "") not in known:
+        known[(where.owner_id, "")] = files.root(session, where)
+    for depth in range(1, max((p.count("/") + 2 for p in wanted), default=1)):
+        level: dict[tuple[int, str], str] = {}
+        for path in wanted:
+            parent, _, name = path.rpartition("/")
+            above = known.get((where.owner_id, parent))
+            if (
+                path.count("/") == depth - 1
+                and above is not None
+                and (where.owner_id, path) not in known
+            ):
+                level[(above.id, name)] = path
+        for entry in _entries(session, list(level)):
+            if entry.is_dir:
+                known[(where.owner_id, level[(entry.parent_id, entry.name)])] = entry  # type: ignore[index]
+
+
 def put(
     session: Session,
     member: Member,
@@ -225,6 +248,8 @@ def replace_many(
     that are not a plain file's new content (a folder in the way, text to index, a path
     the journal does not know) are left to `put`."""
     wanted: dict[tuple[int, str], tuple[str, FileState, int]] = {}
+    parents = {"/".join(paths.split(path)[:-1]) for path, _state, _size in items}
+    _known_folders(session, where, parents, known)
     for path, state, size in items:
         parts = paths.split(path)
         if not parts or state.blob is None or "/".join(parts) not in journaled:
