@@ -14,7 +14,7 @@ from typing import Any
 from hameau.ai.runtime import Piece, Result
 from hameau.errors import HameauError
 from hameau.node.datadir import Node
-from hameau.node.peer import AsyncPeer, PeerFailed
+from hameau.node.peer import GARBLED, AsyncPeer, PeerFailed
 
 
 class BackendFailed(HameauError):
@@ -35,7 +35,10 @@ class Backend:
         )
 
     def _said(self, error: PeerFailed) -> BackendFailed:
-        return self._failed(f"{error.code} {error.why}" if error.code else error.why or error.kind)
+        if error.kind == GARBLED:
+            return self._failed("an answer that is not JSON")
+        why = error.why.rstrip(".")  # the sentence ends with its own full stop
+        return self._failed(f"{error.code} {why}" if error.code else why)
 
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         try:
