@@ -150,8 +150,9 @@ class Peer:
                 failure = refused(self.address, response)
             except httpx.TransportError as error:
                 failure = unreachable(self.address, error)
-            wait = self.backoff(attempt, failure) if self.backoff else None
-            if wait is None or not _retryable(method, failure):
+            retry = self.backoff is not None and _retryable(method, failure)
+            wait = self.backoff(attempt, failure) if retry and self.backoff else None
+            if wait is None:
                 if failure.answered:
                     return response
                 raise failure
