@@ -33,7 +33,6 @@ commands.register(app)
 accounts_cli.register(app)
 travel_cli.register(app)
 ai_cli.register(app)
-trips.provide()  # the travel engine's syncing domains, from the registry
 
 USER_ERRORS = (HameauError, ConfigError, NodeMissing, NodeExists, IdentityError, ValueError)
 
@@ -54,7 +53,9 @@ def _usage(error: Any) -> str:
 
 def main() -> None:
     try:
-        code = app(standalone_mode=False)  # a command's `typer.Exit(n)` comes back as n
+        # A command's `typer.Exit(n)` comes back as n; the context hands travel the syncing
+        # domains (travel does not import the registry).
+        code = app(standalone_mode=False, obj={"syncing": trips.domains})
     except USER_ERRORS as error:
         print(f"Error: {error}", file=sys.stderr)
         sys.exit(1)

@@ -1,5 +1,6 @@
-"""Assembly: the domains that sync to a satellite, read from the registry and handed to the
-travel engine once at start-up (travel is a domain: it never imports the registry)."""
+"""Assembly: the domains that sync to a satellite, read from the registry, for the travel
+engine (travel is a domain: it never imports the registry). The CLI passes them down in its
+context, the app factory to the satellite's automatic sync."""
 
 from __future__ import annotations
 
@@ -9,8 +10,4 @@ from hameau.node import syncing
 
 def domains() -> list[syncing.Domain]:
     """Each part with a `sync=` module, in the registry's order: (its name, the module)."""
-    return [(part.name, parts.load(part.sync)) for part, _adapter in parts.adapters() if part.sync]
-
-
-def provide() -> None:
-    syncing.provide(domains)
+    return [(part.name, parts.load(part.sync)) for part in parts.PARTS if part.sync]

@@ -15,7 +15,8 @@ with three functions:
 The home's side of each is its travel API (hameau/travel/api*.py). The engine
 (hameau/travel/sync.py) runs rounds over the domains a satellite took, in the registry's
 order, until one changes nothing. It does not import the registry (a domain never imports
-the assembly): the assembly hands it the syncing domains through `provide` at start-up.
+the assembly): the assembly passes the syncing domains down (`hameau/trips.py`: the CLI
+through its context, the app factory to the satellite's automatic sync).
 """
 
 from __future__ import annotations
@@ -62,16 +63,3 @@ class Trip:
 
 
 Domain = tuple[str, ModuleType]  # a part's name (also its kind of take) and its sync module
-_provider: Callable[[], list[Domain]] | None = None
-
-
-def provide(provider: Callable[[], list[Domain]]) -> None:
-    """The assembly says, once, where the syncing domains come from (the registry)."""
-    global _provider
-    _provider = provider
-
-
-def domains() -> list[Domain]:
-    if _provider is None:
-        raise RuntimeError("the syncing domains were not provided (hameau.node.syncing.provide)")
-    return _provider()

@@ -21,6 +21,7 @@ from hameau.files import journal, settle
 from hameau.files import service as files
 from hameau.files.merge import Order, compare
 from hameau.files.sync import home_changes, owner_of
+from hameau.node import syncing
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
 from hameau.node.peer import Peer
@@ -172,9 +173,11 @@ def _at_home(node: Node, satellite: Satellite, home: Home, space: str) -> list[s
     )  # fmt: skip
 
 
-def return_home(node: Node, satellite: Satellite, client: Peer) -> Report:
+def return_home(
+    node: Node, satellite: Satellite, client: Peer, domains: list[syncing.Domain]
+) -> Report:
     """A last sync; if everything reached home, the credential is revoked and the copy wiped."""
-    report = sync(node, satellite, client)
+    report = sync(node, satellite, client, domains=domains)
     if not report.complete:
         raise SyncFailed(
             "Not everything reached home (%(why)s); nothing was wiped. Fix it and run"

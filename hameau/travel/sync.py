@@ -78,15 +78,15 @@ def sync(
     satellite: Satellite,
     client: Peer,
     page_size: int = CHANGES_PAGE,
-    domains: list[syncing.Domain] | None = None,
+    *,
+    domains: list[syncing.Domain],
 ) -> Report:
-    """Two-way sync until both sides agree (or a problem needs the member)."""
+    """Two-way sync of what the satellite took of these domains, until both sides agree (or
+    a problem needs the member)."""
     report = Report()
     started = time.perf_counter()
     home = Home(client, page_size)
-    planned = trips(
-        node, satellite, home, report, syncing.domains() if domains is None else domains
-    )
+    planned = trips(node, satellite, home, report, domains)
     with locked(node.layout.root):
         try:
             with node.sessions() as session:

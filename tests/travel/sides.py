@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from hameau import trips
 from hameau.accounts import members
 from hameau.errors import NotFound
 from hameau.files import paths
@@ -36,7 +37,7 @@ class Pair:
     satellite: Satellite
 
     def sync(self) -> sync.Report:
-        return sync.sync(self.sat, self.satellite, self.peer)
+        return sync.sync(self.sat, self.satellite, self.peer, domains=trips.domains())
 
 
 def home_node(root: Path) -> Node:

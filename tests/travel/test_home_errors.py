@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from hameau import trips
 from hameau.errors import HameauError
 from hameau.travel import sync
 from hameau.travel.home import client_for
@@ -29,7 +30,7 @@ def test_home_failing_says_so_and_local_work_stays(tmp_path: Path) -> None:
                 client_for(pair.satellite, timeout=5) as client,
                 pytest.raises(HameauError) as failed,
             ):
-                sync.sync(pair.sat, pair.satellite, client)
+                sync.sync(pair.sat, pair.satellite, client, domains=trips.domains())
             assert str(failed.value) == said and failed.value.status == 502
             assert pair.satellite.last_error == said
     assert live(pair.sat, under="Voyage")["Voyage/b.txt"] == b"written away"
