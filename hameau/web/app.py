@@ -258,8 +258,7 @@ def create_app(node: Node) -> FastAPI:
     app.state.node = node
     # A satellite (a travel copy of one member's things) is a node with a satellite record.
     app.state.satellite = travel_record.load(node.layout.root)
-    satellite = app.state.satellite is not None
-    app.state.autosync = AutoSync(node, trips.domains) if satellite else None
+    app.state.autosync = AutoSync(node, trips.domains) if app.state.satellite is not None else None
     app.state.scrubber = Scrubber(node)
     app.state.travel_proofs = Proofs()  # contents a satellite sent, until its paths are applied
     app.state.csrf = csrf
