@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from starlette.middleware import Middleware
 
-from hameau import __version__
+from hameau import __version__, trips
 from hameau.accounts.models import LoginSession, Member
 from hameau.node.datadir import Node
 from hameau.node.db import utcnow
@@ -137,6 +137,7 @@ def create_app(node: Node) -> FastAPI:
     app.state.csrf = csrf
     app.state.metrics = metrics
     app.state.export_member = _export_member
+    app.state.syncing = trips.domains  # for travel, which never imports the registry
     app.state.starts = []  # Callable[[], None]
     app.state.stops = []  # Callable[[], Awaitable[None]]
     _add_parts(app, node)

@@ -16,6 +16,7 @@ from typing import Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from hameau import trips
 from hameau.parts import Command, commands, load
 
 HELP = "A hamlet of household servers: run your household's node."
@@ -100,7 +101,9 @@ def _usage(error: Any) -> str:
 
 def main() -> None:
     try:
-        code = app.main(standalone_mode=False)  # a command's `typer.Exit(n)` comes back as n
+        # A command's `typer.Exit(n)` comes back as n; the context hands travel the syncing
+        # domains (travel does not import the registry).
+        code = app.main(standalone_mode=False, obj={"syncing": trips.domains})
     except typer.Abort:
         print("Aborted.", file=sys.stderr)
         sys.exit(1)

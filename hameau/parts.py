@@ -116,6 +116,7 @@ PARTS: tuple[Part, ...] = (
         models=("hameau.files.models", "hameau.files.journal"),
         environment="hameau.files.environment",
         state="hameau.files.scrub:attach",
+        sync="hameau.files.sync",
     ),
     Part(
         "calendar",
@@ -125,6 +126,7 @@ PARTS: tuple[Part, ...] = (
         templates=True,
         environment="hameau.calendar.environment",
         state="hameau.calendar.views:attach",
+        sync="hameau.calendar.sync",
     ),
     Part(
         "notes",
@@ -133,6 +135,7 @@ PARTS: tuple[Part, ...] = (
         templates=True,
         models=("hameau.notes.models",),
         environment="hameau.notes.environment",
+        sync="hameau.notes.sync",
     ),
     Part(
         "messages",

@@ -13,7 +13,7 @@ DOMAINS = ("files", "calendar", "notes", "messages", "search", "travel", "ai")
 # The modules that assemble the parts: they may import anything; nothing else imports them.
 ASSEMBLY = {
     "hameau.__main__", "hameau.app", "hameau.cli", "hameau.commands", "hameau.demo",
-    "hameau.export", "hameau.models", "hameau.parts", "hameau.serving",
+    "hameau.export", "hameau.models", "hameau.parts", "hameau.serving", "hameau.trips",
 }  # fmt: skip
 # Members, sessions, app passwords and devices: what the request's visitor is made of. The web
 # machinery builds on them; the accounts' pages, API and commands are a part like the others.
@@ -27,8 +27,6 @@ BASE = ("hameau.node", "hameau.config", "hameau.errors")
 ALLOWED = {
     # Alembic's environment is a script Alembic runs, above the layers: it needs every table.
     ("hameau.node.migrations.env", "hameau.models"),
-    # Fixed in the travel lane: the files journal reads travel's merge rules.
-    ("hameau.files.journal", "hameau.travel.merge"),
 }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from hameau.errors import HameauError
 from hameau.node.datadir import Node
+from hameau.node.peer import GARBLED, AsyncPeer, PeerFailed
 
 
 class BackendFailed(HameauError):
@@ -22,18 +23,7 @@ class Backend:
     def __init__(self, node: Node) -> None:
         self.url = node.settings.ai_backend_url.rstrip("/")
         self.key = node.settings.ai_backend_key
-        self._client: Any = None
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            import httpx
-
-            headers = {"Authorization": f"Bearer {self.key}"} if self.key else {}
-            self._client = httpx.AsyncClient(
-                base_url=self.url, headers=headers, timeout=httpx.Timeout(300, connect=5)
-            )
-        return self._client
+        self.peer = AsyncPeer(self.url, token=self.key or None, timeout=300)
 
     def _failed(self, why: str) -> BackendFailed:
         return BackendFailed(
@@ -42,30 +32,28 @@ class Backend:
             why=why,
         )
 
-    async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        import httpx
+    def _said(self, error: PeerFailed) -> BackendFailed:
+        if error.kind == GARBLED:
+            return self._failed("an answer that is not JSON")
+        why = error.why.rstrip(".")  # the sentence ends with its own full stop
+        return self._failed(f"{error.code} {why}" if error.code else why)
 
+    async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         try:
-            response = await self.client.request(method, path, json=body)
-        except httpx.HTTPError as error:
-            raise self._failed(type(error).__name__) from None
-        if response.status_code >= 400:
-            raise self._failed(f"{response.status_code} {response.text[:200]}")
-        return response.json()
+            return await self.peer.call(method, path, json=body)
+        except PeerFailed as error:
+            raise self._said(error) from None
 
     async def stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """The server-sent events of a streamed completion, as parsed chunks."""
-        import httpx
-
         try:
-            async with self.client.stream("POST", path, json=body) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise self._failed(f"{response.status_code} {response.text[:200]}")
+            async with self.peer.stream("POST", path, json=body) as response:
                 async for line in response.aiter_lines():
                     data = line.removeprefix("data: ").strip()
                     if not line.startswith("data: ") or data == "[DONE]":
                         continue
                     yield json.loads(data)
-        except httpx.HTTPError as error:
-            raise self._failed(type(error).__name__) from None
+        except PeerFailed as error:
+            raise self._said(error) from None
+        except ValueError:
+            raise self._failed("an answer that is not JSON") from None

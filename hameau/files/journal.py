@@ -7,7 +7,7 @@ holds the database's write lock until the transaction ends (SQLite's single writ
 lock on PostgreSQL). So "every change after N", a page at a time, never skips one.
 
 The store writes it on every change, whatever the door (pages, API, WebDAV), so a
-satellite can ask "what changed since sequence N" and reconcile with `travel.merge`.
+satellite can ask "what changed since sequence N" and reconcile with `files.merge`.
 Tombstones stay when the trash is purged: a copy that was away for months must still learn
 that a file was deleted, not bring it back.
 """
@@ -34,9 +34,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from hameau.files.merge import FileState, bumped
 from hameau.node.db import Base, UTCDateTime, utcnow
 from hameau.node.models import NodeInfo
-from hameau.travel.merge import FileState, bumped
 
 HOUSEHOLD = "household"
 
@@ -171,6 +171,18 @@ def adopt_many(
             for number, (path, state, size) in enumerate(entries)
         ],
     )  # fmt: skip
+
+
+def readopt_many(session: Session, found: list[tuple[SyncEntry, FileState, int]]) -> None:
+    """Set many paths this journal knows (their rows, loaded) to their reconciled states,
+    each with a new sequence number, as `adopt` does one by one."""
+    if not found:
+        return
+    first, now = _reserve(session, len(found)), utcnow()
+    for number, (entry, state, size) in enumerate(found):
+        entry.vector, entry.blob, entry.size = dict(state.vector), state.blob, size
+        entry.seq, entry.updated_at = first + number, now
+    session.flush()
 
 
 def last_seq(session: Session, owner_id: int | None) -> int:

@@ -254,6 +254,16 @@ class LocalBlobStore:
     def delete(self, digest: str) -> None:
         self.path(digest).unlink(missing_ok=True)
 
+    def __str__(self) -> str:
+        return str(self.root)  # where the store is, as a person would look for it
+
+    def marked(self, name: str) -> bool:
+        """Whether the store holds the marker file ``name`` (it proves this is the store)."""
+        return (self.root / name).is_file()
+
+    def mark(self, name: str, text: str) -> None:
+        (self.root / name).write_text(text)
+
     def stored(self) -> list[str]:
         """The names of every blob in the store (not the temp files or the quarantine)."""
         return [path.name for path in self.root.glob("??/??/*") if len(path.name) == 64]

@@ -29,12 +29,12 @@ from starlette.responses import Response, StreamingResponse
 from hameau.accounts import devices, members, tokens
 from hameau.accounts.models import AppToken, Device, Member
 from hameau.errors import BadRequest, Forbidden, HameauError, NotFound, TooManyRequests
-from hameau.files import journal, quota
+from hameau.files import journal, quota, settle
 from hameau.files import service as files
 from hameau.files.journal import SyncEntry
+from hameau.files.merge import FileState
 from hameau.node.blobs import LocalBlobStore
-from hameau.travel import apply, reach, wire
-from hameau.travel.merge import FileState
+from hameau.travel import reach, wire
 from hameau.web.auth import DB, MemberVisitor, client_address, member_of
 from hameau.web.openapi import Binary, binary, errors
 
@@ -237,7 +237,7 @@ async def apply_changes(
     member = member_of(visitor)
     owner = _owner(space, member.id)
     where = files.Space(space, owner)
-    apply.check_marker(db, request.app.state.node.blobs)
+    settle.check_marker(db, request.app.state.node.blobs)
     # Content named by hash only: what the member may not take is as if it had not arrived.
     named = [change.blob for change in body.changes if change.blob is not None]
     store = cast(LocalBlobStore, _within(request, db, member, named))
@@ -245,24 +245,9 @@ async def apply_changes(
         if change.blob is not None and wire.is_digest(change.blob) and store.exists(change.blob):
             change.size = store.path(change.blob).stat().st_size
     result = Applied(applied=[], stale=[], refused={})
-    known: apply.Folders = {}
+    known: settle.Folders = {}
     current = journal.states(db, owner, [change.path for change in body.changes])
-    # Paths this node never had (a satellite's new files): in bulk.
-    fresh = [
-        (change.path, FileState(change.vector, change.blob), change.size)
-        for change in body.changes
-        if change.blob is not None and change.expect is None and change.path not in current
-        and wire.is_digest(change.blob)
-    ]  # fmt: skip
-    try:
-        if sum(size for _path, _state, size in fresh) > quota.room_left(db, member):
-            raise quota.over_quota()
-        with db.begin_nested():
-            apply.put_new(db, member, where, fresh, store, known)
-    except (IntegrityError, HameauError):
-        known.clear()
-        fresh = []  # one by one below instead, each refused or applied on its own
-    result.applied += [path for path, _state, _size in fresh]
+    result.applied += _in_bulk(db, member, where, body.changes, current, store, known)
     done = set(result.applied)
     for change in body.changes:
         if change.path in done:
@@ -276,7 +261,7 @@ async def apply_changes(
             continue
         try:
             with db.begin_nested():
-                apply.put(
+                settle.put(
                     db, member, where, change.path, FileState(change.vector, change.blob),
                     change.size, store, known=known,
                 )  # fmt: skip
@@ -288,6 +273,48 @@ async def apply_changes(
     done = set(result.applied)  # their contents are now the member's own files: readable
     _proofs(request).forget(member.id, [c.blob for c in body.changes if c.path in done and c.blob])
     return result
+
+
+def _in_bulk(
+    db: DB,
+    member: Member,
+    where: files.Space,
+    changes: list[Put],
+    current: dict[str, SyncEntry],
+    store: LocalBlobStore,
+    known: settle.Folders,
+) -> list[str]:
+    """Paths this node never had (a satellite's new files), then new contents of files it
+    has and did not change meanwhile (a satellite's edits): in bulk, if they all fit in
+    the member's room; what is left is applied (or refused) one by one."""
+    done: list[str] = []
+    fresh = [
+        (change.path, FileState(change.vector, change.blob), change.size)
+        for change in changes
+        if change.blob is not None and change.expect is None and change.path not in current
+        and wire.is_digest(change.blob)
+    ]  # fmt: skip
+    edits = [
+        (change.path, FileState(change.vector, change.blob), change.size)
+        for change in changes
+        if change.blob is not None and change.expect is not None and change.path in current
+        and current[change.path].vector == change.expect and wire.is_digest(change.blob)
+    ]  # fmt: skip
+    try:
+        if sum(size for _path, _state, size in fresh) > quota.room_left(db, member):
+            raise quota.over_quota()
+        with db.begin_nested():
+            settle.put_new(db, member, where, fresh, store, known)
+        done += [path for path, _state, _size in fresh]
+    except (IntegrityError, HameauError):
+        known.clear()  # one by one instead, each refused or applied on its own
+    try:
+        if edits and sum(size for _path, _state, size in edits) <= quota.room_left(db, member):
+            with db.begin_nested():
+                done += settle.replace_many(db, member, where, edits, current, store, known)
+    except (IntegrityError, HameauError):
+        known.clear()
+    return done
 
 
 class DigestsIn(BaseModel):

@@ -13,8 +13,8 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 
 from hameau.accounts.models import Member
+from hameau.calendar import merge as calendars
 from hameau.errors import NotFound
-from hameau.travel import calendars
 from hameau.travel.api import MAX_BATCH
 from hameau.web.auth import MemberVisitor, member_of
 from hameau.web.openapi import errors

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from hameau.errors import HameauError
 from hameau.files.journal import SyncEntry
 from hameau.node.datadir import Node
+from hameau.node.syncing import Domain
 from hameau.notes.models import NoteUpdate
 
 log = logging.getLogger("hameau.travel")
@@ -33,8 +35,9 @@ class Outcome:
 
 
 class AutoSync:
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, domains: Callable[[], list[Domain]]) -> None:
         self.node = node
+        self.domains = domains  # the syncing domains, from the assembly
         self.wake = asyncio.Event()
         self.last: Outcome | None = None
         self.running = False
@@ -104,7 +107,7 @@ class AutoSync:
             if found is None:
                 return False
             with client_for(found) as client:
-                report = sync.sync(self.node, found, client)
+                report = sync.sync(self.node, found, client, domains=self.domains())
             message = "; ".join(report.problems)
             self.last = Outcome(datetime.now(UTC), report.complete, message)
             return report.complete

@@ -13,6 +13,7 @@ import typer
 from hameau.errors import BadRequest
 from hameau.node import datadir
 from hameau.node.cli import DataDirOption, console, settings_for
+from hameau.node.syncing import Domain
 from hameau.travel import lifecycle
 from hameau.travel import satellite as record
 from hameau.travel import sync as engine
@@ -34,6 +35,14 @@ def _open(data_dir: Path | None) -> tuple[datadir.Node, record.Satellite]:
             dir=str(node.layout.root),
         )
     return node, found
+
+
+def _syncing(context: typer.Context) -> list[Domain]:
+    """The domains that sync, handed down by the assembly (hameau/cli.py) in the context."""
+    found = (context.obj or {}).get("syncing")
+    if found is None:
+        raise RuntimeError("the command line was not assembled with the syncing domains")
+    return list(found())
 
 
 def _password() -> str:
@@ -61,6 +70,7 @@ def _print_report(report: engine.Report, heading: str) -> None:
 
 @travel_app.command("pack")
 def pack(
+    context: typer.Context,
     home: Annotated[
         str, typer.Option("--from", help="The home node's address, e.g. http://maison.local:8080.")
     ],
@@ -88,7 +98,7 @@ def pack(
             " copying what you took…"
         )
         try:
-            report = engine.sync(node, satellite, client)
+            report = engine.sync(node, satellite, client, domains=_syncing(context))
         finally:
             node.close()
     _print_report(report, "Packed")
@@ -106,12 +116,12 @@ def pack(
 
 
 @travel_app.command("sync")
-def sync_command(data_dir: DataDirOption = None) -> None:
+def sync_command(context: typer.Context, data_dir: DataDirOption = None) -> None:
     """Two-way sync with home; safe to stop and run again at any point."""
     node, satellite = _open(data_dir)
     try:
         with client_for(satellite) as client:
-            report = engine.sync(node, satellite, client)
+            report = engine.sync(node, satellite, client, domains=_syncing(context))
     finally:
         node.close()
     _print_report(report, "Synced")
@@ -158,11 +168,11 @@ def status(data_dir: DataDirOption = None) -> None:
 
 
 @travel_app.command("return")
-def return_command(data_dir: DataDirOption = None) -> None:
+def return_command(context: typer.Context, data_dir: DataDirOption = None) -> None:
     """Back home for good: a last sync, then this copy is wiped and its credential revoked."""
     node, satellite = _open(data_dir)
     with client_for(satellite) as client:
-        report = lifecycle.return_home(node, satellite, client)
+        report = lifecycle.return_home(node, satellite, client, _syncing(context))
     _print_report(report, "Last sync")
     console.print(
         f"Welcome home: the satellite's credential is revoked and {node.layout.root} is wiped."

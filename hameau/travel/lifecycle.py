@@ -10,26 +10,25 @@ import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from hameau.accounts import members
 from hameau.accounts.models import Member
+from hameau.calendar import merge as calendars
 from hameau.errors import BadRequest, Conflict, HameauError
-from hameau.files import journal
+from hameau.files import journal, settle
 from hameau.files import service as files
+from hameau.files.merge import Order, compare
+from hameau.files.sync import home_changes, owner_of
+from hameau.node import syncing
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
-from hameau.travel import apply, calendars
+from hameau.node.peer import Peer
 from hameau.travel import satellite as record
 from hameau.travel.home import Home, HomeUnreachable, SyncFailed
-from hameau.travel.merge import Order, compare
 from hameau.travel.satellite import Satellite
-from hameau.travel.sync import Report, home_changes, satellite_member, space_owner, sync
-
-if TYPE_CHECKING:
-    import httpx
+from hameau.travel.sync import Report, sync
 
 
 def pack(
@@ -39,7 +38,7 @@ def pack(
     takes: list[str],
     data_dir: Path,
     name: str,
-    client: httpx.Client,
+    client: Peer,
 ) -> tuple[Node, Satellite]:
     """Make a satellite in ``data_dir``: enrol it at home, create its node, take the subset."""
     from hameau.config import Settings
@@ -54,7 +53,7 @@ def pack(
         raise Conflict(
             "%(dir)s already holds a node; choose another --data-dir.", dir=str(data_dir)
         )
-    home = Home(client, home_address)
+    home = Home(client)
     made = home.enrol(
         {
             "member": member_name,
@@ -93,12 +92,12 @@ def pack(
     return node, satellite
 
 
-def _check_takes(client: httpx.Client, member_name: str, parsed: list[record.Take]) -> None:
+def _check_takes(client: Peer, member_name: str, parsed: list[record.Take]) -> None:
     """Each folder taken is there at home, each calendar taken is one of the member's."""
     for take in parsed:
         if take.kind == "files" and take.path:
             client_path = f"/api/files/{take.space}/{take.path}"
-            found = client.get(client_path)
+            found = client.request("GET", client_path)
             if found.status_code == 404 or "entries" not in found.text:
                 raise BadRequest(
                     "There is no folder '%(path)s' in the %(space)s files at home.",
@@ -129,39 +128,29 @@ class Status:
     refusal: HameauError | None = None  # why sync cannot run at all (a store not there)
 
 
-def status(node: Node, satellite: Satellite, client: httpx.Client | None) -> Status:
+def status(node: Node, satellite: Satellite, client: Peer | None) -> Status:
     """What changed on each side since the last sync, and the conflict copies still open."""
     here: dict[str, list[str]] = {}
+    since, retry = satellite.files_state("local"), satellite.files_state("retry")
     with node.sessions() as session:
-        member = satellite_member(session, satellite)
+        member = members.find_member(session, satellite.member)
         for space in satellite.spaces:
-            owner = space_owner(space, member)
-            since = satellite.local_cursor.get(space, 0)
-            changed = {e.path for e in journal.changes_since(session, owner, since)}
-            here[space] = sorted(changed | set(satellite.retry.get(space, [])))
+            owner = owner_of(space, member)
+            changed = {e.path for e in journal.changes_since(session, owner, since.get(space, 0))}
+            here[space] = sorted(changed | set(retry.get(space, [])))
         open_conflicts = [
             f"{space}/{entry.path}"
             for space in satellite.spaces
-            for entry in journal.changes_since(session, space_owner(space, member), 0)
+            for entry in journal.changes_since(session, owner_of(space, member), 0)
             if entry.blob is not None and "(conflit " in entry.path
         ]
-        refused = apply.store_problem(session, node.blobs)
-    there: dict[str, list[str]] | None = None
+        refused = settle.store_problem(session, node.blobs)
+    there = None
     if client is not None:
-        home = Home(client, satellite.home)
         try:
-            there = {}
-            for space in satellite.spaces:
-                changes, _last = home_changes(home, space, satellite.home_cursor.get(space, 0))
-                with node.sessions() as session:
-                    owner = space_owner(space, satellite_member(session, satellite))
-                    here_now = journal.states(session, owner, sorted(changes))
-                there[space] = sorted(
-                    path for path, change in changes.items()
-                    if satellite.covers(space, path)
-                    and (path not in here_now
-                         or compare(change["vector"], here_now[path].vector) is not Order.EQUAL)
-                )  # fmt: skip
+            there = {
+                space: _at_home(node, satellite, Home(client), space) for space in satellite.spaces
+            }
         except HomeUnreachable:
             there = None
     return Status(
@@ -169,16 +158,33 @@ def status(node: Node, satellite: Satellite, client: httpx.Client | None) -> Sta
     )
 
 
-def return_home(node: Node, satellite: Satellite, client: httpx.Client) -> Report:
+def _at_home(node: Node, satellite: Satellite, home: Home, space: str) -> list[str]:
+    """The paths taken that changed at home and are not the same here yet."""
+    since = satellite.files_state("home").get(space, 0)
+    changes, _last = home_changes(home, space, since)
+    with node.sessions() as session:
+        owner = owner_of(space, members.find_member(session, satellite.member))
+        here_now = journal.states(session, owner, sorted(changes))
+    return sorted(
+        path for path, change in changes.items()
+        if satellite.covers(space, path)
+        and (path not in here_now
+             or compare(change["vector"], here_now[path].vector) is not Order.EQUAL)
+    )  # fmt: skip
+
+
+def return_home(
+    node: Node, satellite: Satellite, client: Peer, domains: list[syncing.Domain]
+) -> Report:
     """A last sync; if everything reached home, the credential is revoked and the copy wiped."""
-    report = sync(node, satellite, client)
+    report = sync(node, satellite, client, domains=domains)
     if not report.complete:
         raise SyncFailed(
             "Not everything reached home (%(why)s); nothing was wiped. Fix it and run"
             " `hameau travel return` again.",
             why="; ".join(report.problems[:3]),
         )
-    Home(client, satellite.home).call("DELETE", "/api/travel/satellites/self")
+    Home(client).call("DELETE", "/api/travel/satellites/self")
     root = node.layout.root
     node.close()
     wipe(root)

@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from hameau.errors import BadRequest
 
@@ -70,13 +71,11 @@ class Satellite:
     token: str
     home_replica: str
     takes: list[str]
-    # Sequence numbers up to which each side's files journal is reconciled, per space.
-    home_cursor: dict[str, int] = field(default_factory=dict)
-    local_cursor: dict[str, int] = field(default_factory=dict)
-    # Per space, the paths refused at the last sync (quota, name): looked at again each time.
-    retry: dict[str, list[str]] = field(default_factory=dict)
-    # Per calendar, the hash of each event's text as both sides last agreed.
-    calendar_base: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Each syncing domain's own state, by the domain's name: for files, the sequence
+    # numbers up to which each side's journal is reconciled per space ("home", "local") and
+    # the paths refused at the last sync ("retry"); for calendars, the hash of each event's
+    # text as both sides last agreed, per calendar ("base").
+    state: dict[str, dict[str, Any]] = field(default_factory=dict)
     home_timezone: str = ""  # an IANA name; conflict copies are dated in it ("": UTC)
     packed_at: str = ""
     last_sync: str = ""
@@ -101,6 +100,14 @@ class Satellite:
     def covers(self, space: str, path: str) -> bool:
         return any(take.covers(space, path) for take in self.parsed)
 
+    def taken(self, kind: str) -> list[str]:
+        """What was taken of one kind, after "kind:" ("mine/Voyage", "agenda"; "" for notes)."""
+        return [str(take).partition(":")[2] for take in self.parsed if take.kind == kind]
+
+    def files_state(self, key: str) -> dict[str, Any]:
+        """One part of the files' sync state ("home", "local", "retry"), per space."""
+        return dict(self.state.get("files", {}).get(key, {}))
+
 
 def path(root: Path) -> Path:
     return root / FILE
@@ -113,7 +120,14 @@ def load(root: Path) -> Satellite | None:
     except FileNotFoundError:
         return None
     known = {item.name for item in fields(Satellite)}
-    return Satellite(**{key: value for key, value in data.items() if key in known})
+    found = Satellite(**{key: value for key, value in data.items() if key in known})
+    # Records written before the domains kept their own state: the same, moved.
+    olds = {"home_cursor": ("files", "home"), "local_cursor": ("files", "local"),
+            "retry": ("files", "retry"), "calendar_base": ("calendar", "base")}  # fmt: skip
+    for old, (domain, key) in olds.items():
+        if old in data:
+            found.state.setdefault(domain, {}).setdefault(key, data[old])
+    return found
 
 
 def save(root: Path, satellite: Satellite) -> None:

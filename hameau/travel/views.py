@@ -131,7 +131,7 @@ def attach(app: Any, node: Any) -> None:
     if app.state.satellite is not None:
         from hameau.travel.autosync import AutoSync
 
-        app.state.autosync = AutoSync(node)
+        app.state.autosync = AutoSync(node, app.state.syncing)
         app.state.starts.append(app.state.autosync.start)
         app.state.stops.append(app.state.autosync.stop)
     app.state.travel_proofs = Proofs()  # contents a satellite sent, until its paths are applied

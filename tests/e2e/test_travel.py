@@ -170,6 +170,7 @@ def test_concurrent_writers_never_share_a_sequence_number(tmp_path: Path) -> Non
     from base64 import b64encode
     from concurrent.futures import ThreadPoolExecutor
 
+    from hameau import trips
     from hameau.node.datadir import Layout
     from hameau.travel import lifecycle, sync
     from hameau.travel.home import http_client
@@ -200,7 +201,7 @@ def test_concurrent_writers_never_share_a_sequence_number(tmp_path: Path) -> Non
             sat, satellite = lifecycle.pack(
                 home.url, "alex", PASSWORD, ["files:mine/Voyage"], tmp_path / "sat", "lap", client
             )
-            report = sync.sync(sat, satellite, client, page_size=1)
+            report = sync.sync(sat, satellite, client, page_size=1, domains=trips.domains())
         assert report.complete and report.pulled == count
     with sat.sessions() as session:
         from hameau.files import journal

@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from hameau import trips
 from hameau.accounts import members
 from hameau.app import create_app
 from hameau.errors import NotFound
@@ -19,6 +20,7 @@ from hameau.files import service as files
 from hameau.files.models import FileEntry, FileVersion
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
+from hameau.node.peer import Peer
 from hameau.travel import lifecycle, sync
 from hameau.travel.satellite import Satellite
 from tests.helpers import PASSWORD, add_member, make_node
@@ -29,12 +31,13 @@ HOME = "http://home.test"
 @dataclass
 class Pair:
     home: Node
-    client: TestClient  # the satellite's way to its home
+    client: TestClient  # the home's app, in this process
+    peer: Peer  # the satellite's way to its home, through that client
     sat: Node
     satellite: Satellite
 
     def sync(self) -> sync.Report:
-        return sync.sync(self.sat, self.satellite, self.client)
+        return sync.sync(self.sat, self.satellite, self.peer, domains=trips.domains())
 
 
 def home_node(root: Path) -> Node:
@@ -46,8 +49,9 @@ def home_node(root: Path) -> Node:
 
 def pack(home: Node, root: Path, takes: list[str], name: str = "laptop") -> Pair:
     client = TestClient(create_app(home), base_url=HOME)
-    sat, satellite = lifecycle.pack(HOME, "alex", PASSWORD, takes, root, name, client)
-    pair = Pair(home, client, sat, satellite)
+    peer = Peer(HOME, client=client)
+    sat, satellite = lifecycle.pack(HOME, "alex", PASSWORD, takes, root, name, peer)
+    pair = Pair(home, client, peer, sat, satellite)
     pair.sync()
     return pair
 

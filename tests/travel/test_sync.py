@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from hameau import trips
 from hameau.accounts import members
 from hameau.errors import HameauError
 from hameau.node.db import transaction
@@ -99,7 +100,7 @@ def test_home_unreachable_says_so_and_local_work_goes_on(tmp_path: Path) -> None
     pair.satellite.home = "http://127.0.0.1:9"  # nothing listens there
     with client_for(pair.satellite, timeout=3) as client:
         with pytest.raises(HomeUnreachable, match="cannot be reached"):
-            sync.sync(pair.sat, pair.satellite, client)
+            sync.sync(pair.sat, pair.satellite, client, domains=trips.domains())
         write(pair.sat, "Voyage/b.txt", b"written offline")
         found = lifecycle.status(pair.sat, pair.satellite, client)
     assert found.home is None and found.here["mine"] == ["Voyage/b.txt"]
@@ -113,7 +114,7 @@ def test_return_syncs_then_revokes_and_wipes(tmp_path: Path) -> None:
     pair = pack(home, tmp_path / "sat", ["files:mine/Voyage"])
     write(pair.sat, "Voyage/last.txt", b"written on the last day")
     token = pair.satellite.token
-    lifecycle.return_home(pair.sat, pair.satellite, pair.client)
+    lifecycle.return_home(pair.sat, pair.satellite, pair.peer, trips.domains())
     assert live(home)["Voyage/last.txt"] == b"written on the last day"
     assert not (tmp_path / "sat").exists()
     refused = pair.client.get(
@@ -333,7 +334,7 @@ def test_random_histories_converge_and_lose_nothing(
 
 
 def test_an_unmounted_content_store_is_never_synced_as_empty(tmp_path: Path) -> None:
-    from hameau.travel.apply import MARKER
+    from hameau.files.settle import MARKER
 
     home = home_node(tmp_path / "home")
     write(home, "Voyage/a.txt", b"precious")
@@ -383,7 +384,7 @@ def test_a_long_name_edited_on_both_sides_keeps_both_versions(tmp_path: Path) ->
     assert at_home == live(pair.sat, under="Voyage")
     assert at_home[f"Voyage/{name}"] == b"edited at home"
     assert at_home[copy.removeprefix("mine/")] == b"edited away"
-    lifecycle.return_home(pair.sat, pair.satellite, pair.client)
+    lifecycle.return_home(pair.sat, pair.satellite, pair.peer, trips.domains())
     assert b"edited away" in live(home).values()
 
 
@@ -396,7 +397,7 @@ def _settles(pair, expected: set[bytes]) -> None:  # type: ignore[no-untyped-def
     at_home = live(pair.home, under="Voyage")
     assert at_home == live(pair.sat, under="Voyage")
     assert expected <= set(at_home.values()), at_home
-    lifecycle.return_home(pair.sat, pair.satellite, pair.client)
+    lifecycle.return_home(pair.sat, pair.satellite, pair.peer, trips.domains())
     assert expected <= set(live(pair.home, under="Voyage").values())
 
 

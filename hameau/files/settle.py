@@ -1,4 +1,5 @@
-"""Setting a path of a file space to a state reached by sync, on either side.
+"""Setting a path of a file space to a state reached by sync, on either side, and the
+guard that refuses to sync a content store that is not there (an unmounted disk).
 
 The content is already in the blob store (written to a temp file, hashed, fsynced and
 renamed by the transfer); this records it the way every other door does (a replaced file
@@ -11,20 +12,20 @@ from __future__ import annotations
 
 import mimetypes
 from datetime import datetime
-from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
 from hameau.errors import BadRequest, Conflict, HameauError, InsufficientStorage
 from hameau.files import journal, paths, quota
 from hameau.files import service as files
+from hameau.files.merge import FileState
 from hameau.files.models import FileEntry, FileVersion
+from hameau.files.retention import VERSIONS_KEPT
 from hameau.node.blobs import LocalBlobStore
 from hameau.node.db import utcnow
 from hameau.search import index
-from hameau.travel.merge import FileState
 
 MARKER = ".hameau-store"
 
@@ -58,7 +59,7 @@ def store_problem(session: Session, store: LocalBlobStore) -> StoreNotMounted | 
     """Why sync must not run with this content store, if it must not: it has lost its
     marker file and most of the content its database refers to (an unmounted disk, a lost
     folder; new content written there since does not make it the store it was)."""
-    if (store.root / MARKER).is_file():
+    if store.marked(MARKER):
         return None
     written: dict[str, datetime] = {}  # each content referred to, and when it was written
     rows = session.execute(
@@ -74,7 +75,7 @@ def store_problem(session: Session, store: LocalBlobStore) -> StoreNotMounted | 
         return StoreNotMounted(
             "The content folder %(folder)s has lost its marker file and its content: is its"
             " disk mounted? Nothing was synced.",
-            folder=str(store.root),
+            folder=str(store),
         )
     return None
 
@@ -85,9 +86,8 @@ def check_marker(session: Session, store: LocalBlobStore) -> None:
     problem = store_problem(session, store)
     if problem is not None:
         raise problem
-    marker: Path = store.root / MARKER
-    if not marker.is_file():
-        marker.write_text("This folder is a hameau content store; keep this file.\n")
+    if not store.marked(MARKER):
+        store.mark(MARKER, "This folder is a hameau content store; keep this file.\n")
 
 
 def _folder(
@@ -112,6 +112,29 @@ def _folder(
 
 
 Folders = dict[tuple[int | None, str], FileEntry]
+
+
+def _known_folders(session: Session, where: files.Space, folders: set[str], known: Folders) -> None:
+    """Find these folders (and their parents) that exist, a query per depth rather than one
+    per folder, into ``known``; `_folder` then makes those missing."""
+    wanted = {"/".join(parts[:depth]) for f in folders for parts in [f.split("/")]
+              for depth in range(1, len(parts) + 1) if f}  # fmt: skip
+    if (where.owner_id, "") not in known:
+        known[(where.owner_id, "")] = files.root(session, where)
+    for depth in range(1, max((p.count("/") + 2 for p in wanted), default=1)):
+        level: dict[tuple[int, str], str] = {}
+        for path in wanted:
+            parent, _, name = path.rpartition("/")
+            above = known.get((where.owner_id, parent))
+            if (
+                path.count("/") == depth - 1
+                and above is not None
+                and (where.owner_id, path) not in known
+            ):
+                level[(above.id, name)] = path
+        for entry in _entries(session, list(level)):
+            if entry.is_dir:
+                known[(where.owner_id, level[(entry.parent_id, entry.name)])] = entry  # type: ignore[index]
 
 
 def put(
@@ -208,3 +231,92 @@ def put_new(
         if entry_id is not None:
             body = store.read(digest).decode("utf-8", "replace")
             index.put(session, "file", entry_id, where.owner_id, name, body)
+
+
+def replace_many(
+    session: Session,
+    member: Member,
+    where: files.Space,
+    items: list[tuple[str, FileState, int]],
+    journaled: dict[str, journal.SyncEntry],
+    store: LocalBlobStore,
+    known: Folders,
+) -> list[str]:
+    """New content for many files this side holds, as `files.record_write` would set it one
+    by one (the previous content kept as a version, the journal set to the reconciled
+    vector), in a few statements: a re-sync brings hundreds. Returns the paths done; those
+    that are not a plain file's new content (a folder in the way, text to index, a path
+    the journal does not know) are left to `put`."""
+    wanted: dict[tuple[int, str], tuple[str, FileState, int]] = {}
+    parents = {"/".join(paths.split(path)[:-1]) for path, _state, _size in items}
+    _known_folders(session, where, parents, known)
+    for path, state, size in items:
+        parts = paths.split(path)
+        if not parts or state.blob is None or "/".join(parts) not in journaled:
+            continue
+        folder = _folder(session, member, where, parts[:-1], known)
+        wanted[(folder.id, parts[-1])] = ("/".join(parts), state, size)
+    found = _entries(session, list(wanted))
+    now, done, versions, adopted = utcnow(), [], [], []
+    for entry in found:
+        path, state, size = wanted[(entry.parent_id, entry.name)]  # type: ignore[index]
+        kind = mimetypes.guess_type(entry.name)[0] or "application/octet-stream"
+        digest = state.blob or ""
+        if entry.is_dir or index.is_text(entry.name, kind, size) or not store.exists(digest):
+            continue
+        if entry.blob is not None and entry.blob != digest:
+            versions.append({
+                "entry_id": entry.id, "revision": entry.revision, "blob": entry.blob,
+                "size": entry.size, "charged_to": entry.charged_to, "created_at": entry.modified_at,
+            })  # fmt: skip
+        if entry.blob != digest:
+            entry.blob, entry.size, entry.content_type = digest, size, kind
+            entry.revision += 1
+            entry.charged_to = member.id
+        entry.modified_at = now
+        adopted.append((journaled[path], state, size))
+        done.append(path)
+    if versions:
+        session.execute(insert(FileVersion), versions)
+    journal.readopt_many(session, adopted)
+    session.flush()
+    # Again under the write lock, should a purge have come between (as `record_write` does).
+    if any(not store.exists(state.blob or "") for _entry, state, _size in adopted):
+        raise Conflict("This content was deleted for good while it was saved; send it again.")
+    _prune(session, [entry.id for entry in found if not entry.is_dir])
+    return done
+
+
+def _entries(session: Session, keys: list[tuple[int, str]]) -> list[FileEntry]:
+    """The live entries at these (folder id, name) places, many a query."""
+    found: list[FileEntry] = []
+    for start in range(0, len(keys), 400):
+        chunk = keys[start : start + 400]
+        found += session.scalars(
+            select(FileEntry).where(
+                tuple_(FileEntry.parent_id, FileEntry.name).in_(chunk),
+                FileEntry.deleted_at.is_(None),
+            )
+        )
+    return found
+
+
+def _prune(session: Session, entry_ids: list[int]) -> None:
+    """Only the last versions of these files are kept (`retention.prune_versions`, at once)."""
+    for start in range(0, len(entry_ids), 400):
+        ranked = (
+            select(
+                FileVersion.id,
+                func.row_number()
+                .over(partition_by=FileVersion.entry_id, order_by=FileVersion.revision.desc())
+                .label("rank"),
+            )
+            .where(FileVersion.entry_id.in_(entry_ids[start : start + 400]))
+            .subquery()
+        )
+        old = select(ranked.c.id).where(ranked.c.rank > VERSIONS_KEPT)
+        session.execute(
+            delete(FileVersion)
+            .where(FileVersion.id.in_(old))
+            .execution_options(synchronize_session=False)
+        )

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from hameau.errors import BadRequest
 from hameau.files import paths
-from hameau.travel.merge import FileState, Order, bumped, compare, conflict_name, merged, reconcile
+from hameau.files.merge import FileState, Order, bumped, compare, conflict_name, merged, reconcile
 
 PATHS = ["a.txt", "b.txt", "docs/c.md", "docs/d"]
 SIDES = {"home": "home", "sat": "satellite"}
