@@ -16,7 +16,6 @@ from typing import Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from hameau import trips
 from hameau.parts import Command, commands, load
 
 HELP = "A hamlet of household servers: run your household's node."
@@ -99,11 +98,18 @@ def _usage(error: Any) -> str:
     return f"{message}. See `{' '.join(['hameau', *words, '--help'])}`."
 
 
+def _syncing() -> Any:
+    """The registry's syncing domains, read only by the commands that sync."""
+    from hameau import trips
+
+    return trips.domains()
+
+
 def main() -> None:
     try:
         # A command's `typer.Exit(n)` comes back as n; the context hands travel the syncing
         # domains (travel does not import the registry).
-        code = app.main(standalone_mode=False, obj={"syncing": trips.domains})
+        code = app.main(standalone_mode=False, obj={"syncing": _syncing})
     except typer.Abort:
         print("Aborted.", file=sys.stderr)
         sys.exit(1)
