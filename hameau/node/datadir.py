@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hameau.config import Settings
 from hameau.node import migrate
-from hameau.node.blobs import LocalBlobStore
+from hameau.node.blobs import BlobStore, load_store
 from hameau.node.db import make_engine, make_sessionmaker, transaction
 from hameau.node.identity import (
     NodeIdentity,
@@ -70,8 +70,9 @@ class Node:
     name: str
 
     @cached_property
-    def blobs(self) -> LocalBlobStore:
-        return LocalBlobStore(self.layout.blobs)
+    def blobs(self) -> BlobStore:
+        """The content store the `blob_store` setting names."""
+        return load_store(self.settings.blob_store, self.layout.blobs)
 
     @cached_property
     def identity(self) -> NodeIdentity:

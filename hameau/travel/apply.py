@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import mimetypes
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -21,12 +20,10 @@ from hameau.errors import BadRequest, Conflict, HameauError, InsufficientStorage
 from hameau.files import journal, paths, quota
 from hameau.files import service as files
 from hameau.files.models import FileEntry, FileVersion
-from hameau.node.blobs import LocalBlobStore
+from hameau.node.blobs import BlobStore
 from hameau.node.db import utcnow
 from hameau.search import index
 from hameau.travel.merge import FileState
-
-MARKER = ".hameau-store"
 
 
 class StoreNotMounted(HameauError):
@@ -54,11 +51,11 @@ def quota_words(needed: int, left: int) -> str:
     return str(no_room(needed, left))
 
 
-def store_problem(session: Session, store: LocalBlobStore) -> StoreNotMounted | None:
+def store_problem(session: Session, store: BlobStore) -> StoreNotMounted | None:
     """Why sync must not run with this content store, if it must not: it has lost its
     marker file and most of the content its database refers to (an unmounted disk, a lost
     folder; new content written there since does not make it the store it was)."""
-    if (store.root / MARKER).is_file():
+    if store.has_marker():
         return None
     written: dict[str, datetime] = {}  # each content referred to, and when it was written
     rows = session.execute(
@@ -74,20 +71,19 @@ def store_problem(session: Session, store: LocalBlobStore) -> StoreNotMounted | 
         return StoreNotMounted(
             "The content folder %(folder)s has lost its marker file and its content: is its"
             " disk mounted? Nothing was synced.",
-            folder=str(store.root),
+            folder=store.location,
         )
     return None
 
 
-def check_marker(session: Session, store: LocalBlobStore) -> None:
+def check_marker(session: Session, store: BlobStore) -> None:
     """Refuse to sync with a content store that is not there (see `store_problem`); the
     marker is written the first time the store is evidently the right one."""
     problem = store_problem(session, store)
     if problem is not None:
         raise problem
-    marker: Path = store.root / MARKER
-    if not marker.is_file():
-        marker.write_text("This folder is a hameau content store; keep this file.\n")
+    if not store.has_marker():
+        store.write_marker()
 
 
 def _folder(
@@ -121,7 +117,7 @@ def put(
     path: str,
     state: FileState,
     size: int,
-    store: LocalBlobStore,
+    store: BlobStore,
     check_quota: bool = True,
     known: Folders | None = None,
 ) -> None:
@@ -169,7 +165,7 @@ def put_new(
     member: Member,
     where: files.Space,
     items: list[tuple[str, FileState, int]],
-    store: LocalBlobStore,
+    store: BlobStore,
     known: Folders,
 ) -> None:
     """Record many files at paths this side has never had (no file, nothing in the journal):

@@ -230,7 +230,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(node: Node) -> FastAPI:
     settings = node.settings
     csrf = CSRF(derive(node.secret, "csrf"))
-    metrics = Metrics(_gauges(node), {"data": node.layout.root, "blobs": node.layout.blobs})
+    metrics = Metrics(
+        _gauges(node),
+        {"data": node.layout.root, "blobs": node.blobs.local_folder() or node.layout.root},
+    )
     middleware = [
         # Outermost, so the other layers' error pages are compressed too; level 6: a small CPU.
         Middleware(Compressed, minimum_size=500, compresslevel=6),
