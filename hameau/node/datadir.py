@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hameau.config import Settings
 from hameau.node import migrate
 from hameau.node.blobs import BlobStore, load_store
-from hameau.node.db import make_engine, make_sessionmaker, transaction
+from hameau.node.db import GroupCommit, make_engine, make_sessionmaker, transaction
 from hameau.node.identity import (
     NodeIdentity,
     check_private,
@@ -75,11 +75,18 @@ class Node:
         return load_store(self.settings.blob_store, self.layout.blobs)
 
     @cached_property
+    def group(self) -> GroupCommit:
+        """Writes made durable together (see `node.group`): for many small writes at once."""
+        return GroupCommit(self.layout.database, self.layout.database_url)
+
+    @cached_property
     def identity(self) -> NodeIdentity:
         """The Ed25519 key, loaded the first time something signs."""
         return load_identity(self.layout.key_file)
 
     def close(self) -> None:
+        if "group" in self.__dict__:
+            self.group.close()
         self.engine.dispose()
 
 
