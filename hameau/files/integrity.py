@@ -102,7 +102,7 @@ class VerifiedBlobResponse(FileResponse):
         """Ranged reads go through the store too (a seek elsewhere than the start turns
         hashing off; `check_before_serving` checked the content first)."""
         reader = await anyio.to_thread.run_sync(self.store.open_verified, self.digest)
-        file = anyio.wrap_file(reader)  # type: ignore[arg-type]
+        file: anyio.AsyncFile[bytes] = anyio.wrap_file(reader)  # type: ignore[arg-type]
         try:
             yield file
         finally:

@@ -117,7 +117,12 @@ class BlobReader(Protocol):
 
     def __enter__(self) -> Any: ...
 
-    def __exit__(self, *args: object) -> None: ...
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None: ...
 
 
 class BlobStore(ABC):
