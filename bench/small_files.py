@@ -123,7 +123,8 @@ def apache(work: Path) -> Iterator[str | None]:
                 break
             except OSError:
                 if child.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"apache2 did not start: {child.stderr.read()!r}")  # type: ignore[union-attr]
+                    output = child.stderr.read()  # type: ignore[union-attr]
+                    raise RuntimeError(f"apache2 did not start: {output!r}") from None
                 time.sleep(0.1)
         yield url
     finally:
@@ -159,7 +160,8 @@ def main() -> None:
                                  "files_per_round": options.files, "rounds": options.rounds}  # fmt: skip
     with tempfile.TemporaryDirectory(dir=str(ROOT)) as folder:
         work = Path(folder)
-        os.chmod(work, 0o755)
+        # apache2's www-data must reach its folder here (the node's own data dir stays 0700)
+        os.chmod(work, 0o755)  # noqa: S103
         data, secret = node_with_member(work)
         auth = base64.b64encode(f"alex:{secret}".encode()).decode()
         command = [sys.executable, "-m", "hameau", "serve", "--data-dir", str(data)]
