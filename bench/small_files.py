@@ -8,7 +8,11 @@ the two servers; the figure is files per second, the median of the rounds. The n
 acknowledges a PUT only once its content and its row are durable (they survive a power
 cut); mod_dav_fs writes the file and answers, leaving the disk to flush it later.
 
+With `--client rclone`, each round is `rclone copy` of a folder of such files with 8
+transfers at once, as a household would send a photo archive.
+
 Prints one JSON line.   .venv/bin/python bench/small_files.py [--files 400] [--rounds 3]
+                                                           [--client http|rclone]
 """
 
 from __future__ import annotations
@@ -151,30 +155,64 @@ def node_with_member(work: Path) -> tuple[Path, str]:
     return data, secret
 
 
+def rclone_rate(source: Path, url: str, user: str, secret: str, target: str) -> float:
+    """Files per second for `rclone copy` of a folder of small files, 8 transfers at once."""
+    remote = ["--webdav-url", url, "--config", "/dev/null", "--no-check-dest",
+              "--transfers", str(AT_ONCE), "--checkers", str(AT_ONCE)]  # fmt: skip
+    if user:
+        obscured = subprocess.run(["rclone", "obscure", secret], capture_output=True, text=True,
+                                  check=True).stdout.strip()  # fmt: skip
+        remote += ["--webdav-user", user, "--webdav-pass", obscured]
+    started = time.perf_counter()
+    subprocess.run(["rclone", "copy", str(source), f":webdav:{target}", *remote], check=True,
+                   capture_output=True)  # fmt: skip
+    return len(list(source.iterdir())) / (time.perf_counter() - started)
+
+
+def measure(options: argparse.Namespace, work: Path, ours: str, secret: str,
+            theirs: str | None) -> dict[str, list[float]]:  # fmt: skip
+    """Rounds alternating between the node and Apache; files per second of each round."""
+    auth = base64.b64encode(f"alex:{secret}".encode()).decode()
+    mine = {"Authorization": f"Basic {auth}", "Content-Type": "application/octet-stream"}
+    source = work / "source"
+    source.mkdir()
+    for number in range(options.files):
+        (source / f"photo-{number:05}.jpg").write_bytes(os.urandom(SIZE))
+    runs: dict[str, list[float]] = {"hameau": [], "apache": []}
+    for round_ in range(options.rounds):
+        if options.client == "rclone":
+            runs["hameau"].append(rclone_rate(source, ours, "alex", secret, f"mine/r{round_}"))
+        else:
+            seconds = put_many(f"{ours}/mine", f"r{round_}", options.files, mine)
+            runs["hameau"].append(options.files / seconds)
+        if theirs is None:
+            continue
+        if options.client == "rclone":
+            base, _, folder = theirs.rpartition("/")
+            runs["apache"].append(rclone_rate(source, base, "", "", f"{folder}/r{round_}"))
+        else:
+            runs["apache"].append(options.files / put_many(theirs, f"r{round_}", options.files, {}))
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=400, help="files per round and server")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--client", choices=("http", "rclone"), default="http",
+                        help="http: 8 kept-alive connections; rclone: `rclone copy --transfers 8`")  # fmt: skip
     options = parser.parse_args()
-    result: dict[str, object] = {"bench": "small_files", "size_bytes": SIZE, "at_once": AT_ONCE,
-                                 "files_per_round": options.files, "rounds": options.rounds}  # fmt: skip
+    result: dict[str, object] = {"bench": "small_files", "client": options.client, "size_bytes": SIZE,
+                                 "at_once": AT_ONCE, "files_per_round": options.files,
+                                 "rounds": options.rounds}  # fmt: skip
     with tempfile.TemporaryDirectory(dir=str(ROOT)) as folder:
         work = Path(folder)
         # apache2's www-data must reach its folder here (the node's own data dir stays 0700)
         os.chmod(work, 0o755)  # noqa: S103
         data, secret = node_with_member(work)
-        auth = base64.b64encode(f"alex:{secret}".encode()).decode()
         command = [sys.executable, "-m", "hameau", "serve", "--data-dir", str(data)]
         with process(command) as served, apache(work) as theirs:
-            ours_url = f"{served.url}/dav/files/mine"
-            mine = {"Authorization": f"Basic {auth}", "Content-Type": "application/octet-stream"}
-            runs: dict[str, list[float]] = {"hameau": [], "apache": []}
-            for round_ in range(options.rounds):
-                seconds = put_many(ours_url, f"r{round_}", options.files, mine)
-                runs["hameau"].append(options.files / seconds)
-                if theirs is not None:
-                    seconds = put_many(theirs, f"r{round_}", options.files, {})
-                    runs["apache"].append(options.files / seconds)
+            runs = measure(options, work, f"{served.url}/dav/files", secret, theirs)
     ours = statistics.median(runs["hameau"])
     result["hameau_files_per_s"] = round(ours, 1)
     result["hameau_ms_per_file"] = round(1000 / ours, 1)
