@@ -39,6 +39,7 @@ from hameau.web.errors import disk_full, storage_full
 DISCONNECTED = "hameau.disconnected"
 UNDO = "hameau.undo"  # what to take back if the request fails (a LOCK's new empty file)
 RESOLVED = "hameau.resolved"  # a PUT's folders found on the way to its path (see _resolve)
+PLANNED = "hameau.planned"  # a PUT's write plan, made with its path's lookup (see _resolve)
 
 
 def _dav_error(error: HameauError) -> DAVError:
@@ -366,7 +367,13 @@ class FileResource(EntryMixin, DAVNonCollection):
                 session, member, files.space(member, self.where.top), self.where.parts, size
             )
 
-        self._plan = self.context.run(plan)
+        planned = self.environ.pop(PLANNED, None)  # made when WsgiDAV looked the path up
+        if planned is not None and planned[0] == (self.where.top, *self.where.parts):
+            if isinstance(planned[1], HameauError):
+                raise _dav_error(planned[1])
+            self._plan = planned[1]
+        else:
+            self._plan = self.context.run(plan)
         self.content_type = (content_type or "").split(";")[0]
         try:
             self._upload = _Upload(self, self._plan.limit)
@@ -403,6 +410,19 @@ class FileResource(EntryMixin, DAVNonCollection):
             grouped=True,
         )
         self.entry_id, self.blob, self.size = entry.id, digest, upload.writer.size
+
+
+def _plan(
+    session: Any, member: Member, environ: dict[str, Any], top: str, parts: list[str]
+) -> files.WritePlan | HameauError:
+    """A PUT's plan (or why it cannot be written), made with its path's transaction."""
+    declared = environ.get("CONTENT_LENGTH")
+    size = int(declared) if declared and declared.isdigit() else None
+    try:
+        with session.begin_nested():  # a refusal leaves the path's lookup as it was
+            return files.plan_write(session, member, files.space(member, top), parts, size)
+    except HameauError as error:
+        return error
 
 
 class HameauProvider(DAVProvider):
@@ -457,6 +477,8 @@ class HameauProvider(DAVProvider):
                 if seen is not None:
                     seen[(top, *rest[:depth])] = entry
                 entry = files.child(session, entry, name) if entry and entry.is_dir else None
+            if seen is not None and rest and (entry is None or not entry.is_dir):
+                environ[PLANNED] = ((top, *rest), _plan(session, member, environ, top, rest))
             return entry
 
         return context.run(work)  # type: ignore[no-any-return]

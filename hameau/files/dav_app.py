@@ -97,8 +97,7 @@ def make_dav_asgi(node: Node) -> Any:
     when the client disconnects before the end of its request body."""
     from a2wsgi import WSGIMiddleware
 
-    # 8 threads: a client sending many small files at once (rclone's default is 4) is not queued.
-    wsgi = WSGIMiddleware(make_dav_app(node), workers=8)  # type: ignore[arg-type]
+    wsgi = WSGIMiddleware(make_dav_app(node), workers=4)  # type: ignore[arg-type]
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         async def watched() -> dict[str, Any]:
