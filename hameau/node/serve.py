@@ -9,10 +9,8 @@ import re
 import resource
 import socket
 from types import FrameType
-from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 # Query parameters that carry credentials; their values never reach a log.
@@ -61,10 +59,6 @@ def connection_cap(wanted: int) -> int:
     return max(8, min(wanted, (soft - RESERVED_FILES) // 2))
 
 
-# Request body held for the app before the socket is paused; at most this much per connection.
-BODY_BUFFER = 1 << 20
-
-
 class GuardedHttp(HttpToolsProtocol):
     """uvicorn's HTTP protocol with two guards against slow clients.
 
@@ -78,36 +72,8 @@ class GuardedHttp(HttpToolsProtocol):
 
     header_timeout = 15.0
     max_connections = 400
-    body_buffer = BODY_BUFFER
     _waiting_since: float | None = None
     _timer: asyncio.TimerHandle | None = None
-
-    def on_body(self, body: bytes) -> None:
-        """uvicorn's, with a larger buffer once the app reads the body: uvicorn stops reading
-        the socket when 64 KiB wait for the app, so an upload arrived in 64 KiB steps, one
-        event-loop round trip each (docs/benchmarks.md says what this moved). A body the app
-        has not started to read keeps the 64 KiB limit, so idle connections hold little."""
-        cycle = self.cycle
-        if (self.parser.should_upgrade() and self._should_upgrade()) or cycle.response_complete:
-            return
-        cycle.body += body
-        limit = self.body_buffer if getattr(cycle, "reading", False) else HIGH_WATER_LIMIT
-        if len(cycle.body) > limit:
-            self.flow.pause_reading()
-        cycle.message_event.set()
-
-    def _note_reading(self) -> None:
-        """Mark the request's cycle once its app asks for the body."""
-        cycle = self.cycle
-        if cycle is None or cycle.response_complete:  # an upgrade: no new request cycle
-            return
-        receive = cycle.receive
-
-        async def reading() -> Any:
-            cycle.reading = True  # type: ignore[attr-defined]
-            return await receive()
-
-        cycle.receive = reading  # type: ignore[method-assign]
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -146,7 +112,6 @@ class GuardedHttp(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._stop_waiting()
         super().on_headers_complete()
-        self._note_reading()
 
     def on_response_complete(self) -> None:
         idle_next = not self.pipeline  # else the next request's headers are already in
