@@ -418,9 +418,8 @@ def _plan(
     """A PUT's plan (or why it cannot be written), made with its path's transaction."""
     declared = environ.get("CONTENT_LENGTH")
     size = int(declared) if declared and declared.isdigit() else None
-    try:
-        with session.begin_nested():  # a refusal leaves the path's lookup as it was
-            return files.plan_write(session, member, files.space(member, top), parts, size)
+    try:  # it only reads (the space's root is there already): a refusal changes nothing
+        return files.plan_write(session, member, files.space(member, top), parts, size)
     except HameauError as error:
         return error
 
