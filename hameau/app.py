@@ -121,7 +121,10 @@ def _add_parts(app: FastAPI, node: Node) -> None:
 
 def create_app(node: Node) -> FastAPI:
     csrf = CSRF(derive(node.secret, "csrf"))
-    metrics = Metrics(_gauges(node), {"data": node.layout.root, "blobs": node.layout.blobs})
+    metrics = Metrics(
+        _gauges(node),
+        {"data": node.layout.root, "blobs": node.blobs.local_folder() or node.layout.root},
+    )
     app = FastAPI(
         title="hameau",
         version=__version__,

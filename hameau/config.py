@@ -122,6 +122,11 @@ OPTIONS: dict[str, Option] = {
         " allowed); past it, the one waiting longest for its headers makes room.",
         _positive_int,
     ),
+    "blob_store": Option(
+        "local",
+        "Where file content is kept: local (the data dir's blobs/ folder; S3 comes later).",
+        _one_of("local"),
+    ),
     "default_quota_mb": Option(10240, "Storage quota given to a new member, in MB.", _positive_int),
     "travel_retry_seconds": Option(
         60,
@@ -182,6 +187,7 @@ class Settings:
     max_dav_body_bytes: int = OPTIONS["max_dav_body_bytes"].default
     header_timeout_seconds: int = OPTIONS["header_timeout_seconds"].default
     max_connections: int = OPTIONS["max_connections"].default
+    blob_store: str = OPTIONS["blob_store"].default
     default_quota_mb: int = OPTIONS["default_quota_mb"].default
     travel_retry_seconds: int = OPTIONS["travel_retry_seconds"].default
     travel_pull_minutes: int = OPTIONS["travel_pull_minutes"].default

@@ -32,7 +32,7 @@ from hameau.files import journal, quota
 from hameau.files.models import FileEntry, FileVersion
 from hameau.files.retention import referenced_blobs
 from hameau.files.service import path_of
-from hameau.node.blobs import LocalBlobStore
+from hameau.node.blobs import BlobStore
 from hameau.node.datadir import Layout, open_node
 from hameau.node.db import transaction
 
@@ -127,7 +127,7 @@ def _describe(session: Session, digest: str) -> str:
 
 def check_content(
     sessions: sessionmaker[Session],
-    store: LocalBlobStore,
+    store: BlobStore,
     report: Report,
     repair: bool,
     between: Callable[[], None] | None = None,
@@ -141,23 +141,22 @@ def check_content(
     damaged: list[str] = []
     resized: dict[str, int] = {}
     for digest in sorted(sizes):
-        try:
-            stat = store.path(digest).stat()
-        except FileNotFoundError:
+        stored = store.info(digest)
+        if stored is None:
             missing.append(digest)
             continue
         found = store.verify(digest, between)
         report.blobs_checked += 1
-        report.bytes_checked += stat.st_size
+        report.bytes_checked += stored.size
         if found == "missing":
             missing.append(digest)
         elif found is not None:
             damaged.append(digest)
-            same = (stat.st_dev, stat.st_ino)  # not a good copy written meanwhile
-            if repair and store.quarantine(digest, "damaged", only=same) is not None:
+            # only=: not a good copy written meanwhile
+            if repair and store.quarantine(digest, "damaged", only=stored.copy) is not None:
                 report.repaired.append(f"damaged content {digest} moved to the quarantine.")
-        elif sizes[digest] - {stat.st_size}:
-            resized[digest] = stat.st_size
+        elif sizes[digest] - {stored.size}:
+            resized[digest] = stored.size
     report.missing, report.damaged = len(missing), len(damaged)
     with transaction(sessions) as session:
         for digest in missing[:SHOWN]:
@@ -287,7 +286,7 @@ def check_quota(session: Session, report: Report, repair: bool) -> None:
         report.repaired.append(f"{len(wrong)} quota counter(s) set to the sum of the files.")
 
 
-def unreferenced(session: Session, store: LocalBlobStore) -> int:
+def unreferenced(session: Session, store: BlobStore) -> int:
     keep = referenced_blobs(session)
     return sum(1 for digest in store.stored() if digest not in keep)
 
@@ -322,7 +321,7 @@ def run_check(settings: Settings, repair: bool = False, purge_quarantine: bool =
         held = node.blobs.quarantined()
         if held:
             report.notes.append(
-                f"the quarantine ({node.blobs.quarantine_dir}) holds {len(held)} file(s), "
+                f"the quarantine ({node.blobs.quarantine_location}) holds {len(held)} file(s), "
                 f"{node.blobs.quarantine_size():,} bytes; `hameau check --purge-quarantine` "
                 "empties it, otherwise each goes after 30 days."
             )

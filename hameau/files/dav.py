@@ -38,6 +38,8 @@ from hameau.web.errors import disk_full, storage_full
 
 DISCONNECTED = "hameau.disconnected"
 UNDO = "hameau.undo"  # what to take back if the request fails (a LOCK's new empty file)
+RESOLVED = "hameau.resolved"  # a PUT's folders found on the way to its path (see _resolve)
+PLANNED = "hameau.planned"  # a PUT's write plan, made with its path's lookup (see _resolve)
 
 
 def _dav_error(error: HameauError) -> DAVError:
@@ -66,8 +68,10 @@ class _Context:
         self.node = provider.node
         self.member_id = environ[MEMBER_KEY]
 
-    def run(self, work: Callable[[Any, Member], Any]) -> Any:
-        """Run ``work(session, member)`` in one transaction; our errors become DAV errors."""
+    def run(self, work: Callable[[Any, Member], Any], grouped: bool = False) -> Any:
+        """Run ``work(session, member)`` in one transaction; our errors become DAV errors.
+        ``grouped``: a write made durable together with the others of the moment (see
+        `node.group`), for the many small PUTs of a photo archive."""
 
         def transact(session: Any) -> Any:
             member = session.get(Member, self.member_id)
@@ -76,6 +80,8 @@ class _Context:
             return work(session, member)
 
         try:
+            if grouped:
+                return self.node.group.run(transact)
             return retrying(self.node.sessions, transact)
         except HameauError as error:
             raise _dav_error(error) from None
@@ -390,7 +396,13 @@ class FileResource(EntryMixin, DAVNonCollection):
                 session, member, files.space(member, self.where.top), self.where.parts, size
             )
 
-        self._plan = self.context.run(plan)
+        planned = self.environ.pop(PLANNED, None)  # made when WsgiDAV looked the path up
+        if planned is not None and planned[0] == (self.where.top, *self.where.parts):
+            if isinstance(planned[1], HameauError):
+                raise _dav_error(planned[1])
+            self._plan = planned[1]
+        else:
+            self._plan = self.context.run(plan)
         self.content_type = (content_type or "").split(";")[0]
         try:
             self._upload = _Upload(self, self._plan.limit)
@@ -423,9 +435,22 @@ class FileResource(EntryMixin, DAVNonCollection):
         entry = self.context.run(
             lambda s, m: files.record_write(
                 s, plan, m, digest, upload.writer.size, self.content_type, self.context.node.blobs
-            )
+            ),
+            grouped=True,
         )
         self.entry_id, self.blob, self.size = entry.id, digest, upload.writer.size
+
+
+def _plan(
+    session: Any, member: Member, environ: dict[str, Any], top: str, parts: list[str]
+) -> files.WritePlan | HameauError:
+    """A PUT's plan (or why it cannot be written), made with its path's transaction."""
+    declared = environ.get("CONTENT_LENGTH")
+    size = int(declared) if declared and declared.isdigit() else None
+    try:  # it only reads (the space's root is there already): a refusal changes nothing
+        return files.plan_write(session, member, files.space(member, top), parts, size)
+    except HameauError as error:
+        return error
 
 
 class HameauProvider(DAVProvider):
@@ -461,18 +486,38 @@ class HameauProvider(DAVProvider):
         if top == "shared":
             return self._shared(path, environ, context, rest)
 
-        def work(session: Any, member: Member) -> FileEntry | None:
-            try:
-                return files.resolve(session, files.space(member, top), rest)
-            except NotFound:
-                return None
-
-        entry = context.run(work)
+        entry = self._resolve(context, environ, top, rest)
         if entry is None:
             return None
         where = Where(top, rest, entry.id)
         kind = FolderResource if entry.is_dir else FileResource
         return kind(path, environ, context, where, entry)
+
+    @staticmethod
+    def _resolve(
+        context: _Context, environ: dict[str, Any], top: str, rest: list[str]
+    ) -> FileEntry | None:
+        """The entry at ``rest`` in a space, or None. A PUT asks for its path, then for its
+        folder (WsgiDAV's do_PUT), before it changes anything: the folder, found on the way,
+        is kept for that second question, which costs no transaction then."""
+        seen: dict[tuple[str, ...], FileEntry | None] | None = None
+        if environ.get("REQUEST_METHOD") == "PUT":
+            seen = environ.setdefault(RESOLVED, {})
+            key = (top, *rest)
+            if key in seen:
+                return seen[key]
+
+        def work(session: Any, member: Member) -> FileEntry | None:
+            entry: FileEntry | None = files.root(session, files.space(member, top))
+            for depth, name in enumerate(rest):
+                if seen is not None:
+                    seen[(top, *rest[:depth])] = entry
+                entry = files.child(session, entry, name) if entry and entry.is_dir else None
+            if seen is not None and rest and (entry is None or not entry.is_dir):
+                environ[PLANNED] = ((top, *rest), _plan(session, member, environ, top, rest))
+            return entry
+
+        return context.run(work)  # type: ignore[no-any-return]
 
     def _shared(
         self, path: str, environ: dict[str, Any], context: _Context, rest: list[str]

@@ -93,19 +93,38 @@ def make_dav_app(node: Node) -> Callable[..., Iterable[bytes]]:
     return guard(dav_stream.keep_alive(dav))
 
 
+GATHER = 1 << 20  # body bytes handed to a WsgiDAV thread at a time (WsgiDAV reads 1 MiB)
+
+
+async def gathered(receive: Any, scope: dict[str, Any]) -> dict[str, Any]:
+    """The next piece of the request body, gathered up to GATHER bytes in the event loop:
+    uvicorn hands the body over 64 KiB at a time, and each piece that reaches WsgiDAV is a
+    hop between threads (a2wsgi); a disconnect is noted in the scope."""
+    message: dict[str, Any] = await receive()
+    pieces, size = [message.get("body", b"")], len(message.get("body", b""))
+    while message["type"] == "http.request" and message.get("more_body") and size < GATHER:
+        message = await receive()
+        pieces.append(message.get("body", b""))
+        size += len(pieces[-1])
+    if message["type"] == "http.disconnect":
+        scope[DISCONNECTED] = True
+        return message  # what came before it is dropped with the cut upload
+    if len(pieces) > 1:
+        message = {**message, "body": b"".join(pieces)}
+    return message
+
+
 def make_dav_asgi(node: Node) -> Any:
-    """The WebDAV app as ASGI (a2wsgi runs WsgiDAV in worker threads), noting in the scope
-    when the client disconnects before the end of its request body."""
+    """The WebDAV app as ASGI (a2wsgi runs WsgiDAV in worker threads), its request bodies
+    gathered in larger pieces, noting in the scope when the client disconnects before the
+    end of its request body."""
     from a2wsgi import WSGIMiddleware
 
     wsgi = WSGIMiddleware(make_dav_app(node), workers=4)  # type: ignore[arg-type]
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         async def watched() -> dict[str, Any]:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                scope[DISCONNECTED] = True
-            return message
+            return await gathered(receive, scope)
 
         await wsgi(scope, watched, send)  # type: ignore[arg-type]
 

@@ -16,8 +16,10 @@ seek of a video would cost too much); the weekly scrub and any full read catch i
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from os import stat_result
+import os
+import stat
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio.to_thread
@@ -28,7 +30,7 @@ from starlette.types import Send
 
 from hameau.errors import BadRequest, Conflict, RangeNotSatisfiable
 from hameau.files.models import FileEntry
-from hameau.node.blobs import BlobDamaged, LocalBlobStore
+from hameau.node.blobs import BlobDamaged, BlobStore
 
 log = logging.getLogger("hameau.files")
 
@@ -53,11 +55,11 @@ def range_past_the_end(size: int) -> RangeNotSatisfiable:
     )
 
 
-def is_damaged(store: LocalBlobStore, digest: str | None) -> bool:
+def is_damaged(store: BlobStore, digest: str | None) -> bool:
     return digest is not None and not store.exists(digest)
 
 
-def damaged_ids(store: LocalBlobStore, entries: Iterable[Any]) -> set[int]:
+def damaged_ids(store: BlobStore, entries: Iterable[Any]) -> set[int]:
     """The ids of those entries (files or versions) whose content is damaged."""
     return {
         item.id for item in entries if getattr(item, "blob", None) and is_damaged(store, item.blob)
@@ -71,15 +73,17 @@ def report(digest: str, reason: str) -> None:
         log.warning("Content %s is missing from the store: not served.", digest)
 
 
-def check_before_serving(store: LocalBlobStore, entry: FileEntry) -> stat_result:
-    """Refuse (409) a file whose content is missing or found damaged; returns its stat."""
+def check_before_serving(store: BlobStore, entry: FileEntry) -> os.stat_result:
+    """Refuse (409) a file whose content is missing or found damaged; returns what Starlette
+    wants to know of it (its size; its time is the entry's, wherever the store keeps it)."""
     assert entry.blob is not None
     try:
-        store.ensure_sound(entry.blob, entry.size)
-        return store.path(entry.blob).stat()
-    except (BlobDamaged, FileNotFoundError) as error:
-        report(entry.blob, getattr(error, "reason", "missing"))
+        found = store.ensure_sound(entry.blob, entry.size)
+    except BlobDamaged as error:
+        report(entry.blob, error.reason)
         raise damaged_error() from None
+    when = entry.modified_at.timestamp()
+    return os.stat_result((stat.S_IFREG | 0o600, 0, 0, 1, 0, 0, found.size, when, when, when))
 
 
 class VerifiedBlobResponse(FileResponse):
@@ -89,9 +93,21 @@ class VerifiedBlobResponse(FileResponse):
 
     chunk_size = 1 << 20  # 1 MiB reads: 16 times fewer thread hops than Starlette's 64 KiB
 
-    def __init__(self, store: LocalBlobStore, digest: str, **options: Any) -> None:
-        super().__init__(store.path(digest), **options)
+    def __init__(self, store: BlobStore, digest: str, **options: Any) -> None:
+        super().__init__(digest, **options)  # a name, not a path: read through the store
         self.store, self.digest = store, digest
+
+    @asynccontextmanager
+    async def _open_file(self) -> AsyncIterator[anyio.AsyncFile[bytes]]:
+        """Ranged reads go through the store too (a seek elsewhere than the start turns
+        hashing off; `check_before_serving` checked the content first)."""
+        reader = await anyio.to_thread.run_sync(self.store.open_verified, self.digest)
+        file: anyio.AsyncFile[bytes] = anyio.wrap_file(reader)  # type: ignore[arg-type]
+        try:
+            yield file
+        finally:
+            with anyio.CancelScope(shield=True):  # closing must finish even when cancelled
+                await file.aclose()
 
     @classmethod
     def _parse_range_header(cls, http_range: str, file_size: int) -> list[tuple[int, int]]:
@@ -147,9 +163,7 @@ class VerifiedBlobResponse(FileResponse):
             reader.close()
 
 
-async def download(
-    store: LocalBlobStore, entry: FileEntry, headers: Headers
-) -> VerifiedBlobResponse:
+async def download(store: BlobStore, entry: FileEntry, headers: Headers) -> VerifiedBlobResponse:
     """The file's content as an attachment (a stored HTML file never runs as a page); a Range
     in the request's ``headers`` that cannot be served is refused with a sentence."""
     assert entry.blob is not None

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hameau.files.thumbnails import REFUSALS, Thumbnails, cache_folder
-from hameau.node.blobs import BlobDamaged, LocalBlobStore
+from hameau.node.blobs import BlobDamaged, BlobStore
 
 # Text larger than this is not previewed (the whole content is read and checked first).
 TEXT_PREVIEW_BYTES = 256 << 10
@@ -75,7 +75,7 @@ class TextPreview:
     binary: bool = False
 
 
-def read_text(store: LocalBlobStore, entry: Any) -> TextPreview:
+def read_text(store: BlobStore, entry: Any) -> TextPreview:
     """A text or Markdown file's content for its page, read whole and checked against its
     hash first (damaged content raises `BlobDamaged`), within `TEXT_PREVIEW_BYTES`."""
     if entry.size > TEXT_PREVIEW_BYTES:
@@ -102,7 +102,7 @@ def read_text(store: LocalBlobStore, entry: Any) -> TextPreview:
     return TextPreview(text=text)
 
 
-def preview_of(store: LocalBlobStore, entry: Any, data_dir: Path) -> dict[str, object]:
+def preview_of(store: BlobStore, entry: Any, data_dir: Path) -> dict[str, object]:
     """What the file's page shows in place: its kind's preview, with the text read, or why
     an image got no thumbnail when that is known already."""
     kind = kind_of(entry)

@@ -15,7 +15,6 @@ aside first and removed only once the purge is committed (put back if it rolls b
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,10 +29,9 @@ from hameau.errors import NotFound
 from hameau.files.models import FileEntry, FileVersion
 from hameau.files.retention import TRASH_DAYS
 from hameau.node import reserve
-from hameau.node.blobs import LocalBlobStore
+from hameau.node.blobs import BlobStore
 from hameau.node.db import utcnow
 
-ASIDE = "purged-"  # in the store's temp folder, until the purge is committed
 _MOVED = "hameau.purged"
 _RESERVE = "hameau.reserve"
 CHUNK = 500  # ids per IN (...): well under any database's limit on bound parameters
@@ -81,8 +79,8 @@ def _still_referenced(session: Session, digests: set[str]) -> set[str]:
 
 
 def _after_commit(session: Session) -> None:
-    for _final, aside in session.info.pop(_MOVED, []):
-        aside.unlink(missing_ok=True)
+    for store, digest in session.info.pop(_MOVED, []):
+        store.drop_aside(digest)
     folder = session.info.pop(_RESERVE, None)
     if folder is not None:
         reserve.keep(folder)  # taken again if the purge made room enough
@@ -104,11 +102,8 @@ def _make_room(session: Session) -> None:
 
 
 def _after_rollback(session: Session) -> None:
-    for final, aside in session.info.pop(_MOVED, []):
-        if final.exists():
-            aside.unlink(missing_ok=True)
-        else:
-            os.replace(aside, final)
+    for store, digest in session.info.pop(_MOVED, []):
+        store.put_back(digest)
     folder = session.info.pop(_RESERVE, None)
     if folder is not None:
         reserve.keep(folder)
@@ -122,29 +117,25 @@ def _hook(session: Session) -> None:
         session.info["hameau.purge_hooks"] = True
 
 
-def _release(session: Session, store: LocalBlobStore, digests: set[str]) -> int:
+def _release(session: Session, store: BlobStore, digests: set[str]) -> int:
     """Move aside the content of ``digests`` no row refers to any more; call after the
     purge's deletes (the write lock held). Returns the bytes that will come back."""
     if not digests:
         return 0
     session.flush()
     freed = 0
-    moved: list[tuple[Path, Path]] = session.info.setdefault(_MOVED, [])
+    moved: list[tuple[BlobStore, str]] = session.info.setdefault(_MOVED, [])
     _hook(session)
     for digest in sorted(digests - _still_referenced(session, digests)):
-        final = store.path(digest)
-        aside = store.temp_dir / f"{ASIDE}{digest}"
-        try:
-            size = final.stat().st_size
-            os.replace(final, aside)
-        except FileNotFoundError:
+        size = store.set_aside(digest)
+        if size is None:
             continue
-        moved.append((final, aside))
+        moved.append((store, digest))
         freed += size
     return freed
 
 
-def _purge_entries(session: Session, store: LocalBlobStore, roots: list[int]) -> int:
+def _purge_entries(session: Session, store: BlobStore, roots: list[int]) -> int:
     """Delete entries (folders with all they hold, and their versions) for good."""
     if not roots:
         return 0
@@ -169,7 +160,7 @@ def _trashed_ids(session: Session, owner_id: int | None) -> list[int]:
     )
 
 
-def expire(session: Session, store: LocalBlobStore) -> int:
+def expire(session: Session, store: BlobStore) -> int:
     """What was trashed more than `retention.TRASH_DAYS` ago, gone for good with its content
     (the trash's own sweep, `retention.purge_expired`, leaves the content to the next start)."""
     cutoff = utcnow() - timedelta(days=TRASH_DAYS)
@@ -177,7 +168,7 @@ def expire(session: Session, store: LocalBlobStore) -> int:
     return _purge_entries(session, store, list(session.scalars(query)))
 
 
-def delete_for_good(session: Session, member: Member, entry_id: int, store: LocalBlobStore) -> int:
+def delete_for_good(session: Session, member: Member, entry_id: int, store: BlobStore) -> int:
     """One item of the member's trash (theirs or the household's), gone for good."""
     entry = session.get(FileEntry, entry_id)
     if entry is None or entry.deleted_at is None or entry.owner_id not in (None, member.id):
@@ -185,18 +176,18 @@ def delete_for_good(session: Session, member: Member, entry_id: int, store: Loca
     return _purge_entries(session, store, [entry.id])
 
 
-def empty_trash(session: Session, member: Member, store: LocalBlobStore) -> int:
+def empty_trash(session: Session, member: Member, store: BlobStore) -> int:
     """Everything the member deleted from their own files, gone for good (the household's
     trash is left to its members, one item at a time, or to an admin)."""
     return _purge_entries(session, store, _trashed_ids(session, member.id))
 
 
-def purge_trash(session: Session, owner_id: int | None, store: LocalBlobStore) -> int:
+def purge_trash(session: Session, owner_id: int | None, store: BlobStore) -> int:
     """For admins: a member's trash (``owner_id``), or the household's (None)."""
     return _purge_entries(session, store, _trashed_ids(session, owner_id))
 
 
-def purge_versions(session: Session, member_id: int, store: LocalBlobStore) -> int:
+def purge_versions(session: Session, member_id: int, store: BlobStore) -> int:
     """For admins: the earlier versions a member's writes left, gone for good."""
     query = select(FileVersion.id, FileVersion.blob).where(FileVersion.charged_to == member_id)
     rows = list(session.execute(query))
@@ -246,25 +237,6 @@ def space_used(session: Session) -> dict[int, Usage]:
                 usage = used.setdefault(member_id, Usage())
                 setattr(usage, part, int(total or 0))
     return used
-
-
-def folder_size(folder: Path) -> int | None:
-    """Bytes of the files under a folder (walked when asked), or None if it does not exist."""
-    if not folder.is_dir():
-        return None
-    total = 0
-    for base, _dirs, names in os.walk(folder):
-        for name in names:
-            try:
-                total += os.lstat(os.path.join(base, name)).st_size
-            except FileNotFoundError:
-                continue
-    return total
-
-
-def quarantine_dir(store: LocalBlobStore) -> Path:
-    """Where the integrity check keeps unreferenced content (`hameau check`)."""
-    return Path(getattr(store, "quarantine_dir", store.root / "quarantine"))
 
 
 def household_trash(session: Session) -> int:

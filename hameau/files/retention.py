@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from hameau.files.models import FileEntry, FileVersion
-from hameau.node.blobs import LocalBlobStore
+from hameau.node.blobs import BlobStore
 from hameau.node.db import utcnow
 
 TRASH_DAYS = 30
@@ -61,7 +61,7 @@ def referenced_blobs(session: Session) -> set[str]:
     return {digest for digest in current if digest} | set(older)
 
 
-def collect_garbage(session: Session, store: LocalBlobStore) -> int:
+def collect_garbage(session: Session, store: BlobStore) -> int:
     """Move blobs nothing refers to into the quarantine (kept 30 days, never deleted here:
     rows lost to a damaged database must not take their content along); run at start,
     before any write can race it."""

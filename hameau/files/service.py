@@ -20,7 +20,7 @@ from hameau.files import journal, paths
 from hameau.files.models import FileEntry, FileShare, FileVersion
 from hameau.files.quota import over_quota, room_left
 from hameau.files.retention import prune_versions, purge_expired
-from hameau.node.blobs import LocalBlobStore
+from hameau.node.blobs import BlobStore
 from hameau.node.db import utcnow
 from hameau.search import index
 
@@ -165,7 +165,7 @@ def record_write(
     digest: str,
     size: int,
     content_type: str = "",
-    blobs: LocalBlobStore | None = None,
+    blobs: BlobStore | None = None,
     synced: tuple[str, dict[str, int]] | None = None,
 ) -> FileEntry:
     """Record complete, stored content at the planned path (keeping what it replaces).
@@ -370,7 +370,7 @@ def trashed(session: Session, member: Member) -> list[FileEntry]:
     )
 
 
-def reindex(session: Session, entry: FileEntry, blobs: LocalBlobStore) -> None:
+def reindex(session: Session, entry: FileEntry, blobs: BlobStore) -> None:
     """Put an entry's text files (a folder's, all of them) back in the search index."""
     ids = _subtree_ids(session, entry) if entry.is_dir else [entry.id]
     for item in session.scalars(
@@ -410,7 +410,7 @@ def restore_version(
     member: Member,
     entry: FileEntry,
     version_id: int,
-    blobs: LocalBlobStore | None = None,
+    blobs: BlobStore | None = None,
 ) -> FileEntry:
     check_write(member, entry)
     version = session.get(FileVersion, version_id)

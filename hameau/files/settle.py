@@ -23,11 +23,9 @@ from hameau.files import service as files
 from hameau.files.merge import FileState
 from hameau.files.models import FileEntry, FileVersion
 from hameau.files.retention import VERSIONS_KEPT
-from hameau.node.blobs import LocalBlobStore
+from hameau.node.blobs import BlobStore
 from hameau.node.db import utcnow
 from hameau.search import index
-
-MARKER = ".hameau-store"
 
 
 class StoreNotMounted(HameauError):
@@ -55,11 +53,11 @@ def quota_words(needed: int, left: int) -> str:
     return str(no_room(needed, left))
 
 
-def store_problem(session: Session, store: LocalBlobStore) -> StoreNotMounted | None:
+def store_problem(session: Session, store: BlobStore) -> StoreNotMounted | None:
     """Why sync must not run with this content store, if it must not: it has lost its
     marker file and most of the content its database refers to (an unmounted disk, a lost
     folder; new content written there since does not make it the store it was)."""
-    if store.marked(MARKER):
+    if store.has_marker():
         return None
     written: dict[str, datetime] = {}  # each content referred to, and when it was written
     rows = session.execute(
@@ -75,19 +73,19 @@ def store_problem(session: Session, store: LocalBlobStore) -> StoreNotMounted | 
         return StoreNotMounted(
             "The content folder %(folder)s has lost its marker file and its content: is its"
             " disk mounted? Nothing was synced.",
-            folder=str(store),
+            folder=store.location,
         )
     return None
 
 
-def check_marker(session: Session, store: LocalBlobStore) -> None:
+def check_marker(session: Session, store: BlobStore) -> None:
     """Refuse to sync with a content store that is not there (see `store_problem`); the
     marker is written the first time the store is evidently the right one."""
     problem = store_problem(session, store)
     if problem is not None:
         raise problem
-    if not store.marked(MARKER):
-        store.mark(MARKER, "This folder is a hameau content store; keep this file.\n")
+    if not store.has_marker():
+        store.write_marker()
 
 
 def _folder(
@@ -144,7 +142,7 @@ def put(
     path: str,
     state: FileState,
     size: int,
-    store: LocalBlobStore,
+    store: BlobStore,
     check_quota: bool = True,
     known: Folders | None = None,
 ) -> None:
@@ -192,7 +190,7 @@ def put_new(
     member: Member,
     where: files.Space,
     items: list[tuple[str, FileState, int]],
-    store: LocalBlobStore,
+    store: BlobStore,
     known: Folders,
 ) -> None:
     """Record many files at paths this side has never had (no file, nothing in the journal):
@@ -239,7 +237,7 @@ def replace_many(
     where: files.Space,
     items: list[tuple[str, FileState, int]],
     journaled: dict[str, journal.SyncEntry],
-    store: LocalBlobStore,
+    store: BlobStore,
     known: Folders,
 ) -> list[str]:
     """New content for many files this side holds, as `files.record_write` would set it one

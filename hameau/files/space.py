@@ -31,7 +31,7 @@ async def space_page(request: Request, db: DB, visitor: AdminVisitor) -> Respons
         "title": N_("Space on the disk"),
         "rows": rows,
         "household_trash": purge.household_trash(db),
-        "quarantine": purge.folder_size(purge.quarantine_dir(node.blobs)),
+        "quarantine": node.blobs.quarantine_size() if node.blobs.quarantined() else None,
         "disks": disk_spaces(request.app.state.metrics.folders),
         "low_share": int(LOW_SPACE * 100),
         "notice": NOTICES.get(request.query_params.get("done", "")),

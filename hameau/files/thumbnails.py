@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hameau.errors import N_
-from hameau.node.blobs import BlobDamaged, LocalBlobStore
+from hameau.node.blobs import BlobDamaged, BlobStore
 
 SIZES = {"small": 96, "large": 1280}  # a row of the list; the file's page
 MAX_BYTES = 64 << 20
@@ -42,7 +42,7 @@ def cache_folder(data_dir: Path) -> Path:
     return data_dir / "cache" / "thumbnails"
 
 
-def prune(store: LocalBlobStore, folder: Path) -> int:
+def prune(store: BlobStore, folder: Path) -> int:
     """Forget the thumbnails (and refusal notes) of content no longer stored: deleted for
     good, or quarantined as damaged. The weekly scrub calls it. Returns how many went."""
     removed = 0
@@ -71,7 +71,7 @@ def _pillow() -> Any:
 
 
 class Thumbnails:
-    def __init__(self, store: LocalBlobStore, folder: Path) -> None:
+    def __init__(self, store: BlobStore, folder: Path) -> None:
         self.store, self.folder = store, folder
 
     def _base(self, digest: str) -> Path:

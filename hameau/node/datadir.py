@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hameau.config import Settings
 from hameau.node import migrate
-from hameau.node.blobs import LocalBlobStore
-from hameau.node.db import make_engine, make_sessionmaker, transaction
+from hameau.node.blobs import BlobStore, load_store
+from hameau.node.db import GroupCommit, make_engine, make_sessionmaker, transaction
 from hameau.node.identity import (
     NodeIdentity,
     check_private,
@@ -70,8 +70,14 @@ class Node:
     name: str
 
     @cached_property
-    def blobs(self) -> LocalBlobStore:
-        return LocalBlobStore(self.layout.blobs)
+    def blobs(self) -> BlobStore:
+        """The content store the `blob_store` setting names."""
+        return load_store(self.settings.blob_store, self.layout.blobs)
+
+    @cached_property
+    def group(self) -> GroupCommit:
+        """Writes made durable together (see `node.group`): for many small writes at once."""
+        return GroupCommit(self.layout.database, self.layout.database_url)
 
     @cached_property
     def identity(self) -> NodeIdentity:
@@ -79,6 +85,8 @@ class Node:
         return load_identity(self.layout.key_file)
 
     def close(self) -> None:
+        if "group" in self.__dict__:
+            self.group.close()
         self.engine.dispose()
 
 

@@ -7,12 +7,15 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from hameau.node.group import GroupSync, fsync_file
 
 T = TypeVar("T")
 
@@ -114,3 +117,31 @@ def retrying(factory: sessionmaker[Session], work: Callable[[Session], T], attem
                 raise
             time.sleep(0.01 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+class GroupCommit:
+    """Transactions committed without their own fsync, made durable together: the database's
+    writes through `run` are acknowledged only once the log holding them is on the disk."""
+
+    def __init__(self, database: Path, url: str) -> None:
+        self.engine: Engine = make_engine(url, synchronous="NORMAL")
+        self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
+        # SQLite appends committed transactions to this file; one fsync of it covers them all.
+        wal = database.with_name(database.name + "-wal")
+        self.log = GroupSync(lambda _items: fsync_file(wal))
+
+    def run(self, work: Callable[[Session], T]) -> T:
+        """``work`` in a transaction (again if SQLite said "locked"), durable on return."""
+        result = retrying(self.sessions, work)
+        self.log.sync()
+        return result
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session that commits on success, durable once the block is left."""
+        with self.sessions() as session, session.begin():
+            yield session
+        self.log.sync()
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -33,7 +33,7 @@ from hameau.files import journal, quota, settle
 from hameau.files import service as files
 from hameau.files.journal import SyncEntry
 from hameau.files.merge import FileState
-from hameau.node.blobs import LocalBlobStore
+from hameau.node.blobs import BlobStore
 from hameau.travel import reach, wire
 from hameau.web.auth import DB, MemberVisitor, client_address, member_of
 from hameau.web.openapi import Binary, binary, errors
@@ -240,10 +240,10 @@ async def apply_changes(
     settle.check_marker(db, request.app.state.node.blobs)
     # Content named by hash only: what the member may not take is as if it had not arrived.
     named = [change.blob for change in body.changes if change.blob is not None]
-    store = cast(LocalBlobStore, _within(request, db, member, named))
+    store = cast(BlobStore, _within(request, db, member, named))
     for change in body.changes:  # the size recorded (and counted in the quota) is the content's
         if change.blob is not None and wire.is_digest(change.blob) and store.exists(change.blob):
-            change.size = store.path(change.blob).stat().st_size
+            change.size = store.size(change.blob) or 0
     result = Applied(applied=[], stale=[], refused={})
     known: settle.Folders = {}
     current = journal.states(db, owner, [change.path for change in body.changes])
@@ -281,7 +281,7 @@ def _in_bulk(
     where: files.Space,
     changes: list[Put],
     current: dict[str, SyncEntry],
-    store: LocalBlobStore,
+    store: BlobStore,
     known: settle.Folders,
 ) -> list[str]:
     """Paths this node never had (a satellite's new files), then new contents of files it

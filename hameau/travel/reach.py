@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from hameau.accounts.models import Member
 from hameau.files import service as files
 from hameau.files.models import FileEntry, FileVersion
-from hameau.node.blobs import LocalBlobStore
+from hameau.node.blobs import BlobStore
 from hameau.travel import wire
 
 CHUNK = 500  # digests per query (SQLite's bound parameters)
@@ -100,7 +100,7 @@ class Within:
     """The blob store as one member sees it when naming contents by hash: what they may not
     take does not exist (so no answer tells it apart from a content that is not here)."""
 
-    def __init__(self, store: LocalBlobStore, allowed: set[str]) -> None:
+    def __init__(self, store: BlobStore, allowed: set[str]) -> None:
         self.store = store
         self.allowed = allowed
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from hameau.node.blobs import BlobDamaged, BlobError, BlobWriter, LocalBlobStore
+from hameau.node.blobs import BlobDamaged, BlobError, BlobStore, BlobWriter
 
 HEADER_MAX = 100
 READ = 1 << 20
@@ -24,7 +24,7 @@ def is_digest(text: str) -> bool:
     return len(text) == 64 and all(char in "0123456789abcdef" for char in text)
 
 
-def send(store: LocalBlobStore, digests: Iterable[str]) -> Iterator[bytes]:
+def send(store: BlobStore, digests: Iterable[str]) -> Iterator[bytes]:
     """The body carrying these blobs (read from the store 1 MiB at a time), each hashed as it
     is read: a damaged one is quarantined and the body cut before its last bytes
     (`BlobDamaged` raised), so damaged content never leaves the node.
@@ -56,7 +56,7 @@ class Receiver:
     fit are still kept."""
 
     def __init__(
-        self, store: LocalBlobStore, allowed: set[str] | None = None, limit: int | None = None
+        self, store: BlobStore, allowed: set[str] | None = None, limit: int | None = None
     ) -> None:
         self.store = store
         self.allowed = allowed

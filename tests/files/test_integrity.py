@@ -44,7 +44,7 @@ def test_a_full_read_refuses_the_last_bytes_of_damaged_content(tmp_path: Path) -
             received += len(chunk)
     assert received < reader.size  # the end never came out
     assert not store.exists(digest)  # gone to the quarantine, not deleted
-    assert [path.name.split("-")[1:] for path, _ in store.quarantined()] == [["damaged", digest]]
+    assert [name.split("-")[1:] for name, _ in store.quarantined()] == [["damaged", digest]]
     assert store.quarantine_size() == reader.size
 
 

@@ -110,7 +110,7 @@ def test_the_start_sweep_quarantines_content_whose_rows_were_lost(node: Node) ->
     tidy(node)
     assert all(node.blobs.exists(digest) for digest in kept)
     assert not any(node.blobs.exists(digest) for digest in lost)
-    held = {path.name.rsplit("-", 1)[1] for path, _when in node.blobs.quarantined()}
+    held = {name.rsplit("-", 1)[1] for name, _when in node.blobs.quarantined()}
     assert held == set(lost)  # moved aside, every byte still there
     assert node.blobs.quarantine_size() == 8 * 2000
 

@@ -334,7 +334,7 @@ def test_random_histories_converge_and_lose_nothing(
 
 
 def test_an_unmounted_content_store_is_never_synced_as_empty(tmp_path: Path) -> None:
-    from hameau.files.settle import MARKER
+    from hameau.node.blobs.local import MARKER
 
     home = home_node(tmp_path / "home")
     write(home, "Voyage/a.txt", b"precious")

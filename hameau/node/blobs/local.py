@@ -1,15 +1,8 @@
-"""The blob store: file content addressed by its SHA-256, written atomically, stored once.
+"""The local-disk backend: blobs in `<root>/ab/cd/<sha256>` on the node's disk.
 
-A write goes to a temp file, is hashed as it streams, fsynced, then renamed to its hash
-(and the folder fsynced); only then does the caller record it in the database. Identical
-content is kept once; writing it again replaces the stored copy, which may have been damaged.
-
-Nothing stored is trusted on its way out: `open_verified` hashes as it reads and refuses the
-last bytes of content that does not hash to its name; `ensure_sound` checks the size (and,
-for small content, the hash) before a byte is sent. Damaged content and content nothing
-refers to are moved to `quarantine/`, never deleted, until an admin purges it (or 30 days).
-This module holds the interface and the local-disk backend; an S3 backend (Garage) is one
-more class with the same methods.
+A write goes to a temp file in `<root>/tmp`, is hashed as it streams, fsynced, then renamed to
+its hash (and the folder fsynced). Damaged and unreferenced content goes to
+`<root>/quarantine/<time>-<reason>-<digest>`.
 """
 
 from __future__ import annotations
@@ -26,16 +19,24 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, NoReturn
+from typing import Any, BinaryIO, NoReturn
 
 from hameau.errors import DISK_FULL, InsufficientStorage
+from hameau.node.blobs import (
+    VERIFY_FIRST,
+    BlobDamaged,
+    BlobError,
+    BlobInfo,
+    BlobStore,
+    BlobWriter,
+    hash_file,
+    is_digest,
+)
+from hameau.node.group import GroupSync
 
-HASH_NAME = "sha256"
-CHUNK = 1 << 20
-# Content up to this size is hashed whole before a byte of it is sent (a ranged read too).
-VERIFY_FIRST = 16 << 20
-QUARANTINE_DAYS = 30
 _STAMP = "%Y%m%dT%H%M%SZ"
+MARKER = ".hameau-store"  # written once the store is evidently the node's (travel.apply)
+ASIDE = "purged-"  # in the temp folder, until the purge that set it aside is committed
 
 
 @cache
@@ -58,36 +59,20 @@ def sync_filesystem(path: Path) -> None:
         os.close(descriptor)
 
 
-class BlobError(Exception):
-    """The blob store could not store or find some content."""
-
-
-class BlobDamaged(BlobError):
-    """Stored content is missing, or its bytes no longer hash to its name."""
-
-    def __init__(self, digest: str, reason: str) -> None:
-        super().__init__(f"blob {digest} is {reason}")
-        self.digest = digest
-        self.reason = reason  # "missing" or "damaged"
-
-
-def hash_file(handle: BinaryIO, between: Callable[[], None] | None = None) -> str:
-    """The SHA-256 of an open file from its start; ``between`` is called after each MiB (a
-    scrub sleeps there, to stay gentle, and raises there to stop)."""
-    digest = hashlib.sha256()
-    while chunk := handle.read(CHUNK):
-        digest.update(chunk)
-        if between is not None:
-            between()
-    return digest.hexdigest()
+def _start_writeback(descriptor: int) -> None:
+    """Ask Linux to start writing a file's data out (sync_file_range), so the fsyncs of a
+    group that follow wait for writes already under way; elsewhere, nothing."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, "sync_file_range"):
+        libc.sync_file_range(descriptor, ctypes.c_int64(0), ctypes.c_int64(0), 2)  # _WRITE
 
 
 def _identity(stat: os.stat_result) -> tuple[int, int]:
     return stat.st_dev, stat.st_ino
 
 
-class BlobWriter:
-    """Streams content into the store; `commit()` makes it durable and returns its hash."""
+class LocalWriter:
+    """Streams content into a temp file; `commit()` makes it durable and returns its hash."""
 
     def __init__(self, store: LocalBlobStore) -> None:
         self.store = store
@@ -138,14 +123,24 @@ class BlobWriter:
             self._file = None
             self.digest = digest
             return digest
-        os.fsync(self._file.fileno())
+        # Even when this content is stored already: the stored copy may be damaged, this one
+        # was just hashed, so it takes its place. Made durable with the writes of the moment.
+        self.digest = digest
+        try:
+            self.store.group.sync(self)
+        except BaseException:
+            self.digest = None
+            raise
+        return digest
+
+    def descriptor(self) -> int:
+        assert self._file is not None
+        return self._file.fileno()
+
+    def close_file(self) -> None:
+        assert self._file is not None
         self._file.close()
         self._file = None
-        # Even when this content is stored already: the stored copy may be damaged, this one
-        # was just hashed, so it takes its place.
-        self.store.place(self._temp, digest)
-        self.digest = digest
-        return digest
 
     def abort(self) -> None:
         """Forget what was written: nothing partial stays on disk."""
@@ -155,7 +150,7 @@ class BlobWriter:
             self._file = None
         self._temp.unlink(missing_ok=True)
 
-    def __enter__(self) -> BlobWriter:
+    def __enter__(self) -> LocalWriter:
         return self
 
     def __exit__(
@@ -216,30 +211,50 @@ class VerifiedReader(io.RawIOBase):
         super().close()
 
 
-class LocalBlobStore:
+class LocalBlobStore(BlobStore):
     """Blobs in `<root>/ab/cd/<sha256>` on the node's disk."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.group = GroupSync(self._make_durable)  # writes made durable together
         self.temp_dir = root / "tmp"
         self.temp_dir.mkdir(parents=True, exist_ok=True)
         self.quarantine_dir = root / "quarantine"
 
-    def writer(self) -> BlobWriter:
-        return BlobWriter(self)
-
-    def put(self, data: bytes) -> str:
-        with self.writer() as writer:
-            writer.write(data)
-            return writer.commit()
+    def writer(self) -> LocalWriter:
+        return LocalWriter(self)
 
     def path(self, digest: str) -> Path:
-        if len(digest) != 64 or not all(char in "0123456789abcdef" for char in digest):
+        if not is_digest(digest):
             raise BlobError(f"not a blob name: {digest!r}")
         return self.root / digest[:2] / digest[2:4] / digest
 
     def exists(self, digest: str) -> bool:
         return self.path(digest).is_file()
+
+    def info(self, digest: str) -> BlobInfo | None:
+        try:
+            stat = self.path(digest).stat()
+        except FileNotFoundError:
+            return None
+        return BlobInfo(stat.st_size, _identity(stat))
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    @property
+    def quarantine_location(self) -> str:
+        return str(self.quarantine_dir)
+
+    def local_folder(self) -> Path:
+        return self.root
+
+    def has_marker(self) -> bool:
+        return (self.root / MARKER).is_file()
+
+    def write_marker(self) -> None:
+        (self.root / MARKER).write_text("This folder is a hameau content store; keep this file.\n")
 
     def open(self, digest: str) -> BinaryIO:
         try:
@@ -254,33 +269,42 @@ class LocalBlobStore:
     def delete(self, digest: str) -> None:
         self.path(digest).unlink(missing_ok=True)
 
-    def __str__(self) -> str:
-        return str(self.root)  # where the store is, as a person would look for it
-
-    def marked(self, name: str) -> bool:
-        """Whether the store holds the marker file ``name`` (it proves this is the store)."""
-        return (self.root / name).is_file()
-
-    def mark(self, name: str, text: str) -> None:
-        (self.root / name).write_text(text)
-
     def stored(self) -> list[str]:
         """The names of every blob in the store (not the temp files or the quarantine)."""
         return [path.name for path in self.root.glob("??/??/*") if len(path.name) == 64]
 
-    def place(self, temp: Path, digest: str, sync: bool = True) -> None:
+    def place(self, temp: Path, digest: str, sync: bool = True) -> set[Path]:
         """Rename a written, fsynced temp file to its hash; with ``sync``, durably (the
-        folders it goes into are fsynced, new ones included)."""
+        folders it goes into are fsynced, new ones included). Returns those folders."""
         final = self.path(digest)
+        changed = {final.parent}
         if not final.parent.is_dir():
             for folder in (final.parent.parent, final.parent):
                 if not folder.is_dir():
                     folder.mkdir(exist_ok=True)
-                    if sync:
-                        self.sync_dir(folder.parent)
+                    changed.add(folder.parent)
         os.replace(temp, final)
         if sync:
-            self.sync_dir(final.parent)
+            for folder in sorted(changed):  # parents first
+                self.sync_dir(folder)
+        return changed
+
+    def _make_durable(self, writers: list[LocalWriter]) -> None:
+        """A group of writes (see `node.group`): their content on the disk, in place under
+        their names, their folders on the disk. The filesystem's journal commits the others'
+        changes with the first fsync, so each later one finds its work mostly done: a group
+        costs about two journal commits, where a write alone costs two to four."""
+        for writer in writers:
+            _start_writeback(writer.descriptor())
+        for writer in writers:
+            os.fsync(writer.descriptor())
+            writer.close_file()
+        changed: set[Path] = set()
+        for writer in writers:
+            assert writer.digest is not None
+            changed |= self.place(writer._temp, writer.digest, sync=False)
+        for folder in sorted(changed):
+            self.sync_dir(folder)
 
     def open_verified(self, digest: str) -> VerifiedReader:
         return VerifiedReader(self, digest)
@@ -293,7 +317,7 @@ class LocalBlobStore:
         except FileNotFoundError:
             return "missing"
 
-    def ensure_sound(self, digest: str, size: int) -> None:
+    def ensure_sound(self, digest: str, size: int) -> BlobInfo:
         """Before serving content recorded with ``size``: it must be there; if its size differs
         or it is small enough to hash at once, it must hash to its name. Damaged content is
         quarantined. Raises `BlobDamaged`. (Larger content is checked as it is read whole, and
@@ -303,18 +327,17 @@ class LocalBlobStore:
         except FileNotFoundError:
             raise BlobDamaged(digest, "missing") from None
         if stat.st_size == size and size > VERIFY_FIRST:
-            return
+            return BlobInfo(stat.st_size, _identity(stat))
         found = self.verify(digest)
         if found is not None:
             if found == "damaged":
                 self.quarantine(digest, "damaged", only=_identity(stat))
             raise BlobDamaged(digest, found)
+        return BlobInfo(stat.st_size, _identity(stat))
 
     # ------------------------------------------------------------ quarantine
 
-    def quarantine(
-        self, digest: str, reason: str, only: tuple[int, int] | None = None
-    ) -> Path | None:
+    def quarantine(self, digest: str, reason: str, only: Any = None) -> str | None:
         """Move a blob aside into `quarantine/<time>-<reason>-<digest>`; never delete it.
 
         With ``only`` (device, inode), only if the store still holds that very copy: a good
@@ -338,9 +361,9 @@ class LocalBlobStore:
             return None
         self.sync_dir(self.quarantine_dir)
         self.sync_dir(source.parent)
-        return target
+        return str(target)
 
-    def quarantined(self) -> list[tuple[Path, datetime]]:
+    def quarantined(self) -> list[tuple[str, datetime]]:
         """What is in the quarantine, with when it went there."""
         if not self.quarantine_dir.is_dir():
             return []
@@ -350,15 +373,15 @@ class LocalBlobStore:
                 when = datetime.strptime(path.name.split("-", 1)[0], _STAMP).replace(tzinfo=UTC)
             except ValueError:  # put there by hand: its own date
                 when = datetime.fromtimestamp(path.lstat().st_mtime, UTC)
-            found.append((path, when))
+            found.append((path.name, when))
         return sorted(found, key=lambda item: item[1])
 
     def quarantine_size(self) -> int:
         """Bytes held in the quarantine (shown to admins)."""
         total = 0
-        for path, _when in self.quarantined():
+        for name, _when in self.quarantined():
             try:
-                total += path.stat().st_size
+                total += (self.quarantine_dir / name).stat().st_size
             except FileNotFoundError:  # purged meanwhile
                 continue
         return total
@@ -368,11 +391,13 @@ class LocalBlobStore:
         if given); returns how many files and bytes."""
         cutoff = None if older_than is None else datetime.now(UTC) - older_than
         count = size = 0
-        for path, when in self.quarantined():
+        for name, when in self.quarantined():
             if cutoff is None or when < cutoff:
-                size += path.stat().st_size
-                path.unlink(missing_ok=True)
-                count += 1
+                held = self.quarantine_dir / name
+                with contextlib.suppress(FileNotFoundError):  # purged meanwhile
+                    size += held.stat().st_size
+                    held.unlink()
+                    count += 1
         return count, size
 
     def clear_temp(self) -> int:
@@ -381,13 +406,31 @@ class LocalBlobStore:
         for leftover in self.temp_dir.glob("upload-*"):
             leftover.unlink(missing_ok=True)
             removed += 1
-        for aside in self.temp_dir.glob("purged-*"):  # a purge cut short: put back, as it was
-            final = self.path(aside.name.removeprefix("purged-"))
-            if final.exists():
-                aside.unlink()
-            else:
-                os.replace(aside, final)
+        for aside in self.temp_dir.glob(f"{ASIDE}*"):  # a purge cut short: put back, as it was
+            self.put_back(aside.name.removeprefix(ASIDE))
         return removed
+
+    def _aside(self, digest: str) -> Path:
+        return self.temp_dir / f"{ASIDE}{self.path(digest).name}"
+
+    def set_aside(self, digest: str) -> int | None:
+        final, aside = self.path(digest), self._aside(digest)
+        try:
+            size = final.stat().st_size
+            os.replace(final, aside)
+        except FileNotFoundError:
+            return None
+        return size
+
+    def put_back(self, digest: str) -> None:
+        final, aside = self.path(digest), self._aside(digest)
+        if final.exists():  # written again meanwhile: that copy is as good
+            aside.unlink(missing_ok=True)
+        elif aside.exists():
+            os.replace(aside, final)
+
+    def drop_aside(self, digest: str) -> None:
+        self._aside(digest).unlink(missing_ok=True)
 
     def settle(self, writers: list[BlobWriter]) -> None:
         """Make writes committed with ``later`` durable and put them in place: one sync of
@@ -398,6 +441,7 @@ class LocalBlobStore:
         sync_filesystem(self.root)
         for writer in writers:
             assert writer.digest is not None
+            assert isinstance(writer, LocalWriter)
             self.place(writer._temp, writer.digest, sync=False)  # the store's copy may be bad
         sync_filesystem(self.root)
 
