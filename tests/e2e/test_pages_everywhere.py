@@ -108,6 +108,9 @@ def admin_pages(url: str, made: dict[str, str]) -> dict[str, str]:
 def check(page: Any, name: str, width: int, found: dict[str, list[str]]) -> None:
     """Records the page's sideways overflow and its axe-core violations under its name."""
     where = f"{name} at {width} px"
+    # A form's click starts a navigation the page may still be in: the next page, once loaded.
+    page.wait_for_load_state("load")
+    page.wait_for_function("() => document.documentElement !== null && document.body !== null")
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     if overflow > 0:
         found["wide"].append(f"{where}: {overflow} px too wide ({page.url})")
