@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MAX_FUNCTION_LINES = 60
 MAX_MODULE_LINES = 500
 # Today's longer functions, each split in its lane; the lead removes an entry at merge.
-ALLOWED = {}
+ALLOWED: set[str] = set()
 
 
 def _sources() -> list[Path]:

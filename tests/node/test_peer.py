@@ -5,11 +5,13 @@ status, a body that is not JSON. Each failure is one sentence a person can act o
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
@@ -138,16 +140,19 @@ def test_the_async_client_says_the_same() -> None:
         return "answered"
 
     nowhere = f"http://127.0.0.1:{free_port()}"
-    assert (
-        asyncio.run(ask(nowhere, "/ok"))
-        == f"The server at {nowhere} cannot be reached (ConnectError)."
-    )
+    assert run(ask(nowhere, "/ok")) == f"The server at {nowhere} cannot be reached (ConnectError)."
     with server() as url:
         assert (
-            asyncio.run(ask(url, "/garbled"))
-            == f"The server at {url} answered something that is not JSON."
+            run(ask(url, "/garbled")) == f"The server at {url} answered something that is not JSON."
         )
-        assert asyncio.run(ask(url, "/ok")) == "answered"
+        assert run(ask(url, "/ok")) == "answered"
+
+
+def run(coroutine: Any) -> Any:
+    """The coroutine's result, run in a thread of its own: the browser tests keep an event
+    loop running in the main thread for the whole session."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def test_an_idle_node_does_not_load_httpx() -> None:

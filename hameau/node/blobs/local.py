@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Any, BinaryIO, NoReturn
 
 from hameau.errors import DISK_FULL, InsufficientStorage
-from hameau.node.blobs import (
+from hameau.node.blobs.base import (
     VERIFY_FIRST,
     BlobDamaged,
     BlobError,
