@@ -149,6 +149,9 @@ def main() -> None:
         where = f" ({error.filename})" if error.filename else ""
         print(f"Error: {error.strerror or error}{where}.", file=sys.stderr)
         sys.exit(1)
+    except click.exceptions.NoArgsIsHelpError as shown:  # a bare group: its help, as --help
+        click.echo(shown.format_message())
+        sys.exit(shown.exit_code)
     except Exception as error:  # click's usage errors, one line too
         if _user_error(error):
             print(f"Error: {error}", file=sys.stderr)
