@@ -47,7 +47,7 @@ class Forwarded(click.Command):
 
     def __init__(self, name: str, command: Any) -> None:
         settings = {"ignore_unknown_options": True, "allow_extra_args": True}
-        super().__init__(name, context_settings=settings, add_help_option=False)
+        super().__init__(name, context_settings=settings, add_help_option=False, help=command.help)
         self.command = command
 
     def invoke(self, ctx: click.Context) -> Any:
