@@ -8,7 +8,8 @@ JSON line.
 
     .venv/bin/python bench/cli_start.py [--runs 9] [--compare-tree PATH]
 
---compare-tree also times the three commands from another checkout (say, before a change).
+--compare-tree also times the three commands from another checkout (say, before a change),
+its runs alternating with this one's.
 """
 
 from __future__ import annotations
@@ -42,15 +43,23 @@ def timed(command: list[str], tree: Path) -> tuple[float, float]:
     return wall, cpu
 
 
-def figures(command: list[str], tree: Path, runs: int) -> dict[str, float]:
-    timed(command, tree)  # once first, so every run finds the same warm caches
-    readings = [timed(command, tree) for _ in range(runs)]
-    walls = [wall for wall, _ in readings]
-    return {
-        "min_s": round(min(walls), 3),
-        "median_s": round(statistics.median(walls), 3),
-        "cpu_s": round(statistics.median(cpu for _, cpu in readings), 3),
-    }
+def figures(command: list[str], trees: list[Path], runs: int) -> list[dict[str, float]]:
+    """The figures of one command run by each tree, their runs alternating (a busy moment of
+    the machine falls on all of them alike)."""
+    for tree in trees:
+        timed(command, tree)  # once first, so every run finds the same warm caches
+    readings: list[list[tuple[float, float]]] = [[] for _ in trees]
+    for _ in range(runs):
+        for index, tree in enumerate(trees):
+            readings[index].append(timed(command, tree))
+    return [
+        {
+            "min_s": round(min(wall for wall, _ in taken), 3),
+            "median_s": round(statistics.median(wall for wall, _ in taken), 3),
+            "cpu_s": round(statistics.median(cpu for _, cpu in taken), 3),
+        }
+        for taken in readings
+    ]
 
 
 def satellite(folder: Path, tree: Path) -> Path:
@@ -100,11 +109,14 @@ def main() -> None:
             # The floor of any command that opens the database through the models.
             "python_import_sqlalchemy_orm": [python, "-c", "import sqlalchemy.orm"],
         }
-        for name, command in {**peers, **commands}.items():
-            result[name] = figures(command, ROOT, options.runs)
-        if options.compare_tree:
-            for name, command in commands.items():
-                result[f"{name}_compared"] = figures(command, options.compare_tree, options.runs)
+        for name, command in peers.items():
+            [result[name]] = figures(command, [ROOT], options.runs)
+        trees = [ROOT, *([options.compare_tree] if options.compare_tree else [])]
+        for name, command in commands.items():
+            found = figures(command, trees, options.runs)
+            result[name] = found[0]
+            if options.compare_tree:
+                result[f"{name}_compared"] = found[1]
     print(json.dumps(result))
 
 
