@@ -142,7 +142,9 @@ def main() -> None:
         # A command's `ctx.exit(n)` comes back as n; the context hands travel the syncing
         # domains (travel does not import the registry).
         code = app.main(standalone_mode=False, obj={"syncing": _syncing})
-    except click.Abort:
+    except click.Abort as aborted:
+        if isinstance(aborted.__cause__, KeyboardInterrupt):
+            sys.exit(130)  # Ctrl-C: the shell's usual code, nothing said
         print("Aborted.", file=sys.stderr)
         sys.exit(1)
     except OSError as error:  # a folder that cannot be made, a disk that is full …
