@@ -1,4 +1,4 @@
-"""Node commands: init, serve, demo, export, check."""
+"""`hameau init`, and what the commands share: `--data-dir`, the console, an opened node."""
 
 from __future__ import annotations
 
