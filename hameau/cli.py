@@ -13,8 +13,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import typer
-from typer.core import TyperCommand, TyperGroup
+import click
 
 from hameau.parts import Command, commands, load
 
@@ -31,26 +30,57 @@ USER_ERRORS = (
 )
 
 
+def _typer_command(entry: Command, target: Any) -> Any:
+    """Typer's click command of a function or a Typer app (Typer imported only here)."""
+    import typer
+
+    if isinstance(target, typer.Typer):  # a group of commands
+        return typer.main.get_group(target)
+    single = typer.Typer(add_completion=False)  # one command: a function
+    single.command(entry.name)(target)
+    return typer.main.get_command(single)
+
+
+class Forwarded(click.Command):
+    """A command written with Typer, run on the rest of the command line: Typer carries its own
+    copy of click, so its commands cannot join this click group directly."""
+
+    def __init__(self, name: str, command: Any) -> None:
+        settings = {"ignore_unknown_options": True, "allow_extra_args": True}
+        super().__init__(name, context_settings=settings, add_help_option=False, help=command.help)
+        self.command = command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from typer import Abort
+
+        try:  # `typer.Exit(n)` comes back as n
+            code = self.command.main(
+                args=ctx.args, prog_name=f"hameau {self.name}", standalone_mode=False, obj=ctx.obj
+            )
+        except Abort:
+            raise click.Abort() from None
+        if isinstance(code, int) and code != 0:
+            ctx.exit(code)
+
+
 def _command(entry: Command) -> Any:
     """The click command of a registry entry, its module imported now."""
     target = load(entry.target)
-    if isinstance(target, typer.Typer):  # a group of commands
-        command: Any = typer.main.get_group(target)
-    else:  # one command: a function
-        single = typer.Typer(add_completion=False)
-        single.command(entry.name)(target)
-        command = typer.main.get_command(single)
+    if isinstance(target, click.Command):  # the short commands, in plain click
+        command: Any = target
+    else:
+        command = Forwarded(entry.name, _typer_command(entry, target))
     command.name = entry.name
     return command
 
 
-class LazyGroup(TyperGroup):
+class LazyGroup(click.Group):
     """A group whose commands are registry entries, each built when it runs."""
 
     def __init__(self, entries: list[Command], **attrs: Any) -> None:
         self.entries = {entry.name: entry for entry in entries}
         # Placeholders by name and help, for the list of commands, `--help` and suggestions.
-        stubs: dict[str, Any] = {e.name: TyperCommand(e.name, help=e.help) for e in entries}
+        stubs: dict[str, Any] = {e.name: click.Command(e.name, help=e.help) for e in entries}
         super().__init__(commands=stubs, **attrs)
         self.listing = False
         self.built: set[str] = set()
@@ -92,10 +122,12 @@ def _usage(error: Any) -> str:
     if not message or context is None:
         return message
     words: list[str] = []
-    while context.parent is not None:  # the root's name is how Python was started
+    while context.parent is not None:
         words.insert(0, context.info_name)
         context = context.parent
-    return f"{message}. See `{' '.join(['hameau', *words, '--help'])}`."
+    # The root's name is how Python was started, or "hameau NAME" for a command in Typer.
+    root = context.info_name if str(context.info_name).startswith("hameau ") else "hameau"
+    return f"{message}. See `{' '.join([root, *words, '--help'])}`."
 
 
 def _syncing() -> Any:
@@ -107,16 +139,21 @@ def _syncing() -> Any:
 
 def main() -> None:
     try:
-        # A command's `typer.Exit(n)` comes back as n; the context hands travel the syncing
+        # A command's `ctx.exit(n)` comes back as n; the context hands travel the syncing
         # domains (travel does not import the registry).
         code = app.main(standalone_mode=False, obj={"syncing": _syncing})
-    except typer.Abort:
+    except click.Abort as aborted:
+        if isinstance(aborted.__cause__, KeyboardInterrupt):
+            sys.exit(130)  # Ctrl-C: the shell's usual code, nothing said
         print("Aborted.", file=sys.stderr)
         sys.exit(1)
     except OSError as error:  # a folder that cannot be made, a disk that is full …
         where = f" ({error.filename})" if error.filename else ""
         print(f"Error: {error.strerror or error}{where}.", file=sys.stderr)
         sys.exit(1)
+    except click.exceptions.NoArgsIsHelpError as shown:  # a bare group: its help, as --help
+        click.echo(shown.format_message())
+        sys.exit(shown.exit_code)
     except Exception as error:  # click's usage errors, one line too
         if _user_error(error):
             print(f"Error: {error}", file=sys.stderr)

@@ -13,7 +13,8 @@ from typing import Annotated
 import typer
 
 from hameau.node import datadir
-from hameau.node.cli import DataDirOption, HostOption, PortOption, console, settings_for
+from hameau.node.cli import console, settings_for
+from hameau.node.cli_typer import DataDirOption, HostOption, PortOption
 from hameau.node.db import transaction
 
 DEMO_LOGINS = "demo-logins.txt"

@@ -38,8 +38,10 @@ RUN = (
 )
 
 
-def _imported(tmp_path: Path, *args: str) -> set[str]:
-    """The hameau, web and server modules a real `hameau ARGS` run loaded."""
+def _imported(
+    tmp_path: Path, *args: str, kinds: tuple[str, ...] = ("hameau", "fastapi", "starlette")
+) -> set[str]:
+    """The hameau, web and server modules (or other `kinds`) a real `hameau ARGS` run loaded."""
     listing = tmp_path / "modules.txt"
     done = subprocess.run(
         [sys.executable, "-c", RUN, *args, str(listing)],
@@ -47,7 +49,7 @@ def _imported(tmp_path: Path, *args: str) -> set[str]:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     names = set(listing.read_text().splitlines())
-    return {name for name in names if name.startswith(("hameau", "fastapi", "starlette"))}
+    return {name for name in names if name.startswith(kinds)}
 
 
 def test_the_command_list_imports_no_command(tmp_path: Path) -> None:
@@ -67,6 +69,17 @@ def test_a_short_command_imports_only_its_part(tmp_path: Path) -> None:
     assert "hameau.accounts.cli" in imported
     others = ("hameau.travel", "hameau.ai", "hameau.files", "hameau.web", "fastapi", "starlette")
     assert sorted(name for name in imported if name.startswith(others)) == []
+
+
+def test_short_commands_load_neither_typer_nor_pydantic(tmp_path: Path) -> None:
+    """Typer builds each option's converter with pydantic, some 0.1 s of a short command's
+    start; the commands that run often are plain click."""
+    root = tmp_path / "node"
+    subprocess.run([sys.executable, "-m", "hameau", "init", "--name", "N", "--data-dir", root],
+                   check=True, capture_output=True, timeout=120)  # fmt: skip
+    where = ["--data-dir", str(root)]
+    for command in (["member", "list", *where], ["device", "list", *where], ["--help"]):
+        assert _imported(tmp_path, *command, kinds=("typer", "pydantic")) == set(), command
 
 
 def test_every_reference_in_the_registry_resolves() -> None:

@@ -5,21 +5,28 @@ from __future__ import annotations
 import secrets
 import sys
 from datetime import date
-from typing import Annotated
+from pathlib import Path
+from typing import Any
 
-import typer
-from rich.table import Table
+import click
 
 from hameau.accounts import devices, members, tokens
 from hameau.accounts.models import DEVICE_KINDS
 from hameau.errors import BadRequest
-from hameau.node.cli import DataDirOption, console, node_session
+from hameau.node.cli import console, data_dir_option, node_session
 
-member_app = typer.Typer(help="Members of the household.", no_args_is_help=True)
-token_app = typer.Typer(
-    help="App passwords for clients (WebDAV, CalDAV, API).", no_args_is_help=True
+# Plain click, not Typer, for a short start (Typer builds its converters with pydantic).
+member_app = click.Group("member", help="Members of the household.", no_args_is_help=True)
+token_app = click.Group(
+    "token", help="App passwords for clients (WebDAV, CalDAV, API).", no_args_is_help=True
 )
-device_app = typer.Typer(help="The household's devices.", no_args_is_help=True)
+device_app = click.Group("device", help="The household's devices.", no_args_is_help=True)
+
+
+def _table(*columns: str) -> Any:
+    from rich.table import Table  # only for the listings
+
+    return Table(*columns)
 
 
 def _read_password(from_stdin: bool) -> tuple[str, bool]:
@@ -27,23 +34,24 @@ def _read_password(from_stdin: bool) -> tuple[str, bool]:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n"), False
     if sys.stdin.isatty():
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
         return password, False
     return secrets.token_hex(6), True
 
 
 @member_app.command("add")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="Make the member an admin.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--display-name", default="", help="Name shown to others.")
+@click.option("--quota-mb", type=int, default=None, help="Storage quota in MB.")
+@data_dir_option
 def member_add(
-    name: Annotated[str, typer.Argument(help="Login name: lowercase letters, digits, - or _.")],
-    admin: Annotated[bool, typer.Option("--admin", help="Make the member an admin.")] = False,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
-    ] = False,
-    display_name: Annotated[str, typer.Option(help="Name shown to others.")] = "",
-    quota_mb: Annotated[int | None, typer.Option(help="Storage quota in MB.")] = None,
-    data_dir: DataDirOption = None,
-) -> None:
-    """Add a member (a password is generated and shown if none is given)."""
+    name: str, admin: bool, password_stdin: bool, display_name: str, quota_mb: int | None,
+    data_dir: Path | None,
+) -> None:  # fmt: skip
+    """Add a member named NAME (lowercase letters, digits, - or _); a password is generated
+    and shown if none is given."""
     password, generated = _read_password(password_stdin)
     with node_session(data_dir) as (node, session):
         quota = quota_mb if quota_mb is not None else node.settings.default_quota_mb
@@ -57,9 +65,10 @@ def member_add(
 
 
 @member_app.command("list")
-def member_list(data_dir: DataDirOption = None) -> None:
+@data_dir_option
+def member_list(data_dir: Path | None) -> None:
     """List the members."""
-    table = Table("name", "display name", "role", "quota (MB)", "state")
+    table = _table("name", "display name", "role", "quota (MB)", "state")
     with node_session(data_dir) as (_, session):
         for member in members.list_members(session):
             table.add_row(
@@ -70,7 +79,9 @@ def member_list(data_dir: DataDirOption = None) -> None:
 
 
 @member_app.command("disable")
-def member_disable(name: str, data_dir: DataDirOption = None) -> None:
+@click.argument("name")
+@data_dir_option
+def member_disable(name: str, data_dir: Path | None) -> None:
     """Disable a member: they cannot log in and their sessions and app passwords end."""
     with node_session(data_dir) as (_, session):
         members.set_disabled(session, members.find_member(session, name), True)
@@ -78,7 +89,9 @@ def member_disable(name: str, data_dir: DataDirOption = None) -> None:
 
 
 @member_app.command("enable")
-def member_enable(name: str, data_dir: DataDirOption = None) -> None:
+@click.argument("name")
+@data_dir_option
+def member_enable(name: str, data_dir: Path | None) -> None:
     """Enable a disabled member again."""
     with node_session(data_dir) as (_, session):
         members.set_disabled(session, members.find_member(session, name), False)
@@ -86,24 +99,25 @@ def member_enable(name: str, data_dir: DataDirOption = None) -> None:
 
 
 @token_app.command("create")
-def token_create(
-    member: str,
-    label: Annotated[str, typer.Option(help="What it is for, e.g. 'phone calendar'.")],
-    data_dir: DataDirOption = None,
-) -> None:
+@click.argument("member")
+@click.option("--label", required=True, help="What it is for, e.g. 'phone calendar'.")
+@data_dir_option
+def token_create(member: str, label: str, data_dir: Path | None) -> None:
     """Create an app password and print it (it is shown only once)."""
     with node_session(data_dir) as (_, session):
         token, secret = tokens.create_token(session, members.find_member(session, member), label)
     console.print(
         f"App password {token.id} ({token.label}) for {member}:", style="dim", soft_wrap=True
     )
-    typer.echo(secret)
+    click.echo(secret)
 
 
 @token_app.command("list")
-def token_list(member: str, data_dir: DataDirOption = None) -> None:
+@click.argument("member")
+@data_dir_option
+def token_list(member: str, data_dir: Path | None) -> None:
     """List a member's app passwords."""
-    table = Table("id", "label", "created", "last used", "state")
+    table = _table("id", "label", "created", "last used", "state")
     with node_session(data_dir) as (_, session):
         for token in tokens.list_tokens(session, members.find_member(session, member)):
             table.add_row(
@@ -115,9 +129,9 @@ def token_list(member: str, data_dir: DataDirOption = None) -> None:
 
 
 @token_app.command("revoke")
-def token_revoke(
-    token_id: Annotated[int, typer.Argument(metavar="ID")], data_dir: DataDirOption = None
-) -> None:
+@click.argument("token_id", metavar="ID", type=int)
+@data_dir_option
+def token_revoke(token_id: int, data_dir: Path | None) -> None:
     """Revoke an app password; it stops working at once."""
     with node_session(data_dir) as (_, session):
         tokens.revoke_token(session, token_id)
@@ -134,18 +148,17 @@ def _parse_date(text: str | None) -> date | None:
 
 
 @device_app.command("add")
+@click.argument("name")
+@click.option("--kind", required=True, help=f"One of: {', '.join(DEVICE_KINDS)}.")
+@click.option("--shared/--personal", default=None, help="Shared by the household, or one member's.")
+@click.option("--owner", default=None, help="The member owning a personal device.")
+@click.option("--acquired", default=None, help="Acquisition date, YYYY-MM-DD.")
+@click.option("--lifetime-years", type=int, default=None, help="Expected lifetime in years.")
+@data_dir_option
 def device_add(
-    name: str,
-    kind: Annotated[str, typer.Option(help=f"One of: {', '.join(DEVICE_KINDS)}.")],
-    shared: Annotated[
-        bool | None,
-        typer.Option("--shared/--personal", help="Shared by the household, or one member's."),
-    ] = None,
-    owner: Annotated[str | None, typer.Option(help="The member owning a personal device.")] = None,
-    acquired: Annotated[str | None, typer.Option(help="Acquisition date, YYYY-MM-DD.")] = None,
-    lifetime_years: Annotated[int | None, typer.Option(help="Expected lifetime in years.")] = None,
-    data_dir: DataDirOption = None,
-) -> None:
+    name: str, kind: str, shared: bool | None, owner: str | None, acquired: str | None,
+    lifetime_years: int | None, data_dir: Path | None,
+) -> None:  # fmt: skip
     """Register a device of the household."""
     if shared is None:
         raise BadRequest("Say whether the device is --shared or --personal.")
@@ -161,9 +174,10 @@ def device_add(
 
 
 @device_app.command("list")
-def device_list(data_dir: DataDirOption = None) -> None:
+@data_dir_option
+def device_list(data_dir: Path | None) -> None:
     """List the devices."""
-    table = Table("id", "name", "kind", "use", "acquired", "lifetime", "browser")
+    table = _table("id", "name", "kind", "use", "acquired", "lifetime", "browser")
     with node_session(data_dir) as (_, session):
         for device in devices.list_devices(session):
             table.add_row(
@@ -175,14 +189,14 @@ def device_list(data_dir: DataDirOption = None) -> None:
 
 
 @device_app.command("enrol-link")
-def device_enrol_link(
-    name: str,
-    url: Annotated[
-        str, typer.Option(help="The node's address as the device reaches it.")
-    ] = "http://127.0.0.1:8080",
-    data_dir: DataDirOption = None,
-) -> None:
+@click.argument("name")
+@click.option(
+    "--url", default="http://127.0.0.1:8080", show_default=True,
+    help="The node's address as the device reaches it.",
+)  # fmt: skip
+@data_dir_option
+def device_enrol_link(name: str, url: str, data_dir: Path | None) -> None:
     """Print a one-time link (valid 24 h) that enrols the browser opening it as this device."""
     with node_session(data_dir) as (_, session):
         code = devices.create_enrol_code(devices.find_device(session, name))
-    typer.echo(f"{url.rstrip('/')}/devices/enrol?code={code}")
+    click.echo(f"{url.rstrip('/')}/devices/enrol?code={code}")

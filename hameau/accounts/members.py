@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import anyio.to_thread
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -102,6 +101,8 @@ async def authenticate(session: Session, name: str, password: str) -> Member:
     """The member with this name and password, if active; one vague error otherwise.
 
     The Argon2 check (~20 ms of CPU) runs in a worker thread, off the event loop."""
+    import anyio.to_thread  # the server's; the command line never checks a password this way
+
     member = session.scalar(select(Member).where(Member.name == name.strip().lower()))
     stored = member.password_hash if member else None
     valid = await anyio.to_thread.run_sync(verify_password, stored, password)

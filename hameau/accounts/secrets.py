@@ -5,31 +5,40 @@ from __future__ import annotations
 import hashlib
 import secrets
 from functools import cache
+from typing import TYPE_CHECKING
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
-# OWASP's minimum for Argon2id (19 MiB, 2 passes): affordable on a 1 GB node.
-_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+
+@cache
+def _hasher() -> PasswordHasher:
+    """Argon2, loaded when a password is first hashed or checked: not by a command that lists."""
+    from argon2 import PasswordHasher
+
+    # OWASP's minimum for Argon2id (19 MiB, 2 passes): affordable on a 1 GB node.
+    return PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 
 @cache
 def _dummy_hash() -> str:
     """Verified against when the account does not exist, so both cases take the same time."""
-    return _hasher.hash("hameau-no-such-member")
+    return _hasher().hash("hameau-no-such-member")
 
 
 MIN_PASSWORD_LENGTH = 8
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
+    from argon2.exceptions import InvalidHashError, VerificationError
+
     try:
         return (
-            _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+            _hasher().verify(password_hash or _dummy_hash(), password) and password_hash is not None
         )
     except (VerificationError, InvalidHashError):
         return False

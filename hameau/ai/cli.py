@@ -9,7 +9,8 @@ import typer
 from rich.table import Table
 
 from hameau.node import datadir
-from hameau.node.cli import DataDirOption, console, settings_for
+from hameau.node.cli import console, settings_for
+from hameau.node.cli_typer import DataDirOption
 
 ai_app = typer.Typer(
     help="The node's own AI: models, and questions from the command line.", no_args_is_help=True

@@ -1,13 +1,12 @@
-"""Node commands: init, serve, demo, export, check."""
+"""`hameau init`, and what the commands share: `--data-dir`, the console, an opened node."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 from rich.console import Console
 from sqlalchemy.orm import Session
 
@@ -17,16 +16,12 @@ from hameau.node.db import transaction
 
 console = Console(highlight=False, soft_wrap=True)
 
-DataDirOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        help="The node's data dir (default: $HAMEAU_DATA, else ~/.local/share/hameau).",
-        show_default=False,
-    ),
-]
-HostOption = Annotated[str | None, typer.Option(help="Address to listen on [default: 127.0.0.1].")]
-PortOption = Annotated[int | None, typer.Option(help="Port to listen on [default: 8080].")]
+DATA_DIR_HELP = "The node's data dir (default: $HAMEAU_DATA, else ~/.local/share/hameau)."
+# `--data-dir`, on every command that opens a node; the commands are plain click, which
+# starts faster than Typer (it builds each option's converter with pydantic).
+data_dir_option = click.option(
+    "--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_DIR_HELP
+)
 
 
 def settings_for(data_dir: Path | None, **overrides: object) -> Settings:
@@ -44,10 +39,10 @@ def node_session(data_dir: Path | None) -> Iterator[tuple[datadir.Node, Session]
         node.close()
 
 
-def init(
-    name: Annotated[str, typer.Option("--name", help="The node's name, e.g. the household's.")],
-    data_dir: DataDirOption = None,
-) -> None:
+@click.command("init")
+@click.option("--name", required=True, help="The node's name, e.g. the household's.")
+@data_dir_option
+def init(name: str, data_dir: Path | None) -> None:
     """Create a node: identity key, database, blob store."""
     settings = settings_for(data_dir)
     try:

@@ -100,6 +100,15 @@ def _retryable(method: str, error: PeerFailed) -> bool:
     return method.upper() in IDEMPOTENT and (not error.answered or (error.code or 0) >= 500)
 
 
+def _tls(address: str) -> Any:
+    """httpx's `verify` for a server at `address`: for a plain http:// one (a home on the
+    household's network), a TLS context that trusts no one, as it is never used (redirects are
+    not followed), instead of loading the CA bundle, 20-40 ms of every travel command's start."""
+    import ssl
+
+    return True if address.lower().startswith("https:") else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 class Peer:
     """Calls to one server, blocking (travel's commands and its sync thread)."""
 
@@ -127,7 +136,7 @@ class Peer:
             import httpx
 
             self._client = httpx.Client(
-                base_url=self.address, headers=self._headers,
+                base_url=self.address, headers=self._headers, verify=_tls(self.address),
                 timeout=httpx.Timeout(self.timeout, connect=self.connect),
             )  # fmt: skip
         return self._client
@@ -212,7 +221,7 @@ class AsyncPeer:
             import httpx
 
             self._client = httpx.AsyncClient(
-                base_url=self.address, headers=self._headers,
+                base_url=self.address, headers=self._headers, verify=_tls(self.address),
                 timeout=httpx.Timeout(self.timeout, connect=self.connect),
             )  # fmt: skip
         return self._client  # type: ignore[no-any-return]

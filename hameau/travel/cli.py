@@ -6,20 +6,21 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 
 from hameau.errors import BadRequest
 from hameau.node import datadir
-from hameau.node.cli import DataDirOption, console, settings_for
+from hameau.node.cli import console, data_dir_option, settings_for
 from hameau.node.syncing import Domain
 from hameau.travel import lifecycle
 from hameau.travel import satellite as record
 from hameau.travel import sync as engine
 from hameau.travel.home import SyncFailed, client_for, http_client
 
-travel_app = typer.Typer(
+# Plain click, not Typer, for a short start (Typer builds its converters with pydantic).
+travel_app = click.Group(
+    "travel",
     help="Travel: a satellite copy of your things on a laptop, synced with home.",
     no_args_is_help=True,
 )
@@ -37,7 +38,7 @@ def _open(data_dir: Path | None) -> tuple[datadir.Node, record.Satellite]:
     return node, found
 
 
-def _syncing(context: typer.Context) -> list[Domain]:
+def _syncing(context: click.Context) -> list[Domain]:
     """The domains that sync, handed down by the assembly (hameau/cli.py) in the context."""
     found = (context.obj or {}).get("syncing")
     if found is None:
@@ -51,7 +52,7 @@ def _password() -> str:
         return given
     if not sys.stdin.isatty():
         return sys.stdin.readline().rstrip("\r\n")
-    return str(typer.prompt("Password at home", hide_input=True))
+    return str(click.prompt("Password at home", hide_input=True))
 
 
 def _print_report(report: engine.Report, heading: str) -> None:
@@ -69,21 +70,22 @@ def _print_report(report: engine.Report, heading: str) -> None:
 
 
 @travel_app.command("pack")
+@click.option(
+    "--from", "home", required=True,
+    help="The home node's address, e.g. http://maison.local:8080.",
+)  # fmt: skip
+@click.option("--member", required=True, help="Your login name at home.")
+@click.option(
+    "--take", required=True, multiple=True,
+    help="What to take (repeat): files:mine/FOLDER, files:household/FOLDER, notes, calendar:agenda, calendar:household.",
+)  # fmt: skip
+@click.option("--name", default="", help="The satellite's name in your devices at home.")
+@data_dir_option
+@click.pass_context
 def pack(
-    context: typer.Context,
-    home: Annotated[
-        str, typer.Option("--from", help="The home node's address, e.g. http://maison.local:8080.")
-    ],
-    member: Annotated[str, typer.Option(help="Your login name at home.")],
-    take: Annotated[
-        list[str],
-        typer.Option(
-            help="What to take (repeat): files:mine/FOLDER, files:household/FOLDER, notes, calendar:agenda, calendar:household."
-        ),
-    ],
-    name: Annotated[str, typer.Option(help="The satellite's name in your devices at home.")] = "",
-    data_dir: DataDirOption = None,
-) -> None:
+    context: click.Context, home: str, member: str, take: tuple[str, ...], name: str,
+    data_dir: Path | None,
+) -> None:  # fmt: skip
     """Make this laptop a satellite of your home node, holding what you take (password asked,
     or read from $HAMEAU_PASSWORD / standard input)."""
     settings = settings_for(data_dir)
@@ -91,7 +93,7 @@ def pack(
     password = _password()
     with http_client(home) as client:
         node, satellite = lifecycle.pack(
-            home, member, password, take, settings.data_dir, label, client
+            home, member, password, list(take), settings.data_dir, label, client
         )
         console.print(
             f"Satellite [bold]{satellite.device_name}[/bold] made in {node.layout.root};"
@@ -116,7 +118,9 @@ def pack(
 
 
 @travel_app.command("sync")
-def sync_command(context: typer.Context, data_dir: DataDirOption = None) -> None:
+@data_dir_option
+@click.pass_context
+def sync_command(context: click.Context, data_dir: Path | None) -> None:
     """Two-way sync with home; safe to stop and run again at any point."""
     node, satellite = _open(data_dir)
     try:
@@ -134,7 +138,8 @@ def sync_command(context: typer.Context, data_dir: DataDirOption = None) -> None
 
 
 @travel_app.command("status")
-def status(data_dir: DataDirOption = None) -> None:
+@data_dir_option
+def status(data_dir: Path | None) -> None:
     """What changed on each side since the last sync, and the open conflicts."""
     node, satellite = _open(data_dir)
     try:
@@ -168,7 +173,9 @@ def status(data_dir: DataDirOption = None) -> None:
 
 
 @travel_app.command("return")
-def return_command(context: typer.Context, data_dir: DataDirOption = None) -> None:
+@data_dir_option
+@click.pass_context
+def return_command(context: click.Context, data_dir: Path | None) -> None:
     """Back home for good: a last sync, then this copy is wiped and its credential revoked."""
     node, satellite = _open(data_dir)
     with client_for(satellite) as client:
