@@ -1,0 +1,146 @@
+"""`hameau hamlet invite|join|list|leave|ping`: pairing this node with other homes' nodes."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from hameau.errors import BadRequest
+from hameau.hamlet import service
+from hameau.hamlet.errors import InvitationRefused
+from hameau.hamlet.signing import Signer, fingerprint_of, node_id_from_fingerprint
+from hameau.node.cli import DataDirOption, console, node_session
+from hameau.node.datadir import Node
+from hameau.node.peer import STATUS, Peer, PeerFailed
+
+hamlet_app = typer.Typer(
+    help="The hamlet: pair this node with other homes' nodes, list them, leave one.",
+    no_args_is_help=True,
+)
+AddressOption = Annotated[
+    str | None,
+    typer.Option(
+        help="This node's address as the other node reaches it, e.g. http://192.168.1.20:8080"
+        " [default: http://HOST:PORT from the settings].",
+        show_default=False,
+    ),
+]
+said = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _address(node: Node, given: str | None) -> str:
+    return given or f"http://{node.settings.host}:{node.settings.port}"
+
+
+def _peer(node: Node, address: str, audience: str) -> Peer:
+    """The one node-to-node client, signing with this node's key for `audience`."""
+    identity = node.identity
+    signer = Signer(identity.node_id, identity.private_key, audience)
+    return Peer(address, timeout=20, signer=signer)
+
+
+@hamlet_app.command("invite")
+def invite(
+    address: AddressOption = None,
+    hours: Annotated[float, typer.Option(help="Hours the invitation stays valid.")] = 24,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Print a one-time invitation for another node (give it to its admin, who runs `hameau
+    hamlet join`)."""
+    with node_session(data_dir) as (node, db):
+        found = service.invite(db, node.identity.public_bytes, _address(node, address), hours)
+    print(found.text())
+    said.print(
+        f"One use, until {found.expires:%Y-%m-%d %H:%M} UTC. On the other node:"
+        " [bold]hameau hamlet join INVITATION[/bold]"
+    )
+
+
+@hamlet_app.command("join")
+def join(
+    invitation: Annotated[str, typer.Argument(help="The line `hameau hamlet invite` printed.")],
+    address: AddressOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Pair with the node that made this invitation: each pins the other's key."""
+    given = service.parse(invitation)
+    with node_session(data_dir) as (node, db):
+        body = {
+            "secret": given.secret, "name": node.name, "address": _address(node, address),
+            "public_key": node.identity.public_key_b64,
+        }  # fmt: skip
+        with _peer(node, given.address, node_id_from_fingerprint(given.fingerprint)) as peer:
+            try:
+                answer = peer.call("POST", "/hamlet/pair", json=body)
+            except PeerFailed as failed:
+                if failed.kind == STATUS and failed.code == 401:
+                    raise InvitationRefused(
+                        "The other node refused this invitation (unknown, already used or"
+                        " expired); ask its admin for a new one."
+                    ) from None
+                raise
+        _pin_inviter(db, given, answer)
+        console.print(f"Paired with [bold]{answer['name']}[/bold] ({answer['node_id']}).")
+
+
+def _pin_inviter(db: Session, given: service.Invitation, answer: dict[str, str]) -> None:
+    key = base64.b64decode(str(answer.get("public_key", "")))
+    if fingerprint_of(key) != given.fingerprint:
+        raise BadRequest(
+            "The node at %(address)s is not the one that made this invitation (its key"
+            " differs); nothing was paired here.",
+            address=given.address,
+        )
+    service.pin(db, str(answer["public_key"]), str(answer["name"]), given.address)
+
+
+@hamlet_app.command("list")
+def list_peers(data_dir: DataDirOption = None) -> None:
+    """List the paired nodes, and those left."""
+    table = Table("name", "node id", "address", "state", "paired", "last seen")
+    with node_session(data_dir) as (_, db):
+        for peer in service.peers(db):
+            state = "left" if peer.revoked_at else peer.state
+            seen = f"{peer.last_seen_at:%Y-%m-%d %H:%M}" if peer.last_seen_at else "never"
+            table.add_row(
+                peer.name, peer.node_id, peer.address, state,
+                f"{peer.paired_at:%Y-%m-%d %H:%M}", seen,
+            )  # fmt: skip
+    console.print(table)
+
+
+@hamlet_app.command("leave")
+def leave(
+    peer: Annotated[str, typer.Argument(help="The peer's name or node id.")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Stop trusting a paired node, at once: its next request is refused."""
+    with node_session(data_dir) as (_, db):
+        found = service.find(db, peer)
+        service.leave(db, found)
+    console.print(f"Left [bold]{found.name}[/bold]: its requests are refused from now on.")
+
+
+@hamlet_app.command("ping")
+def ping(
+    peer: Annotated[str, typer.Argument(help="The peer's name or node id.")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Check that a paired node is up and still trusts this one (a signed request)."""
+    with node_session(data_dir) as (node, db):
+        found = service.find(db, peer)
+        with _peer(node, found.address, found.node_id) as client:
+            try:
+                answer = client.call("GET", "/hamlet/ping")
+            except PeerFailed as failed:
+                found.state = "refused" if failed.code == 401 else "down"
+                db.commit()
+                raise
+        found.state, found.last_seen_at = "up", datetime.now(UTC)
+    console.print(f"{answer['name']} answered: it knows this node as {answer['peer']}.")
