@@ -16,7 +16,7 @@ from hameau.hamlet.models import HamletPeer
 from hameau.web.auth import DB
 from hameau.web.openapi import errors
 
-router = APIRouter(prefix="/hamlet", tags=["hamlet"])
+router = APIRouter(prefix="/api/hamlet", tags=["hamlet"])
 
 
 def _incoming(request: Request) -> signing.Incoming:

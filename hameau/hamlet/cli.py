@@ -77,7 +77,7 @@ def join(
         }  # fmt: skip
         with _peer(node, given.address, node_id_from_fingerprint(given.fingerprint)) as peer:
             try:
-                answer = peer.call("POST", "/hamlet/pair", json=body)
+                answer = peer.call("POST", "/api/hamlet/pair", json=body)
             except PeerFailed as failed:
                 if failed.kind == STATUS and failed.code == 401:
                     raise InvitationRefused(
@@ -137,7 +137,7 @@ def ping(
         found = service.find(db, peer)
         with _peer(node, found.address, found.node_id) as client:
             try:
-                answer = client.call("GET", "/hamlet/ping")
+                answer = client.call("GET", "/api/hamlet/ping")
             except PeerFailed as failed:
                 found.state = "refused" if failed.code == 401 else "down"
                 db.commit()

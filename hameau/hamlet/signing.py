@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import re
 import secrets
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -165,7 +166,9 @@ def verify(
             require_components=REQUIRED, body=body,
         )[0]  # fmt: skip
     except InvalidSignature as error:
-        raise refuse(str(error)) from None
+        said = re.search(r'keyid="([A-Za-z0-9]{1,40})"', headers.get("signature-input", ""))
+        why = str(error) or "the signature does not verify with the key"
+        raise refuse(why, said.group(1) if said else "?") from None
     params = result.parameters
     key_id = str(params["keyid"])
     if "expires" not in params or "nonce" not in params:
