@@ -81,7 +81,7 @@ def join(
             except PeerFailed as failed:
                 if failed.kind == STATUS and failed.code == 401:
                     raise InvitationRefused(
-                        "The other node refused this invitation (unknown, already used or"
+                        "The other home server refused this invitation (unknown, already used or"
                         " expired); ask its admin for a new one."
                     ) from None
                 raise
@@ -93,7 +93,7 @@ def _pin_inviter(db: Session, given: service.Invitation, answer: dict[str, str])
     key = base64.b64decode(str(answer.get("public_key", "")))
     if fingerprint_of(key) != given.fingerprint:
         raise BadRequest(
-            "The node at %(address)s is not the one that made this invitation (its key"
+            "The server at %(address)s is not the one that made this invitation (its key"
             " differs); nothing was paired here.",
             address=given.address,
         )

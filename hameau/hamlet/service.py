@@ -111,7 +111,7 @@ def find(db: Session, name_or_id: str) -> HamletPeer:
     ).first()
     if found is None:
         raise PeerNotFound(
-            "No paired node is called %(peer)s; see `hameau hamlet list`.", peer=name_or_id
+            "No paired home server is called %(peer)s; see `hameau hamlet list`.", peer=name_or_id
         )
     return found
 

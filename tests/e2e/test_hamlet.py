@@ -150,7 +150,7 @@ def test_paired_homes_call_each_other_signed(homes: dict[str, Home]) -> None:
         assert f"{callee} answered: it knows this node as {caller.name}" in done.stdout
     # B and C both know A, not each other: pairing is not transitive.
     done = b.run("hamlet", "ping", "C")
-    assert done.returncode != 0 and "No paired node is called C" in done.stderr
+    assert done.returncode != 0 and "No paired home server is called C" in done.stderr
     listing = a.run("hamlet", "list").stdout
     assert "B" in listing and "C" in listing and "up" in listing
 
