@@ -87,7 +87,9 @@ def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Home]]
         for name in ("A", "B", "C"):
             data_dir = root / name.lower()
             assert hameau("init", "--name", name, "--data-dir", data_dir).returncode == 0
-            found[name] = Home(name, stack.enter_context(serve(data_dir, port=free_port())))
+            env = {"HAMEAU_HAMLET_CLOCK_SKEW_SECONDS": "900"} if name == "B" else {}
+            served = serve(data_dir, env=env, port=free_port())
+            found[name] = Home(name, stack.enter_context(served))
         for joiner in ("B", "C"):
             done = join(found[joiner], invite(found["A"]))
             assert done.returncode == 0, done.stderr
@@ -126,6 +128,7 @@ def craft(
 
 
 def send(request: httpx.Request) -> httpx.Response:
+    request.headers["Accept-Language"] = "en"  # the refusal's sentence, in English
     with httpx.Client(timeout=20) as client:
         return client.send(request)
 
@@ -189,6 +192,14 @@ def test_a_signature_from_the_future_is_refused(homes: dict[str, Home]) -> None:
     assert refused(send(as_b(homes, created=datetime.now(UTC) + timedelta(hours=1))))
 
 
+def test_the_clock_skew_tolerated_is_a_setting(homes: dict[str, Home]) -> None:
+    """B tolerates 15 minutes (HAMEAU_HAMLET_CLOCK_SKEW_SECONDS=900), A the default minute."""
+    a, b = homes["A"], homes["B"]
+    ahead = datetime.now(UTC) + timedelta(minutes=10)
+    assert send(craft(b, a.key(), a.node_id, created=ahead)).status_code == 200
+    assert refused(send(craft(a, b.key(), b.node_id, created=ahead)))
+
+
 def test_a_signature_by_another_key_under_a_peers_keyid_is_refused(
     homes: dict[str, Home],
 ) -> None:
@@ -224,6 +235,8 @@ def test_a_node_never_paired_is_refused(homes: dict[str, Home]) -> None:
 
 def test_requests_without_a_signature_are_refused(homes: dict[str, Home]) -> None:
     assert refused(send(httpx.Request("GET", homes["A"].url + PING)))
+    french = httpx.get(homes["A"].url + PING, headers={"Accept-Language": "fr"})
+    assert french.status_code == 401 and "pas signée" in french.json()["error"]
     request = as_b(homes)
     del request.headers["Signature"]
     assert refused(send(request))
