@@ -39,13 +39,16 @@ async def _checked(request: Request, db: DB, find: Any) -> tuple[str, bytes]:
         _incoming(request), body, find, node.identity.node_id, skew
     )
     signing.remember_nonce(db, key_id, nonce, expires, skew)
+    db.commit()  # seen is seen, whatever follows; and no write is held across an await
     return key_id, body
 
 
 async def signed_peer(request: Request, db: DB) -> HamletPeer:
     """The paired peer that signed this request; 401 (logged) for anything else."""
     key_id, _ = await _checked(request, db, lambda key_id: service.trusted_key(db, key_id))
-    return service.seen(db, key_id)
+    peer = service.seen(db, key_id)
+    db.commit()
+    return peer
 
 
 SignedPeer = Annotated[HamletPeer, Depends(signed_peer)]

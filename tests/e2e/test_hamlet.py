@@ -184,6 +184,36 @@ def test_a_replayed_request_is_refused(homes: dict[str, Home]) -> None:
     assert refused(send(request))
 
 
+def test_a_request_replayed_at_the_same_time_is_accepted_once(homes: dict[str, Home]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    request = as_b(homes)
+    with ThreadPoolExecutor(4) as pool:
+        statuses = sorted(answer.status_code for answer in pool.map(send, [request] * 4))
+    assert statuses == [200, 401, 401, 401]
+
+
+def test_the_async_client_signs_too(homes: dict[str, Home]) -> None:
+    """node/peer.py's AsyncPeer (the AI's client) with the hamlet's signer."""
+    import asyncio
+
+    from hameau.hamlet.signing import Signer
+    from hameau.node.peer import AsyncPeer
+
+    b = homes["B"]
+
+    async def ping() -> object:
+        peer = AsyncPeer(homes["A"].url, signer=Signer(b.node_id, b.key(), homes["A"].node_id))
+        try:
+            return await peer.call("POST", PING, content=b"12345")
+        finally:
+            await peer.aclose()
+
+    assert asyncio.run(ping()) == {
+        "node_id": homes["A"].node_id, "name": "A", "peer": "B", "received": 5,
+    }  # fmt: skip
+
+
 def test_an_expired_signature_is_refused(homes: dict[str, Home]) -> None:
     assert refused(send(as_b(homes, created=datetime.now(UTC) - timedelta(hours=1))))
 
