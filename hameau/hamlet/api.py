@@ -103,9 +103,10 @@ async def pair(request: Request, db: DB) -> PairOut:
         raise BadRequest(
             "A pairing request needs a secret, a name, an address and a key."
         ) from None
+    address = service.check_address(given.address)
     key_id, _ = await _checked(request, db, _key_of(given))
     service.redeem(db, given.secret, key_id)
-    service.pin(db, given.public_key, given.name, given.address)
+    service.pin(db, given.public_key, given.name, address)
     node = request.app.state.node
     return PairOut(
         node_id=node.identity.node_id, name=node.name, public_key=node.identity.public_key_b64

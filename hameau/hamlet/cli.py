@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -34,8 +35,25 @@ AddressOption = Annotated[
 said = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def _local_only(host: str) -> bool:
+    """An address other machines cannot use: loopback, or "every interface"."""
+    try:
+        found = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return found.is_loopback or found.is_unspecified
+
+
 def _address(node: Node, given: str | None) -> str:
-    return given or f"http://{node.settings.host}:{node.settings.port}"
+    if given:
+        return given
+    host = node.settings.host
+    if host == "localhost" or _local_only(host):
+        said.print(
+            f"This node listens on {host}: other machines cannot use that address; give the"
+            " one they reach it at with --address."
+        )
+    return f"http://{host}:{node.settings.port}"
 
 
 def _peer(node: Node, address: str, audience: str) -> Peer:

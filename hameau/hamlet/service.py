@@ -10,6 +10,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import or_, select
@@ -42,6 +43,17 @@ class Invitation:
         return PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def check_address(address: str) -> str:
+    """A node's address as others reach it: an http(s) URL with a host."""
+    parts = urlsplit(address.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadRequest(
+            "An address is an http:// or https:// URL with a host, e.g."
+            " http://192.168.1.20:8080."
+        )
+    return address.strip().rstrip("/")
+
+
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -51,7 +63,7 @@ def invite(db: Session, public_bytes: bytes, address: str, hours: float) -> Invi
     secret = secrets.token_urlsafe(24)
     expires = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=hours)
     db.add(HamletInvitation(secret_hash=_hash(secret), expires_at=expires))
-    return Invitation(address.rstrip("/"), fingerprint_of(public_bytes), secret, expires)
+    return Invitation(check_address(address), fingerprint_of(public_bytes), secret, expires)
 
 
 def parse(text: str) -> Invitation:
@@ -66,9 +78,11 @@ def parse(text: str) -> Invitation:
     try:
         found = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
         expires = datetime.fromtimestamp(int(found["e"]), UTC)
-        return Invitation(str(found["a"]), str(found["f"]), str(found["s"]), expires)
+        given = Invitation(str(found["a"]), str(found["f"]), str(found["s"]), expires)
     except (ValueError, KeyError, TypeError, binascii.Error, OverflowError):
         raise garbled from None
+    check_address(given.address)
+    return given
 
 
 def redeem(db: Session, secret: str, joiner: str) -> None:

@@ -322,6 +322,13 @@ def test_a_mangled_invitation_is_refused_here(homes: dict[str, Home]) -> None:
     assert done.returncode != 0 and "not a hamlet invitation" in done.stderr
 
 
+def test_addresses_are_http_urls(homes: dict[str, Home]) -> None:
+    done = homes["A"].run("hamlet", "invite", "--address", "file:///etc")
+    assert done.returncode != 0 and "An address is an http:// or https:// URL" in done.stderr
+    done = join(homes["C"], invite(homes["A"]).replace("hameau-invite-", "hameau-invite-x"))
+    assert done.returncode != 0 and len(done.stderr.splitlines()) == 1
+
+
 # ---------------------------------------------------------------- leaving
 
 
