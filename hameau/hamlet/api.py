@@ -39,7 +39,6 @@ async def _checked(request: Request, db: DB, find: Any) -> tuple[str, bytes]:
         _incoming(request), body, find, node.identity.node_id, skew
     )
     signing.remember_nonce(db, key_id, nonce, expires, skew)
-    db.commit()  # seen is seen, whatever follows; and no write is held across an await
     return key_id, body
 
 
@@ -47,7 +46,7 @@ async def signed_peer(request: Request, db: DB) -> HamletPeer:
     """The paired peer that signed this request; 401 (logged) for anything else."""
     key_id, _ = await _checked(request, db, lambda key_id: service.trusted_key(db, key_id))
     peer = service.seen(db, key_id)
-    db.commit()
+    db.commit()  # the nonce and the sight, at once: seen is seen, whatever the route does
     return peer
 
 
@@ -105,6 +104,7 @@ async def pair(request: Request, db: DB) -> PairOut:
         ) from None
     address = service.check_address(given.address)
     key_id, _ = await _checked(request, db, _key_of(given))
+    db.commit()  # the nonce, even if the invitation is refused
     service.redeem(db, given.secret, key_id)
     service.pin(db, given.public_key, given.name, address)
     node = request.app.state.node
