@@ -91,7 +91,14 @@ def _key_of(given: PairIn) -> Any:
     return lambda key_id: key if key_id == own_id else None
 
 
-@router.post("/pair", responses=errors(400, 401))
+# The body is read raw (its digest is signed), so its schema is declared here.
+PAIR_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": PairIn.model_json_schema()}},
+}
+
+
+@router.post("/pair", responses=errors(400, 401), openapi_extra={"requestBody": PAIR_BODY})
 async def pair(request: Request, db: DB) -> PairOut:
     """Another node joins with this node's invitation: it proves the secret, and its key by
     signing the request with it; both keys are pinned (the joiner checks ours by the
