@@ -9,9 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import Request
+from starlette.responses import Response
 
 from hameau.errors import BadRequest
 from hameau.hamlet import service, signing
+from hameau.hamlet.answers import signed_answer
 from hameau.hamlet.models import HamletPeer
 from hameau.web.auth import DB
 from hameau.web.openapi import errors
@@ -39,6 +41,7 @@ async def _checked(request: Request, db: DB, find: Any) -> tuple[str, bytes]:
         _incoming(request), body, find, node.identity.node_id, skew
     )
     signing.remember_nonce(db, key_id, nonce, expires, skew)
+    request.state.hamlet_nonce = nonce  # the answer is signed with it (answers.py)
     return key_id, body
 
 
@@ -60,12 +63,19 @@ class Hello(BaseModel):
     received: int = Field(description="Bytes of the request's body, as checked by its digest.")
 
 
-@router.api_route("/ping", methods=["GET", "POST"], responses=errors(401))
-async def ping(request: Request, peer: SignedPeer) -> Hello:
-    """A paired node checks that this one is up and still trusts it (signed request)."""
+def _answer(request: Request, data: BaseModel) -> Response:
+    identity = request.app.state.node.identity
+    return signed_answer(data, _incoming(request), identity, request.state.hamlet_nonce)
+
+
+@router.api_route("/ping", methods=["GET", "POST"], response_model=Hello, responses=errors(401))
+async def ping(request: Request, peer: SignedPeer) -> Response:
+    """A paired node checks that this one is up and still trusts it (signed request; the
+    answer is signed too)."""
     node = request.app.state.node
     body = await request.body()
-    return Hello(node_id=node.identity.node_id, name=node.name, peer=peer.name, received=len(body))
+    hello = Hello(node_id=node.identity.node_id, name=node.name, peer=peer.name, received=len(body))
+    return _answer(request, hello)
 
 
 class PairIn(BaseModel):
@@ -98,8 +108,13 @@ PAIR_BODY = {
 }
 
 
-@router.post("/pair", responses=errors(400, 401), openapi_extra={"requestBody": PAIR_BODY})
-async def pair(request: Request, db: DB) -> PairOut:
+@router.post(
+    "/pair",
+    response_model=PairOut,
+    responses=errors(400, 401),
+    openapi_extra={"requestBody": PAIR_BODY},
+)
+async def pair(request: Request, db: DB) -> Response:
     """Another node joins with this node's invitation: it proves the secret, and its key by
     signing the request with it; both keys are pinned (the joiner checks ours by the
     invitation's fingerprint)."""
@@ -115,6 +130,7 @@ async def pair(request: Request, db: DB) -> PairOut:
     service.redeem(db, given.secret, key_id)
     service.pin(db, given.public_key, given.name, address)
     node = request.app.state.node
-    return PairOut(
+    answer = PairOut(
         node_id=node.identity.node_id, name=node.name, public_key=node.identity.public_key_b64
     )
+    return _answer(request, answer)

@@ -5,17 +5,25 @@ from __future__ import annotations
 import base64
 import ipaddress
 from datetime import UTC, datetime
-from typing import Annotated
+from functools import partial
+from typing import Annotated, Any
 
+import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session
 
 from hameau.errors import BadRequest
 from hameau.hamlet import service
+from hameau.hamlet.answers import check_answer
 from hameau.hamlet.errors import InvitationRefused
-from hameau.hamlet.signing import Signer, fingerprint_of, node_id_from_fingerprint
+from hameau.hamlet.signing import (
+    AnswerCheck,
+    Signer,
+    fingerprint_of,
+    node_id_from_fingerprint,
+    public_key,
+)
 from hameau.node.cli import DataDirOption, console, node_session
 from hameau.node.datadir import Node
 from hameau.node.peer import STATUS, Peer, PeerFailed
@@ -56,11 +64,34 @@ def _address(node: Node, given: str | None) -> str:
     return f"http://{host}:{node.settings.port}"
 
 
-def _peer(node: Node, address: str, audience: str) -> Peer:
-    """The one node-to-node client, signing with this node's key for `audience`."""
+def _peer(node: Node, address: str, audience: str, check: AnswerCheck) -> Peer:
+    """The one node-to-node client, signing with this node's key for `audience` and checking
+    each answer with `check`."""
     identity = node.identity
-    signer = Signer(identity.node_id, identity.private_key, audience)
+    signer = Signer(identity.node_id, identity.private_key, audience, check)
     return Peer(address, timeout=20, signer=signer)
+
+
+def _inviter_check(given: service.Invitation) -> AnswerCheck:
+    """An answer to a pairing must come from the key the invitation's fingerprint names."""
+    audience = node_id_from_fingerprint(given.fingerprint)
+
+    def check(response: httpx.Response, nonce: str) -> None:
+        if response.status_code >= 400:
+            return
+        try:
+            key = base64.b64decode(str(response.json().get("public_key", "")))
+        except (ValueError, AttributeError):
+            key = b""
+        if fingerprint_of(key) != given.fingerprint:
+            raise BadRequest(
+                "The server at %(address)s is not the one that made this invitation (its key"
+                " differs); nothing was paired here.",
+                address=given.address,
+            )
+        check_answer(response, public_key(base64.b64encode(key).decode()), audience, nonce)
+
+    return check
 
 
 @hamlet_app.command("invite")
@@ -93,7 +124,8 @@ def join(
             "secret": given.secret, "name": node.name, "address": _address(node, address),
             "public_key": node.identity.public_key_b64,
         }  # fmt: skip
-        with _peer(node, given.address, node_id_from_fingerprint(given.fingerprint)) as peer:
+        audience = node_id_from_fingerprint(given.fingerprint)
+        with _peer(node, given.address, audience, _inviter_check(given)) as peer:
             try:
                 answer = peer.call("POST", "/api/hamlet/pair", json=body)
             except PeerFailed as failed:
@@ -103,19 +135,8 @@ def join(
                         " expired); ask its admin for a new one."
                     ) from None
                 raise
-        _pin_inviter(db, given, answer)
+        service.pin(db, str(answer["public_key"]), str(answer["name"]), given.address)
         console.print(f"Paired with [bold]{answer['name']}[/bold] ({answer['node_id']}).")
-
-
-def _pin_inviter(db: Session, given: service.Invitation, answer: dict[str, str]) -> None:
-    key = base64.b64decode(str(answer.get("public_key", "")))
-    if fingerprint_of(key) != given.fingerprint:
-        raise BadRequest(
-            "The server at %(address)s is not the one that made this invitation (its key"
-            " differs); nothing was paired here.",
-            address=given.address,
-        )
-    service.pin(db, str(answer["public_key"]), str(answer["name"]), given.address)
 
 
 @hamlet_app.command("list")
@@ -145,6 +166,10 @@ def leave(
     console.print(f"Left [bold]{found.name}[/bold]: its requests are refused from now on.")
 
 
+def _pinned_check(key: Any, node_id: str, response: httpx.Response, nonce: str) -> None:
+    check_answer(response, key, node_id, nonce)
+
+
 @hamlet_app.command("ping")
 def ping(
     peer: Annotated[str, typer.Argument(help="The peer's name or node id.")],
@@ -153,7 +178,9 @@ def ping(
     """Check that a paired node is up and still trusts this one (a signed request)."""
     with node_session(data_dir) as (node, db):
         found = service.find(db, peer)
-        with _peer(node, found.address, found.node_id) as client:
+        key = public_key(found.public_key)
+        check = partial(_pinned_check, key, found.node_id)
+        with _peer(node, found.address, found.node_id, check) as client:
             try:
                 answer = client.call("GET", "/api/hamlet/ping")
             except PeerFailed as failed:

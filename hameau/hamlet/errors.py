@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hameau.errors import NotFound, Unauthorized
+from hameau.errors import HameauError, NotFound, Unauthorized
 
 
 class SignatureRefused(Unauthorized):
@@ -16,3 +16,9 @@ class InvitationRefused(Unauthorized):
 
 class PeerNotFound(NotFound):
     """No paired node by that name or node id."""
+
+
+class AnswerRefused(HameauError):
+    """A peer's answer not signed by the key pinned for it (or not for this request)."""
+
+    status = 502

@@ -48,8 +48,7 @@ def check_address(address: str) -> str:
     parts = urlsplit(address.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BadRequest(
-            "An address is an http:// or https:// URL with a host, e.g."
-            " http://192.168.1.20:8080."
+            "An address is an http:// or https:// URL with a host, e.g. http://192.168.1.20:8080."
         )
     return address.strip().rstrip("/")
 

@@ -85,20 +85,36 @@ class _OneKey(HTTPSignatureKeyResolver):
         return self.private
 
 
+# Given an answer and the nonce of the request it answers: raises if the answer is not to be
+# trusted (hameau/hamlet/answers.py:check_answer).
+AnswerCheck = Callable[[httpx.Response, str], None]
+
+
 class Signer(httpx.Auth):
-    """Signs every request of an httpx client (node/peer.py's `signer`) for one audience."""
+    """Signs every request of an httpx client (node/peer.py's `signer`) for one audience, and
+    checks each answer with `check` when given."""
 
     requires_request_body = True
+    requires_response_body = True
 
-    def __init__(self, key_id: str, private: Ed25519PrivateKey, audience: str) -> None:
-        self.key_id, self.audience = key_id, audience
+    def __init__(
+        self,
+        key_id: str,
+        private: Ed25519PrivateKey,
+        audience: str,
+        check: AnswerCheck | None = None,
+    ) -> None:
+        self.key_id, self.audience, self.check = key_id, audience, check
         self._signer = HTTPMessageSigner(
             signature_algorithm=algorithms.ED25519, key_resolver=_OneKey(key_id, private)
         )
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        sign(self._signer, request, self.key_id, self.audience)
-        yield request
+        request.headers["Accept-Encoding"] = "identity"  # the digest is of the bytes sent
+        nonce = sign(self._signer, request, self.key_id, self.audience)
+        response = yield request
+        if self.check is not None:
+            self.check(response, nonce)
 
 
 def sign(
@@ -108,17 +124,18 @@ def sign(
     audience: str,
     created: datetime | None = None,
     nonce: str | None = None,
-) -> None:
-    """Sign `request` in place (its body already read)."""
+) -> str:
+    """Sign `request` in place (its body already read); returns the nonce."""
     created = created or datetime.now(UTC)
+    nonce = nonce or secrets.token_urlsafe(16)
     for name in (AUDIENCE, "Content-Digest", "Signature", "Signature-Input"):
         request.headers.pop(name, None)  # a retried request is signed afresh
     request.headers[AUDIENCE] = audience
     signer.sign(
         request, key_id=key_id, created=created, expires=created + timedelta(seconds=LIFETIME),
-        nonce=nonce or secrets.token_urlsafe(16), tag=TAG, covered_component_ids=COVERED,
-        body=request.content,
+        nonce=nonce, tag=TAG, covered_component_ids=COVERED, body=request.content,
     )  # fmt: skip
+    return nonce
 
 
 @dataclass

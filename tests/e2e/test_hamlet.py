@@ -11,10 +11,12 @@ import secrets
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -26,7 +28,12 @@ pytest.importorskip(
     "http_message_signatures", reason="not run: http-message-signatures is not installed"
 )
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algorithms
+from http_message_signatures import (
+    HTTPMessageSigner,
+    HTTPMessageVerifier,
+    MappingKeyResolver,
+    algorithms,
+)
 
 from hameau.node.datadir import Layout
 from hameau.node.identity import load_identity
@@ -164,6 +171,58 @@ def test_a_request_signed_by_a_paired_home_is_accepted(homes: dict[str, Home]) -
     assert answer.json() == {
         "node_id": homes["A"].node_id, "name": "A", "peer": "B", "received": 5,
     }  # fmt: skip
+
+
+def test_answers_are_signed_for_the_request_they_answer(homes: dict[str, Home]) -> None:
+    a = homes["A"]
+    request = as_b(homes)
+    answer = send(request)
+    verifier = HTTPMessageVerifier(
+        signature_algorithm=algorithms.ED25519,
+        key_resolver=MappingKeyResolver(
+            public_keys={a.node_id: a.key().public_key()}, private_keys={}
+        ),
+    )
+    result = verifier.verify(answer, expect_tag="hameau", body=answer.content)[0]
+    assert result.parameters["nonce"] in request.headers["Signature-Input"]
+    assert {'"@status"', '"@path";req', '"content-digest"'} <= set(result.covered_components)
+
+
+@contextmanager
+def impostor() -> Iterator[str]:
+    """A server that answers 200 with what A would say, unsigned."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"node_id": "x", "name": "A", "peer": "B", "received": 0}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_unsigned_answer_at_a_peers_address_is_refused(homes: dict[str, Home]) -> None:
+    b = homes["B"]
+    database = Layout(b.data_dir).database
+    with impostor() as address, sqlite3.connect(database) as db:
+        db.execute("UPDATE hamlet_peers SET address = ? WHERE name = 'A'", (address,))
+        db.commit()
+        done = b.run("hamlet", "ping", "A")
+        db.execute("UPDATE hamlet_peers SET address = ? WHERE name = 'A'", (homes["A"].url,))
+    assert done.returncode != 0
+    assert "is not signed by the home server paired with this one" in done.stderr
 
 
 # ---------------------------------------------------------------- hostile signatures
