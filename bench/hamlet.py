@@ -1,7 +1,8 @@
 """What signing node-to-node requests costs: signing and checking one request in the process
 (RFC 9421 with Content-Digest, the library alone), then two real nodes paired with the
 command line, and B's signed POST of 1 KiB to A's /api/hamlet/ping (signature checked
-against the pinned key, nonce stored, last sight recorded: two small commits) beside the same
+against the pinned key, nonce and last sight stored in one commit, the answer signed by A
+and checked by B) beside the same
 client's unsigned GET /healthz, in the same run, one request at a time. Prints one JSON line.
 
     .venv/bin/python bench/hamlet.py [--requests 200]
@@ -19,6 +20,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -27,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from http_message_signatures import HTTPMessageVerifier, MappingKeyResolver, algorithms
 
 from hameau.hamlet import signing
+from hameau.hamlet.answers import check_answer
 from hameau.node.datadir import Layout
 from hameau.node.identity import load_identity
 from hameau.node.peer import Peer
@@ -80,6 +83,10 @@ def timed_ms(work: Callable[[], object], times: int) -> float:
     return round(statistics.median(spent), 2)
 
 
+def check_answer_of(key: object, node_id: str, response: httpx.Response, nonce: str) -> None:
+    check_answer(response, key, node_id, nonce)  # type: ignore[arg-type]
+
+
 def served(times: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as scratch, ExitStack() as stack:
         homes = {}
@@ -91,8 +98,10 @@ def served(times: int) -> dict[str, float]:
         invitation = hameau("hamlet", "invite", "--address", a.url, "--data-dir", a.data_dir)
         hameau("hamlet", "join", invitation, "--address", b.url, "--data-dir", b.data_dir)
         own = load_identity(Layout(b.data_dir).key_file)
-        audience = load_identity(Layout(a.data_dir).key_file).node_id
-        signer = signing.Signer(own.node_id, own.private_key, audience)
+        theirs = load_identity(Layout(a.data_dir).key_file)
+        key, audience = theirs.private_key.public_key(), theirs.node_id
+        check = partial(check_answer_of, key, audience)
+        signer = signing.Signer(own.node_id, own.private_key, audience, check)
         body = b"x" * 1024
         with Peer(a.url, signer=signer) as signed, Peer(a.url) as plain:
             signed.call("POST", "/api/hamlet/ping", content=body)  # warm both
