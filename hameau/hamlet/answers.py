@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from http_message_signatures import (
+    HTTPMessageSignaturesException,
     HTTPMessageSigner,
     HTTPMessageVerifier,
     InvalidSignature,
@@ -74,7 +75,7 @@ def check_answer(
         )[0]  # fmt: skip
         if result.parameters.get("nonce") != nonce or result.parameters["keyid"] != key_id:
             raise InvalidSignature("the answer is for another request or from another node")
-    except InvalidSignature as error:
+    except HTTPMessageSignaturesException as error:  # InvalidSignature, or a malformed field
         log.warning("refused the answer of %s: %s", key_id, error or "it does not verify")
         raise AnswerRefused(
             "The answer of %(address)s is not signed by the home server paired with this"

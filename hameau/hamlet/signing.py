@@ -36,10 +36,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 from http_message_signatures import (
+    HTTPMessageSignaturesException,
     HTTPMessageSigner,
     HTTPMessageVerifier,
     HTTPSignatureKeyResolver,
-    InvalidSignature,
     algorithms,
 )
 from sqlalchemy import delete
@@ -182,7 +182,7 @@ def verify(
             incoming, max_age=timedelta(seconds=LIFETIME), expect_tag=TAG,
             require_components=REQUIRED, body=body,
         )[0]  # fmt: skip
-    except InvalidSignature as error:
+    except HTTPMessageSignaturesException as error:  # InvalidSignature, or a malformed field
         said = re.search(r'keyid="([A-Za-z0-9]{1,40})"', headers.get("signature-input", ""))
         why = str(error) or "the signature does not verify with the key"
         raise refuse(why, said.group(1) if said else "?") from None

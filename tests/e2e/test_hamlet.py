@@ -329,6 +329,11 @@ def test_requests_without_a_signature_are_refused(homes: dict[str, Home]) -> Non
     request = as_b(homes)
     del request.headers["Signature"]
     assert refused(send(request))
+    garbled = {"Signature-Input": 'hameau=("@method";keyid=', "Signature": "hameau=:!!:"}
+    assert refused(send(httpx.Request("GET", homes["A"].url + PING, headers=garbled)))
+    request = as_b(homes, method="POST", body=b"x")
+    request.headers["Content-Digest"] = "sha-256=:not base64!:"
+    assert refused(send(request))
 
 
 def test_a_signature_missing_a_component_or_parameter_is_refused(homes: dict[str, Home]) -> None:
@@ -403,3 +408,4 @@ def test_after_leaving_a_peer_its_next_request_is_refused(homes: dict[str, Home]
     assert "left" in a.run("hamlet", "list").stdout
     log = a.served.output()
     assert f"keyid {c.node_id} is revoked" in log and "a replay" in log
+    assert "Traceback" not in log  # every hostile request above was refused, none crashed
