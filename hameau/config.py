@@ -168,6 +168,12 @@ OPTIONS: dict[str, Option] = {
     "ai_threads": Option(0, "CPU threads for the model; 0: as many as the machine has.", int),
     "ai_context": Option(2048, "The model's context, in tokens.", _positive_int),
     "ai_max_tokens": Option(256, "Most tokens an answer may have.", _positive_int),
+    "hamlet_clock_skew_seconds": Option(
+        60,
+        "Seconds a paired node's clock may be ahead of or behind this one's before its signed"
+        " requests are refused as from the future or expired.",
+        _positive_int,
+    ),
 }
 
 
@@ -202,6 +208,7 @@ class Settings:
     ai_threads: int = OPTIONS["ai_threads"].default
     ai_context: int = OPTIONS["ai_context"].default
     ai_max_tokens: int = OPTIONS["ai_max_tokens"].default
+    hamlet_clock_skew_seconds: int = OPTIONS["hamlet_clock_skew_seconds"].default
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **values: Any) -> Settings:

@@ -183,6 +183,20 @@ PARTS: tuple[Part, ...] = (
         state="hameau.ai.views:attach",
     ),
     Part(
+        "hamlet",
+        routers=("hameau.hamlet.api:router",),
+        commands=(
+            Command(
+                "hamlet",
+                "hameau.hamlet.cli:hamlet_app",
+                "The hamlet: pair this node with other homes' nodes, list them, leave one.",
+            ),
+        ),
+        models=("hameau.hamlet.models",),
+        errors=("hameau.hamlet.errors",),
+        settings=("hamlet_clock_skew_seconds",),
+    ),
+    Part(
         "accounts",
         app="hameau.accounts.views:APP",
         routers=(

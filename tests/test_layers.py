@@ -9,7 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DOMAINS = ("files", "calendar", "notes", "messages", "search", "travel", "ai")
+DOMAINS = ("files", "calendar", "notes", "messages", "search", "travel", "ai", "hamlet")
 # The modules that assemble the parts: they may import anything; nothing else imports them.
 ASSEMBLY = {
     "hameau.__main__", "hameau.app", "hameau.cli", "hameau.commands", "hameau.demo",

@@ -1,6 +1,7 @@
 """One HTTP client for every call this node makes to another server: a satellite to its home
-(travel), the AI to an OpenAI-compatible server of the household or a peer, the hamlet next
-(which will sign its requests here, RFC 9421).
+(travel), the AI to an OpenAI-compatible server of the household or a peer, and the hamlet,
+whose requests are signed (RFC 9421) by the `signer` it passes in (an `httpx.Auth`; this
+module knows nothing of keys or peers).
 
 It gives every such call the same timeouts, the same User-Agent, an optional backoff hook,
 and one exception, `PeerFailed`, whose sentence says what a user can understand: the server
@@ -121,14 +122,18 @@ class Peer:
         headers: dict[str, str] | None = None,
         backoff: Backoff | None = None,
         client: httpx.Client | None = None,  # an existing one (a test's app client)
+        signer: httpx.Auth | None = None,  # signs every request (the hamlet's)
     ) -> None:
         self.address = address.rstrip("/")
         self.backoff = backoff
         self.timeout, self.connect = timeout, connect
         self._headers = _options(token, headers)
         self._client = client
+        self.signer = signer
         if client is not None:
             client.headers.update(self._headers)
+            if signer is not None:
+                client.auth = signer
 
     @property
     def client(self) -> httpx.Client:
@@ -137,6 +142,7 @@ class Peer:
 
             self._client = httpx.Client(
                 base_url=self.address, headers=self._headers, verify=_tls(self.address),
+                auth=self.signer,
                 timeout=httpx.Timeout(self.timeout, connect=self.connect),
             )  # fmt: skip
         return self._client
@@ -209,10 +215,12 @@ class AsyncPeer:
         timeout: float = 60,
         connect: float = 5,
         headers: dict[str, str] | None = None,
+        signer: httpx.Auth | None = None,  # signs every request (the hamlet's)
     ) -> None:
         self.address = address.rstrip("/")
         self.timeout, self.connect = timeout, connect
         self._headers = _options(token, headers)
+        self.signer = signer
         self._client: Any = None
 
     @property
@@ -222,6 +230,7 @@ class AsyncPeer:
 
             self._client = httpx.AsyncClient(
                 base_url=self.address, headers=self._headers, verify=_tls(self.address),
+                auth=self.signer,
                 timeout=httpx.Timeout(self.timeout, connect=self.connect),
             )  # fmt: skip
         return self._client  # type: ignore[no-any-return]

@@ -1,0 +1,131 @@
+"""What signing node-to-node requests costs: signing and checking one request in the process
+(RFC 9421 with Content-Digest, the library alone), then two real nodes paired with the
+command line, and B's signed POST of 1 KiB to A's /api/hamlet/ping (signature checked
+against the pinned key, nonce and last sight stored in one commit, the answer signed by A
+and checked by B) beside the same
+client's unsigned GET /healthz, in the same run, one request at a time. Prints one JSON line.
+
+    .venv/bin/python bench/hamlet.py [--requests 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
+import httpx
+from common import ROOT  # noqa: F401  (puts the repository on the path)
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from http_message_signatures import HTTPMessageVerifier, MappingKeyResolver, algorithms
+
+from hameau.hamlet import signing
+from hameau.hamlet.answers import check_answer
+from hameau.node.datadir import Layout
+from hameau.node.identity import load_identity
+from hameau.node.peer import Peer
+from tests.e2e.served import free_port, serve
+
+
+def per_call_us(work: Callable[[], object], times: int) -> float:
+    start = time.perf_counter()
+    for _ in range(times):
+        work()
+    return round((time.perf_counter() - start) / times * 1e6, 1)
+
+
+def in_process(times: int) -> dict[str, float]:
+    key = Ed25519PrivateKey.generate()
+    signer = signing.Signer("k", key, "audience")
+    body = b"x" * 1024
+
+    def signed() -> httpx.Request:
+        request = httpx.Request("POST", "http://127.0.0.1:8080/api/hamlet/ping", content=body)
+        next(signer.auth_flow(request))
+        return request
+
+    request = signed()
+    verifier = HTTPMessageVerifier(
+        signature_algorithm=algorithms.ED25519,
+        key_resolver=MappingKeyResolver(public_keys={"k": key.public_key()}, private_keys={}),
+    )
+
+    def check() -> object:
+        return verifier.verify(request, expect_tag="hameau", body=body)
+
+    return {"sign_us": per_call_us(signed, times), "verify_us": per_call_us(check, times)}
+
+
+def hameau(*args: str | Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "hameau", *map(str, args)], capture_output=True, text=True
+    )
+    if done.returncode:
+        raise SystemExit(done.stderr)
+    return done.stdout.strip()
+
+
+def timed_ms(work: Callable[[], object], times: int) -> float:
+    spent = []
+    for _ in range(times):
+        start = time.perf_counter()
+        work()
+        spent.append((time.perf_counter() - start) * 1000)
+    return round(statistics.median(spent), 2)
+
+
+def check_answer_of(key: object, node_id: str, response: httpx.Response, nonce: str) -> None:
+    check_answer(response, key, node_id, nonce)  # type: ignore[arg-type]
+
+
+def served(times: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as scratch, ExitStack() as stack:
+        homes = {}
+        for name in ("A", "B"):
+            data_dir = Path(scratch) / name
+            hameau("init", "--name", name, "--data-dir", data_dir)
+            homes[name] = stack.enter_context(serve(data_dir, port=free_port()))
+        a, b = homes["A"], homes["B"]
+        invitation = hameau("hamlet", "invite", "--address", a.url, "--data-dir", a.data_dir)
+        hameau("hamlet", "join", invitation, "--address", b.url, "--data-dir", b.data_dir)
+        own = load_identity(Layout(b.data_dir).key_file)
+        theirs = load_identity(Layout(a.data_dir).key_file)
+        key, audience = theirs.private_key.public_key(), theirs.node_id
+        check = partial(check_answer_of, key, audience)
+        signer = signing.Signer(own.node_id, own.private_key, audience, check)
+        body = b"x" * 1024
+        with Peer(a.url, signer=signer) as signed, Peer(a.url) as plain:
+            signed.call("POST", "/api/hamlet/ping", content=body)  # warm both
+            plain.request("GET", "/healthz")
+            return {
+                "signed_ping_p50_ms": timed_ms(
+                    lambda: signed.call("POST", "/api/hamlet/ping", content=body), times
+                ),
+                "unsigned_healthz_p50_ms": timed_ms(
+                    lambda: plain.request("GET", "/healthz"), times
+                ),
+            }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200)
+    options = parser.parse_args()
+    figures = {"bench": "hamlet", "when": datetime.now(UTC).isoformat(timespec="seconds")}
+    figures |= in_process(options.requests * 5)
+    figures |= served(options.requests)
+    figures["requests"] = options.requests
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
