@@ -24,7 +24,8 @@ from hameau.hamlet.signing import (
     node_id_from_fingerprint,
     public_key,
 )
-from hameau.node.cli import DataDirOption, console, node_session
+from hameau.node.cli import console, node_session
+from hameau.node.cli_typer import DataDirOption
 from hameau.node.datadir import Node
 from hameau.node.peer import STATUS, Peer, PeerFailed
 
