@@ -71,10 +71,14 @@ def space_key(owner_id: int | None) -> str:
 def replica(session: Session) -> str:
     """This node's name in version vectors: its node id, from the public key on record."""
     cached = session.info.get("hameau.replica")
-    if cached is None:
-        public_key = session.scalar(select(NodeInfo.public_key))
-        digest = hashlib.sha256(base64.b64decode(public_key or "")).digest()[:10]
-        cached = session.info["hameau.replica"] = base64.b32encode(digest).decode().lower()
+    if cached is None:  # kept with the database connection too: a key never changes
+        kept = session.connection().info
+        cached = kept.get("hameau.replica")
+        if cached is None:
+            public_key = session.scalar(select(NodeInfo.public_key))
+            digest = hashlib.sha256(base64.b64decode(public_key or "")).digest()[:10]
+            cached = kept["hameau.replica"] = base64.b32encode(digest).decode().lower()
+        session.info["hameau.replica"] = cached
     return str(cached)
 
 
@@ -105,22 +109,25 @@ def _find(session: Session, space: str, path: str) -> SyncEntry | None:
 
 
 def _set(session: Session, space: str, path: str, blob: str | None, size: int) -> None:
+    """Statements, not loaded rows: a file's write touches its journal row once (a row of
+    this path loaded in the session is kept in step by the ORM-enabled UPDATE)."""
     for _attempt in range(2):
-        entry = _find(session, space, path)
-        if entry is not None and entry.blob == blob:
+        found = session.execute(
+            select(SyncEntry.id, SyncEntry.vector, SyncEntry.blob).where(
+                SyncEntry.space == space, SyncEntry.path == path
+            )
+        ).first()
+        if found is not None and found.blob == blob:
             return  # the same content again, or deleted again: nothing changed
-        vector = bumped(dict(entry.vector) if entry is not None else {}, replica(session))
-        seq = _reserve(session)
-        if entry is not None:
-            entry.vector, entry.blob, entry.size, entry.seq = vector, blob, size, seq
-            entry.updated_at = utcnow()
-            session.flush()
+        vector = bumped(dict(found.vector) if found is not None else {}, replica(session))
+        values = {"vector": vector, "blob": blob, "size": size, "seq": _reserve(session),
+                  "updated_at": utcnow()}  # fmt: skip
+        if found is not None:
+            session.execute(update(SyncEntry).where(SyncEntry.id == found.id).values(**values))
             return
         try:
             with session.begin_nested():
-                session.add(
-                    SyncEntry(space=space, path=path, vector=vector, blob=blob, size=size, seq=seq)
-                )
+                session.execute(insert(SyncEntry).values(space=space, path=path, **values))
             return
         except IntegrityError:
             continue  # another writer recorded this path first: update theirs

@@ -146,16 +146,30 @@ def plan_write(
         raise BadRequest("Give the file a name.")
     parts = [paths.check_name(part) for part in parts]  # whoever built the path
     parent = resolve(session, where, parts[:-1])
+    existing = child(session, parent, parts[-1]) if parent.is_dir else None
+    return plan_in(session, member, where, parent, parts[-1], existing, declared)
+
+
+def plan_in(
+    session: Session,
+    member: Member,
+    where: Space,
+    parent: FileEntry,
+    name: str,
+    existing: FileEntry | None,
+    declared: int | None = None,
+) -> WritePlan:
+    """The plan of a write of the checked ``name`` into ``parent``, both found by the caller
+    with what is there already (``existing``): WebDAV has them from its path's lookup."""
     if not parent.is_dir:
         raise Conflict("'%(name)s' is a file, not a folder.", name=parent.name)
     check_write(member, parent)
-    existing = child(session, parent, parts[-1])
     if existing is not None and existing.is_dir:
-        raise Conflict("A folder named '%(name)s' is already there.", name=parts[-1])
+        raise Conflict("A folder named '%(name)s' is already there.", name=name)
     limit = room_left(session, member)
     if declared is not None and declared > limit:
         raise over_quota()
-    return WritePlan(where, parent.id, parts[-1], limit)
+    return WritePlan(where, parent.id, name, limit)
 
 
 def record_write(
