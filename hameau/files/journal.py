@@ -31,8 +31,10 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.sql.dml import Insert
 
 from hameau.files.merge import FileState, bumped
 from hameau.node.db import Base, UTCDateTime, utcnow
@@ -104,6 +106,14 @@ def _reserve(session: Session, count: int = 1) -> int:
     raise RuntimeError("the files journal's sequence counter could not be started")
 
 
+def new_row(session: Session, model: type[Base]) -> Insert:
+    """An INSERT of ``model`` that adds nothing where a unique key has the row already
+    (instead of a savepoint to catch the error in: SQLite and PostgreSQL both say it so)."""
+    dialect = session.get_bind().dialect.name
+    insert_of = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert_of(model).on_conflict_do_nothing()
+
+
 def _find(session: Session, space: str, path: str) -> SyncEntry | None:
     return session.scalar(select(SyncEntry).where(SyncEntry.space == space, SyncEntry.path == path))
 
@@ -125,12 +135,12 @@ def _set(session: Session, space: str, path: str, blob: str | None, size: int) -
         if found is not None:
             session.execute(update(SyncEntry).where(SyncEntry.id == found.id).values(**values))
             return
-        try:
-            with session.begin_nested():
-                session.execute(insert(SyncEntry).values(space=space, path=path, **values))
+        added = session.execute(
+            new_row(session, SyncEntry).values(space=space, path=path, **values)
+        )
+        if added.rowcount:  # type: ignore[attr-defined]
             return
-        except IntegrityError:
-            continue  # another writer recorded this path first: update theirs
+        # another writer recorded this path first: update theirs
     raise RuntimeError(f"could not record {space}:{path} in the files journal")
 
 

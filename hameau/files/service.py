@@ -240,24 +240,15 @@ def _record(
             session.flush()
             prune_versions(session, existing)
             return existing
-        entry = FileEntry(
-            owner_id=plan.space.owner_id,
-            parent_id=parent.id,
-            name=plan.name,
-            is_dir=False,
-            blob=digest,
-            size=size,
-            content_type=kind,
-            charged_to=member.id,
-            created_at=now,
-            modified_at=now,
-        )
-        try:
-            with session.begin_nested():
-                session.add(entry)
-        except IntegrityError:
-            continue  # another writer created it just now: this write becomes an overwrite
-        return entry
+        values = {"owner_id": plan.space.owner_id, "parent_id": parent.id, "name": plan.name,
+                  "is_dir": False, "blob": digest, "size": size, "content_type": kind,
+                  "charged_to": member.id, "created_at": now, "modified_at": now}  # fmt: skip
+        made = session.scalars(
+            journal.new_row(session, FileEntry).values(**values).returning(FileEntry)
+        ).first()
+        if made is not None:
+            return made
+        # another writer created it just now: this write becomes an overwrite
     raise Conflict("This file is being written by someone else; try again.")
 
 
