@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    bindparam,
     func,
     insert,
     select,
@@ -84,17 +85,21 @@ def replica(session: Session) -> str:
     return str(cached)
 
 
+_COUNTER = cast(Table, SyncSequence.__table__)
+_TAKE = (  # built once: every write asks it
+    update(_COUNTER)
+    .where(_COUNTER.c.id == 1)
+    .values(value=_COUNTER.c.value + bindparam("count"))
+    .returning(_COUNTER.c.value)
+)
+
+
 def _reserve(session: Session, count: int = 1) -> int:
     """The first of ``count`` new sequence numbers, taken in one statement that also takes
     the write lock (held to the end of the transaction: no one commits a number in between)."""
     counter = cast(Table, SyncSequence.__table__)
     for _attempt in range(2):
-        last = session.execute(
-            update(counter)
-            .where(counter.c.id == 1)
-            .values(value=counter.c.value + count)
-            .returning(counter.c.value)
-        ).scalar_one_or_none()
+        last = session.execute(_TAKE, {"count": count}).scalar_one_or_none()
         if last is not None:
             return int(last) - count + 1
         try:  # a journal made before the counter existed: start it above what is there
@@ -118,15 +123,16 @@ def _find(session: Session, space: str, path: str) -> SyncEntry | None:
     return session.scalar(select(SyncEntry).where(SyncEntry.space == space, SyncEntry.path == path))
 
 
+_ROW = select(SyncEntry.id, SyncEntry.vector, SyncEntry.blob).where(
+    SyncEntry.space == bindparam("space"), SyncEntry.path == bindparam("path")
+)  # built once: every write asks it
+
+
 def _set(session: Session, space: str, path: str, blob: str | None, size: int) -> None:
     """Statements, not loaded rows: a file's write touches its journal row once (a row of
     this path loaded in the session is kept in step by the ORM-enabled UPDATE)."""
     for _attempt in range(2):
-        found = session.execute(
-            select(SyncEntry.id, SyncEntry.vector, SyncEntry.blob).where(
-                SyncEntry.space == space, SyncEntry.path == path
-            )
-        ).first()
+        found = session.execute(_ROW, {"space": space, "path": path}).first()
         if found is not None and found.blob == blob:
             return  # the same content again, or deleted again: nothing changed
         vector = bumped(dict(found.vector) if found is not None else {}, replica(session))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import mimetypes
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -41,15 +41,27 @@ def space(member: Member, key: str) -> Space:
     raise NotFound("There is no file space called '%(key)s'.", key=key)
 
 
+# Built once: each WebDAV request asks them, and building a statement costs about as much
+# as running it (its cache key is kept with it).
+_HOUSEHOLD_ROOT = select(FileEntry).where(
+    FileEntry.parent_id.is_(None), FileEntry.owner_id.is_(None)
+)
+_MEMBER_ROOT = select(FileEntry).where(
+    FileEntry.parent_id.is_(None), FileEntry.owner_id == bindparam("owner")
+)
+_CHILD = select(FileEntry).where(
+    FileEntry.parent_id == bindparam("parent"),
+    FileEntry.name == bindparam("name"),
+    FileEntry.deleted_at.is_(None),
+)
+
+
 def root(session: Session, where: Space) -> FileEntry:
     """The space's root folder, made the first time it is needed."""
-    query = select(FileEntry).where(
-        FileEntry.parent_id.is_(None),
-        FileEntry.owner_id.is_(None)
-        if where.owner_id is None
-        else FileEntry.owner_id == where.owner_id,
-    )
-    found = session.scalar(query)
+    if where.owner_id is None:
+        found = session.scalar(_HOUSEHOLD_ROOT)
+    else:
+        found = session.scalar(_MEMBER_ROOT, {"owner": where.owner_id})
     if found is None:
         found = FileEntry(owner_id=where.owner_id, parent_id=None, name="", is_dir=True)
         session.add(found)
@@ -58,11 +70,7 @@ def root(session: Session, where: Space) -> FileEntry:
 
 
 def child(session: Session, folder: FileEntry, name: str) -> FileEntry | None:
-    return session.scalar(
-        select(FileEntry).where(
-            FileEntry.parent_id == folder.id, FileEntry.name == name, FileEntry.deleted_at.is_(None)
-        )
-    )
+    return session.scalar(_CHILD, {"parent": folder.id, "name": name})
 
 
 def resolve(session: Session, where: Space, parts: list[str]) -> FileEntry:
