@@ -55,6 +55,15 @@ _CHILD = select(FileEntry).where(
     FileEntry.deleted_at.is_(None),
 )
 
+_FOLDER_AND_CHILD = select(FileEntry).where(  # a write's folder and what it replaces, at once
+    (FileEntry.id == bindparam("parent"))
+    | (
+        (FileEntry.parent_id == bindparam("parent"))
+        & (FileEntry.name == bindparam("name"))
+        & FileEntry.deleted_at.is_(None)
+    )
+)
+
 
 def root(session: Session, where: Space) -> FileEntry:
     """The space's root folder, made the first time it is needed."""
@@ -197,7 +206,9 @@ def record_write(
     takes that vector as it is instead of counting a new local change."""
     if blobs is not None and not blobs.exists(digest):  # a purge (files.purge) removed it
         raise Conflict("This content was deleted for good while it was saved; send it again.")
-    entry = _record(session, plan, member, digest, size, content_type)
+    # The folder is held here: the session keeps only weak references, and path_of then
+    # finds it there instead of reading it again.
+    entry, _folder = _record(session, plan, member, digest, size, content_type)
     if synced is None:
         journal.wrote(session, entry.owner_id, path_of(session, entry), digest, size)
     else:
@@ -216,20 +227,23 @@ def record_write(
 
 def _record(
     session: Session, plan: WritePlan, member: Member, digest: str, size: int, content_type: str
-) -> FileEntry:
+) -> tuple[FileEntry, FileEntry]:
+    """The entry written, and its folder."""
     kind = content_type or mimetypes.guess_type(plan.name)[0] or "application/octet-stream"
     now = utcnow()
     for _attempt in range(2):
-        parent = session.get(FileEntry, plan.parent_id)
+        found = session.scalars(_FOLDER_AND_CHILD, {"parent": plan.parent_id, "name": plan.name})
+        parent = existing = None
+        for item in found:
+            parent, existing = (item, existing) if item.id == plan.parent_id else (parent, item)
         if parent is None or parent.deleted_at is not None:
             raise NotFound("The folder was deleted while the file was being written.")
-        existing = child(session, parent, plan.name)
         if existing is not None:
             if existing.is_dir:
                 raise Conflict("A folder named '%(name)s' is already there.", name=plan.name)
             if existing.blob == digest:
                 existing.modified_at = now
-                return existing
+                return existing, parent
             if existing.blob is not None:
                 session.add(
                     FileVersion(
@@ -247,7 +261,7 @@ def _record(
             existing.modified_at = now
             session.flush()
             prune_versions(session, existing)
-            return existing
+            return existing, parent
         values = {"owner_id": plan.space.owner_id, "parent_id": parent.id, "name": plan.name,
                   "is_dir": False, "blob": digest, "size": size, "content_type": kind,
                   "charged_to": member.id, "created_at": now, "modified_at": now}  # fmt: skip
@@ -255,7 +269,7 @@ def _record(
             journal.new_row(session, FileEntry).values(**values).returning(FileEntry)
         ).first()
         if made is not None:
-            return made
+            return made, parent
         # another writer created it just now: this write becomes an overwrite
     raise Conflict("This file is being written by someone else; try again.")
 
