@@ -85,6 +85,7 @@ def replica(session: Session) -> str:
     return str(cached)
 
 
+_JOURNAL = cast(Table, SyncEntry.__table__)
 _COUNTER = cast(Table, SyncSequence.__table__)
 _TAKE = (  # built once: every write asks it
     update(_COUNTER)
@@ -111,12 +112,19 @@ def _reserve(session: Session, count: int = 1) -> int:
     raise RuntimeError("the files journal's sequence counter could not be started")
 
 
-def new_row(session: Session, model: type[Base]) -> Insert:
+_NEW_ROWS: dict[tuple[str, object], Insert] = {}
+
+
+def new_row(session: Session, model: type[Base] | Table) -> Insert:
     """An INSERT of ``model`` that adds nothing where a unique key has the row already
-    (instead of a savepoint to catch the error in: SQLite and PostgreSQL both say it so)."""
+    (instead of a savepoint to catch the error in: SQLite and PostgreSQL both say it so).
+    Built once per database kind."""
     dialect = session.get_bind().dialect.name
-    insert_of = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert_of(model).on_conflict_do_nothing()
+    statement = _NEW_ROWS.get((dialect, model))
+    if statement is None:
+        insert_of = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = _NEW_ROWS[(dialect, model)] = insert_of(model).on_conflict_do_nothing()
+    return statement
 
 
 def _find(session: Session, space: str, path: str) -> SyncEntry | None:
@@ -141,8 +149,9 @@ def _set(session: Session, space: str, path: str, blob: str | None, size: int) -
         if found is not None:
             session.execute(update(SyncEntry).where(SyncEntry.id == found.id).values(**values))
             return
+        # the table's own INSERT with parameters: no statement to build for each write
         added = session.execute(
-            new_row(session, SyncEntry).values(space=space, path=path, **values)
+            new_row(session, _JOURNAL), {"space": space, "path": path, **values}
         )
         if added.rowcount:  # type: ignore[attr-defined]
             return
