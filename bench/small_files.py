@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from common import ROOT, process
+from common import ROOT, process, read_process
 
 from hameau.accounts import members, tokens
 from hameau.node.db import transaction
@@ -170,21 +170,24 @@ def rclone_rate(source: Path, url: str, user: str, secret: str, target: str) -> 
 
 
 def measure(options: argparse.Namespace, work: Path, ours: str, secret: str,
-            theirs: str | None) -> dict[str, list[float]]:  # fmt: skip
-    """Rounds alternating between the node and Apache; files per second of each round."""
+            theirs: str | None, pid: int) -> dict[str, list[float]]:  # fmt: skip
+    """Rounds alternating between the node and Apache; files per second of each round, and
+    the node's CPU per file (ms, from /proc) in each of its rounds."""
     auth = base64.b64encode(f"alex:{secret}".encode()).decode()
     mine = {"Authorization": f"Basic {auth}", "Content-Type": "application/octet-stream"}
     source = work / "source"
     source.mkdir()
     for number in range(options.files):
         (source / f"photo-{number:05}.jpg").write_bytes(os.urandom(SIZE))
-    runs: dict[str, list[float]] = {"hameau": [], "apache": []}
+    runs: dict[str, list[float]] = {"hameau": [], "apache": [], "cpu_ms": []}
     for round_ in range(options.rounds):
+        cpu = read_process(pid).cpu_seconds
         if options.client == "rclone":
             runs["hameau"].append(rclone_rate(source, ours, "alex", secret, f"mine/r{round_}"))
         else:
             seconds = put_many(f"{ours}/mine", f"r{round_}", options.files, mine)
             runs["hameau"].append(options.files / seconds)
+        runs["cpu_ms"].append((read_process(pid).cpu_seconds - cpu) * 1000 / options.files)
         if theirs is None:
             continue
         if options.client == "rclone":
@@ -212,10 +215,11 @@ def main() -> None:
         data, secret = node_with_member(work)
         command = [sys.executable, "-m", "hameau", "serve", "--data-dir", str(data)]
         with process(command) as served, apache(work) as theirs:
-            runs = measure(options, work, f"{served.url}/dav/files", secret, theirs)
+            runs = measure(options, work, f"{served.url}/dav/files", secret, theirs, served.pid)
     ours = statistics.median(runs["hameau"])
     result["hameau_files_per_s"] = round(ours, 1)
     result["hameau_ms_per_file"] = round(1000 / ours, 1)
+    result["hameau_cpu_ms_per_file"] = round(statistics.median(runs["cpu_ms"]), 2)
     if runs["apache"]:
         apache_rate = statistics.median(runs["apache"])
         result["apache_files_per_s"] = round(apache_rate, 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from hameau.accounts.models import AppToken, Member
@@ -62,3 +62,29 @@ def authenticate_token(session: Session, secret: str) -> Member | None:
     """The active member owning this live app password, or None."""
     token = live_token(session, secret)
     return token.member if token is not None else None
+
+
+_LOGIN = (  # built once: WebDAV asks it on every request
+    select(AppToken.id, AppToken.last_used_at, Member.id.label("member_id"))
+    .join(Member, Member.id == AppToken.member_id)
+    .where(
+        AppToken.token_hash == bindparam("hash"),
+        AppToken.revoked_at.is_(None),
+        Member.disabled_at.is_(None),
+        Member.name == bindparam("name"),
+    )
+)
+
+
+def login(session: Session, name: str, secret: str) -> int | None:
+    """The id of the active member called ``name`` owning this live app password, or None:
+    one statement, for the clients that log in on every request (WebDAV)."""
+    if not secret.startswith(PREFIX) or len(secret) > 100:
+        return None
+    found = session.execute(_LOGIN, {"hash": digest(secret), "name": name.strip().lower()}).first()
+    if found is None:
+        return None
+    now = utcnow()
+    if found.last_used_at is None or now - found.last_used_at > TOUCH_EVERY:
+        session.execute(update(AppToken).where(AppToken.id == found.id).values(last_used_at=now))
+    return int(found.member_id)

@@ -442,13 +442,23 @@ class FileResource(EntryMixin, DAVNonCollection):
 
 
 def _plan(
-    session: Any, member: Member, environ: dict[str, Any], top: str, parts: list[str]
+    session: Any,
+    member: Member,
+    environ: dict[str, Any],
+    where: tuple[str, list[str]],
+    found: tuple[FileEntry | None, FileEntry | None],
 ) -> files.WritePlan | HameauError:
-    """A PUT's plan (or why it cannot be written), made with its path's transaction."""
+    """A PUT's plan (or why it cannot be written), made with its path's transaction from the
+    folder and the entry (``found``) that lookup came upon."""
     declared = environ.get("CONTENT_LENGTH")
     size = int(declared) if declared and declared.isdigit() else None
+    (top, parts), (parent, existing) = where, found
     try:  # it only reads (the space's root is there already): a refusal changes nothing
-        return files.plan_write(session, member, files.space(member, top), parts, size)
+        space = files.space(member, top)
+        if parent is None:  # no folder there: the same refusal as any door's
+            return files.plan_write(session, member, space, parts, size)
+        name = paths.check_name(parts[-1])
+        return files.plan_in(session, member, space, parent, name, existing, size)
     except HameauError as error:
         return error
 
@@ -514,7 +524,11 @@ class HameauProvider(DAVProvider):
                     seen[(top, *rest[:depth])] = entry
                 entry = files.child(session, entry, name) if entry and entry.is_dir else None
             if seen is not None and rest and (entry is None or not entry.is_dir):
-                environ[PLANNED] = ((top, *rest), _plan(session, member, environ, top, rest))
+                found = (seen[(top, *rest[:-1])], entry)
+                environ[PLANNED] = (
+                    (top, *rest),
+                    _plan(session, member, environ, (top, rest), found),
+                )
             return entry
 
         return context.run(work)  # type: ignore[no-any-return]

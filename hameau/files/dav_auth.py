@@ -29,11 +29,7 @@ class AppPasswords(BaseDomainController):
     def basic_auth_user(
         self, realm: str, user_name: str, password: str, environ: dict[str, Any]
     ) -> bool:
-        def check(session: Any) -> int | None:
-            member = tokens.authenticate_token(session, password)
-            return member.id if member and member.name == user_name.strip().lower() else None
-
-        member_id = retrying(self.node.sessions, check)
+        member_id = retrying(self.node.sessions, lambda s: tokens.login(s, user_name, password))
         if member_id is None:
             return False
         environ[MEMBER_KEY] = member_id

@@ -26,13 +26,16 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    bindparam,
     func,
     insert,
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.sql.dml import Insert
 
 from hameau.files.merge import FileState, bumped
 from hameau.node.db import Base, UTCDateTime, utcnow
@@ -71,11 +74,25 @@ def space_key(owner_id: int | None) -> str:
 def replica(session: Session) -> str:
     """This node's name in version vectors: its node id, from the public key on record."""
     cached = session.info.get("hameau.replica")
-    if cached is None:
-        public_key = session.scalar(select(NodeInfo.public_key))
-        digest = hashlib.sha256(base64.b64decode(public_key or "")).digest()[:10]
-        cached = session.info["hameau.replica"] = base64.b32encode(digest).decode().lower()
+    if cached is None:  # kept with the database connection too: a key never changes
+        kept = session.connection().info
+        cached = kept.get("hameau.replica")
+        if cached is None:
+            public_key = session.scalar(select(NodeInfo.public_key))
+            digest = hashlib.sha256(base64.b64decode(public_key or "")).digest()[:10]
+            cached = kept["hameau.replica"] = base64.b32encode(digest).decode().lower()
+        session.info["hameau.replica"] = cached
     return str(cached)
+
+
+_JOURNAL = cast(Table, SyncEntry.__table__)
+_COUNTER = cast(Table, SyncSequence.__table__)
+_TAKE = (  # built once: every write asks it
+    update(_COUNTER)
+    .where(_COUNTER.c.id == 1)
+    .values(value=_COUNTER.c.value + bindparam("count"))
+    .returning(_COUNTER.c.value)
+)
 
 
 def _reserve(session: Session, count: int = 1) -> int:
@@ -83,12 +100,7 @@ def _reserve(session: Session, count: int = 1) -> int:
     the write lock (held to the end of the transaction: no one commits a number in between)."""
     counter = cast(Table, SyncSequence.__table__)
     for _attempt in range(2):
-        last = session.execute(
-            update(counter)
-            .where(counter.c.id == 1)
-            .values(value=counter.c.value + count)
-            .returning(counter.c.value)
-        ).scalar_one_or_none()
+        last = session.execute(_TAKE, {"count": count}).scalar_one_or_none()
         if last is not None:
             return int(last) - count + 1
         try:  # a journal made before the counter existed: start it above what is there
@@ -100,30 +112,50 @@ def _reserve(session: Session, count: int = 1) -> int:
     raise RuntimeError("the files journal's sequence counter could not be started")
 
 
+_NEW_ROWS: dict[tuple[str, object], Insert] = {}
+
+
+def new_row(session: Session, model: type[Base] | Table) -> Insert:
+    """An INSERT of ``model`` that adds nothing where a unique key has the row already
+    (instead of a savepoint to catch the error in: SQLite and PostgreSQL both say it so).
+    Built once per database kind."""
+    dialect = session.get_bind().dialect.name
+    statement = _NEW_ROWS.get((dialect, model))
+    if statement is None:
+        insert_of = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = _NEW_ROWS[(dialect, model)] = insert_of(model).on_conflict_do_nothing()
+    return statement
+
+
 def _find(session: Session, space: str, path: str) -> SyncEntry | None:
     return session.scalar(select(SyncEntry).where(SyncEntry.space == space, SyncEntry.path == path))
 
 
+_ROW = select(SyncEntry.id, SyncEntry.vector, SyncEntry.blob).where(
+    SyncEntry.space == bindparam("space"), SyncEntry.path == bindparam("path")
+)  # built once: every write asks it
+
+
 def _set(session: Session, space: str, path: str, blob: str | None, size: int) -> None:
+    """Statements, not loaded rows: a file's write touches its journal row once (a row of
+    this path loaded in the session is kept in step by the ORM-enabled UPDATE)."""
     for _attempt in range(2):
-        entry = _find(session, space, path)
-        if entry is not None and entry.blob == blob:
+        found = session.execute(_ROW, {"space": space, "path": path}).first()
+        if found is not None and found.blob == blob:
             return  # the same content again, or deleted again: nothing changed
-        vector = bumped(dict(entry.vector) if entry is not None else {}, replica(session))
-        seq = _reserve(session)
-        if entry is not None:
-            entry.vector, entry.blob, entry.size, entry.seq = vector, blob, size, seq
-            entry.updated_at = utcnow()
-            session.flush()
+        vector = bumped(dict(found.vector) if found is not None else {}, replica(session))
+        values = {"vector": vector, "blob": blob, "size": size, "seq": _reserve(session),
+                  "updated_at": utcnow()}  # fmt: skip
+        if found is not None:
+            session.execute(update(SyncEntry).where(SyncEntry.id == found.id).values(**values))
             return
-        try:
-            with session.begin_nested():
-                session.add(
-                    SyncEntry(space=space, path=path, vector=vector, blob=blob, size=size, seq=seq)
-                )
+        # the table's own INSERT with parameters: no statement to build for each write
+        added = session.execute(
+            new_row(session, _JOURNAL), {"space": space, "path": path, **values}
+        )
+        if added.rowcount:  # type: ignore[attr-defined]
             return
-        except IntegrityError:
-            continue  # another writer recorded this path first: update theirs
+        # another writer recorded this path first: update theirs
     raise RuntimeError(f"could not record {space}:{path} in the files journal")
 
 

@@ -10,7 +10,7 @@ an archive of ten files or of a hundred thousand. `recount` sums the rows themse
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, text, union_all
+from sqlalchemy import bindparam, func, select, text, union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Subquery
 
@@ -44,10 +44,13 @@ def _triggers(table: str) -> dict[str, str]:
 TRIGGERS = {name: sql for table in CHARGED for name, sql in _triggers(table).items()}
 
 
+_USAGE = select(FileUsage.bytes).where(FileUsage.member_id == bindparam("member"))  # built once
+
+
 def usage(session: Session, member_id: int) -> int:
     """Bytes counted against a member: their files, earlier versions and trash (the counter,
     read from the database: the triggers change it behind the ORM's back)."""
-    found = session.scalar(select(FileUsage.bytes).where(FileUsage.member_id == member_id))
+    found = session.scalar(_USAGE, {"member": member_id})
     return int(found or 0)
 
 

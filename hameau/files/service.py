@@ -10,7 +10,7 @@ from __future__ import annotations
 import mimetypes
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -41,15 +41,36 @@ def space(member: Member, key: str) -> Space:
     raise NotFound("There is no file space called '%(key)s'.", key=key)
 
 
+# Built once: each WebDAV request asks them, and building a statement costs about as much
+# as running it (its cache key is kept with it).
+_HOUSEHOLD_ROOT = select(FileEntry).where(
+    FileEntry.parent_id.is_(None), FileEntry.owner_id.is_(None)
+)
+_MEMBER_ROOT = select(FileEntry).where(
+    FileEntry.parent_id.is_(None), FileEntry.owner_id == bindparam("owner")
+)
+_CHILD = select(FileEntry).where(
+    FileEntry.parent_id == bindparam("parent"),
+    FileEntry.name == bindparam("name"),
+    FileEntry.deleted_at.is_(None),
+)
+
+_FOLDER_AND_CHILD = select(FileEntry).where(  # a write's folder and what it replaces, at once
+    (FileEntry.id == bindparam("parent"))
+    | (
+        (FileEntry.parent_id == bindparam("parent"))
+        & (FileEntry.name == bindparam("name"))
+        & FileEntry.deleted_at.is_(None)
+    )
+)
+
+
 def root(session: Session, where: Space) -> FileEntry:
     """The space's root folder, made the first time it is needed."""
-    query = select(FileEntry).where(
-        FileEntry.parent_id.is_(None),
-        FileEntry.owner_id.is_(None)
-        if where.owner_id is None
-        else FileEntry.owner_id == where.owner_id,
-    )
-    found = session.scalar(query)
+    if where.owner_id is None:
+        found = session.scalar(_HOUSEHOLD_ROOT)
+    else:
+        found = session.scalar(_MEMBER_ROOT, {"owner": where.owner_id})
     if found is None:
         found = FileEntry(owner_id=where.owner_id, parent_id=None, name="", is_dir=True)
         session.add(found)
@@ -58,11 +79,7 @@ def root(session: Session, where: Space) -> FileEntry:
 
 
 def child(session: Session, folder: FileEntry, name: str) -> FileEntry | None:
-    return session.scalar(
-        select(FileEntry).where(
-            FileEntry.parent_id == folder.id, FileEntry.name == name, FileEntry.deleted_at.is_(None)
-        )
-    )
+    return session.scalar(_CHILD, {"parent": folder.id, "name": name})
 
 
 def resolve(session: Session, where: Space, parts: list[str]) -> FileEntry:
@@ -146,16 +163,30 @@ def plan_write(
         raise BadRequest("Give the file a name.")
     parts = [paths.check_name(part) for part in parts]  # whoever built the path
     parent = resolve(session, where, parts[:-1])
+    existing = child(session, parent, parts[-1]) if parent.is_dir else None
+    return plan_in(session, member, where, parent, parts[-1], existing, declared)
+
+
+def plan_in(
+    session: Session,
+    member: Member,
+    where: Space,
+    parent: FileEntry,
+    name: str,
+    existing: FileEntry | None,
+    declared: int | None = None,
+) -> WritePlan:
+    """The plan of a write of the checked ``name`` into ``parent``, both found by the caller
+    with what is there already (``existing``): WebDAV has them from its path's lookup."""
     if not parent.is_dir:
         raise Conflict("'%(name)s' is a file, not a folder.", name=parent.name)
     check_write(member, parent)
-    existing = child(session, parent, parts[-1])
     if existing is not None and existing.is_dir:
-        raise Conflict("A folder named '%(name)s' is already there.", name=parts[-1])
+        raise Conflict("A folder named '%(name)s' is already there.", name=name)
     limit = room_left(session, member)
     if declared is not None and declared > limit:
         raise over_quota()
-    return WritePlan(where, parent.id, parts[-1], limit)
+    return WritePlan(where, parent.id, name, limit)
 
 
 def record_write(
@@ -175,7 +206,9 @@ def record_write(
     takes that vector as it is instead of counting a new local change."""
     if blobs is not None and not blobs.exists(digest):  # a purge (files.purge) removed it
         raise Conflict("This content was deleted for good while it was saved; send it again.")
-    entry = _record(session, plan, member, digest, size, content_type)
+    # The folder is held here: the session keeps only weak references, and path_of then
+    # finds it there instead of reading it again.
+    entry, _folder = _record(session, plan, member, digest, size, content_type)
     if synced is None:
         journal.wrote(session, entry.owner_id, path_of(session, entry), digest, size)
     else:
@@ -194,20 +227,23 @@ def record_write(
 
 def _record(
     session: Session, plan: WritePlan, member: Member, digest: str, size: int, content_type: str
-) -> FileEntry:
+) -> tuple[FileEntry, FileEntry]:
+    """The entry written, and its folder."""
     kind = content_type or mimetypes.guess_type(plan.name)[0] or "application/octet-stream"
     now = utcnow()
     for _attempt in range(2):
-        parent = session.get(FileEntry, plan.parent_id)
+        found = session.scalars(_FOLDER_AND_CHILD, {"parent": plan.parent_id, "name": plan.name})
+        parent = existing = None
+        for item in found:
+            parent, existing = (item, existing) if item.id == plan.parent_id else (parent, item)
         if parent is None or parent.deleted_at is not None:
             raise NotFound("The folder was deleted while the file was being written.")
-        existing = child(session, parent, plan.name)
         if existing is not None:
             if existing.is_dir:
                 raise Conflict("A folder named '%(name)s' is already there.", name=plan.name)
             if existing.blob == digest:
                 existing.modified_at = now
-                return existing
+                return existing, parent
             if existing.blob is not None:
                 session.add(
                     FileVersion(
@@ -225,25 +261,16 @@ def _record(
             existing.modified_at = now
             session.flush()
             prune_versions(session, existing)
-            return existing
-        entry = FileEntry(
-            owner_id=plan.space.owner_id,
-            parent_id=parent.id,
-            name=plan.name,
-            is_dir=False,
-            blob=digest,
-            size=size,
-            content_type=kind,
-            charged_to=member.id,
-            created_at=now,
-            modified_at=now,
-        )
-        try:
-            with session.begin_nested():
-                session.add(entry)
-        except IntegrityError:
-            continue  # another writer created it just now: this write becomes an overwrite
-        return entry
+            return existing, parent
+        values = {"owner_id": plan.space.owner_id, "parent_id": parent.id, "name": plan.name,
+                  "is_dir": False, "blob": digest, "size": size, "content_type": kind,
+                  "charged_to": member.id, "created_at": now, "modified_at": now}  # fmt: skip
+        made = session.scalars(
+            journal.new_row(session, FileEntry).values(**values).returning(FileEntry)
+        ).first()
+        if made is not None:
+            return made, parent
+        # another writer created it just now: this write becomes an overwrite
     raise Conflict("This file is being written by someone else; try again.")
 
 
