@@ -35,13 +35,24 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of the module but those under `if TYPE_CHECKING:`: an import only the type
+    checker reads never runs, so it makes no layer crossing and no cycle."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        test = getattr(node, "test", None)
+        if isinstance(node, ast.If) and isinstance(test, ast.Name) and test.id == "TYPE_CHECKING":
+            skipped |= {id(child) for stmt in node.body for child in ast.walk(stmt)}
+    return [node for node in ast.walk(tree) if id(node) not in skipped]
+
+
 def imports() -> dict[str, set[str]]:
     """module -> the hameau modules it imports (a `from package import module` names the
     module; `from hameau import __version__` the package)."""
     sources = {_module_name(path): path for path in (ROOT / "hameau").rglob("*.py")}
     graph: dict[str, set[str]] = defaultdict(set)
     for module, path in sources.items():
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 graph[module] |= {a.name for a in node.names if a.name.split(".")[0] == "hameau"}
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

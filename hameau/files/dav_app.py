@@ -13,8 +13,9 @@ from typing import Any
 from wsgidav.wsgidav_app import WsgiDAVApp
 
 from hameau.files import dav_locks, dav_stream
-from hameau.files.dav import DISCONNECTED, UNDO, HameauProvider
+from hameau.files.dav import DISCONNECTED, UNDO
 from hameau.files.dav_auth import AppPasswords
+from hameau.files.dav_provider import HameauProvider
 from hameau.node.datadir import Node
 
 MOUNT = "/dav/files"
