@@ -44,7 +44,6 @@ class FileEntry(Base):
             "ix_file_entries_roots",
             "owner_id",
             sqlite_where=text("parent_id IS NULL"),
-            postgresql_where=text("parent_id IS NULL"),
         ),
     )
 
@@ -79,7 +78,6 @@ Index(
     FileEntry.is_dir.desc(),
     func.lower(FileEntry.name),
     sqlite_where=text("deleted_at IS NULL"),
-    postgresql_where=text("deleted_at IS NULL"),
 )
 
 
