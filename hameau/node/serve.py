@@ -4,6 +4,8 @@ slow clients, and with no secret in its logs."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import logging
 import re
 import resource
@@ -128,6 +130,19 @@ class GuardedHttp(HttpToolsProtocol):
 BUSY = b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
 
 
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
+LARGE_BUFFER = 4 << 20
+
+
+def return_large_buffers() -> None:
+    """Buffers of 4 MiB and more go back to the system when freed. glibc otherwise raises
+    its threshold to the largest block freed so far: after a second login, Argon2's 19 MiB
+    stays in the process for good (measured: 83 MB idle after one login, 102 MB after four).
+    Not glibc (musl): nothing to do."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, LARGE_BUFFER)
+
+
 class PortTaken(SystemExit):
     """The address cannot be listened on: said in one line, exit code 1."""
 
@@ -161,6 +176,7 @@ def serve(
         (GuardedHttp,),
         {"header_timeout": header_timeout, "max_connections": connection_cap(max_connections)},
     )
+    return_large_buffers()
     host, port = listener.getsockname()[:2]
     config = uvicorn.Config(
         app,  # type: ignore[arg-type]

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from babel.dates import format_date, format_datetime, format_time, format_timedelta
-from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 
 from hameau.node.db import utcnow
+from hameau.web import formats
 
 LOCALES = ("fr", "en")
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -61,7 +60,7 @@ class Formatter:
 
     def ago(self, moment: datetime) -> str:
         delta: timedelta = moment - utcnow()
-        return format_timedelta(delta, add_direction=True, locale=self.locale, threshold=1)
+        return formats.relative(delta.total_seconds(), self.locale)
 
     def size(self, count: int) -> str:
         """Bytes the way people read them: 1,5 Mo in French, 1.5 MB in English."""
@@ -70,20 +69,20 @@ class Formatter:
         while value >= 1024 and step < len(units) - 1:
             value, step = value / 1024, step + 1
         digits = 0 if step == 0 or value >= 100 else 1
-        return f"{format_decimal(round(value, digits), locale=self.locale)} {units[step]}"
+        return f"{formats.decimal(round(value, digits), self.locale)} {units[step]}"
 
     def number(self, value: float, digits: int = 1) -> str:
         """29,4 in French, 29.4 in English."""
-        return format_decimal(round(value, digits), locale=self.locale)
+        return formats.decimal(round(value, digits), self.locale)
 
     def day(self, moment: date) -> str:
-        return format_date(moment, format="EEE d MMM", locale=self.locale)
+        return formats.day(moment, self.locale)
 
     def month(self, moment: date) -> str:
-        return format_date(moment, format="LLLL y", locale=self.locale).capitalize()
+        return formats.month(moment, self.locale)
 
     def time(self, moment: datetime) -> str:
-        return format_time(moment.astimezone(), format="short", locale=self.locale)
+        return formats.clock(moment.astimezone(), self.locale)
 
     @staticmethod
     def local_input(moment: datetime) -> str:
@@ -91,4 +90,4 @@ class Formatter:
         return moment.astimezone().strftime("%Y-%m-%dT%H:%M")
 
     def when(self, moment: datetime) -> str:
-        return format_datetime(moment.astimezone(), format="medium", locale=self.locale)
+        return formats.medium(moment.astimezone(), self.locale)

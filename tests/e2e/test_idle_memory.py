@@ -1,0 +1,102 @@
+"""A served node's memory at rest: it stays where it is after people log in again and again,
+and what no page asked for is not loaded (see docs/benchmarks.md, "Idle")."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.served import free_port, login_cookie, serve, wait_until_up
+from tests.helpers import PASSWORD, add_member, make_node
+
+pytestmark = pytest.mark.e2e
+
+LINUX = Path("/proc/self/status").exists()
+
+
+def _resident_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
+
+
+def _home(url: str, name: str) -> None:
+    cookie = login_cookie(url, name, PASSWORD)
+    request = urllib.request.Request(url + "/", headers={"Cookie": f"hameau_session={cookie}"})
+    with urllib.request.urlopen(request) as answer:
+        assert answer.status == 200
+
+
+@pytest.mark.skipif(not LINUX, reason="reads the server's memory from /proc (Linux only)")
+def test_logging_in_again_and_again_leaves_the_memory_where_it_was(tmp_path: Path) -> None:
+    """Each login hashes with Argon2 (19 MiB); that memory goes back once the login is done,
+    not only the first time (before: +19 MB for good from the second login on)."""
+    node = make_node(tmp_path / "n")
+    for name in ("alex", "sam"):
+        add_member(node, name)
+    node.close()
+    with serve(tmp_path / "n") as served:
+        _home(served.url, "alex")
+        after_one = _resident_mb(served.process.pid)
+        for name in ("sam", "alex", "sam", "alex"):
+            _home(served.url, name)
+        assert _resident_mb(served.process.pid) - after_one < 8
+
+
+# `hameau serve` as `python -m hameau` runs it, writing the modules it loaded at exit.
+RUN = (
+    "import atexit, sys; out = sys.argv.pop(); atexit.register(lambda: open(out, 'w').write("
+    "'\\n'.join(n for n, m in sys.modules.items() if m is not None)))\n"
+    "from hameau.__main__ import main; sys.exit(main())"
+)
+
+
+def test_a_node_at_rest_has_not_loaded_what_no_page_used(tmp_path: Path) -> None:
+    node = make_node(tmp_path / "n")
+    add_member(node, "alex")
+    node.close()
+    port, listing, log = free_port(), tmp_path / "modules.txt", tmp_path / "serve.log"
+    args = ["serve", "--data-dir", str(tmp_path / "n"), "--port", str(port), str(listing)]
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-c", RUN, *args], stdout=output, stderr=subprocess.STDOUT,
+            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url, process, log)
+        _home(url, "alex")
+    finally:
+        # SIGINT: uvicorn stops, then raises it again as KeyboardInterrupt, so atexit runs
+        # (SIGTERM, raised again, would end the process before it).
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=15)
+    loaded = set(listing.read_text().splitlines())
+    # A database it does not run on, metrics nobody scraped, models FastAPI only refuses,
+    # and the AI engine's build.
+    unused = ("sqlalchemy.dialects.postgresql", "prometheus_client", "pydantic.v1", "tarfile")
+    assert sorted(loaded & set(unused)) == []
+    assert "hameau.web.home" in loaded  # the listing is the server's own
+
+
+def test_metrics_still_count_each_request_once_scraped(tmp_path: Path) -> None:
+    node = make_node(tmp_path / "n")
+    add_member(node, "alex")
+    node.close()
+    with serve(tmp_path / "n") as served:
+        _home(served.url, "alex")
+        with urllib.request.urlopen(served.url + "/metrics") as answer:  # loopback: allowed
+            text = answer.read().decode()
+    assert 'hameau_http_requests_total{method="POST",route="/login",status="303"} 1.0' in text
+    # The form, then its answer.
+    assert 'hameau_http_request_duration_seconds_count{route="/login"} 2.0' in text
+    assert re.search(
+        r'hameau_http_request_duration_seconds_bucket\{le="\+Inf",route="/"\} [1-9]', text
+    )
+    assert "process_resident_memory_bytes" in text
