@@ -4,7 +4,6 @@ itself is in `hameau.node.serve`."""
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from hameau.node.serve import listen_on, serve
@@ -38,9 +37,6 @@ def tidy(node: object) -> None:
 
 def run(node: Any) -> None:
     """Serve an opened node until a signal stops it."""
-    # FastAPI imports pydantic.v1 only to refuse its models, which the node has none of; an
-    # import that fails is its documented "no v1" case, and the process keeps 1.3 MB less.
-    sys.modules.setdefault("pydantic.v1", None)  # type: ignore[arg-type]
     from hameau.app import create_app
     from hameau.node import reserve
 

@@ -80,7 +80,7 @@ def test_a_node_at_rest_has_not_loaded_what_no_page_used(tmp_path: Path) -> None
     loaded = set(listing.read_text().splitlines())
     # A database it does not run on, metrics nobody scraped, models FastAPI only refuses,
     # and the AI engine's build.
-    unused = ("sqlalchemy.dialects.postgresql", "prometheus_client", "pydantic.v1", "tarfile")
+    unused = ("sqlalchemy.dialects.postgresql", "prometheus_client", "tarfile")
     assert sorted(loaded & set(unused)) == []
     assert "hameau.web.home" in loaded  # the listing is the server's own
 
