@@ -95,9 +95,16 @@ _TAKE = (  # built once: every write asks it
 )
 
 
+# In a session's `info` once it changed the journal (see `_reserve`).
+CHANGED = "hameau.files.journal.changed"
+
+
 def _reserve(session: Session, count: int = 1) -> int:
     """The first of ``count`` new sequence numbers, taken in one statement that also takes
-    the write lock (held to the end of the transaction: no one commits a number in between)."""
+    the write lock (held to the end of the transaction: no one commits a number in between).
+    The session is marked as having changed the journal (`CHANGED`), for whoever watches
+    commits: the rows are written by statements, which no ORM flush event sees."""
+    session.info[CHANGED] = True
     counter = cast(Table, SyncSequence.__table__)
     for _attempt in range(2):
         last = session.execute(_TAKE, {"count": count}).scalar_one_or_none()

@@ -18,6 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from hameau.errors import HameauError
+from hameau.files import journal
 from hameau.files.journal import SyncEntry
 from hameau.node.datadir import Node
 from hameau.node.syncing import Domain
@@ -59,7 +60,8 @@ class AutoSync:
             session.info["hameau.travel.changed"] = True
 
     def _after_commit(self, session: Session) -> None:
-        changed = session.info.pop("hameau.travel.changed", False)
+        flushed = session.info.pop("hameau.travel.changed", False)  # notes, ORM-written rows
+        changed = session.info.pop(journal.CHANGED, False) or flushed
         # Not the sync's own writes: those are already on both sides.
         if changed and self._loop is not None and threading.current_thread() is not self._worker:
             self._loop.call_soon_threadsafe(self.wake.set)

@@ -255,6 +255,7 @@ def test_a_request_replayed_at_the_same_time_is_accepted_once(homes: dict[str, H
 def test_the_async_client_signs_too(homes: dict[str, Home]) -> None:
     """node/peer.py's AsyncPeer (the AI's client) with the hamlet's signer."""
     import asyncio
+    import concurrent.futures
 
     from hameau.hamlet.signing import Signer
     from hameau.node.peer import AsyncPeer
@@ -268,7 +269,10 @@ def test_the_async_client_signs_too(homes: dict[str, Home]) -> None:
         finally:
             await peer.aclose()
 
-    assert asyncio.run(ping()) == {
+    # In a thread of its own: the browser tests keep an event loop in the main thread.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        answered = pool.submit(asyncio.run, ping()).result()
+    assert answered == {
         "node_id": homes["A"].node_id, "name": "A", "peer": "B", "received": 5,
     }  # fmt: skip
 

@@ -21,6 +21,8 @@ PUBLIC = {
     "/.well-known/caldav": "RFC 6764 discovery, before any login",
     "/.well-known/carddav": "RFC 6764 discovery, before any login",
     "/api/travel/satellites": "the login of a new satellite: name and password in its body",
+    "/api/hamlet/pair": "another home's node pairing: the invitation's one-time secret is its"
+    " credential, and the request is signed with the key it asks to have pinned",
 }
 
 
