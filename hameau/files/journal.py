@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib
 from datetime import datetime
 from typing import cast
 
@@ -32,7 +33,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql.dml import Insert
@@ -129,7 +129,9 @@ def new_row(session: Session, model: type[Base] | Table) -> Insert:
     dialect = session.get_bind().dialect.name
     statement = _NEW_ROWS.get((dialect, model))
     if statement is None:
-        insert_of = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        # The database's own dialect only: importing PostgreSQL's costs a SQLite node 2 MB.
+        module = importlib.import_module(f"sqlalchemy.dialects.{dialect}")
+        insert_of = module.insert
         statement = _NEW_ROWS[(dialect, model)] = insert_of(model).on_conflict_do_nothing()
     return statement
 
