@@ -9,20 +9,17 @@ import base64
 import json
 import secrets
 import sqlite3
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.served import Served, free_port, serve
+from hameau.node.datadir import Layout
+from tests.e2e.hamlet_nodes import Home, hamlet, invite, join
 
 pytest.importorskip(
     "http_message_signatures", reason="not run: http-message-signatures is not installed"
@@ -35,72 +32,15 @@ from http_message_signatures import (
     algorithms,
 )
 
-from hameau.node.datadir import Layout
-from hameau.node.identity import load_identity
-
 COVERED = ("@method", "@authority", "@path", "@query", "hameau-audience")
 PING = "/api/hamlet/ping"
 REFUSED = "not signed by a paired home"
 
 
-def hameau(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hameau", *map(str, args)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-
-
-@dataclass
-class Home:
-    name: str
-    served: Served
-
-    @property
-    def url(self) -> str:
-        return self.served.url
-
-    @property
-    def data_dir(self) -> Path:
-        return self.served.data_dir
-
-    def run(self, *args: str | Path) -> subprocess.CompletedProcess[str]:
-        return hameau(*args, "--data-dir", self.data_dir)
-
-    def key(self) -> Ed25519PrivateKey:
-        return load_identity(Layout(self.data_dir).key_file).private_key
-
-    @property
-    def node_id(self) -> str:
-        return load_identity(Layout(self.data_dir).key_file).node_id
-
-
-def invite(inviter: Home) -> str:
-    made = inviter.run("hamlet", "invite", "--address", inviter.url)
-    assert made.returncode == 0, made.stderr
-    line = made.stdout.strip()
-    assert "\n" not in line and line.startswith("hameau-invite-")
-    return line
-
-
-def join(joiner: Home, invitation: str) -> subprocess.CompletedProcess[str]:
-    return joiner.run("hamlet", "join", invitation, "--address", joiner.url)
-
-
 @pytest.fixture(scope="module")
 def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Home]]:
-    root = tmp_path_factory.mktemp("hamlet")
-    with ExitStack() as stack:
-        found = {}
-        for name in ("A", "B", "C"):
-            data_dir = root / name.lower()
-            assert hameau("init", "--name", name, "--data-dir", data_dir).returncode == 0
-            env = {"HAMEAU_HAMLET_CLOCK_SKEW_SECONDS": "900"} if name == "B" else {}
-            served = serve(data_dir, env=env, port=free_port())
-            found[name] = Home(name, stack.enter_context(served))
-        for joiner in ("B", "C"):
-            done = join(found[joiner], invite(found["A"]))
-            assert done.returncode == 0, done.stderr
-            assert "Paired with A" in done.stdout
+    skew = {"B": {"HAMEAU_HAMLET_CLOCK_SKEW_SECONDS": "900"}}
+    with hamlet(tmp_path_factory.mktemp("hamlet"), env=skew) as found:
         yield found
 
 
