@@ -5,8 +5,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 from datetime import UTC, datetime
-from functools import partial
-from typing import Annotated, Any
+from typing import Annotated
 
 import httpx
 import typer
@@ -14,12 +13,11 @@ from rich.console import Console
 from rich.table import Table
 
 from hameau.errors import BadRequest
-from hameau.hamlet import service
+from hameau.hamlet import client, service
 from hameau.hamlet.answers import check_answer
 from hameau.hamlet.errors import InvitationRefused
 from hameau.hamlet.signing import (
     AnswerCheck,
-    Signer,
     fingerprint_of,
     node_id_from_fingerprint,
     public_key,
@@ -27,7 +25,7 @@ from hameau.hamlet.signing import (
 from hameau.node.cli import console, node_session
 from hameau.node.cli_typer import DataDirOption
 from hameau.node.datadir import Node
-from hameau.node.peer import STATUS, Peer, PeerFailed
+from hameau.node.peer import STATUS, PeerFailed
 
 hamlet_app = typer.Typer(
     help="The hamlet: pair this node with other homes' nodes, list them, leave one.",
@@ -63,14 +61,6 @@ def _address(node: Node, given: str | None) -> str:
             " one they reach it at with --address."
         )
     return f"http://{host}:{node.settings.port}"
-
-
-def _peer(node: Node, address: str, audience: str, check: AnswerCheck) -> Peer:
-    """The one node-to-node client, signing with this node's key for `audience` and checking
-    each answer with `check`."""
-    identity = node.identity
-    signer = Signer(identity.node_id, identity.private_key, audience, check)
-    return Peer(address, timeout=20, signer=signer)
 
 
 def _inviter_check(given: service.Invitation) -> AnswerCheck:
@@ -126,7 +116,7 @@ def join(
             "public_key": node.identity.public_key_b64,
         }  # fmt: skip
         audience = node_id_from_fingerprint(given.fingerprint)
-        with _peer(node, given.address, audience, _inviter_check(given)) as peer:
+        with client.to_address(node, given.address, audience, _inviter_check(given)) as peer:
             try:
                 answer = peer.call("POST", "/api/hamlet/pair", json=body)
             except PeerFailed as failed:
@@ -167,10 +157,6 @@ def leave(
     console.print(f"Left [bold]{found.name}[/bold]: its requests are refused from now on.")
 
 
-def _pinned_check(key: Any, node_id: str, response: httpx.Response, nonce: str) -> None:
-    check_answer(response, key, node_id, nonce)
-
-
 @hamlet_app.command("ping")
 def ping(
     peer: Annotated[str, typer.Argument(help="The peer's name or node id.")],
@@ -179,11 +165,9 @@ def ping(
     """Check that a paired node is up and still trusts this one (a signed request)."""
     with node_session(data_dir) as (node, db):
         found = service.find(db, peer)
-        key = public_key(found.public_key)
-        check = partial(_pinned_check, key, found.node_id)
-        with _peer(node, found.address, found.node_id, check) as client:
+        with client.to_peer(node, found) as peer_client:
             try:
-                answer = client.call("GET", "/api/hamlet/ping")
+                answer = peer_client.call("GET", "/api/hamlet/ping")
             except PeerFailed as failed:
                 found.state = "refused" if failed.code == 401 else "down"
                 db.commit()
