@@ -75,8 +75,8 @@ def process(
 
 
 @contextmanager
-def demo_node() -> Iterator[tuple[Running, dict[str, str]]]:
-    """A demo household served by `hameau serve`, with its logins."""
+def demo_node(env: dict[str, str] | None = None) -> Iterator[tuple[Running, dict[str, str]]]:
+    """A demo household served by `hameau serve`, with its logins (`env`: more variables)."""
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder) / "demo"
         subprocess.run(
@@ -88,7 +88,7 @@ def demo_node() -> Iterator[tuple[Running, dict[str, str]]]:
             name, password, _ = line.split("\t")
             logins[name] = password
         command = [sys.executable, "-m", "hameau", "serve", "--data-dir", str(data)]
-        with process(command) as running:
+        with process(command, env={**os.environ, **env} if env else None) as running:
             yield running, logins
 
 

@@ -174,6 +174,12 @@ OPTIONS: dict[str, Option] = {
         " requests are refused as from the future or expired.",
         _positive_int,
     ),
+    "hamlet_announce": Option(
+        "auto",
+        "Announce this node on the local network (mDNS, `_hameau._tcp`) so that nearby homes'"
+        " admins see it: on, off, or auto (on unless the node listens on loopback only).",
+        _one_of("auto", "on", "off"),
+    ),
 }
 
 
@@ -209,6 +215,7 @@ class Settings:
     ai_context: int = OPTIONS["ai_context"].default
     ai_max_tokens: int = OPTIONS["ai_max_tokens"].default
     hamlet_clock_skew_seconds: int = OPTIONS["hamlet_clock_skew_seconds"].default
+    hamlet_announce: str = OPTIONS["hamlet_announce"].default
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **values: Any) -> Settings:

@@ -184,7 +184,10 @@ PARTS: tuple[Part, ...] = (
     ),
     Part(
         "hamlet",
-        routers=("hameau.hamlet.api:router",),
+        routers=(
+            "hameau.hamlet.api:router",
+            "hameau.hamlet.nearby:router",
+        ),
         commands=(
             Command(
                 "hamlet",
@@ -194,7 +197,9 @@ PARTS: tuple[Part, ...] = (
         ),
         models=("hameau.hamlet.models",),
         errors=("hameau.hamlet.errors",),
-        settings=("hamlet_clock_skew_seconds",),
+        settings=("hamlet_clock_skew_seconds", "hamlet_announce"),
+        templates=True,
+        state="hameau.hamlet.nearby:attach",
     ),
     Part(
         "accounts",

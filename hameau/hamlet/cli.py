@@ -174,3 +174,34 @@ def ping(
                 raise
         found.state, found.last_seen_at = "up", datetime.now(UTC)
     console.print(f"{answer['name']} answered: it knows this node as {answer['peer']}.")
+
+
+@hamlet_app.command("nearby")
+def nearby(
+    seconds: Annotated[float, typer.Option(help="Seconds to listen for announcements.")] = 3,
+    data_dir: DataDirOption = None,
+) -> None:
+    """List the home servers announcing themselves on this local network (mDNS). Being listed
+    proves nothing: pairing still needs an invitation from the other home's admin."""
+    from hameau.hamlet import nearby as found_nearby
+
+    with node_session(data_dir) as (node, db):
+        pinned = found_nearby.pinned_peers(db)
+        own_id = node.identity.node_id
+    try:
+        homes = found_nearby.mark_paired(found_nearby.browse(seconds, own_id), pinned)
+    except OSError as error:
+        said.print(f"Could not listen on the local network ({error}); check its multicast.")
+        raise typer.Exit(1) from None
+    if not homes:
+        console.print("No home found nearby.")
+        return
+    for home in homes:  # lines, not a table: ids and fingerprints are never cut
+        print(f"{home.name}\t{home.address}")
+        print(f"  node id {home.node_id}, key fingerprint {home.fingerprint}")
+        if home.paired:
+            print(f"  already paired with this node, as {home.paired} (node id {home.node_id})")
+            if home.paired_address != home.address:
+                print(f"  paired at {home.paired_address}: requests go there, not here")
+        else:
+            print("  not paired: pairing still needs an invitation from its admin")
