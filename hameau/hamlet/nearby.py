@@ -224,7 +224,7 @@ async def nearby_fragment(request: Request, db: DB, visitor: AdminVisitor) -> Re
     thread), for the hamlet page."""
     node = request.app.state.node
     pinned = pinned_peers(db)
-    db.close()  # the browse takes seconds; no database session is held during it
+    db.commit()  # the browse takes seconds: no transaction is held open during it
     try:
         found = await asyncio.to_thread(browse, BROWSE_SECONDS, node.identity.node_id)
         failed = False
@@ -311,7 +311,7 @@ class Announcer:
             from zeroconf import InterfaceChoice
             from zeroconf.asyncio import AsyncZeroconf
 
-            addresses, interfaces = _addresses(self.node.settings.host)
+            addresses, interfaces = await asyncio.to_thread(_addresses, self.node.settings.host)
             if not addresses:
                 log.warning("not announced on the local network: no address other than loopback")
                 return

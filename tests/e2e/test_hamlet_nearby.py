@@ -172,7 +172,7 @@ def test_the_hamlet_page_fragment_lists_them_for_admins_only(homes: dict[str, Ho
     assert refused.status_code == 403
     assert page.status_code == 200
     assert b.node_id in page.text and c.node_id in page.text
-    assert f"Already paired with this node, as B (node id {b.node_id})" in page.text
+    assert f"Already paired with this home server, as B (id {b.node_id})" in page.text
     assert "Pairing still needs an invitation from its admin." in page.text
     assert 'hx-get="/hamlet/nearby"' in page.text  # "look again"
     assert 'hx-trigger="load"' not in page.text  # the list does not ask for itself again
