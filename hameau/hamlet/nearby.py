@@ -245,7 +245,7 @@ def _addresses(host: str) -> tuple[list[str], list[str] | None]:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:  # a host name: what it resolves to here
-        resolved = {info[4][0] for info in socket.getaddrinfo(host, None, socket.AF_INET)}
+        resolved = {str(info[4][0]) for info in socket.getaddrinfo(host, None, socket.AF_INET)}
         return sorted(resolved), sorted(resolved)
     if not address.is_unspecified:
         return [str(address)], [str(address)]
@@ -255,7 +255,7 @@ def _addresses(host: str) -> tuple[list[str], list[str] | None]:
         str(ip.ip)
         for adapter in ifaddr.get_adapters()
         for ip in adapter.ips
-        if ip.is_IPv4 and not ipaddress.ip_address(ip.ip).is_loopback
+        if isinstance(ip.ip, str) and not ipaddress.ip_address(ip.ip).is_loopback
     ]
     return found, None
 

@@ -72,7 +72,8 @@ def spoof_port() -> int:
 
 
 def test_with_nobody_announcing_the_cli_says_so_and_exits_0(tmp_path: Path) -> None:
-    with hamlet(tmp_path, names=("D",), pairs=()) as homes:
+    # E serves on loopback with the default setting (auto): it does not announce itself.
+    with hamlet(tmp_path, names=("D", "E"), pairs=()) as homes:
         found = homes["D"].run("hamlet", "nearby", "--seconds", "1.5")
     assert found.returncode == 0, found.stderr
     assert "no home found nearby" in found.stdout.lower()
