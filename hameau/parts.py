@@ -184,7 +184,7 @@ PARTS: tuple[Part, ...] = (
     ),
     Part(
         "hamlet",
-        routers=("hameau.hamlet.api:router",),
+        routers=("hameau.hamlet.api:router", "hameau.hamlet.ai_api:router"),
         commands=(
             Command(
                 "hamlet",
@@ -192,7 +192,7 @@ PARTS: tuple[Part, ...] = (
                 "The hamlet: pair this node with other homes' nodes, list them, leave one.",
             ),
         ),
-        models=("hameau.hamlet.models",),
+        models=("hameau.hamlet.models", "hameau.hamlet.ai_models"),
         errors=("hameau.hamlet.errors",),
         settings=("hamlet_clock_skew_seconds",),
     ),

@@ -174,3 +174,8 @@ def ping(
                 raise
         found.state, found.last_seen_at = "up", datetime.now(UTC)
     console.print(f"{answer['name']} answered: it knows this node as {answer['peer']}.")
+
+
+from hameau.hamlet.ai_cli import ai  # noqa: E402 (lending this node's AI to peers)
+
+hamlet_app.command("ai")(ai)
