@@ -169,7 +169,7 @@ PARTS: tuple[Part, ...] = (
     Part(
         "ai",
         app="hameau.ai.views:APP",
-        routers=("hameau.ai.api:router", "hameau.ai.views:router"),
+        routers=("hameau.ai.api:router", "hameau.ai.api:history_router", "hameau.ai.views:router"),
         commands=(
             Command(
                 "ai",

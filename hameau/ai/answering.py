@@ -57,7 +57,11 @@ def chat(
         messages = [*messages[:-1], asking]
     job = runtime.job(gemma_prompt(messages), max_tokens, temperature,
                       [*(stop or []), *CHAT_STOPS], messages)  # fmt: skip
-    return Asked(member_id, kind, model, question, job, retrieval.cited(hits or []), at)
+    sources = retrieval.cited(hits or [])
+    for source in sources:  # the extracts went with the question to the other home
+        if at != "here":
+            source["sent_to"] = at
+    return Asked(member_id, kind, model, question, job, sources, at)
 
 
 def ready(node: Node, runtime: Runtime, model: str, asked_at: str = "here") -> None:

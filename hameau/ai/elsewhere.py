@@ -152,3 +152,17 @@ class Offers:
 
     def forget(self) -> None:
         self._known.clear()
+
+
+def where(node: Node, model: str | None, at: str | None) -> tuple[str, str]:
+    """Where a question is answered and by which model: `at` names a paired home, or the
+    model is "HOME/model" (as `/v1/models` lists another home's); else here."""
+    default = node.settings.ai_model
+    if at and at != "here":
+        _peer(node, at)  # 404 now if it is not a paired home
+        return at, model or default
+    if model and "/" in model:
+        home, _, name = model.partition("/")
+        if any(peer.name == home for peer in _peers(node)):
+            return home, name or default
+    return "here", model or default

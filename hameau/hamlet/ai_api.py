@@ -70,7 +70,10 @@ class OffersOut(BaseModel):
     left_today: int
 
 
-CHAT_BODY = {"required": True, "content": {"application/json": {"schema": ChatIn.model_json_schema()}}}
+CHAT_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": ChatIn.model_json_schema()}},
+}
 
 
 @router.get("/models", response_model=OffersOut, responses=errors(401))
@@ -103,7 +106,9 @@ async def chat(request: Request, db: DB, peer: SignedPeer) -> Response:
     try:
         body = ChatIn.model_validate_json(await request.body())
     except ValidationError:
-        raise BadRequest("A question to this home's AI needs a model, messages and a pseudonym.") from None
+        raise BadRequest(
+            "A question to this home's AI needs a model, messages and a pseudonym."
+        ) from None
     node, runtime = request.app.state.node, request.app.state.ai
     peer_id = peer.id
     ai_lending.admit(db, peer, body.model)  # 403 or 429 here, or the request is counted

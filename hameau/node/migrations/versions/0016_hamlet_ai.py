@@ -69,7 +69,9 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_hamlet_ai_requests_created_at"), ["created_at"], unique=False
         )
-        batch_op.create_index(batch_op.f("ix_hamlet_ai_requests_peer_id"), ["peer_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_hamlet_ai_requests_peer_id"), ["peer_id"], unique=False
+        )
 
 
 def downgrade() -> None:
