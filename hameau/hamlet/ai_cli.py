@@ -27,7 +27,8 @@ def _models(node: Node, given: str) -> list[str]:
         for name in names:
             if name not in known:
                 raise BadRequest(
-                    "No model called %(name)s on this node; see `hameau ai models`.", name=name
+                    "No model called %(name)s on this home server; see `hameau ai models`.",
+                    name=name,
                 )
     return names
 
