@@ -184,7 +184,11 @@ PARTS: tuple[Part, ...] = (
     ),
     Part(
         "hamlet",
-        routers=("hameau.hamlet.api:router", "hameau.hamlet.ai_api:router"),
+        routers=(
+            "hameau.hamlet.api:router",
+            "hameau.hamlet.ai_api:router",
+            "hameau.hamlet.ai_views:router",
+        ),
         commands=(
             Command(
                 "hamlet",
@@ -192,6 +196,7 @@ PARTS: tuple[Part, ...] = (
                 "The hamlet: pair this node with other homes' nodes, list them, leave one.",
             ),
         ),
+        templates=True,
         models=("hameau.hamlet.models", "hameau.hamlet.ai_models"),
         errors=("hameau.hamlet.errors",),
         settings=("hamlet_clock_skew_seconds",),

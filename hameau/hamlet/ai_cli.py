@@ -54,7 +54,7 @@ def _log(db: Session, peer: HamletPeer | None) -> None:
     names = {found.id: found.name for found in service.peers(db)}
     table = Table("when", "peer", "pseudonym", "model", "tokens", "CPU s", "question")
     for asked in ai_lending.log(db, peer):
-        question = asked.prompt.replace("\n", " ")[-120:]
+        question = ai_lending.question_of(asked.prompt)[-120:]
         table.add_row(
             f"{asked.created_at:%Y-%m-%d %H:%M}", names.get(asked.peer_id, "?"), asked.pseudonym,
             asked.model, f"{asked.prompt_tokens} + {asked.completion_tokens}",

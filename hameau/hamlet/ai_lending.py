@@ -157,3 +157,10 @@ def usage(db: Session, peer: HamletPeer | None = None, days: int = 30) -> list[H
     if peer is not None:
         statement = statement.where(HamletAIUsage.peer_id == peer.id)
     return list(db.scalars(statement.limit(days * 10)))
+
+
+def question_of(prompt: str) -> str:
+    """A logged prompt as people read it: the model's turn markers taken out."""
+    for marker in ("<start_of_turn>user\n", "<start_of_turn>model\n", "<end_of_turn>"):
+        prompt = prompt.replace(marker, " ")
+    return " ".join(prompt.split())
