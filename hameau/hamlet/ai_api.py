@@ -61,7 +61,7 @@ class ChatOut(BaseModel):
     object: str = "chat.completion"
     model: str
     choices: list[Choice]
-    usage: dict[str, float]
+    usage: dict[str, int | float]
 
 
 class OffersOut(BaseModel):

@@ -28,6 +28,8 @@ AT_L = f"L/{MODEL}"
 SECRET = "XYLOPHAGE"  # only in L's member's file
 OWN = "TOURNESOL"  # only in H's member's file
 QUESTION = "Quel est le code du portail du jardin ?"
+# The refusals' sentences, as members read them (French, the nodes' default language).
+NOT_OPEN = "L a refusé cette question : L’IA de cette maison n’est pas ouverte à votre maison"
 AI_ENV = {"HAMEAU_AI_RUNTIME": "llama-server", "HAMEAU_AI_MAX_TOKENS": "8",
           "HAMEAU_AI_IDLE_SECONDS": "30"}  # fmt: skip
 
@@ -110,18 +112,18 @@ def test_a_member_asks_another_homes_ai_which_never_searches_its_own_documents(
     # …and on H's AI page (without scripts: the whole answer on a new page).
     browser = logged_in(asker, "hugo", hugo_password)
     page = browser.get("/ai").text
-    assert "Answered at L" in page and f'value="{AT_L}"' in page
+    assert f'<option value="{AT_L}">' in page  # under "Answered at L (another home)"
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
     answered = browser.post(
         "/ai", data={"question": "Say hello.", "model": AT_L, "csrf_token": csrf}
     )
-    assert answered.status_code == 200 and "Answered at L, another home" in answered.text
+    assert answered.status_code == 200 and 'class="notice answered-at"' in answered.text
 
     # H's history: both, answered at L (API and page); the extracts said as sent to L.
     history = httpx.get(f"{asker.url}/api/ai/history", auth=("hugo", hugo)).json()["history"]
     assert [entry["answered_at"] for entry in history] == ["L", "L"]
     assert history[1]["sources"][0]["sent_to"] == "L"
-    assert "sent to L" in browser.get("/ai/history").text
+    assert browser.get("/ai/history").text.count('<td class="answered-at">L</td>') == 2
 
     # L's log: H's requests under one pseudonym, never the member's name, never L's documents.
     logged = rows(lender, "SELECT pseudonym, prompt, answer FROM hamlet_ai_requests ORDER BY id")
@@ -144,22 +146,22 @@ def test_a_member_asks_another_homes_ai_which_never_searches_its_own_documents(
         ai_client(stranger, cleo).chat.completions.create(
             model=AT_L, messages=[{"role": "user", "content": QUESTION}]
         )
-    assert "not open to your home" in str(refused.value)
+    assert NOT_OPEN in str(refused.value)
     with pytest.raises(openai.PermissionDeniedError) as other_model:
         ai.chat.completions.create(model="L/other", messages=[{"role": "user", "content": "Hi"}])
-    assert "not open to your home here" in str(other_model.value)
+    assert "Le modèle other n’est pas ouvert à votre maison ici" in str(other_model.value)
 
     # Over its quota: 429 with a sentence.
     assert lender.run("hamlet", "ai", "H", "--per-day", "2").returncode == 0
     with pytest.raises(openai.RateLimitError) as over:
         ai.chat.completions.create(model=AT_L, messages=[{"role": "user", "content": "Hi"}])
-    assert "used its 2 requests for today" in str(over.value)
+    assert "Votre maison a utilisé ses 2 requêtes du jour" in str(over.value)
 
     # Closed by L's admin: refused at once.
     assert lender.run("hamlet", "ai", "H", "--close").returncode == 0
     with pytest.raises(openai.PermissionDeniedError) as closed:
         ai.chat.completions.create(model=AT_L, messages=[{"role": "user", "content": "Hi"}])
-    assert "not open to your home" in str(closed.value)
+    assert NOT_OPEN in str(closed.value)
     assert rows(lender, "SELECT count(*) FROM hamlet_ai_requests") == [(2,)]
     assert rows(lender, "SELECT requests FROM hamlet_ai_usage") == [(2,)]
 
