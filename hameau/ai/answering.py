@@ -58,8 +58,8 @@ def chat(
     job = runtime.job(gemma_prompt(messages), max_tokens, temperature,
                       [*(stop or []), *CHAT_STOPS], messages)  # fmt: skip
     sources = retrieval.cited(hits or [])
-    for source in sources:  # the extracts went with the question to the other home
-        if at != "here":
+    if at != "here":  # the extracts go with the question to the other home
+        for source in sources:
             source["sent_to"] = at
     return Asked(member_id, kind, model, question, job, sources, at)
 

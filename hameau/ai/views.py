@@ -47,6 +47,7 @@ APP = AppInfo(
 
 async def _page(request: Request, db: DB, **context: object) -> Response:
     node = request.app.state.node
+    offers = await request.app.state.ai_offers.of(node)  # before any read: it may wait on peers
     runtime = request.app.state.ai
     blocked = missing(node)
     values = {
@@ -60,7 +61,7 @@ async def _page(request: Request, db: DB, **context: object) -> Response:
         "runtime_missing": not installed(node.settings),
         "outside": history.sent_outside(db),
         "backend": node.settings.ai_backend_url,
-        "offers": await request.app.state.ai_offers.of(node),  # models other homes opened
+        "offers": offers,  # the models other homes opened to this one
         **context,
     }
     return request.app.state.pages.render(
