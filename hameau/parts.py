@@ -169,7 +169,7 @@ PARTS: tuple[Part, ...] = (
     Part(
         "ai",
         app="hameau.ai.views:APP",
-        routers=("hameau.ai.api:router", "hameau.ai.views:router"),
+        routers=("hameau.ai.api:router", "hameau.ai.api:history_router", "hameau.ai.views:router"),
         commands=(
             Command(
                 "ai",
@@ -187,6 +187,8 @@ PARTS: tuple[Part, ...] = (
         routers=(
             "hameau.hamlet.api:router",
             "hameau.hamlet.nearby:router",
+            "hameau.hamlet.ai_api:router",
+            "hameau.hamlet.ai_views:router",
         ),
         commands=(
             Command(
@@ -195,7 +197,7 @@ PARTS: tuple[Part, ...] = (
                 "The hamlet: pair this node with other homes' nodes, list them, leave one.",
             ),
         ),
-        models=("hameau.hamlet.models",),
+        models=("hameau.hamlet.models", "hameau.hamlet.ai_models"),
         errors=("hameau.hamlet.errors",),
         settings=("hamlet_clock_skew_seconds", "hamlet_announce"),
         templates=True,

@@ -1,10 +1,15 @@
 """One path for every question — from the AI page, the OpenAI-compatible API and the command
 line: refused early if nothing can answer, a place in the queue, the completion by the
-node's engine (a local model or the household's server), and the member's history."""
+node's engine (a local model or the household's server), and the member's history.
+
+Two more ways through it, for the hamlet: a member's question answered at another home
+(`Asked.at`, sent by `hameau.ai.elsewhere`, kept in their history as answered there), and a
+peer's question answered here (`Asked.log`: the lender's own log instead of a member's
+history; no document of this node is searched for it, as only callers pass `hits`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 
 from hameau.ai import catalog, history, retrieval
@@ -26,6 +31,9 @@ class Asked:
     question: str  # the member's own words, as logged
     job: Job
     sources: list[dict[str, object]] = field(default_factory=list)
+    at: str = "here"  # or the name of the paired home whose AI answers (hameau.ai.elsewhere)
+    # Where the request is logged instead of the member's history (a peer's, at the lender).
+    log: Callable[[Node, Asked, Result], None] | None = None
 
 
 def chat(
@@ -39,20 +47,27 @@ def chat(
     max_tokens: int | None = None,
     temperature: float = 0.7,
     stop: list[str] | None = None,
+    at: str = "here",
 ) -> Asked:
     """A chat, with the passages found in the member's documents put before its question
-    (`hits`, when they were searched)."""
+    (`hits`, when they were searched); answered here, or at the paired home `at`."""
     question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
     if hits is not None:
         asking = {**messages[-1], "content": retrieval.prompt_with(question, hits)}
         messages = [*messages[:-1], asking]
     job = runtime.job(gemma_prompt(messages), max_tokens, temperature,
                       [*(stop or []), *CHAT_STOPS], messages)  # fmt: skip
-    return Asked(member_id, kind, model, question, job, retrieval.cited(hits or []))
+    sources = retrieval.cited(hits or [])
+    if at != "here":  # the extracts go with the question to the other home
+        for source in sources:
+            source["sent_to"] = at
+    return Asked(member_id, kind, model, question, job, sources, at)
 
 
-def ready(node: Node, runtime: Runtime, model: str) -> None:
+def ready(node: Node, runtime: Runtime, model: str, asked_at: str = "here") -> None:
     """Refuse before queueing: why nothing can answer (503), or a model not here (404)."""
+    if asked_at != "here":
+        return  # the other home says what it lacks
     why = missing(node)
     if why is not None:
         raise unavailable(why)
@@ -63,8 +78,33 @@ def ready(node: Node, runtime: Runtime, model: str) -> None:
 def answer(node: Node, runtime: Runtime, asked: Asked) -> AsyncGenerator[Piece | Result, None]:
     """The checks and a place in the queue now (so a refusal is a clean 404 or 503 before any
     answer starts), then the answer as it is written: pieces, then the Result."""
+    if asked.at != "here":
+        return _answered_elsewhere(node, asked)
     ready(node, runtime, asked.model)
     return _answered(node, runtime, runtime.reserve(), asked)
+
+
+def _logged(node: Node, asked: Asked, result: Result, ran_on: str) -> None:
+    if asked.log is not None:
+        asked.log(node, asked, result)
+    else:
+        history.record(node, asked.member_id, asked.kind, asked.model, asked.question,
+                       result, asked.sources, ran_on=ran_on)  # fmt: skip
+
+
+async def _answered_elsewhere(node: Node, asked: Asked) -> AsyncGenerator[Piece | Result, None]:
+    """Answered by the paired home `asked.at` (whole: its answer is signed as one), and kept
+    in the member's history as answered there, even when that home refused or failed."""
+    from hameau.ai import elsewhere
+
+    result = Result()
+    try:
+        result = await elsewhere.ask(node, asked.member_id, asked.at, asked.model, asked.job)
+        if result.text:
+            yield Piece(result.text)
+        yield result
+    finally:
+        _logged(node, asked, result, elsewhere.ran_on(asked.at))
 
 
 async def _answered(
@@ -83,8 +123,7 @@ async def _answered(
             yield item
     finally:
         runtime.release(ticket)
-        history.record(node, asked.member_id, asked.kind, asked.model, asked.question,
-                       result, asked.sources, ran_on=runtime.ran_on)  # fmt: skip
+        _logged(node, asked, result, runtime.ran_on)
 
 
 async def whole(answering: AsyncGenerator[Piece | Result, None]) -> Result:

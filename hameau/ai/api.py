@@ -5,7 +5,10 @@ password as a bearer token (or a logged-in browser); nothing answers without one
 Beyond OpenAI's fields, a chat request may say `"retrieval": true`: the member's own notes
 and files (and the household's files) are searched for the question, the passages found go
 before it, and the answer lists them in `sources`. Every request is logged in the member's
-own AI history (`hameau.ai.history`).
+own AI history (`hameau.ai.history`), which `GET /api/ai/history` gives back.
+
+A chat may be answered at a paired home that opened its AI to this one: model
+"HOME/model" (as `/v1/models` lists it) or `"at": "HOME"` (`hameau.ai.elsewhere`).
 """
 
 from __future__ import annotations
@@ -22,19 +25,20 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from hameau.ai import answering, catalog, retrieval
+from hameau.ai import answering, catalog, elsewhere, history, retrieval
 from hameau.ai.answering import Asked
 from hameau.ai.engines import Piece, Result
 from hameau.ai.runtime import Runtime, missing, unavailable
 from hameau.errors import BadRequest
 from hameau.web.auth import DB, MemberVisitor, member_of
-from hameau.web.openapi import openai_errors
+from hameau.web.openapi import errors, openai_errors
 
 router = APIRouter(prefix="/v1", tags=["ai"])
+history_router = APIRouter(prefix="/api/ai", tags=["ai"])
 # An answer as JSON, or as server-sent events with "stream": true; the model may be busy.
 ANSWERS: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
-    **openai_errors(400, 404, 502, 503),
+    **openai_errors(400, 403, 404, 429, 502, 503),
 }
 MAX_TEXT = 200_000  # characters; bodies are bounded before (max_form_bytes, 413)
 
@@ -56,6 +60,7 @@ class ChatIn(BaseModel):
     stream: bool = False
     stop: list[str] | str | None = None
     retrieval: bool = False  # hameau: answer from the member's own documents
+    at: str | None = Field(None, max_length=100)  # hameau: a paired home answers ("here")
 
 
 class CompletionIn(BaseModel):
@@ -89,18 +94,32 @@ async def models(request: Request, visitor: MemberVisitor) -> dict[str, Any]:
     message, while an empty list only leaves an empty model picker."""
     member_of(visitor)
     engine = runtime(request).engine
+    elsewhere_ = await _elsewhere(request)
     if not engine.local:  # the household's server lists its own models
-        return await engine.models()  # type: ignore[attr-defined, no-any-return]
-    _able(request)
+        found = await engine.models()  # type: ignore[attr-defined]
+        return {**found, "data": [*found.get("data", []), *elsewhere_]}  # type: ignore[no-any-return]
+    if not elsewhere_:
+        _able(request)
     loaded = runtime(request).loaded_name
     return {
         "object": "list",
         "data": [
-            {"id": model.name, "object": "model", "created": 0, "owned_by": "hameau",
-             "size": model.size, "loaded": model.name == loaded}
-            for model in catalog.available(request.app.state.node)
+            *({"id": model.name, "object": "model", "created": 0, "owned_by": "hameau",
+               "size": model.size, "loaded": model.name == loaded}
+              for model in catalog.available(request.app.state.node)),
+            *elsewhere_,
         ],
     }  # fmt: skip
+
+
+async def _elsewhere(request: Request) -> list[dict[str, Any]]:
+    """The models paired homes opened to this one, named "HOME/model"."""
+    offers = await request.app.state.ai_offers.of(request.app.state.node)
+    return [
+        {"id": f"{offer.peer}/{name}", "object": "model", "created": 0, "owned_by": offer.peer,
+         "left_today": offer.left_today}
+        for offer in offers for name in offer.models
+    ]  # fmt: skip
 
 
 def _usage(result: Result) -> dict[str, int]:
@@ -185,10 +204,10 @@ async def chat(
             raise BadRequest("Ask a question in a user message to search your documents.")
         hits = retrieval.sources_for(db, member_id, question)
     db.rollback()  # no transaction held while the model thinks
-    model = body.model or request.app.state.node.settings.ai_model
+    at, model = elsewhere.where(request.app.state.node, body.model, body.at)
     asked = answering.chat(
         runtime(request), member_id, model, messages, hits, max_tokens=body.max_tokens,
-        temperature=body.temperature, stop=_stops(body.stop),
+        temperature=body.temperature, stop=_stops(body.stop), at=at,
     )  # fmt: skip
     return await respond(request, asked, body.stream)
 
@@ -227,3 +246,19 @@ async def embeddings(
         ],
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
+
+
+@history_router.get("/history", responses=errors(401))
+async def history_api(db: DB, visitor: MemberVisitor) -> dict[str, Any]:
+    """The member's own AI history, newest first: each request, where it was answered
+    (`answered_at`: "here", the household's AI server, or a paired home's name)."""
+    return {
+        "history": [
+            {"id": query.id, "created_at": query.created_at.isoformat(), "kind": query.kind,
+             "model": query.model, "question": query.question, "answer": query.answer,
+             "sources": query.sources, "prompt_tokens": query.prompt_tokens,
+             "completion_tokens": query.completion_tokens,
+             "answered_at": elsewhere.answered_at(query.ran_on) or query.ran_on}
+            for query in history.of(db, member_of(visitor).id)
+        ]
+    }  # fmt: skip

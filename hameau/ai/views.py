@@ -8,6 +8,9 @@ the household's AI server, its answer comes first). With htmx, asking posts the 
 found and opens a server-sent event stream on that id (htmx's SSE extension), which brings
 the answer as it is written. Without scripts, the form posts and the whole answer comes on a
 new page. Without a model, the sentences found are shown with the reason there is no answer.
+
+The model list also offers the models paired homes opened to this one ("HOME/model"): the
+question is then answered there (`hameau.ai.elsewhere`), and the history says so.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from hameau.ai import answering, catalog, history, retrieval
+from hameau.ai import answering, catalog, elsewhere, history, retrieval
 from hameau.ai.answering import Asked
 from hameau.ai.engines import Piece, Result, installed
 from hameau.ai.runtime import missing
@@ -42,8 +45,9 @@ APP = AppInfo(
 )
 
 
-def _page(request: Request, db: DB, **context: object) -> Response:
+async def _page(request: Request, db: DB, **context: object) -> Response:
     node = request.app.state.node
+    offers = await request.app.state.ai_offers.of(node)  # before any read: it may wait on peers
     runtime = request.app.state.ai
     blocked = missing(node)
     values = {
@@ -57,6 +61,7 @@ def _page(request: Request, db: DB, **context: object) -> Response:
         "runtime_missing": not installed(node.settings),
         "outside": history.sent_outside(db),
         "backend": node.settings.ai_backend_url,
+        "offers": offers,  # the models other homes opened to this one
         **context,
     }
     return request.app.state.pages.render(
@@ -67,7 +72,7 @@ def _page(request: Request, db: DB, **context: object) -> Response:
 @router.get("")
 async def ai_page(request: Request, db: DB, visitor: MemberVisitor) -> Response:
     member_of(visitor)
-    return _page(request, db)
+    return await _page(request, db)
 
 
 class Asks:
@@ -145,15 +150,15 @@ async def ask(
     hits = retrieval.sources_for(db, member_id, question) if retrieval_on else None
     db.rollback()
     node, runtime = request.app.state.node, request.app.state.ai
-    model = model or node.settings.ai_model
+    at, model = elsewhere.where(node, model, None)
     asked = answering.chat(runtime, member_id, model, [{"role": "user", "content": question}],
-                           hits)  # fmt: skip
+                           hits, at=at)  # fmt: skip
     card = {"question": question, "found": found(hits or []), "searched": hits is not None,
-            "model": model, "small": _small(request, model)}  # fmt: skip
+            "model": model, "at": at, "small": at == "here" and _small(request, model)}  # fmt: skip
     htmx = bool(request.headers.get("hx-request"))
     try:
         if htmx:
-            answering.ready(node, runtime, model)
+            answering.ready(node, runtime, model, at)
             card["key"] = request.app.state.ai_asks.put(asked)
         else:
             card["answer"] = (await answering.whole(answering.answer(node, runtime, asked))).text
@@ -163,7 +168,7 @@ async def ask(
             card["status_code"] = error.status
     if htmx:  # htmx swaps only a 2xx: a refusal is said in the fragment
         return request.app.state.pages.render(request, "ai_answer.html", card)
-    return _page(request, db, **card)
+    return await _page(request, db, **card)
 
 
 @router.get("/answers/{key}")
@@ -205,8 +210,9 @@ async def answer_stream(request: Request, visitor: MemberVisitor, key: str) -> R
 async def history_page(request: Request, db: DB, visitor: MemberVisitor) -> Response:
     queries = history.of(db, member_of(visitor).id)
     return request.app.state.pages.render(
-        request, "ai_history.html", {"title": N_("My AI history"), "queries": queries}
-    )
+        request, "ai_history.html",
+        {"title": N_("My AI history"), "queries": queries, "answered_at": elsewhere.answered_at},
+    )  # fmt: skip
 
 
 @router.post("/history/{query_id}/delete")
@@ -228,4 +234,5 @@ def attach(app: Any, node: Any) -> None:
 
     app.state.ai = Runtime(node)  # it picks the household's AI server itself when one is set
     app.state.ai_asks = Asks()  # questions posted from the AI page, until their answer streams
+    app.state.ai_offers = elsewhere.Offers()  # the models paired homes opened to this one
     app.state.stops.append(app.state.ai.close)

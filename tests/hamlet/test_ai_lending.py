@@ -1,0 +1,79 @@
+"""The AI lent to peers, without a network or a model: a peer's policy (closed by default,
+models, requests a day), the usage counted, the asker's pseudonym, and the admins' page."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hameau.ai import elsewhere
+from hameau.errors import Forbidden, TooManyRequests
+from hameau.hamlet import ai_lending, service
+from hameau.hamlet.models import HamletPeer
+from hameau.node.datadir import Node
+from hameau.node.db import transaction
+from tests.helpers import add_member, browser, log_in, post_form
+
+MODEL = "gemma-3-270m"
+
+
+def paired(node: Node, name: str) -> int:
+    key = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    with transaction(node.sessions) as db:
+        peer = service.pin(db, base64.b64encode(key).decode(), name, f"http://{name}.example")
+        return peer.id
+
+
+def test_closed_until_opened_then_its_models_and_requests_a_day(node: Node) -> None:
+    peer_id = paired(node, "H")
+    with transaction(node.sessions) as db:
+        peer = db.get(HamletPeer, peer_id)
+        assert ai_lending.offer_to(db, peer).models == []
+        with pytest.raises(Forbidden, match="not open to your home"):
+            ai_lending.admit(db, peer, MODEL)
+        ai_lending.set_policy(db, peer, open_=True, per_day=2, default_models=(MODEL,))
+        assert ai_lending.offer_to(db, peer) == ai_lending.Offer([MODEL], 2, 2)
+        with pytest.raises(Forbidden, match="other is not open to your home here"):
+            ai_lending.admit(db, peer, "other")
+        ai_lending.admit(db, peer, MODEL)
+        ai_lending.record(db, ai_lending.Lent(peer_id, "p" * 24, MODEL, "q", "a", 10, 4, 0.5, 1))
+        ai_lending.admit(db, peer, MODEL)
+        with pytest.raises(TooManyRequests, match="used its 2 requests for today"):
+            ai_lending.admit(db, peer, MODEL)
+        used = ai_lending.usage(db, peer)[0]
+        assert (used.requests, used.prompt_tokens, used.completion_tokens) == (2, 10, 4)
+        assert used.cpu_seconds == 0.5 and ai_lending.offer_to(db, peer).left_today == 0
+        ai_lending.set_policy(db, peer, open_=False)
+        with pytest.raises(Forbidden, match="not open to your home"):
+            ai_lending.admit(db, peer, MODEL)
+
+
+def test_a_pseudonym_is_stable_per_member_and_lender_and_differs_elsewhere(node: Node) -> None:
+    one = elsewhere.pseudonym(node, 7, "lender-a")
+    assert one == elsewhere.pseudonym(node, 7, "lender-a") and len(one) == 24
+    assert one != elsewhere.pseudonym(node, 7, "lender-b")
+    assert one != elsewhere.pseudonym(node, 8, "lender-a")
+
+
+def test_admins_open_a_peer_on_the_page_and_members_may_not(node: Node) -> None:
+    peer_id = paired(node, "H")
+    add_member(node, "ada", admin=True)
+    add_member(node, "sam")
+    member = browser(node)
+    log_in(member, "sam")
+    assert member.get("/hamlet/ai").status_code == 403
+    admin = browser(node)
+    log_in(admin, "ada")
+    assert "lent-H" in admin.get("/hamlet/ai").text
+    fields = {"open": "1", "per_day": "7", "models": MODEL}
+    saved = post_form(admin, "/hamlet/ai", f"/hamlet/ai/{peer_id}", **fields)
+    assert saved.status_code == 303
+    with node.sessions() as db:
+        policy = ai_lending.policy_of(db, db.get(HamletPeer, peer_id))
+        assert (policy.open, policy.per_day, policy.models) == (True, 7, [MODEL])
+    closed = post_form(admin, "/hamlet/ai", f"/hamlet/ai/{peer_id}", per_day="7")
+    assert closed.status_code == 303 and 'role="status"' in admin.get("/hamlet/ai?done=saved").text
+    with node.sessions() as db:
+        assert not ai_lending.policy_of(db, db.get(HamletPeer, peer_id)).open
