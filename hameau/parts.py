@@ -169,16 +169,22 @@ PARTS: tuple[Part, ...] = (
     Part(
         "ai",
         app="hameau.ai.views:APP",
-        routers=("hameau.ai.api:router", "hameau.ai.api:history_router", "hameau.ai.views:router"),
+        routers=(
+            "hameau.ai.api:router",
+            "hameau.ai.api:history_router",
+            "hameau.ai.views:router",
+            "hameau.ai.lending_api:router",
+            "hameau.ai.lending_views:router",
+        ),
         commands=(
             Command(
                 "ai",
                 "hameau.ai.cli:ai_app",
-                "The node's own AI: models, and questions from the command line.",
+                "The node's own AI: models, questions from the command line, lending it to peers.",
             ),
         ),
         templates=True,
-        models=("hameau.ai.models",),
+        models=("hameau.ai.models", "hameau.ai.lending_models"),
         environment="hameau.ai.environment",
         state="hameau.ai.views:attach",
     ),
@@ -187,8 +193,6 @@ PARTS: tuple[Part, ...] = (
         routers=(
             "hameau.hamlet.api:router",
             "hameau.hamlet.nearby:router",
-            "hameau.hamlet.ai_api:router",
-            "hameau.hamlet.ai_views:router",
         ),
         commands=(
             Command(
@@ -197,7 +201,7 @@ PARTS: tuple[Part, ...] = (
                 "The hamlet: pair this node with other homes' nodes, list them, leave one.",
             ),
         ),
-        models=("hameau.hamlet.models", "hameau.hamlet.ai_models"),
+        models=("hameau.hamlet.models",),
         errors=("hameau.hamlet.errors",),
         settings=("hamlet_clock_skew_seconds", "hamlet_announce"),
         templates=True,

@@ -13,7 +13,8 @@ from hameau.node.cli import console, settings_for
 from hameau.node.cli_typer import DataDirOption
 
 ai_app = typer.Typer(
-    help="The node's own AI: models, and questions from the command line.", no_args_is_help=True
+    help="The node's own AI: models, questions from the command line, lending it to peers.",
+    no_args_is_help=True,
 )
 
 
@@ -123,3 +124,8 @@ def _print_sources(sources: list[dict[str, object]]) -> None:
         console.print(f"  [{source['number']}] {source['kind']}: {source['title']}", markup=False)
     if not sources:
         console.print("  (no document of yours matched; the answer is the model's alone)")
+
+
+from hameau.ai.lending_cli import lend  # noqa: E402 (lending this node's AI to paired homes)
+
+ai_app.command("lend")(lend)

@@ -205,8 +205,3 @@ def nearby(
                 print(f"  paired at {home.paired_address}: requests go there, not here")
         else:
             print("  not paired: pairing still needs an invitation from its admin")
-
-
-from hameau.hamlet.ai_cli import ai  # noqa: E402 (lending this node's AI to peers)
-
-hamlet_app.command("ai")(ai)

@@ -91,10 +91,10 @@ def test_a_member_asks_another_homes_ai_which_never_searches_its_own_documents(
     _, cleo = member(stranger, "cleo")
 
     # Closed by default; L's admin opens it to H only.
-    assert "closed" in lender.run("hamlet", "ai").stdout
-    opened = lender.run("hamlet", "ai", "H", "--open", "--per-day", "5", "--models", MODEL)
+    assert "closed" in lender.run("ai", "lend").stdout
+    opened = lender.run("ai", "lend", "H", "--open", "--per-day", "5", "--models", MODEL)
     assert opened.returncode == 0 and "open to H" in opened.stdout, opened.stderr
-    listed = lender.run("hamlet", "ai").stdout
+    listed = lender.run("ai", "lend").stdout
     assert re.search(rf"H\s.*open.*{MODEL}.*5", listed) and re.search(r"C\s.*closed", listed)
 
     # H's member, with the openai client: L's model listed, asked with their own extracts.
@@ -131,7 +131,7 @@ def test_a_member_asks_another_homes_ai_which_never_searches_its_own_documents(
     pseudonym = str(logged[0][0])
     assert "hugo" not in pseudonym and OWN in str(logged[0][1])  # H's extract, sent by H
     assert all(SECRET not in str(prompt) + str(answer) for _, prompt, answer in logged)
-    shown = lender.run("hamlet", "ai", "--log").stdout
+    shown = lender.run("ai", "lend", "--log").stdout
     assert pseudonym in shown and "hugo" not in shown and MODEL in shown
 
     # Usage counted per peer: requests, tokens, CPU seconds.
@@ -139,7 +139,7 @@ def test_a_member_asks_another_homes_ai_which_never_searches_its_own_documents(
                 " u.cpu_seconds FROM hamlet_ai_usage u JOIN hamlet_peers p ON p.id = u.peer_id")  # fmt: skip
     assert len(used) == 1 and used[0][:2] == ("H", 2)
     assert used[0][2] > 0 and used[0][3] > 0 and used[0][4] > 0
-    assert re.search(r"│ H\s*│\s*2\s*│", lender.run("hamlet", "ai", "--usage").stdout)
+    assert re.search(r"│ H\s*│\s*2\s*│", lender.run("ai", "lend", "--usage").stdout)
 
     # C is paired with L but not allowed: 403 with the reason; nothing counted for it.
     with pytest.raises(openai.PermissionDeniedError) as refused:
@@ -152,13 +152,13 @@ def test_a_member_asks_another_homes_ai_which_never_searches_its_own_documents(
     assert "Le modèle other n’est pas ouvert à votre maison ici" in str(other_model.value)
 
     # Over its quota: 429 with a sentence.
-    assert lender.run("hamlet", "ai", "H", "--per-day", "2").returncode == 0
+    assert lender.run("ai", "lend", "H", "--per-day", "2").returncode == 0
     with pytest.raises(openai.RateLimitError) as over:
         ai.chat.completions.create(model=AT_L, messages=[{"role": "user", "content": "Hi"}])
     assert "Votre maison a utilisé ses 2 requêtes du jour" in str(over.value)
 
     # Closed by L's admin: refused at once.
-    assert lender.run("hamlet", "ai", "H", "--close").returncode == 0
+    assert lender.run("ai", "lend", "H", "--close").returncode == 0
     with pytest.raises(openai.PermissionDeniedError) as closed:
         ai.chat.completions.create(model=AT_L, messages=[{"role": "user", "content": "Hi"}])
     assert NOT_OPEN in str(closed.value)

@@ -9,8 +9,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hameau.ai import elsewhere
+from hameau.ai import lending as ai_lending
 from hameau.errors import Forbidden, TooManyRequests
-from hameau.hamlet import ai_lending, service
+from hameau.hamlet import service
 from hameau.hamlet.models import HamletPeer
 from hameau.node.datadir import Node
 from hameau.node.db import transaction

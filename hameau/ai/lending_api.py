@@ -16,10 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hameau.ai import answering
+from hameau.ai import lending as ai_lending
 from hameau.ai.answering import Asked
 from hameau.ai.engines import Result
 from hameau.errors import BadRequest
-from hameau.hamlet import ai_lending
 from hameau.hamlet.api import SignedPeer, _answer
 from hameau.node.datadir import Node
 from hameau.node.db import retrying

@@ -3,7 +3,7 @@ models, so many requests a day), the checks a peer's request passes before it re
 engine, and what is kept of it: the lender's log (the peer and a pseudonym, never a member's
 name) and the usage per peer per day (requests, tokens, CPU seconds) for the coming ledger.
 
-Plain functions over a database session; the route is `hameau.hamlet.ai_api`."""
+Plain functions over a database session; the route is `hameau.ai.lending_api`."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hameau.ai.lending_models import DEFAULT_PER_DAY, HamletAIPolicy, HamletAIRequest, HamletAIUsage
 from hameau.errors import Forbidden, TooManyRequests
-from hameau.hamlet.ai_models import DEFAULT_PER_DAY, HamletAIPolicy, HamletAIRequest, HamletAIUsage
 from hameau.hamlet.models import HamletPeer
 
 KEPT_CHARACTERS = 8000

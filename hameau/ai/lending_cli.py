@@ -1,4 +1,4 @@
-"""`hameau hamlet ai`: what this node's AI lends to each peer (open or closed, requests a day,
+"""`hameau ai lend`: what this node's AI lends to each peer (open or closed, requests a day,
 which models), what each used, and the log of their requests."""
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from hameau.ai import lending as ai_lending
 from hameau.errors import BadRequest
-from hameau.hamlet import ai_lending, service
+from hameau.hamlet import service
 from hameau.hamlet.models import HamletPeer
 from hameau.node.cli import console, node_session
 from hameau.node.cli_typer import DataDirOption
@@ -73,7 +74,7 @@ def _usage(db: Session, peer: HamletPeer | None) -> None:
     console.print(table)
 
 
-def ai(
+def lend(
     peer: Annotated[str | None, typer.Argument(help="The peer's name or node id.")] = None,
     open_: Annotated[
         bool | None,
@@ -91,7 +92,7 @@ def ai(
     ] = False,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Lend this node's AI to a peer (closed until opened): `hamlet ai PEER --open --per-day 20
+    """Lend this node's AI to a peer (closed until opened): `ai lend PEER --open --per-day 20
     --models gemma-3-270m`; without a peer, what each peer may ask and used today."""
     with node_session(data_dir) as (node, db):
         found = service.find(db, peer) if peer else None

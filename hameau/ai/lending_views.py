@@ -12,8 +12,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from hameau.ai import catalog
+from hameau.ai import lending as ai_lending
 from hameau.errors import N_, NotFound
-from hameau.hamlet import ai_lending, service
+from hameau.hamlet import service
 from hameau.hamlet.models import HamletPeer
 from hameau.web.auth import DB, AdminVisitor
 
@@ -37,7 +38,7 @@ async def lending_page(request: Request, db: DB, visitor: AdminVisitor) -> Respo
         "question_of": ai_lending.question_of,
         "saved": request.query_params.get("done") == "saved",
     }
-    return request.app.state.pages.render(request, "hamlet_ai.html", context)
+    return request.app.state.pages.render(request, "ai_lending.html", context)
 
 
 @router.post("/{peer_id}")
