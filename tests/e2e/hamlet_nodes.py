@@ -45,13 +45,14 @@ class Home:
         """httpx's `verify` toward this node: a context trusting its own certificate."""
         return self.served.verify
 
-    def restart(self, *args: str) -> None:
-        """Stop the node and serve it again on the same port (with `args`, e.g. --cert)."""
+    def restart(self, *args: str, tls: bool = True) -> None:
+        """Stop the node and serve it again on the same port (with `args`, e.g. --cert;
+        without --tls if `tls` is False: its url is then http://)."""
         process = self.served.process
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=15)
         port = int(self.url.rsplit(":", 1)[1])
-        again = serve(self.data_dir, env=self.env, port=port, tls=True, args=args)
+        again = serve(self.data_dir, env=self.env, port=port, tls=tls, args=args)
         self.served = self.stack.enter_context(again)
 
     @property
