@@ -40,7 +40,7 @@ def _over_tls(request: Request) -> None:
         client = request.client.host if request.client else "?"
         signing.log.warning("refused a node-to-node request over plain HTTP from %s", client)
         raise Forbidden(
-            "Home servers talk to each other over HTTPS only: serve this node with"
+            "Home servers talk to each other over HTTPS only: run this home server with"
             " `hameau serve --tls`."
         )
 

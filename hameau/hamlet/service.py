@@ -51,7 +51,7 @@ def check_address(address: str) -> str:
     parts = urlsplit(address.strip())
     if parts.scheme == "http" and parts.hostname:
         raise BadRequest(
-            "Home servers talk to each other over HTTPS only: serve the node with"
+            "Home servers talk to each other over HTTPS only: run the home server with"
             " `hameau serve --tls` and give its https:// address."
         )
     if parts.scheme != "https" or not parts.hostname:

@@ -42,7 +42,7 @@ def test_what_is_not_an_invitation_is_refused(text: str) -> None:
 
 def test_peers_are_reached_over_https_only(node: Node) -> None:
     for address in ("http://10.0.0.2:8080", "HTTP://maison.lan"):
-        with pytest.raises(BadRequest, match="serve the node with `hameau serve --tls`"):
+        with pytest.raises(BadRequest, match="run the home server with `hameau serve --tls`"):
             service.check_address(address)
     for address in ("file:///etc", "https://", "10.0.0.2:8080"):
         with pytest.raises(BadRequest, match="An address is an https:// URL with a host"):
