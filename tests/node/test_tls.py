@@ -78,3 +78,13 @@ def test_serving_without_tls_loads_no_certificate_library() -> None:
     code = "import sys, hameau.serving, hameau.node.tls; print('cryptography' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_tls_is_a_setting_too(tmp_path: Path) -> None:
+    from hameau.config import ConfigError
+
+    assert tls.enabled(load_settings(tmp_path, environ={"HAMEAU_TLS": "true"}))
+    assert not tls.enabled(load_settings(tmp_path, environ={"HAMEAU_TLS": "off"}))
+    assert tls.enabled(load_settings(tmp_path, environ={"HAMEAU_TLS_CERT": "a.crt"}))
+    with pytest.raises(ConfigError, match="option 'tls' must be true or false"):
+        load_settings(tmp_path, environ={"HAMEAU_TLS": "maybe"})
