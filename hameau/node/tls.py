@@ -86,7 +86,8 @@ def names_for(settings: Any) -> list[str]:
     if settings.host not in ANY_ADDRESS:
         given.append(settings.host)
     machine = socket.gethostname()
-    found = [*given, machine, f"{machine}.local", *ALWAYS]
+    local = [machine, f"{machine}.local"] if machine.isascii() else []  # as mDNS names it
+    found = [*given, *local, *ALWAYS]
     return list(dict.fromkeys(name.lower() for name in found if name))
 
 
@@ -113,8 +114,16 @@ def _alt_names(names: Iterable[str]) -> Any:
     for name in names:
         try:
             entries.append(x509.IPAddress(ipaddress.ip_address(name)))
+            continue
         except ValueError:
+            pass
+        try:
             entries.append(x509.DNSName(name))
+        except ValueError:
+            raise TlsError(
+                f"'{name}' (tls_names) is not a host name or address; write a name in ASCII"
+                " (xn--… for accents)."
+            ) from None
     return x509.SubjectAlternativeName(entries)
 
 
