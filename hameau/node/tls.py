@@ -91,20 +91,27 @@ def names_for(settings: Any) -> list[str]:
     return list(dict.fromkeys(name.lower() for name in found if name))
 
 
-def fingerprint_of_der(certificate: bytes) -> str:
-    """SHA-256 of a DER certificate's SubjectPublicKeyInfo, URL-safe base64: what peers pin."""
-    from cryptography import x509
+def _fingerprint(certificate: Any) -> str:
+    """SHA-256 of a certificate's SubjectPublicKeyInfo, URL-safe base64: what peers pin."""
     from cryptography.hazmat.primitives import serialization
 
-    key = x509.load_der_x509_certificate(certificate).public_key()
-    spki = key.public_bytes(
+    spki = certificate.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return base64.urlsafe_b64encode(hashlib.sha256(spki).digest()).decode().rstrip("=")
 
 
+def fingerprint_of_der(certificate: bytes) -> str:
+    from cryptography import x509
+
+    return _fingerprint(x509.load_der_x509_certificate(certificate))
+
+
 def fingerprint_of_pem(pem: bytes) -> str:
-    return fingerprint_of_der(ssl.PEM_cert_to_DER_cert(pem.decode("ascii", "replace")))
+    """The first certificate's (the server's own, in a file that holds its chain too)."""
+    from cryptography import x509
+
+    return _fingerprint(x509.load_pem_x509_certificates(pem)[0])
 
 
 def _alt_names(names: Iterable[str]) -> Any:
