@@ -1,9 +1,12 @@
 """What signing node-to-node requests costs: signing and checking one request in the process
-(RFC 9421 with Content-Digest, the library alone), then two real nodes paired with the
-command line, and B's signed POST of 1 KiB to A's /api/hamlet/ping (signature checked
-against the pinned key, nonce and last sight stored in one commit, the answer signed by A
-and checked by B) beside the same
-client's unsigned GET /healthz, in the same run, one request at a time. Prints one JSON line.
+(RFC 9421 with Content-Digest, the library alone), then two real nodes served with --tls and
+paired with the command line, and B's signed POST of 1 KiB to A's /api/hamlet/ping over
+HTTPS pinned to A's certificate (signature checked against the pinned key, nonce and last
+sight stored in one commit, the answer signed by A and checked by B) beside an unsigned
+GET /healthz over the same HTTPS, and over plain HTTP (A's data dir served a second time,
+without TLS), in the same run, one request at a time on a kept-alive connection; then the
+same GET on a new connection each time, HTTPS and plain HTTP (the handshake's cost).
+Prints one JSON line.
 
     .venv/bin/python bench/hamlet.py [--requests 200]
 """
@@ -30,10 +33,11 @@ from http_message_signatures import HTTPMessageVerifier, MappingKeyResolver, alg
 
 from hameau.hamlet import signing
 from hameau.hamlet.answers import check_answer
+from hameau.node import tls
 from hameau.node.datadir import Layout
 from hameau.node.identity import load_identity
 from hameau.node.peer import Peer
-from tests.e2e.served import free_port, serve
+from tests.e2e.served import Served, free_port, serve
 
 
 def per_call_us(work: Callable[[], object], times: int) -> float:
@@ -87,14 +91,30 @@ def check_answer_of(key: object, node_id: str, response: httpx.Response, nonce: 
     check_answer(response, key, node_id, nonce)  # type: ignore[arg-type]
 
 
+def new_connection(url: str, verify: object) -> None:
+    with httpx.Client(verify=verify) as client:  # type: ignore[arg-type]
+        client.get(url + "/healthz")
+
+
+def handshakes(https: Served, plain: Served, times: int) -> dict[str, float]:
+    """A GET on a new connection each time: what TLS's handshake adds to a first request."""
+    own = https.verify
+    return {
+        "https_new_connection_p50_ms": timed_ms(lambda: new_connection(https.url, own), times),
+        # The same client setup (its context unused over http): only the handshake differs.
+        "http_new_connection_p50_ms": timed_ms(lambda: new_connection(plain.url, own), times),
+    }
+
+
 def served(times: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as scratch, ExitStack() as stack:
         homes = {}
         for name in ("A", "B"):
             data_dir = Path(scratch) / name
             hameau("init", "--name", name, "--data-dir", data_dir)
-            homes[name] = stack.enter_context(serve(data_dir, port=free_port()))
+            homes[name] = stack.enter_context(serve(data_dir, port=free_port(), tls=True))
         a, b = homes["A"], homes["B"]
+        a_plain = stack.enter_context(serve(a.data_dir, port=free_port()))
         invitation = hameau("hamlet", "invite", "--address", a.url, "--data-dir", a.data_dir)
         hameau("hamlet", "join", invitation, "--address", b.url, "--data-dir", b.data_dir)
         own = load_identity(Layout(b.data_dir).key_file)
@@ -102,18 +122,36 @@ def served(times: int) -> dict[str, float]:
         key, audience = theirs.private_key.public_key(), theirs.node_id
         check = partial(check_answer_of, key, audience)
         signer = signing.Signer(own.node_id, own.private_key, audience, check)
+        pinned = tls.pinned_context(tls.own(a.data_dir).fingerprint, lambda: SystemExit("pin"))
         body = b"x" * 1024
-        with Peer(a.url, signer=signer) as signed, Peer(a.url) as plain:
-            signed.call("POST", "/api/hamlet/ping", content=body)  # warm both
+        with (
+            Peer(a.url, signer=signer, verify=pinned) as signed,
+            Peer(a.url, verify=a.verify) as unsigned,
+            Peer(a_plain.url) as plain,
+        ):
+            signed.call("POST", "/api/hamlet/ping", content=body)  # warm all three
+            unsigned.request("GET", "/healthz")
             plain.request("GET", "/healthz")
-            return {
+            figures = {
                 "signed_ping_p50_ms": timed_ms(
                     lambda: signed.call("POST", "/api/hamlet/ping", content=body), times
                 ),
                 "unsigned_healthz_p50_ms": timed_ms(
+                    lambda: unsigned.request("GET", "/healthz"), times
+                ),
+                "plain_http_healthz_p50_ms": timed_ms(
                     lambda: plain.request("GET", "/healthz"), times
                 ),
             }
+        figures |= handshakes(a, a_plain, max(times // 4, 10))
+        # TLS alone (same GET, kept-alive), and signed over HTTPS against unsigned in plain.
+        figures["tls_cost_ms"] = round(
+            figures["unsigned_healthz_p50_ms"] - figures["plain_http_healthz_p50_ms"], 2
+        )
+        figures["signed_https_over_plain_http_ms"] = round(
+            figures["signed_ping_p50_ms"] - figures["plain_http_healthz_p50_ms"], 2
+        )
+        return figures
 
 
 def main() -> None:

@@ -20,13 +20,41 @@ from hameau.node.db import transaction
 DEMO_LOGINS = "demo-logins.txt"
 
 
-def serve(data_dir: DataDirOption = None, host: HostOption = None, port: PortOption = None) -> None:
-    """Serve the node's pages and APIs."""
+TlsOption = Annotated[
+    bool,
+    typer.Option(
+        "--tls",
+        help="Serve HTTPS with the node's own certificate (peers need it).",
+        show_default=False,
+    ),
+]
+CertOption = Annotated[
+    Path | None,
+    typer.Option(help="Serve HTTPS with this certificate file (PEM) instead.", show_default=False),
+]
+KeyOption = Annotated[
+    Path | None, typer.Option(help="The key file of --cert (PEM).", show_default=False)
+]
+
+
+def serve(
+    data_dir: DataDirOption = None,
+    host: HostOption = None,
+    port: PortOption = None,
+    tls: TlsOption = False,
+    cert: CertOption = None,
+    key: KeyOption = None,
+) -> None:
+    """Serve the node's pages and APIs (HTTPS with --tls, or --cert and --key)."""
     from hameau import serving as server
 
     # Usually not reached: `hameau serve` with plain options goes to the server before this
     # command line loads (hameau/__main__.py). Here when opening the node failed there.
-    server.run(datadir.open_node(settings_for(data_dir, host=host, port=port)))
+    settings = settings_for(
+        data_dir, host=host, port=port, tls=tls or None,
+        tls_cert=cert and str(cert), tls_key=key and str(key),
+    )  # fmt: skip
+    server.run(datadir.open_node(settings))
 
 
 def _demo_household(node: datadir.Node) -> list[tuple[str, str, str]]:

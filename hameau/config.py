@@ -55,6 +55,15 @@ def _positive_number(value: Any) -> float:
     return number
 
 
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+        raise ValueError("must be true or false")
+    return text in ("true", "1", "yes", "on")
+
+
 def _locale(value: Any) -> str:
     text = str(value).strip().lower()
     if text not in ("fr", "en"):
@@ -180,6 +189,28 @@ OPTIONS: dict[str, Option] = {
         " admins see it: on, off, or auto (on unless the node listens on loopback only).",
         _one_of("auto", "on", "off"),
     ),
+    "tls": Option(
+        False,
+        "Serve HTTPS (as `hameau serve --tls`): with the node's own certificate, or the one"
+        " tls_cert and tls_key give. Peers talk to a node over HTTPS only.",
+        _boolean,
+    ),
+    "tls_cert": Option(
+        "", "A certificate file (PEM) to serve HTTPS with instead of the node's own.", str
+    ),
+    "tls_key": Option("", "The key file (PEM, unencrypted) of that certificate.", str),
+    "tls_names": Option(
+        "",
+        "Host names and addresses, comma-separated, the node's own certificate names besides"
+        " the host setting, this machine's name and localhost (e.g. maison.lan,192.168.1.20).",
+        str,
+    ),
+    "forwarded_allow_ips": Option(
+        "",
+        "Addresses of a reverse proxy in front of the node (e.g. 127.0.0.1) whose"
+        " X-Forwarded-For and X-Forwarded-Proto headers are believed; empty: none.",
+        str,
+    ),
 }
 
 
@@ -216,6 +247,11 @@ class Settings:
     ai_max_tokens: int = OPTIONS["ai_max_tokens"].default
     hamlet_clock_skew_seconds: int = OPTIONS["hamlet_clock_skew_seconds"].default
     hamlet_announce: str = OPTIONS["hamlet_announce"].default
+    tls: bool = OPTIONS["tls"].default
+    tls_cert: str = OPTIONS["tls_cert"].default
+    tls_key: str = OPTIONS["tls_key"].default
+    tls_names: str = OPTIONS["tls_names"].default
+    forwarded_allow_ips: str = OPTIONS["forwarded_allow_ips"].default
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **values: Any) -> Settings:

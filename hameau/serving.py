@@ -35,6 +35,20 @@ def tidy(node: object) -> None:
         )
 
 
+def _certificate(node: Any) -> tuple[str, str] | None:
+    """The certificate and key files to serve HTTPS with, or None for plain HTTP; a file
+    that cannot be used is one line and an exit code."""
+    from hameau.node import tls  # stdlib only; cryptography is imported when TLS is on
+
+    if not tls.enabled(node.settings):
+        return None
+    try:
+        files = tls.for_serving(node.settings, node.name)
+    except tls.TlsError as error:
+        raise SystemExit(str(error)) from None
+    return str(files.cert), str(files.key)
+
+
 def run(node: Any) -> None:
     """Serve an opened node until a signal stops it."""
     from hameau.app import create_app
@@ -42,11 +56,12 @@ def run(node: Any) -> None:
 
     settings = node.settings
     listener = listen_on(settings.host, settings.port)
+    certificate = _certificate(node)
     tidy(node)
     reserve.keep(node.layout.root)  # so a full disk can still be freed (node.reserve)
     app = create_app(node)
     shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
-    base = f"http://{shown}:{settings.port}"
+    base = f"{'https' if certificate else 'http'}://{shown}:{settings.port}"
     print(f"hameau node {node.name} on {base}", flush=True)
     if app.state.setup_code:
         print(
@@ -59,10 +74,13 @@ def run(node: Any) -> None:
         listener,
         header_timeout=settings.header_timeout_seconds,
         max_connections=settings.max_connections,
+        certificate=certificate,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 
-OPTIONS = ("--data-dir", "--host", "--port")
+OPTIONS = ("--data-dir", "--host", "--port", "--cert", "--key")
+FLAGS = ("--tls",)  # options without a value
 
 
 def plain_options(args: list[str]) -> dict[str, str] | None:
@@ -72,6 +90,9 @@ def plain_options(args: list[str]) -> dict[str, str] | None:
     rest = list(args)
     while rest:
         name, equals, value = rest.pop(0).partition("=")
+        if name in FLAGS and not equals and name not in found:
+            found[name] = "true"
+            continue
         if name not in OPTIONS or name in found:
             return None
         if not equals:
@@ -95,8 +116,9 @@ def command_line(args: list[str]) -> bool:
 
     try:
         settings = load_settings(options.get("--data-dir")).with_overrides(
-            host=options.get("--host"), port=options.get("--port")
-        )
+            host=options.get("--host"), port=options.get("--port"), tls=options.get("--tls"),
+            tls_cert=options.get("--cert"), tls_key=options.get("--key"),
+        )  # fmt: skip
         node = open_node(settings)
     except Exception:  # said again, in words and with its exit code, by the full command line
         return False

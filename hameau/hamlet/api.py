@@ -1,6 +1,8 @@
 """The hamlet's node-to-node routes: pairing (the joiner proves the invitation's secret and
 its own key) and a signed ping. Every route here is for nodes, not people: no session, no
-app password, only signatures (hameau/hamlet/signing.py)."""
+app password, only signatures (hameau/hamlet/signing.py), and only over HTTPS (403 for a
+request that came in plain HTTP; behind a reverse proxy that ends TLS, the scheme is the
+one its X-Forwarded-Proto says, when the `forwarded_allow_ips` setting names it)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hameau.errors import BadRequest
+from hameau.errors import BadRequest, Forbidden
 from hameau.hamlet import service, signing
 from hameau.hamlet.answers import signed_answer
 from hameau.hamlet.models import HamletPeer
@@ -32,8 +34,21 @@ def _incoming(request: Request) -> signing.Incoming:
     )
 
 
+def _over_tls(request: Request) -> None:
+    """Peers talk over HTTPS only: what they carry is members' data."""
+    if request.url.scheme != "https":
+        client = request.client.host if request.client else "?"
+        signing.log.warning("refused a node-to-node request over plain HTTP from %s", client)
+        raise Forbidden(
+            "Home servers talk to each other over HTTPS only: run this home server with"
+            " `hameau serve --tls`."
+        )
+
+
 async def _checked(request: Request, db: DB, find: Any) -> tuple[str, bytes]:
-    """The keyid of a valid, fresh signature on this request, and the body it covers."""
+    """The keyid of a valid, fresh signature on this request (over HTTPS), and the body it
+    covers."""
+    _over_tls(request)
     node = request.app.state.node
     skew = node.settings.hamlet_clock_skew_seconds
     body = await request.body()
@@ -68,7 +83,9 @@ def _answer(request: Request, data: BaseModel) -> Response:
     return signed_answer(data, _incoming(request), identity, request.state.hamlet_nonce)
 
 
-@router.api_route("/ping", methods=["GET", "POST"], response_model=Hello, responses=errors(401))
+@router.api_route(
+    "/ping", methods=["GET", "POST"], response_model=Hello, responses=errors(401, 403)
+)
 async def ping(request: Request, peer: SignedPeer) -> Response:
     """A paired node checks that this one is up and still trusts it (signed request; the
     answer is signed too)."""
@@ -83,12 +100,26 @@ class PairIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     address: str = Field(min_length=1, max_length=300)
     public_key: str = Field(min_length=1, max_length=64)
+    tls: str = Field(
+        min_length=1, max_length=64, description="Its HTTPS certificate's fingerprint, to pin."
+    )
 
 
 class PairOut(BaseModel):
     node_id: str
     name: str
     public_key: str
+    tls: str = Field(description="This node's HTTPS certificate's fingerprint.")
+
+
+def _served_fingerprint(request: Request) -> str:
+    """The fingerprint of the certificate this node serves (read once per process)."""
+    state = request.app.state
+    if getattr(state, "hamlet_tls", None) is None:
+        from hameau.node import tls
+
+        state.hamlet_tls = tls.served(state.node.settings).fingerprint
+    return str(state.hamlet_tls)
 
 
 def _key_of(given: PairIn) -> Any:
@@ -111,26 +142,29 @@ PAIR_BODY = {
 @router.post(
     "/pair",
     response_model=PairOut,
-    responses=errors(400, 401),
+    responses=errors(400, 401, 403),
     openapi_extra={"requestBody": PAIR_BODY},
 )
 async def pair(request: Request, db: DB) -> Response:
     """Another node joins with this node's invitation: it proves the secret, and its key by
-    signing the request with it; both keys are pinned (the joiner checks ours by the
-    invitation's fingerprint)."""
+    signing the request with it; both keys are pinned, and both certificates' fingerprints
+    (the joiner checks ours by the invitation's fingerprints)."""
+    _over_tls(request)
     try:
         given = PairIn.model_validate_json(await request.body())
     except ValidationError:
         raise BadRequest(
-            "A pairing request needs a secret, a name, an address and a key."
+            "A pairing request needs a secret, a name, an address, a key and a certificate"
+            " fingerprint."
         ) from None
     address = service.check_address(given.address)
     key_id, _ = await _checked(request, db, _key_of(given))
     db.commit()  # the nonce, even if the invitation is refused
     service.redeem(db, given.secret, key_id)
-    service.pin(db, given.public_key, given.name, address)
+    service.pin(db, given.public_key, given.name, address, given.tls)
     node = request.app.state.node
     answer = PairOut(
-        node_id=node.identity.node_id, name=node.name, public_key=node.identity.public_key_b64
-    )
+        node_id=node.identity.node_id, name=node.name,
+        public_key=node.identity.public_key_b64, tls=_served_fingerprint(request),
+    )  # fmt: skip
     return _answer(request, answer)

@@ -22,6 +22,7 @@ from hameau.hamlet.signing import (
     node_id_from_fingerprint,
     public_key,
 )
+from hameau.node import tls
 from hameau.node.cli import console, node_session
 from hameau.node.cli_typer import DataDirOption
 from hameau.node.datadir import Node
@@ -34,8 +35,8 @@ hamlet_app = typer.Typer(
 AddressOption = Annotated[
     str | None,
     typer.Option(
-        help="This node's address as the other node reaches it, e.g. http://192.168.1.20:8080"
-        " [default: http://HOST:PORT from the settings].",
+        help="This node's address as the other node reaches it, e.g. https://192.168.1.20:8080"
+        " [default: https://HOST:PORT from the settings].",
         show_default=False,
     ),
 ]
@@ -60,7 +61,8 @@ def _address(node: Node, given: str | None) -> str:
             f"This node listens on {host}: other machines cannot use that address; give the"
             " one they reach it at with --address."
         )
-    return f"http://{host}:{node.settings.port}"
+    scheme = "https" if tls.enabled(node.settings) else "http"  # refused, saying: --tls
+    return f"{scheme}://{host}:{node.settings.port}"
 
 
 def _inviter_check(given: service.Invitation) -> AnswerCheck:
@@ -94,7 +96,10 @@ def invite(
     """Print a one-time invitation for another node (give it to its admin, who runs `hameau
     hamlet join`)."""
     with node_session(data_dir) as (node, db):
-        found = service.invite(db, node.identity.public_bytes, _address(node, address), hours)
+        found = service.invite(
+            db, node.identity.public_bytes, _address(node, address), hours,
+            client.own_fingerprint(node),
+        )  # fmt: skip
     print(found.text())
     said.print(
         f"One use, until {found.expires:%Y-%m-%d %H:%M} UTC. On the other node:"
@@ -108,15 +113,18 @@ def join(
     address: AddressOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Pair with the node that made this invitation: each pins the other's key."""
+    """Pair with the node that made this invitation: each pins the other's key and the
+    certificate it serves HTTPS with."""
     given = service.parse(invitation)
     with node_session(data_dir) as (node, db):
         body = {
-            "secret": given.secret, "name": node.name, "address": _address(node, address),
-            "public_key": node.identity.public_key_b64,
+            "secret": given.secret, "name": node.name,
+            "address": service.check_address(_address(node, address)),
+            "public_key": node.identity.public_key_b64, "tls": client.own_fingerprint(node),
         }  # fmt: skip
         audience = node_id_from_fingerprint(given.fingerprint)
-        with client.to_address(node, given.address, audience, _inviter_check(given)) as peer:
+        check = _inviter_check(given)
+        with client.to_address(node, given.address, audience, check, certificate=given.tls) as peer:
             try:
                 answer = peer.call("POST", "/api/hamlet/pair", json=body)
             except PeerFailed as failed:
@@ -126,7 +134,7 @@ def join(
                         " expired); ask its admin for a new one."
                     ) from None
                 raise
-        service.pin(db, str(answer["public_key"]), str(answer["name"]), given.address)
+        service.pin(db, str(answer["public_key"]), str(answer["name"]), given.address, given.tls)
         console.print(f"Paired with [bold]{answer['name']}[/bold] ({answer['node_id']}).")
 
 
@@ -169,7 +177,8 @@ def ping(
             try:
                 answer = peer_client.call("GET", "/api/hamlet/ping")
             except PeerFailed as failed:
-                found.state = "refused" if failed.code == 401 else "down"
+                refused = failed.code == 401 or failed.kind == client.CERTIFICATE
+                found.state = "refused" if refused else "down"
                 db.commit()
                 raise
         found.state, found.last_seen_at = "up", datetime.now(UTC)

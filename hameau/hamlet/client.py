@@ -1,5 +1,7 @@
 """The client toward one paired peer: node/peer.py's one client, signing every request with
-this node's key for that peer and checking every answer against the peer's pinned key.
+this node's key for that peer, checking every answer against the peer's pinned key, and
+talking only HTTPS to the server whose certificate has the key pinned for it (a server with
+another certificate is refused before anything is sent: hameau/node/tls.py).
 
 Every call this node makes to a peer (the CLI's ping, the pages, visits, the AI asked across
 homes) builds its client here, so that what a peer call means (signature, pinned key, and
@@ -10,11 +12,16 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from hameau.errors import BadRequest
 from hameau.hamlet.answers import check_answer
+from hameau.hamlet.service import check_address
 from hameau.hamlet.signing import AnswerCheck, Signer, public_key
-from hameau.node.peer import AsyncPeer, Peer
+from hameau.node import tls
+from hameau.node.peer import AsyncPeer, Peer, PeerFailed
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
     from hameau.hamlet.models import HamletPeer
@@ -36,17 +43,72 @@ def pinned(peer: HamletPeer) -> AnswerCheck:
     return partial(_pinned_check, public_key(peer.public_key), peer.node_id)
 
 
-def to_address(node: Node, address: str, audience: str, check: AnswerCheck, **options: Any) -> Peer:
-    """A blocking client toward a node not yet pinned (pairing): `check` vouches for it."""
-    return Peer(address, signer=signer_for(node, audience, check), **{"timeout": 20, **options})
+CERTIFICATE = "certificate"  # PeerFailed's kind: the server's certificate is not the pinned one
+
+
+def own_fingerprint(node: Node) -> str:
+    """The fingerprint of the certificate this node serves HTTPS with (made if missing)."""
+    try:
+        return tls.for_serving(node.settings, node.name).fingerprint
+    except (tls.TlsError, ValueError) as error:
+        raise BadRequest(
+            "The certificate to serve HTTPS with cannot be used (%(why)s).", why=str(error)
+        ) from None
+
+
+def _certificate(address: str, fingerprint: str | None, who: str | None) -> ssl.SSLContext:
+    """TLS toward `address`, trusting only the certificate with this fingerprint; `who`: the
+    name the peer was paired as (None while pairing)."""
+    check_address(address)  # https only
+    if not fingerprint:
+        raise BadRequest(
+            "No certificate is pinned for %(peer)s (paired before home servers used HTTPS);"
+            " pair with it again.",
+            peer=who or address,
+        )
+
+    def refusal() -> PeerFailed:
+        if who is None:
+            return PeerFailed(
+                "The server at %(url)s is not the one that made this invitation (its"
+                " certificate differs); nothing was paired here.",
+                CERTIFICATE, url=address,
+            )  # fmt: skip
+        return PeerFailed(
+            "The server at %(url)s is not the home paired as %(peer)s (its certificate differs).",
+            CERTIFICATE, url=address, peer=who,
+        )  # fmt: skip
+
+    return tls.pinned_context(fingerprint, refusal)
+
+
+def to_address(
+    node: Node,
+    address: str,
+    audience: str,
+    check: AnswerCheck,
+    *,
+    certificate: str,
+    name: str | None = None,
+    **options: Any,
+) -> Peer:
+    """A blocking client toward a node not yet pinned (pairing): `check` vouches for its
+    answers, `certificate` (the invitation's fingerprint) for its server."""
+    verify = _certificate(address, certificate, name)
+    signer = signer_for(node, audience, check)
+    return Peer(address, signer=signer, verify=verify, **{"timeout": 20, **options})
 
 
 def to_peer(node: Node, peer: HamletPeer, **options: Any) -> Peer:
     """A blocking client toward a paired peer (commands, worker threads)."""
-    return to_address(node, peer.address, peer.node_id, pinned(peer), **options)
+    return to_address(
+        node, peer.address, peer.node_id, pinned(peer),
+        certificate=peer.tls_fingerprint or "", name=peer.name, **options,
+    )  # fmt: skip
 
 
 def to_peer_async(node: Node, peer: HamletPeer, **options: Any) -> AsyncPeer:
     """A client toward a paired peer for the event loop (pages, visits, the AI)."""
+    verify = _certificate(peer.address, peer.tls_fingerprint, peer.name)
     signer = signer_for(node, peer.node_id, pinned(peer))
-    return AsyncPeer(peer.address, signer=signer, **{"timeout": 20, **options})
+    return AsyncPeer(peer.address, signer=signer, verify=verify, **{"timeout": 20, **options})

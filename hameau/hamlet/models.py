@@ -12,7 +12,8 @@ from hameau.node.db import Base, UTCDateTime, utcnow
 
 
 class HamletPeer(Base):
-    """A node this one paired with: its Ed25519 key is pinned at pairing and never changes."""
+    """A node this one paired with: its Ed25519 key and its TLS certificate's key are pinned at
+    pairing and never change."""
 
     __tablename__ = "hamlet_peers"
 
@@ -22,6 +23,8 @@ class HamletPeer(Base):
     name: Mapped[str] = mapped_column(String(100))
     address: Mapped[str] = mapped_column(String(300))
     public_key: Mapped[str] = mapped_column(String(64))  # base64 of the raw 32 bytes
+    # SHA-256 of its TLS certificate's public key (hameau/node/tls.py): the only one accepted.
+    tls_fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
     paired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -27,28 +27,36 @@ PREFIX = "hameau-invite-"
 @dataclass(frozen=True)
 class Invitation:
     """What an invitation line says: where the inviter is, its key's fingerprint, the secret
-    that works once, and until when."""
+    that works once, until when, and the fingerprint of the certificate it serves HTTPS with
+    (`tls`, hameau/node/tls.py: the joiner accepts no other)."""
 
     address: str
     fingerprint: str
     secret: str
     expires: datetime
+    tls: str = ""
 
     def text(self) -> str:
         payload = {
             "a": self.address, "f": self.fingerprint, "s": self.secret,
-            "e": int(self.expires.timestamp()),
+            "e": int(self.expires.timestamp()), "t": self.tls,
         }  # fmt: skip
         raw = json.dumps(payload, separators=(",", ":")).encode()
         return PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def check_address(address: str) -> str:
-    """A node's address as others reach it: an http(s) URL with a host."""
+    """A node's address as others reach it: an https URL with a host (peers refuse plain
+    HTTP: what they say to each other is members' data)."""
     parts = urlsplit(address.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme == "http" and parts.hostname:
         raise BadRequest(
-            "An address is an http:// or https:// URL with a host, e.g. http://192.168.1.20:8080."
+            "Home servers talk to each other over HTTPS only: run the home server with"
+            " `hameau serve --tls` and give its https:// address."
+        )
+    if parts.scheme != "https" or not parts.hostname:
+        raise BadRequest(
+            "An address is an https:// URL with a host, e.g. https://192.168.1.20:8080."
         )
     return address.strip().rstrip("/")
 
@@ -57,12 +65,16 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def invite(db: Session, public_bytes: bytes, address: str, hours: float) -> Invitation:
-    """A new one-time invitation; only its secret's hash is kept."""
+def invite(
+    db: Session, public_bytes: bytes, address: str, hours: float, tls_fingerprint: str = ""
+) -> Invitation:
+    """A new one-time invitation; only its secret's hash is kept. `tls_fingerprint`: the
+    certificate this node serves HTTPS with (hamlet/client.py:own_fingerprint)."""
     secret = secrets.token_urlsafe(24)
     expires = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=hours)
     db.add(HamletInvitation(secret_hash=_hash(secret), expires_at=expires))
-    return Invitation(check_address(address), fingerprint_of(public_bytes), secret, expires)
+    key = fingerprint_of(public_bytes)
+    return Invitation(check_address(address), key, secret, expires, tls_fingerprint)
 
 
 def parse(text: str) -> Invitation:
@@ -77,10 +89,16 @@ def parse(text: str) -> Invitation:
     try:
         found = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
         expires = datetime.fromtimestamp(int(found["e"]), UTC)
-        given = Invitation(str(found["a"]), str(found["f"]), str(found["s"]), expires)
+        tls = str(found.get("t") or "")  # absent from invitations made before TLS
+        given = Invitation(str(found["a"]), str(found["f"]), str(found["s"]), expires, tls)
     except (ValueError, KeyError, TypeError, binascii.Error, OverflowError):
         raise garbled from None
     check_address(given.address)
+    if not given.tls:
+        raise BadRequest(
+            "This invitation does not say which certificate the other home server serves"
+            " HTTPS with; ask for a new one, made after `hameau serve --tls`."
+        )
     return given
 
 
@@ -99,14 +117,18 @@ def redeem(db: Session, secret: str, joiner: str) -> None:
     found.used_at, found.used_by = datetime.now(UTC), joiner
 
 
-def pin(db: Session, public_b64: str, name: str, address: str) -> HamletPeer:
-    """Pair with the node holding this key (again, if it was left): its key is pinned."""
+def pin(
+    db: Session, public_b64: str, name: str, address: str, tls_fingerprint: str | None = None
+) -> HamletPeer:
+    """Pair with the node holding this key (again, if it was left): its key is pinned, and
+    the fingerprint of the certificate it serves HTTPS with."""
     node_id = node_id_of(base64.b64decode(public_b64))
     peer = db.scalars(select(HamletPeer).where(HamletPeer.node_id == node_id)).first()
     if peer is None:
         peer = HamletPeer(node_id=node_id, public_key=public_b64)
         db.add(peer)
     peer.name, peer.address = name[:100], address.rstrip("/")[:300]
+    peer.tls_fingerprint = tls_fingerprint
     peer.paired_at, peer.revoked_at, peer.state = datetime.now(UTC), None, "unknown"
     db.flush()
     return peer

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hameau.config import Settings
-from hameau.node import migrate
+from hameau.node import migrate, tls
 from hameau.node.blobs import BlobStore, load_store
 from hameau.node.db import GroupCommit, make_engine, make_sessionmaker, transaction
 from hameau.node.identity import (
@@ -106,6 +106,7 @@ def init_node(settings: Settings, name: str) -> Node:
     layout.blobs.mkdir(exist_ok=True, mode=0o700)
     identity = create_identity(layout.key_file)
     create_secret(layout.secret_file)
+    tls.ensure(layout.root, tls.names_for(settings), name)  # what peers pin (serve --tls)
     engine = make_engine(layout.database_url)
     migrate.upgrade(engine)
     os.chmod(layout.database, 0o600)

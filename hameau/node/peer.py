@@ -123,6 +123,7 @@ class Peer:
         backoff: Backoff | None = None,
         client: httpx.Client | None = None,  # an existing one (a test's app client)
         signer: httpx.Auth | None = None,  # signs every request (the hamlet's)
+        verify: Any = None,  # an ssl.SSLContext that says which server to trust (a pinned one)
     ) -> None:
         self.address = address.rstrip("/")
         self.backoff = backoff
@@ -130,6 +131,7 @@ class Peer:
         self._headers = _options(token, headers)
         self._client = client
         self.signer = signer
+        self.verify = verify
         if client is not None:
             client.headers.update(self._headers)
             if signer is not None:
@@ -140,8 +142,9 @@ class Peer:
         if self._client is None:
             import httpx
 
+            verify = _tls(self.address) if self.verify is None else self.verify
             self._client = httpx.Client(
-                base_url=self.address, headers=self._headers, verify=_tls(self.address),
+                base_url=self.address, headers=self._headers, verify=verify,
                 auth=self.signer,
                 timeout=httpx.Timeout(self.timeout, connect=self.connect),
             )  # fmt: skip
@@ -216,11 +219,13 @@ class AsyncPeer:
         connect: float = 5,
         headers: dict[str, str] | None = None,
         signer: httpx.Auth | None = None,  # signs every request (the hamlet's)
+        verify: Any = None,  # an ssl.SSLContext that says which server to trust (a pinned one)
     ) -> None:
         self.address = address.rstrip("/")
         self.timeout, self.connect = timeout, connect
         self._headers = _options(token, headers)
         self.signer = signer
+        self.verify = verify
         self._client: Any = None
 
     @property
@@ -228,8 +233,9 @@ class AsyncPeer:
         if self._client is None:
             import httpx
 
+            verify = _tls(self.address) if self.verify is None else self.verify
             self._client = httpx.AsyncClient(
-                base_url=self.address, headers=self._headers, verify=_tls(self.address),
+                base_url=self.address, headers=self._headers, verify=verify,
                 auth=self.signer,
                 timeout=httpx.Timeout(self.timeout, connect=self.connect),
             )  # fmt: skip

@@ -170,6 +170,8 @@ def serve(
     listener: socket.socket,
     header_timeout: float = 15.0,
     max_connections: int = 400,
+    certificate: tuple[str, str] | None = None,  # (cert file, key file): HTTPS
+    forwarded_allow_ips: str = "",  # a reverse proxy whose X-Forwarded-* headers are believed
 ) -> None:
     guarded = type(
         "GuardedHttp",
@@ -186,7 +188,10 @@ def serve(
         lifespan="on",  # a satellite starts its automatic sync there (see hameau.app.lifespan)
         date_header=False,
         server_header=False,
-        proxy_headers=False,
+        proxy_headers=bool(forwarded_allow_ips),
+        forwarded_allow_ips=forwarded_allow_ips or None,
+        ssl_certfile=certificate[0] if certificate else None,
+        ssl_keyfile=certificate[1] if certificate else None,
         log_level="info",
     )
     logging.getLogger("uvicorn.access").addFilter(RedactSecrets())

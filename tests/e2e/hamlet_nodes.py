@@ -1,10 +1,13 @@
-"""Real paired nodes for the hamlet's tests: `hameau serve` processes started, named and
-paired with the command line (`hamlet invite` / `hamlet join`), as an admin would. Every hamlet
-test starts its nodes here, so that how nodes reach each other (addresses, TLS) is decided in
-one place."""
+"""Real paired nodes for the hamlet's tests: `hameau serve --tls` processes started, named and
+paired with the command line (`hamlet invite` / `hamlet join`) at their https:// addresses, as
+an admin would. Every hamlet test starts its nodes here, so that how nodes reach each other
+(addresses, TLS) is decided in one place. A test's own httpx client toward a node trusts its
+certificate with `verify=home.verify`."""
 
 from __future__ import annotations
 
+import signal
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,10 +33,27 @@ def hameau(*args: str | Path) -> subprocess.CompletedProcess[str]:
 class Home:
     name: str
     served: Served
+    stack: ExitStack
+    env: dict[str, str] | None = None
 
     @property
     def url(self) -> str:
         return self.served.url
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """httpx's `verify` toward this node: a context trusting its own certificate."""
+        return self.served.verify
+
+    def restart(self, *args: str, tls: bool = True) -> None:
+        """Stop the node and serve it again on the same port (with `args`, e.g. --cert;
+        without --tls if `tls` is False: its url is then http://)."""
+        process = self.served.process
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+        port = int(self.url.rsplit(":", 1)[1])
+        again = serve(self.data_dir, env=self.env, port=port, tls=tls, args=args)
+        self.served = self.stack.enter_context(again)
 
     @property
     def data_dir(self) -> Path:
@@ -78,8 +98,9 @@ def hamlet(
             data_dir = root / name.lower()
             made = hameau("init", "--name", name, "--data-dir", data_dir)
             assert made.returncode == 0, made.stderr
-            served = serve(data_dir, env=(env or {}).get(name), port=free_port())
-            found[name] = Home(name, stack.enter_context(served))
+            given = (env or {}).get(name)
+            served = serve(data_dir, env=given, port=free_port(), tls=True)
+            found[name] = Home(name, stack.enter_context(served), stack, given)
         for joiner, inviter in pairs:
             done = join(found[joiner], invite(found[inviter]))
             assert done.returncode == 0, done.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -41,18 +42,36 @@ class Served:
     process: subprocess.Popen[str]
     data_dir: Path
     log: Path
+    cert: Path | None = None  # the certificate it serves HTTPS with
 
     def output(self) -> str:
         return self.log.read_text()
 
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """httpx's `verify` for this server: trusting its own certificate, when it has one."""
+        return trusting(self.cert) if self.cert else True
 
-def wait_until_up(url: str, process: subprocess.Popen[str], log: Path, seconds: float = 30) -> None:
+
+def trusting(cert: Path) -> ssl.SSLContext:
+    """A client TLS context that trusts this one (self-signed) certificate."""
+    return ssl.create_default_context(cafile=str(cert))
+
+
+def wait_until_up(
+    url: str, process: subprocess.Popen[str], log: Path, seconds: float = 30,
+    cert: Path | None = None,
+) -> None:  # fmt: skip
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"hameau serve exited early:\n{log.read_text()}")
         try:
-            with urllib.request.urlopen(url + "/healthz", timeout=1) as answer:
+            # A node's own certificate is written as it starts: trusted once it is there.
+            context = trusting(cert) if cert and cert.exists() else None
+            if cert and context is None:
+                raise OSError("no certificate yet")
+            with urllib.request.urlopen(url + "/healthz", timeout=1, context=context) as answer:
                 if answer.status == 200:
                     return
         except OSError:
@@ -60,13 +79,26 @@ def wait_until_up(url: str, process: subprocess.Popen[str], log: Path, seconds: 
     raise RuntimeError(f"hameau serve did not answer in {seconds} s:\n{log.read_text()}")
 
 
+def _cert_of(data_dir: Path, args: tuple[str, ...]) -> Path:
+    """The certificate a node started with `args` serves: --cert's, else its own."""
+    given = list(args)
+    return Path(given[given.index("--cert") + 1]) if "--cert" in given else data_dir / "tls.crt"
+
+
 @contextmanager
 def serve(
-    data_dir: Path, env: dict[str, str] | None = None, port: int | None = None
+    data_dir: Path,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+    tls: bool = False,
+    args: tuple[str, ...] = (),
 ) -> Iterator[Served]:
+    """`hameau serve` on a free port; with `tls`, `--tls` (and `args`, e.g. --cert/--key) and
+    an https:// url, waited for by a client that trusts the node's certificate."""
     port = port or free_port()
     log = data_dir.parent / f"serve-{port}.log"
-    with log.open("w") as output:
+    options = ("--tls", *args) if tls else args
+    with log.open("a") as output:
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -77,16 +109,18 @@ def serve(
                 str(data_dir),
                 "--port",
                 str(port),
+                *options,
             ],
             stdout=output,
             stderr=subprocess.STDOUT,
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    cert = _cert_of(data_dir, options) if tls else None
     try:
-        wait_until_up(url, process, log)
-        yield Served(url, process, data_dir, log)
+        wait_until_up(url, process, log, cert=cert)
+        yield Served(url, process, data_dir, log, cert)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -97,17 +131,36 @@ def serve(
 
 
 @contextmanager
-def chromium() -> Iterator[Any]:
+def chromium(trust: tuple[Path, ...] = ()) -> Iterator[Any]:
+    """Headless Chromium; `trust`: certificates (PEM) whose key it accepts, self-signed or
+    not (Chromium's own SPKI pinning flag, the way a household would add an exception)."""
     from playwright.sync_api import sync_playwright
 
+    args = list(CHROMIUM_ARGS)
+    if trust:
+        pins = ",".join(_spki_sha256(cert) for cert in trust)
+        args.append(f"--ignore-certificate-errors-spki-list={pins}")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         try:
             yield browser
         finally:
             browser.close()
+
+
+def _spki_sha256(cert: Path) -> str:
+    """Base64 (standard) of the SHA-256 of a certificate's public key, as Chromium wants it."""
+    import base64
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    key = x509.load_pem_x509_certificate(cert.read_bytes()).public_key()
+    spki = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
 
 def login_cookie(url: str, name: str, password: str) -> str:

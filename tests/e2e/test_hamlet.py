@@ -1,7 +1,7 @@
-"""The hamlet across three real nodes (three `hameau serve` processes on loopback): pairing
-A–B and A–C with the command line, signed calls, leaving a peer; and every hostile signature
-and invitation case, each crafted with the `http-message-signatures` library and httpx
-against the served node A."""
+"""The hamlet across three real nodes (three `hameau serve --tls` processes on loopback):
+pairing A–B and A–C with the command line, signed calls, leaving a peer; and every hostile
+signature and invitation case, each crafted with the `http-message-signatures` library and
+httpx against the served node A (over HTTPS, trusting A's certificate)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import base64
 import json
 import secrets
 import sqlite3
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +42,7 @@ REFUSED = "not signed by a paired home"
 def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Home]]:
     skew = {"B": {"HAMEAU_HAMLET_CLOCK_SKEW_SECONDS": "900"}}
     with hamlet(tmp_path_factory.mktemp("hamlet"), env=skew) as found:
+        TRUSTED.update({home.url: home.verify for home in found.values()})
         yield found
 
 
@@ -74,9 +76,15 @@ def craft(
     return request
 
 
+# Each served node's address → httpx's `verify` trusting its certificate (from the fixture).
+TRUSTED: dict[str, object] = {}
+
+
 def send(request: httpx.Request) -> httpx.Response:
+    """Send a crafted request, trusting the certificate of the node it goes to."""
     request.headers["Accept-Language"] = "en"  # the refusal's sentence, in English
-    with httpx.Client(timeout=20) as client:
+    to = f"{request.url.scheme}://{request.url.host}:{request.url.port}"
+    with httpx.Client(timeout=20, verify=TRUSTED[to]) as client:  # type: ignore[arg-type]
         return client.send(request)
 
 
@@ -129,8 +137,9 @@ def test_answers_are_signed_for_the_request_they_answer(homes: dict[str, Home]) 
 
 
 @contextmanager
-def impostor() -> Iterator[str]:
-    """A server that answers 200 with what A would say, unsigned."""
+def impostor(certificate: Home) -> Iterator[str]:
+    """A server that answers 200 with what A would say, unsigned, over HTTPS with the
+    certificate and key of `certificate` (someone who took its TLS key, not its node key)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -145,9 +154,12 @@ def impostor() -> Iterator[str]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(certificate.data_dir / "tls.crt", certificate.data_dir / "tls.key")
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"https://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
@@ -156,7 +168,7 @@ def impostor() -> Iterator[str]:
 def test_an_unsigned_answer_at_a_peers_address_is_refused(homes: dict[str, Home]) -> None:
     b = homes["B"]
     database = Layout(b.data_dir).database
-    with impostor() as address, sqlite3.connect(database) as db:
+    with impostor(homes["A"]) as address, sqlite3.connect(database) as db:
         db.execute("UPDATE hamlet_peers SET address = ? WHERE name = 'A'", (address,))
         db.commit()
         done = b.run("hamlet", "ping", "A")
@@ -193,17 +205,21 @@ def test_a_request_replayed_at_the_same_time_is_accepted_once(homes: dict[str, H
 
 
 def test_the_async_client_signs_too(homes: dict[str, Home]) -> None:
-    """node/peer.py's AsyncPeer (the AI's client) with the hamlet's signer."""
+    """node/peer.py's AsyncPeer (the AI's client) with the hamlet's signer, and TLS pinned to
+    A's certificate as hamlet/client.py pins it."""
     import asyncio
     import concurrent.futures
 
     from hameau.hamlet.signing import Signer
+    from hameau.node import tls
     from hameau.node.peer import AsyncPeer
 
-    b = homes["B"]
+    a, b = homes["A"], homes["B"]
+    pinned = tls.pinned_context(tls.own(a.data_dir).fingerprint, lambda: AssertionError("pin"))
 
     async def ping() -> object:
-        peer = AsyncPeer(homes["A"].url, signer=Signer(b.node_id, b.key(), homes["A"].node_id))
+        signer = Signer(b.node_id, b.key(), a.node_id)
+        peer = AsyncPeer(a.url, signer=signer, verify=pinned)
         try:
             return await peer.call("POST", PING, content=b"12345")
         finally:
@@ -268,7 +284,8 @@ def test_a_node_never_paired_is_refused(homes: dict[str, Home]) -> None:
 
 def test_requests_without_a_signature_are_refused(homes: dict[str, Home]) -> None:
     assert refused(send(httpx.Request("GET", homes["A"].url + PING)))
-    french = httpx.get(homes["A"].url + PING, headers={"Accept-Language": "fr"})
+    a = homes["A"]
+    french = httpx.get(a.url + PING, headers={"Accept-Language": "fr"}, verify=a.verify)
     assert french.status_code == 401 and "pas signée" in french.json()["error"]
     request = as_b(homes)
     del request.headers["Signature"]
@@ -330,9 +347,9 @@ def test_a_mangled_invitation_is_refused_here(homes: dict[str, Home]) -> None:
     assert done.returncode != 0 and "not a hamlet invitation" in done.stderr
 
 
-def test_addresses_are_http_urls(homes: dict[str, Home]) -> None:
+def test_addresses_are_https_urls(homes: dict[str, Home]) -> None:
     done = homes["A"].run("hamlet", "invite", "--address", "file:///etc")
-    assert done.returncode != 0 and "An address is an http:// or https:// URL" in done.stderr
+    assert done.returncode != 0 and "An address is an https:// URL" in done.stderr
     done = join(homes["C"], invite(homes["A"]).replace("hameau-invite-", "hameau-invite-x"))
     assert done.returncode != 0 and len(done.stderr.splitlines()) == 1
 

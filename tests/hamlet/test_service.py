@@ -18,15 +18,17 @@ from hameau.hamlet.models import HamletInvitation, HamletNonce
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
 
+TLS = "x" * 43  # a certificate's fingerprint, as hameau/node/tls.py makes them
+
 
 def test_an_invitation_is_one_url_safe_line_that_reads_back(node: Node) -> None:
     with transaction(node.sessions) as db:
-        made = service.invite(db, node.identity.public_bytes, "http://10.0.0.2:8080/", 24)
+        made = service.invite(db, node.identity.public_bytes, "https://10.0.0.2:8080/", 24, TLS)
         kept = db.scalars(select(HamletInvitation)).one()
     text = made.text()
     assert text.startswith("hameau-invite-") and all(c.isalnum() or c in "-_" for c in text)
     assert service.parse(f"  {text}\n") == made
-    assert made.address == "http://10.0.0.2:8080"
+    assert made.address == "https://10.0.0.2:8080" and made.tls == TLS
     assert made.secret not in kept.secret_hash and len(kept.secret_hash) == 64
     assert signing.node_id_from_fingerprint(made.fingerprint) == node.identity.node_id
 
@@ -37,10 +39,25 @@ def test_what_is_not_an_invitation_is_refused(text: str) -> None:
         service.parse(text)
 
 
+def test_peers_are_reached_over_https_only(node: Node) -> None:
+    for address in ("http://10.0.0.2:8080", "HTTP://maison.lan"):
+        with pytest.raises(BadRequest, match="run the home server with `hameau serve --tls`"):
+            service.check_address(address)
+    for address in ("file:///etc", "https://", "10.0.0.2:8080"):
+        with pytest.raises(BadRequest, match="An address is an https:// URL with a host"):
+            service.check_address(address)
+    with transaction(node.sessions) as db:
+        plain = service.invite(db, node.identity.public_bytes, "https://a", 1, TLS)
+    # Made without a certificate's fingerprint (or by a node before TLS): refused as it is read.
+    older = service.Invitation(plain.address, plain.fingerprint, plain.secret, plain.expires)
+    with pytest.raises(BadRequest, match="does not say which certificate"):
+        service.parse(older.text())
+
+
 def test_an_invitation_is_redeemed_once_and_not_after_it_expires(node: Node) -> None:
     with transaction(node.sessions) as db:
-        once = service.invite(db, node.identity.public_bytes, "http://a", 1)
-        late = service.invite(db, node.identity.public_bytes, "http://a", 1)
+        once = service.invite(db, node.identity.public_bytes, "https://a", 1, TLS)
+        late = service.invite(db, node.identity.public_bytes, "https://a", 1, TLS)
         db.flush()
         row = db.scalars(select(HamletInvitation).order_by(HamletInvitation.id).offset(1)).one()
         row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
@@ -54,11 +71,12 @@ def test_an_invitation_is_redeemed_once_and_not_after_it_expires(node: Node) -> 
 def test_a_peer_left_has_no_trusted_key_until_paired_again(node: Node) -> None:
     key = node.identity.public_key_b64
     with transaction(node.sessions) as db:
-        peer = service.pin(db, key, "B", "http://b")
+        peer = service.pin(db, key, "B", "https://b", TLS)
+        assert peer.tls_fingerprint == TLS
         assert service.trusted_key(db, peer.node_id) is not None
         service.leave(db, service.find(db, "B"))
         assert service.trusted_key(db, peer.node_id) is None
-        service.pin(db, key, "B", "http://b")
+        service.pin(db, key, "B", "https://b", TLS)
         assert service.trusted_key(db, peer.node_id) is not None
         assert len(service.peers(db)) == 1
 
