@@ -251,7 +251,11 @@ COMMANDS: tuple[Command, ...] = (
         "hameau.commands:import_",
         "Import a member's whole environment from an archive made by `hameau export`.",
     ),
-    Command("serve", "hameau.commands:serve", "Serve the node's pages and APIs."),
+    Command(
+        "serve",
+        "hameau.commands:serve",
+        "Serve the node's pages and APIs (HTTPS with --tls, or --cert and --key).",
+    ),
     Command(
         "demo",
         "hameau.commands:demo",

@@ -163,14 +163,18 @@ def _spki_sha256(cert: Path) -> str:
     return base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
 
-def login_cookie(url: str, name: str, password: str) -> str:
-    """Log in through the real form, as a browser would; returns the session cookie."""
+def login_cookie(url: str, name: str, password: str, verify: Any = None) -> str:
+    """Log in through the real form, as a browser would; returns the session cookie. `verify`:
+    an SSL context trusting an https server (`Served.verify`)."""
     import http.cookiejar
     import re
     import urllib.parse
 
     jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    handlers: list[Any] = [urllib.request.HTTPCookieProcessor(jar)]
+    if verify is not None and not isinstance(verify, bool):
+        handlers.append(urllib.request.HTTPSHandler(context=verify))
+    opener = urllib.request.build_opener(*handlers)
     page = opener.open(f"{url}/login?member={name}").read().decode()
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
     form = urllib.parse.urlencode({"name": name, "password": password, "csrf_token": token})

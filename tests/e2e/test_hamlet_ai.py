@@ -46,12 +46,15 @@ def member(home: Home, name: str) -> tuple[str, str]:
 
 def put_file(home: Home, name: str, token: str, path: str, text: str) -> None:
     answer = httpx.put(f"{home.url}/dav/files/mine/{path}", content=text.encode(),
-                       auth=(name, token), timeout=30)  # fmt: skip
+                       auth=(name, token), timeout=30, verify=home.verify)  # fmt: skip
     assert answer.status_code in (201, 204), answer.text
 
 
 def ai_client(home: Home, token: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=home.url + "/v1", api_key=token, max_retries=0, timeout=300)
+    trusting = httpx.Client(verify=home.verify, timeout=300)
+    return openai.OpenAI(
+        base_url=home.url + "/v1", api_key=token, max_retries=0, timeout=300, http_client=trusting
+    )
 
 
 def rows(home: Home, query: str) -> list[tuple[object, ...]]:
@@ -72,7 +75,7 @@ def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Home]]
 
 
 def logged_in(home: Home, name: str, password: str) -> httpx.Client:
-    browser = httpx.Client(base_url=home.url, timeout=300)
+    browser = httpx.Client(base_url=home.url, timeout=300, verify=home.verify)
     page = browser.get("/login").text
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
     browser.post("/login", data={"name": name, "password": password, "csrf_token": token})
@@ -120,7 +123,9 @@ def test_a_member_asks_another_homes_ai_which_never_searches_its_own_documents(
     assert answered.status_code == 200 and 'class="notice answered-at"' in answered.text
 
     # H's history: both, answered at L (API and page); the extracts said as sent to L.
-    history = httpx.get(f"{asker.url}/api/ai/history", auth=("hugo", hugo)).json()["history"]
+    history = httpx.get(
+        f"{asker.url}/api/ai/history", auth=("hugo", hugo), verify=asker.verify
+    ).json()["history"]
     assert [entry["answered_at"] for entry in history] == ["L", "L"]
     assert history[1]["sources"][0]["sent_to"] == "L"
     assert browser.get("/ai/history").text.count('<td class="answered-at">L</td>') == 2
