@@ -184,7 +184,8 @@ PARTS: tuple[Part, ...] = (
     ),
     Part(
         "hamlet",
-        routers=("hameau.hamlet.api:router",),
+        app="hameau.hamlet.pages:APP",
+        routers=("hameau.hamlet.api:router", "hameau.hamlet.pages:router"),
         commands=(
             Command(
                 "hamlet",
@@ -192,6 +193,7 @@ PARTS: tuple[Part, ...] = (
                 "The hamlet: pair this node with other homes' nodes, list them, leave one.",
             ),
         ),
+        templates=True,
         models=("hameau.hamlet.models",),
         errors=("hameau.hamlet.errors",),
         settings=("hamlet_clock_skew_seconds",),

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 from datetime import UTC, datetime
 from typing import Annotated
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from hameau.errors import BadRequest
-from hameau.hamlet import client, service
-from hameau.hamlet.answers import check_answer
-from hameau.hamlet.errors import InvitationRefused
-from hameau.hamlet.signing import (
-    AnswerCheck,
-    fingerprint_of,
-    node_id_from_fingerprint,
-    public_key,
-)
+from hameau.hamlet import client, health, pairing, service
+from hameau.hamlet.models import HamletPeer
 from hameau.node.cli import console, node_session
 from hameau.node.cli_typer import DataDirOption
 from hameau.node.datadir import Node
-from hameau.node.peer import STATUS, PeerFailed
 
 hamlet_app = typer.Typer(
     help="The hamlet: pair this node with other homes' nodes, list them, leave one.",
@@ -63,28 +52,6 @@ def _address(node: Node, given: str | None) -> str:
     return f"http://{host}:{node.settings.port}"
 
 
-def _inviter_check(given: service.Invitation) -> AnswerCheck:
-    """An answer to a pairing must come from the key the invitation's fingerprint names."""
-    audience = node_id_from_fingerprint(given.fingerprint)
-
-    def check(response: httpx.Response, nonce: str) -> None:
-        if response.status_code >= 400:
-            return
-        try:
-            key = base64.b64decode(str(response.json().get("public_key", "")))
-        except (ValueError, AttributeError):
-            key = b""
-        if fingerprint_of(key) != given.fingerprint:
-            raise BadRequest(
-                "The server at %(address)s is not the one that made this invitation (its key"
-                " differs); nothing was paired here.",
-                address=given.address,
-            )
-        check_answer(response, public_key(base64.b64encode(key).decode()), audience, nonce)
-
-    return check
-
-
 @hamlet_app.command("invite")
 def invite(
     address: AddressOption = None,
@@ -109,38 +76,37 @@ def join(
     data_dir: DataDirOption = None,
 ) -> None:
     """Pair with the node that made this invitation: each pins the other's key."""
-    given = service.parse(invitation)
+    service.parse(invitation)  # a garbled line is said before the node is opened
     with node_session(data_dir) as (node, db):
-        body = {
-            "secret": given.secret, "name": node.name, "address": _address(node, address),
-            "public_key": node.identity.public_key_b64,
-        }  # fmt: skip
-        audience = node_id_from_fingerprint(given.fingerprint)
-        with client.to_address(node, given.address, audience, _inviter_check(given)) as peer:
-            try:
-                answer = peer.call("POST", "/api/hamlet/pair", json=body)
-            except PeerFailed as failed:
-                if failed.kind == STATUS and failed.code == 401:
-                    raise InvitationRefused(
-                        "The other home server refused this invitation (unknown, already used or"
-                        " expired); ask its admin for a new one."
-                    ) from None
-                raise
-        service.pin(db, str(answer["public_key"]), str(answer["name"]), given.address)
-        console.print(f"Paired with [bold]{answer['name']}[/bold] ({answer['node_id']}).")
+        found = pairing.join(node, db, invitation, _address(node, address))
+        console.print(f"Paired with [bold]{found.name}[/bold] ({found.node_id}).")
+
+
+def _when(moment: datetime | None, never: str = "never") -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M}" if moment else never
+
+
+def _state(peer: HamletPeer, now: datetime) -> str:
+    """The peer's state, with its backoff: "unreachable (3 failures; next try 12:04:30)"."""
+    if peer.revoked_at:
+        return "left"
+    if peer.failures and peer.next_try_at:
+        when = "now" if peer.next_try_at <= now else f"{peer.next_try_at:%H:%M:%S} UTC"
+        return f"{peer.state} ({peer.failures} failed; next try {when})"
+    return peer.state
 
 
 @hamlet_app.command("list")
 def list_peers(data_dir: DataDirOption = None) -> None:
-    """List the paired nodes, and those left."""
-    table = Table("name", "node id", "address", "state", "paired", "last seen")
+    """List the paired nodes, and those left, with what the last call to each found."""
+    table = Table("name", "node id", "address", "state", "paired", "last seen", "last error")
+    now = datetime.now(UTC)
     with node_session(data_dir) as (_, db):
         for peer in service.peers(db):
-            state = "left" if peer.revoked_at else peer.state
-            seen = f"{peer.last_seen_at:%Y-%m-%d %H:%M}" if peer.last_seen_at else "never"
+            error = health.last_error(peer, str) or ""
             table.add_row(
-                peer.name, peer.node_id, peer.address, state,
-                f"{peer.paired_at:%Y-%m-%d %H:%M}", seen,
+                peer.name, peer.node_id, peer.address, _state(peer, now),
+                _when(peer.paired_at), _when(peer.last_seen_at), error,
             )  # fmt: skip
     console.print(table)
 
@@ -162,15 +128,14 @@ def ping(
     peer: Annotated[str, typer.Argument(help="The peer's name or node id.")],
     data_dir: DataDirOption = None,
 ) -> None:
-    """Check that a paired node is up and still trusts this one (a signed request)."""
+    """Check that a paired node is up and still trusts this one (a signed request, tried even
+    while the peer is left alone after a failure); its state is recorded."""
     with node_session(data_dir) as (node, db):
         found = service.find(db, peer)
-        with client.to_peer(node, found) as peer_client:
+        with client.to_peer(node, found, always=True) as peer_client:
             try:
                 answer = peer_client.call("GET", "/api/hamlet/ping")
-            except PeerFailed as failed:
-                found.state = "refused" if failed.code == 401 else "down"
-                db.commit()
+            except client.PEER_ERRORS:
+                db.commit()  # the failure is recorded, whatever is raised
                 raise
-        found.state, found.last_seen_at = "up", datetime.now(UTC)
     console.print(f"{answer['name']} answered: it knows this node as {answer['peer']}.")

@@ -3,16 +3,28 @@ this node's key for that peer and checking every answer against the peer's pinne
 
 Every call this node makes to a peer (the CLI's ping, the pages, visits, the AI asked across
 homes) builds its client here, so that what a peer call means (signature, pinned key, and
-what comes with it: timeouts, the peer's state) is decided in one place."""
+what comes with it: timeouts, the peer's state) is decided in one place.
+
+Every call to a paired peer records its outcome on the peer's row (hamlet/health.py); after
+a failure, calls fail at once until the peer's next try, unless the caller says `always`
+(an explicit check). Timeouts are short, for a person waits: 3 s to connect, 10 s for an
+answer. A page that awaits a peer commits its session first, so that no write lock is held
+while it waits."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from hameau.errors import HameauError
+from hameau.hamlet import health
 from hameau.hamlet.answers import check_answer
+from hameau.hamlet.errors import AnswerRefused
 from hameau.hamlet.signing import AnswerCheck, Signer, public_key
-from hameau.node.peer import AsyncPeer, Peer
+from hameau.node.db import utcnow
+from hameau.node.peer import STATUS, AsyncPeer, Peer, PeerFailed, refused
 
 if TYPE_CHECKING:
     import httpx
@@ -36,17 +48,115 @@ def pinned(peer: HamletPeer) -> AnswerCheck:
     return partial(_pinned_check, public_key(peer.public_key), peer.node_id)
 
 
+# What a failed call to a peer raises (node/peer.py's failures, an answer not signed by it).
+PEER_ERRORS = (PeerFailed, AnswerRefused)
+# Short: a person is waiting (a page, a command); a peer that is slow is treated as down.
+TIMEOUTS = {"timeout": 10.0, "connect": 3.0}
+
+
+class _Watched:
+    """What both clients toward a paired peer share: the gate before a call and the record
+    after it."""
+
+    node: Node
+    peer: HamletPeer
+    always: bool
+
+    def _gate(self) -> None:
+        if not self.always and (resting := health.resting(self.peer, utcnow())) is not None:
+            raise resting
+
+    def _record(self, error: HameauError | None) -> None:
+        health.outcome(self.node, self.peer, None if error is None else _failure(error))
+
+
+class WatchedPeer(_Watched, Peer):
+    """A blocking client toward a paired peer that records each call's outcome on its row."""
+
+    def __init__(self, node: Node, peer: HamletPeer, always: bool, **options: Any) -> None:
+        super().__init__(peer.address, **options)
+        self.node, self.peer, self.always = node, peer, always
+
+    def request(self, method: str, path: str, **options: Any) -> httpx.Response:
+        self._gate()
+        try:
+            response = super().request(method, path, **options)
+        except PEER_ERRORS as error:
+            self._record(error)
+            raise
+        self._record(refused(self.address, response) if response.status_code >= 400 else None)
+        return response
+
+    @contextmanager
+    def stream(self, method: str, path: str, **options: Any) -> Iterator[httpx.Response]:
+        self._gate()
+        try:
+            with super().stream(method, path, **options) as response:
+                self._record(None)
+                yield response
+        except PEER_ERRORS as error:
+            self._record(error)
+            raise
+
+
+class WatchedAsyncPeer(_Watched, AsyncPeer):
+    """A client for the event loop toward a paired peer that records each call's outcome."""
+
+    def __init__(self, node: Node, peer: HamletPeer, always: bool, **options: Any) -> None:
+        super().__init__(peer.address, **options)
+        self.node, self.peer, self.always = node, peer, always
+
+    async def call(self, method: str, path: str, **options: Any) -> Any:
+        self._gate()
+        try:
+            answer = await super().call(method, path, **options)
+        except PEER_ERRORS as error:
+            self._record(error)
+            raise
+        self._record(None)
+        return answer
+
+    @asynccontextmanager
+    async def stream(self, method: str, path: str, **options: Any) -> AsyncIterator[Any]:
+        self._gate()
+        try:
+            async with super().stream(method, path, **options) as response:
+                self._record(None)
+                yield response
+        except PEER_ERRORS as error:
+            self._record(error)
+            raise
+
+
+def _failure(error: HameauError) -> HameauError | None:
+    """What an error says of the peer: an answered 4xx other than a refusal of this node
+    (401, 403) is the request's fault, not the peer's: it is up."""
+    code = getattr(error, "code", None)
+    if isinstance(error, PeerFailed) and error.kind == STATUS and code is not None:
+        return error if code >= 500 or code in (401, 403) else None
+    return error
+
+
 def to_address(node: Node, address: str, audience: str, check: AnswerCheck, **options: Any) -> Peer:
     """A blocking client toward a node not yet pinned (pairing): `check` vouches for it."""
-    return Peer(address, signer=signer_for(node, audience, check), **{"timeout": 20, **options})
+    return Peer(address, signer=signer_for(node, audience, check), **{**TIMEOUTS, **options})
 
 
-def to_peer(node: Node, peer: HamletPeer, **options: Any) -> Peer:
-    """A blocking client toward a paired peer (commands, worker threads)."""
-    return to_address(node, peer.address, peer.node_id, pinned(peer), **options)
+def to_address_async(
+    node: Node, address: str, audience: str, check: AnswerCheck, **options: Any
+) -> AsyncPeer:
+    """The same for the event loop (the hamlet page's "Join a home")."""
+    return AsyncPeer(address, signer=signer_for(node, audience, check), **{**TIMEOUTS, **options})
 
 
-def to_peer_async(node: Node, peer: HamletPeer, **options: Any) -> AsyncPeer:
+def to_peer(node: Node, peer: HamletPeer, always: bool = False, **options: Any) -> Peer:
+    """A blocking client toward a paired peer (commands, worker threads); `always` tries even
+    before the peer's next try (an explicit check)."""
+    signer = signer_for(node, peer.node_id, pinned(peer))
+    return WatchedPeer(node, peer, always, signer=signer, **{**TIMEOUTS, **options})
+
+
+def to_peer_async(node: Node, peer: HamletPeer, always: bool = False, **options: Any) -> AsyncPeer:
     """A client toward a paired peer for the event loop (pages, visits, the AI)."""
     signer = signer_for(node, peer.node_id, pinned(peer))
-    return AsyncPeer(peer.address, signer=signer, **{"timeout": 20, **options})
+    return WatchedAsyncPeer(node, peer, always, signer=signer, **{**TIMEOUTS, **options})
