@@ -86,29 +86,32 @@ def _when(moment: datetime | None, never: str = "never") -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M}" if moment else never
 
 
-def _state(peer: HamletPeer, now: datetime) -> str:
-    """The peer's state, with its backoff: "unreachable (3 failures; next try 12:04:30)"."""
-    if peer.revoked_at:
-        return "left"
-    if peer.failures and peer.next_try_at:
-        when = "now" if peer.next_try_at <= now else f"{peer.next_try_at:%H:%M:%S} UTC"
-        return f"{peer.state} ({peer.failures} failed; next try {when})"
-    return peer.state
+def _backoff(peer: HamletPeer, now: datetime) -> str:
+    """What the last calls found, for a peer left alone after failures (else "")."""
+    if peer.revoked_at or not peer.failures or not peer.next_try_at:
+        return ""
+    when = "now" if peer.next_try_at <= now else f"{peer.next_try_at:%H:%M:%S} UTC"
+    error = health.last_error(peer, str) or ""
+    return f"{peer.name}: {peer.state}, {peer.failures} failed in a row, next try {when}. {error}"
 
 
 @hamlet_app.command("list")
 def list_peers(data_dir: DataDirOption = None) -> None:
-    """List the paired nodes, and those left, with what the last call to each found."""
-    table = Table("name", "node id", "address", "state", "paired", "last seen", "last error")
+    """List the paired nodes, and those left, with what the last call to each found (and,
+    after failures, when each will be tried again)."""
+    table = Table("name", "node id", "address", "state", "paired", "last seen")
     now = datetime.now(UTC)
     with node_session(data_dir) as (_, db):
-        for peer in service.peers(db):
-            error = health.last_error(peer, str) or ""
+        found = service.peers(db)
+        for peer in found:
             table.add_row(
-                peer.name, peer.node_id, peer.address, _state(peer, now),
-                _when(peer.paired_at), _when(peer.last_seen_at), error,
+                peer.name, peer.node_id, peer.address, "left" if peer.revoked_at else peer.state,
+                _when(peer.paired_at), _when(peer.last_seen_at),
             )  # fmt: skip
+        notes = [note for note in (_backoff(peer, now) for peer in found) if note]
     console.print(table)
+    for note in notes:
+        console.print(note, soft_wrap=True, highlight=False, markup=False)
 
 
 @hamlet_app.command("leave")

@@ -113,7 +113,7 @@ async def invite(
         said = _said(request, failure)
         return _page(request, db, failure.status, invite_error=said, own_address=address)
     text = made.text()
-    label = request.app.state.pages.gettext(request)("QR code of this invitation")
+    label = request.app.state.pages.gettext(request)(N_("QR code of this invitation"))
     return _page(
         request, db, invitation=made, invitation_text=text, qr=qr_svg(text, label),
         own_address=address, hours=hours,
