@@ -28,6 +28,7 @@ from hameau.node.cli import settings_for
 from hameau.node.datadir import open_node
 from tests.e2e.hamlet_nodes import Home, hamlet
 from tests.e2e.served import log_in_page
+from tests.e2e.test_pages_everywhere import AXE, VIEWPORTS, check, log_in, new_context
 from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.e2e
@@ -212,3 +213,23 @@ def test_a_peer_down_is_said_unreachable_and_never_slows_the_pages(
             assert "will be tried again at" in str(failed)
             listing = a.run("hamlet", "list").stdout
             assert "unreachable" in listing and "next try" in listing
+        at_phone_and_laptop_sizes(browser, a)
+
+
+def at_phone_and_laptop_sizes(browser: Any, home: Home) -> None:
+    """The page with a failing peer and an invitation shown, then the leave confirmation:
+    nothing wider than a phone, and no critical or serious axe-core violation."""
+    found: dict[str, list[str]] = {"wide": [], "axe": []}
+    for width, height in VIEWPORTS:
+        context = new_context(browser, width, height)
+        page = context.new_page()
+        log_in(page, home.url, "camille")
+        make_invitation(page, home.url)
+        check(page, "hamlet page", width, found)
+        row_of(page, "B").locator("a", has_text="Quitter").click()
+        check(page, "leave confirmation", width, found)
+        context.close()
+    assert found["wide"] == [], "\n".join(found["wide"])
+    if not AXE.exists():
+        pytest.skip(f"not run: axe-core is missing ({AXE}); `make test` installs it with npm")
+    assert found["axe"] == [], "\n".join(found["axe"])
