@@ -68,17 +68,21 @@ def hamlet(
     names: tuple[str, ...] = ("A", "B", "C"),
     pairs: tuple[tuple[str, str], ...] = (("B", "A"), ("C", "A")),
     env: dict[str, dict[str, str]] | None = None,
+    netns: dict[str, tuple[str, str]] | None = None,
 ) -> Iterator[dict[str, Home]]:
     """Nodes named `names`, each initialised and served, then paired: in each (joiner, inviter)
     of `pairs` the joiner joins with an invitation the inviter made. `env` adds environment
-    variables per node name."""
+    variables per node name; `netns` serves a node inside a network namespace, at an address
+    of it: {name: (namespace, address)}."""
     with ExitStack() as stack:
         found = {}
         for name in names:
             data_dir = root / name.lower()
             made = hameau("init", "--name", name, "--data-dir", data_dir)
             assert made.returncode == 0, made.stderr
-            served = serve(data_dir, env=(env or {}).get(name), port=free_port())
+            inside = (netns or {}).get(name)
+            host, prefix = (inside[1], ("ip", "netns", "exec", inside[0])) if inside else (None, ())
+            served = serve(data_dir, (env or {}).get(name), free_port(), host, prefix)
             found[name] = Home(name, stack.enter_context(served))
         for joiner, inviter in pairs:
             done = join(found[joiner], invite(found[inviter]))

@@ -62,13 +62,18 @@ def wait_until_up(url: str, process: subprocess.Popen[str], log: Path, seconds: 
 
 @contextmanager
 def serve(
-    data_dir: Path, env: dict[str, str] | None = None, port: int | None = None
+    data_dir: Path,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+    host: str | None = None,  # the settings' (127.0.0.1) by default
+    prefix: tuple[str, ...] = (),  # e.g. ("ip", "netns", "exec", NAME): served in a namespace
 ) -> Iterator[Served]:
     port = port or free_port()
     log = data_dir.parent / f"serve-{port}.log"
     with log.open("w") as output:
         process = subprocess.Popen(
             [
+                *prefix,
                 sys.executable,
                 "-m",
                 "hameau",
@@ -77,13 +82,14 @@ def serve(
                 str(data_dir),
                 "--port",
                 str(port),
+                *(["--host", host] if host else []),
             ],
             stdout=output,
             stderr=subprocess.STDOUT,
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host or '127.0.0.1'}:{port}"
     try:
         wait_until_up(url, process, log)
         yield Served(url, process, data_dir, log)

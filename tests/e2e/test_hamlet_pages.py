@@ -6,7 +6,10 @@ keep answering, and is left alone (no connection) until its next try."""
 
 from __future__ import annotations
 
+import os
+import random
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -233,3 +236,73 @@ def at_phone_and_laptop_sizes(browser: Any, home: Home) -> None:
     if not AXE.exists():
         pytest.skip(f"not run: axe-core is missing ({AXE}); `make test` installs it with npm")
     assert found["axe"] == [], "\n".join(found["axe"])
+
+
+def ip(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
+
+
+@contextmanager
+def linked_namespace() -> Iterator[tuple[str, str]]:
+    """A network namespace joined to this one by a veth pair: (its name, its address)."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("not run: network namespaces need root and iproute2's `ip`")
+    tag = f"{os.getpid() % 100000}"
+    name, outside, inside = f"hameau-{tag}", f"hmo{tag}", f"hmi{tag}"
+    net = f"10.{random.randint(200, 250)}.{random.randint(0, 255)}"
+    made = ip("netns", "add", name)
+    if made.returncode != 0:
+        pytest.skip(f"not run: `ip netns add` failed here ({made.stderr.strip()})")
+    try:
+        for step in (
+            ("link", "add", outside, "type", "veth", "peer", "name", inside),
+            ("link", "set", inside, "netns", name),
+            ("addr", "add", f"{net}.1/30", "dev", outside),
+            ("link", "set", outside, "up"),
+            ("-n", name, "addr", "add", f"{net}.2/30", "dev", inside),
+            ("-n", name, "link", "set", inside, "up"),
+            ("-n", name, "link", "set", "lo", "up"),
+        ):
+            done = ip(*step)
+            assert done.returncode == 0, f"ip {' '.join(step)}: {done.stderr}"
+        yield name, f"{net}.2"
+    finally:
+        ip("netns", "del", name)  # takes its end of the pair, and so the pair, with it
+        ip("link", "del", outside)
+
+
+def test_a_peer_behind_a_cut_link_is_unreachable_and_the_pages_answer(
+    tmp_path: Path, browser: Any
+) -> None:
+    with (
+        linked_namespace() as (namespace, address),
+        hamlet(
+            tmp_path, names=("A", "B"), pairs=(("A", "B"),), netns={"B": (namespace, address)}
+        ) as homes,
+    ):
+        a = homes["A"]
+        assert address in homes["B"].url
+        add_member(a, "camille", admin=True)
+        on_a = log_in_page(browser, a.url, "camille")
+        on_a.goto(a.url + "/hamlet")
+        assert "répond" in check_now(on_a, "B").inner_text()
+
+        # The link is cut on B's side: A's packets go nowhere.
+        cut = ip("-n", namespace, "link", "set", f"hmi{os.getpid() % 100000}", "down")
+        assert cut.returncode == 0, cut.stderr
+        # While A's check waits for B, A's pages answer (another browser of the same admin).
+        other = log_in_page(browser, a.url, "camille")
+        row = row_of(on_a, "B")
+        row_id = row.get_attribute("id")
+        row.evaluate("row => row.dataset.before = 'yes'")
+        row.locator("button", has_text="Vérifier").click()
+        for path in ("/hamlet", "/"):
+            answer = other.goto(a.url + path)
+            assert answer is not None and answer.status == 200
+        on_a.wait_for_selector(f"#{row_id}:not([data-before])", timeout=30_000)
+        assert "injoignable" in on_a.inner_text(f"#{row_id}")
+        for path in ("/hamlet", "/"):
+            answer = on_a.goto(a.url + path)
+            assert answer is not None and answer.status == 200
+        assert status_of(a.url + "/healthz") == 200
+        assert "unreachable" in a.run("hamlet", "list").stdout
