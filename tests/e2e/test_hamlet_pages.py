@@ -119,7 +119,7 @@ def test_two_admins_pair_their_homes_from_their_pages(tmp_path: Path, browser: A
         assert refused is not None and refused.status == 403
 
         # A leaves B (with a confirmation step): B's next call is refused at once.
-        row_of(on_a, "B").locator("a", has_text="Quitter").click()
+        row_of(on_a, "B").locator("button", has_text="Quitter").click()
         on_a.click("main form button.danger")
         on_a.wait_for_url("**/hamlet?done=left")
         assert row_of(on_a, "B").count() == 0
@@ -229,7 +229,7 @@ def at_phone_and_laptop_sizes(browser: Any, home: Home) -> None:
         log_in(page, home.url, "camille")
         make_invitation(page, home.url)
         check(page, "hamlet page", width, found)
-        row_of(page, "B").locator("a", has_text="Quitter").click()
+        row_of(page, "B").locator("button", has_text="Quitter").click()
         check(page, "leave confirmation", width, found)
         context.close()
     assert found["wide"] == [], "\n".join(found["wide"])
