@@ -8,8 +8,9 @@ what comes with it: timeouts, the peer's state) is decided in one place.
 Every call to a paired peer records its outcome on the peer's row (hamlet/health.py); after
 a failure, calls fail at once until the peer's next try, unless the caller says `always`
 (an explicit check). Timeouts are short, for a person waits: 3 s to connect, 10 s for an
-answer. A page that awaits a peer commits its session first, so that no write lock is held
-while it waits."""
+answer. The outcome is written at once (health.record), unless the session holding the peer
+is inside a write: a page that awaits a peer commits its session first anyway, so that no
+write lock is held while it waits."""
 
 from __future__ import annotations
 

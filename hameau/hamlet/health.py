@@ -12,8 +12,7 @@ The rules (pure, no I/O):
   ping`) always tries.
 
 No timer runs: the state changes only when something calls the peer, so an idle node sleeps.
-The row is written on the peer object the caller holds (its session commits it), or, for a
-peer no session holds any more, in a short transaction of its own.
+The outcome is written at once in a short transaction of its own (see `record`).
 """
 
 from __future__ import annotations
@@ -24,7 +23,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
-from sqlalchemy.orm import object_session
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, object_session
 
 from hameau.errors import HameauError, Phrase
 from hameau.hamlet.errors import PeerResting
@@ -96,13 +96,29 @@ def resting(peer: HamletPeer, now: datetime) -> PeerResting | None:
     )  # fmt: skip
 
 
+def _writing(db: Session) -> bool:
+    """Whether this session's connection is inside a write (SQLite: it holds the lock that
+    another connection's write would wait for)."""
+    if not db.in_transaction():
+        return False
+    try:
+        raw = db.connection().connection.dbapi_connection
+    except SQLAlchemyError:
+        return True
+    return bool(getattr(raw, "in_transaction", True))
+
+
 def record(node: Node, peer: HamletPeer, values: dict[str, Any]) -> None:
-    """Writes the outcome on the peer: through the session that holds it, or its own."""
+    """Writes the outcome on the peer object and, at once, in a transaction of its own (so a
+    caller that rolls back keeps it), unless the session holding the peer is inside a write:
+    then that session writes it when it commits (waiting on its lock would stall)."""
     for name, value in values.items():
         setattr(peer, name, value)
-    if object_session(peer) is None:
-        with transaction(node.sessions) as db:
-            db.execute(update(HamletPeer).where(HamletPeer.id == peer.id).values(**values))
+    holder = object_session(peer)
+    if holder is not None and _writing(holder):
+        return
+    with transaction(node.sessions) as db:
+        db.execute(update(HamletPeer).where(HamletPeer.id == peer.id).values(**values))
 
 
 def outcome(node: Node, peer: HamletPeer, error: HameauError | None) -> None:

@@ -210,3 +210,35 @@ def test_a_peer_whose_next_try_has_come_is_called_again(node: Node) -> None:
         assert not isinstance(failed.value, PeerResting) and hole.attempts(at_least=1) == 1
     found = row(node, peer_id)
     assert found.failures == 4 and found.next_try_at - found.last_tried_at == timedelta(minutes=4)  # type: ignore[operator]
+
+
+def test_a_failure_is_kept_when_the_callers_transaction_rolls_back(node: Node) -> None:
+    with blackhole() as hole:
+        peer_id = paired(node, hole.url)
+        with node.sessions() as db:
+            peer = db.get(HamletPeer, peer_id)
+            assert peer is not None
+            calling = client.to_peer(node, peer, timeout=1)
+            with calling, pytest.raises(PeerFailed):
+                calling.call("GET", PING)
+            db.rollback()  # e.g. a route whose error ends its request
+    found = row(node, peer_id)
+    assert found.state == "unreachable" and found.failures == 1
+
+
+def test_a_caller_inside_a_write_gets_the_outcome_in_its_own_commit(node: Node) -> None:
+    """Its session holds SQLite's write lock: writing beside it would wait for a lock that
+    is not released before the call returns (and fail as "database is locked")."""
+    with blackhole() as hole:
+        peer_id = paired(node, hole.url)
+        with node.sessions() as db:
+            peer = db.get(HamletPeer, peer_id)
+            assert peer is not None
+            peer.name = "B, renamed"
+            db.flush()  # a write in progress
+            calling = client.to_peer(node, peer, timeout=1)
+            with calling, pytest.raises(PeerFailed):
+                calling.call("GET", PING)
+            db.commit()
+    found = row(node, peer_id)
+    assert found.name == "B, renamed" and found.state == "unreachable" and found.failures == 1
