@@ -59,6 +59,11 @@ def inviter_check(given: service.Invitation) -> AnswerCheck:
 def _prepared(node: Node, invitation: str, address: str) -> tuple[service.Invitation, dict]:
     """The invitation, checked here first, and the pairing request's body."""
     given = service.parse(invitation)
+    if given.fingerprint == fingerprint_of(node.identity.public_bytes):
+        raise BadRequest(
+            "This invitation was made by this home server itself; give it to the other home's"
+            " admin, who joins with it there."
+        )
     if given.expires < datetime.now(UTC):
         raise InvitationRefused(
             "This invitation expired on %(when)s UTC; ask the other home's admin for a new one.",

@@ -22,7 +22,8 @@ from sqlalchemy import select
 pytest.importorskip(
     "http_message_signatures", reason="not run: http-message-signatures is not installed"
 )
-from hameau.hamlet import client, health, service
+from hameau.errors import BadRequest
+from hameau.hamlet import client, health, pairing, service
 from hameau.hamlet.errors import PeerResting
 from hameau.hamlet.models import HamletPeer
 from hameau.node.datadir import Node
@@ -242,3 +243,10 @@ def test_a_caller_inside_a_write_gets_the_outcome_in_its_own_commit(node: Node) 
             db.commit()
     found = row(node, peer_id)
     assert found.name == "B, renamed" and found.state == "unreachable" and found.failures == 1
+
+
+def test_a_home_cannot_join_its_own_invitation(node: Node) -> None:
+    with transaction(node.sessions) as db:
+        made = service.invite(db, node.identity.public_bytes, "http://10.0.0.2:8080", 1)
+    with node.sessions() as db, pytest.raises(BadRequest, match="made by this home server"):
+        pairing.join(node, db, made.text(), "http://10.0.0.3:8080")
