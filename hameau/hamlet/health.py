@@ -92,7 +92,7 @@ def resting(peer: HamletPeer, now: datetime) -> PeerResting | None:
     return PeerResting(
         "%(peer)s did not work at its last try; it will be tried again at %(when)s UTC (or"
         " now, with “Check now”).",
-        UNREACHABLE, peer=peer.name, when=f"{peer.next_try_at:%H:%M:%S}",
+        UNREACHABLE, peer=peer.name, when=peer.next_try_at.strftime("%H:%M:%S"),
     )  # fmt: skip
 
 

@@ -67,7 +67,7 @@ def _prepared(node: Node, invitation: str, address: str) -> tuple[service.Invita
     if given.expires < datetime.now(UTC):
         raise InvitationRefused(
             "This invitation expired on %(when)s UTC; ask the other home's admin for a new one.",
-            when=f"{given.expires:%Y-%m-%d %H:%M}",
+            when=given.expires.strftime("%Y-%m-%d %H:%M"),
         )
     body = {
         "secret": given.secret, "name": node.name, "address": service.check_address(address),
