@@ -18,6 +18,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -246,6 +247,36 @@ def ai_page(shots: Shots) -> None:
     shoot(page, "ai", full_page=True)
 
 
+def hamlet_page(shots: Shots) -> None:
+    """The admin's hamlet page: a neighbour that answers, one that is off (killed after
+    pairing), and an invitation with its QR code."""
+    with ExitStack() as stack:
+        served = {}
+        for name in ("Les Tilleuls", "La Ferme"):
+            data = shots.folder / name.replace(" ", "-").lower()
+            _hameau("init", "--name", name, "--data-dir", str(data))
+            served[name] = stack.enter_context(serve(data))
+            made = _hameau(
+                "hamlet", "invite", "--address", shots.url, "--data-dir", str(shots.data)
+            )
+            invitation = made.splitlines()[0]
+            joined = ("hamlet", "join", invitation, "--address", served[name].url)
+            _hameau(*joined, "--data-dir", str(data))
+        served["La Ferme"].process.kill()
+        served["La Ferme"].process.wait()
+        admin = log_in_page(shots.browser, shots.url, "camille", shots.logins["camille"])
+        admin.set_viewport_size(DESKTOP)
+        admin.goto(shots.url + "/hamlet")
+        for row in admin.locator("tr.peer").all():
+            row.locator("button", has_text="Vérifier").click()
+            admin.wait_for_load_state("networkidle")
+        admin.goto(shots.url + "/hamlet")
+        admin.click("form[action='/hamlet/invite'] button[type=submit]")
+        admin.wait_for_selector("figure.qr svg")
+        shoot(admin, "hamlet", full_page=True)
+        admin.close()
+
+
 def travel_pages(shots: Shots) -> None:
     travel(shots.browser, shots.url, shots.data, shots.folder, shots.logins["sam"], shots.apps)
 
@@ -262,7 +293,8 @@ class Shots:
 
 
 GROUPS = {"device": device_pages, "admin": admin_pages, "files": files_pages,
-          "apps": app_pages, "ai": ai_page, "travel": travel_pages}  # fmt: skip
+          "apps": app_pages, "ai": ai_page, "travel": travel_pages,
+          "hamlet": hamlet_page}  # fmt: skip
 
 
 def small(image: Path) -> None:

@@ -190,9 +190,11 @@ PARTS: tuple[Part, ...] = (
     ),
     Part(
         "hamlet",
+        app="hameau.hamlet.pages:APP",
         routers=(
             "hameau.hamlet.api:router",
             "hameau.hamlet.nearby:router",
+            "hameau.hamlet.pages:router",
         ),
         commands=(
             Command(

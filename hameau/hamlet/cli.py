@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 from datetime import UTC, datetime
 from typing import Annotated
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from hameau.errors import BadRequest
-from hameau.hamlet import client, service
-from hameau.hamlet.answers import check_answer
-from hameau.hamlet.errors import InvitationRefused
-from hameau.hamlet.signing import (
-    AnswerCheck,
-    fingerprint_of,
-    node_id_from_fingerprint,
-    public_key,
-)
+from hameau.hamlet import client, health, pairing, service
+from hameau.hamlet.models import HamletPeer
 from hameau.node import tls
 from hameau.node.cli import console, node_session
 from hameau.node.cli_typer import DataDirOption
 from hameau.node.datadir import Node
-from hameau.node.peer import STATUS, PeerFailed
 
 hamlet_app = typer.Typer(
     help="The hamlet: pair this node with other homes' nodes, list them, leave one.",
@@ -65,28 +54,6 @@ def _address(node: Node, given: str | None) -> str:
     return f"{scheme}://{host}:{node.settings.port}"
 
 
-def _inviter_check(given: service.Invitation) -> AnswerCheck:
-    """An answer to a pairing must come from the key the invitation's fingerprint names."""
-    audience = node_id_from_fingerprint(given.fingerprint)
-
-    def check(response: httpx.Response, nonce: str) -> None:
-        if response.status_code >= 400:
-            return
-        try:
-            key = base64.b64decode(str(response.json().get("public_key", "")))
-        except (ValueError, AttributeError):
-            key = b""
-        if fingerprint_of(key) != given.fingerprint:
-            raise BadRequest(
-                "The server at %(address)s is not the one that made this invitation (its key"
-                " differs); nothing was paired here.",
-                address=given.address,
-            )
-        check_answer(response, public_key(base64.b64encode(key).decode()), audience, nonce)
-
-    return check
-
-
 @hamlet_app.command("invite")
 def invite(
     address: AddressOption = None,
@@ -113,44 +80,43 @@ def join(
     address: AddressOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Pair with the node that made this invitation: each pins the other's key and the
-    certificate it serves HTTPS with."""
-    given = service.parse(invitation)
+    """Pair with the node that made this invitation: each pins the other's key."""
+    service.parse(invitation)  # a garbled line is said before the node is opened
     with node_session(data_dir) as (node, db):
-        body = {
-            "secret": given.secret, "name": node.name,
-            "address": service.check_address(_address(node, address)),
-            "public_key": node.identity.public_key_b64, "tls": client.own_fingerprint(node),
-        }  # fmt: skip
-        audience = node_id_from_fingerprint(given.fingerprint)
-        check = _inviter_check(given)
-        with client.to_address(node, given.address, audience, check, certificate=given.tls) as peer:
-            try:
-                answer = peer.call("POST", "/api/hamlet/pair", json=body)
-            except PeerFailed as failed:
-                if failed.kind == STATUS and failed.code == 401:
-                    raise InvitationRefused(
-                        "The other home server refused this invitation (unknown, already used or"
-                        " expired); ask its admin for a new one."
-                    ) from None
-                raise
-        service.pin(db, str(answer["public_key"]), str(answer["name"]), given.address, given.tls)
-        console.print(f"Paired with [bold]{answer['name']}[/bold] ({answer['node_id']}).")
+        found = pairing.join(node, db, invitation, _address(node, address))
+        console.print(f"Paired with [bold]{found.name}[/bold] ({found.node_id}).")
+
+
+def _when(moment: datetime | None, never: str = "never") -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M}" if moment else never
+
+
+def _backoff(peer: HamletPeer, now: datetime) -> str:
+    """What the last calls found, for a peer left alone after failures (else "")."""
+    if peer.revoked_at or not peer.failures or not peer.next_try_at:
+        return ""
+    when = "now" if peer.next_try_at <= now else f"{peer.next_try_at:%H:%M:%S} UTC"
+    error = health.last_error(peer, str) or ""
+    return f"{peer.name}: {peer.state}, {peer.failures} failed in a row, next try {when}. {error}"
 
 
 @hamlet_app.command("list")
 def list_peers(data_dir: DataDirOption = None) -> None:
-    """List the paired nodes, and those left."""
+    """List the paired nodes, and those left, with what the last call to each found (and,
+    after failures, when each will be tried again)."""
     table = Table("name", "node id", "address", "state", "paired", "last seen")
+    now = datetime.now(UTC)
     with node_session(data_dir) as (_, db):
-        for peer in service.peers(db):
-            state = "left" if peer.revoked_at else peer.state
-            seen = f"{peer.last_seen_at:%Y-%m-%d %H:%M}" if peer.last_seen_at else "never"
+        found = service.peers(db)
+        for peer in found:
             table.add_row(
-                peer.name, peer.node_id, peer.address, state,
-                f"{peer.paired_at:%Y-%m-%d %H:%M}", seen,
+                peer.name, peer.node_id, peer.address, "left" if peer.revoked_at else peer.state,
+                _when(peer.paired_at), _when(peer.last_seen_at),
             )  # fmt: skip
+        notes = [note for note in (_backoff(peer, now) for peer in found) if note]
     console.print(table)
+    for note in notes:
+        console.print(note, soft_wrap=True, highlight=False, markup=False)
 
 
 @hamlet_app.command("leave")
@@ -170,18 +136,12 @@ def ping(
     peer: Annotated[str, typer.Argument(help="The peer's name or node id.")],
     data_dir: DataDirOption = None,
 ) -> None:
-    """Check that a paired node is up and still trusts this one (a signed request)."""
+    """Check that a paired node is up and still trusts this one (a signed request, tried even
+    while the peer is left alone after a failure); its state is recorded."""
     with node_session(data_dir) as (node, db):
         found = service.find(db, peer)
-        with client.to_peer(node, found) as peer_client:
-            try:
-                answer = peer_client.call("GET", "/api/hamlet/ping")
-            except PeerFailed as failed:
-                refused = failed.code == 401 or failed.kind == client.CERTIFICATE
-                found.state = "refused" if refused else "down"
-                db.commit()
-                raise
-        found.state, found.last_seen_at = "up", datetime.now(UTC)
+        with client.to_peer(node, found, always=True) as peer_client:
+            answer = peer_client.call("GET", "/api/hamlet/ping")  # its outcome is recorded
     console.print(f"{answer['name']} answered: it knows this node as {answer['peer']}.")
 
 

@@ -5,7 +5,8 @@ another certificate is refused before anything is sent: hameau/node/tls.py).
 
 Every call this node makes to a peer (the CLI's ping, the pages, visits, the AI asked across
 homes) builds its client here, so that what a peer call means (signature, pinned key, and
-what comes with it: timeouts, the peer's state) is decided in one place."""
+what comes with it: short timeouts, the peer's state and backoff: hamlet/watched.py) is
+decided in one place."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from hameau.errors import BadRequest
 from hameau.hamlet.answers import check_answer
 from hameau.hamlet.service import check_address
 from hameau.hamlet.signing import AnswerCheck, Signer, public_key
+from hameau.hamlet.watched import PEER_ERRORS, WatchedAsyncPeer, WatchedPeer  # noqa: F401
 from hameau.node import tls
-from hameau.node.peer import AsyncPeer, Peer, PeerFailed
+from hameau.node.peer import CERTIFICATE, AsyncPeer, Peer, PeerFailed
 
 if TYPE_CHECKING:
     import ssl
@@ -41,9 +43,6 @@ def signer_for(node: Node, audience: str, check: AnswerCheck | None) -> Signer:
 def pinned(peer: HamletPeer) -> AnswerCheck:
     """An answer must be signed by the peer's pinned key, for the request it answers."""
     return partial(_pinned_check, public_key(peer.public_key), peer.node_id)
-
-
-CERTIFICATE = "certificate"  # PeerFailed's kind: the server's certificate is not the pinned one
 
 
 def own_fingerprint(node: Node) -> str:
@@ -82,6 +81,10 @@ def _certificate(address: str, fingerprint: str | None, who: str | None) -> ssl.
     return tls.pinned_context(fingerprint, refusal)
 
 
+# Short: a person is waiting (a page, a command); a peer that is slow is treated as down.
+TIMEOUTS = {"timeout": 10.0, "connect": 3.0}
+
+
 def to_address(
     node: Node,
     address: str,
@@ -96,19 +99,38 @@ def to_address(
     answers, `certificate` (the invitation's fingerprint) for its server."""
     verify = _certificate(address, certificate, name)
     signer = signer_for(node, audience, check)
-    return Peer(address, signer=signer, verify=verify, **{"timeout": 20, **options})
+    return Peer(address, signer=signer, verify=verify, **{**TIMEOUTS, **options})
 
 
-def to_peer(node: Node, peer: HamletPeer, **options: Any) -> Peer:
-    """A blocking client toward a paired peer (commands, worker threads)."""
-    return to_address(
-        node, peer.address, peer.node_id, pinned(peer),
-        certificate=peer.tls_fingerprint or "", name=peer.name, **options,
-    )  # fmt: skip
+def to_address_async(
+    node: Node,
+    address: str,
+    audience: str,
+    check: AnswerCheck,
+    *,
+    certificate: str,
+    name: str | None = None,
+    **options: Any,
+) -> AsyncPeer:
+    """The same for the event loop (the hamlet page's "Join a home")."""
+    verify = _certificate(address, certificate, name)
+    signer = signer_for(node, audience, check)
+    return AsyncPeer(address, signer=signer, verify=verify, **{**TIMEOUTS, **options})
 
 
-def to_peer_async(node: Node, peer: HamletPeer, **options: Any) -> AsyncPeer:
-    """A client toward a paired peer for the event loop (pages, visits, the AI)."""
+def to_peer(node: Node, peer: HamletPeer, always: bool = False, **options: Any) -> Peer:
+    """A blocking client toward a paired peer (commands, worker threads) that records each
+    call's outcome on its row; `always` tries even before the peer's next try (a check)."""
     verify = _certificate(peer.address, peer.tls_fingerprint, peer.name)
     signer = signer_for(node, peer.node_id, pinned(peer))
-    return AsyncPeer(peer.address, signer=signer, verify=verify, **{"timeout": 20, **options})
+    return WatchedPeer(node, peer, always, signer=signer, verify=verify, **{**TIMEOUTS, **options})
+
+
+def to_peer_async(node: Node, peer: HamletPeer, always: bool = False, **options: Any) -> AsyncPeer:
+    """A client toward a paired peer for the event loop (pages, visits, the AI), recording
+    each call's outcome like `to_peer`."""
+    verify = _certificate(peer.address, peer.tls_fingerprint, peer.name)
+    signer = signer_for(node, peer.node_id, pinned(peer))
+    return WatchedAsyncPeer(
+        node, peer, always, signer=signer, verify=verify, **{**TIMEOUTS, **options}
+    )

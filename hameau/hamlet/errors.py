@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hameau.errors import HameauError, NotFound, Unauthorized
+from hameau.node.peer import PeerFailed
 
 
 class SignatureRefused(Unauthorized):
@@ -22,3 +23,10 @@ class AnswerRefused(HameauError):
     """A peer's answer not signed by the key pinned for it (or not for this request)."""
 
     status = 502
+
+
+class PeerResting(PeerFailed):
+    """A peer whose last call failed, not called again before its next try (backoff): the
+    call fails at once, without the network."""
+
+    status = 503

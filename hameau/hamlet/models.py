@@ -28,8 +28,14 @@ class HamletPeer(Base):
     paired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    # What the last call to it found: unknown (never called), up, down.
+    # What the last call to it found: unknown (never called), up, unreachable, refused.
     state: Mapped[str] = mapped_column(String(20), default="unknown")
+    # Backoff (hamlet/health.py): failed calls in a row, and no call before next_try_at.
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_try_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_tried_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The last failure's sentence, untranslated: JSON {"message": msgid, "params": {...}}.
+    last_error: Mapped[str | None] = mapped_column(String(600), nullable=True)
 
 
 class HamletInvitation(Base):

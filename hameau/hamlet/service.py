@@ -66,7 +66,7 @@ def _hash(secret: str) -> str:
 
 
 def invite(
-    db: Session, public_bytes: bytes, address: str, hours: float, tls_fingerprint: str = ""
+    db: Session, public_bytes: bytes, address: str, hours: float, tls_fingerprint: str
 ) -> Invitation:
     """A new one-time invitation; only its secret's hash is kept. `tls_fingerprint`: the
     certificate this node serves HTTPS with (hamlet/client.py:own_fingerprint)."""

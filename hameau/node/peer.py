@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 USER_AGENT = f"hameau/{__version__}"
 UNREACHABLE, TIMEOUT, STATUS, GARBLED = "unreachable", "timeout", "status", "garbled"
+CERTIFICATE = "certificate"  # the server's TLS certificate is not the one pinned for it
 # Which methods may be sent again after a failure (RFC 9110's idempotent ones).
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 

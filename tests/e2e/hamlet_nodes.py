@@ -88,10 +88,12 @@ def hamlet(
     names: tuple[str, ...] = ("A", "B", "C"),
     pairs: tuple[tuple[str, str], ...] = (("B", "A"), ("C", "A")),
     env: dict[str, dict[str, str]] | None = None,
+    netns: dict[str, tuple[str, str]] | None = None,
 ) -> Iterator[dict[str, Home]]:
     """Nodes named `names`, each initialised and served, then paired: in each (joiner, inviter)
     of `pairs` the joiner joins with an invitation the inviter made. `env` adds environment
-    variables per node name."""
+    variables per node name; `netns` serves a node inside a network namespace, at an address
+    of it: {name: (namespace, address)}."""
     with ExitStack() as stack:
         found = {}
         for name in names:
@@ -99,7 +101,9 @@ def hamlet(
             made = hameau("init", "--name", name, "--data-dir", data_dir)
             assert made.returncode == 0, made.stderr
             given = (env or {}).get(name)
-            served = serve(data_dir, env=given, port=free_port(), tls=True)
+            inside = (netns or {}).get(name)
+            host, prefix = (inside[1], ("ip", "netns", "exec", inside[0])) if inside else (None, ())
+            served = serve(data_dir, given, free_port(), tls=True, host=host, prefix=prefix)
             found[name] = Home(name, stack.enter_context(served), stack, given)
         for joiner, inviter in pairs:
             done = join(found[joiner], invite(found[inviter]))

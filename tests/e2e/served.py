@@ -92,6 +92,8 @@ def serve(
     port: int | None = None,
     tls: bool = False,
     args: tuple[str, ...] = (),
+    host: str | None = None,  # the settings' (127.0.0.1) by default
+    prefix: tuple[str, ...] = (),  # e.g. ("ip", "netns", "exec", NAME): served in a namespace
 ) -> Iterator[Served]:
     """`hameau serve` on a free port; with `tls`, `--tls` (and `args`, e.g. --cert/--key) and
     an https:// url, waited for by a client that trusts the node's certificate."""
@@ -101,6 +103,7 @@ def serve(
     with log.open("a") as output:
         process = subprocess.Popen(
             [
+                *prefix,
                 sys.executable,
                 "-m",
                 "hameau",
@@ -110,13 +113,14 @@ def serve(
                 "--port",
                 str(port),
                 *options,
+                *(["--host", host] if host else []),
             ],
             stdout=output,
             stderr=subprocess.STDOUT,
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
-    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    url = f"{'https' if tls else 'http'}://{host or '127.0.0.1'}:{port}"
     cert = _cert_of(data_dir, options) if tls else None
     try:
         wait_until_up(url, process, log, cert=cert)

@@ -100,7 +100,7 @@ def admin_pages(url: str, made: dict[str, str]) -> dict[str, str]:
         "messages inbox": "/messages", "account": "/account", "sessions": "/account/sessions",
         "app passwords": "/account/tokens", "travel": "/travel", "AI": "/ai",
         "AI history": "/ai/history", "admin members": "/admin/members",
-        "admin devices": "/admin/devices", "admin space": "/admin/space",
+        "admin devices": "/admin/devices", "admin space": "/admin/space", "hamlet": "/hamlet",
     }  # fmt: skip
     return {**{name: url + path for name, path in paths.items()}, **made}
 
@@ -175,7 +175,7 @@ def found(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
 
 
 def test_no_page_scrolls_sideways_at_360_or_1280_px(found: dict[str, list[str]]) -> None:
-    assert len(found["visited"]) == 2 * 23
+    assert len(found["visited"]) == 2 * 24
     assert found["wide"] == [], "pages wider than the window:\n" + "\n".join(found["wide"])
 
 

@@ -1,7 +1,7 @@
 """hamlet ai: the AI lent to peers — each peer's policy, its usage per day, the lender's log
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0014
 Create Date: 2026-11-30
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0016"
-down_revision: str | None = "0013"
+down_revision: str | None = "0014"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
