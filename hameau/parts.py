@@ -64,6 +64,9 @@ class Part:
     # it may append to `app.state.starts` (called at start) and `app.state.stops` (awaited at
     # the end), for what runs in the background.
     state: str | None = None
+    # "module:Class": ASGI middleware built as Class(app, node=node), between the node's body
+    # limits and its CSRF check (the hamlet's relay of visitors' requests).
+    middleware: tuple[str, ...] = ()
 
 
 class Adapter:
@@ -184,7 +187,7 @@ PARTS: tuple[Part, ...] = (
     ),
     Part(
         "hamlet",
-        routers=("hameau.hamlet.api:router",),
+        routers=("hameau.hamlet.api:router", "hameau.hamlet.terminal:router"),
         commands=(
             Command(
                 "hamlet",
@@ -195,6 +198,9 @@ PARTS: tuple[Part, ...] = (
         models=("hameau.hamlet.models",),
         errors=("hameau.hamlet.errors",),
         settings=("hamlet_clock_skew_seconds",),
+        templates=True,
+        state="hameau.hamlet.terminal:attach",
+        middleware=("hameau.hamlet.relay:Relay",),
     ),
     Part(
         "accounts",

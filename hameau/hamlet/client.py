@@ -50,3 +50,18 @@ def to_peer_async(node: Node, peer: HamletPeer, **options: Any) -> AsyncPeer:
     """A client toward a paired peer for the event loop (pages, visits, the AI)."""
     signer = signer_for(node, peer.node_id, pinned(peer))
     return AsyncPeer(peer.address, signer=signer, **{"timeout": 20, **options})
+
+
+class _RelaySigner(Signer):
+    """Signs like any peer request; the answer is not read first, so it can stream back."""
+
+    requires_response_body = False
+
+
+def to_peer_relay(node: Node, peer: HamletPeer, **options: Any) -> AsyncPeer:
+    """A client for a visitor's relayed pages (hamlet/relay.py): requests signed as any other,
+    answers not checked against the peer's key (a page or a download streams back unsigned;
+    the channel to the peer, pinned with TLS, vouches for them)."""
+    identity = node.identity
+    signer = _RelaySigner(identity.node_id, identity.private_key, peer.node_id, None)
+    return AsyncPeer(peer.address, signer=signer, **{"timeout": 20, **options})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hameau.errors import HameauError, NotFound, Unauthorized
+from hameau.errors import BadRequest, HameauError, NotFound, Unauthorized
 
 
 class SignatureRefused(Unauthorized):
@@ -22,3 +22,20 @@ class AnswerRefused(HameauError):
     """A peer's answer not signed by the key pinned for it (or not for this request)."""
 
     status = 502
+
+
+class VisitRefused(BadRequest):
+    """A visit that cannot start: no such peer, a sign-in answer that does not match or does
+    not verify, a browser that is not a shared device of this home."""
+
+
+class VisitUnavailable(HameauError):
+    """The visitor's home cannot be reached, or answered something unusable, during a visit."""
+
+    status = 502
+
+
+class VisitTimedOut(HameauError):
+    """The visitor's home did not answer in time during a visit."""
+
+    status = 504

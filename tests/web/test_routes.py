@@ -23,6 +23,9 @@ PUBLIC = {
     "/api/travel/satellites": "the login of a new satellite: name and password in its body",
     "/api/hamlet/pair": "another home's node pairing: the invitation's one-time secret is its"
     " credential, and the request is signed with the key it asks to have pinned",
+    "/visit": "a visitor from another home, before any login; only on a shared device",
+    "/visit/start": "a visitor leaves to sign in at their own home; only on a shared device",
+    "/visit/callback": "back from the visitor's home: the sign-in it started, state-checked",
 }
 
 

@@ -1,0 +1,150 @@
+"""The terminal's side of a visit, in one node: the picker's way to a visit, the sign-in that
+leaves for the visitor's home with PKCE, answers from a home that do not match refused, the
+home's id token checked against its pinned key, and a visit's cookie that no longer names a
+visit never reaching this node's own pages."""
+
+from __future__ import annotations
+
+import base64
+import time
+import warnings
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from starlette.testclient import TestClient
+
+from hameau.accounts import devices
+from hameau.hamlet import service
+from hameau.hamlet.errors import VisitRefused
+from hameau.hamlet.signing import node_id_of
+from hameau.hamlet.visitors import START_COOKIE, VISIT_COOKIE, challenge_of, check_id_token
+from hameau.node.datadir import Node
+from hameau.node.db import transaction
+from tests.helpers import add_member, browser, csrf, enrol
+
+HOME = "http://home.example:8080"
+
+
+def _public_b64(key: Ed25519PrivateKey) -> str:
+    raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
+@pytest.fixture
+def terminal(node: Node) -> TestClient:
+    """A browser enrolled as this node's shared terminal; the node paired with one home."""
+    add_member(node, "camille", admin=True)
+    with transaction(node.sessions) as db:
+        devices.add_device(db, "Kitchen terminal", "terminal", True)
+        service.pin(db, _public_b64(Ed25519PrivateKey.generate()), "Maison Rose", HOME)
+    client = browser(node)
+    enrol(client, node, "Kitchen terminal")
+    return client
+
+
+def test_the_picker_leads_to_the_homes_this_one_is_paired_with(terminal: TestClient) -> None:
+    picker = terminal.get("/login", headers={"accept-language": "en"})
+    assert 'href="/visit"' in picker.text and "visiting from another home" in picker.text
+    page = terminal.get("/visit", headers={"accept-language": "en"})
+    assert page.status_code == 200 and "Maison Rose" in page.text
+
+
+def test_without_a_peer_the_page_says_why_no_visitor_can_sign_in(node: Node) -> None:
+    with transaction(node.sessions) as db:
+        devices.add_device(db, "Hall", "terminal", True)
+    add_member(node, "camille", admin=True)
+    client = browser(node)
+    enrol(client, node, "Hall")
+    page = client.get("/visit", headers={"accept-language": "en"})
+    assert page.status_code == 200 and "not paired with any other home yet" in page.text
+
+
+def test_a_visit_starts_only_on_a_shared_device(node: Node) -> None:
+    add_member(node, "camille", admin=True)
+    answer = browser(node).get("/visit", headers={"accept-language": "en"})
+    assert answer.status_code == 400 and "shared device" in answer.text
+
+
+def test_starting_sends_the_browser_home_with_pkce_and_the_device(
+    node: Node, terminal: TestClient
+) -> None:
+    page = terminal.get("/visit")
+    with node.sessions() as db:
+        home = service.find(db, "Maison Rose").id
+    answer = terminal.post("/visit/start", data={"home": home, "csrf_token": csrf(page.text)})
+    assert answer.status_code == 303
+    target = urlsplit(answer.headers["location"])
+    assert f"{target.scheme}://{target.netloc}{target.path}" == HOME + "/hamlet/visit/authorize"
+    asked = {name: values[0] for name, values in parse_qs(target.query).items()}
+    assert asked["client_id"] == node.identity.node_id
+    assert asked["redirect_uri"] == "http://testserver/visit/callback"
+    assert asked["code_challenge_method"] == "S256" and len(asked["code_challenge"]) == 43
+    assert asked["device"] == "Kitchen terminal" and asked["scope"] == "openid"
+    assert asked["state"] != asked["nonce"]
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith(START_COOKIE) and "HttpOnly" in cookie and "SameSite=lax" in cookie
+
+    # An answer whose state is not the one sent is refused, and the sign-in is used up.
+    forged = terminal.get(f"/visit/callback?code=x&state=not-{asked['state']}")
+    assert forged.status_code == 400
+    again = terminal.get(f"/visit/callback?code=x&state={asked['state']}")
+    assert again.status_code == 400
+
+
+def test_a_callback_this_browser_did_not_start_is_refused(terminal: TestClient) -> None:
+    answer = terminal.get("/visit/callback?code=abc&state=def", headers={"accept-language": "en"})
+    assert answer.status_code == 400 and "not started on this device" in answer.text
+
+
+def test_a_cookie_naming_no_visit_never_reaches_this_nodes_pages(
+    node: Node, terminal: TestClient
+) -> None:
+    terminal.cookies.set(VISIT_COOKIE, "made-up")
+    answer = terminal.get("/account")
+    assert answer.status_code == 303 and answer.headers["location"] == "/login"
+    assert f'{VISIT_COOKIE}=""' in answer.headers["set-cookie"]
+    assert answer.headers["clear-site-data"] == '"cache", "storage"'
+
+
+def _token(key: Ed25519PrivateKey, **claims: object) -> str:
+    from joserfc import jwt
+    from joserfc.jwk import OKPKey
+
+    header = {"alg": "EdDSA", "kid": claims.pop("kid", HOME_ID)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return jwt.encode(header, claims, OKPKey.import_key(key), algorithms=["EdDSA"])
+
+
+HOME_KEY = Ed25519PrivateKey.generate()
+HOME_ID = node_id_of(HOME_KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+
+def _claims(**changed: object) -> dict[str, object]:
+    good = {"iss": HOME, "aud": "terminal-id", "sub": "p1", "name": "Ada", "nonce": "n1"}
+    return {**good, "exp": int(time.time()) + 300, **changed}
+
+
+def test_the_id_token_is_checked_with_the_homes_pinned_key() -> None:
+    check = (HOME_KEY.public_key(), HOME_ID, HOME, "terminal-id", "n1")
+    assert check_id_token(_token(HOME_KEY, **_claims()), *check)["name"] == "Ada"
+    wrong = [
+        _token(Ed25519PrivateKey.generate(), **_claims()),  # another key
+        _token(HOME_KEY, **_claims(aud="someone-else")),
+        _token(HOME_KEY, **_claims(nonce="n2")),
+        _token(HOME_KEY, **_claims(iss="http://elsewhere")),
+        _token(HOME_KEY, **_claims(exp=int(time.time()) - 60)),
+        _token(HOME_KEY, **_claims(kid="another-node")),
+        "not.a.token",
+    ]
+    for token in wrong:
+        with pytest.raises(VisitRefused):
+            check_id_token(token, *check)
+
+
+def test_the_challenge_is_rfc_7636s() -> None:
+    # RFC 7636, appendix B.
+    verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+    assert challenge_of(verifier) == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
