@@ -3,7 +3,9 @@
 command line, and B's signed POST of 1 KiB to A's /api/hamlet/ping (signature checked
 against the pinned key, nonce and last sight stored in one commit, the answer signed by A
 and checked by B) beside the same
-client's unsigned GET /healthz, in the same run, one request at a time. Prints one JSON line.
+client's unsigned GET /healthz, in the same run, one request at a time; and a visitor's page
+(their files) on B's shared terminal, relayed by B to A, beside the same page loaded directly
+at A by the same member, in the same run. Prints one JSON line.
 
     .venv/bin/python bench/hamlet.py [--requests 200]
 """
@@ -33,7 +35,7 @@ from hameau.hamlet.answers import check_answer
 from hameau.node.datadir import Layout
 from hameau.node.identity import load_identity
 from hameau.node.peer import Peer
-from tests.e2e.served import free_port, serve
+from tests.e2e.served import Served, free_port, serve
 
 
 def per_call_us(work: Callable[[], object], times: int) -> float:
@@ -116,6 +118,69 @@ def served(times: int) -> dict[str, float]:
             }
 
 
+PAGE = "/files/mine/"
+MEMBER, PASSWORD = "ada", "un potager partagé"
+
+
+def _form_token(html: str) -> str:
+    return html.split('name="csrf_token" value="')[1].split('"')[0]
+
+
+def _visitor(a: Served, b: Served) -> httpx.Client:
+    """B's browser enrolled as a shared terminal, through a visit signed in at A."""
+    hameau("device", "add", "Hall", "--kind", "terminal", "--shared", "--data-dir", b.data_dir)
+    link = hameau("device", "enrol-link", "Hall", "--url", b.url, "--data-dir", b.data_dir)
+    terminal = httpx.Client(base_url=b.url)
+    confirm = terminal.get(link.removeprefix(b.url))
+    terminal.post("/devices/enrol", data={"code": link.split("code=")[1],
+                                          "csrf_token": _form_token(confirm.text)})  # fmt: skip
+    picker = terminal.get("/visit")
+    home = picker.text.split('name="home" value="')[1].split('"')[0]
+    sent = terminal.post(
+        "/visit/start", data={"home": home, "csrf_token": _form_token(picker.text)}
+    )
+    with httpx.Client() as at_home:  # the browser at A: no cookie of B goes there
+        form = at_home.get(sent.headers["location"])
+        action = form.text.split('<form class="stack" method="post" action="')[1].split('"')[0]
+        back = at_home.post(
+            a.url + action.replace("&amp;", "&"),
+            data={"name": MEMBER, "password": PASSWORD, "csrf_token": _form_token(form.text)},
+        )
+    terminal.get(back.headers["location"].removeprefix(b.url))
+    return terminal
+
+
+def visit_pages(times: int) -> dict[str, float]:
+    """A visitor's page through B's relay, and the same page directly at A, same member."""
+    with tempfile.TemporaryDirectory() as scratch, ExitStack() as stack:
+        homes = {}
+        for name in ("A", "B"):
+            data_dir = Path(scratch) / name
+            hameau("init", "--name", name, "--data-dir", data_dir)
+            homes[name] = stack.enter_context(serve(data_dir, port=free_port()))
+        a, b = homes["A"], homes["B"]
+        invitation = hameau("hamlet", "invite", "--address", a.url, "--data-dir", a.data_dir)
+        hameau("hamlet", "join", invitation, "--address", b.url, "--data-dir", b.data_dir)
+        for home, member in ((a, MEMBER), (b, "bea")):
+            subprocess.run(
+                [sys.executable, "-m", "hameau", "member", "add", member, "--password-stdin",
+                 "--data-dir", str(home.data_dir)],
+                input=PASSWORD, text=True, check=True, capture_output=True,
+            )  # fmt: skip
+        terminal = stack.enter_context(_visitor(a, b))
+        direct = stack.enter_context(httpx.Client(base_url=a.url))
+        login = direct.get(f"/login?member={MEMBER}")
+        direct.post("/login", data={"name": MEMBER, "password": PASSWORD,
+                                    "csrf_token": _form_token(login.text)})  # fmt: skip
+        relayed = terminal.get(PAGE)
+        assert relayed.status_code == 200 and "hv_" not in relayed.text, relayed.text[:300]
+        assert direct.get(PAGE).status_code == 200
+        return {
+            "visit_page_relayed_p50_ms": timed_ms(lambda: terminal.get(PAGE), times),
+            "visit_page_direct_p50_ms": timed_ms(lambda: direct.get(PAGE), times),
+        }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
@@ -123,6 +188,7 @@ def main() -> None:
     figures = {"bench": "hamlet", "when": datetime.now(UTC).isoformat(timespec="seconds")}
     figures |= in_process(options.requests * 5)
     figures |= served(options.requests)
+    figures |= visit_pages(options.requests)
     figures["requests"] = options.requests
     print(json.dumps(figures))
 
