@@ -95,7 +95,7 @@ def _middleware(node: Node, csrf: CSRF, metrics: Metrics) -> list[Middleware]:
             streamed=STREAMED,
             larger={"/dav/": settings.max_dav_body_bytes, **LARGER_BODIES},
         ),
-        *(Middleware(load(ref), node=node) for part in PARTS for ref in part.middleware),
+        *(Middleware(load(each), node=node) for part in PARTS for each in part.middleware),
         Middleware(CSRFCheck, csrf=csrf),
     ]
 

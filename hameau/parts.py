@@ -60,13 +60,13 @@ class Part:
     environment: str | None = None  # module: export, import_, usage
     sync: str | None = None  # module: changes_since, apply
     settings: tuple[str, ...] = field(default=())  # the names of its settings in config.Settings
+    # "module:Class(app, node=node)": ASGI middleware of the part, run after the bodies are
+    # read and before the CSRF check (e.g. authenticating requests relayed for a visit).
+    middleware: tuple[str, ...] = ()
     # "module:function(app, node)": sets the part's `app.state` entries when the app is made;
     # it may append to `app.state.starts` (called at start) and `app.state.stops` (awaited at
     # the end), for what runs in the background.
     state: str | None = None
-    # "module:Class": ASGI middleware built as Class(app, node=node), between the node's body
-    # limits and its CSRF check (the hamlet's relay of visitors' requests).
-    middleware: tuple[str, ...] = ()
 
 
 class Adapter:
@@ -199,7 +199,6 @@ PARTS: tuple[Part, ...] = (
         errors=("hameau.hamlet.errors",),
         settings=("hamlet_clock_skew_seconds",),
         templates=True,
-        state="hameau.hamlet.terminal:attach",
         middleware=("hameau.hamlet.relay:Relay",),
     ),
     Part(

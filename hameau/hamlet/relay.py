@@ -31,16 +31,19 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hameau.errors import Forbidden, HameauError, PayloadTooLarge
 from hameau.hamlet.errors import VisitTimedOut, VisitUnavailable
 from hameau.hamlet.models import HamletPeer
-from hameau.hamlet.visitors import VISIT_COOKIE, Visit, Visitors
+from hameau.hamlet.visitors import VISIT_COOKIE, Visit, Visitors, visitors_of
 from hameau.web.auth import DEVICE_COOKIE, set_device_cookie
 from hameau.web.csrf import SESSION_COOKIE
 from hameau.web.errors import error_response, wants_json
 
 log = logging.getLogger("hameau.hamlet")
 
-OWN = ("/visit", "/static/", "/healthz")  # this node's own, even during a visit
+OWN = ("/visit/", "/static/")  # this node's own, even during a visit (and /visit, /healthz)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-ASKED = frozenset({"accept", "accept-language", "content-type", "range"})
+# What a page's scripts send too: idle.js's CSRF token and "not the member's activity".
+ASKED = frozenset(
+    {"accept", "accept-language", "content-type", "range", "x-csrf-token", "x-hameau-passive"}
+)
 ANSWERED = frozenset(
     {
         "content-type", "content-disposition", "cache-control", "etag", "last-modified",
@@ -54,7 +57,7 @@ REVOKE_SECONDS = 3.0
 
 
 def _own(path: str) -> bool:
-    return path == "/visit" or any(path.startswith(prefix) for prefix in OWN)
+    return path in ("/visit", "/healthz") or path.startswith(OWN)
 
 
 def _cookie(scope: Scope, name: str) -> str:
@@ -146,7 +149,7 @@ class Relay:
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
-        visitors: Visitors = scope["app"].state.visitors
+        visitors: Visitors = visitors_of(scope["app"])
         visit = visitors.find(key)
         try:
             response = await self._answer(request, scope, receive, key, visitors, visit)

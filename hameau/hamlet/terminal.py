@@ -31,6 +31,7 @@ from hameau.hamlet.visitors import (
     Visitors,
     challenge_of,
     check_id_token,
+    visitors_of,
 )
 from hameau.node.peer import PeerFailed
 from hameau.web.auth import DB, AnyVisitor, Visitor
@@ -41,11 +42,6 @@ router = APIRouter(include_in_schema=False)
 CALLBACK = "/visit/callback"
 # A relayed page waits this long for the visitor's home, connecting at most CONNECT of it.
 TIMEOUT, CONNECT = 15.0, 3.0
-
-
-def attach(app: object, node: object) -> None:
-    """The store of visitors, in memory: a restart asks visitors to sign in again."""
-    app.state.visitors = Visitors()  # type: ignore[attr-defined]
 
 
 def _on_shared_device(visitor: Visitor) -> None:
@@ -83,7 +79,7 @@ async def start(
     _on_shared_device(visitor)
     peer = _peer(db, home)
     assert visitor.device is not None
-    key, pending = request.app.state.visitors.start(peer.id)
+    key, pending = visitors_of(request.app).start(peer.id)
     query = {
         "response_type": "code",
         "client_id": request.app.state.node.identity.node_id,
@@ -144,7 +140,7 @@ async def callback(
 ) -> Response:
     """Back from the visitor's home: the sign-in checked, the visit begins."""
     _on_shared_device(visitor)
-    visitors: Visitors = request.app.state.visitors
+    visitors: Visitors = visitors_of(request.app)
     pending = visitors.finish(request.cookies.get(START_COOKIE, ""), state)
     if error or not code:
         raise VisitRefused("The sign-in at your home was cancelled or refused; start again.")

@@ -156,3 +156,11 @@ def check_id_token(
     except (JoseError, ValueError) as error:
         raise refused from error
     return dict(found.claims)
+
+
+def visitors_of(app: Any) -> Visitors:
+    """The node's store of visitors, made on first use (in memory: a restart forgets it)."""
+    found = getattr(app.state, "visitors", None)
+    if found is None:
+        found = app.state.visitors = Visitors()
+    return found
