@@ -24,7 +24,7 @@ class AnswerRefused(HameauError):
     status = 502
 
 
-class VisitRefused(BadRequest):
+class SignInRefused(BadRequest):
     """A visit that cannot start: no such peer, a sign-in answer that does not match or does
     not verify, a browser that is not a shared device of this home."""
 

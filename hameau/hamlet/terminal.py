@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from hameau.hamlet.client import to_peer_async, to_peer_relay
-from hameau.hamlet.errors import VisitRefused, VisitUnavailable
+from hameau.hamlet.errors import SignInRefused, VisitUnavailable
 from hameau.hamlet.models import HamletPeer
 from hameau.hamlet.service import peers
 from hameau.hamlet.signing import public_key
@@ -46,15 +46,15 @@ TIMEOUT, CONNECT = 15.0, 3.0
 
 def _on_shared_device(visitor: Visitor) -> None:
     if not visitor.on_shared_device:
-        raise VisitRefused("Visits from another home start on a shared device of this home.")
+        raise SignInRefused("Visits from another home start on a shared device of this home.")
     if visitor.member is not None:
-        raise VisitRefused("Log out first: a visit starts from the “Who is it?” page.")
+        raise SignInRefused("Log out first: a visit starts from the “Who is it?” page.")
 
 
 def _peer(db: DB, peer_id: int) -> HamletPeer:
     peer = db.get(HamletPeer, peer_id)
     if peer is None or peer.revoked_at is not None:
-        raise VisitRefused("This home is not (or no longer) paired with this one.")
+        raise SignInRefused("This home is not (or no longer) paired with this one.")
     return peer
 
 
@@ -118,14 +118,14 @@ async def _exchange(
     except PeerFailed as failure:
         log.warning("visit: the token exchange with %s failed: %s", peer.name, failure)
         if failure.answered:
-            raise VisitRefused(
+            raise SignInRefused(
                 "Your home %(home)s did not accept this sign-in; start again.", home=peer.name
             ) from None
         raise VisitUnavailable(
             "Your home %(home)s cannot be reached from here; try again later.", home=peer.name
         ) from None
     if not isinstance(answer, dict) or not answer.get("access_token") or not answer.get("id_token"):
-        raise VisitRefused("Your home's answer could not be verified; nothing was kept here.")
+        raise SignInRefused("Your home's answer could not be verified; nothing was kept here.")
     return answer
 
 
@@ -143,7 +143,7 @@ async def callback(
     visitors: Visitors = visitors_of(request.app)
     pending = visitors.finish(request.cookies.get(START_COOKIE, ""), state)
     if error or not code:
-        raise VisitRefused("The sign-in at your home was cancelled or refused; start again.")
+        raise SignInRefused("The sign-in at your home was cancelled or refused; start again.")
     peer = _peer(db, pending.peer_id)
     node = request.app.state.node
     client = client_for(node, peer)

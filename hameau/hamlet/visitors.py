@@ -20,7 +20,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from hameau.hamlet.errors import VisitRefused
+from hameau.hamlet.errors import SignInRefused
 
 START_COOKIE = "hameau_visit_start"
 VISIT_COOKIE = "hameau_visit"
@@ -90,11 +90,11 @@ class Visitors:
         """The sign-in this browser started, once: its `state` must be the one sent back."""
         pending = self.pending.pop(_hash(key), None) if key else None
         if pending is None or time.monotonic() - pending.started > START_SECONDS:
-            raise VisitRefused(
+            raise SignInRefused(
                 "This sign-in was not started on this device, or too long ago; start again."
             )
         if not secrets.compare_digest(pending.state.encode(), state.encode()):
-            raise VisitRefused(
+            raise SignInRefused(
                 "This answer from your home does not match the sign-in started here; start again."
             )
         return pending
@@ -138,7 +138,7 @@ def check_id_token(
     from joserfc.errors import JoseError
     from joserfc.jwk import OKPKey
 
-    refused = VisitRefused("Your home's answer could not be verified; nothing was kept here.")
+    refused = SignInRefused("Your home's answer could not be verified; nothing was kept here.")
     try:
         with warnings.catch_warnings():  # joserfc calls EdDSA deprecated (RFC 9864): Ed25519 it is
             warnings.simplefilter("ignore")

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 
 from hameau.accounts import devices
 from hameau.hamlet import service
-from hameau.hamlet.errors import VisitRefused
+from hameau.hamlet.errors import SignInRefused
 from hameau.hamlet.signing import node_id_of
 from hameau.hamlet.visitors import START_COOKIE, VISIT_COOKIE, challenge_of, check_id_token
 from hameau.node.datadir import Node
@@ -140,7 +140,7 @@ def test_the_id_token_is_checked_with_the_homes_pinned_key() -> None:
         "not.a.token",
     ]
     for token in wrong:
-        with pytest.raises(VisitRefused):
+        with pytest.raises(SignInRefused):
             check_id_token(token, *check)
 
 
