@@ -40,10 +40,14 @@ log = logging.getLogger("hameau.hamlet")
 
 OWN = ("/visit/", "/static/")  # this node's own, even during a visit (and /visit, /healthz)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# What a page's scripts send too: idle.js's CSRF token and "not the member's activity".
+# What the pages' scripts send too: the CSRF token, "not the member's activity" (idle.js) and
+# an uploaded file's name (files.js, on a shared device: in a header, not in the address).
 ASKED = frozenset(
-    {"accept", "accept-language", "content-type", "range", "x-csrf-token", "x-hameau-passive"}
-)
+    {
+        "accept", "accept-language", "content-type", "range",
+        "x-csrf-token", "x-hameau-passive", "x-file-name",
+    }
+)  # fmt: skip
 ANSWERED = frozenset(
     {
         "content-type", "content-disposition", "cache-control", "etag", "last-modified",

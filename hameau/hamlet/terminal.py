@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Form, Query
 from starlette.requests import Request
@@ -35,6 +35,7 @@ from hameau.hamlet.visitors import (
 )
 from hameau.node.peer import PeerFailed
 from hameau.web.auth import DB, AnyVisitor, Visitor
+from hameau.web.middleware import CSP
 
 log = logging.getLogger("hameau.hamlet")
 router = APIRouter(include_in_schema=False)
@@ -68,7 +69,13 @@ async def choose_home(request: Request, db: DB, visitor: AnyVisitor) -> Response
     """The homes a visitor may come from: this node's paired, unrevoked peers."""
     _on_shared_device(visitor)
     homes = [peer for peer in peers(db) if peer.revoked_at is None]
-    return request.app.state.pages.render(request, "visit.html", {"homes": homes})
+    response = request.app.state.pages.render(request, "visit.html", {"homes": homes})
+    # The choice's answer redirects to the home: CSP's form-action must allow its origin.
+    origins = {"{0.scheme}://{0.netloc}".format(urlsplit(home.address)) for home in homes}
+    response.headers["Content-Security-Policy"] = CSP.replace(
+        "form-action 'self'", " ".join(["form-action 'self'", *sorted(origins)])
+    )
+    return response
 
 
 @router.post("/visit/start")

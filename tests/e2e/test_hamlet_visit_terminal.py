@@ -161,8 +161,8 @@ def test_a_visit_ended_from_home_ends_on_the_terminal(
     own.fill("input[name=password]", PASSWORD)
     own.click("button[type=submit]")
     own.goto(a.url + "/account/sessions")
-    own.click("button:has-text('Mettre fin à cette visite')")
-    own.wait_for_selector("text=terminée")
+    own.click("form[action^='/account/visits/'] button")  # "End this visit"
+    own.wait_for_selector("form[action^='/account/visits/']", state="detached")
     phone.close()
 
     answer = page.goto(b.url + "/files/mine/")
@@ -208,14 +208,22 @@ def test_a_forged_or_mismatched_sign_in_answer_is_refused(
     page.goto(b.url + "/visit")
     page.click("ul.people button:has-text('A')")
     page.wait_for_url(a.url + "/hamlet/visit/authorize**")
-    page.route(
-        b.url + "/visit/callback?**",
-        lambda route: route.continue_(url=route.request.url.replace("state=", "state=x")),
-    )
+    held: list[str] = []  # A's answer, held back on its way to B
+
+    def hold(route: Any) -> None:
+        answered = route.fetch(max_redirects=0)
+        held.append(answered.headers["location"])
+        route.fulfill(status=200, body="held")
+
+    page.route(lambda url: "/hamlet/visit/authorize" in url, hold)
     page.fill("input[name=name]", "ada")
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
-    page.wait_for_load_state()
+    page.wait_for_selector("text=held")
+    page.unroute_all()
+    assert held[0].startswith(b.url + "/visit/callback?")
+    answer = page.goto(held[0].replace("state=", "state=x"))
+    assert answer is not None and answer.status == 400
     assert "ne correspond pas" in page.locator("main").inner_text()
     assert "hameau_visit" not in [c["name"] for c in terminal.cookies()]
     terminal.close()
