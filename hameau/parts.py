@@ -60,6 +60,9 @@ class Part:
     environment: str | None = None  # module: export, import_, usage
     sync: str | None = None  # module: changes_since, apply
     settings: tuple[str, ...] = field(default=())  # the names of its settings in config.Settings
+    # "module:Class(app, node=node)": ASGI middleware of the part, run after the bodies are
+    # read and before the CSRF check (e.g. authenticating requests relayed for a visit).
+    middleware: tuple[str, ...] = ()
     # "module:function(app, node)": sets the part's `app.state` entries when the app is made;
     # it may append to `app.state.starts` (called at start) and `app.state.stops` (awaited at
     # the end), for what runs in the background.
@@ -184,7 +187,14 @@ PARTS: tuple[Part, ...] = (
     ),
     Part(
         "hamlet",
-        routers=("hameau.hamlet.api:router",),
+        routers=(
+            "hameau.hamlet.api:router",
+            "hameau.hamlet.visit_views:router",
+            "hameau.hamlet.visit_views:api",
+        ),
+        middleware=("hameau.hamlet.visit_auth:VisitAuthentication",),
+        templates=True,
+        state="hameau.hamlet.visit_views:attach",
         commands=(
             Command(
                 "hamlet",
@@ -192,7 +202,7 @@ PARTS: tuple[Part, ...] = (
                 "The hamlet: pair this node with other homes' nodes, list them, leave one.",
             ),
         ),
-        models=("hameau.hamlet.models",),
+        models=("hameau.hamlet.models", "hameau.hamlet.visit_models"),
         errors=("hameau.hamlet.errors",),
         settings=("hamlet_clock_skew_seconds",),
     ),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hameau.errors import HameauError, NotFound, Unauthorized
+from hameau.errors import BadRequest, HameauError, NotFound, Unauthorized
 
 
 class SignatureRefused(Unauthorized):
@@ -16,6 +16,14 @@ class InvitationRefused(Unauthorized):
 
 class PeerNotFound(NotFound):
     """No paired node by that name or node id."""
+
+
+class VisitRefused(BadRequest):
+    """A visit's sign-in link this node will not serve: unknown client, bad redirect, no PKCE."""
+
+
+class VisitEnded(Unauthorized):
+    """A relayed request whose visit is unknown, ended, or held by another peer."""
 
 
 class AnswerRefused(HameauError):
