@@ -325,6 +325,9 @@ def test_the_member_sees_her_visits_and_ends_one_from_home(homes: dict[str, Home
         assert ended.status_code == 303
     refused = relayed(b, a, access)
     assert refused.status_code == 401 and ENDED in refused.text
+    listed = cli(a, "hamlet", "visits", "ana")
+    assert listed.returncode == 0, listed.stderr
+    assert "ended (member)" in listed.stdout and "Kitchen tablet" in listed.stdout
 
 
 def test_a_peer_left_cannot_use_its_visits(homes: dict[str, Home]) -> None:
