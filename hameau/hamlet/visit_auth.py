@@ -59,7 +59,11 @@ async def _spooled(receive: Receive) -> tuple[IO[bytes], str]:
 
 
 def _replay(spool: IO[bytes], receive: Receive) -> Receive:
+    """The spooled body, chunk by chunk; then the client's own messages (a disconnect)."""
+
     async def replay() -> Message:
+        if spool.closed:
+            return await receive()
         chunk = spool.read(CHUNK)
         if chunk:
             return {"type": "http.request", "body": chunk, "more_body": True}
@@ -81,10 +85,18 @@ class VisitAuthentication:
         if token is None:
             await self.app(scope, receive, send)
             return
-        body: bytes | None = scope.get("hameau.body", b"")
         headers = Headers(scope=scope)
         has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
-        if "hameau.body" not in scope and has_body:  # a streamed upload, not read before
+        # A streamed upload is not read yet: the signature (over its Content-Digest header)
+        # and the visit are checked first, then the body against that digest.
+        streamed = "hameau.body" not in scope and has_body
+        try:
+            body = None if streamed else scope.get("hameau.body", b"")
+            scope[VISIT_SESSION] = self._check(scope, body, token)
+        except HameauError as error:
+            await self._refuse(scope, receive, send, error)
+            return
+        if streamed:
             spool, digest = await _spooled(receive)
             said = DIGEST.search(headers.get("content-digest", ""))
             if said is None or said.group(1) != digest:
@@ -92,12 +104,7 @@ class VisitAuthentication:
                 refused = signing.refuse("the body does not match its Content-Digest")
                 await self._refuse(scope, receive, send, refused)
                 return
-            body, receive = None, _replay(spool, receive)  # the digest is checked: the header
-        try:
-            scope[VISIT_SESSION] = self._check(scope, body, token)
-        except HameauError as error:
-            await self._refuse(scope, receive, send, error)
-            return
+            receive = _replay(spool, receive)
 
         async def send_without_cookies(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -210,6 +210,16 @@ def test_a_visit_from_sign_in_to_the_members_files_as_on_a_shared_device(
     assert "hello.txt" in relayed(b, a, access).text
     without_token = relayed(b, a, access, "PUT", "/api/files/mine/other.txt", content=b"x")
     assert without_token.status_code == 403
+    # A streamed body changed after B signed it: refused, nothing written.
+    headers = {"Authorization": f"Bearer {access}", "X-CSRF-Token": csrf_of(files.text)}
+    asked = httpx.Request(
+        "PUT", a.url + "/api/files/mine/tampered-body.txt", content=b"signed", headers=headers
+    )
+    sent = next(Signer(b.node_id, b.key(), a.node_id).auth_flow(asked))
+    tampered = httpx.Request("PUT", sent.url, content=b"SIGNED", headers=sent.headers)
+    with httpx.Client(timeout=30) as client:
+        assert client.send(tampered).status_code == 401
+    assert "tampered-body.txt" not in relayed(b, a, access).text
     # A form through the relay: a new folder, with the page's token.
     folder = relayed(
         b, a, access, "POST", "/files/folder",
