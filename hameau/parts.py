@@ -187,7 +187,16 @@ PARTS: tuple[Part, ...] = (
     ),
     Part(
         "hamlet",
-        routers=("hameau.hamlet.api:router", "hameau.hamlet.terminal:router"),
+        routers=(
+            "hameau.hamlet.api:router",
+            "hameau.hamlet.visit_views:router",
+            "hameau.hamlet.visit_views:api",
+            "hameau.hamlet.terminal:router",
+        ),
+        # The relay first: a terminal's visitor never reaches this node's own pages.
+        middleware=("hameau.hamlet.relay:Relay", "hameau.hamlet.visit_auth:VisitAuthentication"),
+        templates=True,
+        state="hameau.hamlet.visit_views:attach",
         commands=(
             Command(
                 "hamlet",
@@ -195,11 +204,9 @@ PARTS: tuple[Part, ...] = (
                 "The hamlet: pair this node with other homes' nodes, list them, leave one.",
             ),
         ),
-        models=("hameau.hamlet.models",),
+        models=("hameau.hamlet.models", "hameau.hamlet.visit_models"),
         errors=("hameau.hamlet.errors",),
         settings=("hamlet_clock_skew_seconds",),
-        templates=True,
-        middleware=("hameau.hamlet.relay:Relay",),
     ),
     Part(
         "accounts",

@@ -18,6 +18,14 @@ class PeerNotFound(NotFound):
     """No paired node by that name or node id."""
 
 
+class VisitRefused(BadRequest):
+    """A visit's sign-in link this node will not serve: unknown client, bad redirect, no PKCE."""
+
+
+class VisitEnded(Unauthorized):
+    """A relayed request whose visit is unknown, ended, or held by another peer."""
+
+
 class AnswerRefused(HameauError):
     """A peer's answer not signed by the key pinned for it (or not for this request)."""
 

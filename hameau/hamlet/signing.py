@@ -164,12 +164,13 @@ def refuse(why: str, key_id: str = "?") -> SignatureRefused:
 
 def verify(
     incoming: Incoming,
-    body: bytes,
+    body: bytes | None,
     find: Callable[[str], Ed25519PublicKey | None],
     own_node_id: str,
     skew_seconds: int,
 ) -> tuple[str, str, datetime]:
-    """The keyid, nonce and expiry of a valid signature; SignatureRefused (logged) otherwise."""
+    """The keyid, nonce and expiry of a valid signature; SignatureRefused (logged) otherwise.
+    A body of None: its Content-Digest was checked by the caller (a streamed body)."""
     headers = incoming.headers
     if "signature" not in headers or "signature-input" not in headers:
         raise refuse("no Signature or Signature-Input header")

@@ -26,6 +26,10 @@ PUBLIC = {
     "/visit": "a visitor from another home, before any login; only on a shared device",
     "/visit/start": "a visitor leaves to sign in at their own home; only on a shared device",
     "/visit/callback": "back from the visitor's home: the sign-in it started, state-checked",
+    "/hamlet/visit/authorize": "a visitor signs in from another home's terminal: the password"
+    " is its credential, checked and limited as the login form's",
+    "/.well-known/openid-configuration": "OpenID Connect discovery of visits, read by peers",
+    "/hamlet/visit/jwks": "the public key id_tokens are signed with, read by peers",
 }
 
 
