@@ -167,7 +167,8 @@ def visit_pages(times: int) -> dict[str, float]:
                  "--data-dir", str(home.data_dir)],
                 input=PASSWORD, text=True, check=True, capture_output=True,
             )  # fmt: skip
-        terminal = stack.enter_context(_visitor(a, b))
+        terminal = _visitor(a, b)
+        stack.callback(terminal.close)
         direct = stack.enter_context(httpx.Client(base_url=a.url))
         login = direct.get(f"/login?member={MEMBER}")
         direct.post("/login", data={"name": MEMBER, "password": PASSWORD,

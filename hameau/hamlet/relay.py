@@ -178,7 +178,9 @@ class Relay:
         if visit is None or not self._still_paired(visit):
             if visit is not None:
                 visitors.forget(key)
-                await revoke(visit)
+                visitors.dropped.append(visit)
+            # Idle or expired here: ended at home too, all at once (each bounded).
+            await asyncio.gather(*(revoke(each) for each in visitors.take_dropped()))
             return left(request, RedirectResponse("/login", status_code=303))
         method = scope["method"]
         if method == "POST" and scope["path"] == "/logout":

@@ -74,6 +74,7 @@ class Visitors:
     def __init__(self) -> None:
         self.pending: dict[str, Pending] = {}
         self.visits: dict[str, Visit] = {}
+        self.dropped: list[Visit] = []  # gone idle or expired here: to be ended at home too
 
     def start(self, peer_id: int) -> tuple[str, Pending]:
         """A new sign-in; its cookie key and what goes into the request to the home."""
@@ -103,7 +104,7 @@ class Visitors:
         """Keeps a visit; the key for its cookie."""
         self._drop_stale()
         while len(self.visits) >= MOST_VISITS:
-            del self.visits[next(iter(self.visits))]
+            self.dropped.append(self.visits.pop(next(iter(self.visits))))
         key = secrets.token_urlsafe(32)
         self.visits[_hash(key)] = visit
         return key
@@ -115,7 +116,8 @@ class Visitors:
         visit = self.visits.get(_hash(key))
         now = time.monotonic()
         if visit is None or not visit.alive(now):
-            self.visits.pop(_hash(key), None)
+            if visit is not None:
+                self.dropped.append(self.visits.pop(_hash(key)))
             return None
         visit.last_used = now
         return visit
@@ -126,7 +128,11 @@ class Visitors:
     def _drop_stale(self) -> None:
         now = time.monotonic()
         for key in [k for k, v in self.visits.items() if not v.alive(now)]:
-            del self.visits[key]
+            self.dropped.append(self.visits.pop(key))
+
+    def take_dropped(self) -> list[Visit]:
+        found, self.dropped = self.dropped, []
+        return found
 
 
 def check_id_token(

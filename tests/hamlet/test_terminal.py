@@ -19,7 +19,14 @@ from hameau.accounts import devices
 from hameau.hamlet import service
 from hameau.hamlet.errors import SignInRefused
 from hameau.hamlet.signing import node_id_of
-from hameau.hamlet.visitors import START_COOKIE, VISIT_COOKIE, challenge_of, check_id_token
+from hameau.hamlet.visitors import (
+    START_COOKIE,
+    VISIT_COOKIE,
+    Visit,
+    Visitors,
+    challenge_of,
+    check_id_token,
+)
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
 from tests.helpers import add_member, browser, csrf, enrol
@@ -148,3 +155,15 @@ def test_the_challenge_is_rfc_7636s() -> None:
     # RFC 7636, appendix B.
     verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
     assert challenge_of(verifier) == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+
+
+def test_a_visit_idle_past_the_shared_devices_time_is_forgotten_and_ended_at_home() -> None:
+    visitors = Visitors()
+    visit = Visit(1, "Maison Rose", "Ada", "hv_token", time.monotonic() + 3600, idle_seconds=60)
+    key = visitors.open(visit)
+    assert visitors.find(key) is visit
+    assert key not in str(visitors.visits)  # the store keeps the key's hash only
+    visit.last_used -= 120
+    assert visitors.find(key) is None
+    assert visitors.take_dropped() == [visit]  # the relay revokes these at home
+    assert visitors.find(key) is None and visitors.take_dropped() == []
