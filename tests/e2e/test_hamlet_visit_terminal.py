@@ -3,7 +3,7 @@ paired nodes (`hameau serve` processes): A is the visitor's home, B the home who
 terminal they use. From B's "who is it?" picker to A's own sign-in form, back on B with the
 visitor's own files from A (relayed by B), an upload through B landing at A, then logout:
 nothing left in the browser and the visit over at A. Also: a visit ended from home, a home
-killed mid-visit, a forged sign-in answer, and B's members and the visitor kept apart."""
+that hangs (504) or is killed (502) mid-visit, a forged sign-in answer, and B's members and the visitor kept apart."""
 
 from __future__ import annotations
 
@@ -174,7 +174,7 @@ def test_a_visit_ended_from_home_ends_on_the_terminal(
     terminal.close()
 
 
-def test_a_home_that_cannot_be_reached_is_said_in_words(
+def test_a_home_that_hangs_or_cannot_be_reached_is_said_in_words(
     browser: Any, homes: tuple[Home, Home, str]
 ) -> None:
     a, b, _ = homes
@@ -182,6 +182,13 @@ def test_a_home_that_cannot_be_reached_is_said_in_words(
     page = terminal.new_page()
     enrol_terminal(page, b)
     visit(page, a, b)
+    a.served.process.send_signal(signal.SIGSTOP)  # A hangs: it takes the connection, no answer
+    try:
+        answer = page.goto(b.url + "/files/mine/")
+    finally:
+        a.served.process.send_signal(signal.SIGCONT)
+    assert answer is not None and answer.status == 504
+    assert "n’a pas répondu à temps" in page.locator("main").inner_text()
     a.served.process.send_signal(signal.SIGKILL)
     a.served.process.wait()
     answer = page.goto(b.url + "/files/mine/")
