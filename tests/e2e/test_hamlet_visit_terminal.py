@@ -3,7 +3,8 @@ paired nodes (`hameau serve` processes): A is the visitor's home, B the home who
 terminal they use. From B's "who is it?" picker to A's own sign-in form, back on B with the
 visitor's own files from A (relayed by B), an upload through B landing at A, then logout:
 nothing left in the browser and the visit over at A. Also: a visit ended from home, a home
-that hangs (504) or is killed (502) mid-visit, a forged sign-in answer, and B's members and the visitor kept apart."""
+that hangs (504) or is killed (502) mid-visit, a forged sign-in answer, and B's members and
+the visitor kept apart."""
 
 from __future__ import annotations
 
