@@ -7,11 +7,12 @@ what comes with it: timeouts, the peer's state) is decided in one place."""
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from hameau.hamlet.answers import check_answer
-from hameau.hamlet.signing import AnswerCheck, Signer, public_key
+from hameau.hamlet.signing import AnswerCheck, Signer, public_key, sign
 from hameau.node.peer import AsyncPeer, Peer
 
 if TYPE_CHECKING:
@@ -53,9 +54,17 @@ def to_peer_async(node: Node, peer: HamletPeer, **options: Any) -> AsyncPeer:
 
 
 class _RelaySigner(Signer):
-    """Signs like any peer request; the answer is not read first, so it can stream back."""
+    """Signs like any peer request; the answer is not read first, so it can stream back, and
+    a body given with its Content-Digest (a spooled upload) streams out, signed by the digest."""
 
+    requires_request_body = False
     requires_response_body = False
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Accept-Encoding"] = "identity"
+        sign(self._signer, request, self.key_id, self.audience,
+             digest=request.headers.get("Content-Digest"))  # fmt: skip
+        yield request
 
 
 def to_peer_relay(node: Node, peer: HamletPeer, **options: Any) -> AsyncPeer:

@@ -5,8 +5,9 @@ by this node and carrying the visit's access token; the home's answer comes back
 What passes: the method, path, query and body, a few safe request headers (what the page
 accepts, its language, ranges, conditions, htmx's), never a cookie; back, the status, the
 body and safe answer headers, never a cookie, with a redirect to the home's own address made
-relative. Nothing of it is kept here. A body is held in memory while it is signed (its
-Content-Digest covers all of it), so a relayed upload is bounded (RELAYED_BODY_LIMIT).
+relative. Nothing of it is kept here once answered. Answers stream. A form's body is the one
+the node read within its limits; file content (an upload) is spooled while its Content-Digest
+is computed, since the signature covers it, then streams out (RELAYED_BODY_LIMIT bounds it).
 
 It sits after the node's body limits and before its CSRF check (the home's pages carry the
 home's tokens); cross-site requests are refused here, and the visit's cookie is SameSite=Lax.
@@ -17,10 +18,13 @@ redirect to its login page) ends it here.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import logging
+import tempfile
 from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 from starlette.background import BackgroundTask
@@ -54,7 +58,8 @@ ANSWERED = frozenset(
         "content-range", "accept-ranges", "retry-after", "allow",
     }
 )  # fmt: skip
-RELAYED_BODY_LIMIT = 64 << 20
+RELAYED_BODY_LIMIT = 1 << 30  # a file uploaded during a visit, spooled here on its way
+SPOOL_IN_MEMORY, CHUNK = 1 << 20, 1 << 16
 # Kept on a shared device's browser: not "cookies", which would drop its device cookie.
 CLEAR_SITE_DATA = '"cache", "storage"'
 REVOKE_SECONDS = 3.0
@@ -116,25 +121,47 @@ async def close(visit: Visit) -> None:
     await visit.relay.aclose()
 
 
-async def _body(scope: Scope, receive: Receive) -> bytes:
-    """The request's body: kept by SmallBodies, or read here (file content), bounded."""
+async def _content(scope: Scope, receive: Receive) -> tuple[Any, dict[str, str]]:
+    """The body to send and the headers it needs: as kept by SmallBodies, or, for file
+    content, spooled here (on disk past SPOOL_IN_MEMORY) while its digest is computed, so it
+    streams to the home signed by that digest; bounded by RELAYED_BODY_LIMIT."""
     if "hameau.body" in scope:
-        return bytes(scope["hameau.body"])
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ConnectionError("the browser went away")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > RELAYED_BODY_LIMIT:
-            raise PayloadTooLarge(
-                "Files sent during a visit are at most %(limit)s bytes each.",
-                limit=RELAYED_BODY_LIMIT,
-            )
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+        return bytes(scope["hameau.body"]), {}
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 (streamed)
+    digest, size = hashlib.sha256(), 0
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ConnectionError("the browser went away")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > RELAYED_BODY_LIMIT:
+                raise PayloadTooLarge(
+                    "Files sent during a visit are at most %(limit)s bytes each.",
+                    limit=RELAYED_BODY_LIMIT,
+                )
+            digest.update(chunk)
+            spool.write(chunk)
+            if not message.get("more_body", False):
+                break
+    except BaseException:
+        spool.close()
+        raise
+    if not size:
+        spool.close()
+        return b"", {}
+    spool.seek(0)
+    said = base64.b64encode(digest.digest()).decode()
+    return _chunks(spool), {"content-length": str(size), "content-digest": f"sha-256=:{said}:"}
+
+
+async def _chunks(spool: IO[bytes]) -> AsyncIterator[bytes]:
+    try:
+        while chunk := spool.read(CHUNK):
+            yield chunk
+    finally:
+        spool.close()
 
 
 class Relay:
@@ -215,12 +242,13 @@ class Relay:
         """The home's answer, its body not read yet."""
         import httpx
 
-        body = await _body(scope, receive)
+        body, framing = await _content(scope, receive)
         headers = {
             name: value
             for name, value in request.headers.items()
             if name in ASKED or name.startswith(("if-", "hx-"))
         }
+        headers.update(framing)
         headers["authorization"] = f"Bearer {visit.access_token}"
         path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         query = scope.get("query_string", b"").decode("latin-1")

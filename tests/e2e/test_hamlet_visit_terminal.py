@@ -51,8 +51,10 @@ def _api(home: Home, token: str, method: str, path: str, body: bytes | None = No
         return json.loads(answer.read() or b"null")
 
 
-def _files_at_home(home: Home, token: str) -> list[str]:
-    return [entry["name"] for entry in _api(home, token, "GET", "/api/files/mine/")["entries"]]
+def _files_at_home(home: Home, token: str) -> dict[str, int]:
+    """Name: size of every file of Ada's at A."""
+    listed = _api(home, token, "GET", "/api/files/mine/")["entries"]
+    return {entry["name"]: entry["size"] for entry in listed}
 
 
 def _visits_at_home(home: Home) -> list[tuple[str | None, str]]:
@@ -106,7 +108,8 @@ def test_a_visit_from_the_picker_to_logout_leaves_nothing_on_the_terminal(
 ) -> None:
     a, b, token = homes
     upload = tmp_path / UPLOADED
-    upload.write_text("tomates noires de Crimée\n")
+    # 3 MiB: past what the relay spools in memory (file content waits on disk, signed by digest)
+    upload.write_bytes("tomates noires de Crimée\n".encode() * ((3 << 20) // 26 + 1))
     profile = tmp_path / "profile"
     seen = Recorder()
     context = seen.watch(persistent(browser, profile))
@@ -122,7 +125,7 @@ def test_a_visit_from_the_picker_to_logout_leaves_nothing_on_the_terminal(
     page.set_input_files("#upload input[type=file]", str(upload))
     page.click("#upload button[type=submit]")
     page.wait_for_url("**done=uploaded")
-    assert UPLOADED in _files_at_home(a, token)  # it landed at A
+    assert _files_at_home(a, token)[UPLOADED] == upload.stat().st_size  # it landed at A, whole
     assert [ended for ended, _ in _visits_at_home(a)] == [None]
     assert _visits_at_home(a)[0][1] == TERMINAL
 

@@ -167,3 +167,43 @@ def test_a_visit_idle_past_the_shared_devices_time_is_forgotten_and_ended_at_hom
     assert visitors.find(key) is None
     assert visitors.take_dropped() == [visit]  # the relay revokes these at home
     assert visitors.find(key) is None and visitors.take_dropped() == []
+
+
+def test_a_body_signed_by_its_digest_streams_and_verifies() -> None:
+    """The relay's uploads: signed before the body streams, by its Content-Digest."""
+    import asyncio
+    import hashlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+    from http_message_signatures import HTTPMessageSigner, algorithms
+
+    from hameau.hamlet import signing
+
+    key = Ed25519PrivateKey.generate()
+    body = b"tomates noires\n" * 1000
+    said = base64.b64encode(hashlib.sha256(body).digest()).decode()
+
+    async def chunks() -> object:
+        yield body[:7000]
+        yield body[7000:]
+
+    request = httpx.Request(
+        "PUT", "http://home.example:8080/files/item/3/upload", content=chunks(),
+        headers={"Content-Length": str(len(body))},
+    )  # fmt: skip
+    signer = HTTPMessageSigner(
+        signature_algorithm=algorithms.ED25519, key_resolver=signing._OneKey("b", key)
+    )
+    signing.sign(signer, request, "b", "a-id", digest=f"sha-256=:{said}:")
+    incoming = signing.Incoming(request.method, str(request.url), request.headers)
+    found = signing.verify(incoming, None, lambda _: key.public_key(), "a-id", 60)
+    assert found[0] == "b"
+    assert request.headers["content-digest"] == f"sha-256=:{said}:"
+    assert "transfer-encoding" not in request.headers  # framed by its length, as sent
+
+    async def sent() -> bytes:
+        return b"".join([part async for part in request.stream])  # type: ignore[union-attr]
+
+    with ThreadPoolExecutor(1) as thread:  # a loop of its own, beside any other test's
+        assert thread.submit(asyncio.run, sent()).result() == body
