@@ -347,6 +347,7 @@ def test_a_peer_left_cannot_use_its_visits(homes: dict[str, Home]) -> None:
     left = cli(a, "hamlet", "leave", "C")
     assert left.returncode == 0, left.stderr
     assert relayed(c, a, access).status_code == 401
+    assert "ended (left)" in cli(a, "hamlet", "visits", "ana").stdout
     signing_in = SignIn.new(c)
     with browse(a) as browser:
         assert browser.get(AUTHORIZE, params=signing_in.params()).status_code == 400
