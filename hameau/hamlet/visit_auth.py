@@ -131,7 +131,10 @@ class VisitAuthentication:
             db.commit()  # the nonce, the sight, or the end the visit came to
             if visit is None:
                 signing.log.warning("refused a relayed request of %s: no such visit", key_id)
-                raise VisitEnded("This visit has ended; sign in again from the terminal.")
+                raise VisitEnded(
+                    "This visit has ended; sign in again from the terminal.",
+                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},  # RFC 6750
+                )
         return visits.session_secret(self.node.secret, token)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, error: HameauError) -> None:

@@ -51,7 +51,8 @@ class HamletVisit(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    # member (from their sessions page), terminal (revoked by the peer), logout, idle, expired
+    # member (from their sessions page), terminal (revoked by the peer), logout, idle,
+    # expired (VISIT_LIFETIME), left (this home left the peer)
     ended_by: Mapped[str | None] = mapped_column(String(20), nullable=True)
 
     member: Mapped[Member] = relationship()

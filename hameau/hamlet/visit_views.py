@@ -182,12 +182,10 @@ async def jwks(request: Request) -> Response:
 
 
 @router.post("/account/visits/{visit_id}/end")
-async def end_visit(request: Request, db: DB, visitor: MemberVisitor, visit_id: int) -> Response:
+async def end_visit(db: DB, visitor: MemberVisitor, visit_id: int) -> Response:
     """The member ends one of their visits, from anywhere: its next request is refused."""
     visits.end_for_member(db, member_of(visitor), visit_id)
-    if request.headers.get("hx-request"):
-        return HTMLResponse("")
-    return RedirectResponse("/account/sessions?done=visit-ended", status_code=303)
+    return RedirectResponse("/account/sessions?done=revoked", status_code=303)  # shown ended
 
 
 def sessions_section(request: Request, db: DB, visitor: Any) -> tuple[str, set[int]]:

@@ -92,7 +92,8 @@ def take_code(db: Session, code: str, peer_node_id: str) -> HamletVisitCode | No
     if found is None:
         return None
     # Deleted by its id: of two workers racing for one code, only one deletes a row.
-    taken = db.execute(delete(HamletVisitCode).where(HamletVisitCode.id == found.id)).rowcount
+    deleted = db.execute(delete(HamletVisitCode).where(HamletVisitCode.id == found.id))
+    taken = deleted.rowcount  # type: ignore[attr-defined]
     if taken != 1 or found.peer_node_id != peer_node_id or found.expires_at < utcnow():
         return None
     return found
@@ -194,7 +195,10 @@ def for_member(
             .limit(limit)
         )
     )
+    left = set(db.scalars(select(HamletPeer.node_id).where(HamletPeer.revoked_at.is_not(None))))
     for visit in found:
+        if visit.ended_at is None and visit.peer_node_id in left:
+            end(visit, "left")  # this home left that one: its requests are refused anyway
         _settle(visit, lifetimes)
     return sorted(found, key=lambda visit: visit.ended_at is not None)
 

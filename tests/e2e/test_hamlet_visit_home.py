@@ -173,6 +173,11 @@ def test_a_visit_from_sign_in_to_the_members_files_as_on_a_shared_device(
         page = browser.get(AUTHORIZE, params=signing_in.params())
     assert "Sign in at A to use the shared terminal “Kitchen tablet” of B." in page.text
     assert "form-action 'self' " + b.url in page.headers["content-security-policy"]
+    with httpx.Client(base_url=a.url, headers={"Accept-Language": "fr"}) as browser:
+        french = browser.get(AUTHORIZE, params=signing_in.params()).text
+    assert (
+        "Connectez-vous chez A pour utiliser le terminal partagé « Kitchen tablet » de B" in french
+    )
     code = code_of(sign_in(a, signing_in), signing_in)
     answer = exchange(b, a, code, signing_in)  # its signature checked against A's key
     assert answer.status_code == 200, answer.text
@@ -347,6 +352,7 @@ def test_a_peer_left_cannot_use_its_visits(homes: dict[str, Home]) -> None:
     left = cli(a, "hamlet", "leave", "C")
     assert left.returncode == 0, left.stderr
     assert relayed(c, a, access).status_code == 401
+    assert "ended (left)" in cli(a, "hamlet", "visits", "ana").stdout
     signing_in = SignIn.new(c)
     with browse(a) as browser:
         assert browser.get(AUTHORIZE, params=signing_in.params()).status_code == 400
