@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Form, Query
@@ -37,6 +37,10 @@ from hameau.node.peer import PeerFailed
 from hameau.web.auth import DB, AnyVisitor, Visitor
 from hameau.web.middleware import CSP
 
+if TYPE_CHECKING:
+    from hameau.node.datadir import Node
+    from hameau.node.peer import AsyncPeer
+
 log = logging.getLogger("hameau.hamlet")
 router = APIRouter(include_in_schema=False)
 
@@ -59,9 +63,9 @@ def _peer(db: DB, peer_id: int) -> HamletPeer:
     return peer
 
 
-def client_for(node: object, peer: HamletPeer) -> object:
+def client_for(node: Node, peer: HamletPeer) -> AsyncPeer:
     """The signed client toward the visitor's home, with a relayed page's short timeouts."""
-    return to_peer_async(node, peer, timeout=TIMEOUT, connect=CONNECT)  # type: ignore[arg-type]
+    return to_peer_async(node, peer, timeout=TIMEOUT, connect=CONNECT)
 
 
 @router.get("/visit")
@@ -110,8 +114,8 @@ async def start(
 
 
 async def _exchange(
-    request: Request, peer: HamletPeer, client: object, code: str, verifier: str
-) -> dict:
+    request: Request, peer: HamletPeer, client: AsyncPeer, code: str, verifier: str
+) -> dict[str, Any]:
     """The home's tokens for this code, asked over the signed channel."""
     form = {
         "grant_type": "authorization_code",
@@ -121,7 +125,7 @@ async def _exchange(
         "code_verifier": verifier,
     }
     try:
-        answer = await client.call("POST", "/api/hamlet/visit/token", data=form)  # type: ignore[attr-defined]
+        answer = await client.call("POST", "/api/hamlet/visit/token", data=form)
     except PeerFailed as failure:
         log.warning("visit: the token exchange with %s failed: %s", peer.name, failure)
         if failure.answered:
@@ -154,11 +158,15 @@ async def callback(
     peer = _peer(db, pending.peer_id)
     node = request.app.state.node
     client = client_for(node, peer)
-    answer = await _exchange(request, peer, client, code, pending.verifier)
-    claims = check_id_token(
-        str(answer["id_token"]), public_key(peer.public_key), peer.node_id, peer.address,
-        node.identity.node_id, pending.nonce,
-    )  # fmt: skip
+    try:
+        answer = await _exchange(request, peer, client, code, pending.verifier)
+        claims = check_id_token(
+            str(answer["id_token"]), public_key(peer.public_key), peer.node_id, peer.address,
+            node.identity.node_id, pending.nonce,
+        )  # fmt: skip
+    except BaseException:
+        await client.aclose()
+        raise
     lifetime = min(float(answer.get("expires_in") or 3600), 24 * 3600)
     idle = node.settings.shared_idle_minutes * 60 + 60  # the home's idle logout comes first
     visit = Visit(
@@ -173,5 +181,6 @@ async def callback(
         VISIT_COOKIE, visitors.open(visit), path="/", httponly=True, samesite="lax",
         secure=request.url.scheme == "https",
     )  # fmt: skip
-    log.info("visit: a visitor from %s began on device %s", peer.name, visitor.device.name)  # type: ignore[union-attr]
+    assert visitor.device is not None  # _on_shared_device
+    log.info("visit: a visitor from %s began on device %s", peer.name, visitor.device.name)
     return response
