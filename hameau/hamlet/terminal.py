@@ -18,6 +18,7 @@ from fastapi import APIRouter, Form, Query
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from hameau.errors import HameauError
 from hameau.hamlet.client import to_peer_async, to_peer_relay
 from hameau.hamlet.errors import SignInRefused, VisitUnavailable
 from hameau.hamlet.models import HamletPeer
@@ -47,6 +48,7 @@ router = APIRouter(include_in_schema=False)
 CALLBACK = "/visit/callback"
 # A relayed page waits this long for the visitor's home, connecting at most CONNECT of it.
 TIMEOUT, CONNECT = 15.0, 3.0
+PING_SECONDS = 5.0  # before sending the visitor home: does this node reach it?
 
 
 def _on_shared_device(visitor: Visitor) -> None:
@@ -82,6 +84,21 @@ async def choose_home(request: Request, db: DB, visitor: AnyVisitor) -> Response
     return response
 
 
+async def _reachable(node: Node, peer: HamletPeer) -> None:
+    """Whether this node reaches the home (the relay will need it): said now, in words,
+    rather than after the visitor typed their password there."""
+    client = to_peer_async(node, peer, timeout=PING_SECONDS, connect=PING_SECONDS)
+    try:
+        await client.call("GET", "/api/hamlet/ping")
+    except HameauError as failure:  # no answer, an error, or one not signed by its key
+        log.warning("visit: %s cannot be reached for a visit: %s", peer.name, failure)
+        raise VisitUnavailable(
+            "Your home %(home)s cannot be reached from here; try again later.", home=peer.name
+        ) from None
+    finally:
+        await client.aclose()
+
+
 @router.post("/visit/start")
 async def start(
     request: Request, db: DB, visitor: AnyVisitor, home: Annotated[int, Form()]
@@ -90,6 +107,7 @@ async def start(
     _on_shared_device(visitor)
     peer = _peer(db, home)
     assert visitor.device is not None
+    await _reachable(request.app.state.node, peer)
     key, pending = visitors_of(request.app).start(peer.id)
     query = {
         "response_type": "code",

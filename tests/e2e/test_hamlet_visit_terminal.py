@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -91,6 +92,11 @@ def visit(page: Any, a: Home, b: Home) -> None:
     assert page.locator("h1").inner_text() == "Visite depuis une autre maison"
     page.click("ul.people button:has-text('A')")
     page.wait_for_url(a.url + "/hamlet/visit/authorize**")
+    asked = {name: values[0] for name, values in parse_qs(urlsplit(page.url).query).items()}
+    assert asked["client_id"] == b.node_id and asked["scope"] == "openid"
+    assert asked["redirect_uri"] == b.url + "/visit/callback"
+    assert asked["code_challenge_method"] == "S256" and len(asked["code_challenge"]) == 43
+    assert asked["device"] == TERMINAL and asked["state"] != asked["nonce"]
     page.fill("input[name=name]", "ada")
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
@@ -202,6 +208,11 @@ def test_a_home_that_hangs_or_cannot_be_reached_is_said_in_words(
     page.click("button:has-text('Terminer la visite')")
     page.wait_for_url(b.url + "/login")
     assert [c["name"] for c in terminal.cookies()] == ["hameau_device"]
+    # The next visitor from A is told here, before leaving for a page that would not load.
+    page.click("text=Je viens d’une autre maison")
+    page.click("ul.people button:has-text('A')")
+    assert page.url == b.url + "/visit/start"
+    assert "Votre maison A ne peut pas être jointe d’ici" in page.locator("main").inner_text()
     terminal.close()
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import time
 import warnings
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -31,7 +30,7 @@ from hameau.node.datadir import Node
 from hameau.node.db import transaction
 from tests.helpers import add_member, browser, csrf, enrol
 
-HOME = "http://home.example:8080"
+HOME = "http://home.invalid:8080"  # RFC 2606: never resolves
 
 
 def _public_b64(key: Ed25519PrivateKey) -> str:
@@ -74,30 +73,35 @@ def test_a_visit_starts_only_on_a_shared_device(node: Node) -> None:
     assert answer.status_code == 400 and "shared device" in answer.text
 
 
-def test_starting_sends_the_browser_home_with_pkce_and_the_device(
+def test_a_home_this_node_cannot_reach_is_said_before_the_visitor_leaves(
     node: Node, terminal: TestClient
 ) -> None:
+    """The paired home's address answers nothing (here: no such host): the visitor is told
+    here, in words, rather than sent to a page that will not load. (The sign-in request
+    itself is checked in the end-to-end test, against a real home.)"""
     page = terminal.get("/visit")
     with node.sessions() as db:
         home = service.find(db, "Maison Rose").id
-    answer = terminal.post("/visit/start", data={"home": home, "csrf_token": csrf(page.text)})
-    assert answer.status_code == 303
-    target = urlsplit(answer.headers["location"])
-    assert f"{target.scheme}://{target.netloc}{target.path}" == HOME + "/hamlet/visit/authorize"
-    asked = {name: values[0] for name, values in parse_qs(target.query).items()}
-    assert asked["client_id"] == node.identity.node_id
-    assert asked["redirect_uri"] == "http://testserver/visit/callback"
-    assert asked["code_challenge_method"] == "S256" and len(asked["code_challenge"]) == 43
-    assert asked["device"] == "Kitchen terminal" and asked["scope"] == "openid"
-    assert asked["state"] != asked["nonce"]
-    cookie = answer.headers["set-cookie"]
-    assert cookie.startswith(START_COOKIE) and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    answer = terminal.post(
+        "/visit/start", data={"home": home, "csrf_token": csrf(page.text)},
+        headers={"accept-language": "en"},
+    )  # fmt: skip
+    assert answer.status_code == 502
+    assert "Your home Maison Rose cannot be reached from here" in answer.text
+    assert START_COOKIE not in answer.headers.get("set-cookie", "")
 
-    # An answer whose state is not the one sent is refused, and the sign-in is used up.
-    forged = terminal.get(f"/visit/callback?code=x&state=not-{asked['state']}")
-    assert forged.status_code == 400
-    again = terminal.get(f"/visit/callback?code=x&state={asked['state']}")
-    assert again.status_code == 400
+
+def test_a_sign_in_answer_is_refused_unless_its_state_is_this_browsers() -> None:
+    visitors = Visitors()
+    key, pending = visitors.start(1)
+    with pytest.raises(SignInRefused, match="does not match"):
+        visitors.finish(key, "not-" + pending.state)
+    with pytest.raises(SignInRefused, match="not started on this device"):
+        visitors.finish(key, pending.state)  # used up by the wrong answer
+    key, pending = visitors.start(1)
+    with pytest.raises(SignInRefused, match="not started on this device"):
+        visitors.finish("another-browsers-key", pending.state)
+    assert visitors.finish(key, pending.state) is pending
 
 
 def test_a_callback_this_browser_did_not_start_is_refused(terminal: TestClient) -> None:
