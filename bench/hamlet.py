@@ -6,7 +6,9 @@ sight stored in one commit, the answer signed by A and checked by B) beside an u
 GET /healthz over the same HTTPS, and over plain HTTP (A's data dir served a second time,
 without TLS), in the same run, one request at a time on a kept-alive connection; then the
 same GET on a new connection each time, HTTPS and plain HTTP (the handshake's cost).
-Prints one JSON line.
+And a visitor's page
+(their files) on B's shared terminal, relayed by B to A, beside the same page loaded directly
+at A by the same member, in the same run. Prints one JSON line.
 
     .venv/bin/python bench/hamlet.py [--requests 200]
 """
@@ -154,6 +156,70 @@ def served(times: int) -> dict[str, float]:
         return figures
 
 
+PAGE = "/files/mine/"
+MEMBER, PASSWORD = "ada", "un potager partagé"
+
+
+def _form_token(html: str) -> str:
+    return html.split('name="csrf_token" value="')[1].split('"')[0]
+
+
+def _visitor(a: Served, b: Served) -> httpx.Client:
+    """B's browser enrolled as a shared terminal, through a visit signed in at A."""
+    hameau("device", "add", "Hall", "--kind", "terminal", "--shared", "--data-dir", b.data_dir)
+    link = hameau("device", "enrol-link", "Hall", "--url", b.url, "--data-dir", b.data_dir)
+    terminal = httpx.Client(base_url=b.url, verify=b.verify)
+    confirm = terminal.get(link.removeprefix(b.url))
+    terminal.post("/devices/enrol", data={"code": link.split("code=")[1],
+                                          "csrf_token": _form_token(confirm.text)})  # fmt: skip
+    picker = terminal.get("/visit")
+    home = picker.text.split('name="home" value="')[1].split('"')[0]
+    sent = terminal.post(
+        "/visit/start", data={"home": home, "csrf_token": _form_token(picker.text)}
+    )
+    with httpx.Client(verify=a.verify) as at_home:  # the browser at A: no cookie of B goes there
+        form = at_home.get(sent.headers["location"])
+        action = form.text.split('<form class="stack" method="post" action="')[1].split('"')[0]
+        back = at_home.post(
+            a.url + action.replace("&amp;", "&"),
+            data={"name": MEMBER, "password": PASSWORD, "csrf_token": _form_token(form.text)},
+        )
+    terminal.get(back.headers["location"].removeprefix(b.url))
+    return terminal
+
+
+def visit_pages(times: int) -> dict[str, float]:
+    """A visitor's page through B's relay, and the same page directly at A, same member."""
+    with tempfile.TemporaryDirectory() as scratch, ExitStack() as stack:
+        homes = {}
+        for name in ("A", "B"):
+            data_dir = Path(scratch) / name
+            hameau("init", "--name", name, "--data-dir", data_dir)
+            homes[name] = stack.enter_context(serve(data_dir, port=free_port(), tls=True))
+        a, b = homes["A"], homes["B"]
+        invitation = hameau("hamlet", "invite", "--address", a.url, "--data-dir", a.data_dir)
+        hameau("hamlet", "join", invitation, "--address", b.url, "--data-dir", b.data_dir)
+        for home, member in ((a, MEMBER), (b, "bea")):
+            subprocess.run(
+                [sys.executable, "-m", "hameau", "member", "add", member, "--password-stdin",
+                 "--data-dir", str(home.data_dir)],
+                input=PASSWORD, text=True, check=True, capture_output=True,
+            )  # fmt: skip
+        terminal = _visitor(a, b)
+        stack.callback(terminal.close)
+        direct = stack.enter_context(httpx.Client(base_url=a.url, verify=a.verify))
+        login = direct.get(f"/login?member={MEMBER}")
+        direct.post("/login", data={"name": MEMBER, "password": PASSWORD,
+                                    "csrf_token": _form_token(login.text)})  # fmt: skip
+        relayed = terminal.get(PAGE)
+        assert relayed.status_code == 200 and "hv_" not in relayed.text, relayed.text[:300]
+        assert direct.get(PAGE).status_code == 200
+        return {
+            "visit_page_relayed_p50_ms": timed_ms(lambda: terminal.get(PAGE), times),
+            "visit_page_direct_p50_ms": timed_ms(lambda: direct.get(PAGE), times),
+        }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
@@ -161,6 +227,7 @@ def main() -> None:
     figures = {"bench": "hamlet", "when": datetime.now(UTC).isoformat(timespec="seconds")}
     figures |= in_process(options.requests * 5)
     figures |= served(options.requests)
+    figures |= visit_pages(options.requests)
     figures["requests"] = options.requests
     print(json.dumps(figures))
 

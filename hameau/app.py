@@ -95,6 +95,7 @@ def _middleware(node: Node, csrf: CSRF, metrics: Metrics) -> list[Middleware]:
             streamed=STREAMED,
             larger={"/dav/": settings.max_dav_body_bytes, **LARGER_BODIES},
         ),
+        *(Middleware(load(each), node=node) for part in PARTS for each in part.middleware),
         Middleware(CSRFCheck, csrf=csrf),
     ]
 
@@ -143,6 +144,9 @@ def create_app(node: Node) -> FastAPI:
     app.state.syncing = trips.domains  # for travel, which never imports the registry
     app.state.starts = []  # Callable[[], None]
     app.state.stops = []  # Callable[[], Awaitable[None]]
+    # Callable[[request, db, visitor], (html, login session ids)]: parts' sections of the
+    # member's sessions page, and the sessions they list there instead.
+    app.state.session_sections = []
     _add_parts(app, node)
     app.openapi = lambda: describe(app)  # type: ignore[method-assign]
     return app

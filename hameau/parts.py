@@ -60,6 +60,9 @@ class Part:
     environment: str | None = None  # module: export, import_, usage
     sync: str | None = None  # module: changes_since, apply
     settings: tuple[str, ...] = field(default=())  # the names of its settings in config.Settings
+    # "module:Class(app, node=node)": ASGI middleware of the part, run after the bodies are
+    # read and before the CSRF check (e.g. authenticating requests relayed for a visit).
+    middleware: tuple[str, ...] = ()
     # "module:function(app, node)": sets the part's `app.state` entries when the app is made;
     # it may append to `app.state.starts` (called at start) and `app.state.stops` (awaited at
     # the end), for what runs in the background.
@@ -195,7 +198,12 @@ PARTS: tuple[Part, ...] = (
             "hameau.hamlet.api:router",
             "hameau.hamlet.nearby:router",
             "hameau.hamlet.pages:router",
+            "hameau.hamlet.visit_views:router",
+            "hameau.hamlet.visit_views:api",
+            "hameau.hamlet.terminal:router",
         ),
+        # The relay first: a terminal's visitor never reaches this node's own pages.
+        middleware=("hameau.hamlet.relay:Relay", "hameau.hamlet.visit_auth:VisitAuthentication"),
         commands=(
             Command(
                 "hamlet",
@@ -203,11 +211,11 @@ PARTS: tuple[Part, ...] = (
                 "The hamlet: pair this node with other homes' nodes, list them, leave one.",
             ),
         ),
-        models=("hameau.hamlet.models",),
+        models=("hameau.hamlet.models", "hameau.hamlet.visit_models"),
         errors=("hameau.hamlet.errors",),
         settings=("hamlet_clock_skew_seconds", "hamlet_announce"),
         templates=True,
-        state="hameau.hamlet.nearby:attach",
+        state="hameau.hamlet.state:attach",
     ),
     Part(
         "accounts",

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from hameau.accounts import devices, members, sessions
-from hameau.accounts.models import Device
+from hameau.accounts.models import Device, Member
 from hameau.errors import BadRequest, Forbidden, HameauError, TooManyRequests
 from hameau.web.auth import (
     DB,
@@ -133,6 +133,29 @@ async def pick(
     return _login_page(request, db, visitor.device, next_path=safe_next(next), chosen=member)
 
 
+async def check_password(request: Request, db: DB, name: str, password: str) -> Member:
+    """The member these credentials name, under the login limits: TooManyRequests while the
+    account or the address is locked out, else the authentication's error (counted as a
+    failure). Every sign-in with a password goes through here (the login form, a visit's)."""
+    limiter = request.app.state.limiter
+    address = client_address(request)
+    account = name.strip().lower()
+    wait = limiter.retry_after(account, address)
+    if wait:
+        raise TooManyRequests(
+            "Too many failed logins; try again in %(seconds)s seconds.",
+            headers={"Retry-After": str(wait)},
+            seconds=wait,
+        )
+    try:
+        member = await members.authenticate(db, account, password)
+    except HameauError:
+        limiter.failed(account, address)
+        raise
+    limiter.succeeded(account)
+    return member
+
+
 @router.post("/login")
 async def login(
     request: Request,
@@ -142,31 +165,17 @@ async def login(
     password: Annotated[str, Form(max_length=1024)],
     next: Annotated[str, Form(max_length=500)] = "/",
 ) -> Response:
-    limiter = request.app.state.limiter
     address = client_address(request)
     account = name.strip().lower()
     found = visitor.device
-    wait = limiter.retry_after(account, address)
     gettext = request.app.state.pages.gettext(request)
-    if wait:
-        error = TooManyRequests(
-            "Too many failed logins; try again in %(seconds)s seconds.",
-            headers={"Retry-After": str(wait)},
-            seconds=wait,
-        )
-        return _login_page(
-            request, db, found, next_path=safe_next(next), chosen=account,
-            error=error.render(gettext), status=429, headers=error.headers,
-        )  # fmt: skip
     try:
-        member = await members.authenticate(db, account, password)
+        member = await check_password(request, db, account, password)
     except HameauError as failure:
-        limiter.failed(account, address)
         return _login_page(
             request, db, found, next_path=safe_next(next), chosen=account,
-            error=failure.render(gettext), status=failure.status,
+            error=failure.render(gettext), status=failure.status, headers=failure.headers,
         )  # fmt: skip
-    limiter.succeeded(account)
     login_session, session_secret = sessions.create_session(
         db,
         member,

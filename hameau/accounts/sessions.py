@@ -49,10 +49,14 @@ def create_session(
     *,
     user_agent: str = "",
     address: str = "",
+    shared: bool = False,
+    secret: str | None = None,
 ) -> tuple[LoginSession, str]:
-    secret = new_secret()
+    """A new session; `shared` (or a shared device) gives it the shared devices' rules, and
+    `secret` is for a caller that derives the secret itself (a visit from another home)."""
+    secret = secret or new_secret()
     now = utcnow()
-    shared = bool(device and device.shared)
+    shared = shared or bool(device and device.shared)
     login = LoginSession(
         token_hash=digest(secret),
         member_id=member.id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -116,9 +117,13 @@ async def export_environment(request: Request, visitor: MemberVisitor) -> Respon
 async def sessions_page(request: Request, db: DB, visitor: MemberVisitor) -> Response:
     live = sessions.list_for_member(db, member_of(visitor), request.app.state.lifetimes)
     current = visitor.login.id if visitor.login else None
+    # Parts add sections (visits from other homes), listing some sessions there instead.
+    sections = [part(request, db, visitor) for part in request.app.state.session_sections]
+    apart = {found for _, ids in sections for found in ids}
     return render(
         request, visitor, db, "sessions.html", N_("My sessions"),
-        logins=live, current=current, describe_agent=agents.describe,
+        logins=[login for login in live if login.id not in apart], current=current,
+        describe_agent=agents.describe, sections=[Markup(html) for html, _ in sections],  # noqa: S704 (autoescaped)
     )  # fmt: skip
 
 

@@ -174,3 +174,27 @@ def nearby(
                 print(f"  paired at {home.paired_address}: requests go there, not here")
         else:
             print("  not paired: pairing still needs an invitation from its admin")
+
+
+@hamlet_app.command("visits")
+def visits_of(
+    member: Annotated[str, typer.Argument(help="The member's name.")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """A member's visits to paired homes' shared terminals, ongoing ones first."""
+    from hameau.accounts.members import find_member
+    from hameau.accounts.sessions import Lifetimes
+    from hameau.hamlet import visits
+
+    table = Table("id", "home", "device", "started", "minutes", "state")
+    with node_session(data_dir) as (node, db):
+        found = visits.for_member(
+            db, find_member(db, member), Lifetimes.from_settings(node.settings)
+        )
+        for visit in found:
+            state = f"ended ({visit.ended_by})" if visit.ended_at else "ongoing"
+            table.add_row(
+                str(visit.id), visit.peer_name, visit.device_label or "-",
+                f"{visit.started_at:%Y-%m-%d %H:%M}", str(visits.minutes(visit)), state,
+            )  # fmt: skip
+    console.print(table)

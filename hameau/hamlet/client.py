@@ -10,13 +10,14 @@ decided in one place."""
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from hameau.errors import BadRequest
 from hameau.hamlet.answers import check_answer
 from hameau.hamlet.service import check_address
-from hameau.hamlet.signing import AnswerCheck, Signer, public_key
+from hameau.hamlet.signing import AnswerCheck, Signer, public_key, sign
 from hameau.hamlet.watched import PEER_ERRORS, WatchedAsyncPeer, WatchedPeer  # noqa: F401
 from hameau.node import tls
 from hameau.node.peer import CERTIFICATE, AsyncPeer, Peer, PeerFailed
@@ -134,3 +135,27 @@ def to_peer_async(node: Node, peer: HamletPeer, always: bool = False, **options:
     return WatchedAsyncPeer(
         node, peer, always, signer=signer, verify=verify, **{**TIMEOUTS, **options}
     )
+
+
+class _RelaySigner(Signer):
+    """Signs like any peer request; the answer is not read first, so it can stream back, and
+    a body given with its Content-Digest (a spooled upload) streams out, signed by the digest."""
+
+    requires_request_body = False
+    requires_response_body = False
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Accept-Encoding"] = "identity"
+        sign(self._signer, request, self.key_id, self.audience,
+             digest=request.headers.get("Content-Digest"))  # fmt: skip
+        yield request
+
+
+def to_peer_relay(node: Node, peer: HamletPeer, **options: Any) -> AsyncPeer:
+    """A client for a visitor's relayed pages (hamlet/relay.py): requests signed as any other,
+    answers not checked against the peer's key (a page or a download streams back unsigned;
+    the channel to the peer, pinned with TLS, vouches for them)."""
+    identity = node.identity
+    verify = _certificate(peer.address, peer.tls_fingerprint, peer.name)
+    signer = _RelaySigner(identity.node_id, identity.private_key, peer.node_id, None)
+    return AsyncPeer(peer.address, signer=signer, verify=verify, **{"timeout": 20, **options})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hameau.errors import HameauError, NotFound, Unauthorized
+from hameau.errors import BadRequest, HameauError, NotFound, Unauthorized
 from hameau.node.peer import PeerFailed
 
 
@@ -19,6 +19,14 @@ class PeerNotFound(NotFound):
     """No paired node by that name or node id."""
 
 
+class VisitRefused(BadRequest):
+    """A visit's sign-in link this node will not serve: unknown client, bad redirect, no PKCE."""
+
+
+class VisitEnded(Unauthorized):
+    """A relayed request whose visit is unknown, ended, or held by another peer."""
+
+
 class AnswerRefused(HameauError):
     """A peer's answer not signed by the key pinned for it (or not for this request)."""
 
@@ -30,3 +38,20 @@ class PeerResting(PeerFailed):
     call fails at once, without the network."""
 
     status = 503
+
+
+class SignInRefused(BadRequest):
+    """A visit that cannot start: no such peer, a sign-in answer that does not match or does
+    not verify, a browser that is not a shared device of this home."""
+
+
+class VisitUnavailable(HameauError):
+    """The visitor's home cannot be reached, or answered something unusable, during a visit."""
+
+    status = 502
+
+
+class VisitTimedOut(HameauError):
+    """The visitor's home did not answer in time during a visit."""
+
+    status = 504

@@ -124,16 +124,22 @@ def sign(
     audience: str,
     created: datetime | None = None,
     nonce: str | None = None,
+    digest: str | None = None,
 ) -> str:
-    """Sign `request` in place (its body already read); returns the nonce."""
+    """Sign `request` in place (its body already read, or, for a body that streams after
+    signing, its Content-Digest given as `digest`); returns the nonce."""
     created = created or datetime.now(UTC)
     nonce = nonce or secrets.token_urlsafe(16)
     for name in (AUDIENCE, "Content-Digest", "Signature", "Signature-Input"):
         request.headers.pop(name, None)  # a retried request is signed afresh
     request.headers[AUDIENCE] = audience
+    if digest is not None:
+        request.headers["Content-Digest"] = digest
     signer.sign(
         request, key_id=key_id, created=created, expires=created + timedelta(seconds=LIFETIME),
-        nonce=nonce, tag=TAG, covered_component_ids=COVERED, body=request.content,
+        nonce=nonce, tag=TAG,
+        covered_component_ids=COVERED if digest is None else (*COVERED, "content-digest"),
+        body=request.content if digest is None else None, use_existing_digest=digest is not None,
     )  # fmt: skip
     return nonce
 
@@ -164,12 +170,13 @@ def refuse(why: str, key_id: str = "?") -> SignatureRefused:
 
 def verify(
     incoming: Incoming,
-    body: bytes,
+    body: bytes | None,
     find: Callable[[str], Ed25519PublicKey | None],
     own_node_id: str,
     skew_seconds: int,
 ) -> tuple[str, str, datetime]:
-    """The keyid, nonce and expiry of a valid signature; SignatureRefused (logged) otherwise."""
+    """The keyid, nonce and expiry of a valid signature; SignatureRefused (logged) otherwise.
+    A body of None: its Content-Digest was checked by the caller (a streamed body)."""
     headers = incoming.headers
     if "signature" not in headers or "signature-input" not in headers:
         raise refuse("no Signature or Signature-Input header")

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from hameau.accounts import devices, sessions, tokens
 from hameau.accounts.models import AppToken, Device, LoginSession, Member
 from hameau.errors import BadRequest, Forbidden, Unauthorized
-from hameau.web.csrf import SESSION_COOKIE
+from hameau.web.csrf import SESSION_COOKIE, VISIT_SESSION
 from hameau.web.errors import storage_full
 from hameau.web.i18n import choose_locale
 
@@ -121,7 +121,10 @@ def resolve_visitor(request: Request, db: Session) -> Visitor:
         return request.state.visitor
     app_state = request.app.state
     visitor = Visitor()
-    device_secret = request.cookies.get(DEVICE_COOKIE)
+    # A visit from another home (its session set by the part that checked it): no cookie
+    # and no app password of the terminal counts.
+    visit_secret = request.scope.get(VISIT_SESSION)
+    device_secret = None if visit_secret else request.cookies.get(DEVICE_COOKIE)
     if device_secret:
         visitor.device = devices.recognise(db, device_secret)
         if visitor.device is None:
@@ -131,12 +134,12 @@ def resolve_visitor(request: Request, db: Session) -> Visitor:
                 headers={"Set-Cookie": f"{DEVICE_COOKIE}=; Max-Age=0; Path=/; HttpOnly"},
             )
         visitor.device_secret = device_secret
-    authorization = request.headers.get("authorization")
+    authorization = None if visit_secret else request.headers.get("authorization")
     if authorization:
         visitor.token = _from_authorization(db, authorization)
         visitor.member = visitor.token.member
     else:
-        session_secret = request.cookies.get(SESSION_COOKIE)
+        session_secret = visit_secret or request.cookies.get(SESSION_COOKIE)
         if session_secret:
             active = request.headers.get(PASSIVE_HEADER) != "1"
             login = sessions.resolve(db, session_secret, app_state.lifetimes, active=active)

@@ -17,6 +17,9 @@ import time
 from starlette.requests import HTTPConnection
 
 SESSION_COOKIE = "hameau_session"
+# A request relayed for a visit from another home carries no cookie: the part that
+# authenticated it puts its session's secret here (hameau/hamlet/visit_auth.py).
+VISIT_SESSION = "hameau.visit_session"
 ANONYMOUS_LIFETIME = 12 * 3600
 
 
@@ -37,7 +40,9 @@ class CSRF:
         return f"{stamp}.{self._mac('a:' + stamp)}"
 
     def token_for(self, connection: HTTPConnection) -> str:
-        session_secret = connection.cookies.get(SESSION_COOKIE)
+        session_secret = connection.scope.get(VISIT_SESSION) or connection.cookies.get(
+            SESSION_COOKIE
+        )
         return self.for_session(session_secret) if session_secret else self.anonymous()
 
     def valid(self, session_secret: str | None, token: str, now: float | None = None) -> bool:

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hameau.errors import BadRequest, Forbidden, HameauError, PayloadTooLarge
-from hameau.web.csrf import CSRF, SESSION_COOKIE
+from hameau.web.csrf import CSRF, SESSION_COOKIE, VISIT_SESSION
 from hameau.web.errors import error_response
 from hameau.web.metrics import Metrics
 
@@ -237,17 +237,24 @@ class CSRFCheck:
             return
         await self.app(scope, receive, send)
 
+    @staticmethod
+    def _cross_site(headers: Headers) -> bool:
+        if headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+            return True
+        origin = headers.get("origin")
+        return bool(origin and origin != "null" and urlsplit(origin).netloc != headers.get("host"))
+
     def _refusal(self, request: Request, scope: Scope) -> HameauError | None:
         headers = request.headers
-        cross = Forbidden("This request came from another site and was refused.")
-        if headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-            return cross
-        origin = headers.get("origin")
-        if origin and origin != "null" and urlsplit(origin).netloc != headers.get("host"):
-            return cross
-        session_secret = request.cookies.get(SESSION_COOKIE)
-        if not session_secret and headers.get("authorization"):
-            return None  # an app-password client: no cookie to ride on
+        # Relayed for a visit: the terminal's node checked the browser's origin itself.
+        visit_secret = scope.get(VISIT_SESSION)
+        if not visit_secret and self._cross_site(headers):
+            return Forbidden("This request came from another site and was refused.")
+        session_secret = visit_secret or request.cookies.get(SESSION_COOKIE)
+        if not session_secret and (headers.get("authorization") or headers.get("signature")):
+            # An app-password client, or a node signing its request (RFC 9421; a browser's
+            # cross-site form cannot add that header): no cookie to ride on.
+            return None
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         is_form = content_type in ("application/x-www-form-urlencoded", "multipart/form-data")
         if not session_secret and not is_form:

@@ -23,6 +23,13 @@ PUBLIC = {
     "/api/travel/satellites": "the login of a new satellite: name and password in its body",
     "/api/hamlet/pair": "another home's node pairing: the invitation's one-time secret is its"
     " credential, and the request is signed with the key it asks to have pinned",
+    "/visit": "a visitor from another home, before any login; only on a shared device",
+    "/visit/start": "a visitor leaves to sign in at their own home; only on a shared device",
+    "/visit/callback": "back from the visitor's home: the sign-in it started, state-checked",
+    "/hamlet/visit/authorize": "a visitor signs in from another home's terminal: the password"
+    " is its credential, checked and limited as the login form's",
+    "/.well-known/openid-configuration": "OpenID Connect discovery of visits, read by peers",
+    "/hamlet/visit/jwks": "the public key id_tokens are signed with, read by peers",
 }
 
 

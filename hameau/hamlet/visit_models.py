@@ -1,0 +1,59 @@
+"""Tables of visits (a member of this home using a paired home's shared terminal): the
+one-time authorization codes of the sign-in, and the visits themselves, which the move to
+another home (next) will read. Only hashes of codes and access tokens are kept."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from hameau.accounts.models import LoginSession, Member
+from hameau.node.db import Base, UTCDateTime, utcnow
+
+
+class HamletVisitCode(Base):
+    """An authorization code given to a peer's terminal: single use, 60 seconds."""
+
+    __tablename__ = "hamlet_visit_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    peer_node_id: Mapped[str] = mapped_column(String(40))
+    redirect_uri: Mapped[str] = mapped_column(String(400))
+    scope: Mapped[str] = mapped_column(String(100))
+    nonce: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    code_challenge_method: Mapped[str] = mapped_column(String(10))
+    device_label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class HamletVisit(Base):
+    """A member's visit from a peer's shared terminal: who, from which home and device, when,
+    how long, and how it ended. Its browser session (shared, with the shared devices' idle
+    rules) is a login session this node made for it, never seen by the peer."""
+
+    __tablename__ = "hamlet_visits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    peer_node_id: Mapped[str] = mapped_column(String(40))
+    peer_name: Mapped[str] = mapped_column(String(100))  # as it was called then
+    device_label: Mapped[str] = mapped_column(String(100), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    login_session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("login_sessions.id", ondelete="SET NULL"), nullable=True
+    )
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # member (from their sessions page), terminal (revoked by the peer), logout, idle,
+    # expired (VISIT_LIFETIME), left (this home left the peer)
+    ended_by: Mapped[str | None] = mapped_column(String(20), nullable=True)
+
+    member: Mapped[Member] = relationship()
+    login: Mapped[LoginSession | None] = relationship()
