@@ -30,7 +30,7 @@ from hameau.node.datadir import Node
 from hameau.node.db import transaction
 from tests.helpers import add_member, browser, csrf, enrol
 
-HOME = "http://home.invalid:8080"  # RFC 2606: never resolves
+HOME = "https://home.invalid:8080"  # RFC 2606: never resolves
 
 
 def _public_b64(key: Ed25519PrivateKey) -> str:
@@ -44,7 +44,8 @@ def terminal(node: Node) -> TestClient:
     add_member(node, "camille", admin=True)
     with transaction(node.sessions) as db:
         devices.add_device(db, "Kitchen terminal", "terminal", True)
-        service.pin(db, _public_b64(Ed25519PrivateKey.generate()), "Maison Rose", HOME)
+        key = _public_b64(Ed25519PrivateKey.generate())
+        service.pin(db, key, "Maison Rose", HOME, "x" * 43)  # never reached: any pin
     client = browser(node)
     enrol(client, node, "Kitchen terminal")
     return client
