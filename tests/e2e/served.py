@@ -140,16 +140,22 @@ def chromium(trust: tuple[Path, ...] = ()) -> Iterator[Any]:
     not (Chromium's own SPKI pinning flag, the way a household would add an exception)."""
     from playwright.sync_api import sync_playwright
 
-    args = list(CHROMIUM_ARGS)
-    if trust:
-        pins = ",".join(_spki_sha256(cert) for cert in trust)
-        args.append(f"--ignore-certificate-errors-spki-list={pins}")
+    args = chromium_args(trust)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         try:
             yield browser
         finally:
             browser.close()
+
+
+def chromium_args(trust: tuple[Path, ...] = ()) -> list[str]:
+    """Chromium's flags, trusting the keys of these certificates (PEM)."""
+    args = list(CHROMIUM_ARGS)
+    if trust:
+        pins = ",".join(_spki_sha256(cert) for cert in trust)
+        args.append(f"--ignore-certificate-errors-spki-list={pins}")
+    return args
 
 
 def _spki_sha256(cert: Path) -> str:

@@ -90,7 +90,9 @@ class SignIn:
 
 def browse(home: Home) -> httpx.Client:
     """The terminal's browser, straight to A (no cookies kept between tests)."""
-    return httpx.Client(base_url=home.url, headers={"Accept-Language": "en"}, timeout=30)
+    return httpx.Client(
+        base_url=home.url, headers={"Accept-Language": "en"}, timeout=30, verify=home.verify
+    )
 
 
 def sign_in(
@@ -128,7 +130,7 @@ def signed(by: Home, to: Home, check: bool = True) -> httpx.Client:
     )
     return httpx.Client(
         base_url=to.url, auth=Signer(by.node_id, by.key(), to.node_id, checker),
-        headers={"Accept-Language": "en"}, timeout=30,
+        headers={"Accept-Language": "en"}, timeout=30, verify=to.verify,
     )  # fmt: skip
 
 
@@ -173,7 +175,9 @@ def test_a_visit_from_sign_in_to_the_members_files_as_on_a_shared_device(
         page = browser.get(AUTHORIZE, params=signing_in.params())
     assert "Sign in at A to use the shared terminal “Kitchen tablet” of B." in page.text
     assert "form-action 'self' " + b.url in page.headers["content-security-policy"]
-    with httpx.Client(base_url=a.url, headers={"Accept-Language": "fr"}) as browser:
+    with httpx.Client(
+        base_url=a.url, headers={"Accept-Language": "fr"}, verify=a.verify
+    ) as browser:
         french = browser.get(AUTHORIZE, params=signing_in.params()).text
     assert (
         "Connectez-vous chez A pour utiliser le terminal partagé « Kitchen tablet » de B" in french
@@ -185,10 +189,10 @@ def test_a_visit_from_sign_in_to_the_members_files_as_on_a_shared_device(
     assert given["token_type"] == "Bearer" and given["scope"] == "openid"
     assert given["expires_in"] > 0 and given["access_token"].startswith("hv_")
 
-    discovery = httpx.get(a.url + "/.well-known/openid-configuration").json()
+    discovery = httpx.get(a.url + "/.well-known/openid-configuration", verify=a.verify).json()
     assert discovery["issuer"] == a.url
     assert discovery["code_challenge_methods_supported"] == ["S256"]
-    keys = KeySet.import_key_set(httpx.get(discovery["jwks_uri"]).json())
+    keys = KeySet.import_key_set(httpx.get(discovery["jwks_uri"], verify=a.verify).json())
     token = jwt.decode(given["id_token"], keys, algorithms=["EdDSA"])
     assert token.header["kid"] == a.node_id
     claims = token.claims
@@ -222,7 +226,7 @@ def test_a_visit_from_sign_in_to_the_members_files_as_on_a_shared_device(
     )
     sent = next(Signer(b.node_id, b.key(), a.node_id).auth_flow(asked))
     tampered = httpx.Request("PUT", sent.url, content=b"SIGNED", headers=sent.headers)
-    with httpx.Client(timeout=30) as client:
+    with httpx.Client(timeout=30, verify=a.verify) as client:
         assert client.send(tampered).status_code == 401
     assert "tampered-body.txt" not in relayed(b, a, access).text
     # A form through the relay: a new folder, with the page's token.
@@ -291,7 +295,7 @@ def test_codes_are_used_once_with_the_right_verifier_by_the_peer_they_were_given
     claimed = exchange(b, a, code, by_c, client_id=c.node_id)  # B signs, C is named
     assert claimed.status_code in (400, 401)
 
-    with httpx.Client(base_url=a.url) as unsigned:
+    with httpx.Client(base_url=a.url, verify=a.verify) as unsigned:
         refused = unsigned.post(TOKEN, data={"grant_type": "authorization_code"})
         assert refused.status_code in (401, 403)  # no signature, and no form token either
 
@@ -304,7 +308,7 @@ def test_a_token_works_only_signed_by_its_peer_and_until_the_visit_ends(
     assert relayed(b, a, access).status_code == 200
     by_c = relayed(c, a, access)
     assert by_c.status_code == 401 and ENDED in by_c.text
-    with httpx.Client(base_url=a.url) as unsigned:  # the token alone is nothing
+    with httpx.Client(base_url=a.url, verify=a.verify) as unsigned:  # the token alone is nothing
         bare = unsigned.get("/files/", headers={"Authorization": f"Bearer {access}"})
         assert bare.status_code == 401 and "set-cookie" not in bare.headers
     assert relayed(b, a, "hv_" + secrets.token_urlsafe(32)).status_code == 401

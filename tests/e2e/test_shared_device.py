@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.served import CHROMIUM, CHROMIUM_ARGS, Served, serve
+from tests.e2e.served import CHROMIUM, Served, chromium_args, serve
 from tests.e2e.test_browser import enrol_link, household
 from tests.helpers import PASSWORD
 
@@ -43,10 +43,11 @@ class Recorder:
         page.on("load", lambda: self.titles.append(page.title()))
 
 
-def persistent(browser: Any, profile: Path) -> Any:
-    """A browser with a profile on disk, as a kitchen terminal's is: closing it is a restart."""
+def persistent(browser: Any, profile: Path, trust: tuple[Path, ...] = ()) -> Any:
+    """A browser with a profile on disk, as a kitchen terminal's is: closing it is a restart.
+    `trust`: certificates (PEM) whose key it accepts (served.chromium_args)."""
     return browser.browser_type.launch_persistent_context(
-        str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+        str(profile), executable_path=CHROMIUM, headless=True, args=chromium_args(trust),
         locale="fr-FR",
     )  # fmt: skip
 
