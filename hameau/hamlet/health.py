@@ -3,8 +3,8 @@
 The rules (pure, no I/O):
 
 - a call that got a signed answer makes the peer "up": failures back to 0, no waiting;
-- a call that failed makes it "refused" (it answered 401 or 403: it no longer trusts this
-  node) or "unreachable" (anything else: no answer, no answer in time, an error, an answer not
+- a call that failed makes it "refused" (it answered 401, or its certificate is not the one
+  pinned: it no longer trusts this node, or it is not that node) or "unreachable" (anything else: no answer, no answer in time, an error, an answer not
   signed by its pinned key); each failure in a row doubles the wait before the next try:
   30 s, 1 min, 2 min … capped at 1 h;
 - before its next try, a call to the peer fails at once, without the network, with a sentence
@@ -50,7 +50,7 @@ def wait_after(failures: int) -> timedelta:
 def state_after(error: HameauError) -> str:
     """What a failed call says of the peer: it refused this node, or it could not be used."""
     kind = getattr(error, "kind", None)
-    if kind == CERTIFICATE or (kind == STATUS and getattr(error, "code", None) in (401, 403)):
+    if kind == CERTIFICATE or (kind == STATUS and getattr(error, "code", None) == 401):
         return REFUSED
     return UNREACHABLE_STATE
 

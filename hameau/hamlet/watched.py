@@ -105,9 +105,10 @@ class WatchedAsyncPeer(_Watched, AsyncPeer):
 
 
 def _failure(error: HameauError) -> HameauError | None:
-    """What an error says of the peer: an answered 4xx other than a refusal of this node
-    (401, 403) is the request's fault, not the peer's: it is up."""
+    """What an error says of the peer: an answered 4xx other than a refusal of this node's
+    signature (401) is the request's fault or a rule of the peer (403: an AI not open to this
+    home; 429: its quota), not the peer's state: it is up."""
     code = getattr(error, "code", None)
     if isinstance(error, PeerFailed) and error.kind == STATUS and code is not None:
-        return error if code >= 500 or code in (401, 403) else None
+        return error if code >= 500 or code == 401 else None
     return error
