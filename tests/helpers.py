@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from starlette.testclient import TestClient
 
@@ -81,3 +83,13 @@ def members_logged_in(node: Node, *names: str) -> list[TestClient]:
         log_in(client, name)
         clients.append(client)
     return clients
+
+
+def in_thread(work: Callable[..., Any], *args: Any) -> Any:
+    """`work(*args)` in a thread of its own, for what refuses to run in a thread whose event
+    loop runs (asyncio.run, zeroconf's blocking API): the session's Playwright holds the main
+    thread's loop once a browser test ran."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(work, *args).result()

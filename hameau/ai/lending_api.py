@@ -76,7 +76,7 @@ CHAT_BODY = {
 }
 
 
-@router.get("/models", response_model=OffersOut, responses=errors(401))
+@router.get("/models", response_model=OffersOut, responses=errors(401, 403))
 async def models(request: Request, db: DB, peer: SignedPeer) -> Response:
     """The models this node's AI opened to the asking home, and its requests left today."""
     offer = ai_lending.offer_to(db, peer)

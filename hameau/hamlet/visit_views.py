@@ -33,6 +33,7 @@ from hameau.hamlet.provider import (
 )
 from hameau.web.auth import DB, MemberVisitor, member_of
 from hameau.web.middleware import CSP
+from hameau.web.openapi import errors
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/hamlet/visit", tags=["hamlet"])
@@ -120,7 +121,7 @@ class TokenOut(BaseModel):
     scope: str
 
 
-@api.post("/token", response_model=TokenOut)
+@api.post("/token", response_model=TokenOut, responses=errors(400, 401, 403))
 async def token(request: Request, db: DB, peer: SignedPeer) -> Response:
     """A paired node exchanges a visit's code (OAuth 2.0 token request, form-encoded; the
     request's signature is the client's authentication). The answer is signed."""
@@ -135,7 +136,7 @@ class Revoked(BaseModel):
     revoked: bool = True
 
 
-@api.post("/revoke", response_model=Revoked)
+@api.post("/revoke", response_model=Revoked, responses=errors(400, 401, 403))
 async def revoke(request: Request, db: DB, peer: SignedPeer) -> Response:
     """A paired node ends a visit it holds the token of (RFC 7009: 200 even if unknown)."""
     server = make_server(request, db, signer=peer)

@@ -19,6 +19,7 @@ from hameau.hamlet import nearby
 from hameau.hamlet.signing import fingerprint_of, node_id_of
 from tests.e2e.hamlet_nodes import Home, hamlet
 from tests.e2e.served import login_cookie
+from tests.helpers import in_thread
 
 zeroconf = pytest.importorskip("zeroconf", reason="not run: zeroconf is not installed")
 
@@ -49,7 +50,7 @@ def multicast_works() -> bool:
 
 @pytest.fixture(scope="module", autouse=True)
 def multicast() -> None:
-    if not multicast_works():
+    if not in_thread(multicast_works):
         pytest.skip("not run: no multicast interface (an mDNS announcement here is not heard)")
 
 
@@ -127,15 +128,15 @@ def test_a_spoofed_announcement_changes_no_pinned_peer(homes: dict[str, Home]) -
     before = a.run("hamlet", "list").stdout
     b_key = b.key().public_key().public_bytes_raw()
     impostors = [
-        announce("B", b"x" * 32, spoof_port()),  # B's name, another key
-        announce("B-again", b_key, spoof_port()),  # B's very id and key, another address
+        in_thread(announce, "B", b"x" * 32, spoof_port()),  # B's name, another key
+        in_thread(announce, "B-again", b_key, spoof_port()),  # B's id and key, another address
     ]
     try:
         listing = a.run("hamlet", "nearby").stdout
     finally:
         for zc in impostors:
-            zc.unregister_all_services()
-            zc.close()
+            in_thread(zc.unregister_all_services)
+            in_thread(zc.close)
     # One name, two responders: DNS-SD lists it once, from whichever answered; claimed by a
     # key other than the one pinned for B, it is never shown as paired.
     for claim in entries(listing, "B"):

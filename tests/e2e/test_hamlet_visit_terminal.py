@@ -23,7 +23,7 @@ import pytest
 
 from hameau.node.datadir import Layout
 from tests.e2e.hamlet_nodes import Home, hamlet
-from tests.e2e.served import chromium
+from tests.e2e.served import CHROMIUM, chromium_args
 from tests.e2e.test_shared_device import Recorder, history, persistent
 from tests.helpers import PASSWORD
 
@@ -84,11 +84,20 @@ def me(page: Any) -> str:
 
 
 @pytest.fixture
-def browser(homes: tuple[Home, Home, str]) -> Iterator[Any]:
-    """Chromium trusting both homes' own certificates (as their households would)."""
+def trusting(browser: Any, homes: tuple[Home, Home, str]) -> Iterator[Any]:
+    """Chromium trusting both homes' own certificates (as their households would), launched
+    by the session's Playwright (one per thread)."""
     a, b, _ = homes
-    with chromium(trust=(a.served.cert, b.served.cert)) as launched:  # type: ignore[arg-type]
+    trust = (a.served.cert, b.served.cert)
+    launched = browser.browser_type.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=chromium_args(trust),  # type: ignore[arg-type]
+    )
+    try:
         yield launched
+    finally:
+        launched.close()
 
 
 def enrol_terminal(page: Any, b: Home) -> str:
@@ -124,7 +133,7 @@ def log_out(page: Any, b: Home) -> None:
 
 
 def test_a_visit_from_the_picker_to_logout_leaves_nothing_on_the_terminal(
-    tmp_path: Path, browser: Any, homes: tuple[Home, Home, str]
+    tmp_path: Path, trusting: Any, homes: tuple[Home, Home, str]
 ) -> None:
     a, b, token = homes
     upload = tmp_path / UPLOADED
@@ -132,7 +141,7 @@ def test_a_visit_from_the_picker_to_logout_leaves_nothing_on_the_terminal(
     upload.write_bytes("tomates noires de Crimée\n".encode() * ((3 << 20) // 26 + 1))
     profile = tmp_path / "profile"
     seen = Recorder()
-    context = seen.watch(persistent(browser, profile, (a.served.cert, b.served.cert)))  # type: ignore[arg-type]
+    context = seen.watch(persistent(trusting, profile, (a.served.cert, b.served.cert)))  # type: ignore[arg-type]
     page = context.pages[0] if context.pages else context.new_page()
     device_secret = enrol_terminal(page, b)
     visit(page, a, b)
@@ -168,17 +177,17 @@ def test_a_visit_from_the_picker_to_logout_leaves_nothing_on_the_terminal(
 
 
 def test_a_visit_ended_from_home_ends_on_the_terminal(
-    browser: Any, homes: tuple[Home, Home, str]
+    trusting: Any, homes: tuple[Home, Home, str]
 ) -> None:
     a, b, _ = homes
-    terminal = browser.new_context(locale="fr-FR")
+    terminal = trusting.new_context(locale="fr-FR")
     page = terminal.new_page()
     enrol_terminal(page, b)
     visit(page, a, b)
     assert me(page) == "ada"
 
     # Ada, on her own phone at home, ends the visit from her sessions page.
-    phone = browser.new_context(locale="fr-FR")
+    phone = trusting.new_context(locale="fr-FR")
     own = phone.new_page()
     own.goto(a.url + "/login")
     own.fill("input[name=name]", "ada")
@@ -199,10 +208,10 @@ def test_a_visit_ended_from_home_ends_on_the_terminal(
 
 
 def test_a_home_that_hangs_or_cannot_be_reached_is_said_in_words(
-    browser: Any, homes: tuple[Home, Home, str]
+    trusting: Any, homes: tuple[Home, Home, str]
 ) -> None:
     a, b, _ = homes
-    terminal = browser.new_context(locale="fr-FR")
+    terminal = trusting.new_context(locale="fr-FR")
     page = terminal.new_page()
     enrol_terminal(page, b)
     visit(page, a, b)
@@ -231,11 +240,11 @@ def test_a_home_that_hangs_or_cannot_be_reached_is_said_in_words(
 
 
 def test_a_forged_or_mismatched_sign_in_answer_is_refused(
-    browser: Any, homes: tuple[Home, Home, str]
+    trusting: Any, homes: tuple[Home, Home, str]
 ) -> None:
     a, b, _ = homes
     # Playwright's route.fetch below runs outside Chromium, without its trusted keys.
-    terminal = browser.new_context(locale="fr-FR", ignore_https_errors=True)
+    terminal = trusting.new_context(locale="fr-FR", ignore_https_errors=True)
     page = terminal.new_page()
     enrol_terminal(page, b)
     answer = page.goto(b.url + "/visit/callback?code=forged&state=forged")
@@ -267,15 +276,15 @@ def test_a_forged_or_mismatched_sign_in_answer_is_refused(
 
 
 def test_members_of_the_terminals_home_and_a_visitor_never_see_each_other(
-    browser: Any, homes: tuple[Home, Home, str]
+    trusting: Any, homes: tuple[Home, Home, str]
 ) -> None:
     a, b, _ = homes
-    terminal = browser.new_context(locale="fr-FR")
+    terminal = trusting.new_context(locale="fr-FR")
     page = terminal.new_page()
     enrol_terminal(page, b)
     visit(page, a, b)
     # Bea, a member of B, on her own browser at B.
-    own = browser.new_context(locale="fr-FR")
+    own = trusting.new_context(locale="fr-FR")
     bea = own.new_page()
     bea.goto(b.url + "/login")
     bea.fill("input[name=name]", "bea")
