@@ -24,6 +24,7 @@ from fastapi import APIRouter, Form
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from hameau.errors import N_
 from hameau.hamlet.client import to_peer_async
 from hameau.hamlet.errors import SignInRefused, VisitUnavailable
 from hameau.hamlet.models import HamletPeer
@@ -234,7 +235,7 @@ def _render(
     pages = request.app.state.pages
     qr = ""
     if sign_in is not None and not sign_in.outcome:
-        label = pages.gettext(request)("The address where you approve this terminal")
+        label = pages.gettext(request)(N_("QR code of the address where you approve this terminal"))
         qr = qr_svg(sign_in.complete, str(label))
     context = {"peer": peer, "sign_in": sign_in, "qr": qr}
     name = "_visit_device_status.html" if htmx else "visit_device_wait.html"

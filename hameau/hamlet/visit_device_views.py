@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hameau.errors import N_
 from hameau.hamlet import service, visit_devices
 from hameau.hamlet.api import SignedPeer, _answer
 from hameau.hamlet.provider import DEVICE_PAGE, make_server, oauth2_request
@@ -21,6 +22,10 @@ from hameau.hamlet.visit_models import HamletVisitDevice
 from hameau.web.auth import DB, MemberVisitor, member_of
 
 router = APIRouter(include_in_schema=False)
+WRONG = N_(
+    "This code is wrong, was already answered, or has expired (codes last ten minutes);"
+    " check it on the terminal, or start again there."
+)
 api = APIRouter(prefix="/api/hamlet/visit", tags=["hamlet"])
 
 
@@ -84,12 +89,7 @@ async def device_page(
 
 def _wrong(request: Request) -> str:
     gettext = request.app.state.pages.gettext(request)
-    return str(
-        gettext(
-            "This code is wrong, was already answered, or has expired (codes last ten minutes);"
-            " check it on the terminal, or start again there."
-        )
-    )
+    return str(gettext(WRONG))
 
 
 @router.post(DEVICE_PAGE)
