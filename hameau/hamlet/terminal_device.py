@@ -186,7 +186,8 @@ async def poll(request: Request, peer: HamletPeer, sign_in: DeviceSignIn) -> dic
         try:
             answer = await client.call("POST", "/api/hamlet/visit/token", data=form)
         except PeerFailed as failure:
-            after_refusal(sign_in, _error_of(failure), now)
+            # From the answer's arrival: the home never sees two polls closer than the interval.
+            after_refusal(sign_in, _error_of(failure), time.monotonic())
             return None
         finally:
             await client.aclose()

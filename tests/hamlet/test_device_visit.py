@@ -30,7 +30,10 @@ def test_a_user_code_is_eight_unambiguous_letters_shown_in_two_groups() -> None:
     for _ in range(200):
         code = visit_devices.new_user_code()
         assert re.fullmatch(r"[A-Z]{4}-[A-Z]{4}", code), code
-        assert not set(code) & set("AEIOUY01") and visit_devices.normalized(code) == code[:4] + code[5:]
+        assert (
+            not set(code) & set("AEIOUY01")
+            and visit_devices.normalized(code) == code[:4] + code[5:]
+        )
     assert visit_devices.normalized(" bcdf-ghjk ") == "BCDFGHJK"  # as a person types it
     assert visit_devices.normalized("bcdfghjk") == "BCDFGHJK"
     assert visit_devices.normalized("BCDF-GHJ") is None  # too short
@@ -146,7 +149,9 @@ def test_an_expired_or_refused_code_is_never_approved(node: Node) -> None:
         assert db.scalars(select(HamletVisitDevice)).one().approved is False
     late = _asked(node, "another-device-code")
     with transaction(node.sessions) as db:
-        row = db.scalars(select(HamletVisitDevice).where(HamletVisitDevice.approved.is_(None))).one()
+        row = db.scalars(
+            select(HamletVisitDevice).where(HamletVisitDevice.approved.is_(None))
+        ).one()
         row.expires_at = utcnow() - timedelta(seconds=1)
     assert client.get(PAGE, params={"user_code": late}).status_code == 404
 
