@@ -3,9 +3,9 @@ OAuth 2.0 device authorization grant, RFC 8628): this node asks the home, over t
 channel, for a device sign-in; the terminal shows its user code, the home's address and a QR
 code; the visitor approves at home from their own phone (their password, if they type one,
 goes to their home only); this node polls the home's token endpoint, at the home's interval,
-whenever the waiting page asks (htmx every 5 s, or a meta refresh without scripts), and on
-approval begins the visit as the code flow does (terminal.begin_visit). Then the relay
-carries the pages.
+whenever the waiting page asks (its script every 5 s, or a meta refresh without scripts;
+not htmx, which is for members only), and on approval begins the visit as the code flow
+does (terminal.begin_visit). Then the relay carries the pages.
 
 A sign-in under way is kept in memory, found by a random key in a cookie of the browser
 that started it, like the code flow's; a restart forgets it (start again)."""
@@ -170,7 +170,7 @@ async def device_start(
 async def poll(request: Request, peer: HamletPeer, sign_in: DeviceSignIn) -> dict[str, Any] | None:
     """Asks the home, if the interval has passed, whether the visitor approved: the tokens
     once they did; None while waiting or once it is over (its outcome says why)."""
-    async with sign_in.lock:  # two tabs, or htmx and a reload: one poll at a time
+    async with sign_in.lock:  # two tabs, or the script and a reload: one poll at a time
         now = time.monotonic()
         if sign_in.outcome or now < sign_in.next_poll:
             return None
@@ -207,14 +207,14 @@ def _error_of(failure: PeerFailed) -> str:
 
 @router.get(PAGE)
 async def device_wait(request: Request, db: DB, visitor: AnyVisitor) -> Response:
-    """The waiting page (and its htmx part): the code, the home's address, a QR code; the
+    """The waiting page (and its part the page's script asks for): the code, the home's address, a QR code; the
     visit begins here once the visitor approved at home."""
     _on_shared_device(visitor)
     key = request.cookies.get(COOKIE, "")
     sign_in = sign_ins_of(request.app).find(key)
-    htmx = bool(request.headers.get("hx-request"))
+    part = bool(request.headers.get("hx-request"))  # the script asks for the part only
     if sign_in is None:
-        return _render(request, None, None, htmx, 200 if htmx else 404)
+        return _render(request, None, None, part, 200 if part else 404)
     peer = _peer(db, sign_in.peer_id)
     answer = await poll(request, peer, sign_in)
     if answer is not None:
@@ -222,15 +222,15 @@ async def device_wait(request: Request, db: DB, visitor: AnyVisitor) -> Response
         client = client_for(request.app.state.node, peer)
         response = await begin_visit(request, visitor, peer, client, answer, sign_in.nonce)
         response.delete_cookie(COOKIE, path="/visit")
-        if htmx:  # a redirect would be followed inside the poll: the page goes instead
+        if part:  # a redirect would be followed inside the fetch: the page goes instead
             response.status_code = 200
             response.headers["HX-Redirect"] = "/"
         return response
-    return _render(request, peer, sign_in, htmx)
+    return _render(request, peer, sign_in, part)
 
 
 def _render(
-    request: Request, peer: HamletPeer | None, sign_in: DeviceSignIn | None, htmx: bool,
+    request: Request, peer: HamletPeer | None, sign_in: DeviceSignIn | None, part: bool,
     status: int = 200,
 ) -> Response:  # fmt: skip
     pages = request.app.state.pages
@@ -239,7 +239,7 @@ def _render(
         label = pages.gettext(request)(N_("QR code of the address where you approve this terminal"))
         qr = qr_svg(sign_in.complete, str(label))
     context = {"peer": peer, "sign_in": sign_in, "qr": qr}
-    name = "_visit_device_status.html" if htmx else "visit_device_wait.html"
+    name = "_visit_device_status.html" if part else "visit_device_wait.html"
     response = pages.render(request, name, context, status)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -148,12 +148,13 @@ def test_a_refused_or_expired_device_sign_in_gives_nothing(homes: dict[str, Home
 
 @pytest.fixture
 def two(tmp_path: Path) -> Iterator[tuple[Home, Home, str]]:
-    """A and B paired; Ada, a member of A, with a file; B's hall terminal."""
+    """A and B paired; Ada, a member of A, with a file; Bea, a member of B; B's hall terminal."""
     with hamlet(tmp_path, names=("A", "B"), pairs=(("B", "A"),)) as found:
         a, b = found["A"], found["B"]
         _cli(a, "member", "add", "ada", "--display-name", "Ada", "--password-stdin", stdin=PASSWORD)
         token = _cli(a, "token", "create", "ada", "--label", "test").strip().splitlines()[-1]
         _api(a, token, "PUT", f"/api/files/mine/{SECRET_FILE}", b"radis, fenouil\n")
+        _cli(b, "member", "add", "bea", "--display-name", "Bea", "--password-stdin", stdin=PASSWORD)
         _cli(b, "device", "add", TERMINAL, "--kind", "terminal", "--shared")
         yield a, b, token
 
@@ -218,7 +219,7 @@ def test_a_terminal_that_cannot_reach_home_opens_the_visit_approved_from_a_phone
     phone = log_in_page(browser, a.url, "ada")
     phone.goto(a.url + PAGE)
     phone.fill("input[name=user_code]", code.lower().replace("-", ""))
-    phone.click("button[type=submit]")
+    phone.click("main form button[type=submit]")
     asking = phone.locator("#asking").inner_text()
     assert (
         asking
