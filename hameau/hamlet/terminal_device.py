@@ -226,7 +226,11 @@ async def device_wait(request: Request, db: DB, visitor: AnyVisitor) -> Response
             response.status_code = 200
             response.headers["HX-Redirect"] = "/"
         return response
-    return _render(request, peer, sign_in, part)
+    response = _render(request, peer, sign_in, part)
+    if sign_in.outcome:  # refused or expired: said once, nothing of it left on the terminal
+        sign_ins_of(request.app).forget(key)
+        response.delete_cookie(COOKIE, path="/visit")
+    return response
 
 
 def _render(

@@ -230,6 +230,7 @@ def test_a_terminal_that_cannot_reach_home_opens_the_visit_approved_from_a_phone
 
     # The terminal's page, polling B, opens her environment by itself; the relay carries it.
     page.wait_for_url(b.url + "/", timeout=30_000)
+    assert sorted(c["name"] for c in terminal.cookies()) == ["hameau_device", "hameau_visit"]
     page.goto(b.url + "/files/mine/")
     assert page.locator(f"a:has-text('{SECRET_FILE}')").count() == 1
     assert not any(PASSWORD in body or PASSWORD.replace(" ", "+") in body for body in sent)
@@ -256,6 +257,7 @@ def test_a_refused_then_expired_code_is_said_in_words_with_a_new_one_offered(
     phone.click("button[value=refuse]")
     assert "Refusé" in phone.locator("main").inner_text()
     page.get_by_text("refusée depuis votre maison").wait_for(timeout=30_000)
+    assert [c["name"] for c in terminal.cookies()] == ["hameau_device"]  # nothing of it left
     page.click("text=Obtenir un nouveau code")
     second = page.locator(".user-code").inner_text().strip()
     assert second != code
