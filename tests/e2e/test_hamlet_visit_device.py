@@ -91,6 +91,9 @@ def test_a_device_sign_in_gives_the_code_flows_tokens_once_to_its_peer_only(
     complete = urlsplit(given["verification_uri_complete"])
     assert parse_qs(complete.query)["user_code"] == [given["user_code"]]
     assert given["expires_in"] == 600 and given["interval"] == 5
+    discovery = httpx.get(a.url + "/.well-known/openid-configuration", verify=a.verify).json()
+    assert discovery["device_authorization_endpoint"] == a.url + DEVICE
+    assert GRANT in discovery["grant_types_supported"]
 
     first = poll(b, a, given["device_code"])
     assert first.status_code == 400 and first.json()["error"] == "authorization_pending"

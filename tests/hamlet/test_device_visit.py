@@ -168,3 +168,10 @@ def test_polls_slow_down_and_an_approved_sign_in_is_taken_once(node: Node) -> No
         assert visit_devices.take(db, row)
         assert not visit_devices.take(db, row)  # a second poll gets nothing
         assert visit_devices.by_device_code(db, "the-device-code") is None
+
+
+def test_the_terminal_side_works_only_on_a_shared_device(node: Node) -> None:
+    add_member(node, "ana")
+    page = browser(node).get("/visit/device")  # a browser that is no shared device here
+    assert page.status_code == 400
+    assert "Les visites depuis une autre maison commencent sur un appareil partagé" in page.text
