@@ -200,7 +200,10 @@ PARTS: tuple[Part, ...] = (
             "hameau.hamlet.pages:router",
             "hameau.hamlet.visit_views:router",
             "hameau.hamlet.visit_views:api",
+            "hameau.hamlet.visit_device_views:router",
+            "hameau.hamlet.visit_device_views:api",
             "hameau.hamlet.terminal:router",
+            "hameau.hamlet.terminal_device:router",
         ),
         # The relay first: a terminal's visitor never reaches this node's own pages.
         middleware=("hameau.hamlet.relay:Relay", "hameau.hamlet.visit_auth:VisitAuthentication"),

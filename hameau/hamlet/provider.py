@@ -25,6 +25,13 @@ from authlib.oauth2.rfc6749 import ClientMixin, InvalidRequestError, grants
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc8628 import (
+    DEVICE_CODE_GRANT_TYPE,
+    DeviceAuthorizationEndpoint,
+    DeviceCodeGrant,
+    DeviceCredentialMixin,
+    ExpiredTokenError,
+)
 from authlib.oidc.core import OpenIDCode
 from joserfc.jwk import OKPKey
 from sqlalchemy.orm import Session
@@ -33,14 +40,17 @@ from starlette.responses import JSONResponse, Response
 
 from hameau.accounts import sessions
 from hameau.accounts.models import Member
-from hameau.hamlet import service, visits
+from hameau.hamlet import service, visit_devices, visits
 from hameau.hamlet.models import HamletPeer
-from hameau.hamlet.visit_models import HamletVisitCode
+from hameau.hamlet.visit_models import HamletVisitCode, HamletVisitDevice
 from hameau.node.datadir import Node
+from hameau.node.db import utcnow
 
 AUTH_METHOD = "hamlet_signature"
 SCOPES = ("openid",)
 ID_TOKEN_LIFETIME = 300  # seconds: the terminal reads it at once
+GRANT_TYPES = ("authorization_code", DEVICE_CODE_GRANT_TYPE)
+DEVICE_PAGE = "/hamlet/visit/device"  # where the member types a device sign-in's user code
 
 
 class VisitRequest(OAuth2Request):
@@ -107,7 +117,7 @@ class PeerClient(ClientMixin):
         return response_type == "code"
 
     def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type == "authorization_code"
+        return grant_type in GRANT_TYPES
 
 
 class CodeRecord:
@@ -172,6 +182,96 @@ class VisitCodeGrant(grants.AuthorizationCodeGrant):
     def authenticate_user(self, authorization_code: CodeRecord) -> Member | None:
         member = self.server.db.get(Member, authorization_code.row.member_id)
         return member if member is not None and member.active else None
+
+
+class DeviceRecord(DeviceCredentialMixin):
+    """A device sign-in as Authlib reads it (and the id_token's claims, as a code's)."""
+
+    def __init__(self, row: HamletVisitDevice) -> None:
+        self.row = row
+
+    def get_client_id(self) -> str:
+        return self.row.peer_node_id
+
+    def get_scope(self) -> str:
+        return self.row.scope
+
+    def get_user_code(self) -> str:
+        return self.row.user_code
+
+    def is_expired(self) -> bool:
+        return visit_devices.expired(self.row.expires_at, utcnow())
+
+    def get_nonce(self) -> str | None:
+        return self.row.nonce
+
+    def get_auth_time(self) -> int:
+        return int(self.row.created_at.timestamp())
+
+    def get_acr(self) -> None:
+        return None
+
+    def get_amr(self) -> None:
+        return None  # approved from a session at home, not a password typed for this
+
+
+class VisitDeviceEndpoint(DeviceAuthorizationEndpoint):
+    """A peer's terminal asks for a device sign-in (signed: the signer is the client)."""
+
+    CLIENT_AUTH_METHODS = [AUTH_METHOD]
+    EXPIRES_IN = visit_devices.EXPIRES_IN
+    INTERVAL = visit_devices.INTERVAL
+
+    def authenticate_client(self, request: Any) -> PeerClient:
+        self.request = request  # save_device_credential reads its nonce and device
+        return super().authenticate_client(request)  # type: ignore[no-any-return]
+
+    def get_verification_uri(self) -> str:
+        return self.server.issuer + DEVICE_PAGE
+
+    def generate_user_code(self) -> str:
+        found = visit_devices.new_user_code()
+        while visit_devices.user_code_taken(self.server.db, found):
+            found = visit_devices.new_user_code()
+        return found
+
+    def save_device_credential(self, client_id: str, scope: str, data: dict[str, Any]) -> None:
+        asked = self.request.payload.data
+        visit_devices.forget_expired(self.server.db)
+        visit_devices.save(
+            self.server.db, data["device_code"], data["user_code"], client_id,
+            self.request.client.get_allowed_scope(scope) or "openid",
+            str(asked.get("nonce") or "")[:200] or None, str(asked.get("device", "")),
+        )  # fmt: skip
+
+
+class VisitDeviceGrant(DeviceCodeGrant):
+    """The terminal's node polls with its device code; once the member approved, the same
+    tokens and visit as the code flow (save_token), once."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = [AUTH_METHOD]
+
+    def query_device_credential(self, device_code: str) -> DeviceRecord | None:
+        found = visit_devices.by_device_code(self.server.db, device_code)
+        self.record = DeviceRecord(found) if found is not None else None
+        return self.record
+
+    def query_user_grant(self, user_code: str) -> tuple[Member, bool] | None:
+        row = self.record.row if self.record is not None else None
+        if row is None or row.approved is None or row.member_id is None:
+            return None
+        member = self.server.db.get(Member, row.member_id)
+        return member, bool(row.approved and member is not None and member.active)
+
+    def should_slow_down(self, credential: DeviceRecord) -> bool:
+        return visit_devices.polled(credential.row)
+
+    def validate_device_credential(self, credential: DeviceRecord) -> Member:
+        member = super().validate_device_credential(credential)
+        if not visit_devices.take(self.server.db, credential.row):
+            raise ExpiredTokenError()  # another poll took it just now: one visit only
+        self.request.authorization_code = credential  # the visit and id_token read it
+        return member  # type: ignore[no-any-return]
 
 
 class VisitIdToken(OpenIDCode):
@@ -246,7 +346,9 @@ class VisitServer(AuthorizationServer):
         self.register_token_generator("default", self._token)
         self.register_client_auth_method(AUTH_METHOD, self._by_signature)
         self.register_grant(VisitCodeGrant, [S256Required(required=True), VisitIdToken()])
+        self.register_grant(VisitDeviceGrant, [VisitIdToken()])
         self.register_endpoint(VisitRevocation)
+        self.register_endpoint(VisitDeviceEndpoint)
 
     def query_client(self, client_id: str) -> PeerClient | None:
         if not client_id or len(client_id) > 40 or service.trusted_key(self.db, client_id) is None:
@@ -261,15 +363,15 @@ class VisitServer(AuthorizationServer):
         return query_client(client_id)
 
     def _token(self, **given: Any) -> dict[str, Any]:
-        """The access token is made with the visit, in save_token; here only its shape."""
+        """The access token is made with the visit, in save_token; here only its shape (the
+        same for a code and a device sign-in)."""
         lifetime = int(visits.VISIT_LIFETIME.total_seconds())
         return {"token_type": "Bearer", "expires_in": lifetime, "scope": given.get("scope")}
 
     def save_token(self, token: dict[str, Any], request: Any) -> None:
         assert self.signer is not None  # a token request is always signed
-        _, access = visits.start(
-            self.db, self.node.secret, self.lifetimes, request.authorization_code.row, self.signer
-        )
+        granted = request.authorization_code.row  # a code's or an approved device sign-in's
+        _, access = visits.start(self.db, self.node.secret, self.lifetimes, granted, self.signer)
         token["access_token"] = access  # before the id_token's at_hash is computed
 
     def create_oauth2_request(self, request: Any) -> OAuth2Request:

@@ -174,13 +174,32 @@ async def callback(
     if error or not code:
         raise SignInRefused("The sign-in at your home was cancelled or refused; start again.")
     peer = _peer(db, pending.peer_id)
-    node = request.app.state.node
-    client = client_for(node, peer)
+    client = client_for(request.app.state.node, peer)
     try:
         answer = await _exchange(request, peer, client, code, pending.verifier)
+    except BaseException:
+        await client.aclose()
+        raise
+    response = await begin_visit(request, visitor, peer, client, answer, pending.nonce)
+    response.delete_cookie(START_COOKIE, path="/visit")
+    return response
+
+
+async def begin_visit(
+    request: Request,
+    visitor: Visitor,
+    peer: HamletPeer,
+    client: AsyncPeer,
+    answer: dict[str, Any],
+    nonce: str,
+) -> Response:
+    """The visit begins from the home's tokens (a code's or a device sign-in's): its id token
+    verified with the home's pinned key, the visit kept, its cookie set; off to the home page."""
+    node = request.app.state.node
+    try:
         claims = check_id_token(
             str(answer["id_token"]), public_key(peer.public_key), peer.node_id, peer.address,
-            node.identity.node_id, pending.nonce,
+            node.identity.node_id, nonce,
         )  # fmt: skip
     except BaseException:
         await client.aclose()
@@ -194,10 +213,9 @@ async def callback(
     )  # fmt: skip
     response = RedirectResponse("/", status_code=303)
     response.headers["Cache-Control"] = "no-store"
-    response.delete_cookie(START_COOKIE, path="/visit")
     response.set_cookie(
-        VISIT_COOKIE, visitors.open(visit), path="/", httponly=True, samesite="lax",
-        secure=request.url.scheme == "https",
+        VISIT_COOKIE, visitors_of(request.app).open(visit), path="/", httponly=True,
+        samesite="lax", secure=request.url.scheme == "https",
     )  # fmt: skip
     assert visitor.device is not None  # _on_shared_device
     log.info("visit: a visitor from %s began on device %s", peer.name, visitor.device.name)

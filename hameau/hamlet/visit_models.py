@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hameau.accounts.models import LoginSession, Member
@@ -28,6 +28,29 @@ class HamletVisitCode(Base):
     code_challenge: Mapped[str] = mapped_column(String(128))
     code_challenge_method: Mapped[str] = mapped_column(String(10))
     device_label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class HamletVisitDevice(Base):
+    """A device sign-in (RFC 8628) asked by a peer's terminal that cannot reach this node: its
+    device code (hash) for the peer, its user code for the member, and the member's answer."""
+
+    __tablename__ = "hamlet_visit_devices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_code: Mapped[str] = mapped_column(String(8), unique=True)  # 8 letters, no dash
+    peer_node_id: Mapped[str] = mapped_column(String(40))
+    scope: Mapped[str] = mapped_column(String(100))
+    nonce: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    device_label: Mapped[str] = mapped_column(String(100), default="")
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), nullable=True
+    )
+    approved: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # None: not yet
+    interval: Mapped[int] = mapped_column(Integer, default=5)  # seconds between polls
+    polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 

@@ -26,6 +26,7 @@ from hameau.hamlet.api import SignedPeer, _answer
 from hameau.hamlet.errors import VisitRefused
 from hameau.hamlet.provider import (
     AUTH_METHOD,
+    GRANT_TYPES,
     SCOPES,
     VisitServer,
     make_server,
@@ -156,9 +157,10 @@ async def discovery(request: Request, db: DB) -> Response:
             "authorization_endpoint": issuer + AUTHORIZE,
             "token_endpoint": issuer + "/api/hamlet/visit/token",
             "revocation_endpoint": issuer + "/api/hamlet/visit/revoke",
+            "device_authorization_endpoint": issuer + "/api/hamlet/visit/device",
             "jwks_uri": issuer + JWKS,
             "response_types_supported": ["code"],
-            "grant_types_supported": ["authorization_code"],
+            "grant_types_supported": list(GRANT_TYPES),
             "subject_types_supported": ["pairwise"],
             "id_token_signing_alg_values_supported": ["EdDSA"],
             "scopes_supported": list(SCOPES),

@@ -26,7 +26,7 @@ from hameau.accounts.models import Member
 from hameau.accounts.secrets import digest, new_secret
 from hameau.errors import NotFound
 from hameau.hamlet.models import HamletPeer
-from hameau.hamlet.visit_models import HamletVisit, HamletVisitCode
+from hameau.hamlet.visit_models import HamletVisit, HamletVisitCode, HamletVisitDevice
 from hameau.node.db import utcnow
 from hameau.node.identity import derive
 
@@ -103,11 +103,12 @@ def start(
     db: Session,
     node_secret: bytes,
     lifetimes: sessions.Lifetimes,
-    code: HamletVisitCode,
+    code: HamletVisitCode | HamletVisitDevice,
     peer: HamletPeer,
 ) -> tuple[HamletVisit, str]:
-    """A new visit for the member of `code`, with its shared login session; returns the visit
-    and its access token (given once, to the peer)."""
+    """A new visit for the member of `code` (a code's or an approved device sign-in's), with
+    its shared login session; returns the visit and its access token (given once, to the
+    peer)."""
     token = TOKEN_PREFIX + new_secret()
     member = db.get(Member, code.member_id)
     assert member is not None  # the code's row is deleted with the member

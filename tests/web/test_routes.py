@@ -26,6 +26,8 @@ PUBLIC = {
     "/visit": "a visitor from another home, before any login; only on a shared device",
     "/visit/start": "a visitor leaves to sign in at their own home; only on a shared device",
     "/visit/callback": "back from the visitor's home: the sign-in it started, state-checked",
+    "/visit/device": "a visitor whose home this terminal cannot reach asks for a code to approve"
+    " at home, then waits; only on a shared device, found by its own cookie",
     "/hamlet/visit/authorize": "a visitor signs in from another home's terminal: the password"
     " is its credential, checked and limited as the login form's",
     "/.well-known/openid-configuration": "OpenID Connect discovery of visits, read by peers",

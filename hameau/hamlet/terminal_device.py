@@ -1,0 +1,249 @@
+"""A visit from a terminal that cannot reach the visitor's home (the terminal's side of the
+OAuth 2.0 device authorization grant, RFC 8628): this node asks the home, over the signed
+channel, for a device sign-in; the terminal shows its user code, the home's address and a QR
+code; the visitor approves at home from their own phone (their password, if they type one,
+goes to their home only); this node polls the home's token endpoint, at the home's interval,
+whenever the waiting page asks (its script every 5 s, or a meta refresh without scripts;
+not htmx, which is for members only), and on approval begins the visit as the code flow
+does (terminal.begin_visit). Then the relay carries the pages.
+
+A sign-in under way is kept in memory, found by a random key in a cookie of the browser
+that started it, like the code flow's; a restart forgets it (start again)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from hameau.errors import N_
+from hameau.hamlet.client import to_peer_async
+from hameau.hamlet.errors import SignInRefused, VisitUnavailable
+from hameau.hamlet.models import HamletPeer
+from hameau.hamlet.pages import qr_svg
+from hameau.hamlet.terminal import PING_SECONDS, _on_shared_device, _peer, begin_visit, client_for
+from hameau.node.peer import PeerFailed
+from hameau.web.auth import DB, AnyVisitor
+
+log = logging.getLogger("hameau.hamlet")
+router = APIRouter(include_in_schema=False)
+
+PAGE = "/visit/device"
+COOKIE = "hameau_visit_device"
+GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
+LONGEST = 1800  # seconds a sign-in is kept here at most, whatever the home said
+SLOW_DOWN = 5  # RFC 8628 §3.5: a "slow_down" adds five seconds to the interval
+MOST = 200  # sign-ins under way at once; the oldest are dropped past it
+
+
+@dataclass
+class DeviceSignIn:
+    """A device sign-in started on this terminal: what the home gave and where it stands."""
+
+    peer_id: int
+    device_code: str
+    user_code: str
+    verification_uri: str
+    complete: str  # verification_uri_complete: the QR code's address
+    expires: float  # time.monotonic() when the home forgets it
+    interval: float
+    nonce: str
+    next_poll: float = 0.0
+    outcome: str = ""  # "", or: approved, denied, expired, refused
+    unreachable: bool = False  # the last poll did not reach the home
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def after_refusal(sign_in: DeviceSignIn, error: str, now: float) -> None:
+    """What the home's error answer to a poll means (RFC 8628 §3.5); `error` is "" when the
+    home was not reached (then: try again at the interval)."""
+    sign_in.unreachable = not error
+    if error in ("", "authorization_pending"):
+        sign_in.next_poll = now + sign_in.interval
+    elif error == "slow_down":
+        sign_in.interval += SLOW_DOWN
+        sign_in.next_poll = now + sign_in.interval
+    elif error == "access_denied":
+        sign_in.outcome = "denied"
+    elif error == "expired_token":
+        sign_in.outcome = "expired"
+    else:  # unauthorized_client, invalid_request …: this sign-in will never work
+        sign_in.outcome = "refused"
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class DeviceSignIns:
+    """The store of sign-ins under way, by the hashes of their cookies' keys."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, DeviceSignIn] = {}
+
+    def start(self, sign_in: DeviceSignIn) -> str:
+        now = time.monotonic()
+        for key in [k for k, s in self.found.items() if now > s.expires + LONGEST]:
+            del self.found[key]
+        while len(self.found) >= MOST:
+            del self.found[next(iter(self.found))]
+        key = secrets.token_urlsafe(32)
+        self.found[_hash(key)] = sign_in
+        return key
+
+    def find(self, key: str) -> DeviceSignIn | None:
+        return self.found.get(_hash(key)) if key and len(key) < 100 else None
+
+    def forget(self, key: str) -> None:
+        self.found.pop(_hash(key), None)
+
+
+def sign_ins_of(app: Any) -> DeviceSignIns:
+    found = getattr(app.state, "device_sign_ins", None)
+    if found is None:
+        found = app.state.device_sign_ins = DeviceSignIns()
+    return found
+
+
+def _given(answer: Any, peer: HamletPeer, nonce: str) -> DeviceSignIn:
+    """The home's device authorization answer, checked for shape."""
+    try:
+        expires_in = min(int(answer["expires_in"]), LONGEST)
+        interval = max(int(answer.get("interval") or 5), 1)
+        given = {key: str(answer[key]) for key in ("device_code", "user_code", "verification_uri")}
+        complete = str(answer.get("verification_uri_complete") or given["verification_uri"])
+    except (KeyError, TypeError, ValueError):
+        raise SignInRefused(
+            "Your home's answer could not be verified; nothing was kept here."
+        ) from None
+    now = time.monotonic()
+    return DeviceSignIn(
+        peer.id, given["device_code"], given["user_code"][:20], given["verification_uri"][:300],
+        complete[:400], now + expires_in, interval, nonce, next_poll=now + interval,
+    )  # fmt: skip
+
+
+@router.post(PAGE)
+async def device_start(
+    request: Request, db: DB, visitor: AnyVisitor, home: Annotated[int, Form()]
+) -> Response:
+    """The terminal cannot reach the visitor's home: ask it, through this node, for a code."""
+    _on_shared_device(visitor)
+    peer = _peer(db, home)
+    assert visitor.device is not None
+    node, nonce = request.app.state.node, secrets.token_urlsafe(24)
+    asked = {
+        "client_id": node.identity.node_id, "scope": "openid", "nonce": nonce,
+        "device": visitor.device.name,
+    }  # fmt: skip
+    client = to_peer_async(node, peer, timeout=PING_SECONDS, connect=PING_SECONDS)
+    try:
+        answer = await client.call("POST", "/api/hamlet/visit/device", data=asked)
+    except PeerFailed as failure:
+        log.warning("visit: %s refused or missed a device sign-in: %s", peer.name, failure)
+        if failure.answered:
+            raise SignInRefused(
+                "Your home %(home)s did not accept a sign-in from this terminal.", home=peer.name
+            ) from None
+        raise VisitUnavailable(
+            "Your home %(home)s cannot be reached from here; try again later.", home=peer.name
+        ) from None
+    finally:
+        await client.aclose()
+    key = sign_ins_of(request.app).start(_given(answer, peer, nonce))
+    response = RedirectResponse(PAGE, status_code=303)
+    response.set_cookie(
+        COOKIE, key, max_age=LONGEST, path="/visit", httponly=True, samesite="lax",
+        secure=request.url.scheme == "https",
+    )  # fmt: skip
+    return response
+
+
+async def poll(request: Request, peer: HamletPeer, sign_in: DeviceSignIn) -> dict[str, Any] | None:
+    """Asks the home, if the interval has passed, whether the visitor approved: the tokens
+    once they did; None while waiting or once it is over (its outcome says why)."""
+    async with sign_in.lock:  # two tabs, or the script and a reload: one poll at a time
+        now = time.monotonic()
+        if sign_in.outcome or now < sign_in.next_poll:
+            return None
+        if now >= sign_in.expires:
+            sign_in.outcome = "expired"
+            return None
+        node = request.app.state.node
+        form = {
+            "grant_type": GRANT_TYPE, "device_code": sign_in.device_code,
+            "client_id": node.identity.node_id,
+        }  # fmt: skip
+        client = to_peer_async(node, peer, timeout=PING_SECONDS, connect=PING_SECONDS)
+        try:
+            answer = await client.call("POST", "/api/hamlet/visit/token", data=form)
+        except PeerFailed as failure:
+            # From the answer's arrival: the home never sees two polls closer than the interval.
+            after_refusal(sign_in, _error_of(failure), time.monotonic())
+            return None
+        finally:
+            await client.aclose()
+        if not isinstance(answer, dict) or not answer.get("access_token"):
+            sign_in.outcome = "refused"
+            return None
+        sign_in.outcome = "approved"
+        return answer
+
+
+def _error_of(failure: PeerFailed) -> str:
+    """The OAuth error a refused poll carries; "" when the home did not really answer."""
+    if not failure.answered or (failure.code or 0) >= 500:
+        return ""
+    return failure.why if failure.code == 400 else "refused"
+
+
+@router.get(PAGE)
+async def device_wait(request: Request, db: DB, visitor: AnyVisitor) -> Response:
+    """The waiting page (and its part the page's script asks for): the code, the home's address, a QR code; the
+    visit begins here once the visitor approved at home."""
+    _on_shared_device(visitor)
+    key = request.cookies.get(COOKIE, "")
+    sign_in = sign_ins_of(request.app).find(key)
+    part = bool(request.headers.get("hx-request"))  # the script asks for the part only
+    if sign_in is None:
+        return _render(request, None, None, part, 200 if part else 404)
+    peer = _peer(db, sign_in.peer_id)
+    answer = await poll(request, peer, sign_in)
+    if answer is not None:
+        sign_ins_of(request.app).forget(key)
+        client = client_for(request.app.state.node, peer)
+        response = await begin_visit(request, visitor, peer, client, answer, sign_in.nonce)
+        response.delete_cookie(COOKIE, path="/visit")
+        if part:  # a redirect would be followed inside the fetch: the page goes instead
+            response.status_code = 200
+            response.headers["HX-Redirect"] = "/"
+        return response
+    response = _render(request, peer, sign_in, part)
+    if sign_in.outcome:  # refused or expired: said once, nothing of it left on the terminal
+        sign_ins_of(request.app).forget(key)
+        response.delete_cookie(COOKIE, path="/visit")
+    return response
+
+
+def _render(
+    request: Request, peer: HamletPeer | None, sign_in: DeviceSignIn | None, part: bool,
+    status: int = 200,
+) -> Response:  # fmt: skip
+    pages = request.app.state.pages
+    qr = ""
+    if sign_in is not None and not sign_in.outcome:
+        label = pages.gettext(request)(N_("QR code of the address where you approve this terminal"))
+        qr = qr_svg(sign_in.complete, str(label))
+    context = {"peer": peer, "sign_in": sign_in, "qr": qr}
+    name = "_visit_device_status.html" if part else "visit_device_wait.html"
+    response = pages.render(request, name, context, status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
