@@ -19,13 +19,14 @@ from hameau.hamlet import service, visit_devices
 from hameau.hamlet.api import SignedPeer, _answer
 from hameau.hamlet.provider import DEVICE_PAGE, make_server, oauth2_request
 from hameau.hamlet.visit_models import HamletVisitDevice
-from hameau.web.auth import DB, MemberVisitor, member_of
+from hameau.web.auth import DB, MemberVisitor, client_address, member_of
 
 router = APIRouter(include_in_schema=False)
 WRONG = N_(
     "This code is wrong, was already answered, or has expired (codes last ten minutes);"
     " check it on the terminal, or start again there."
 )
+TOO_MANY = N_("Too many wrong codes; try again in %(seconds)s seconds.")
 api = APIRouter(prefix="/api/hamlet/visit", tags=["hamlet"])
 
 
@@ -81,15 +82,43 @@ async def device_page(
     """Where the member types the code a terminal shows (or arrives from its QR code)."""
     if not user_code:
         return _page(request)
-    row = visit_devices.waiting(db, user_code)
-    if row is None:
-        return _page(request, 404, typed=user_code, error=_wrong(request))
+    row = _waiting(request, db, user_code, visitor)
+    if isinstance(row, Response):
+        return row
+    assert isinstance(row, HamletVisitDevice)
     return _page(request, asking=_asking(db, row))
 
 
 def _wrong(request: Request) -> str:
     gettext = request.app.state.pages.gettext(request)
     return str(gettext(WRONG))
+
+
+def _guesses(request: Request, visitor: object) -> tuple[str, str]:
+    """The keys wrong codes are counted under (the login limiter's): this member's, and the
+    address's; a code of 8 letters out of 20 is not guessed 10 at a time."""
+    return f"(device code) {member_of(visitor).name}", client_address(request)
+
+
+def _limited(request: Request, typed: str, visitor: object) -> Response | None:
+    """The page saying to wait, while this member's wrong codes are over the login limits."""
+    wait = request.app.state.limiter.retry_after(*_guesses(request, visitor))
+    if not wait:
+        return None
+    gettext = request.app.state.pages.gettext(request)
+    said = str(gettext(TOO_MANY)) % {"seconds": wait}
+    return _page(request, 429, typed=typed, error=said)
+
+
+def _waiting(request: Request, db: DB, typed: str, visitor: object) -> Response | object:
+    """The device sign-in this code names, or the page that says why not (and counts it)."""
+    if (limited := _limited(request, typed, visitor)) is not None:
+        return limited
+    row = visit_devices.waiting(db, typed)
+    if row is None:
+        request.app.state.limiter.failed(*_guesses(request, visitor))
+        return _page(request, 404, typed=typed, error=_wrong(request))
+    return row
 
 
 @router.post(DEVICE_PAGE)
@@ -101,9 +130,10 @@ async def device_decide(
     decision: Annotated[str, Form(max_length=10)],
 ) -> Response:
     """The member's answer to a terminal's device sign-in: approve or refuse, once."""
-    row = visit_devices.waiting(db, user_code)
-    if row is None:
-        return _page(request, 404, typed=user_code, error=_wrong(request))
+    row = _waiting(request, db, user_code, visitor)
+    if isinstance(row, Response):
+        return row
+    assert isinstance(row, HamletVisitDevice)
     asking = _asking(db, row)
     visit_devices.decide(row, member_of(visitor), approved=decision == "approve")
     return _page(request, asking=asking, done="approved" if row.approved else "refused")

@@ -135,6 +135,26 @@ def test_a_wrong_code_opens_nothing(node: Node, typed: str) -> None:
         assert db.scalars(select(HamletVisitDevice)).one().approved is None
 
 
+def test_wrong_codes_are_limited_like_failed_logins_and_the_right_one_then_waits(
+    node: Node,
+) -> None:
+    add_member(node, "ana")
+    user_code = _asked(node)
+    client = browser(node)
+    log_in(client, "ana")
+    limit = node.settings.login_max_failures
+    for _ in range(limit):
+        assert client.get(PAGE, params={"user_code": "BCDF-GHJK"}).status_code == 404
+    held = client.get(PAGE, params={"user_code": user_code})  # even the right code waits now
+    assert held.status_code == 429 and "Trop de codes faux" in held.text
+    posted = client.post(
+        PAGE, data={"csrf_token": csrf(held.text), "user_code": user_code, "decision": "approve"}
+    )
+    assert posted.status_code == 429
+    with transaction(node.sessions) as db:
+        assert db.scalars(select(HamletVisitDevice)).one().approved is None
+
+
 def test_an_expired_or_refused_code_is_never_approved(node: Node) -> None:
     add_member(node, "ana")
     user_code = _asked(node)
