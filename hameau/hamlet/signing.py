@@ -39,7 +39,8 @@ from hameau.hamlet.errors import SignatureRefused
 from hameau.hamlet.models import HamletNonce
 
 # httpx (with rich, through httpx._main) and http-message-signatures load at the first signed
-# request (hamlet/signer.py, or `verify` here), not at start (tests/e2e/test_idle_memory.py).
+# request (hamlet/signer.py has the httpx.Auth that signs; `verify` here), not at start
+# (tests/e2e/test_idle_memory.py).
 if TYPE_CHECKING:
     import httpx
     from http_message_signatures import HTTPMessageSigner
@@ -75,15 +76,6 @@ def public_key(b64: str) -> Ed25519PublicKey:
 # Given an answer and the nonce of the request it answers: raises if the answer is not to be
 # trusted (hameau/hamlet/answers.py:check_answer).
 AnswerCheck = Callable[["httpx.Response", str], None]
-
-
-def __getattr__(name: str) -> Any:
-    """`Signer` and `_OneKey`, from hamlet/signer.py, where they moved (built on httpx)."""
-    if name in ("Signer", "_OneKey"):
-        from hameau.hamlet import signer
-
-        return getattr(signer, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def sign(
