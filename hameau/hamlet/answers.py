@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel
 from starlette.responses import Response
 
@@ -22,8 +21,9 @@ from hameau.hamlet.errors import AnswerRefused
 from hameau.hamlet.signing import LIFETIME, TAG, Incoming, log
 from hameau.node.identity import NodeIdentity
 
-if TYPE_CHECKING:  # http-message-signatures and httpx load at the first signed exchange
+if TYPE_CHECKING:  # http-message-signatures, httpx, cryptography: at the first signed exchange
     import httpx
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 COVERED = ("@status", '"@method";req', '"@authority";req', '"@path";req', "content-type")
 REQUIRED = (*COVERED, "content-digest")
@@ -88,4 +88,4 @@ def check_answer(
         ) from None
 
 
-KeyFor = Callable[["httpx.Response"], Ed25519PublicKey | None]
+KeyFor = Callable[["httpx.Response"], "Ed25519PublicKey | None"]

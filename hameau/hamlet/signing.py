@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -38,11 +37,12 @@ from sqlalchemy.orm import Session
 from hameau.hamlet.errors import SignatureRefused
 from hameau.hamlet.models import HamletNonce
 
-# httpx (with rich, through httpx._main) and http-message-signatures load at the first signed
-# request (hamlet/signer.py has the httpx.Auth that signs; `verify` here), not at start
-# (tests/e2e/test_idle_memory.py).
+# httpx (with rich, through httpx._main), http-message-signatures and cryptography load at the
+# first signed request (hamlet/signer.py has the httpx.Auth that signs; `verify` here) or key
+# read, not at start (tests/e2e/test_idle_memory.py).
 if TYPE_CHECKING:
     import httpx
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     from http_message_signatures import HTTPMessageSigner
 
 log = logging.getLogger("hameau.hamlet")
@@ -70,6 +70,8 @@ def node_id_from_fingerprint(fingerprint: str) -> str:
 
 
 def public_key(b64: str) -> Ed25519PublicKey:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     return Ed25519PublicKey.from_public_bytes(base64.b64decode(b64))
 
 
