@@ -33,8 +33,8 @@ from common import ROOT  # noqa: F401  (puts the repository on the path)
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from http_message_signatures import HTTPMessageVerifier, MappingKeyResolver, algorithms
 
-from hameau.hamlet import signing
 from hameau.hamlet.answers import check_answer
+from hameau.hamlet.signer import Signer
 from hameau.node import tls
 from hameau.node.datadir import Layout
 from hameau.node.identity import load_identity
@@ -51,7 +51,7 @@ def per_call_us(work: Callable[[], object], times: int) -> float:
 
 def in_process(times: int) -> dict[str, float]:
     key = Ed25519PrivateKey.generate()
-    signer = signing.Signer("k", key, "audience")
+    signer = Signer("k", key, "audience")
     body = b"x" * 1024
 
     def signed() -> httpx.Request:
@@ -123,7 +123,7 @@ def served(times: int) -> dict[str, float]:
         theirs = load_identity(Layout(a.data_dir).key_file)
         key, audience = theirs.private_key.public_key(), theirs.node_id
         check = partial(check_answer_of, key, audience)
-        signer = signing.Signer(own.node_id, own.private_key, audience, check)
+        signer = Signer(own.node_id, own.private_key, audience, check)
         pinned = tls.pinned_context(tls.own(a.data_dir).fingerprint, lambda: SystemExit("pin"))
         body = b"x" * 1024
         with (

@@ -12,24 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from http_message_signatures import (
-    HTTPMessageSignaturesException,
-    HTTPMessageSigner,
-    HTTPMessageVerifier,
-    InvalidSignature,
-    MappingKeyResolver,
-    algorithms,
-)
 from pydantic import BaseModel
 from starlette.responses import Response
 
 from hameau.hamlet.errors import AnswerRefused
 from hameau.hamlet.signing import LIFETIME, TAG, Incoming, log
 from hameau.node.identity import NodeIdentity
+
+if TYPE_CHECKING:  # http-message-signatures, httpx, cryptography: at the first signed exchange
+    import httpx
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 COVERED = ("@status", '"@method";req', '"@authority";req', '"@path";req', "content-type")
 REQUIRED = (*COVERED, "content-digest")
@@ -46,6 +40,8 @@ class Outgoing:
 
 def signed_answer(data: BaseModel, asked: Incoming, identity: NodeIdentity, nonce: str) -> Response:
     """A JSON answer signed with this node's key, bound to the request by its nonce."""
+    from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algorithms
+
     body = data.model_dump_json().encode()
     response = Response(body, media_type="application/json")
     keys = MappingKeyResolver(public_keys={}, private_keys={identity.node_id: identity.private_key})
@@ -65,6 +61,14 @@ def check_answer(
     """AnswerRefused unless a successful answer is signed by `key` for the request of `nonce`."""
     if response.status_code >= 400:
         return
+    from http_message_signatures import (
+        HTTPMessageSignaturesException,
+        HTTPMessageVerifier,
+        InvalidSignature,
+        MappingKeyResolver,
+        algorithms,
+    )
+
     keys = MappingKeyResolver(public_keys={key_id: key} if key else {}, private_keys={})
     verifier = HTTPMessageVerifier(signature_algorithm=algorithms.ED25519, key_resolver=keys)
     verifier.max_clock_skew = timedelta(seconds=LIFETIME)  # the asker's own skew is unknown
@@ -84,4 +88,4 @@ def check_answer(
         ) from None
 
 
-KeyFor = Callable[[httpx.Response], Ed25519PublicKey | None]
+KeyFor = Callable[["httpx.Response"], "Ed25519PublicKey | None"]

@@ -10,14 +10,13 @@ decided in one place."""
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from hameau.errors import BadRequest
 from hameau.hamlet.answers import check_answer
 from hameau.hamlet.service import check_address
-from hameau.hamlet.signing import AnswerCheck, Signer, public_key, sign
+from hameau.hamlet.signing import AnswerCheck, public_key
 from hameau.hamlet.watched import PEER_ERRORS, WatchedAsyncPeer, WatchedPeer  # noqa: F401
 from hameau.node import tls
 from hameau.node.peer import CERTIFICATE, AsyncPeer, Peer, PeerFailed
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     import httpx
 
     from hameau.hamlet.models import HamletPeer
+    from hameau.hamlet.signer import Signer
     from hameau.node.datadir import Node
 
 
@@ -37,6 +37,8 @@ def _pinned_check(key: Any, node_id: str, response: httpx.Response, nonce: str) 
 
 def signer_for(node: Node, audience: str, check: AnswerCheck | None) -> Signer:
     """Signs with this node's key for `audience`, checking each answer with `check`."""
+    from hameau.hamlet.signer import Signer  # httpx: loaded with the first client
+
     identity = node.identity
     return Signer(identity.node_id, identity.private_key, audience, check)
 
@@ -137,25 +139,13 @@ def to_peer_async(node: Node, peer: HamletPeer, always: bool = False, **options:
     )
 
 
-class _RelaySigner(Signer):
-    """Signs like any peer request; the answer is not read first, so it can stream back, and
-    a body given with its Content-Digest (a spooled upload) streams out, signed by the digest."""
-
-    requires_request_body = False
-    requires_response_body = False
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Accept-Encoding"] = "identity"
-        sign(self._signer, request, self.key_id, self.audience,
-             digest=request.headers.get("Content-Digest"))  # fmt: skip
-        yield request
-
-
 def to_peer_relay(node: Node, peer: HamletPeer, **options: Any) -> AsyncPeer:
     """A client for a visitor's relayed pages (hamlet/relay.py): requests signed as any other,
     answers not checked against the peer's key (a page or a download streams back unsigned;
     the channel to the peer, pinned with TLS, vouches for them)."""
+    from hameau.hamlet.signer import RelaySigner
+
     identity = node.identity
     verify = _certificate(peer.address, peer.tls_fingerprint, peer.name)
-    signer = _RelaySigner(identity.node_id, identity.private_key, peer.node_id, None)
+    signer = RelaySigner(identity.node_id, identity.private_key, peer.node_id, None)
     return AsyncPeer(peer.address, signer=signer, verify=verify, **{"timeout": 20, **options})

@@ -11,8 +11,6 @@ import base64
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from hameau.errors import BadRequest
 from hameau.hamlet import client, service
 from hameau.hamlet.answers import check_answer
@@ -26,6 +24,7 @@ from hameau.hamlet.signing import (
 from hameau.node.peer import STATUS, PeerFailed
 
 if TYPE_CHECKING:
+    import httpx
     from sqlalchemy.orm import Session
 
     from hameau.hamlet.models import HamletPeer

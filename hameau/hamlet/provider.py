@@ -50,7 +50,6 @@ AUTH_METHOD = "hamlet_signature"
 SCOPES = ("openid",)
 ID_TOKEN_LIFETIME = 300  # seconds: the terminal reads it at once
 GRANT_TYPES = ("authorization_code", DEVICE_CODE_GRANT_TYPE)
-DEVICE_PAGE = "/hamlet/visit/device"  # where the member types a device sign-in's user code
 
 
 class VisitRequest(OAuth2Request):
@@ -227,7 +226,7 @@ class VisitDeviceEndpoint(DeviceAuthorizationEndpoint):
         return super().authenticate_client(request)  # type: ignore[no-any-return]
 
     def get_verification_uri(self) -> str:
-        return self.server.issuer + DEVICE_PAGE
+        return self.server.issuer + visit_devices.PAGE
 
     def generate_user_code(self) -> str:
         found = visit_devices.new_user_code()

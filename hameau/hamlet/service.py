@@ -10,9 +10,9 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,9 @@ from hameau.errors import BadRequest
 from hameau.hamlet.errors import InvitationRefused, PeerNotFound
 from hameau.hamlet.models import HamletInvitation, HamletPeer
 from hameau.hamlet.signing import fingerprint_of, log, node_id_of, public_key
+
+if TYPE_CHECKING:  # cryptography (~6 MB) loads with the first key read (signing.public_key)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 PREFIX = "hameau-invite-"
 

@@ -25,29 +25,25 @@ import hashlib
 import logging
 import re
 import secrets
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
-from http_message_signatures import (
-    HTTPMessageSignaturesException,
-    HTTPMessageSigner,
-    HTTPMessageVerifier,
-    HTTPSignatureKeyResolver,
-    algorithms,
-)
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hameau.hamlet.errors import SignatureRefused
 from hameau.hamlet.models import HamletNonce
+
+# httpx (with rich, through httpx._main), http-message-signatures and cryptography load at the
+# first signed request (hamlet/signer.py has the httpx.Auth that signs; `verify` here) or key
+# read, not at start (tests/e2e/test_idle_memory.py).
+if TYPE_CHECKING:
+    import httpx
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from http_message_signatures import HTTPMessageSigner
 
 log = logging.getLogger("hameau.hamlet")
 
@@ -74,47 +70,14 @@ def node_id_from_fingerprint(fingerprint: str) -> str:
 
 
 def public_key(b64: str) -> Ed25519PublicKey:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     return Ed25519PublicKey.from_public_bytes(base64.b64decode(b64))
-
-
-class _OneKey(HTTPSignatureKeyResolver):
-    def __init__(self, key_id: str, private: Ed25519PrivateKey) -> None:
-        self.key_id, self.private = key_id, private
-
-    def resolve_private_key(self, key_id: str) -> Ed25519PrivateKey:
-        return self.private
 
 
 # Given an answer and the nonce of the request it answers: raises if the answer is not to be
 # trusted (hameau/hamlet/answers.py:check_answer).
-AnswerCheck = Callable[[httpx.Response, str], None]
-
-
-class Signer(httpx.Auth):
-    """Signs every request of an httpx client (node/peer.py's `signer`) for one audience, and
-    checks each answer with `check` when given."""
-
-    requires_request_body = True
-    requires_response_body = True
-
-    def __init__(
-        self,
-        key_id: str,
-        private: Ed25519PrivateKey,
-        audience: str,
-        check: AnswerCheck | None = None,
-    ) -> None:
-        self.key_id, self.audience, self.check = key_id, audience, check
-        self._signer = HTTPMessageSigner(
-            signature_algorithm=algorithms.ED25519, key_resolver=_OneKey(key_id, private)
-        )
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Accept-Encoding"] = "identity"  # the digest is of the bytes sent
-        nonce = sign(self._signer, request, self.key_id, self.audience)
-        response = yield request
-        if self.check is not None:
-            self.check(response, nonce)
+AnswerCheck = Callable[["httpx.Response", str], None]
 
 
 def sign(
@@ -153,14 +116,15 @@ class Incoming:
     headers: Any
 
 
-class _Lookup(HTTPSignatureKeyResolver):
-    """Keys by keyid from `find` (None: unknown); says why a key was not found."""
+def _lookup(find: Callable[[str], Ed25519PublicKey | None]) -> Any:
+    """A key resolver by keyid from `find` (None: unknown), for the library."""
+    from http_message_signatures import HTTPSignatureKeyResolver
 
-    def __init__(self, find: Callable[[str], Ed25519PublicKey | None]) -> None:
-        self.find = find
+    class Lookup(HTTPSignatureKeyResolver):
+        def resolve_public_key(self, key_id: str) -> Ed25519PublicKey | None:
+            return find(key_id)
 
-    def resolve_public_key(self, key_id: str) -> Ed25519PublicKey | None:
-        return self.find(key_id)
+    return Lookup()
 
 
 def refuse(why: str, key_id: str = "?") -> SignatureRefused:
@@ -180,8 +144,14 @@ def verify(
     headers = incoming.headers
     if "signature" not in headers or "signature-input" not in headers:
         raise refuse("no Signature or Signature-Input header")
+    from http_message_signatures import (
+        HTTPMessageSignaturesException,
+        HTTPMessageVerifier,
+        algorithms,
+    )
+
     verifier = HTTPMessageVerifier(
-        signature_algorithm=algorithms.ED25519, key_resolver=_Lookup(find)
+        signature_algorithm=algorithms.ED25519, key_resolver=_lookup(find)
     )
     verifier.max_clock_skew = timedelta(seconds=skew_seconds)
     try:

@@ -17,11 +17,11 @@ from starlette.responses import Response
 from hameau.errors import N_
 from hameau.hamlet import service, visit_devices
 from hameau.hamlet.api import SignedPeer, _answer
-from hameau.hamlet.provider import DEVICE_PAGE, make_server, oauth2_request
 from hameau.hamlet.visit_models import HamletVisitDevice
 from hameau.web.auth import DB, MemberVisitor, client_address, member_of
 
 router = APIRouter(include_in_schema=False)
+DEVICE_PAGE = visit_devices.PAGE
 WRONG = N_(
     "This code is wrong, was already answered, or has expired (codes last ten minutes);"
     " check it on the terminal, or start again there."
@@ -43,6 +43,8 @@ class DeviceOut(BaseModel):
 async def device_authorization(request: Request, db: DB, peer: SignedPeer) -> Response:
     """A paired node's terminal cannot reach this node: it asks for a device sign-in (RFC
     8628 device authorization request, form-encoded; signed). The answer is signed."""
+    from hameau.hamlet.provider import make_server, oauth2_request  # Authlib: on first use
+
     server = make_server(request, db, signer=peer)
     answer = server.create_endpoint_response("device_authorization", await oauth2_request(request))
     if answer.status_code != 200:

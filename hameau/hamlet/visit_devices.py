@@ -24,6 +24,8 @@ from hameau.accounts.secrets import digest
 from hameau.hamlet.visit_models import HamletVisitDevice
 from hameau.node.db import utcnow
 
+PAGE = "/hamlet/visit/device"  # where the member types a device sign-in's user code
+
 ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # RFC 8628 §6.1: no vowels (no words), no 0/O, 1/I
 USER_CODE_LETTERS = 8
 EXPIRES_IN = 600  # seconds a device sign-in waits for the member

@@ -9,11 +9,9 @@ same limits)."""
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
-from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import InvalidClientError
 from fastapi import APIRouter, Form
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -24,17 +22,16 @@ from hameau.errors import HameauError
 from hameau.hamlet import service, visits
 from hameau.hamlet.api import SignedPeer, _answer
 from hameau.hamlet.errors import VisitRefused
-from hameau.hamlet.provider import (
-    AUTH_METHOD,
-    GRANT_TYPES,
-    SCOPES,
-    VisitServer,
-    make_server,
-    oauth2_request,
-)
 from hameau.web.auth import DB, MemberVisitor, member_of
 from hameau.web.middleware import CSP
 from hameau.web.openapi import errors
+
+# The provider (Authlib, joserfc) loads at the first visit's request, not at start: the node
+# attaches this module's sessions section at start (tests/e2e/test_idle_memory.py).
+if TYPE_CHECKING:
+    from authlib.oauth2 import OAuth2Error
+
+    from hameau.hamlet.provider import VisitServer
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/hamlet/visit", tags=["hamlet"])
@@ -44,6 +41,8 @@ JWKS = "/hamlet/visit/jwks"
 
 def _refused(error: OAuth2Error) -> VisitRefused:
     """One sentence for a sign-in link this node will not serve."""
+    from authlib.oauth2.rfc6749 import InvalidClientError
+
     if isinstance(error, InvalidClientError):
         return VisitRefused(
             "This terminal's home is not paired with this home server; nothing was done."
@@ -60,6 +59,10 @@ def _refused(error: OAuth2Error) -> VisitRefused:
 
 async def _consent(request: Request, db: DB) -> tuple[VisitServer, Any, Any]:
     """The provider, Authlib's request and its checked grant; VisitRefused (400) otherwise."""
+    from authlib.oauth2 import OAuth2Error
+
+    from hameau.hamlet.provider import make_server, oauth2_request
+
     server = make_server(request, db)
     asked = await oauth2_request(request, query_only=True)
     try:
@@ -126,6 +129,8 @@ class TokenOut(BaseModel):
 async def token(request: Request, db: DB, peer: SignedPeer) -> Response:
     """A paired node exchanges a visit's code (OAuth 2.0 token request, form-encoded; the
     request's signature is the client's authentication). The answer is signed."""
+    from hameau.hamlet.provider import make_server, oauth2_request
+
     server = make_server(request, db, signer=peer)
     answer = server.create_token_response(await oauth2_request(request))
     if answer.status_code != 200:
@@ -140,6 +145,8 @@ class Revoked(BaseModel):
 @api.post("/revoke", response_model=Revoked, responses=errors(400, 401, 403))
 async def revoke(request: Request, db: DB, peer: SignedPeer) -> Response:
     """A paired node ends a visit it holds the token of (RFC 7009: 200 even if unknown)."""
+    from hameau.hamlet.provider import make_server, oauth2_request
+
     server = make_server(request, db, signer=peer)
     answer = server.create_endpoint_response("revocation", await oauth2_request(request))
     if answer.status_code != 200:
@@ -150,6 +157,8 @@ async def revoke(request: Request, db: DB, peer: SignedPeer) -> Response:
 @router.get("/.well-known/openid-configuration")
 async def discovery(request: Request, db: DB) -> Response:
     """OpenID Connect discovery of the visits' provider (public, as the standard says)."""
+    from hameau.hamlet.provider import AUTH_METHOD, GRANT_TYPES, SCOPES, make_server
+
     issuer = make_server(request, db).issuer
     return JSONResponse(
         {

@@ -210,7 +210,7 @@ def test_the_async_client_signs_too(homes: dict[str, Home]) -> None:
     import asyncio
     import concurrent.futures
 
-    from hameau.hamlet.signing import Signer
+    from hameau.hamlet.signer import Signer
     from hameau.node import tls
     from hameau.node.peer import AsyncPeer
 

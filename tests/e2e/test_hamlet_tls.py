@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hameau.hamlet.signing import Signer
+from hameau.hamlet.signer import Signer
 from hameau.node import tls
 from tests.e2e.hamlet_nodes import Home, hamlet, invite, join
 from tests.e2e.served import CHROMIUM, chromium_args, free_port

@@ -24,7 +24,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from hameau.hamlet.answers import check_answer
-from hameau.hamlet.signing import Signer
+from hameau.hamlet.signer import Signer
 from tests.e2e.hamlet_nodes import Home, hamlet
 from tests.helpers import PASSWORD
 

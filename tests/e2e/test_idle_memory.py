@@ -81,6 +81,14 @@ def test_a_node_at_rest_has_not_loaded_what_no_page_used(tmp_path: Path) -> None
     # A database it does not run on, metrics nobody scraped, models FastAPI only refuses,
     # and the AI engine's build.
     unused = ("sqlalchemy.dialects.postgresql", "prometheus_client", "tarfile")
+    # The hamlet, which nobody used: its client to peers (httpx, and rich through httpx._main),
+    # signatures and keys (cryptography: the node's key is read when something signs), the
+    # visits' provider (Authlib, joserfc), mDNS (not announcing on loopback) and the
+    # invitation's QR code.
+    unused += (
+        "httpx", "rich", "http_message_signatures", "cryptography", "authlib", "joserfc",
+        "zeroconf", "segno", "hameau.hamlet.signer", "hameau.hamlet.provider",
+    )  # fmt: skip
     assert sorted(loaded & set(unused)) == []
     assert "hameau.web.home" in loaded  # the listing is the server's own
 

@@ -184,6 +184,7 @@ def test_a_body_signed_by_its_digest_streams_and_verifies() -> None:
     from http_message_signatures import HTTPMessageSigner, algorithms
 
     from hameau.hamlet import signing
+    from hameau.hamlet.signer import _OneKey
 
     key = Ed25519PrivateKey.generate()
     body = b"tomates noires\n" * 1000
@@ -198,7 +199,7 @@ def test_a_body_signed_by_its_digest_streams_and_verifies() -> None:
         headers={"Content-Length": str(len(body))},
     )  # fmt: skip
     signer = HTTPMessageSigner(
-        signature_algorithm=algorithms.ED25519, key_resolver=signing._OneKey("b", key)
+        signature_algorithm=algorithms.ED25519, key_resolver=_OneKey("b", key)
     )
     signing.sign(signer, request, "b", "a-id", digest=f"sha-256=:{said}:")
     incoming = signing.Incoming(request.method, str(request.url), request.headers)
