@@ -25,7 +25,7 @@ pytest.importorskip("joserfc", reason="not run: joserfc (with Authlib) is not in
 ANNOUNCE = {"HAMEAU_HAMLET_ANNOUNCE": "on"}  # on loopback, announcing would be off by itself
 PAGE = "/hamlet/visit/device"
 # Pages where a member is logged in at their own home: the apps' navigation is there too.
-MEMBER_PAGES = ("approving a code", "code refused", "sessions with a visit",
+MEMBER_PAGES = ("approving a code", "code refused", "code approved", "sessions with a visit",
                 "AI lent to peers", "hamlet with nearby homes")  # fmt: skip
 
 
@@ -92,8 +92,8 @@ def terminal_pages(terminal: Any, a: Home, b: Home, c: Home, found: dict[str, li
 
 
 def device_pages(terminal: Any, phone: Any, a: Home, b: Home, found: dict[str, list[str]]) -> None:
-    """B's device sign-in (code, address, QR), A's approving page, then the refused and
-    expired codes on the terminal."""
+    """B's device sign-in (code, address, QR), A's approving page, the refused and expired
+    codes on the terminal, then one approved (its visit left at once)."""
     page = terminal.new_page()
     page.goto(b.url + "/visit")
     page.click("ul.device-homes button:has-text('A')")
@@ -121,6 +121,16 @@ def device_pages(terminal: Any, phone: Any, a: Home, b: Home, found: dict[str, l
     page.get_by_text("Le code a expiré").wait_for(timeout=30_000)
     at_sizes(page, "device sign-in expired", found)
     said(page, "device sign-in expired", "demandez-en un nouveau", found)
+    page.click("text=Obtenir un nouveau code")
+    code = page.locator(".user-code").inner_text().strip()
+    phone.goto(f"{a.url}{PAGE}?user_code={code}")
+    phone.click("button[value=approve]")
+    phone.wait_for_selector("main [role=status]")
+    at_sizes(phone, "code approved", found)
+    page.wait_for_url(b.url + "/", timeout=30_000)  # the visit opened: left at once
+    page.wait_for_selector("form#logout button")
+    page.click("form#logout button")
+    page.wait_for_url(b.url + "/login")
     page.close()
 
 
@@ -193,13 +203,15 @@ def found(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
         a = homes["A"]
         _cli(a, "member", "add", "ada", "--display-name", "Ada", "--password-stdin", stdin=PASSWORD)
         _cli(a, "member", "add", "camille", "--admin", "--password-stdin", stdin=PASSWORD)
-        for home in (homes["B"], homes["C"]):
+        b = homes["B"]  # with a member of its own: its login page is "Who is it?", not setup
+        _cli(b, "member", "add", "bea", "--display-name", "Bea", "--password-stdin", stdin=PASSWORD)
+        for home in (b, homes["C"]):
             _cli(home, "device", "add", TERMINAL, "--kind", "terminal", "--shared")
         yield visit_all(browser, homes)
 
 
 def test_every_hamlet_page_has_the_sites_header_or_navigation(found: dict[str, list[str]]) -> None:
-    assert len(found["visited"]) == 14, found["visited"]
+    assert len(found["visited"]) == 15, found["visited"]
     assert found["bare"] == [], "pages without header or navigation:\n" + "\n".join(found["bare"])
 
 
