@@ -162,7 +162,8 @@ def admin_pages(admin: Any, a: Home, found: dict[str, list[str]]) -> None:
 
 
 def unreachable(terminal: Any, a: Home, b: Home, found: dict[str, list[str]]) -> None:
-    """A visit whose home is gone (killed): the relay's 502, in words, with a way out."""
+    """A visit whose home is gone (killed): the relay's 502, in words, with a way out; then
+    the next visitor's choice of that home, refused before leaving for it."""
     page = terminal.new_page()
     sign_in_for_a_visit(page, a, b, found)
     a.served.process.send_signal(signal.SIGKILL)
@@ -172,6 +173,13 @@ def unreachable(terminal: Any, a: Home, b: Home, found: dict[str, list[str]]) ->
     at_sizes(page, "home unreachable", found)
     said(page, "home unreachable", "ne peut pas être jointe", found)
     said(page, "home unreachable", "Terminer la visite", found)
+    page.click("button:has-text('Terminer la visite')")
+    page.wait_for_url(b.url + "/login")
+    page.goto(b.url + "/visit")  # the next visitor from A: told before leaving for A
+    page.click("ul.people button:has-text('A')")
+    page.wait_for_url(b.url + "/visit/start")
+    at_sizes(page, "home unreachable before signing in", found)
+    said(page, "home unreachable before signing in", "réessayez plus tard", found)
     page.close()
 
 
@@ -211,7 +219,7 @@ def found(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
 
 
 def test_every_hamlet_page_has_the_sites_header_or_navigation(found: dict[str, list[str]]) -> None:
-    assert len(found["visited"]) == 15, found["visited"]
+    assert len(found["visited"]) == 16, found["visited"]
     assert found["bare"] == [], "pages without header or navigation:\n" + "\n".join(found["bare"])
 
 
