@@ -31,28 +31,33 @@ from tests.e2e.served import chromium, log_in_page, serve  # noqa: E402
 OUT = ROOT / "docs" / "screenshots"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 360, "height": 740}
+VISITOR = "mot de passe de Louise"  # the visitor's own password, at her home
 # Lazy images in the window have arrived (a thumbnail's first request makes it).
 SHOWN = """() => [...document.images].every(image =>
   image.complete || image.getBoundingClientRect().top > window.innerHeight)"""
 
 
-def shoot(page: Any, name: str, full_page: bool = False, phone: bool = True) -> None:
-    """``NAME.png`` at a laptop's size and, with ``phone``, ``NAME-phone.png`` at a phone's."""
+def shoot(
+    page: Any, name: str, full_page: bool = False, phone: bool = True, phone_full: bool = False
+) -> None:
+    """``NAME.png`` at a laptop's size and, with ``phone``, ``NAME-phone.png`` at a phone's
+    (its whole length with ``phone_full``)."""
     page.set_viewport_size(DESKTOP)
     page.wait_for_function(SHOWN)
     page.screenshot(path=OUT / f"{name}.png", full_page=full_page)
     if phone:
         page.set_viewport_size(PHONE)
         page.wait_for_function(SHOWN)
-        page.screenshot(path=OUT / f"{name}-phone.png")
+        page.screenshot(path=OUT / f"{name}-phone.png", full_page=phone_full)
         page.set_viewport_size(DESKTOP)
 
 
-def _hameau(*args: str, password: str | None = None) -> str:
+def _hameau(*args: str, password: str | None = None, stdin: str | None = None) -> str:
     env = {**os.environ, **({"HAMEAU_PASSWORD": password} if password else {})}
     done = subprocess.run(
-        [sys.executable, "-m", "hameau", *args], capture_output=True, text=True, check=True, env=env
-    )
+        [sys.executable, "-m", "hameau", *args],
+        capture_output=True, text=True, check=True, env=env, input=stdin,
+    )  # fmt: skip
     return done.stdout.strip()
 
 
@@ -277,6 +282,51 @@ def hamlet_page(shots: Shots) -> None:
         admin.close()
 
 
+def visit_pages(shots: Shots) -> None:
+    """A visit between two paired homes served over https: the terminal of La Ferme's hall
+    (the homes to come from, a device sign-in's code and QR code), the sign-in form of
+    Les Tilleuls, and Louise's sessions there listing her visit."""
+    from tests.e2e.hamlet_nodes import hamlet
+
+    home, hall = "Les Tilleuls", "La Ferme"
+    with hamlet(shots.folder / "visits", (home, hall), ((hall, home),)) as homes:
+        a, b = homes[home], homes[hall]
+        _hameau("member", "add", "louise", "--display-name", "Louise", "--password-stdin",
+                "--data-dir", str(a.data_dir), stdin=VISITOR)  # fmt: skip
+        _hameau("device", "add", "Terminal du hall", "--kind", "terminal", "--shared",
+                "--data-dir", str(b.data_dir))  # fmt: skip
+        link = _hameau("device", "enrol-link", "Terminal du hall", "--url", b.url,
+                       "--data-dir", str(b.data_dir))  # fmt: skip
+        terminal = shots.browser.new_page(
+            locale="fr-FR", viewport=DESKTOP, ignore_https_errors=True
+        )
+        terminal.goto(link)
+        terminal.click("button[type=submit]")
+        terminal.goto(b.url + "/visit")
+        shoot(terminal, "visit")
+        terminal.click(f"ul.device-homes button:has-text('{home}')")
+        terminal.wait_for_selector("svg.qr")
+        shoot(terminal, "visit-device", full_page=True)
+        terminal.goto(b.url + "/visit")
+        terminal.click(f"ul.people button:has-text('{home}')")
+        terminal.wait_for_url(a.url + "/hamlet/visit/authorize**")
+        shoot(terminal, "visit-sign-in")
+        terminal.fill("input[name=name]", "louise")
+        terminal.fill("input[name=password]", VISITOR)
+        terminal.click("button[type=submit]")
+        terminal.wait_for_url(b.url + "/")
+        own = shots.browser.new_page(locale="fr-FR", viewport=DESKTOP, ignore_https_errors=True)
+        own.goto(a.url + "/login")
+        own.fill("input[name=name]", "louise")
+        own.fill("input[name=password]", VISITOR)
+        own.click("button[type=submit]")
+        own.goto(a.url + "/account/sessions")
+        own.wait_for_selector("form[action^='/account/visits/']")
+        shoot(own, "visit-sessions", full_page=True, phone_full=True)
+        own.close()
+        terminal.close()
+
+
 def travel_pages(shots: Shots) -> None:
     travel(shots.browser, shots.url, shots.data, shots.folder, shots.logins["sam"], shots.apps)
 
@@ -294,7 +344,7 @@ class Shots:
 
 GROUPS = {"device": device_pages, "admin": admin_pages, "files": files_pages,
           "apps": app_pages, "ai": ai_page, "travel": travel_pages,
-          "hamlet": hamlet_page}  # fmt: skip
+          "hamlet": hamlet_page, "visits": visit_pages}  # fmt: skip
 
 
 def small(image: Path) -> None:
