@@ -19,6 +19,7 @@ from hameau.hamlet import service, visit_devices
 from hameau.hamlet.api import SignedPeer, _answer
 from hameau.hamlet.visit_models import HamletVisitDevice
 from hameau.web.auth import DB, MemberVisitor, client_address, member_of
+from hameau.web.openapi import errors
 
 router = APIRouter(include_in_schema=False)
 DEVICE_PAGE = visit_devices.PAGE
@@ -39,7 +40,7 @@ class DeviceOut(BaseModel):
     interval: int
 
 
-@api.post("/device", response_model=DeviceOut)
+@api.post("/device", response_model=DeviceOut, responses=errors(400, 401, 403))
 async def device_authorization(request: Request, db: DB, peer: SignedPeer) -> Response:
     """A paired node's terminal cannot reach this node: it asks for a device sign-in (RFC
     8628 device authorization request, form-encoded; signed). The answer is signed."""

@@ -22,7 +22,7 @@ import pytest
 
 from hameau.node.datadir import Layout
 from tests.e2e.hamlet_nodes import Home, hamlet
-from tests.e2e.served import chromium, log_in_page, login_cookie
+from tests.e2e.served import CHROMIUM, chromium_args, log_in_page, login_cookie
 from tests.e2e.test_hamlet_visit_home import cli, signed
 from tests.e2e.test_hamlet_visit_terminal import SECRET_FILE, TERMINAL, _api, _cli, enrol_terminal
 from tests.helpers import PASSWORD
@@ -163,11 +163,20 @@ def two(tmp_path: Path) -> Iterator[tuple[Home, Home, str]]:
 
 
 @pytest.fixture
-def browser(two: tuple[Home, Home, str]) -> Iterator[Any]:
-    """Chromium trusting both homes' own certificates (as their households would)."""
+def trusting(browser: Any, two: tuple[Home, Home, str]) -> Iterator[Any]:
+    """Chromium trusting both homes' own certificates (as their households would), launched
+    by the session's Playwright (one per thread)."""
     a, b, _ = two
-    with chromium(trust=(a.served.cert, b.served.cert)) as launched:  # type: ignore[arg-type]
+    trust = (a.served.cert, b.served.cert)
+    launched = browser.browser_type.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=chromium_args(trust),  # type: ignore[arg-type]
+    )
+    try:
         yield launched
+    finally:
+        launched.close()
 
 
 def cut_off(context: Any, a: Home) -> list[str]:
@@ -199,10 +208,10 @@ def start_device_sign_in(page: Any, b: Home) -> str:
 
 
 def test_a_terminal_that_cannot_reach_home_opens_the_visit_approved_from_a_phone(
-    browser: Any, two: tuple[Home, Home, str]
+    trusting: Any, two: tuple[Home, Home, str]
 ) -> None:
     a, b, _ = two
-    terminal = browser.new_context(locale="fr-FR")
+    terminal = trusting.new_context(locale="fr-FR")
     tried = cut_off(terminal, a)
     page = terminal.new_page()
     enrol_terminal(page, b)
@@ -219,7 +228,7 @@ def test_a_terminal_that_cannot_reach_home_opens_the_visit_approved_from_a_phone
     assert tried
 
     # On her phone (which reaches A), Ada logs in at home and approves the code.
-    phone = log_in_page(browser, a.url, "ada")
+    phone = log_in_page(trusting, a.url, "ada")
     phone.goto(a.url + PAGE)
     phone.fill("input[name=user_code]", code.lower().replace("-", ""))
     phone.click("main form button[type=submit]")
@@ -245,17 +254,17 @@ def test_a_terminal_that_cannot_reach_home_opens_the_visit_approved_from_a_phone
 
 
 def test_a_refused_then_expired_code_is_said_in_words_with_a_new_one_offered(
-    browser: Any, two: tuple[Home, Home, str]
+    trusting: Any, two: tuple[Home, Home, str]
 ) -> None:
     a, b, _ = two
-    terminal = browser.new_context(locale="fr-FR", java_script_enabled=False)
+    terminal = trusting.new_context(locale="fr-FR", java_script_enabled=False)
     cut_off(terminal, a)
     page = terminal.new_page()
     enrol_terminal(page, b)
     code = start_device_sign_in(page, b)
     assert page.locator("noscript").count() >= 1  # without scripts, a meta refresh asks again
 
-    phone = log_in_page(browser, a.url, "ada")
+    phone = log_in_page(trusting, a.url, "ada")
     phone.goto(a.url + PAGE + "?user_code=" + code)
     phone.click("button[value=refuse]")
     assert "Refusé" in phone.locator("main").inner_text()
