@@ -18,7 +18,6 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ OUT = ROOT / "docs" / "screenshots"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 360, "height": 740}
 VISITOR = "mot de passe de Louise"  # the visitor's own password, at her home
+ADMIN = "mot de passe de Camille"  # the hamlet page's admin, in a throwaway home
 # Lazy images in the window have arrived (a thumbnail's first request makes it).
 SHOWN = """() => [...document.images].every(image =>
   image.complete || image.getBoundingClientRect().top > window.innerHeight)"""
@@ -254,28 +254,25 @@ def ai_page(shots: Shots) -> None:
 
 def hamlet_page(shots: Shots) -> None:
     """The admin's hamlet page: a neighbour that answers, one that is off (killed after
-    pairing), and an invitation with its QR code."""
-    with ExitStack() as stack:
-        served = {}
-        for name in ("Les Tilleuls", "La Ferme"):
-            data = shots.folder / name.replace(" ", "-").lower()
-            _hameau("init", "--name", name, "--data-dir", str(data))
-            served[name] = stack.enter_context(serve(data))
-            made = _hameau(
-                "hamlet", "invite", "--address", shots.url, "--data-dir", str(shots.data)
-            )
-            invitation = made.splitlines()[0]
-            joined = ("hamlet", "join", invitation, "--address", served[name].url)
-            _hameau(*joined, "--data-dir", str(data))
-        served["La Ferme"].process.kill()
-        served["La Ferme"].process.wait()
-        admin = log_in_page(shots.browser, shots.url, "camille", shots.logins["camille"])
+    pairing), and an invitation with its QR code. Homes pair over https only, so this is
+    a home of its own served with its certificate (the demo node is plain http)."""
+    from tests.e2e.hamlet_nodes import hamlet
+
+    names = ("Maison Commune", "Les Tilleuls", "La Ferme")
+    pairs = (("Les Tilleuls", "Maison Commune"), ("La Ferme", "Maison Commune"))
+    with hamlet(shots.folder / "hamlet", names, pairs) as homes:
+        home = homes["Maison Commune"]
+        _hameau("member", "add", "camille", "--display-name", "Camille", "--admin",
+                "--password-stdin", "--data-dir", str(home.data_dir), stdin=ADMIN)  # fmt: skip
+        homes["La Ferme"].served.process.kill()
+        homes["La Ferme"].served.process.wait()
+        admin = log_in_page(shots.browser, home.url, "camille", ADMIN)
         admin.set_viewport_size(DESKTOP)
-        admin.goto(shots.url + "/hamlet")
+        admin.goto(home.url + "/hamlet")
         for row in admin.locator("tr.peer").all():
             row.locator("button", has_text="Vérifier").click()
             admin.wait_for_load_state("networkidle")
-        admin.goto(shots.url + "/hamlet")
+        admin.goto(home.url + "/hamlet")
         admin.click("form[action='/hamlet/invite'] button[type=submit]")
         admin.wait_for_selector("figure.qr svg")
         shoot(admin, "hamlet", full_page=True)
