@@ -81,11 +81,12 @@ def _active(db: Session, peer_id: int) -> HamletPeer:
     return peer
 
 
-def qr_svg(text: str, label: str) -> str:
-    """The invitation as a QR code, an inline SVG (segno is imported here, on first use)."""
+def qr_svg(text: str, label: str, scale: int = 3) -> str:
+    """`text` as a QR code, an inline SVG (segno is imported here, on first use); `scale`:
+    pixels per module (an invitation is long: 3; a short address read across a hall: more)."""
     import segno
 
-    svg = segno.make(text, error="m").svg_inline(scale=3, border=2, svgclass="qr")
+    svg = segno.make(text, error="m").svg_inline(scale=scale, border=2, svgclass="qr")
     return str(svg).replace("<svg ", f'<svg role="img" aria-label="{escape(label)}" ', 1)
 
 

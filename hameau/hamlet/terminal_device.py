@@ -241,7 +241,7 @@ def _render(
     qr = ""
     if sign_in is not None and not sign_in.outcome:
         label = pages.gettext(request)(N_("QR code of the address where you approve this terminal"))
-        qr = qr_svg(sign_in.complete, str(label))
+        qr = qr_svg(sign_in.complete, str(label), scale=6)  # read by a phone, from a step away
     context = {"peer": peer, "sign_in": sign_in, "qr": qr}
     name = "_visit_device_status.html" if part else "visit_device_wait.html"
     response = pages.render(request, name, context, status)
