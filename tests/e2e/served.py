@@ -149,6 +149,19 @@ def chromium(trust: tuple[Path, ...] = ()) -> Iterator[Any]:
             browser.close()
 
 
+@contextmanager
+def chromium_trusting(browser: Any, trust: tuple[Path, ...]) -> Iterator[Any]:
+    """Another Chromium of `browser`'s Playwright (one Playwright per thread), accepting the
+    keys of these certificates, as a household that added its nodes' certificates would."""
+    launched = browser.browser_type.launch(
+        executable_path=CHROMIUM, headless=True, args=chromium_args(trust)
+    )
+    try:
+        yield launched
+    finally:
+        launched.close()
+
+
 def chromium_args(trust: tuple[Path, ...] = ()) -> list[str]:
     """Chromium's flags, trusting the keys of these certificates (PEM)."""
     args = list(CHROMIUM_ARGS)

@@ -10,10 +10,8 @@ import os
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +27,7 @@ from hameau.hamlet import client, pages, service
 from hameau.hamlet.errors import PeerResting
 from hameau.node.cli import settings_for
 from hameau.node.datadir import open_node
+from tests.blackhole import blackhole
 from tests.e2e.hamlet_nodes import Home, hamlet
 from tests.e2e.served import log_in_page
 from tests.e2e.test_pages_everywhere import AXE, VIEWPORTS, check, log_in, new_context
@@ -129,45 +128,6 @@ def test_two_admins_pair_their_homes_from_their_pages(tmp_path: Path, browser: A
         done = b.run("hamlet", "ping", "A")
         assert done.returncode != 0 and "401" in done.stderr
         assert "refused" in b.run("hamlet", "list").stdout
-
-
-class Blackhole:
-    """A listener on a dead peer's port that accepts connections and never answers."""
-
-    def __init__(self, port: int) -> None:
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", port))
-        self.listener.listen(16)
-        self.accepted: list[socket.socket] = []
-        self.arrived = threading.Condition()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                return
-            with self.arrived:
-                self.accepted.append(connection)
-                self.arrived.notify_all()
-
-    def attempts(self, at_least: int = 0) -> int:
-        with self.arrived:
-            self.arrived.wait_for(lambda: len(self.accepted) >= at_least, timeout=30)
-            return len(self.accepted)
-
-
-@contextmanager
-def blackhole(port: int) -> Iterator[Blackhole]:
-    found = Blackhole(port)
-    try:
-        yield found
-    finally:
-        found.listener.close()
-        for connection in found.accepted:
-            connection.close()
 
 
 def call_as_a_page_would(home: Home, peer: str) -> Exception:

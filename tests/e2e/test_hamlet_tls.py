@@ -20,7 +20,7 @@ import pytest
 from hameau.hamlet.signer import Signer
 from hameau.node import tls
 from tests.e2e.hamlet_nodes import Home, hamlet, invite, join
-from tests.e2e.served import CHROMIUM, chromium_args, free_port
+from tests.e2e.served import chromium_trusting, free_port
 
 pytest.importorskip(
     "http_message_signatures", reason="not run: http-message-signatures is not installed"
@@ -132,34 +132,21 @@ def test_a_signed_request_over_plain_http_is_refused(tmp_path: Path) -> None:
         assert b.run("hamlet", "ping", "A").returncode != 0
 
 
-def launched(browser: Any, trust: tuple[Path, ...] = ()) -> Any:
-    """Another Chromium of the session's Playwright (one per thread), trusting these keys."""
-    return browser.browser_type.launch(
-        executable_path=CHROMIUM, headless=True, args=chromium_args(trust)
-    )
-
-
 def test_serve_tls_serves_the_household_pages_in_chromium(tmp_path: Path, browser: Any) -> None:
     with hamlet(tmp_path, names=("A",), pairs=()) as homes:
         a = homes["A"]
         assert a.url.startswith("https://")
-        trusting = launched(browser, (a.data_dir / "tls.crt",))
-        try:
+        with chromium_trusting(browser, (a.data_dir / "tls.crt",)) as trusting:
             page = trusting.new_page(locale="fr-FR")
             answer = page.goto(a.url + "/setup")
             assert answer is not None and answer.ok
             assert page.url.startswith("https://")
             assert page.locator("form").count() >= 1  # the first admin's form, not a warning
-        finally:
-            trusting.close()
         # Another certificate than the node's: Chromium refuses the page.
-        stranger = launched(browser)
-        try:
+        with chromium_trusting(browser, ()) as stranger:
             page = stranger.new_page()
             with pytest.raises(Exception, match="ERR_CERT"):
                 page.goto(a.url + "/setup")
-        finally:
-            stranger.close()
 
 
 def test_a_certificate_given_by_the_household_is_served_and_pinned(tmp_path: Path) -> None:

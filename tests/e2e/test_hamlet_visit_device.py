@@ -21,8 +21,9 @@ import httpx
 import pytest
 
 from hameau.node.datadir import Layout
+from tests.e2e import served
 from tests.e2e.hamlet_nodes import Home, hamlet
-from tests.e2e.served import CHROMIUM, chromium_args, log_in_page, login_cookie
+from tests.e2e.served import log_in_page, login_cookie
 from tests.e2e.test_hamlet_visit_home import cli, signed
 from tests.e2e.test_hamlet_visit_terminal import SECRET_FILE, TERMINAL, _api, _cli, enrol_terminal
 from tests.helpers import PASSWORD
@@ -164,19 +165,10 @@ def two(tmp_path: Path) -> Iterator[tuple[Home, Home, str]]:
 
 @pytest.fixture
 def trusting(browser: Any, two: tuple[Home, Home, str]) -> Iterator[Any]:
-    """Chromium trusting both homes' own certificates (as their households would), launched
-    by the session's Playwright (one per thread)."""
+    """Chromium trusting both homes' own certificates."""
     a, b, _ = two
-    trust = (a.served.cert, b.served.cert)
-    launched = browser.browser_type.launch(
-        executable_path=CHROMIUM,
-        headless=True,
-        args=chromium_args(trust),  # type: ignore[arg-type]
-    )
-    try:
+    with served.chromium_trusting(browser, (a.served.cert, b.served.cert)) as launched:  # type: ignore[arg-type]
         yield launched
-    finally:
-        launched.close()
 
 
 def cut_off(context: Any, a: Home) -> list[str]:

@@ -22,8 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from hameau.node.datadir import Layout
+from tests.e2e import served
 from tests.e2e.hamlet_nodes import Home, hamlet
-from tests.e2e.served import CHROMIUM, chromium_args
 from tests.e2e.test_shared_device import Recorder, history, persistent
 from tests.helpers import PASSWORD
 
@@ -85,19 +85,10 @@ def me(page: Any) -> str:
 
 @pytest.fixture
 def trusting(browser: Any, homes: tuple[Home, Home, str]) -> Iterator[Any]:
-    """Chromium trusting both homes' own certificates (as their households would), launched
-    by the session's Playwright (one per thread)."""
+    """Chromium trusting both homes' own certificates."""
     a, b, _ = homes
-    trust = (a.served.cert, b.served.cert)
-    launched = browser.browser_type.launch(
-        executable_path=CHROMIUM,
-        headless=True,
-        args=chromium_args(trust),  # type: ignore[arg-type]
-    )
-    try:
+    with served.chromium_trusting(browser, (a.served.cert, b.served.cert)) as launched:  # type: ignore[arg-type]
         yield launched
-    finally:
-        launched.close()
 
 
 def enrol_terminal(page: Any, b: Home) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -32,56 +31,11 @@ from hameau.node import tls
 from hameau.node.datadir import Node
 from hameau.node.db import transaction, utcnow
 from hameau.node.peer import STATUS, TIMEOUT, PeerFailed
+from tests.blackhole import blackhole
 
 PING = "/api/hamlet/ping"
 # A pinned certificate fingerprint for servers that never get as far as showing theirs.
 UNUSED = "x" * 43
-
-
-class Blackhole:
-    """A listener that accepts every connection and never answers; it counts them."""
-
-    def __init__(self) -> None:
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.accepted: list[socket.socket] = []
-        self.arrived = threading.Condition()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.listener.getsockname()[1]}"
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                return
-            with self.arrived:
-                self.accepted.append(connection)
-                self.arrived.notify_all()
-
-    def attempts(self, at_least: int = 0) -> int:
-        """Connections accepted so far (waiting, briefly, for `at_least` of them)."""
-        with self.arrived:
-            self.arrived.wait_for(lambda: len(self.accepted) >= at_least, timeout=10)
-            return len(self.accepted)
-
-    def close(self) -> None:
-        self.listener.close()
-        for connection in self.accepted:
-            connection.close()
-
-
-@contextmanager
-def blackhole() -> Iterator[Blackhole]:
-    found = Blackhole()
-    try:
-        yield found
-    finally:
-        found.close()
 
 
 @contextmanager
