@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
 FIRST_WAIT = timedelta(seconds=30)
 LONGEST_WAIT = timedelta(hours=1)
+# A peer already up is written "seen" again at most this often: every answered call would
+# otherwise cost a durable commit here (a terminal polling, a question to its AI).
+SEEN_EVERY = timedelta(minutes=1)
 UP, UNREACHABLE_STATE, REFUSED, UNKNOWN = "up", "unreachable", "refused", "unknown"
 
 
@@ -122,11 +125,19 @@ def record(node: Node, peer: HamletPeer, values: dict[str, Any]) -> None:
         db.execute(update(HamletPeer).where(HamletPeer.id == peer.id).values(**values))
 
 
+def _recently_up(peer: HamletPeer, now: datetime) -> bool:
+    """Up, with nothing to clear, and seen less than SEEN_EVERY ago: nothing to write."""
+    seen = peer.last_seen_at
+    return peer.state == UP and not peer.failures and seen is not None and now - seen < SEEN_EVERY
+
+
 def outcome(node: Node, peer: HamletPeer, error: HameauError | None) -> None:
     """Records a call's outcome: a success if `error` is None (the peer answered)."""
     if isinstance(error, PeerResting):
         return
     now = utcnow()
+    if error is None and _recently_up(peer, now):
+        return
     record(node, peer, succeeded(peer, now) if error is None else failed(peer, error, now))
 
 

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 pytest.importorskip(
     "http_message_signatures", reason="not run: http-message-signatures is not installed"
@@ -218,3 +218,21 @@ def test_a_home_cannot_join_its_own_invitation(node: Node) -> None:
         made = service.invite(db, node.identity.public_bytes, "https://10.0.0.2:8080", 1, own)
     with node.sessions() as db, pytest.raises(BadRequest, match="made by this home server"):
         pairing.join(node, db, made.text(), "https://10.0.0.3:8080")
+
+
+def test_a_peer_up_is_written_seen_at_most_once_a_minute(node: Node) -> None:
+    """Every answered call would otherwise be a durable commit at the caller."""
+    peer_id = paired(node, "https://10.0.0.2:8443")
+    with node.sessions() as db:
+        peer = db.get(HamletPeer, peer_id)
+        assert peer is not None
+        health.outcome(node, peer, None)  # the first answer: written
+    first = row(node, peer_id)
+    assert first.state == "up" and first.last_seen_at is not None
+    health.outcome(node, first, None)  # answered again within the minute: nothing written
+    assert row(node, peer_id).last_seen_at == first.last_seen_at
+    with transaction(node.sessions) as db:
+        earlier = utcnow() - timedelta(minutes=2)
+        db.execute(update(HamletPeer).where(HamletPeer.id == peer_id).values(last_seen_at=earlier))
+    health.outcome(node, row(node, peer_id), None)
+    assert row(node, peer_id).last_seen_at > earlier  # type: ignore[operator]
