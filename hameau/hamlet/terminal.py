@@ -84,6 +84,13 @@ async def choose_home(request: Request, db: DB, visitor: AnyVisitor) -> Response
     return response
 
 
+def home_unreachable(peer: HamletPeer) -> VisitUnavailable:
+    """What the terminal says when the visitor's home does not answer it (every sign-in)."""
+    return VisitUnavailable(
+        "Your home %(home)s cannot be reached from here; try again later.", home=peer.name
+    )
+
+
 async def _reachable(node: Node, peer: HamletPeer) -> None:
     """Whether this node reaches the home (the relay will need it): said now, in words,
     rather than after the visitor typed their password there."""
@@ -92,9 +99,7 @@ async def _reachable(node: Node, peer: HamletPeer) -> None:
         await client.call("GET", "/api/hamlet/ping")
     except HameauError as failure:  # no answer, an error, or one not signed by its key
         log.warning("visit: %s cannot be reached for a visit: %s", peer.name, failure)
-        raise VisitUnavailable(
-            "Your home %(home)s cannot be reached from here; try again later.", home=peer.name
-        ) from None
+        raise home_unreachable(peer) from None
     finally:
         await client.aclose()
 
@@ -150,9 +155,7 @@ async def _exchange(
             raise SignInRefused(
                 "Your home %(home)s did not accept this sign-in; start again.", home=peer.name
             ) from None
-        raise VisitUnavailable(
-            "Your home %(home)s cannot be reached from here; try again later.", home=peer.name
-        ) from None
+        raise home_unreachable(peer) from None
     if not isinstance(answer, dict) or not answer.get("access_token") or not answer.get("id_token"):
         raise SignInRefused("Your home's answer could not be verified; nothing was kept here.")
     return answer

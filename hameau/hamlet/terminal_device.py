@@ -26,10 +26,17 @@ from starlette.responses import RedirectResponse, Response
 
 from hameau.errors import N_
 from hameau.hamlet.client import to_peer_async
-from hameau.hamlet.errors import SignInRefused, VisitUnavailable
+from hameau.hamlet.errors import SignInRefused
 from hameau.hamlet.models import HamletPeer
 from hameau.hamlet.pages import qr_svg
-from hameau.hamlet.terminal import PING_SECONDS, _on_shared_device, _peer, begin_visit, client_for
+from hameau.hamlet.terminal import (
+    PING_SECONDS,
+    _on_shared_device,
+    _peer,
+    begin_visit,
+    client_for,
+    home_unreachable,
+)
 from hameau.node.peer import PeerFailed
 from hameau.web.auth import DB, AnyVisitor
 
@@ -153,9 +160,7 @@ async def device_start(
             raise SignInRefused(
                 "Your home %(home)s did not accept a sign-in from this terminal.", home=peer.name
             ) from None
-        raise VisitUnavailable(
-            "Your home %(home)s cannot be reached from here; try again later.", home=peer.name
-        ) from None
+        raise home_unreachable(peer) from None
     finally:
         await client.aclose()
     key = sign_ins_of(request.app).start(_given(answer, peer, nonce))
