@@ -27,10 +27,22 @@ class Member(Base):
     locale: Mapped[str | None] = mapped_column(String(8), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Moving home (issue 13). `moved_to`: the base address of the node that is now the
+    # member's home; set at the switch on the node they left, whose copy is then read-only
+    # (kept for the rollback window) and whose doors forward there. `frozen_at`: the move's
+    # final phase runs; writes wait (refused with "retry shortly"), reads go on.
+    moved_to: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    moved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    frozen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     @property
     def active(self) -> bool:
         return self.disabled_at is None
+
+    @property
+    def home_here(self) -> bool:
+        """This node is the member's home: it accepts their writes (none while frozen)."""
+        return self.moved_to is None
 
     @property
     def initials(self) -> str:
