@@ -220,6 +220,8 @@ PARTS: tuple[Part, ...] = (
         templates=True,
         state="hameau.hamlet.state:attach",
     ),
+    Part("moving"),
+    Part("backup"),
     Part(
         "accounts",
         app="hameau.accounts.views:APP",
