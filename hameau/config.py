@@ -211,6 +211,21 @@ OPTIONS: dict[str, Option] = {
         " X-Forwarded-For and X-Forwarded-Proto headers are believed; empty: none.",
         str,
     ),
+    "backup_every_hours": Option(
+        24, "Hours between the node's automatic backups (to every backup target).", _positive_int
+    ),
+    "backup_targets": Option(
+        "",
+        "Backup targets besides those `hameau backup setup` added, comma-separated: peer:NAME"
+        " (a paired home that offers space) or a folder's absolute path (e.g. a USB disk).",
+        str,
+    ),
+    "backup_keep_daily": Option(7, "Daily backups kept (the last of each day).", _positive_int),
+    "backup_keep_weekly": Option(4, "Weekly backups kept besides.", _positive_int),
+    "backup_keep_monthly": Option(6, "Monthly backups kept besides.", _positive_int),
+    "backup_warn_days": Option(
+        2, "Days after the last good backup when the admin pages warn.", _positive_number
+    ),
 }
 
 
@@ -252,6 +267,12 @@ class Settings:
     tls_key: str = OPTIONS["tls_key"].default
     tls_names: str = OPTIONS["tls_names"].default
     forwarded_allow_ips: str = OPTIONS["forwarded_allow_ips"].default
+    backup_every_hours: int = OPTIONS["backup_every_hours"].default
+    backup_targets: str = OPTIONS["backup_targets"].default
+    backup_keep_daily: int = OPTIONS["backup_keep_daily"].default
+    backup_keep_weekly: int = OPTIONS["backup_keep_weekly"].default
+    backup_keep_monthly: int = OPTIONS["backup_keep_monthly"].default
+    backup_warn_days: float = OPTIONS["backup_warn_days"].default
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **values: Any) -> Settings:

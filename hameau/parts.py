@@ -221,7 +221,25 @@ PARTS: tuple[Part, ...] = (
         state="hameau.hamlet.state:attach",
     ),
     Part("moving"),
-    Part("backup"),
+    Part(
+        "backup",
+        app="hameau.backup.views:APP",
+        routers=("hameau.backup.views:router",),
+        commands=(
+            Command(
+                "backup",
+                "hameau.backup.cli:backup_app",
+                "Backups: to a folder (a USB disk) or a neighbour's node; restore after losing"
+                " the disk.",
+            ),
+        ),
+        templates=True,
+        models=("hameau.backup.models",),
+        environment="hameau.backup.environment",
+        settings=("backup_every_hours", "backup_targets", "backup_keep_daily",
+                  "backup_keep_weekly", "backup_keep_monthly", "backup_warn_days"),
+        state="hameau.backup.schedule:attach",
+    ),
     Part(
         "accounts",
         app="hameau.accounts.views:APP",

@@ -1,0 +1,187 @@
+"""`hameau backup`: set up a target, back up now, see the runs, restore after losing the disk,
+show the recovery sheet again."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from hameau.errors import BadRequest
+from hameau.node.cli import console, data_dir_option, node_session, settings_for
+
+# Plain click, not Typer, for a short start (as the accounts' commands).
+backup_app = click.Group(
+    "backup",
+    help="Backups: to a folder (a USB disk) or a neighbour's node; restore after losing the disk.",
+    no_args_is_help=True,
+)
+
+
+def _open(data_dir: Path | None):  # type: ignore[no-untyped-def]
+    from hameau.node import datadir
+
+    return datadir.open_node(settings_for(data_dir))
+
+
+def _size(count: int | None) -> str:
+    if count is None:
+        return "?"
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if count < 1000 or unit == "TB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000  # type: ignore[assignment]
+    return str(count)
+
+
+def _show_sheet(text: str) -> None:
+    click.echo("\n" + "=" * 72)
+    click.echo(text.rstrip())
+    click.echo("=" * 72)
+    click.echo(
+        "Print this recovery sheet or copy it somewhere safe that is not this home server;"
+        " it is not shown again (but with `hameau backup sheet --show-again`)."
+    )
+
+
+@backup_app.command("setup")
+@click.argument("target")
+@data_dir_option
+def backup_setup(target: str, data_dir: Path | None) -> None:
+    """Set up a backup target: a folder's absolute path (a USB disk's) or peer:NAME."""
+    from hameau.backup import service
+
+    node = _open(data_dir)
+    try:
+        done = service.setup(node, target)
+        if done.sheet is not None:
+            _show_sheet(done.sheet)
+            service.mark_sheet_shown(node)
+    finally:
+        node.close()
+    console.print(f"Backups will go to {done.label}.")
+    if done.sheet is None:
+        click.echo("Add this target to the household's recovery sheet:\n" + done.added)
+
+
+@backup_app.command("now")
+@click.argument("target", required=False)
+@data_dir_option
+def backup_now(target: str | None, data_dir: Path | None) -> None:
+    """Back up now, to TARGET or to every target set up."""
+    from hameau.backup import service
+    from hameau.backup.models import BackupRun
+
+    node = _open(data_dir)
+    try:
+        first = not service.key.has_key(node.layout)
+        done = service.back_up_all(node, target)
+        if first and service.key.has_key(node.layout):
+            with node.sessions() as session:
+                _show_sheet(service.recovery_sheet(node, session))
+            service.mark_sheet_shown(node)
+    finally:
+        node.close()
+    failed = False
+    for spec, result in done:
+        if isinstance(result, BackupRun):
+            console.print(
+                f"Backed up to {spec}: snapshot {result.snapshot_id}, {result.files} files,"
+                f" {_size(result.total_bytes)} ({_size(result.bytes_added)} new)."
+            )
+        else:
+            failed = True
+            print(f"Error: backup to {spec} failed: {result}", file=sys.stderr)
+    if failed:
+        sys.exit(1)
+
+
+@backup_app.command("status")
+@data_dir_option
+def backup_status(data_dir: Path | None) -> None:
+    """The targets, the last backups and how they ended."""
+    from hameau.backup import service
+
+    with node_session(data_dir) as (node, session):
+        specs = service.specs(session, node)
+        runs = service.last_runs(session)
+        late = service.too_old(node, session)
+        good = service.last_good(session)
+        lines = [f"Targets: {', '.join(specs) if specs else 'none (see `hameau backup setup`)'}"]
+        if good is not None and good.finished_at is not None:
+            lines.append(
+                f"Last good backup: {good.finished_at:%Y-%m-%d %H:%M} UTC to {good.target},"
+                f" {_size(good.total_bytes)}."
+            )
+        if late:
+            lines.append(
+                f"Warning: no good backup for more than {node.settings.backup_warn_days:g} days."
+            )
+        for run in runs:
+            error = service.said(run)
+            lines.append(
+                f"  {run.started_at:%Y-%m-%d %H:%M}  {run.outcome:<11} {run.target}"
+                f"  {run.snapshot_id or ''}  {_size(run.total_bytes) if run.total_bytes else ''}"
+                + (f"  {error}" if error else "")
+            )
+    for line in lines:
+        console.print(line)
+
+
+@backup_app.command("sheet")
+@click.option("--show-again", is_flag=True, help="Yes: print the recovery sheet again.")
+@data_dir_option
+def backup_sheet(show_again: bool, data_dir: Path | None) -> None:
+    """Print the household's recovery sheet again (it holds the backup password)."""
+    from hameau.backup import service
+
+    if not show_again:
+        raise BadRequest(
+            "The recovery sheet holds the backup password and the node's key; to print it"
+            " again, run `hameau backup sheet --show-again`."
+        )
+    with node_session(data_dir) as (node, session):
+        if not service.key.has_key(node.layout):
+            raise BadRequest(service.NO_TARGET)
+        text = service.recovery_sheet(node, session)
+    click.echo(text)
+
+
+def _read_sheet(path: Path | None):  # type: ignore[no-untyped-def]
+    from hameau.backup import sheet
+
+    if path is not None:
+        try:
+            return sheet.parse(path.read_text())
+        except OSError as error:
+            raise BadRequest(
+                "The recovery sheet %(path)s cannot be read; give its path.", path=str(path)
+            ) from error
+    if sys.stdin.isatty():
+        password = click.prompt("Backup password (from the recovery sheet)", hide_input=True)
+    else:
+        password = sys.stdin.readline().strip()
+    return sheet.Sheet(password)
+
+
+@backup_app.command("restore")
+@click.option("--from", "source", required=True, help="The target: a folder's path or peer:NAME.")
+@click.option("--data-dir", type=click.Path(path_type=Path), required=True,
+              help="The new data dir, a new or empty folder.")  # fmt: skip
+@click.option("--sheet", "sheet_file", type=click.Path(path_type=Path), default=None,
+              help="The recovery sheet (a text file); else the password is asked for.")  # fmt: skip
+def backup_restore(source: str, data_dir: Path, sheet_file: Path | None) -> None:
+    """Restore the latest backup into a new, empty data dir (after losing the disk)."""
+    from hameau.backup import restore
+
+    done = restore.restore(source, data_dir, _read_sheet(sheet_file))
+    minutes = done.lost_minutes()
+    console.print(
+        f"Restored the backup of {done.taken_at:%Y-%m-%d %H:%M} UTC; what was written after it"
+        f" ({minutes} minutes) is not in it."
+    )
+    console.print(
+        f"Next: `hameau check --data-dir {done.data_dir}`, then"
+        f" `hameau serve --data-dir {done.data_dir}`."
+    )

@@ -1,0 +1,41 @@
+"""Tables of the backup: where backups go (targets) and every run with what it found."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hameau.node.db import Base, UTCDateTime, utcnow
+
+# A run's outcome: running (or killed while it ran, until the next run says so), ok, failed.
+OUTCOMES = ("running", "ok", "failed", "interrupted")
+
+
+class BackupTarget(Base):
+    """A place this node's backups go: "peer:NAME" or a folder's absolute path."""
+
+    __tablename__ = "backup_targets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    spec: Mapped[str] = mapped_column(String(500), unique=True)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BackupRun(Base):
+    """One backup to one target: when, what restic said of it, and how it ended."""
+
+    __tablename__ = "backup_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target: Mapped[str] = mapped_column(String(500))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    outcome: Mapped[str] = mapped_column(String(20), default="running")
+    snapshot_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    bytes_added: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    total_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    files: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The failure's sentence, untranslated: JSON {"message": msgid, "params": {...}}.
+    error: Mapped[str | None] = mapped_column(String(600), nullable=True)

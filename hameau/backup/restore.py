@@ -1,0 +1,165 @@
+"""Restore after losing the disk: the latest backup of a target into a new, empty data dir.
+
+Everything is restored into a hidden folder beside the new data dir; the database snapshot
+is put in place of the live database, checked (SQLite's integrity check, then opened as a
+node), and only then is the folder renamed to the data dir. A failure on the way (a damaged
+repository, a wrong password) removes the hidden folder: never a half-restored data dir that
+looks good. A neighbour's target is reached as the lost node (its identity and the neighbour's
+pinned key come from the recovery sheet), by a temporary node used only for that."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hameau.backup import content, key, targets
+from hameau.backup.restic import Restic
+from hameau.backup.sheet import Sheet
+from hameau.backup.target import Target
+from hameau.config import Settings
+from hameau.errors import BadRequest
+from hameau.node import datadir, migrate
+from hameau.node.db import make_engine, make_sessionmaker, transaction
+from hameau.node.identity import create_secret, load_identity
+from hameau.node.models import NodeInfo
+
+
+@dataclass
+class Restored:
+    data_dir: Path
+    snapshot_id: str
+    taken_at: datetime  # when the backup was made
+
+    def lost_minutes(self, now: datetime | None = None) -> int:
+        return max(0, int(((now or datetime.now(UTC)) - self.taken_at).total_seconds() // 60))
+
+
+def _when(text: str) -> datetime:
+    """restic's time (nanoseconds, a zone) as a datetime."""
+    text = re.sub(r"(\.\d{6})\d*", r"\1", text.replace("Z", "+00:00"))
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def _bootstrap(sheet: Sheet, root: Path) -> datadir.Node:
+    """A node with the lost node's identity and the neighbours it paired with: enough to
+    reach a neighbour's target as itself (it is thrown away after the restore)."""
+    from hameau.hamlet import service as hamlet
+
+    if not sheet.node_key.strip():
+        raise BadRequest(
+            "The recovery sheet has no node key; a neighbour's backup is restored with the"
+            " sheet that was printed for it (--sheet FILE)."
+        )
+    layout = datadir.Layout(root)
+    root.mkdir(mode=0o700, parents=True)
+    descriptor = os.open(layout.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(sheet.node_key.strip() + "\n")
+    create_secret(layout.secret_file)
+    identity = load_identity(layout.key_file)
+    engine = make_engine(layout.database_url)
+    migrate.upgrade(engine)
+    with transaction(make_sessionmaker(engine)) as session:
+        session.add(
+            NodeInfo(id=1, name=sheet.node_name or "restore", public_key=identity.public_key_b64)
+        )
+        for peer in sheet.peers.values():
+            hamlet.pin(session, peer.public_key, peer.name, peer.address, peer.certificate or None)
+    engine.dispose()
+    return datadir.open_node(Settings(data_dir=root))
+
+
+@contextmanager
+def _target(spec: str, sheet: Sheet, scratch: Path) -> Iterator[Target]:
+    if not spec.startswith(targets.PEER):
+        yield targets.parse(None, spec)  # type: ignore[arg-type]  # a folder needs no node
+        return
+    node = _bootstrap(sheet, scratch)
+    try:
+        yield targets.parse(node, spec)
+    finally:
+        node.close()
+
+
+def _fetch(spec: str, sheet: Sheet, work: Path, tree: Path) -> tuple[str, datetime]:
+    """The latest backup restored into `tree`; its id and time."""
+    password = work / "password"
+    key.write_key_file(password, sheet.password)
+    with _target(spec, sheet, work / "node") as target, target.open() as repository:
+        restic = Restic(repository, password, target.label)
+        found = restic.json(["snapshots", "--tag", "hameau"]) or []
+        if not found:
+            raise BadRequest(
+                "There is no backup of a home server at %(where)s; give another target.",
+                where=target.label,
+            )
+        latest = max(found, key=lambda snapshot: _when(snapshot["time"]))
+        restic.run(["restore", latest["id"], "--target", str(tree)])
+    return latest["id"], _when(latest["time"])
+
+
+def _put_database_in_place(tree: Path) -> None:
+    layout = datadir.Layout(tree)
+    snapshot = content.staging(layout) / content.SNAPSHOT
+    if not snapshot.is_file():
+        raise BadRequest(
+            "This backup holds no database snapshot, so it is not a home server's backup;"
+            " give another target."
+        )
+    snapshot.replace(layout.database)
+    content.clear_staging(layout)
+    for name in ("excluded.txt", "run.lock"):
+        (key.folder(layout) / name).unlink(missing_ok=True)
+
+
+def _check_database(tree: Path, snapshot_id: str, taken_at: datetime) -> None:
+    """Integrity first; then the run that made this backup (in the snapshot it is still
+    running) is written down as what it was: the good backup it was restored from."""
+    database = datadir.Layout(tree).database
+    connection = sqlite3.connect(database)
+    try:
+        if connection.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+            raise BadRequest(
+                "The database in this backup is damaged, so nothing was restored; restore"
+                " from another backup target."
+            )
+        with connection:
+            connection.execute(
+                "UPDATE backup_runs SET outcome = 'ok', snapshot_id = ?, finished_at = ?"
+                " WHERE outcome = 'running'",
+                (snapshot_id[:64], taken_at.replace(tzinfo=None).isoformat(sep=" ")),
+            )
+    finally:
+        connection.close()
+    datadir.open_node(Settings(data_dir=tree)).close()  # opens: identity, schema up to date
+
+
+def restore(spec: str, data_dir: Path, sheet: Sheet) -> Restored:
+    data_dir = data_dir.expanduser().resolve()
+    if data_dir.exists() and (not data_dir.is_dir() or any(data_dir.iterdir())):
+        raise BadRequest(
+            "%(path)s is not empty; restore into a new, empty folder.", path=str(data_dir)
+        )
+    if not sheet.password:
+        raise BadRequest("Give the backup password of the recovery sheet (--sheet FILE).")
+    work = data_dir.with_name(f".{data_dir.name}.restoring")
+    shutil.rmtree(work, ignore_errors=True)  # what a restore that was stopped left
+    work.mkdir(mode=0o700, parents=True)
+    try:
+        tree = work / "tree"
+        snapshot_id, taken_at = _fetch(targets.normalize(spec), sheet, work, tree)
+        _put_database_in_place(tree)
+        _check_database(tree, snapshot_id, taken_at)
+        if data_dir.exists():
+            data_dir.rmdir()
+        tree.rename(data_dir)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return Restored(data_dir, snapshot_id, taken_at)
