@@ -3,6 +3,7 @@ show the recovery sheet again."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -11,11 +12,19 @@ import click
 from hameau.errors import BadRequest
 from hameau.node.cli import console, data_dir_option, node_session, settings_for
 
+
+
+def _quiet() -> None:
+    """restic's own words go to the served node's log; a command says one sentence."""
+    logging.getLogger("hameau.backup").addHandler(logging.NullHandler())
+
+
 # Plain click, not Typer, for a short start (as the accounts' commands).
 backup_app = click.Group(
     "backup",
     help="Backups: to a folder (a USB disk) or a neighbour's node; restore after losing the disk.",
     no_args_is_help=True,
+    callback=_quiet,
 )
 
 
