@@ -13,7 +13,6 @@ from hameau.errors import BadRequest
 from hameau.node.cli import console, data_dir_option, node_session, settings_for
 
 
-
 def _quiet() -> None:
     """restic's own words go to the served node's log; a command says one sentence."""
     logging.getLogger("hameau.backup").addHandler(logging.NullHandler())

@@ -75,6 +75,19 @@ class Restic:
     password_file: Path
     where: str  # how the admin knows the target, for the sentences
     cache_dir: Path | None = None
+    # A run's lock, held by every restic it starts for as long as it lives; and who is told
+    # of each restic started (the run notes its pid; the served node can end it).
+    lock: int | None = None
+    watch: Watch | None = None
+
+    def _popen(self, args: list[str], cwd: Path | None, **streams: Any) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            self._command(args), cwd=cwd, env=self._env(), text=True, stdin=subprocess.DEVNULL,
+            pass_fds=() if self.lock is None else (self.lock,), **streams,
+        )  # fmt: skip
+        if self.watch is not None:
+            self.watch(process)
+        return process
 
     def _command(self, args: Sequence[str]) -> list[str]:
         cache = ["--cache-dir", str(self.cache_dir)] if self.cache_dir else ["--no-cache"]
@@ -82,46 +95,27 @@ class Restic:
 
     def _env(self) -> dict[str, str]:
         keep = {k: v for k, v in os.environ.items() if not k.startswith("RESTIC_")}
-        return {**keep, **self.repository.env, "RESTIC_PASSWORD_FILE": str(self.password_file)}
+        return {**keep, **self.repository.env, "RESTIC_PASSWORD_FILE": str(self.password_file),
+                "RESTIC_PROGRESS_FPS": "0.1"}  # fmt: skip
 
-    def start(
-        self, args: Sequence[str], cwd: Path | None = None, pass_fds: Sequence[int] = ()
-    ) -> subprocess.Popen[str]:
-        """restic started; `pass_fds` keeps the run's lock held for as long as restic lives."""
-        return subprocess.Popen(
-            self._command(args), cwd=cwd, env=self._env(), text=True, pass_fds=tuple(pass_fds),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
+    def start(self, args: Sequence[str], cwd: Path | None = None) -> subprocess.Popen[str]:
+        return self._popen(list(args), cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
-    def run(
-        self, args: Sequence[str], cwd: Path | None = None, pass_fds: Sequence[int] = ()
-    ) -> str:
+    def run(self, args: Sequence[str], cwd: Path | None = None) -> str:
         """restic's standard output; a failure raises BackupFailed with its sentence."""
-        process = self.start(args, cwd, pass_fds)
+        process = self.start(args, cwd)
         out, err = process.communicate(timeout=TIMEOUT)
         if process.returncode != 0:
             log.warning("restic %s failed (%s): %s", args[0], process.returncode, err.strip())
             raise diagnose(err, self.where)
         return out
 
-    def stream(
-        self,
-        args: Sequence[str],
-        cwd: Path | None = None,
-        pass_fds: Sequence[int] = (),
-        watch: Watch | None = None,
-    ) -> dict[str, Any]:
+    def stream(self, args: Sequence[str], cwd: Path | None = None) -> dict[str, Any]:
         """`restic ARGS --json` read line by line (a long backup's progress is not kept);
-        its summary. `watch` is given the process (so a stopping server can end it)."""
+        its summary."""
         with tempfile.TemporaryFile("w+") as errors:
-            process = subprocess.Popen(
-                self._command([*args, "--json"]), cwd=cwd, text=True, pass_fds=tuple(pass_fds),
-                env={**self._env(), "RESTIC_PROGRESS_FPS": "0.1"}, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=errors,
-            )  # fmt: skip
+            process = self._popen([*args, "--json"], cwd, stdout=subprocess.PIPE, stderr=errors)
             assert process.stdout is not None
-            if watch is not None:
-                watch(process)
             last = ""
             for line in process.stdout:
                 if '"summary"' in line:
@@ -141,7 +135,7 @@ class Restic:
 
     def exists(self) -> bool:
         """Whether a repository is there (whatever its password)."""
-        process = self.start(["cat", "config"])
+        process = self.start(["cat", "config", "--no-lock"])
         _, err = process.communicate(timeout=600)
         if process.returncode == 0:
             return True

@@ -3,7 +3,9 @@
 A run holds the node's backup lock (a file lock in the data dir, also held by the restic it
 starts): no two runs at once, and a run killed with its node leaves nothing held. The next run
 then finds the killed one still "running" in the table, says it was interrupted, and clears
-restic's lock of that dead run with `restic unlock` (which removes only locks of processes
+restic's lock of that dead run: the restic it started is gone (it held our lock), so its
+locks are removed with `restic unlock --remove-all` when they are the only ones; other locks
+are left to plain `restic unlock` (which removes only locks of processes known gone)
 that are gone)."""
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import fcntl
 import json
 import logging
 import os
+import socket
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,9 +52,12 @@ class SetUp:
     added: str
 
 
-def _restic(node: Node, repository: Repository, label: str) -> Restic:
+def _restic(
+    node: Node, repository: Repository, label: str, lock: int | None = None,
+    watch: Watch | None = None,
+) -> Restic:  # fmt: skip
     cache = key.folder(node.layout) / "cache"
-    return Restic(repository, key.key_file(node.layout), label, cache)
+    return Restic(repository, key.key_file(node.layout), label, cache, lock, watch)
 
 
 def specs(session: Session, node: Node) -> list[str]:
@@ -143,15 +150,47 @@ def _forget(node: Node, restic: Restic) -> None:
         )
 
 
+def _dead_pid(lock: int) -> int | None:
+    """The restic of the run that held the lock before: written there as it started."""
+    try:
+        return int(os.pread(lock, 32, 0).decode().strip() or 0) or None
+    except ValueError:
+        return None
+
+
+def _noting(lock: int, watch: Watch | None) -> Watch:
+    def started(process: subprocess.Popen[str]) -> None:
+        os.ftruncate(lock, 0)
+        os.pwrite(lock, str(process.pid).encode(), 0)
+        if watch is not None:
+            watch(process)
+
+    return started
+
+
+def _clear_stale_locks(restic: Restic, dead: int | None) -> None:
+    """restic's locks of our dead run removed, and only those (a stale lock would stop the
+    pruning of old backups)."""
+    ids = restic.run(["list", "locks", "--no-lock"]).split()
+    host, ours = socket.gethostname(), 0
+    for lock_id in ids:
+        try:
+            held = json.loads(restic.run(["cat", "lock", lock_id, "--no-lock"]))
+        except (BackupFailed, ValueError):
+            continue  # a half-written lock file: not a lock
+        ours += held.get("hostname") == host and held.get("pid") == dead
+    restic.run(["unlock", "--remove-all"] if ids and ours == len(ids) else ["unlock"])
+
+
 def _back_up(node: Node, spec: str, lock: int, unlock: bool, watch: Watch | None) -> dict[str, Any]:
     known = _is_set_up(node, spec)
     if not known:
         setup(node, spec)  # a target the setting names: set up at its first backup
     target = targets.parse(node, spec)
     with target.open() as repository:
-        restic = _restic(node, repository, target.label)
+        restic = _restic(node, repository, target.label, lock, _noting(lock, watch))
         if unlock:
-            restic.run(["unlock"])
+            _clear_stale_locks(restic, _dead_pid(lock))
         if known and not restic.exists():
             raise BackupFailed(
                 "There is no backup at %(where)s; check that the disk is plugged in or that the"
@@ -162,7 +201,7 @@ def _back_up(node: Node, spec: str, lock: int, unlock: bool, watch: Watch | None
         done = restic.stream(
             ["backup", ".", "--exclude-file", str(content.exclude_file(node.layout)),
              "--host", node.identity.node_id, "--tag", "hameau"],
-            cwd=node.layout.root, pass_fds=(lock,), watch=watch,
+            cwd=node.layout.root,
         )  # fmt: skip
         _forget(node, restic)
     return done

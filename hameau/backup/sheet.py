@@ -90,7 +90,7 @@ def _pem(lines: list[str], start: int) -> str:
         block.append(line.strip())
         if line.strip().startswith("-----END"):
             break
-    return "\n".join(block) + "\n"
+    return "\n".join(block)
 
 
 def parse(text: str) -> Sheet:

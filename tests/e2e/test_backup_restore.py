@@ -42,13 +42,18 @@ def _furnish(node: datadir.Node) -> str:
     token = csrf_header(alex)
     alex.post("/api/files/folders", json={"space": "mine", "path": "photos"}, headers=token)
     for n in range(3):  # three versions
-        alex.put("/api/files/mine/lettre.txt", content=f"Chère Louise, v{n}".encode(), headers=token)
+        alex.put(
+            "/api/files/mine/lettre.txt", content=f"Chère Louise, v{n}".encode(), headers=token
+        )
     alex.put("/api/files/mine/photos/plage.jpg", content=bytes(range(256)) * 300, headers=token)
     sam.put("/api/files/mine/sam.txt", content=b"sam's own", headers=csrf_header(sam))
     note = int(post_form(alex, "/notes", "/notes").headers["location"].rsplit("/", 1)[1])
     alex.put(f"/api/notes/{note}", json={"base": 0, "text": "# Potager\n"}, headers=token)
     csrf = alex.get("/messages").text.split('name="csrf_token" value="')[1].split('"')[0]
-    alex.post("/messages", data={"csrf_token": csrf, "subject": "Potager", "body": "Demain ?", "to": ["sam"]})
+    alex.post(
+        "/messages",
+        data={"csrf_token": csrf, "subject": "Potager", "body": "Demain ?", "to": ["sam"]},
+    )
     store = CalendarStore(node)
     store.ensure("alex")
     start = datetime(2026, 12, 3, 18, 0, tzinfo=UTC)
@@ -116,12 +121,18 @@ def test_a_lost_disk_is_restored_from_the_last_backup(tmp_path: Path, kind: str)
         restored = hameau("backup", "restore", "--from", spec, "--data-dir", new, "--sheet", sheet)
         assert restored.returncode == 0, restored.stderr
         said = " ".join(restored.stdout.split())
-        assert re.search(r"Restored the backup of .+; what was written after it \(\d+ minutes\) is not in it\.", said)
+        assert re.search(
+            r"Restored the backup of .+; what was written after it \(\d+ minutes\) is not in it\.",
+            said,
+        )
         checked = hameau("check", "--data-dir", new)
         assert checked.returncode == 0, checked.stdout + checked.stderr
         for member in MEMBERS:
             assert _entries(new, member, tmp_path / f"{member}-after.zip") == before[member]
-        assert hameau("export", "louise", "--out", tmp_path / "l.zip", "--data-dir", new).returncode != 0
+        assert (
+            hameau("export", "louise", "--out", tmp_path / "l.zip", "--data-dir", new).returncode
+            != 0
+        )
         _served_as_before(new, secret)
 
 
@@ -154,6 +165,8 @@ def test_a_damaged_backup_restores_nothing(tmp_path: Path) -> None:
     new = tmp_path / "new-disk" / "hameau"
     restored = hameau("backup", "restore", "--from", spec, "--data-dir", new, "--sheet", sheet)
     assert restored.returncode == 1
-    assert restored.stderr.startswith("Error: The backup at folder") and "damaged" in restored.stderr
+    assert (
+        restored.stderr.startswith("Error: The backup at folder") and "damaged" in restored.stderr
+    )
     assert len(restored.stderr.strip().splitlines()) == 1
     assert not new.exists() and list(new.parent.iterdir()) == []
