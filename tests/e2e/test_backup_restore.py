@@ -28,7 +28,7 @@ from hameau.calendar.store import CalendarStore
 from hameau.config import load_settings
 from hameau.node import datadir
 from hameau.node.db import transaction
-from tests.e2e.hamlet_nodes import Home, hamlet, hameau
+from tests.e2e.hamlet_nodes import Home, hameau, hamlet
 from tests.e2e.served import serve
 from tests.helpers import csrf_header, members_logged_in, post_form
 
