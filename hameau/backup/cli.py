@@ -146,7 +146,7 @@ def backup_sheet(show_again: bool, data_dir: Path | None) -> None:
 
     if not show_again:
         raise BadRequest(
-            "The recovery sheet holds the backup password and the node's key; to print it"
+            "The recovery sheet holds the backup password and the home server's key; to print it"
             " again, run `hameau backup sheet --show-again`."
         )
     with node_session(data_dir) as (node, session):

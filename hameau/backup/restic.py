@@ -56,7 +56,7 @@ DIAGNOSES = (
     ("There were", N_("The backup at %(where)s is damaged (restic could not read all of it);"
      " restore from another backup target, and run restic check on it.")),
 )  # fmt: skip
-UNKNOWN = N_("restic failed with the backup at %(where)s (%(reason)s); see the node's log.")
+UNKNOWN = N_("restic failed with the backup at %(where)s (%(reason)s); see the home server's log.")
 
 
 def diagnose(stderr: str, where: str) -> BackupFailed:

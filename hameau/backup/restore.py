@@ -54,7 +54,7 @@ def _bootstrap(sheet: Sheet, root: Path) -> datadir.Node:
 
     if not sheet.node_key.strip():
         raise BadRequest(
-            "The recovery sheet has no node key; a neighbour's backup is restored with the"
+            "The recovery sheet has no key of the home server; a neighbour's backup is restored with the"
             " sheet that was printed for it (--sheet FILE)."
         )
     layout = datadir.Layout(root)

@@ -29,13 +29,13 @@ from hameau.backup import content, key, sheet, targets
 from hameau.backup.models import BackupRun, BackupTarget
 from hameau.backup.restic import UNKNOWN, BackupFailed, Restic, Watch
 from hameau.backup.target import Repository
-from hameau.errors import BadRequest, Conflict, HameauError
+from hameau.errors import N_, BadRequest, Conflict, HameauError
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
 
 log = logging.getLogger("hameau.backup")
 
-NO_TARGET = (
+NO_TARGET = N_(
     "No backup target is set up; run `hameau backup setup FOLDER` (a USB disk's folder) or"
     " `hameau backup setup peer:NAME` (a paired home that offers space)."
 )
@@ -123,7 +123,7 @@ def _interrupted(session: Session) -> set[str]:
     for run in left:
         run.outcome, run.finished_at = "interrupted", run.finished_at or datetime.now(UTC)
         run.error = _said(
-            BackupFailed("The backup was interrupted (the node stopped while it ran).")
+            BackupFailed("The backup was interrupted (the home server stopped while it ran).")
         )
     return {run.target for run in left}
 
