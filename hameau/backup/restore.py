@@ -71,6 +71,8 @@ def _bootstrap(sheet: Sheet, root: Path) -> datadir.Node:
             NodeInfo(id=1, name=sheet.node_name or "restore", public_key=identity.public_key_b64)
         )
         for peer in sheet.peers.values():
+            if not peer.public_key:
+                continue  # the sheet was printed before the pairing: not reachable as itself
             hamlet.pin(session, peer.public_key, peer.name, peer.address, peer.certificate or None)
     engine.dispose()
     return datadir.open_node(Settings(data_dir=root))

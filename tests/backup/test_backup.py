@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from hameau.backup import schedule, service, sheet
+from hameau.backup import restore, schedule, service, sheet
 from hameau.backup.models import BackupRun
-from hameau.backup.restic import Restic
+from hameau.backup.restic import BackupFailed, Restic
 from hameau.backup.target import Repository
-from hameau.errors import Conflict
+from hameau.errors import BadRequest, Conflict
 from hameau.export import export_member
 from hameau.node.datadir import Node
 from tests.helpers import add_member, browser, log_in, make_node, post_form
@@ -120,18 +120,21 @@ def test_the_timer_is_armed_only_with_a_target(node: Node, folder: str) -> None:
 
 
 def test_the_admin_page_sets_up_shows_the_sheet_once_and_backs_up(node: Node, folder: str) -> None:
+    """In French, the node's default language."""
     add_member(node, "camille", admin=True)
     add_member(node, "alex")
     with browser(node) as admin:
         log_in(admin, "camille")
         page = admin.get("/admin/backup")
-        assert page.status_code == 200 and "Back up now" not in page.text
+        assert page.status_code == 200 and "Sauvegarder maintenant" not in page.text
         shown = post_form(admin, "/admin/backup", "/admin/backup/targets", target=folder)
         password = service.key.read_key(node.layout)
         assert shown.status_code == 200 and password in shown.text
         again = admin.get("/admin/backup")
-        assert password not in again.text and "Back up now" in again.text
-        assert admin.get("/").text.count("no recent backup") == 1  # set up, never backed up
+        assert password not in again.text and "Sauvegarder maintenant" in again.text
+        assert (
+            admin.get("/").text.count("pas de sauvegarde récente") == 1
+        )  # set up, never backed up
         refused = post_form(admin, "/admin/backup", "/admin/backup/sheet")
         assert refused.status_code == 400 and password not in refused.text
         assert (
@@ -141,10 +144,10 @@ def test_the_admin_page_sets_up_shows_the_sheet_once_and_backs_up(node: Node, fo
         started = post_form(admin, "/admin/backup", "/admin/backup/now")
         assert started.status_code == 303
         deadline = time.monotonic() + 60
-        while "backed up" not in admin.get("/admin/backup").text and time.monotonic() < deadline:
+        while "sauvegardé" not in admin.get("/admin/backup").text and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert "backed up" in admin.get("/admin/backup").text
-        assert "no recent backup" not in admin.get("/").text
+        assert "sauvegardé" in admin.get("/admin/backup").text
+        assert "pas de sauvegarde récente" not in admin.get("/").text
     with browser(node) as member:
         log_in(member, "alex")
         assert member.get("/admin/backup").status_code in (303, 403)
@@ -160,3 +163,20 @@ def test_an_admins_export_holds_the_sheet(node: Node, folder: str, tmp_path: Pat
         assert sheet.parse(text).password == service.key.read_key(node.layout)
     with zipfile.ZipFile(tmp_path / "alex.zip") as archive:
         assert "backup/recovery-sheet.txt" not in archive.namelist()
+
+
+def test_a_restore_refuses_a_wrong_password_and_a_used_folder(
+    node: Node, folder: str, tmp_path: Path
+) -> None:
+    service.setup(node, folder)
+    service.back_up(node, folder)
+    new = tmp_path / "new"
+    with pytest.raises(BackupFailed, match="does not open the backup"):
+        restore.restore(folder, new, sheet.Sheet("not-the-password"))
+    assert not new.exists() and not (tmp_path / ".new.restoring").exists()
+    new.mkdir()
+    (new / "something").write_text("here")
+    right = sheet.Sheet(service.key.read_key(node.layout))
+    with pytest.raises(BadRequest, match="is not empty"):
+        restore.restore(folder, new, right)
+    assert [p.name for p in new.iterdir()] == ["something"]
