@@ -19,13 +19,14 @@ from hameau.node.datadir import Layout
 
 SNAPSHOT = "hameau.db"
 # Left out, relative to the data dir: the live database (its snapshot goes instead), what can
-# be made again (caches, thumbnails, the AI's downloaded models), what is half-written.
+# be made again (caches, thumbnails, the AI's downloaded models), what is half-written, and the
+# neighbours' backups this node keeps for them (`backups/`: theirs, not this household's).
 EXCLUDED = (
     "hameau.db", "hameau.db-wal", "hameau.db-shm", "hameau.db-journal",
     "backup/cache", "backup/run.lock", "backup/staging/*.tmp", "backup/restoring*",
     "blobs/tmp/*", "blobs/quarantine", "cache", "models",
     "calendars/**/.Radicale.cache", "calendars/**/.Radicale.lock",
-    "**/*.partial", "**/*.tmp",
+    "**/*.partial", "**/*.tmp", "backups",
 )  # fmt: skip
 
 
