@@ -83,9 +83,8 @@ def backup_now(target: str | None, data_dir: Path | None) -> None:
 
     node = _open(data_dir)
     try:
-        first = not service.key.has_key(node.layout)
         done = service.back_up_all(node, target)
-        if first and service.key.has_key(node.layout):
+        if service.key.has_key(node.layout) and not service.sheet_shown(node):
             with node.sessions() as session:
                 _show_sheet(service.recovery_sheet(node, session))
             service.mark_sheet_shown(node)

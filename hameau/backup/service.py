@@ -66,7 +66,7 @@ def specs(session: Session, node: Node) -> list[str]:
     return known + [spec for spec in targets.configured(node) if spec not in known]
 
 
-def _sheet_shown(node: Node) -> bool:
+def sheet_shown(node: Node) -> bool:
     return (key.folder(node.layout) / "sheet-shown").exists()
 
 
@@ -97,7 +97,7 @@ def setup(node: Node, spec: str) -> SetUp:
     added = "\n".join(
         line for line in sheet.render(info).splitlines() if line.startswith(("target:", "  peer-"))
     )
-    return SetUp(spec, target.label, None if _sheet_shown(node) else whole, added)
+    return SetUp(spec, target.label, None if sheet_shown(node) else whole, added)
 
 
 @contextmanager

@@ -68,6 +68,11 @@ def _page(request: Request, db: Session, status: int = 200, **more: Any) -> Resp
 
 @router.get("")
 async def backup_page(request: Request, db: DB, visitor: AdminVisitor) -> Response:
+    node = request.app.state.node
+    if key.has_key(node.layout) and not service.sheet_shown(node):
+        # The key was made unattended (a target of the settings): its sheet, once, here.
+        service.mark_sheet_shown(node)
+        return _page(request, db, sheet=service.recovery_sheet(node, db))
     return _page(request, db)
 
 

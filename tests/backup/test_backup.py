@@ -180,3 +180,21 @@ def test_a_restore_refuses_a_wrong_password_and_a_used_folder(
     with pytest.raises(BadRequest, match="is not empty"):
         restore.restore(folder, new, right)
     assert [p.name for p in new.iterdir()] == ["something"]
+
+
+def test_a_key_made_unattended_shows_its_sheet_once_on_the_page(
+    tmp_path: Path, folder: str
+) -> None:
+    """A target of the settings, backed up by the served node: the first backup makes the
+    key; the backup page shows its sheet once."""
+    node = make_node(tmp_path / "n", backup_targets=folder)
+    try:
+        add_member(node, "camille", admin=True)
+        assert service.back_up_all(node)[0][1].outcome == "ok"  # type: ignore[union-attr]
+        password = service.key.read_key(node.layout)
+        with browser(node) as admin:
+            log_in(admin, "camille")
+            assert password in admin.get("/admin/backup").text
+            assert password not in admin.get("/admin/backup").text
+    finally:
+        node.close()
