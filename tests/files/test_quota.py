@@ -156,3 +156,23 @@ def test_upgrading_a_node_counts_what_its_members_already_hold(node: Node) -> No
         command.downgrade(config, "0010")
     assert migrate.upgrade(node.engine)
     assert counted(node)["alex"] == 100 + 101 + 102
+
+
+def test_a_migration_of_the_members_table_keeps_what_refers_to_members(node: Node) -> None:
+    """Down to the revision before the members' home columns, then up again: the files, the
+    counter and the app password are still there (a table rebuilt by batch mode would have
+    dropped `members`, deleting by cascade every row that refers to a member)."""
+    from alembic import command
+
+    from hameau.node import migrate
+
+    add_member(node, "alex")
+    client, alex = browser(node), token(node, "alex")
+    assert client.put("/api/files/mine/a.bin", content=b"x" * 100, headers=alex).status_code == 201
+    config = migrate.alembic_config(node.engine.url.render_as_string(hide_password=False))
+    with node.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0017")
+    assert migrate.upgrade(node.engine)
+    assert counted(node)["alex"] == 100
+    assert client.get("/api/files/mine/a.bin", headers=alex).content == b"x" * 100

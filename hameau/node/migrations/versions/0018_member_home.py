@@ -17,15 +17,16 @@ branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
 
+# Plain ALTER TABLE (SQLite ≥ 3.35 adds and drops columns in place): batch mode would copy,
+# drop and rename `members`, and with foreign keys on, dropping it deletes every row that
+# refers to a member (ON DELETE CASCADE).
 def upgrade() -> None:
-    with op.batch_alter_table("members") as batch:
-        batch.add_column(sa.Column("moved_to", sa.String(length=300), nullable=True))
-        batch.add_column(sa.Column("moved_at", sa.DateTime(), nullable=True))
-        batch.add_column(sa.Column("frozen_at", sa.DateTime(), nullable=True))
+    op.add_column("members", sa.Column("moved_to", sa.String(length=300), nullable=True))
+    op.add_column("members", sa.Column("moved_at", sa.DateTime(), nullable=True))
+    op.add_column("members", sa.Column("frozen_at", sa.DateTime(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("members") as batch:
-        batch.drop_column("frozen_at")
-        batch.drop_column("moved_at")
-        batch.drop_column("moved_to")
+    op.drop_column("members", "frozen_at")
+    op.drop_column("members", "moved_at")
+    op.drop_column("members", "moved_to")
