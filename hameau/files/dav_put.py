@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
+import functools
 import posixpath
+import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -22,7 +25,7 @@ from typing import Any
 
 import anyio.to_thread
 from wsgidav import util
-from wsgidav.dav_error import HTTP_CREATED, HTTP_NO_CONTENT, DAVError
+from wsgidav.dav_error import HTTP_CREATED, DAVError
 from wsgidav.util import checked_etag
 
 from hameau.accounts import tokens
@@ -183,6 +186,28 @@ def answer(status: Any, headers: list[tuple[str, str]] | None = None) -> dict[st
     }
 
 
+@functools.cache
+def _created_page() -> tuple[str, str]:
+    """WsgiDAV's page for a 201, cut where it writes the time (made once, after WsgiDAV was
+    configured: the version it shows depends on it)."""
+    page = DAVError(HTTP_CREATED).get_response_page()[1].decode()
+    head, _, _stamp = page.rpartition("</a> - ")
+    return head + "</a> - ", "\n</body></html>"
+
+
+def succeeded(new: bool, etag: str, now: float, date: bytes) -> dict[str, Any]:
+    """The answer WsgiDAV gives to a PUT that was written (`answer(HTTP_CREATED, …)`),
+    made without building an error object and its page at each request."""
+    tagged = [(b"date", date), (b"etag", f'"{checked_etag(etag)}"'.encode())]
+    if not new:
+        return {"status": 204, "headers": [(b"content-length", b"0"), *tagged], "body": b""}
+    head, tail = _created_page()
+    body = f"{head}{datetime.datetime.fromtimestamp(now)}{tail}".encode()
+    kind = (b"content-type", b"text/html; charset=utf-8")
+    length = (b"content-length", str(len(body)).encode())
+    return {"status": 201, "headers": [kind, tagged[0], length, tagged[1]], "body": body}
+
+
 async def send_answer(send: Callable[..., Any], reply: dict[str, Any]) -> None:
     start = {"type": "http.response.start", "status": reply["status"]}
     await send({**start, "headers": reply["headers"]})
@@ -208,6 +233,13 @@ class NativePut:
 
     def __init__(self, app: Any, node: Node, provider: Any, mount: str) -> None:
         self.app, self.node, self.provider, self.mount = app, node, provider, mount
+        self._date = (0, b"")  # the second, and its Date header as WsgiDAV writes it
+
+    def _now(self) -> tuple[float, bytes]:
+        now = time.time()
+        if int(now) != self._date[0]:
+            self._date = (int(now), util.get_rfc1123_time(now).encode())
+        return now, self._date[1]
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         put = asked(scope, self.mount) if scope["type"] == "http" else None
@@ -256,5 +288,4 @@ class NativePut:
             )
         except DAVError as error:
             return answer(error)
-        etag = [("ETag", f'"{checked_etag(entry.blob)}"')]
-        return answer(HTTP_CREATED if found.new else HTTP_NO_CONTENT, etag)
+        return succeeded(found.new, entry.blob, *self._now())
