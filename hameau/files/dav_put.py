@@ -34,6 +34,7 @@ from hameau.errors import HameauError
 from hameau.files import paths
 from hameau.files import service as files
 from hameau.files.dav import _Context, _Upload, lock_key, recorded
+from hameau.files.models import FileEntry
 from hameau.node.datadir import Node
 from hameau.node.db import retrying
 
@@ -127,7 +128,7 @@ def find(node: Node, put: Asked) -> Found | None:
         if member is None or not member.active:
             return None
         where = files.space(member, put.top)
-        folder = files.root(session, where)
+        folder: FileEntry | None = files.root(session, where)
         for name in put.parts[:-1]:
             folder = files.child(session, folder, name) if folder and folder.is_dir else None
         if folder is None or not folder.is_dir:
@@ -288,4 +289,5 @@ class NativePut:
             )
         except DAVError as error:
             return answer(error)
+        assert entry.blob is not None  # a file just written has its content
         return succeeded(found.new, entry.blob, *self._now())
