@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, process
+from common import ROOT, process, read_process
 
 from hameau.accounts import members, tokens
 from hameau.config import Settings
@@ -38,10 +38,16 @@ from tests.helpers import add_member, make_node
 PROPFIND_BODY = b'<?xml version="1.0"?><propfind xmlns="DAV:"><allprop/></propfind>'
 
 
-def timed(command: list[str]) -> float:
+def timed(command: list[str], server: int | None = None, cpu: dict[str, float] | None = None,
+          name: str = "") -> float:  # fmt: skip
+    """Seconds the command took; with ``server``, its CPU seconds meanwhile go in ``cpu``."""
+    before = read_process(server).cpu_seconds if server else 0.0
     started = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True)
-    return time.perf_counter() - started
+    took = time.perf_counter() - started
+    if server and cpu is not None:
+        cpu[name] = read_process(server).cpu_seconds - before
+    return took
 
 
 def throughput(size: int, seconds: float) -> float:
@@ -187,8 +193,10 @@ def main() -> None:
         result["cp_fsync_mb_s"] = throughput(size, synced_seconds)
 
         command = [sys.executable, "-m", "hameau", "serve", "--data-dir", str(work / "node")]
+        cpu: dict[str, float] = {}  # the server's CPU seconds during each transfer
         with process(command) as served:
             bearer = ["-H", f"Authorization: Bearer {secret}"]
+            node = (served.pid, cpu)
             upload = timed(
                 [
                     "curl",
@@ -199,8 +207,9 @@ def main() -> None:
                     str(big),
                     *bearer,
                     f"{served.url}/api/files/mine/big.bin",
-                ]
-            )
+                ],
+                *node, "api_upload",
+            )  # fmt: skip
             download = timed(
                 [
                     "curl",
@@ -209,18 +218,21 @@ def main() -> None:
                     str(work / "down.bin"),
                     *bearer,
                     f"{served.url}/api/files/mine/big.bin",
-                ]
-            )
+                ],
+                *node, "api_download",
+            )  # fmt: skip
             os.unlink(work / "down.bin")
             obscured = subprocess.run(
                 ["rclone", "obscure", secret], capture_output=True, text=True, check=True
             ).stdout.strip()
             remote = ["--webdav-url", f"{served.url}/dav/files", "--webdav-user", "alex", "--webdav-pass", obscured,
                       "--config", "/dev/null", "--no-check-dest"]  # fmt: skip
-            dav_upload = timed(["rclone", "copyto", str(big), ":webdav:mine/big-dav.bin", *remote])
+            dav_upload = timed(["rclone", "copyto", str(big), ":webdav:mine/big-dav.bin", *remote],
+                               *node, "webdav_upload")  # fmt: skip
             dav_download = timed(
-                ["rclone", "copyto", ":webdav:mine/big-dav.bin", str(work / "down.bin"), *remote]
-            )
+                ["rclone", "copyto", ":webdav:mine/big-dav.bin", str(work / "down.bin"), *remote],
+                *node, "webdav_download",
+            )  # fmt: skip
             os.unlink(work / "down.bin")
             ours = propfind_seconds(f"{served.url}/dav/files/mine/many/", ["-u", f"alex:{secret}"])
         stock_script = work / "stock_dav.py"
@@ -233,6 +245,7 @@ def main() -> None:
     result["webdav_upload_mb_s"] = throughput(size, dav_upload)
     result["webdav_download_mb_s"] = throughput(size, dav_download)
     for name in ("api_upload", "api_download", "webdav_upload", "webdav_download"):
+        result[f"{name}_server_cpu_s_per_gib"] = round(cpu[name] * (1 << 30) / size, 2)
         result[f"{name}_vs_cp"] = round(result[f"{name}_mb_s"] / result["cp_mb_s"], 2)  # type: ignore[operator]
     for name in ("api_upload", "webdav_upload"):
         result[f"{name}_vs_cp_fsync"] = round(result[f"{name}_mb_s"] / result["cp_fsync_mb_s"], 2)  # type: ignore[operator]

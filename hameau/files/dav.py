@@ -30,7 +30,8 @@ from hameau.files import dav_props, integrity, listing, paths, quota
 from hameau.files import service as files
 from hameau.files.dav_auth import MEMBER_KEY
 from hameau.files.models import FileEntry
-from hameau.node.blobs import BlobDamaged
+from hameau.node.blobs import BlobDamaged, BlobStore
+from hameau.node.datadir import Node
 from hameau.node.db import retrying
 from hameau.web.errors import disk_full, storage_full
 
@@ -62,12 +63,24 @@ class Where:
     entry_id: int | None
 
 
+def lock_key(member_id: int, top: str, parts: list[str], collection: bool) -> str:
+    """The key of a resource's locks: the real resource, the space's owner first
+    (`/m12/mine/a`), so `/mine/a` of one member never shares a lock with another's."""
+    owner = "h" if top == "household" else f"{top[0]}{member_id}"
+    key = "/".join(["", owner, top, *parts])
+    return quote(key + ("/" if collection else ""))
+
+
 class _Context:
     """What every resource of one request shares: the node and the member."""
 
-    def __init__(self, provider: HameauProvider, environ: dict[str, Any]) -> None:
-        self.node = provider.node
-        self.member_id = environ[MEMBER_KEY]
+    def __init__(self, node: Node, member_id: int) -> None:
+        self.node = node
+        self.member_id = member_id
+
+    @classmethod
+    def of(cls, provider: HameauProvider, environ: dict[str, Any]) -> _Context:
+        return cls(provider.node, environ[MEMBER_KEY])
 
     def run(self, work: Callable[[Any, Member], Any], grouped: bool = False) -> Any:
         """Run ``work(session, member)`` in one transaction; our errors become DAV errors.
@@ -124,10 +137,12 @@ class EntryMixin(dav_props.DeadProperties):
         """The key of locks: the real resource, the space's owner first (`/m12/mine/a`).
         Kept once made: WsgiDAV asks for it for each property of a listing."""
         if self._ref_url is None:
-            top = self.where.top
-            owner = "h" if top == "household" else f"{top[0]}{self.context.member_id}"
-            key = "/".join(["", owner, top, *self.where.parts])
-            self._ref_url = quote(key + ("/" if self.is_collection else ""))  # type: ignore[attr-defined]
+            self._ref_url = lock_key(
+                self.context.member_id,
+                self.where.top,
+                self.where.parts,
+                self.is_collection,  # type: ignore[attr-defined]
+            )
         return self._ref_url
 
     def prevent_locking(self) -> bool:
@@ -300,8 +315,8 @@ class FolderResource(EntryMixin, DAVCollection):
 class _Upload(io.RawIOBase):
     """The file object WsgiDAV writes a PUT body into: straight into the blob store."""
 
-    def __init__(self, resource: FileResource, limit: int) -> None:
-        self.writer = resource.context.node.blobs.writer()
+    def __init__(self, blobs: BlobStore, limit: int) -> None:
+        self.writer = blobs.writer()
         self.limit = limit
 
     def writable(self) -> bool:
@@ -406,7 +421,7 @@ class FileResource(EntryMixin, DAVNonCollection):
             self._plan = self.context.run(plan)
         self.content_type = (content_type or "").split(";")[0]
         try:
-            self._upload = _Upload(self, self._plan.limit)
+            self._upload = _Upload(self.context.node.blobs, self._plan.limit)
         except OSError as error:  # not even room for the temp file
             if not storage_full(error):
                 raise
@@ -427,16 +442,20 @@ class FileResource(EntryMixin, DAVNonCollection):
             if cut and not with_errors:  # with errors, WsgiDAV answers with the error itself
                 raise DAVError(400, context_info="The upload was cut off; nothing was kept.")
             return
-        try:
-            digest = upload.writer.commit()
-        except HameauError as error:
-            raise _dav_error(error) from None
         assert self._plan is not None
-        plan = self._plan
-        entry = self.context.run(
-            lambda s, m: files.record_write(
-                s, plan, m, digest, upload.writer.size, self.content_type, self.context.node.blobs
-            ),
-            grouped=True,
-        )
-        self.entry_id, self.blob, self.size = entry.id, digest, upload.writer.size
+        entry = recorded(self.context, self._plan, upload, self.content_type)
+        self.entry_id, self.blob, self.size = entry.id, entry.blob, upload.writer.size
+
+
+def recorded(context: _Context, plan: files.WritePlan, upload: _Upload, kind: str) -> FileEntry:
+    """A complete upload made durable and recorded at its planned path, made durable with
+    the writes of the moment (`node.group`); errors are DAV errors."""
+    try:
+        digest = upload.writer.commit()
+    except HameauError as error:
+        raise _dav_error(error) from None
+    blobs = context.node.blobs
+    return context.run(  # type: ignore[no-any-return]
+        lambda s, m: files.record_write(s, plan, m, digest, upload.writer.size, kind, blobs),
+        grouped=True,
+    )

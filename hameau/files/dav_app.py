@@ -65,14 +65,16 @@ def guard(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]
     return guarded
 
 
-def make_dav_app(node: Node) -> Callable[..., Iterable[bytes]]:
+def make_dav_app(
+    node: Node, provider: HameauProvider | None = None
+) -> Callable[..., Iterable[bytes]]:
     from wsgidav.error_printer import ErrorPrinter
     from wsgidav.http_authenticator import HTTPAuthenticator
     from wsgidav.request_resolver import RequestResolver
 
     locks = dav_locks.DatabaseLockStorage(node)
     config = {
-        "provider_mapping": {"/": HameauProvider(node)},
+        "provider_mapping": {"/": provider or HameauProvider(node)},
         "mount_path": MOUNT,
         "http_authenticator": {
             "domain_controller": AppPasswords,
@@ -115,13 +117,13 @@ async def gathered(receive: Any, scope: dict[str, Any]) -> dict[str, Any]:
     return message
 
 
-def make_dav_asgi(node: Node) -> Any:
+def make_dav_asgi(node: Node, provider: HameauProvider | None = None) -> Any:
     """The WebDAV app as ASGI (a2wsgi runs WsgiDAV in worker threads), its request bodies
     gathered in larger pieces, noting in the scope when the client disconnects before the
     end of its request body."""
     from a2wsgi import WSGIMiddleware
 
-    wsgi = WSGIMiddleware(make_dav_app(node), workers=4)  # type: ignore[arg-type]
+    wsgi = WSGIMiddleware(make_dav_app(node, provider), workers=4)  # type: ignore[arg-type]
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         async def watched() -> dict[str, Any]:
@@ -134,7 +136,9 @@ def make_dav_asgi(node: Node) -> Any:
 
 def mounted(node: Node) -> Any:
     """The app mounted at /dav/files (hameau/parts.py), built on its first request: WsgiDAV
-    behind the check of Range headers."""
+    behind the check of Range headers, and plain PUTs of files served past it (dav_put.py)."""
+    from hameau.files.dav_put import NativePut
     from hameau.files.dav_range import RangeCheck
 
-    return RangeCheck(make_dav_asgi(node))
+    provider = HameauProvider(node)
+    return NativePut(RangeCheck(make_dav_asgi(node, provider)), node, provider, MOUNT)

@@ -67,7 +67,7 @@ class HameauProvider(DAVProvider):
 
     def get_resource_inst(self, path: str, environ: dict[str, Any]) -> Any:
         self._count_get_resource_inst += 1
-        context = _Context(self, environ)
+        context = _Context.of(self, environ)
         names = [part for part in path.split("/") if part]
         if not names:
             return RootCollection("/", environ)

@@ -15,6 +15,7 @@ import io
 import os
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -217,6 +218,7 @@ class LocalBlobStore(BlobStore):
     def __init__(self, root: Path) -> None:
         self.root = root
         self.group = GroupSync(self._make_durable)  # writes made durable together
+        self._syncers: ThreadPoolExecutor | None = None  # made on the first group of two
         self.temp_dir = root / "tmp"
         self.temp_dir.mkdir(parents=True, exist_ok=True)
         self.quarantine_dir = root / "quarantine"
@@ -296,15 +298,27 @@ class LocalBlobStore(BlobStore):
         costs about two journal commits, where a write alone costs two to four."""
         for writer in writers:
             _start_writeback(writer.descriptor())
+        self._at_once(lambda writer: os.fsync(writer.descriptor()), writers)
         for writer in writers:
-            os.fsync(writer.descriptor())
             writer.close_file()
         changed: set[Path] = set()
         for writer in writers:
             assert writer.digest is not None
             changed |= self.place(writer._temp, writer.digest, sync=False)
-        for folder in sorted(changed):
-            self.sync_dir(folder)
+        self._at_once(self.sync_dir, sorted(changed))
+
+    def _at_once(self, sync: Callable[[Any], None], items: list[Any]) -> None:
+        """fsync several files or folders at the same time: the filesystem's journal takes
+        them in one commit (a group of 4 new blobs' folders: 2.8 ms, against 6.1 one after
+        the other, docs/benchmarks.md)."""
+        if len(items) < 2:
+            for item in items:
+                sync(item)
+            return
+        if self._syncers is None:
+            self._syncers = ThreadPoolExecutor(8, thread_name_prefix="blob-sync")
+        for _done in self._syncers.map(sync, items):  # the first failure is raised here
+            pass
 
     def open_verified(self, digest: str) -> VerifiedReader:
         return VerifiedReader(self, digest)
