@@ -1,0 +1,133 @@
+"""The doors of a member who moved or is moving, through the node's own pages and JSON APIs:
+a frozen member's writes refused (503, Retry-After, one sentence, nothing written), reads
+going on; a moved member's sessions, app passwords and login forwarded to their new home."""
+
+from __future__ import annotations
+
+from starlette.testclient import TestClient
+
+from hameau.accounts import members, tokens
+from hameau.moving import doors
+from hameau.node.datadir import Node
+from hameau.node.db import transaction
+from tests.helpers import PASSWORD, add_member, browser, csrf, csrf_header, log_in, post_form
+
+NEW_HOME = "https://chez-nous.example:8443"
+
+
+def _set(node: Node, name: str, change: str) -> None:
+    with transaction(node.sessions) as session:
+        member = members.find_member(session, name)
+        if change == "freeze":
+            doors.freeze(session, member)
+        elif change == "moved":
+            doors.mark_moved(session, member, NEW_HOME + "/")
+        else:
+            doors.mark_home(session, member)
+
+
+def _token(node: Node, name: str) -> str:
+    with transaction(node.sessions) as session:
+        return tokens.create_token(session, members.find_member(session, name), "test")[1]
+
+
+def _note(client: TestClient) -> int:
+    made = post_form(client, "/notes", "/notes")
+    assert made.status_code == 303
+    return int(made.headers["location"].rsplit("/", 1)[1])
+
+
+def _refused_as_frozen(answer, french: bool = False) -> None:  # type: ignore[no-untyped-def]
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["retry-after"] == "60"
+    sentence = (
+        "Vos affaires déménagent vers un autre foyer" if french else "Your things are moving"
+    )
+    assert sentence in answer.text
+
+
+def test_a_frozen_members_note_edit_and_message_are_refused_and_nothing_changes(
+    node: Node,
+) -> None:
+    add_member(node, "alex")
+    add_member(node, "sam")
+    alex, sam = browser(node), browser(node)
+    log_in(alex, "alex")
+    log_in(sam, "sam")
+    note = _note(alex)
+    headers = csrf_header(alex)
+    alex.put(f"/api/notes/{note}", json={"base": 0, "text": "Avant\n"}, headers=headers)
+    before = alex.get(f"/api/notes/{note}").json()
+    page = alex.get("/messages").text
+    _set(node, "alex", "freeze")
+
+    edit = alex.put(f"/api/notes/{note}", json={"base": 0, "text": "Après\n"}, headers=headers)
+    _refused_as_frozen(edit)
+    form = alex.post(
+        f"/notes/{note}", data={"text": "Après", "base": "0", "csrf_token": csrf(page)}
+    )
+    _refused_as_frozen(form)
+    message = alex.post(
+        "/messages",
+        data={"subject": "Hop", "body": "Coucou", "to": "sam", "csrf_token": csrf(page)},
+        headers={"Accept-Language": "fr"},
+    )
+    _refused_as_frozen(message, french=True)
+    # Nothing was written; reads go on; another member's writes too.
+    assert alex.get(f"/api/notes/{note}").json() == before
+    assert alex.get("/messages").status_code == 200
+    assert "Hop" not in sam.get("/messages").text
+    assert post_form(sam, "/notes", "/notes").status_code == 303
+    assert alex.post("/search", data={"q": "Avant", "csrf_token": csrf(page)}).status_code == 200
+
+
+def test_a_frozen_members_api_writes_wait_and_go_on_once_unfrozen(node: Node) -> None:
+    add_member(node, "alex")
+    secret = _token(node, "alex")
+    client = browser(node)
+    auth = {"Authorization": f"Bearer {secret}"}
+    assert client.put("/api/files/mine/a.txt", content=b"one", headers=auth).status_code == 201
+    _set(node, "alex", "freeze")
+    _refused_as_frozen(client.put("/api/files/mine/a.txt", content=b"two", headers=auth))
+    _refused_as_frozen(client.delete("/api/files/mine/a.txt", headers=auth))
+    assert client.get("/api/files/mine/a.txt", headers=auth).content == b"one"
+    _set(node, "alex", "home")
+    assert client.put("/api/files/mine/a.txt", content=b"two", headers=auth).status_code == 201
+    assert client.get("/api/files/mine/a.txt", headers=auth).content == b"two"
+
+
+def test_a_moved_members_session_and_app_password_are_forwarded(node: Node) -> None:
+    add_member(node, "alex")
+    add_member(node, "sam")
+    secret = _token(node, "alex")
+    alex, sam = browser(node), browser(node)
+    log_in(alex, "alex")
+    log_in(sam, "sam")
+    _set(node, "alex", "moved")
+
+    page = alex.get("/files/mine?view=list")
+    assert page.status_code == 308
+    assert page.headers["location"] == f"{NEW_HOME}/files/mine?view=list"
+    api = browser(node).put(
+        "/api/files/mine/a.txt", content=b"x", headers={"Authorization": f"Bearer {secret}"}
+    )
+    assert api.status_code == 308
+    assert api.headers["location"] == f"{NEW_HOME}/api/files/mine/a.txt"
+    assert api.headers["hameau-moved-to"] == NEW_HOME
+    assert NEW_HOME in api.json()["error"]
+    # Those who stay are not forwarded.
+    assert sam.get("/").status_code == 200
+
+
+def test_a_moved_members_login_opens_no_session_and_says_where_home_is(node: Node) -> None:
+    add_member(node, "alex")
+    _set(node, "alex", "moved")
+    client = browser(node)
+    answer = log_in(client, "alex")
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"{NEW_HOME}/login"
+    assert "hameau_session" not in client.cookies
+    # A wrong password learns nothing.
+    wrong = log_in(browser(node), "alex", password=PASSWORD + "x")
+    assert wrong.status_code == 401
+    assert NEW_HOME not in wrong.text
