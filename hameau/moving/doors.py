@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import Headers
 from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hameau.accounts.models import AppToken, LoginSession, Member
@@ -227,7 +228,15 @@ class Doors:
         if scope["type"] == "http":
             error = refusal(self.node, scope)
             if error is not None:
-                response = error_response(Request(scope, receive), error)
-                await response(scope, receive, send)
+                await answer(Request(scope, receive), error)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+def answer(request: Request, error: HameauError) -> Response:
+    """The refusal as every door says its errors: WebDAV and CalDAV clients show a plain
+    sentence (rclone prints it), the pages a page, the APIs JSON."""
+    if not request.url.path.startswith("/dav/"):
+        return error_response(request, error)
+    sentence = error.render(request.app.state.pages.gettext(request))
+    return PlainTextResponse(sentence, status_code=error.status, headers=error.headers)

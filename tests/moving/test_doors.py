@@ -40,9 +40,7 @@ def _note(client: TestClient) -> int:
 def _refused_as_frozen(answer, french: bool = False) -> None:  # type: ignore[no-untyped-def]
     assert answer.status_code == 503, answer.text
     assert answer.headers["retry-after"] == "60"
-    sentence = (
-        "Vos affaires déménagent vers un autre foyer" if french else "Your things are moving"
-    )
+    sentence = "Vos affaires déménagent vers un autre foyer" if french else "Your things are moving"
     assert sentence in answer.text
 
 
