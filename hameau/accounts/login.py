@@ -158,7 +158,7 @@ async def check_password(
     limiter.succeeded(account)
     if member.moved_to and not moved_ok:
         raise Forbidden(
-            "Your home is now the node at %(home)s: sign in there.", home=member.moved_to
+            "Your home is now the home server at %(home)s: sign in there.", home=member.moved_to
         )
     return member
 

@@ -37,7 +37,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hameau.accounts.models import AppToken, LoginSession, Member
 from hameau.accounts.secrets import digest
-from hameau.errors import BadRequest, HameauError
+from hameau.errors import N_, BadRequest, HameauError
 from hameau.moving.errors import MemberFrozen, MemberMoved
 from hameau.node.datadir import Node
 from hameau.node.db import utcnow
@@ -58,8 +58,8 @@ READ_POSTS = (
 LOCAL = ("/static/", "/logout", "/api/hamlet/", "/healthz", "/metrics")
 CALDAV = "/dav/cal/"
 ENROL = "/api/travel/satellites"
-FROZEN = "Your things are moving to another home; try again in a minute."
-MOVED = "This address has moved to %(home)s, the member's home now."
+FROZEN = N_("Your things are moving to another home; try again in a minute.")
+MOVED = N_("This address has moved to %(home)s, the member's home now.")
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,7 @@ def app_password(data_dir: Path, name: str, secret: str | None = None) -> str:
 def dav(url: str, name: str, secret: str, method: str, body: bytes = b"", **headers: str):  # type: ignore[no-untyped-def]
     made = urllib.request.Request(url, data=body or None, method=method)
     made.add_header("Authorization", "Basic " + b64encode(f"{name}:{secret}".encode()).decode())
+    made.add_header("Accept-Language", "en")
     for key, value in headers.items():
         made.add_header(key.replace("_", "-"), value)
     try:
@@ -147,7 +148,7 @@ def _rclone(url: str, secret: str, ca: Path, *args: str) -> subprocess.Completed
     ).stdout.strip()
     remote = [
         "--webdav-url", f"{url}/dav/files", "--webdav-user", "alex", "--webdav-pass", obscured,
-        "--ca-cert", str(ca), "--config", "/dev/null", "--low-level-retries", "1", "--retries", "1",
+        "--ca-cert", str(ca), "--config", "/dev/null", "--header", "Accept-Language: en", "--low-level-retries", "1", "--retries", "1",
     ]  # fmt: skip
     return subprocess.run(["rclone", *args, *remote], capture_output=True, text=True, timeout=120)
 

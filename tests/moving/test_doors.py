@@ -50,6 +50,7 @@ def test_a_frozen_members_note_edit_and_message_are_refused_and_nothing_changes(
     add_member(node, "alex")
     add_member(node, "sam")
     alex, sam = browser(node), browser(node)
+    alex.headers["Accept-Language"] = "en"
     log_in(alex, "alex")
     log_in(sam, "sam")
     note = _note(alex)
@@ -83,6 +84,7 @@ def test_a_frozen_members_api_writes_wait_and_go_on_once_unfrozen(node: Node) ->
     add_member(node, "alex")
     secret = _token(node, "alex")
     client = browser(node)
+    client.headers["Accept-Language"] = "en"
     auth = {"Authorization": f"Bearer {secret}"}
     assert client.put("/api/files/mine/a.txt", content=b"one", headers=auth).status_code == 201
     _set(node, "alex", "freeze")
@@ -129,3 +131,48 @@ def test_a_moved_members_login_opens_no_session_and_says_where_home_is(node: Nod
     wrong = log_in(browser(node), "alex", password=PASSWORD + "x")
     assert wrong.status_code == 401
     assert NEW_HOME not in wrong.text
+
+
+def test_what_a_moved_member_shared_says_where_it_lives_now(node: Node) -> None:
+    from hameau.files import service as files
+    from hameau.files import shares
+    from tests.travel.sides import write
+
+    add_member(node, "alex")
+    add_member(node, "sam")
+    write(node, "Photos/plage.jpg", b"picture", member="alex")
+    with transaction(node.sessions) as session:
+        alex, sam = members.find_member(session, "alex"), members.find_member(session, "sam")
+        photos = files.resolve(session, files.space(alex, "mine"), ["Photos"])
+        shares.share(session, alex, photos, sam)
+    sam_browser = browser(node)
+    sam_browser.headers["Accept-Language"] = "en"
+    log_in(sam_browser, "sam")
+    assert "Photos" in sam_browser.get("/files/shared/").text
+    _set(node, "alex", "moved")
+    page = sam_browser.get("/files/shared/")
+    assert page.status_code == 200
+    assert "Photos, shared by Alex, now lives at their new home:" in page.text, page.text
+    assert f'<a href="{NEW_HOME}">' in page.text
+    # Not listed as readable here any more (WebDAV's shared/ neither).
+    with node.sessions() as session:
+        assert shares.shared_with(session, members.find_member(session, "sam")) == []
+
+
+def test_the_admins_page_shows_moved_members_apart_and_pickers_leave_them_out(
+    node: Node,
+) -> None:
+    add_member(node, "root", admin=True)
+    add_member(node, "alex")
+    add_member(node, "sam")
+    _set(node, "alex", "moved")
+    admin = browser(node)
+    admin.headers["Accept-Language"] = "en"
+    log_in(admin, "root")
+    page = admin.get("/admin/members").text
+    assert 'id="member-alex"' not in page and 'id="member-sam"' in page
+    moved = page.split('id="moved-alex"')[1].split("</li>")[0]
+    assert f'moved to <a href="{NEW_HOME}">' in moved and "copy kept until" in moved
+    with node.sessions() as session:
+        living = [m.name for m in members.list_members(session, active_only=True)]
+    assert living == ["root", "sam"]
