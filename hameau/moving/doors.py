@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import unquote, urlsplit
@@ -120,6 +121,60 @@ def members_away(session: Session) -> dict[str, Away]:
     }
 
 
+# The same queries as `members_away` and `Watch.owner`'s, on the raw SQLite connection.
+AWAY_SQL = (
+    "SELECT id, name, frozen_at IS NOT NULL, moved_to FROM members"
+    " WHERE frozen_at IS NOT NULL OR moved_to IS NOT NULL"
+)
+OWNER_SQL = {
+    AppToken: "SELECT member_id FROM app_tokens WHERE token_hash = ?",
+    LoginSession: "SELECT member_id FROM login_sessions WHERE token_hash = ?",
+}
+
+
+class Watch:
+    """Who is away and whose credential a request carries, for every request: cheap.
+
+    On SQLite, one read-only connection of its own asks `PRAGMA data_version` (a few
+    microseconds), which changes as soon as any other connection, of this process or
+    another (`hameau move` on the command line), commits: the members away are read again
+    only then, never stale. Elsewhere (PostgreSQL), a query per request.
+    """
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.version: int | None = None
+        self.found: dict[str, Away] = {}
+        self.connection: sqlite3.Connection | None = None
+        if node.engine.dialect.name == "sqlite":
+            where = f"file:{node.layout.database}?mode=ro"
+            # Autocommit, every statement read to its end: no read transaction is left open
+            # to hold back the WAL's checkpoints. Used from the event loop only, one at a time.
+            self.connection = sqlite3.connect(
+                where, uri=True, isolation_level=None, check_same_thread=False
+            )
+
+    def away(self) -> dict[str, Away]:
+        if self.connection is None:
+            with self.node.sessions() as session:
+                return members_away(session)
+        version = self.connection.execute("PRAGMA data_version").fetchall()[0][0]
+        if version != self.version:
+            rows = self.connection.execute(AWAY_SQL).fetchall()
+            self.found = {row[1]: Away(row[0], row[1], bool(row[2]), row[3]) for row in rows}
+            self.version = version
+        return self.found
+
+    def owner(self, table: type[AppToken] | type[LoginSession], secret: str) -> int | None:
+        """The member whose app password or session this secret is."""
+        if self.connection is None:
+            with self.node.sessions() as session:
+                query = select(table.member_id).where(table.token_hash == digest(secret))
+                return session.scalar(query)
+        rows = self.connection.execute(OWNER_SQL[table], (digest(secret),)).fetchall()
+        return int(rows[0][0]) if rows else None
+
+
 def _basic_name(value: str) -> str | None:
     try:
         return base64.b64decode(value.strip()).decode().partition(":")[0].strip().lower()
@@ -127,12 +182,8 @@ def _basic_name(value: str) -> str | None:
         return None
 
 
-def _owner(session: Session, table: type[AppToken] | type[LoginSession], secret: str) -> int | None:
-    return session.scalar(select(table.member_id).where(table.token_hash == digest(secret)))
-
-
 def credential_member(
-    session: Session, scope: Scope, headers: Headers, away: dict[str, Away]
+    watch: Watch, scope: Scope, headers: Headers, away: dict[str, Away]
 ) -> Away | None:
     """The member away whose credential this request carries, if any (a wrong password is
     refused later by the door itself; a name alone says whose write it would be)."""
@@ -141,9 +192,9 @@ def credential_member(
     if not scope.get(VISIT_SESSION) and scheme.lower() == "basic":
         return away.get(_basic_name(value) or "")
     if not scope.get(VISIT_SESSION) and scheme.lower() == "bearer" and value.strip():
-        return by_id.get(_owner(session, AppToken, value.strip()) or 0)
+        return by_id.get(watch.owner(AppToken, value.strip()) or 0)
     secret = scope.get(VISIT_SESSION) or Request(scope).cookies.get(SESSION_COOKIE)
-    return by_id.get(_owner(session, LoginSession, secret) or 0) if secret else None
+    return by_id.get(watch.owner(LoginSession, secret) or 0) if secret else None
 
 
 def path_member(path: str, away: dict[str, Away]) -> Away | None:
@@ -197,16 +248,15 @@ def forwarded(scope: Scope, to: str) -> MemberMoved:
     return MemberMoved(MOVED, headers=headers, home=to)
 
 
-def refusal(node: Node, scope: Scope) -> HameauError | None:
+def refusal(watch: Watch, scope: Scope) -> HameauError | None:
     """What the doors answer instead of the app for this request, if anything."""
     headers = Headers(scope=scope)
     if not _concerns(scope, headers):
         return None
-    with node.sessions() as session:
-        away = members_away(session)
-        if not away:
-            return None
-        who = credential_member(session, scope, headers, away)
+    away = watch.away()
+    if not away:
+        return None
+    who = credential_member(watch, scope, headers, away)
     owner = path_member(scope["path"], away) or enrolling_member(scope, away)
     for each in (who, owner):
         if each is not None and each.moved_to:
@@ -222,11 +272,11 @@ class Doors:
 
     def __init__(self, app: ASGIApp, node: Node) -> None:
         self.app = app
-        self.node = node
+        self.watch = Watch(node)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            error = refusal(self.node, scope)
+            error = refusal(self.watch, scope)
             if error is not None:
                 await answer(Request(scope, receive), error)(scope, receive, send)
                 return
