@@ -176,3 +176,27 @@ def test_the_admins_page_shows_moved_members_apart_and_pickers_leave_them_out(
     with node.sessions() as session:
         living = [m.name for m in members.list_members(session, active_only=True)]
     assert living == ["root", "sam"]
+
+
+def test_the_ais_api_and_a_satellites_enrolment_are_doors_too(node: Node) -> None:
+    add_member(node, "alex")
+    secret = _token(node, "alex")
+    client = browser(node)
+    client.headers["Accept-Language"] = "en"
+    auth = {"Authorization": f"Bearer {secret}"}
+    question = {"model": "any", "messages": [{"role": "user", "content": "Bonjour ?"}]}
+    _set(node, "alex", "freeze")
+    held = client.post("/v1/chat/completions", json=question, headers=auth)
+    assert held.status_code == 503 and held.headers["retry-after"] == "60"
+    assert held.json()["error"]["message"].startswith("Your things are moving")  # OpenAI's shape
+    assert client.get("/v1/models", headers=auth).status_code == 200  # a read
+    _set(node, "alex", "moved")
+    moved = client.post("/v1/chat/completions", json=question, headers=auth)
+    assert moved.status_code == 308
+    assert moved.headers["location"] == f"{NEW_HOME}/v1/chat/completions"
+    # Packing a satellite at the old home: sent to the new one, the body kept (308).
+    pack = client.post(
+        "/api/travel/satellites", json={"member": "alex", "password": PASSWORD, "takes": []}
+    )
+    assert pack.status_code == 308
+    assert pack.headers["location"] == f"{NEW_HOME}/api/travel/satellites"
