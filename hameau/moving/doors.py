@@ -27,7 +27,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -227,7 +227,7 @@ def writes(scope: Scope) -> bool:
 def _concerns(scope: Scope, headers: Headers) -> bool:
     """Whether a member away could be behind this request at all (else: no query)."""
     path = scope["path"]
-    if path.startswith(LOCAL) or path == "/logout":
+    if path.startswith(LOCAL):
         return False
     if "signature" in headers and not scope.get(VISIT_SESSION):
         return False  # a node's signed call: the move's protocol, never a member's door
@@ -243,7 +243,9 @@ def _concerns(scope: Scope, headers: Headers) -> bool:
 def forwarded(scope: Scope, to: str) -> MemberMoved:
     """The 308 to the same address at the member's home."""
     query = scope.get("query_string", b"").decode("latin-1")
-    target = to + scope.get("root_path", "") + scope["path"] + (f"?{query}" if query else "")
+    # As the client sent it (percent-encoded): a header carries no "é".
+    path = scope.get("raw_path", b"").decode("latin-1") or quote(scope["path"])
+    target = to + scope.get("root_path", "") + path + (f"?{query}" if query else "")
     headers = {"Location": target, MOVED_HEADER: to}
     return MemberMoved(MOVED, headers=headers, home=to)
 

@@ -108,6 +108,8 @@ def test_a_moved_members_session_and_app_password_are_forwarded(node: Node) -> N
     page = alex.get("/files/mine?view=list")
     assert page.status_code == 308
     assert page.headers["location"] == f"{NEW_HOME}/files/mine?view=list"
+    accented = alex.get("/files/mine/Été/")
+    assert accented.headers["location"] == f"{NEW_HOME}/files/mine/%C3%89t%C3%A9/"
     api = browser(node).put(
         "/api/files/mine/a.txt", content=b"x", headers={"Authorization": f"Bearer {secret}"}
     )
