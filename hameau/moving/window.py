@@ -3,7 +3,7 @@
 For `move_rollback_days` (30 by default) after the switch (`Member.moved_at`), the old node
 keeps the member's things read-only, so a rollback brings them back without a transfer.
 Then it deletes them: the files (rows and the content no one else refers to) through the
-files' purge, the calendars' folder, and every other row of the member through the
+files' purge, the calendars' folder, the search index's rows, and every other row of the member through the
 database's own cascades (notes, messages read marks, AI history, sessions, app passwords);
 a row with the same name and `moved_to` stays, disabled and without password, so the
 member's addresses still forward and the admin's page still says where they went.
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from hameau.accounts.models import Member
 from hameau.calendar import storage
 from hameau.files import purge
+from hameau.search import index
 from hameau.node.datadir import Node
 from hameau.node.db import transaction, utcnow
 
@@ -61,6 +62,7 @@ def delete_copy(node: Node, session: Session, member: Member) -> Member:
     """Delete what this node kept of a member who moved away; returns their tombstone."""
     purge.purge_owner(session, member.id, node.blobs)
     purge.purge_versions(session, member.id, node.blobs)
+    index.remove_owner(session, member.id)  # the search index has no foreign key to cascade
     shutil.rmtree(storage.folder(node) / "collections" / "collection-root" / member.name, True)
     tombstone = Member(
         name=member.name, display_name=member.display_name, password_hash=NO_PASSWORD,

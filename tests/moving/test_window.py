@@ -9,7 +9,7 @@ import sys
 import time
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from hameau.accounts import members
 from hameau.accounts.models import Member
@@ -56,6 +56,9 @@ def test_at_the_windows_end_the_copy_goes_and_the_address_still_forwards(node: N
     _moved(node, "alex", days_ago=31)
     unique = node.blobs.put(b"only alex had this")  # its digest (already stored)
     shared = node.blobs.put(b"the same picture")
+    with node.sessions() as session:
+        indexed = session.execute(text("SELECT title || body FROM search_index")).scalars()
+        assert any("Recette" in words for words in indexed)
     assert window.end_windows(node) == ["alex"]
     assert window.end_windows(node) == []  # once
     assert live(node, member="alex") == {}
@@ -66,6 +69,10 @@ def test_at_the_windows_end_the_copy_goes_and_the_address_still_forwards(node: N
         alex = members.find_member(session, "alex")
         assert alex.moved_to == NEW_HOME and not window.copy_kept(alex)
         assert notes.mine(session, alex) == []
+        # Nothing of their words is left in the search index either.
+        left = session.execute(text("SELECT title, body FROM search_index")).all()
+        assert not any("Recette" in title + body for title, body in left)
+        assert not any("only alex" in title + body for title, body in left)
     answer = log_in(browser(node), "alex")
     assert answer.status_code == 401  # no password opens anything here any more
     dav = browser(node).request("PROPFIND", "/dav/cal/alex/")
