@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session
 from hameau.accounts.models import Member
 from hameau.calendar import storage
 from hameau.files import purge
-from hameau.search import index
 from hameau.node.datadir import Node
 from hameau.node.db import transaction, utcnow
+from hameau.search import index
 
 log = logging.getLogger("hameau.moving")
 
