@@ -14,7 +14,7 @@ from hameau.errors import BadRequest, Forbidden, NotFound
 from hameau.files.models import FileEntry, FileShare
 
 
-def _shared_query(member: Member, moved: bool) -> Select[tuple[FileEntry, Member]]:
+def _shared_query(member: Member, moved: bool) -> Select[FileEntry, Member]:
     owner_moved = Member.moved_to.is_not(None) if moved else Member.moved_to.is_(None)
     return (
         select(FileEntry, Member)
