@@ -153,6 +153,22 @@ def _rclone(url: str, secret: str, ca: Path, *args: str) -> subprocess.Completed
     return subprocess.run(["rclone", *args, *remote], capture_output=True, text=True, timeout=120)
 
 
+def _curl_through_the_old_address(old: str, new: str, secret: str, ca: Path, sent: Path) -> None:
+    """curl told to keep the credentials across the redirect (--location-trusted) reads and
+    writes at the new home through the old address, method and body kept."""
+    curl = ["curl", "-sS", "--location-trusted", "--cacert", str(ca), "-u", f"alex:{secret}"]
+
+    def run(*args: str) -> str:
+        return subprocess.run([*curl, *args], capture_output=True, text=True, timeout=60).stdout
+
+    assert run(f"{old}/dav/files/mine/Voyage/plan.txt") == "day 1: Lyon"
+    done = run("-T", str(sent), "-w", "%{http_code} %{url_effective}",
+               f"{old}/dav/files/mine/Voyage/carnet.txt")  # fmt: skip
+    assert done.endswith(f"201 {new}/dav/files/mine/Voyage/carnet.txt")
+    events = run("-X", "PROPFIND", "-H", "Depth: 1", f"{old}/dav/cal/alex/agenda/")
+    assert "n-1.ics" in events
+
+
 def test_rclone_and_the_caldav_client_follow_a_moved_member_to_their_new_home(
     tmp_path: Path,
 ) -> None:
@@ -189,23 +205,7 @@ def test_rclone_and_the_caldav_client_follow_a_moved_member_to_their_new_home(
         # Pointed at the new home (the address it was told), the same app password works.
         listed = _rclone(new.url, secret, ca, "lsf", "-R", ":webdav:mine")
         assert "Voyage/plan.txt" in listed.stdout.split(), listed.stderr
-        # curl told to keep the credentials across the redirect (--location-trusted) reads
-        # and writes at the new home through the old address, method and body kept.
-        curl = ["curl", "-sS", "--location-trusted", "--cacert", str(ca), "-u", f"alex:{secret}"]
-        got = subprocess.run([*curl, f"{old.url}/dav/files/mine/Voyage/plan.txt"],
-                             capture_output=True, text=True, timeout=60)  # fmt: skip
-        assert got.stdout == "day 1: Lyon", got.stderr
-        put = [*curl, "-T", str(sent), "-w", "%{http_code} %{url_effective}"]
-        put.append(f"{old.url}/dav/files/mine/Voyage/carnet.txt")
-        done = subprocess.run(put, capture_output=True, text=True, timeout=60).stdout
-        assert done.endswith(f"201 {new.url}/dav/files/mine/Voyage/carnet.txt")
-        events = subprocess.run(
-            [*curl, "-X", "PROPFIND", "-H", "Depth: 1", f"{old.url}/dav/cal/alex/agenda/"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        ).stdout
-        assert "n-1.ics" in events
+        _curl_through_the_old_address(old.url, new.url, secret, ca, sent)
         # What was written went to the new home; the old copy did not change.
         listed = _rclone(new.url, secret, ca, "lsf", "-R", ":webdav:mine")
         assert "Voyage/carnet.txt" in listed.stdout.split()
