@@ -48,7 +48,9 @@ def _gauges(node: Node) -> Callable[[], dict[str, tuple[str, float]]]:
     def read() -> dict[str, tuple[str, float]]:
         with node.sessions() as session:
             members = session.scalar(
-                select(func.count(Member.id)).where(Member.disabled_at.is_(None))
+                select(func.count(Member.id)).where(
+                    Member.disabled_at.is_(None), Member.moved_to.is_(None)
+                )
             )
             live = session.scalar(
                 select(func.count(LoginSession.id)).where(
@@ -56,7 +58,7 @@ def _gauges(node: Node) -> Callable[[], dict[str, tuple[str, float]]]:
                 )
             )
         return {
-            "hameau_members": ("Active members of the node.", float(members or 0)),
+            "hameau_members": ("Active members living here.", float(members or 0)),
             "hameau_sessions": ("Login sessions not ended.", float(live or 0)),
         }
 

@@ -189,6 +189,12 @@ OPTIONS: dict[str, Option] = {
         " admins see it: on, off, or auto (on unless the node listens on loopback only).",
         _one_of("auto", "on", "off"),
     ),
+    "move_rollback_days": Option(
+        30,
+        "Days the node a member moved away from keeps their read-only copy (the rollback"
+        " window); then it deletes it.",
+        _positive_int,
+    ),
     "tls": Option(
         False,
         "Serve HTTPS (as `hameau serve --tls`): with the node's own certificate, or the one"
@@ -262,6 +268,7 @@ class Settings:
     ai_max_tokens: int = OPTIONS["ai_max_tokens"].default
     hamlet_clock_skew_seconds: int = OPTIONS["hamlet_clock_skew_seconds"].default
     hamlet_announce: str = OPTIONS["hamlet_announce"].default
+    move_rollback_days: int = OPTIONS["move_rollback_days"].default
     tls: bool = OPTIONS["tls"].default
     tls_cert: str = OPTIONS["tls_cert"].default
     tls_key: str = OPTIONS["tls_key"].default

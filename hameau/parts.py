@@ -220,7 +220,12 @@ PARTS: tuple[Part, ...] = (
         templates=True,
         state="hameau.hamlet.state:attach",
     ),
-    Part("moving"),
+    Part(
+        "moving",
+        middleware=("hameau.moving.doors:Doors",),  # after the hamlet's: a visit is a door too
+        settings=("move_rollback_days",),
+        state="hameau.moving.window:attach",
+    ),
     Part(
         "backup",
         app="hameau.backup.views:APP",

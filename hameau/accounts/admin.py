@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form
@@ -14,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from hameau.accounts import devices, members
 from hameau.accounts.models import DEVICE_KINDS, Member
 from hameau.errors import N_, BadRequest, Conflict, HameauError
+from hameau.node.db import utcnow
 from hameau.web.auth import DB, AdminVisitor, set_device_cookie
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -36,7 +37,14 @@ def _page(request: Request, template: str, status: int = 200, **context: object)
 
 def _members_page(request: Request, db: Session, status: int = 200, **context: object) -> Response:
     listed = members.list_members(db)
-    return _page(request, "admin_members.html", status, members=listed, **context)
+    living = [member for member in listed if member.moved_to is None]
+    # Moved to another home (moving home): shown apart, with the end of their rollback window.
+    window = timedelta(days=request.app.state.node.settings.move_rollback_days)
+    moved = [(m, m.moved_at + window) for m in listed if m.moved_to and m.moved_at]
+    return _page(
+        request, "admin_members.html", status, members=living, moved=moved, now=utcnow(),
+        **context,
+    )  # fmt: skip
 
 
 @router.get("/members")

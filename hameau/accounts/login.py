@@ -133,10 +133,13 @@ async def pick(
     return _login_page(request, db, visitor.device, next_path=safe_next(next), chosen=member)
 
 
-async def check_password(request: Request, db: DB, name: str, password: str) -> Member:
+async def check_password(
+    request: Request, db: DB, name: str, password: str, *, moved_ok: bool = False
+) -> Member:
     """The member these credentials name, under the login limits: TooManyRequests while the
     account or the address is locked out, else the authentication's error (counted as a
-    failure). Every sign-in with a password goes through here (the login form, a visit's)."""
+    failure). Every sign-in with a password goes through here (the login form, a visit's).
+    A member whose home is another node now is refused, saying where (unless `moved_ok`)."""
     limiter = request.app.state.limiter
     address = client_address(request)
     account = name.strip().lower()
@@ -153,6 +156,10 @@ async def check_password(request: Request, db: DB, name: str, password: str) -> 
         limiter.failed(account, address)
         raise
     limiter.succeeded(account)
+    if member.moved_to and not moved_ok:
+        raise Forbidden(
+            "Your home is now the home server at %(home)s: sign in there.", home=member.moved_to
+        )
     return member
 
 
@@ -170,12 +177,14 @@ async def login(
     found = visitor.device
     gettext = request.app.state.pages.gettext(request)
     try:
-        member = await check_password(request, db, account, password)
+        member = await check_password(request, db, account, password, moved_ok=True)
     except HameauError as failure:
         return _login_page(
             request, db, found, next_path=safe_next(next), chosen=account,
             error=failure.render(gettext), status=failure.status, headers=failure.headers,
         )  # fmt: skip
+    if member.moved_to:  # their home is another node now (moving home): log in there
+        return RedirectResponse(f"{member.moved_to}/login", status_code=303)
     login_session, session_secret = sessions.create_session(
         db,
         member,

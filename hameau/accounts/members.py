@@ -78,8 +78,8 @@ def count_members(session: Session) -> int:
 
 def list_members(session: Session, active_only: bool = False) -> list[Member]:
     query = select(Member).order_by(Member.display_name, Member.name)
-    if active_only:
-        query = query.where(Member.disabled_at.is_(None))
+    if active_only:  # and living here: not moved to another home
+        query = query.where(Member.disabled_at.is_(None), Member.moved_to.is_(None))
     return list(session.scalars(query))
 
 

@@ -187,6 +187,13 @@ def purge_trash(session: Session, owner_id: int | None, store: BlobStore) -> int
     return _purge_entries(session, store, _trashed_ids(session, owner_id))
 
 
+def purge_owner(session: Session, member_id: int, store: BlobStore) -> int:
+    """Every entry of a member's own space, trashed or not, gone for good with the content no
+    one else refers to (the copy a member who moved away left, at its window's end)."""
+    roots = session.scalars(select(FileEntry.id).where(FileEntry.owner_id == member_id))
+    return _purge_entries(session, store, list(roots))
+
+
 def purge_versions(session: Session, member_id: int, store: BlobStore) -> int:
     """For admins: the earlier versions a member's writes left, gone for good."""
     query = select(FileVersion.id, FileVersion.blob).where(FileVersion.charged_to == member_id)

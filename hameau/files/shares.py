@@ -6,7 +6,7 @@ Who may then read an entry is `service.can_read`; writing stays the owner's alon
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
@@ -14,19 +14,33 @@ from hameau.errors import BadRequest, Forbidden, NotFound
 from hameau.files.models import FileEntry, FileShare
 
 
-def shared_with(session: Session, member: Member) -> list[FileEntry]:
-    """Entries of other members' spaces shared with this member (or the household)."""
-    query = (
-        select(FileEntry)
+def _shared_query(member: Member, moved: bool) -> Select[FileEntry, Member]:
+    owner_moved = Member.moved_to.is_not(None) if moved else Member.moved_to.is_(None)
+    return (
+        select(FileEntry, Member)
         .join(FileShare, FileShare.entry_id == FileEntry.id)
+        .join(Member, Member.id == FileEntry.owner_id)
         .where(
             FileEntry.deleted_at.is_(None),
             FileEntry.owner_id != member.id,
             (FileShare.member_id == member.id) | FileShare.member_id.is_(None),
+            owner_moved,
         )
         .order_by(func.lower(FileEntry.name))
     )
-    return list(session.scalars(query).unique())
+
+
+def shared_with(session: Session, member: Member) -> list[FileEntry]:
+    """Entries of other members' spaces shared with this member (or the household); not
+    those of members who moved to another home (their things live there now)."""
+    return list(dict.fromkeys(entry for entry, _ in session.execute(_shared_query(member, False))))
+
+
+def moved_away(session: Session, member: Member) -> list[tuple[FileEntry, Member]]:
+    """What was shared with this member by members who moved to another home since, with
+    its owner (whose `moved_to` says where it lives now): said in words, not listed."""
+    found = session.execute(_shared_query(member, True))
+    return list(dict.fromkeys((entry, owner) for entry, owner in found))
 
 
 def share(session: Session, member: Member, entry: FileEntry, with_member: Member | None) -> None:

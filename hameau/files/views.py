@@ -215,6 +215,7 @@ async def browse(request: Request, db: DB, visitor: MemberVisitor, key: str, pat
         context.update(
             title=SPACE_TITLES["shared"], entries=shared, crumbs=[],
             damaged_entries=integrity.damaged_ids(request.app.state.node.blobs, shared),
+            moved_away=shares.moved_away(db, member),
         )  # fmt: skip
         return request.app.state.pages.render(request, "files_folder.html", context)
     return _show(request, db, visitor, key, path, files.locate(db, member, key, path)[1])

@@ -44,6 +44,7 @@ class PeerFailed(HameauError):
         self.kind = kind
         self.code = code  # the HTTP status the server answered, if it answered
         self.why = str(params.get("why", ""))
+        self.moved_to = ""  # a permanent redirect's new home (the `Hameau-Moved-To` header)
 
     @property
     def answered(self) -> bool:
@@ -72,10 +73,17 @@ def refused(url: str, response: httpx.Response) -> PeerFailed:
     except ValueError:
         why = None
     why = str(why or response.text[:200].strip() or response.reason_phrase)
-    return PeerFailed(
+    failure = PeerFailed(
         "The server at %(url)s answered %(status)s: %(why)s",
         STATUS, response.status_code, url=url, status=response.status_code, why=why,
     )  # fmt: skip
+    failure.moved_to = response.headers.get("hameau-moved-to", "")
+    return failure
+
+
+def _refused(status: int) -> bool:
+    """An error, or a redirect (never followed: the caller decides what a move means)."""
+    return status >= 300
 
 
 def decoded(url: str, response: httpx.Response) -> Any:
@@ -180,7 +188,7 @@ class Peer:
     def call(self, method: str, path: str, **options: Any) -> Any:
         """The JSON answer; PeerFailed for no answer, an error status or a body not JSON."""
         response = self.request(method, path, **options)
-        if response.status_code >= 400:
+        if _refused(response.status_code):
             raise refused(self.address, response)
         return decoded(self.address, response)
 
@@ -191,7 +199,7 @@ class Peer:
 
         try:
             with self.client.stream(method, path, **options) as response:
-                if response.status_code >= 400:
+                if _refused(response.status_code):
                     response.read()
                     raise refused(self.address, response)
                 yield response

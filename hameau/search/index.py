@@ -97,6 +97,11 @@ def remove_many(session: Session, kind: str, refs: list[int]) -> None:
         remove(session, kind, ref)
 
 
+def remove_owner(session: Session, owner_id: int) -> None:
+    """Everything of one member, of every kind (their copy deleted after moving home)."""
+    session.execute(text("DELETE FROM search_index WHERE owner_id = :owner"), {"owner": owner_id})
+
+
 def passages(session: Session, member_id: int, query: str, limit: int = 4) -> list[Hit]:
     """For the AI: the documents that match a question in plain words best (BM25), from what
     the member may read (their notes and files, the household's files), each cut to the lines

@@ -151,6 +151,14 @@ def status(data_dir: Path | None) -> None:
         f"Satellite [bold]{satellite.device_name}[/bold] of {satellite.home} ({satellite.member})"
     )
     console.print(f"Takes: {', '.join(satellite.takes)}")
+    if satellite.home_moved:
+        old, _, when = satellite.home_moved.partition(" ")
+        console.print(
+            f"Home moved: {old} said so at {when} (a redirect from the home this satellite"
+            " trusted, asked with its credential); syncs go to the new home."
+        )
+    if found.moved_to:
+        console.print(f"Home says your home moved to {found.moved_to}; the next sync goes there.")
     console.print(f"Last sync: {found.last_sync or 'never'}")
     if found.refusal is not None:
         console.print(f"[red]Sync refused:[/red] {found.refusal}")

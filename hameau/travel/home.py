@@ -30,6 +30,16 @@ class WrongPassword(HameauError):
     status = 401
 
 
+class HomeMoved(HameauError):
+    """Home answered that the member's home is another node now (moving home): `to`."""
+
+    status = 308
+
+    def __init__(self, message: str, to: str, **params: Any) -> None:
+        super().__init__(message, to=to, **params)
+        self.to = to
+
+
 class Home:
     """The home node's travel API, through a `Peer` (over the network, or a test's app)."""
 
@@ -73,6 +83,8 @@ class Home:
                 url=self.address,
                 why=error.why,
             )
+        if error.code in (301, 308) and error.moved_to:
+            return HomeMoved("Your home moved to %(to)s.", to=error.moved_to)
         if error.code == 401:
             return SyncFailed(
                 "The home node no longer accepts this satellite's credential (revoked?);"

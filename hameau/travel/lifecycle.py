@@ -26,7 +26,7 @@ from hameau.node.datadir import Node
 from hameau.node.db import transaction
 from hameau.node.peer import Peer
 from hameau.travel import satellite as record
-from hameau.travel.home import Home, HomeUnreachable, SyncFailed
+from hameau.travel.home import Home, HomeMoved, HomeUnreachable, SyncFailed
 from hameau.travel.satellite import Satellite
 from hameau.travel.sync import Report, sync
 
@@ -126,6 +126,7 @@ class Status:
     last_sync: str
     last_error: str
     refusal: HameauError | None = None  # why sync cannot run at all (a store not there)
+    moved_to: str = ""  # home answered that the member's home moved there (next sync follows)
 
 
 def status(node: Node, satellite: Satellite, client: Peer | None) -> Status:
@@ -145,7 +146,7 @@ def status(node: Node, satellite: Satellite, client: Peer | None) -> Status:
             if entry.blob is not None and "(conflit " in entry.path
         ]
         refused = settle.store_problem(session, node.blobs)
-    there = None
+    there, moved_to = None, ""
     if client is not None:
         try:
             there = {
@@ -153,9 +154,12 @@ def status(node: Node, satellite: Satellite, client: Peer | None) -> Status:
             }
         except HomeUnreachable:
             there = None
+        except HomeMoved as moved:
+            there, moved_to = None, moved.to
     return Status(
-        here, there, sorted(open_conflicts), satellite.last_sync, satellite.last_error, refused
-    )
+        here, there, sorted(open_conflicts), satellite.last_sync, satellite.last_error, refused,
+        moved_to,
+    )  # fmt: skip
 
 
 def _at_home(node: Node, satellite: Satellite, home: Home, space: str) -> list[str]:

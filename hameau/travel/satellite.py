@@ -80,6 +80,7 @@ class Satellite:
     packed_at: str = ""
     last_sync: str = ""
     last_error: str = ""
+    home_moved: str = ""  # "OLD_ADDRESS WHEN": the home that said the member moved from it
 
     @cached_property
     def parsed(self) -> list[Take]:

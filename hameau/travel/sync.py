@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from hameau.errors import HameauError
 from hameau.files import settle
@@ -22,7 +23,7 @@ from hameau.node.datadir import Node
 from hameau.node.peer import Peer
 from hameau.node.syncing import Report, Trip
 from hameau.travel import satellite as record
-from hameau.travel.home import CHANGES_PAGE, Home
+from hameau.travel.home import CHANGES_PAGE, Home, HomeMoved, SyncFailed, client_for, http_client
 from hameau.travel.lock import locked
 from hameau.travel.satellite import Satellite
 
@@ -73,6 +74,24 @@ def rounds(planned: list[tuple[Any, Trip]], report: Report) -> None:
     report.problems.append("the two sides kept changing; run sync again")
 
 
+def repoint(node: Node, satellite: Satellite, moved: HomeMoved) -> None:
+    """The member's home moved (moving home): the home this satellite trusts, asked with its
+    credential, answered a permanent redirect naming the new one. Followed over the same
+    scheme only (never from https to http); the new home's journal is read from its start."""
+    old = satellite.home
+    new = http_client(moved.to).address
+    if urlsplit(new).scheme != urlsplit(old).scheme:
+        raise SyncFailed(
+            "Your home says it moved to %(to)s, over another scheme: not followed. Pack a new"
+            " satellite from there.",
+            to=new,
+        )
+    satellite.home = new
+    satellite.home_moved = f"{old} {datetime.now(UTC).isoformat(timespec='seconds')}"
+    satellite.state.get("files", {}).pop("home", None)  # sequence numbers of the old home
+    record.save(node.layout.root, satellite)
+
+
 def sync(
     node: Node,
     satellite: Satellite,
@@ -82,7 +101,24 @@ def sync(
     domains: list[syncing.Domain],
 ) -> Report:
     """Two-way sync of what the satellite took of these domains, until both sides agree (or
-    a problem needs the member)."""
+    a problem needs the member). A home that says the member moved is followed once (see
+    `repoint`), and the sync runs with the new home."""
+    try:
+        return _sync(node, satellite, client, page_size, domains=domains)
+    except HomeMoved as moved:
+        repoint(node, satellite, moved)
+    with client_for(satellite) as again:
+        return _sync(node, satellite, again, page_size, domains=domains)
+
+
+def _sync(
+    node: Node,
+    satellite: Satellite,
+    client: Peer,
+    page_size: int = CHANGES_PAGE,
+    *,
+    domains: list[syncing.Domain],
+) -> Report:
     report = Report()
     started = time.perf_counter()
     home = Home(client, page_size)
