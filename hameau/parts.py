@@ -221,7 +221,20 @@ PARTS: tuple[Part, ...] = (
         state="hameau.hamlet.state:attach",
     ),
     Part("moving"),
-    Part("backup"),
+    Part(
+        "backup",
+        routers=("hameau.backup.store_api:router",),
+        commands=(
+            Command(
+                "backup",
+                "hameau.backup.cli:backup_app",
+                "Backups: this node's, at a neighbour's; the space this node offers its peers.",
+            ),
+        ),
+        models=("hameau.backup.models",),
+        errors=("hameau.backup.errors",),
+        state="hameau.backup.store_api:attach",
+    ),
     Part(
         "accounts",
         app="hameau.accounts.views:APP",

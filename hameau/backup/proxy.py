@@ -1,0 +1,114 @@
+"""The loopback proxy restic talks to: restic cannot sign its requests (RFC 9421), so while a
+peer's repository is open (peer_target.py), a small HTTP server on 127.0.0.1 takes every
+request restic makes and sends it on to the peer's /api/hamlet/backup/, signed with this
+node's key, over the pinned TLS channel, through the one client toward a peer
+(hamlet/client.py: its answers are checked against the peer's pinned key too).
+
+It listens on loopback only, on a free port, and answers only requests carrying the random
+secret of its address (`rest:http://restic:SECRET@127.0.0.1:PORT/`), so another user of the
+machine cannot use it. Nothing of a request (its secret, its body) is logged. A body is read
+whole (restic's objects are at most a few tens of MiB: store.MAX_OBJECT) because its digest
+is signed before it is sent; a ranged GET passes its Range on and its part back."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from hameau.backup.store import MAX_OBJECT
+from hameau.hamlet.client import PEER_ERRORS
+
+PREFIX = "/api/hamlet/backup"
+ASKED = ("range", "accept", "content-type")
+ANSWERED = ("content-type", "content-range", "accept-ranges")
+USER = "restic"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    peer: Any  # a blocking client toward the peer (hamlet/client.py:to_peer)
+    expected: str  # the Authorization header restic sends, with the secret
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # restic keeps its connections open
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Nothing of restic's requests is logged."""
+
+    def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        given = {"content-type": "text/plain; charset=utf-8", **(headers or {})}
+        for name, value in given.items():
+            self.send_header(name, value)
+        if "content-length" not in given:
+            self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD" and body:
+            self.wfile.write(body)
+
+    def _refusal(self) -> tuple[int, bytes] | None:
+        said = self.headers.get("authorization", "")
+        if not hmac.compare_digest(said.encode(), self.server.expected.encode()):
+            return 401, b"This proxy answers only the restic it was opened for.\n"
+        if not self.path.startswith("/"):
+            return 400, b"Only paths are forwarded.\n"
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            return 411, b"A body must come with its Content-Length.\n"
+        if int(self.headers.get("content-length") or 0) > MAX_OBJECT:
+            return 413, b"This object is larger than a peer accepts.\n"
+        return None
+
+    def _forward(self) -> None:
+        refusal = self._refusal()
+        if refusal is not None:
+            self.close_connection = True
+            self._reply(*refusal)
+            return
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {name: value for name in ASKED if (value := self.headers.get(name))}
+        try:
+            answer = self.server.peer.request(
+                self.command, PREFIX + self.path, content=body, headers=headers
+            )
+        except PEER_ERRORS as error:
+            self._reply(502, f"{error}\n".encode())
+            return
+        back = {name: answer.headers[name] for name in ANSWERED if name in answer.headers}
+        if self.command == "HEAD" and "content-length" in answer.headers:
+            back["content-length"] = answer.headers["content-length"]
+        self._reply(answer.status_code, answer.content, back)
+
+    do_GET = do_HEAD = do_POST = do_DELETE = _forward
+
+
+@dataclass(frozen=True)
+class Proxy:
+    url: str  # restic's repository: rest:http://restic:SECRET@127.0.0.1:PORT/
+
+
+@contextmanager
+def serving(peer: Any) -> Iterator[Proxy]:
+    """A proxy toward `peer` (a client from hamlet/client.py:to_peer) while the context lasts."""
+    secret = secrets.token_urlsafe(24)
+    server = _Server(("127.0.0.1", 0), _Handler)
+    token = base64.b64encode(f"{USER}:{secret}".encode()).decode()
+    server.peer, server.expected = peer, f"Basic {token}"
+    port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, name="backup-proxy", daemon=True)
+    thread.start()
+    try:
+        yield Proxy(f"rest:http://{USER}:{secret}@127.0.0.1:{port}/")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
