@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import logging
 import secrets
 import threading
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from typing import Any
 from hameau.backup.store import MAX_OBJECT
 from hameau.hamlet.client import PEER_ERRORS
 
+log = logging.getLogger("hameau.backup")
 PREFIX = "/api/hamlet/backup"
 ASKED = ("range", "accept", "content-type")
 ANSWERED = ("content-type", "content-range", "accept-ranges")
@@ -35,6 +37,10 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     peer: Any  # a blocking client toward the peer (hamlet/client.py:to_peer)
     expected: str  # the Authorization header restic sends, with the secret
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """restic went away mid-answer (it was stopped, or gave up): nothing to say."""
+        log.debug("backup proxy: a connection from restic ended early")
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -116,7 +116,8 @@ class PeerRepository:
             raise
 
     def _path(self, kind: str, name: str) -> Path:
-        if kind == CONFIG:
+        """`kind` CONFIG (with no name) is the config; anything else must be an object."""
+        if kind == CONFIG and not name:
             return self.root / CONFIG
         return self._store(check_kind(kind)).path(check_name(name))
 
@@ -151,7 +152,7 @@ class PeerRepository:
 
     def save(self, kind: str, name: str, body: bytes, quota: int) -> None:
         """Store an object durably, its name checked against its content, within `quota`."""
-        if kind != CONFIG:
+        if not (kind == CONFIG and not name):
             check_kind(kind)
             if hashlib.sha256(body).hexdigest() != check_name(name):
                 raise BadObject(
@@ -162,7 +163,7 @@ class PeerRepository:
         except ObjectMissing:
             before = 0
         with self._reserved(len(body) - before, quota):
-            if kind == CONFIG:
+            if kind == CONFIG and not name:
                 self._save_config(body)
                 return
             writer = self._store(kind).writer()
@@ -185,6 +186,7 @@ class PeerRepository:
         LocalBlobStore.sync_dir(self.root)
 
     def delete(self, kind: str, name: str) -> None:
+        check_kind(kind)  # the config stays
         size = self.size(kind, name)
         self._opened()
         path = self._path(kind, name)
