@@ -47,11 +47,17 @@ def human(size: int) -> str:
     return f"{size} B"
 
 
+def backups_root(node: Node) -> Path:
+    """Where the peers' repositories are, in this node's data directory (not part of this
+    node's own backups)."""
+    return node.layout.root / "backups"
+
+
 def folder(node: Node, peer_node_id: str) -> Path:
     """Where a peer's repository lives in this node's data directory (its node_id: base32)."""
     if not re.fullmatch(r"[a-z2-7]{1,40}", peer_node_id):
         raise BadRequest("Not a home server's id: %(id)s.", id=peer_node_id)
-    return node.layout.root / "backups" / peer_node_id
+    return backups_root(node) / peer_node_id
 
 
 def used(node: Node, peer_node_id: str) -> int:

@@ -14,7 +14,6 @@ would pass the quota is refused before a byte of it reaches the disk."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from hameau.backup.errors import BadObject, ObjectMissing, OverQuota
 from hameau.errors import DISK_FULL, InsufficientStorage
+from hameau.node.blobs.base import BlobError
 from hameau.node.blobs.local import LocalBlobStore
 
 KINDS = ("data", "keys", "locks", "snapshots", "index")
@@ -154,10 +154,7 @@ class PeerRepository:
         """Store an object durably, its name checked against its content, within `quota`."""
         if not (kind == CONFIG and not name):
             check_kind(kind)
-            if hashlib.sha256(body).hexdigest() != check_name(name):
-                raise BadObject(
-                    "This object's name is not the SHA-256 of its content; nothing was kept."
-                )
+            check_name(name)
         try:
             before = self.size(kind, name)
         except ObjectMissing:
@@ -168,7 +165,12 @@ class PeerRepository:
                 return
             writer = self._store(kind).writer()
             writer.write(body)
-            writer.commit(expect=name)
+            try:
+                writer.commit(expect=name)  # hashed as written: a mismatch is dropped
+            except BlobError:
+                raise BadObject(
+                    "This object's name is not the SHA-256 of its content; nothing was kept."
+                ) from None
 
     def _save_config(self, body: bytes) -> None:
         descriptor, temp = tempfile.mkstemp(dir=self.root, prefix=".config-")

@@ -30,7 +30,7 @@ from hameau.hamlet.api import SignedPeer, _incoming
 from hameau.hamlet.models import HamletPeer
 from hameau.node.db import utcnow
 from hameau.web.auth import DB
-from hameau.web.openapi import binary, errors
+from hameau.web.openapi import BINARY, binary, errors
 
 router = APIRouter(prefix="/api/hamlet/backup", tags=["backup"])
 
@@ -40,7 +40,7 @@ RANGE = re.compile(r"bytes=(\d+)-(\d*)")
 BODY = {
     "requestBody": {
         "required": False,
-        "content": {OCTETS: {"schema": binary("")["content"][OCTETS]["schema"]}},
+        "content": {OCTETS: {"schema": BINARY}},
     }
 }
 READS = {200: binary("The object."), 206: binary("The part of the object asked for.")}
@@ -48,7 +48,7 @@ READS = {200: binary("The object."), 206: binary("The part of the object asked f
 
 def attach(app: FastAPI, node: Any) -> None:
     """The peers' repositories, each opened once for the app's life (their space counted)."""
-    app.state.backup_repositories = Repositories(node.layout.root / "backups")
+    app.state.backup_repositories = Repositories(offers.backups_root(node))
 
 
 def _repository(
@@ -133,7 +133,8 @@ async def _save(request: Request, db: DB, peer: HamletPeer, kind: str, name: str
     return _answer(request)
 
 
-@router.api_route("/config", methods=["GET", "HEAD"], responses={**READS, **errors(403, 404, 416)})
+@router.get("/config", responses={**READS, **errors(403, 404, 416)})
+@router.head("/config", responses={**READS, **errors(403, 404)})
 async def read_config(request: Request, peer: SignedPeer, db: DB) -> Response:
     """The repository's config (encrypted by restic; a HEAD says whether there is one)."""
     repository, _ = _repository(request, db, peer, None)
@@ -160,9 +161,8 @@ async def listing(request: Request, kind: str, peer: SignedPeer, db: DB) -> Resp
     return _answer(request, json.dumps([name for name, _ in found]).encode(), "application/json")
 
 
-@router.api_route(
-    "/{kind}/{name}", methods=["GET", "HEAD"], responses={**READS, **errors(400, 403, 404, 416)}
-)
+@router.get("/{kind}/{name}", responses={**READS, **errors(400, 403, 404, 416)})
+@router.head("/{kind}/{name}", responses={**READS, **errors(400, 403, 404)})
 async def read_object(request: Request, kind: str, name: str, peer: SignedPeer, db: DB) -> Response:
     """One object, whole or the part its Range asks for (a HEAD: its size)."""
     repository, _ = _repository(request, db, peer, None)

@@ -292,3 +292,27 @@ def test_a_peer_killed_mid_upload_keeps_a_consistent_repository(
         assert done.returncode == 0, done.stderr
         done = restic(target.url, restic_env, "check", "--read-data")
         assert done.returncode == 0, done.stderr
+
+
+def test_an_object_past_the_largest_pack_is_refused_before_it_is_read(
+    homes: dict[str, Home],
+) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    b = homes["B"]
+    where = urlsplit(b.url)
+    asked = (
+        f"POST {PREFIX}/data/{'0' * 64} HTTP/1.1\r\nHost: {where.netloc}\r\n"
+        f"Accept-Language: en\r\nContent-Length: {145 << 20}\r\n\r\n"
+    )  # the body is announced, never sent: the answer comes first
+    with socket.create_connection((where.hostname, where.port), timeout=30) as raw:
+        context = b.verify
+        assert not isinstance(context, bool)
+        with context.wrap_socket(raw, server_hostname=where.hostname) as tls:
+            tls.sendall(asked.encode())
+            answer = ""
+            while "}" not in answer and (chunk := tls.recv(65536)):
+                answer += chunk.decode("latin-1")
+    assert answer.startswith("HTTP/1.1 413")
+    assert "too large" in answer
