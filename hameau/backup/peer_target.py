@@ -43,4 +43,5 @@ class PeerTarget:
         # `always`: restic retries on its own; every request goes, whatever the last one did.
         toward = client.to_peer(self.node, peer, always=True, **TIMEOUTS)
         with toward, serving(toward) as proxy:
-            yield Repository(url=proxy.url, env={})
+            # In the environment too: restic reads it there, out of the process list's sight.
+            yield Repository(url=proxy.url, env={"RESTIC_REPOSITORY": proxy.url})

@@ -5,8 +5,10 @@ node's key, over the pinned TLS channel, through the one client toward a peer
 (hamlet/client.py: its answers are checked against the peer's pinned key too).
 
 It listens on loopback only, on a free port, and answers only requests carrying the random
-secret of its address (`rest:http://restic:SECRET@127.0.0.1:PORT/`), so another user of the
-machine cannot use it. Nothing of a request (its secret, its body) is logged. A body is read
+secret of its address (`rest:http://restic:SECRET@127.0.0.1:PORT/`), from a socket of this
+process's own user (on Linux, read from /proc/net/tcp), so another user of the machine cannot
+use it, even one who saw the address (restic is given it in its environment: RESTIC_REPOSITORY,
+which only its user can read, rather than on its command line, which anyone can). Nothing of a request (its secret, its body) is logged. A body is read
 whole (restic's objects are at most a few tens of MiB: store.MAX_OBJECT) because its digest
 is signed before it is sent; a ranged GET passes its Range on and its part back."""
 
@@ -15,7 +17,9 @@ from __future__ import annotations
 import base64
 import hmac
 import logging
+import os
 import secrets
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +35,25 @@ PREFIX = "/api/hamlet/backup"
 ASKED = ("range", "accept", "content-type")
 ANSWERED = ("content-type", "content-range", "accept-ranges")
 USER = "restic"
+
+
+def _owner(client: tuple[str, int], server: tuple[str, int]) -> int | None:
+    """The uid owning the loopback socket `client` connected to `server` (Linux: its line
+    in /proc/net/tcp), None where that cannot be read."""
+
+    def hexed(address: tuple[str, int]) -> str:
+        return f"{socket.inet_aton(address[0])[::-1].hex().upper()}:{address[1]:04X}"
+
+    local, remote = hexed(client), hexed(server)
+    try:
+        with open("/proc/net/tcp") as table:
+            for line in table:
+                fields = line.split()
+                if fields[1:3] == [local, remote]:
+                    return int(fields[7])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 class _Server(ThreadingHTTPServer):
@@ -62,6 +85,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _refusal(self) -> tuple[int, bytes] | None:
+        owner = _owner(self.client_address[:2], self.server.server_address[:2])
+        if owner is not None and owner != os.getuid():
+            return 403, b"This proxy answers only its own user's programs.\n"
         said = self.headers.get("authorization", "")
         if not hmac.compare_digest(said.encode(), self.server.expected.encode()):
             return 401, b"This proxy answers only the restic it was opened for.\n"

@@ -141,6 +141,24 @@ def test_the_proxy_answers_only_with_its_secret(node_a: Node) -> None:
         httpx.head(port_url + "config", auth=("restic", secret))
 
 
+@pytest.mark.skipif(
+    os.getuid() != 0 or not shutil.which("setpriv"),
+    reason="not run: needs root and setpriv to act as another user",
+)
+def test_another_user_of_the_machine_cannot_use_the_proxy_even_with_its_secret(
+    node_a: Node,
+) -> None:
+    with PeerTarget(node_a, "B").open() as repository:
+        assert repository.env["RESTIC_REPOSITORY"] == repository.url
+        address = repository.url.removeprefix("rest:") + "config"
+        asked = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-I", address]
+        mine = subprocess.run(asked, capture_output=True, text=True, timeout=60)
+        assert mine.stdout == "200"
+        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *asked]
+        theirs = subprocess.run(nobody, capture_output=True, text=True, timeout=60)
+        assert theirs.stdout == "403"
+
+
 def test_unsigned_forged_replayed_and_unpaired_requests_are_refused(
     homes: dict[str, Home],
 ) -> None:
