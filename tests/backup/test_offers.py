@@ -4,6 +4,8 @@ rules on disk (names, types, quota, the config), and how the routes are describe
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -111,3 +113,28 @@ def test_the_routes_are_described_with_their_refusals(node: Node) -> None:
     assert set(paths) >= {PREFIX + "/", PREFIX + "/config", PREFIX + "/{kind}/{name}"}
     saving = paths[PREFIX + "/{kind}/{name}"]["post"]["responses"]
     assert {"400", "401", "403", "413", "507"} <= set(saving)
+
+
+def _hameau(node: Node, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hameau", "backup", *args, "--data-dir", str(node.layout.root)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_the_commands_offer_list_and_withdraw(node: Node) -> None:
+    peer = _peer(node)
+    done = _hameau(node, "offer", "nobody", "--quota", "1G")
+    assert done.returncode == 1 and done.stderr.count("\n") == 1
+    assert "No paired home server is called nobody" in done.stderr
+    done = _hameau(node, "offer", peer.name, "--quota", "lots")
+    assert done.returncode == 1 and "20G" in done.stderr and done.stderr.count("\n") == 1
+    done = _hameau(node, "offer", peer.name, "--quota", "20G")
+    assert done.returncode == 0 and "20.0 GiB" in done.stdout
+    listed = _hameau(node, "offers")
+    assert "voisins" in listed.stdout and "offered" in listed.stdout
+    done = _hameau(node, "withdraw", peer.name)
+    assert done.returncode == 0 and "--delete-data" in done.stdout
+    assert "withdrawn" in _hameau(node, "offers").stdout
+    done = _hameau(node, "withdraw", peer.name, "--delete-data")
+    assert done.returncode == 0 and "deleted" in done.stdout
