@@ -85,7 +85,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _refusal(self) -> tuple[int, bytes] | None:
-        owner = _owner(self.client_address[:2], self.server.server_address[:2])
+        host, port = self.server.server_address[:2]
+        owner = _owner(self.client_address[:2], (str(host), port))
         if owner is not None and owner != os.getuid():
             return 403, b"This proxy answers only its own user's programs.\n"
         said = self.headers.get("authorization", "")

@@ -64,6 +64,10 @@ class PeerRepository:
 
     def create(self) -> None:
         """The folders of a new repository (nothing changes for one already there)."""
+        if not self.created:  # new, or deleted by the admin since it was last opened
+            with self.lock:
+                self._stores.clear()
+                self._used = None
         self.root.mkdir(parents=True, exist_ok=True)
         for kind in KINDS:
             self._store(kind)

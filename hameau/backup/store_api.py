@@ -43,7 +43,10 @@ BODY = {
         "content": {OCTETS: {"schema": BINARY}},
     }
 }
-READS = {200: binary("The object."), 206: binary("The part of the object asked for.")}
+READS: dict[int | str, dict[str, Any]] = {
+    200: binary("The object."),
+    206: binary("The part of the object asked for."),
+}
 
 
 def attach(app: FastAPI, node: Any) -> None:
@@ -107,16 +110,16 @@ async def _read(request: Request, repository: PeerRepository, kind: str, name: s
         return _answer(request, headers={"content-length": str(size), "accept-ranges": "bytes"})
     start, end = 0, size - 1
     asked = request.headers.get("range")
-    ranged = asked is not None and (found := RANGE.fullmatch(asked.strip())) is not None
-    if ranged:
-        start = int(found.group(1))  # type: ignore[union-attr]
-        end = min(int(found.group(2) or size - 1), size - 1)  # type: ignore[union-attr]
+    found = RANGE.fullmatch(asked.strip()) if asked else None  # another form: the whole
+    if found is not None:
+        start = int(found.group(1))
+        end = min(int(found.group(2) or size - 1), size - 1)
         if start >= size or end < start:
             raise RangeNotSatisfiable(
                 "This range is outside the object.", headers={"Content-Range": f"bytes */{size}"}
             )
     body = await anyio.to_thread.run_sync(repository.read, kind, name, start, end - start + 1)
-    if not ranged:
+    if found is None:
         return _answer(request, body)
     headers = {"content-range": f"bytes {start}-{end}/{size}", "accept-ranges": "bytes"}
     return _answer(request, body, status=206, headers=headers)

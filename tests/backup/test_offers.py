@@ -68,6 +68,9 @@ def test_an_offer_withdrawn_keeps_the_data_until_deleted(node: Node) -> None:
         assert offers.used(node, peer.node_id) == len(body)
         assert offers.delete_data(node, db, peer) == len(body)
     assert not offers.folder(node, peer.node_id).exists()
+    repository.create()  # offered again: a new repository, the same object in this process
+    repository.save("snapshots", hashlib.sha256(body).hexdigest(), body, 1 << 20)
+    assert repository.used() == len(body)
 
 
 def test_the_repository_keeps_to_its_rules(tmp_path: Path) -> None:
