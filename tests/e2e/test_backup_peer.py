@@ -199,16 +199,15 @@ def test_a_peer_without_an_offer_is_refused(homes: dict[str, Home]) -> None:
 
 
 def test_names_must_be_the_hash_of_the_content_and_stay_in_the_repository(
-    homes: dict[str, Home], node_a: Node
+    homes: dict[str, Home],
 ) -> None:
     a, b = homes["A"], homes["B"]
     body = b"not what its name says" * 100
     wrong = hashlib.sha256(b"something else").hexdigest()
     right = hashlib.sha256(body).hexdigest()
     repository = stored(b, a)
-    with PeerTarget(node_a, "B").open():  # the repository exists (first test)
-        pass
     with signed(a, b) as client:
+        assert client.post(PREFIX + "/?create=true").status_code == 200  # there already: kept
         english = {"Accept-Language": "en"}
         answer = client.post(f"{PREFIX}/data/{wrong}", content=body, headers=english)
         assert answer.status_code == 400
@@ -227,7 +226,9 @@ def test_names_must_be_the_hash_of_the_content_and_stay_in_the_repository(
         listed = client.get(
             PREFIX + "/data/", headers={"Accept": "application/vnd.x.restic.rest.v2"}
         )
+        assert listed.headers["content-type"] == "application/vnd.x.restic.rest.v2"
         assert {"name": right, "size": len(body)} in listed.json()
+        assert right in client.get(PREFIX + "/data/").json()  # v1: the names
         part = client.get(f"{PREFIX}/data/{right}", headers={"Range": "bytes=10-19"})
         assert part.status_code == 206 and part.content == body[10:20]
         assert client.delete(f"{PREFIX}/data/{right}").status_code == 200
