@@ -274,6 +274,38 @@ def test_a_withdrawn_offer_takes_no_more_but_keeps_what_it_has(homes: dict[str, 
     assert stored(b, a).is_dir()
 
 
+def test_a_full_disk_at_the_peer_fails_the_backup_cleanly(
+    homes: dict[str, Home], restic_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The other way round: A offers B room on a small disk (a 24 MiB tmpfs), B's backup
+    fills it. Mounting needs root: elsewhere, not run."""
+    a, b = homes["A"], homes["B"]
+    disk = a.data_dir / "backups"
+    disk.mkdir(exist_ok=True)
+    if os.geteuid() != 0:
+        pytest.skip("not run: mounting a small tmpfs as a full disk needs root")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=24M,mode=0700", "tmpfs", str(disk)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"not run: a tmpfs cannot be mounted here ({mounted.stderr.strip()})")
+    node_b = open_node(Settings(data_dir=b.data_dir), upgrade=False)
+    try:
+        assert a.run("backup", "offer", "B", "--quota", "1G").returncode == 0
+        with PeerTarget(node_b, "A").open() as target:
+            assert restic(target.url, restic_env, "init").returncode == 0
+            source = household(tmp_path / "b-house", 40)
+            done = restic(target.url, restic_env, "backup", "--pack-size", "4", str(source))
+            assert done.returncode != 0 and "507" in done.stderr
+            assert not leftovers(disk / b.node_id)  # nothing partial on the full disk
+            done = restic(target.url, restic_env, "snapshots")  # A still serves it
+            assert done.returncode == 0, done.stderr
+    finally:
+        node_b.close()
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
 def test_a_peer_killed_mid_upload_keeps_a_consistent_repository(
     homes: dict[str, Home], node_a: Node, restic_env: dict[str, str], tmp_path: Path
 ) -> None:
