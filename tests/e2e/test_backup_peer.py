@@ -2,8 +2,8 @@
 nodes: B offers A space; A opens B as its target (the loopback proxy signing restic's
 requests) and runs restic's init, backup, snapshots, restore and check --read-data. Then what
 a peer must refuse (unsigned, forged, replayed, unpaired, no offer, a name that is not its
-content's hash, names out of the repository, past the quota), that B never sees the
-household's plaintext, and a SIGKILL of B in the middle of an upload."""
+content's hash, names out of the repository, past the quota, a full disk), that B never sees
+the household's plaintext, and a SIGKILL of B in the middle of an upload."""
 
 from __future__ import annotations
 
