@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hameau.backup.proxy import serving
@@ -19,6 +20,25 @@ if TYPE_CHECKING:
 
 # restic waits for a pack's upload and the peer's fsync: longer than a page's call.
 TIMEOUTS = {"timeout": 300.0, "connect": 10.0}
+
+
+@dataclass(frozen=True)
+class Space:
+    """The room a peer gives this node's backups, as it answered."""
+
+    quota: int
+    used: int
+    withdrawn: bool
+
+
+def space_at(node: Node, peer_name: str) -> Space:
+    """How much room a peer gives this node's backups and how much they use there."""
+    with node.sessions() as db:
+        peer = service.find(db, peer_name)
+        db.expunge(peer)
+    with client.to_peer(node, peer) as toward:
+        found = toward.call("GET", "/api/hamlet/backup/space")
+    return Space(int(found["quota"]), int(found["used"]), bool(found["withdrawn"]))
 
 
 class PeerTarget:

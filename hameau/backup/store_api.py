@@ -18,6 +18,7 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, FastAPI
+from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -25,7 +26,7 @@ from hameau.backup import offers
 from hameau.backup.errors import NoOffer
 from hameau.backup.store import CONFIG, MAX_OBJECT, PeerRepository, Repositories
 from hameau.errors import PayloadTooLarge, RangeNotSatisfiable
-from hameau.hamlet.answers import signed_content
+from hameau.hamlet.answers import signed_answer, signed_content
 from hameau.hamlet.api import SignedPeer, _incoming
 from hameau.hamlet.models import HamletPeer
 from hameau.node.db import utcnow
@@ -186,3 +187,22 @@ async def delete_object(
     repository, _ = _repository(request, db, peer, None)
     await anyio.to_thread.run_sync(repository.delete, kind, name)
     return _answer(request)
+
+
+class Space(BaseModel):
+    """The room this node gives the asking peer's backups."""
+
+    quota: int = Field(description="Bytes offered.")
+    used: int = Field(description="Bytes its repository takes here (0 before restic's init).")
+    withdrawn: bool = Field(description="The offer was withdrawn: reads only.")
+
+
+@router.get("/space", response_model=Space, responses=errors(403))
+async def space(request: Request, peer: SignedPeer, db: DB) -> Response:
+    """How much room the asking peer has here and uses (for its admin's page)."""
+    repository, quota = _repository(request, db, peer, None)
+    offer = offers.offer_of(db, peer.node_id)
+    used = await anyio.to_thread.run_sync(repository.used) if repository.created else 0
+    found = Space(quota=quota, used=used, withdrawn=bool(offer and offer.withdrawn_at))
+    identity = request.app.state.node.identity
+    return signed_answer(found, _incoming(request), identity, request.state.hamlet_nonce)

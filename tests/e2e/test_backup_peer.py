@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hameau.backup.peer_target import PeerTarget
+from hameau.backup.peer_target import PeerTarget, space_at
 from hameau.config import Settings
 from hameau.node.datadir import Node, open_node
 from tests.e2e.hamlet_nodes import Home, hamlet
@@ -124,6 +124,9 @@ def test_a_household_backs_up_restores_and_checks_at_its_neighbour(
         if path.is_file():
             content = path.read_bytes()
             assert not any(word in content for word in words), path
+    space = space_at(node_a, "B")  # what A's admin page can say of its room at B
+    assert space.quota == 1 << 30 and not space.withdrawn
+    assert space.used == sum(p.stat().st_size for p in repository_b.rglob("*") if p.is_file())
     listed = b.run("backup", "offers")
     assert listed.returncode == 0 and "A" in listed.stdout and "1.0 GiB" in listed.stdout
     assert "never" not in listed.stdout  # a snapshot was received
@@ -195,6 +198,7 @@ def test_a_peer_without_an_offer_is_refused(homes: dict[str, Home]) -> None:
         answer = client.post(PREFIX + "/?create=true", headers={"Accept-Language": "en"})
         assert answer.status_code == 403
         assert "offers no backup space" in answer.json()["error"]
+        assert client.get(PREFIX + "/space").status_code == 403
     assert not (a.data_dir / "backups").exists()
 
 
@@ -269,6 +273,7 @@ def test_a_withdrawn_offer_takes_no_more_but_keeps_what_it_has(homes: dict[str, 
             assert client.get(PREFIX + "/snapshots/").status_code == 200  # still restorable
             assert client.post(f"{PREFIX}/locks/{name}", content=body).status_code == 200
             assert client.delete(f"{PREFIX}/locks/{name}").status_code == 200
+            assert client.get(PREFIX + "/space").json()["withdrawn"] is True
     finally:
         assert b.run("backup", "offer", "A", "--quota", "1G").returncode == 0
     assert stored(b, a).is_dir()
