@@ -84,10 +84,15 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD" and body:
             self.wfile.write(body)
 
-    def _refusal(self) -> tuple[int, bytes] | None:
+    def setup(self) -> None:
+        """Whose program connected, once per connection (restic keeps them open)."""
+        super().setup()
         host, port = self.server.server_address[:2]
         owner = _owner(self.client_address[:2], (str(host), port))
-        if owner is not None and owner != os.getuid():
+        self.stranger = owner is not None and owner != os.getuid()
+
+    def _refusal(self) -> tuple[int, bytes] | None:
+        if self.stranger:
             return 403, b"This proxy answers only its own user's programs.\n"
         said = self.headers.get("authorization", "")
         if not hmac.compare_digest(said.encode(), self.server.expected.encode()):

@@ -123,7 +123,11 @@ class PeerRepository:
         """`kind` CONFIG (with no name) is the config; anything else must be an object."""
         if kind == CONFIG and not name:
             return self.root / CONFIG
-        return self._store(check_kind(kind)).path(check_name(name))
+        check_kind(kind)
+        check_name(name)
+        if not self.created:  # asked before restic's init: nothing made on the way
+            raise ObjectMissing("There is no backup repository here yet.")
+        return self._store(kind).path(name)
 
     def size(self, kind: str, name: str = "") -> int:
         """The stored object's size; ObjectMissing if it is not there."""

@@ -77,6 +77,9 @@ def test_the_repository_keeps_to_its_rules(tmp_path: Path) -> None:
     repository = PeerRepository(tmp_path / "peer")
     with pytest.raises(ObjectMissing):
         repository.listing("data")  # not created yet
+    with pytest.raises(ObjectMissing):
+        repository.size("data", "0" * 64)
+    assert not (tmp_path / "peer").exists()  # nothing made by asking
     repository.create()
     body = b"x" * 1000
     name = hashlib.sha256(body).hexdigest()
