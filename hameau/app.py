@@ -41,7 +41,10 @@ STREAMED = (
     ("POST", "/api/travel/blobs/upload"),
 )
 # JSON bodies allowed beyond `max_form_bytes`: a satellite's sync batches (paths, hashes).
-LARGER_BODIES = {"/api/travel/": 16 << 20}
+LARGER_BODIES = {
+    "/api/travel/": 16 << 20,
+    "/api/hamlet/backup/": 144 << 20,  # a peer's restic pack (hameau/backup/store.py)
+}
 
 
 def _gauges(node: Node) -> Callable[[], dict[str, tuple[str, float]]]:

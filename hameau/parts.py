@@ -229,7 +229,7 @@ PARTS: tuple[Part, ...] = (
     Part(
         "backup",
         app="hameau.backup.views:APP",
-        routers=("hameau.backup.views:router",),
+        routers=("hameau.backup.views:router", "hameau.backup.store_api:router"),
         commands=(
             Command(
                 "backup",
@@ -240,10 +240,11 @@ PARTS: tuple[Part, ...] = (
         ),
         templates=True,
         models=("hameau.backup.models",),
+        errors=("hameau.backup.errors",),
         environment="hameau.backup.environment",
         settings=("backup_every_hours", "backup_targets", "backup_keep_daily",
                   "backup_keep_weekly", "backup_keep_monthly", "backup_warn_days"),
-        state="hameau.backup.schedule:attach",
+        state="hameau.backup.state:attach",
     ),
     Part(
         "accounts",

@@ -1,4 +1,7 @@
-"""Tables of the backup: where backups go (targets) and every run with what it found."""
+"""Tables of the backup: where this node's backups go (targets) and every run with what it
+found; and the space this node offers its peers for theirs (one row per peer it ever offered
+space to; what a peer stored is not recorded here: its folder on disk is the truth,
+hameau/backup/store.py counts it)."""
 
 from __future__ import annotations
 
@@ -39,3 +42,19 @@ class BackupRun(Base):
     files: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # The failure's sentence, untranslated: JSON {"message": msgid, "params": {...}}.
     error: Mapped[str | None] = mapped_column(String(600), nullable=True)
+
+
+class BackupOffer(Base):
+    """Room for a paired peer's restic repository, up to `quota_bytes`. A withdrawn offer
+    takes no more data, but what the peer stored stays until the admin deletes it."""
+
+    __tablename__ = "backup_offers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The peer's node_id (its signatures' keyid): its repository's folder is named after it.
+    peer_node_id: Mapped[str] = mapped_column(String(40), unique=True)
+    quota_bytes: Mapped[int] = mapped_column(BigInteger)
+    offered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When the peer last stored a snapshot here (the end of one of its backups).
+    last_snapshot_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

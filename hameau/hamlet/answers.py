@@ -40,15 +40,28 @@ class Outgoing:
 
 def signed_answer(data: BaseModel, asked: Incoming, identity: NodeIdentity, nonce: str) -> Response:
     """A JSON answer signed with this node's key, bound to the request by its nonce."""
+    body = data.model_dump_json().encode()
+    return signed_content(body, "application/json", asked, identity, nonce)
+
+
+def signed_content(
+    body: bytes,
+    media_type: str,
+    asked: Incoming,
+    identity: NodeIdentity,
+    nonce: str,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """Any successful answer signed the same way (raw bytes: a peer's backup objects)."""
     from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algorithms
 
-    body = data.model_dump_json().encode()
-    response = Response(body, media_type="application/json")
+    response = Response(body, status_code=status, media_type=media_type, headers=headers)
     keys = MappingKeyResolver(public_keys={}, private_keys={identity.node_id: identity.private_key})
     signer = HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=keys)
     now = datetime.now(UTC)
     signer.sign(
-        Outgoing(200, response.headers, asked), key_id=identity.node_id, created=now,
+        Outgoing(status, response.headers, asked), key_id=identity.node_id, created=now,
         expires=now + timedelta(seconds=LIFETIME), nonce=nonce, tag=TAG,
         covered_component_ids=COVERED, body=body,
     )  # fmt: skip

@@ -1,7 +1,7 @@
 """backup: where the node's backups go and every run (issue 13)
 
 Revision ID: 0022
-Revises: 0018
+Revises: 0021
 Create Date: 2026-11-30
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0022"
-down_revision: str | None = "0018"
+down_revision: str | None = "0021"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
