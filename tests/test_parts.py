@@ -92,3 +92,16 @@ def test_every_reference_in_the_registry_resolves() -> None:
             assert parts.load(reference) is not None, (part.name, reference)
     for command in parts.COMMANDS:
         assert callable(parts.load(command.target)), command.name
+
+
+def test_the_listings_load_no_orm_and_no_models(tmp_path: Path) -> None:
+    """SQLAlchemy's ORM and the declarative models cost more than a listing's whole work:
+    `member list`, `token list` and `device list` read through Core (accounts/tables.py)."""
+    root = tmp_path / "node"
+    subprocess.run([sys.executable, "-m", "hameau", "init", "--name", "N", "--data-dir", root],
+                   check=True, capture_output=True, timeout=120)  # fmt: skip
+    where = ["--data-dir", str(root)]
+    for command in (["member", "list"], ["device", "list"]):
+        loaded = _imported(tmp_path, *command, *where, kinds=("sqlalchemy.orm", "hameau"))
+        assert "hameau.accounts.tables" in loaded
+        assert sorted(n for n in loaded if n.startswith("sqlalchemy.orm") or "models" in n) == []
