@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -30,18 +32,39 @@ travel_app = click.Group(
 )
 
 
+def _record(root: Path) -> record.Satellite:
+    found = record.load(root)
+    if found is None:
+        raise BadRequest(
+            "The node in %(dir)s is not a satellite; make one with `hameau travel pack`.",
+            dir=str(root),
+        )
+    return found
+
+
 def _open(data_dir: Path | None) -> tuple[datadir.Node, record.Satellite]:
     from hameau.node import datadir
 
     node = datadir.open_node(settings_for(data_dir))
-    found = record.load(node.layout.root)
-    if found is None:
+    try:
+        return node, _record(node.layout.root)
+    except BadRequest:
         node.close()
-        raise BadRequest(
-            "The node in %(dir)s is not a satellite; make one with `hameau travel pack`.",
-            dir=str(node.layout.root),
-        )
-    return node, found
+        raise
+
+
+def _home_once(satellite: record.Satellite, clients: ExitStack) -> Callable[[], Any]:
+    """Makes the client to home the first time it is wanted (httpx loaded then only)."""
+    made: list[Any] = []
+
+    def home() -> Any:
+        if not made:
+            from hameau.travel.home import Home, client_for
+
+            made.append(Home(clients.enter_context(client_for(satellite, timeout=10))))
+        return made[0]
+
+    return home
 
 
 def _syncing(context: click.Context) -> list[Domain]:
@@ -161,15 +184,16 @@ def _sync_here(context: click.Context, data_dir: Path | None) -> Report:
 @data_dir_option
 def status(data_dir: Path | None) -> None:
     """What changed on each side since the last sync, and the open conflicts."""
-    from hameau.travel import lifecycle
-    from hameau.travel.home import client_for
+    from hameau.node.blobs import load_store
+    from hameau.node.layout import Layout
+    from hameau.node.reading import connected
+    from hameau.travel.status import status as status_of
 
-    node, satellite = _open(data_dir)
-    try:
-        with client_for(satellite, timeout=10) as client:
-            found = lifecycle.status(node, satellite, client)
-    finally:
-        node.close()
+    settings = settings_for(data_dir)
+    with connected(data_dir) as connection, ExitStack() as clients:
+        satellite = _record(settings.data_dir)
+        store = load_store(settings.blob_store, Layout(settings.data_dir).blobs)
+        found = status_of(connection, store, satellite, _home_once(satellite, clients))
     console.print(
         f"Satellite [bold]{satellite.device_name}[/bold] of {satellite.home} ({satellite.member})"
     )

@@ -22,7 +22,7 @@ import os
 import socket
 import struct
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,7 +88,8 @@ def ask(root: Path) -> Report | None:
     with connection:
         if peer_uid(connection) != os.geteuid():
             raise HameauError(OTHER_USER)
-        connection.sendall(REQUEST)
+        with suppress(BrokenPipeError, ConnectionResetError):  # refused before it was read:
+            connection.sendall(REQUEST)  # the refusal waits to be read below
         answer = _read_answer(connection)
     if "error" in answer:
         raise HameauError(str(answer["error"]))
