@@ -8,6 +8,11 @@ same files in the source tree and at home), then times `hameau travel sync` (a n
 as a user runs it), `rsync -a` and `unison -batch -auto`. Medians of --trials go to stdout
 as one JSON line; with --profile FILE, one more sync runs under cProfile into FILE.
 
+The command is timed both ways: on a satellite that is not served (`this`: the command
+syncs in its own process) and on one served by `hameau serve` (`served`: the served process
+syncs and the command prints its outcome, travel/control.py); `--no-served` leaves the
+second out. Both are packed from the same home and sync the same changes.
+
 With --compare DIR (another checkout of hameau, e.g. `git worktree add DIR main`), a second
 satellite is packed and synced by the code in DIR, in the same trials on the same changes
 (the order of the two alternates), so two versions are compared on the same noisy machine.
@@ -18,6 +23,7 @@ satellite is packed and synced by the code in DIR, in the same trials on the sam
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -30,6 +36,8 @@ from pathlib import Path
 from common import ROOT
 from nodes import HAMEAU, TAKE, make_home, pack_command, pack_env, served, sync_command, token
 from sync import engine_seconds, make_tree, say, timed
+
+from tests.e2e.served import serve
 
 
 def run_in(checkout: Path, command: list[str], env: dict[str, str] | None = None
@@ -45,17 +53,20 @@ def run_in(checkout: Path, command: list[str], env: dict[str, str] | None = None
     return seconds, done.stdout + done.stderr
 
 
-def satellites(work: Path, compare: Path | None) -> dict[str, tuple[Path, Path]]:
+def satellites(work: Path, compare: Path | None, with_served: bool = False
+               ) -> dict[str, tuple[Path, Path]]:  # fmt: skip
     """Each version compared: (its checkout, its satellite)."""
     found = {"this": (ROOT, work / "satellite")}
+    if with_served:
+        found["served"] = (ROOT, work / "satellite-served")
     if compare is not None:
         found["compared"] = (compare, work / "satellite-compared")
     return found
 
 
-def attach(work: Path, url: str, compare: Path | None) -> None:
+def attach(work: Path, url: str, compare: Path | None, with_served: bool) -> None:
     """Each satellite packed (once) and told where home is served now."""
-    for checkout, satellite in satellites(work, compare).values():
+    for checkout, satellite in satellites(work, compare, with_served).values():
         if not satellite.exists():
             run_in(checkout, pack_command(url, satellite), env=pack_env())
         saved = satellite / "satellite.json"
@@ -110,6 +121,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--profile", type=Path)
     parser.add_argument("--compare", type=Path, help="another checkout, timed beside this one")
+    parser.add_argument("--no-served", dest="served", action="store_false",
+                        help="time the command on a satellite that is not served only")  # fmt: skip
     options = parser.parse_args()
     rng = random.Random(time.time_ns())
     options.work.mkdir(parents=True, exist_ok=True)
@@ -118,13 +131,16 @@ def main() -> None:
     with served(work / "home", token(work / "home", "resync")) as (running, api):
         (work / "rsync-dst").mkdir(exist_ok=True)
         (work / "unison-dst").mkdir(exist_ok=True)
-        attach(work, running.url, options.compare)
+        attach(work, running.url, options.compare, options.served)
         timed(["rsync", "-a", f"{work / 'src'}/", f"{work / 'rsync-dst'}/"])
         timed(["unison", str(work / "src"), str(work / "unison-dst"), "-batch", "-auto"],
               env={**os.environ, "UNISON": str(work / "unison-archive")})  # fmt: skip
-        sides = satellites(work, options.compare)
-        runs = [trial(work, api, layout, options.changed_percent, rng, sides)
-                for _ in range(options.trials)]  # fmt: skip
+        sides = satellites(work, options.compare, options.served)
+        with contextlib.ExitStack() as serving:
+            if options.served:  # served as on the laptop (it syncs by itself too)
+                serving.enter_context(serve(work / "satellite-served"))
+            runs = [trial(work, api, layout, options.changed_percent, rng, sides)
+                    for _ in range(options.trials)]  # fmt: skip
         if options.profile:
             trial_profile(work, api, layout, options, rng)
     median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}

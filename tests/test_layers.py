@@ -20,7 +20,7 @@ ASSEMBLY = {
 ACCOUNTS_CORE = {
     f"hameau.accounts.{name}"
     for name in ("agents", "devices", "members", "models", "ratelimit", "secrets", "sessions",
-                 "tokens", "workspace")
+                 "tables", "tokens", "workspace")
 }  # fmt: skip
 BASE = ("hameau.node", "hameau.config", "hameau.errors")
 # Known crossings, each to be fixed where it lives; the lead removes an entry at merge.

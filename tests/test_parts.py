@@ -92,3 +92,27 @@ def test_every_reference_in_the_registry_resolves() -> None:
             assert parts.load(reference) is not None, (part.name, reference)
     for command in parts.COMMANDS:
         assert callable(parts.load(command.target)), command.name
+
+
+def test_the_listings_load_no_orm_and_no_models(tmp_path: Path) -> None:
+    """SQLAlchemy's ORM and the declarative models cost more than a listing's whole work:
+    `member list`, `token list`, `device list` and `travel status` read through Core
+    (accounts/tables.py, files/tables.py); status asks home only for the files taken."""
+    root = tmp_path / "node"
+    subprocess.run([sys.executable, "-m", "hameau", "init", "--name", "N", "--data-dir", root],
+                   check=True, capture_output=True, timeout=120)  # fmt: skip
+    where = ["--data-dir", str(root)]
+    subprocess.run([sys.executable, "-m", "hameau", "member", "add", "alex", "--password-stdin",
+                    *where], input=b"a good password\n", check=True, capture_output=True,
+                   timeout=120)  # fmt: skip
+    (root / "satellite.json").write_text(
+        '{"home": "http://127.0.0.1:9", "member": "alex", "device_name": "portable",'
+        ' "token": "not-a-real-token", "home_replica": "home", "takes": ["notes"]}'
+    )
+    (root / "satellite.json").chmod(0o600)
+    kinds = ("sqlalchemy.orm", "httpx", "hameau")
+    for command in (["member", "list"], ["device", "list"], ["travel", "status"]):
+        loaded = _imported(tmp_path, *command, *where, kinds=kinds)
+        assert "hameau.accounts.tables" in loaded
+        heavy = [n for n in loaded if n.startswith(kinds[:2]) or "models" in n]
+        assert sorted(heavy) == [], command

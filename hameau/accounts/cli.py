@@ -10,12 +10,14 @@ from typing import Any
 
 import click
 
-from hameau.accounts import devices, members, tokens
-from hameau.accounts.models import DEVICE_KINDS
+from hameau.accounts import tables
 from hameau.errors import BadRequest
 from hameau.node.cli import console, data_dir_option, node_session
+from hameau.node.reading import connected
 
-# Plain click, not Typer, for a short start (Typer builds its converters with pydantic).
+# Plain click, not Typer, for a short start (Typer builds its converters with pydantic). The
+# listings read through SQLAlchemy Core (accounts/tables.py, node/reading.py); the commands
+# that change something import the ORM and the services when they run.
 member_app = click.Group("member", help="Members of the household.", no_args_is_help=True)
 token_app = click.Group(
     "token", help="App passwords for clients (WebDAV, CalDAV, API).", no_args_is_help=True
@@ -52,6 +54,8 @@ def member_add(
 ) -> None:  # fmt: skip
     """Add a member named NAME (lowercase letters, digits, - or _); a password is generated
     and shown if none is given."""
+    from hameau.accounts import members
+
     password, generated = _read_password(password_stdin)
     with node_session(data_dir) as (node, session):
         quota = quota_mb if quota_mb is not None else node.settings.default_quota_mb
@@ -69,11 +73,12 @@ def member_add(
 def member_list(data_dir: Path | None) -> None:
     """List the members."""
     table = _table("name", "display name", "role", "quota (MB)", "state")
-    with node_session(data_dir) as (_, session):
-        for member in members.list_members(session):
+    with connected(data_dir) as connection:
+        for member in tables.list_members(connection):
             table.add_row(
                 member.name, member.display_name, "admin" if member.is_admin else "member",
-                str(member.quota_bytes // (1024 * 1024)), "active" if member.active else "disabled",
+                str(member.quota_bytes // (1024 * 1024)),
+                "active" if member.disabled_at is None else "disabled",
             )  # fmt: skip
     console.print(table)
 
@@ -83,6 +88,8 @@ def member_list(data_dir: Path | None) -> None:
 @data_dir_option
 def member_disable(name: str, data_dir: Path | None) -> None:
     """Disable a member: they cannot log in and their sessions and app passwords end."""
+    from hameau.accounts import members
+
     with node_session(data_dir) as (_, session):
         members.set_disabled(session, members.find_member(session, name), True)
     console.print(f"Member {name} disabled.")
@@ -93,6 +100,8 @@ def member_disable(name: str, data_dir: Path | None) -> None:
 @data_dir_option
 def member_enable(name: str, data_dir: Path | None) -> None:
     """Enable a disabled member again."""
+    from hameau.accounts import members
+
     with node_session(data_dir) as (_, session):
         members.set_disabled(session, members.find_member(session, name), False)
     console.print(f"Member {name} enabled.")
@@ -104,6 +113,8 @@ def member_enable(name: str, data_dir: Path | None) -> None:
 @data_dir_option
 def token_create(member: str, label: str, data_dir: Path | None) -> None:
     """Create an app password and print it (it is shown only once)."""
+    from hameau.accounts import members, tokens
+
     with node_session(data_dir) as (_, session):
         token, secret = tokens.create_token(session, members.find_member(session, member), label)
     console.print(
@@ -118,8 +129,8 @@ def token_create(member: str, label: str, data_dir: Path | None) -> None:
 def token_list(member: str, data_dir: Path | None) -> None:
     """List a member's app passwords."""
     table = _table("id", "label", "created", "last used", "state")
-    with node_session(data_dir) as (_, session):
-        for token in tokens.list_tokens(session, members.find_member(session, member)):
+    with connected(data_dir) as connection:
+        for token in tables.list_tokens(connection, tables.member_id(connection, member)):
             table.add_row(
                 str(token.id), token.label, f"{token.created_at:%Y-%m-%d %H:%M}",
                 f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never",
@@ -133,6 +144,8 @@ def token_list(member: str, data_dir: Path | None) -> None:
 @data_dir_option
 def token_revoke(token_id: int, data_dir: Path | None) -> None:
     """Revoke an app password; it stops working at once."""
+    from hameau.accounts import tokens
+
     with node_session(data_dir) as (_, session):
         tokens.revoke_token(session, token_id)
     console.print(f"App password {token_id} revoked.")
@@ -149,7 +162,7 @@ def _parse_date(text: str | None) -> date | None:
 
 @device_app.command("add")
 @click.argument("name")
-@click.option("--kind", required=True, help=f"One of: {', '.join(DEVICE_KINDS)}.")
+@click.option("--kind", required=True, help=f"One of: {', '.join(tables.DEVICE_KINDS)}.")
 @click.option("--shared/--personal", default=None, help="Shared by the household, or one member's.")
 @click.option("--owner", default=None, help="The member owning a personal device.")
 @click.option("--acquired", default=None, help="Acquisition date, YYYY-MM-DD.")
@@ -162,6 +175,8 @@ def device_add(
     """Register a device of the household."""
     if shared is None:
         raise BadRequest("Say whether the device is --shared or --personal.")
+    from hameau.accounts import devices, members
+
     with node_session(data_dir) as (_, session):
         owner_member = members.find_member(session, owner) if owner else None
         device = devices.add_device(
@@ -178,8 +193,8 @@ def device_add(
 def device_list(data_dir: Path | None) -> None:
     """List the devices."""
     table = _table("id", "name", "kind", "use", "acquired", "lifetime", "browser")
-    with node_session(data_dir) as (_, session):
-        for device in devices.list_devices(session):
+    with connected(data_dir) as connection:
+        for device in tables.list_devices(connection):
             table.add_row(
                 str(device.id), device.name, device.kind, "shared" if device.shared else "personal",
                 str(device.acquired_on or ""), f"{device.lifetime_years} y" if device.lifetime_years else "",
@@ -197,6 +212,8 @@ def device_list(data_dir: Path | None) -> None:
 @data_dir_option
 def device_enrol_link(name: str, url: str, data_dir: Path | None) -> None:
     """Print a one-time link (valid 24 h) that enrols the browser opening it as this device."""
+    from hameau.accounts import devices
+
     with node_session(data_dir) as (_, session):
         code = devices.create_enrol_code(devices.find_device(session, name))
     click.echo(f"{url.rstrip('/')}/devices/enrol?code={code}")

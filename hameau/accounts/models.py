@@ -7,12 +7,10 @@ from datetime import date, datetime
 from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hameau.errors import N_
+from hameau.accounts.tables import DEVICE_KINDS
 from hameau.node.db import Base, UTCDateTime, utcnow
 
-DEVICE_KINDS = (
-    N_("terminal"), N_("laptop"), N_("desktop"), N_("phone"), N_("tablet"), N_("box"), N_("server"),
-)  # fmt: skip
+__all__ = ["DEVICE_KINDS", "AppToken", "Device", "LoginSession", "Member", "Workspace"]
 
 
 class Member(Base):

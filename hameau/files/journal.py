@@ -38,10 +38,10 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql.dml import Insert
 
 from hameau.files.merge import FileState, bumped
+from hameau.files.tables import HOUSEHOLD as HOUSEHOLD  # re-exported (files/check.py)
+from hameau.files.tables import space_key
 from hameau.node.db import Base, UTCDateTime, utcnow
 from hameau.node.models import NodeInfo
-
-HOUSEHOLD = "household"
 
 
 class SyncEntry(Base):
@@ -65,10 +65,6 @@ class SyncSequence(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger)
-
-
-def space_key(owner_id: int | None) -> str:
-    return HOUSEHOLD if owner_id is None else f"member:{owner_id}"
 
 
 def replica(session: Session) -> str:

@@ -11,25 +11,21 @@ path is either fully applied or not at all.
 from __future__ import annotations
 
 import mimetypes
-from datetime import datetime
 
 from sqlalchemy import delete, func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
 from hameau.errors import BadRequest, Conflict, HameauError, InsufficientStorage
-from hameau.files import journal, paths, quota
+from hameau.files import journal, paths, quota, tables
 from hameau.files import service as files
 from hameau.files.merge import FileState
 from hameau.files.models import FileEntry, FileVersion
 from hameau.files.retention import VERSIONS_KEPT
+from hameau.files.tables import StoreNotMounted
 from hameau.node.blobs import BlobStore
 from hameau.node.db import utcnow
 from hameau.search import index
-
-
-class StoreNotMounted(HameauError):
-    status = 503
 
 
 def size_words(size: int) -> str:
@@ -54,28 +50,8 @@ def quota_words(needed: int, left: int) -> str:
 
 
 def store_problem(session: Session, store: BlobStore) -> StoreNotMounted | None:
-    """Why sync must not run with this content store, if it must not: it has lost its
-    marker file and most of the content its database refers to (an unmounted disk, a lost
-    folder; new content written there since does not make it the store it was)."""
-    if store.has_marker():
-        return None
-    written: dict[str, datetime] = {}  # each content referred to, and when it was written
-    rows = session.execute(
-        select(FileEntry.blob, FileEntry.modified_at).where(FileEntry.blob.is_not(None))
-    ).all()
-    for digest, when in [*rows, *session.execute(select(FileVersion.blob, FileVersion.created_at))]:
-        if digest and (digest not in written or when < written[digest]):
-            written[digest] = when
-    missing = [when for digest, when in written.items() if not store.exists(digest)]
-    present = [when for digest, when in written.items() if store.exists(digest)]
-    swapped = bool(missing) and (not present or max(missing) < min(present))
-    if swapped or len(missing) * 10 > len(written):  # a few damaged contents are another matter
-        return StoreNotMounted(
-            "The content folder %(folder)s has lost its marker file and its content: is its"
-            " disk mounted? Nothing was synced.",
-            folder=store.location,
-        )
-    return None
+    """Why sync must not run with this content store, if it must not (files/tables.py)."""
+    return tables.store_problem(session.connection(), store)
 
 
 def check_marker(session: Session, store: BlobStore) -> None:

@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session
 from hameau.accounts import members
 from hameau.accounts.models import Member
 from hameau.errors import HameauError
-from hameau.files import journal, settle
+from hameau.files import journal, settle, tables
 from hameau.files import service as files
 from hameau.files.merge import FileState, Outcome, reconcile
+from hameau.files.tables import home_changes as home_changes  # re-exported
 from hameau.node.datadir import Node
 from hameau.node.db import retrying
 from hameau.node.syncing import Trip
@@ -34,7 +35,7 @@ SPACES = ("mine", "household")
 
 
 def owner_of(space: str, member: Member) -> int | None:
-    return member.id if space == "mine" else None
+    return tables.owner_id(space, member.id)
 
 
 def spaces(takes: list[str]) -> list[str]:
@@ -200,21 +201,6 @@ def _replace(
 
 
 # ---------------------------------------------------------------- the satellite's round
-
-
-def home_changes(home: Any, space: str, since: int) -> tuple[dict[str, dict[str, Any]], int]:
-    """The home's changes of a space after ``since``, a page at a time; the last sequence."""
-    found: dict[str, dict[str, Any]] = {}
-    while True:
-        page = home.call(
-            "GET", f"/api/travel/files/{space}/changes",
-            params={"since": since, "limit": home.page_size},
-        )  # fmt: skip
-        for change in page["changes"]:
-            found[change["path"]] = change
-        since = page["last"]
-        if not page["more"]:
-            return found, since
 
 
 def exchange(trip: Trip) -> bool:

@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
-from sqlalchemy.orm import Session
 
 from hameau.config import Settings, load_settings
-from hameau.node import datadir
-from hameau.node.db import transaction
+
+if TYPE_CHECKING:  # the ORM is imported by the commands that open a node through it
+    from sqlalchemy.orm import Session
+
+    from hameau.node import datadir
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -31,6 +34,9 @@ def settings_for(data_dir: Path | None, **overrides: object) -> Settings:
 @contextmanager
 def node_session(data_dir: Path | None) -> Iterator[tuple[datadir.Node, Session]]:
     """An opened node and a database transaction, both closed on the way out."""
+    from hameau.node import datadir
+    from hameau.node.db import transaction
+
     node = datadir.open_node(settings_for(data_dir))
     try:
         with transaction(node.sessions) as session:
@@ -44,6 +50,8 @@ def node_session(data_dir: Path | None) -> Iterator[tuple[datadir.Node, Session]
 @data_dir_option
 def init(name: str, data_dir: Path | None) -> None:
     """Create a node: identity key, database, blob store."""
+    from hameau.node import datadir
+
     settings = settings_for(data_dir)
     try:
         node = datadir.init_node(settings, name)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +21,7 @@ from hameau.node.identity import (
     load_identity,
     load_secret,
 )
+from hameau.node.layout import Layout, exists
 from hameau.node.models import NodeInfo
 
 
@@ -31,31 +31,6 @@ class NodeExists(Exception):
 
 class NodeMissing(Exception):
     """No node has been initialised in this data dir."""
-
-
-@dataclass(frozen=True)
-class Layout:
-    root: Path
-
-    @property
-    def key_file(self) -> Path:
-        return self.root / "node.key"
-
-    @property
-    def secret_file(self) -> Path:
-        return self.root / "secret.key"
-
-    @property
-    def database(self) -> Path:
-        return self.root / "hameau.db"
-
-    @property
-    def blobs(self) -> Path:
-        return self.root / "blobs"
-
-    @property
-    def database_url(self) -> str:
-        return f"sqlite:///{self.database}"
 
 
 @dataclass
@@ -88,10 +63,6 @@ class Node:
         if "group" in self.__dict__:
             self.group.close()
         self.engine.dispose()
-
-
-def exists(layout: Layout) -> bool:
-    return layout.key_file.exists() and layout.database.exists()
 
 
 def init_node(settings: Settings, name: str) -> Node:

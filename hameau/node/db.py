@@ -6,16 +6,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, MetaData
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.types import TypeDecorator
 
+from hameau.node.engine import SYNCHRONOUS, UTCDateTime, make_engine, utcnow
 from hameau.node.group import GroupSync, fsync_file
+
+# The engine and the timestamp type live in node/engine.py (Core only, for the short commands).
+__all__ = [
+    "NAMING", "SYNCHRONOUS", "Base", "GroupCommit", "UTCDateTime", "make_engine",
+    "make_sessionmaker", "retrying", "transaction", "utcnow",
+]  # fmt: skip
 
 T = TypeVar("T")
 
@@ -30,63 +35,6 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timestamps are stored as UTC and always come back timezone-aware."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=UTC)
-
-
-# FULL: the WAL is fsynced at every commit, so an acknowledged write survives a power cut
-# (NORMAL only survives the process dying). bench/files.py measures what it costs.
-SYNCHRONOUS = ("FULL", "NORMAL")
-
-
-def _sqlite_pragmas(synchronous: str) -> Callable[[Any, Any], None]:
-    def apply(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA synchronous={synchronous}")
-        cursor.execute("PRAGMA busy_timeout=5000")
-        cursor.close()
-
-    return apply
-
-
-def _begin_before_savepoint(connection: Any, _name: str) -> None:
-    """pysqlite begins a transaction only before a write, not before a SAVEPOINT: SQLite then
-    makes the savepoint the transaction itself, and releasing it commits, so what a nested
-    block wrote would outlive a rollback of the whole. Begin it first."""
-    dbapi_connection = connection.connection.dbapi_connection
-    if not dbapi_connection.in_transaction:
-        dbapi_connection.execute("BEGIN")
-
-
-def make_engine(url: str, synchronous: str = "FULL") -> Engine:
-    if synchronous not in SYNCHRONOUS:
-        raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
-    engine = create_engine(url, pool_pre_ping=False)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas(synchronous))
-        event.listen(engine, "savepoint", _begin_before_savepoint)
-    return engine
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from hameau.errors import HameauError
+from hameau.errors import BadRequest, HameauError
 from hameau.files import journal
 from hameau.files.journal import SyncEntry
 from hameau.node.datadir import Node
-from hameau.node.syncing import Domain
+from hameau.node.syncing import Domain, Report
 from hameau.notes.models import NoteUpdate
 
 log = logging.getLogger("hameau.travel")
@@ -40,6 +40,7 @@ class AutoSync:
         self.node = node
         self.domains = domains  # the syncing domains, from the assembly
         self.wake = asyncio.Event()
+        self.turn = asyncio.Lock()  # one sync at a time: this loop's or the command line's
         self.last: Outcome | None = None
         self.running = False
         self.retry = float(node.settings.travel_retry_seconds)
@@ -93,11 +94,25 @@ class AutoSync:
             except TimeoutError:
                 pass
             self.wake.clear()
-            ok = await asyncio.to_thread(self._sync_once)
+            async with self.turn:  # after a sync the command line asked for, if one runs
+                ok = await asyncio.to_thread(self._sync_once)
             failures = 0 if ok else failures + 1
             delay = self.pull if ok else min(self.pull, self.retry * 2 ** (failures - 1))
 
     def _sync_once(self) -> bool:
+        try:
+            return self._sync().complete
+        except Exception:  # kept in `last` (a bug logged): the satellite goes on serving
+            return False
+
+    async def requested(self) -> Report:
+        """A sync asked for by `hameau travel sync` (control.py): after the one running, if
+        any, since the member's change may have come after it started."""
+        async with self.turn:
+            return await asyncio.to_thread(self._sync)
+
+    def _sync(self) -> Report:
+        """One sync, in a worker thread; its outcome kept for the page, its error raised."""
         from hameau.travel import satellite as record
         from hameau.travel import sync
         from hameau.travel.home import client_for
@@ -107,19 +122,22 @@ class AutoSync:
         try:
             found = record.load(self.node.layout.root)
             if found is None:
-                return False
+                raise BadRequest(
+                    "The node in %(dir)s is not a satellite; make one with `hameau travel pack`.",
+                    dir=str(self.node.layout.root),
+                )
             with client_for(found) as client:
                 report = sync.sync(self.node, found, client, domains=self.domains())
             message = "; ".join(report.problems)
             self.last = Outcome(datetime.now(UTC), report.complete, message)
-            return report.complete
+            return report
         except HameauError as error:
             self.last = Outcome(datetime.now(UTC), False, str(error))
-            return False
+            raise
         except Exception as error:  # a bug must not stop the satellite serving its member
             log.exception("automatic sync failed")
             self.last = Outcome(datetime.now(UTC), False, f"{type(error).__name__}: {error}")
-            return False
+            raise
         finally:
             self.running = False
             self._worker = None

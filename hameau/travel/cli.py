@@ -5,20 +5,26 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from hameau.errors import BadRequest
-from hameau.node import datadir
 from hameau.node.cli import console, data_dir_option, settings_for
-from hameau.node.syncing import Domain
-from hameau.travel import lifecycle
+from hameau.node.syncing import Domain, Report
+from hameau.travel import control
 from hameau.travel import satellite as record
-from hameau.travel import sync as engine
-from hameau.travel.home import SyncFailed, client_for, http_client
+from hameau.travel.errors import SyncFailed
 
-# Plain click, not Typer, for a short start (Typer builds its converters with pydantic).
+if TYPE_CHECKING:
+    from hameau.node import datadir
+
+# Plain click, not Typer, for a short start (Typer builds its converters with pydantic); the
+# sync engine, SQLAlchemy and the HTTP client are imported by the commands that use them
+# (`travel sync` on a served satellite needs none: the served process syncs, control.py).
 travel_app = click.Group(
     "travel",
     help="Travel: a satellite copy of your things on a laptop, synced with home.",
@@ -26,16 +32,39 @@ travel_app = click.Group(
 )
 
 
-def _open(data_dir: Path | None) -> tuple[datadir.Node, record.Satellite]:
-    node = datadir.open_node(settings_for(data_dir))
-    found = record.load(node.layout.root)
+def _record(root: Path) -> record.Satellite:
+    found = record.load(root)
     if found is None:
-        node.close()
         raise BadRequest(
             "The node in %(dir)s is not a satellite; make one with `hameau travel pack`.",
-            dir=str(node.layout.root),
+            dir=str(root),
         )
-    return node, found
+    return found
+
+
+def _open(data_dir: Path | None) -> tuple[datadir.Node, record.Satellite]:
+    from hameau.node import datadir
+
+    node = datadir.open_node(settings_for(data_dir))
+    try:
+        return node, _record(node.layout.root)
+    except BadRequest:
+        node.close()
+        raise
+
+
+def _home_once(satellite: record.Satellite, clients: ExitStack) -> Callable[[], Any]:
+    """Makes the client to home the first time it is wanted (httpx loaded then only)."""
+    made: list[Any] = []
+
+    def home() -> Any:
+        if not made:
+            from hameau.travel.home import Home, client_for
+
+            made.append(Home(clients.enter_context(client_for(satellite, timeout=10))))
+        return made[0]
+
+    return home
 
 
 def _syncing(context: click.Context) -> list[Domain]:
@@ -55,7 +84,7 @@ def _password() -> str:
     return str(click.prompt("Password at home", hide_input=True))
 
 
-def _print_report(report: engine.Report, heading: str) -> None:
+def _print_report(report: Report, heading: str) -> None:
     console.print(
         f"{heading}: {report.pulled} change(s) brought here, {report.pushed} sent home"
         f" ({report.bytes_in / 1e6:.1f} MB in, {report.bytes_out / 1e6:.1f} MB out)"
@@ -88,6 +117,10 @@ def pack(
 ) -> None:  # fmt: skip
     """Make this laptop a satellite of your home node, holding what you take (password asked,
     or read from $HAMEAU_PASSWORD / standard input)."""
+    from hameau.travel import lifecycle
+    from hameau.travel import sync as engine
+    from hameau.travel.home import http_client
+
     settings = settings_for(data_dir)
     label = name.strip() or f"Satellite {socket.gethostname()}"[:60]
     password = _password()
@@ -121,13 +154,11 @@ def pack(
 @data_dir_option
 @click.pass_context
 def sync_command(context: click.Context, data_dir: Path | None) -> None:
-    """Two-way sync with home; safe to stop and run again at any point."""
-    node, satellite = _open(data_dir)
-    try:
-        with client_for(satellite) as client:
-            report = engine.sync(node, satellite, client, domains=_syncing(context))
-    finally:
-        node.close()
+    """Two-way sync with home; safe to stop and run again at any point. On a satellite that is
+    served (`hameau serve`), the served process syncs and this prints its outcome."""
+    report = control.ask(settings_for(data_dir).data_dir)
+    if report is None:  # no satellite served there: sync in this process
+        report = _sync_here(context, data_dir)
     _print_report(report, "Synced")
     if not report.complete:
         raise SyncFailed(
@@ -137,16 +168,32 @@ def sync_command(context: click.Context, data_dir: Path | None) -> None:
         )
 
 
+def _sync_here(context: click.Context, data_dir: Path | None) -> Report:
+    from hameau.travel import sync as engine
+    from hameau.travel.home import client_for
+
+    node, satellite = _open(data_dir)
+    try:
+        with client_for(satellite) as client:
+            return engine.sync(node, satellite, client, domains=_syncing(context))
+    finally:
+        node.close()
+
+
 @travel_app.command("status")
 @data_dir_option
 def status(data_dir: Path | None) -> None:
     """What changed on each side since the last sync, and the open conflicts."""
-    node, satellite = _open(data_dir)
-    try:
-        with client_for(satellite, timeout=10) as client:
-            found = lifecycle.status(node, satellite, client)
-    finally:
-        node.close()
+    from hameau.node.blobs import load_store
+    from hameau.node.layout import Layout
+    from hameau.node.reading import connected
+    from hameau.travel.status import status as status_of
+
+    settings = settings_for(data_dir)
+    with connected(data_dir) as connection, ExitStack() as clients:
+        satellite = _record(settings.data_dir)
+        store = load_store(settings.blob_store, Layout(settings.data_dir).blobs)
+        found = status_of(connection, store, satellite, _home_once(satellite, clients))
     console.print(
         f"Satellite [bold]{satellite.device_name}[/bold] of {satellite.home} ({satellite.member})"
     )
@@ -185,6 +232,9 @@ def status(data_dir: Path | None) -> None:
 @click.pass_context
 def return_command(context: click.Context, data_dir: Path | None) -> None:
     """Back home for good: a last sync, then this copy is wiped and its credential revoked."""
+    from hameau.travel import lifecycle
+    from hameau.travel.home import client_for
+
     node, satellite = _open(data_dir)
     with client_for(satellite) as client:
         report = lifecycle.return_home(node, satellite, client, _syncing(context))

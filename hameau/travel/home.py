@@ -13,31 +13,14 @@ from hameau.errors import BadRequest, HameauError
 from hameau.node.blobs import BlobDamaged
 from hameau.node.peer import GARBLED, Peer, PeerFailed
 from hameau.travel import wire
+from hameau.travel.errors import HomeMoved, HomeUnreachable, SyncFailed, WrongPassword
 from hameau.travel.satellite import Satellite
 
 CHANGES_PAGE = 5000  # the home's changes asked for at a time
-
-
-class HomeUnreachable(HameauError):
-    status = 503
-
-
-class SyncFailed(HameauError):
-    status = 502
-
-
-class WrongPassword(HameauError):
-    status = 401
-
-
-class HomeMoved(HameauError):
-    """Home answered that the member's home is another node now (moving home): `to`."""
-
-    status = 308
-
-    def __init__(self, message: str, to: str, **params: Any) -> None:
-        super().__init__(message, to=to, **params)
-        self.to = to
+__all__ = [
+    "CHANGES_PAGE", "Home", "HomeMoved", "HomeUnreachable", "SyncFailed", "WrongPassword", "client_for",
+    "http_client",
+]  # fmt: skip
 
 
 class Home:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,17 +16,16 @@ from hameau.accounts import members
 from hameau.accounts.models import Member
 from hameau.calendar import merge as calendars
 from hameau.errors import BadRequest, Conflict, HameauError
-from hameau.files import journal, settle
 from hameau.files import service as files
-from hameau.files.merge import Order, compare
-from hameau.files.sync import home_changes, owner_of
 from hameau.node import syncing
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
 from hameau.node.peer import Peer
 from hameau.travel import satellite as record
-from hameau.travel.home import Home, HomeMoved, HomeUnreachable, SyncFailed
+from hameau.travel.home import Home, SyncFailed
 from hameau.travel.satellite import Satellite
+from hameau.travel.status import Status as Status  # re-exported
+from hameau.travel.status import status as status_of
 from hameau.travel.sync import Report, sync
 
 
@@ -118,63 +116,12 @@ def apply_folder(session: Session, member: Member, take: record.Take) -> None:
         folder = found
 
 
-@dataclass
-class Status:
-    here: dict[str, list[str]]  # space: paths changed here, not yet at home
-    home: dict[str, list[str]] | None  # None: the home could not be reached
-    conflicts: list[str]
-    last_sync: str
-    last_error: str
-    refusal: HameauError | None = None  # why sync cannot run at all (a store not there)
-    moved_to: str = ""  # home answered that the member's home moved there (next sync follows)
-
-
 def status(node: Node, satellite: Satellite, client: Peer | None) -> Status:
-    """What changed on each side since the last sync, and the conflict copies still open."""
-    here: dict[str, list[str]] = {}
-    since, retry = satellite.files_state("local"), satellite.files_state("retry")
-    with node.sessions() as session:
-        member = members.find_member(session, satellite.member)
-        for space in satellite.spaces:
-            owner = owner_of(space, member)
-            changed = {e.path for e in journal.changes_since(session, owner, since.get(space, 0))}
-            here[space] = sorted(changed | set(retry.get(space, [])))
-        open_conflicts = [
-            f"{space}/{entry.path}"
-            for space in satellite.spaces
-            for entry in journal.changes_since(session, owner_of(space, member), 0)
-            if entry.blob is not None and "(conflit " in entry.path
-        ]
-        refused = settle.store_problem(session, node.blobs)
-    there, moved_to = None, ""
-    if client is not None:
-        try:
-            there = {
-                space: _at_home(node, satellite, Home(client), space) for space in satellite.spaces
-            }
-        except HomeUnreachable:
-            there = None
-        except HomeMoved as moved:
-            there, moved_to = None, moved.to
-    return Status(
-        here, there, sorted(open_conflicts), satellite.last_sync, satellite.last_error, refused,
-        moved_to,
-    )  # fmt: skip
-
-
-def _at_home(node: Node, satellite: Satellite, home: Home, space: str) -> list[str]:
-    """The paths taken that changed at home and are not the same here yet."""
-    since = satellite.files_state("home").get(space, 0)
-    changes, _last = home_changes(home, space, since)
-    with node.sessions() as session:
-        owner = owner_of(space, members.find_member(session, satellite.member))
-        here_now = journal.states(session, owner, sorted(changes))
-    return sorted(
-        path for path, change in changes.items()
-        if satellite.covers(space, path)
-        and (path not in here_now
-             or compare(change["vector"], here_now[path].vector) is not Order.EQUAL)
-    )  # fmt: skip
+    """What changed on each side since the last sync, and the open conflicts (status.py),
+    through an opened node; home is asked through ``client`` unless it is None."""
+    with node.engine.connect() as connection:
+        home = None if client is None else (lambda: Home(client))
+        return status_of(connection, node.blobs, satellite, home)
 
 
 def return_home(

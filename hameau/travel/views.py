@@ -130,8 +130,10 @@ def attach(app: Any, node: Any) -> None:
     app.state.autosync = None
     if app.state.satellite is not None:
         from hameau.travel.autosync import AutoSync
+        from hameau.travel.control import ControlServer
 
         app.state.autosync = AutoSync(node, app.state.syncing)
-        app.state.starts.append(app.state.autosync.start)
-        app.state.stops.append(app.state.autosync.stop)
+        control = ControlServer(node.layout.root, app.state.autosync)  # `hameau travel sync`
+        app.state.starts += [app.state.autosync.start, control.start]
+        app.state.stops += [app.state.autosync.stop, control.stop]
     app.state.travel_proofs = Proofs()  # contents a satellite sent, until its paths are applied

@@ -1,0 +1,196 @@
+"""`hameau travel sync` on a served satellite: the served process syncs, the command asks it.
+
+A served satellite (`hameau serve` on the laptop) has SQLAlchemy, the models and its HTTP
+client loaded already and syncs by itself (autosync.py); a command that loaded them all again
+spent four times the sync's own time starting (docs/benchmarks.md, "Re-sync of 1 %"). So the
+served process listens on a Unix socket in its data dir, `control.sock`, and the command,
+finding it, asks it to sync now and prints its outcome; with no satellite served (no socket,
+or nobody behind it) the command syncs in its own process as before.
+
+Only the same user can ask: the data dir is theirs alone (0700), the socket 0600, and each
+side checks the other's user id from the kernel (SO_PEERCRED) before a word is read. Where
+the system has no SO_PEERCRED, no socket is opened. Nothing secret crosses it: a request
+`{"do": "sync"}`, an answer `{"report": {...}}` or `{"error": "one sentence"}`, one JSON
+line each. A sync already running is waited for, then one more runs (the member's change may
+have come after it started).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hameau.errors import HameauError
+from hameau.travel.errors import SatelliteStopped
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from hameau.node.syncing import Report
+    from hameau.travel.autosync import AutoSync
+
+SOCKET = "control.sock"
+REQUEST = b'{"do": "sync"}\n'
+MAX_ADDRESS = 100  # bytes: sun_path holds 108 on Linux, fewer elsewhere
+OTHER_USER = "This satellite is served by another user; only they can ask it to sync."
+
+
+def available() -> bool:
+    """The kernel says who is at the other end (Linux): the channel can be checked."""
+    return hasattr(socket, "SO_PEERCRED")
+
+
+def peer_uid(connection: socket.socket) -> int:
+    """The user id of the process at the other end, as the kernel saw it connect."""
+    option = socket.SO_PEERCRED  # type: ignore[attr-defined]  # Linux: see available()
+    creds = connection.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return int(uid)
+
+
+@contextmanager
+def address(path: Path) -> Iterator[str]:
+    """``path`` as a socket address: a long one (a deep data dir) through its folder's open
+    descriptor, /proc/self/fd/N/control.sock, which the kernel resolves alike."""
+    if len(os.fsencode(path)) <= MAX_ADDRESS:
+        yield str(path)
+        return
+    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{folder}/{path.name}"
+    finally:
+        os.close(folder)
+
+
+# -- the command line's side (standard library only: it runs before anything heavy loads)
+
+
+def ask(root: Path) -> Report | None:
+    """Have the satellite served from ``root`` sync now, and its report; None if no
+    satellite is served there (the command then syncs by itself)."""
+    path = root / SOCKET
+    if not available() or not path.exists():
+        return None
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        with address(path) as where:
+            connection.connect(where)
+    except (FileNotFoundError, ConnectionRefusedError):  # left by a satellite no longer served
+        connection.close()
+        return None
+    with connection:
+        if peer_uid(connection) != os.geteuid():
+            raise HameauError(OTHER_USER)
+        with suppress(BrokenPipeError, ConnectionResetError):  # refused before it was read:
+            connection.sendall(REQUEST)  # the refusal waits to be read below
+        answer = _read_answer(connection)
+    if "error" in answer:
+        raise HameauError(str(answer["error"]))
+    from hameau.node.syncing import Report
+
+    return Report(**answer["report"])
+
+
+def _read_answer(connection: socket.socket) -> dict[str, Any]:
+    """The one JSON line the served satellite answers, read to its end."""
+    received = bytearray()
+    while not received.endswith(b"\n"):
+        try:
+            chunk = connection.recv(65536)
+        except ConnectionError:
+            chunk = b""
+        if not chunk:
+            raise SatelliteStopped(
+                "The served satellite stopped before its sync ended; run `hameau travel sync`"
+                " again (it syncs here by itself when no satellite is served)."
+            )
+        received += chunk
+    return dict(json.loads(received))
+
+
+# -- the served satellite's side
+
+
+class ControlServer:
+    """The socket a served satellite listens on for `hameau travel sync`."""
+
+    def __init__(self, root: Path, auto: AutoSync) -> None:
+        self.path = root / SOCKET
+        self.auto = auto
+        self._opening: asyncio.Task[asyncio.Server] | None = None
+
+    def start(self) -> None:
+        """Listen (called in the server's running loop, with the other parts' starts)."""
+        import asyncio
+
+        listening = self._listen() if available() else None
+        if listening is not None:
+            self._opening = asyncio.get_running_loop().create_task(
+                asyncio.start_unix_server(self._answer, sock=listening)
+            )
+
+    def _listen(self) -> socket.socket | None:
+        if ask_alive(self.path):  # another process serves this satellite: leave it its socket
+            return None
+        self.path.unlink(missing_ok=True)
+        listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        with address(self.path) as where:
+            listening.bind(where)
+        os.chmod(self.path, 0o600)
+        listening.listen(8)
+        listening.setblocking(False)
+        return listening
+
+    async def stop(self) -> None:
+        if self._opening is None:
+            return
+        server = await self._opening
+        server.close()
+        self.path.unlink(missing_ok=True)
+        await server.wait_closed()
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            if peer_uid(writer.get_extra_info("socket")) != os.geteuid():
+                answer: dict[str, Any] = {"error": OTHER_USER}
+            elif (await reader.readline()) != REQUEST:
+                answer = {"error": "Unknown request; this socket only syncs."}
+            else:
+                answer = await self._sync()
+            writer.write(json.dumps(answer).encode() + b"\n")
+            await writer.drain()
+        except (ConnectionError, OSError):
+            pass  # the command went away (Ctrl-C): the sync itself went on to its end
+        finally:
+            writer.close()
+
+    async def _sync(self) -> dict[str, Any]:
+        try:
+            report = await self.auto.requested()
+        except HameauError as error:
+            return {"error": str(error)}
+        except Exception as error:  # logged by autosync; the command says it in one line
+            return {"error": f"The served satellite failed to sync ({type(error).__name__})."}
+        return {"report": asdict(report)}
+
+
+def ask_alive(path: Path) -> bool:
+    """Something listens on this socket already."""
+    if not path.exists():
+        return False
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        with address(path) as where:
+            probe.connect(where)
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
