@@ -49,9 +49,14 @@ class Command:
 @dataclass(frozen=True)
 class Part:
     name: str
-    # "module:APP" (an AppInfo: the navigation entry and the home tiles), in the home's order.
+    # "module:APP" (an AppInfo: the navigation entry and the home tiles), in the home's order;
+    # a light module (`tiles.py`), since the home page shows every part's tiles.
     app: str | None = None
     routers: tuple[str, ...] = ()  # "module:router", included in this order
+    # URL path prefixes of every route of its routers: the routers are then imported and
+    # included on the first request under one of them (or when the API is described), not
+    # at start. None: included at start.
+    paths: tuple[str, ...] | None = None
     mounts: tuple[tuple[str, str], ...] = ()  # (path, "module:factory(node) -> ASGI app")
     commands: tuple[Command, ...] = ()
     templates: bool = False  # hameau/<name>/templates
@@ -106,7 +111,7 @@ class Adapter:
 PARTS: tuple[Part, ...] = (
     Part(
         "files",
-        app="hameau.files.views:APP",
+        app="hameau.files.tiles:APP",
         routers=(
             "hameau.files.previews:router",  # before views: its /files/{key}/{path} takes all
             "hameau.files.views:router",
@@ -114,6 +119,7 @@ PARTS: tuple[Part, ...] = (
             "hameau.files.api:trash_router",
             "hameau.files.space:router",
         ),
+        paths=("/files", "/api/files", "/api/trash", "/admin/space"),
         mounts=(("/dav/files", "hameau.files.dav_app:mounted"),),
         templates=True,
         models=("hameau.files.models", "hameau.files.journal"),
@@ -123,8 +129,9 @@ PARTS: tuple[Part, ...] = (
     ),
     Part(
         "calendar",
-        app="hameau.calendar.views:APP",
+        app="hameau.calendar.tiles:APP",
         routers=("hameau.calendar.views:router",),
+        paths=("/agenda", "/contacts", "/.well-known/caldav", "/.well-known/carddav"),
         mounts=(("/dav/cal", "hameau.calendar.radicale:make_caldav_asgi"),),
         templates=True,
         environment="hameau.calendar.environment",
@@ -133,8 +140,9 @@ PARTS: tuple[Part, ...] = (
     ),
     Part(
         "notes",
-        app="hameau.notes.views:APP",
+        app="hameau.notes.tiles:APP",
         routers=("hameau.notes.views:router", "hameau.notes.views:api"),
+        paths=("/notes", "/api/notes", "/search"),
         templates=True,
         models=("hameau.notes.models",),
         environment="hameau.notes.environment",
@@ -142,8 +150,9 @@ PARTS: tuple[Part, ...] = (
     ),
     Part(
         "messages",
-        app="hameau.messages.views:APP",
+        app="hameau.messages.tiles:APP",
         routers=("hameau.messages.views:router",),
+        paths=("/messages",),
         templates=True,
         models=("hameau.messages.models",),
         environment="hameau.messages.environment",
@@ -152,13 +161,14 @@ PARTS: tuple[Part, ...] = (
     Part("search"),
     Part(
         "travel",
-        app="hameau.travel.views:APP",
+        app="hameau.travel.tiles:APP",
         routers=(
             "hameau.travel.api:router",
             "hameau.travel.api_notes:router",
             "hameau.travel.api_calendars:router",
             "hameau.travel.views:router",
         ),
+        paths=("/travel", "/api/travel"),
         commands=(
             Command(
                 "travel",
@@ -171,7 +181,7 @@ PARTS: tuple[Part, ...] = (
     ),
     Part(
         "ai",
-        app="hameau.ai.views:APP",
+        app="hameau.ai.tiles:APP",
         routers=(
             "hameau.ai.api:router",
             "hameau.ai.api:history_router",
@@ -179,6 +189,7 @@ PARTS: tuple[Part, ...] = (
             "hameau.ai.lending_api:router",
             "hameau.ai.lending_views:router",
         ),
+        paths=("/ai", "/api/ai", "/v1", "/hamlet/ai", "/api/hamlet/ai"),
         commands=(
             Command(
                 "ai",
@@ -193,7 +204,7 @@ PARTS: tuple[Part, ...] = (
     ),
     Part(
         "hamlet",
-        app="hameau.hamlet.pages:APP",
+        app="hameau.hamlet.tiles:APP",
         routers=(
             "hameau.hamlet.api:router",
             "hameau.hamlet.nearby:router",
@@ -204,6 +215,13 @@ PARTS: tuple[Part, ...] = (
             "hameau.hamlet.visit_device_views:api",
             "hameau.hamlet.terminal:router",
             "hameau.hamlet.terminal_device:router",
+        ),
+        paths=(
+            "/hamlet",
+            "/api/hamlet",
+            "/visit",
+            "/account/visits",
+            "/.well-known/openid-configuration",
         ),
         # The relay first: a terminal's visitor never reaches this node's own pages.
         middleware=("hameau.hamlet.relay:Relay", "hameau.hamlet.visit_auth:VisitAuthentication"),

@@ -92,3 +92,25 @@ def test_every_reference_in_the_registry_resolves() -> None:
             assert parts.load(reference) is not None, (part.name, reference)
     for command in parts.COMMANDS:
         assert callable(parts.load(command.target)), command.name
+
+
+def test_a_part_loaded_on_first_use_declares_every_path_it_serves() -> None:
+    """A route outside its part's `paths` would answer 404 until something else loaded the
+    part: each part's routes lie under the paths the registry declares for it."""
+    from hameau.app import _under
+
+    def paths(routes: list) -> list[str]:  # type: ignore[type-arg]
+        found = []
+        for route in routes:
+            if hasattr(route, "original_router"):
+                found += paths(route.original_router.routes)
+            else:
+                found.append(route.path)
+        return found
+
+    lazy = [part for part in parts.PARTS if part.paths is not None]
+    assert lazy and all(part.paths for part in lazy)
+    for part in lazy:
+        for reference in part.routers:
+            outside = [p for p in paths(parts.load(reference).routes) if not _under(p, part.paths)]
+            assert outside == [], (part.name, reference)

@@ -35,14 +35,8 @@ from hameau.errors import N_, HameauError, NotFound
 from hameau.search import passages
 from hameau.search.index import Hit
 from hameau.web.auth import DB, MemberVisitor, member_of
-from hameau.web.home import AppInfo, Tile
 
 router = APIRouter(prefix="/ai", include_in_schema=False)
-
-APP = AppInfo(
-    "ai",
-    (Tile(N_("AI"), N_("Questions answered from your own documents, on the home server."), "/ai"),),
-)
 
 
 async def _page(request: Request, db: DB, **context: object) -> Response:

@@ -15,17 +15,8 @@ from hameau.calendar.store import CalendarStore
 from hameau.errors import N_, BadRequest
 from hameau.node.datadir import Node
 from hameau.web.auth import DB, MemberVisitor, Visitor, member_of
-from hameau.web.home import AppInfo, Tile
 
 router = APIRouter(include_in_schema=False)
-
-APP = AppInfo(
-    "calendar",
-    (
-        Tile(N_("Agenda"), N_("Your calendar and the household's, by week or month."), "/agenda"),
-        Tile(N_("Contacts"), N_("Your address book."), "/contacts"),
-    ),
-)
 
 
 async def well_known(request: Request) -> Response:

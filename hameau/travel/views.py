@@ -19,14 +19,9 @@ from hameau.files import service as files
 from hameau.travel import satellite as record
 from hameau.travel.api import revoke_satellite
 from hameau.web.auth import DB, MemberVisitor, member_of
-from hameau.web.home import AppInfo, Tile
 
 router = APIRouter(prefix="/travel", include_in_schema=False)
 
-APP = AppInfo(
-    "travel",
-    (Tile(N_("Travel"), N_("Take some of your things on a laptop, offline."), "/travel"),),
-)
 NOTICES = {
     "revoked": N_("The satellite's credential is revoked; it can no longer sync."),
     "syncing": N_("Sync started; reload this page in a moment."),
