@@ -135,7 +135,7 @@ PARTS: tuple[Part, ...] = (
         mounts=(("/dav/cal", "hameau.calendar.radicale:make_caldav_asgi"),),
         templates=True,
         environment="hameau.calendar.environment",
-        state="hameau.calendar.views:attach",
+        state="hameau.calendar.state:attach",
         sync="hameau.calendar.sync",
     ),
     Part(
@@ -177,7 +177,7 @@ PARTS: tuple[Part, ...] = (
             ),
         ),
         templates=True,
-        state="hameau.travel.views:attach",
+        state="hameau.travel.state:attach",
     ),
     Part(
         "ai",
@@ -200,7 +200,7 @@ PARTS: tuple[Part, ...] = (
         templates=True,
         models=("hameau.ai.models", "hameau.ai.lending_models"),
         environment="hameau.ai.environment",
-        state="hameau.ai.views:attach",
+        state="hameau.ai.state:attach",
     ),
     Part(
         "hamlet",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shlex
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
@@ -114,19 +114,3 @@ async def sync_now(request: Request, visitor: MemberVisitor) -> Response:
         raise NotFound("This node is not a satellite.")
     auto.now()
     return RedirectResponse("/travel?done=syncing", status_code=303)
-
-
-def attach(app: Any, node: Any) -> None:
-    """Travel's part of the served app (hameau/parts.py). A satellite (a travel copy of one
-    member's things) is a node with a satellite record; it syncs by itself while served."""
-    from hameau.travel.reach import Proofs
-
-    app.state.satellite = record.load(node.layout.root)
-    app.state.autosync = None
-    if app.state.satellite is not None:
-        from hameau.travel.autosync import AutoSync
-
-        app.state.autosync = AutoSync(node, app.state.syncing)
-        app.state.starts.append(app.state.autosync.start)
-        app.state.stops.append(app.state.autosync.stop)
-    app.state.travel_proofs = Proofs()  # contents a satellite sent, until its paths are applied
