@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import gettext
 from datetime import date, datetime, timedelta
+from gettext import NullTranslations
 from pathlib import Path
-
-from babel.support import NullTranslations, Translations
 
 from hameau.node.db import utcnow
 from hameau.web import formats
@@ -16,9 +16,11 @@ DOMAIN = "hameau"
 
 
 def load_catalogues() -> dict[str, NullTranslations]:
-    """Every interface language's catalogue, read once when the app is built."""
+    """Every interface language's catalogue, read once when the app is built (the standard
+    library's gettext: Babel, which compiles them, is not loaded in the server; -0.7 MB)."""
     return {
-        locale: Translations.load(str(LOCALE_DIR), [locale], domain=DOMAIN) for locale in LOCALES
+        locale: gettext.translation(DOMAIN, str(LOCALE_DIR), [locale], fallback=True)
+        for locale in LOCALES
     }
 
 
