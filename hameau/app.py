@@ -109,6 +109,11 @@ class PartRoutes(BaseRoute):
 
     def __init__(self, part: Part) -> None:
         self.part = part
+        self.paths = frozenset(part.paths or ())
+        self.below = tuple(path + "/" for path in self.paths)
+
+    def serves(self, path: str) -> bool:
+        return path in self.paths or path.startswith(self.below)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         return Match.NONE, {}
@@ -120,15 +125,10 @@ class PartRoutes(BaseRoute):
         raise RuntimeError("a part's routes are included before they are asked")
 
 
-def _under(path: str, prefixes: tuple[str, ...]) -> bool:
-    return any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
-
-
-def load_part(app: FastAPI, waiting: PartRoutes) -> None:
+def _load_part(app: FastAPI, waiting: PartRoutes) -> None:
     """Import a part's routers and include them where the part stands in the registry."""
+    app.state.waiting_parts.remove(waiting)
     routes = app.router.routes
-    if waiting not in routes:  # loaded meanwhile
-        return
     before = len(routes)
     for router in waiting.part.routers:
         app.include_router(load(router))
@@ -141,9 +141,9 @@ def load_part(app: FastAPI, waiting: PartRoutes) -> None:
 
 def load_parts(app: FastAPI, path: str | None = None) -> FastAPI:
     """The routers of the parts not loaded yet that serve `path` (every one: None)."""
-    for waiting in [route for route in app.router.routes if isinstance(route, PartRoutes)]:
-        if path is None or _under(path, waiting.part.paths or ()):
-            load_part(app, waiting)
+    for waiting in list(app.state.waiting_parts):
+        if path is None or waiting.serves(path):
+            _load_part(app, waiting)
     return app
 
 
@@ -153,13 +153,10 @@ class PartsOnFirstUse:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.waiting = True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.waiting and scope["type"] in ("http", "websocket"):
-            app = scope["app"]
-            load_parts(app, scope["path"])
-            self.waiting = any(isinstance(route, PartRoutes) for route in app.router.routes)
+        if scope["type"] != "lifespan" and scope["app"].state.waiting_parts:
+            load_parts(scope["app"], scope["path"])
         await self.app(scope, receive, send)
 
 
@@ -180,7 +177,8 @@ def _add_parts(app: FastAPI, node: Node) -> None:
         for path, factory in part.mounts:  # built on their first request
             app.mount(path, LazyMount(partial(_mounted, factory, node)), name=part.name + path)
         if part.paths is not None:  # on the first request under its paths
-            app.router.routes.append(PartRoutes(part))
+            app.state.waiting_parts.append(PartRoutes(part))
+            app.router.routes.append(app.state.waiting_parts[-1])
             continue
         for router in part.routers:
             app.include_router(load(router))
@@ -213,6 +211,7 @@ def create_app(node: Node) -> FastAPI:
     # Callable[[request, db, visitor], (html, login session ids)]: parts' sections of the
     # member's sessions page, and the sessions they list there instead.
     app.state.session_sections = []
+    app.state.waiting_parts = []  # PartRoutes: parts whose routers are not loaded yet
     _add_parts(app, node)
     app.openapi = lambda: describe(load_parts(app))  # type: ignore[method-assign]
     return app
