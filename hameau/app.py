@@ -176,6 +176,8 @@ def _add_parts(app: FastAPI, node: Node) -> None:
             load(part.state)(app, node)
         for path, factory in part.mounts:  # built on their first request
             app.mount(path, LazyMount(partial(_mounted, factory, node)), name=part.name + path)
+        for router in part.routers_at_start:
+            app.include_router(load(router))
         if part.paths is not None:  # on the first request under its paths
             app.state.waiting_parts.append(PartRoutes(part))
             app.router.routes.append(app.state.waiting_parts[-1])

@@ -57,6 +57,7 @@ class Part:
     # included on the first request under one of them (or when the API is described), not
     # at start. None: included at start.
     paths: tuple[str, ...] | None = None
+    routers_at_start: tuple[str, ...] = ()  # included at start, before `routers`, in any case
     mounts: tuple[tuple[str, str], ...] = ()  # (path, "module:factory(node) -> ASGI app")
     commands: tuple[Command, ...] = ()
     templates: bool = False  # hameau/<name>/templates
@@ -243,10 +244,16 @@ PARTS: tuple[Part, ...] = (
     Part(
         "accounts",
         app="hameau.accounts.views:APP",
-        routers=(
-            "hameau.web.home:router",
-            "hameau.accounts.views:router",
-            "hameau.accounts.api:router",
+        # The home page and the login at start; the members' JSON API on its first request.
+        routers_at_start=("hameau.web.home:router", "hameau.accounts.views:router"),
+        routers=("hameau.accounts.api:router",),
+        paths=(
+            "/api/me",
+            "/api/members",
+            "/api/sessions",
+            "/api/tokens",
+            "/api/devices",
+            "/api/workspace",
         ),
         commands=(
             Command("member", "hameau.accounts.cli:member_app", "Members of the household."),

@@ -86,7 +86,8 @@ def test_every_reference_in_the_registry_resolves() -> None:
     """A typo in a "module:attribute" would otherwise show only when that piece is first used
     (a mount on its first request, a command when run)."""
     for part in parts.PARTS:
-        references = [part.app, part.state, *part.routers, *(f for _, f in part.mounts)]
+        references = [part.app, part.state, *part.routers_at_start, *part.routers]
+        references += [factory for _, factory in part.mounts]
         references += [*part.models, *(command.target for command in part.commands)]
         for reference in filter(None, references):
             assert parts.load(reference) is not None, (part.name, reference)
