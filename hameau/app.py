@@ -16,13 +16,15 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import func, select
 from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Match, NoMatchFound
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hameau import __version__, trips
 from hameau.accounts.models import LoginSession, Member
 from hameau.node.datadir import Node
 from hameau.node.db import utcnow
 from hameau.node.identity import derive
-from hameau.parts import PARTS, load
+from hameau.parts import PARTS, Part, load
 from hameau.web.asgi import Compressed, LazyMount, StaticAssets
 from hameau.web.csrf import CSRF
 from hameau.web.errors import HANDLERS
@@ -102,7 +104,65 @@ def _middleware(node: Node, csrf: CSRF, metrics: Metrics) -> list[Middleware]:
         ),
         *(Middleware(load(each), node=node) for part in PARTS for each in part.middleware),
         Middleware(CSRFCheck, csrf=csrf),
+        Middleware(PartsOnFirstUse),
     ]
+
+
+class PartRoutes(BaseRoute):
+    """Where a part's routers go once they are loaded, so the registry's order (and with it
+    which route answers a path) is the same whatever part is used first; matches nothing."""
+
+    def __init__(self, part: Part) -> None:
+        self.part = part
+        self.paths = frozenset(part.paths or ())
+        self.below = tuple(path + "/" for path in self.paths)
+
+    def serves(self, path: str) -> bool:
+        return path in self.paths or path.startswith(self.below)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        return Match.NONE, {}
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> Any:
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise RuntimeError("a part's routes are included before they are asked")
+
+
+def _load_part(app: FastAPI, waiting: PartRoutes) -> None:
+    """Import a part's routers and include them where the part stands in the registry."""
+    app.state.waiting_parts.remove(waiting)
+    routes = app.router.routes
+    before = len(routes)
+    for router in waiting.part.routers:
+        app.include_router(load(router))
+    added = routes[before:]
+    del routes[before:]
+    at = routes.index(waiting)
+    routes[at : at + 1] = added
+    getattr(app.router, "_mark_routes_changed", lambda: None)()
+
+
+def load_parts(app: FastAPI, path: str | None = None) -> FastAPI:
+    """The routers of the parts not loaded yet that serve `path` (every one: None)."""
+    for waiting in list(app.state.waiting_parts):
+        if path is None or waiting.serves(path):
+            _load_part(app, waiting)
+    return app
+
+
+class PartsOnFirstUse:
+    """A part's routers are imported on the first request under its paths: a node serves its
+    home page without the modules of pages nobody opened (see docs/benchmarks.md, "Idle")."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan" and scope["app"].state.waiting_parts:
+            load_parts(scope["app"], scope["path"])
+        await self.app(scope, receive, send)
 
 
 def _mounted(factory: str, node: Node) -> Any:
@@ -121,6 +181,12 @@ def _add_parts(app: FastAPI, node: Node) -> None:
             load(part.state)(app, node)
         for path, factory in part.mounts:  # built on their first request
             app.mount(path, LazyMount(partial(_mounted, factory, node)), name=part.name + path)
+        for router in part.routers_at_start:
+            app.include_router(load(router))
+        if part.paths is not None:  # on the first request under its paths
+            app.state.waiting_parts.append(PartRoutes(part))
+            app.router.routes.append(app.state.waiting_parts[-1])
+            continue
         for router in part.routers:
             app.include_router(load(router))
 
@@ -152,6 +218,7 @@ def create_app(node: Node) -> FastAPI:
     # Callable[[request, db, visitor], (html, login session ids)]: parts' sections of the
     # member's sessions page, and the sessions they list there instead.
     app.state.session_sections = []
+    app.state.waiting_parts = []  # PartRoutes: parts whose routers are not loaded yet
     _add_parts(app, node)
-    app.openapi = lambda: describe(app)  # type: ignore[method-assign]
+    app.openapi = lambda: describe(load_parts(app))  # type: ignore[method-assign]
     return app

@@ -49,9 +49,15 @@ class Command:
 @dataclass(frozen=True)
 class Part:
     name: str
-    # "module:APP" (an AppInfo: the navigation entry and the home tiles), in the home's order.
+    # "module:APP" (an AppInfo: the navigation entry and the home tiles), in the home's order;
+    # a light module (`tiles.py`), since the home page shows every part's tiles.
     app: str | None = None
     routers: tuple[str, ...] = ()  # "module:router", included in this order
+    # URL path prefixes of every route of its routers: the routers are then imported and
+    # included on the first request under one of them (or when the API is described), not
+    # at start. None: included at start.
+    paths: tuple[str, ...] | None = None
+    routers_at_start: tuple[str, ...] = ()  # included at start, before `routers`, in any case
     mounts: tuple[tuple[str, str], ...] = ()  # (path, "module:factory(node) -> ASGI app")
     commands: tuple[Command, ...] = ()
     templates: bool = False  # hameau/<name>/templates
@@ -106,7 +112,7 @@ class Adapter:
 PARTS: tuple[Part, ...] = (
     Part(
         "files",
-        app="hameau.files.views:APP",
+        app="hameau.files.tiles:APP",
         routers=(
             "hameau.files.previews:router",  # before views: its /files/{key}/{path} takes all
             "hameau.files.views:router",
@@ -114,6 +120,7 @@ PARTS: tuple[Part, ...] = (
             "hameau.files.api:trash_router",
             "hameau.files.space:router",
         ),
+        paths=("/files", "/api/files", "/api/trash", "/admin/space"),
         mounts=(("/dav/files", "hameau.files.dav_app:mounted"),),
         templates=True,
         models=("hameau.files.models", "hameau.files.journal"),
@@ -123,18 +130,20 @@ PARTS: tuple[Part, ...] = (
     ),
     Part(
         "calendar",
-        app="hameau.calendar.views:APP",
+        app="hameau.calendar.tiles:APP",
         routers=("hameau.calendar.views:router",),
+        paths=("/agenda", "/contacts", "/.well-known/caldav", "/.well-known/carddav"),
         mounts=(("/dav/cal", "hameau.calendar.radicale:make_caldav_asgi"),),
         templates=True,
         environment="hameau.calendar.environment",
-        state="hameau.calendar.views:attach",
+        state="hameau.calendar.state:attach",
         sync="hameau.calendar.sync",
     ),
     Part(
         "notes",
-        app="hameau.notes.views:APP",
+        app="hameau.notes.tiles:APP",
         routers=("hameau.notes.views:router", "hameau.notes.views:api"),
+        paths=("/notes", "/api/notes", "/search"),
         templates=True,
         models=("hameau.notes.models",),
         environment="hameau.notes.environment",
@@ -142,8 +151,9 @@ PARTS: tuple[Part, ...] = (
     ),
     Part(
         "messages",
-        app="hameau.messages.views:APP",
+        app="hameau.messages.tiles:APP",
         routers=("hameau.messages.views:router",),
+        paths=("/messages",),
         templates=True,
         models=("hameau.messages.models",),
         environment="hameau.messages.environment",
@@ -152,13 +162,14 @@ PARTS: tuple[Part, ...] = (
     Part("search"),
     Part(
         "travel",
-        app="hameau.travel.views:APP",
+        app="hameau.travel.tiles:APP",
         routers=(
             "hameau.travel.api:router",
             "hameau.travel.api_notes:router",
             "hameau.travel.api_calendars:router",
             "hameau.travel.views:router",
         ),
+        paths=("/travel", "/api/travel"),
         commands=(
             Command(
                 "travel",
@@ -167,11 +178,11 @@ PARTS: tuple[Part, ...] = (
             ),
         ),
         templates=True,
-        state="hameau.travel.views:attach",
+        state="hameau.travel.state:attach",
     ),
     Part(
         "ai",
-        app="hameau.ai.views:APP",
+        app="hameau.ai.tiles:APP",
         routers=(
             "hameau.ai.api:router",
             "hameau.ai.api:history_router",
@@ -179,6 +190,7 @@ PARTS: tuple[Part, ...] = (
             "hameau.ai.lending_api:router",
             "hameau.ai.lending_views:router",
         ),
+        paths=("/ai", "/api/ai", "/v1", "/hamlet/ai", "/api/hamlet/ai"),
         commands=(
             Command(
                 "ai",
@@ -189,11 +201,11 @@ PARTS: tuple[Part, ...] = (
         templates=True,
         models=("hameau.ai.models", "hameau.ai.lending_models"),
         environment="hameau.ai.environment",
-        state="hameau.ai.views:attach",
+        state="hameau.ai.state:attach",
     ),
     Part(
         "hamlet",
-        app="hameau.hamlet.pages:APP",
+        app="hameau.hamlet.tiles:APP",
         routers=(
             "hameau.hamlet.api:router",
             "hameau.hamlet.nearby:router",
@@ -204,6 +216,13 @@ PARTS: tuple[Part, ...] = (
             "hameau.hamlet.visit_device_views:api",
             "hameau.hamlet.terminal:router",
             "hameau.hamlet.terminal_device:router",
+        ),
+        paths=(
+            "/hamlet",
+            "/api/hamlet",
+            "/visit",
+            "/account/visits",
+            "/.well-known/openid-configuration",
         ),
         # The relay first: a terminal's visitor never reaches this node's own pages.
         middleware=("hameau.hamlet.relay:Relay", "hameau.hamlet.visit_auth:VisitAuthentication"),
@@ -230,6 +249,7 @@ PARTS: tuple[Part, ...] = (
         "backup",
         app="hameau.backup.views:APP",
         routers=("hameau.backup.views:router", "hameau.backup.store_api:router"),
+        paths=("/admin/backup", "/api/hamlet/backup"),
         commands=(
             Command(
                 "backup",
@@ -249,10 +269,16 @@ PARTS: tuple[Part, ...] = (
     Part(
         "accounts",
         app="hameau.accounts.views:APP",
-        routers=(
-            "hameau.web.home:router",
-            "hameau.accounts.views:router",
-            "hameau.accounts.api:router",
+        # The home page and the login at start; the members' JSON API on its first request.
+        routers_at_start=("hameau.web.home:router", "hameau.accounts.views:router"),
+        routers=("hameau.accounts.api:router",),
+        paths=(
+            "/api/me",
+            "/api/members",
+            "/api/sessions",
+            "/api/tokens",
+            "/api/devices",
+            "/api/workspace",
         ),
         commands=(
             Command("member", "hameau.accounts.cli:member_app", "Members of the household."),

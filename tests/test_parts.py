@@ -86,7 +86,8 @@ def test_every_reference_in_the_registry_resolves() -> None:
     """A typo in a "module:attribute" would otherwise show only when that piece is first used
     (a mount on its first request, a command when run)."""
     for part in parts.PARTS:
-        references = [part.app, part.state, *part.routers, *(f for _, f in part.mounts)]
+        references = [part.app, part.state, *part.routers_at_start, *part.routers]
+        references += [factory for _, factory in part.mounts]
         references += [*part.models, *(command.target for command in part.commands)]
         for reference in filter(None, references):
             assert parts.load(reference) is not None, (part.name, reference)
@@ -116,3 +117,44 @@ def test_the_listings_load_no_orm_and_no_models(tmp_path: Path) -> None:
         assert "hameau.accounts.tables" in loaded
         heavy = [n for n in loaded if n.startswith(kinds[:2]) or "models" in n]
         assert sorted(heavy) == [], command
+
+
+def test_a_part_loaded_on_first_use_declares_every_path_it_serves() -> None:
+    """A route outside its part's `paths` would answer 404 until something else loaded the
+    part: each part's routes lie under the paths the registry declares for it."""
+    from hameau.app import PartRoutes
+
+    def paths(routes: list) -> list[str]:  # type: ignore[type-arg]
+        found = []
+        for route in routes:
+            if hasattr(route, "original_router"):
+                found += paths(route.original_router.routes)
+            else:
+                found.append(route.path)
+        return found
+
+    lazy = [part for part in parts.PARTS if part.paths is not None]
+    assert lazy and all(part.paths for part in lazy)
+    for part in lazy:
+        waiting = PartRoutes(part)
+        for reference in part.routers:
+            outside = [p for p in paths(parts.load(reference).routes) if not waiting.serves(p)]
+            assert outside == [], (part.name, reference)
+
+
+def test_the_routes_keep_the_registrys_order_whatever_part_is_used_first(node: Node) -> None:
+    """Which route answers a path must not depend on the order people opened the pages."""
+    from hameau.app import load_parts
+
+    def order(first: list[str]) -> list[str]:  # the routes once every part is loaded
+        app = create_app(node)
+        for path in first:
+            load_parts(app, path)
+        routes = load_parts(app).routes
+        # A router is the same object in every app (its module is imported once); a mount, its path.
+        return [
+            str(id(route.original_router)) if hasattr(route, "original_router") else route.path
+            for route in routes
+        ]
+
+    assert order([]) == order(["/hamlet/ai", "/notes", "/files/mine/"]) == order(["/v1/models"])

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import html
-import secrets
-import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -28,21 +26,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from hameau.ai import answering, catalog, elsewhere, history, retrieval
-from hameau.ai.answering import Asked
 from hameau.ai.engines import Piece, Result, installed
 from hameau.ai.runtime import missing
-from hameau.errors import N_, HameauError, NotFound
+from hameau.errors import N_, HameauError
 from hameau.search import passages
 from hameau.search.index import Hit
 from hameau.web.auth import DB, MemberVisitor, member_of
-from hameau.web.home import AppInfo, Tile
 
 router = APIRouter(prefix="/ai", include_in_schema=False)
-
-APP = AppInfo(
-    "ai",
-    (Tile(N_("AI"), N_("Questions answered from your own documents, on the home server."), "/ai"),),
-)
 
 
 async def _page(request: Request, db: DB, **context: object) -> Response:
@@ -73,33 +64,6 @@ async def _page(request: Request, db: DB, **context: object) -> Response:
 async def ai_page(request: Request, db: DB, visitor: MemberVisitor) -> Response:
     member_of(visitor)
     return await _page(request, db)
-
-
-class Asks:
-    """Questions posted and not yet streamed: each is taken once, by its member, within a
-    minute (a page that never opens its stream leaves nothing behind for long)."""
-
-    LIMIT, SECONDS = 64, 60.0
-
-    def __init__(self) -> None:
-        self._asked: dict[str, tuple[Asked, float]] = {}
-
-    def put(self, asked: Asked) -> str:
-        now = time.monotonic()
-        for key in [k for k, (_, at) in self._asked.items() if now - at > self.SECONDS]:
-            del self._asked[key]
-        while len(self._asked) >= self.LIMIT:
-            del self._asked[next(iter(self._asked))]
-        key = secrets.token_urlsafe(16)
-        self._asked[key] = (asked, now)
-        return key
-
-    def take(self, key: str, member_id: int) -> Asked:
-        asked, _ = self._asked.get(key, (None, 0.0))
-        if asked is None or asked.member_id != member_id:
-            raise NotFound("This question was already answered or has expired; ask it again.")
-        del self._asked[key]
-        return asked
 
 
 def _event(name: str, fragment: str) -> bytes:
@@ -225,14 +189,3 @@ async def forget_one(db: DB, visitor: MemberVisitor, query_id: int) -> Response:
 async def forget_all(db: DB, visitor: MemberVisitor) -> Response:
     history.forget(db, member_of(visitor).id)
     return RedirectResponse("/ai/history", status_code=303)
-
-
-def attach(app: Any, node: Any) -> None:
-    """The AI's part of the served app (hameau/parts.py): the runtime loads nothing until the
-    AI is asked, and lets the model go (its server process stopped) at the end."""
-    from hameau.ai.runtime import Runtime
-
-    app.state.ai = Runtime(node)  # it picks the household's AI server itself when one is set
-    app.state.ai_asks = Asks()  # questions posted from the AI page, until their answer streams
-    app.state.ai_offers = elsewhere.Offers()  # the models paired homes opened to this one
-    app.state.stops.append(app.state.ai.close)

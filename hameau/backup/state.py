@@ -10,7 +10,9 @@ from hameau.node.datadir import Node
 
 
 def attach(app: Any, node: Node) -> None:
-    from hameau.backup import schedule, store_api
+    from hameau.backup import offers, schedule
+    from hameau.backup.store import Repositories
 
-    store_api.attach(app, node)
+    # What store_api.attach does, without importing the routes (loaded on their first use).
+    app.state.backup_repositories = Repositories(offers.backups_root(node))
     schedule.attach(app, node)

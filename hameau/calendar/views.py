@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, Form, Query
@@ -13,19 +13,9 @@ from starlette.responses import RedirectResponse, Response
 from hameau.accounts import workspace
 from hameau.calendar.store import CalendarStore
 from hameau.errors import N_, BadRequest
-from hameau.node.datadir import Node
 from hameau.web.auth import DB, MemberVisitor, Visitor, member_of
-from hameau.web.home import AppInfo, Tile
 
 router = APIRouter(include_in_schema=False)
-
-APP = AppInfo(
-    "calendar",
-    (
-        Tile(N_("Agenda"), N_("Your calendar and the household's, by week or month."), "/agenda"),
-        Tile(N_("Contacts"), N_("Your address book."), "/contacts"),
-    ),
-)
 
 
 async def well_known(request: Request) -> Response:
@@ -175,8 +165,3 @@ async def contacts(request: Request, visitor: MemberVisitor) -> Response:
     return request.app.state.pages.render(
         request, "contacts.html", {"title": N_("Contacts"), "contacts": found}
     )
-
-
-def attach(app: Any, node: Node) -> None:
-    """The calendar's part of the served app (hameau/parts.py): the pages' view of Radicale."""
-    app.state.calendars = CalendarStore(node)

@@ -19,27 +19,10 @@ from hameau.files import service as files
 from hameau.files.api import receive_upload
 from hameau.files.models import FileEntry
 from hameau.web.auth import DB, MemberVisitor, Visitor, member_of
-from hameau.web.home import AppInfo, Tile
 from hameau.web.openapi import RowId
 
 router = APIRouter(prefix="/files", include_in_schema=False)
 
-APP = AppInfo(
-    "files",
-    (
-        Tile(
-            N_("Files"),
-            N_("Your files, the household's, and what is shared with you."),
-            "/files/mine/",
-        ),
-        Tile(
-            N_("Space on the disk"),
-            N_("What each member uses; empty trashes, delete earlier versions."),
-            "/admin/space",
-            admin_only=True,
-        ),
-    ),
-)
 
 SPACE_TITLES = {
     "mine": N_("My files"),

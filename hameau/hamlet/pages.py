@@ -21,14 +21,9 @@ from hameau.hamlet import client, health, pairing, service
 from hameau.hamlet.errors import PeerNotFound
 from hameau.hamlet.models import HamletPeer
 from hameau.web.auth import DB, AdminVisitor
-from hameau.web.home import AppInfo, Tile
 
 router = APIRouter(prefix="/hamlet", include_in_schema=False)
 
-APP = AppInfo(
-    "hamlet",
-    (Tile(N_("Hamlet"), N_("Pair with other homes; see which ones answer."), "/hamlet", admin_only=True),),
-)  # fmt: skip
 
 STATES = {
     "up": N_("answers"),

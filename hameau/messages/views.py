@@ -14,15 +14,9 @@ from hameau.accounts import members, workspace
 from hameau.errors import N_
 from hameau.messages import service as threads
 from hameau.web.auth import DB, MemberVisitor, member_of
-from hameau.web.home import AppInfo, Tile
 
 router = APIRouter(include_in_schema=False)
 NEW = "new"  # the draft place of a conversation not started yet
-
-APP = AppInfo(
-    "messages",
-    (Tile(N_("Messages"), N_("Conversations within the household."), "/messages"),),
-)
 
 
 @router.get("/messages")

@@ -14,22 +14,10 @@ from hameau.errors import N_
 from hameau.notes import service as notes
 from hameau.search import index
 from hameau.web.auth import DB, MemberVisitor, member_of
-from hameau.web.home import AppInfo, Tile
 from hameau.web.openapi import RowId, errors
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/notes", tags=["notes"])
-
-APP = AppInfo(
-    "notes",
-    (
-        Tile(
-            N_("Notes"),
-            N_("Markdown notes that save themselves; search them and your files."),
-            "/notes",
-        ),
-    ),
-)
 
 
 class Edit(BaseModel):

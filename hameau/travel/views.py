@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shlex
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
@@ -19,14 +19,9 @@ from hameau.files import service as files
 from hameau.travel import satellite as record
 from hameau.travel.api import revoke_satellite
 from hameau.web.auth import DB, MemberVisitor, member_of
-from hameau.web.home import AppInfo, Tile
 
 router = APIRouter(prefix="/travel", include_in_schema=False)
 
-APP = AppInfo(
-    "travel",
-    (Tile(N_("Travel"), N_("Take some of your things on a laptop, offline."), "/travel"),),
-)
 NOTICES = {
     "revoked": N_("The satellite's credential is revoked; it can no longer sync."),
     "syncing": N_("Sync started; reload this page in a moment."),
@@ -119,21 +114,3 @@ async def sync_now(request: Request, visitor: MemberVisitor) -> Response:
         raise NotFound("This node is not a satellite.")
     auto.now()
     return RedirectResponse("/travel?done=syncing", status_code=303)
-
-
-def attach(app: Any, node: Any) -> None:
-    """Travel's part of the served app (hameau/parts.py). A satellite (a travel copy of one
-    member's things) is a node with a satellite record; it syncs by itself while served."""
-    from hameau.travel.reach import Proofs
-
-    app.state.satellite = record.load(node.layout.root)
-    app.state.autosync = None
-    if app.state.satellite is not None:
-        from hameau.travel.autosync import AutoSync
-        from hameau.travel.control import ControlServer
-
-        app.state.autosync = AutoSync(node, app.state.syncing)
-        control = ControlServer(node.layout.root, app.state.autosync)  # `hameau travel sync`
-        app.state.starts += [app.state.autosync.start, control.start]
-        app.state.stops += [app.state.autosync.stop, control.stop]
-    app.state.travel_proofs = Proofs()  # contents a satellite sent, until its paths are applied

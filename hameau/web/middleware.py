@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from email.utils import formatdate
 from urllib.parse import parse_qs, urlsplit
-from xml.parsers import expat
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -40,6 +39,8 @@ def declares_doctype(body: bytes) -> bool:
     """Whether an XML body carries a document type declaration: none of our clients sends
     one, and entity attacks (billion laughs, external entities) all need one. The parse
     stops at the declaration, before any entity is read."""
+
+    from xml.parsers import expat  # on the first XML body (WebDAV, CalDAV) only
 
     def refuse(*_: object) -> None:
         raise _Doctype

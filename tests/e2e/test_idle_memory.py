@@ -26,11 +26,13 @@ def _resident_mb(pid: int) -> float:
     return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
 
 
-def _home(url: str, name: str) -> None:
+def _home(url: str, name: str, *pages: str) -> None:
+    """Log in, then the home page and `pages`, each answered 200."""
     cookie = login_cookie(url, name, PASSWORD)
-    request = urllib.request.Request(url + "/", headers={"Cookie": f"hameau_session={cookie}"})
-    with urllib.request.urlopen(request) as answer:
-        assert answer.status == 200
+    for page in ("/", *pages):
+        request = urllib.request.Request(url + page, headers={"Cookie": f"hameau_session={cookie}"})
+        with urllib.request.urlopen(request) as answer:
+            assert answer.status == 200, page
 
 
 @pytest.mark.skipif(not LINUX, reason="reads the server's memory from /proc (Linux only)")
@@ -57,7 +59,9 @@ RUN = (
 )
 
 
-def test_a_node_at_rest_has_not_loaded_what_no_page_used(tmp_path: Path) -> None:
+def _served_modules(tmp_path: Path, *pages: str) -> set[str]:
+    """The modules a served node had loaded when it stopped, after a login, the home page
+    and `pages` (each answered 200)."""
     node = make_node(tmp_path / "n")
     add_member(node, "alex")
     node.close()
@@ -71,13 +75,27 @@ def test_a_node_at_rest_has_not_loaded_what_no_page_used(tmp_path: Path) -> None
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(url, process, log)
-        _home(url, "alex")
+        _home(url, "alex", *pages)
     finally:
         # SIGINT: uvicorn stops, then raises it again as KeyboardInterrupt, so atexit runs
         # (SIGTERM, raised again, would end the process before it).
         process.send_signal(signal.SIGINT)
         process.wait(timeout=15)
-    loaded = set(listing.read_text().splitlines())
+    return set(listing.read_text().splitlines())
+
+
+# Each part's pages and APIs, loaded on the first request under its paths (hameau/parts.py).
+PARTS_PAGES = (
+    "hameau.files.views", "hameau.files.api", "hameau.files.previews", "hameau.files.space",
+    "hameau.notes.views", "hameau.messages.views", "hameau.travel.api_notes",
+    "hameau.ai.api", "hameau.ai.lending_views", "hameau.hamlet.pages", "hameau.hamlet.terminal",
+    "hameau.ai.views", "hameau.calendar.views", "hameau.travel.views", "hameau.travel.api",
+    "hameau.accounts.api",
+)  # fmt: skip
+
+
+def test_a_node_at_rest_has_not_loaded_what_no_page_used(tmp_path: Path) -> None:
+    loaded = _served_modules(tmp_path)
     # A database it does not run on, metrics nobody scraped, models FastAPI only refuses,
     # and the AI engine's build.
     unused = ("sqlalchemy.dialects.postgresql", "prometheus_client", "tarfile")
@@ -89,8 +107,20 @@ def test_a_node_at_rest_has_not_loaded_what_no_page_used(tmp_path: Path) -> None
         "httpx", "rich", "http_message_signatures", "cryptography", "authlib", "joserfc",
         "zeroconf", "segno", "hameau.hamlet.signer", "hameau.hamlet.provider",
     )  # fmt: skip
+    # The pages of the parts nobody opened: the home page shows their tiles only.
+    unused += PARTS_PAGES
+    # Babel (the catalogues are read by the standard library's gettext) and the XML parser
+    # (the first WebDAV or CalDAV body loads it).
+    unused += ("babel", "pytz", "xml.parsers.expat")
     assert sorted(loaded & set(unused)) == []
     assert "hameau.web.home" in loaded  # the listing is the server's own
+
+
+def test_a_part_is_served_on_its_first_request(tmp_path: Path) -> None:
+    """The notes' page answers the first time it is asked, and only the notes' pages load."""
+    loaded = _served_modules(tmp_path, "/notes", "/api/notes")
+    assert {"hameau.notes.views", "hameau.notes.service"} <= loaded
+    assert sorted(loaded & set(PARTS_PAGES)) == ["hameau.notes.views"]
 
 
 def test_metrics_still_count_each_request_once_scraped(tmp_path: Path) -> None:
