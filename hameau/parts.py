@@ -249,7 +249,7 @@ PARTS: tuple[Part, ...] = (
         "backup",
         app="hameau.backup.views:APP",
         routers=("hameau.backup.views:router", "hameau.backup.store_api:router"),
-        paths=("/admin/backup", "/api/hamlet/backup"),
+        paths=("/backup", "/api/hamlet/backup"),
         commands=(
             Command(
                 "backup",

@@ -17,11 +17,11 @@ from hameau.errors import N_, BadRequest, HameauError
 from hameau.web.auth import DB, AdminVisitor
 from hameau.web.home import AppInfo, Tile
 
-router = APIRouter(prefix="/admin/backup", include_in_schema=False)
+router = APIRouter(prefix="/backup", include_in_schema=False)
 
 APP = AppInfo(
     "backup",
-    (Tile(N_("Backups"), N_("Where the home server's backups go, the last one, back up now."), "/admin/backup", admin_only=True),),
+    (Tile(N_("Backups"), N_("Where the home server's backups go, the last one, back up now."), "/backup", admin_only=True),),
 )  # fmt: skip
 
 OUTCOMES = {
@@ -79,7 +79,7 @@ async def backup_page(request: Request, db: DB, visitor: AdminVisitor) -> Respon
 @router.post("/now")
 async def back_up_now(request: Request, visitor: AdminVisitor) -> Response:
     started = request.app.state.backups.now()
-    return RedirectResponse(f"/admin/backup?done={'started' if started else 'running'}", 303)
+    return RedirectResponse(f"/backup?done={'started' if started else 'running'}", 303)
 
 
 @router.post("/targets")

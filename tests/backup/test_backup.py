@@ -125,32 +125,32 @@ def test_the_admin_page_sets_up_shows_the_sheet_once_and_backs_up(node: Node, fo
     add_member(node, "alex")
     with browser(node) as admin:
         log_in(admin, "camille")
-        page = admin.get("/admin/backup")
+        page = admin.get("/backup")
         assert page.status_code == 200 and "Sauvegarder maintenant" not in page.text
-        shown = post_form(admin, "/admin/backup", "/admin/backup/targets", target=folder)
+        shown = post_form(admin, "/backup", "/backup/targets", target=folder)
         password = service.key.read_key(node.layout)
         assert shown.status_code == 200 and password in shown.text
-        again = admin.get("/admin/backup")
+        again = admin.get("/backup")
         assert password not in again.text and "Sauvegarder maintenant" in again.text
         assert (
             admin.get("/").text.count("pas de sauvegarde récente") == 1
         )  # set up, never backed up
-        refused = post_form(admin, "/admin/backup", "/admin/backup/sheet")
+        refused = post_form(admin, "/backup", "/backup/sheet")
         assert refused.status_code == 400 and password not in refused.text
         assert (
             password
-            in post_form(admin, "/admin/backup", "/admin/backup/sheet", confirm="true").text
+            in post_form(admin, "/backup", "/backup/sheet", confirm="true").text
         )
-        started = post_form(admin, "/admin/backup", "/admin/backup/now")
+        started = post_form(admin, "/backup", "/backup/now")
         assert started.status_code == 303
         deadline = time.monotonic() + 60
-        while "sauvegardé" not in admin.get("/admin/backup").text and time.monotonic() < deadline:
+        while "sauvegardé" not in admin.get("/backup").text and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert "sauvegardé" in admin.get("/admin/backup").text
+        assert "sauvegardé" in admin.get("/backup").text
         assert "pas de sauvegarde récente" not in admin.get("/").text
     with browser(node) as member:
         log_in(member, "alex")
-        assert member.get("/admin/backup").status_code in (303, 403)
+        assert member.get("/backup").status_code in (303, 403)
 
 
 def test_an_admins_export_holds_the_sheet(node: Node, folder: str, tmp_path: Path) -> None:
@@ -194,7 +194,7 @@ def test_a_key_made_unattended_shows_its_sheet_once_on_the_page(
         password = service.key.read_key(node.layout)
         with browser(node) as admin:
             log_in(admin, "camille")
-            assert password in admin.get("/admin/backup").text
-            assert password not in admin.get("/admin/backup").text
+            assert password in admin.get("/backup").text
+            assert password not in admin.get("/backup").text
     finally:
         node.close()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from hameau.app import load_parts
 from hameau.backup import offers
 from hameau.backup.errors import BadObject, NoOffer, ObjectMissing, OverQuota
 from hameau.backup.store import PeerRepository
@@ -114,7 +115,7 @@ def test_a_write_cut_short_leaves_nothing_counted(tmp_path: Path) -> None:
 
 
 def test_the_routes_are_described_with_their_refusals(node: Node) -> None:
-    spec = describe(browser(node).app)  # type: ignore[arg-type]
+    spec = describe(load_parts(browser(node).app))  # type: ignore[arg-type]
     paths = {path: ops for path, ops in spec["paths"].items() if path.startswith(PREFIX)}
     assert set(paths) >= {PREFIX + "/", PREFIX + "/config", PREFIX + "/{kind}/{name}"}
     saving = paths[PREFIX + "/{kind}/{name}"]["post"]["responses"]

@@ -16,18 +16,18 @@ pytestmark = pytest.mark.e2e
 
 
 def _states(page: Any, url: str, usb: Path, width: int, found: dict[str, list[str]]) -> None:
-    page.goto(url + "/admin/backup")
+    page.goto(url + "/backup")
     check(page, "backup, no target", width, found)
     assert "Sauvegardes" in page.content()
     page.fill("input[name=target]", str(usb / f"hameau-{width}"))
-    page.click("form[action='/admin/backup/targets'] button")
+    page.click("form[action='/backup/targets'] button")
     page.wait_for_selector("#recovery-sheet, p.notice")
     check(page, "backup, just set up", width, found)
-    page.goto(url + "/admin/backup")
-    page.click("form[action='/admin/backup/now'] button")
+    page.goto(url + "/backup")
+    page.click("form[action='/backup/now'] button")
     page.wait_for_url("**done=started")
     for _ in range(100):
-        page.goto(url + "/admin/backup")
+        page.goto(url + "/backup")
         if "sauvegardé" in page.content():
             break
         page.wait_for_timeout(300)
