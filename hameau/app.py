@@ -70,6 +70,13 @@ def _export_member(node: Node, member_id: int, out: Path) -> Any:
     return export_member(node, member_id, out)
 
 
+def _environment() -> Any:
+    """Export and import by reference, for moving home (a part: it does not import these)."""
+    from hameau import export
+
+    return export
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """What the parts run in the background starts here and stops at the end, in reverse
@@ -142,6 +149,7 @@ def create_app(node: Node) -> FastAPI:
     app.state.metrics = metrics
     app.state.export_member = _export_member
     app.state.syncing = trips.domains  # for travel, which never imports the registry
+    node.assembled.setdefault("environment", _environment)
     app.state.starts = []  # Callable[[], None]
     app.state.stops = []  # Callable[[], Awaitable[None]]
     # Callable[[request, db, visitor], (html, login session ids)]: parts' sections of the

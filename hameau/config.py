@@ -211,6 +211,12 @@ OPTIONS: dict[str, Option] = {
         " X-Forwarded-For and X-Forwarded-Proto headers are believed; empty: none.",
         str,
     ),
+    "moving_accept_from": Option(
+        "",
+        "Paired homes, comma-separated by their names (or * for every one), whose members"
+        " moving here are accepted without asking an admin; empty: an admin accepts each.",
+        str,
+    ),
 }
 
 
@@ -252,6 +258,7 @@ class Settings:
     tls_key: str = OPTIONS["tls_key"].default
     tls_names: str = OPTIONS["tls_names"].default
     forwarded_allow_ips: str = OPTIONS["forwarded_allow_ips"].default
+    moving_accept_from: str = OPTIONS["moving_accept_from"].default
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **values: Any) -> Settings:

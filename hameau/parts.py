@@ -220,7 +220,21 @@ PARTS: tuple[Part, ...] = (
         templates=True,
         state="hameau.hamlet.state:attach",
     ),
-    Part("moving"),
+    Part(
+        "moving",
+        routers=("hameau.moving.api:router",),
+        commands=(
+            Command(
+                "move",
+                "hameau.moving.cli:move_app",
+                "Moving home: a member's whole environment to a paired home, resumable, with"
+                " a rollback.",
+            ),
+        ),
+        models=("hameau.moving.models",),
+        errors=("hameau.moving.errors",),
+        settings=("moving_accept_from",),
+    ),
     Part("backup"),
     Part(
         "accounts",
