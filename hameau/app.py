@@ -40,8 +40,9 @@ STREAMED = (
     ("PUT", "/files/item/"),  # a shared device's upload, the folder by id
     ("POST", "/api/travel/blobs/upload"),
 )
-# JSON bodies allowed beyond `max_form_bytes`: a satellite's sync batches (paths, hashes).
-LARGER_BODIES = {"/api/travel/": 16 << 20}
+# JSON bodies allowed beyond `max_form_bytes`: a satellite's sync batches (paths, hashes);
+# a move's pieces of content (4 MiB each) and lists of hashes.
+LARGER_BODIES = {"/api/travel/": 16 << 20, "/api/hamlet/moves/": 16 << 20}
 
 
 def _gauges(node: Node) -> Callable[[], dict[str, tuple[str, float]]]:
