@@ -130,22 +130,21 @@ def resume(move_id: str, data_dir: Path | None) -> None:
 @click.argument("member", required=False)
 @data_dir_option
 def status(member: str | None, data_dir: Path | None) -> None:
-    """The moves known here, newest first, both ways."""
-    from rich.table import Table
-
+    """The moves known here, newest first, both ways: one line each."""
     from hameau.moving import service
 
-    table = Table("move", "member", "way", "home", "state", "by", "sent", "there already",
-                  "verified", "started", "error")  # fmt: skip
     with _node(data_dir) as node:
-        for move in service.moves(node, member):
-            table.add_row(
-                move.move_id, move.member_name, "out to" if move.role == "out" else "in from",
-                _peer_name(node, move.peer_id), move.state, move.by, _mb(move.bytes_sent),
-                _mb(move.bytes_skipped), str(move.verified), f"{move.created_at:%Y-%m-%d %H:%M}",
-                move.error or "",
-            )  # fmt: skip
-    console.print(table)
+        found = service.moves(node, member)
+        for move in found:
+            way = "out to" if move.role == "out" else "in from"
+            click.echo(
+                f"{move.move_id}  {move.member_name}  {way} {_peer_name(node, move.peer_id)}"
+                f"  {move.state}  by {move.by}  {move.created_at:%Y-%m-%d %H:%M}"
+                f"  sent {_mb(move.bytes_sent)}, there already {_mb(move.bytes_skipped)},"
+                f" {move.verified} verified" + (f"  {move.error}" if move.error else "")
+            )
+        if not found:
+            click.echo("No move known here" + (f" for {member}." if member else "."))
 
 
 @move_app.command("accept")
