@@ -47,9 +47,7 @@ def environment_of(node: Node, name: str) -> dict[str, object]:
             "events": [e.summary for e in store.events(name, start, start + timedelta(days=7))],
             "contacts": [(c.name, c.emails) for c in store.contacts(name)],
             "notes": [notes.text_of(session, n) for n in notes.mine(session, member)],
-            "messages": [
-                [m.body for m in messages.messages(session, s.thread)] for s in summaries
-            ],
+            "messages": [[m.body for m in messages.messages(session, s.thread)] for s in summaries],
             "ai": [
                 (q.question, q.answer)
                 for q in session.scalars(select(AIQuery).where(AIQuery.member_id == member.id))

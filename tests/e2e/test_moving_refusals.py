@@ -18,16 +18,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hameau.hamlet.signer import Signer
 from hameau.hamlet.signing import node_id_of
 from tests.e2e.hamlet_nodes import Home, hamlet
+from tests.e2e.test_moving import member_row
 from tests.helpers import add_member
 from tests.test_environment import opened
-from tests.e2e.test_moving import member_row
 
 MOVES = "/api/hamlet/moves"
 
 
 @pytest.fixture(scope="module")
 def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Home]]:
-    with hamlet(tmp_path_factory.mktemp("refusals"), names=("A", "B"), pairs=(("B", "A"),)) as found:
+    with hamlet(
+        tmp_path_factory.mktemp("refusals"), names=("A", "B"), pairs=(("B", "A"),)
+    ) as found:
         for name, members in (("A", ("zoe", "yann", "taken")), ("B", ("taken",))):
             node = opened(found[name].data_dir)
             for member in members:
