@@ -64,11 +64,11 @@ def _state(move: Move) -> MoveState:
     )
 
 
-def _body(model: type[BaseModel], body: bytes, sentence: str) -> Any:
+def _body(model: type[BaseModel], body: bytes, refusal: BadRequest) -> Any:
     try:
         return model.model_validate_json(body)
     except ValueError:
-        raise BadRequest(sentence) from None
+        raise refusal from None
 
 
 def _json(model: type[BaseModel]) -> dict[str, Any]:
@@ -83,7 +83,9 @@ def _json(model: type[BaseModel]) -> dict[str, Any]:
 async def offer(request: Request, peer: SignedPeer) -> Response:
     """A paired home offers a member's move here: accepted at once by this home's standing
     rule (or when it undoes a move from here), else waiting for an admin."""
-    given = _body(Offer, await request.body(), "A move's offer needs its id and the member.")
+    given = _body(
+        Offer, await request.body(), BadRequest("A move's offer needs its id and the member.")
+    )
     node: Node = request.app.state.node
 
     def record() -> Move:
@@ -182,7 +184,9 @@ async def pieces(request: Request, peer: SignedPeer, move_id: str) -> Response:
 async def commit(request: Request, peer: SignedPeer, move_id: str) -> Response:
     """The switch: the member's environment imported here (its contents all arrived) and
     this home made theirs, in one transaction; a commit done already answers so."""
-    given = _body(Commit, await request.body(), "A commit names the move's archive by its hash.")
+    given = _body(
+        Commit, await request.body(), BadRequest("A commit names the move's archive by its hash.")
+    )
     node: Node = request.app.state.node
     await run_in_threadpool(receiving.commit, node, peer, move_id, given.archive)
     return _answer(request, _state(_find(node, peer, move_id)))

@@ -32,8 +32,7 @@ class MoveGroup(click.Group):
 
 move_app = MoveGroup(
     "move",
-    help="Moving home: a member's whole environment to a paired home, resumable, with a"
-    " rollback.",
+    help="Moving home: a member's whole environment to a paired home, resumable, with a rollback.",
     no_args_is_help=True,
 )
 

@@ -145,24 +145,24 @@ def get(node: Node, move_id: str) -> Move:
         return found
 
 
-def _incoming(node: Node, move_id: str, action: str) -> Move:
+def _incoming(node: Node, move_id: str) -> Move:
     move = get(node, move_id)
     if move.role != "in" or move.state != "waiting":
         raise MoveConflict(
-            "Move %(move)s is not waiting for this home's answer, so it cannot be %(action)s.",
-            move=move_id, action=action,
+            "Move %(move)s is not waiting for this home's answer (it is %(state)s).",
+            move=move_id, state=move.state,
         )  # fmt: skip
     return move
 
 
 def accept(node: Node, move_id: str, *, by: str) -> Move:
     """The receiving node accepts (an admin, or the standing rule): the sender may copy."""
-    move = _incoming(node, move_id, "accepted")
+    move = _incoming(node, move_id)
     return transfer.update(node, move.id, state="copying", accepted_at=utcnow(), by=by)
 
 
 def refuse(node: Node, move_id: str, *, by: str, why: str = "") -> Move:
-    move = _incoming(node, move_id, "refused")
+    move = _incoming(node, move_id)
     error = why or f"refused by {by}"
     return transfer.update(node, move.id, state="refused", error=error, finished_at=utcnow())
 
