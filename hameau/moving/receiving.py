@@ -275,6 +275,7 @@ def commit(node: Node, peer: HamletPeer, move_id: str, archive: str) -> str:
         except HameauError as error:  # refused for good (a name, the room, a damaged archive)
             _fail(node, move.id, str(error))
             raise
+        shutil.rmtree(node.layout.root / "moving" / move_id, ignore_errors=True)
         return "done"
 
 

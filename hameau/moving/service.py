@@ -77,9 +77,12 @@ def plan(node: Node, member_name: str, peer_name: str, ask_peer: bool = False) -
         probe = Move(move_id=f"plan-{secrets.token_hex(6)}", member_name=member_name)
         _path, manifest = transfer._export(node, probe)
         contents = transfer.references(manifest)
+        names, lacking = sorted(contents), []
         with transfer.connect(node, peer) as connection:
-            lacking = connection.call("POST", f"{transfer.API}/lacking", json=sorted(contents))
-        found.missing_bytes = to_send = sum(contents[d] for d in lacking["lacking"])
+            for first in range(0, len(names), transfer.HASHES):
+                asked = names[first : first + transfer.HASHES]
+                lacking += connection.call("POST", f"{transfer.API}/lacking", json=asked)["lacking"]
+        found.missing_bytes = to_send = sum(contents[d] for d in lacking)
         transfer.shutil.rmtree(node.layout.root / "moving" / probe.move_id, ignore_errors=True)
     found.estimate_seconds = round(to_send / BYTES_PER_SECOND + items * SECONDS_PER_ITEM, 1)
     return found

@@ -18,9 +18,11 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from hameau.accounts.models import Member
 from hameau.files import service as files
+from hameau.moving.models import Move
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
 from tests.e2e.hamlet_nodes import Home, hamlet
@@ -56,6 +58,17 @@ def homes_of(roots: dict[str, Path], name: str) -> dict[str, tuple[str | None, o
         finally:
             node.close()
     return found
+
+
+def state_of(root: Path, name: str) -> str:
+    """Where the sender's move was when it was cut ("none": not recorded yet)."""
+    node = opened(root)
+    try:
+        with node.sessions() as session:
+            found = session.scalars(select(Move.state).where(Move.member_name == name)).first()
+            return found or "none"
+    finally:
+        node.close()
 
 
 def move(a: Home, name: str) -> subprocess.Popen[str]:
@@ -101,7 +114,7 @@ def test_a_move_killed_anywhere_ends_with_one_home_and_everything_there(tmp_path
                 env={"B": {"HAMEAU_MOVING_ACCEPT_FROM": "*"}}) as homes:  # fmt: skip
         a, b = homes["A"], homes["B"]
         roots = {"A": a.data_dir, "B": b.data_dir}
-        span, started = 4.0, time.monotonic()
+        span, started, killed = 4.0, time.monotonic(), {}
         for trial in range(TRIALS):
             name = f"m{trial}"
             node = opened(a.data_dir)
@@ -111,6 +124,8 @@ def test_a_move_killed_anywhere_ends_with_one_home_and_everything_there(tmp_path
             finally:
                 node.close()
             victim = kill_at_random(a, b, name, rng, span)
+            cut = f"{victim}:{state_of(a.data_dir, name)}"
+            killed[cut] = killed.get(cut, 0) + 1
             said = finish(a, name)
             found = homes_of(roots, name)
             home = [where for where, (moved_to, _) in found.items() if moved_to is None]
@@ -123,3 +138,4 @@ def test_a_move_killed_anywhere_ends_with_one_home_and_everything_there(tmp_path
                 node.close()
         elapsed = time.monotonic() - started
         print(f"{TRIALS} trials in {elapsed:.0f} s ({elapsed / TRIALS:.1f} s each)")
+        print("killed (side: the sender's state then):", dict(sorted(killed.items())))
