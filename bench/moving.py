@@ -1,6 +1,6 @@
 """Moving a member's environment of about 1 GiB (a few big files and some thousands of small
 ones, random bytes) from node A to node B, both served with --tls and paired with the
-command line, with `hameau move` (contents by hash, in signed 4 MiB requests, each content
+command line, with `hameau move` (contents by hash, in signed 8 MiB requests, each content
 verified at arrival and stored durably, then the import and the switch), beside `rsync -a`
 of A's data directory to an empty directory, in the same run. Prints one JSON line.
 
@@ -86,7 +86,8 @@ def main() -> None:
             subprocess.run(["sync"], check=True)
             rsync = timed("rsync", "-a", f"{a.data_dir}/", root / "rsync-copy")
             subprocess.run(["sync"], check=True)
-            moving = timed(sys.executable, "-m", "hameau", "move", "mover", "--to", "B",
+            profile = ["-m", "cProfile", "-o", os.environ["PROFILE"]] if "PROFILE" in os.environ else []
+            moving = timed(sys.executable, *profile, "-m", "hameau", "move", "mover", "--to", "B",
                            "--data-dir", a.data_dir)  # fmt: skip
             status = a.run("move", "status", "mover").stdout.strip()
     print(json.dumps({

@@ -41,7 +41,7 @@ STREAMED = (
     ("POST", "/api/travel/blobs/upload"),
 )
 # JSON bodies allowed beyond `max_form_bytes`: a satellite's sync batches (paths, hashes);
-# a move's pieces of content (4 MiB each) and lists of hashes.
+# a move's pieces of content (8 MiB each) and lists of hashes.
 LARGER_BODIES = {"/api/travel/": 16 << 20, "/api/hamlet/moves/": 16 << 20}
 
 

@@ -146,9 +146,10 @@ def lacking(node: Node, move: Move, hashes: list[str]) -> dict[str, int]:
 
 
 def _split(body: bytes) -> tuple[list[list[Any]], memoryview]:
-    head, newline, _ = body.partition(b"\n")
+    end = body.find(b"\n")  # not partition: it would copy the megabytes after the index
+    head = body[: max(end, 0)]
     try:
-        items = json.loads(head)["items"] if newline else None
+        items = json.loads(head)["items"] if end >= 0 else None
         if not isinstance(items, list) or len(items) > MOST_ITEMS:
             raise ValueError("items")
         for sha, offset, total, length in items:
@@ -158,7 +159,7 @@ def _split(body: bytes) -> tuple[list[list[Any]], memoryview]:
         raise PieceRefused(
             "These pieces of content are not described as a move sends them."
         ) from None
-    data = memoryview(body)[len(head) + 1 :]
+    data = memoryview(body)[end + 1 :]
     if sum(item[3] for item in items) != len(data):
         raise PieceRefused("These pieces of content are not as long as their index says.")
     return items, data

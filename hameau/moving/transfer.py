@@ -33,7 +33,7 @@ from hameau.node.datadir import Node
 from hameau.node.db import transaction, utcnow
 from hameau.node.peer import Peer
 
-PIECE = 4 << 20  # bytes of content per signed request (its body's digest is checked whole)
+PIECE = 8 << 20  # bytes of content per signed request (its body's digest is checked whole)
 HASHES = 5000  # content names per question "which do you lack?"
 API = "/api/hamlet/moves"
 # A commit imports a whole environment: longer than a page's wait.

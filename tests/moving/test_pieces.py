@@ -1,5 +1,5 @@
-"""The pieces of a move: the sender cuts what the receiver lacks in requests of at most 4
-MiB (small contents share one, a large one spans several, from the bytes already there);
+"""The pieces of a move: the sender cuts what the receiver lacks in requests of at most
+PIECE bytes (small contents share one, a large one spans several, from the bytes already there);
 the receiver stores a content only once it is whole and hashes to its name."""
 
 from __future__ import annotations
