@@ -111,7 +111,16 @@ def start(member: str, peer: str, data_dir: Path | None) -> None:
     from hameau.moving.models import OPEN
 
     with _node(data_dir) as node:
-        running = [m for m in service.moves(node, member) if m.role == "out" and m.state in OPEN]
+        mine = [m for m in service.moves(node, member) if m.role == "out"]
+        running = [m for m in mine if m.state in OPEN]
+        if (
+            not running
+            and mine
+            and mine[0].state == "done"
+            and _peer_name(node, mine[0].peer_id) == peer
+        ):
+            _said(node, mine[0])  # done already (the command was cut after the switch)
+            return
         move = running[0] if running else service.start(node, member, peer, by="admin")
         _run(node, move.move_id)
 

@@ -134,10 +134,13 @@ def test_the_app_password_works_at_the_new_home(moved: Moved) -> None:
     assert answer.status_code == 200 and answer.content == b"v3 (3)"
 
 
-def test_moving_again_sends_nothing_the_receiver_has(moved: Moved) -> None:
-    """A member already moved cannot move from the old home: it says where their home is."""
+def test_moving_again_says_it_is_done_and_elsewhere_where_the_home_is(moved: Moved) -> None:
+    """The same command again (cut after the switch) says the move is done; a move to
+    another home from the old one says where the member's home is now."""
     again = moved.homes["A"].run("move", "alex", "--to", "B")
-    assert again.returncode != 0 and "home is" in again.stderr, again.stderr
+    assert again.returncode == 0 and "alex moved to B" in again.stdout, again.stderr
+    elsewhere = moved.homes["A"].run("move", "alex", "--to", "C")
+    assert elsewhere.returncode != 0 and "home is" in elsewhere.stderr, elsewhere.stderr
 
 
 def test_rollback_brings_back_what_was_written_at_the_new_home(moved: Moved) -> None:
