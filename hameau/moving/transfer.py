@@ -29,6 +29,7 @@ from hameau.hamlet.models import HamletPeer
 from hameau.hamlet.watched import PEER_ERRORS
 from hameau.moving.errors import MoveConflict
 from hameau.moving.models import Move
+from hameau.node.blobs import BlobDamaged
 from hameau.node.datadir import Node
 from hameau.node.db import transaction, utcnow
 from hameau.node.peer import Peer
@@ -147,8 +148,38 @@ def send(node: Node, move: Move, peer: Peer, contents: dict[str, int], opener: O
     return move
 
 
+class _Checked:
+    """A stored content read for sending: damaged content stops the move in words."""
+
+    def __init__(self, node: Node, digest: str) -> None:
+        self.digest = digest
+        self.reader = self._damaged(lambda: node.blobs.open_verified(digest))
+
+    def _damaged(self, work: Callable[[], Any]) -> Any:
+        try:
+            return work()
+        except BlobDamaged:
+            raise MoveConflict(
+                "A file's content (%(hash)s…) is damaged at this home, so the move stopped:"
+                " run `hameau check --repair`, then move again.",
+                hash=self.digest[:12],
+            ) from None
+
+    def seek(self, position: int) -> int:
+        return int(self.reader.seek(position))
+
+    def read(self, size: int) -> bytes:
+        return bytes(self._damaged(lambda: self.reader.read(size)))
+
+    def __enter__(self) -> _Checked:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.reader.close()
+
+
 def _blob_opener(node: Node) -> Opener:
-    return lambda digest: node.blobs.open_verified(digest)  # type: ignore[return-value]
+    return lambda digest: _Checked(node, digest)  # type: ignore[return-value]
 
 
 def copy(node: Node, move: Move, peer: Peer) -> Move:

@@ -92,3 +92,12 @@ def test_wrong_out_of_order_and_unaccepted_pieces_are_refused(target: Node) -> N
         receiving.pieces(target, move, body([[digest, 0, 100, 100]], data[:10]))
     with pytest.raises(MoveConflict):
         receiving.pieces(target, Move(move_id="m3", state="waiting"), body([], b""))
+
+
+def test_damaged_content_at_home_stops_the_move_in_words(target: Node) -> None:
+    digest = target.blobs.put(b"z" * 1000)
+    stored = target.blobs.path(digest)  # type: ignore[attr-defined]
+    stored.chmod(0o644)
+    stored.write_bytes(b"q" * 1000)  # a disk's damage
+    with pytest.raises(MoveConflict, match="damaged at this home"):
+        list(transfer._packs({digest: 0}, {digest: 1000}, transfer._blob_opener(target)))
