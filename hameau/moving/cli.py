@@ -32,8 +32,8 @@ class MoveGroup(click.Group):
 
 move_app = MoveGroup(
     "move",
-    help="Moving home: a member's whole environment to a paired home, resumable, with a"
-    " rollback. `hameau move MEMBER --to PEER` is `hameau move start MEMBER --to PEER`.",
+    help="Moving home: a member's whole environment to a paired home, resumable, with a rollback.",
+    epilog="`hameau move MEMBER --to PEER` is `hameau move start MEMBER --to PEER`.",
     no_args_is_help=True,
 )
 
