@@ -127,3 +127,27 @@ def test_a_piece_that_does_not_hash_to_its_name_is_not_stored(homes: dict[str, H
         assert not node.blobs.exists(name)
     finally:
         node.close()
+
+
+def test_the_plan_asks_the_peer_what_it_lacks(homes: dict[str, Home]) -> None:
+    from hameau import export
+    from hameau.accounts import members
+    from hameau.moving import service
+    from hameau.node.db import transaction
+    from tests.test_environment import write
+
+    a, b = homes["A"], homes["B"]
+    content = b"a photo of the sea" * 1000
+    node = opened(a.data_dir)
+    try:
+        node.assembled["environment"] = lambda: export
+        with transaction(node.sessions) as session:
+            write(node, session, members.find_member(session, "taken"), ["sea.jpg"], content)
+        assert service.plan(node, "taken", "B", ask_peer=True).missing_bytes == len(content)
+        there = opened(b.data_dir)
+        there.blobs.put(content)
+        there.close()
+        plan = service.plan(node, "taken", "B", ask_peer=True)
+        assert plan.missing_bytes == 0 and plan.total_bytes >= len(content)
+    finally:
+        node.close()
