@@ -234,6 +234,7 @@ PARTS: tuple[Part, ...] = (
         models=("hameau.moving.models",),
         errors=("hameau.moving.errors",),
         settings=("moving_accept_from",),
+        state="hameau.moving.state:attach",
     ),
     Part("backup"),
     Part(

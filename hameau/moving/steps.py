@@ -50,12 +50,9 @@ def _waiting(node: Node, move: Move, peer: HamletPeer, connection: Peer) -> Move
 def _switching(node: Node, move: Move, peer: HamletPeer, connection: Peer) -> Move:
     """Frozen here: finish if the receiver committed, let go if it gave up for good, else
     send the last changes and ask it to commit."""
-    there = transfer.status_at(connection, move)
-    if there is not None and there.get("state") == "done":
-        return transfer.finish(node, move, peer)
-    if there is None or there.get("state") in ("failed", "refused"):
-        why = str((there or {}).get("error") or "the receiving home does not know this move")
-        return transfer.abandon(node, move, "failed", why)
+    move = outcome(node, move)
+    if move.state != "switching":
+        return move
     move, archive = transfer.last_changes(node, move, connection)
     try:
         connection.call("POST", f"{transfer.API}/{move.move_id}/commit", json={"archive": archive})
@@ -68,6 +65,20 @@ def _switching(node: Node, move: Move, peer: HamletPeer, connection: Peer) -> Mo
             return transfer.abandon(node, move, "failed", str(there.get("error") or ""))
         raise
     return transfer.finish(node, move, peer)
+
+
+def outcome(node: Node, move: Move) -> Move:
+    """Frozen here: only learn what the receiver did (done: let go; failed or unknown there:
+    the member is home here again); anything else waits for `resume`."""
+    peer = transfer.peer_of(node, move)
+    with transfer.connect(node, peer) as connection:
+        there = transfer.status_at(connection, move)
+    if there is not None and there.get("state") == "done":
+        return transfer.finish(node, move, peer)
+    if there is None or there.get("state") in ("failed", "refused"):
+        why = str((there or {}).get("error") or "the receiving home does not know this move")
+        return transfer.abandon(node, move, "failed", why)
+    return move
 
 
 def run(node: Node, move: Move, peer: HamletPeer, connection: Peer) -> Move:

@@ -9,12 +9,14 @@ import hashlib
 import json
 import re
 import secrets
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from hameau.accounts.models import Member
 from hameau.hamlet.signer import Signer
 from hameau.hamlet.signing import node_id_of
 from tests.e2e.hamlet_nodes import Home, hamlet
@@ -151,3 +153,31 @@ def test_the_plan_asks_the_peer_what_it_lacks(homes: dict[str, Home]) -> None:
         assert plan.missing_bytes == 0 and plan.total_bytes >= len(content)
     finally:
         node.close()
+
+
+def test_a_home_restarted_frozen_learns_the_outcome_and_unfreezes(homes: dict[str, Home]) -> None:
+    """A move cut in its final phase that the receiver never committed: at the sender's next
+    start, the member is home there again, not left frozen."""
+    from hameau.hamlet.models import HamletPeer
+    from hameau.moving.models import Move
+    from hameau.node.db import transaction, utcnow
+
+    a = homes["A"]
+    node = opened(a.data_dir)
+    try:
+        add_member(node, "frozen")
+        with transaction(node.sessions) as session:
+            session.query(Member).filter_by(name="frozen").one().frozen_at = utcnow()
+            peer = session.query(HamletPeer).filter_by(name="B").one()
+            session.add(Move(move_id=secrets.token_hex(10), role="out", member_name="frozen",
+                             peer_id=peer.id, state="switching", by="admin"))  # fmt: skip
+    finally:
+        node.close()
+    a.restart()
+    for _ in range(300):
+        found = member_row(a.data_dir, "frozen")
+        if found is not None and found.frozen_at is None:
+            break
+        time.sleep(0.1)
+    assert found is not None and found.home_here and found.frozen_at is None
+    assert "failed" in a.run("move", "status", "frozen").stdout

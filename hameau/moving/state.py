@@ -1,0 +1,34 @@
+"""What moving home starts with the server: a move cut in its final phase (the member frozen
+here) learns its outcome from the receiver once, at start, in a thread of its own, so that a
+member is not left frozen until an admin runs the command again."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from hameau.node.datadir import Node
+
+log = logging.getLogger("hameau.moving")
+
+
+def settle(node: Node) -> None:
+    from hameau.moving import service, steps
+
+    for move in service.moves(node):
+        if move.role == "out" and move.state == "switching":
+            try:
+                found = steps.outcome(node, move)
+                log.info("move %s of %s: %s", move.move_id, move.member_name, found.state)
+            except Exception as error:  # the peer down: the next command or start tries again
+                log.warning(
+                    "move %s of %s: outcome unknown (%s)", move.move_id, move.member_name, error
+                )
+
+
+def attach(app: Any, node: Node) -> None:
+    def start() -> None:
+        threading.Thread(target=settle, args=(node,), name="moving-settle", daemon=True).start()
+
+    app.state.starts.append(start)
