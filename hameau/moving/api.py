@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hameau.errors import BadRequest
+from hameau.errors import BadRequest, Forbidden
 from hameau.hamlet.answers import signed_answer
 from hameau.hamlet.api import SignedPeer, _incoming
 from hameau.hamlet.models import HamletPeer
@@ -123,10 +123,13 @@ HASH_LIST = {"requestBody": {"required": True, "content": {"application/json": {
     "/lacking", response_model=Lacking, responses=errors(400, 401, 403), openapi_extra=HASH_LIST
 )
 async def lacking_here(request: Request, peer: SignedPeer) -> Response:
-    """Of these contents, those this home lacks (a move's plan asks before any move)."""
+    """Of these contents, those this home lacks (a move's plan asks before any move); only
+    to the homes its standing rule accepts: what a home holds is not told to any peer."""
     hashes = _hashes(await request.body())
     node = request.app.state.node
-    probe = Move(move_id="plan")
+    if not receiving.accepts_from(node, peer.name):
+        raise Forbidden("This home tells what it holds only for a move it accepted.")
+    probe = Move(move_id="plan", state="copying")
     return _answer(request, Lacking(lacking=receiving.lacking(node, probe, hashes)))
 
 

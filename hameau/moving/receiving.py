@@ -133,7 +133,10 @@ def partial_path(node: Node, move_id: str, digest: str) -> Path:
 
 def lacking(node: Node, move: Move, hashes: list[str]) -> dict[str, int]:
     """Of these contents, those the blob store lacks, each with the bytes of it already here
-    (a piece of it arrived before the move was cut)."""
+    (a piece of it arrived before the move was cut). Only for an accepted move: what a home
+    holds is told to no peer before."""
+    if move.state not in ("copying", "done"):
+        raise MoveConflict("This move is %(state)s here, not copying.", state=move.state)
     found: dict[str, int] = {}
     for digest in hashes:
         if not is_digest(digest):

@@ -22,6 +22,7 @@ from hameau.moving.errors import MoveConflict, MoveNotFound
 from hameau.moving.models import OPEN, Move
 from hameau.node.datadir import Node
 from hameau.node.db import transaction, utcnow
+from hameau.node.peer import PeerFailed
 
 # For the plan's estimate: what a move sustains on a household's network and disk.
 BYTES_PER_SECOND = 20 << 20
@@ -63,9 +64,23 @@ def _peer(node: Node, name: str) -> HamletPeer:
         return peer
 
 
+def _lacking(node: Node, peer: HamletPeer, names: list[str]) -> list[str] | None:
+    found: list[str] = []
+    try:
+        with transfer.connect(node, peer) as connection:
+            for first in range(0, len(names), transfer.HASHES):
+                asked = names[first : first + transfer.HASHES]
+                found += connection.call("POST", f"{transfer.API}/lacking", json=asked)["lacking"]
+    except PeerFailed as failed:
+        if failed.code == 403:
+            return None
+        raise
+    return found
+
+
 def plan(node: Node, member_name: str, peer_name: str, ask_peer: bool = False) -> MovePlan:
     """What would move, its size and an estimate; with ``ask_peer``, how much of it the peer
-    lacks (asked with a move id of its own, which it does not record)."""
+    lacks (it tells only if its standing rule accepts this home's members: else None)."""
     _member(node, member_name)
     peer = _peer(node, peer_name)
     usages = node.assembled["environment"]().usage_by_part(node, member_name)
@@ -77,12 +92,9 @@ def plan(node: Node, member_name: str, peer_name: str, ask_peer: bool = False) -
         probe = Move(move_id=f"plan-{secrets.token_hex(6)}", member_name=member_name)
         _path, manifest = transfer._export(node, probe)
         contents = transfer.references(manifest)
-        names, lacking = sorted(contents), []
-        with transfer.connect(node, peer) as connection:
-            for first in range(0, len(names), transfer.HASHES):
-                asked = names[first : first + transfer.HASHES]
-                lacking += connection.call("POST", f"{transfer.API}/lacking", json=asked)["lacking"]
-        found.missing_bytes = to_send = sum(contents[d] for d in lacking)
+        lacking = _lacking(node, peer, sorted(contents))
+        if lacking is not None:  # None: the peer tells only after accepting
+            found.missing_bytes = to_send = sum(contents[d] for d in lacking)
         transfer.shutil.rmtree(node.layout.root / "moving" / probe.move_id, ignore_errors=True)
     found.estimate_seconds = round(to_send / BYTES_PER_SECOND + items * SECONDS_PER_ITEM, 1)
     return found

@@ -169,3 +169,24 @@ def test_rollback_brings_back_what_was_written_at_the_new_home(moved: Moved) -> 
         assert live["at-b.txt"][0] == hashlib.sha256(written).hexdigest()  # type: ignore[index]
     finally:
         node.close()
+
+
+def test_the_plan_asks_the_peer_what_it_lacks(moved: Moved) -> None:
+    from hameau import export
+    from hameau.moving import service
+    from tests.test_environment import write
+
+    content = b"a photo of the sea" * 1000
+    node = opened(moved.homes["A"].data_dir)
+    try:
+        node.assembled["environment"] = lambda: export
+        with transaction(node.sessions) as session:
+            write(node, session, members.find_member(session, "sam"), ["sea.jpg"], content)
+        assert service.plan(node, "sam", "B", ask_peer=True).missing_bytes == len(content)
+        there = opened(moved.homes["B"].data_dir)
+        there.blobs.put(content)
+        there.close()
+        plan = service.plan(node, "sam", "B", ask_peer=True)
+        assert plan.missing_bytes == 0 and plan.total_bytes >= len(content)
+    finally:
+        node.close()

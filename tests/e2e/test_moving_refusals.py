@@ -131,7 +131,9 @@ def test_a_piece_that_does_not_hash_to_its_name_is_not_stored(homes: dict[str, H
         node.close()
 
 
-def test_the_plan_asks_the_peer_what_it_lacks(homes: dict[str, Home]) -> None:
+def test_the_plan_learns_nothing_of_what_a_peer_holds_before_it_accepts(
+    homes: dict[str, Home],
+) -> None:
     from hameau import export
     from hameau.accounts import members
     from hameau.moving import service
@@ -139,20 +141,21 @@ def test_the_plan_asks_the_peer_what_it_lacks(homes: dict[str, Home]) -> None:
     from tests.test_environment import write
 
     a, b = homes["A"], homes["B"]
-    content = b"a photo of the sea" * 1000
     node = opened(a.data_dir)
     try:
         node.assembled["environment"] = lambda: export
         with transaction(node.sessions) as session:
-            write(node, session, members.find_member(session, "taken"), ["sea.jpg"], content)
-        assert service.plan(node, "taken", "B", ask_peer=True).missing_bytes == len(content)
-        there = opened(b.data_dir)
-        there.blobs.put(content)
-        there.close()
-        plan = service.plan(node, "taken", "B", ask_peer=True)
-        assert plan.missing_bytes == 0 and plan.total_bytes >= len(content)
+            write(node, session, members.find_member(session, "taken"), ["sea.jpg"], b"sea")
+        assert service.plan(node, "taken", "B", ask_peer=True).missing_bytes is None
     finally:
         node.close()
+    with signed(a, b) as peer:
+        asked = peer.post(f"{MOVES}/lacking", json=["0" * 64])
+        assert asked.status_code == 403 and "accepted" in asked.json()["error"]
+        given = offer()
+        assert peer.post(MOVES, json=given).json()["state"] == "waiting"
+        waiting = peer.post(f"{MOVES}/{given['move_id']}/lacking", json=["0" * 64])
+        assert waiting.status_code == 409
 
 
 def test_a_home_restarted_frozen_learns_the_outcome_and_unfreezes(homes: dict[str, Home]) -> None:
