@@ -14,17 +14,27 @@ log = logging.getLogger("hameau.moving")
 
 
 def settle(node: Node) -> None:
-    from hameau.moving import service, steps
+    from sqlalchemy import select
 
-    for move in service.moves(node):
-        if move.role == "out" and move.state == "switching":
-            try:
-                found = steps.outcome(node, move)
-                log.info("move %s of %s: %s", move.move_id, move.member_name, found.state)
-            except Exception as error:  # the peer down: the next command or start tries again
-                log.warning(
-                    "move %s of %s: outcome unknown (%s)", move.move_id, move.member_name, error
-                )
+    from hameau.moving.models import Move
+
+    with node.sessions() as session:
+        cut = list(
+            session.scalars(select(Move).where(Move.role == "out", Move.state == "switching"))
+        )
+        session.expunge_all()
+    if not cut:
+        return  # the usual start: nothing more is loaded
+    from hameau.moving import steps
+
+    for move in cut:
+        try:
+            found = steps.outcome(node, move)
+            log.info("move %s of %s: %s", move.move_id, move.member_name, found.state)
+        except Exception as error:  # the peer down: the next command or start tries again
+            log.warning(
+                "move %s of %s: outcome unknown (%s)", move.move_id, move.member_name, error
+            )
 
 
 def attach(app: Any, node: Node) -> None:
