@@ -5,6 +5,8 @@ verified at arrival and stored durably, then the import and the switch), beside 
 of A's data directory to an empty directory, in the same run. Prints one JSON line.
 
     .venv/bin/python bench/moving.py [--big 4] [--big-mb 200] [--small 3000] [--small-kb 70]
+
+With PROFILE=FILE in the environment, the move's command runs under cProfile into FILE.
 """
 
 from __future__ import annotations
@@ -86,7 +88,9 @@ def main() -> None:
             subprocess.run(["sync"], check=True)
             rsync = timed("rsync", "-a", f"{a.data_dir}/", root / "rsync-copy")
             subprocess.run(["sync"], check=True)
-            profile = ["-m", "cProfile", "-o", os.environ["PROFILE"]] if "PROFILE" in os.environ else []
+            profile = (
+                ["-m", "cProfile", "-o", os.environ["PROFILE"]] if "PROFILE" in os.environ else []
+            )
             moving = timed(sys.executable, *profile, "-m", "hameau", "move", "mover", "--to", "B",
                            "--data-dir", a.data_dir)  # fmt: skip
             status = a.run("move", "status", "mover").stdout.strip()
