@@ -42,9 +42,11 @@ STREAMED = (
     ("PUT", "/files/item/"),  # a shared device's upload, the folder by id
     ("POST", "/api/travel/blobs/upload"),
 )
-# JSON bodies allowed beyond `max_form_bytes`: a satellite's sync batches (paths, hashes).
+# JSON bodies allowed beyond `max_form_bytes`: a satellite's sync batches (paths, hashes);
+# a move's pieces of content (8 MiB each) and lists of hashes.
 LARGER_BODIES = {
     "/api/travel/": 16 << 20,
+    "/api/hamlet/moves/": 16 << 20,
     "/api/hamlet/backup/": 144 << 20,  # a peer's restic pack (hameau/backup/store.py)
 }
 
@@ -75,6 +77,13 @@ def _export_member(node: Node, member_id: int, out: Path) -> Any:
     from hameau.export import export_member
 
     return export_member(node, member_id, out)
+
+
+def _environment() -> Any:
+    """Export and import by reference, for moving home (a part: it does not import these)."""
+    from hameau import export
+
+    return export
 
 
 @asynccontextmanager
@@ -213,6 +222,7 @@ def create_app(node: Node) -> FastAPI:
     app.state.metrics = metrics
     app.state.export_member = _export_member
     app.state.syncing = trips.domains  # for travel, which never imports the registry
+    node.assembled.setdefault("environment", _environment)
     app.state.starts = []  # Callable[[], None]
     app.state.stops = []  # Callable[[], Awaitable[None]]
     # Callable[[request, db, visitor], (html, login session ids)]: parts' sections of the

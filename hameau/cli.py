@@ -137,11 +137,20 @@ def _syncing() -> Any:
     return trips.domains()
 
 
+def _environment() -> Any:
+    """Export and import by reference, for moving home (a part: it does not import these)."""
+    from hameau import export
+
+    return export
+
+
 def main() -> None:
     try:
         # A command's `ctx.exit(n)` comes back as n; the context hands travel the syncing
         # domains (travel does not import the registry).
-        code = app.main(standalone_mode=False, obj={"syncing": _syncing})
+        code = app.main(
+            standalone_mode=False, obj={"syncing": _syncing, "environment": _environment}
+        )
     except click.Abort as aborted:
         if isinstance(aborted.__cause__, KeyboardInterrupt):
             sys.exit(130)  # Ctrl-C: the shell's usual code, nothing said

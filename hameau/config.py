@@ -232,6 +232,12 @@ OPTIONS: dict[str, Option] = {
     "backup_warn_days": Option(
         2, "Days after the last good backup when the admin pages warn.", _positive_number
     ),
+    "moving_accept_from": Option(
+        "",
+        "Paired homes, comma-separated by their names (or * for every one), whose members"
+        " moving here are accepted without asking an admin; empty: an admin accepts each.",
+        str,
+    ),
 }
 
 
@@ -280,6 +286,7 @@ class Settings:
     backup_keep_weekly: int = OPTIONS["backup_keep_weekly"].default
     backup_keep_monthly: int = OPTIONS["backup_keep_monthly"].default
     backup_warn_days: float = OPTIONS["backup_warn_days"].default
+    moving_accept_from: str = OPTIONS["moving_accept_from"].default
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **values: Any) -> Settings:

@@ -21,9 +21,10 @@ what an import needs (versions, the notes' CRDT state, the password's hash).
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy.orm import Session
 
@@ -38,10 +39,15 @@ from hameau.node.environment import ArchiveReader, ArchiveWriter, Usage, damaged
 FORMAT = "hameau-export/2"
 # Room kept free on the node's disk beyond what an import writes.
 DISK_MARGIN = 64 << 20
+# Run inside the import's transaction, once every part is in (moving home's switch).
+Within = Callable[[Session, Member], None]
 
 
-def export_member(node: Node, member_id: int, out: Path) -> dict[str, Any]:
+def export_member(
+    node: Node, member_id: int, out: Path, by_reference: bool = False
+) -> dict[str, Any]:
     """Write the archive to ``out`` (a temp name, then renamed); returns the manifest.
+    ``by_reference`` (moving home): stored contents are named by hash, not copied.
 
     Damaged content refuses the whole export (files' adapter raises Conflict)."""
     import zipfile
@@ -51,7 +57,7 @@ def export_member(node: Node, member_id: int, out: Path) -> dict[str, Any]:
         with transaction(node.sessions) as session, zipfile.ZipFile(partial, "w") as packed:
             member = session.get(Member, member_id)
             assert member is not None
-            archive = ArchiveWriter(packed)
+            archive = ArchiveWriter(packed, by_reference)
             exported = []
             for part, adapter in parts.adapters():
                 if adapter.export is not None:
@@ -108,7 +114,12 @@ def _check_disk(node: Node, archive: ArchiveReader) -> None:
 
 
 def _import_parts(
-    node: Node, session: Session, archive: ArchiveReader, name: str, quota_mb: int | None
+    node: Node,
+    session: Session,
+    archive: ArchiveReader,
+    name: str,
+    quota_mb: int | None,
+    within: Within | None = None,
 ) -> Imported:
     """The member (made if missing), then every part's import, in the registry's order."""
     profile = accounts.read_profile(archive)
@@ -129,22 +140,47 @@ def _import_parts(
     for _part, adapter in parts.adapters():
         if adapter.usage is not None:
             done.usage += adapter.usage(node, session, member)
+    if within is not None:
+        within(session, member)
     return done
 
 
 def import_member(
-    node: Node, path: Path, as_name: str | None = None, quota_mb: int | None = None
+    node: Node,
+    path: Path | BinaryIO,
+    as_name: str | None = None,
+    quota_mb: int | None = None,
+    by_reference: bool = False,
+    within: Within | None = None,
 ) -> Imported:
     """Check the whole archive, then import it in one database transaction: the member
     (made if missing, with ``quota_mb`` or the node's default quota), then every part in the
-    registry's order. Importing again changes nothing."""
-    with ArchiveReader(path) as archive:
+    registry's order, then ``within`` (moving home: the switch, in the same transaction).
+    ``by_reference``: contents named by hash are in the blob store already. Importing again
+    changes nothing."""
+    with ArchiveReader(path, node.blobs if by_reference else None) as archive:
         _check_format(archive)
         profile = accounts.read_profile(archive)
         _check_disk(node, archive)
         archive.verify()  # every byte hashed before anything is written
         try:
             with transaction(node.sessions) as session:
-                return _import_parts(node, session, archive, as_name or profile["name"], quota_mb)
+                name = as_name or profile["name"]
+                return _import_parts(node, session, archive, name, quota_mb, within)
         except (KeyError, TypeError, ValueError) as error:
             raise damaged("its profile cannot be read") from error
+
+
+def usage_by_part(node: Node, member_name: str) -> list[tuple[str, Usage]]:
+    """What each part with an adapter holds of the member (moving home's plan)."""
+    from sqlalchemy import select
+
+    found: list[tuple[str, Usage]] = []
+    with node.sessions() as session:
+        member = session.scalar(select(Member).where(Member.name == member_name))
+        if member is None:
+            return found
+        for part, adapter in parts.adapters():
+            if adapter.usage is not None:
+                found.append((part.name, adapter.usage(node, session, member)))
+    return found

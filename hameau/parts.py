@@ -242,8 +242,20 @@ PARTS: tuple[Part, ...] = (
     Part(
         "moving",
         middleware=("hameau.moving.doors:Doors",),  # after the hamlet's: a visit is a door too
-        settings=("move_rollback_days",),
-        state="hameau.moving.window:attach",
+        routers=("hameau.moving.api:router",),
+        paths=("/api/hamlet/moves",),
+        commands=(
+            Command(
+                "move",
+                "hameau.moving.cli:move_app",
+                "Moving home: a member's whole environment to a paired home, resumable, with"
+                " a rollback.",
+            ),
+        ),
+        models=("hameau.moving.models",),
+        errors=("hameau.moving.errors",),
+        settings=("moving_accept_from", "move_rollback_days"),
+        state="hameau.moving.state:attach",
     ),
     Part(
         "backup",

@@ -1,8 +1,29 @@
-"""Errors of moving home: each carries its status and one sentence saying what to do."""
+"""Moving home's errors: each carries its status and one sentence for the user. (The other
+moving lanes add theirs at the end of this file.)"""
 
 from __future__ import annotations
 
-from hameau.errors import HameauError
+from hameau.errors import BadRequest, Conflict, HameauError, InsufficientStorage, NotFound
+
+
+class MoveNotFound(NotFound):
+    """No move of that id on this node (or not with the peer that asks)."""
+
+
+class MoveConflict(Conflict):
+    """A move that cannot do what is asked in the state it is in, or a member who cannot move."""
+
+
+class NameTaken(Conflict):
+    """A member of the moving member's name lives at the receiving node already."""
+
+
+class PieceRefused(BadRequest):
+    """A piece of content that does not hash to its name, or does not fit where it goes."""
+
+
+class NoRoom(InsufficientStorage):
+    """The receiving node's disk has not room for the moving member."""
 
 
 class MemberFrozen(HameauError):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,6 +44,9 @@ class Node:
     engine: Engine
     sessions: sessionmaker[Session]
     name: str
+    # What the assembly hands down to parts that must not import it (moving home: the export
+    # and import of a member's environment); set by the app factory and the command line.
+    assembled: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
     def blobs(self) -> BlobStore:

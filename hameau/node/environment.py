@@ -5,6 +5,11 @@ An archive is a zip with `manifest.json`: every other entry's path, size and SHA
 `ArchiveWriter` builds it (hashing as it writes); `ArchiveReader` checks all of it — safe
 names, sizes, hashes, nothing missing and nothing extra — before an adapter reads a byte, so
 a damaged, truncated or hostile archive is refused before anything is written.
+
+**By reference** (moving home): the writer made with ``by_reference`` records a content the
+blob store holds (`add_stream` with its hash) in the manifest with ``"ref": true`` instead of
+copying it into the zip; the reader given ``blobs`` finds such an entry in that store, where
+it arrived (and was verified) before the archive, and refuses the archive if it is not there.
 """
 
 from __future__ import annotations
@@ -15,9 +20,12 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from hameau.errors import BadRequest
+
+if TYPE_CHECKING:
+    from hameau.node.blobs import BlobStore
 
 MANIFEST = "manifest.json"
 CHUNK = 1 << 20
@@ -75,13 +83,16 @@ def _most(info: zipfile.ZipInfo) -> int:
 class ArchiveWriter:
     """Writes entries into a zip and keeps the manifest of their sizes and hashes."""
 
-    def __init__(self, archive: zipfile.ZipFile) -> None:
+    def __init__(self, archive: zipfile.ZipFile, by_reference: bool = False) -> None:
         self.zip = archive
         self.entries: list[dict[str, Any]] = []
         self._names: set[str] = set()
+        self.by_reference = by_reference
 
-    def _record(self, path: str, size: int, sha256: str) -> None:
-        self.entries.append({"path": path, "size": size, "sha256": sha256})
+    def _record(self, path: str, size: int, sha256: str, ref: bool = False) -> None:
+        self.entries.append(
+            {"path": path, "size": size, "sha256": sha256, **({"ref": True} if ref else {})}
+        )
 
     def has(self, path: str) -> bool:
         return path in self._names
@@ -98,9 +109,14 @@ class ArchiveWriter:
 
     def add_stream(self, path: str, source: Readable, sha256: str | None = None) -> str:
         """Copy a stream in, hashed on the way; with ``sha256``, a different hash raises
-        ValueError (the entry written so far stays out of the manifest)."""
+        ValueError (the entry written so far stays out of the manifest). By reference, a
+        stored content (a reader with its ``size``) is only named, not copied."""
         safe_path(path)
         self._names.add(path)
+        size = getattr(source, "size", None)
+        if self.by_reference and sha256 is not None and isinstance(size, int):
+            self._record(path, size, sha256, ref=True)
+            return sha256
         digest, size = hashlib.sha256(), 0
         info = zipfile.ZipInfo(path)
         info.compress_type = zipfile.ZIP_DEFLATED
@@ -125,7 +141,8 @@ class ArchiveReader:
     """An archive checked whole when opened: every entry is named safely, listed in the
     manifest with the size the zip declares, and hashes to what the manifest says."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | BinaryIO, blobs: BlobStore | None = None) -> None:
+        self.blobs = blobs  # where entries "by reference" are (None: an archive has none)
         try:
             self.zip = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError, EOFError) as error:
@@ -168,7 +185,8 @@ class ArchiveReader:
             safe_path(name)
         if len(set(names)) != len(names):
             raise damaged("an entry is there twice")
-        listed = set(self._entries)
+        listed = {name for name, entry in self._entries.items() if not entry.get("ref")}
+        self._check_references()
         present = set(names) - {MANIFEST}
         if missing := sorted(listed - present):
             raise damaged(f"{missing[0]} is missing")
@@ -181,14 +199,28 @@ class ArchiveReader:
             if info.file_size > _most(info):  # a zip bomb, or a header that lies
                 raise damaged(f"{name} declares more bytes than it holds")
 
+    def _check_references(self) -> None:
+        """Every entry by reference is in the blob store, with the size the manifest gives."""
+        for name, entry in self._entries.items():
+            if not entry.get("ref"):
+                continue
+            if self.blobs is None:
+                raise damaged(f"{name} is not in it")
+            if self.blobs.size(entry["sha256"]) != entry["size"]:
+                raise damaged(f"the content of {name} has not arrived")
+
     @property
     def total_size(self) -> int:
-        """Bytes the entries hold once unpacked (as declared, checked by `verify`)."""
-        return sum(entry["size"] for entry in self._entries.values())
+        """Bytes the entries of the zip hold once unpacked (as declared, checked by `verify`);
+        entries by reference are stored already."""
+        return sum(e["size"] for e in self._entries.values() if not e.get("ref"))
 
     def verify(self) -> None:
-        """Read every entry once, hashing it; raise on the first that differs."""
+        """Read every entry once, hashing it; raise on the first that differs. (Content by
+        reference was verified as it arrived in the blob store.)"""
         for name, entry in self._entries.items():
+            if entry.get("ref"):
+                continue
             digest, size = hashlib.sha256(), 0
             try:
                 with self.zip.open(name) as source:
@@ -212,9 +244,16 @@ class ArchiveReader:
     def paths(self, prefix: str = "") -> list[str]:
         return sorted(path for path in self._entries if path.startswith(prefix))
 
+    def _stored(self, path: str) -> str | None:
+        """The hash of an entry by reference (then in `blobs`), None for one in the zip."""
+        entry = self._entries[path]
+        return str(entry["sha256"]) if entry.get("ref") else None
+
     def read(self, path: str) -> bytes:
         if path not in self._entries:
             raise damaged(f"{path} is missing")
+        if (digest := self._stored(path)) is not None and self.blobs is not None:
+            return self.blobs.read(digest)
         return self.zip.read(path)
 
     def read_json(self, path: str, default: Any = None) -> Any:
@@ -228,6 +267,8 @@ class ArchiveReader:
     def open(self, path: str) -> BinaryIO:
         if path not in self._entries:
             raise damaged(f"{path} is missing")
+        if (digest := self._stored(path)) is not None and self.blobs is not None:
+            return self.blobs.open_verified(digest)  # type: ignore[return-value]
         return self.zip.open(path)  # type: ignore[return-value]
 
     def by_hash(self) -> Iterator[tuple[str, str]]:

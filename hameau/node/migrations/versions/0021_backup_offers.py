@@ -2,7 +2,7 @@
 (issue 13)
 
 Revision ID: 0021
-Revises: 0018
+Revises: 0020
 Create Date: 2026-11-30
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0021"
-down_revision: str | None = "0018"
+down_revision: str | None = "0020"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 

@@ -1,0 +1,105 @@
+"""Moving a member's environment of about 1 GiB (a few big files and some thousands of small
+ones, random bytes) from node A to node B, both served with --tls and paired with the
+command line, with `hameau move` (contents by hash, in signed 8 MiB requests, each content
+verified at arrival and stored durably, then the import and the switch), beside `rsync -a`
+of A's data directory to an empty directory, in the same run. Prints one JSON line.
+
+    .venv/bin/python bench/moving.py [--big 4] [--big-mb 200] [--small 3000] [--small-kb 70]
+
+With PROFILE=FILE in the environment, the move's command runs under cProfile into FILE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT  # noqa: F401  (puts the repository on the path)
+
+from hameau.accounts import members
+from hameau.config import Settings
+from hameau.files import service as files
+from hameau.node.datadir import open_node
+from hameau.node.db import transaction
+from tests.e2e.hamlet_nodes import hamlet
+
+
+def store(node: object, size: int) -> str:
+    """Random content of ``size`` bytes into the node's blob store, streamed."""
+    with node.blobs.writer() as writer:  # type: ignore[attr-defined]
+        left = size
+        while left:
+            chunk = os.urandom(min(left, 1 << 20))
+            writer.write(chunk)
+            left -= len(chunk)
+        return str(writer.commit())
+
+
+def furnish(data: Path, big: int, big_size: int, small: int, small_size: int) -> int:
+    node = open_node(Settings(data_dir=data))
+    total = 0
+    try:
+        with transaction(node.sessions) as session:
+            member = members.add_member(session, "mover", "correct horse", quota_bytes=8 << 30)
+            mine = files.space(member, "mine")
+            files.make_folder(session, member, mine, ["small"])
+            sizes = [("big", number, big_size) for number in range(big)]
+            sizes += [("small", number, small_size) for number in range(small)]
+            for folder, number, size in sizes:
+                # Small ones are photos: text files would also be indexed for search at arrival.
+                parts = [f"film-{number}.mkv"] if folder == "big" else ["small", f"{number}.jpg"]
+                plan = files.plan_write(session, member, mine, parts)
+                files.record_write(session, plan, member, store(node, size), size, "", node.blobs)
+                total += size
+    finally:
+        node.close()
+    return total
+
+
+def timed(*command: str | Path) -> float:
+    start = time.perf_counter()
+    done = subprocess.run([*map(str, command)], capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode:
+        raise SystemExit(done.stderr + done.stdout)
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--big", type=int, default=4)
+    parser.add_argument("--big-mb", type=int, default=200)
+    parser.add_argument("--small", type=int, default=3000)
+    parser.add_argument("--small-kb", type=int, default=70)
+    given = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="hameau-moving-") as folder:
+        root = Path(folder)
+        rule = {"B": {"HAMEAU_MOVING_ACCEPT_FROM": "A"}}
+        with hamlet(root, names=("A", "B"), pairs=(("B", "A"),), env=rule) as homes:
+            a = homes["A"]
+            size = furnish(a.data_dir, given.big, given.big_mb << 20, given.small,
+                           given.small_kb << 10)  # fmt: skip
+            subprocess.run(["sync"], check=True)
+            rsync = timed("rsync", "-a", f"{a.data_dir}/", root / "rsync-copy")
+            subprocess.run(["sync"], check=True)
+            profile = (
+                ["-m", "cProfile", "-o", os.environ["PROFILE"]] if "PROFILE" in os.environ else []
+            )
+            moving = timed(sys.executable, *profile, "-m", "hameau", "move", "mover", "--to", "B",
+                           "--data-dir", a.data_dir)  # fmt: skip
+            status = a.run("move", "status", "mover").stdout.strip()
+    print(json.dumps({
+        "bytes": size, "files": given.big + given.small, "rsync_s": round(rsync, 2),
+        "move_s": round(moving, 2), "ratio": round(moving / rsync, 2),
+        "move_mb_s": round(size / moving / (1 << 20), 1), "status": status,
+    }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

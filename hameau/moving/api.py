@@ -1,0 +1,195 @@
+"""The receiving node's routes of a move, for paired peers only (signed requests, signed
+answers: hameau/hamlet/api.py): the offer, its state, which contents it lacks, the pieces of
+content, and the commit. Heavy work (hashing, storing, the import) runs in a worker thread."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hameau.errors import BadRequest, Forbidden
+from hameau.hamlet.answers import signed_answer
+from hameau.hamlet.api import SignedPeer, _incoming
+from hameau.hamlet.models import HamletPeer
+from hameau.moving import receiving
+from hameau.moving.models import Move
+from hameau.node.datadir import Node
+from hameau.node.db import transaction
+from hameau.web.openapi import binary, errors
+
+router = APIRouter(prefix="/api/hamlet/moves", tags=["moving"])
+
+
+class MoveState(BaseModel):
+    move_id: str
+    state: str = Field(description="waiting, refused, copying, switching, done, failed …")
+    verified: int = Field(description="Contents of this move verified at arrival here.")
+    error: str | None = None
+
+
+class Lacking(BaseModel):
+    lacking: dict[str, int] = Field(
+        description="Each content this node lacks, with the bytes of it it has already."
+    )
+
+
+class Offer(BaseModel):
+    move_id: str = Field(min_length=8, max_length=40, pattern=r"^[0-9a-f]+$")
+    member: str = Field(min_length=1, max_length=40)
+    by: str = Field(default="admin", max_length=20)
+    member_since: str | None = Field(default=None, max_length=40)
+    bytes_total: int = Field(default=0, ge=0)
+    items_total: int = Field(default=0, ge=0)
+    rollback_of: str | None = Field(default=None, max_length=40)
+
+
+class Commit(BaseModel):
+    archive: str = Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")
+
+
+def _answer(request: Request, data: BaseModel) -> Response:
+    identity = request.app.state.node.identity
+    return signed_answer(data, _incoming(request), identity, request.state.hamlet_nonce)
+
+
+def _state(move: Move) -> MoveState:
+    return MoveState(
+        move_id=move.move_id, state=move.state, verified=move.verified, error=move.error
+    )
+
+
+def _body(model: type[BaseModel], body: bytes, refusal: BadRequest) -> Any:
+    try:
+        return model.model_validate_json(body)
+    except ValueError:
+        raise refusal from None
+
+
+def _json(model: type[BaseModel]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": model.model_json_schema()}}}}  # fmt: skip
+
+
+@router.post(
+    "", response_model=MoveState, responses=errors(400, 401, 403, 404, 409, 507),
+    openapi_extra=_json(Offer),
+)  # fmt: skip
+async def offer(request: Request, peer: SignedPeer) -> Response:
+    """A paired home offers a member's move here: accepted at once by this home's standing
+    rule (or when it undoes a move from here), else waiting for an admin."""
+    given = _body(
+        Offer, await request.body(), BadRequest("A move's offer needs its id and the member.")
+    )
+    node: Node = request.app.state.node
+
+    def record() -> Move:
+        with transaction(node.sessions) as session:
+            move = receiving.offer(node, session, session.merge(peer), given.model_dump())
+            session.flush()
+            session.expunge(move)
+            return move
+
+    return _answer(request, _state(await run_in_threadpool(record)))
+
+
+def _find(node: Node, peer: HamletPeer, move_id: str) -> Move:
+    with node.sessions() as session:
+        move = receiving.find(session, peer, move_id)
+        session.expunge(move)
+        return move
+
+
+def _hashes(body: bytes) -> list[str]:
+    try:
+        hashes = json.loads(body)
+        if isinstance(hashes, list) and all(isinstance(item, str) for item in hashes):
+            return hashes[: receiving.MOST_ITEMS]
+    except ValueError:
+        pass
+    raise BadRequest("Give the contents' names as a JSON list of SHA-256 hashes.")
+
+
+HASH_LIST = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"type": "array", "items": {"type": "string"}}}}}}  # fmt: skip
+
+
+@router.post(
+    "/lacking", response_model=Lacking, responses=errors(400, 401, 403), openapi_extra=HASH_LIST
+)
+async def lacking_here(request: Request, peer: SignedPeer) -> Response:
+    """Of these contents, those this home lacks (a move's plan asks before any move); only
+    to the homes its standing rule accepts: what a home holds is not told to any peer."""
+    hashes = _hashes(await request.body())
+    node = request.app.state.node
+    if not receiving.accepts_from(node, peer.name):
+        raise Forbidden("This home tells what it holds only for a move it accepted.")
+    probe = Move(move_id="plan", state="copying")
+    return _answer(request, Lacking(lacking=receiving.lacking(node, probe, hashes)))
+
+
+@router.get("/{move_id}", response_model=MoveState, responses=errors(401, 403, 404))
+async def state(request: Request, peer: SignedPeer, move_id: str) -> Response:
+    """Where this move is, here."""
+    return _answer(request, _state(_find(request.app.state.node, peer, move_id)))
+
+
+@router.post(
+    "/{move_id}/lacking", response_model=Lacking, responses=errors(400, 401, 403, 404),
+    openapi_extra=HASH_LIST,
+)  # fmt: skip
+async def lacking(request: Request, peer: SignedPeer, move_id: str) -> Response:
+    """Of these contents of the move, those this home lacks, with the bytes it has of each."""
+    hashes = _hashes(await request.body())
+    node = request.app.state.node
+    move = _find(node, peer, move_id)
+    found = await run_in_threadpool(receiving.lacking, node, move, hashes)
+    return _answer(request, Lacking(lacking=found))
+
+
+PIECES = {"requestBody": {"required": True, **binary("A JSON index line, then the bytes.")}}
+
+
+@router.post(
+    "/{move_id}/pieces", response_model=MoveState, responses=errors(400, 401, 403, 404, 409),
+    openapi_extra=PIECES,
+)  # fmt: skip
+async def pieces(request: Request, peer: SignedPeer, move_id: str) -> Response:
+    """Pieces of the move's contents: each content is verified against its hash when it is
+    whole, and only then stored."""
+    body = await request.body()
+    node: Node = request.app.state.node
+    move = _find(node, peer, move_id)
+
+    def store() -> Move:
+        verified = receiving.pieces(node, move, body)
+        with transaction(node.sessions) as session:
+            found = session.get(Move, move.id)
+            assert found is not None
+            found.verified += verified
+            found.bytes_sent += len(body)
+            session.flush()
+            session.expunge(found)
+            return found
+
+    return _answer(request, _state(await run_in_threadpool(store)))
+
+
+@router.post(
+    "/{move_id}/commit", response_model=MoveState,
+    responses=errors(400, 401, 403, 404, 409, 507), openapi_extra=_json(Commit),
+)  # fmt: skip
+async def commit(request: Request, peer: SignedPeer, move_id: str) -> Response:
+    """The switch: the member's environment imported here (its contents all arrived) and
+    this home made theirs, in one transaction; a commit done already answers so."""
+    given = _body(
+        Commit, await request.body(), BadRequest("A commit names the move's archive by its hash.")
+    )
+    node: Node = request.app.state.node
+    await run_in_threadpool(receiving.commit, node, peer, move_id, given.archive)
+    return _answer(request, _state(_find(node, peer, move_id)))

@@ -1,0 +1,305 @@
+"""The receiving node's side of a move: the offer (accepted by an admin or a standing rule),
+which contents it lacks, the pieces of content (each verified at arrival before it is
+stored), and the commit: the member's environment imported in one transaction that also
+makes this node their home. Every step is idempotent: a sender killed anywhere asks again.
+
+The member's row appears here only in the commit's transaction, already home (what the
+contract's "created frozen, unfrozen by the switch" comes to, with no moment in between);
+the sender stays frozen until it learns that the commit is done."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hameau.accounts.models import Member
+from hameau.errors import HameauError
+from hameau.hamlet.models import HamletPeer
+from hameau.moving.errors import MoveConflict, MoveNotFound, NameTaken, NoRoom, PieceRefused
+from hameau.moving.models import Move
+from hameau.node.blobs import BlobError, BlobWriter, is_digest
+from hameau.node.datadir import Node
+from hameau.node.db import transaction, utcnow
+
+DISK_MARGIN = 64 << 20
+# One commit at a time per node: a sender that retried must not import beside its first try.
+COMMITTING = threading.Lock()
+# The pieces of one request: its index, then a newline, then the bytes each item says.
+MOST_ITEMS = 10_000
+
+
+def rollback_days(node: Node) -> int:
+    return int(getattr(node.settings, "move_rollback_days", 30))
+
+
+def accepts_from(node: Node, peer_name: str) -> bool:
+    """The standing rule (setting `moving_accept_from`): members of this peer moving here are
+    accepted without asking an admin."""
+    names = {name.strip() for name in node.settings.moving_accept_from.split(",")}
+    return "*" in names or peer_name in names
+
+
+def find(session: Session, peer: HamletPeer, move_id: str) -> Move:
+    """This peer's move of that id, arriving here; MoveNotFound for any other."""
+    move = session.scalar(
+        select(Move).where(Move.move_id == move_id, Move.role == "in", Move.peer_id == peer.id)
+    )
+    if move is None:
+        raise MoveNotFound("No move %(move)s from this home is known here.", move=move_id[:40])
+    return move
+
+
+def _check_name(session: Session, name: str, since: datetime | None) -> None:
+    """A member of that name here is refused, unless it is this person's copy left at a
+    move away (moved_to set), which the arriving environment replaces."""
+    found = session.scalar(select(Member).where(Member.name == name))
+    if found is None:
+        return
+    if found.moved_to is None or (since is not None and found.created_at != since):
+        raise NameTaken(
+            "A member named '%(name)s' already lives at this home; they cannot move here"
+            " under that name.",
+            name=name,
+        )
+
+
+def _check_room(node: Node, size: int) -> None:
+    free = shutil.disk_usage(node.layout.root).free
+    if size + DISK_MARGIN > free:
+        raise NoRoom(
+            "This home's disk has %(free)s MB free, not enough for the %(size)s MB of the"
+            " member moving here.",
+            free=free >> 20,
+            size=max(1, size >> 20),
+        )
+
+
+def _rolls_back(session: Session, peer: HamletPeer, given: dict[str, Any]) -> str | None:
+    """The move this offer undoes, if it is the way back of one from here, in its window."""
+    earlier = given.get("rollback_of")
+    if not earlier:
+        return None
+    found = session.scalar(
+        select(Move).where(
+            Move.move_id == str(earlier), Move.role == "out", Move.peer_id == peer.id,
+            Move.member_name == given["member"], Move.state == "done",
+        )
+    )  # fmt: skip
+    if found is None or found.rollback_until is None or found.rollback_until < utcnow():
+        raise MoveConflict(
+            "This rollback's window has ended, or the move it undoes is not known here."
+        )
+    return found.move_id
+
+
+def offer(node: Node, session: Session, peer: HamletPeer, given: dict[str, Any]) -> Move:
+    """A peer proposes a member's move here: recorded (once), accepted at once by the
+    standing rule or when it undoes a move from here, else waiting for an admin."""
+    move_id, name = str(given["move_id"]), str(given["member"])
+    found = session.scalar(select(Move).where(Move.move_id == move_id, Move.role == "in"))
+    if found is not None:
+        if found.peer_id != peer.id:
+            raise MoveConflict("This move is another home's.")
+        return found
+    since = datetime.fromisoformat(given["member_since"]) if given.get("member_since") else None
+    _check_name(session, name, since)
+    _check_room(node, int(given.get("bytes_total") or 0))
+    rollback_of = _rolls_back(session, peer, given)
+    accepted = rollback_of is not None or accepts_from(node, peer.name)
+    move = Move(
+        move_id=move_id, role="in", member_name=name, member_since=since, peer_id=peer.id,
+        state="copying" if accepted else "waiting",
+        by=("rollback" if rollback_of else "rule") if accepted else str(given.get("by", "admin")),
+        rollback_of=rollback_of, bytes_total=int(given.get("bytes_total") or 0),
+        items_total=int(given.get("items_total") or 0),
+        accepted_at=utcnow() if accepted else None,
+    )  # fmt: skip
+    session.add(move)
+    session.flush()
+    return move
+
+
+def partial_path(node: Node, move_id: str, digest: str) -> Path:
+    return node.layout.root / "moving" / move_id / f"{digest}.part"
+
+
+def lacking(node: Node, move: Move, hashes: list[str]) -> dict[str, int]:
+    """Of these contents, those the blob store lacks, each with the bytes of it already here
+    (a piece of it arrived before the move was cut). Only for an accepted move: what a home
+    holds is told to no peer before."""
+    if move.state not in ("copying", "done"):
+        raise MoveConflict("This move is %(state)s here, not copying.", state=move.state)
+    found: dict[str, int] = {}
+    for digest in hashes:
+        if not is_digest(digest):
+            raise PieceRefused("A content's name is not a SHA-256 hash.")
+        if node.blobs.exists(digest):
+            continue
+        partial = partial_path(node, move.move_id, digest)
+        found[digest] = partial.stat().st_size if partial.exists() else 0
+    return found
+
+
+def _split(body: bytes) -> tuple[list[list[Any]], memoryview]:
+    end = body.find(b"\n")  # not partition: it would copy the megabytes after the index
+    head = body[: max(end, 0)]
+    try:
+        items = json.loads(head)["items"] if end >= 0 else None
+        if not isinstance(items, list) or len(items) > MOST_ITEMS:
+            raise ValueError("items")
+        for sha, offset, total, length in items:
+            if not is_digest(sha) or not 0 <= offset <= offset + length <= total:
+                raise ValueError("item")
+    except (ValueError, TypeError, KeyError):
+        raise PieceRefused(
+            "These pieces of content are not described as a move sends them."
+        ) from None
+    data = memoryview(body)[end + 1 :]
+    if sum(item[3] for item in items) != len(data):
+        raise PieceRefused("These pieces of content are not as long as their index says.")
+    return items, data
+
+
+def _refused(digest: str) -> PieceRefused:
+    return PieceRefused(
+        "A piece of content does not hash to its name (%(hash)s…); it was not stored: send"
+        " it again.",
+        hash=digest[:12],
+    )
+
+
+def _whole(node: Node, digest: str, chunk: memoryview, writers: list[BlobWriter]) -> None:
+    writer = node.blobs.writer()
+    writers.append(writer)
+    writer.write(bytes(chunk))
+    try:
+        writer.commit(expect=digest, later=True)
+    except BlobError:
+        raise _refused(digest) from None
+
+
+def _piece(node: Node, move_id: str, item: list[Any], chunk: memoryview) -> bool:
+    """A piece of a large content, appended where it goes; True once the content is whole,
+    verified and stored (the partial file is then dropped)."""
+    digest, offset, total, _length = item
+    partial = partial_path(node, move_id, digest)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    have = partial.stat().st_size if partial.exists() else 0
+    if offset > have:
+        raise PieceRefused("A piece of content came before the one it follows; send it again.")
+    with partial.open("r+b" if partial.exists() else "wb") as out:
+        out.truncate(offset)
+        out.seek(offset)
+        out.write(chunk)
+    if offset + len(chunk) < total:
+        return False
+    with partial.open("rb") as source, node.blobs.writer() as writer:
+        while block := source.read(1 << 20):
+            writer.write(block)
+        try:
+            writer.commit(expect=digest)
+        except BlobError:
+            partial.unlink(missing_ok=True)
+            raise _refused(digest) from None
+    partial.unlink(missing_ok=True)
+    return True
+
+
+def pieces(node: Node, move: Move, body: bytes) -> int:
+    """Store the pieces of one request; returns how many contents were verified whole."""
+    if move.state != "copying":
+        raise MoveConflict("This move is %(state)s here, not copying.", state=move.state)
+    items, data = _split(body)
+    verified, position, writers = 0, 0, []
+    try:
+        for item in items:
+            chunk = data[position : position + item[3]]
+            position += item[3]
+            if node.blobs.exists(item[0]):
+                continue
+            if item[1] == 0 and item[3] == item[2]:
+                _whole(node, item[0], chunk, writers)
+                verified += 1
+            elif _piece(node, move.move_id, item, chunk):
+                verified += 1
+        node.blobs.settle(writers)
+    except BaseException:
+        for writer in writers:
+            writer.abort()
+        raise
+    return verified
+
+
+def _switch(node: Node, move: Move) -> Any:
+    """Within the import's transaction: the member is home here, the move done."""
+
+    def within(session: Session, member: Member) -> None:
+        here = session.merge(move)
+        member.moved_to = member.moved_at = member.frozen_at = None
+        now = utcnow()
+        here.state, here.switched_at, here.finished_at = "done", now, now
+        here.rollback_until = now + timedelta(days=rollback_days(node))
+        if here.rollback_of:
+            for undone in session.scalars(select(Move).where(Move.move_id == here.rollback_of)):
+                undone.state = "rolled_back"
+
+    return within
+
+
+def commit(node: Node, peer: HamletPeer, move_id: str, archive: str) -> str:
+    """Import the member's environment from the archive (its contents by reference, all
+    stored here already) and make this node their home, in one transaction; a commit already
+    done answers so. Any refusal fails the move here for good, so the sender may unfreeze."""
+    with COMMITTING:
+        with transaction(node.sessions) as session:
+            move = find(session, peer, move_id)
+            if move.state == "done":
+                return "done"
+            if move.state != "copying":
+                raise MoveConflict("This move is %(state)s here, not copying.", state=move.state)
+            _check_name(session, move.member_name, move.member_since)
+            session.expunge(move)
+        if not is_digest(archive) or not node.blobs.exists(archive):
+            raise PieceRefused("The move's archive has not arrived here; send it again.")
+        environment = node.assembled["environment"]()
+        try:
+            data = io.BytesIO(node.blobs.read(archive))
+            profile_quota = _quota(data)
+            environment.import_member(
+                node, data, quota_mb=profile_quota, by_reference=True, within=_switch(node, move)
+            )
+        except HameauError as error:  # refused for good (a name, the room, a damaged archive)
+            _fail(node, move.id, str(error))
+            raise
+        shutil.rmtree(node.layout.root / "moving" / move_id, ignore_errors=True)
+        return "done"
+
+
+def _quota(data: io.BytesIO) -> int | None:
+    """The member's quota at their old home, in MB: it moves with them."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(data) as packed:
+            profile = json.loads(packed.read("profile.json"))
+        return max(1, int(profile["quota_bytes"]) >> 20)
+    except (KeyError, ValueError, TypeError, zipfile.BadZipFile):
+        return None
+    finally:
+        data.seek(0)
+
+
+def _fail(node: Node, row_id: int, why: str) -> None:
+    with transaction(node.sessions) as session:
+        move = session.get(Move, row_id)
+        if move is not None and move.state != "done":
+            move.state, move.error = "failed", why[:600]
+            move.finished_at = utcnow()

@@ -1,0 +1,50 @@
+"""What moving home starts with the server: a move cut in its final phase (the member frozen
+here) learns its outcome from the receiver once, at start, in a thread of its own, so that a
+member is not left frozen until an admin runs the command again."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from hameau.node.datadir import Node
+
+log = logging.getLogger("hameau.moving")
+
+
+def settle(node: Node) -> None:
+    from sqlalchemy import select
+
+    from hameau.moving.models import Move
+
+    with node.sessions() as session:
+        cut = list(
+            session.scalars(select(Move).where(Move.role == "out", Move.state == "switching"))
+        )
+        session.expunge_all()
+    if not cut:
+        return  # the usual start: nothing more is loaded
+    from hameau.moving import steps
+
+    for move in cut:
+        try:
+            found = steps.outcome(node, move)
+            log.info("move %s of %s: %s", move.move_id, move.member_name, found.state)
+        except Exception as error:  # the peer down: the next command or start tries again
+            log.warning(
+                "move %s of %s: outcome unknown (%s)", move.move_id, move.member_name, error
+            )
+
+
+def attach(app: Any, node: Node) -> None:
+    """The "moving" part's state (hameau/parts.py): the rollback windows' one timer
+    (window.py), and the outcome of a move cut in its final phase, asked once at start."""
+    from hameau.moving import window
+
+    window.attach(app, node)
+
+    def start() -> None:
+        threading.Thread(target=settle, args=(node,), name="moving-settle", daemon=True).start()
+
+    app.state.starts.append(start)

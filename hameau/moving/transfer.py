@@ -1,0 +1,284 @@
+"""The sending node's side of a move, as a state machine over its durable `moves` row:
+
+    waiting    the offer is made; the receiver's acceptance is asked for
+    copying    a first copy while the member goes on writing: the environment exported by
+               reference (hameau/export.py), the contents the receiver lacks sent in pieces
+    switching  the member is frozen here (durable); the last changes are exported and sent,
+               then the receiver commits: it imports and becomes the member's home
+    done       this node learnt the commit: the member's `moved_to` is set, unfrozen
+
+Every step can be cut (a kill, the link) and run again: contents the receiver holds are
+not sent again, a large one goes on from the bytes it has, and a frozen member stays frozen
+until the receiver says whether its commit is done (then this node lets go) or refused
+for good (then the member is home here again)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import select
+
+from hameau.accounts.models import Member
+from hameau.hamlet import client
+from hameau.hamlet.models import HamletPeer
+from hameau.hamlet.watched import PEER_ERRORS
+from hameau.moving.errors import MoveConflict
+from hameau.moving.models import Move
+from hameau.node.blobs import BlobDamaged
+from hameau.node.datadir import Node
+from hameau.node.db import transaction, utcnow
+from hameau.node.peer import Peer
+
+PIECE = 8 << 20  # bytes of content per signed request (its body's digest is checked whole)
+HASHES = 5000  # content names per question "which do you lack?"
+API = "/api/hamlet/moves"
+# A commit imports a whole environment: longer than a page's wait.
+TIMEOUT = 600.0
+
+
+def row(node: Node, move_row: int) -> Move:
+    with node.sessions() as session:
+        found = session.get(Move, move_row)
+        assert found is not None
+        session.expunge(found)
+        return found
+
+
+def update(node: Node, move_row: int, **values: Any) -> Move:
+    with transaction(node.sessions) as session:
+        found = session.get(Move, move_row)
+        assert found is not None
+        for name, value in values.items():
+            setattr(found, name, value)
+        session.flush()
+        session.expunge(found)
+        return found
+
+
+def peer_of(node: Node, move: Move) -> HamletPeer:
+    with node.sessions() as session:
+        peer = session.get(HamletPeer, move.peer_id)
+        assert peer is not None
+        session.expunge(peer)
+        return peer
+
+
+def connect(node: Node, peer: HamletPeer) -> Peer:
+    return client.to_peer(node, peer, always=True, timeout=TIMEOUT)
+
+
+def workdir(node: Node, move: Move) -> Path:
+    folder = node.layout.root / "moving" / move.move_id / "out"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _export(node: Node, move: Move) -> tuple[Path, dict[str, Any]]:
+    """The member's environment by reference: metadata in a small zip, contents by hash."""
+    with node.sessions() as session:
+        member = session.scalar(select(Member).where(Member.name == move.member_name))
+        if member is None:
+            raise MoveConflict("The moving member is no longer here.")
+        member_id = member.id
+    out = workdir(node, move) / "environment.zip"
+    manifest = node.assembled["environment"]().export_member(
+        node, member_id, out, by_reference=True
+    )
+    return out, manifest
+
+
+def references(manifest: dict[str, Any]) -> dict[str, int]:
+    """Every content the archive names by hash, with its size."""
+    return {e["sha256"]: e["size"] for e in manifest["entries"] if e.get("ref")}
+
+
+def _lacking(peer: Peer, move_id: str, contents: dict[str, int]) -> dict[str, int]:
+    names, found = sorted(contents), {}
+    for start in range(0, len(names), HASHES):
+        answer = peer.call("POST", f"{API}/{move_id}/lacking", json=names[start : start + HASHES])
+        found.update(answer["lacking"])
+    return found
+
+
+Opener = Callable[[str], BinaryIO]
+
+
+def _packs(
+    lacking: dict[str, int], sizes: dict[str, int], opener: Opener
+) -> Iterator[tuple[list[list[Any]], bytes]]:
+    """The lacking contents cut in requests of at most PIECE bytes: many small ones share a
+    request, a large one spans several (from the bytes the receiver has of it)."""
+    items: list[list[Any]] = []
+    data = bytearray()
+    for digest in sorted(lacking):
+        size, position = sizes[digest], lacking[digest]
+        with opener(digest) as source:
+            source.seek(position)
+            while True:
+                chunk = source.read(min(PIECE - len(data), size - position))
+                items.append([digest, position, size, len(chunk)])
+                data += chunk
+                position += len(chunk)
+                if len(data) >= PIECE:
+                    yield items, bytes(data)
+                    items, data = [], bytearray()
+                if position >= size or not chunk:
+                    break
+    if items:
+        yield items, bytes(data)
+
+
+def send(node: Node, move: Move, peer: Peer, contents: dict[str, int], opener: Opener) -> Move:
+    """Send what the receiver lacks of ``contents``; the row counts bytes and verifications."""
+    lacking = _lacking(peer, move.move_id, contents)
+    for items, data in _packs(lacking, contents, opener):
+        body = json.dumps({"items": items}).encode() + b"\n" + data
+        answer = peer.call(
+            "POST", f"{API}/{move.move_id}/pieces", content=body,
+            headers={"Content-Type": "application/octet-stream"},
+        )  # fmt: skip
+        move = update(
+            node, move.id, bytes_sent=move.bytes_sent + len(data), verified=answer["verified"]
+        )
+    return move
+
+
+class _Checked:
+    """A stored content read for sending: damaged content stops the move in words."""
+
+    def __init__(self, node: Node, digest: str) -> None:
+        self.digest = digest
+        self.reader = self._damaged(lambda: node.blobs.open_verified(digest))
+
+    def _damaged(self, work: Callable[[], Any]) -> Any:
+        try:
+            return work()
+        except BlobDamaged:
+            raise MoveConflict(
+                "A file's content (%(hash)s…) is damaged at this home, so the move stopped:"
+                " run `hameau check --repair`, then move again.",
+                hash=self.digest[:12],
+            ) from None
+
+    def seek(self, position: int) -> int:
+        return int(self.reader.seek(position))
+
+    def read(self, size: int) -> bytes:
+        return bytes(self._damaged(lambda: self.reader.read(size)))
+
+    def __enter__(self) -> _Checked:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.reader.close()
+
+
+def _blob_opener(node: Node) -> Opener:
+    return lambda digest: _Checked(node, digest)  # type: ignore[return-value]
+
+
+def copy(node: Node, move: Move, peer: Peer) -> Move:
+    """The environment's contents, exported and sent while the member may still write."""
+    _path, manifest = _export(node, move)
+    contents = references(manifest)
+    move = update(
+        node, move.id, bytes_total=sum(contents.values()), items_total=len(manifest["entries"])
+    )
+    return send(node, move, peer, contents, _blob_opener(node))
+
+
+def freeze(node: Node, move: Move) -> Move:
+    """The final phase starts: no write of the member's is accepted here from now on."""
+    with transaction(node.sessions) as session:
+        member = session.scalar(select(Member).where(Member.name == move.member_name))
+        if member is None or not member.home_here:
+            raise MoveConflict("The moving member is no longer home here.")
+        member.frozen_at = member.frozen_at or utcnow()
+        found = session.get(Move, move.id)
+        assert found is not None
+        found.state = "switching"
+        session.flush()
+        session.expunge(found)
+        return found
+
+
+def _hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        while chunk := source.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def last_changes(node: Node, move: Move, peer: Peer) -> tuple[Move, str]:
+    """Frozen: the final export, its contents sent, then the archive itself (as a content)."""
+    archive, manifest = _export(node, move)
+    contents = references(manifest)
+    move = update(
+        node, move.id, bytes_total=sum(contents.values()), items_total=len(manifest["entries"])
+    )
+    move = send(node, move, peer, contents, _blob_opener(node))
+    digest = _hash(archive)
+    move = send(node, move, peer, {digest: archive.stat().st_size}, lambda _d: archive.open("rb"))
+    return move, digest
+
+
+def finish(node: Node, move: Move, peer: HamletPeer) -> Move:
+    """The receiver is the member's home: this node forwards there and keeps a read-only copy
+    for the rollback window."""
+    from datetime import timedelta
+
+    from hameau.moving.receiving import rollback_days
+
+    now = utcnow()
+    with transaction(node.sessions) as session:
+        member = session.scalar(select(Member).where(Member.name == move.member_name))
+        if member is not None:
+            member.moved_to, member.moved_at, member.frozen_at = peer.address, now, None
+        found = session.get(Move, move.id)
+        assert found is not None
+        found.state, found.switched_at, found.finished_at = "done", now, now
+        found.bytes_skipped = max(0, found.bytes_total - found.bytes_sent)
+        found.rollback_until = now + timedelta(days=rollback_days(node))
+        if found.rollback_of:
+            for undone in session.scalars(select(Move).where(Move.move_id == found.rollback_of)):
+                undone.state = "rolled_back"
+        session.flush()
+        session.expunge(found)
+    shutil.rmtree(node.layout.root / "moving" / move.move_id, ignore_errors=True)
+    return found
+
+
+def abandon(node: Node, move: Move, state: str, why: str) -> Move:
+    """The receiver refused or failed the move for good: the member is home here again."""
+    with transaction(node.sessions) as session:
+        member = session.scalar(select(Member).where(Member.name == move.member_name))
+        if member is not None and member.home_here:
+            member.frozen_at = None
+        found = session.get(Move, move.id)
+        assert found is not None
+        found.state, found.error, found.finished_at = state, why[:600] or None, utcnow()
+        session.flush()
+        session.expunge(found)
+    shutil.rmtree(node.layout.root / "moving" / move.move_id, ignore_errors=True)
+    return found
+
+
+def status_at(peer: Peer, move: Move) -> dict[str, Any] | None:
+    """The receiver's row of this move (None if it knows none), or PEER_ERRORS."""
+    from hameau.node.peer import STATUS, PeerFailed
+
+    try:
+        return dict(peer.call("GET", f"{API}/{move.move_id}"))
+    except PeerFailed as failed:
+        if failed.kind == STATUS and failed.code == 404:
+            return None
+        raise
+
+
+__all__ = ["PEER_ERRORS", "Move"]

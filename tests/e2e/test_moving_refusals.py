@@ -1,0 +1,186 @@
+"""A move's refusals: the receiving admin refuses or accepts (no standing rule at B); the
+receiver's routes refuse unsigned and forged requests, unknown moves, a member name taken,
+a member too large for its disk and a piece whose content does not hash to its name, each
+with one sentence, storing nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hameau.accounts.models import Member
+from hameau.hamlet.signer import Signer
+from hameau.hamlet.signing import node_id_of
+from tests.e2e.hamlet_nodes import Home, hamlet
+from tests.e2e.test_moving import member_row
+from tests.helpers import add_member
+from tests.test_environment import opened
+
+MOVES = "/api/hamlet/moves"
+
+
+@pytest.fixture(scope="module")
+def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Home]]:
+    with hamlet(
+        tmp_path_factory.mktemp("refusals"), names=("A", "B"), pairs=(("B", "A"),)
+    ) as found:
+        for name, members in (("A", ("zoe", "yann", "taken")), ("B", ("taken",))):
+            node = opened(found[name].data_dir)
+            for member in members:
+                add_member(node, member)
+            node.close()
+        yield found
+
+
+def signed(by: Home, to: Home, key: Ed25519PrivateKey | None = None) -> httpx.Client:
+    """A client signing as `by`'s node (or with another key: a forger)."""
+    key = key or by.key()
+    key_id = by.node_id if key is None else node_id_of(key.public_key().public_bytes_raw())
+    return httpx.Client(
+        base_url=to.url, auth=Signer(key_id, key, to.node_id, None),
+        headers={"Accept-Language": "en"}, timeout=30, verify=to.verify,
+    )  # fmt: skip
+
+
+def move_id(said: str) -> str:
+    found = re.search(r"Move ([0-9a-f]{20})", said)
+    assert found, said
+    return found.group(1)
+
+
+def offer(**given: object) -> dict[str, object]:
+    return {"move_id": secrets.token_hex(10), "member": "nobody", "bytes_total": 10, **given}
+
+
+def test_the_receiving_admin_refuses_then_the_member_stays_home(homes: dict[str, Home]) -> None:
+    a, b = homes["A"], homes["B"]
+    started = a.run("move", "zoe", "--to", "B")
+    assert started.returncode == 0 and "waits for B's acceptance" in started.stdout, started.stderr
+    number = move_id(started.stdout)
+    assert "waiting" in b.run("move", "status").stdout
+    refused = b.run("move", "refuse", number, "--why", "no room for now")
+    assert refused.returncode == 0, refused.stderr
+    after = a.run("move", "resume", number)
+    assert after.returncode != 0 and "refused" in after.stderr and "no room" in after.stderr
+    zoe = member_row(a.data_dir, "zoe")
+    assert zoe is not None and zoe.home_here and zoe.frozen_at is None
+    assert member_row(b.data_dir, "zoe") is None
+    again = b.run("move", "accept", number)
+    assert again.returncode != 0 and "not waiting" in again.stderr
+
+
+def test_the_receiving_admin_accepts_then_the_move_goes_on(homes: dict[str, Home]) -> None:
+    a, b = homes["A"], homes["B"]
+    number = move_id(a.run("move", "yann", "--to", "B").stdout)
+    accepted = b.run("move", "accept", number)
+    assert accepted.returncode == 0, accepted.stderr
+    done = a.run("move", "resume", number)
+    assert done.returncode == 0 and "yann moved to B" in done.stdout, done.stderr
+    assert member_row(b.data_dir, "yann").home_here  # type: ignore[union-attr]
+
+
+def test_unsigned_and_forged_requests_are_refused(homes: dict[str, Home]) -> None:
+    a, b = homes["A"], homes["B"]
+    plain = httpx.post(b.url + MOVES, json=offer(), verify=b.verify)
+    assert plain.status_code == 401
+    with signed(a, b, Ed25519PrivateKey.generate()) as forger:
+        assert forger.post(MOVES, json=offer()).status_code == 401
+        assert forger.get(f"{MOVES}/{'0' * 20}").status_code == 401
+
+
+def test_unknown_moves_and_taken_names_and_too_large_members(homes: dict[str, Home]) -> None:
+    a, b = homes["A"], homes["B"]
+    with signed(a, b) as peer:
+        unknown = peer.get(f"{MOVES}/{'0' * 20}")
+        assert unknown.status_code == 404 and "No move" in unknown.json()["error"]
+        taken = peer.post(MOVES, json=offer(member="taken"))
+        assert taken.status_code == 409 and "already lives" in taken.json()["error"]
+        huge = peer.post(MOVES, json=offer(bytes_total=1 << 50))
+        assert huge.status_code == 507 and "not enough" in huge.json()["error"]
+        garbled = peer.post(MOVES, content=b"{not json")
+        assert garbled.status_code == 400
+
+
+def test_a_piece_that_does_not_hash_to_its_name_is_not_stored(homes: dict[str, Home]) -> None:
+    a, b = homes["A"], homes["B"]
+    given = offer()
+    with signed(a, b) as peer:
+        assert peer.post(MOVES, json=given).json()["state"] == "waiting"
+        assert b.run("move", "accept", str(given["move_id"])).returncode == 0
+        content = b"what the sender claims"
+        name = hashlib.sha256(b"something else").hexdigest()
+        body = json.dumps({"items": [[name, 0, len(content), len(content)]]}).encode()
+        answer = peer.post(f"{MOVES}/{given['move_id']}/pieces", content=body + b"\n" + content)
+        assert answer.status_code == 400 and "does not hash" in answer.json()["error"]
+        lacking = peer.post(f"{MOVES}/{given['move_id']}/lacking", json=[name])
+        assert lacking.json()["lacking"] == {name: 0}
+        short = peer.post(f"{MOVES}/{given['move_id']}/pieces", content=body + b"\nxx")
+        assert short.status_code == 400
+    node = opened(b.data_dir)
+    try:
+        assert not node.blobs.exists(name)
+    finally:
+        node.close()
+
+
+def test_the_plan_learns_nothing_of_what_a_peer_holds_before_it_accepts(
+    homes: dict[str, Home],
+) -> None:
+    from hameau import export
+    from hameau.accounts import members
+    from hameau.moving import service
+    from hameau.node.db import transaction
+    from tests.test_environment import write
+
+    a, b = homes["A"], homes["B"]
+    node = opened(a.data_dir)
+    try:
+        node.assembled["environment"] = lambda: export
+        with transaction(node.sessions) as session:
+            write(node, session, members.find_member(session, "taken"), ["sea.jpg"], b"sea")
+        assert service.plan(node, "taken", "B", ask_peer=True).missing_bytes is None
+    finally:
+        node.close()
+    with signed(a, b) as peer:
+        asked = peer.post(f"{MOVES}/lacking", json=["0" * 64])
+        assert asked.status_code == 403 and "accepted" in asked.json()["error"]
+        given = offer()
+        assert peer.post(MOVES, json=given).json()["state"] == "waiting"
+        waiting = peer.post(f"{MOVES}/{given['move_id']}/lacking", json=["0" * 64])
+        assert waiting.status_code == 409
+
+
+def test_a_home_restarted_frozen_learns_the_outcome_and_unfreezes(homes: dict[str, Home]) -> None:
+    """A move cut in its final phase that the receiver never committed: at the sender's next
+    start, the member is home there again, not left frozen."""
+    from hameau.hamlet.models import HamletPeer
+    from hameau.moving.models import Move
+    from hameau.node.db import transaction, utcnow
+
+    a = homes["A"]
+    node = opened(a.data_dir)
+    try:
+        add_member(node, "frozen")
+        with transaction(node.sessions) as session:
+            session.query(Member).filter_by(name="frozen").one().frozen_at = utcnow()
+            peer = session.query(HamletPeer).filter_by(name="B").one()
+            session.add(Move(move_id=secrets.token_hex(10), role="out", member_name="frozen",
+                             peer_id=peer.id, state="switching", by="admin"))  # fmt: skip
+    finally:
+        node.close()
+    a.restart()
+    for _ in range(300):
+        found = member_row(a.data_dir, "frozen")
+        if found is not None and found.frozen_at is None:
+            break
+        time.sleep(0.1)
+    assert found is not None and found.home_here and found.frozen_at is None
+    assert "failed" in a.run("move", "status", "frozen").stdout

@@ -1,0 +1,54 @@
+"""Moving home's service, as the pages call it: the plan (what moves, its size, an estimate)
+and the refusals that need no peer."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hameau import export
+from hameau.hamlet import service as hamlet
+from hameau.hamlet.errors import PeerNotFound
+from hameau.moving import service
+from hameau.moving.errors import MoveConflict, MoveNotFound
+from hameau.node.datadir import Node
+from hameau.node.db import transaction
+from tests.helpers import make_node
+from tests.test_environment import furnish
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Node:
+    node = make_node(tmp_path / "home")
+    node.assembled["environment"] = lambda: export
+    furnish(node)
+    key = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    with transaction(node.sessions) as db:
+        hamlet.pin(db, base64.b64encode(key).decode(), "B", "https://b.example")
+    yield node  # type: ignore[misc]
+    node.close()
+
+
+def test_the_plan_says_what_moves_part_by_part(home: Node) -> None:
+    plan = service.plan(home, "alex", "B")
+    names = [part.name for part in plan.parts]
+    assert names == ["files", "calendar", "notes", "messages", "ai", "accounts"]
+    assert plan.total_bytes == sum(part.bytes for part in plan.parts) > 0
+    files = plan.parts[0]
+    assert files.bytes > 5000 and files.items > 5
+    assert plan.missing_bytes is None and plan.estimate_seconds >= 0
+
+
+def test_moving_an_unknown_member_or_to_an_unknown_peer_is_refused(home: Node) -> None:
+    with pytest.raises(MoveNotFound):
+        service.plan(home, "nobody", "B")
+    with pytest.raises(PeerNotFound):
+        service.start(home, "alex", "Z", by="admin")
+    with pytest.raises(MoveNotFound):
+        service.get(home, "0" * 20)
+    with pytest.raises(MoveConflict, match="nothing to roll back"):
+        service.rollback(home, "alex")
+    assert service.moves(home) == []
