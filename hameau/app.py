@@ -147,6 +147,8 @@ def create_app(node: Node) -> FastAPI:
     # Callable[[request, db, visitor], (html, login session ids)]: parts' sections of the
     # member's sessions page, and the sessions they list there instead.
     app.state.session_sections = []
+    # Async callables [request, db, visitor] -> HTML: parts' sections of the home page.
+    app.state.home_sections = []
     _add_parts(app, node)
     app.openapi = lambda: describe(app)  # type: ignore[method-assign]
     return app

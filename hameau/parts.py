@@ -220,7 +220,15 @@ PARTS: tuple[Part, ...] = (
         templates=True,
         state="hameau.hamlet.state:attach",
     ),
-    Part("moving"),
+    Part(
+        "moving",
+        app="hameau.moving.views:APP",
+        routers=("hameau.moving.views:router",),
+        templates=True,
+        models=("hameau.moving.proposal_models",),
+        settings=("move_propose_days", "move_propose_share"),
+        state="hameau.moving.views:attach",
+    ),
     Part("backup"),
     Part(
         "accounts",
