@@ -47,9 +47,9 @@ async def home_page(request: Request, db: DB, visitor: AnyVisitor) -> Response:
     ]
     offer = workspace.resume_offer(db, visitor.login) if visitor.login else None
     # Parts add sections (the proposal to move home): async callables giving HTML.
-    sections = [
-        Markup(await part(request, db, visitor)) for part in request.app.state.home_sections
-    ]  # noqa: S704 (autoescaped)
+    sections = []
+    for part in request.app.state.home_sections:
+        sections.append(Markup(await part(request, db, visitor)))  # noqa: S704 (autoescaped)
     context = {"tiles": tiles, "offer": offer, "sections": sections}
     return request.app.state.pages.render(request, "home.html", context)
 
