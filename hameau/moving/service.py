@@ -116,7 +116,7 @@ def start(node: Any, member_name: str, peer_name: str, *, by: str) -> Move:
     if any(m.member_name == member_name and m.state in ("waiting", "copying") for m in found):
         raise Conflict("A move of this member is already under way.")
     items = sum(part.items for part in made.parts)
-    move = Move(uuid.uuid4().hex, "out", member_name, peer_id, "waiting", by,
+    move = Move(uuid.uuid4().hex[:20], "out", member_name, peer_id, "waiting", by,
                 bytes_total=made.total_bytes, items_total=items)  # fmt: skip
     _save(node, [move, *found])
     return move
@@ -161,11 +161,19 @@ def refuse(node: Any, move_id: str, *, by: str, why: str = "") -> Move:
 
 
 def rollback(node: Any, member_name: str) -> Move:
-    done = [m for m in moves(node, member_name) if m.state == "done" and m.role == "out"]
-    if not done:
+    """As move-core's: run at the member's new home, a move back to the home they left."""
+    found = [m for m in moves(node, member_name) if m.state == "done" and m.role == "in"]
+    if not found:
         raise Conflict("This member has no move to roll back.")
-    return _stub_set(node, done[0].move_id, state="rolled_back", finished_at=utcnow())
+    with transaction(node.sessions) as db:
+        from hameau.hamlet.models import HamletPeer
+
+        peer = db.get(HamletPeer, found[0].peer_id)
+        assert peer is not None
+        name = peer.name
+    return start(node, member_name, name, by="rollback")
 
 
 def resume(node: Any, move_id: str) -> Move:
-    return _stub_set(node, get(node, move_id).move_id, state="copying", error=None)
+    """The stub runs nothing: the move stays where it is."""
+    return get(node, move_id)

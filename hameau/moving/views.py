@@ -4,7 +4,8 @@ while it runs), the admins' page (incoming moves to accept or refuse, the automa
 preset) and the proposal on the member's home page (hameau/moving/proposal.py).
 
 The pages never do a move's work: hameau/moving/service.py does, called in a worker thread
-after the request's session is committed, so that no write lock is held meanwhile."""
+after the request's session is committed, so that no write lock is held meanwhile; a move
+looked at is run on by hameau/moving/driving.py."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from hameau.hamlet import service as hamlet
 from hameau.hamlet.errors import PeerNotFound
 from hameau.hamlet.models import HamletPeer
 from hameau.moving import proposal, service
+from hameau.moving.driving import Drives
 from hameau.node.db import utcnow
 from hameau.web.auth import DB, AdminVisitor, MemberVisitor, Visitor, member_of
 from hameau.web.home import AppInfo, Tile
@@ -61,7 +63,7 @@ ADVICE = {
     "copying": N_("Things are being copied and can be used meanwhile; this page updates by itself."),
     "switching": N_("The last changes are being sent: for a minute, changes wait; reading goes on."),
     "done": N_("The home is now %(peer)s: addresses of the home left send apps and browsers there."),
-    "failed": N_("Nothing was lost: everything is still at the home it left and works as before. Resume the move: it goes on from where it stopped."),
+    "failed": N_("Nothing was lost: everything is still at the home it left and works as before. Start the move again from “Move my home”, or ask an admin."),
     "rolled_back": N_("The move was undone: the home is back where it was, with what was written meanwhile."),
 }  # fmt: skip
 NOTICES = {
@@ -69,9 +71,14 @@ NOTICES = {
     "accepted": N_("Accepted: the copy begins."),
     "refused": N_("Refused: nothing moves."),
     "automatic": N_("Saved."),
-    "resumed": N_("The move goes on from where it stopped."),
-    "rolled-back": N_("The move is being undone."),
+    "rolled-back": N_("The move back has begun: its report is below."),
 }
+
+
+def _drive(request: Request, move: Any) -> None:
+    """Run the move on in a worker thread, if it is this home's to run (see driving.py)."""
+    if move is not None:
+        request.app.state.moving_drives.drive(move)
 
 
 async def _run(work: Any, *args: Any, **named: Any) -> Any:
@@ -106,6 +113,7 @@ async def _plan_page(
     chosen = _chosen(db, peer_id) if peer_id is not None else None
     db.commit()  # the plan reads in its own session
     moving = await _run(proposal.under_way, node, member.name)
+    _drive(request, moving)
     made = None
     if chosen is not None and moving is None and member.home_here:
         made = await _run(service.plan, node, member.name, chosen.name)
@@ -138,6 +146,7 @@ async def start_move(
     except HameauError as failure:
         said = failure.render(request.app.state.pages.gettext(request))
         return await _plan_page(request, db, visitor, peer, failure.status, said)
+    _drive(request, move)
     return RedirectResponse(f"/moves/{move.move_id}", status_code=303)
 
 
@@ -182,15 +191,17 @@ def _report_context(db: Session, move: Any, visitor: Visitor) -> dict[str, Any]:
 
 
 def _may_roll_back(move: Any, visitor: Visitor) -> bool:
-    """Admins of the home the member left, within the rollback window."""
+    """Admins of the member's new home (where a rollback starts: the move back), within the
+    rollback window."""
     until: datetime | None = move.rollback_until
-    inside = until is None or until > utcnow()
-    return member_of(visitor).is_admin and move.role == "out" and move.state == "done" and inside
+    inside = until is not None and until > utcnow()
+    return member_of(visitor).is_admin and move.role == "in" and move.state == "done" and inside
 
 
 @router.get("/moves/{move_id}")
 async def report_page(request: Request, db: DB, visitor: MemberVisitor, move_id: str) -> Response:
     move = await _visible(request, visitor, move_id)
+    _drive(request, move)
     context = _report_context(db, move, visitor)
     return _render(request, "moving/report.html", title=N_("Moving home"), **context)
 
@@ -199,27 +210,19 @@ async def report_page(request: Request, db: DB, visitor: MemberVisitor, move_id:
 async def report_state(request: Request, db: DB, visitor: MemberVisitor, move_id: str) -> Response:
     """The report's changing part, which htmx asks for while the move runs."""
     move = await _visible(request, visitor, move_id)
+    _drive(request, move)
     return _render(request, "moving/_report.html", **_report_context(db, move, visitor))
-
-
-@router.post("/moves/{move_id}/resume")
-async def resume(request: Request, db: DB, visitor: MemberVisitor, move_id: str) -> Response:
-    move = await _visible(request, visitor, move_id)
-    db.commit()
-    await _run(service.resume, request.app.state.node, move.move_id)
-    return RedirectResponse(f"/moves/{move.move_id}?done=resumed", status_code=303)
 
 
 @router.post("/moves/{move_id}/rollback")
 async def roll_back(request: Request, db: DB, visitor: AdminVisitor, move_id: str) -> Response:
     move = await _visible(request, visitor, move_id)
     if not _may_roll_back(move, visitor):
-        raise Forbidden(
-            "Only a finished move away from this home can be undone, within its window."
-        )
+        raise Forbidden("Only a finished move to this home can be undone, within its window.")
     db.commit()
-    await _run(service.rollback, request.app.state.node, move.member_name)
-    return RedirectResponse(f"/moves/{move.move_id}?done=rolled-back", status_code=303)
+    back = await _run(service.rollback, request.app.state.node, move.member_name)
+    _drive(request, back)
+    return RedirectResponse(f"/moves/{back.move_id}?done=rolled-back", status_code=303)
 
 
 @router.get("/admin/moves")
@@ -227,7 +230,9 @@ async def admin_page(request: Request, db: DB, visitor: AdminVisitor) -> Respons
     node = request.app.state.node
     every = await _run(service.moves, node)
     waiting = [move for move in every if move.role == "in" and move.state == "waiting"]
-    rule = getattr(node.settings, "move_accept_from", None)  # move-core's standing rule, if any
+    for move in every:
+        _drive(request, move)
+    rule = getattr(node.settings, "moving_accept_from", "")  # move-core's standing rule
     return _render(
         request, "moving/admin.html", title=N_("Moves"), waiting=waiting, every=every,
         names=_peers(db), automatic=proposal.preset(db), rule=rule,
@@ -279,9 +284,11 @@ async def home_section(request: Request, db: Session, visitor: Visitor) -> str:
         return ""
     db.commit()  # the service reads and writes in its own sessions
     moving = await _run(proposal.under_way, node, member.name)
+    _drive(request, moving)
     if moving is None and proposal.automatic_move(db, member, found):
         try:
             moving = await _run(service.start, node, member.name, found.peer.name, by="automatic")
+            _drive(request, moving)
         except HameauError as failure:
             log.warning(
                 "automatic move of %s to %s not started: %s", member.name, found.peer.name, failure
@@ -291,5 +298,7 @@ async def home_section(request: Request, db: Session, visitor: Visitor) -> str:
 
 
 def attach(app: Any, node: Any) -> None:
-    """The moving pages' part of the served app (hameau/parts.py): the home page's proposal."""
+    """The moving pages' part of the served app (hameau/parts.py): the home page's proposal,
+    and the workers that run the moves looked at."""
     app.state.home_sections.append(home_section)
+    app.state.moving_drives = Drives(node)

@@ -187,10 +187,30 @@ def test_admins_accept_or_refuse_incoming_moves_and_undo_a_finished_one(node: No
     assert [service.get(node, m.move_id).state for m in (first, second)] == ["copying", "refused"]
     again = admin.post(f"/admin/moves/{second.move_id}/accept", data={"csrf_token": token})
     assert again.status_code == 409
-    out = service.start(node, "camille", "La Ferme", by="admin")
+    add_member(node, "nina")  # her home since the move below
+    arrived = service._stub_receive(node, "nina", c.id, 5 << 20)
     until = utcnow() + timedelta(days=30)
-    service._stub_set(node, out.move_id, state="done", finished_at=utcnow(), rollback_until=until)
-    report = admin.get(f"/moves/{out.move_id}").text
+    service._stub_set(node, arrived.move_id, state="done", rollback_until=until)
+    report = admin.get(f"/moves/{arrived.move_id}").text
     assert "Annuler le déménagement" in report and "hx-trigger" not in report
-    undone = admin.post(f"/moves/{out.move_id}/rollback", data={"csrf_token": token})
-    assert undone.status_code == 303 and service.get(node, out.move_id).state == "rolled_back"
+    undone = admin.post(f"/moves/{arrived.move_id}/rollback", data={"csrf_token": token})
+    assert undone.status_code == 303
+    back = service.moves(node, "nina")[0]
+    assert (back.role, back.by, back.peer_id) == ("out", "rollback", c.id)
+    assert undone.headers["location"].startswith(f"/moves/{back.move_id}")
+
+
+def test_a_move_looked_at_is_run_by_one_worker_and_a_waiting_one_not_asked_too_often(
+    node: Node,
+) -> None:
+    from types import SimpleNamespace
+
+    from hameau.moving.driving import Drives
+
+    drives = Drives(node)
+    waiting = SimpleNamespace(move_id="m1", role="out", state="waiting")
+    assert drives.drive(waiting) is True
+    assert drives.drive(waiting) is False  # asked again within WAITING_EVERY: not yet
+    for other in (("in", "waiting"), ("out", "done"), ("out", "failed"), ("in", "copying")):
+        role, state = other
+        assert drives.drive(SimpleNamespace(move_id="m2", role=role, state=state)) is False
