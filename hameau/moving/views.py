@@ -72,6 +72,9 @@ NOTICES = {
     "refused": N_("Refused: nothing moves."),
     "automatic": N_("Saved."),
     "rolled-back": N_("The move back has begun: its report is below."),
+    "unreachable": N_(
+        "The other home cannot be reached right now: the move is offered again while this page is open."
+    ),
 }
 
 
@@ -138,14 +141,17 @@ async def start_move(
 ) -> Response:
     member = member_of(visitor)
     chosen = _chosen(db, peer)
+    node = request.app.state.node
     db.commit()  # no write lock held while the move starts (it calls the peer)
     try:
-        move = await _run(
-            service.start, request.app.state.node, member.name, chosen.name, by="member"
-        )
+        move = await _run(service.start, node, member.name, chosen.name, by="member")
     except HameauError as failure:
-        said = failure.render(request.app.state.pages.gettext(request))
-        return await _plan_page(request, db, visitor, peer, failure.status, said)
+        # Recorded, then not offered (the other home unreachable): offered again when looked at.
+        move = await _run(proposal.under_way, node, member.name)
+        if move is None:
+            said = failure.render(request.app.state.pages.gettext(request))
+            return await _plan_page(request, db, visitor, peer, failure.status, said)
+        return RedirectResponse(f"/moves/{move.move_id}?done=unreachable", status_code=303)
     _drive(request, move)
     return RedirectResponse(f"/moves/{move.move_id}", status_code=303)
 
@@ -290,9 +296,8 @@ async def home_section(request: Request, db: Session, visitor: Visitor) -> str:
             moving = await _run(service.start, node, member.name, found.peer.name, by="automatic")
             _drive(request, moving)
         except HameauError as failure:
-            log.warning(
-                "automatic move of %s to %s not started: %s", member.name, found.peer.name, failure
-            )
+            log.warning("automatic move of %s not offered: %s", member.name, failure)
+            moving = await _run(proposal.under_way, node, member.name)  # recorded, if it was
     context = {"proposal": found, "moving": moving}
     return request.app.state.pages.render(request, "moving/_proposal.html", context).body.decode()
 

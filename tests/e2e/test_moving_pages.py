@@ -5,7 +5,8 @@ proposes moving there; one click leads to the plan with B chosen, its button sta
 and the report follows it. Every page (the proposal, the plan, the report, the settings, the
 admins' page) has the navigation, scrolls no sideways at 360 and 1280 px, passes axe-core
 (no critical or serious violation), and a later visit of the plan or the report weighs at
-most 8 kB. With move-core's service, B's admin then accepts the move on B's page."""
+most 8 kB. With move-core's service, B's admin then accepts the move on B's page, A's
+report follows it to the end, and B's admin starts the move back from the arrival's report."""
 
 from __future__ import annotations
 
@@ -95,15 +96,26 @@ def admin_pages(admin: Any, home: Home, name: str, found: dict[str, Any]) -> Non
     found[f"moves {home.name}"] = admin.locator("main").inner_text()
 
 
-def receiving(admin: Any, b: Home, found: dict[str, Any]) -> None:
-    """B's admin accepts the move waiting there (move-core's service only: the stub sends
-    nothing to the peer)."""
+def receiving(on_b: Any, on_a: Any, a: Home, b: Home, report: str, found: dict[str, Any]) -> None:
+    """B's admin accepts the move waiting there; A's report (refreshed by htmx, which runs the
+    move on) reaches "done"; B's admin sees the arrival, undoable, and starts the move back.
+    Only with move-core's service: the stub sends nothing to the peer."""
     if STUB:
         return
-    admin.goto(b.url + "/admin/moves")
-    admin.click("#waiting form[action$='/accept'] button")
-    admin.wait_for_url("**done=accepted")
-    found["accepted"] = admin.locator("main").inner_text()
+    on_b.goto(b.url + "/admin/moves")
+    on_b.click("#waiting form[action$='/accept'] button")
+    on_b.wait_for_url("**done=accepted")
+    found["accepted"] = on_b.locator("main").inner_text()
+    on_a.goto(report)
+    on_a.get_by_text("Ce qui a déménagé").wait_for()
+    on_a.locator("#move-state strong", has_text="terminé").wait_for(timeout=120_000)
+    found["done"] = on_a.locator("main").inner_text()
+    at_sizes(on_a, "report, done", found)
+    on_b.goto(b.url + "/moves/" + report.rsplit("/", 1)[1])
+    at_sizes(on_b, "arrival, undoable", found)
+    on_b.click("form[action$='/rollback'] button")
+    on_b.wait_for_url("**done=rolled-back")
+    found["back"] = on_b.locator("main").inner_text()
 
 
 @pytest.fixture(scope="module")
@@ -120,10 +132,11 @@ def found(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
         visits_from_the_hall(terminal, a, b, 4)
         phone = new_context(browser, *VIEWPORTS[0]).new_page()
         seen["report_url"] = member_pages(phone, a, seen)
-        admin_pages(new_context(browser, *VIEWPORTS[1]).new_page(), a, "camille", seen)
+        on_a = new_context(browser, *VIEWPORTS[1]).new_page()
+        admin_pages(on_a, a, "camille", seen)
         on_b = new_context(browser, *VIEWPORTS[1]).new_page()
         admin_pages(on_b, b, "camille", seen)
-        receiving(on_b, b, seen)
+        receiving(on_b, on_a, a, b, seen["report_url"], seen)
         yield seen
 
 
@@ -141,14 +154,16 @@ def test_the_plan_button_starts_the_move_and_the_report_follows_it(found: dict[s
     assert "ada" in found["moves A"]
 
 
-def test_the_receiving_admins_accept_the_move(found: dict[str, Any]) -> None:
+def test_the_receiving_admins_accept_the_move_and_may_undo_it(found: dict[str, Any]) -> None:
     if STUB:
         pytest.skip("not run: the moving service here is the stub, which sends nothing to B")
     assert "Aucun déménagement n’attend" in found["accepted"]
+    assert "Contenus vérifiés à l’arrivée" in found["done"] and "Jusqu’au" in found["done"]
+    assert "Déménagement vers A" in found["back"]  # the move back, from B's report
 
 
 def test_every_moving_page_has_the_navigation_and_fits_360_px(found: dict[str, Any]) -> None:
-    assert len(found["visited"]) == 6, found["visited"]
+    assert len(found["visited"]) == (6 if STUB else 8), found["visited"]
     assert found["bare"] == [], "\n".join(found["bare"])
     assert found["wide"] == [], "pages wider than the window:\n" + "\n".join(found["wide"])
 
