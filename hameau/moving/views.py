@@ -35,7 +35,7 @@ router = APIRouter(include_in_schema=False)
 
 APP = AppInfo(
     "moving",
-    (Tile(N_("Moves"), N_("Members moving their home here or away; automatic moves."), "/admin/moves", admin_only=True),),
+    (Tile(N_("Moves"), N_("Members moving their home here or away; automatic moves."), "/moves", admin_only=True),),
 )  # fmt: skip
 
 # What moves, by part of the plan (move-core names them after the registry's parts).
@@ -231,7 +231,7 @@ async def roll_back(request: Request, db: DB, visitor: AdminVisitor, move_id: st
     return RedirectResponse(f"/moves/{back.move_id}?done=rolled-back", status_code=303)
 
 
-@router.get("/admin/moves")
+@router.get("/moves")
 async def admin_page(request: Request, db: DB, visitor: AdminVisitor) -> Response:
     node = request.app.state.node
     every = await _run(service.moves, node)
@@ -252,16 +252,16 @@ async def _waiting(request: Request, move_id: str) -> Any:
     return move
 
 
-@router.post("/admin/moves/{move_id}/accept")
+@router.post("/moves/{move_id}/accept")
 async def accept(request: Request, db: DB, visitor: AdminVisitor, move_id: str) -> Response:
     move = await _waiting(request, move_id)
     db.commit()
     by = member_of(visitor).name
     await _run(service.accept, request.app.state.node, move.move_id, by=by)
-    return RedirectResponse("/admin/moves?done=accepted", status_code=303)
+    return RedirectResponse("/moves?done=accepted", status_code=303)
 
 
-@router.post("/admin/moves/{move_id}/refuse")
+@router.post("/moves/{move_id}/refuse")
 async def refuse(
     request: Request, db: DB, visitor: AdminVisitor, move_id: str,
     why: Annotated[str, Form(max_length=300)] = "",
@@ -270,15 +270,15 @@ async def refuse(
     db.commit()
     by = member_of(visitor).name
     await _run(service.refuse, request.app.state.node, move.move_id, by=by, why=why)
-    return RedirectResponse("/admin/moves?done=refused", status_code=303)
+    return RedirectResponse("/moves?done=refused", status_code=303)
 
 
-@router.post("/admin/moves/automatic")
+@router.post("/moves/preset")
 async def set_automatic(
     db: DB, visitor: AdminVisitor, automatic: Annotated[str, Form(max_length=3)] = ""
 ) -> Response:
     proposal.set_automatic(db, automatic == "yes", member_of(visitor).name)
-    return RedirectResponse("/admin/moves?done=automatic", status_code=303)
+    return RedirectResponse("/moves?done=automatic", status_code=303)
 
 
 async def home_section(request: Request, db: Session, visitor: Visitor) -> str:

@@ -91,7 +91,7 @@ def member_pages(phone: Any, a: Home, found: dict[str, Any]) -> str:
 
 def admin_pages(admin: Any, home: Home, name: str, found: dict[str, Any]) -> None:
     log_in(admin, home, name)
-    admin.goto(home.url + "/admin/moves")
+    admin.goto(home.url + "/moves")
     at_sizes(admin, f"moves of {home.name}", found)
     found[f"moves {home.name}"] = admin.locator("main").inner_text()
 
@@ -102,7 +102,7 @@ def receiving(on_b: Any, on_a: Any, a: Home, b: Home, report: str, found: dict[s
     Only with move-core's service: the stub sends nothing to the peer."""
     if STUB:
         return
-    on_b.goto(b.url + "/admin/moves")
+    on_b.goto(b.url + "/moves")
     on_b.click("#waiting form[action$='/accept'] button")
     on_b.wait_for_url("**done=accepted")
     found["accepted"] = on_b.locator("main").inner_text()

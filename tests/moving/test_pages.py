@@ -162,8 +162,8 @@ def test_the_plan_page_shows_what_moves_and_its_button_starts_the_move(node: Nod
     admin = browser(node)
     log_in(admin, "camille")
     assert admin.get(report).status_code == 200
-    assert admin.get("/admin/moves").status_code == 200
-    assert bob.get("/admin/moves").status_code == 403
+    assert admin.get("/moves").status_code == 200
+    assert bob.get("/moves").status_code == 403
     assert ana.get("/account/move?peer=999").status_code == 404
 
 
@@ -179,13 +179,13 @@ def test_admins_accept_or_refuse_incoming_moves_and_undo_a_finished_one(node: No
     second = service._stub_receive(node, "marc", c.id, 1 << 20)
     admin = browser(node)
     log_in(admin, "camille")
-    page = admin.get("/admin/moves").text
+    page = admin.get("/moves").text
     assert "louise" in page and "La Ferme" in page and "5 Mo" in page
     token = csrf(page)
-    admin.post(f"/admin/moves/{first.move_id}/accept", data={"csrf_token": token})
-    admin.post(f"/admin/moves/{second.move_id}/refuse", data={"csrf_token": token})
+    admin.post(f"/moves/{first.move_id}/accept", data={"csrf_token": token})
+    admin.post(f"/moves/{second.move_id}/refuse", data={"csrf_token": token})
     assert [service.get(node, m.move_id).state for m in (first, second)] == ["copying", "refused"]
-    again = admin.post(f"/admin/moves/{second.move_id}/accept", data={"csrf_token": token})
+    again = admin.post(f"/moves/{second.move_id}/accept", data={"csrf_token": token})
     assert again.status_code == 409
     add_member(node, "nina")  # her home since the move below
     arrived = service._stub_receive(node, "nina", c.id, 5 << 20)
