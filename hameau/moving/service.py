@@ -105,7 +105,8 @@ def plan(node: Any, member_name: str, peer_name: str, ask_peer: bool = False) ->
             used = module.usage(node, db, member)
             parts.append(PartPlan(name, used.rows, used.bytes))
         total = sum(part.bytes for part in parts)
-        return MovePlan(member.name, peer.name, parts, total, None, 5 + total / BYTES_PER_SECOND)
+        missing = total if ask_peer else None  # the stub's peer has nothing yet
+        return MovePlan(member.name, peer.name, parts, total, missing, 5 + total / BYTES_PER_SECOND)
 
 
 def start(node: Any, member_name: str, peer_name: str, *, by: str) -> Move:

@@ -106,9 +106,22 @@ def _render(request: Request, template: str, status: int = 200, **context: Any) 
     return request.app.state.pages.render(request, template, context, status)
 
 
+async def _plan(request: Request, member: Any, chosen: HamletPeer, ask: bool) -> tuple[Any, str]:
+    """The plan; with `ask`, what the other home lacks of it (it is asked: it may not answer,
+    then the plan without, and why)."""
+    node = request.app.state.node
+    if ask:
+        try:
+            return await _run(service.plan, node, member.name, chosen.name, ask_peer=True), ""
+        except HameauError as failure:
+            said = failure.render(request.app.state.pages.gettext(request))
+            return await _run(service.plan, node, member.name, chosen.name), said
+    return await _run(service.plan, node, member.name, chosen.name), ""
+
+
 async def _plan_page(
     request: Request, db: Session, visitor: Visitor, peer_id: int | None, status: int = 200,
-    error: str | None = None,
+    error: str | None = None, ask: bool = False,
 ) -> Response:  # fmt: skip
     member = member_of(visitor)
     node = request.app.state.node
@@ -119,7 +132,8 @@ async def _plan_page(
     _drive(request, moving)
     made = None
     if chosen is not None and moving is None and member.home_here:
-        made = await _run(service.plan, node, member.name, chosen.name)
+        made, unasked = await _plan(request, member, chosen, ask)
+        error = error or unasked or None
     history = await _run(service.moves, node, member.name)
     return _render(
         request, "moving/plan.html", status, title=N_("Move my home"), member=member,
@@ -130,9 +144,10 @@ async def _plan_page(
 
 @router.get("/account/move")
 async def plan_page(
-    request: Request, db: DB, visitor: MemberVisitor, peer: int | None = None
+    request: Request, db: DB, visitor: MemberVisitor, peer: int | None = None, ask: bool = False
 ) -> Response:
-    return await _plan_page(request, db, visitor, peer)
+    """`ask`: the other home is asked what it already has (a longer wait: on demand)."""
+    return await _plan_page(request, db, visitor, peer, ask=ask)
 
 
 @router.post("/account/move")

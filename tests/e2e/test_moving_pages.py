@@ -70,6 +70,8 @@ def member_pages(phone: Any, a: Home, found: dict[str, Any]) -> str:
     at_sizes(phone, "home with the proposal", found)
     proposal.locator("a.button").click()
     phone.wait_for_selector("#plan")
+    phone.click("a[href*='ask=1']")  # what B already has: asked on demand
+    phone.get_by_text("n’y sont pas encore").wait_for()
     found["chosen"] = phone.locator("select[name=peer] option[selected]").inner_text()
     at_sizes(phone, "plan", found)
     later_visit(phone, phone.url, found)

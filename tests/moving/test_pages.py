@@ -149,6 +149,9 @@ def test_the_plan_page_shows_what_moves_and_its_button_starts_the_move(node: Nod
     assert f'<option value="{b.id}"' in page and 'id="plan"' not in page
     page = ana.get(f"/account/move?peer={b.id}").text
     assert "Fichiers" in page and "Historique de l’IA" in page and "environ" in page
+    asked = ana.get(f"/account/move?peer={b.id}&ask=1")  # B is not served here: said, or known
+    assert asked.status_code == 200 and 'id="plan"' in asked.text
+    assert "n’y sont pas encore" in asked.text or 'role="alert"' in asked.text
     started = ana.post("/account/move", data={"peer": str(b.id), "csrf_token": csrf(page)})
     assert started.status_code == 303
     report = started.headers["location"]
