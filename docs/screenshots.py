@@ -324,6 +324,40 @@ def visit_pages(shots: Shots) -> None:
         terminal.close()
 
 
+def moving_pages(shots: Shots) -> None:
+    """Louise moves her home from Les Tilleuls to La Ferme: the plan of what moves (a few
+    photos of hers first), then the move's report (the stub of the moving service, before
+    move-core's, leaves it waiting for La Ferme's admins)."""
+    from tests.e2e.hamlet_nodes import hamlet
+
+    home, other = "Les Tilleuls", "La Ferme"
+    with hamlet(shots.folder / "moving", (home, other), ((other, home),)) as homes:
+        data = str(homes[home].data_dir)
+        url = homes[home].url
+        _hameau("member", "add", "louise", "--display-name", "Louise", "--password-stdin",
+                "--data-dir", data, stdin=VISITOR)  # fmt: skip
+        token = _hameau("token", "create", "louise", "--label", "shots", "--data-dir", data)
+        request = urllib.request.Request(f"{url}/api/files/mine/Semis.jpg", method="PUT",
+                                         data=photo((110, 170, 220), (70, 120, 80), True))  # fmt: skip
+        request.add_header("Content-Type", "image/jpeg")
+        request.add_header("Authorization", f"Bearer {token.splitlines()[-1]}")
+        urllib.request.urlopen(request, context=_trusting(homes[home])).read()
+        page = log_in_page(shots.browser, url, "louise", VISITOR)
+        page.set_viewport_size(DESKTOP)
+        page.goto(url + "/account/move")
+        page.click("form[action='/account/move'][method=get] button")
+        page.wait_for_selector("#plan")
+        shoot(page, "move-plan", full_page=True, phone_full=True)
+        page.click("form[action='/account/move'][method=post] button")
+        page.wait_for_url("**/moves/*")
+        shoot(page, "move-report", full_page=True, phone_full=True)
+        page.close()
+
+
+def _trusting(home: Any) -> Any:
+    return home.verify if not isinstance(home.verify, bool) else None
+
+
 def travel_pages(shots: Shots) -> None:
     travel(shots.browser, shots.url, shots.data, shots.folder, shots.logins["sam"], shots.apps)
 
@@ -341,7 +375,7 @@ class Shots:
 
 GROUPS = {"device": device_pages, "admin": admin_pages, "files": files_pages,
           "apps": app_pages, "ai": ai_page, "travel": travel_pages,
-          "hamlet": hamlet_page, "visits": visit_pages}  # fmt: skip
+          "hamlet": hamlet_page, "visits": visit_pages, "moving": moving_pages}  # fmt: skip
 
 
 def small(image: Path) -> None:

@@ -229,6 +229,8 @@ def create_app(node: Node) -> FastAPI:
     # member's sessions page, and the sessions they list there instead.
     app.state.session_sections = []
     app.state.waiting_parts = []  # PartRoutes: parts whose routers are not loaded yet
+    # Async callables [request, db, visitor] -> HTML: parts' sections of the home page.
+    app.state.home_sections = []
     _add_parts(app, node)
     app.openapi = lambda: describe(load_parts(app))  # type: ignore[method-assign]
     return app

@@ -55,6 +55,13 @@ def _positive_number(value: Any) -> float:
     return number
 
 
+def _share(value: Any) -> float:
+    number = float(value)
+    if not 0 < number <= 1:
+        raise ValueError("must be a share above 0 and at most 1, e.g. 0.8")
+    return number
+
+
 def _boolean(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -195,6 +202,18 @@ OPTIONS: dict[str, Option] = {
         " window); then it deletes it.",
         _positive_int,
     ),
+    "move_propose_days": Option(
+        30,
+        "Days of a member's sessions looked at to propose moving their home to the peer most"
+        " of them came through.",
+        _positive_int,
+    ),
+    "move_propose_share": Option(
+        0.8,
+        "Share of those sessions (0 to 1) that must be visits through one peer for the move"
+        " there to be proposed.",
+        _share,
+    ),
     "tls": Option(
         False,
         "Serve HTTPS (as `hameau serve --tls`): with the node's own certificate, or the one"
@@ -275,6 +294,8 @@ class Settings:
     hamlet_clock_skew_seconds: int = OPTIONS["hamlet_clock_skew_seconds"].default
     hamlet_announce: str = OPTIONS["hamlet_announce"].default
     move_rollback_days: int = OPTIONS["move_rollback_days"].default
+    move_propose_days: int = OPTIONS["move_propose_days"].default
+    move_propose_share: float = OPTIONS["move_propose_share"].default
     tls: bool = OPTIONS["tls"].default
     tls_cert: str = OPTIONS["tls_cert"].default
     tls_key: str = OPTIONS["tls_key"].default

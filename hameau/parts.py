@@ -242,6 +242,9 @@ PARTS: tuple[Part, ...] = (
     Part(
         "moving",
         middleware=("hameau.moving.doors:Doors",),  # after the hamlet's: a visit is a door too
+        app="hameau.moving.views:APP",
+        # The pages at start: the home page asks them for its proposal to move.
+        routers_at_start=("hameau.moving.views:router",),
         routers=("hameau.moving.api:router",),
         paths=("/api/hamlet/moves",),
         commands=(
@@ -252,9 +255,15 @@ PARTS: tuple[Part, ...] = (
                 " a rollback.",
             ),
         ),
-        models=("hameau.moving.models",),
+        templates=True,
+        models=("hameau.moving.models", "hameau.moving.proposal_models"),
         errors=("hameau.moving.errors",),
-        settings=("moving_accept_from", "move_rollback_days"),
+        settings=(
+            "moving_accept_from",
+            "move_rollback_days",
+            "move_propose_days",
+            "move_propose_share",
+        ),
         state="hameau.moving.state:attach",
     ),
     Part(
@@ -274,8 +283,14 @@ PARTS: tuple[Part, ...] = (
         models=("hameau.backup.models",),
         errors=("hameau.backup.errors",),
         environment="hameau.backup.environment",
-        settings=("backup_every_hours", "backup_targets", "backup_keep_daily",
-                  "backup_keep_weekly", "backup_keep_monthly", "backup_warn_days"),
+        settings=(
+            "backup_every_hours",
+            "backup_targets",
+            "backup_keep_daily",
+            "backup_keep_weekly",
+            "backup_keep_monthly",
+            "backup_warn_days",
+        ),
         state="hameau.backup.state:attach",
     ),
     Part(

@@ -16,9 +16,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from hameau.accounts import sessions
@@ -224,3 +224,14 @@ def minutes(visit: HamletVisit) -> int:
     """How long a visit lasted (so far), in whole minutes, at least one."""
     until = visit.ended_at or visit.last_seen_at
     return max(1, round((until - visit.started_at).total_seconds() / 60))
+
+
+def counts_by_peer(db: Session, member: Member, since: datetime) -> dict[str, int]:
+    """How many visits the member began through each peer (its node_id) since `since`: what
+    the proposal to move home reads (hameau/moving/proposal.py)."""
+    query = (
+        select(HamletVisit.peer_node_id, func.count(HamletVisit.id))
+        .where(HamletVisit.member_id == member.id, HamletVisit.started_at >= since)
+        .group_by(HamletVisit.peer_node_id)
+    )
+    return {peer: int(count) for peer, count in db.execute(query)}

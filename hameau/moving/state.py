@@ -40,9 +40,10 @@ def settle(node: Node) -> None:
 def attach(app: Any, node: Node) -> None:
     """The "moving" part's state (hameau/parts.py): the rollback windows' one timer
     (window.py), and the outcome of a move cut in its final phase, asked once at start."""
-    from hameau.moving import window
+    from hameau.moving import views, window
 
     window.attach(app, node)
+    views.attach(app, node)  # the home page's proposal; the workers that run moves
 
     def start() -> None:
         threading.Thread(target=settle, args=(node,), name="moving-settle", daemon=True).start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import APIRouter
+from markupsafe import Markup
 from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -45,7 +46,12 @@ async def home_page(request: Request, db: DB, visitor: AnyVisitor) -> Response:
         if visitor.member.is_admin or not tile.admin_only
     ]
     offer = workspace.resume_offer(db, visitor.login) if visitor.login else None
-    return request.app.state.pages.render(request, "home.html", {"tiles": tiles, "offer": offer})
+    # Parts add sections (the proposal to move home): async callables giving HTML.
+    sections = []
+    for part in request.app.state.home_sections:
+        sections.append(Markup(await part(request, db, visitor)))  # noqa: S704 (autoescaped)
+    context = {"tiles": tiles, "offer": offer, "sections": sections}
+    return request.app.state.pages.render(request, "home.html", context)
 
 
 @router.get("/healthz", include_in_schema=False)

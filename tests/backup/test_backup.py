@@ -137,10 +137,7 @@ def test_the_admin_page_sets_up_shows_the_sheet_once_and_backs_up(node: Node, fo
         )  # set up, never backed up
         refused = post_form(admin, "/backup", "/backup/sheet")
         assert refused.status_code == 400 and password not in refused.text
-        assert (
-            password
-            in post_form(admin, "/backup", "/backup/sheet", confirm="true").text
-        )
+        assert password in post_form(admin, "/backup", "/backup/sheet", confirm="true").text
         started = post_form(admin, "/backup", "/backup/now")
         assert started.status_code == 303
         deadline = time.monotonic() + 60

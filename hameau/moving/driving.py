@@ -1,0 +1,57 @@
+"""The moves the pages run: `service.start` only records a move and offers it; `service.resume`
+runs it as far as it can go (the copy, the freeze, the switch; or it returns at once while
+the receiving home has not accepted yet). The pages call `drive` when a move of this home is
+looked at (its report, refreshed every few seconds while it runs; "Move my home"; the admins'
+page; the home page) and it resumes the move in a worker thread, one per move at a time;
+a move still waiting for the other home is asked again at most every WAITING_EVERY seconds.
+No timer: a move nobody looks at waits for `hameau move resume`, as the command line says."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from hameau.moving import service
+
+log = logging.getLogger(__name__)
+OPEN = ("waiting", "copying", "switching")
+WAITING_EVERY = 30.0
+
+
+class Drives:
+    """The moves being run by this process's workers, and when each was last tried."""
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+        self.running: set[str] = set()
+        self.tried: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    def drive(self, move: Any) -> bool:
+        """Resume the move in a worker thread if it is this home's to run (the sender's row,
+        not finished) and no worker runs it; True if one was started."""
+        if move.role != "out" or move.state not in OPEN:
+            return False
+        now = time.monotonic()
+        with self.lock:
+            if move.move_id in self.running:
+                return False
+            waited = now - self.tried.get(move.move_id, -WAITING_EVERY)
+            if move.state == "waiting" and waited < WAITING_EVERY:
+                return False
+            self.running.add(move.move_id)
+            self.tried[move.move_id] = now
+        worker = threading.Thread(target=self._resume, args=(move.move_id,), daemon=True)
+        worker.start()
+        return True
+
+    def _resume(self, move_id: str) -> None:
+        try:
+            service.resume(self.node, move_id)
+        except Exception as failure:  # the row says where it stopped; the next look goes on
+            log.warning("move %s stopped for now: %s", move_id, failure)
+        finally:
+            with self.lock:
+                self.running.discard(move_id)
