@@ -170,39 +170,6 @@ def test_the_plan_page_shows_what_moves_and_its_button_starts_the_move(node: Nod
     assert ana.get("/account/move?peer=999").status_code == 404
 
 
-@pytest.mark.skipif(not STUB, reason="not run: seeds moves through the stub (moving service)")
-def test_admins_accept_or_refuse_incoming_moves_and_undo_a_finished_one(node: Node) -> None:
-    from datetime import timedelta
-
-    from hameau.node.db import utcnow
-
-    add_member(node, "camille", admin=True)
-    c = pair(node, C_KEY, "La Ferme")
-    first = service._stub_receive(node, "louise", c.id, 5 << 20)
-    second = service._stub_receive(node, "marc", c.id, 1 << 20)
-    admin = browser(node)
-    log_in(admin, "camille")
-    page = admin.get("/moves").text
-    assert "louise" in page and "La Ferme" in page and "5 Mo" in page
-    token = csrf(page)
-    admin.post(f"/moves/{first.move_id}/accept", data={"csrf_token": token})
-    admin.post(f"/moves/{second.move_id}/refuse", data={"csrf_token": token})
-    assert [service.get(node, m.move_id).state for m in (first, second)] == ["copying", "refused"]
-    again = admin.post(f"/moves/{second.move_id}/accept", data={"csrf_token": token})
-    assert again.status_code == 409
-    add_member(node, "nina")  # her home since the move below
-    arrived = service._stub_receive(node, "nina", c.id, 5 << 20)
-    until = utcnow() + timedelta(days=30)
-    service._stub_set(node, arrived.move_id, state="done", rollback_until=until)
-    report = admin.get(f"/moves/{arrived.move_id}").text
-    assert "Annuler le déménagement" in report and "hx-trigger" not in report
-    undone = admin.post(f"/moves/{arrived.move_id}/rollback", data={"csrf_token": token})
-    assert undone.status_code == 303
-    back = service.moves(node, "nina")[0]
-    assert (back.role, back.by, back.peer_id) == ("out", "rollback", c.id)
-    assert undone.headers["location"].startswith(f"/moves/{back.move_id}")
-
-
 def test_a_move_looked_at_is_run_by_one_worker_and_a_waiting_one_not_asked_too_often(
     node: Node,
 ) -> None:
