@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,6 +19,7 @@ from hameau.hamlet.answers import signed_answer
 from hameau.hamlet.api import SignedPeer, _incoming
 from hameau.hamlet.models import HamletPeer
 from hameau.moving import receiving
+from hameau.moving.errors import MoveNotFound
 from hameau.moving.models import Move
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
@@ -131,6 +133,28 @@ async def lacking_here(request: Request, peer: SignedPeer) -> Response:
         raise Forbidden("This home tells what it holds only for a move it accepted.")
     probe = Move(move_id="plan", state="copying")
     return _answer(request, Lacking(lacking=receiving.lacking(node, probe, hashes)))
+
+
+def _outgoing(node: Node, peer: HamletPeer, move_id: str) -> Move:
+    with node.sessions() as session:
+        move = session.scalar(
+            select(Move).where(Move.move_id == move_id, Move.role == "out", Move.peer_id == peer.id)
+        )
+        if move is None:
+            raise MoveNotFound("No move %(move)s to your home is known here.", move=move_id[:40])
+        session.expunge(move)
+        return move
+
+
+@router.post("/{move_id}/accepted", response_model=MoveState, responses=errors(401, 403, 404))
+async def accepted(request: Request, peer: SignedPeer, move_id: str) -> Response:
+    """The receiving home accepted this home's move: it runs now, in a worker of its own
+    (the move asks the receiver for its state itself: this nudge changes no state)."""
+    move = await run_in_threadpool(_outgoing, request.app.state.node, peer, move_id)
+    drives = getattr(request.app.state, "moving_drives", None)
+    if drives is not None:
+        drives.drive(move, asked=True)
+    return _answer(request, _state(move))
 
 
 @router.get("/{move_id}", response_model=MoveState, responses=errors(401, 403, 404))

@@ -4,7 +4,8 @@ the receiving home has not accepted yet). The pages call `drive` when a move of 
 looked at (its report, refreshed every few seconds while it runs; "Move my home"; the admins'
 page; the home page) and it resumes the move in a worker thread, one per move at a time;
 a move still waiting for the other home is asked again at most every WAITING_EVERY seconds.
-No timer: a move nobody looks at waits for `hameau move resume`, as the command line says."""
+No timer: a waiting move also goes on when the other home says it accepted (api.py's
+`accepted`), and a served node goes on at start with the moves it was sending (state.py)."""
 
 from __future__ import annotations
 
@@ -29,9 +30,10 @@ class Drives:
         self.tried: dict[str, float] = {}
         self.lock = threading.Lock()
 
-    def drive(self, move: Any) -> bool:
+    def drive(self, move: Any, asked: bool = False) -> bool:
         """Resume the move in a worker thread if it is this home's to run (the sender's row,
-        not finished) and no worker runs it; True if one was started."""
+        not finished) and no worker runs it; True if one was started. `asked`: the receiver
+        said it accepted, so a waiting move is asked again at once."""
         if move.role != "out" or move.state not in OPEN:
             return False
         now = time.monotonic()
@@ -39,7 +41,7 @@ class Drives:
             if move.move_id in self.running:
                 return False
             waited = now - self.tried.get(move.move_id, -WAITING_EVERY)
-            if move.state == "waiting" and waited < WAITING_EVERY:
+            if move.state == "waiting" and waited < WAITING_EVERY and not asked:
                 return False
             self.running.add(move.move_id)
             self.tried[move.move_id] = now

@@ -10,11 +10,14 @@ hameau/moving/receiving.py (the receiver)."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
 from hameau.accounts.models import Member
+from hameau.errors import HameauError
 from hameau.hamlet import service as hamlet
 from hameau.hamlet.models import HamletPeer
 from hameau.moving import steps, transfer
@@ -171,9 +174,23 @@ def _incoming(node: Node, move_id: str) -> Move:
 
 
 def accept(node: Node, move_id: str, *, by: str) -> Move:
-    """The receiving node accepts (an admin, or the standing rule): the sender may copy."""
+    """The receiving node accepts (an admin, or the standing rule): the sender may copy. The
+    sender is told at once (its served node then runs the move without waiting for anyone
+    to look at it); if it cannot be reached, it learns at its next resume."""
     move = _incoming(node, move_id)
-    return transfer.update(node, move.id, state="copying", accepted_at=utcnow(), by=by)
+    accepted = transfer.update(node, move.id, state="copying", accepted_at=utcnow(), by=by)
+    tell_accepted(node, accepted)
+    return accepted
+
+
+def tell_accepted(node: Node, move: Move) -> bool:
+    """Nudge the sender that its move was accepted; False when it could not be told."""
+    try:
+        with transfer.connect(node, transfer.peer_of(node, move)) as connection:
+            connection.call("POST", f"{transfer.API}/{move.move_id}/accepted", json={})
+        return True
+    except (PeerFailed, HameauError):
+        return False
 
 
 def refuse(node: Node, move_id: str, *, by: str, why: str = "") -> Move:
@@ -210,9 +227,27 @@ def rollback(node: Node, member_name: str) -> Move:
 
 def resume(node: Node, move_id: str) -> Move:
     """Go on from where the move was, as far as it can go now (see transfer.py's states)."""
-    move = get(node, move_id)
-    if move.role != "out" or move.state not in OPEN:
-        return move
-    peer = transfer.peer_of(node, move)
-    with transfer.connect(node, peer) as connection:
-        return steps.run(node, move, peer, connection)
+    with _running(node, move_id):  # one runner at a time: a command, a page's worker, a start
+        move = get(node, move_id)
+        if move.role != "out" or move.state not in OPEN:
+            return move
+        peer = transfer.peer_of(node, move)
+        with transfer.connect(node, peer) as connection:
+            return steps.run(node, move, peer, connection)
+
+
+@contextmanager
+def _running(node: Node, move_id: str) -> Iterator[None]:
+    """Hold the move's lock file (the served node and a command may both run a move): the
+    second waits for the first, then finds the move where the first left it."""
+    import fcntl
+
+    folder = node.layout.root / "moving"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = "".join(c for c in move_id if c.isalnum() or c in "-_")[:80] or "move"
+    with open(folder / f"{name}.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)

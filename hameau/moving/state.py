@@ -13,18 +13,28 @@ from hameau.node.datadir import Node
 log = logging.getLogger("hameau.moving")
 
 
-def settle(node: Node) -> None:
+def settle(node: Node, drive: Any = None) -> None:
+    """A move cut in its final phase learns its outcome; then `drive` goes on with every
+    move this home was sending (a served node resumes them after a kill, with no one asking)."""
     from sqlalchemy import select
 
-    from hameau.moving.models import Move
+    from hameau.moving.models import OPEN, Move
 
     with node.sessions() as session:
         cut = list(
             session.scalars(select(Move).where(Move.role == "out", Move.state == "switching"))
         )
         session.expunge_all()
-    if not cut:
-        return  # the usual start: nothing more is loaded
+    if cut:
+        _outcomes(node, cut)
+    with node.sessions() as session:
+        going = list(session.scalars(select(Move).where(Move.role == "out", Move.state.in_(OPEN))))
+        session.expunge_all()
+    for move in going if drive is not None else ():
+        drive(move)
+
+
+def _outcomes(node: Node, cut: list[Any]) -> None:
     from hameau.moving import steps
 
     for move in cut:
@@ -46,6 +56,9 @@ def attach(app: Any, node: Node) -> None:
     views.attach(app, node)  # the home page's proposal; the workers that run moves
 
     def start() -> None:
-        threading.Thread(target=settle, args=(node,), name="moving-settle", daemon=True).start()
+        drive = app.state.moving_drives.drive
+        threading.Thread(
+            target=settle, args=(node, drive), name="moving-settle", daemon=True
+        ).start()
 
     app.state.starts.append(start)

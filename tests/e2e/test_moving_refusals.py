@@ -32,7 +32,7 @@ def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Home]]
     with hamlet(
         tmp_path_factory.mktemp("refusals"), names=("A", "B"), pairs=(("B", "A"),)
     ) as found:
-        for name, members in (("A", ("zoe", "yann", "taken")), ("B", ("taken",))):
+        for name, members in (("A", ("zoe", "yann", "xavier", "taken")), ("B", ("taken",))):
             node = opened(found[name].data_dir)
             for member in members:
                 add_member(node, member)
@@ -85,6 +85,25 @@ def test_the_receiving_admin_accepts_then_the_move_goes_on(homes: dict[str, Home
     done = a.run("move", "resume", number)
     assert done.returncode == 0 and "yann moved to B" in done.stdout, done.stderr
     assert member_row(b.data_dir, "yann").home_here  # type: ignore[union-attr]
+
+
+def test_an_accepted_move_runs_at_the_served_home_without_a_command(
+    homes: dict[str, Home],
+) -> None:
+    """B's admin accepts; B tells A, whose served node runs the move by itself (no `move
+    resume`, no page looked at): the member's home becomes B."""
+    a, b = homes["A"], homes["B"]
+    number = move_id(a.run("move", "xavier", "--to", "B").stdout)
+    assert b.run("move", "accept", number).returncode == 0
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        arrived = member_row(b.data_dir, "xavier")
+        if arrived is not None and arrived.home_here:
+            break
+        time.sleep(0.5)
+    assert member_row(b.data_dir, "xavier").home_here, "the move did not run"  # type: ignore[union-attr]
+    left = member_row(a.data_dir, "xavier")
+    assert left is not None and left.moved_to  # A forwards to its new home
 
 
 def test_unsigned_and_forged_requests_are_refused(homes: dict[str, Home]) -> None:
