@@ -122,7 +122,10 @@ HASH_LIST = {"requestBody": {"required": True, "content": {"application/json": {
 
 
 @router.post(
-    "/lacking", response_model=Lacking, responses=errors(400, 401, 403), openapi_extra=HASH_LIST
+    "/plan/lacking",
+    response_model=Lacking,
+    responses=errors(400, 401, 403),
+    openapi_extra=HASH_LIST,
 )
 async def lacking_here(request: Request, peer: SignedPeer) -> Response:
     """Of these contents, those this home lacks (a move's plan asks before any move); only

@@ -73,7 +73,9 @@ def _lacking(node: Node, peer: HamletPeer, names: list[str]) -> list[str] | None
         with transfer.connect(node, peer) as connection:
             for first in range(0, len(names), transfer.HASHES):
                 asked = names[first : first + transfer.HASHES]
-                found += connection.call("POST", f"{transfer.API}/lacking", json=asked)["lacking"]
+                found += connection.call("POST", f"{transfer.API}/plan/lacking", json=asked)[
+                    "lacking"
+                ]
     except PeerFailed as failed:
         if failed.code == 403:
             return None
