@@ -354,6 +354,20 @@ def moving_pages(shots: Shots) -> None:
         page.close()
 
 
+def backup_page(shots: Shots) -> None:
+    """The admins' backup page after a first backup to a folder (a USB disk's, here)."""
+    where = ["--data-dir", str(shots.data)]
+    disk = shots.folder / "usb" / "hameau"
+    disk.mkdir(parents=True)
+    for command in (["setup", str(disk)], ["now"]):
+        subprocess.run([sys.executable, "-m", "hameau", "backup", *command, *where],
+                       check=True, capture_output=True, timeout=600)  # fmt: skip
+    admin = log_in_page(shots.browser, shots.url, "camille", shots.logins["camille"])
+    admin.goto(f"{shots.url}/backup")
+    shoot(admin, "backup", full_page=True)
+    admin.close()
+
+
 def _trusting(home: Any) -> Any:
     return home.verify if not isinstance(home.verify, bool) else None
 
@@ -375,7 +389,8 @@ class Shots:
 
 GROUPS = {"device": device_pages, "admin": admin_pages, "files": files_pages,
           "apps": app_pages, "ai": ai_page, "travel": travel_pages,
-          "hamlet": hamlet_page, "visits": visit_pages, "moving": moving_pages}  # fmt: skip
+          "hamlet": hamlet_page, "visits": visit_pages, "moving": moving_pages,
+          "backup": backup_page}  # fmt: skip
 
 
 def small(image: Path) -> None:
