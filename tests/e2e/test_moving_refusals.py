@@ -169,7 +169,7 @@ def test_the_plan_learns_nothing_of_what_a_peer_holds_before_it_accepts(
     finally:
         node.close()
     with signed(a, b) as peer:
-        asked = peer.post(f"{MOVES}/lacking", json=["0" * 64])
+        asked = peer.post(f"{MOVES}/plan/lacking", json=["0" * 64])
         assert asked.status_code == 403 and "accepted" in asked.json()["error"]
         given = offer()
         assert peer.post(MOVES, json=given).json()["state"] == "waiting"
