@@ -13,6 +13,7 @@ def attach(app: Any, node: Node) -> None:
     from hameau.backup import offers, schedule
     from hameau.backup.store import Repositories
 
-    # What store_api.attach does, without importing the routes (loaded on their first use).
+    # The peers' repositories, each opened once for the app's life (their space counted);
+    # the routes (store_api.py) load on their first request.
     app.state.backup_repositories = Repositories(offers.backups_root(node))
     schedule.attach(app, node)

@@ -17,14 +17,14 @@ import re
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
 from hameau.backup import offers
 from hameau.backup.errors import NoOffer
-from hameau.backup.store import CONFIG, MAX_OBJECT, PeerRepository, Repositories
+from hameau.backup.store import CONFIG, MAX_OBJECT, PeerRepository
 from hameau.errors import PayloadTooLarge, RangeNotSatisfiable
 from hameau.hamlet.answers import signed_answer, signed_content
 from hameau.hamlet.api import SignedPeer, _incoming
@@ -48,11 +48,6 @@ READS: dict[int | str, dict[str, Any]] = {
     200: binary("The object."),
     206: binary("The part of the object asked for."),
 }
-
-
-def attach(app: FastAPI, node: Any) -> None:
-    """The peers' repositories, each opened once for the app's life (their space counted)."""
-    app.state.backup_repositories = Repositories(offers.backups_root(node))
 
 
 def _repository(

@@ -5,7 +5,7 @@ proposes moving there; one click leads to the plan with B chosen, its button sta
 and the report follows it. Every page (the proposal, the plan, the report, the settings, the
 admins' page) has the navigation, scrolls no sideways at 360 and 1280 px, passes axe-core
 (no critical or serious violation), and a later visit of the plan or the report weighs at
-most 8 kB. With move-core's service, B's admin then accepts the move on B's page, A's
+most 8 kB. B's admin then accepts the move on B's page, A's
 report follows it to the end, and B's admin starts the move back from the arrival's report."""
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from hameau.moving import service
 from tests.e2e.hamlet_nodes import Home, hamlet
 from tests.e2e.test_hamlet_pages_everywhere import enrol, log_in
 from tests.e2e.test_hamlet_visit_terminal import TERMINAL, _cli
@@ -27,7 +26,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore:EdDSA is depre
 pytest.importorskip("joserfc", reason="not run: joserfc (with Authlib) is not installed")
 
 LATER_VISIT_BYTES = 8 * 1024
-STUB = getattr(service, "TEMPORARY", False)
 
 
 def at_sizes(page: Any, name: str, found: dict[str, Any]) -> None:
@@ -101,9 +99,7 @@ def admin_pages(admin: Any, home: Home, name: str, found: dict[str, Any]) -> Non
 def receiving(on_b: Any, on_a: Any, a: Home, b: Home, report: str, found: dict[str, Any]) -> None:
     """B's admin accepts the move waiting there; A's report (refreshed by htmx, which runs the
     move on) reaches "done"; B's admin sees the arrival, undoable, and starts the move back.
-    Only with move-core's service: the stub sends nothing to the peer."""
-    if STUB:
-        return
+    """
     on_b.goto(b.url + "/moves")
     on_b.click("#waiting form[action$='/accept'] button")
     on_b.wait_for_url("**done=accepted")
@@ -157,15 +153,13 @@ def test_the_plan_button_starts_the_move_and_the_report_follows_it(found: dict[s
 
 
 def test_the_receiving_admins_accept_the_move_and_may_undo_it(found: dict[str, Any]) -> None:
-    if STUB:
-        pytest.skip("not run: the moving service here is the stub, which sends nothing to B")
     assert "Aucun déménagement n’attend" in found["accepted"]
     assert "Contenus vérifiés à l’arrivée" in found["done"] and "Jusqu’au" in found["done"]
     assert "Déménagement vers A" in found["back"]  # the move back, from B's report
 
 
 def test_every_moving_page_has_the_navigation_and_fits_360_px(found: dict[str, Any]) -> None:
-    assert len(found["visited"]) == (6 if STUB else 8), found["visited"]
+    assert len(found["visited"]) == 8, found["visited"]
     assert found["bare"] == [], "\n".join(found["bare"])
     assert found["wide"] == [], "pages wider than the window:\n" + "\n".join(found["wide"])
 

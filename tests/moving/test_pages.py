@@ -24,7 +24,6 @@ from tests.helpers import add_member, browser, csrf, log_in
 
 B_KEY = base64.b64encode(bytes(range(32))).decode()
 C_KEY = base64.b64encode(bytes(range(1, 33))).decode()
-STUB = getattr(service, "TEMPORARY", False)
 
 
 def pair(node: Node, key: str = B_KEY, name: str = "Les Tilleuls") -> HamletPeer:
