@@ -257,6 +257,15 @@ OPTIONS: dict[str, Option] = {
         " moving here are accepted without asking an admin; empty: an admin accepts each.",
         str,
     ),
+    "footprint_powercap": Option(
+        "/sys/class/powercap", "Where the kernel shows the RAPL energy counters.", str
+    ),
+    "footprint_sample_minutes": Option(
+        10,
+        "Minutes between two readings of the RAPL energy counters while serving (at least 1;"
+        " no timer when the counters cannot be read).",
+        _positive_int,
+    ),
 }
 
 
@@ -308,6 +317,8 @@ class Settings:
     backup_keep_monthly: int = OPTIONS["backup_keep_monthly"].default
     backup_warn_days: float = OPTIONS["backup_warn_days"].default
     moving_accept_from: str = OPTIONS["moving_accept_from"].default
+    footprint_powercap: str = OPTIONS["footprint_powercap"].default
+    footprint_sample_minutes: int = OPTIONS["footprint_sample_minutes"].default
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **values: Any) -> Settings:

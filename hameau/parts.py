@@ -294,6 +294,23 @@ PARTS: tuple[Part, ...] = (
         state="hameau.backup.state:attach",
     ),
     Part(
+        "footprint",
+        app="hameau.footprint.tiles:APP",
+        routers=("hameau.footprint.views:router",),
+        paths=("/footprint",),
+        commands=(
+            Command(
+                "impact",
+                "hameau.footprint.cli:impact_app",
+                "The footprint: the household's devices and node, measured or from open data.",
+            ),
+        ),
+        templates=True,
+        models=("hameau.footprint.models",),
+        settings=("footprint_powercap", "footprint_sample_minutes"),
+        state="hameau.footprint.state:attach",
+    ),
+    Part(
         "accounts",
         app="hameau.accounts.views:APP",
         # The home page and the login at start; the members' JSON API on its first request.

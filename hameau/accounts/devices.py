@@ -140,3 +140,26 @@ def retire(device: Device) -> None:
     device.retired_at = utcnow()
     device.secret_hash = None
     device.enrol_code_hash = None
+
+
+def set_inventory(
+    device: Device,
+    kind: str,
+    shared: bool,
+    *,
+    owner: Member | None = None,
+    acquired_on: date | None = None,
+    lifetime_years: int | None = None,
+) -> None:
+    """Correct a device's inventory fields (the footprint's page and `hameau impact device`)."""
+    if kind not in DEVICE_KINDS:
+        raise BadRequest(
+            "The kind of device must be one of: %(kinds)s.", kinds=", ".join(DEVICE_KINDS)
+        )
+    if lifetime_years is not None and not 1 <= lifetime_years <= 50:
+        raise BadRequest("The expected lifetime is a number of years between 1 and 50.")
+    if acquired_on is not None and acquired_on > date.today():
+        raise BadRequest("The acquisition date cannot be in the future.")
+    device.kind, device.shared = kind, shared
+    device.owner_id = None if shared or owner is None else owner.id
+    device.acquired_on, device.lifetime_years = acquired_on, lifetime_years

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, joinedload
@@ -151,3 +151,15 @@ def revoke_for_member(session: Session, member: Member, session_id: int) -> Logi
         raise NotFound("No such session.")
     revoke(login)
     return login
+
+
+def on_devices(session: Session, since: datetime) -> list[tuple[int, int, datetime, datetime]]:
+    """(device id, member id, start, last seen) of the sessions on registered devices active
+    since `since`, for the footprint's measure of sharing (ended ones are kept 30 days)."""
+    rows = session.execute(
+        select(
+            LoginSession.device_id, LoginSession.member_id,
+            LoginSession.created_at, LoginSession.last_seen_at,
+        ).where(LoginSession.device_id.is_not(None), LoginSession.last_seen_at >= since)
+    )  # fmt: skip
+    return [(int(d), int(m), start, seen) for d, m, start, seen in rows]

@@ -66,3 +66,14 @@ def sent_outside(session: Session) -> int:
     """Requests the AI sent outside this node: only to the household's own AI server, when
     one is configured (`ai_backend_url`); counted from the log."""
     return int(session.scalar(select(func.count(AIQuery.id)).where(AIQuery.ran_on != "here")) or 0)
+
+
+def energy_by_member(session: Session, since: object) -> dict[int, tuple[int, float]]:
+    """Per member, (queries, Wh) of the queries answered on this node since `since`: the
+    energy each query's log holds (an estimate from its CPU time), for the footprint."""
+    rows = session.execute(
+        select(AIQuery.member_id, func.count(AIQuery.id), func.sum(AIQuery.energy_wh))
+        .where(AIQuery.ran_on == "here", AIQuery.created_at >= since)
+        .group_by(AIQuery.member_id)
+    )
+    return {int(member): (int(count), float(wh or 0.0)) for member, count, wh in rows}

@@ -1,0 +1,125 @@
+"""The node's average power, the best way this machine allows: a wall meter's reading entered
+by hand (measured, the whole machine), else RAPL (measured, the CPU package only), else an
+estimate from the CPU's use and Boavizta's power range for the machine's class."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hameau.footprint import energy
+from hameau.footprint.factors import Factors
+from hameau.footprint.figures import Figure
+from hameau.footprint.models import EnergyCounter, MeterReading
+from hameau.node.db import utcnow
+
+RAPL_HINT = (
+    "the kernel lets only root read RAPL's counters; to measure, let the node's user read"
+    " /sys/class/powercap/intel-rapl:*/energy_uj (a udev rule or a chmod at boot)"
+)
+
+
+@dataclass
+class Power:
+    """Every way of knowing the node's power, and the one the report uses."""
+
+    chosen: Figure
+    meter: Figure
+    rapl: Figure
+    estimate: Figure
+    utilisation: float | None
+
+
+def sample(
+    db: Session, root: Path, proc: Path = energy.PROC, now: datetime | None = None
+) -> energy.Rapl:
+    """Read the RAPL zones and advance their stored baselines (at a report, or on a timer)."""
+    reading = energy.read_rapl(root)
+    boot, now = energy.boot_id(proc), now or utcnow()
+    for zone in reading.zones:
+        row = db.get(EnergyCounter, zone.source)
+        stored = (
+            energy.Baseline(row.boot_id, row.raw, row.read_at, row.joules, row.seconds)
+            if row else None
+        )  # fmt: skip
+        after = energy.advance(stored, zone, boot, now)
+        if row is None:
+            row = EnergyCounter(source=zone.source, first_at=now)
+            db.add(row)
+        row.boot_id, row.raw, row.read_at = after.boot_id, after.raw, after.read_at
+        row.joules, row.seconds = after.joules, after.seconds
+    db.flush()
+    return reading
+
+
+def rapl_power(db: Session, reading: energy.Rapl) -> Figure:
+    if reading.problem == "absent":
+        return Figure.unknown("W", "no RAPL counter on this machine (/sys/class/powercap)")
+    if reading.problem:
+        return Figure.unknown("W", f"RAPL {reading.problem}: {RAPL_HINT}")
+    rows = [db.get(EnergyCounter, zone.source) for zone in reading.zones]
+    seconds = min((row.seconds for row in rows if row), default=0.0)
+    if seconds <= 0:
+        return Figure.unknown("W", "RAPL read once so far: a second reading gives the power")
+    watts = sum(row.joules / row.seconds for row in rows if row and row.seconds)
+    names = ", ".join(zone.name or zone.source for zone in reading.zones)
+    return Figure.measured(round(watts, 2), "W",
+                           f"RAPL ({names}), CPU package only, over {seconds / 3600:.1f} h")  # fmt: skip
+
+
+def meter_power(db: Session) -> Figure:
+    last = db.scalar(select(MeterReading).order_by(MeterReading.taken_at.desc()).limit(1))
+    if last is None:
+        return Figure.unknown("W", "no wall meter reading entered")
+    how = f"{last.kwh:g} kWh over {last.hours:g} h" if last.kwh is not None else "spot reading"
+    when = last.taken_at.strftime("%Y-%m-%d")
+    return Figure.measured(round(last.watts, 2), "W",
+                           f"wall meter, {how}, entered by {last.entered_by} on {when}")  # fmt: skip
+
+
+def estimate(factors: Factors, kind: str, cpu: energy.CpuTime | None) -> Figure:
+    """Boavizta's power range for the class, placed in it by the CPU's use since boot."""
+    watts = factors.figure("use", kind, "avg_power")
+    if not watts.known:
+        return Figure.unknown("W", watts.source)
+    if cpu is None:
+        return Figure(watts.value, watts.low, watts.high, "W", watts.label,
+                      watts.source + "; CPU use unknown: Boavizta's average")  # fmt: skip
+    low, high = watts.low, watts.high
+    value = low + (high - low) * cpu.utilisation  # type: ignore[operator]
+    source = (f"{watts.source}; linear from its low to its high bound by CPU use since boot"
+              f" ({cpu.utilisation:.0%} of {cpu.cpus} CPUs, /proc/stat)")  # fmt: skip
+    return Figure.estimated(round(value, 2), "W", source, low, high)
+
+
+def node_power(
+    db: Session, factors: Factors, kind: str, root: Path, proc: Path = energy.PROC
+) -> Power:
+    reading = sample(db, root, proc)
+    cpu = energy.read_cpu(proc)
+    meter, rapl = meter_power(db), rapl_power(db, reading)
+    guess = estimate(factors, kind, cpu)
+    chosen = meter if meter.known else rapl if rapl.known else guess
+    return Power(chosen, meter, rapl, guess, cpu.utilisation if cpu else None)
+
+
+def add_reading(db: Session, by: str, *, watts: float | None = None, kwh: float | None = None,
+                hours: float | None = None) -> MeterReading:  # fmt: skip
+    from hameau.errors import BadRequest
+
+    if kwh is not None and hours is not None and kwh >= 0 and 0 < hours <= 24 * 3660:
+        average = kwh * 1000 / hours
+    elif watts is not None and kwh is None and hours is None and 0 <= watts <= 5000:
+        average = watts
+    else:
+        raise BadRequest(
+            "Give either the watts the meter shows, or its kWh and the hours it counted them over."
+        )
+    reading = MeterReading(entered_by=by[:80], watts=average, kwh=kwh, hours=hours)
+    db.add(reading)
+    db.flush()
+    return reading

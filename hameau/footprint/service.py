@@ -1,0 +1,110 @@
+"""The footprint report of a household, or of one member: everything read (devices, sessions,
+counters, logs) and handed to the model, at the moment it is asked for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from hameau.accounts import members as accounts_members
+from hameau.footprint import factors as reference
+from hameau.footprint.factors import CRITERIA, UNITS, Factors
+from hameau.footprint.figures import Figure, total
+from hameau.footprint.inventory import WINDOW, Fleet, Use, fleet, node_profile
+from hameau.footprint.model import Claim, Line, Scenario, claims, scenarios
+from hameau.footprint.power import Power, node_power
+from hameau.node.datadir import Node
+from hameau.node.db import utcnow
+
+COMPUTE_UNKNOWN = "compute lending is not there yet (issue 15): nothing to attribute"
+SYNC_UNKNOWN = "syncs do not record their CPU time: not attributable"
+
+
+@dataclass
+class Report:
+    made_at: datetime
+    members: int
+    country: str
+    data_version: str
+    power: Power
+    real: Scenario
+    own: Scenario
+    claims: list[Claim]
+    apps: list[tuple[str, Figure]]  # energy over the window, per app
+    use: dict[str, Use]  # by device name
+    member: str | None = None  # a member's own report: their share only
+    share: dict[str, Figure] | None = None  # criterion -> their yearly share
+    own_share: dict[str, Figure] | None = None
+
+
+def _apps(db: Session, member_id: int | None, since: datetime) -> list[tuple[str, Figure]]:
+    from hameau.ai import history, lending
+
+    by_member = history.energy_by_member(db, since)
+    wh = sum(w for m, (_, w) in by_member.items() if member_id is None or m == member_id)
+    count = sum(c for m, (c, _) in by_member.items() if member_id is None or m == member_id)
+    found = [("ai", Figure.estimated(round(wh / 1000, 6), "kWh",
+                                     f"{count} AI queries, each logged with its CPU time × 15 W"
+                                     " per busy core (hameau's AI estimate)"))]  # fmt: skip
+    if member_id is None:
+        day = since.strftime("%Y-%m-%d")
+        seconds = sum(u.cpu_seconds for u in lending.usage(db) if u.day >= day)
+        found.append(("ai-lent", Figure.estimated(round(seconds * 15 / 3.6e6, 6), "kWh",
+                      f"{seconds:.0f} CPU seconds answering paired homes × 15 W per busy core")))  # fmt: skip
+    found.append(("sync", Figure.unknown("kWh", SYNC_UNKNOWN)))
+    found.append(("compute-lent", Figure.unknown("kWh", COMPUTE_UNKNOWN)))
+    return found
+
+
+def _member_share(
+    real: Scenario, own: Scenario, found: Fleet, member_id: int
+) -> tuple[dict[str, Figure], dict[str, Figure]]:
+    """A member's yearly share: their personal devices, shared ones by their measured hours
+    on each (an equal part where none were measured), the node in equal parts."""
+    parts = max(found.members, 1)
+    mine: dict[str, list[Figure]] = {c: [] for c in CRITERIA}
+    for line in real.lines:
+        device = line.device
+        if device.node:
+            fraction = 1 / parts
+        elif not device.shared:
+            fraction = 1.0 if device.owner == member_id else 0.0
+        else:
+            use = found.use.get(device.name, Use())
+            fraction = (use.hours_by_member.get(member_id, 0.0) / use.hours
+                        if use.hours else 1 / parts)  # fmt: skip
+        for c in CRITERIA:
+            if fraction:
+                mine[c].append(line.total(c).scaled(fraction))
+    share = {c: total(mine[c], f"{UNITS[c]}/year") for c in CRITERIA}
+    theirs = {c: own.total(c).scaled(1 / parts) for c in CRITERIA}
+    return share, theirs
+
+
+def build(node: Node, db: Session, member_id: int | None = None, *,
+          proc: Path | None = None) -> Report:  # fmt: skip
+    factors: Factors = reference.load()
+    profile = node_profile(db)
+    kind = profile.kind or "desktop"
+    power = node_power(db, factors, kind, Path(node.settings.footprint_powercap),
+                       **({"proc": proc} if proc else {}))  # fmt: skip
+    people = [m for m in accounts_members.list_members(db, active_only=True) if m.home_here]
+    found = fleet(db, factors, power.chosen, len(people))
+    real, own = scenarios(factors, found.devices, len(people), profile.country)
+    report = Report(
+        made_at=utcnow(), members=len(people), country=profile.country,
+        data_version=factors.version, power=power, real=real, own=own,
+        claims=claims(factors, real, own, found.devices),
+        apps=_apps(db, member_id, utcnow() - WINDOW), use=found.use,
+    )  # fmt: skip
+    if member_id is not None:
+        report.member = next((m.name for m in people if m.id == member_id), None)
+        report.share, report.own_share = _member_share(real, own, found, member_id)
+    return report
+
+
+def lines(report: Report) -> list[Line]:
+    return report.real.lines

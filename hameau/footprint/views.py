@@ -1,0 +1,163 @@
+"""The footprint's pages: a member's own share (/footprint) and, for admins, the household's
+(/footprint/household) with the inventory's fields, the node's machine and a wall meter's
+reading; charts drawn on the server (charts.py), every figure with its label and source."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from hameau.accounts import devices, members
+from hameau.accounts.models import DEVICE_KINDS
+from hameau.errors import N_, BadRequest, HameauError
+from hameau.footprint import charts, inventory, power, report, service
+from hameau.footprint.factors import load
+from hameau.footprint.figures import Figure
+from hameau.footprint.model import Scenario
+from hameau.web.auth import DB, AdminVisitor, MemberVisitor
+
+router = APIRouter(prefix="/footprint", include_in_schema=False)
+
+NOTICES = {
+    "device": N_("The device’s inventory is saved."),
+    "node": N_("The node’s machine is saved."),
+    "meter": N_("The wall meter’s reading is kept."),
+}
+LABELS = {"measured": N_("measured"), "estimated": N_("estimated"), "unknown": N_("unknown")}
+VERDICTS = {"met": N_("met"), "not met": N_("not met"),
+            "not measurable here": N_("not measurable here")}  # fmt: skip
+
+
+def _said(fig: Figure, gettext: Any) -> str:
+    text = report.said(fig)
+    for word, msgid in LABELS.items():
+        if text.endswith(", " + word):
+            return text[: -len(word)] + gettext(msgid)
+    return gettext("unknown") if not fig.known else text
+
+
+def _bar(label: str, parts: list[Figure], whole: Figure, gettext: Any) -> charts.Bar:
+    if not whole.known:
+        return charts.Bar(label, said=gettext("unknown"), known=False)
+    return charts.Bar(label, [p.value or 0.0 for p in parts if p.known], whole.low, whole.high,
+                      _said(whole, gettext))  # fmt: skip
+
+
+def _device_chart(real: Scenario, gettext: Any) -> Any:
+    bars = [
+        _bar(line.device.name if not line.device.node else gettext("the node"),
+             [line.embodied["gwp"], line.use["gwp"]], line.total("gwp"), gettext)
+        for line in real.lines
+    ]  # fmt: skip
+    return charts.chart(gettext("Global warming per device and per year"), bars,
+                        (gettext("manufacture"), gettext("use")))  # fmt: skip
+
+
+def _scenario_chart(made: service.Report, gettext: Any) -> Any:
+    ours = made.share["gwp"] if made.share else made.real.total("gwp")
+    theirs = made.own_share["gwp"] if made.own_share else made.own.total("gwp", with_extra=False)
+    bars = [
+        _bar(gettext("This household, as it is") if not made.share else gettext("Your share, as it is"),
+             [ours], ours, gettext),
+        _bar(gettext("Everyone owning their own (without the cloud share, unknown)"),
+             [theirs], theirs, gettext),
+    ]  # fmt: skip
+    return charts.chart(gettext("Global warming per year, two ways of living"), bars)
+
+
+def _context(request: Request, db: Session, member_id: int | None) -> dict[str, Any]:
+    gettext = request.app.state.pages.gettext(request)
+    made = service.build(request.app.state.node, db, member_id)
+    return {
+        "report": made, "said": lambda fig: _said(fig, gettext), "labels": LABELS,
+        "verdicts": VERDICTS, "rows": report.figure_rows(made),
+        "scenario_chart": _scenario_chart(made, gettext),
+        "device_chart": _device_chart(made.real, gettext),
+        "notice": NOTICES.get(request.query_params.get("done", "")),
+    }  # fmt: skip
+
+
+@router.get("")
+async def member_page(request: Request, db: DB, visitor: MemberVisitor) -> Response:
+    context = _context(request, db, visitor.member.id)
+    context["title"] = N_("Footprint")
+    return request.app.state.pages.render(request, "footprint/member.html", context)
+
+
+def _household(request: Request, db: Session, status: int = 200, **more: Any) -> Response:
+    context = _context(request, db, None)
+    context.update(
+        title=N_("Household footprint"), devices=devices.list_devices(db), kinds=DEVICE_KINDS,
+        people=members.list_members(db, active_only=True), profile=inventory.node_profile(db),
+        node_kinds=inventory.NODE_KINDS, countries=load().countries(), **more,
+    )  # fmt: skip
+    return request.app.state.pages.render(request, "footprint/household.html", context, status)
+
+
+@router.get("/household")
+async def household_page(request: Request, db: DB, visitor: AdminVisitor) -> Response:
+    return _household(request, db)
+
+
+def _date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        raise BadRequest("The acquisition date must look like 2021-03-15.") from None
+
+
+def _refused(request: Request, db: Session, failure: HameauError) -> Response:
+    said = failure.render(request.app.state.pages.gettext(request))
+    return _household(request, db, failure.status, error=said)
+
+
+@router.post("/household/devices/{device_id}")
+async def set_device(
+    request: Request, db: DB, visitor: AdminVisitor, device_id: int,
+    kind: Annotated[str, Form(max_length=20)], usage: Annotated[str, Form(max_length=10)],
+    owner: Annotated[int | None, Form()] = None,
+    acquired: Annotated[str, Form(max_length=10)] = "",
+    lifetime_years: Annotated[int | None, Form()] = None,
+) -> Response:  # fmt: skip
+    try:
+        if usage not in ("shared", "personal"):
+            raise BadRequest("Say whether the device is shared or personal.")
+        who = members.get_member(db, owner) if owner and usage == "personal" else None
+        devices.set_inventory(devices.get_device(db, device_id), kind, usage == "shared",
+                              owner=who, acquired_on=_date(acquired), lifetime_years=lifetime_years)  # fmt: skip
+    except HameauError as failure:
+        return _refused(request, db, failure)
+    return RedirectResponse("/footprint/household?done=device", status_code=303)
+
+
+@router.post("/household/node")
+async def set_node(
+    request: Request, db: DB, visitor: AdminVisitor,
+    kind: Annotated[str, Form(max_length=20)], country: Annotated[str, Form(max_length=3)],
+    acquired: Annotated[str, Form(max_length=10)] = "",
+    lifetime_years: Annotated[int | None, Form()] = None,
+) -> Response:  # fmt: skip
+    try:
+        inventory.set_node(db, kind=kind, acquired_on=_date(acquired),
+                           lifetime_years=lifetime_years, country=country)  # fmt: skip
+    except HameauError as failure:
+        return _refused(request, db, failure)
+    return RedirectResponse("/footprint/household?done=node", status_code=303)
+
+
+@router.post("/household/meter")
+async def add_meter_reading(
+    request: Request, db: DB, visitor: AdminVisitor,
+    watts: Annotated[float | None, Form()] = None, kwh: Annotated[float | None, Form()] = None,
+    hours: Annotated[float | None, Form()] = None,
+) -> Response:  # fmt: skip
+    try:
+        power.add_reading(db, visitor.member.name, watts=watts, kwh=kwh, hours=hours)
+    except HameauError as failure:
+        return _refused(request, db, failure)
+    return RedirectResponse("/footprint/household?done=meter", status_code=303)

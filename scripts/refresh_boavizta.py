@@ -1,0 +1,157 @@
+"""Regenerate hameau/footprint/data/boavizta.csv from the `boaviztapi` package.
+
+The node never loads boaviztapi (pandas, scipy, its whole API): run this in a throwaway
+virtual environment, then review and commit the CSV it writes.
+
+    python3 -m venv /tmp/bz && /tmp/bz/bin/pip install boaviztapi==2.5.0
+    /tmp/bz/bin/python scripts/refresh_boavizta.py hameau/footprint/data/boavizta.csv
+
+Where each value comes from (written in the `source` column of its row):
+- embodied GWP of terminals: the package's own computation (`terminal_router`, the
+  archetype's "from model" route), which reads data/crowdsourcing/ademe_base_impacts_negaoctet.csv;
+- embodied ADP of terminals: that CSV's ADPe column (boaviztapi 2.5.0 answers "not implemented"
+  for it), so its source says so; embodied PE of terminals: not in the data set (left empty);
+- embodied GWP, ADP, PE of a server: the package's bottom-up computation of the archetype
+  platform_compute_low (a small rack server), with its min and max;
+- the server's average power: that computation's verbose `avg_power`;
+- lifetimes, average power and use ratio: data/archetypes/user_terminal.csv
+  (USAGE.hours_life_time / 8760, USAGE.avg_power "default;min;max", USAGE.use_time_ratio);
+  the server's from data/archetypes/server.csv;
+- electricity: data/factors.yml, "electricity" -> country -> gwp, adpe, pe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import sys
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+# hameau's device kinds -> Boavizta's archetypes (a "terminal", a thin client, has none).
+TERMINALS = {
+    "phone": ("smartphone", "smartphone-default"),
+    "laptop": ("laptop", "laptop-perso"),
+    "desktop": ("desktop", "desktop-perso"),
+    "tablet": ("tablet", "tablet-default"),
+    "box": ("box", "box-default"),
+}
+SERVER = "platform_compute_low"
+COUNTRIES = ("FRA", "BEL", "CHE", "DEU", "ESP", "ITA", "GBR", "EEE", "WOR")
+LICENCE = "AGPL-3.0 (boaviztapi); electricity and terminal factors: ADEME Base IMPACTS / NegaOctet"
+COLUMNS = ("table", "key", "metric", "value", "low", "high", "unit", "source", "version", "licence")
+
+
+def _triple(attribute: dict[str, float]) -> tuple[float, float, float]:
+    """An archetype's attribute as the package parses it ({"default", "min", "max"})."""
+    value = float(attribute["default"])
+    return value, float(attribute.get("min", value)), float(attribute.get("max", value))
+
+
+async def _terminal(kind: str, archetype: str) -> dict[str, Any]:
+    from boaviztapi.routers import terminal_router
+
+    route = getattr(terminal_router, f"{kind}_impact_from_model")
+    answer = await route(archetype=archetype, verbose=False, duration=None,
+                         criteria=["gwp", "adp", "pe"])  # fmt: skip
+    return answer["impacts"]
+
+
+async def _server() -> dict[str, Any]:
+    from boaviztapi.routers import server_router
+
+    return await server_router.server_impact_from_model(
+        archetype=SERVER, verbose=True, duration=None, criteria=["gwp", "adp", "pe"]
+    )
+
+
+def _negaoctet(data: Path) -> dict[str, dict[str, str]]:
+    rows = {}
+    with (data / "crowdsourcing" / "ademe_base_impacts_negaoctet.csv").open() as source:
+        for row in csv.DictReader(source):
+            key = row["Category"].lower() + ("-" + row["type"] if row["type"] else "")
+            rows.setdefault(key, row)
+    return rows
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", "."))
+
+
+def rows() -> list[dict[str, Any]]:
+    import yaml
+    from boaviztapi import data_dir
+    from boaviztapi.data.archetype import get_server_archetype, get_user_terminal_archetype
+
+    data, release = Path(data_dir), version("boaviztapi")
+    out: list[dict[str, Any]] = []
+
+    def add(table: str, key: str, metric: str, triple: tuple[float, ...] | None, unit: str,
+            source: str) -> None:  # fmt: skip
+        value, low, high = triple if triple else ("", "", "")
+        out.append(dict(zip(COLUMNS, (table, key, metric, value, low, high, unit, source,
+                                      f"boaviztapi {release}", LICENCE), strict=True)))  # fmt: skip
+
+    nega = _negaoctet(data)
+    for ours, (kind, archetype) in TERMINALS.items():
+        impacts = asyncio.run(_terminal(kind, archetype))
+        gwp = impacts["gwp"]["embedded"]
+        add("embodied", ours, "gwp", (gwp["value"], gwp["min"], gwp["max"]), "kgCO2e",
+            f"terminal_router {kind} archetype {archetype} (embedded)")  # fmt: skip
+        row = nega.get(archetype.replace("-default", "").replace("smartphone", "smartphone"))
+        row = row or nega.get(kind)
+        adp = _number(row["ADPe"]) if row else None
+        add("embodied", ours, "adp", (adp, adp, adp) if adp is not None else None, "kgSbeq",
+            "data/crowdsourcing/ademe_base_impacts_negaoctet.csv ADPe (API: not implemented)")  # fmt: skip
+        add("embodied", ours, "pe", None, "MJ", "not in boaviztapi's terminal data")
+        usage = get_user_terminal_archetype(archetype)["USAGE"]
+        years = float(usage["hours_life_time"]["default"]) / 8760
+        add("lifetime", ours, "years", (years, years, years), "years",
+            f"data/archetypes/user_terminal.csv {archetype} USAGE.hours_life_time / 8760")  # fmt: skip
+        add("use", ours, "avg_power", _triple(usage["avg_power"]), "W",
+            f"data/archetypes/user_terminal.csv {archetype} USAGE.avg_power")  # fmt: skip
+        ratio = float(usage["use_time_ratio"]["default"])
+        add("use", ours, "use_time_ratio", (ratio, ratio, ratio), "1",
+            f"data/archetypes/user_terminal.csv {archetype} USAGE.use_time_ratio")  # fmt: skip
+
+    server = asyncio.run(_server())
+    for metric, unit in (("gwp", "kgCO2e"), ("adp", "kgSbeq"), ("pe", "MJ")):
+        found = server["impacts"][metric]["embedded"]
+        add("embodied", "server", metric, (found["value"], found["min"], found["max"]), unit,
+            f"server_router archetype {SERVER} (embedded, bottom-up)")  # fmt: skip
+    usage = get_server_archetype(SERVER)["USAGE"]
+    years = float(usage["hours_life_time"]["default"]) / 8760
+    add("lifetime", "server", "years", (years, years, years), "years",
+        f"data/archetypes/server.csv {SERVER} USAGE.hours_life_time / 8760")  # fmt: skip
+    power = server["verbose"]["avg_power"]
+    add("use", "server", "avg_power", (power["value"], power["min"], power["max"]), "W",
+        f"server_router archetype {SERVER} verbose avg_power (at its time_workload)")  # fmt: skip
+
+    factors = yaml.safe_load((data / "factors.yml").read_text())["electricity"]
+    for country in COUNTRIES:
+        for metric, name, unit in (("gwp", "gwp", "kgCO2e/kWh"), ("adp", "adpe", "kgSbeq/kWh"),
+                                   ("pe", "pe", "MJ/kWh")):  # fmt: skip
+            entry = factors[country][name]
+            value = float(entry["value"])
+            add("electricity", country, metric, (value, value, value), unit,
+                f"data/factors.yml electricity {country} {name}: {entry['source']}"
+                f" ({entry['reference_year']})")  # fmt: skip
+    return out
+
+
+def main() -> None:
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "hameau/footprint/data/boavizta.csv")
+    found = rows()
+    with target.open("w", newline="") as output:
+        writer = csv.DictWriter(output, COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in found:
+            writer.writerow(
+                {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
+            )
+    print(f"{len(found)} rows written to {target}")
+
+
+if __name__ == "__main__":
+    main()
