@@ -121,7 +121,9 @@ def set_node(db: Session, *, kind: str | None = None, acquired_on: date | None =
     from hameau.footprint.factors import load
 
     if kind is not None and kind not in NODE_KINDS:
-        raise BadRequest("The node's kind must be one of: %(kinds)s.", kinds=", ".join(NODE_KINDS))
+        raise BadRequest(
+            "The home server's kind must be one of: %(kinds)s.", kinds=", ".join(NODE_KINDS)
+        )
     if lifetime_years is not None and not 1 <= lifetime_years <= 50:
         raise BadRequest("The expected lifetime is a number of years between 1 and 50.")
     if acquired_on is not None and acquired_on > utcnow().date():

@@ -186,13 +186,13 @@ def claims(factors: Factors, real: Scenario, own: Scenario, fleet: list[Device])
     overall = reduction(ours, theirs)
     lent = Figure.unknown("%", "compute lending is not there yet (issue 15)")
     found = [
-        Claim("devices", N_("−60 to −80 % of devices to make"), 0.60, 0.80,
+        Claim("devices", N_("−60 to −80 per cent of devices to make"), 0.60, 0.80,
               _verdict(fewer, 0.60), fewer, N_("terminals registered against three per member")),
         Claim("lifetime", N_("lifetime ×2 to ×4"), 2.0, 4.0, _verdict(gain, 2.0), gain,
               N_("yearly manufacture share at the real lifetimes against Boavizta's defaults")),
-        Claim("cloud", N_("−30 to −50 % of the energy to store and process data"), 0.30, 0.50,
+        Claim("cloud", N_("−30 to −50 per cent of the energy to store and process data"), 0.30, 0.50,
               NOT_MEASURABLE, own.extra["gwp"], CLOUD_UNKNOWN),
-        Claim("compute", N_("−30 to −70 % of computing power to make"), 0.30, 0.70,
+        Claim("compute", N_("−30 to −70 per cent of computing power to make"), 0.30, 0.70,
               NOT_MEASURABLE, lent,
               N_("compute lending is not there yet (issue 15) and the registry has no device's"
                  " computing power")),
@@ -206,7 +206,7 @@ def claims(factors: Factors, real: Scenario, own: Scenario, fleet: list[Device])
             "global warming per year, the household against everyone owning their own;"
             " the cloud share is unknown, so this reduction is only a lower bound"
         )
-    found.append(Claim("total", N_("−70 to −90 % of the overall impact"), 0.70, 0.90, verdict,
+    found.append(Claim("total", N_("−70 to −90 per cent of the overall impact"), 0.70, 0.90, verdict,
                        overall, why))  # fmt: skip
     return found
 

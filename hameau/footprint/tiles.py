@@ -10,6 +10,6 @@ APP = AppInfo(
     "footprint",
     (
         Tile(N_("Footprint"), N_("What your devices and the home server cost the planet, measured or from open data."), "/footprint"),
-        Tile(N_("Household footprint"), N_("The household’s devices, the node’s energy, and the vision’s claims checked."), "/footprint/household", admin_only=True),
+        Tile(N_("Household footprint"), N_("The household’s devices, the home server’s energy, and the vision’s claims checked."), "/footprint/household", admin_only=True),
     ),
 )  # fmt: skip

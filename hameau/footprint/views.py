@@ -25,10 +25,15 @@ router = APIRouter(prefix="/footprint", include_in_schema=False)
 
 NOTICES = {
     "device": N_("The device’s inventory is saved."),
-    "node": N_("The node’s machine is saved."),
+    "node": N_("The home server’s machine is saved."),
     "meter": N_("The wall meter’s reading is kept."),
 }
 LABELS = {"measured": N_("measured"), "estimated": N_("estimated"), "unknown": N_("unknown")}
+SECTIONS = {
+    "node power": N_("home server power"), "household devices": N_("household devices"),
+    "scenarios": N_("scenarios"), "member": N_("member"),
+    "energy per app, 30 days": N_("energy per app, 30 days"),
+}  # fmt: skip
 VERDICTS = {"met": N_("met"), "not met": N_("not met"),
             "not measurable here": N_("not measurable here")}  # fmt: skip
 
@@ -50,7 +55,7 @@ def _bar(label: str, parts: list[Figure], whole: Figure, gettext: Any) -> charts
 
 def _device_chart(real: Scenario, gettext: Any) -> Any:
     bars = [
-        _bar(line.device.name if not line.device.node else gettext("the node"),
+        _bar(line.device.name if not line.device.node else gettext("the home server"),
              [line.embodied["gwp"], line.use["gwp"]], line.total("gwp"), gettext)
         for line in real.lines
     ]  # fmt: skip
@@ -75,7 +80,7 @@ def _context(request: Request, db: Session, member_id: int | None) -> dict[str, 
     made = service.build(request.app.state.node, db, member_id)
     return {
         "report": made, "said": lambda fig: _said(fig, gettext), "labels": LABELS,
-        "verdicts": VERDICTS, "rows": report.figure_rows(made),
+        "verdicts": VERDICTS, "sections": SECTIONS, "rows": report.figure_rows(made),
         "scenario_chart": _scenario_chart(made, gettext),
         "device_chart": _device_chart(made.real, gettext),
         "notice": NOTICES.get(request.query_params.get("done", "")),

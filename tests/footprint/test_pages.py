@@ -1,0 +1,71 @@
+"""The footprint's pages: a member's share and the household's (admins), in French first, with
+charts drawn as SVG on the server, and the inventory's forms."""
+
+from __future__ import annotations
+
+import re
+
+from hameau.accounts import devices
+from hameau.node.datadir import Node
+from hameau.node.db import transaction
+from tests.helpers import add_member, browser, log_in, post_form
+
+
+def household(node: Node) -> None:
+    add_member(node, "alex", admin=True)
+    add_member(node, "sam")
+    with transaction(node.sessions) as db:
+        devices.add_device(db, "salon", "laptop", True)
+
+
+def test_a_member_sees_their_share_with_a_chart_and_every_label(node: Node) -> None:
+    household(node)
+    client = browser(node)
+    log_in(client, "sam")
+    page = client.get("/footprint", headers={"Accept-Language": "fr"})
+    assert page.status_code == 200
+    assert "Votre empreinte" in page.text
+    svg = re.search(r"<svg class=\"chart\" role=\"img\".*?</svg>", page.text, re.S)
+    assert svg and "<title>" in svg.group(0) and "<rect" in svg.group(0)
+    assert "<script" not in page.text.split("<main>")[1]
+    # Each verdict and label is said; the cloud share is written unknown, not drawn.
+    assert "non mesurable ici" in page.text
+    assert "estimé" in page.text and "inconnu" in page.text
+    # A member does not reach the household's page nor its forms.
+    assert client.get("/footprint/household").status_code == 403
+
+
+def test_an_admin_corrects_a_device_and_describes_the_node(node: Node) -> None:
+    household(node)
+    client = browser(node)
+    log_in(client, "alex")
+    with transaction(node.sessions) as db:
+        salon = devices.find_device(db, "salon").id
+    done = post_form(client, "/footprint/household", f"/footprint/household/devices/{salon}",
+                     kind="desktop", usage="shared", owner="", acquired="2015-02-01",
+                     lifetime_years="12")  # fmt: skip
+    assert done.status_code == 303
+    done = post_form(client, "/footprint/household", "/footprint/household/node",
+                     kind="box", country="BEL", acquired="", lifetime_years="8")  # fmt: skip
+    assert done.status_code == 303
+    page = client.get(done.headers["location"], headers={"Accept-Language": "fr"})
+    assert "électricité de BEL" in page.text
+    with transaction(node.sessions) as db:
+        salon_now = devices.find_device(db, "salon")
+        assert (salon_now.kind, salon_now.lifetime_years) == ("desktop", 12)
+    assert 'value="8"' in page.text and '<option value="box" selected>' in page.text
+
+
+def test_a_bad_meter_reading_is_refused_with_one_sentence(node: Node) -> None:
+    household(node)
+    client = browser(node)
+    log_in(client, "alex")
+    refused = post_form(client, "/footprint/household", "/footprint/household/meter",
+                        kwh="3", hours="", watts="")  # fmt: skip
+    assert refused.status_code == 400
+    assert 'role="alert"' in refused.text
+    done = post_form(client, "/footprint/household", "/footprint/household/meter",
+                     kwh="1.2", hours="48", watts="")  # fmt: skip
+    assert done.status_code == 303
+    page = client.get("/footprint/household", headers={"Accept-Language": "en"})
+    assert "25 W, measured" in page.text and "entered by alex" in page.text
