@@ -368,6 +368,24 @@ def backup_page(shots: Shots) -> None:
     admin.close()
 
 
+def footprint_pages(shots: Shots) -> None:
+    """The household's footprint (admins) with the node described and a wall meter's reading,
+    and a member's own share."""
+    where = ["--data-dir", str(shots.data)]
+    for command in (["node", "--kind", "laptop", "--acquired", "2017-05-01"],
+                    ["meter", "--kwh", "2.9", "--hours", "168", "--by", "camille"]):  # fmt: skip
+        subprocess.run([sys.executable, "-m", "hameau", "impact", *command, *where],
+                       check=True, capture_output=True, timeout=120)  # fmt: skip
+    admin = log_in_page(shots.browser, shots.url, "camille", shots.logins["camille"])
+    admin.goto(f"{shots.url}/footprint/household")
+    shoot(admin, "footprint-household")
+    admin.close()
+    member = log_in_page(shots.browser, shots.url, "sam", shots.logins["sam"])
+    member.goto(f"{shots.url}/footprint")
+    shoot(member, "footprint")
+    member.close()
+
+
 def _trusting(home: Any) -> Any:
     return home.verify if not isinstance(home.verify, bool) else None
 
@@ -390,7 +408,7 @@ class Shots:
 GROUPS = {"device": device_pages, "admin": admin_pages, "files": files_pages,
           "apps": app_pages, "ai": ai_page, "travel": travel_pages,
           "hamlet": hamlet_page, "visits": visit_pages, "moving": moving_pages,
-          "backup": backup_page}  # fmt: skip
+          "backup": backup_page, "footprint": footprint_pages}  # fmt: skip
 
 
 def small(image: Path) -> None:

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup, escape
 
-WIDTH, BAR, ROW = 320.0, 14.0, 40.0
+WIDTH, BAR, ROW, LINE = 320.0, 14.0, 40.0, 14.0
+CHARACTERS = 44  # a line of 12 px text in 320 units
 COLOURS = ("#2f6f4f", "#9bc7a8", "#6b4f9b")  # manufacture, use, other: dark, light, violet
 
 
@@ -27,9 +28,23 @@ def _scale(bars: list[Bar]) -> float:
     return (WIDTH - 8) / top if top > 0 else 0.0
 
 
+def wrapped(text: str, width: int = CHARACTERS) -> list[str]:
+    """The text in lines of at most `width` characters, cut between words."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
 def _row(bar: Bar, y: float, scale: float) -> list[str]:
-    parts = [f'<text x="0" y="{y + 11:.0f}" class="chart-label">{escape(bar.label)}</text>']
-    y_bar = y + 16
+    parts = []
+    for line in wrapped(bar.label):
+        parts.append(f'<text x="0" y="{y + 11:.0f}" class="chart-label">{escape(line)}</text>')
+        y += LINE
+    y_bar = y + 2
     if not bar.known:
         parts.append(
             f'<text x="0" y="{y_bar + 11:.0f}" class="chart-unknown">{escape(bar.said)}</text>'
@@ -64,6 +79,7 @@ def chart(title: str, bars: list[Bar], legend: tuple[str, ...] = ()) -> Markup:
         y = 20.0
     for bar in bars:
         body += _row(bar, y, scale)
+        y += LINE * (len(wrapped(bar.label)) - 1)  # the label's lines after its first
         if bar.known and bar.said:
             body.append(
                 f'<text x="0" y="{y + 16 + BAR + 11:.0f}" class="chart-value">{escape(bar.said)}</text>'

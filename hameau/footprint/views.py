@@ -38,8 +38,11 @@ VERDICTS = {"met": N_("met"), "not met": N_("not met"),
             "not measurable here": N_("not measurable here")}  # fmt: skip
 
 
+YEAR = N_("/year")
+
+
 def _said(fig: Figure, gettext: Any) -> str:
-    text = report.said(fig)
+    text = report.said(fig).replace("/year", gettext(YEAR))
     for word, msgid in LABELS.items():
         if text.endswith(", " + word):
             return text[: -len(word)] + gettext(msgid)
@@ -69,7 +72,7 @@ def _scenario_chart(made: service.Report, gettext: Any) -> Any:
     bars = [
         _bar(gettext("This household, as it is") if not made.share else gettext("Your share, as it is"),
              [ours], ours, gettext),
-        _bar(gettext("Everyone owning their own (without the cloud share, unknown)"),
+        _bar(gettext("Everyone owning their own, without the cloud share (unknown)"),
              [theirs], theirs, gettext),
     ]  # fmt: skip
     return charts.chart(gettext("Global warming per year, two ways of living"), bars)
