@@ -10,7 +10,7 @@ from typing import Any
 
 from hameau.footprint.factors import CRITERIA
 from hameau.footprint.figures import Figure
-from hameau.footprint.service import Report
+from hameau.footprint.service import Report, lines
 
 COLUMNS = ("section", "item", "metric", "value", "low", "high", "unit", "label", "source")
 BOUNDARIES = {
@@ -30,7 +30,7 @@ def figure_rows(report: Report) -> list[tuple[str, str, str, Figure]]:
     for name, fig in (("chosen", power.chosen), ("wall meter", power.meter),
                       ("RAPL", power.rapl), ("estimate", power.estimate)):  # fmt: skip
         found.append(("node power", name, "power", fig))
-    for line in report.real.lines:
+    for line in lines(report):
         device = line.device
         found.append(("household devices", device.name, "lifetime", device.lifetime))
         if not device.node:

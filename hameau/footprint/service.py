@@ -36,6 +36,7 @@ class Report:
     apps: list[tuple[str, Figure]]  # energy over the window, per app
     use: dict[str, Use]  # by device name
     member: str | None = None  # a member's own report: their share only
+    member_id: int | None = None
     share: dict[str, Figure] | None = None  # criterion -> their yearly share
     own_share: dict[str, Figure] | None = None
 
@@ -102,9 +103,17 @@ def build(node: Node, db: Session, member_id: int | None = None, *,
     )  # fmt: skip
     if member_id is not None:
         report.member = next((m.name for m in people if m.id == member_id), None)
+        report.member_id = member_id
         report.share, report.own_share = _member_share(real, own, found, member_id)
     return report
 
 
 def lines(report: Report) -> list[Line]:
-    return report.real.lines
+    """The devices a report shows: all for the household's; for a member's, the node, the
+    shared devices and their own (not the other members' personal devices)."""
+    if report.member_id is None:
+        return report.real.lines
+    return [
+        line for line in report.real.lines
+        if line.device.node or line.device.shared or line.device.owner == report.member_id
+    ]  # fmt: skip

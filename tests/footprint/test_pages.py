@@ -69,3 +69,19 @@ def test_a_bad_meter_reading_is_refused_with_one_sentence(node: Node) -> None:
     assert done.status_code == 303
     page = client.get("/footprint/household", headers={"Accept-Language": "en"})
     assert "25 W, measured" in page.text and "entered by alex" in page.text
+
+
+def test_a_member_sees_shared_devices_and_their_own_not_the_others(node: Node) -> None:
+    from hameau.accounts import members
+
+    household(node)
+    with transaction(node.sessions) as db:
+        sam = members.find_member(db, "sam")
+        alex = members.find_member(db, "alex")
+        devices.add_device(db, "tel-sam", "phone", False, owner=sam)
+        devices.add_device(db, "tel-alex", "phone", False, owner=alex)
+    client = browser(node)
+    log_in(client, "sam")
+    page = client.get("/footprint").text
+    assert "tel-sam" in page and "salon" in page
+    assert "tel-alex" not in page
