@@ -162,4 +162,4 @@ def on_devices(session: Session, since: datetime) -> list[tuple[int, int, dateti
             LoginSession.created_at, LoginSession.last_seen_at,
         ).where(LoginSession.device_id.is_not(None), LoginSession.last_seen_at >= since)
     )  # fmt: skip
-    return [(int(d), int(m), start, seen) for d, m, start, seen in rows]
+    return [(int(d or 0), int(m), start, seen) for d, m, start, seen in rows]

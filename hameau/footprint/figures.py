@@ -84,7 +84,9 @@ class Figure:
         """This figure divided by another (its low bound divides the high one, and back)."""
 
         def divide(a: Figure, b: Figure) -> tuple[float, float, float]:
-            return a.value / b.value, a.low / b.high, a.high / b.low if b.low else a.high / b.value
+            av, al, ah, bv, bl, bh = a.value, a.low, a.high, b.value, b.low, b.high
+            assert None not in (av, al, ah, bv, bl, bh)  # _with calls it on known figures only
+            return av / bv, al / bh, ah / bl if bl else ah / bv  # type: ignore[operator]
 
         return self._with(other, unit, divide)
 

@@ -47,9 +47,9 @@ def use_by_device(rows: list[tuple[int, int, datetime, datetime]]) -> dict[int, 
         while day <= seen.date():
             pairs[device].add((day, member))
             day += timedelta(days=1)
-    for device, seen in pairs.items():
-        found[device].days = len({day for day, _ in seen})
-        found[device].member_days = len(seen)
+    for device, days in pairs.items():
+        found[device].days = len({day for day, _ in days})
+        found[device].member_days = len(days)
     return dict(found)
 
 

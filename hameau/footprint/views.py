@@ -19,7 +19,7 @@ from hameau.footprint import charts, inventory, power, report, service
 from hameau.footprint.factors import load
 from hameau.footprint.figures import Figure
 from hameau.footprint.model import Scenario
-from hameau.web.auth import DB, AdminVisitor, MemberVisitor
+from hameau.web.auth import DB, AdminVisitor, MemberVisitor, member_of
 
 router = APIRouter(prefix="/footprint", include_in_schema=False)
 
@@ -92,7 +92,7 @@ def _context(request: Request, db: Session, member_id: int | None) -> dict[str, 
 
 @router.get("")
 async def member_page(request: Request, db: DB, visitor: MemberVisitor) -> Response:
-    context = _context(request, db, visitor.member.id)
+    context = _context(request, db, member_of(visitor).id)
     context["title"] = N_("Footprint")
     return request.app.state.pages.render(request, "footprint/member.html", context)
 
@@ -165,7 +165,7 @@ async def add_meter_reading(
     hours: Annotated[float | None, Form()] = None,
 ) -> Response:  # fmt: skip
     try:
-        power.add_reading(db, visitor.member.name, watts=watts, kwh=kwh, hours=hours)
+        power.add_reading(db, member_of(visitor).name, watts=watts, kwh=kwh, hours=hours)
     except HameauError as failure:
         return _refused(request, db, failure)
     return RedirectResponse("/footprint/household?done=meter", status_code=303)
