@@ -12,6 +12,7 @@ from hameau.footprint.factors import CRITERIA
 from hameau.footprint.figures import Figure
 from hameau.footprint.service import Report, lines
 
+SESSIONS = "login sessions of the last 30 days on this device"
 COLUMNS = ("section", "item", "metric", "value", "low", "high", "unit", "label", "source")
 BOUNDARIES = {
     "household": "the devices in the registry (not retired) and the node's machine; each"
@@ -37,6 +38,9 @@ def figure_rows(report: Report) -> list[tuple[str, str, str, Figure]]:
             found.append(
                 ("household devices", device.name, "members per day", device.users_per_day)
             )
+            hours = report.use[device.name].hours if device.name in report.use else 0.0
+            used = Figure.measured(round(hours, 2), "h", SESSIONS)
+            found.append(("household devices", device.name, "hours of use, 30 days", used))
         found.append(("household devices", device.name, "energy", line.energy))
         for c in CRITERIA:
             found.append(("household devices", device.name, f"{c} manufacture", line.embodied[c]))

@@ -129,6 +129,8 @@ def test_sharing_is_measured_from_sessions_and_a_member_pays_their_hours(home: P
     found = figures(report)
     users = found[("household devices", "salon", "members per day")]
     assert (users["value"], users["label"]) == (2.0, "measured")
+    hours = found[("household devices", "salon", "hours of use, 30 days")]
+    assert (hours["value"], hours["label"]) == (4.0, "measured")
     # Two members a day: 0.3 × 2 of the day, 197.1 × 2 = 394.2 kWh.
     assert found[("household devices", "salon", "energy")]["value"] == pytest.approx(394.2)
     mine = figures(
