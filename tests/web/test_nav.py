@@ -17,12 +17,13 @@ MEMBER_PAGES = {
     "/files/mine/": "/files/mine/", "/files/trash": "/files/mine/", "/agenda": "/agenda",
     "/contacts": "/agenda", "/notes": "/notes", "/messages": "/messages", "/travel": "/travel",
     "/ai": "/ai", "/account": "/account", "/account/sessions": "/account",
-    "/account/tokens": "/account",
+    "/account/tokens": "/account", "/footprint": "/footprint",
 }  # fmt: skip
 ADMIN_PAGES = {
     "/admin/members": "/account",
     "/admin/devices": "/account",
     "/admin/space": "/files/mine/",
+    "/footprint/household": "/footprint",
 }
 
 
