@@ -17,6 +17,8 @@ Where each value comes from (written in the `source` column of its row):
 - lifetimes, average power and use ratio: data/archetypes/user_terminal.csv
   (USAGE.hours_life_time / 8760, USAGE.avg_power "default;min;max", USAGE.use_time_ratio);
   the server's from data/archetypes/server.csv;
+- a small cloud instance (aws c5.large, 2 vCPUs), per hour: the package's computation
+  (`cloud_router`, duration 1 h): embedded GWP, ADP, PE and the verbose `avg_power`;
 - electricity: data/factors.yml, "electricity" -> country -> gwp, adpe, pe.
 """
 
@@ -38,6 +40,7 @@ TERMINALS = {
     "box": ("box", "box-default"),
 }
 SERVER = "platform_compute_low"
+CLOUD = ("aws", "c5.large")  # a small cloud instance (2 vCPUs) to set compute lent against
 COUNTRIES = ("FRA", "BEL", "CHE", "DEU", "ESP", "ITA", "GBR", "EEE", "WOR")
 LICENCE = "AGPL-3.0 (boaviztapi); electricity and terminal factors: ADEME Base IMPACTS / NegaOctet"
 COLUMNS = ("table", "key", "metric", "value", "low", "high", "unit", "source", "version", "licence")
@@ -66,6 +69,15 @@ async def _server() -> dict[str, Any]:
     )
 
 
+async def _cloud(provider: str, instance: str) -> dict[str, Any]:
+    from boaviztapi.routers import cloud_router
+
+    return await cloud_router.instance_cloud_impact_from_model(
+        provider=provider, instance_type=instance, verbose=True, duration=1,
+        criteria=["gwp", "adp", "pe"],
+    )  # fmt: skip
+
+
 def _negaoctet(data: Path) -> dict[str, dict[str, str]]:
     rows = {}
     with (data / "crowdsourcing" / "ademe_base_impacts_negaoctet.csv").open() as source:
@@ -82,7 +94,11 @@ def _number(text: str) -> float:
 def rows() -> list[dict[str, Any]]:
     import yaml
     from boaviztapi import data_dir
-    from boaviztapi.data.archetype import get_server_archetype, get_user_terminal_archetype
+    from boaviztapi.data.archetype import (
+        get_cloud_instance_archetype,
+        get_server_archetype,
+        get_user_terminal_archetype,
+    )
 
     data, release = Path(data_dir), version("boaviztapi")
     out: list[dict[str, Any]] = []
@@ -127,6 +143,20 @@ def rows() -> list[dict[str, Any]]:
     power = server["verbose"]["avg_power"]
     add("use", "server", "avg_power", (power["value"], power["min"], power["max"]), "W",
         f"server_router archetype {SERVER} verbose avg_power (at its time_workload)")  # fmt: skip
+
+    provider, instance = CLOUD
+    cloud = asyncio.run(_cloud(provider, instance))
+    key, where = f"{provider}:{instance}", f"cloud_router {provider} {instance}, one hour"
+    vcpu = float(get_cloud_instance_archetype(instance, provider)["vcpu"]["default"])
+    add("cloud", key, "vcpu", (vcpu, vcpu, vcpu), "vCPU",
+        f"data/archetypes/cloud/{provider}.csv {instance} vcpu")  # fmt: skip
+    for metric, unit in (("gwp", "kgCO2e/h"), ("adp", "kgSbeq/h"), ("pe", "MJ/h")):
+        found = cloud["impacts"][metric]["embedded"]
+        add("cloud", key, metric, (found["value"], found["min"], found["max"]), unit,
+            f"{where} (embedded)")  # fmt: skip
+    power = cloud["verbose"]["avg_power"]
+    add("cloud", key, "avg_power", (power["value"], power["min"], power["max"]), "W",
+        f"{where} verbose avg_power (at its default workload)")  # fmt: skip
 
     factors = yaml.safe_load((data / "factors.yml").read_text())["electricity"]
     for country in COUNTRIES:

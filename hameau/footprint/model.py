@@ -133,6 +133,25 @@ def scenarios(
     return real, own
 
 
+CLOUD_INSTANCE = "aws:c5.large"  # the small cloud instance of the vendored data (2 vCPUs)
+
+
+def lent_compute(factors: Factors, cpu_hours: Figure, node: Line, cpus: int,
+                 grid: dict[str, Figure]) -> tuple[Figure, Figure]:  # fmt: skip
+    """Global warming of CPU hours lent, (on this node, on a small cloud instance), both on
+    the node's electricity: here, the node's power per CPU and its manufacture per CPU-hour;
+    there, the hours over the instance's vCPUs times its power and manufacture per hour."""
+    power = node.device.power or Figure.unknown("W", "the node's power is unknown")
+    energy = power.scaled(1 / cpus).times(cpu_hours, "Wh").scaled(1 / 1000, "kWh")
+    made = node.embodied["gwp"].scaled(1 / (cpus * HOURS_PER_YEAR), "kgCO2e/h")
+    here = energy.times(grid["gwp"], "kgCO2e") + made.times(cpu_hours, "kgCO2e")
+    hours = cpu_hours.over(factors.figure("cloud", CLOUD_INSTANCE, "vcpu"), "h")
+    watts = factors.figure("cloud", CLOUD_INSTANCE, "avg_power")
+    cloud_energy = watts.times(hours, "Wh").scaled(1 / 1000, "kWh")
+    made_there = factors.figure("cloud", CLOUD_INSTANCE, "gwp").times(hours, "kgCO2e")
+    return here, cloud_energy.times(grid["gwp"], "kgCO2e") + made_there
+
+
 @dataclass(frozen=True)
 class Claim:
     key: str

@@ -4,6 +4,7 @@ estimate from the CPU's use and Boavizta's power range for the machine's class."
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ class Power:
     rapl: Figure
     estimate: Figure
     utilisation: float | None
+    cpus: int = 1
 
 
 def sample(
@@ -104,7 +106,8 @@ def node_power(
     meter, rapl = meter_power(db), rapl_power(db, reading)
     guess = estimate(factors, kind, cpu)
     chosen = meter if meter.known else rapl if rapl.known else guess
-    return Power(chosen, meter, rapl, guess, cpu.utilisation if cpu else None)
+    return Power(chosen, meter, rapl, guess, cpu.utilisation if cpu else None,
+                 cpu.cpus if cpu else os.cpu_count() or 1)  # fmt: skip
 
 
 def add_reading(db: Session, by: str, *, watts: float | None = None, kwh: float | None = None,

@@ -55,6 +55,9 @@ def figure_rows(report: Report) -> list[tuple[str, str, str, Figure]]:
             found.append(("member", "own", c, report.own_share[c]))
     for app, fig in report.apps:
         found.append(("energy per app, 30 days", app, "energy", fig))
+    if report.member_id is None:
+        for what, fig in report.compute:
+            found.append(("compute lent, 30 days", what, "gwp", fig))
     for claim in report.claims:
         found.append(("claims", claim.key, claim.verdict, claim.figure))
     return found

@@ -14,13 +14,25 @@ from hameau.footprint import factors as reference
 from hameau.footprint.factors import CRITERIA, UNITS, Factors
 from hameau.footprint.figures import Figure, total
 from hameau.footprint.inventory import WINDOW, Fleet, Use, fleet, node_profile
-from hameau.footprint.model import Claim, Line, Scenario, claims, scenarios
+from hameau.footprint.model import (
+    CLOUD_INSTANCE,
+    Claim,
+    Line,
+    Scenario,
+    claims,
+    electricity,
+    lent_compute,
+    scenarios,
+)  # fmt: skip
 from hameau.footprint.power import Power, node_power
 from hameau.node.datadir import Node
 from hameau.node.db import utcnow
 
 COMPUTE_UNKNOWN = "compute lending is not there yet (issue 15): nothing to attribute"
 SYNC_UNKNOWN = "syncs do not record their CPU time: not attributable"
+BORROWED_UNKNOWN = (
+    "the lending home keeps the CPU time of the questions it answers; this node logs none"
+)
 
 
 @dataclass
@@ -34,6 +46,7 @@ class Report:
     own: Scenario
     claims: list[Claim]
     apps: list[tuple[str, Figure]]  # energy over the window, per app
+    compute: list[tuple[str, Figure]]  # compute lent over the window, global warming
     use: dict[str, Use]  # by device name
     member: str | None = None  # a member's own report: their share only
     member_id: int | None = None
@@ -58,6 +71,28 @@ def _apps(db: Session, member_id: int | None, since: datetime) -> list[tuple[str
     found.append(("sync", Figure.unknown("kWh", SYNC_UNKNOWN)))
     found.append(("compute-lent", Figure.unknown("kWh", COMPUTE_UNKNOWN)))
     return found
+
+
+def _lent(db: Session, since: datetime) -> Figure:
+    """CPU hours this node's AI spent answering paired homes since `since` (logged per day)."""
+    from hameau.ai import lending
+
+    day = since.strftime("%Y-%m-%d")
+    seconds = sum(u.cpu_seconds for u in lending.usage(db) if u.day >= day)
+    return Figure.measured(round(seconds / 3600, 6), "h", "CPU time logged per paired home and day")
+
+
+def _compute(db: Session, factors: Factors, real: Scenario, power: Power, country: str,
+             since: datetime) -> list[tuple[str, Figure]]:  # fmt: skip
+    node = next(line for line in real.lines if line.device.node)
+    here, cloud = lent_compute(factors, _lent(db, since), node, power.cpus,
+                               electricity(factors, country))  # fmt: skip
+    return [
+        ("AI lent, on this node", here),
+        (f"AI lent, on a cloud instance ({CLOUD_INSTANCE})", cloud),
+        ("AI borrowed", Figure.unknown("kgCO2e", BORROWED_UNKNOWN)),
+        ("compute jobs lent or borrowed", Figure.unknown("kgCO2e", COMPUTE_UNKNOWN)),
+    ]
 
 
 def _member_share(
@@ -100,6 +135,7 @@ def build(node: Node, db: Session, member_id: int | None = None, *,
         data_version=factors.version, power=power, real=real, own=own,
         claims=claims(factors, real, own, found.devices),
         apps=_apps(db, member_id, utcnow() - WINDOW), use=found.use,
+        compute=_compute(db, factors, real, power, profile.country, utcnow() - WINDOW),
     )  # fmt: skip
     if member_id is not None:
         report.member = next((m.name for m in people if m.id == member_id), None)
