@@ -72,15 +72,33 @@ def _thread(session: Session, member: Member, record: dict[str, Any]) -> Thread:
     return found
 
 
-def import_(node: Node, session: Session, member: Member, archive: ArchiveReader) -> None:
+def _known(session: Session, member: Member, thread: Thread) -> set[tuple[datetime, str]]:
+    """The messages of a conversation here, by time and text, and others' also as quoted
+    history (how another home keeps them): a member moving back brings no double."""
+    displayed = dict(session.execute(select(Member.id, Member.display_name)).all())
+    known = set()
+    for found in messages.messages(session, thread):
+        known.add((found.created_at, found.body))
+        if found.author_id not in (None, member.id):
+            shown = displayed.get(found.author_id, "?")
+            known.add((found.created_at, quoted({"from_display": shown, "body": found.body})))
+    return known
+
+
+def import_(
+    node: Node, session: Session, member: Member, archive: ArchiveReader, replace: bool = False
+) -> None:
+    """``replace`` changes nothing here: conversations are shared and none can be deleted,
+    so what the archive lacks was never removed at the other home."""
     origin = archive.manifest.get("member")
     for record in archive.read_json(INDEX, []):
         thread = _thread(session, member, {**record, "as_name": origin})
-        known = {(m.created_at, m.body) for m in messages.messages(session, thread)}
+        known = _known(session, member, thread)
         for message in record.get("messages", []):
             at = datetime.fromisoformat(message["at"])
             own = message.get("from") == origin
-            body = message["body"] if own else quoted(message)
+            # No author there: quoted history already (or one who left that home).
+            body = message["body"] if own or not message.get("from") else quoted(message)
             if (at, body) in known:
                 continue
             session.add(

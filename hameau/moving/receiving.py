@@ -274,8 +274,9 @@ def commit(node: Node, peer: HamletPeer, move_id: str, archive: str) -> str:
             data = io.BytesIO(node.blobs.read(archive))
             profile_quota = _quota(data)
             environment.import_member(
-                node, data, quota_mb=profile_quota, by_reference=True, within=_switch(node, move)
-            )
+                node, data, quota_mb=profile_quota, by_reference=True,
+                within=_switch(node, move), replace=True,
+            )  # fmt: skip
         except HameauError as error:  # refused for good (a name, the room, a damaged archive)
             _fail(node, move.id, str(error))
             raise
