@@ -179,12 +179,15 @@ def usage_by_part(node: Node, member_name: str) -> list[tuple[str, Usage]]:
     """What each part with an adapter holds of the member (moving home's plan)."""
     from sqlalchemy import select
 
-    found: list[tuple[str, Usage]] = []
     with node.sessions() as session:
         member = session.scalar(select(Member).where(Member.name == member_name))
-        if member is None:
-            return found
-        for part, adapter in parts.adapters():
-            if adapter.usage is not None:
-                found.append((part.name, adapter.usage(node, session, member)))
+        return [] if member is None else usage_in(node, session, member)
+
+
+def usage_in(node: Node, session: Session, member: Member) -> list[tuple[str, Usage]]:
+    """The same, in a session of the caller's (moving home: within the import's transaction)."""
+    found: list[tuple[str, Usage]] = []
+    for part, adapter in parts.adapters():
+        if adapter.usage is not None:
+            found.append((part.name, adapter.usage(node, session, member)))
     return found

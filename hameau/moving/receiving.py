@@ -250,6 +250,8 @@ def _switch(node: Node, move: Move) -> Any:
         if here.rollback_of:
             for undone in session.scalars(select(Move).where(Move.move_id == here.rollback_of)):
                 undone.state = "rolled_back"
+        usages = node.assembled["environment"]().usage_in(node, session, member)
+        here.parts = [{"name": n, "items": u.rows, "bytes": u.bytes} for n, u in usages]  # as here
 
     return within
 
