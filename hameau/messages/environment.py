@@ -7,8 +7,9 @@ The member's copy of a conversation is theirs to take; the other people in it di
 So an imported conversation has the member alone as participant (nobody's inbox here changes
 because someone moved in), and the others' messages are kept as quoted history: written by
 no member here, their text starting with the author's name ("Sam: …"). Importing again adds
-nothing: a conversation is known by its subject and start, a message by its time and text.
-Drafts are not carried.
+nothing: a conversation is known by its subject and start, a message by its time and text
+(another member's message here also by its quoted form: a member moving back to a home
+brings the replies kept there as history no second time). Drafts are not carried.
 """
 
 from __future__ import annotations
@@ -72,10 +73,11 @@ def _thread(session: Session, member: Member, record: dict[str, Any]) -> Thread:
     return found
 
 
-def _known(session: Session, member: Member, thread: Thread) -> set[tuple[datetime, str]]:
+def _known(
+    session: Session, member: Member, thread: Thread, displayed: dict[int, str]
+) -> set[tuple[datetime, str]]:
     """The messages of a conversation here, by time and text, and others' also as quoted
     history (how another home keeps them): a member moving back brings no double."""
-    displayed = dict(session.execute(select(Member.id, Member.display_name)).all())
     known = set()
     for found in messages.messages(session, thread):
         known.add((found.created_at, found.body))
@@ -91,9 +93,10 @@ def import_(
     """``replace`` changes nothing here: conversations are shared and none can be deleted,
     so what the archive lacks was never removed at the other home."""
     origin = archive.manifest.get("member")
+    displayed = dict(session.execute(select(Member.id, Member.display_name)).tuples().all())
     for record in archive.read_json(INDEX, []):
         thread = _thread(session, member, {**record, "as_name": origin})
-        known = _known(session, member, thread)
+        known = _known(session, member, thread, displayed)
         for message in record.get("messages", []):
             at = datetime.fromisoformat(message["at"])
             own = message.get("from") == origin
