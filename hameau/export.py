@@ -120,6 +120,7 @@ def _import_parts(
     name: str,
     quota_mb: int | None,
     within: Within | None = None,
+    replace: bool = False,
 ) -> Imported:
     """The member (made if missing), then every part's import, in the registry's order."""
     profile = accounts.read_profile(archive)
@@ -133,7 +134,8 @@ def _import_parts(
         if adapter.import_ is None:
             continue
         try:
-            done.notes.extend(adapter.import_(node, session, member, archive) or [])
+            more = {"replace": True} if replace else {}
+            done.notes.extend(adapter.import_(node, session, member, archive, **more) or [])
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             # Hashes right but content not as this version writes it: hand-made or foreign.
             raise damaged(f"its {part.name} entries cannot be read") from error
@@ -152,12 +154,14 @@ def import_member(
     quota_mb: int | None = None,
     by_reference: bool = False,
     within: Within | None = None,
+    replace: bool = False,
 ) -> Imported:
     """Check the whole archive, then import it in one database transaction: the member
     (made if missing, with ``quota_mb`` or the node's default quota), then every part in the
     registry's order, then ``within`` (moving home: the switch, in the same transaction).
     ``by_reference``: contents named by hash are in the blob store already. Importing again
-    changes nothing."""
+    changes nothing. ``replace``: each part makes the member's data here exactly the
+    archive's (what it lacks goes), instead of adding the archive to it."""
     with ArchiveReader(path, node.blobs if by_reference else None) as archive:
         _check_format(archive)
         profile = accounts.read_profile(archive)
@@ -166,7 +170,7 @@ def import_member(
         try:
             with transaction(node.sessions) as session:
                 name = as_name or profile["name"]
-                return _import_parts(node, session, archive, name, quota_mb, within)
+                return _import_parts(node, session, archive, name, quota_mb, within, replace)
         except (KeyError, TypeError, ValueError) as error:
             raise damaged("its profile cannot be read") from error
 
@@ -175,12 +179,15 @@ def usage_by_part(node: Node, member_name: str) -> list[tuple[str, Usage]]:
     """What each part with an adapter holds of the member (moving home's plan)."""
     from sqlalchemy import select
 
-    found: list[tuple[str, Usage]] = []
     with node.sessions() as session:
         member = session.scalar(select(Member).where(Member.name == member_name))
-        if member is None:
-            return found
-        for part, adapter in parts.adapters():
-            if adapter.usage is not None:
-                found.append((part.name, adapter.usage(node, session, member)))
+        return [] if member is None else usage_in(node, session, member)
+
+
+def usage_in(node: Node, session: Session, member: Member) -> list[tuple[str, Usage]]:
+    """The same, in a session of the caller's (moving home: within the import's transaction)."""
+    found: list[tuple[str, Usage]] = []
+    for part, adapter in parts.adapters():
+        if adapter.usage is not None:
+            found.append((part.name, adapter.usage(node, session, member)))
     return found

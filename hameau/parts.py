@@ -13,7 +13,8 @@ The environment adapter of a part is two modules, by what uses them:
 
 - `environment` (export, import, usage): module-level functions
   `export(node, session, member, archive)`, `import_(node, session, member, archive)` (the
-  inverse, idempotent) and `usage(node, session, member) -> Usage`;
+  inverse, idempotent; with `replace=True`, the member's data there becomes exactly the
+  archive's) and `usage(node, session, member) -> Usage`;
 - `sync` (where the domain syncs to a satellite): `changes_since(node, member, cursor)` and
   `apply(node, member, changes)`.
 

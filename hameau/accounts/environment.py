@@ -141,7 +141,27 @@ def _import_tokens(
         found.device_id = device.id if device else None
 
 
-def import_(node: Node, session: Session, member: Member, archive: ArchiveReader) -> None:
+def _drop_unlisted(
+    session: Session, member: Member, profile: dict[str, Any], devices: dict[str, Device]
+) -> None:
+    """Replace mode: the member's app passwords and devices the archive lacks (deleted at
+    the other home) go here too; so does their place if the archive has none."""
+    hashes = {record["hash"] for record in profile.get("app_passwords", [])}
+    for token in session.scalars(select(AppToken).where(AppToken.member_id == member.id)):
+        if token.token_hash not in hashes:
+            session.delete(token)
+    kept = {device.id for device in devices.values()}
+    for device in session.scalars(select(Device).where(Device.owner_id == member.id)):
+        if device.id not in kept:
+            session.delete(device)
+    if not profile.get("workspace") and (place := session.get(Workspace, member.id)):
+        session.delete(place)
+
+
+def import_(
+    node: Node, session: Session, member: Member, archive: ArchiveReader, replace: bool = False
+) -> None:
+    """``replace`` (moving home's way back): what the archive lacks goes (`_drop_unlisted`)."""
     profile = read_profile(archive)
     member.display_name = str(profile.get("display_name") or member.display_name)[:80]
     if profile.get("locale") in LOCALES:
@@ -151,6 +171,8 @@ def import_(node: Node, session: Session, member: Member, archive: ArchiveReader
         for record in profile.get("devices", [])
     }
     _import_tokens(session, member, profile.get("app_passwords", []), devices)
+    if replace:
+        _drop_unlisted(session, member, profile, devices)
     place = profile.get("workspace")
     if place:
         workspace = session.get(Workspace, member.id)

@@ -4,7 +4,7 @@
                       time, energy (estimated) and where it ran
 
 Import adds the queries not already there (known by time, kind and question), so importing
-again adds nothing. The models themselves are the household's, not the member's: not carried.
+again adds nothing; in replace mode (moving home's way back) those it lacks are deleted. The models themselves are the household's, not the member's: not carried.
 """
 
 from __future__ import annotations
@@ -42,9 +42,19 @@ def export(node: Node, session: Session, member: Member, archive: ArchiveWriter)
     )
 
 
-def import_(node: Node, session: Session, member: Member, archive: ArchiveReader) -> None:
-    known = {(q.created_at, q.kind, q.question) for q in _mine(session, member)}
-    for record in archive.read_json(INDEX, []):
+def import_(
+    node: Node, session: Session, member: Member, archive: ArchiveReader, replace: bool = False
+) -> None:
+    """``replace``: a query the archive lacks (forgotten at the other home) goes here too."""
+    records = archive.read_json(INDEX, [])
+    listed = {(datetime.fromisoformat(r["created_at"]), r["kind"], r["question"]) for r in records}
+    known = set()
+    for query in _mine(session, member):
+        key = (query.created_at, query.kind, query.question)
+        if replace and key not in listed:
+            session.delete(query)
+        known.add(key)
+    for record in records:
         at = datetime.fromisoformat(record["created_at"])
         if (at, record["kind"], record["question"]) in known:
             continue

@@ -28,16 +28,24 @@ def export(node: Node, session: Session, member: Member, archive: ArchiveWriter)
         archive.add(f"{folder}/{name}", text.encode())
 
 
-def import_(node: Node, session: Session, member: Member, archive: ArchiveReader) -> None:
+def import_(
+    node: Node, session: Session, member: Member, archive: ArchiveReader, replace: bool = False
+) -> None:
+    """``replace``: the member's collections become the archive's (an event or contact it
+    lacks was deleted at the other home: deleted here too)."""
     store = CalendarStore(node)
     store.ensure(member.name)
+    named: set[str] = set()
     for folder, (extension, tag) in FOLDERS.items():
         for path in archive.paths(folder):
             name = path[len(folder) :].removesuffix(f".{extension}")
             if not re.fullmatch(r"[\w-]{1,100}", name):
                 continue  # not one of ours: a collection is one file at the folder's top
             text = archive.read(path).decode("utf-8", "replace")
-            store.import_collection(member.name, name, tag, text)
+            store.import_collection(member.name, name, tag, text, replace)
+            named.add(name)
+    if replace:
+        store.keep_only(member.name, named)
 
 
 def usage(node: Node, session: Session, member: Member) -> Usage:

@@ -267,10 +267,24 @@ class CalendarStore:
                     )
         return files
 
-    def import_collection(self, member: str, name: str, tag: str, text: str) -> int:
+    def keep_only(self, member: str, names: set[str]) -> None:
+        """Delete the member's calendars and address books not named in ``names``."""
+        with self.storage.acquire_lock("w", member):
+            for collection in list(self.storage.discover(f"/{member}/", depth="1"))[1:]:
+                name = collection.path.rsplit("/", 1)[-1]
+                if (
+                    collection.get_meta("tag") in ("VCALENDAR", "VADDRESSBOOK")
+                    and name not in names
+                ):
+                    collection.delete()
+
+    def import_collection(
+        self, member: str, name: str, tag: str, text: str, replace: bool = False
+    ) -> int:
         """Put every item of an exported collection (`export`'s text) into the member's
         collection of that name, made if missing; an item is replaced by UID, so importing
-        again changes nothing. Returns how many items it held."""
+        again changes nothing (``replace``: items the text lacks are deleted). Returns how
+        many items it held."""
         import vobject
         from radicale import item as radicale_item
 
@@ -299,6 +313,8 @@ class CalendarStore:
                 self.storage.create_collection(href, props={"tag": tag, "D:displayname": label})
             collection = self._collection(member, f"{member}/{name}")
             hrefs = {str(item.uid): item.href for item in collection.get_all()}
+            for uid in set(hrefs) - set(items) if replace else ():
+                collection.delete(hrefs.pop(uid))
             for uid, vobject_item in items.items():
                 item = radicale_item.Item(
                     collection_path=f"{member}/{name}", vobject_item=vobject_item

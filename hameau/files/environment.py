@@ -2,7 +2,8 @@
 
     files/<path>        each live file, as it is (what a person opens)
     files.json          folders, each file's type, revision and earlier versions, the
-                        trash, shares (by member name) and WebDAV dead properties
+                        trash, shares (by member name), WebDAV dead properties and each
+                        path's version vector for sync (files/carried.py)
     blobs/<sha256>      content of earlier versions and trashed files not already above
 
 Import is idempotent: a file already there with the same content, a version with the same
@@ -11,6 +12,8 @@ file there with other content is overwritten (what it held becomes an earlier ve
 Shares are made again with the members of the same name on this node (the household's
 shares with the household); a share whose member is not here is skipped and said so.
 Versions of trashed files are not carried (the trash is for restoring, not for history).
+In replace mode (moving home's way back), the member's files become exactly the archive's:
+see hameau/files/replacing.py.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
 from hameau.errors import BadRequest, Conflict, InsufficientStorage
-from hameau.files import dav_props, journal, paths, quota, shares
+from hameau.files import carried, dav_props, journal, paths, purge, quota, replacing, shares
 from hameau.files import service as files
 from hameau.files.models import DavProperty, FileEntry, FileShare, FileVersion
 from hameau.files.retention import versions
@@ -135,7 +138,7 @@ def export(node: Node, session: Session, member: Member, archive: ArchiveWriter)
     archive.add_json(
         INDEX,
         {"folders": folders, "files": records, "trash": trash, "shares": shared,
-         "properties": properties},
+         "properties": properties, "journal": carried.export(session, member)},
     )  # fmt: skip
 
 
@@ -213,10 +216,15 @@ def _new_file(
     return entry
 
 
-def _import_file(node: Node, session: Session, member: Member, record: dict[str, Any]) -> None:
+def _import_file(
+    node: Node, session: Session, member: Member, record: dict[str, Any], replace: bool = False
+) -> set[str]:
+    """The file as the archive has it; returns the content it no longer refers to (in
+    replace mode, where this node's own changes since do not stay as versions)."""
     *folders, name = record["path"].split("/")
     parent = _folder(session, member, folders)
     entry = files.child(session, parent, name)
+    released: set[str] = set()
     if entry is None:
         entry = _new_file(session, member, parent, name, record)
         journal.wrote(session, member.id, record["path"], entry.blob or "", entry.size)
@@ -226,6 +234,11 @@ def _import_file(node: Node, session: Session, member: Member, record: dict[str,
             "'%(name)s' is a folder here but a file in the archive; rename it, then import again.",
             name=name,
         )
+    elif replace:
+        changed = entry.blob != record["sha256"]
+        released = replacing.as_recorded(session, entry, record)
+        if changed:
+            _index_text(node, session, entry)
     elif entry.blob != record["sha256"]:  # changed here since: the archive's becomes current
         plan = files.WritePlan(files.space(member, "mine"), parent.id, name, 0)
         entry = files.record_write(
@@ -242,6 +255,7 @@ def _import_file(node: Node, session: Session, member: Member, record: dict[str,
                     created_at=_when(version.get("created_at")),
                 )
             )  # fmt: skip
+    return released
 
 
 def _import_trashed(session: Session, member: Member, record: dict[str, Any]) -> None:
@@ -341,23 +355,28 @@ def _check_paths(data: dict[str, Any]) -> None:
             raise damaged(f"it names a file {str(path)[:80]!r}") from None
 
 
-def import_(node: Node, session: Session, member: Member, archive: ArchiveReader) -> list[str]:
-    """Returns what could not be made again here, in a line each (shares with absent members)."""
+def import_(
+    node: Node, session: Session, member: Member, archive: ArchiveReader, replace: bool = False
+) -> list[str]:
+    """Returns what could not be made again here, in a line each (shares with absent members).
+    ``replace``: the member's files here become exactly the archive's (files/replacing.py)."""
     data = archive.read_json(INDEX, {})
     _check_paths(data)
     digests, total = _needed(data)
+    released = replacing.clear(session, member, data) if replace else set()
     _check_room(session, member, total)
     where = dict(archive.by_hash())
     _store(node, archive, sorted(digests), where)
     for folder in data.get("folders", []):
         _folder(session, member, folder.split("/"))
     for record in data.get("files", []):
-        _import_file(node, session, member, record)
+        released |= _import_file(node, session, member, record, replace)
     for trashed in data.get("trash", []):
         _import_trashed(session, member, trashed)
     session.flush()
     skipped = _import_extras(session, member, data)
-    session.flush()
+    carried.adopt(session, member, data.get("journal") or [])
+    purge.release(session, node.blobs, released)
     if quota.usage(session, member.id) > member.quota_bytes:
         _check_room(session, member, quota.usage(session, member.id))
     return [

@@ -153,6 +153,28 @@ def _purge_entries(session: Session, store: BlobStore, roots: list[int]) -> int:
     return freed
 
 
+def drop_entries(session: Session, roots: list[int]) -> set[str]:
+    """Delete entries for good (folders with all they hold) but keep their content for now:
+    returns its hashes, for `release` once the rows that may refer to it again are written
+    (an import that replaces a member's files brings some of it back)."""
+    if not roots:
+        return set()
+    digests = _blobs_of(session, _subtrees(session, roots))
+    for batch in _chunks(roots):
+        session.execute(
+            delete(FileEntry)
+            .where(FileEntry.id.in_(batch))
+            .execution_options(synchronize_session=False)
+        )
+    session.expire_all()
+    return digests
+
+
+def release(session: Session, store: BlobStore, digests: set[str]) -> int:
+    """The content of ``digests`` no row refers to any more leaves the disk at commit."""
+    return _release(session, store, digests)
+
+
 def _trashed_ids(session: Session, owner_id: int | None) -> list[int]:
     owner = FileEntry.owner_id.is_(None) if owner_id is None else FileEntry.owner_id == owner_id
     return list(

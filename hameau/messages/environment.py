@@ -7,8 +7,9 @@ The member's copy of a conversation is theirs to take; the other people in it di
 So an imported conversation has the member alone as participant (nobody's inbox here changes
 because someone moved in), and the others' messages are kept as quoted history: written by
 no member here, their text starting with the author's name ("Sam: …"). Importing again adds
-nothing: a conversation is known by its subject and start, a message by its time and text.
-Drafts are not carried.
+nothing: a conversation is known by its subject and start, a message by its time and text
+(another member's message here also by its quoted form: a member moving back to a home
+brings the replies kept there as history no second time). Drafts are not carried.
 """
 
 from __future__ import annotations
@@ -72,15 +73,35 @@ def _thread(session: Session, member: Member, record: dict[str, Any]) -> Thread:
     return found
 
 
-def import_(node: Node, session: Session, member: Member, archive: ArchiveReader) -> None:
+def _known(
+    session: Session, member: Member, thread: Thread, displayed: dict[int, str]
+) -> set[tuple[datetime, str]]:
+    """The messages of a conversation here, by time and text, and others' also as quoted
+    history (how another home keeps them): a member moving back brings no double."""
+    known = set()
+    for found in messages.messages(session, thread):
+        known.add((found.created_at, found.body))
+        if found.author_id not in (None, member.id):
+            shown = displayed.get(found.author_id, "?")
+            known.add((found.created_at, quoted({"from_display": shown, "body": found.body})))
+    return known
+
+
+def import_(
+    node: Node, session: Session, member: Member, archive: ArchiveReader, replace: bool = False
+) -> None:
+    """``replace`` changes nothing here: conversations are shared and none can be deleted,
+    so what the archive lacks was never removed at the other home."""
     origin = archive.manifest.get("member")
+    displayed = dict(session.execute(select(Member.id, Member.display_name)).tuples().all())
     for record in archive.read_json(INDEX, []):
         thread = _thread(session, member, {**record, "as_name": origin})
-        known = {(m.created_at, m.body) for m in messages.messages(session, thread)}
+        known = _known(session, member, thread, displayed)
         for message in record.get("messages", []):
             at = datetime.fromisoformat(message["at"])
             own = message.get("from") == origin
-            body = message["body"] if own else quoted(message)
+            # No author there: quoted history already (or one who left that home).
+            body = message["body"] if own or not message.get("from") else quoted(message)
             if (at, body) in known:
                 continue
             session.add(

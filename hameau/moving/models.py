@@ -5,8 +5,9 @@ goes on from its row."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hameau.node.db import Base, UTCDateTime, utcnow
@@ -43,3 +44,6 @@ class Move(Base):
     switched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     rollback_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # What moved per app, for the report: [{"name": part, "items": rows, "bytes": size}];
+    # the sender's from its last export, the receiver's from what it imported.
+    parts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)

@@ -250,6 +250,8 @@ def _switch(node: Node, move: Move) -> Any:
         if here.rollback_of:
             for undone in session.scalars(select(Move).where(Move.move_id == here.rollback_of)):
                 undone.state = "rolled_back"
+        usages = node.assembled["environment"]().usage_in(node, session, member)
+        here.parts = [{"name": n, "items": u.rows, "bytes": u.bytes} for n, u in usages]  # as here
 
     return within
 
@@ -274,8 +276,9 @@ def commit(node: Node, peer: HamletPeer, move_id: str, archive: str) -> str:
             data = io.BytesIO(node.blobs.read(archive))
             profile_quota = _quota(data)
             environment.import_member(
-                node, data, quota_mb=profile_quota, by_reference=True, within=_switch(node, move)
-            )
+                node, data, quota_mb=profile_quota, by_reference=True,
+                within=_switch(node, move), replace=True,
+            )  # fmt: skip
         except HameauError as error:  # refused for good (a name, the room, a damaged archive)
             _fail(node, move.id, str(error))
             raise

@@ -137,7 +137,7 @@ def start(
             move_id=secrets.token_hex(10), role="out", member_name=member.name,
             member_since=member.created_at, peer_id=peer.id, state="waiting", by=by,
             rollback_of=rollback_of, bytes_total=sum(usage.bytes for _, usage in usages),
-            items_total=sum(usage.rows for _, usage in usages),
+            items_total=sum(usage.rows for _, usage in usages), parts=steps.parts_of(usages),
         )  # fmt: skip
         session.add(move)
         session.flush()

@@ -3,6 +3,8 @@ one step and records it, so a move cut anywhere goes on from its row."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from hameau.hamlet.models import HamletPeer
 from hameau.hamlet.watched import PEER_ERRORS
 from hameau.moving import transfer
@@ -53,6 +55,8 @@ def _switching(node: Node, move: Move, peer: HamletPeer, connection: Peer) -> Mo
     move = outcome(node, move)
     if move.state != "switching":
         return move
+    usages = node.assembled["environment"]().usage_by_part(node, move.member_name)
+    move = transfer.update(node, move.id, parts=parts_of(usages))  # frozen: final
     move, archive = transfer.last_changes(node, move, connection)
     try:
         connection.call("POST", f"{transfer.API}/{move.move_id}/commit", json={"archive": archive})
@@ -65,6 +69,11 @@ def _switching(node: Node, move: Move, peer: HamletPeer, connection: Peer) -> Mo
             return transfer.abandon(node, move, "failed", str(there.get("error") or ""))
         raise
     return transfer.finish(node, move, peer)
+
+
+def parts_of(usages: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+    """What moves per app (each part's usage), as a move's row keeps it for its report."""
+    return [{"name": name, "items": usage.rows, "bytes": usage.bytes} for name, usage in usages]
 
 
 def outcome(node: Node, move: Move) -> Move:

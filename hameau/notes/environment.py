@@ -6,7 +6,8 @@
 
 Import merges the CRDT state into the note with the same uid (made if missing), the way a
 satellite's copy is merged, so the note keeps merging with edits made anywhere afterwards
-and importing again adds nothing. Notes the member deleted are not carried.
+and importing again adds nothing. Notes the member deleted are not carried (in replace mode,
+moving home's way back, a note the archive lacks is deleted here).
 """
 
 from __future__ import annotations
@@ -46,7 +47,12 @@ def export(node: Node, session: Session, member: Member, archive: ArchiveWriter)
     archive.add_json(INDEX, listed)
 
 
-def import_(node: Node, session: Session, member: Member, archive: ArchiveReader) -> None:
+def import_(
+    node: Node, session: Session, member: Member, archive: ArchiveReader, replace: bool = False
+) -> None:
+    """``replace``: the member's notes become the archive's (a note it lacks was deleted at
+    the other home: deleted here too; one deleted here that it carries lives again)."""
+    listed: set[str] = set()
     for record in archive.read_json(INDEX, []):
         uid = str(record.get("uid", ""))
         if not re.fullmatch(r"[0-9a-f]{32}", uid):
@@ -54,9 +60,14 @@ def import_(node: Node, session: Session, member: Member, archive: ArchiveReader
         taken = session.scalar(select(Note.owner_id).where(Note.uid == uid))
         if taken is not None and taken != member.id:  # imported twice on one node, --as another
             uid = hashlib.sha256(f"{uid}/{member.name}".encode()).hexdigest()[:32]
-        note = notes.receive(session, member, uid, archive.read(record["crdt"]), deleted=None)
+        data = archive.read(record["crdt"])
+        note = notes.receive(session, member, uid, data, deleted=False if replace else None)
+        listed.add(note.uid)
         if record.get("created_at"):
             note.created_at = datetime.fromisoformat(record["created_at"])
+    for note in notes.mine(session, member) if replace else ():
+        if note.uid not in listed:
+            notes.delete(session, member, note)
     session.flush()
 
 

@@ -174,3 +174,11 @@ def test_a_later_visit_of_the_plan_or_the_report_weighs_at_most_8_kB(found: dict
     assert len(found["weights"]) == 2, found["weights"]
     heavy = {page: size for page, size in found["weights"].items() if size > LATER_VISIT_BYTES}
     assert heavy == {}, heavy
+
+
+def test_the_done_report_says_what_moved_app_by_app_and_how_it_was_checked(
+    found: dict[str, Any],
+) -> None:
+    done = found["done"]
+    assert "Application par application" in done and "Fichiers" in done, done
+    assert "haché à l’arrivée" in done and "Vérification" in done, done
