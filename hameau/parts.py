@@ -242,11 +242,9 @@ PARTS: tuple[Part, ...] = (
     Part(
         "moving",
         middleware=("hameau.moving.doors:Doors",),  # after the hamlet's: a visit is a door too
-        app="hameau.moving.views:APP",
-        # The pages at start: the home page asks them for its proposal to move.
-        routers_at_start=("hameau.moving.views:router",),
-        routers=("hameau.moving.api:router",),
-        paths=("/api/hamlet/moves",),
+        app="hameau.moving.tiles:APP",  # with the home page's proposal (state.py)
+        routers=("hameau.moving.views:router", "hameau.moving.api:router"),
+        paths=("/account/move", "/moves", "/api/hamlet/moves"),
         commands=(
             Command(
                 "move",
@@ -268,7 +266,7 @@ PARTS: tuple[Part, ...] = (
     ),
     Part(
         "backup",
-        app="hameau.backup.views:APP",
+        app="hameau.backup.tiles:APP",
         routers=("hameau.backup.views:router", "hameau.backup.store_api:router"),
         paths=("/backup", "/api/hamlet/backup"),
         commands=(
