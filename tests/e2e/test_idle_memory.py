@@ -59,9 +59,9 @@ RUN = (
 )
 
 
-def _served_modules(tmp_path: Path, *pages: str) -> set[str]:
+def _served_modules(tmp_path: Path, *pages: str, log_in: bool = True) -> set[str]:
     """The modules a served node had loaded when it stopped, after a login, the home page
-    and `pages` (each answered 200)."""
+    and `pages` (each answered 200); without `log_in`, after its `/healthz` only."""
     node = make_node(tmp_path / "n")
     add_member(node, "alex")
     node.close()
@@ -75,7 +75,8 @@ def _served_modules(tmp_path: Path, *pages: str) -> set[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(url, process, log)
-        _home(url, "alex", *pages)
+        if log_in:
+            _home(url, "alex", *pages)
     finally:
         # SIGINT: uvicorn stops, then raises it again as KeyboardInterrupt, so atexit runs
         # (SIGTERM, raised again, would end the process before it).
@@ -124,6 +125,15 @@ def test_a_node_at_rest_has_not_loaded_what_no_page_used(tmp_path: Path) -> None
     )  # fmt: skip
     assert sorted(loaded & set(unused)) == []
     assert "hameau.web.home" in loaded  # the listing is the server's own
+
+
+def test_a_node_nobody_visited_has_loaded_no_page_machinery(tmp_path: Path) -> None:
+    """Started and asked `/healthz` only: the templates (Jinja2), the password hashing
+    (Argon2) and the home page's proposal to move wait for the first page."""
+    loaded = _served_modules(tmp_path, log_in=False)
+    unused = ("jinja2", "argon2", "hameau.moving.proposal")
+    assert sorted(loaded & set(unused)) == []
+    assert "hameau.web.templating" in loaded  # the listing is the server's own
 
 
 def test_a_part_is_served_on_its_first_request(tmp_path: Path) -> None:
