@@ -293,11 +293,15 @@ PARTS: tuple[Part, ...] = (
     ),
     Part(
         "accounts",
-        app="hameau.accounts.views:APP",
-        # The home page and the login at start; the members' JSON API on its first request.
-        routers_at_start=("hameau.web.home:router", "hameau.accounts.views:router"),
-        routers=("hameau.accounts.api:router",),
+        app="hameau.accounts.tiles:APP",
+        # The home page and the login at start; the account and admin pages and the members'
+        # JSON API on their first request.
+        routers_at_start=("hameau.web.home:router", "hameau.accounts.login:router"),
+        routers=("hameau.accounts.views:router", "hameau.accounts.api:router"),
         paths=(
+            "/account",
+            "/admin/members",
+            "/admin/devices",
             "/api/me",
             "/api/members",
             "/api/sessions",
@@ -317,7 +321,7 @@ PARTS: tuple[Part, ...] = (
         templates=True,
         models=("hameau.accounts.models",),
         environment="hameau.accounts.environment",
-        state="hameau.accounts.views:attach",
+        state="hameau.accounts.state:attach",
     ),
 )
 

@@ -92,7 +92,8 @@ PARTS_PAGES = (
     "hameau.ai.api", "hameau.ai.lending_views", "hameau.hamlet.pages", "hameau.hamlet.terminal",
     "hameau.ai.views", "hameau.calendar.views", "hameau.travel.views", "hameau.travel.api",
     "hameau.accounts.api", "hameau.moving.views", "hameau.moving.api", "hameau.backup.views",
-    "hameau.hamlet.api", "hameau.hamlet.visit_views",
+    "hameau.hamlet.api", "hameau.hamlet.visit_views", "hameau.accounts.views",
+    "hameau.accounts.admin",
 )  # fmt: skip
 
 
