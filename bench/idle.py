@@ -1,7 +1,8 @@
 """Idle cost of a node: resident memory, CPU and wakeups over a quiet minute.
 
 Beside it in the same run: the same node announcing itself on the local network (mDNS,
-listening on every interface, so `hamlet_announce` auto turns it on), a bare FastAPI app on
+listening on every interface, so `hamlet_announce` auto turns it on), the same node started
+and asked only its `/healthz` (nobody visited it since it started), a bare FastAPI app on
 the same server code, and the same app on uvicorn as shipped (which wakes every 0.1 s).
 Prints one JSON line.
 
@@ -31,6 +32,7 @@ def main() -> None:
     with ExitStack() as stack:
         node, logins = stack.enter_context(demo_node())
         announcing, announcing_logins = stack.enter_context(demo_node(ANNOUNCING))
+        unvisited, _ = stack.enter_context(demo_node())  # its /healthz answered, nothing else
         bare = stack.enter_context(bare_app())
         stock = stack.enter_context(bare_app(stock=True))
         # Warm each as a user would: the node's login and home page; the bare page.
@@ -48,6 +50,7 @@ def main() -> None:
         servers = {
             "hameau": node.pid,
             "hameau_announcing": announcing.pid,
+            "hameau_unvisited": unvisited.pid,
             "bare_fastapi": bare.pid,
             "stock_uvicorn": stock.pid,
         }

@@ -243,11 +243,9 @@ PARTS: tuple[Part, ...] = (
     Part(
         "moving",
         middleware=("hameau.moving.doors:Doors",),  # after the hamlet's: a visit is a door too
-        app="hameau.moving.views:APP",
-        # The pages at start: the home page asks them for its proposal to move.
-        routers_at_start=("hameau.moving.views:router",),
-        routers=("hameau.moving.api:router",),
-        paths=("/api/hamlet/moves",),
+        app="hameau.moving.tiles:APP",  # with the home page's proposal (state.py)
+        routers=("hameau.moving.views:router", "hameau.moving.api:router"),
+        paths=("/account/move", "/moves", "/api/hamlet/moves"),
         commands=(
             Command(
                 "move",
@@ -269,7 +267,7 @@ PARTS: tuple[Part, ...] = (
     ),
     Part(
         "backup",
-        app="hameau.backup.views:APP",
+        app="hameau.backup.tiles:APP",
         routers=("hameau.backup.views:router", "hameau.backup.store_api:router"),
         paths=("/backup", "/api/hamlet/backup"),
         commands=(
@@ -313,11 +311,15 @@ PARTS: tuple[Part, ...] = (
     ),
     Part(
         "accounts",
-        app="hameau.accounts.views:APP",
-        # The home page and the login at start; the members' JSON API on its first request.
-        routers_at_start=("hameau.web.home:router", "hameau.accounts.views:router"),
-        routers=("hameau.accounts.api:router",),
+        app="hameau.accounts.tiles:APP",
+        # The home page and the login at start; the account and admin pages and the members'
+        # JSON API on their first request.
+        routers_at_start=("hameau.web.home:router", "hameau.accounts.login:router"),
+        routers=("hameau.accounts.views:router", "hameau.accounts.api:router"),
         paths=(
+            "/account",
+            "/admin/members",
+            "/admin/devices",
             "/api/me",
             "/api/members",
             "/api/sessions",
@@ -337,7 +339,7 @@ PARTS: tuple[Part, ...] = (
         templates=True,
         models=("hameau.accounts.models",),
         environment="hameau.accounts.environment",
-        state="hameau.accounts.views:attach",
+        state="hameau.accounts.state:attach",
     ),
 )
 

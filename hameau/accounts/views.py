@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form
 from markupsafe import Markup
@@ -12,22 +12,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from hameau.accounts import admin, agents, login, members, sessions, tokens, workspace
 from hameau.errors import N_, BadRequest, HameauError
 from hameau.web.auth import DB, MemberVisitor, Visitor, member_of
-from hameau.web.home import AppInfo, Tile
 
 router = APIRouter(include_in_schema=False)
-router.include_router(login.router)
 router.include_router(admin.router)
-
-APP = AppInfo(
-    "accounts",
-    (
-        Tile(N_("My account"), N_("Name, language and password."), "/account"),
-        Tile(N_("My sessions"), N_("Where you are logged in; end any of them."), "/account/sessions"),
-        Tile(N_("App passwords"), N_("For file, calendar and other apps."), "/account/tokens"),
-        Tile(N_("Members"), N_("Add, disable, set quotas."), "/admin/members", admin_only=True),
-        Tile(N_("Devices"), N_("The household's terminals; enrol this browser."), "/admin/devices", admin_only=True),
-    ),
-)  # fmt: skip
 
 NOTICES = {
     "language": N_("Language saved."),
@@ -162,31 +149,3 @@ async def create_token(
 async def revoke_token(db: DB, visitor: MemberVisitor, token_id: int) -> Response:
     tokens.revoke_token(db, token_id, member=member_of(visitor))
     return RedirectResponse("/account/tokens?done=token-revoked", status_code=303)
-
-
-def attach(app: Any, node: Any) -> None:
-    """The accounts' part of the served app (hameau/parts.py): session lifetimes, the login
-    limiter and, on a node without members, the one-time setup code."""
-    import secrets
-
-    from sqlalchemy import select
-
-    from hameau.accounts.models import Member
-    from hameau.accounts.ratelimit import LoginLimiter
-
-    def names() -> list[str]:
-        with node.sessions() as session:
-            return list(session.scalars(select(Member.name)))
-
-    settings = node.settings
-    app.state.lifetimes = sessions.Lifetimes.from_settings(settings)
-    app.state.limiter = LoginLimiter(
-        settings.login_max_failures,
-        settings.login_max_failures_per_address,
-        settings.login_window_minutes * 60,
-        accounts=names,  # their failures are never forgotten early
-    )
-    with node.sessions() as session:
-        empty = members.count_members(session) == 0
-    # The first admin is created in the browser, from loopback or with this one-time code.
-    app.state.setup_code = secrets.token_hex(4) if empty else None

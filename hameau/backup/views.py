@@ -15,14 +15,8 @@ from starlette.responses import RedirectResponse, Response
 from hameau.backup import key, service
 from hameau.errors import N_, BadRequest, HameauError
 from hameau.web.auth import DB, AdminVisitor
-from hameau.web.home import AppInfo, Tile
 
 router = APIRouter(prefix="/backup", include_in_schema=False)
-
-APP = AppInfo(
-    "backup",
-    (Tile(N_("Backups"), N_("Where the home server's backups go, the last one, back up now."), "/backup", admin_only=True),),
-)  # fmt: skip
 
 OUTCOMES = {
     "ok": N_("backed up"),

@@ -18,14 +18,15 @@ import logging
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
-from hameau.files import thumbnails
-from hameau.files.check import Report, check_content
 from hameau.node.blobs import QUARANTINE_DAYS
 from hameau.node.datadir import Node
+
+if TYPE_CHECKING:
+    from hameau.files.check import Report
 
 log = logging.getLogger("hameau.files")
 
@@ -45,6 +46,10 @@ def record_path(node: Node) -> Path:
 def scrub(node: Node, stop: threading.Event | None = None, pause: float = PAUSE) -> Report:
     """Hash every referenced content; quarantine what is damaged; forget quarantined content
     older than 30 days. Raises `Stopped` if ``stop`` is set meanwhile."""
+    # The check (the files' service and tables) loads when a scrub runs, not with the timer.
+    from hameau.files import thumbnails
+    from hameau.files.check import Report, check_content
+
     stop = stop or threading.Event()
 
     def between() -> None:

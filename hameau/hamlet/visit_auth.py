@@ -24,7 +24,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hameau.accounts.sessions import Lifetimes
 from hameau.errors import HameauError
 from hameau.hamlet import service, signing, visits
-from hameau.hamlet.api import _incoming
 from hameau.hamlet.errors import VisitEnded
 from hameau.node.datadir import Node
 from hameau.web.csrf import VISIT_SESSION
@@ -120,6 +119,8 @@ class VisitAuthentication:
     def _check(self, scope: Scope, body: bytes | None, token: str) -> str:
         """The secret of the visit's session: the signature is a paired peer's, for this
         node, fresh and not replayed, and the token is that peer's ongoing visit."""
+        from hameau.hamlet.api import _incoming  # the peer API's routes load with a visit only
+
         skew = self.node.settings.hamlet_clock_skew_seconds
         with self.node.sessions() as db:
             key_id, nonce, expires = signing.verify(

@@ -210,9 +210,3 @@ def sessions_section(request: Request, db: DB, visitor: Any) -> tuple[str, set[i
     context = {"visits": listed, "peers": peers, "lasted": visits.minutes}
     html = pages.render(request, "_visits.html", context).body.decode()
     return html, visits.login_session_ids(db, member)
-
-
-def attach(app: Any, node: Any) -> None:
-    """The hamlet's part of the served app (hameau/parts.py): its section of the member's
-    sessions page."""
-    app.state.session_sections.append(sessions_section)

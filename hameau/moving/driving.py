@@ -14,8 +14,6 @@ import threading
 import time
 from typing import Any
 
-from hameau.moving import service
-
 log = logging.getLogger(__name__)
 OPEN = ("waiting", "copying", "switching")
 WAITING_EVERY = 30.0
@@ -50,6 +48,8 @@ class Drives:
         return True
 
     def _resume(self, move_id: str) -> None:
+        from hameau.moving import service  # the move's protocol, loaded by the first move run
+
         try:
             service.resume(self.node, move_id)
         except Exception as failure:  # the row says where it stopped; the next look goes on

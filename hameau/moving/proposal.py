@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 from hameau.accounts.models import LoginSession, Member
 from hameau.hamlet import visits
 from hameau.hamlet.models import HamletPeer
-from hameau.moving import service
 from hameau.moving.proposal_models import MoveChoice, MovePreset
 from hameau.node.db import utcnow
 
@@ -73,6 +72,8 @@ def choice_of(db: Session, member: Member) -> MoveChoice:
 
 def under_way(node: Any, member_name: str) -> Any:
     """The member's move not finished yet, if any (the newest first)."""
+    from hameau.moving import service  # the move's protocol: not for the home page's rule
+
     return next((m for m in service.moves(node, member_name) if m.state in UNDER_WAY), None)
 
 

@@ -50,10 +50,14 @@ def _outcomes(node: Node, cut: list[Any]) -> None:
 def attach(app: Any, node: Node) -> None:
     """The "moving" part's state (hameau/parts.py): the rollback windows' one timer
     (window.py), and the outcome of a move cut in its final phase, asked once at start."""
-    from hameau.moving import views, window
+    from hameau.moving import tiles, window
+    from hameau.moving.driving import Drives
 
     window.attach(app, node)
-    views.attach(app, node)  # the home page's proposal; the workers that run moves
+    # The home page's proposal; the workers that run the moves looked at (the pages load
+    # on their first request: hameau/parts.py).
+    app.state.home_sections.append(tiles.home_section)
+    app.state.moving_drives = Drives(node)
 
     def start() -> None:
         drive = app.state.moving_drives.drive

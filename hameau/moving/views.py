@@ -25,18 +25,11 @@ from hameau.hamlet import service as hamlet
 from hameau.hamlet.errors import PeerNotFound
 from hameau.hamlet.models import HamletPeer
 from hameau.moving import proposal, service
-from hameau.moving.driving import Drives
 from hameau.node.db import utcnow
 from hameau.web.auth import DB, AdminVisitor, MemberVisitor, Visitor, member_of
-from hameau.web.home import AppInfo, Tile
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
-
-APP = AppInfo(
-    "moving",
-    (Tile(N_("Moves"), N_("Members moving their home here or away; automatic moves."), "/moves", admin_only=True),),
-)  # fmt: skip
 
 # What moves, by part of the plan (move-core names them after the registry's parts).
 PART_WORDS = {
@@ -315,10 +308,3 @@ async def home_section(request: Request, db: Session, visitor: Visitor) -> str:
             moving = await _run(proposal.under_way, node, member.name)  # recorded, if it was
     context = {"proposal": found, "moving": moving}
     return request.app.state.pages.render(request, "moving/_proposal.html", context).body.decode()
-
-
-def attach(app: Any, node: Any) -> None:
-    """The moving pages' part of the served app (hameau/parts.py): the home page's proposal,
-    and the workers that run the moves looked at."""
-    app.state.home_sections.append(home_section)
-    app.state.moving_drives = Drives(node)

@@ -26,10 +26,8 @@ from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
 from hameau.calendar import storage
-from hameau.files import purge
 from hameau.node.datadir import Node
 from hameau.node.db import transaction, utcnow
-from hameau.search import index
 
 log = logging.getLogger("hameau.moving")
 
@@ -60,6 +58,9 @@ def next_end(session: Session, days: int) -> datetime | None:
 
 def delete_copy(node: Node, session: Session, member: Member) -> Member:
     """Delete what this node kept of a member who moved away; returns their tombstone."""
+    from hameau.files import purge  # the files' and search's writers: not for the timer
+    from hameau.search import index
+
     purge.purge_owner(session, member.id, node.blobs)
     purge.purge_versions(session, member.id, node.blobs)
     index.remove_owner(session, member.id)  # the search index has no foreign key to cascade

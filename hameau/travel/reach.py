@@ -15,7 +15,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
-from hameau.files import service as files
 from hameau.files.models import FileEntry, FileVersion
 from hameau.node.blobs import BlobStore
 from hameau.travel import wire
@@ -25,6 +24,8 @@ CHUNK = 500  # digests per query (SQLite's bound parameters)
 
 def readable(session: Session, member: Member, digests: Iterable[str]) -> set[str]:
     """Those of the digests held by an entry (or an earlier version) the member may read."""
+    from hameau.files import service as files  # not at start, where Proofs is made
+
     wanted = sorted({digest for digest in digests if wire.is_digest(digest)})
     found: set[str] = set()
     own = or_(FileEntry.owner_id == member.id, FileEntry.owner_id.is_(None))

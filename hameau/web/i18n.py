@@ -25,7 +25,7 @@ def _catalogue(locale: str) -> NullTranslations:
 
 
 def load_catalogues() -> dict[str, NullTranslations]:
-    """Every interface language's catalogue, read once when the app is built (the standard
+    """Every interface language's catalogue, read once, on the first page (the standard
     library's gettext: Babel, which compiles them, is not loaded in the server; -0.7 MB)."""
     return {locale: _catalogue(locale) for locale in LOCALES}
 

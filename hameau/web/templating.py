@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from hameau import __version__
 from hameau.web.i18n import Formatter, choose_locale, load_catalogues
+
+if TYPE_CHECKING:
+    from gettext import NullTranslations
+
+    from jinja2 import Environment
 
 PACKAGE = Path(__file__).resolve().parent.parent
 
@@ -56,20 +61,31 @@ def navigation(apps: list[Any], path: str, is_admin: bool) -> list[NavEntry]:
 
 
 class Pages:
+    """The templates and the catalogues, both made on first use (the first page or error),
+    so a node at rest holds neither Jinja2 nor the translations (docs/benchmarks.md, "Idle")."""
+
     def __init__(self, node_name: str, default_locale: str, domains: list[str]) -> None:
-        folders = [PACKAGE / "web" / "templates"] + [
+        self.folders = [PACKAGE / "web" / "templates"] + [
             PACKAGE / name / "templates" for name in domains
         ]
-        self.env = Environment(
-            loader=FileSystemLoader([str(folder) for folder in folders if folder.is_dir()]),
+        self.node_name = node_name
+        self.default_locale = default_locale
+
+    @cached_property
+    def env(self) -> Environment:
+        from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+        return Environment(
+            loader=FileSystemLoader([str(folder) for folder in self.folders if folder.is_dir()]),
             autoescape=select_autoescape(["html"]),
             trim_blocks=True,
             lstrip_blocks=True,
             auto_reload=False,
         )
-        self.catalogues = load_catalogues()
-        self.node_name = node_name
-        self.default_locale = default_locale
+
+    @cached_property
+    def catalogues(self) -> dict[str, NullTranslations]:
+        return load_catalogues()
 
     def locale_for(self, request: Request) -> str:
         locale = getattr(request.state, "locale", None)

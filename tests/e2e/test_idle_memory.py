@@ -59,9 +59,9 @@ RUN = (
 )
 
 
-def _served_modules(tmp_path: Path, *pages: str) -> set[str]:
+def _served_modules(tmp_path: Path, *pages: str, log_in: bool = True) -> set[str]:
     """The modules a served node had loaded when it stopped, after a login, the home page
-    and `pages` (each answered 200)."""
+    and `pages` (each answered 200); without `log_in`, after its `/healthz` only."""
     node = make_node(tmp_path / "n")
     add_member(node, "alex")
     node.close()
@@ -75,7 +75,8 @@ def _served_modules(tmp_path: Path, *pages: str) -> set[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(url, process, log)
-        _home(url, "alex", *pages)
+        if log_in:
+            _home(url, "alex", *pages)
     finally:
         # SIGINT: uvicorn stops, then raises it again as KeyboardInterrupt, so atexit runs
         # (SIGTERM, raised again, would end the process before it).
@@ -91,6 +92,9 @@ PARTS_PAGES = (
     "hameau.ai.api", "hameau.ai.lending_views", "hameau.hamlet.pages", "hameau.hamlet.terminal",
     "hameau.ai.views", "hameau.calendar.views", "hameau.travel.views", "hameau.travel.api",
     "hameau.accounts.api", "hameau.footprint.views", "hameau.footprint.service",
+    "hameau.moving.views", "hameau.moving.api", "hameau.backup.views",
+    "hameau.hamlet.api", "hameau.hamlet.visit_views", "hameau.accounts.views",
+    "hameau.accounts.admin",
 )  # fmt: skip
 
 
@@ -112,8 +116,26 @@ def test_a_node_at_rest_has_not_loaded_what_no_page_used(tmp_path: Path) -> None
     # Babel (the catalogues are read by the standard library's gettext) and the XML parser
     # (the first WebDAV or CalDAV body loads it).
     unused += ("babel", "pytz", "xml.parsers.expat")
+    # What the parts' timers and start-up state only use when they fire or a page asks: a
+    # move's protocol (the home page's proposal counts visits with the tables alone), the
+    # files' service and check (the weekly scrub's timer, travel's proofs, the rollback
+    # window's timer), the search index, the hamlet's client to peers.
+    unused += (
+        "hameau.moving.service", "hameau.moving.transfer", "hameau.moving.steps",
+        "hameau.files.service", "hameau.files.check", "hameau.files.purge", "hameau.search.index",
+        "hameau.hamlet.client",
+    )  # fmt: skip
     assert sorted(loaded & set(unused)) == []
     assert "hameau.web.home" in loaded  # the listing is the server's own
+
+
+def test_a_node_nobody_visited_has_loaded_no_page_machinery(tmp_path: Path) -> None:
+    """Started and asked `/healthz` only: the templates (Jinja2), the password hashing
+    (Argon2) and the home page's proposal to move wait for the first page."""
+    loaded = _served_modules(tmp_path, log_in=False)
+    unused = ("jinja2", "argon2", "hameau.moving.proposal")
+    assert sorted(loaded & set(unused)) == []
+    assert "hameau.web.templating" in loaded  # the listing is the server's own
 
 
 def test_a_part_is_served_on_its_first_request(tmp_path: Path) -> None:

@@ -1,0 +1,36 @@
+"""What the accounts keep in `app.state` from the start (see hameau/parts.py); a light module,
+so the server starts with the login and home pages only, not the account and admin pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hameau.accounts import members, sessions
+
+
+def attach(app: Any, node: Any) -> None:
+    """The accounts' part of the served app (hameau/parts.py): session lifetimes, the login
+    limiter and, on a node without members, the one-time setup code."""
+    import secrets
+
+    from sqlalchemy import select
+
+    from hameau.accounts.models import Member
+    from hameau.accounts.ratelimit import LoginLimiter
+
+    def names() -> list[str]:
+        with node.sessions() as session:
+            return list(session.scalars(select(Member.name)))
+
+    settings = node.settings
+    app.state.lifetimes = sessions.Lifetimes.from_settings(settings)
+    app.state.limiter = LoginLimiter(
+        settings.login_max_failures,
+        settings.login_max_failures_per_address,
+        settings.login_window_minutes * 60,
+        accounts=names,  # their failures are never forgotten early
+    )
+    with node.sessions() as session:
+        empty = members.count_members(session) == 0
+    # The first admin is created in the browser, from loopback or with this one-time code.
+    app.state.setup_code = secrets.token_hex(4) if empty else None
