@@ -18,7 +18,7 @@ from hameau.node.engine import SYNCHRONOUS, UTCDateTime, make_engine, utcnow
 from hameau.node.group import GroupSync, fsync_file
 
 if TYPE_CHECKING:
-    from hameau.node.blobs.base import BlobStore, BlobWriter
+    from hameau.node.blobs import BlobStore, BlobWriter
 
 # The engine and the timestamp type live in node/engine.py (Core only, for the short commands).
 __all__ = [
