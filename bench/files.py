@@ -185,6 +185,7 @@ def main() -> None:
         for number in range(options.files):
             (tree / f"file-{number:05}.txt").write_bytes(b"small file\n")
 
+        os.sync()  # the source written out first, or the first `cp` pays for its writeback
         copy_seconds = timed(["cp", str(big), str(work / "copy.bin")])
         os.unlink(work / "copy.bin")
         synced_seconds = fsync_copy(big, work / "copy.bin")
