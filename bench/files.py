@@ -1,8 +1,8 @@
 """File transfer and listing through the node, beside plain tools on the same disk, in one run.
 
 - 1 GiB upload and download through the web API (curl) and through WebDAV (rclone), each
-  beside `cp` of the same file on the same disk (and `cp` followed by an fsync, since the
-  node fsyncs every blob before recording it).
+  beside `cp` of the same file on the same disk (and `cp` followed by an fsync, or by
+  `sync`, since the node fsyncs every blob before recording it).
 - PROPFIND Depth: 1 of a folder of 10,000 files, beside a stock WsgiDAV FilesystemProvider
   serving the same tree through the same server code.
 - The cost of durability: small-file writes per second through the store (4 KiB each:
@@ -185,12 +185,17 @@ def main() -> None:
         for number in range(options.files):
             (tree / f"file-{number:05}.txt").write_bytes(b"small file\n")
 
+        os.sync()  # the source written out first, or the first `cp` pays for its writeback
         copy_seconds = timed(["cp", str(big), str(work / "copy.bin")])
         os.unlink(work / "copy.bin")
         synced_seconds = fsync_copy(big, work / "copy.bin")
         os.unlink(work / "copy.bin")
+        # `cp` then `sync`: the same durability, as a user would get it from a shell.
+        sync_seconds = timed(["sh", "-c", f'cp "{big}" "{work / "copy.bin"}" && sync'])
+        os.unlink(work / "copy.bin")
         result["cp_mb_s"] = throughput(size, copy_seconds)
         result["cp_fsync_mb_s"] = throughput(size, synced_seconds)
+        result["cp_sync_mb_s"] = throughput(size, sync_seconds)
 
         command = [sys.executable, "-m", "hameau", "serve", "--data-dir", str(work / "node")]
         cpu: dict[str, float] = {}  # the server's CPU seconds during each transfer
@@ -249,6 +254,7 @@ def main() -> None:
         result[f"{name}_vs_cp"] = round(result[f"{name}_mb_s"] / result["cp_mb_s"], 2)  # type: ignore[operator]
     for name in ("api_upload", "webdav_upload"):
         result[f"{name}_vs_cp_fsync"] = round(result[f"{name}_mb_s"] / result["cp_fsync_mb_s"], 2)  # type: ignore[operator]
+        result[f"{name}_vs_cp_sync"] = round(result[f"{name}_mb_s"] / result["cp_sync_mb_s"], 2)  # type: ignore[operator]
     result["propfind_10k_ms"] = round(ours * 1000, 1)
     result["propfind_10k_stock_wsgidav_ms"] = round(theirs * 1000, 1)
     result["propfind_ratio_vs_stock"] = round(ours / theirs, 2)

@@ -30,7 +30,7 @@ from hameau.files import dav_props, integrity, listing, paths, quota
 from hameau.files import service as files
 from hameau.files.dav_auth import MEMBER_KEY
 from hameau.files.models import FileEntry
-from hameau.node.blobs import BlobDamaged, BlobStore
+from hameau.node.blobs import BlobDamaged, BlobStore, BlobWriter
 from hameau.node.datadir import Node
 from hameau.node.db import retrying
 from hameau.web.errors import disk_full, storage_full
@@ -82,10 +82,11 @@ class _Context:
     def of(cls, provider: HameauProvider, environ: dict[str, Any]) -> _Context:
         return cls(provider.node, environ[MEMBER_KEY])
 
-    def run(self, work: Callable[[Any, Member], Any], grouped: bool = False) -> Any:
+    def run(self, work: Callable[[Any, Member], Any], content: BlobWriter | None = None) -> Any:
         """Run ``work(session, member)`` in one transaction; our errors become DAV errors.
-        ``grouped``: a write made durable together with the others of the moment (see
-        `node.group`), for the many small PUTs of a photo archive."""
+        ``content`` (committed with ``later``): it and the row made durable in one batch with
+        the writes of the moment (`db.GroupCommit.run_with_content`), for the many small PUTs
+        of a photo archive."""
 
         def transact(session: Any) -> Any:
             member = session.get(Member, self.member_id)
@@ -94,8 +95,8 @@ class _Context:
             return work(session, member)
 
         try:
-            if grouped:
-                return self.node.group.run(transact)
+            if content is not None:
+                return self.node.group.run_with_content(self.node.blobs, content, transact)
             return retrying(self.node.sessions, transact)
         except HameauError as error:
             raise _dav_error(error) from None
@@ -448,14 +449,20 @@ class FileResource(EntryMixin, DAVNonCollection):
 
 
 def recorded(context: _Context, plan: files.WritePlan, upload: _Upload, kind: str) -> FileEntry:
-    """A complete upload made durable and recorded at its planned path, made durable with
-    the writes of the moment (`node.group`); errors are DAV errors."""
+    """A complete upload made durable and recorded at its planned path, in one batch with
+    the writes of the moment (group commit, `db.GroupCommit.run_with_content`); errors are
+    DAV errors. Answered only once both the content and the row are on the disk."""
+    writer = upload.writer
     try:
-        digest = upload.writer.commit()
+        digest = writer.commit(later=True)  # hashed only: the batch makes it durable
     except HameauError as error:
         raise _dav_error(error) from None
     blobs = context.node.blobs
-    return context.run(  # type: ignore[no-any-return]
-        lambda s, m: files.record_write(s, plan, m, digest, upload.writer.size, kind, blobs),
-        grouped=True,
-    )
+    try:
+        return context.run(  # type: ignore[no-any-return]
+            lambda s, m: files.record_write(s, plan, m, digest, writer.size, kind, blobs),
+            content=writer,
+        )
+    except BaseException:
+        writer.abort()  # its temp file, if the batch failed before putting it in place
+        raise

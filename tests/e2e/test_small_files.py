@@ -4,7 +4,8 @@ Writes arriving together are made durable together (group commit, `hameau.node.g
 PUT is answered only once its content and its row are on the disk. A real `hameau serve` is
 killed with SIGKILL while eight clients PUT small files: after a restart, every file that
 was answered 201/204 is there with its bytes, and no other file is served with bytes that
-were not sent for it.
+were not sent for it. And killed the moment the last of a burst of PUTs is answered: every
+file of the burst is there (an answer never goes out before the batch that covers it).
 """
 
 from __future__ import annotations
@@ -95,6 +96,61 @@ def test_puts_answered_before_a_kill_minus_9_are_all_there_after_it(tmp_path: Pa
         for name in sorted(set(sent) - acknowledged):  # cut by the kill: whole or absent
             answer = http.get(f"/dav/files/mine/photos/{name}")
             assert answer.status_code == 404 or answer.content == sent[name], name
+    checked = subprocess.run(
+        [sys.executable, "-m", "hameau", "check", "--data-dir", str(root)],
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stdout  # nothing missing or damaged
+
+
+BURST = 20  # files per client
+
+
+def test_a_burst_killed_right_after_its_last_201_is_all_there(tmp_path: Path) -> None:
+    root = tmp_path / "node"
+    secret = new_node(root)
+    sent = {f"c{client}-{count}.bin": os.urandom(2048) for client in range(AT_ONCE)
+            for count in range(BURST)}  # fmt: skip
+    answered: list[str] = []
+    lock = threading.Lock()
+    with serve(root) as served:
+        with httpx.Client(base_url=served.url, auth=("alex", secret)) as http:
+            assert http.request("MKCOL", "/dav/files/mine/burst/").status_code == 201
+
+        def client(number: int) -> None:
+            with httpx.Client(base_url=served.url, auth=("alex", secret), timeout=30) as http:
+                for count in range(BURST):
+                    name = f"c{number}-{count}.bin"
+                    try:
+                        answer = http.put(f"/dav/files/mine/burst/{name}", content=sent[name])
+                    except httpx.HTTPError:
+                        return  # killed after another client's failure
+                    with lock:
+                        if answer.status_code != 201:  # fails below; stop the others now
+                            served.process.send_signal(signal.SIGKILL)
+                            return
+                        answered.append(name)
+                        if len(answered) == len(sent):  # the last 201: kill at once
+                            served.process.send_signal(signal.SIGKILL)
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(AT_ONCE)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        served.process.wait()
+    assert sorted(answered) == sorted(sent)
+    with (
+        serve(root) as served,
+        httpx.Client(base_url=served.url, auth=("alex", secret), timeout=30) as http,
+    ):
+        listed = http.request("PROPFIND", "/dav/files/mine/burst/", headers={"Depth": "1"})
+        assert listed.status_code == 207
+        assert all(f"/burst/{name}<" in listed.text for name in sent)
+        for name, data in sent.items():
+            answer = http.get(f"/dav/files/mine/burst/{name}")
+            assert (answer.status_code, answer.content == data) == (200, True), name
     checked = subprocess.run(
         [sys.executable, "-m", "hameau", "check", "--data-dir", str(root)],
         capture_output=True,

@@ -157,6 +157,11 @@ class BlobStore(ABC):
     def settle(self, writers: list[BlobWriter]) -> None:
         """Make writes committed with ``later`` durable, together."""
 
+    def settle_small(self, writers: list[BlobWriter]) -> None:
+        """`settle` for a small group (the small writes of the moment): each file and folder
+        synced rather than the whole filesystem; the same guarantee."""
+        self.settle(writers)
+
     @abstractmethod
     def clear_temp(self) -> int:
         """Drop what writes cut short left behind (a crash, a kill -9); returns how many."""

@@ -296,11 +296,35 @@ class LocalBlobStore(BlobStore):
         their names, their folders on the disk. The filesystem's journal commits the others'
         changes with the first fsync, so each later one finds its work mostly done: a group
         costs about two journal commits, where a write alone costs two to four."""
-        for writer in writers:
-            _start_writeback(writer.descriptor())
-        self._at_once(lambda writer: os.fsync(writer.descriptor()), writers)
-        for writer in writers:
-            writer.close_file()
+        descriptors = [writer.descriptor() for writer in writers]
+        try:
+            self._in_place_durably(writers, descriptors)
+        finally:
+            for writer in writers:
+                if writer._file is not None:
+                    writer.close_file()
+
+    def settle_small(self, writers: list[BlobWriter]) -> None:
+        """Writes committed with ``later``, made durable and put in place as `_make_durable`
+        does (each file, then each folder, fsynced at once): `settle`'s syncs of the whole
+        filesystem would also wait for every other program's data on this disk."""
+        locals_ = [writer for writer in writers if isinstance(writer, LocalWriter)]
+        assert len(locals_) == len(writers), "writers of another store"
+        descriptors: list[int] = []
+        try:
+            for writer in locals_:
+                descriptors.append(os.open(writer._temp, os.O_RDONLY))
+            self._in_place_durably(locals_, descriptors)
+        finally:
+            for descriptor in descriptors:
+                os.close(descriptor)
+
+    def _in_place_durably(self, writers: list[LocalWriter], descriptors: list[int]) -> None:
+        """The content behind ``descriptors`` on the disk first, then renamed to its hash,
+        then its folders on the disk: a name never points to content that is not."""
+        for descriptor in descriptors:
+            _start_writeback(descriptor)
+        self._at_once(os.fsync, descriptors)
         changed: set[Path] = set()
         for writer in writers:
             assert writer.digest is not None
