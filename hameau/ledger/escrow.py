@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,6 @@ class EscrowError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
 
 # reasons: "insufficient" (payer's balance/limit), "unknown_escrow", "not_payee",
 # "bad_signature", "wrong_signer", "over_amount", "already_settled", "too_early" (refund
@@ -83,13 +81,20 @@ class EscrowBackend(Protocol):
 Clock = Callable[[], int]  # unix seconds; every backend takes `clock=` in its constructor
 
 
+# The backends import this module; they are loaded by name so that neither imports the other.
+BACKENDS = {
+    "embedded": "hameau.ledger.embedded_escrow:EmbeddedEscrow",
+    "evm": "hameau.ledger.evm.backend:EvmEscrow",
+}
+
+
 def backend(node: object, clock: Clock | None = None) -> EscrowBackend:
-    """The escrow backend the `ledger_escrow` setting chooses ("embedded" by default)."""
+    """The escrow backend the `ledger_escrow` setting chooses ("embedded" by default); the EVM
+    one is imported only when chosen."""
+    import importlib
+
     chosen = getattr(getattr(node, "settings", None), "ledger_escrow", "embedded")
-    if chosen == "evm":
-        from hameau.ledger.evm.backend import EvmEscrow  # imported only when chosen
-
-        return EvmEscrow(clock=clock) if clock is not None else EvmEscrow()  # type: ignore[return-value]
-    from hameau.ledger.embedded_escrow import EmbeddedEscrow
-
-    return EmbeddedEscrow(node, clock=clock) if clock is not None else EmbeddedEscrow(node)  # type: ignore[arg-type]
+    module, _, name = BACKENDS[chosen].partition(":")
+    made = getattr(importlib.import_module(module), name)
+    given = {"clock": clock} if clock is not None else {}
+    return made(**given) if chosen == "evm" else made(node, **given)  # type: ignore[no-any-return]

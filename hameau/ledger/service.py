@@ -235,3 +235,9 @@ def accounts(session: Session) -> list[LedgerAccount]:
     return list(
         session.scalars(select(LedgerAccount).order_by(LedgerAccount.kind, LedgerAccount.label))
     )
+
+
+def notaries(session: Session) -> dict[str, str]:
+    """The notaries in effect: node id -> public key (this node alone until replication)."""
+    found = journal.head(session)
+    return json.loads(found.notaries) if found is not None else {}
