@@ -198,7 +198,7 @@ def history(session: Session, account: LedgerAccount, limit: int = 100) -> list[
         .order_by(LedgerEntry.seq.desc())
         .limit(limit)
     ).all()
-    labels = dict(session.execute(select(LedgerAccount.id, LedgerAccount.label)).tuples().all())
+    labels = dict(session.execute(select(LedgerAccount.id, LedgerAccount.label)).all())
     paid = _settlements(session, account.id)
     lines = []
     for row in rows:
