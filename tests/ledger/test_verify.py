@@ -68,7 +68,7 @@ def test_two_entries_at_one_position_are_a_fork(tmp_path: Path) -> None:
     columns = "seq, entry, signature, prev_hash, entry_hash, kind, author, nonce, ts, recorded_at"
     sql(
         node,
-        f"INSERT INTO ledger_entries ({columns}) SELECT {columns} FROM ledger_entries WHERE seq = 3",
+        f"INSERT INTO ledger_entries ({columns}) SELECT {columns} FROM ledger_entries WHERE seq = 3",  # noqa: S608 (fixed names)
     )
     _verify(node, "position 3:", "fork")
 
