@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from hameau.accounts.models import Member
 from hameau.ledger import crypto, journal, keys, rules
 from hameau.ledger.errors import BadAmount, NoAccount, refused
-from hameau.ledger.models import LedgerAccount, LedgerEntry, LedgerEscrow
+from hameau.ledger.models import LedgerAccount, LedgerEntry, LedgerEscrow, LedgerKey
 from hameau.node.datadir import Node
 
 EUROS = re.compile(r"\s*(\d{1,9})(?:[.,](\d{1,2}))?\s*(?:€|EUR|eur)?\s*")
@@ -241,3 +241,10 @@ def notaries(session: Session) -> dict[str, str]:
     """The notaries in effect: node id -> public key (this node alone until replication)."""
     found = journal.head(session)
     return json.loads(found.notaries) if found is not None else {}
+
+
+def members_without_account(session: Session) -> list[Member]:
+    """Members of this home server whose account is not opened yet (it is on first use)."""
+    have = select(LedgerKey.member_id).where(LedgerKey.member_id.is_not(None))
+    query = select(Member).where(Member.disabled_at.is_(None), Member.id.not_in(have))
+    return list(session.scalars(query.order_by(Member.name)))

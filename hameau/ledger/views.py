@@ -110,6 +110,7 @@ def _admin(request: Request, db: Session, status: int = 200, **more: Any) -> Res
     context = {
         "title": N_("Cooperative"),
         "accounts": service.accounts(db),
+        "unopened": service.members_without_account(db),
         "head": found,
         "notaries": service.notaries(db),
         "this_notary": node.identity.node_id,
@@ -143,7 +144,7 @@ async def cooperative(
     try:
         zero = action == "limit" and amount.strip() in ("0", "0,00", "0.00")
         cents = 0 if zero else service.parse_euros(amount)
-        done(node, db, service.find_account(db, account), cents)
+        done(node, db, service.recipient(node, db, account), cents)
     except HameauError as failure:
         db.rollback()
         said = failure.render(request.app.state.pages.gettext(request))
