@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from hameau.ledger import crypto, keys, rules
 from hameau.ledger.errors import LedgerBusy, NoKey, NotNotary
@@ -50,10 +51,19 @@ def signer(node: Node, session: Session, account: str) -> Callable[[bytes], byte
     this node keeps for it."""
     if account == node_account_id(node):
         return node.identity.sign
-    kept = session.get(LedgerKey, account)
-    if kept is None:
-        raise NoKey("This home server holds no key for account %(account)s.", account=account)
-    return keys.private(node, kept).sign
+    known = session.info.setdefault("ledger_keys", {})  # unsealed once per session
+    if account not in known:
+        kept = session.get(LedgerKey, account)
+        if kept is None:
+            raise NoKey("This home server holds no key for account %(account)s.", account=account)
+        known[account] = keys.private(node, kept).sign
+    return known[account]  # type: ignore[no-any-return]
+
+
+def _held(session: Session, *rows: object) -> None:
+    """Keep the rows an append reads in the session's identity map (it holds them weakly),
+    so that many appends in one transaction do not read them again."""
+    session.info.setdefault("ledger_rows", set()).update(row for row in rows if row is not None)
 
 
 def to_account(row: LedgerAccount) -> rules.Account:
@@ -84,8 +94,11 @@ def _state(session: Session, found: LedgerHead | None, entry: rules.Entry) -> ru
             names.update((escrow.payer, escrow.signer, *escrow.payees))
     if state.coop:
         names.add(state.coop)
-    for account in session.scalars(select(LedgerAccount).where(LedgerAccount.id.in_(names))):
-        state.accounts[account.id] = to_account(account)
+    for name in names:
+        row = session.get(LedgerAccount, name)  # from the identity map once held
+        if row is not None:
+            state.accounts[row.id] = to_account(row)
+            _held(session, row)
     return state
 
 
@@ -120,6 +133,7 @@ def append(
     rules.Refused (nothing written) when a rule refuses it."""
     found = head(session)
     account = session.get(LedgerAccount, author)
+    _held(session, found)
     nonce = (account.nonce if account is not None else 0) + 1
     when = max(int(time.time()) if ts is None else ts, found.last_ts if found else 0)
     entry = rules.Entry(kind, author, nonce, when, body)
@@ -167,8 +181,11 @@ def seal(
             update(LedgerHead)
             .where(LedgerHead.id == 1, LedgerHead.seq == found.seq)
             .values(**moved)
+            .execution_options(synchronize_session=False)
         )
         if done.rowcount != 1:  # type: ignore[attr-defined]
             raise LedgerBusy("The ledger moved on while this was written; try again.")
+        for name, value in moved.items():  # what the row now holds, without reading it again
+            set_committed_value(found, name, value)
     session.flush()
     return position
