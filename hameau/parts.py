@@ -295,7 +295,7 @@ PARTS: tuple[Part, ...] = (
     ),
     Part(
         "ledger",
-        app="hameau.ledger.views:APP",
+        app="hameau.ledger.tiles:APP",
         routers=("hameau.ledger.views:router",),
         paths=("/credit",),
         commands=(

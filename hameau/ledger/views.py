@@ -17,17 +17,8 @@ from hameau.accounts.models import Member
 from hameau.errors import N_, HameauError
 from hameau.ledger import journal, service
 from hameau.web.auth import DB, AdminVisitor, MemberVisitor, member_of
-from hameau.web.home import AppInfo, Tile
 
 router = APIRouter(prefix="/credit", include_in_schema=False)
-
-APP = AppInfo(
-    "ledger",
-    (
-        Tile(N_("Credit"), N_("Your balance in the hamlet's credit, paying a member, your contracts."), "/credit"),
-        Tile(N_("Cooperative"), N_("Credit limits, issuing and redeeming credit, the ledger's notaries."), "/credit/admin", admin_only=True),
-    ),
-)  # fmt: skip
 
 KINDS = {
     "open": N_("account opened"),
