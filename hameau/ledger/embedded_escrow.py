@@ -73,7 +73,7 @@ class EmbeddedEscrow:
             return escrow.id
 
     def sign_receipt(self, escrow_id: str, payouts: dict[str, int], signer: str) -> Receipt:
-        ordered = tuple(sorted(payouts.items()))
+        ordered = tuple(sorted((payee, cents) for payee, cents in payouts.items() if cents != 0))
         with self._session() as session:
             kept = session.get(LedgerKey, signer)
             if kept is None:
