@@ -90,7 +90,7 @@ PARTS_PAGES = (
     "hameau.notes.views", "hameau.messages.views", "hameau.travel.api_notes",
     "hameau.ai.api", "hameau.ai.lending_views", "hameau.hamlet.pages", "hameau.hamlet.terminal",
     "hameau.ai.views", "hameau.calendar.views", "hameau.travel.views", "hameau.travel.api",
-    "hameau.accounts.api",
+    "hameau.accounts.api", "hameau.ledger.views",
 )  # fmt: skip
 
 
