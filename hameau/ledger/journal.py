@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -168,24 +169,34 @@ def seal(
         kind=entry.kind, author=entry.author, nonce=entry.nonce, ts=entry.ts,
     )  # fmt: skip
     notarised = crypto.b64(node.identity.sign(crypto.position_message(seq, entry_hash)))
-    session.add(position)
-    session.add(LedgerSignature(seq=seq, notary=notary, entry_hash=entry_hash, signature=notarised))
     moved = {
         "seq": seq, "entry_hash": entry_hash, "last_ts": max(state.last_ts, entry.ts),
         "notaries": crypto.canonical(state.notaries).decode(), "coop": state.coop or "",
     }  # fmt: skip
+    try:
+        _move_head(session, found, moved)  # first: whoever moves it owns the position
+        session.add(position)
+        session.add(
+            LedgerSignature(seq=seq, notary=notary, entry_hash=entry_hash, signature=notarised)
+        )
+        session.flush()
+    except IntegrityError:  # another writer sealed this position in between
+        raise LedgerBusy("The ledger moved on while this was written; try again.") from None
+    return position
+
+
+def _move_head(session: Session, found: LedgerHead | None, moved: dict) -> None:
     if found is None:
         session.add(LedgerHead(id=1, **moved))
-    else:
-        done = session.execute(
-            update(LedgerHead)
-            .where(LedgerHead.id == 1, LedgerHead.seq == found.seq)
-            .values(**moved)
-            .execution_options(synchronize_session=False)
-        )
-        if done.rowcount != 1:  # type: ignore[attr-defined]
-            raise LedgerBusy("The ledger moved on while this was written; try again.")
-        for name, value in moved.items():  # what the row now holds, without reading it again
-            set_committed_value(found, name, value)
-    session.flush()
-    return position
+        session.flush()
+        return
+    done = session.execute(
+        update(LedgerHead)
+        .where(LedgerHead.id == 1, LedgerHead.seq == found.seq)
+        .values(**moved)
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise LedgerBusy("The ledger moved on while this was written; try again.")
+    for name, value in moved.items():  # what the row now holds, without reading it again
+        set_committed_value(found, name, value)
