@@ -89,9 +89,9 @@ def _state(session: Session, found: LedgerHead | None, entry: rules.Entry) -> ru
         state.notaries = json.loads(found.notaries)
     names, escrow_ids = rules.referenced(entry)
     for escrow_id in escrow_ids:
-        row = session.get(LedgerEscrow, escrow_id)
-        if row is not None:
-            escrow = state.escrows[row.id] = to_escrow(row)
+        stored = session.get(LedgerEscrow, escrow_id)
+        if stored is not None:
+            escrow = state.escrows[stored.id] = to_escrow(stored)
             names.update((escrow.payer, escrow.signer, *escrow.payees))
     if state.coop:
         names.add(state.coop)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Form
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from hameau.accounts.models import Member
 from hameau.errors import N_, HameauError
-from hameau.ledger import journal, service
+from hameau.ledger import journal, service, verify
 from hameau.web.auth import DB, AdminVisitor, MemberVisitor, member_of
 
 router = APIRouter(prefix="/credit", include_in_schema=False)
@@ -92,6 +93,45 @@ async def transfer(
         given = {"to": to, "amount": amount, "memo": memo}
         return _page(request, db, visitor, failure.status, error=said, given=given)
     return RedirectResponse("/credit?done=paid", 303)
+
+
+# What a member reads of verify's findings (verify.Problem.reason).
+BREAKS = {
+    "fork": N_("two entries at one position (a fork)"),
+    "gap": N_("a missing position"),
+    "link": N_("a broken link to the previous position"),
+    "hash": N_("a tampered entry"),
+    "bad_signature": N_("a tampered entry"),
+    "malformed": N_("a tampered entry"),
+    "notary": N_("a position the notaries did not sign"),
+    "insufficient": N_("a double spend"),
+    "replayed_nonce": N_("a replayed entry"),
+    "reordered_nonce": N_("an entry out of order"),
+}
+OTHER_BREAK = N_("stored balances that are not the ledger's")
+
+
+@router.post("/verify")
+async def verify_ledger(request: Request, db: DB, visitor: MemberVisitor) -> Response:
+    """Any member may recompute the whole ledger from its first entry."""
+    node = request.app.state.node
+
+    def recompute() -> verify.Report:
+        with node.sessions() as session:
+            return verify.verify(session)
+
+    report = await anyio.to_thread.run_sync(recompute)
+    gettext = request.app.state.pages.gettext(request)
+    if report.problem is None:
+        said = gettext(
+            "The ledger is sound: %(count)s entries recomputed from the first, every signature and link checked, balances summing to zero."
+        ) % {"count": report.positions}
+        return _page(request, db, visitor, verified=said)
+    why = gettext(BREAKS.get(report.problem.reason, OTHER_BREAK))
+    said = gettext(
+        "The ledger breaks at position %(seq)s: %(why)s. Tell the cooperative's admins."
+    ) % {"seq": report.problem.seq, "why": why}
+    return _page(request, db, visitor, broken=said)
 
 
 def _admin(request: Request, db: Session, status: int = 200, **more: Any) -> Response:

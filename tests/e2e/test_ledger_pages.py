@@ -37,6 +37,10 @@ def _states(page: Any, url: str, width: int, found: dict[str, list[str]]) -> Non
     page.wait_for_selector("p.error")
     check(page, "credit, refused", width, found)
     assert "Crédit insuffisant" in page.content()
+    page.click("form[action='/credit/verify'] button")
+    page.wait_for_selector("#verified")
+    check(page, "credit, verified", width, found)
+    assert "Le registre est intact" in page.content()
 
 
 def test_the_credit_pages_fit_a_phone_and_pass_axe(browser: Any, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from hameau.ledger.verify import verify
 from tests.helpers import add_member, browser, log_in, make_node, post_form
+from tests.ledger.ledgers import small_ledger, sql
 
 
 def _option(page: str, label: str) -> str:
@@ -84,4 +85,20 @@ def test_the_cooperative_sets_limits_and_redeems(tmp_path: Path) -> None:
     assert refused.status_code == 400 and "Crédit insuffisant" in refused.text
     page = admin.get("/credit/admin").text
     assert "Notaires" in page and "ce serveur" in page
+    node.close()
+
+
+def test_any_member_verifies_the_ledger_from_the_page(tmp_path: Path) -> None:
+    node, _ = small_ledger(tmp_path / "node")
+    client = browser(node)
+    log_in(client, "sam")
+    sound = post_form(client, "/credit", "/credit/verify")
+    assert sound.status_code == 200
+    assert "Le registre est intact : 6 écritures" in sound.text
+    sql(
+        node,
+        "UPDATE ledger_entries SET entry = replace(entry, '\"cents\":250', '\"cents\":25') WHERE seq = 6",
+    )
+    broken = post_form(client, "/credit", "/credit/verify")
+    assert "Le registre est rompu à la position 6 : une écriture falsifiée." in broken.text
     node.close()
