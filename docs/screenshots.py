@@ -371,10 +371,14 @@ def backup_page(shots: Shots) -> None:
 def credit_pages(shots: Shots) -> None:
     """The credit page of a member after a few payments, and the cooperative's page."""
     where = ["--data-dir", str(shots.data)]
-    for command in (["issue", "alex", "40"], ["issue", "sam", "25"], ["limit", "camille", "50"],
-                    ["transfer", "alex", "sam", "12,50", "--memo", "Les courses du marché"],
-                    ["transfer", "camille", "sam", "8", "--memo", "Prêt de la perceuse"],
-                    ["transfer", "sam", "alex", "4,20", "--memo", "Pain"]):
+    for command in (
+        ["issue", "alex", "40"],
+        ["issue", "sam", "25"],
+        ["limit", "camille", "50"],
+        ["transfer", "alex", "sam", "12,50", "--memo", "Les courses du marché"],
+        ["transfer", "camille", "sam", "8", "--memo", "Prêt de la perceuse"],
+        ["transfer", "sam", "alex", "4,20", "--memo", "Pain"],
+    ):
         subprocess.run([sys.executable, "-m", "hameau", "ledger", *command, *where],
                        check=True, capture_output=True, timeout=300)  # fmt: skip
     member = log_in_page(shots.browser, shots.url, "sam", shots.logins["sam"])
