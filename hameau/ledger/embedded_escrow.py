@@ -15,9 +15,10 @@ from contextlib import contextmanager
 
 from sqlalchemy.orm import Session
 
-from hameau.ledger import crypto, journal, keys, rules, service
+from hameau.ledger import crypto, journal, rules, service
+from hameau.ledger.errors import NoKey
 from hameau.ledger.escrow import Clock, Conditions, EscrowError, Receipt, Settlement
-from hameau.ledger.models import LedgerAccount, LedgerEscrow, LedgerKey
+from hameau.ledger.models import LedgerAccount, LedgerEscrow
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
 
@@ -74,13 +75,13 @@ class EmbeddedEscrow:
 
     def sign_receipt(self, escrow_id: str, payouts: dict[str, int], signer: str) -> Receipt:
         ordered = tuple(sorted((payee, cents) for payee, cents in payouts.items() if cents != 0))
+        message = crypto.receipt_message(escrow_id, [list(p) for p in ordered])
         with self._session() as session:
-            kept = session.get(LedgerKey, signer)
-            if kept is None:
-                raise EscrowError("wrong_signer")
-            message = crypto.receipt_message(escrow_id, [list(p) for p in ordered])
-            signature = keys.private(self.node, kept).sign(message)
-        return Receipt(escrow_id, ordered, signer, signature)
+            try:
+                sign = journal.signer(self.node, session, signer)  # a member's key or the node's
+            except NoKey:
+                raise EscrowError("wrong_signer") from None
+            return Receipt(escrow_id, ordered, signer, sign(message))
 
     def release(self, receipt: Receipt) -> Settlement:
         body = {"escrow": receipt.escrow_id, "payouts": [list(p) for p in receipt.payouts],
