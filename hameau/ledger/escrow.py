@@ -39,7 +39,6 @@ class EscrowError(Exception):
         super().__init__(reason)
         self.reason = reason
 
-
 # reasons: "insufficient" (payer's balance/limit), "unknown_escrow", "not_payee",
 # "bad_signature", "wrong_signer", "over_amount", "already_settled", "too_early" (refund
 # before the deadline), "too_late" (release at or after the deadline)
