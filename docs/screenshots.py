@@ -384,6 +384,27 @@ def footprint_pages(shots: Shots) -> None:
     member.goto(f"{shots.url}/footprint")
     shoot(member, "footprint")
     member.close()
+def credit_pages(shots: Shots) -> None:
+    """The credit page of a member after a few payments, and the cooperative's page."""
+    where = ["--data-dir", str(shots.data)]
+    for command in (
+        ["issue", "alex", "40"],
+        ["issue", "sam", "25"],
+        ["limit", "camille", "50"],
+        ["transfer", "alex", "sam", "12,50", "--memo", "Les courses du marché"],
+        ["transfer", "camille", "sam", "8", "--memo", "Prêt de la perceuse"],
+        ["transfer", "sam", "alex", "4,20", "--memo", "Pain"],
+    ):
+        subprocess.run([sys.executable, "-m", "hameau", "ledger", *command, *where],
+                       check=True, capture_output=True, timeout=300)  # fmt: skip
+    member = log_in_page(shots.browser, shots.url, "sam", shots.logins["sam"])
+    member.goto(f"{shots.url}/credit")
+    shoot(member, "credit", full_page=True)
+    member.close()
+    admin = log_in_page(shots.browser, shots.url, "camille", shots.logins["camille"])
+    admin.goto(f"{shots.url}/credit/admin")
+    shoot(admin, "credit-admin", full_page=True)
+    admin.close()
 
 
 def _trusting(home: Any) -> Any:
@@ -408,7 +429,8 @@ class Shots:
 GROUPS = {"device": device_pages, "admin": admin_pages, "files": files_pages,
           "apps": app_pages, "ai": ai_page, "travel": travel_pages,
           "hamlet": hamlet_page, "visits": visit_pages, "moving": moving_pages,
-          "backup": backup_page, "footprint": footprint_pages}  # fmt: skip
+          "backup": backup_page, "footprint": footprint_pages,
+          "credit": credit_pages}  # fmt: skip
 
 
 def small(image: Path) -> None:

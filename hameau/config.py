@@ -251,6 +251,12 @@ OPTIONS: dict[str, Option] = {
     "backup_warn_days": Option(
         2, "Days after the last good backup when the admin pages warn.", _positive_number
     ),
+    "ledger_escrow": Option(
+        "embedded",
+        "Where escrow contracts are kept: embedded (the hamlet's own signed ledger) or evm (a"
+        " contract on an EVM chain, paid in a euro stablecoin).",
+        _one_of("embedded", "evm"),
+    ),
     "moving_accept_from": Option(
         "",
         "Paired homes, comma-separated by their names (or * for every one), whose members"
@@ -319,6 +325,7 @@ class Settings:
     moving_accept_from: str = OPTIONS["moving_accept_from"].default
     footprint_powercap: str = OPTIONS["footprint_powercap"].default
     footprint_sample_minutes: int = OPTIONS["footprint_sample_minutes"].default
+    ledger_escrow: str = OPTIONS["ledger_escrow"].default
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **values: Any) -> Settings:

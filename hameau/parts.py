@@ -310,6 +310,23 @@ PARTS: tuple[Part, ...] = (
         state="hameau.footprint.state:attach",
     ),
     Part(
+        "ledger",
+        app="hameau.ledger.tiles:APP",
+        routers=("hameau.ledger.views:router",),
+        paths=("/credit",),
+        commands=(
+            Command(
+                "ledger",
+                "hameau.ledger.cli:ledger_app",
+                "The hamlet's credit: balances, history, transfers, verifying the ledger.",
+            ),
+        ),
+        templates=True,
+        models=("hameau.ledger.models",),
+        environment="hameau.ledger.environment",
+        settings=("ledger_escrow",),
+    ),
+    Part(
         "accounts",
         app="hameau.accounts.tiles:APP",
         # The home page and the login at start; the account and admin pages and the members'

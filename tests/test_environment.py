@@ -24,6 +24,7 @@ from hameau.files import dav_props, quota, shares
 from hameau.files import service as files
 from hameau.files.models import DavProperty, FileEntry, FileShare, FileVersion
 from hameau.files.retention import versions
+from hameau.ledger import service as ledger
 from hameau.messages import service as messages
 from hameau.messages.models import Message
 from hameau.node.datadir import Node, open_node
@@ -89,6 +90,7 @@ def furnish(node: Node) -> str:
             )
         )
         session.add(Workspace(member_id=alex.id, app="notes", path="/notes/1", title="Idées"))
+        ledger.member_account(node, session, alex)  # the key and account moving home carries
     store = CalendarStore(node)
     store.ensure("alex")
     start = datetime(2026, 12, 3, 18, 0, tzinfo=UTC)
@@ -465,7 +467,7 @@ def test_every_part_reports_what_the_member_uses_there(moved: Moved) -> None:
                 for part, adapter in parts.adapters()
                 if adapter.usage is not None
             }
-        assert set(used) == {"files", "calendar", "notes", "messages", "ai", "accounts"}
+        assert set(used) == {"files", "calendar", "notes", "messages", "ai", "accounts", "ledger"}
         assert all(usage.bytes > 0 and usage.rows > 0 for usage in used.values()), used
         assert used["ai"].rows == 1 and used["files"].bytes >= 6000
     finally:

@@ -38,6 +38,7 @@ PART_WORDS = {
     "notes": N_("Notes"),
     "messages": N_("Messages"),
     "ai": N_("AI history"),
+    "ledger": N_("Credit account and its key"),
     "accounts": N_("Profile, app passwords and devices"),
     "travel": N_("Travel satellites"),
 }

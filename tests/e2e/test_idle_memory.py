@@ -95,6 +95,7 @@ PARTS_PAGES = (
     "hameau.moving.views", "hameau.moving.api", "hameau.backup.views",
     "hameau.hamlet.api", "hameau.hamlet.visit_views", "hameau.accounts.views",
     "hameau.accounts.admin",
+    "hameau.ledger.views",
 )  # fmt: skip
 
 

@@ -35,7 +35,7 @@ def home(tmp_path: Path) -> Node:
 def test_the_plan_says_what_moves_part_by_part(home: Node) -> None:
     plan = service.plan(home, "alex", "B")
     names = [part.name for part in plan.parts]
-    assert names == ["files", "calendar", "notes", "messages", "ai", "accounts"]
+    assert names == ["files", "calendar", "notes", "messages", "ai", "ledger", "accounts"]
     assert plan.total_bytes == sum(part.bytes for part in plan.parts) > 0
     files = plan.parts[0]
     assert files.bytes > 5000 and files.items > 5

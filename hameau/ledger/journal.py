@@ -1,0 +1,202 @@
+"""The journal: signing an entry, checking it with the rules, and sealing it at the next position.
+
+An append reads only what the entry touches (its accounts, its escrow, the head), applies the
+rules (rules.py) to that, then seals: the next position's number, the previous hash, the
+position's hash and this node's signature as notary, and moves the head with a conditional
+update, so two appends at once never take the same position (the second is refused and
+may be tried again). `seal` alone, without the rules, is what a dishonest notary could do:
+the tests use it to write a double spend or a replay that `verify` must find.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from hameau.ledger import crypto, keys, rules
+from hameau.ledger.errors import LedgerBusy, NoKey, NotNotary
+from hameau.ledger.models import (
+    LedgerAccount,
+    LedgerEntry,
+    LedgerEscrow,
+    LedgerHead,
+    LedgerKey,
+    LedgerSignature,
+)
+from hameau.node.datadir import Node
+
+
+@dataclass(frozen=True)
+class Appended:
+    position: LedgerEntry
+    escrow: rules.Escrow | None
+
+
+def head(session: Session) -> LedgerHead | None:
+    return session.get(LedgerHead, 1)
+
+
+def node_account_id(node: Node) -> str:
+    return crypto.account_id("node", node.identity.public_key_b64)
+
+
+def signer(node: Node, session: Session, account: str) -> Callable[[bytes], bytes]:
+    """How `account` signs: with the node's identity key for the node's account, else the key
+    this node keeps for it."""
+    if account == node_account_id(node):
+        return node.identity.sign
+    known = session.info.setdefault("ledger_keys", {})  # unsealed once per session
+    if account not in known:
+        kept = session.get(LedgerKey, account)
+        if kept is None:
+            raise NoKey("This home server holds no key for account %(account)s.", account=account)
+        known[account] = keys.private(node, kept).sign
+    return known[account]  # type: ignore[no-any-return]
+
+
+def _held(session: Session, *rows: object) -> None:
+    """Keep the rows an append reads in the session's identity map (it holds them weakly),
+    so that many appends in one transaction do not read them again."""
+    session.info.setdefault("ledger_rows", set()).update(row for row in rows if row is not None)
+
+
+def to_account(row: LedgerAccount) -> rules.Account:
+    return rules.Account(
+        row.id, row.kind, row.label, row.public_key, row.limit, row.balance, row.nonce
+    )
+
+
+def to_escrow(row: LedgerEscrow) -> rules.Escrow:
+    conditions = json.loads(row.conditions)
+    paid = tuple((str(a), int(c)) for a, c in json.loads(row.paid))
+    return rules.Escrow(
+        row.id, row.payer, row.amount, tuple(conditions["payees"]), conditions["signer"],
+        conditions["deadline"], row.state, paid, row.receipt,
+    )  # fmt: skip
+
+
+def _state(session: Session, found: LedgerHead | None, entry: rules.Entry) -> rules.State:
+    state = rules.State()
+    if found is not None:
+        state.last_ts, state.coop = found.last_ts, found.coop or None
+        state.notaries = json.loads(found.notaries)
+    names, escrow_ids = rules.referenced(entry)
+    for escrow_id in escrow_ids:
+        stored = session.get(LedgerEscrow, escrow_id)
+        if stored is not None:
+            escrow = state.escrows[stored.id] = to_escrow(stored)
+            names.update((escrow.payer, escrow.signer, *escrow.payees))
+    if state.coop:
+        names.add(state.coop)
+    for name in names:
+        row = session.get(LedgerAccount, name)  # from the identity map once held
+        if row is not None:
+            state.accounts[row.id] = to_account(row)
+            _held(session, row)
+    return state
+
+
+def _store(session: Session, state: rules.State) -> None:
+    for account in state.accounts.values():
+        row = session.get(LedgerAccount, account.id)
+        if row is None:
+            row = LedgerAccount(id=account.id, kind=account.kind, public_key=account.public_key)
+            session.add(row)
+        row.label, row.limit, row.balance, row.nonce = (
+            account.label, account.limit, account.balance, account.nonce
+        )  # fmt: skip
+    for escrow in state.escrows.values():
+        conditions = {
+            "payees": list(escrow.payees),
+            "signer": escrow.signer,
+            "deadline": escrow.deadline,
+        }
+        stored = session.get(LedgerEscrow, escrow.id)
+        if stored is None:
+            stored = LedgerEscrow(id=escrow.id, payer=escrow.payer, amount=escrow.amount)
+            session.add(stored)
+        stored.conditions = crypto.canonical(conditions).decode()
+        stored.state, stored.receipt = escrow.state, escrow.receipt
+        stored.paid = json.dumps([list(p) for p in escrow.paid])
+
+
+def append(
+    node: Node, session: Session, author: str, kind: str, body: dict, ts: int | None = None
+) -> Appended:
+    """Sign an entry by `author` (a key this node holds), check it, seal it. Raises
+    rules.Refused (nothing written) when a rule refuses it."""
+    found = head(session)
+    account = session.get(LedgerAccount, author)
+    _held(session, found)
+    nonce = (account.nonce if account is not None else 0) + 1
+    when = max(int(time.time()) if ts is None else ts, found.last_ts if found else 0)
+    entry = rules.Entry(kind, author, nonce, when, body)
+    text = entry.canonical()
+    signature = crypto.b64(signer(node, session, author)(crypto.ENTRY_PREFIX + text))
+    state = _state(session, found, entry)
+    escrow = rules.apply(state, entry, signature)
+    position = seal(node, session, found, text, signature, entry, state)
+    _store(session, state)
+    session.flush()
+    return Appended(position, escrow)
+
+
+def seal(
+    node: Node,
+    session: Session,
+    found: LedgerHead | None,
+    text: bytes,
+    signature: str,
+    entry: rules.Entry,
+    state: rules.State,
+) -> LedgerEntry:
+    """The notary's part: the next position, linked and signed, and the head moved on."""
+    notary = node.identity.node_id
+    if found is not None and notary not in json.loads(found.notaries):
+        raise NotNotary("This home server is not one of the ledger's notaries.")
+    seq = (found.seq if found else 0) + 1
+    prev = found.entry_hash if found else crypto.GENESIS
+    entry_hash = crypto.position_hash(seq, prev, text, signature)
+    position = LedgerEntry(
+        seq=seq, entry=text.decode(), signature=signature, prev_hash=prev, entry_hash=entry_hash,
+        kind=entry.kind, author=entry.author, nonce=entry.nonce, ts=entry.ts,
+    )  # fmt: skip
+    notarised = crypto.b64(node.identity.sign(crypto.position_message(seq, entry_hash)))
+    moved = {
+        "seq": seq, "entry_hash": entry_hash, "last_ts": max(state.last_ts, entry.ts),
+        "notaries": crypto.canonical(state.notaries).decode(), "coop": state.coop or "",
+    }  # fmt: skip
+    try:
+        _move_head(session, found, moved)  # first: whoever moves it owns the position
+        session.add(position)
+        session.add(
+            LedgerSignature(seq=seq, notary=notary, entry_hash=entry_hash, signature=notarised)
+        )
+        session.flush()
+    except IntegrityError:  # another writer sealed this position in between
+        raise LedgerBusy("The ledger moved on while this was written; try again.") from None
+    return position
+
+
+def _move_head(session: Session, found: LedgerHead | None, moved: dict) -> None:
+    if found is None:
+        session.add(LedgerHead(id=1, **moved))
+        session.flush()
+        return
+    done = session.execute(
+        update(LedgerHead)
+        .where(LedgerHead.id == 1, LedgerHead.seq == found.seq)
+        .values(**moved)
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise LedgerBusy("The ledger moved on while this was written; try again.")
+    for name, value in moved.items():  # what the row now holds, without reading it again
+        set_committed_value(found, name, value)
