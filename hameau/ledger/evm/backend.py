@@ -143,6 +143,9 @@ class EvmEscrow:
         payees = [payee for payee, _ in receipt.payouts]
         cents = [amount for _, amount in receipt.payouts]
         with self._lock:
+            state, _, _, paid_to, paid = self._view(self.escrow, "settlement", number)
+            if state == 2 and [p.lower() for p in paid_to] == payees and list(paid) == cents:
+                return self.settlement(receipt.escrow_id)  # done already: no gas spent again
             self._transact(
                 "release", self.escrow, self._operator, number, receipt.signer, payees, cents,
                 receipt.signature,
