@@ -66,6 +66,7 @@ class EvmEscrow:
         self._accounts: dict[str, str] = {}  # name -> address (lowercase hex)
         self._keys: dict[str, bytes] = {}  # address -> secp256k1 private key
         self.gas_used: dict[str, int] = {}  # operation -> gas of its last transaction
+        self._settled: dict[str, Settlement] = {}  # released or refunded: final
         self.chain_id: int = self._chain.backend.chain.chain_id
         self.token = self._deploy("euro")
         self.escrow = self._deploy("escrow", self.token.address)
@@ -74,7 +75,7 @@ class EvmEscrow:
         """A second escrow contract on the same chain, token and accounts (another deployment,
         as a second community would make)."""
         other = copy.copy(self)
-        other.escrow = self._deploy("escrow", self.token.address)
+        other.escrow, other._settled = self._deploy("escrow", self.token.address), {}
         return other
 
     # Accounts and balances
@@ -143,8 +144,8 @@ class EvmEscrow:
         payees = [payee for payee, _ in receipt.payouts]
         cents = [amount for _, amount in receipt.payouts]
         with self._lock:
-            state, _, _, paid_to, paid = self._view(self.escrow, "settlement", number)
-            if state == 2 and [p.lower() for p in paid_to] == payees and list(paid) == cents:
+            state, _, _, released_by = self._view(self.escrow, "settlement", number)
+            if state == 2 and released_by == self._digest(number, receipt.payouts):
                 return self.settlement(receipt.escrow_id)  # done already: no gas spent again
             self._transact(
                 "release", self.escrow, self._operator, number, receipt.signer, payees, cents,
@@ -158,20 +159,46 @@ class EvmEscrow:
         return self.settlement(escrow_id)
 
     def settlement(self, escrow_id: str) -> Settlement:
-        state, payer, amount, paid_to, paid = self._view(
-            self.escrow, "settlement", _number(escrow_id)
-        )
+        if escrow_id in self._settled:
+            return self._settled[escrow_id]
+        number = _number(escrow_id)
+        state, payer, amount, _ = self._view(self.escrow, "settlement", number)
         if state == 0:
             raise EscrowError("unknown_escrow")
-        credited: dict[str, int] = {}
+        if state == 1:
+            return Settlement(escrow_id, "open", ())
+        credited = {payer.lower(): amount}
         if state == 2:
+            paid_to, paid, returned = self._released(number)
+            credited = {payer.lower(): returned}
             for payee, cents in zip(paid_to, paid, strict=True):
                 credited[payee.lower()] = credited.get(payee.lower(), 0) + cents
-            credited[payer.lower()] = credited.get(payer.lower(), 0) + amount - sum(paid)
-        elif state == 3:
-            credited[payer.lower()] = amount
         paid_out = tuple(sorted((a, c) for a, c in credited.items() if c > 0))
-        return Settlement(escrow_id, STATES[state], paid_out)
+        self._settled[escrow_id] = Settlement(escrow_id, STATES[state], paid_out)  # final
+        return self._settled[escrow_id]
+
+    def _released(self, number: int) -> tuple[Any, ...]:
+        """The payouts of a released escrow, from its Released event (not kept in storage)."""
+        topics = [
+            "0x" + keccak(text="Released(uint256,bytes32,address[],uint256[],uint256)").hex(),
+            "0x" + number.to_bytes(32, "big").hex(),
+        ]
+        found = self._chain.create_log_filter(
+            from_block=0, address=to_checksum_address(self.escrow.address), topics=topics
+        )
+        try:
+            (log,) = self._chain.get_all_filter_logs(found)
+        finally:
+            self._chain.delete_filter(found)
+        data = log["data"]
+        data = bytes.fromhex(data.removeprefix("0x")) if isinstance(data, str) else data
+        _, paid_to, paid, returned = decode(["bytes32", "address[]", "uint256[]", "uint256"], data)
+        return paid_to, paid, returned
+
+    def _digest(self, number: int, payouts: tuple[tuple[str, int], ...]) -> bytes:
+        """escrow.vy's _digest: EIP-191 version 0, this contract as the intended validator."""
+        validator = bytes.fromhex(self.escrow.address.removeprefix("0x"))
+        return keccak(b"\x19\x00" + validator + _receipt_data(self.chain_id, number, payouts))
 
     # The chain
 

@@ -26,8 +26,6 @@ struct Escrow:
     state: uint8
     payees: DynArray[address, MAX_PAYEES]
     receipt: bytes32  # the digest of the receipt that released it (idempotent settlement)
-    paid_to: DynArray[address, MAX_PAYEES]
-    paid: DynArray[uint256, MAX_PAYEES]
 
 event Opened:
     escrow_id: indexed(uint256)
@@ -67,7 +65,7 @@ def open(amount: uint256, signer: address, deadline: uint256,
     self.last_id += 1
     self.escrows[self.last_id] = Escrow(
         payer=msg.sender, amount=amount, signer=signer, deadline=deadline, state=OPEN,
-        payees=payees, receipt=empty(bytes32), paid_to=[], paid=[])
+        payees=payees, receipt=empty(bytes32))
     log Opened(escrow_id=self.last_id, payer=msg.sender, amount=amount, signer=signer,
                deadline=deadline)
     return self.last_id
@@ -117,10 +115,9 @@ def release(escrow_id: uint256, signer: address, paid_to: DynArray[address, MAX_
         previous = convert(paid_to[i], uint256)
         total += paid[i]
     assert total <= e.amount, "over_amount"
+    # The payouts are in the Released event only: storing them would double the gas.
     self.escrows[escrow_id].state = RELEASED
     self.escrows[escrow_id].receipt = receipt
-    self.escrows[escrow_id].paid_to = paid_to
-    self.escrows[escrow_id].paid = paid
     for i: uint256 in range(len(paid_to), bound=MAX_PAYEES):
         if paid[i] > 0:
             assert extcall token.transfer(paid_to[i], paid[i])
@@ -146,8 +143,8 @@ def refund(escrow_id: uint256):
 
 @view
 @external
-def settlement(escrow_id: uint256) -> (uint8, address, uint256, DynArray[address, MAX_PAYEES],
-                                       DynArray[uint256, MAX_PAYEES]):
-    """State (0 unknown, 1 open, 2 released, 3 refunded), payer, amount and payouts."""
+def settlement(escrow_id: uint256) -> (uint8, address, uint256, bytes32):
+    """State (0 unknown, 1 open, 2 released, 3 refunded), payer, amount and the digest of the
+    receipt that released it (its payouts: in the Released event)."""
     e: Escrow = self.escrows[escrow_id]
-    return e.state, e.payer, e.amount, e.paid_to, e.paid
+    return e.state, e.payer, e.amount, e.receipt
