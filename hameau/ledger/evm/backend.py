@@ -67,6 +67,7 @@ class EvmEscrow:
         self._keys: dict[str, bytes] = {}  # address -> secp256k1 private key
         self.gas_used: dict[str, int] = {}  # operation -> gas of its last transaction
         self._settled: dict[str, Settlement] = {}  # released or refunded: final
+        self._last_block = 0  # of the last transaction
         self.chain_id: int = self._chain.backend.chain.chain_id
         self.token = self._deploy("euro")
         self.escrow = self._deploy("escrow", self.token.address)
@@ -151,7 +152,7 @@ class EvmEscrow:
                 "release", self.escrow, self._operator, number, receipt.signer, payees, cents,
                 receipt.signature,
             )  # fmt: skip
-        return self.settlement(receipt.escrow_id)
+            return self._settlement(receipt.escrow_id, self._last_block)
 
     def refund(self, escrow_id: str) -> Settlement:
         with self._lock:
@@ -159,6 +160,11 @@ class EvmEscrow:
         return self.settlement(escrow_id)
 
     def settlement(self, escrow_id: str) -> Settlement:
+        return self._settlement(escrow_id, None)
+
+    def _settlement(self, escrow_id: str, block: int | None) -> Settlement:
+        """The settlement; `block`: where it was released, if known (a scan of the logs
+        from the first block is slow on eth-tester)."""
         if escrow_id in self._settled:
             return self._settled[escrow_id]
         number = _number(escrow_id)
@@ -169,7 +175,7 @@ class EvmEscrow:
             return Settlement(escrow_id, "open", ())
         credited = {payer.lower(): amount}
         if state == 2:
-            paid_to, paid, returned = self._released(number)
+            paid_to, paid, returned = self._released(number, block)
             credited = {payer.lower(): returned}
             for payee, cents in zip(paid_to, paid, strict=True):
                 credited[payee.lower()] = credited.get(payee.lower(), 0) + cents
@@ -177,15 +183,16 @@ class EvmEscrow:
         self._settled[escrow_id] = Settlement(escrow_id, STATES[state], paid_out)  # final
         return self._settled[escrow_id]
 
-    def _released(self, number: int) -> tuple[Any, ...]:
+    def _released(self, number: int, block: int | None) -> tuple[Any, ...]:
         """The payouts of a released escrow, from its Released event (not kept in storage)."""
         topics = [
             "0x" + keccak(text="Released(uint256,bytes32,address[],uint256[],uint256)").hex(),
             "0x" + number.to_bytes(32, "big").hex(),
         ]
         found = self._chain.create_log_filter(
-            from_block=0, address=to_checksum_address(self.escrow.address), topics=topics
-        )
+            from_block=block or 0, to_block=block or "latest",
+            address=to_checksum_address(self.escrow.address), topics=topics,
+        )  # fmt: skip
         try:
             (log,) = self._chain.get_all_filter_logs(found)
         finally:
@@ -240,6 +247,7 @@ class EvmEscrow:
         if receipt["status"] != 1:
             raise RuntimeError(f"{function} failed on the chain after a successful trial")
         self.gas_used[function] = receipt["gas_used"]
+        self._last_block = receipt["block_number"]
         return contract.result(function, output)
 
 
