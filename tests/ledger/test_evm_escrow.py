@@ -3,6 +3,7 @@ compiled bytecode kept in the repository, gas. The shared cases are in test_escr
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -176,3 +177,14 @@ def test_the_interface_alone_loads_nothing_of_the_chain() -> None:
         env={**os.environ, "PYTHONPATH": str(root)},
     )  # fmt: skip
     assert loaded.stdout.strip() == "[]"
+
+
+def test_a_release_made_elsewhere_is_read_from_the_chain(evm: EvmEscrow) -> None:
+    """A second adapter on the same contract (say, after a restart) finds the payouts in the
+    Released event, since the contract does not keep them in storage."""
+    escrow, payer, payee, signer = _open(evm)
+    released = evm.release(evm.sign_receipt(escrow, {payee: 1_000}, signer))
+    reader = copy.copy(evm)
+    reader._settled = {}  # nothing seen by this one
+    assert reader.settlement(escrow) == released
+    assert released.paid == tuple(sorted(((payee, 1_000), (payer, 2_000))))
