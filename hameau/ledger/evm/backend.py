@@ -61,7 +61,7 @@ class EvmEscrow:
     def __init__(self, clock: Clock = _now) -> None:
         self._clock = clock
         self._chain = EthereumTester(backend=PyEVMBackend())
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # one chain, one caller at a time (reads included)
         self._operator = self._chain.get_accounts()[0]  # the cooperative: deploys, mints
         self._accounts: dict[str, str] = {}  # name -> address (lowercase hex)
         self._keys: dict[str, bytes] = {}  # address -> secp256k1 private key
@@ -160,7 +160,8 @@ class EvmEscrow:
         return self.settlement(escrow_id)
 
     def settlement(self, escrow_id: str) -> Settlement:
-        return self._settlement(escrow_id, None)
+        with self._lock:
+            return self._settlement(escrow_id, None)
 
     def _settlement(self, escrow_id: str, block: int | None) -> Settlement:
         """The settlement; `block`: where it was released, if known (a scan of the logs
@@ -229,7 +230,8 @@ class EvmEscrow:
     def _view(self, contract: Contract, function: str, *args: Any) -> tuple[Any, ...]:
         call = {"from": self._operator, "to": to_checksum_address(contract.address),
                 "data": contract.data(function, *args)}  # fmt: skip
-        return contract.result(function, self._chain.call(call))
+        with self._lock:
+            return contract.result(function, self._chain.call(call))
 
     def _transact(self, function: str, contract: Contract, sender: str, *args: Any) -> Any:
         """Try the call on the next block (to learn the refusal's reason), then send it."""
