@@ -188,3 +188,21 @@ def test_a_release_made_elsewhere_is_read_from_the_chain(evm: EvmEscrow) -> None
     reader._settled = {}  # nothing seen by this one
     assert reader.settlement(escrow) == released
     assert released.paid == tuple(sorted(((payee, 1_000), (payer, 2_000))))
+
+
+def test_the_setting_chooses_the_evm_escrow(tmp_path: Path) -> None:
+    from hameau.ledger import escrow
+
+    if not hasattr(escrow, "backend"):
+        pytest.skip("not run: backend(node) is the embedded ledger's, not on this branch yet")
+    from tests.helpers import make_node
+
+    node = make_node(tmp_path / "node", ledger_escrow="evm")
+    try:
+        chosen = escrow.backend(node, clock=SettableClock())
+        assert isinstance(chosen, EvmEscrow)
+        payer = chosen.account("payer")
+        chosen.issue(payer, 500)
+        assert chosen.balance(payer) == 500
+    finally:
+        node.close()
