@@ -206,3 +206,13 @@ def test_the_setting_chooses_the_evm_escrow(tmp_path: Path) -> None:
         assert chosen.balance(payer) == 500
     finally:
         node.close()
+
+
+def test_a_receipt_naming_no_address_of_the_chain_is_refused(evm: EvmEscrow) -> None:
+    escrow, _, payee, signer = _open(evm)
+    signed = evm.sign_receipt(escrow, {payee: 100}, signer)
+    with refused("not_payee"):
+        evm.release(Receipt(escrow, (("alice", 100),), signer, signed.signature))
+    with refused("wrong_signer"):
+        evm.release(Receipt(escrow, signed.payouts, "the signer", signed.signature))
+    assert evm.settlement(escrow).state == "open"

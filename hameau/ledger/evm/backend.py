@@ -19,7 +19,7 @@ from eth_account import Account
 from eth_account.messages import encode_intended_validator
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_tester.exceptions import TransactionFailed
-from eth_utils import keccak, to_checksum_address
+from eth_utils import is_address, keccak, to_checksum_address
 
 from hameau.ledger.escrow import Clock, Conditions, EscrowError, Receipt, Settlement
 from hameau.ledger.evm import build
@@ -144,6 +144,10 @@ class EvmEscrow:
         number = _number(receipt.escrow_id)
         payees = [payee for payee, _ in receipt.payouts]
         cents = [amount for _, amount in receipt.payouts]
+        if not all(is_address(payee) for payee in payees) or min(cents, default=0) < 0:
+            raise EscrowError("not_payee")  # no account of this chain: none of the payees
+        if not is_address(receipt.signer):
+            raise EscrowError("wrong_signer")
         with self._lock:
             state, _, _, released_by = self._view(self.escrow, "settlement", number)
             if state == 2 and released_by == self._digest(number, receipt.payouts):
