@@ -97,4 +97,13 @@ def backend(node: object, clock: Clock | None = None) -> EscrowBackend:
     module, _, name = BACKENDS[chosen].partition(":")
     made = getattr(importlib.import_module(module), name)
     given = {"clock": clock} if clock is not None else {}
-    return made(**given) if chosen == "evm" else made(node, **given)  # type: ignore[no-any-return]
+    if chosen != "evm":
+        return made(node, **given)  # type: ignore[no-any-return]
+    # The EVM adapter's chain lives in this process (eth-tester): one per process, or every
+    # escrow opened through an earlier call would be gone.
+    if "evm" not in _MADE:
+        _MADE["evm"] = made(**given)
+    return _MADE["evm"]
+
+
+_MADE: dict[str, EscrowBackend] = {}
