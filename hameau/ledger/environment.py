@@ -44,7 +44,10 @@ def export(node: Node, session: Session, member: Member, archive: ArchiveWriter)
     archive.add_json(KEY, {"account": kept.account, "private_key": crypto.b64(raw)})
 
 
-def import_(node: Node, session: Session, member: Member, archive: ArchiveReader) -> None:
+def import_(
+    node: Node, session: Session, member: Member, archive: ArchiveReader, replace: bool = False
+) -> None:
+    # `replace` (a move's commit) changes nothing here: the key is the member's, whichever way.
     if not archive.has(KEY):
         return
     record = archive.read_json(KEY, {})
