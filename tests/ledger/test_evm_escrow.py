@@ -125,7 +125,7 @@ def test_an_escrow_names_at_most_eight_payees(evm: EvmEscrow) -> None:
 
 
 def test_gas_per_operation(evm: EvmEscrow) -> None:
-    """Printed for docs/credit-evm.md (pytest -s); gas is the chain's fee, not a timing."""
+    """Printed for docs/credit.md (pytest -s); gas is the chain's fee, not a timing."""
     escrow, payer, payee, signer = _open(evm)
     used = dict(evm.gas_used)
     receipt = evm.sign_receipt(escrow, {payee: 1_000}, signer)
