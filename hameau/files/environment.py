@@ -72,7 +72,7 @@ def _content(node: Node, archive: ArchiveWriter, written: set[str], digest: str,
     return digest
 
 
-def _file_record(session: Session, entry: FileEntry, path: str) -> dict[str, Any]:
+def _file_record(entry: FileEntry, path: str, earlier: list[FileVersion]) -> dict[str, Any]:
     return {
         "path": path, "sha256": entry.blob, "size": entry.size,
         "content_type": entry.content_type, "revision": entry.revision,
@@ -80,9 +80,22 @@ def _file_record(session: Session, entry: FileEntry, path: str) -> dict[str, Any
         "versions": [
             {"revision": v.revision, "sha256": v.blob, "size": v.size,
              "created_at": v.created_at.isoformat()}
-            for v in versions(session, entry)
+            for v in earlier
         ],
     }  # fmt: skip
+
+
+def _rows_by_entry(
+    session: Session, member: Member, model: Any, *order: Any
+) -> dict[int, list[Any]]:
+    """Every row of ``model`` for the member's entries, by entry, in one query (not one per
+    file: an export by reference of thousands of files is mostly these)."""
+    owned = select(FileEntry.id).where(FileEntry.owner_id == member.id)
+    found: dict[int, list[Any]] = {}
+    query = select(model).where(model.entry_id.in_(owned)).order_by(model.entry_id, *order)
+    for row in session.scalars(query):
+        found.setdefault(row.entry_id, []).append(row)
+    return found
 
 
 def _trash_record(
@@ -111,6 +124,9 @@ def export(node: Node, session: Session, member: Member, archive: ArchiveWriter)
     written: set[str] = set()
     records, folders, shared, properties = [], [], [], []
     names = dict(session.execute(select(Member.id, Member.name)).all())
+    earlier = _rows_by_entry(session, member, FileVersion, FileVersion.revision.desc())
+    shared_by = _rows_by_entry(session, member, FileShare, FileShare.id)
+    props_by = _rows_by_entry(session, member, DavProperty, DavProperty.id)
     for path, entry in tree:
         if entry.is_dir:
             folders.append(path)
@@ -118,12 +134,12 @@ def export(node: Node, session: Session, member: Member, archive: ArchiveWriter)
             assert entry.blob is not None
             _copy(node, archive, f"files/{path}", entry.blob, path)
             written.add(entry.blob)
-            records.append(_file_record(session, entry, path))
+            records.append(_file_record(entry, path, earlier.get(entry.id, [])))
             for version in records[-1]["versions"]:
                 _content(node, archive, written, version["sha256"], path)
-        for share in shares.shares_of(session, entry):
+        for share in shared_by.get(entry.id, []):
             shared.append({"path": path, "with": names.get(share.member_id or 0)})
-        for prop in session.scalars(select(DavProperty).where(DavProperty.entry_id == entry.id)):
+        for prop in props_by.get(entry.id, []):
             properties.append(
                 {"path": path, "name": prop.name, "value": base64.b64encode(prop.value).decode()}
             )
