@@ -67,8 +67,10 @@ def timed(*command: str | Path) -> float:
     start = time.perf_counter()
     done = subprocess.run([*map(str, command)], capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    if done.returncode or os.environ.get("VERBOSE"):
+        print(done.stderr + done.stdout, file=sys.stderr)
     if done.returncode:
-        raise SystemExit(done.stderr + done.stdout)
+        raise SystemExit(1)
     return elapsed
 
 

@@ -188,23 +188,44 @@ def _store(node: Node, archive: ArchiveReader, digests: list[str], where: dict[s
             raise
 
 
-def _folder(session: Session, member: Member, parts: list[str]) -> FileEntry:
-    """The folder at ``parts`` of the member's space, made where missing."""
-    folder = files.root(session, files.space(member, "mine"))
-    for name in parts:
-        found = files.child(session, folder, name)
+class _Folders:
+    """The member's folders during an import, each listed once: its live entries by name
+    (an import of thousands of files looked each one's folders up again, a query a level)."""
+
+    def __init__(self, session: Session, member: Member) -> None:
+        self.session, self.member = session, member
+        self.found = {(): files.root(session, files.space(member, "mine"))}
+        self.listed: dict[int, dict[str, FileEntry]] = {}
+
+    def entries(self, folder: FileEntry) -> dict[str, FileEntry]:
+        listed = self.listed.get(folder.id)
+        if listed is None:
+            listed = {entry.name: entry for entry in files.children(self.session, folder)}
+            self.listed[folder.id] = listed
+        return listed
+
+    def folder(self, parts: list[str]) -> FileEntry:
+        """The folder at ``parts`` of the member's space, made where missing."""
+        key = tuple(parts)
+        if key in self.found:
+            return self.found[key]
+        above = self.folder(parts[:-1])
+        name = parts[-1]
+        found = self.entries(above).get(name)
         if found is None:
-            found = FileEntry(owner_id=member.id, parent_id=folder.id, name=name, is_dir=True)
-            session.add(found)
-            session.flush()
+            found = FileEntry(owner_id=self.member.id, parent_id=above.id, name=name, is_dir=True)
+            self.session.add(found)
+            self.session.flush()
+            self.entries(above)[name] = found
+            self.listed[found.id] = {}
         elif not found.is_dir:
             raise Conflict(
                 "'%(name)s' is a file here but a folder in the archive; rename it, then import"
                 " again.",
                 name=name,
             )
-        folder = found
-    return folder
+        self.found[key] = found
+        return found
 
 
 def _index_text(node: Node, session: Session, entry: FileEntry) -> None:
@@ -213,10 +234,8 @@ def _index_text(node: Node, session: Session, entry: FileEntry) -> None:
         index.put(session, "file", entry.id, entry.owner_id, entry.name, body)
 
 
-def _new_file(
-    session: Session, member: Member, parent: FileEntry, name: str, record: dict[str, Any]
-) -> FileEntry:
-    entry = FileEntry(
+def _new_file(member: Member, parent: FileEntry, name: str, record: dict[str, Any]) -> FileEntry:
+    return FileEntry(
         owner_id=member.id, parent_id=parent.id, name=name, is_dir=False,
         blob=record["sha256"], size=record["size"],
         content_type=record.get("content_type") or "application/octet-stream",
@@ -224,31 +243,11 @@ def _new_file(
         created_at=_when(record.get("created_at")),
         modified_at=_when(record.get("modified_at")),
     )  # fmt: skip
-    session.add(entry)
-    session.flush()
-    return entry
 
 
-def _import_file(node: Node, session: Session, member: Member, record: dict[str, Any]) -> None:
-    *folders, name = record["path"].split("/")
-    parent = _folder(session, member, folders)
-    entry = files.child(session, parent, name)
-    if entry is None:
-        entry = _new_file(session, member, parent, name, record)
-        journal.wrote(session, member.id, record["path"], entry.blob or "", entry.size)
-        _index_text(node, session, entry)
-    elif entry.is_dir:
-        raise Conflict(
-            "'%(name)s' is a folder here but a file in the archive; rename it, then import again.",
-            name=name,
-        )
-    elif entry.blob != record["sha256"]:  # changed here since: the archive's becomes current
-        plan = files.WritePlan(files.space(member, "mine"), parent.id, name, 0)
-        entry = files.record_write(
-            session, plan, member, record["sha256"], record["size"],
-            record.get("content_type", ""), node.blobs,
-        )  # fmt: skip
-    have = {(v.revision, v.blob) for v in versions(session, entry)}
+def _add_versions(
+    session: Session, member: Member, entry: FileEntry, record: dict[str, Any], have: set[Any]
+) -> None:
     for version in record.get("versions", []):
         if (version["revision"], version["sha256"]) not in have:
             session.add(
@@ -258,6 +257,48 @@ def _import_file(node: Node, session: Session, member: Member, record: dict[str,
                     created_at=_when(version.get("created_at")),
                 )
             )  # fmt: skip
+
+
+def _import_files(
+    node: Node, session: Session, member: Member, records: list[dict[str, Any]], tree: _Folders
+) -> None:
+    """The new files added together (one flush), then their journal, search and versions;
+    a file there already is left as it is, or takes the archive's content if it differs."""
+    new, there = [], []
+    for record in records:
+        *folders, name = record["path"].split("/")
+        parent = tree.folder(folders)
+        entry = tree.entries(parent).get(name)
+        if entry is None:
+            entry = tree.entries(parent)[name] = _new_file(member, parent, name, record)
+            session.add(entry)
+            new.append((entry, record))
+        elif entry.is_dir:
+            raise Conflict(
+                "'%(name)s' is a folder here but a file in the archive; rename it, then import"
+                " again.",
+                name=name,
+            )
+        else:
+            there.append((entry, parent, record))
+    session.flush()
+    journal.wrote_many(
+        session,
+        member.id,
+        [(record["path"], entry.blob or "", entry.size) for entry, record in new],
+    )
+    for entry, record in new:
+        _index_text(node, session, entry)
+        _add_versions(session, member, entry, record, set())
+    for entry, parent, record in there:
+        if entry.blob != record["sha256"]:  # changed here since: the archive's becomes current
+            plan = files.WritePlan(files.space(member, "mine"), parent.id, entry.name, 0)
+            entry = files.record_write(
+                session, plan, member, record["sha256"], record["size"],
+                record.get("content_type", ""), node.blobs,
+            )  # fmt: skip
+        have = {(v.revision, v.blob) for v in versions(session, entry)}
+        _add_versions(session, member, entry, record, have)
 
 
 def _import_trashed(session: Session, member: Member, record: dict[str, Any]) -> None:
@@ -365,10 +406,10 @@ def import_(node: Node, session: Session, member: Member, archive: ArchiveReader
     _check_room(session, member, total)
     where = dict(archive.by_hash())
     _store(node, archive, sorted(digests), where)
+    tree = _Folders(session, member)
     for folder in data.get("folders", []):
-        _folder(session, member, folder.split("/"))
-    for record in data.get("files", []):
-        _import_file(node, session, member, record)
+        tree.folder(folder.split("/"))
+    _import_files(node, session, member, data.get("files", []), tree)
     for trashed in data.get("trash", []):
         _import_trashed(session, member, trashed)
     session.flush()

@@ -199,15 +199,22 @@ async def _index(chunks: AsyncIterator[bytes], signed: str | None) -> tuple[list
     raise PieceRefused("These pieces of content are not described as a move sends them.")
 
 
-async def _blocks(chunks: AsyncIterator[bytes], first: bytes) -> AsyncIterator[bytes]:
-    block = bytearray(first)
+async def _blocks(chunks: AsyncIterator[bytes], first: bytes) -> AsyncIterator[list[bytes]]:
+    """The body's chunks, in lists of about BLOCK bytes (not joined: no copy)."""
+    block, size = [first], len(first)
     async for chunk in chunks:
-        block += chunk
-        if len(block) >= BLOCK:
-            yield bytes(block)
-            block = bytearray()
-    if block:
-        yield bytes(block)
+        block.append(chunk)
+        size += len(chunk)
+        if size >= BLOCK:
+            yield block
+            block, size = [], 0
+    if size:
+        yield block
+
+
+def _feed(arrival: stream.Arrival, block: list[bytes]) -> None:
+    for chunk in block:
+        arrival.feed(chunk)
 
 
 async def _drain(chunks: AsyncIterator[bytes], most: int) -> None:
@@ -229,7 +236,7 @@ async def _store(chunks: AsyncIterator[bytes], first: bytes, arrival: stream.Arr
         async for block in _blocks(chunks, first):
             if pending is not None:
                 await pending
-            pending = asyncio.ensure_future(run_in_threadpool(arrival.feed, block))
+            pending = asyncio.ensure_future(run_in_threadpool(_feed, arrival, block))
         if pending is not None:
             await pending
         await run_in_threadpool(arrival.finish)
@@ -246,7 +253,7 @@ async def _store(chunks: AsyncIterator[bytes], first: bytes, arrival: stream.Arr
 
 
 @router.post(
-    "/{move_id}/contents", response_model=MoveState,
+    "/contents/{move_id}", response_model=MoveState,
     responses=errors(400, 401, 403, 404, 409, 507), openapi_extra=CONTENTS,
 )  # fmt: skip
 async def contents(request: Request, peer: SignedStream, move_id: str) -> Response:

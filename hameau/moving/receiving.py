@@ -147,6 +147,7 @@ def arrival(node: Node, move: Move, items: list[stream.Item]) -> stream.Arrival:
     """Where a stream of the move's contents goes (hameau/moving/stream.py)."""
     if move.state != "copying":
         raise MoveConflict("This move is %(state)s here, not copying.", state=move.state)
+    _check_room(node, stream.length(items))  # the stream is bound by its index, not a limit
     return stream.Arrival(node, move.move_id, items)
 
 

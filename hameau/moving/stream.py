@@ -19,6 +19,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -65,9 +66,7 @@ def length(items: list[Item]) -> int:
     return sum(total - offset for _digest, offset, total in items)
 
 
-def body(items: list[Item], opener: Opener) -> Iterator[bytes]:
-    """The stream's bytes: the index line, then each record read from ``opener``."""
-    yield index_line(items) + b"\n"
+def _records(items: list[Item], opener: Opener) -> Iterator[bytes]:
     for digest, offset, total in items:
         with opener(digest) as source:
             source.seek(offset)
@@ -82,6 +81,18 @@ def body(items: list[Item], opener: Opener) -> Iterator[bytes]:
                     )
                 left -= len(chunk)
                 yield chunk
+
+
+def body(items: list[Item], opener: Opener) -> Iterator[bytes]:
+    """The stream's bytes: the index line, then each record read from ``opener``, the next
+    chunk read (and hashed: `open_verified`) in a thread while this one is sent."""
+    yield index_line(items) + b"\n"
+    records = _records(items, opener)
+    with ThreadPoolExecutor(1, thread_name_prefix="move-read") as reader:
+        pending = reader.submit(next, records, None)
+        while (chunk := pending.result()) is not None:
+            pending = reader.submit(next, records, None)
+            yield chunk
 
 
 def parse_index(line: bytes, signed: str | None) -> list[Item]:

@@ -121,7 +121,7 @@ def send(node: Node, move: Move, peer: Peer, contents: dict[str, int], opener: O
             INDEX: stream.index_digest(line),
         }  # fmt: skip
         answer = peer.call(
-            "POST", f"{API}/{move.move_id}/contents", content=stream.body(items, opener),
+            "POST", f"{API}/contents/{move.move_id}", content=stream.body(items, opener),
             headers=headers, auth=signer,
         )  # fmt: skip
         move = update(

@@ -140,7 +140,7 @@ def stream_request(
 
     line = stream.index_line(items)
     request = httpx.Request(
-        "POST", f"{to.url}{MOVES}/{move}/contents", content=line + b"\n" + data,
+        "POST", f"{to.url}{MOVES}/contents/{move}", content=line + b"\n" + data,
         headers={INDEX: stream.index_digest(line), "Accept-Language": "en"},
     )  # fmt: skip
     if signed:
@@ -216,7 +216,7 @@ def test_an_unsigned_replayed_or_otherwise_signed_stream_is_refused(
         unsigned = plain.send(stream_request(a, b, number, items, data, signed=False))
         assert unsigned.status_code == 401
         whole_body = peer.post(  # signed by the body's digest, as other requests: not a stream
-            f"{MOVES}/{number}/contents", content=stream.index_line(items) + b"\n" + data
+            f"{MOVES}/contents/{number}", content=stream.index_line(items) + b"\n" + data
         )
         assert whole_body.status_code == 401
         once = stream_request(a, b, number, items, data)
