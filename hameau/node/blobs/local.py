@@ -120,6 +120,7 @@ class LocalWriter:
             raise BlobError(f"content announced as {expect} hashes to {digest}")
         self._file.flush()
         if later:
+            _start_writeback(self._file.fileno())  # under way by the time `settle` syncs
             self._file.close()
             self._file = None
             self.digest = digest
