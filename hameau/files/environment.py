@@ -194,7 +194,8 @@ class _Folders:
 
     def __init__(self, session: Session, member: Member) -> None:
         self.session, self.member = session, member
-        self.found = {(): files.root(session, files.space(member, "mine"))}
+        top = files.root(session, files.space(member, "mine"))
+        self.found: dict[tuple[str, ...], FileEntry] = {(): top}
         self.listed: dict[int, dict[str, FileEntry]] = {}
 
     def entries(self, folder: FileEntry) -> dict[str, FileEntry]:

@@ -51,8 +51,8 @@ def batches(lacking: dict[str, int], sizes: dict[str, int]) -> Iterator[list[Ite
     batch: list[Item] = []
     held = 0
     for digest in sorted(lacking):
-        item = [digest, lacking[digest], sizes[digest]]
-        length = item[2] - item[1]
+        item: Item = [digest, lacking[digest], sizes[digest]]
+        length = sizes[digest] - lacking[digest]
         if batch and (held + length > BATCH or len(batch) >= MOST_ITEMS):
             yield batch
             batch, held = [], 0
