@@ -1,8 +1,9 @@
 """Moving a member's environment of about 1 GiB (a few big files and some thousands of small
 ones, random bytes) from node A to node B, both served with --tls and paired with the
-command line, with `hameau move` (contents by hash, in signed 8 MiB requests, each content
-verified at arrival and stored durably, then the import and the switch), beside `rsync -a`
-of A's data directory to an empty directory, in the same run. Prints one JSON line.
+command line, with `hameau move` (contents by hash, in signed streams of up to 256 MiB, each
+content verified at arrival and stored durably, then the import and the switch), beside
+`rsync -a` of A's data directory to an empty directory, and `rsync -a` then `sync` (the
+same durability as the move), in the same run. Prints one JSON line.
 
     .venv/bin/python bench/moving.py [--big 4] [--big-mb 200] [--small 3000] [--small-kb 70]
 
@@ -66,8 +67,10 @@ def timed(*command: str | Path) -> float:
     start = time.perf_counter()
     done = subprocess.run([*map(str, command)], capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    if done.returncode or os.environ.get("VERBOSE"):
+        print(done.stderr + done.stdout, file=sys.stderr)
     if done.returncode:
-        raise SystemExit(done.stderr + done.stdout)
+        raise SystemExit(1)
     return elapsed
 
 
@@ -88,6 +91,8 @@ def main() -> None:
             subprocess.run(["sync"], check=True)
             rsync = timed("rsync", "-a", f"{a.data_dir}/", root / "rsync-copy")
             subprocess.run(["sync"], check=True)
+            synced = timed("sh", "-c", f"rsync -a '{a.data_dir}/' '{root}/rsync-synced' && sync")
+            load = os.getloadavg()[0]
             profile = (
                 ["-m", "cProfile", "-o", os.environ["PROFILE"]] if "PROFILE" in os.environ else []
             )
@@ -96,7 +101,9 @@ def main() -> None:
             status = a.run("move", "status", "mover").stdout.strip()
     print(json.dumps({
         "bytes": size, "files": given.big + given.small, "rsync_s": round(rsync, 2),
-        "move_s": round(moving, 2), "ratio": round(moving / rsync, 2),
+        "rsync_sync_s": round(synced, 2), "move_s": round(moving, 2),
+        "ratio": round(moving / rsync, 2), "ratio_synced": round(moving / synced, 2),
+        "load": [round(load, 1), round(os.getloadavg()[0], 1)],
         "move_mb_s": round(size / moving / (1 << 20), 1), "status": status,
     }))  # fmt: skip
 

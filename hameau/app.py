@@ -41,9 +41,10 @@ STREAMED = (
     ("POST", "/files/upload"),
     ("PUT", "/files/item/"),  # a shared device's upload, the folder by id
     ("POST", "/api/travel/blobs/upload"),
+    ("POST", "/api/hamlet/moves/contents/"),  # signed by its index, bound by it (moving/stream.py)
 )
 # JSON bodies allowed beyond `max_form_bytes`: a satellite's sync batches (paths, hashes);
-# a move's pieces of content (8 MiB each) and lists of hashes.
+# a move's lists of hashes.
 LARGER_BODIES = {
     "/api/travel/": 16 << 20,
     "/api/hamlet/moves/": 16 << 20,

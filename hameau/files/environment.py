@@ -75,7 +75,7 @@ def _content(node: Node, archive: ArchiveWriter, written: set[str], digest: str,
     return digest
 
 
-def _file_record(session: Session, entry: FileEntry, path: str) -> dict[str, Any]:
+def _file_record(entry: FileEntry, path: str, earlier: list[FileVersion]) -> dict[str, Any]:
     return {
         "path": path, "sha256": entry.blob, "size": entry.size,
         "content_type": entry.content_type, "revision": entry.revision,
@@ -83,9 +83,22 @@ def _file_record(session: Session, entry: FileEntry, path: str) -> dict[str, Any
         "versions": [
             {"revision": v.revision, "sha256": v.blob, "size": v.size,
              "created_at": v.created_at.isoformat()}
-            for v in versions(session, entry)
+            for v in earlier
         ],
     }  # fmt: skip
+
+
+def _rows_by_entry(
+    session: Session, member: Member, model: Any, *order: Any
+) -> dict[int, list[Any]]:
+    """Every row of ``model`` for the member's entries, by entry, in one query (not one per
+    file: an export by reference of thousands of files is mostly these)."""
+    owned = select(FileEntry.id).where(FileEntry.owner_id == member.id)
+    found: dict[int, list[Any]] = {}
+    query = select(model).where(model.entry_id.in_(owned)).order_by(model.entry_id, *order)
+    for row in session.scalars(query):
+        found.setdefault(row.entry_id, []).append(row)
+    return found
 
 
 def _trash_record(
@@ -114,6 +127,9 @@ def export(node: Node, session: Session, member: Member, archive: ArchiveWriter)
     written: set[str] = set()
     records, folders, shared, properties = [], [], [], []
     names = dict(session.execute(select(Member.id, Member.name)).all())
+    earlier = _rows_by_entry(session, member, FileVersion, FileVersion.revision.desc())
+    shared_by = _rows_by_entry(session, member, FileShare, FileShare.id)
+    props_by = _rows_by_entry(session, member, DavProperty, DavProperty.id)
     for path, entry in tree:
         if entry.is_dir:
             folders.append(path)
@@ -121,12 +137,12 @@ def export(node: Node, session: Session, member: Member, archive: ArchiveWriter)
             assert entry.blob is not None
             _copy(node, archive, f"files/{path}", entry.blob, path)
             written.add(entry.blob)
-            records.append(_file_record(session, entry, path))
+            records.append(_file_record(entry, path, earlier.get(entry.id, [])))
             for version in records[-1]["versions"]:
                 _content(node, archive, written, version["sha256"], path)
-        for share in shares.shares_of(session, entry):
+        for share in shared_by.get(entry.id, []):
             shared.append({"path": path, "with": names.get(share.member_id or 0)})
-        for prop in session.scalars(select(DavProperty).where(DavProperty.entry_id == entry.id)):
+        for prop in props_by.get(entry.id, []):
             properties.append(
                 {"path": path, "name": prop.name, "value": base64.b64encode(prop.value).decode()}
             )
@@ -175,23 +191,45 @@ def _store(node: Node, archive: ArchiveReader, digests: list[str], where: dict[s
             raise
 
 
-def _folder(session: Session, member: Member, parts: list[str]) -> FileEntry:
-    """The folder at ``parts`` of the member's space, made where missing."""
-    folder = files.root(session, files.space(member, "mine"))
-    for name in parts:
-        found = files.child(session, folder, name)
+class _Folders:
+    """The member's folders during an import, each listed once: its live entries by name
+    (an import of thousands of files looked each one's folders up again, a query a level)."""
+
+    def __init__(self, session: Session, member: Member) -> None:
+        self.session, self.member = session, member
+        top = files.root(session, files.space(member, "mine"))
+        self.found: dict[tuple[str, ...], FileEntry] = {(): top}
+        self.listed: dict[int, dict[str, FileEntry]] = {}
+
+    def entries(self, folder: FileEntry) -> dict[str, FileEntry]:
+        listed = self.listed.get(folder.id)
+        if listed is None:
+            listed = {entry.name: entry for entry in files.children(self.session, folder)}
+            self.listed[folder.id] = listed
+        return listed
+
+    def folder(self, parts: list[str]) -> FileEntry:
+        """The folder at ``parts`` of the member's space, made where missing."""
+        key = tuple(parts)
+        if key in self.found:
+            return self.found[key]
+        above = self.folder(parts[:-1])
+        name = parts[-1]
+        found = self.entries(above).get(name)
         if found is None:
-            found = FileEntry(owner_id=member.id, parent_id=folder.id, name=name, is_dir=True)
-            session.add(found)
-            session.flush()
+            found = FileEntry(owner_id=self.member.id, parent_id=above.id, name=name, is_dir=True)
+            self.session.add(found)
+            self.session.flush()
+            self.entries(above)[name] = found
+            self.listed[found.id] = {}
         elif not found.is_dir:
             raise Conflict(
                 "'%(name)s' is a file here but a folder in the archive; rename it, then import"
                 " again.",
                 name=name,
             )
-        folder = found
-    return folder
+        self.found[key] = found
+        return found
 
 
 def _index_text(node: Node, session: Session, entry: FileEntry) -> None:
@@ -200,10 +238,8 @@ def _index_text(node: Node, session: Session, entry: FileEntry) -> None:
         index.put(session, "file", entry.id, entry.owner_id, entry.name, body)
 
 
-def _new_file(
-    session: Session, member: Member, parent: FileEntry, name: str, record: dict[str, Any]
-) -> FileEntry:
-    entry = FileEntry(
+def _new_file(member: Member, parent: FileEntry, name: str, record: dict[str, Any]) -> FileEntry:
+    return FileEntry(
         owner_id=member.id, parent_id=parent.id, name=name, is_dir=False,
         blob=record["sha256"], size=record["size"],
         content_type=record.get("content_type") or "application/octet-stream",
@@ -211,41 +247,11 @@ def _new_file(
         created_at=_when(record.get("created_at")),
         modified_at=_when(record.get("modified_at")),
     )  # fmt: skip
-    session.add(entry)
-    session.flush()
-    return entry
 
 
-def _import_file(
-    node: Node, session: Session, member: Member, record: dict[str, Any], replace: bool = False
-) -> set[str]:
-    """The file as the archive has it; returns the content it no longer refers to (in
-    replace mode, where this node's own changes since do not stay as versions)."""
-    *folders, name = record["path"].split("/")
-    parent = _folder(session, member, folders)
-    entry = files.child(session, parent, name)
-    released: set[str] = set()
-    if entry is None:
-        entry = _new_file(session, member, parent, name, record)
-        journal.wrote(session, member.id, record["path"], entry.blob or "", entry.size)
-        _index_text(node, session, entry)
-    elif entry.is_dir:
-        raise Conflict(
-            "'%(name)s' is a folder here but a file in the archive; rename it, then import again.",
-            name=name,
-        )
-    elif replace:
-        changed = entry.blob != record["sha256"]
-        released = replacing.as_recorded(session, entry, record)
-        if changed:
-            _index_text(node, session, entry)
-    elif entry.blob != record["sha256"]:  # changed here since: the archive's becomes current
-        plan = files.WritePlan(files.space(member, "mine"), parent.id, name, 0)
-        entry = files.record_write(
-            session, plan, member, record["sha256"], record["size"],
-            record.get("content_type", ""), node.blobs,
-        )  # fmt: skip
-    have = {(v.revision, v.blob) for v in versions(session, entry)}
+def _add_versions(
+    session: Session, member: Member, entry: FileEntry, record: dict[str, Any], have: set[Any]
+) -> None:
     for version in record.get("versions", []):
         if (version["revision"], version["sha256"]) not in have:
             session.add(
@@ -255,6 +261,61 @@ def _import_file(
                     created_at=_when(version.get("created_at")),
                 )
             )  # fmt: skip
+
+
+def _import_files(
+    node: Node,
+    session: Session,
+    member: Member,
+    records: list[dict[str, Any]],
+    tree: _Folders,
+    replace: bool = False,
+) -> set[str]:
+    """The new files added together (one flush), then their journal, search and versions;
+    a file there already is left as it is, or takes the archive's content if it differs (in
+    replace mode, exactly the archive's record: returns the content it no longer refers to,
+    as this node's own changes since do not stay as versions)."""
+    new, there = [], []
+    for record in records:
+        *folders, name = record["path"].split("/")
+        parent = tree.folder(folders)
+        entry = tree.entries(parent).get(name)
+        if entry is None:
+            entry = tree.entries(parent)[name] = _new_file(member, parent, name, record)
+            session.add(entry)
+            new.append((entry, record))
+        elif entry.is_dir:
+            raise Conflict(
+                "'%(name)s' is a folder here but a file in the archive; rename it, then import"
+                " again.",
+                name=name,
+            )
+        else:
+            there.append((entry, parent, record))
+    session.flush()
+    journal.wrote_many(
+        session,
+        member.id,
+        [(record["path"], entry.blob or "", entry.size) for entry, record in new],
+    )
+    for entry, record in new:
+        _index_text(node, session, entry)
+        _add_versions(session, member, entry, record, set())
+    released: set[str] = set()
+    for entry, parent, record in there:
+        if replace:
+            changed = entry.blob != record["sha256"]
+            released |= replacing.as_recorded(session, entry, record)
+            if changed:
+                _index_text(node, session, entry)
+        elif entry.blob != record["sha256"]:  # changed here since: the archive's becomes current
+            plan = files.WritePlan(files.space(member, "mine"), parent.id, entry.name, 0)
+            entry = files.record_write(
+                session, plan, member, record["sha256"], record["size"],
+                record.get("content_type", ""), node.blobs,
+            )  # fmt: skip
+        have = {(v.revision, v.blob) for v in versions(session, entry)}
+        _add_versions(session, member, entry, record, have)
     return released
 
 
@@ -367,10 +428,10 @@ def import_(
     _check_room(session, member, total)
     where = dict(archive.by_hash())
     _store(node, archive, sorted(digests), where)
+    tree = _Folders(session, member)
     for folder in data.get("folders", []):
-        _folder(session, member, folder.split("/"))
-    for record in data.get("files", []):
-        released |= _import_file(node, session, member, record, replace)
+        tree.folder(folder.split("/"))
+    released |= _import_files(node, session, member, data.get("files", []), tree, replace)
     for trashed in data.get("trash", []):
         _import_trashed(session, member, trashed)
     session.flush()

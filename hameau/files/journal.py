@@ -168,6 +168,31 @@ def wrote(session: Session, owner_id: int | None, path: str, blob: str, size: in
     _set(session, space_key(owner_id), path, blob, size)
 
 
+def wrote_many(session: Session, owner_id: int | None, written: list[tuple[str, str, int]]) -> None:
+    """`wrote` for many (path, blob, size) at once (an import): the paths new to the journal
+    in one reservation and one statement, the others one by one as `wrote` does."""
+    space = space_key(owner_id)
+    there: set[str] = set()
+    paths = [path for path, _blob, _size in written]
+    for start in range(0, len(paths), 500):
+        chunk = paths[start : start + 500]
+        query = select(SyncEntry.path).where(SyncEntry.space == space, SyncEntry.path.in_(chunk))
+        there.update(session.scalars(query))
+    fresh = [item for item in written if item[0] not in there]
+    for path, blob, size in written:
+        if path in there:
+            _set(session, space, path, blob, size)
+    if not fresh:
+        return
+    first, now, vector = _reserve(session, len(fresh)), utcnow(), bumped({}, replica(session))
+    rows = [
+        {"space": space, "path": path, "vector": vector, "blob": blob, "size": size,
+         "seq": first + number, "updated_at": now}
+        for number, (path, blob, size) in enumerate(fresh)
+    ]  # fmt: skip
+    session.execute(new_row(session, _JOURNAL), rows)
+
+
 def deleted(session: Session, owner_id: int | None, path: str) -> None:
     _set(session, space_key(owner_id), path, None, 0)
 

@@ -71,6 +71,28 @@ async def signed_peer(request: Request, db: DB) -> HamletPeer:
 SignedPeer = Annotated[HamletPeer, Depends(signed_peer)]
 
 
+async def signed_stream(request: Request, db: DB) -> HamletPeer:
+    """The paired peer that signed this stream of contents by its index's digest (moving
+    home: the route reads the body and checks the index against that digest, and each
+    record against its hash); 401 (logged) for anything else. The nonce is kept as for
+    `signed_peer`: a stream is not replayed either."""
+    _over_tls(request)
+    node = request.app.state.node
+    skew = node.settings.hamlet_clock_skew_seconds
+    key_id, nonce, expires = signing.verify(
+        _incoming(request), None, lambda key_id: service.trusted_key(db, key_id),
+        node.identity.node_id, skew, required=signing.STREAM_REQUIRED,
+    )  # fmt: skip
+    signing.remember_nonce(db, key_id, nonce, expires, skew)
+    request.state.hamlet_nonce = nonce
+    peer = service.seen(db, key_id)
+    db.commit()
+    return peer
+
+
+SignedStream = Annotated[HamletPeer, Depends(signed_stream)]
+
+
 class Hello(BaseModel):
     node_id: str
     name: str

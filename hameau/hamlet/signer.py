@@ -11,7 +11,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from http_message_signatures import HTTPMessageSigner, HTTPSignatureKeyResolver, algorithms
 
-from hameau.hamlet.signing import AnswerCheck, sign
+from hameau.hamlet.signing import INDEX, AnswerCheck, sign
 
 
 class _OneKey(HTTPSignatureKeyResolver):
@@ -61,3 +61,26 @@ class RelaySigner(Signer):
         sign(self._signer, request, self.key_id, self.audience,
              digest=request.headers.get("Content-Digest"))  # fmt: skip
         yield request
+
+
+class StreamSigner(Signer):
+    """Signs a stream of contents by its index's digest (the `Hameau-Index-Digest` header its
+    caller sets; hamlet/signing.py), so its body streams out unread; the answer is checked
+    like any other."""
+
+    requires_request_body = False
+
+    @classmethod
+    def like(cls, signer: Signer) -> StreamSigner:
+        """The same key, audience and answer check as ``signer``."""
+        made = cls.__new__(cls)
+        made.__dict__.update(signer.__dict__)
+        return made
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Accept-Encoding"] = "identity"
+        index = request.headers[INDEX]
+        nonce = sign(self._signer, request, self.key_id, self.audience, index=index)
+        response = yield request
+        if self.check is not None:
+            self.check(response, nonce)

@@ -52,6 +52,10 @@ AUDIENCE = "Hameau-Audience"
 LIFETIME = 300  # seconds a signature may live, from created to expires
 COVERED = ("@method", "@authority", "@path", "@query", "hameau-audience")
 REQUIRED = (*COVERED, "content-digest")
+# A stream of contents (moving home) is signed by the digest of its index, the records' hashes
+# and lengths, instead of its whole body's: each record is checked by its own hash at arrival.
+INDEX = "Hameau-Index-Digest"
+STREAM_REQUIRED = (*COVERED, "hameau-index-digest")
 
 
 def node_id_of(public_bytes: bytes) -> str:
@@ -88,16 +92,25 @@ def sign(
     created: datetime | None = None,
     nonce: str | None = None,
     digest: str | None = None,
+    index: str | None = None,
 ) -> str:
     """Sign `request` in place (its body already read, or, for a body that streams after
-    signing, its Content-Digest given as `digest`); returns the nonce."""
+    signing, its Content-Digest given as `digest`, or for a stream of contents the digest of
+    its index as `index`); returns the nonce."""
     created = created or datetime.now(UTC)
     nonce = nonce or secrets.token_urlsafe(16)
-    for name in (AUDIENCE, "Content-Digest", "Signature", "Signature-Input"):
+    for name in (AUDIENCE, "Content-Digest", "Signature", "Signature-Input", INDEX):
         request.headers.pop(name, None)  # a retried request is signed afresh
     request.headers[AUDIENCE] = audience
     if digest is not None:
         request.headers["Content-Digest"] = digest
+    if index is not None:
+        request.headers[INDEX] = index
+        signer.sign(
+            request, key_id=key_id, created=created, nonce=nonce, tag=TAG,
+            expires=created + timedelta(seconds=LIFETIME), covered_component_ids=STREAM_REQUIRED,
+        )  # fmt: skip
+        return nonce
     signer.sign(
         request, key_id=key_id, created=created, expires=created + timedelta(seconds=LIFETIME),
         nonce=nonce, tag=TAG,
@@ -138,9 +151,11 @@ def verify(
     find: Callable[[str], Ed25519PublicKey | None],
     own_node_id: str,
     skew_seconds: int,
+    required: tuple[str, ...] = REQUIRED,
 ) -> tuple[str, str, datetime]:
     """The keyid, nonce and expiry of a valid signature; SignatureRefused (logged) otherwise.
-    A body of None: its Content-Digest was checked by the caller (a streamed body)."""
+    A body of None: its Content-Digest (or, ``required`` STREAM_REQUIRED, its index's digest)
+    is checked by the caller (a streamed body)."""
     headers = incoming.headers
     if "signature" not in headers or "signature-input" not in headers:
         raise refuse("no Signature or Signature-Input header")
@@ -157,7 +172,7 @@ def verify(
     try:
         result = verifier.verify(
             incoming, max_age=timedelta(seconds=LIFETIME), expect_tag=TAG,
-            require_components=REQUIRED, body=body,
+            require_components=required, body=body,
         )[0]  # fmt: skip
     except HTTPMessageSignaturesException as error:  # InvalidSignature, or a malformed field
         said = re.search(r'keyid="([A-Za-z0-9]{1,40})"', headers.get("signature-input", ""))

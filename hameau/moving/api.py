@@ -1,25 +1,28 @@
 """The receiving node's routes of a move, for paired peers only (signed requests, signed
-answers: hameau/hamlet/api.py): the offer, its state, which contents it lacks, the pieces of
-content, and the commit. Heavy work (hashing, storing, the import) runs in a worker thread."""
+answers: hameau/hamlet/api.py): the offer, its state, which contents it lacks, the streams
+of content, and the commit. Heavy work (hashing, storing, the import) runs in a worker thread."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from hameau.errors import BadRequest, Forbidden
 from hameau.hamlet.answers import signed_answer
-from hameau.hamlet.api import SignedPeer, _incoming
+from hameau.hamlet.api import SignedPeer, SignedStream, _incoming
 from hameau.hamlet.models import HamletPeer
-from hameau.moving import receiving
-from hameau.moving.errors import MoveNotFound
+from hameau.hamlet.signing import INDEX
+from hameau.moving import receiving, stream
+from hameau.moving.errors import MoveNotFound, PieceRefused
 from hameau.moving.models import Move
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
@@ -179,32 +182,95 @@ async def lacking(request: Request, peer: SignedPeer, move_id: str) -> Response:
     return _answer(request, Lacking(lacking=found))
 
 
-PIECES = {"requestBody": {"required": True, **binary("A JSON index line, then the bytes.")}}
+CONTENTS = {"requestBody": {"required": True, **binary(
+    "A JSON index line (its digest signed), then each record's bytes.")}}  # fmt: skip
+BLOCK = 4 << 20  # bytes handed to the worker thread at a time
+
+
+async def _index(chunks: AsyncIterator[bytes], signed: str | None) -> tuple[list[Any], bytes]:
+    """The stream's index (checked against its signed digest), and the bytes after it."""
+    head = bytearray()
+    async for chunk in chunks:
+        head += chunk
+        if (end := head.find(b"\n")) >= 0:
+            return stream.parse_index(bytes(head[:end]), signed), bytes(head[end + 1 :])
+        if len(head) > stream.INDEX_LIMIT:
+            break
+    raise PieceRefused("These pieces of content are not described as a move sends them.")
+
+
+async def _blocks(chunks: AsyncIterator[bytes], first: bytes) -> AsyncIterator[list[bytes]]:
+    """The body's chunks, in lists of about BLOCK bytes (not joined: no copy)."""
+    block, size = [first], len(first)
+    async for chunk in chunks:
+        block.append(chunk)
+        size += len(chunk)
+        if size >= BLOCK:
+            yield block
+            block, size = [], 0
+    if size:
+        yield block
+
+
+def _feed(arrival: stream.Arrival, block: list[bytes]) -> None:
+    for chunk in block:
+        arrival.feed(chunk)
+
+
+async def _drain(chunks: AsyncIterator[bytes], most: int) -> None:
+    """A refused stream read to its end (at most what its index announced), so that the
+    sender reads the refusal rather than a connection cut while it writes."""
+    try:
+        async for chunk in chunks:
+            most -= len(chunk)
+            if most < 0:
+                return
+    except ClientDisconnect:
+        return
+
+
+async def _store(chunks: AsyncIterator[bytes], first: bytes, arrival: stream.Arrival) -> None:
+    """Each block hashed and written in a worker while the next one arrives."""
+    pending: asyncio.Future[None] | None = None
+    try:
+        async for block in _blocks(chunks, first):
+            if pending is not None:
+                await pending
+            pending = asyncio.ensure_future(run_in_threadpool(_feed, arrival, block))
+        if pending is not None:
+            await pending
+        await run_in_threadpool(arrival.finish)
+    except BaseException as error:
+        if pending is not None and not pending.done():
+            await asyncio.wait([pending])
+        if not isinstance(error, ClientDisconnect | PieceRefused):
+            await run_in_threadpool(arrival.abort)
+            raise
+        await run_in_threadpool(arrival.cut)  # what came whole and verified is kept
+        if isinstance(error, PieceRefused):
+            await _drain(chunks, stream.length(arrival.items) - arrival.received)
+        raise
 
 
 @router.post(
-    "/{move_id}/pieces", response_model=MoveState, responses=errors(400, 401, 403, 404, 409),
-    openapi_extra=PIECES,
+    "/contents/{move_id}", response_model=MoveState,
+    responses=errors(400, 401, 403, 404, 409, 507), openapi_extra=CONTENTS,
 )  # fmt: skip
-async def pieces(request: Request, peer: SignedPeer, move_id: str) -> Response:
-    """Pieces of the move's contents: each content is verified against its hash when it is
-    whole, and only then stored."""
-    body = await request.body()
+async def contents(request: Request, peer: SignedStream, move_id: str) -> Response:
+    """A stream of the move's contents (hameau/moving/stream.py): each record is hashed as
+    it arrives and stored only if it hashes to its name; the whole ones are durable before
+    this answer counts them."""
     node: Node = request.app.state.node
-    move = _find(node, peer, move_id)
-
-    def store() -> Move:
-        verified = receiving.pieces(node, move, body)
-        with transaction(node.sessions) as session:
-            found = session.get(Move, move.id)
-            assert found is not None
-            found.verified += verified
-            found.bytes_sent += len(body)
-            session.flush()
-            session.expunge(found)
-            return found
-
-    return _answer(request, _state(await run_in_threadpool(store)))
+    move = await run_in_threadpool(_find, node, peer, move_id)
+    chunks = request.stream()
+    items, first = await _index(chunks, request.headers.get(INDEX))
+    arrival = receiving.arrival(node, move, items)
+    try:
+        await _store(chunks, first, arrival)
+    finally:  # a refused or cut stream's whole records count too
+        counted = (node, move, arrival.verified, arrival.received)
+        found = await run_in_threadpool(receiving.arrived, *counted)
+    return _answer(request, _state(found))
 
 
 @router.post(

@@ -1,5 +1,5 @@
 """The receiving node's side of a move: the offer (accepted by an admin or a standing rule),
-which contents it lacks, the pieces of content (each verified at arrival before it is
+which contents it lacks, the streams of content (each verified at arrival before it is
 stored), and the commit: the member's environment imported in one transaction that also
 makes this node their home. Every step is idempotent: a sender killed anywhere asks again.
 
@@ -14,7 +14,6 @@ import json
 import shutil
 import threading
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -23,17 +22,17 @@ from sqlalchemy.orm import Session
 from hameau.accounts.models import Member
 from hameau.errors import HameauError
 from hameau.hamlet.models import HamletPeer
+from hameau.moving import stream
 from hameau.moving.errors import MoveConflict, MoveNotFound, NameTaken, NoRoom, PieceRefused
 from hameau.moving.models import Move
-from hameau.node.blobs import BlobError, BlobWriter, is_digest
+from hameau.node.blobs import is_digest
 from hameau.node.datadir import Node
 from hameau.node.db import transaction, utcnow
 
 DISK_MARGIN = 64 << 20
 # One commit at a time per node: a sender that retried must not import beside its first try.
 COMMITTING = threading.Lock()
-# The pieces of one request: its index, then a newline, then the bytes each item says.
-MOST_ITEMS = 10_000
+MOST_ITEMS = stream.MOST_ITEMS  # content names per question
 
 
 def rollback_days(node: Node) -> int:
@@ -127,14 +126,10 @@ def offer(node: Node, session: Session, peer: HamletPeer, given: dict[str, Any])
     return move
 
 
-def partial_path(node: Node, move_id: str, digest: str) -> Path:
-    return node.layout.root / "moving" / move_id / f"{digest}.part"
-
-
 def lacking(node: Node, move: Move, hashes: list[str]) -> dict[str, int]:
     """Of these contents, those the blob store lacks, each with the bytes of it already here
-    (a piece of it arrived before the move was cut). Only for an accepted move: what a home
-    holds is told to no peer before."""
+    (a stream was cut in it). Only for an accepted move: what a home holds is told to no
+    peer before."""
     if move.state not in ("copying", "done"):
         raise MoveConflict("This move is %(state)s here, not copying.", state=move.state)
     found: dict[str, int] = {}
@@ -143,99 +138,29 @@ def lacking(node: Node, move: Move, hashes: list[str]) -> dict[str, int]:
             raise PieceRefused("A content's name is not a SHA-256 hash.")
         if node.blobs.exists(digest):
             continue
-        partial = partial_path(node, move.move_id, digest)
+        partial = stream.partial_path(node, move.move_id, digest)
         found[digest] = partial.stat().st_size if partial.exists() else 0
     return found
 
 
-def _split(body: bytes) -> tuple[list[list[Any]], memoryview]:
-    end = body.find(b"\n")  # not partition: it would copy the megabytes after the index
-    head = body[: max(end, 0)]
-    try:
-        items = json.loads(head)["items"] if end >= 0 else None
-        if not isinstance(items, list) or len(items) > MOST_ITEMS:
-            raise ValueError("items")
-        for sha, offset, total, length in items:
-            if not is_digest(sha) or not 0 <= offset <= offset + length <= total:
-                raise ValueError("item")
-    except (ValueError, TypeError, KeyError):
-        raise PieceRefused(
-            "These pieces of content are not described as a move sends them."
-        ) from None
-    data = memoryview(body)[end + 1 :]
-    if sum(item[3] for item in items) != len(data):
-        raise PieceRefused("These pieces of content are not as long as their index says.")
-    return items, data
-
-
-def _refused(digest: str) -> PieceRefused:
-    return PieceRefused(
-        "A piece of content does not hash to its name (%(hash)s…); it was not stored: send"
-        " it again.",
-        hash=digest[:12],
-    )
-
-
-def _whole(node: Node, digest: str, chunk: memoryview, writers: list[BlobWriter]) -> None:
-    writer = node.blobs.writer()
-    writers.append(writer)
-    writer.write(bytes(chunk))
-    try:
-        writer.commit(expect=digest, later=True)
-    except BlobError:
-        raise _refused(digest) from None
-
-
-def _piece(node: Node, move_id: str, item: list[Any], chunk: memoryview) -> bool:
-    """A piece of a large content, appended where it goes; True once the content is whole,
-    verified and stored (the partial file is then dropped)."""
-    digest, offset, total, _length = item
-    partial = partial_path(node, move_id, digest)
-    partial.parent.mkdir(parents=True, exist_ok=True)
-    have = partial.stat().st_size if partial.exists() else 0
-    if offset > have:
-        raise PieceRefused("A piece of content came before the one it follows; send it again.")
-    with partial.open("r+b" if partial.exists() else "wb") as out:
-        out.truncate(offset)
-        out.seek(offset)
-        out.write(chunk)
-    if offset + len(chunk) < total:
-        return False
-    with partial.open("rb") as source, node.blobs.writer() as writer:
-        while block := source.read(1 << 20):
-            writer.write(block)
-        try:
-            writer.commit(expect=digest)
-        except BlobError:
-            partial.unlink(missing_ok=True)
-            raise _refused(digest) from None
-    partial.unlink(missing_ok=True)
-    return True
-
-
-def pieces(node: Node, move: Move, body: bytes) -> int:
-    """Store the pieces of one request; returns how many contents were verified whole."""
+def arrival(node: Node, move: Move, items: list[stream.Item]) -> stream.Arrival:
+    """Where a stream of the move's contents goes (hameau/moving/stream.py)."""
     if move.state != "copying":
         raise MoveConflict("This move is %(state)s here, not copying.", state=move.state)
-    items, data = _split(body)
-    verified, position, writers = 0, 0, []
-    try:
-        for item in items:
-            chunk = data[position : position + item[3]]
-            position += item[3]
-            if node.blobs.exists(item[0]):
-                continue
-            if item[1] == 0 and item[3] == item[2]:
-                _whole(node, item[0], chunk, writers)
-                verified += 1
-            elif _piece(node, move.move_id, item, chunk):
-                verified += 1
-        node.blobs.settle(writers)
-    except BaseException:
-        for writer in writers:
-            writer.abort()
-        raise
-    return verified
+    _check_room(node, stream.length(items))  # the stream is bound by its index, not a limit
+    return stream.Arrival(node, move.move_id, items)
+
+
+def arrived(node: Node, move: Move, verified: int, received: int) -> Move:
+    """A stream's verified contents and bytes, counted on the move's row."""
+    with transaction(node.sessions) as session:
+        found = session.get(Move, move.id)
+        assert found is not None
+        found.verified += verified
+        found.bytes_sent += received
+        session.flush()
+        session.expunge(found)
+        return found
 
 
 def _switch(node: Node, move: Move) -> Any:

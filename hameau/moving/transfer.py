@@ -2,7 +2,7 @@
 
     waiting    the offer is made; the receiver's acceptance is asked for
     copying    a first copy while the member goes on writing: the environment exported by
-               reference (hameau/export.py), the contents the receiver lacks sent in pieces
+               reference (hameau/export.py), the contents the receiver lacks sent in streams
     switching  the member is frozen here (durable); the last changes are exported and sent,
                then the receiver commits: it imports and becomes the member's home
     done       this node learnt the commit: the member's `moved_to` is set, unfrozen
@@ -15,26 +15,27 @@ for good (then the member is home here again)."""
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from sqlalchemy import select
 
 from hameau.accounts.models import Member
 from hameau.hamlet import client
 from hameau.hamlet.models import HamletPeer
+from hameau.hamlet.signing import INDEX
 from hameau.hamlet.watched import PEER_ERRORS
+from hameau.moving import stream
 from hameau.moving.errors import MoveConflict
 from hameau.moving.models import Move
+from hameau.moving.stream import Opener
 from hameau.node.blobs import BlobDamaged
 from hameau.node.datadir import Node
 from hameau.node.db import transaction, utcnow
 from hameau.node.peer import Peer
 
-PIECE = 8 << 20  # bytes of content per signed request (its body's digest is checked whole)
 HASHES = 5000  # content names per question "which do you lack?"
 API = "/api/hamlet/moves"
 # A commit imports a whole environment: longer than a page's wait.
@@ -105,46 +106,28 @@ def _lacking(peer: Peer, move_id: str, contents: dict[str, int]) -> dict[str, in
     return found
 
 
-Opener = Callable[[str], BinaryIO]
-
-
-def _packs(
-    lacking: dict[str, int], sizes: dict[str, int], opener: Opener
-) -> Iterator[tuple[list[list[Any]], bytes]]:
-    """The lacking contents cut in requests of at most PIECE bytes: many small ones share a
-    request, a large one spans several (from the bytes the receiver has of it)."""
-    items: list[list[Any]] = []
-    data = bytearray()
-    for digest in sorted(lacking):
-        size, position = sizes[digest], lacking[digest]
-        with opener(digest) as source:
-            source.seek(position)
-            while True:
-                chunk = source.read(min(PIECE - len(data), size - position))
-                items.append([digest, position, size, len(chunk)])
-                data += chunk
-                position += len(chunk)
-                if len(data) >= PIECE:
-                    yield items, bytes(data)
-                    items, data = [], bytearray()
-                if position >= size or not chunk:
-                    break
-    if items:
-        yield items, bytes(data)
-
-
 def send(node: Node, move: Move, peer: Peer, contents: dict[str, int], opener: Opener) -> Move:
-    """Send what the receiver lacks of ``contents``; the row counts bytes and verifications."""
+    """Send what the receiver lacks of ``contents``, in signed streams of many MiB
+    (hameau/moving/stream.py); the row counts bytes and verifications."""
+    from hameau.hamlet.signer import StreamSigner  # httpx: loaded with the first client
+
     lacking = _lacking(peer, move.move_id, contents)
-    for items, data in _packs(lacking, contents, opener):
-        body = json.dumps({"items": items}).encode() + b"\n" + data
+    signer = StreamSigner.like(peer.signer)  # type: ignore[arg-type]
+    for items in stream.batches(lacking, contents):
+        line = stream.index_line(items)
+        size = len(line) + 1 + stream.length(items)
+        headers = {
+            "Content-Type": "application/octet-stream", "Content-Length": str(size),
+            INDEX: stream.index_digest(line),
+        }  # fmt: skip
         answer = peer.call(
-            "POST", f"{API}/{move.move_id}/pieces", content=body,
-            headers={"Content-Type": "application/octet-stream"},
+            "POST", f"{API}/contents/{move.move_id}", content=stream.body(items, opener),
+            headers=headers, auth=signer,
         )  # fmt: skip
         move = update(
-            node, move.id, bytes_sent=move.bytes_sent + len(data), verified=answer["verified"]
-        )
+            node, move.id, bytes_sent=move.bytes_sent + stream.length(items),
+            verified=answer["verified"],
+        )  # fmt: skip
     return move
 
 

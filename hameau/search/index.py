@@ -1,6 +1,9 @@
 """The search index: one FTS5 row per note or text file, rewritten when it changes.
 
 Rows carry who may see them: ``owner_id`` (a member) or NULL for the household's files.
+A row's rowid is its (kind, ref) (`rowid`): FTS5 indexes no other column, so a row found by
+``kind = … AND ref = …`` is a scan of the whole table, found by rowid a lookup (migration
+0026 gave the rows made before their rowid).
 """
 
 from __future__ import annotations
@@ -32,22 +35,27 @@ def is_text(name: str, content_type: str, size: int) -> bool:
     )
 
 
+KINDS = {"note": 1, "file": 2}  # a row's rowid: ref * 4 + its kind's number
+
+
+def rowid(kind: str, ref: int) -> int:
+    return int(ref) * 4 + KINDS[kind]
+
+
 def put(session: Session, kind: str, ref: int, owner_id: int | None, title: str, body: str) -> None:
     remove(session, kind, ref)
     session.execute(
         text(
-            "INSERT INTO search_index (kind, ref, owner_id, title, body) "
-            "VALUES (:kind, :ref, :owner, :title, :body)"
+            "INSERT INTO search_index (rowid, kind, ref, owner_id, title, body) "
+            "VALUES (:row, :kind, :ref, :owner, :title, :body)"
         ),
-        {"kind": kind, "ref": ref, "owner": owner_id, "title": title, "body": body},
-    )
+        {"row": rowid(kind, ref), "kind": kind, "ref": ref, "owner": owner_id,
+         "title": title, "body": body},
+    )  # fmt: skip
 
 
 def remove(session: Session, kind: str, ref: int) -> None:
-    session.execute(
-        text("DELETE FROM search_index WHERE kind = :kind AND ref = :ref"),
-        {"kind": kind, "ref": ref},
-    )
+    session.execute(text("DELETE FROM search_index WHERE rowid = :row"), {"row": rowid(kind, ref)})
 
 
 def _match_expression(query: str, any_word: bool = False) -> str:
@@ -79,16 +87,16 @@ def search(
 
 def retitle(session: Session, kind: str, ref: int, title: str) -> None:
     session.execute(
-        text("UPDATE search_index SET title = :title WHERE kind = :kind AND ref = :ref"),
-        {"title": title, "kind": kind, "ref": ref},
+        text("UPDATE search_index SET title = :title WHERE rowid = :row"),
+        {"title": title, "row": rowid(kind, ref)},
     )
 
 
 def move_owner(session: Session, kind: str, refs: list[int], owner_id: int | None) -> None:
     for ref in refs:
         session.execute(
-            text("UPDATE search_index SET owner_id = :owner WHERE kind = :kind AND ref = :ref"),
-            {"owner": owner_id, "kind": kind, "ref": ref},
+            text("UPDATE search_index SET owner_id = :owner WHERE rowid = :row"),
+            {"owner": owner_id, "row": rowid(kind, ref)},
         )
 
 

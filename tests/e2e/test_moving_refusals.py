@@ -1,12 +1,12 @@
 """A move's refusals: the receiving admin refuses or accepts (no standing rule at B); the
 receiver's routes refuse unsigned and forged requests, unknown moves, a member name taken,
-a member too large for its disk and a piece whose content does not hash to its name, each
-with one sentence, storing nothing."""
+a member too large for its disk, a stream of contents unsigned, replayed or whose record
+does not hash to its name, each with one sentence, storing nothing of it; a stream cut short
+keeps its whole records and goes on from the bytes there."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import secrets
 import time
@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hameau.accounts.models import Member
 from hameau.hamlet.signer import Signer
 from hameau.hamlet.signing import node_id_of
+from hameau.moving import stream
 from tests.e2e.hamlet_nodes import Home, hamlet
 from tests.e2e.test_moving import member_row
 from tests.helpers import add_member
@@ -128,26 +129,102 @@ def test_unknown_moves_and_taken_names_and_too_large_members(homes: dict[str, Ho
         assert garbled.status_code == 400
 
 
-def test_a_piece_that_does_not_hash_to_its_name_is_not_stored(homes: dict[str, Home]) -> None:
+def stream_request(
+    by: Home, to: Home, move: str, items: list[list[object]], data: bytes, signed: bool = True
+) -> httpx.Request:
+    """A stream of contents (hameau/moving/stream.py) from `by`, signed by its index."""
+    from http_message_signatures import HTTPMessageSigner, algorithms
+
+    from hameau.hamlet.signer import _OneKey
+    from hameau.hamlet.signing import INDEX, sign
+
+    line = stream.index_line(items)
+    request = httpx.Request(
+        "POST", f"{to.url}{MOVES}/contents/{move}", content=line + b"\n" + data,
+        headers={INDEX: stream.index_digest(line), "Accept-Language": "en"},
+    )  # fmt: skip
+    if signed:
+        keys = _OneKey(by.node_id, by.key())
+        signer = HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=keys)
+        sign(signer, request, by.node_id, to.node_id, index=request.headers[INDEX])
+    return request
+
+
+def lacks(peer: httpx.Client, move: str, names: list[str]) -> dict[str, int]:
+    return dict(peer.post(f"{MOVES}/{move}/lacking", json=names).json()["lacking"])
+
+
+def test_a_stream_record_that_does_not_hash_to_its_name_is_not_stored(
+    homes: dict[str, Home],
+) -> None:
     a, b = homes["A"], homes["B"]
     given = offer()
-    with signed(a, b) as peer:
+    number = str(given["move_id"])
+    good = b"a content that hashes to its name"
+    name = hashlib.sha256(good).hexdigest()
+    content = b"what the sender claims"
+    claimed = hashlib.sha256(b"something else").hexdigest()
+    with signed(a, b) as peer, httpx.Client(verify=b.verify, timeout=30) as plain:
         assert peer.post(MOVES, json=given).json()["state"] == "waiting"
-        assert b.run("move", "accept", str(given["move_id"])).returncode == 0
-        content = b"what the sender claims"
-        name = hashlib.sha256(b"something else").hexdigest()
-        body = json.dumps({"items": [[name, 0, len(content), len(content)]]}).encode()
-        answer = peer.post(f"{MOVES}/{given['move_id']}/pieces", content=body + b"\n" + content)
+        assert b.run("move", "accept", number).returncode == 0
+        items = [[name, 0, len(good)], [claimed, 0, len(content)]]
+        answer = plain.send(stream_request(a, b, number, items, good + content))
         assert answer.status_code == 400 and "does not hash" in answer.json()["error"]
-        lacking = peer.post(f"{MOVES}/{given['move_id']}/lacking", json=[name])
-        assert lacking.json()["lacking"] == {name: 0}
-        short = peer.post(f"{MOVES}/{given['move_id']}/pieces", content=body + b"\nxx")
-        assert short.status_code == 400
+        assert lacks(peer, number, [name, claimed]) == {claimed: 0}  # the good one is kept
+        short = plain.send(stream_request(a, b, number, [[claimed, 0, 10]], b"xx"))
+        assert short.status_code == 400 and "not as long" in short.json()["error"]
     node = opened(b.data_dir)
     try:
-        assert not node.blobs.exists(name)
+        assert not node.blobs.exists(claimed) and node.blobs.read(name) == good
     finally:
         node.close()
+
+
+def test_a_cut_stream_keeps_its_whole_records_and_goes_on_from_the_bytes_there(
+    homes: dict[str, Home],
+) -> None:
+    a, b = homes["A"], homes["B"]
+    given = offer()
+    number = str(given["move_id"])
+    small, large = b"s" * 1000, secrets.token_bytes(3 << 20)
+    names = [hashlib.sha256(data).hexdigest() for data in (small, large)]
+    items = [[names[0], 0, len(small)], [names[1], 0, len(large)]]
+    with signed(a, b) as peer, httpx.Client(verify=b.verify, timeout=30) as plain:
+        assert peer.post(MOVES, json=given).json()["state"] == "waiting"
+        assert b.run("move", "accept", number).returncode == 0
+        cut = plain.send(stream_request(a, b, number, items, small + large[: 1 << 20]))
+        assert cut.status_code == 400 and "not as long" in cut.json()["error"]
+        assert lacks(peer, number, names) == {names[1]: 1 << 20}
+        rest = [[names[1], 1 << 20, len(large)]]
+        done = plain.send(stream_request(a, b, number, rest, large[1 << 20 :]))
+        assert done.status_code == 200 and done.json()["verified"] == 2
+        assert lacks(peer, number, names) == {}
+
+
+def test_an_unsigned_replayed_or_otherwise_signed_stream_is_refused(
+    homes: dict[str, Home],
+) -> None:
+    a, b = homes["A"], homes["B"]
+    given = offer()
+    number = str(given["move_id"])
+    data = b"a content sent twice"
+    name = hashlib.sha256(data).hexdigest()
+    items = [[name, 0, len(data)]]
+    with signed(a, b) as peer, httpx.Client(verify=b.verify, timeout=30) as plain:
+        assert peer.post(MOVES, json=given).json()["state"] == "waiting"
+        assert b.run("move", "accept", number).returncode == 0
+        unsigned = plain.send(stream_request(a, b, number, items, data, signed=False))
+        assert unsigned.status_code == 401
+        whole_body = peer.post(  # signed by the body's digest, as other requests: not a stream
+            f"{MOVES}/contents/{number}", content=stream.index_line(items) + b"\n" + data
+        )
+        assert whole_body.status_code == 401
+        once = stream_request(a, b, number, items, data)
+        assert plain.send(once).status_code == 200
+        assert plain.send(once).status_code == 401  # the same nonce again: a replay
+        other = stream_request(a, b, number, items, data)
+        other.headers["Hameau-Index-Digest"] = stream.index_digest(b"{}")
+        assert plain.send(other).status_code == 401  # the index is not the one signed
 
 
 def test_the_plan_learns_nothing_of_what_a_peer_holds_before_it_accepts(

@@ -120,6 +120,7 @@ class LocalWriter:
             raise BlobError(f"content announced as {expect} hashes to {digest}")
         self._file.flush()
         if later:
+            _start_writeback(self._file.fileno())  # under way by the time `settle` syncs
             self._file.close()
             self._file = None
             self.digest = digest
@@ -142,6 +143,15 @@ class LocalWriter:
         assert self._file is not None
         self._file.close()
         self._file = None
+
+    def keep(self, path: Path) -> int:
+        """Stop, and keep the bytes written so far at ``path`` (a transfer cut short goes on
+        from them; OSError if ``path`` is on another filesystem); returns how many."""
+        assert self._file is not None
+        self._file.close()
+        self._file = None
+        os.replace(self._temp, path)
+        return self.size
 
     def abort(self) -> None:
         """Forget what was written: nothing partial stays on disk."""
