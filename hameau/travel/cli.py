@@ -186,11 +186,11 @@ def status(data_dir: Path | None) -> None:
     """What changed on each side since the last sync, and the open conflicts."""
     from hameau.node.blobs import load_store
     from hameau.node.layout import Layout
-    from hameau.node.reading import connected
+    from hameau.node.reading import database
     from hameau.travel.status import status as status_of
 
     settings = settings_for(data_dir)
-    with connected(data_dir) as connection, ExitStack() as clients:
+    with database(data_dir) as connection, ExitStack() as clients:
         satellite = _record(settings.data_dir)
         store = load_store(settings.blob_store, Layout(settings.data_dir).blobs)
         found = status_of(connection, store, satellite, _home_once(satellite, clients))
