@@ -76,8 +76,8 @@ def store_problem(connection: Any, store: Any) -> StoreNotMounted | None:
             " UNION ALL SELECT blob, created_at FROM file_versions",
         )
     ]  # fmt: skip
-    for digest, when in rows:
-        if digest and (digest not in written or when < written[digest]):
+    for digest, when in rows:  # (both columns are NOT NULL: `when` is None for no row)
+        if digest and when and (digest not in written or when < written[digest]):
             written[digest] = when
     missing = [when for digest, when in written.items() if not store.exists(digest)]
     present = [when for digest, when in written.items() if store.exists(digest)]
