@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import mimetypes
 
-from sqlalchemy import Integer, String, and_, column, delete, func, insert, select, values
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
@@ -264,16 +264,22 @@ def replace_many(
 def _entries(session: Session, keys: list[tuple[int, str]]) -> list[FileEntry]:
     """The live entries at these (folder id, name) places, many a query."""
     found: list[FileEntry] = []
+    session.flush()  # as a query through the session would (the raw one below does not)
     for start in range(0, len(keys), 400):
-        # Joined to the places as a table: SQLite then looks each up by the live names'
-        # index; a row-value IN made it read every live entry (the deleted_at index).
-        places = values(column("parent", Integer), column("name", String), name="places")
-        at = places.data(keys[start : start + 400]).cte("places")
-        found += session.scalars(
-            select(FileEntry)
-            .join(at, and_(FileEntry.parent_id == at.c.parent, FileEntry.name == at.c.name))
-            .where(FileEntry.deleted_at.is_(None))
-        )
+        chunk = keys[start : start + 400]
+        # The places as a VALUES table joined on the live names' index (a row-value IN made
+        # SQLite read every live entry), in plain SQL: SQLAlchemy compiles a VALUES of many
+        # rows anew at each call, which cost more than the query. Then the rows, by id.
+        places = ", ".join("(?, ?)" for _ in chunk)
+        ids = [
+            row[0] for row in session.connection().exec_driver_sql(
+                f"WITH places(parent, name) AS (VALUES {places}) SELECT f.id FROM places"  # noqa: S608
+                " JOIN file_entries AS f ON f.parent_id = places.parent AND f.name = places.name"
+                " WHERE f.deleted_at IS NULL",
+                tuple(value for key in chunk for value in key),
+            )
+        ]  # fmt: skip
+        found += session.scalars(select(FileEntry).where(FileEntry.id.in_(ids)))
     return found
 
 
