@@ -15,9 +15,9 @@ from hameau.node.cli import console, data_dir_option, node_session
 from hameau.node.reading import database
 
 # Plain click, not Typer, for a short start (Typer builds its converters with pydantic). The
-# listings read through the standard library's sqlite3 (accounts/tables.py, node/reading.py,
-# no SQLAlchemy); the commands
-# that change something import the ORM and the services when they run.
+# listings read through the standard library's sqlite3 (accounts/tables.py, node/reading.py:
+# no SQLAlchemy); the commands that change something import the ORM and the services when
+# they run.
 member_app = click.Group("member", help="Members of the household.", no_args_is_help=True)
 token_app = click.Group(
     "token", help="App passwords for clients (WebDAV, CalDAV, API).", no_args_is_help=True
