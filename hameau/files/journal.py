@@ -229,6 +229,9 @@ def _in_space(owner_id: int | None) -> Any:
 
 
 def last_seq(session: Session, owner_id: int | None) -> int:
+    anything = select(SyncEntry.id).where(SyncEntry.space == space_key(owner_id)).limit(1)
+    if session.scalar(anything) is None:  # empty: a walk down the seq index would read it all
+        return 0
     found = session.scalar(
         select(SyncEntry.seq).where(_in_space(owner_id)).order_by(SyncEntry.seq.desc()).limit(1)
     )
