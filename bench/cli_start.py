@@ -1,8 +1,8 @@
 """Short commands' start: `hameau member list` and `hameau travel status`, real runs on an
 initialised node (travel status on a satellite whose home is out of reach, as on a train),
 and `hameau travel sync` there (its whole start-up, up to the refused connection: exit 1),
-beside `python -c pass`, `python -c "import typer"` and `python -c "import sqlalchemy.orm"`
-started the same way. For each: the fastest and the median wall time of N runs, and the
+beside `python -c pass`, `python -c "import typer"`, a bare Typer command (`typer.run` of a
+function that prints a word) and `python -c "import sqlalchemy.orm"` started the same way. For each: the fastest and the median wall time of N runs, and the
 median CPU seconds (user + system, which the machine's other load hardly moves). Prints one
 JSON line.
 
@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 
 from common import ROOT, free_port
+
+BARE_TYPER = "import typer\ndef hello() -> None:\n    print('hello')\ntyper.run(hello)"
 
 
 def timed(command: list[str], tree: Path) -> tuple[float, float]:
@@ -106,6 +108,8 @@ def main() -> None:
         peers = {
             "python_pass": [python, "-c", "pass"],
             "python_import_typer": [python, "-c", "import typer"],
+            # A bare Typer command run to its end: the floor of a command written with Typer.
+            "bare_typer_command": [python, "-c", BARE_TYPER],
             # The floor of any command that opens the database through the models.
             "python_import_sqlalchemy_orm": [python, "-c", "import sqlalchemy.orm"],
         }

@@ -15,7 +15,9 @@ second out. Both are packed from the same home and sync the same changes.
 
 With --compare DIR (another checkout of hameau, e.g. `git worktree add DIR main`), a second
 satellite is packed and synced by the code in DIR, in the same trials on the same changes
-(the order of the two alternates), so two versions are compared on the same noisy machine.
+(the order of the two alternates), so two versions are compared on the same noisy machine;
+with the served one too, a fourth satellite is served by the code in DIR and synced by its
+command (`served_compared`). The home is served by this checkout's code for all of them.
 
     .venv/bin/python bench/resync.py --work /tmp/resync [--files 10000] [--total-mb 100]
 """
@@ -61,6 +63,8 @@ def satellites(work: Path, compare: Path | None, with_served: bool = False
         found["served"] = (ROOT, work / "satellite-served")
     if compare is not None:
         found["compared"] = (compare, work / "satellite-compared")
+        if with_served:
+            found["served_compared"] = (compare, work / "satellite-served-compared")
     return found
 
 
@@ -139,6 +143,12 @@ def main() -> None:
         with contextlib.ExitStack() as serving:
             if options.served:  # served as on the laptop (it syncs by itself too)
                 serving.enter_context(serve(work / "satellite-served"))
+            if options.served and options.compare:  # the other checkout's code serves it
+                compared = str(options.compare)
+                serving.enter_context(serve(
+                    work / "satellite-served-compared", env={"PYTHONPATH": compared},
+                    prefix=("env", "-C", compared),
+                ))  # fmt: skip
             runs = [trial(work, api, layout, options.changed_percent, rng, sides)
                     for _ in range(options.trials)]  # fmt: skip
         if options.profile:

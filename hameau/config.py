@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -364,6 +363,8 @@ def load_settings(
     values: dict[str, Any] = {}
     config_path = root / CONFIG_FILE
     if config_path.is_file():
+        import tomllib  # only with a file to read (`travel sync` on a served satellite: none)
+
         try:
             with config_path.open("rb") as handle:
                 document = tomllib.load(handle)

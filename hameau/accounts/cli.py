@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import sys
 from datetime import date
 from pathlib import Path
@@ -13,11 +12,12 @@ import click
 from hameau.accounts import tables
 from hameau.errors import BadRequest
 from hameau.node.cli import console, data_dir_option, node_session
-from hameau.node.reading import connected
+from hameau.node.reading import database
 
 # Plain click, not Typer, for a short start (Typer builds its converters with pydantic). The
-# listings read through SQLAlchemy Core (accounts/tables.py, node/reading.py); the commands
-# that change something import the ORM and the services when they run.
+# listings read through the standard library's sqlite3 (accounts/tables.py, node/reading.py:
+# no SQLAlchemy); the commands that change something import the ORM and the services when
+# they run.
 member_app = click.Group("member", help="Members of the household.", no_args_is_help=True)
 token_app = click.Group(
     "token", help="App passwords for clients (WebDAV, CalDAV, API).", no_args_is_help=True
@@ -38,6 +38,8 @@ def _read_password(from_stdin: bool) -> tuple[str, bool]:
     if sys.stdin.isatty():
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
         return password, False
+    import secrets
+
     return secrets.token_hex(6), True
 
 
@@ -73,7 +75,7 @@ def member_add(
 def member_list(data_dir: Path | None) -> None:
     """List the members."""
     table = _table("name", "display name", "role", "quota (MB)", "state")
-    with connected(data_dir) as connection:
+    with database(data_dir) as connection:
         for member in tables.list_members(connection):
             table.add_row(
                 member.name, member.display_name, "admin" if member.is_admin else "member",
@@ -129,7 +131,7 @@ def token_create(member: str, label: str, data_dir: Path | None) -> None:
 def token_list(member: str, data_dir: Path | None) -> None:
     """List a member's app passwords."""
     table = _table("id", "label", "created", "last used", "state")
-    with connected(data_dir) as connection:
+    with database(data_dir) as connection:
         for token in tables.list_tokens(connection, tables.member_id(connection, member)):
             table.add_row(
                 str(token.id), token.label, f"{token.created_at:%Y-%m-%d %H:%M}",
@@ -193,7 +195,7 @@ def device_add(
 def device_list(data_dir: Path | None) -> None:
     """List the devices."""
     table = _table("id", "name", "kind", "use", "acquired", "lifetime", "browser")
-    with connected(data_dir) as connection:
+    with database(data_dir) as connection:
         for device in tables.list_devices(connection):
             table.add_row(
                 str(device.id), device.name, device.kind, "shared" if device.shared else "personal",

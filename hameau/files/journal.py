@@ -18,7 +18,7 @@ import base64
 import hashlib
 import importlib
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -247,9 +247,18 @@ def readopt_many(session: Session, found: list[tuple[SyncEntry, FileState, int]]
     session.flush()
 
 
+def _in_space(owner_id: int | None) -> Any:
+    """The space's rows, as an expression SQLite does not look up by: it then walks the seq
+    index from the cursor (recent rows only), not the (space, path) index (the whole space)."""
+    return SyncEntry.space.concat("") == space_key(owner_id)
+
+
 def last_seq(session: Session, owner_id: int | None) -> int:
+    anything = select(SyncEntry.id).where(SyncEntry.space == space_key(owner_id)).limit(1)
+    if session.scalar(anything) is None:  # empty: a walk down the seq index would read it all
+        return 0
     found = session.scalar(
-        select(func.max(SyncEntry.seq)).where(SyncEntry.space == space_key(owner_id))
+        select(SyncEntry.seq).where(_in_space(owner_id)).order_by(SyncEntry.seq.desc()).limit(1)
     )
     return int(found or 0)
 
@@ -277,8 +286,6 @@ def changes_since(
     session: Session, owner_id: int | None, seq: int, limit: int | None = None
 ) -> list[SyncEntry]:
     query = (
-        select(SyncEntry)
-        .where(SyncEntry.space == space_key(owner_id), SyncEntry.seq > seq)
-        .order_by(SyncEntry.seq)
+        select(SyncEntry).where(_in_space(owner_id), SyncEntry.seq > seq).order_by(SyncEntry.seq)
     )
     return list(session.scalars(query if limit is None else query.limit(limit)))

@@ -1,28 +1,28 @@
-"""The files journal and the contents it refers to, as SQLAlchemy Core sees them, and the
-home's changes: what `hameau travel status` reads of files without the ORM (docs/benchmarks.md,
-"Short commands"). `journal.py` and `models.py` declare the tables; these light views name the
-columns read, checked against them by tests/files/test_tables.py.
+"""The files journal and the contents it refers to, in plain SQL, and the home's changes: what
+`hameau travel status` reads of files without SQLAlchemy (docs/benchmarks.md, "Short
+commands"), on the standard library's sqlite3 or on a SQLAlchemy connection
+(`node/reading.py:execute`). `journal.py` and `models.py` declare the tables; the columns
+read here are checked against them by tests/files/test_tables.py.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, String, column, select, table
-
 from hameau.errors import HameauError
-from hameau.node.engine import UTCDateTime
+from hameau.node.reading import execute, utc
 
 HOUSEHOLD = "household"
 
-sync_entries = table(
-    "sync_entries",
-    column("space", String), column("path", String), column("vector", JSON),
-    column("blob", String), column("seq", BigInteger),
-)  # fmt: skip
-file_entries = table("file_entries", column("blob", String), column("modified_at", UTCDateTime))
-file_versions = table("file_versions", column("blob", String), column("created_at", UTCDateTime))
+# The columns read, by table (and how each stored value is read back: "json", "when", "same").
+COLUMNS = {
+    "sync_entries": {"space": "same", "path": "same", "vector": "json", "blob": "same",
+                     "seq": "same"},
+    "file_entries": {"blob": "same", "modified_at": "when"},
+    "file_versions": {"blob": "same", "created_at": "when"},
+}  # fmt: skip
 
 
 class StoreNotMounted(HameauError):
@@ -40,29 +40,26 @@ def owner_id(space: str, member_id: int) -> int | None:
 
 def changed_paths(connection: Any, owner_id: int | None, since: int) -> set[str]:
     """The paths of a space changed after sequence ``since``."""
-    query = select(sync_entries.c.path).where(
-        sync_entries.c.space == space_key(owner_id), sync_entries.c.seq > since
-    )
-    return set(connection.scalars(query))
+    sql = "SELECT path FROM sync_entries WHERE space || '' = ? AND seq > ?"  # the seq index
+    return {path for (path,) in execute(connection, sql, (space_key(owner_id), since))}
 
 
 def conflict_copies(connection: Any, owner_id: int | None) -> list[str]:
     """The conflict copies of a space still there."""
-    query = select(sync_entries.c.path).where(
-        sync_entries.c.space == space_key(owner_id), sync_entries.c.blob.is_not(None)
-    )
-    return [path for path in connection.scalars(query) if "(conflit " in path]
+    sql = "SELECT path FROM sync_entries WHERE space = ? AND blob IS NOT NULL"
+    found = execute(connection, sql, (space_key(owner_id),))
+    return [path for (path,) in found if "(conflit " in path]
 
 
 def vectors(connection: Any, owner_id: int | None, paths: list[str]) -> dict[str, dict[str, int]]:
     """The version vector of each of these paths the journal has."""
     found: dict[str, dict[str, int]] = {}
     for start in range(0, len(paths), 500):
-        query = select(sync_entries.c.path, sync_entries.c.vector).where(
-            sync_entries.c.space == space_key(owner_id),
-            sync_entries.c.path.in_(paths[start : start + 500]),
-        )
-        found |= {path: dict(vector) for path, vector in connection.execute(query)}
+        chunk = paths[start : start + 500]
+        marks = ", ".join("?" * len(chunk))  # one parameter per path
+        sql = f"SELECT path, vector FROM sync_entries WHERE space = ? AND path IN ({marks})"  # noqa: S608
+        rows = execute(connection, sql, (space_key(owner_id), *chunk))
+        found |= {path: dict(json.loads(vector)) for path, vector in rows}
     return found
 
 
@@ -73,13 +70,14 @@ def store_problem(connection: Any, store: Any) -> StoreNotMounted | None:
     if store.has_marker():
         return None
     written: dict[str, datetime] = {}  # each content referred to, and when it was written
-    rows = connection.execute(
-        select(file_entries.c.blob, file_entries.c.modified_at).where(
-            file_entries.c.blob.is_not(None)
+    rows = [
+        (digest, utc(when)) for digest, when in execute(
+            connection, "SELECT blob, modified_at FROM file_entries WHERE blob IS NOT NULL"
+            " UNION ALL SELECT blob, created_at FROM file_versions",
         )
-    ).all()
-    for digest, when in [*rows, *connection.execute(select(file_versions))]:
-        if digest and (digest not in written or when < written[digest]):
+    ]  # fmt: skip
+    for digest, when in rows:  # (both columns are NOT NULL: `when` is None for no row)
+        if digest and when and (digest not in written or when < written[digest]):
             written[digest] = when
     missing = [when for digest, when in written.items() if not store.exists(digest)]
     present = [when for digest, when in written.items() if store.exists(digest)]

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, inspect, text
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # SQLAlchemy too: the accounts' listings read SCHEMA_HEAD without it
     from alembic.config import Config
+    from sqlalchemy import Engine
 
 # The newest revision in migrations/versions; a test checks it matches alembic's head.
 SCHEMA_HEAD = "0026"
@@ -34,6 +33,8 @@ def alembic_config(url: str) -> Config:
 
 
 def current_revision(engine: Engine) -> str | None:
+    from sqlalchemy import inspect, text
+
     with engine.connect() as connection:
         if not inspect(connection).has_table("alembic_version"):
             return None

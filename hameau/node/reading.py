@@ -1,27 +1,32 @@
-"""A node's database reached through SQLAlchemy Core only, for the short commands.
+"""A node's database for the short commands: SQLAlchemy Core (`connected`), or the standard
+library's sqlite3 alone (`database`, for the accounts' listings).
 
 `hameau member list` reads one table: importing SQLAlchemy's ORM and the declarative models
-costs more than all its work (docs/benchmarks.md, "Short commands"). The node is opened as
-`datadir.open_node` opens it (the same engine and pragmas, its key file checked); a missing
-node, or a schema behind the newest revision, is handed to `open_node`, which says what is
-wrong or brings the schema up to date.
+costs more than all its work, and SQLAlchemy itself about half of what is left
+(docs/benchmarks.md, "Short commands"). The node is opened as `datadir.open_node` opens it
+(the same pragmas, its key file checked); a missing node, or a schema behind the newest
+revision, is handed to `open_node`, which says what is wrong or brings the schema up to date.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hameau.config import Settings, load_settings
 from hameau.node import migrate
-from hameau.node.engine import make_engine
 from hameau.node.identity import check_private
 from hameau.node.layout import Layout, exists
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
+
+# As node/engine.py sets them on every connection (FULL: see SYNCHRONOUS there).
+PRAGMAS = ("journal_mode=WAL", "foreign_keys=ON", "synchronous=FULL", "busy_timeout=5000")
 
 
 def _open_fully(settings: Settings) -> None:
@@ -39,6 +44,8 @@ def connected(data_dir: Path | None) -> Iterator[Connection]:
     if not exists(layout):
         _open_fully(settings)  # raises NodeMissing, saying how to make one
     check_private(layout.key_file)
+    from hameau.node.engine import make_engine
+
     engine = make_engine(layout.database_url)
     try:
         if migrate.current_revision(engine) != migrate.SCHEMA_HEAD:
@@ -47,3 +54,46 @@ def connected(data_dir: Path | None) -> Iterator[Connection]:
             yield connection
     finally:
         engine.dispose()
+
+
+def _revision(connection: sqlite3.Connection) -> str | None:
+    try:
+        found = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.OperationalError:  # no such table: a database never migrated
+        return None
+    return None if found is None else str(found[0])
+
+
+@contextmanager
+def database(data_dir: Path | None) -> Iterator[sqlite3.Connection]:
+    """The node's SQLite database through the standard library, in one transaction (its
+    reads see one state; committed on success), closed on the way out."""
+    settings = load_settings(data_dir)
+    layout = Layout(settings.data_dir)
+    if not exists(layout):
+        _open_fully(settings)  # raises NodeMissing, saying how to make one
+    check_private(layout.key_file)
+    connection = sqlite3.connect(layout.database, isolation_level=None)  # BEGIN/COMMIT below
+    try:
+        for pragma in PRAGMAS:
+            connection.execute(f"PRAGMA {pragma}")
+        if _revision(connection) != migrate.SCHEMA_HEAD:
+            _open_fully(settings)
+        connection.execute("BEGIN")
+        yield connection
+        connection.execute("COMMIT")
+    finally:
+        connection.close()
+
+
+def execute(connection: Any, sql: str, params: tuple[Any, ...] = ()) -> Any:
+    """The same SQL (``?`` parameters) on sqlite3 or on a SQLAlchemy connection (through its
+    driver, as is: values come back as SQLite stores them)."""
+    if hasattr(connection, "exec_driver_sql"):
+        return connection.exec_driver_sql(sql, params)
+    return connection.execute(sql, params)
+
+
+def utc(value: str | None) -> datetime | None:
+    """A timestamp as SQLAlchemy stores it on SQLite (UTC, naive text), timezone-aware."""
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)

@@ -85,17 +85,8 @@ def _password() -> str:
 
 
 def _print_report(report: Report, heading: str) -> None:
-    console.print(
-        f"{heading}: {report.pulled} change(s) brought here, {report.pushed} sent home"
-        f" ({report.bytes_in / 1e6:.1f} MB in, {report.bytes_out / 1e6:.1f} MB out)"
-        f" in {report.seconds:.2f} s."
-    )
-    for copy in report.conflicts:
-        console.print(
-            f"  Conflict: both sides changed it; the satellite's version is [bold]{copy}[/bold]"
-        )
-    for problem in report.problems:
-        console.print(f"  [red]Not synced:[/red] {problem}")
+    for line in control.report_lines(report, heading):
+        console.print(line)
 
 
 @travel_app.command("pack")
@@ -161,11 +152,7 @@ def sync_command(context: click.Context, data_dir: Path | None) -> None:
         report = _sync_here(context, data_dir)
     _print_report(report, "Synced")
     if not report.complete:
-        raise SyncFailed(
-            "Not everything was synced (%(count)s problem(s), listed above); fix them and run"
-            " `hameau travel sync` again.",
-            count=len(report.problems),
-        )
+        raise control.not_complete(report)
 
 
 def _sync_here(context: click.Context, data_dir: Path | None) -> Report:
@@ -186,11 +173,11 @@ def status(data_dir: Path | None) -> None:
     """What changed on each side since the last sync, and the open conflicts."""
     from hameau.node.blobs import load_store
     from hameau.node.layout import Layout
-    from hameau.node.reading import connected
+    from hameau.node.reading import database
     from hameau.travel.status import status as status_of
 
     settings = settings_for(data_dir)
-    with connected(data_dir) as connection, ExitStack() as clients:
+    with database(data_dir) as connection, ExitStack() as clients:
         satellite = _record(settings.data_dir)
         store = load_store(settings.blob_store, Layout(settings.data_dir).blobs)
         found = status_of(connection, store, satellite, _home_once(satellite, clients))

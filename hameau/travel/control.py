@@ -21,6 +21,7 @@ import json
 import os
 import socket
 import struct
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hameau.errors import HameauError
-from hameau.travel.errors import SatelliteStopped
+from hameau.travel.errors import SatelliteStopped, SyncFailed
 
 if TYPE_CHECKING:
     import asyncio
@@ -113,6 +114,65 @@ def _read_answer(connection: socket.socket) -> dict[str, Any]:
             )
         received += chunk
     return dict(json.loads(received))
+
+
+def command_line(args: list[str]) -> int | None:
+    """`hameau travel sync [--data-dir DIR]` answered by a served satellite, before click, Rich
+    and the settings load (hameau/__main__.py): its exit code, or None when no satellite is
+    served there or the arguments are anything else (the full command line then runs)."""
+    from hameau.config import resolve_data_dir
+
+    given = args[1] if len(args) == 2 and args[0] == "--data-dir" else None
+    if len(args) == 1 and args[0].startswith("--data-dir="):
+        given = args[0].partition("=")[2]
+    if args and not given:
+        return None
+    try:
+        report = ask(resolve_data_dir(given))
+        if report is None:
+            return None
+        print_report(report, "Synced")
+        if not report.complete:
+            raise not_complete(report)
+    except HameauError as error:  # as hameau/cli.py says a user's error: one line, exit 1
+        print(f"Error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def report_lines(report: Report, heading: str) -> list[str]:
+    """A sync's outcome as the commands print it (Rich markup in the lines after the first)."""
+    lines = [
+        f"{heading}: {report.pulled} change(s) brought here, {report.pushed} sent home"
+        f" ({report.bytes_in / 1e6:.1f} MB in, {report.bytes_out / 1e6:.1f} MB out)"
+        f" in {report.seconds:.2f} s."
+    ]
+    lines += [
+        f"  Conflict: both sides changed it; the satellite's version is [bold]{copy}[/bold]"
+        for copy in report.conflicts
+    ]
+    lines += [f"  [red]Not synced:[/red] {problem}" for problem in report.problems]
+    return lines
+
+
+def print_report(report: Report, heading: str) -> None:
+    """Printed as by the command line's console; Rich loaded only for lines with markup."""
+    lines = report_lines(report, heading)
+    if len(lines) == 1:
+        print(lines[0], flush=True)
+        return
+    from hameau.node.cli import console
+
+    for line in lines:
+        console.print(line)
+
+
+def not_complete(report: Report) -> HameauError:
+    return SyncFailed(
+        "Not everything was synced (%(count)s problem(s), listed above); fix them and run"
+        " `hameau travel sync` again.",
+        count=len(report.problems),
+    )
 
 
 # -- the served satellite's side

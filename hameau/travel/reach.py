@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
@@ -28,7 +28,9 @@ def readable(session: Session, member: Member, digests: Iterable[str]) -> set[st
 
     wanted = sorted({digest for digest in digests if wire.is_digest(digest)})
     found: set[str] = set()
-    own = or_(FileEntry.owner_id == member.id, FileEntry.owner_id.is_(None))
+    # The member's or the household's, as one expression: an OR of the owner is what SQLite
+    # would look up by (the member's every row), where the digests' index reads a few.
+    own = func.coalesce(FileEntry.owner_id, member.id) == member.id
     for start in range(0, len(wanted), CHUNK):
         chunk = wanted[start : start + CHUNK]
         found.update(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
@@ -132,9 +133,13 @@ def load(root: Path) -> Satellite | None:
 
 
 def save(root: Path, satellite: Satellite) -> None:
+    text = json.dumps(asdict(satellite), indent=1, sort_keys=True)
+    with suppress(OSError, ValueError):  # a round that moved no cursor: nothing new to keep
+        if path(root).read_text() == text:
+            return
     descriptor, temp = tempfile.mkstemp(dir=root, prefix=".satellite-")
     with os.fdopen(descriptor, "w") as handle:
-        json.dump(asdict(satellite), handle, indent=1, sort_keys=True)
+        handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
     os.chmod(temp, 0o600)

@@ -1,8 +1,9 @@
 """`hameau travel status` (and the satellite's travel page): what changed on each side since
 the last sync, and the conflict copies still open.
 
-Read through SQLAlchemy Core (accounts/tables.py, files/tables.py), so the command starts
-without the ORM, the models or the sync engine; the HTTP client to home is made only when a
+Read in plain SQL (accounts/tables.py, files/tables.py: on sqlite3 for the command, on
+SQLAlchemy's connection for the page), so the command starts without SQLAlchemy, the models
+or the sync engine; the HTTP client to home is made only when a
 file space was taken (there is something to ask home).
 """
 

@@ -6,22 +6,32 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 from alembic import command
+from sqlalchemy import Boolean, Date
 
 from hameau.accounts import devices, members, tables, tokens
 from hameau.node import migrate
 from hameau.node.datadir import Node
 from hameau.node.db import Base, make_engine, transaction
+from hameau.node.engine import UTCDateTime
+
+READ_AS = {"when": UTCDateTime, "day": Date, "flag": Boolean}
 
 
 def test_every_light_column_is_the_models_column() -> None:
-    for light in (tables.members, tables.app_tokens, tables.devices):
-        declared = Base.metadata.tables[light.name]
-        for column in light.columns:
-            assert column.name in declared.columns, f"{light.name}.{column.name}"
-            assert type(column.type) is type(declared.columns[column.name].type), column
+    """Each column read is the model's, read back as its type stores it on SQLite."""
+    for name, row, readers in (tables.members, tables.app_tokens, tables.devices):
+        declared = Base.metadata.tables[name]
+        assert len(row._fields) == len(readers), name
+        for column, reader in zip(row._fields, readers, strict=True):
+            assert column in declared.columns, f"{name}.{column}"
+            kind = type(declared.columns[column].type)
+            assert (
+                (kind is READ_AS[reader]) if reader in READ_AS else kind not in (*READ_AS.values(),)
+            ), f"{name}.{column} read as {reader}"
 
 
 def test_the_light_listings_list_what_the_services_list(node: Node) -> None:
@@ -31,15 +41,17 @@ def test_the_light_listings_list_what_the_services_list(node: Node) -> None:
         tokens.create_token(session, alex, "phone")
         devices.add_device(session, "Cuisine", "terminal", True)
         members.set_disabled(session, alex, True)
-    with node.sessions() as session, node.engine.connect() as connection:
-        assert [(m.name, m.disabled_at) for m in tables.list_members(connection)] == [
-            (m.name, m.disabled_at) for m in members.list_members(session)
-        ]
-        light = tables.list_tokens(connection, tables.member_id(connection, " Alex"))
-        assert [(t.id, t.created_at, t.revoked_at) for t in light] == [
-            (t.id, t.created_at, t.revoked_at) for t in tokens.list_tokens(session, alex)
-        ]
-        assert [d.name for d in tables.list_devices(connection)] == ["Cuisine"]
+    plain = sqlite3.connect(node.layout.database)  # as the commands read (node/reading.py)
+    with node.sessions() as session, node.engine.connect() as connection, closing(plain):
+        for light in (connection, plain):
+            assert [(m.name, m.is_admin, m.disabled_at) for m in tables.list_members(light)] == [
+                (m.name, m.is_admin, m.disabled_at) for m in members.list_members(session)
+            ]
+            found = tables.list_tokens(light, tables.member_id(light, " Alex"))
+            assert [(t.id, t.created_at, t.revoked_at) for t in found] == [
+                (t.id, t.created_at, t.revoked_at) for t in tokens.list_tokens(session, alex)
+            ]
+            assert [(d.name, d.shared) for d in tables.list_devices(light)] == [("Cuisine", True)]
 
 
 def test_a_listing_brings_an_older_schema_up_to_date(tmp_path: Path) -> None:
