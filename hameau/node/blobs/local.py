@@ -11,7 +11,6 @@ import contextlib
 import ctypes
 import errno
 import hashlib
-import io
 import os
 import tempfile
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from hameau.node.blobs.base import (
     hash_file,
     is_digest,
 )
+from hameau.node.blobs.verified import VerifiedReader, _identity
 from hameau.node.group import GroupSync
 
 _STAMP = "%Y%m%dT%H%M%SZ"
@@ -66,10 +66,6 @@ def _start_writeback(descriptor: int) -> None:
     libc = _libc()
     if libc is not None and hasattr(libc, "sync_file_range"):
         libc.sync_file_range(descriptor, ctypes.c_int64(0), ctypes.c_int64(0), 2)  # _WRITE
-
-
-def _identity(stat: os.stat_result) -> tuple[int, int]:
-    return stat.st_dev, stat.st_ino
 
 
 class LocalWriter:
@@ -172,54 +168,6 @@ class LocalWriter:
     ) -> None:
         if self.digest is None:
             self.abort()
-
-
-class VerifiedReader(io.RawIOBase):
-    """Stored content read from its start, hashed as it goes: the read that would return its
-    last bytes checks the hash first and, on a mismatch, quarantines the content and raises
-    `BlobDamaged` instead, so a reader never gets a whole, wrong file. A seek elsewhere than
-    the start (a ranged read) turns the check off (see `LocalBlobStore.ensure_sound`)."""
-
-    def __init__(self, store: LocalBlobStore, digest: str) -> None:
-        self.store, self.digest = store, digest
-        try:
-            self._file: BinaryIO = store.path(digest).open("rb")
-        except FileNotFoundError:
-            raise BlobDamaged(digest, "missing") from None
-        stat = os.fstat(self._file.fileno())
-        self.size, self._identity = stat.st_size, _identity(stat)
-        self._hash: hashlib._Hash | None = hashlib.sha256()
-        self._position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self._position = self._file.seek(offset, whence)
-        # From the start, hashed afresh; from elsewhere, a part: nothing to check it against.
-        self._hash = hashlib.sha256() if self._position == 0 else None
-        return self._position
-
-    def tell(self) -> int:
-        return self._position
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._file.read(size)
-        self._position += len(data)
-        if self._hash is not None:
-            self._hash.update(data)
-            if self._position >= self.size and self._hash.hexdigest() != self.digest:
-                self._hash = None
-                self.store.quarantine(self.digest, "damaged", only=self._identity)
-                raise BlobDamaged(self.digest, "damaged")
-        return data
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
 
 
 class LocalBlobStore(BlobStore):
