@@ -103,8 +103,15 @@ def test_an_accepted_move_runs_at_the_served_home_without_a_command(
             break
         time.sleep(0.5)
     assert member_row(b.data_dir, "xavier").home_here, "the move did not run"  # type: ignore[union-attr]
+    # A learns the switch from B's answer just after B commits (frozen meanwhile: never two
+    # homes), so it may come a moment later.
+    while time.monotonic() < deadline:
+        left = member_row(a.data_dir, "xavier")
+        if left is not None and left.moved_to:
+            break
+        time.sleep(0.5)
     left = member_row(a.data_dir, "xavier")
-    assert left is not None and left.moved_to  # A forwards to its new home
+    assert left is not None and left.moved_to, "A does not forward to the new home"
 
 
 def test_unsigned_and_forged_requests_are_refused(homes: dict[str, Home]) -> None:
