@@ -159,3 +159,23 @@ def issue(member: str, amount: str, data_dir: Path | None) -> None:
 def redeem(member: str, amount: str, data_dir: Path | None) -> None:
     """The cooperative redeems AMOUNT euros of MEMBER's credit (paid out in euros)."""
     _cooperative("redeem", member, amount, data_dir)
+
+
+@ledger_app.command("sync")
+@click.argument("peer", required=False)
+@data_dir_option
+def sync(peer: str | None, data_dir: Path | None) -> None:
+    """Pull the hamlet's ledger from PEER (by default its notary), verifying every position."""
+    from hameau.ledger import pull
+    from hameau.node import datadir
+    from hameau.node.cli import settings_for
+
+    node = datadir.open_node(settings_for(data_dir))
+    try:
+        pulled = pull.sync(node, peer)
+    finally:
+        node.close()
+    console.print(
+        f"The ledger is at position {pulled.head}: {pulled.stored} new positions verified and"
+        " stored."
+    )

@@ -185,6 +185,33 @@ def seal(
     return position
 
 
+state_for = _state  # what a replica's pull reads before checking a position
+
+
+def store_position(
+    session: Session,
+    found: LedgerHead | None,
+    position: LedgerEntry,
+    signed: list[LedgerSignature],
+    state: rules.State,
+    entry: rules.Entry,
+) -> None:
+    """A verified position pulled from a peer, stored as the notary stored it."""
+    moved = {
+        "seq": position.seq, "entry_hash": position.entry_hash,
+        "last_ts": max(state.last_ts, entry.ts),
+        "notaries": crypto.canonical(state.notaries).decode(), "coop": state.coop or "",
+    }  # fmt: skip
+    try:
+        _move_head(session, found, moved)
+        session.add(position)
+        session.add_all(signed)
+        _store(session, state)
+        session.flush()
+    except IntegrityError:  # a pull or an append stored this position in between
+        raise LedgerBusy("The ledger moved on while this was written; try again.") from None
+
+
 def _move_head(session: Session, found: LedgerHead | None, moved: dict) -> None:
     if found is None:
         session.add(LedgerHead(id=1, **moved))
