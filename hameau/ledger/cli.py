@@ -20,8 +20,9 @@ ledger_app = click.Group(
 
 def _account(node, session, name: str):  # type: ignore[no-untyped-def]
     """A member of this node (their account opened on first use) or an account id."""
-    from hameau.ledger import service
+    from hameau.ledger import remote, service
 
+    remote.fresh(node, session)  # a replica reads what its notary sealed since
     return service.recipient(node, session, name)
 
 

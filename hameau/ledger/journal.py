@@ -148,6 +148,20 @@ def append(
     return Appended(position, escrow)
 
 
+def sequence(node: Node, session: Session, text: bytes, signature: str) -> Appended:
+    """The notary's side of an entry signed elsewhere (a member of another home): the same
+    rules as `append`, then sealed. Raises rules.Refused (nothing written)."""
+    entry = rules.Entry.parse(text)
+    found = head(session)
+    _held(session, found)
+    state = _state(session, found, entry)
+    escrow = rules.apply(state, entry, signature)
+    position = seal(node, session, found, entry.canonical(), signature, entry, state)
+    _store(session, state)
+    session.flush()
+    return Appended(position, escrow)
+
+
 def seal(
     node: Node,
     session: Session,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 
+from sqlalchemy.orm import Session
+
 from hameau.hamlet import client
 from hameau.hamlet import service as hamlet
 from hameau.hamlet.models import HamletPeer
@@ -20,30 +22,30 @@ log = logging.getLogger(__name__)
 PATH = "/api/hamlet/ledger/positions"
 
 
-def _head(node: Node) -> int:
-    with node.sessions() as db:
-        found = journal.head(db)
-        return found.seq if found else 0
-
-
-def pull_from(node: Node, peer: HamletPeer) -> replica.Pulled:
-    """Every position the peer holds beyond this replica's head, verified, page by page; the
-    positions that verified stay stored when a later one is refused (ReplicaRefused)."""
-    total = replica.Pulled(head=_head(node))
+def pull_into(node: Node, session: Session, peer: HamletPeer) -> replica.Pulled:
+    """Every position the peer holds beyond this replica's head, verified, page by page, in
+    the caller's transaction (ReplicaRefused at the first that does not verify)."""
+    found = journal.head(session)
+    total = replica.Pulled(head=found.seq if found else 0)
     with client.to_peer(node, peer, always=True) as toward:
         while True:
             page = toward.call("GET", PATH, params={"after": total.head})
-            with node.sessions() as db:
-                try:
-                    pulled = replica.accept_page(db, page)
-                finally:
-                    db.commit()  # what verified before a refusal is kept
+            pulled = replica.accept_page(session, page)
             total.stored += pulled.stored
             total.held += pulled.held
             moved = pulled.head > total.head
             total.head = pulled.head
-            if not moved or not page.get("positions") or total.head >= int(page.get("head", 0)):
+            if not moved or total.head >= int(page.get("head", 0)):
                 return total
+
+
+def pull_from(node: Node, peer: HamletPeer) -> replica.Pulled:
+    """pull_into in a transaction of its own; what verified before a refusal is kept."""
+    with node.sessions() as session:
+        try:
+            return pull_into(node, session, peer)
+        finally:
+            session.commit()
 
 
 def candidates(node: Node, name: str | None) -> list[HamletPeer]:

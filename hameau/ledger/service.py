@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import event, or_, select
 from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
@@ -40,17 +41,44 @@ def euros(cents: int | None) -> str:
 def append(
     node: Node, session: Session, author: str, kind: str, body: dict, ts: int | None = None
 ) -> journal.Appended:
-    """journal.append, with a refusal said as one sentence for a person."""
+    """journal.append, with a refusal said as one sentence for a person; at a home that is
+    not a notary, the entry goes to the notary (remote.py)."""
+    from hameau.ledger import remote
+
+    if not remote.is_notary(node, journal.head(session)):
+        return remote.submit(node, session, author, kind, body, ts)
     try:
-        return journal.append(node, session, author, kind, body, ts)
+        done = journal.append(node, session, author, kind, body, ts)
     except rules.Refused as refusal:
         raise refused(refusal.reason) from refusal
+    _nudge_after_commit(node, session)
+    return done
+
+
+def _nudge_after_commit(node: Node, session: Session) -> None:
+    """Once the caller commits, the notary tells its paired homes to pull (nudges.py)."""
+    if session.info.get("ledger_nudge"):
+        return
+    session.info["ledger_nudge"] = True
+
+    def committed(done: Session) -> None:
+        done.info.pop("ledger_nudge", None)
+        from hameau.ledger import nudges
+
+        threading.Thread(target=nudges.quietly, args=(node,), daemon=True).start()
+
+    event.listen(session, "after_commit", committed, once=True)
 
 
 def ensure_ledger(node: Node, session: Session, ts: int | None = None) -> str:
     """The cooperative's account, opening the ledger (its first entry names this node the
     notary) the first time; returns its id."""
     found = journal.head(session)
+    if found is None:
+        from hameau.ledger import remote
+
+        if remote.adopt(node, session):  # the hamlet's ledger, if a paired home keeps it
+            found = journal.head(session)
     if found is not None and found.coop:
         return found.coop
     kept = keys.named(session, "coop", "cooperative") or keys.make(

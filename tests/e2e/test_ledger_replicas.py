@@ -1,0 +1,91 @@
+"""The hamlet's ledger across three homes served as processes: A opened it (its notary), B
+and C keep replicas. A payment by a member of B is sequenced by A and reaches C; every home
+verifies the same ledger; a home that was stopped catches up; a peer whose database was
+damaged on disk is refused."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from hameau.node.layout import Layout
+from tests.e2e.hamlet_nodes import Home, hamlet
+
+PAIRS = (("B", "A"), ("C", "A"), ("C", "B"))
+
+
+def _ok(home: Home, *args: str) -> str:
+    done = home.run("ledger", *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def _refused(home: Home, *args: str) -> str:
+    done = home.run("ledger", *args)
+    assert done.returncode != 0, done.stdout
+    said = done.stderr.strip()
+    assert len(said.splitlines()) == 1, said
+    return said
+
+
+def _members(homes: dict[str, Home]) -> None:
+    for name, member in (("A", "alex"), ("B", "bea"), ("C", "cam")):
+        added = homes[name].run("member", "add", member, *(("--admin",) if name == "A" else ()))
+        assert added.returncode == 0, added.stderr
+
+
+def _start(homes: dict[str, Home]) -> None:
+    """A opens the ledger; bea (at B) opens her account through A; A issues her 10 €."""
+    _ok(homes["A"], "issue", "alex", "20")
+    _ok(homes["B"], "sync")
+    _ok(homes["B"], "balance", "bea")
+    _ok(homes["A"], "issue", "bea", "10")
+
+
+def test_a_payment_at_b_reaches_a_and_c_and_verifies_everywhere(tmp_path: Path) -> None:
+    with hamlet(tmp_path, names=("A", "B", "C"), pairs=PAIRS) as homes:
+        _members(homes)
+        _start(homes)
+        said = _ok(homes["B"], "transfer", "bea", "alex", "2,50", "--memo", "eggs")
+        assert "2,50" in said
+        assert "22,50" in _ok(homes["A"], "balance", "alex")
+        _ok(homes["C"], "sync")
+        assert "22,50" in _ok(homes["C"], "balance", "alex")
+        assert "7,50" in _ok(homes["C"], "balance", "bea")
+        assert "eggs" in _ok(homes["C"], "history", "bea")
+        for home in homes.values():
+            assert "sound" in _ok(home, "verify")
+        # A payment beyond bea's credit: A refuses it, B says why, nothing moves.
+        said = _refused(homes["B"], "transfer", "bea", "alex", "50")
+        assert "cr\u00e9dit" in said.lower() or "credit" in said.lower()
+        assert "7,50" in _ok(homes["B"], "balance", "bea")
+
+
+def _damage_last_transfer(home: Home) -> None:
+    """The last transfer's amount rewritten in the journal of `home`'s database, on disk."""
+    with sqlite3.connect(Layout(home.data_dir).database) as db:
+        seq = db.execute("SELECT max(seq) FROM ledger_entries WHERE kind = 'transfer'").fetchone()
+        db.execute(
+            "UPDATE ledger_entries SET entry = replace(entry, '\"cents\":50,', '\"cents\":5,')"
+            " WHERE seq = ?",
+            seq,
+        )
+
+
+def test_a_stopped_home_catches_up_and_a_damaged_peer_is_refused(tmp_path: Path) -> None:
+    with hamlet(tmp_path, names=("A", "B", "C"), pairs=PAIRS) as homes:
+        _members(homes)
+        _start(homes)
+        assert "at position 5" in _ok(homes["C"], "sync")  # C had most by nudges
+        homes["C"].served.process.terminate()  # C is away while B's member pays
+        homes["C"].served.process.wait(timeout=15)
+        for amount in ("1", "1,25", "0,50"):
+            _ok(homes["B"], "transfer", "bea", "alex", amount)
+        homes["C"].restart()
+        _damage_last_transfer(homes["B"])
+        said = _refused(homes["C"], "sync", "B")
+        assert "does not verify" in said and "position 8" in said and "tampered" in said
+        assert "1 new positions" in _ok(homes["C"], "sync")  # from the notary, A
+        assert "7,25" in _ok(homes["C"], "balance", "bea")
+        assert "sound" in _ok(homes["C"], "verify")
+        assert "position 8" in _refused(homes["B"], "verify")
