@@ -93,8 +93,8 @@ def _row(given: dict[str, Any]) -> tuple[LedgerEntry, list[LedgerSignature]]:
 def _refuse(problem: Problem) -> ReplicaRefused:
     if problem.seq == 1 and problem.reason == "fork":
         return ReplicaRefused(
-            "This home server has a ledger of its own that is not the hamlet's; it cannot"
-            " adopt the hamlet's ledger. Move its entries by hand or start from an empty one."
+            "This home server has a ledger of its own that is not the hamlet's, and two"
+            " ledgers cannot be merged: it keeps its own and cannot adopt the hamlet's."
         )
     return ReplicaRefused(
         "The peer sent a position that does not verify (%(problem)s); nothing of it was stored.",
