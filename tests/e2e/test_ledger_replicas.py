@@ -5,7 +5,11 @@ damaged on disk is refused."""
 
 from __future__ import annotations
 
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from hameau.node.layout import Layout
@@ -29,7 +33,7 @@ def _refused(home: Home, *args: str) -> str:
 
 
 def _members(homes: dict[str, Home]) -> None:
-    for name, member in (("A", "alex"), ("B", "bea"), ("C", "cam")):
+    for name, member in (("A", "alex"), ("B", "bea"), ("C", "cam"))[: len(homes)]:
         added = homes[name].run("member", "add", member, *(("--admin",) if name == "A" else ()))
         assert added.returncode == 0, added.stderr
 
@@ -89,3 +93,41 @@ def test_a_stopped_home_catches_up_and_a_damaged_peer_is_refused(tmp_path: Path)
         assert "7,25" in _ok(homes["C"], "balance", "bea")
         assert "sound" in _ok(homes["C"], "verify")
         assert "position 8" in _refused(homes["B"], "verify")
+
+
+def test_a_notary_killed_mid_append_loses_nothing_half_written(tmp_path: Path) -> None:
+    with hamlet(tmp_path, names=("A", "B"), pairs=(("B", "A"),)) as homes:
+        _members(homes)
+        _start(homes)
+        paying = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "hameau",
+                    "ledger",
+                    "transfer",
+                    "bea",
+                    "alex",
+                    "0,10",
+                    "--data-dir",
+                    str(homes["B"].data_dir),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        time.sleep(1.0)  # let some reach A; no timing is asserted on
+        homes["A"].served.process.send_signal(signal.SIGKILL)
+        homes["A"].served.process.wait(timeout=15)
+        done = [p.wait(timeout=120) == 0 for p in paying]
+        assert "sound" in _ok(homes["A"], "verify")  # nothing half-written at the notary
+        homes["A"].restart()
+        _ok(homes["B"], "transfer", "bea", "alex", "1")  # sequencing goes on
+        assert "sound" in _ok(homes["B"], "verify")
+        # Every transfer that said it was done is on both ledgers, the same there.
+        assert _ok(homes["A"], "balance", "bea") == _ok(homes["B"], "balance", "bea")
+        # (one A sealed as it was killed may be there too, though its sender saw no answer)
+        assert _ok(homes["B"], "history", "bea").count("transfer") >= sum(done) + 1
