@@ -5,6 +5,7 @@ damaged on disk is refused."""
 
 from __future__ import annotations
 
+import re
 import signal
 import sqlite3
 import subprocess
@@ -12,8 +13,11 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
+
 from hameau.node.layout import Layout
 from tests.e2e.hamlet_nodes import Home, hamlet
+from tests.e2e.served import login_cookie
 
 PAIRS = (("B", "A"), ("C", "A"), ("C", "B"))
 
@@ -32,10 +36,26 @@ def _refused(home: Home, *args: str) -> str:
     return said
 
 
-def _members(homes: dict[str, Home]) -> None:
+def _members(homes: dict[str, Home]) -> dict[str, str]:
+    """alex at A (an admin), bea at B, cam at C; their generated passwords."""
+    passwords = {}
     for name, member in (("A", "alex"), ("B", "bea"), ("C", "cam"))[: len(homes)]:
         added = homes[name].run("member", "add", member, *(("--admin",) if name == "A" else ()))
         assert added.returncode == 0, added.stderr
+        passwords[member] = re.search(r"Password: (\S+)", added.stdout).group(1)  # type: ignore[union-attr]
+    return passwords
+
+
+def _pay_on_the_page(home: Home, name: str, password: str, to: str, amount: str) -> None:
+    """The member pays through the credit page's form, as a browser posts it."""
+    cookie = login_cookie(home.url, name, password, verify=home.verify)
+    cookies = {"hameau_session": cookie}
+    with httpx.Client(base_url=home.url, verify=home.verify, cookies=cookies) as web:
+        page = web.get("/credit")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        form = {"to": to, "amount": amount, "memo": "page", "csrf_token": token}
+        paid = web.post("/credit/transfer", data=form)
+    assert paid.status_code == 303 and "done=paid" in paid.headers["location"], paid.text
 
 
 def _start(homes: dict[str, Home]) -> None:
@@ -48,7 +68,7 @@ def _start(homes: dict[str, Home]) -> None:
 
 def test_a_payment_at_b_reaches_a_and_c_and_verifies_everywhere(tmp_path: Path) -> None:
     with hamlet(tmp_path, names=("A", "B", "C"), pairs=PAIRS) as homes:
-        _members(homes)
+        passwords = _members(homes)
         _start(homes)
         said = _ok(homes["B"], "transfer", "bea", "alex", "2,50", "--memo", "eggs")
         assert "2,50" in said
@@ -63,6 +83,10 @@ def test_a_payment_at_b_reaches_a_and_c_and_verifies_everywhere(tmp_path: Path) 
         said = _refused(homes["B"], "transfer", "bea", "alex", "50")
         assert "cr\u00e9dit" in said.lower() or "credit" in said.lower()
         assert "7,50" in _ok(homes["B"], "balance", "bea")
+        # bea pays alex on B's credit page: the same path through the notary.
+        _pay_on_the_page(homes["B"], "bea", passwords["bea"], "alex", "1")
+        assert "23,50" in _ok(homes["A"], "balance", "alex")
+        assert "6,50" in _ok(homes["C"], "balance", "bea")
 
 
 def _damage_last_transfer(home: Home) -> None:
