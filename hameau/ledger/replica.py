@@ -126,11 +126,27 @@ def accept(session: Session, given: dict[str, Any]) -> bool:
     entry = rules.Entry.parse(row.entry.encode())
     state = journal.state_for(session, found, entry)
     prev = found.entry_hash if found else crypto.GENESIS
+    before = dict(state.notaries)
     problem = check_position(state, row, prev, signed)
     if problem is not None:
         raise _refuse(problem)
-    journal.store_position(session, found, row, signed, state, entry)
+    kept = _valid(row, before or state.notaries, signed)
+    journal.store_position(session, found, row, kept, state, entry)
     return True
+
+
+def _valid(
+    row: LedgerEntry, notaries: dict[str, str], signed: list[LedgerSignature]
+) -> list[LedgerSignature]:
+    """Only the signatures of notaries in effect that verify are kept (a peer may add junk)."""
+    message = crypto.position_message(row.seq, row.entry_hash)
+    kept = {}
+    for s in signed:
+        key = notaries.get(s.notary)
+        if key is not None and s.notary not in kept and crypto.verify(key, message, s.signature):
+            s.entry_hash = row.entry_hash
+            kept[s.notary] = s
+    return list(kept.values())
 
 
 def accept_page(session: Session, page: dict[str, Any]) -> Pulled:

@@ -11,7 +11,7 @@ import pytest
 
 from hameau.ledger import journal, replica
 from hameau.ledger.errors import ReplicaRefused
-from hameau.ledger.models import LedgerAccount
+from hameau.ledger.models import LedgerAccount, LedgerSignature
 from hameau.ledger.verify import verify
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
@@ -101,3 +101,18 @@ def test_a_home_with_a_ledger_of_its_own_cannot_adopt_the_hamlets(tmp_path: Path
     with pytest.raises(ReplicaRefused, match="ledger of its own"):
         _take(other, _page(notary))
     assert _balances(other) == before
+
+
+def test_junk_signatures_beside_a_good_one_are_not_kept(tmp_path: Path) -> None:
+    notary, _ = small_ledger(tmp_path / "a")
+    joiner = make_node(tmp_path / "b")
+    page = _page(notary)
+    good = page["positions"][0]["signatures"][0]
+    page["positions"][0]["signatures"] += [
+        {**good, "notary": "someone"},
+        {**good, "signature": page["positions"][1]["signatures"][0]["signature"]},
+    ]
+    assert _take(joiner, page).head == 6
+    with transaction(joiner.sessions) as session:
+        assert session.query(LedgerSignature).count() == 6
+        assert verify(session).ok
