@@ -26,6 +26,19 @@ def _account(node, session, name: str):  # type: ignore[no-untyped-def]
     return service.recipient(node, session, name)
 
 
+def _nudge(data_dir: Path | None) -> None:
+    """Once committed: the paired homes are told to pull (nudges.py); none paired, nothing."""
+    from hameau.ledger import nudges
+    from hameau.node import datadir
+    from hameau.node.cli import settings_for
+
+    node = datadir.open_node(settings_for(data_dir))
+    try:
+        nudges.send(node)
+    finally:
+        node.close()
+
+
 @ledger_app.command("balance")
 @click.argument("member")
 @data_dir_option
@@ -39,6 +52,7 @@ def balance(member: str, data_dir: Path | None) -> None:
             f"{account.label} ({account.id}): {service.euros(account.balance)},"
             f" limit {service.euros(-account.limit if account.limit is not None else None)}."
         )
+    _nudge(data_dir)
 
 
 @ledger_app.command("history")
@@ -78,6 +92,7 @@ def transfer(payer: str, recipient: str, amount: str, memo: str, data_dir: Path 
             f"Paid {service.euros(cents)} to {target.label} (position {position.seq});"
             f" {source.label}'s balance: {service.euros(source.balance)}."
         )
+    _nudge(data_dir)
 
 
 @ledger_app.command("verify")

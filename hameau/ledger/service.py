@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
@@ -51,23 +50,7 @@ def append(
         done = journal.append(node, session, author, kind, body, ts)
     except rules.Refused as refusal:
         raise refused(refusal.reason) from refusal
-    _nudge_after_commit(node, session)
     return done
-
-
-def _nudge_after_commit(node: Node, session: Session) -> None:
-    """Once the caller commits, the notary tells its paired homes to pull (nudges.py)."""
-    if session.info.get("ledger_nudge"):
-        return
-    session.info["ledger_nudge"] = True
-
-    def committed(done: Session) -> None:
-        done.info.pop("ledger_nudge", None)
-        from hameau.ledger import nudges
-
-        threading.Thread(target=nudges.quietly, args=(node,), daemon=True).start()
-
-    event.listen(session, "after_commit", committed, once=True)
 
 
 def ensure_ledger(node: Node, session: Session, ts: int | None = None) -> str:

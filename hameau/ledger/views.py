@@ -4,6 +4,7 @@ redemption, the notaries). Amounts are typed in euros and kept in cents."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -104,7 +105,15 @@ async def transfer(
         said = failure.render(request.app.state.pages.gettext(request))
         given = {"to": to, "amount": amount, "memo": memo}
         return _page(request, db, visitor, failure.status, error=said, given=given)
+    db.commit()
+    threading.Thread(target=_nudge, args=(node,), daemon=True).start()  # peers pull it
     return RedirectResponse("/credit?done=paid", 303)
+
+
+def _nudge(node: Any) -> None:
+    from hameau.ledger import nudges
+
+    nudges.quietly(node)
 
 
 # What a member reads of verify's findings (verify.Problem.reason).
