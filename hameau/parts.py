@@ -312,8 +312,8 @@ PARTS: tuple[Part, ...] = (
     Part(
         "ledger",
         app="hameau.ledger.tiles:APP",
-        routers=("hameau.ledger.views:router",),
-        paths=("/credit",),
+        routers=("hameau.ledger.views:router", "hameau.ledger.api:router"),
+        paths=("/credit", "/api/hamlet/ledger"),
         commands=(
             Command(
                 "ledger",

@@ -20,9 +20,23 @@ ledger_app = click.Group(
 
 def _account(node, session, name: str):  # type: ignore[no-untyped-def]
     """A member of this node (their account opened on first use) or an account id."""
-    from hameau.ledger import service
+    from hameau.ledger import remote, service
 
+    remote.fresh(node, session)  # a replica reads what its notary sealed since
     return service.recipient(node, session, name)
+
+
+def _nudge(data_dir: Path | None) -> None:
+    """Once committed: the paired homes are told to pull (nudges.py); none paired, nothing."""
+    from hameau.ledger import nudges
+    from hameau.node import datadir
+    from hameau.node.cli import settings_for
+
+    node = datadir.open_node(settings_for(data_dir))
+    try:
+        nudges.send(node)
+    finally:
+        node.close()
 
 
 @ledger_app.command("balance")
@@ -38,6 +52,7 @@ def balance(member: str, data_dir: Path | None) -> None:
             f"{account.label} ({account.id}): {service.euros(account.balance)},"
             f" limit {service.euros(-account.limit if account.limit is not None else None)}."
         )
+    _nudge(data_dir)
 
 
 @ledger_app.command("history")
@@ -77,6 +92,7 @@ def transfer(payer: str, recipient: str, amount: str, memo: str, data_dir: Path 
             f"Paid {service.euros(cents)} to {target.label} (position {position.seq});"
             f" {source.label}'s balance: {service.euros(source.balance)}."
         )
+    _nudge(data_dir)
 
 
 @ledger_app.command("verify")
@@ -159,3 +175,23 @@ def issue(member: str, amount: str, data_dir: Path | None) -> None:
 def redeem(member: str, amount: str, data_dir: Path | None) -> None:
     """The cooperative redeems AMOUNT euros of MEMBER's credit (paid out in euros)."""
     _cooperative("redeem", member, amount, data_dir)
+
+
+@ledger_app.command("sync")
+@click.argument("peer", required=False)
+@data_dir_option
+def sync(peer: str | None, data_dir: Path | None) -> None:
+    """Pull the hamlet's ledger from PEER (by default its notary), verifying every position."""
+    from hameau.ledger import pull
+    from hameau.node import datadir
+    from hameau.node.cli import settings_for
+
+    node = datadir.open_node(settings_for(data_dir))
+    try:
+        pulled = pull.sync(node, peer)
+    finally:
+        node.close()
+    console.print(
+        f"The ledger is at position {pulled.head}: {pulled.stored} new positions verified and"
+        " stored."
+    )

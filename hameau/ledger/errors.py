@@ -53,3 +53,11 @@ REASONS = {
 
 def refused(reason: str) -> EntryRefused:
     return EntryRefused(REASONS.get(reason, REASONS["malformed"]))
+
+
+class ReplicaRefused(Conflict):
+    """A position pulled from a peer that does not verify: nothing of it is stored."""
+
+
+class NoNotary(NotFound):
+    """No paired home to pull the ledger from."""

@@ -148,6 +148,20 @@ def append(
     return Appended(position, escrow)
 
 
+def sequence(node: Node, session: Session, text: bytes, signature: str) -> Appended:
+    """The notary's side of an entry signed elsewhere (a member of another home): the same
+    rules as `append`, then sealed. Raises rules.Refused (nothing written)."""
+    entry = rules.Entry.parse(text)
+    found = head(session)
+    _held(session, found)
+    state = _state(session, found, entry)
+    escrow = rules.apply(state, entry, signature)
+    position = seal(node, session, found, entry.canonical(), signature, entry, state)
+    _store(session, state)
+    session.flush()
+    return Appended(position, escrow)
+
+
 def seal(
     node: Node,
     session: Session,
@@ -183,6 +197,33 @@ def seal(
     except IntegrityError:  # another writer sealed this position in between
         raise LedgerBusy("The ledger moved on while this was written; try again.") from None
     return position
+
+
+state_for = _state  # what a replica's pull reads before checking a position
+
+
+def store_position(
+    session: Session,
+    found: LedgerHead | None,
+    position: LedgerEntry,
+    signed: list[LedgerSignature],
+    state: rules.State,
+    entry: rules.Entry,
+) -> None:
+    """A verified position pulled from a peer, stored as the notary stored it."""
+    moved = {
+        "seq": position.seq, "entry_hash": position.entry_hash,
+        "last_ts": max(state.last_ts, entry.ts),
+        "notaries": crypto.canonical(state.notaries).decode(), "coop": state.coop or "",
+    }  # fmt: skip
+    try:
+        _move_head(session, found, moved)
+        session.add(position)
+        session.add_all(signed)
+        _store(session, state)
+        session.flush()
+    except IntegrityError:  # a pull or an append stored this position in between
+        raise LedgerBusy("The ledger moved on while this was written; try again.") from None
 
 
 def _move_head(session: Session, found: LedgerHead | None, moved: dict) -> None:

@@ -40,17 +40,28 @@ def euros(cents: int | None) -> str:
 def append(
     node: Node, session: Session, author: str, kind: str, body: dict, ts: int | None = None
 ) -> journal.Appended:
-    """journal.append, with a refusal said as one sentence for a person."""
+    """journal.append, with a refusal said as one sentence for a person; at a home that is
+    not a notary, the entry goes to the notary (remote.py)."""
+    from hameau.ledger import remote
+
+    if not remote.is_notary(node, journal.head(session)):
+        return remote.submit(node, session, author, kind, body, ts)
     try:
-        return journal.append(node, session, author, kind, body, ts)
+        done = journal.append(node, session, author, kind, body, ts)
     except rules.Refused as refusal:
         raise refused(refusal.reason) from refusal
+    return done
 
 
 def ensure_ledger(node: Node, session: Session, ts: int | None = None) -> str:
     """The cooperative's account, opening the ledger (its first entry names this node the
     notary) the first time; returns its id."""
     found = journal.head(session)
+    if found is None:
+        from hameau.ledger import remote
+
+        if remote.adopt(node, session):  # the hamlet's ledger, if a paired home keeps it
+            found = journal.head(session)
     if found is not None and found.coop:
         return found.coop
     kept = keys.named(session, "coop", "cooperative") or keys.make(

@@ -106,6 +106,18 @@ def _position(
         raise _Broken(row.seq, refusal.reason, f"{what}: {refusal.detail}") from None
 
 
+def check_position(
+    state: rules.State, row: LedgerEntry, prev: str, signed: list[LedgerSignature]
+) -> Problem | None:
+    """One position checked as `verify` checks it (a replica's pull uses it); `state` moves
+    on when it passes."""
+    try:
+        _position(state, row, prev, signed)
+    except _Broken as broken:
+        return broken.problem
+    return None
+
+
 def _chain(session: Session, report: Report) -> str:
     signatures = _signatures(session)
     pending = next(signatures, None)

@@ -4,6 +4,7 @@ redemption, the notaries). Amounts are typed in euros and kept in cents."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -70,6 +71,11 @@ def _page(request: Request, db: Session, visitor: Any, status: int = 200, **more
 
 @router.get("")
 async def credit_page(request: Request, db: DB, visitor: MemberVisitor) -> Response:
+    from hameau.ledger import remote
+
+    # A replica reads what its notary sealed since (in a thread: a call to a peer).
+    await anyio.to_thread.run_sync(remote.fresh, request.app.state.node, db)
+    db.commit()
     return _page(request, db, visitor)
 
 
@@ -83,16 +89,31 @@ async def transfer(
     memo: Annotated[str, Form(max_length=140)] = "",
 ) -> Response:
     node = request.app.state.node
-    try:
+
+    def pay() -> None:  # in a thread: at a replica, it calls the notary
+        from hameau.ledger import remote
+
         cents = service.parse_euros(amount)
+        remote.fresh(node, db)
         payer = service.member_account(node, db, member_of(visitor))
         service.transfer(node, db, payer, service.recipient(node, db, to), cents, memo)
+
+    try:
+        await anyio.to_thread.run_sync(pay)
     except HameauError as failure:
         db.rollback()
         said = failure.render(request.app.state.pages.gettext(request))
         given = {"to": to, "amount": amount, "memo": memo}
         return _page(request, db, visitor, failure.status, error=said, given=given)
+    db.commit()
+    threading.Thread(target=_nudge, args=(node,), daemon=True).start()  # peers pull it
     return RedirectResponse("/credit?done=paid", 303)
+
+
+def _nudge(node: Any) -> None:
+    from hameau.ledger import nudges
+
+    nudges.quietly(node)
 
 
 # What a member reads of verify's findings (verify.Problem.reason).

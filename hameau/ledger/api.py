@@ -1,0 +1,127 @@
+"""The ledger's routes for paired homes (signed requests only, like every route under
+/api/hamlet/): the positions after a number, for a replica to pull; and the nudge a notary
+sends after sealing, which makes this node pull from it."""
+
+from __future__ import annotations
+
+import threading
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hameau.errors import BadRequest
+from hameau.hamlet.api import SignedPeer, _answer
+from hameau.ledger import replica
+from hameau.node.datadir import Node
+from hameau.web.auth import DB
+from hameau.web.openapi import errors
+
+router = APIRouter(prefix="/api/hamlet/ledger", tags=["hamlet"])
+
+
+class Signed(BaseModel):
+    notary: str
+    entry_hash: str
+    signature: str
+
+
+class Position(BaseModel):
+    seq: int
+    entry: str = Field(description="The canonical JSON its author signed.")
+    signature: str
+    prev_hash: str
+    entry_hash: str
+    signatures: list[Signed] = Field(description="The notaries' signatures of this position.")
+
+
+class Page(BaseModel):
+    head: int = Field(description="The last position this node holds.")
+    positions: list[Position]
+
+
+class Nudged(BaseModel):
+    pulling: bool
+
+
+@router.get("/positions", response_model=Page, responses=errors(401, 403))
+async def positions(
+    request: Request,
+    db: DB,
+    peer: SignedPeer,
+    after: int = Query(0, ge=0, le=2**31, description="Positions after this one."),
+) -> Response:
+    """The positions after `after`, in order, with their notaries' signatures (a page)."""
+    return _answer(request, Page.model_validate(replica.page_after(db, after)))
+
+
+class EntryIn(BaseModel):
+    entry: str = Field(min_length=2, max_length=20_000, description="The canonical JSON signed.")
+    signature: str = Field(min_length=1, max_length=100)
+
+
+class Sequenced(BaseModel):
+    seq: int
+    entry_hash: str
+
+
+ENTRY_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": EntryIn.model_json_schema()}},
+}
+
+
+@router.post(
+    "/entries",
+    response_model=Sequenced,
+    responses=errors(400, 401, 403, 409),
+    openapi_extra={"requestBody": ENTRY_BODY},
+)
+async def entries(request: Request, db: DB, peer: SignedPeer) -> Response:
+    """An entry a member of the asking home signed: checked by the rules and sealed at the
+    next position by this notary (403 if it is not the sequencing notary)."""
+    from hameau.ledger import journal, rules
+    from hameau.ledger.errors import refused
+
+    try:
+        given = EntryIn.model_validate_json(await request.body())
+    except ValidationError:
+        raise BadRequest("A ledger entry needs its signed text and its signature.") from None
+    node = request.app.state.node
+    try:
+        done = journal.sequence(node, db, given.entry.encode(), given.signature)
+    except rules.Refused as refusal:
+        db.rollback()
+        raise refused(refusal.reason) from refusal
+    db.commit()
+    _nudge_others(node, peer.node_id)
+    answer = Sequenced(seq=done.position.seq, entry_hash=done.position.entry_hash)
+    return _answer(request, answer)
+
+
+def _nudge_others(node: Node, but: str) -> None:
+    """Tell the other paired homes a position is sealed, beside the request."""
+    from hameau.ledger import nudges
+
+    threading.Thread(target=_quietly, args=(nudges.send, node, but), daemon=True).start()
+
+
+@router.post("/nudge", response_model=Nudged, responses=errors(401, 403))
+async def nudge(request: Request, peer: SignedPeer) -> Response:
+    """A notary sealed a position: pull from it, once, beside the request."""
+    from hameau.ledger import pull
+
+    node = request.app.state.node
+    name = peer.node_id
+    threading.Thread(target=_quietly, args=(pull.sync, node, name), daemon=True).start()
+    return _answer(request, Nudged(pulling=True))
+
+
+def _quietly(work, *args) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    try:
+        work(*args)
+    except Exception as error:  # a nudge is best effort; the log says why
+        logging.getLogger(__name__).warning("ledger pull after a nudge failed: %s", error)
