@@ -40,7 +40,7 @@ class Appended:
 
 
 def head(session: Session) -> LedgerHead | None:
-    return session.get(LedgerHead, 1)
+    return session.get(LedgerHead, 1, populate_existing=True)  # as committed, not as first read
 
 
 def node_account_id(node: Node) -> str:
@@ -63,7 +63,7 @@ def signer(node: Node, session: Session, account: str) -> Callable[[bytes], byte
 
 def _held(session: Session, *rows: object) -> None:
     """Keep the rows an append reads in the session's identity map (it holds them weakly),
-    so that many appends in one transaction do not read them again."""
+    so that many appends in one transaction refresh the same objects."""
     session.info.setdefault("ledger_rows", set()).update(row for row in rows if row is not None)
 
 
@@ -89,14 +89,17 @@ def _state(session: Session, found: LedgerHead | None, entry: rules.Entry) -> ru
         state.notaries = json.loads(found.notaries)
     names, escrow_ids = rules.referenced(entry)
     for escrow_id in escrow_ids:
-        stored = session.get(LedgerEscrow, escrow_id)
+        stored = session.get(LedgerEscrow, escrow_id, populate_existing=True)
         if stored is not None:
             escrow = state.escrows[stored.id] = to_escrow(stored)
             names.update((escrow.payer, escrow.signer, *escrow.payees))
     if state.coop:
         names.add(state.coop)
     for name in names:
-        row = session.get(LedgerAccount, name)  # from the identity map once held
+        # Read again, not taken from the identity map: a row the caller loaded before the
+        # head may be older than it, and a balance computed from it would undo another
+        # writer's payment that the head's check cannot see.
+        row = session.get(LedgerAccount, name, populate_existing=True)
         if row is not None:
             state.accounts[row.id] = to_account(row)
             _held(session, row)
@@ -133,7 +136,7 @@ def append(
     """Sign an entry by `author` (a key this node holds), check it, seal it. Raises
     rules.Refused (nothing written) when a rule refuses it."""
     found = head(session)
-    account = session.get(LedgerAccount, author)
+    account = session.get(LedgerAccount, author, populate_existing=True)
     _held(session, found)
     nonce = (account.nonce if account is not None else 0) + 1
     when = max(int(time.time()) if ts is None else ts, found.last_ts if found else 0)

@@ -91,3 +91,30 @@ def test_two_appenders_at_once_never_fork(tmp_path: Path) -> None:
     balance = hameau("ledger", "balance", "alex", "--data-dir", str(node.layout.root)).stdout
     cents = 1450 - paid[0] + paid[1]
     assert f"{cents // 100},{cents % 100:02d}" in balance, (balance, paid)
+
+
+def test_a_payment_made_with_rows_read_before_another_payment_loses_neither(
+    tmp_path: Path,
+) -> None:
+    """The two appenders' race, made deterministic: a session reads both accounts, another
+    writer commits a payment, then the first session pays with the rows it read before. Both
+    payments count and the ledger verifies (a balance computed from the older rows would undo
+    the other payment)."""
+    from hameau.ledger import service
+    from hameau.ledger.models import LedgerAccount
+    from hameau.node.db import transaction
+
+    node, accounts = small_ledger(tmp_path / "node")
+    with transaction(node.sessions) as late:
+        alex = late.get(LedgerAccount, accounts["alex"])
+        sam = late.get(LedgerAccount, accounts["sam"])
+        assert alex is not None and sam is not None and alex.balance == 1450
+        with transaction(node.sessions) as other:
+            payer = other.get(LedgerAccount, accounts["sam"])
+            payee = other.get(LedgerAccount, accounts["alex"])
+            service.transfer(node, other, payer, payee, 100)
+        service.transfer(node, late, alex, sam, 1)
+    node.close()
+    assert "8 positions" in _sound(node.layout.root)
+    balance = hameau("ledger", "balance", "alex", "--data-dir", str(node.layout.root)).stdout
+    assert "15,49" in balance, balance
