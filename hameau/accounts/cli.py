@@ -153,7 +153,7 @@ def token_revoke(token_id: int, data_dir: Path | None) -> None:
     console.print(f"App password {token_id} revoked.")
 
 
-def _parse_date(text: str | None) -> date | None:
+def parse_acquired(text: str | None) -> date | None:
     if not text:
         return None
     try:
@@ -183,7 +183,7 @@ def device_add(
         owner_member = members.find_member(session, owner) if owner else None
         device = devices.add_device(
             session, name, kind, shared, owner=owner_member,
-            acquired_on=_parse_date(acquired), lifetime_years=lifetime_years,
+            acquired_on=parse_acquired(acquired), lifetime_years=lifetime_years,
         )  # fmt: skip
     console.print(
         f"Device [bold]{device.name}[/bold] added ({kind}, {'shared' if shared else 'personal'})."

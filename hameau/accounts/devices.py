@@ -15,6 +15,17 @@ from hameau.node.db import utcnow
 ENROL_CODE_LIFETIME = timedelta(hours=24)
 
 
+def _check_inventory(kind: str, acquired_on: date | None, lifetime_years: int | None) -> None:
+    if kind not in DEVICE_KINDS:
+        raise BadRequest(
+            "The kind of device must be one of: %(kinds)s.", kinds=", ".join(DEVICE_KINDS)
+        )
+    if lifetime_years is not None and not 1 <= lifetime_years <= 50:
+        raise BadRequest("The expected lifetime is a number of years between 1 and 50.")
+    if acquired_on is not None and acquired_on > date.today():
+        raise BadRequest("The acquisition date cannot be in the future.")
+
+
 def add_device(
     session: Session,
     name: str,
@@ -29,14 +40,7 @@ def add_device(
     name = name.strip()
     if not name or len(name) > 80:
         raise BadRequest("A device name is 1 to 80 characters.")
-    if kind not in DEVICE_KINDS:
-        raise BadRequest(
-            "The kind of device must be one of: %(kinds)s.", kinds=", ".join(DEVICE_KINDS)
-        )
-    if lifetime_years is not None and not 1 <= lifetime_years <= 50:
-        raise BadRequest("The expected lifetime is a number of years between 1 and 50.")
-    if acquired_on is not None and acquired_on > date.today():
-        raise BadRequest("The acquisition date cannot be in the future.")
+    _check_inventory(kind, acquired_on, lifetime_years)
     if session.scalar(select(Device.id).where(Device.name == name)) is not None:
         raise Conflict("A device named '%(name)s' already exists.", name=name)
     device = Device(
@@ -152,14 +156,7 @@ def set_inventory(
     lifetime_years: int | None = None,
 ) -> None:
     """Correct a device's inventory fields (the footprint's page and `hameau impact device`)."""
-    if kind not in DEVICE_KINDS:
-        raise BadRequest(
-            "The kind of device must be one of: %(kinds)s.", kinds=", ".join(DEVICE_KINDS)
-        )
-    if lifetime_years is not None and not 1 <= lifetime_years <= 50:
-        raise BadRequest("The expected lifetime is a number of years between 1 and 50.")
-    if acquired_on is not None and acquired_on > date.today():
-        raise BadRequest("The acquisition date cannot be in the future.")
+    _check_inventory(kind, acquired_on, lifetime_years)
     device.kind, device.shared = kind, shared
     device.owner_id = None if shared or owner is None else owner.id
     device.acquired_on, device.lifetime_years = acquired_on, lifetime_years

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
 from hameau.errors import BadRequest, Conflict, InsufficientStorage
-from hameau.files import carried, dav_props, journal, paths, purge, quota, replacing, shares
+from hameau.files import carried, dav_props, journal, paths, purge, quota, replacing, shares, walk
 from hameau.files import service as files
 from hameau.files.models import DavProperty, FileEntry, FileShare, FileVersion
 from hameau.files.retention import versions
@@ -39,20 +39,6 @@ from hameau.search import index
 
 INDEX = "files.json"
 STORE_BATCH = 256  # contents made durable together
-
-
-def _tree(session: Session, top: FileEntry, base: str = "") -> list[tuple[str, FileEntry]]:
-    """Every live entry below ``top`` (folders too), with its path from ``base``."""
-    found: list[tuple[str, FileEntry]] = []
-    pending = [(base, top)]
-    while pending:
-        prefix, folder = pending.pop()
-        for entry in files.children(session, folder):
-            path = f"{prefix}/{entry.name}" if prefix else entry.name
-            found.append((path, entry))
-            if entry.is_dir:
-                pending.append((path, entry))
-    return sorted(found, key=lambda item: item[0])
 
 
 def _copy(node: Node, archive: ArchiveWriter, path: str, digest: str, shown: str) -> None:
@@ -104,7 +90,7 @@ def _rows_by_entry(
 def _trash_record(
     node: Node, session: Session, archive: ArchiveWriter, written: set[str], entry: FileEntry
 ) -> dict[str, Any]:
-    inside = _tree(session, entry) if entry.is_dir else [("", entry)]
+    inside = walk.tree(session, entry) if entry.is_dir else [("", entry)]
     origin = entry.deleted_from or entry.name
     for path, item in inside:
         if not item.is_dir and item.blob:
@@ -123,7 +109,7 @@ def _trash_record(
 
 def export(node: Node, session: Session, member: Member, archive: ArchiveWriter) -> None:
     top = files.root(session, files.space(member, "mine"))
-    tree = _tree(session, top)
+    tree = walk.tree(session, top)
     written: set[str] = set()
     records, folders, shared, properties = [], [], [], []
     names = dict(session.execute(select(Member.id, Member.name)).all())
@@ -385,7 +371,7 @@ def _check_room(session: Session, member: Member, total: int) -> None:
 def _import_extras(session: Session, member: Member, data: dict[str, Any]) -> list[str]:
     """Shares and dead properties of live entries; returns the names of members not here."""
     top = files.root(session, files.space(member, "mine"))
-    live = dict(_tree(session, top))
+    live = dict(walk.tree(session, top))
     skipped = []
     for share in data.get("shares", []):
         entry, name = live.get(share["path"]), share.get("with")

@@ -140,17 +140,7 @@ def _purge_entries(session: Session, store: BlobStore, roots: list[int]) -> int:
     if not roots:
         return 0
     _make_room(session)
-    digests = _blobs_of(session, _subtrees(session, roots))
-    for batch in _chunks(roots):
-        # The database's cascade takes the content of folders, versions and shares along.
-        session.execute(
-            delete(FileEntry)
-            .where(FileEntry.id.in_(batch))
-            .execution_options(synchronize_session=False)
-        )
-    freed = _release(session, store, digests)
-    session.expire_all()
-    return freed
+    return _release(session, store, drop_entries(session, roots))
 
 
 def drop_entries(session: Session, roots: list[int]) -> set[str]:
@@ -161,6 +151,7 @@ def drop_entries(session: Session, roots: list[int]) -> set[str]:
         return set()
     digests = _blobs_of(session, _subtrees(session, roots))
     for batch in _chunks(roots):
+        # The database's cascade takes the content of folders, versions and shares along.
         session.execute(
             delete(FileEntry)
             .where(FileEntry.id.in_(batch))

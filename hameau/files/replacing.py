@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
-from hameau.files import journal, purge
+from hameau.files import journal, purge, walk
 from hameau.files import service as files
 from hameau.files.models import DavProperty, FileEntry, FileShare
 from hameau.files.retention import versions
@@ -29,26 +29,13 @@ def _when(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-def _live(session: Session, top: FileEntry) -> list[tuple[str, FileEntry]]:
-    found: list[tuple[str, FileEntry]] = []
-    pending = [("", top)]
-    while pending:
-        prefix, folder = pending.pop()
-        for entry in files.children(session, folder):
-            path = f"{prefix}/{entry.name}" if prefix else entry.name
-            found.append((path, entry))
-            if entry.is_dir:
-                pending.append((path, entry))
-    return sorted(found, key=lambda item: item[0])
-
-
 def _unlisted_live(session: Session, member: Member, data: dict[str, Any]) -> list[FileEntry]:
     """The topmost live entries the archive does not hold as they are (or not at all)."""
     folders = set(data.get("folders", []))
     recorded = {record["path"] for record in data.get("files", [])}
     gone: list[FileEntry] = []
     gone_paths: list[str] = []
-    for path, entry in _live(session, files.root(session, files.space(member, "mine"))):
+    for path, entry in walk.tree(session, files.root(session, files.space(member, "mine"))):
         if any(path.startswith(f"{above}/") for above in gone_paths):
             continue  # inside a folder that goes already
         if (path in folders) if entry.is_dir else (path in recorded):

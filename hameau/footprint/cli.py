@@ -4,12 +4,11 @@ machine, and a wall meter's reading entered by hand."""
 from __future__ import annotations
 
 import sys
-from datetime import date
 from pathlib import Path
 
 import click
 
-from hameau.errors import BadRequest
+from hameau.accounts.cli import parse_acquired
 from hameau.footprint.factors import NODE_KINDS
 from hameau.node.cli import console, data_dir_option, node_session
 
@@ -18,15 +17,6 @@ impact_app = click.Group(
     help="The footprint: the household's devices and node, measured or from open data.",
     no_args_is_help=True,
 )
-
-
-def _date(text: str | None) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise BadRequest("The acquisition date must look like 2021-03-15.") from None
 
 
 @impact_app.command("report")
@@ -66,7 +56,7 @@ def impact_device(
         who = members.find_member(session, owner) if owner else device.owner
         devices.set_inventory(
             device, kind or device.kind, shared, owner=who,
-            acquired_on=_date(acquired) if acquired else device.acquired_on,
+            acquired_on=parse_acquired(acquired) if acquired else device.acquired_on,
             lifetime_years=lifetime_years if lifetime_years is not None else device.lifetime_years,
         )  # fmt: skip
         said = f"{device.kind}, {'shared' if device.shared else 'personal'}"
@@ -85,7 +75,7 @@ def impact_node(kind: str | None, acquired: str | None, lifetime_years: int | No
     from hameau.footprint import inventory
 
     with node_session(data_dir) as (_, session):
-        profile = inventory.set_node(session, kind=kind, acquired_on=_date(acquired),
+        profile = inventory.set_node(session, kind=kind, acquired_on=parse_acquired(acquired),
                                      lifetime_years=lifetime_years, country=country)  # fmt: skip
         said = f"{profile.kind or 'desktop (not set)'}, electricity of {profile.country}"
     console.print(f"The node's machine: {said}.")
