@@ -1,6 +1,7 @@
 """The credit pages: a member's balance, history, open contracts and a transfer form to another
-member of this home server; the cooperative's admin page (accounts and limits, issuance and
-redemption, the notaries). Amounts are typed in euros and kept in cents."""
+member (of this home, or of a home sharing the ledger); the cooperative's admin page (accounts
+and limits, issuance and redemption, the notaries). Amounts are typed in euros and kept in
+cents."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from hameau.accounts.models import Member
 from hameau.errors import N_, HameauError
 from hameau.ledger import journal, service, verify
+from hameau.ledger.models import LedgerAccount, LedgerKey
 from hameau.web.auth import DB, AdminVisitor, MemberVisitor, member_of
 
 router = APIRouter(prefix="/credit", include_in_schema=False)
@@ -54,12 +56,20 @@ def _page(request: Request, db: Session, visitor: Any, status: int = 200, **more
         .where(Member.id != member.id, Member.disabled_at.is_(None))
         .order_by(Member.name)
     ).all()
+    # Members of paired homes, known from the shared ledger: accounts whose key is kept elsewhere.
+    kept_here = select(LedgerKey.account)
+    elsewhere = db.scalars(
+        select(LedgerAccount)
+        .where(LedgerAccount.kind == "member", LedgerAccount.id.not_in(kept_here))
+        .order_by(LedgerAccount.label)
+    ).all()
     context = {
         "title": N_("Credit"),
         "account": account,
         "lines": service.history(db, account, 50),
         "contracts": service.open_contracts(db, account),
         "others": others,
+        "elsewhere": elsewhere,
         "kinds": KINDS,
         "euros": service.euros,
         "date": _date,

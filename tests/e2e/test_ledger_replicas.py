@@ -53,7 +53,10 @@ def _pay_on_the_page(home: Home, name: str, password: str, to: str, amount: str)
     with httpx.Client(base_url=home.url, verify=home.verify, cookies=cookies) as web:
         page = web.get("/credit")
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-        form = {"to": to, "amount": amount, "memo": "page", "csrf_token": token}
+        # The recipient as the page offers it (a member of another home: their account).
+        offered = re.search(rf'<option value="([^"]+)"[^>]*>[^<]*\b{to}\b', page.text)
+        assert offered is not None, f"{to} is not among the page's recipients"
+        form = {"to": offered.group(1), "amount": amount, "memo": "page", "csrf_token": token}
         paid = web.post("/credit/transfer", data=form)
     assert paid.status_code == 303 and "done=paid" in paid.headers["location"], paid.text
 
