@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -60,6 +61,7 @@ def serve(
 def _demo_household(node: datadir.Node) -> list[tuple[str, str, str]]:
     from hameau import demo as demo_content
     from hameau.accounts import devices, members
+    from hameau.footprint import inventory
 
     people = [
         ("camille", "Camille", True),
@@ -82,6 +84,8 @@ def _demo_household(node: datadir.Node) -> list[tuple[str, str, str]]:
         devices.add_device(
             session, "Téléphone d'Alex", "phone", False, owner=created["alex"], lifetime_years=4
         )
+        # The node itself: a second-hand desktop, so the footprint report has its machine.
+        inventory.set_node(session, kind="desktop", acquired_on=date(2019, 3, 1), lifetime_years=10)
     demo_content.add_content(node)
     return logins
 

@@ -41,5 +41,8 @@ def test_the_demo_household_comes_with_files_notes_events_and_a_conversation(
         assert "Dîner de ce soir" in inbox and 'class="badge"' in inbox
     finally:
         node.close()
+    report = hameau("impact", "report", "--format", "md", data_dir=root)
+    assert report.returncode == 0, report.stderr
+    assert "| node | lifetime | 10 years, estimated |" in report.stdout  # the demo's own machine
     again = hameau("demo", data_dir=root)  # a second run reuses the household, adds nothing
     assert again.returncode == 0 and "already" in again.stdout
