@@ -29,7 +29,6 @@ from wsgidav.dav_error import HTTP_CREATED, DAVError
 from wsgidav.util import checked_etag
 
 from hameau.accounts import tokens
-from hameau.accounts.models import Member
 from hameau.errors import HameauError
 from hameau.files import paths
 from hameau.files import service as files
@@ -123,8 +122,7 @@ def find(node: Node, put: Asked) -> Found | None:
     `files.plan_in`); None when WsgiDAV must answer (a refusal, or nothing to write into)."""
 
     def work(session: Any) -> Found | None:
-        member_id = tokens.login(session, put.user, put.password)
-        member = session.get(Member, member_id) if member_id is not None else None
+        member = tokens.login_member(session, put.user, put.password)
         if member is None or not member.active:
             return None
         where = files.space(member, put.top)
