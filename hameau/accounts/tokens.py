@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
@@ -84,7 +84,35 @@ def login(session: Session, name: str, secret: str) -> int | None:
     found = session.execute(_LOGIN, {"hash": digest(secret), "name": name.strip().lower()}).first()
     if found is None:
         return None
-    now = utcnow()
-    if found.last_used_at is None or now - found.last_used_at > TOUCH_EVERY:
-        session.execute(update(AppToken).where(AppToken.id == found.id).values(last_used_at=now))
+    _touch(session, found.id, found.last_used_at)
     return int(found.member_id)
+
+
+def _touch(session: Session, token_id: int, last_used_at: datetime | None) -> None:
+    now = utcnow()
+    if last_used_at is None or now - last_used_at > TOUCH_EVERY:
+        session.execute(update(AppToken).where(AppToken.id == token_id).values(last_used_at=now))
+
+
+_LOGIN_MEMBER = (  # the same, the member's row as an entity
+    select(Member, AppToken.id.label("token_id"), AppToken.last_used_at)
+    .join(AppToken, Member.id == AppToken.member_id)
+    .where(
+        AppToken.token_hash == bindparam("hash"),
+        AppToken.revoked_at.is_(None),
+        Member.disabled_at.is_(None),
+        Member.name == bindparam("name"),
+    )
+)
+
+
+def login_member(session: Session, name: str, secret: str) -> Member | None:
+    """`login`, the member loaded by the same statement (a WebDAV PUT needs it)."""
+    if not secret.startswith(PREFIX) or len(secret) > 100:
+        return None
+    query = {"hash": digest(secret), "name": name.strip().lower()}
+    found = session.execute(_LOGIN_MEMBER, query).first()
+    if found is None:
+        return None
+    _touch(session, found.token_id, found.last_used_at)
+    return found.Member  # type: ignore[no-any-return]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import OperationalError
 from wsgidav.dav_error import (
     HTTP_CONFLICT,
@@ -71,12 +72,18 @@ def lock_key(member_id: int, top: str, parts: list[str], collection: bool) -> st
     return quote(key + ("/" if collection else ""))
 
 
+_ACTIVE = select(Member.id).where(Member.id == bindparam("id"), Member.disabled_at.is_(None))
+
+
 class _Context:
     """What every resource of one request shares: the node and the member."""
 
-    def __init__(self, node: Node, member_id: int) -> None:
+    def __init__(self, node: Node, member_id: int, member: Member | None = None) -> None:
         self.node = node
         self.member_id = member_id
+        # The member as an earlier transaction of this request read it (a PUT's, dav_put):
+        # then only whether they are still active is asked again, not their whole row.
+        self.member = member
 
     @classmethod
     def of(cls, provider: HameauProvider, environ: dict[str, Any]) -> _Context:
@@ -89,7 +96,10 @@ class _Context:
         of a photo archive."""
 
         def transact(session: Any) -> Any:
-            member = session.get(Member, self.member_id)
+            if self.member is not None:
+                member = self.member if session.scalar(_ACTIVE, {"id": self.member_id}) else None
+            else:
+                member = session.get(Member, self.member_id)
             if member is None or not member.active:
                 raise Forbidden("This account is disabled.")
             return work(session, member)

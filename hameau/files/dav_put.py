@@ -65,7 +65,7 @@ class Asked:
 class Found:
     """What the PUT's one transaction found: who, where, and what is there already."""
 
-    member_id: int
+    member: Member  # read by this transaction, detached after it
     plan: files.WritePlan
     new: bool
     etag: str | None  # the file replaced, None for a new file
@@ -123,8 +123,7 @@ def find(node: Node, put: Asked) -> Found | None:
     `files.plan_in`); None when WsgiDAV must answer (a refusal, or nothing to write into)."""
 
     def work(session: Any) -> Found | None:
-        member_id = tokens.login(session, put.user, put.password)
-        member = session.get(Member, member_id) if member_id is not None else None
+        member = tokens.login_member(session, put.user, put.password)
         if member is None or not member.active:
             return None
         where = files.space(member, put.top)
@@ -143,8 +142,8 @@ def find(node: Node, put: Asked) -> Found | None:
         except HameauError:
             return None
         if existing is None:
-            return Found(member.id, plan, True, None, None)
-        return Found(member.id, plan, False, existing.blob, existing.modified_at.timestamp())
+            return Found(member, plan, True, None, None)
+        return Found(member, plan, False, existing.blob, existing.modified_at.timestamp())
 
     return retrying(node.sessions, work)  # type: ignore[no-any-return]
 
@@ -269,8 +268,8 @@ class NativePut:
         one its folder, must not be locked; the file is then marked as being written, so
         that no LOCK is granted on it until the write is recorded."""
         locks = self.provider.lock_manager
-        key = lock_key(found.member_id, put.top, put.parts, collection=False)
-        checked = lock_key(found.member_id, put.top, put.parts[:-1], True) if found.new else key
+        key = lock_key(found.member.id, put.top, put.parts, collection=False)
+        checked = lock_key(found.member.id, put.top, put.parts[:-1], True) if found.new else key
         locks.check_write_permission(url=checked, depth="0", token_list=[], principal=put.user)
         return locks.write_transaction(url=key, token_list=[], principal=put.user)
 
@@ -283,7 +282,7 @@ class NativePut:
                 return None
             if put.declared is not None and upload.writer.size != put.declared:
                 raise DAVError(400, context_info="The upload was cut off; nothing was kept.")
-            context = _Context(self.node, found.member_id)
+            context = _Context(self.node, found.member.id, found.member)
             entry = await anyio.to_thread.run_sync(
                 recorded, context, found.plan, upload, put.content_type
             )
