@@ -262,6 +262,27 @@ OPTIONS: dict[str, Option] = {
         " moving here are accepted without asking an admin; empty: an admin accepts each.",
         str,
     ),
+    "compute_check_seconds": Option(
+        60,
+        "Seconds between two looks of the served node at its compute jobs in flight (and at"
+        " jobs submitted from the command line); a job submitted from the page starts at once.",
+        _positive_number,
+    ),
+    "compute_lost_seconds": Option(
+        120,
+        "Seconds a provider running a job may stay unreachable before the job is matched"
+        " elsewhere.",
+        _positive_number,
+    ),
+    "compute_match_minutes": Option(
+        10, "Minutes a job may wait for providers before it fails, refunded.", _positive_number
+    ),
+    "compute_tamper_outputs": Option(
+        False,
+        "For tests only: this node changes the outputs of the jobs it runs for others (a"
+        " dishonest provider), so that the hamlet's verification can be seen catching it.",
+        _boolean,
+    ),
     "footprint_powercap": Option(
         "/sys/class/powercap", "Where the kernel shows the RAPL energy counters.", str
     ),
@@ -325,6 +346,10 @@ class Settings:
     footprint_powercap: str = OPTIONS["footprint_powercap"].default
     footprint_sample_minutes: int = OPTIONS["footprint_sample_minutes"].default
     ledger_escrow: str = OPTIONS["ledger_escrow"].default
+    compute_check_seconds: float = OPTIONS["compute_check_seconds"].default
+    compute_lost_seconds: float = OPTIONS["compute_lost_seconds"].default
+    compute_match_minutes: float = OPTIONS["compute_match_minutes"].default
+    compute_tamper_outputs: bool = OPTIONS["compute_tamper_outputs"].default
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **values: Any) -> Settings:

@@ -327,6 +327,29 @@ PARTS: tuple[Part, ...] = (
         settings=("ledger_escrow",),
     ),
     Part(
+        "compute",
+        app="hameau.compute.tiles:APP",
+        routers=("hameau.compute.api:router", "hameau.compute.views:router"),
+        paths=("/compute", "/api/hamlet/compute"),
+        commands=(
+            Command(
+                "compute",
+                "hameau.compute.cli:compute_app",
+                "Lending idle compute: WebAssembly jobs run, verified and paid across the hamlet.",
+            ),
+        ),
+        templates=True,
+        models=("hameau.compute.models",),
+        errors=("hameau.compute.errors",),
+        settings=(
+            "compute_check_seconds",
+            "compute_lost_seconds",
+            "compute_match_minutes",
+            "compute_tamper_outputs",
+        ),
+        state="hameau.compute.state:attach",
+    ),
+    Part(
         "accounts",
         app="hameau.accounts.tiles:APP",
         # The home page and the login at start; the account and admin pages and the members'

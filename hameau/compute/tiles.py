@@ -1,0 +1,13 @@
+"""The compute part's navigation entry and home tiles (see hameau/parts.py): a light module."""
+
+from __future__ import annotations
+
+from hameau.errors import N_
+from hameau.web.home import AppInfo, Tile
+
+APP = AppInfo(
+    "compute",
+    (
+        Tile(N_("Compute"), N_("Jobs you submitted to the hamlet's idle machines, and the jobs this home ran."), "/compute"),
+    ),
+)  # fmt: skip
