@@ -271,6 +271,24 @@ OPTIONS: dict[str, Option] = {
         " no timer when the counters cannot be read).",
         _positive_int,
     ),
+    "compute_idle_load": Option(
+        0.3,
+        "Lending compute: the load average (1 minute, and over the idle window) under which the"
+        " machine counts as idle, not counting the jobs it runs for others.",
+        _positive_number,
+    ),
+    "compute_idle_minutes": Option(
+        15,
+        "Lending compute: minutes with no member using the node and the load under"
+        " compute_idle_load before a job may start (decimals allowed).",
+        _positive_number,
+    ),
+    "compute_vacate_minutes": Option(
+        10,
+        "Lending compute: minutes a job may stay suspended (a member is using the node) before"
+        " it is stopped and sent elsewhere (decimals allowed).",
+        _positive_number,
+    ),
 }
 
 
@@ -325,6 +343,9 @@ class Settings:
     footprint_powercap: str = OPTIONS["footprint_powercap"].default
     footprint_sample_minutes: int = OPTIONS["footprint_sample_minutes"].default
     ledger_escrow: str = OPTIONS["ledger_escrow"].default
+    compute_idle_load: float = OPTIONS["compute_idle_load"].default
+    compute_idle_minutes: float = OPTIONS["compute_idle_minutes"].default
+    compute_vacate_minutes: float = OPTIONS["compute_vacate_minutes"].default
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **values: Any) -> Settings:

@@ -326,6 +326,23 @@ PARTS: tuple[Part, ...] = (
         environment="hameau.ledger.environment",
         settings=("ledger_escrow",),
     ),
+    # compute-offers' temporary entry: the lead merges it into compute-jobs' "compute" part.
+    Part(
+        "compute",
+        app="hameau.compute.offer_tiles:APP",
+        routers=("hameau.compute.offer_views:router",),
+        paths=("/compute/offer",),
+        commands=(
+            Command(
+                "compute",
+                "hameau.compute.offer_cli:compute_app",
+                "Lending idle compute to the hamlet: what this node lends, when, at what price.",
+            ),
+        ),
+        templates=True,
+        models=("hameau.compute.offer_models",),
+        settings=("compute_idle_load", "compute_idle_minutes", "compute_vacate_minutes"),
+    ),
     Part(
         "accounts",
         app="hameau.accounts.tiles:APP",
