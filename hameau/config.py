@@ -292,6 +292,24 @@ OPTIONS: dict[str, Option] = {
         " no timer when the counters cannot be read).",
         _positive_int,
     ),
+    "compute_idle_load": Option(
+        0.3,
+        "Lending compute: the load average (1 minute, and over the idle window) under which the"
+        " machine counts as idle, not counting the jobs it runs for others.",
+        _positive_number,
+    ),
+    "compute_idle_minutes": Option(
+        15,
+        "Lending compute: minutes with no member using the node and the load under"
+        " compute_idle_load before a job may start (decimals allowed).",
+        _positive_number,
+    ),
+    "compute_vacate_minutes": Option(
+        10,
+        "Lending compute: minutes a job may stay suspended (a member is using the node) before"
+        " it is stopped and sent elsewhere (decimals allowed).",
+        _positive_number,
+    ),
 }
 
 
@@ -350,6 +368,9 @@ class Settings:
     compute_lost_seconds: float = OPTIONS["compute_lost_seconds"].default
     compute_match_minutes: float = OPTIONS["compute_match_minutes"].default
     compute_tamper_outputs: bool = OPTIONS["compute_tamper_outputs"].default
+    compute_idle_load: float = OPTIONS["compute_idle_load"].default
+    compute_idle_minutes: float = OPTIONS["compute_idle_minutes"].default
+    compute_vacate_minutes: float = OPTIONS["compute_vacate_minutes"].default
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **values: Any) -> Settings:

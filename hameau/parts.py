@@ -329,7 +329,11 @@ PARTS: tuple[Part, ...] = (
     Part(
         "compute",
         app="hameau.compute.tiles:APP",
-        routers=("hameau.compute.api:router", "hameau.compute.views:router"),
+        routers=(
+            "hameau.compute.api:router",
+            "hameau.compute.views:router",
+            "hameau.compute.offer_views:router",
+        ),
         paths=("/compute", "/api/hamlet/compute"),
         commands=(
             Command(
@@ -339,9 +343,12 @@ PARTS: tuple[Part, ...] = (
             ),
         ),
         templates=True,
-        models=("hameau.compute.models",),
+        models=("hameau.compute.models", "hameau.compute.offer_models"),
         errors=("hameau.compute.errors",),
         settings=(
+            "compute_idle_load",
+            "compute_idle_minutes",
+            "compute_vacate_minutes",
             "compute_check_seconds",
             "compute_lost_seconds",
             "compute_match_minutes",

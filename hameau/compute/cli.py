@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from hameau.compute.errors import JobRefused
+from hameau.compute.offer_cli import offer
 from hameau.node.cli import console, data_dir_option, node_session
 
 compute_app = click.Group(
@@ -18,6 +19,7 @@ compute_app = click.Group(
     help="Lending idle compute: WebAssembly jobs run, verified and paid across the hamlet.",
     no_args_is_help=True,
 )
+compute_app.add_command(offer)  # compute-offers' `hameau compute offer`
 
 SIZE = re.compile(r"\s*(\d+)\s*([kKmMgG]?)(?:i?[bB])?\s*")
 COUNT = re.compile(r"\s*(\d+)\s*([kKmMgG]?)\s*")
