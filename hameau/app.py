@@ -49,6 +49,7 @@ LARGER_BODIES = {
     "/api/travel/": 16 << 20,
     "/api/hamlet/moves/": 16 << 20,
     "/api/hamlet/backup/": 144 << 20,  # a peer's restic pack (hameau/backup/store.py)
+    "/api/hamlet/compute/": 5 << 20,  # a job's content in 4 MiB pieces (compute/provider.py)
 }
 
 
