@@ -71,7 +71,7 @@ def _check(
 def default_price(budget_cents: int, fuel: int, redundancy: int) -> int:
     """The highest price per million fuel at which the budget pays every run, and a third
     provider on a mismatch."""
-    return max(1, budget_cents * 1_000_000 // ((redundancy + 1) * fuel))
+    return budget_cents * 1_000_000 // ((redundancy + 1) * fuel)  # 0: only free providers
 
 
 def submit(
