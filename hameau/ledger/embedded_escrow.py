@@ -56,7 +56,13 @@ class EmbeddedEscrow:
         try:
             return service.append(self.node, session, author, kind, body, self.clock())
         except PeerFailed as failure:
-            sentences = {sentence: reason for reason, sentence in REASONS.items()}
+            from hameau.web.i18n import load_catalogues  # the notary says it in its language
+
+            sentences = {
+                language.gettext(sentence): reason
+                for language in load_catalogues().values()
+                for reason, sentence in REASONS.items()
+            }
             if failure.code == 400 and failure.why in sentences:
                 raise EscrowError(sentences[failure.why]) from failure
             raise

@@ -119,7 +119,11 @@ def test_a_provider_returning_a_wrong_output_is_caught_and_not_paid(tmp_path: Pa
         job = _submitted(out)
         said = _wait(a, job, "done")
         assert said.splitlines()[0].split()[3] == "done", said
-        runs = {line.split()[2].rstrip(":"): line for line in said.splitlines() if line.startswith("  run at")}
+        runs = {
+            line.split()[2].rstrip(":"): line
+            for line in said.splitlines()
+            if line.startswith("  run at")
+        }
         assert set(runs) == {"B", "C", "D"}, said  # a third provider after the mismatch
         assert ": disagreed" in runs["D"] and "paid 0,00" in runs["D"], said
         assert ": agreed" in runs["B"] and ": agreed" in runs["C"], said
@@ -153,3 +157,50 @@ def test_a_provider_killed_mid_job_has_the_job_matched_elsewhere(tmp_path: Path)
         assert "run at B: failed" in said and "run at C: agreed" in said, said
         _ok(a, "compute", "fetch", job, "--to", tmp_path / "out")
         assert (tmp_path / "out" / "pi.txt").read_text().startswith("3.1")
+
+
+def test_an_escrow_at_a_home_that_is_not_the_notary_goes_through_the_notary(
+    tmp_path: Path,
+) -> None:
+    """EmbeddedEscrow at B, whose ledger A keeps: each operation is sequenced by A (it used to
+    be appended at B alone, which no notary sealed)."""
+    from hameau.config import load_settings
+    from hameau.ledger import journal, service
+    from hameau.ledger.embedded_escrow import EmbeddedEscrow
+    from hameau.ledger.escrow import Conditions, EscrowError
+    from hameau.node.datadir import open_node
+    from hameau.node.db import transaction
+
+    with hamlet(tmp_path, names=("A", "B"), pairs=(("B", "A"),)) as homes:
+        a, b = homes["A"], homes["B"]
+        _ok(a, "member", "add", "alice")
+        _ok(a, "ledger", "balance", "alice")  # A opens the hamlet's ledger: its notary
+        _ok(b, "member", "add", "bob")
+        _ok(b, "ledger", "balance", "bob")  # bob's account, opened through A
+        _ok(a, "ledger", "issue", "bob", "10")
+        at_a, at_b = open_node(load_settings(a.data_dir)), open_node(load_settings(b.data_dir))
+        try:
+            with transaction(at_a.sessions) as session:
+                payee = service.node_account(at_a, session).id
+            with transaction(at_b.sessions) as session:
+                signer = service.node_account(at_b, session).id
+                bob = service.find_account(session, "bob").id
+            escrow = EmbeddedEscrow(at_b)
+            deadline = int(time.time()) + 3600
+            with pytest.raises(EscrowError) as refused:  # the notary's refusal, as its reason
+                escrow.open_escrow(bob, 5000, Conditions((payee,), signer, deadline))
+            assert refused.value.reason == "insufficient"
+            opened = escrow.open_escrow(bob, 300, Conditions((payee,), signer, deadline))
+            assert escrow.balance(bob) == 700
+            receipt = escrow.sign_receipt(opened, {payee: 200}, signer)
+            settled = escrow.release(receipt)
+            assert dict(settled.paid) == {payee: 200, bob: 100}
+            assert escrow.release(receipt) == settled  # delivered twice: nothing more
+            assert escrow.balance(bob) == 800
+            with at_a.sessions() as session:  # the notary sealed every step
+                assert journal.head(session).seq >= 5  # type: ignore[union-attr]
+        finally:
+            at_a.close()
+            at_b.close()
+        assert "8,00" in _ok(a, "ledger", "balance", "bob")
+        assert "sound" in _ok(a, "ledger", "verify")
