@@ -39,6 +39,7 @@ STREAMED = (
     ("PUT", "/api/files/"),
     ("PUT", "/dav/files/"),
     ("POST", "/files/upload"),
+    ("POST", "/compute/jobs"),  # a job's module and inputs, spooled by the form parser
     ("PUT", "/files/item/"),  # a shared device's upload, the folder by id
     ("POST", "/api/travel/blobs/upload"),
     ("POST", "/api/hamlet/moves/contents/"),  # signed by its index, bound by it (moving/stream.py)

@@ -172,3 +172,35 @@ def test_submission_stores_content_and_refuses_bad_jobs(node: Node, tmp_path: Pa
         assert job.input_hash == receipts.input_hash(["-n", "3"], stored, job.seed)
         with pytest.raises(NotVerified):
             jobs.write_outputs(node, job, tmp_path / "out")
+
+
+def test_the_pages_submit_a_job_and_list_it(node: Node, tmp_path: Path) -> None:
+    from tests.helpers import browser, csrf, log_in
+
+    _credit(node, "alice", 500)
+    client = browser(node)
+    log_in(client, "alice")
+    page = client.get("/compute")
+    assert page.status_code == 200 and 'name="module"' in page.text
+    token = csrf(page.text)
+    fields = {"memory": "64M", "fuel": "10M", "deadline": "2h", "budget": "3", "redundancy": "2",
+              "args": "7 1000"}  # fmt: skip
+    sent = client.post(
+        f"/compute/jobs?csrf_token={token}", data=fields,
+        files=[("module", ("pi.wasm", b"\0asm\x01\0\0\0")), ("inputs", ("a.txt", b"hello"))],
+    )  # fmt: skip
+    assert sent.status_code == 303, sent.text
+    listed = client.get("/compute").text
+    assert "pi.wasm" in listed
+    refused = client.post(
+        f"/compute/jobs?csrf_token={token}", data={**fields, "budget": "900"},
+        files=[("module", ("pi.wasm", b"\0asm\x01\0\0\0"))],
+    )  # fmt: skip
+    assert refused.status_code == 400
+    assert client.get("/compute/ran").status_code == 200
+    with transaction(node.sessions) as session:
+        from hameau.accounts.members import find_member
+
+        job = jobs.member_jobs(session, find_member(session, "alice"))[0]
+        assert job.args == ["7", "1000"] and jobs.inputs_of(session, job)[0]["name"] == "a.txt"
+    assert client.get(f"/compute/jobs/{job.id}/outputs/{'0' * 64}").status_code == 404
