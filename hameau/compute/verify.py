@@ -7,8 +7,8 @@
 - While runs are in flight, wait. When the finished runs disagree and none is in flight, one
   more provider is asked (a third, on a mismatch of two), up to `needed` + 1 finished runs;
   past that the job fails, nobody is paid and the escrows are refunded.
-- A run that failed (its provider killed, vacated or unreachable) is replaced: `wanted` says how
-  many more providers to ask.
+- A run that failed (its provider killed, vacated or unreachable) is replaced at once, while the
+  others go on: `wanted` says how many more providers to ask.
 - Pay: an agreeing run is paid its fuel used at its price, at most its escrow; every other run
   nothing (its escrow goes back to the member whole).
 """
@@ -52,7 +52,8 @@ def decide(results: list[Result], needed: int) -> Decision:
             others = tuple(r.run for r in done if (r.status, r.output_hash) != best)
             return Decision("agreed", agreed=agreed, disagreed=others, result=best)
     if running:
-        return Decision("wait")
+        short = needed - len(done) - running  # a failed run's replacement, beside the others
+        return Decision("more", wanted=short) if short > 0 else Decision("wait")
     if len(done) >= needed + 1:
         return Decision("failed", disagreed=tuple(r.run for r in done))
     wanted = max(1, needed - len(done)) if len(done) < needed else 1

@@ -76,6 +76,10 @@ def test_verification_majority_third_provider_and_pay() -> None:
     lost = verify.decide([ok("a", "x"), Result("b", "failed")], 2)
     assert lost.verdict == "more" and lost.wanted == 1  # the killed one is replaced
     assert verify.decide([], 2) == verify.Decision("more", wanted=2)
+    replaced = verify.decide([Result("a", "running"), Result("b", "failed")], 2)
+    assert replaced == verify.Decision("more", wanted=1)  # without waiting for the other
+    third_running = [ok("a", "x"), ok("b", "y"), Result("c", "running")]
+    assert verify.decide(third_running, 2).verdict == "wait"
     fuel = verify.decide([Result("a", "done", "fuel", "", 9, 10, 50)] * 2, 2)
     assert fuel.result == ("fuel", "")  # agreeing on a failure is agreeing too
     assert verify.payout(ok("a", "x", fuel=3_000_000), True) == 30
