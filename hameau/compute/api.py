@@ -182,7 +182,7 @@ async def output(
     def piece() -> bytes:
         from hameau.compute import jobs
 
-        with jobs.store(node).open(digest) as handle:
+        with jobs.store(node).open_verified(digest) as handle:
             handle.seek(offset)
             return handle.read(provider.PIECE)
 

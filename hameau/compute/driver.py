@@ -320,8 +320,8 @@ def _start(
 def _send(node: Node, toward: Any, digest: str, size: int | None) -> None:
     """One content to the provider in pieces, from where it holds it."""
     blobs = jobs.store(node)
-    with blobs.open(digest) as handle:
-        total = size if size is not None else handle.seek(0, 2)
+    with blobs.open_verified(digest) as handle:  # a piece's hash is checked at the provider
+        total = size if size is not None else int(blobs.size(digest) or 0)
         offset = 0
         while True:
             handle.seek(offset)
@@ -347,9 +347,10 @@ def _conclude(node: Node, job_id: int, decision: verify.Decision) -> None:
     status, output_hash = decision.result
     outputs: list[dict[str, Any]] = []
     if status == "ok":
-        outputs = _fetch_any(node, decision.agreed, output_hash)
-        if outputs is None:
+        fetched = _fetch_any(node, decision.agreed, output_hash)
+        if fetched is None:
             return  # no agreeing provider could hand them over yet: tried again next time
+        outputs = fetched
     with node.sessions() as session:
         runs = {
             r.uid: r for r in session.scalars(select(ComputeRun).where(ComputeRun.job_id == job_id))

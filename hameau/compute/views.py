@@ -52,7 +52,7 @@ async def jobs_page(request: Request, db: DB, visitor: MemberVisitor) -> Respons
 
 
 async def _saved(form: Any, name: str, folder: Path) -> list[tuple[str, Path]]:
-    found = []
+    found: list[tuple[str, Path]] = []
     for item in form.getlist(name):
         if not isinstance(item, UploadFile) or not item.filename:
             continue
@@ -83,15 +83,24 @@ async def submit(request: Request, db: DB, visitor: MemberVisitor) -> Response:
             inputs = await _saved(form, "inputs", Path(folder))
             module = Path(folder) / modules[0][0]
             modules[0][1].rename(module)
-            options = {
-                "memory": parse_size(given["memory"]), "fuel": parse_count(given["fuel"]),
-                "deadline": parse_deadline(given["deadline"]),
-                "budget_cents": parse_euros(given["budget"]),
-                "redundancy": int(given["redundancy"]) if given["redundancy"].isdigit() else 2,
-            }  # fmt: skip
+            memory, fuel = parse_size(given["memory"]), parse_count(given["fuel"])
+            deadline, cents = parse_deadline(given["deadline"]), parse_euros(given["budget"])
+            copies = int(given["redundancy"]) if given["redundancy"].isdigit() else 2
             args = given["args"].split()
             await anyio.to_thread.run_sync(
-                lambda: jobs.submit(node, db, member, module, inputs, args, **options)
+                lambda: jobs.submit(
+                    node,
+                    db,
+                    member,
+                    module,
+                    inputs,
+                    args,
+                    memory=memory,
+                    fuel=fuel,
+                    deadline=deadline,
+                    budget_cents=cents,
+                    redundancy=copies,
+                )  # fmt: skip
             )
         except HameauError as failure:
             db.rollback()
