@@ -100,7 +100,7 @@ async def submit(request: Request, db: DB, visitor: MemberVisitor) -> Response:
                     deadline=deadline,
                     budget_cents=cents,
                     redundancy=copies,
-                )  # fmt: skip
+                )
             )
         except HameauError as failure:
             db.rollback()

@@ -54,7 +54,8 @@ def test_a_run_is_signed_over_its_outputs_and_a_tampering_provider_is_outvoted(
     dishonest = make_node(tmp_path / "d", compute_tamper_outputs=True)
     try:
         rows = [
-            _ran(node, module, f"{n}" * 32) for n, node in zip("bcd", (honest, other, dishonest))
+            _ran(node, module, f"{n}" * 32)
+            for n, node in zip("bcd", (honest, other, dishonest), strict=True)
         ]
         b, c, d = rows
         assert b.state == "done" and b.status == "ok" and b.fuel_used > 0
