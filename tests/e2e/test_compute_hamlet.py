@@ -65,6 +65,18 @@ def _submitted(out: str) -> str:
     return found.group(1)
 
 
+def _running_at(home: Home, job: str) -> str:
+    """The name of the provider the job first runs at (which one: by price, then record, then
+    node id), once it runs there."""
+    end = time.monotonic() + 120
+    while not (
+        found := re.search(r"run at (\w+): running", said := _ok(home, "compute", "status", job))
+    ):
+        assert time.monotonic() < end, said
+        time.sleep(0.5)
+    return found.group(1)
+
+
 def _environment(*tampering: str, names: tuple[str, ...]) -> dict[str, dict[str, str]]:
     given = {name: {**FAST, **IDLE} for name in names}
     for name in tampering:
@@ -139,22 +151,20 @@ def test_a_provider_killed_mid_job_has_the_job_matched_elsewhere(tmp_path: Path)
     with hamlet(tmp_path, names=names, env=_environment(names=names)) as homes:
         a, b, c = homes["A"], homes["B"], homes["C"]
         _member_with_credit(a, "20")
-        _lend(b, "0")  # free, and first by its name: B runs it first
+        _lend(b, "0")  # free
         _lend(c, "0")
         # About a minute of computing here: long enough to be killed in the middle.
         out = _ok(a, "compute", "submit", module, "--member", "alice", "--arg", "5",
                   "--arg", "1500000000", "--fuel", "90G", "--budget", "1", "--redundancy", "1",
                   "--deadline", "20m")  # fmt: skip
         job = _submitted(out)
-        end = time.monotonic() + 120
-        while "run at B: running" not in (said := _ok(a, "compute", "status", job)):
-            assert time.monotonic() < end, said
-            time.sleep(0.5)
-        b.served.process.kill()  # SIGKILL: the provider is gone mid-job
-        b.served.process.wait(timeout=15)
+        first = _running_at(a, job)
+        other = "C" if first == "B" else "B"
+        homes[first].served.process.kill()  # SIGKILL: the provider is gone mid-job
+        homes[first].served.process.wait(timeout=15)
         said = _wait(a, job, "done", seconds=400)
         assert said.splitlines()[0].split()[3] == "done", said
-        assert "run at B: failed" in said and "run at C: agreed" in said, said
+        assert f"run at {first}: failed" in said and f"run at {other}: agreed" in said, said
         _ok(a, "compute", "fetch", job, "--to", tmp_path / "out")
         assert (tmp_path / "out" / "pi.txt").read_text().startswith("3.1")
 
@@ -204,3 +214,54 @@ def test_an_escrow_at_a_home_that_is_not_the_notary_goes_through_the_notary(
             at_b.close()
         assert "8,00" in _ok(a, "ledger", "balance", "bob")
         assert "sound" in _ok(a, "ledger", "verify")
+
+
+def _forge(home: Home, key: object) -> str:
+    """Replace the receipt of the run `home` finished with one signed by `key` (not its own):
+    what a provider forging its receipt would send. Returns the run's id."""
+    import json
+    import sqlite3
+
+    from hameau.compute import receipts
+
+    with sqlite3.connect(home.data_dir / "hameau.db") as db:
+        run, text = db.execute(
+            "SELECT run, receipt FROM compute_provided WHERE state = 'done'"
+        ).fetchone()
+        _, forged = receipts.sign(receipts.Receipt(**json.loads(text)), key.sign)  # type: ignore[attr-defined]
+        db.execute("UPDATE compute_provided SET signature = ? WHERE run = ?", (forged, run))
+    return str(run)
+
+
+def test_a_forged_receipt_is_refused_and_not_paid(tmp_path: Path) -> None:
+    import signal
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    module = _pi()
+    names = ("A", "B", "C")
+    with hamlet(tmp_path, names=names, env=_environment(names=names)) as homes:
+        a, b, c = homes["A"], homes["B"], homes["C"]
+        _member_with_credit(a, "20")
+        _lend(b, "0")
+        _lend(c, "0")
+        out = _ok(a, "compute", "submit", module, "--member", "alice", "--arg", "3",
+                  "--arg", "300000000", "--fuel", "50G", "--budget", "1", "--redundancy", "1",
+                  "--deadline", "20m")  # fmt: skip
+        job = _submitted(out)
+        first = _running_at(a, job)
+        forger, other = homes[first], "C" if first == "B" else "B"
+        a.served.process.send_signal(signal.SIGSTOP)  # A does not look while the receipt changes
+        try:
+            end = time.monotonic() + 300
+            while "done" not in _ok(forger, "compute", "ran"):
+                assert time.monotonic() < end, f"{first} never finished"
+                time.sleep(1)
+            _forge(forger, Ed25519PrivateKey.generate())
+        finally:
+            a.served.process.send_signal(signal.SIGCONT)
+        said = _wait(a, job, "done", seconds=400)
+        assert said.splitlines()[0].split()[3] == "done", said
+        assert f"run at {first}: disagreed (The receipt is not signed" in said, said
+        assert f"run at {other}: agreed" in said, said
+        assert "earned 0,00" in _ok(forger, "compute", "ran")
