@@ -265,3 +265,19 @@ def test_a_forged_receipt_is_refused_and_not_paid(tmp_path: Path) -> None:
         assert f"run at {first}: disagreed (The receipt is not signed" in said, said
         assert f"run at {other}: agreed" in said, said
         assert "earned 0,00" in _ok(forger, "compute", "ran")
+
+
+def test_a_job_no_home_takes_fails_in_time_and_costs_nothing(tmp_path: Path) -> None:
+    module = _pi()
+    env = {name: {**FAST, "HAMEAU_COMPUTE_MATCH_MINUTES": "0.05"} for name in ("A", "B")}
+    with hamlet(tmp_path, names=("A", "B"), pairs=(("B", "A"),), env=env) as homes:
+        a = homes["A"]
+        _member_with_credit(a, "20")  # B lends nothing (lending is off until an admin says)
+        out = _ok(a, "compute", "submit", module, "--member", "alice", "--arg", "1",
+                  "--arg", "1000", "--fuel", "10M", "--budget", "2", "--deadline", "10m")  # fmt: skip
+        said = _wait(a, _submitted(out), "failed", seconds=120)
+        assert "failed (No paired home took the job in time" in said, said
+        assert "run at" not in said
+        assert "20,00" in _ok(a, "ledger", "balance", "alice")
+        fetched = a.run("compute", "fetch", _submitted(out), "--to", tmp_path / "out")
+        assert fetched.returncode != 0 and "not verified" in fetched.stderr
