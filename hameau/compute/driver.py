@@ -26,6 +26,7 @@ from hameau.compute.provider import PIECE
 from hameau.hamlet import client
 from hameau.hamlet import service as hamlet
 from hameau.hamlet.models import HamletPeer
+from hameau.node.blobs import BlobError
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
 
@@ -387,7 +388,7 @@ def _fetch_any(
     for uid in agreed:
         try:
             return _fetch(node, uid, output_hash)
-        except (*client.PEER_ERRORS, ReceiptRefused) as error:
+        except (*client.PEER_ERRORS, ReceiptRefused, BlobError) as error:
             log.info("outputs of run %s not fetched: %s", uid, error)
     return None
 

@@ -19,7 +19,7 @@ from hameau.compute import jobs, receipts
 from hameau.compute.errors import JobRefused, RunRefused
 from hameau.compute.models import ComputeProvided
 from hameau.hamlet.models import HamletPeer
-from hameau.node.blobs import is_digest
+from hameau.node.blobs import BlobError, is_digest
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
 
@@ -72,6 +72,10 @@ def receive(node: Node, digest: str, offset: int, total: int, piece: bytes) -> i
                 writer.write(chunk)
             try:
                 writer.commit(expect=digest)
+            except BlobError:
+                raise JobRefused(
+                    "The content sent does not hash to its name; send it again."
+                ) from None
             finally:
                 partial.unlink(missing_ok=True)
     return held

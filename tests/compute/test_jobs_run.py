@@ -78,3 +78,44 @@ def test_a_run_is_signed_over_its_outputs_and_a_tampering_provider_is_outvoted(
     finally:
         for node in (honest, other, dishonest):
             node.close()
+
+
+def test_content_arrives_in_pieces_resumes_and_is_checked(tmp_path: Path) -> None:
+    import hashlib
+
+    from hameau.compute.errors import JobRefused
+
+    node = make_node(tmp_path / "p")
+    try:
+        data = bytes(range(256)) * 100
+        digest = hashlib.sha256(data).hexdigest()
+        assert provider.receive(node, digest, 0, len(data), data[:10_000]) == 10_000
+        assert provider.receive(node, digest, 0, len(data), data[:10_000]) == 10_000  # again
+        assert provider.receive(node, digest, 20_000, len(data), data[20_000:]) == 10_000  # ahead
+        assert provider.receive(node, digest, 10_000, len(data), data[10_000:]) == len(data)
+        assert jobs.store(node).read(digest) == data
+        wrong = hashlib.sha256(b"other").hexdigest()
+        with pytest.raises(JobRefused, match="does not hash"):
+            provider.receive(node, wrong, 0, 5, b"12345")
+        assert not jobs.store(node).exists(wrong)
+        with pytest.raises(JobRefused):
+            provider.receive(node, "../etc", 0, 5, b"12345")
+    finally:
+        node.close()
+
+
+def test_runs_a_restarted_provider_lost_are_said_killed(tmp_path: Path) -> None:
+    node = make_node(tmp_path / "p")
+    try:
+        with transaction(node.sessions) as session:
+            session.add(ComputeProvided(
+                run="r" * 32, job="j" * 32, asker="a" * 16, asker_name="A", module="m" * 64,
+                args=[], inputs=[], seed=0, memory_bytes=1 << 20, fuel=1, wall_seconds=1,
+                price=0, escrow_id="", outputs=[],
+            ))  # fmt: skip
+        provider.recover(node)
+        with node.sessions() as session:
+            row = session.query(ComputeProvided).one()
+            assert (row.state, row.status) == ("failed", "killed")
+    finally:
+        node.close()
