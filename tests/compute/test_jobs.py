@@ -208,3 +208,29 @@ def test_the_pages_submit_a_job_and_list_it(node: Node, tmp_path: Path) -> None:
         job = jobs.member_jobs(session, find_member(session, "alice"))[0]
         assert job.args == ["7", "1000"] and jobs.inputs_of(session, job)[0]["name"] == "a.txt"
     assert client.get(f"/compute/jobs/{job.id}/outputs/{'0' * 64}").status_code == 404
+
+
+def test_a_job_past_its_deadline_fails_and_then_stays_as_it_is(node: Node, tmp_path: Path) -> None:
+    from hameau.accounts.members import find_member
+    from hameau.compute import driver
+    from hameau.compute.models import ComputeJob
+
+    _credit(node, "alice", 500)
+    later = datetime.now(UTC) + timedelta(hours=1)
+    with transaction(node.sessions) as session:
+        alice = find_member(session, "alice")
+        job = jobs.submit(node, session, alice, _module(tmp_path), [], [], memory=64 * MiB,
+                          fuel=10**7, deadline=later, budget_cents=300)  # fmt: skip
+        job_id = job.id
+    assert driver.active(node) == [job_id]
+    with transaction(node.sessions) as session:
+        found = session.get(ComputeJob, job_id)
+        assert found is not None
+        found.deadline_at = datetime.now(UTC) - timedelta(seconds=1)
+    assert driver.advance_all(node) is False
+    with node.sessions() as session:
+        found = session.get(ComputeJob, job_id)
+        assert found is not None and found.state == "failed"
+        assert found.reason.startswith("The deadline passed") and found.cost_cents == 0
+    driver.advance(node, job_id)  # an ended job is left as it is
+    assert driver.active(node) == []
