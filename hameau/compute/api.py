@@ -85,12 +85,11 @@ class Noted(BaseModel):
 
 
 def _body(model: type[BaseModel]) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
-        }
-    }
+    """The raw body's schema (it is read raw: its digest is signed); nested models refer to
+    the description's components (FileOut is one: RunOut answers with it)."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 async def _parsed(request: Request, model: type[BaseModel]) -> Any:
