@@ -204,17 +204,6 @@ def _store_outputs(blobs: Any, outputs: Path) -> list[dict[str, Any]]:
     return stored
 
 
-def recover(node: Node) -> None:
-    """At start: runs that were running when the node stopped are lost (the asker matches the
-    job elsewhere)."""
-    with transaction(node.sessions) as session:
-        for row in session.scalars(
-            select(ComputeProvided).where(ComputeProvided.state == "running")
-        ):
-            row.state, row.status = "failed", "killed"
-            row.reason = "The node stopped while the job ran."
-
-
 def provided(session: Session, limit: int = 100) -> list[ComputeProvided]:
     query = select(ComputeProvided).order_by(ComputeProvided.id.desc()).limit(limit)
     return list(session.scalars(query))

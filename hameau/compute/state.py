@@ -10,10 +10,24 @@ import logging
 import threading
 from typing import Any
 
+from sqlalchemy import text
+
 from hameau.node.datadir import Node
 
 log = logging.getLogger("hameau.compute")
 IN_FLIGHT = 5.0  # seconds between two looks while jobs are in flight
+IN_FLIGHT_JOBS = "SELECT 1 FROM compute_jobs WHERE state IN ('matching', 'running') LIMIT 1"
+LOST_RUNS = (
+    "UPDATE compute_provided SET state = 'failed', status = 'killed', reason = :reason"
+    " WHERE state = 'running'"
+)
+
+
+def recover(node: Node) -> None:
+    """At start: runs this node was doing for others when it stopped are lost, said killed, so
+    that their askers match them elsewhere."""
+    with node.engine.begin() as connection:
+        connection.execute(text(LOST_RUNS), {"reason": "The node stopped while the job ran."})
 
 
 class Driver:
@@ -24,9 +38,7 @@ class Driver:
         self.thread: threading.Thread | None = None
 
     def start(self) -> None:
-        from hameau.compute import provider
-
-        provider.recover(self.node)
+        recover(self.node)
         self.thread = threading.Thread(target=self._loop, name="compute-driver", daemon=True)
         self.thread.start()
 
@@ -34,13 +46,22 @@ class Driver:
         """A job was submitted: look now."""
         self.wake.set()
 
-    def _loop(self) -> None:
+    def _in_flight(self) -> bool:
+        """One small query; the jobs' machinery (peers' clients, the ledger) is imported only
+        once a job is in flight, so an idle node's memory does not grow."""
+        with self.node.engine.connect() as connection:
+            return connection.execute(text(IN_FLIGHT_JOBS)).first() is not None
+
+    def _advance(self) -> bool:
         from hameau.compute import driver
 
+        return driver.advance_all(self.node)
+
+    def _loop(self) -> None:
         check = self.node.settings.compute_check_seconds
         while not self.stopping:
             try:
-                busy = driver.advance_all(self.node)
+                busy = self._in_flight() and self._advance()
             except Exception:  # the database busy, a bug: logged, tried again later
                 log.exception("compute jobs could not advance")
                 busy = True

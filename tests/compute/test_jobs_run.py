@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hameau.compute import jobs, provider, receipts, sandbox, verify
+from hameau.compute import jobs, provider, receipts, sandbox, state, verify
 from hameau.compute.models import ComputeProvided
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
@@ -113,7 +113,7 @@ def test_runs_a_restarted_provider_lost_are_said_killed(tmp_path: Path) -> None:
                 args=[], inputs=[], seed=0, memory_bytes=1 << 20, fuel=1, wall_seconds=1,
                 price=0, escrow_id="", outputs=[],
             ))  # fmt: skip
-        provider.recover(node)
+        state.recover(node)
         with node.sessions() as session:
             row = session.query(ComputeProvided).one()
             assert (row.state, row.status) == ("failed", "killed")
