@@ -8,7 +8,7 @@ PORT   ?= 8080
 
 SCHEMATHESIS ?= .venv-schemathesis
 
-.PHONY: run test bench lint llama-server i18n i18n-check screenshots clean
+.PHONY: run test bench lint llama-server wasm i18n i18n-check screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hameau needs Python 3.11 or newer")'
@@ -30,6 +30,11 @@ run: $(VENV)/.installed
 # llama.cpp's own server, built once for this machine into ~/.cache/hameau (about ten minutes).
 llama-server: $(VENV)/.installed-dev
 	$(BIN)/hameau ai install-server
+
+# The lent-compute workloads (hameau/compute/workloads/*.c) for wasm32-wasi, cached in
+# ~/.cache/hameau/wasm (Debian: clang lld wasi-libc libclang-rt-14-dev-wasm32).
+wasm: $(VENV)/.installed
+	$(BIN)/python -m hameau.compute.workloads build
 
 # schemathesis in an environment of its own: the caldav client's urllib3-future breaks its
 # HTTP transport (tests/e2e/test_schemathesis.py runs it against a served node).

@@ -39,6 +39,7 @@ STREAMED = (
     ("PUT", "/api/files/"),
     ("PUT", "/dav/files/"),
     ("POST", "/files/upload"),
+    ("POST", "/compute/jobs"),  # a job's module and inputs, spooled by the form parser
     ("PUT", "/files/item/"),  # a shared device's upload, the folder by id
     ("POST", "/api/travel/blobs/upload"),
     ("POST", "/api/hamlet/moves/contents/"),  # signed by its index, bound by it (moving/stream.py)
@@ -49,6 +50,7 @@ LARGER_BODIES = {
     "/api/travel/": 16 << 20,
     "/api/hamlet/moves/": 16 << 20,
     "/api/hamlet/backup/": 144 << 20,  # a peer's restic pack (hameau/backup/store.py)
+    "/api/hamlet/compute/": 5 << 20,  # a job's content in 4 MiB pieces (compute/provider.py)
 }
 
 

@@ -262,6 +262,28 @@ OPTIONS: dict[str, Option] = {
         " moving here are accepted without asking an admin; empty: an admin accepts each.",
         str,
     ),
+    "compute_check_seconds": Option(
+        60,
+        "Seconds between two looks of the served node for compute jobs submitted from the"
+        " command line (every 5 seconds, or this if shorter, while jobs are in flight); a job"
+        " submitted from the page starts at once.",
+        _positive_number,
+    ),
+    "compute_lost_seconds": Option(
+        120,
+        "Seconds a provider running a job may stay unreachable before the job is matched"
+        " elsewhere.",
+        _positive_number,
+    ),
+    "compute_match_minutes": Option(
+        10, "Minutes a job may wait for providers before it fails, refunded.", _positive_number
+    ),
+    "compute_tamper_outputs": Option(
+        False,
+        "For tests only: this node changes the outputs of the jobs it runs for others (a"
+        " dishonest provider), so that the hamlet's verification can be seen catching it.",
+        _boolean,
+    ),
     "footprint_powercap": Option(
         "/sys/class/powercap", "Where the kernel shows the RAPL energy counters.", str
     ),
@@ -270,6 +292,24 @@ OPTIONS: dict[str, Option] = {
         "Minutes between two readings of the RAPL energy counters while serving (at least 1;"
         " no timer when the counters cannot be read).",
         _positive_int,
+    ),
+    "compute_idle_load": Option(
+        0.3,
+        "Lending compute: the load average (1 minute, and over the idle window) under which the"
+        " machine counts as idle, not counting the jobs it runs for others.",
+        _positive_number,
+    ),
+    "compute_idle_minutes": Option(
+        15,
+        "Lending compute: minutes with no member using the node and the load under"
+        " compute_idle_load before a job may start (decimals allowed).",
+        _positive_number,
+    ),
+    "compute_vacate_minutes": Option(
+        10,
+        "Lending compute: minutes a job may stay suspended (a member is using the node) before"
+        " it is stopped and sent elsewhere (decimals allowed).",
+        _positive_number,
     ),
 }
 
@@ -325,6 +365,13 @@ class Settings:
     footprint_powercap: str = OPTIONS["footprint_powercap"].default
     footprint_sample_minutes: int = OPTIONS["footprint_sample_minutes"].default
     ledger_escrow: str = OPTIONS["ledger_escrow"].default
+    compute_check_seconds: float = OPTIONS["compute_check_seconds"].default
+    compute_lost_seconds: float = OPTIONS["compute_lost_seconds"].default
+    compute_match_minutes: float = OPTIONS["compute_match_minutes"].default
+    compute_tamper_outputs: bool = OPTIONS["compute_tamper_outputs"].default
+    compute_idle_load: float = OPTIONS["compute_idle_load"].default
+    compute_idle_minutes: float = OPTIONS["compute_idle_minutes"].default
+    compute_vacate_minutes: float = OPTIONS["compute_vacate_minutes"].default
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **values: Any) -> Settings:

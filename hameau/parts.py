@@ -327,6 +327,36 @@ PARTS: tuple[Part, ...] = (
         settings=("ledger_escrow",),
     ),
     Part(
+        "compute",
+        app="hameau.compute.tiles:APP",
+        routers=(
+            "hameau.compute.api:router",
+            "hameau.compute.views:router",
+            "hameau.compute.offer_views:router",
+        ),
+        paths=("/compute", "/api/hamlet/compute"),
+        commands=(
+            Command(
+                "compute",
+                "hameau.compute.cli:compute_app",
+                "Lending idle compute: WebAssembly jobs run, verified and paid across the hamlet.",
+            ),
+        ),
+        templates=True,
+        models=("hameau.compute.models", "hameau.compute.offer_models"),
+        errors=("hameau.compute.errors",),
+        settings=(
+            "compute_idle_load",
+            "compute_idle_minutes",
+            "compute_vacate_minutes",
+            "compute_check_seconds",
+            "compute_lost_seconds",
+            "compute_match_minutes",
+            "compute_tamper_outputs",
+        ),
+        state="hameau.compute.state:attach",
+    ),
+    Part(
         "accounts",
         app="hameau.accounts.tiles:APP",
         # The home page and the login at start; the account and admin pages and the members'

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, joinedload
 
-from hameau.accounts.models import Device, LoginSession, Member
+from hameau.accounts.models import AppToken, Device, LoginSession, Member
 from hameau.accounts.secrets import digest, new_secret
 from hameau.config import Settings
 from hameau.errors import NotFound
@@ -163,3 +163,11 @@ def on_devices(session: Session, since: datetime) -> list[tuple[int, int, dateti
         ).where(LoginSession.device_id.is_not(None), LoginSession.last_seen_at >= since)
     )  # fmt: skip
     return [(int(d or 0), int(m), start, seen) for d, m, start, seen in rows]
+
+
+def last_activity(session: Session) -> datetime | None:
+    """When a member last made a request (a session's or an app password's last use), as
+    recorded: at most TOUCH_EVERY (sessions) or tokens.TOUCH_EVERY behind; no write added."""
+    seen = session.scalar(select(func.max(LoginSession.last_seen_at)))
+    used = session.scalar(select(func.max(AppToken.last_used_at)))
+    return max((moment for moment in (seen, used) if moment is not None), default=None)

@@ -16,11 +16,12 @@ from contextlib import contextmanager
 from sqlalchemy.orm import Session
 
 from hameau.ledger import crypto, journal, rules, service
-from hameau.ledger.errors import NoKey
+from hameau.ledger.errors import REASONS, NoKey
 from hameau.ledger.escrow import Clock, Conditions, EscrowError, Receipt, Settlement
 from hameau.ledger.models import LedgerAccount, LedgerEscrow
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
+from hameau.node.peer import PeerFailed
 
 
 def _settlement(escrow: rules.Escrow) -> Settlement:
@@ -40,10 +41,31 @@ class EmbeddedEscrow:
             yield session
 
     def _append(self, session: Session, author: str, kind: str, body: dict) -> journal.Appended:
+        from hameau.ledger import remote
+
+        if not remote.is_notary(self.node, journal.head(session)):
+            return self._submit(session, author, kind, body)  # the notary sequences it
         try:
             return journal.append(self.node, session, author, kind, body, self.clock())
         except rules.Refused as refusal:
             raise EscrowError(refusal.reason) from refusal
+
+    def _submit(self, session: Session, author: str, kind: str, body: dict) -> journal.Appended:
+        """At a home that is not the notary: through service.append (remote.py); the
+        notary's refusal comes back as its sentence, read back into the rules' reason."""
+        try:
+            return service.append(self.node, session, author, kind, body, self.clock())
+        except PeerFailed as failure:
+            from hameau.web.i18n import load_catalogues  # the notary says it in its language
+
+            sentences = {
+                language.gettext(sentence): reason
+                for language in load_catalogues().values()
+                for reason, sentence in REASONS.items()
+            }
+            if failure.code == 400 and failure.why in sentences:
+                raise EscrowError(sentences[failure.why]) from failure
+            raise
 
     def _escrow(self, session: Session, escrow_id: str) -> rules.Escrow:
         row = session.get(LedgerEscrow, escrow_id)

@@ -1,0 +1,80 @@
+"""The compute part's state in the served app: the thread that advances this node's jobs in
+flight (driver.py). It looks every 5 seconds while jobs are in flight, else every
+`compute_check_seconds` (60 by default: jobs submitted from the command line are seen within a
+minute; a job submitted from the page wakes it at once). At start, runs this node was doing
+for others when it stopped are marked lost, so their askers match them elsewhere."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from sqlalchemy import text
+
+from hameau.node.datadir import Node
+
+log = logging.getLogger("hameau.compute")
+IN_FLIGHT = 5.0  # seconds between two looks while jobs are in flight
+IN_FLIGHT_JOBS = "SELECT 1 FROM compute_jobs WHERE state IN ('matching', 'running') LIMIT 1"
+LOST_RUNS = (
+    "UPDATE compute_provided SET state = 'failed', status = 'killed', reason = :reason"
+    " WHERE state = 'running'"
+)
+
+
+def recover(node: Node) -> None:
+    """At start: runs this node was doing for others when it stopped are lost, said killed, so
+    that their askers match them elsewhere."""
+    with node.engine.begin() as connection:
+        connection.execute(text(LOST_RUNS), {"reason": "The node stopped while the job ran."})
+
+
+class Driver:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.wake = threading.Event()
+        self.stopping = False
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        recover(self.node)
+        self.thread = threading.Thread(target=self._loop, name="compute-driver", daemon=True)
+        self.thread.start()
+
+    def nudge(self) -> None:
+        """A job was submitted: look now."""
+        self.wake.set()
+
+    def _in_flight(self) -> bool:
+        """One small query; the jobs' machinery (peers' clients, the ledger) is imported only
+        once a job is in flight, so an idle node's memory does not grow."""
+        with self.node.engine.connect() as connection:
+            return connection.execute(text(IN_FLIGHT_JOBS)).first() is not None
+
+    def _advance(self) -> bool:
+        from hameau.compute import driver
+
+        return driver.advance_all(self.node)
+
+    def _loop(self) -> None:
+        check = self.node.settings.compute_check_seconds
+        while not self.stopping:
+            try:
+                busy = self._in_flight() and self._advance()
+            except Exception:  # the database busy, a bug: logged, tried again later
+                log.exception("compute jobs could not advance")
+                busy = True
+            self.wake.wait(min(IN_FLIGHT, check) if busy else check)
+            self.wake.clear()
+
+    async def stop(self) -> None:
+        self.stopping = True
+        self.wake.set()
+
+
+def attach(app: Any, node: Node) -> None:
+    driver = Driver(node)
+    app.state.compute = driver
+    app.state.starts.append(driver.start)
+    app.state.stops.append(driver.stop)

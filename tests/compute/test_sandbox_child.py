@@ -1,0 +1,115 @@
+"""A job in its own process (docs/compute.md, "The sandbox"): the same outcome as in this
+process, suspended without a step of progress, resumed, killed; its caps hold there too."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from hameau.compute.sandbox import Child, Limits, run
+from tests.compute.guests import built, compiled, job_folders
+
+TICKER = r"""
+#include <stdio.h>
+#include <stdlib.h>
+int main(int argc, char **argv) {
+    long steps = atol(argv[1]);
+    FILE *progress = fopen("/out/progress.txt", "w");
+    volatile unsigned long work = 0;
+    for (long step = 0; step < steps; step++) {
+        for (long i = 0; i < 3000000; i++) work += i ^ step;
+        fprintf(progress, "step %ld\n", step);
+        fflush(progress);
+    }
+    return fclose(progress);
+}
+"""
+
+
+def _until(condition, seconds: float = 60.0) -> None:
+    """Wait for `condition` (a test's precondition, not a measure of speed)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never came"
+        time.sleep(0.05)
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def test_a_child_gives_what_the_same_run_gives_in_this_process(tmp_path: Path) -> None:
+    module = built("pi").read_bytes()
+    inputs, outputs = job_folders(tmp_path)
+    limits = Limits(fuel=10**10)
+    child = Child(module, ["5", "100000"], inputs, outputs, limits)
+    outcome = child.wait(timeout=120)
+    assert outcome is not None
+    assert outcome == run(module, ["5", "100000"], inputs, tmp_path / "here", limits)
+    assert outcome.status == "ok"
+    assert child.wait() is outcome
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="not run: reads /proc (Linux)")
+def test_a_suspended_child_makes_no_progress_until_resumed_and_a_kill_ends_it(
+    tmp_path: Path,
+) -> None:
+    module = compiled(tmp_path, "ticker", TICKER)
+    inputs, outputs = job_folders(tmp_path)
+    progress = outputs / "progress.txt"
+    child = Child(module, ["100000"], inputs, outputs, Limits(fuel=10**15, wall_seconds=600))
+    _until(lambda: _size(progress) > 0)
+
+    child.suspend()
+    _until(lambda: _state(child.pid) == "T")
+    stopped_at = _size(progress)
+    time.sleep(1.0)
+    assert _size(progress) == stopped_at
+    assert child.wait(timeout=0.2) is None
+
+    child.resume()
+    _until(lambda: _size(progress) > stopped_at)
+    assert child.wait(timeout=0.2) is None
+    child.kill()
+    outcome = child.wait(timeout=60)
+    assert outcome is not None
+    assert (outcome.status, outcome.output_hash) == ("killed", "")
+    assert "stopped before it ended" in outcome.reason
+
+
+def test_a_suspended_child_can_be_killed(tmp_path: Path) -> None:
+    module = compiled(tmp_path, "ticker", TICKER)
+    inputs, outputs = job_folders(tmp_path)
+    child = Child(module, ["100000"], inputs, outputs, Limits(fuel=10**15))
+    _until(lambda: _size(outputs / "progress.txt") > 0)
+    child.suspend()
+    child.kill()
+    outcome = child.wait(timeout=60)
+    assert outcome is not None and outcome.status == "killed"
+
+
+def test_the_caps_hold_in_a_child(tmp_path: Path) -> None:
+    """Memory and output bombs end with their reason under the child's own address-space and
+    file-size limits (which must leave Wasmtime room to run)."""
+    bomb = compiled(
+        tmp_path, "grow", "int main(void) { for (;;) __builtin_wasm_memory_grow(0, 16); }"
+    )
+    writer = compiled(
+        tmp_path,
+        "writer",
+        '#include <stdio.h>\nint main(void) { FILE *f = fopen("/out/big", "w");'
+        " for (int i = 0; i < 1 << 22; i++) if (fputc('x', f) == EOF) return 1;"
+        " return fclose(f) ? 1 : 0; }",
+    )
+    inputs, _ = job_folders(tmp_path)
+    memory = Child(bomb, [], inputs, tmp_path / "a", Limits(fuel=10**9, memory_bytes=32 << 20))
+    output = Child(writer, [], inputs, tmp_path / "b", Limits(fuel=10**10, output_bytes=1 << 20))
+    ended = memory.wait(timeout=120), output.wait(timeout=120)
+    assert [outcome and outcome.status for outcome in ended] == ["memory", "output_too_big"]
+    assert (tmp_path / "b" / "big").stat().st_size <= (1 << 20) + 1  # stopped at the cap
