@@ -1,0 +1,43 @@
+"""`python -m hameau.compute.sandbox_child FOLDER`: the sandbox run of `sandbox.Child`, in
+its own process at the lowest priority with its address space capped. FOLDER holds
+module.wasm and job.json (what `Child` wrote); the outcome is written to outcome.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import sys
+from pathlib import Path
+
+from hameau.compute.sandbox import Limits, address_space, run
+
+
+def _cap_self(limits: Limits) -> None:
+    os.nice(19)
+    cap = address_space(limits)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    # One file past the output cap fails with EFBIG instead of filling the disk first.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    biggest = limits.output_bytes + 1
+    resource.setrlimit(resource.RLIMIT_FSIZE, (biggest, biggest))
+
+
+def main(argv: list[str]) -> int:
+    folder = Path(argv[0])
+    job = json.loads((folder / "job.json").read_text())
+    limits = Limits(**job["limits"])
+    _cap_self(limits)
+    module = (folder / "module.wasm").read_bytes()
+    outcome = run(
+        module, job["args"], Path(job["inputs"]), Path(job["outputs"]), limits, job["seed"]
+    )
+    partial = folder / "outcome.json.part"
+    partial.write_text(outcome.to_json())
+    partial.replace(folder / "outcome.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
