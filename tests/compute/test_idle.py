@@ -9,7 +9,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from hameau.accounts import members, tokens
 from hameau.compute import idle, idle_words
@@ -118,3 +122,87 @@ def test_a_served_node_sees_a_member_log_in_from_another_process(tmp_path: Path)
             assert "Un membre a utilisé" not in page.text and "Au repos" in page.text
         finally:
             node.close()
+
+
+# A lent job of some seconds: spins, then writes what it did to /out/result (fd 4: /out).
+SPINS = 1_000_000_000
+DONE = f"spun {SPINS} times\n"
+WAT = f"""(module
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "result")
+  (data (i32.const 64) "{DONE.strip()}\\n")
+  (func (export "_start") (local $i i32)
+    (loop $spin
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $spin (i32.lt_u (local.get $i) (i32.const {SPINS}))))
+    (drop (call $open (i32.const 4) (i32.const 0) (i32.const 16) (i32.const 6) (i32.const 9)
+                      (i64.const 64) (i64.const 0) (i32.const 0) (i32.const 8)))
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const {len(DONE)}))
+    (drop (call $write (i32.load (i32.const 8)) (i32.const 0) (i32.const 1) (i32.const 12)))))
+"""
+
+
+def _job(tmp_path: Path) -> tuple[Any, Path]:
+    wasmtime = pytest.importorskip("wasmtime", reason="not run: the wasmtime package is missing")
+    from hameau.compute import sandbox
+
+    (tmp_path / "in").mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    limits = sandbox.Limits(fuel=10**12, wall_seconds=3600)
+    child = sandbox.Child(wasmtime.wat2wasm(WAT), [], tmp_path / "in", out, limits)
+    return child, out
+
+
+def _cpu_and_state(pid: int) -> tuple[str, int]:
+    """The process's state letter and the CPU ticks it has used (utime + stime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return fields[0], int(fields[11]) + int(fields[12])
+
+
+def test_a_lent_job_is_suspended_while_a_member_is_active_then_completes(tmp_path: Path) -> None:
+    from hameau.compute.supervise import supervise
+
+    node = make_node(tmp_path / "node", compute_idle_minutes=0.2, **EASY)
+    add_member(node, "alex")
+    log_in(browser(node), "alex")  # a member is active as the job starts: its first look stops it
+    child, out = _job(tmp_path)
+    with ThreadPoolExecutor(1) as pool:
+        ran = pool.submit(supervise, node, child, 0.2)
+        try:
+            assert eventually(lambda: _cpu_and_state(child.pid)[0] == "T", 30)
+            state, cpu = _cpu_and_state(child.pid)
+            time.sleep(1.0)  # stopped: no CPU used, nothing written meanwhile
+            assert _cpu_and_state(child.pid) == (state, cpu) == ("T", cpu)
+            assert not (out / "result").exists()
+            # No one comes back: quiet again after the window, the job goes on and ends.
+            outcome = ran.result(timeout=600)
+        finally:
+            child.kill()
+            node.close()
+    assert outcome.status == "ok", outcome.reason
+    assert (out / "result").read_text() == DONE
+
+
+def test_a_job_suspended_longer_than_the_vacate_time_is_vacated(tmp_path: Path) -> None:
+    from hameau.compute.supervise import supervise
+
+    node = make_node(tmp_path / "node", compute_idle_minutes=5, compute_vacate_minutes=0.02,
+                     **EASY)  # fmt: skip
+    add_member(node, "alex")
+    log_in(browser(node), "alex")
+    child, out = _job(tmp_path)
+    try:
+        outcome = supervise(node, child, check_every=0.2)
+    finally:
+        child.kill()
+        node.close()
+    assert outcome.status == "vacated"
+    assert "a member of this home used the server" in outcome.reason
+    assert not Path(f"/proc/{child.pid}").exists() or _cpu_and_state(child.pid)[0] == "Z"
+    assert not (out / "result").exists()
