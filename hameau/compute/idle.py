@@ -50,9 +50,11 @@ class OwnLoad:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._spans: dict[object, list[list[float]]] = {}
+        self._alive: set[object] = set()  # started and not ended, running or suspended
 
     def running(self, job: object, now: float | None = None) -> None:
         with self._lock:
+            self._alive.add(job)
             spans = self._spans.setdefault(job, [])
             if not spans or spans[-1][1] != math.inf:
                 spans.append([time.time() if now is None else now, math.inf])
@@ -62,6 +64,17 @@ class OwnLoad:
             spans = self._spans.get(job, [])
             if spans and spans[-1][1] == math.inf:
                 spans[-1][1] = time.time() if now is None else now
+
+    def ended(self, job: object, now: float | None = None) -> None:
+        self.stopped(job, now)
+        with self._lock:
+            self._alive.discard(job)
+
+    def count(self) -> int:
+        """The jobs lent that hold a place here now (running or suspended): at most the
+        offer's cores."""
+        with self._lock:
+            return len(self._alive)
 
     def share(self, period: float, now: float | None = None) -> float:
         """What these jobs add to the kernel's load average of this period (seconds) now."""

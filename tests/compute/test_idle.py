@@ -77,6 +77,10 @@ def test_our_own_jobs_are_taken_out_of_the_load_averages() -> None:
     both = (math.exp(-160 / 900) - math.exp(-760 / 900)) + (1 - math.exp(-60 / 900))
     assert math.isclose(own.share(900.0, now=760.0), both)
     assert own.share(900.0, now=760.0 + idle.FORGET_AFTER + 1) == 0.0
+    # A suspended job still holds its place (the offer's cores) until it ends.
+    assert own.count() == 1
+    own.ended("job", now=800.0)
+    assert own.count() == 0
 
 
 def test_a_member_session_or_app_password_makes_the_node_busy_then_idle_again(
@@ -187,6 +191,7 @@ def test_a_lent_job_is_suspended_while_a_member_is_active_then_completes(tmp_pat
             node.close()
     assert outcome.status == "ok", outcome.reason
     assert (out / "result").read_text() == DONE
+    assert idle.OWN.count() == 0
 
 
 def test_a_job_suspended_longer_than_the_vacate_time_is_vacated(tmp_path: Path) -> None:
