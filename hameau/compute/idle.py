@@ -143,8 +143,8 @@ def state(node: Node, quiet: timedelta | None = None, besides: int | None = None
     active = last is not None and now - last < min(ACTIVE_WINDOW, quiet)
     quiet_from = last + quiet if last is not None else None
     load = load_now(quiet)
-    idle = (quiet_from is None or quiet_from <= now) and load is not None
-    idle = idle and load < settings.compute_idle_load  # type: ignore[operator]
+    quiet_now = quiet_from is None or quiet_from <= now
+    idle = quiet_now and load is not None and load < settings.compute_idle_load
     return State(idle, active, last, quiet_from, load, settings.compute_idle_load,
                  settings.compute_idle_minutes)  # fmt: skip
 
