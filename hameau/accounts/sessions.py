@@ -165,9 +165,13 @@ def on_devices(session: Session, since: datetime) -> list[tuple[int, int, dateti
     return [(int(d or 0), int(m), start, seen) for d, m, start, seen in rows]
 
 
-def last_activity(session: Session) -> datetime | None:
+def last_activity(session: Session, besides: int | None = None) -> datetime | None:
     """When a member last made a request (a session's or an app password's last use), as
-    recorded: at most TOUCH_EVERY (sessions) or tokens.TOUCH_EVERY behind; no write added."""
-    seen = session.scalar(select(func.max(LoginSession.last_seen_at)))
+    recorded: at most TOUCH_EVERY (sessions) or tokens.TOUCH_EVERY behind; no write added.
+    `besides`: a session left out (the one looking)."""
+    sessions = select(func.max(LoginSession.last_seen_at))
+    if besides is not None:
+        sessions = sessions.where(LoginSession.id != besides)
+    seen = session.scalar(sessions)
     used = session.scalar(select(func.max(AppToken.last_used_at)))
     return max((moment for moment in (seen, used) if moment is not None), default=None)

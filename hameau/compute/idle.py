@@ -50,22 +50,35 @@ class OwnLoad:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._spans: dict[object, list[list[float]]] = {}
+        self._alive: set[object] = set()  # started and not ended, running or suspended
 
     def running(self, job: object, now: float | None = None) -> None:
         with self._lock:
+            self._alive.add(job)
             spans = self._spans.setdefault(job, [])
             if not spans or spans[-1][1] != math.inf:
-                spans.append([now or time.time(), math.inf])
+                spans.append([time.time() if now is None else now, math.inf])
 
     def stopped(self, job: object, now: float | None = None) -> None:
         with self._lock:
             spans = self._spans.get(job, [])
             if spans and spans[-1][1] == math.inf:
-                spans[-1][1] = now or time.time()
+                spans[-1][1] = time.time() if now is None else now
+
+    def ended(self, job: object, now: float | None = None) -> None:
+        self.stopped(job, now)
+        with self._lock:
+            self._alive.discard(job)
+
+    def count(self) -> int:
+        """The jobs lent that hold a place here now (running or suspended): at most the
+        offer's cores."""
+        with self._lock:
+            return len(self._alive)
 
     def share(self, period: float, now: float | None = None) -> float:
         """What these jobs add to the kernel's load average of this period (seconds) now."""
-        now = now or time.time()
+        now = time.time() if now is None else now
         total = 0.0
         with self._lock:
             for job, spans in list(self._spans.items()):
@@ -111,26 +124,27 @@ def load_now(window: timedelta, own: OwnLoad = OWN) -> float | None:
     return max(max(0.0, averages[i] - own.share(PERIODS[i], now)) for i in wanted)
 
 
-def last_activity(node: Node) -> datetime | None:
+def last_activity(node: Node, besides: int | None = None) -> datetime | None:
     from hameau.accounts import sessions
 
     with node.sessions() as db:
-        return sessions.last_activity(db)
+        return sessions.last_activity(db, besides)
 
 
-def state(node: Node, quiet: timedelta | None = None) -> State:
+def state(node: Node, quiet: timedelta | None = None, besides: int | None = None) -> State:
     """Idle when no member used the node for `quiet` (compute_idle_minutes by default) and the
-    load stayed under the threshold over that window."""
+    load stayed under the threshold over that window; `besides`: a login session not counted
+    (the admin looking at this state)."""
     settings = node.settings
     window = timedelta(minutes=settings.compute_idle_minutes)
     quiet = window if quiet is None else quiet
-    last = last_activity(node)
+    last = last_activity(node, besides)
     now = utcnow()
     active = last is not None and now - last < min(ACTIVE_WINDOW, quiet)
     quiet_from = last + quiet if last is not None else None
     load = load_now(quiet)
-    idle = (quiet_from is None or quiet_from <= now) and load is not None
-    idle = idle and load < settings.compute_idle_load  # type: ignore[operator]
+    quiet_now = quiet_from is None or quiet_from <= now
+    idle = quiet_now and load is not None and load < settings.compute_idle_load
     return State(idle, active, last, quiet_from, load, settings.compute_idle_load,
                  settings.compute_idle_minutes)  # fmt: skip
 

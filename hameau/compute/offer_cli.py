@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -33,7 +34,7 @@ def offer(enable: bool | None, cores: int | None, memory: str | None, hours: str
 
     with node_session(data_dir) as (node, session):
         made = offers.current(node, session)
-        changes = {"enabled": enable, "cores": cores, "max_fuel": max_fuel,
+        changes: dict[str, Any] = {"enabled": enable, "cores": cores, "max_fuel": max_fuel,
                    "memory_bytes": offers.parse_memory(memory) if memory is not None else None,
                    "hours": offers.parse_hours(hours) if hours is not None else None,
                    "price_per_mfuel": offers.parse_price(price) if price is not None else None}  # fmt: skip

@@ -24,6 +24,8 @@ Text = Annotated[str, Form(max_length=40)]
 
 def _page(request: Request, db: Session, status: int = 200, **more: Any) -> Response:
     node = request.app.state.node
+    login = request.state.visitor.login
+    looking = idle.state(node, besides=login.id if login is not None else None)
     pages = request.app.state.pages
     gettext = pages.gettext(request)
     offer = more.pop("offer", None) or offers.current(node, db)
@@ -33,7 +35,7 @@ def _page(request: Request, db: Session, status: int = 200, **more: Any) -> Resp
         "offer": offer,
         "memory": offers.size_typed(offer.memory_bytes),
         "price": offers.price_said(offer.price_per_mfuel),
-        "state": idle_words.said(idle.state(node), offer.enabled, fmt, gettext),
+        "state": idle_words.said(looking, offer.enabled, fmt, gettext),
         "idle_minutes": node.settings.compute_idle_minutes,
         "vacate_minutes": node.settings.compute_vacate_minutes,
         "saved": request.query_params.get("done") == "saved",

@@ -12,8 +12,9 @@ offer and the job's requirements, saying None or the one sentence why not.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -21,6 +22,9 @@ from hameau.compute.offer_models import ComputeOffer
 from hameau.errors import BadRequest
 from hameau.node.datadir import Node
 from hameau.node.db import utcnow
+
+if TYPE_CHECKING:
+    from hameau.compute.sandbox import Limits
 
 MIB = 1 << 20
 MFUEL = 1_000_000
@@ -120,6 +124,13 @@ def accepts(
 def capped_memory(offer: Offer, memory_bytes: int) -> int:
     """The memory cap a job runs with here: what it asked, never more than the offer lends."""
     return min(memory_bytes, offer.memory_bytes)
+
+
+def job_limits(offer: Offer, asked: Limits) -> Limits:
+    """The limits a job runs with here: its own, with its memory and fuel never above what
+    the offer lends (the child runs at nice 19 besides: sandbox.Child)."""
+    return replace(asked, memory_bytes=capped_memory(offer, asked.memory_bytes),
+                   fuel=min(asked.fuel, offer.max_fuel))  # fmt: skip
 
 
 # Parsing what an admin types, on the page and the command line.

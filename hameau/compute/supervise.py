@@ -49,7 +49,7 @@ def supervise(node: Node, child: sandbox.Child, check_every: float = 5.0) -> san
                 child.resume()
                 suspended_at = None
     finally:
-        idle.OWN.stopped(child)
+        idle.OWN.ended(child)
 
 
 def _killed() -> sandbox.Outcome:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hameau.compute import offers
+from hameau.compute.sandbox import Limits
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
 from tests.helpers import add_member, browser, log_in, post_form
@@ -65,8 +66,12 @@ def test_each_refusal_says_why_in_one_sentence() -> None:
     assert (
         offers.accepts(LENDING, 0, 10**6, 5, NIGHT) == "The job must ask some memory and some fuel."
     )
-    # The job's memory cap here never passes what the offer lends.
+    # The job's memory cap here never passes what the offer lends, nor its fuel.
     assert offers.capped_memory(LENDING, 2048 * MIB) == 512 * MIB
+    limits = offers.job_limits(LENDING, Limits(fuel=10**12, memory_bytes=2048 * MIB))
+    assert (limits.memory_bytes, limits.fuel) == (512 * MIB, 10**9)
+    small = Limits(fuel=10**6, memory_bytes=64 * MIB, wall_seconds=5)
+    assert offers.job_limits(LENDING, small) == small
 
 
 def test_the_page_and_the_command_line_show_and_change_the_same_offer(node: Node) -> None:
