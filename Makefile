@@ -67,6 +67,7 @@ bench: $(VENV)/.installed-dev llama-server $(VENV)/.installed-llama-cpp
 	$(BIN)/python bench/check.py
 	$(BIN)/python bench/sync.py
 	$(BIN)/python bench/ai.py
+	$(BIN)/python bench/compute.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -243,14 +243,16 @@ def _start(
     limits: Limits,
     seed: int,
     stderr: Path,
+    metered: bool = True,
 ) -> tuple[Any, Any, Any] | Outcome:
-    """The store, instance and `_start` of a job ready to run, or why it cannot start."""
+    """The store, instance and `_start` of a job ready to run, or why it cannot start
+    (`metered` False only for bench/compute.py, to measure what metering costs)."""
     import wasmtime
 
     if not module.startswith(b"\0asm"):
         return _ended("malformed", "The job is not a WebAssembly module.")
     config = wasmtime.Config()
-    config.consume_fuel = True
+    config.consume_fuel = metered
     config.epoch_interruption = True
     engine = wasmtime.Engine(config)
     try:
@@ -260,7 +262,8 @@ def _start(
     store = wasmtime.Store(engine)
     store.engine = engine  # the watch moves this engine's epoch
     store.set_limits(memory_size=limits.memory_bytes)
-    store.set_fuel(limits.fuel)
+    if metered:
+        store.set_fuel(limits.fuel)
     store.set_epoch_deadline(1)
     store.set_wasi(_wasi_config(args, inputs, outputs, stderr))
     linker = wasmtime.Linker(engine)

@@ -4,6 +4,8 @@ WebAssembly text end with their reason, and the host is left as it was."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,3 +111,13 @@ def test_the_hashes_name_the_content(tmp_path: Path) -> None:
     (second / "sub" / "x.txt").rename(second / "y.txt")
     (second / "y.txt").write_text("same")
     assert tree_hash(first) != tree_hash(second)
+
+
+def test_importing_the_sandbox_leaves_wasmtime_unloaded() -> None:
+    """The parts that start jobs import the sandbox; a resting node must not pay Wasmtime."""
+    code = (
+        "import sys, hameau.compute.sandbox, hameau.compute.workloads;"
+        " print('wasmtime' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

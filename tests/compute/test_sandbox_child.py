@@ -113,3 +113,22 @@ def test_the_caps_hold_in_a_child(tmp_path: Path) -> None:
     ended = memory.wait(timeout=120), output.wait(timeout=120)
     assert [outcome and outcome.status for outcome in ended] == ["memory", "output_too_big"]
     assert (tmp_path / "b" / "big").stat().st_size <= (1 << 20) + 1  # stopped at the cap
+
+
+def test_time_spent_suspended_does_not_count_toward_the_deadline(tmp_path: Path) -> None:
+    """Suspended longer than its whole deadline, the job goes on once resumed, then meets its
+    deadline for the time it really ran."""
+    module = compiled(tmp_path, "ticker", TICKER)
+    inputs, outputs = job_folders(tmp_path)
+    progress = outputs / "progress.txt"
+    child = Child(module, ["100000000"], inputs, outputs, Limits(fuel=10**15, wall_seconds=4))
+    _until(lambda: _size(progress) > 0)
+    child.suspend()
+    _until(lambda: _state(child.pid) == "T")
+    time.sleep(6)
+    stopped_at = _size(progress)
+    child.resume()
+    _until(lambda: _size(progress) > stopped_at)
+    outcome = child.wait(timeout=120)
+    assert outcome is not None
+    assert outcome.status == "deadline", outcome.reason
