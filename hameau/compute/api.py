@@ -73,6 +73,11 @@ class RunOut(BaseModel):
     receipt: str = Field(description="The receipt's text, signed by this node's key.")
     signature: str
     outputs: list[FileOut]
+    cpu_seconds: float = Field(
+        0.0,
+        ge=0,
+        description="CPU seconds the run took here: the footprint's figure, not the bill.",
+    )
 
 
 class SettledIn(BaseModel):
@@ -154,6 +159,7 @@ def _out(row: ComputeProvided) -> RunOut:
     return RunOut(
         state=row.state, status=row.status, reason=row.reason, receipt=row.receipt,
         signature=row.signature, outputs=[FileOut(**o) for o in row.outputs],
+        cpu_seconds=row.cpu_seconds,
     )  # fmt: skip
 
 

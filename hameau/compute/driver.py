@@ -138,8 +138,17 @@ def _follow(node: Node, run_uid: str) -> None:
             state="done", status=receipt.status, output_hash=receipt.output_hash,
             fuel_used=receipt.fuel_used, receipt=found["receipt"],
             signature=found["signature"], outputs=found["outputs"], reason=found["reason"],
+            cpu_seconds=_cpu_seconds(found.get("cpu_seconds")),
         )  # fmt: skip
     _update_run(node, run_uid, values)
+
+
+def _cpu_seconds(given: Any) -> float:
+    """The provider's CPU time as it says (unsigned, not billed: the footprint's figure)."""
+    try:
+        return min(max(float(given), 0.0), 1e7)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _key(peer: HamletPeer | None) -> Any:

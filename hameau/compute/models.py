@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hameau.node.db import Base, UTCDateTime, utcnow
@@ -87,6 +87,7 @@ class ComputeRun(Base):
     settled: Mapped[bool] = mapped_column(Boolean, default=False)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # last answer
+    cpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)  # as the provider reports it
 
 
 class ComputeRecord(Base):
@@ -132,6 +133,7 @@ class ComputeProvided(Base):
     receipt: Mapped[str] = mapped_column(Text, default="")
     signature: Mapped[str] = mapped_column(String(100), default="")
     verdict: Mapped[str] = mapped_column(String(16), default="")  # agreed | disagreed, as told
+    cpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)  # the sandbox process's
     paid_cents: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

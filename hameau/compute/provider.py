@@ -35,6 +35,8 @@ def offer_answer(node: Node, session: Session, memory: int, fuel: int, price_max
     reason = offers.accepts(offer, memory, fuel, price_max, datetime.now())
     if reason is None and not idle.is_idle(node):
         reason = "its owner is using it"
+    if reason is None and idle.OWN.count() >= offer.cores:
+        reason = "every core it lends is busy with other jobs"
     if reason is None:
         from hameau.ledger import service
 
@@ -160,7 +162,8 @@ def execute(node: Node, run: str) -> None:
     )
     outcome = supervise.supervise(node, child)
     if outcome.status in ("killed", "vacated"):
-        _finish(node, run, {"state": "failed", "status": outcome.status, "reason": outcome.reason})
+        _finish(node, run, {"state": "failed", "status": outcome.status, "reason": outcome.reason,
+                            "cpu_seconds": outcome.cpu_seconds})  # fmt: skip
         return
     output_hash = outcome.output_hash
     if outcome.status == "ok" and node.settings.compute_tamper_outputs:
@@ -176,7 +179,7 @@ def execute(node: Node, run: str) -> None:
     _finish(node, run, {
         "state": "done", "status": outcome.status, "reason": outcome.reason,
         "fuel_used": outcome.fuel_used, "output_hash": output_hash, "outputs": stored,
-        "receipt": text, "signature": signature,
+        "receipt": text, "signature": signature, "cpu_seconds": outcome.cpu_seconds,
     })  # fmt: skip
 
 

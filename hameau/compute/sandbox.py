@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,8 @@ class Outcome:
     exit_code: int | None
     fuel_used: int
     output_hash: str  # tree_hash(outputs) ("" unless status is "ok")
+    # The sandbox process's CPU time (Child only): the footprint's figure, not part of the result.
+    cpu_seconds: float = field(default=0.0, compare=False)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -9,6 +9,7 @@ import os
 import resource
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from hameau.compute.sandbox import Limits, address_space, run
@@ -33,6 +34,8 @@ def main(argv: list[str]) -> int:
     outcome = run(
         module, job["args"], Path(job["inputs"]), Path(job["outputs"]), limits, job["seed"]
     )
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # start-up and compilation included
+    outcome = replace(outcome, cpu_seconds=round(usage.ru_utime + usage.ru_stime, 3))
     partial = folder / "outcome.json.part"
     partial.write_text(outcome.to_json())
     partial.replace(folder / "outcome.json")

@@ -7,19 +7,16 @@ overwrite keeps the previous content as a version; a delete moves to the trash f
 
 from __future__ import annotations
 
-import functools
 import mimetypes
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
 from hameau.errors import BadRequest, Conflict, Forbidden, NotFound
-from hameau.files import journal, paths
+from hameau.files import journal, paths, rows
 from hameau.files.models import FileEntry, FileShare, FileVersion
 from hameau.files.quota import over_quota, room_left
 from hameau.files.retention import prune_versions, purge_expired
@@ -268,30 +265,11 @@ def _record(
         values = {"owner_id": plan.space.owner_id, "parent_id": parent.id, "name": plan.name,
                   "is_dir": False, "blob": digest, "size": size, "content_type": kind,
                   "charged_to": member.id, "created_at": now, "modified_at": now}  # fmt: skip
-        made = _insert_file(session, values)
+        made = rows.insert_file(session, values)
         if made is not None:
             return made, parent
         # another writer created it just now: this write becomes an overwrite
     raise Conflict("This file is being written by someone else; try again.")
-
-
-@functools.cache
-def _returning_id(statement: Insert) -> Insert:
-    return statement.returning(FileEntry.__table__.c.id)  # type: ignore[attr-defined]
-
-
-def _insert_file(session: Session, values: dict[str, Any]) -> FileEntry | None:
-    """The new file's row, or None if another writer made it first. The table's own INSERT
-    with parameters, then the entry put in the session as loaded: the ORM's INSERT … RETURNING
-    of the entity cost about a seventh of a small WebDAV PUT's CPU."""
-    insert = _returning_id(journal.new_row(session, FileEntry.__table__))  # type: ignore[arg-type]
-    made = session.execute(insert, values).scalar()
-    if made is None:
-        return None
-    entry = FileEntry(id=made, revision=1, deleted_at=None, deleted_from=None, **values)
-    make_transient_to_detached(entry)  # persistent once added, as if read: nothing to flush
-    session.add(entry)
-    return entry
 
 
 def make_folder(session: Session, member: Member, where: Space, parts: list[str]) -> FileEntry:

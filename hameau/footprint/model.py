@@ -203,7 +203,7 @@ def claims(factors: Factors, real: Scenario, own: Scenario, fleet: list[Device])
     ours = real.total("gwp")
     theirs = own.total("gwp", with_extra=False)
     overall = reduction(ours, theirs)
-    lent = Figure.unknown("%", "compute lending is not there yet (issue 15)")
+    lent = Figure.unknown("%", "the registry has no device's computing power")
     found = [
         Claim("devices", N_("−60 to −80 per cent of devices to make"), 0.60, 0.80,
               _verdict(fewer, 0.60), fewer, N_("terminals registered against three per member")),
@@ -213,8 +213,9 @@ def claims(factors: Factors, real: Scenario, own: Scenario, fleet: list[Device])
               NOT_MEASURABLE, own.extra["gwp"], CLOUD_UNKNOWN),
         Claim("compute", N_("−30 to −70 per cent of computing power to make"), 0.30, 0.70,
               NOT_MEASURABLE, lent,
-              N_("compute lending is not there yet (issue 15) and the registry has no device's"
-                 " computing power")),
+              N_("the registry has no device's computing power, so the machines lending spares"
+                 " cannot be counted; the compute lent and borrowed is shown against a cloud"
+                 " instance below")),
     ]  # fmt: skip
     why = N_("global warming per year, the household against everyone owning their own")
     verdict = _verdict(overall, 0.70)

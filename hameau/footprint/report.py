@@ -57,7 +57,7 @@ def figure_rows(report: Report) -> list[tuple[str, str, str, Figure]]:
         found.append(("energy per app, 30 days", app, "energy", fig))
     if report.member_id is None:
         for what, fig in report.compute:
-            found.append(("compute lent, 30 days", what, "gwp", fig))
+            found.append(("compute lent and borrowed, 30 days", what, "gwp", fig))
     for claim in report.claims:
         found.append(("claims", claim.key, claim.verdict, claim.figure))
     return found

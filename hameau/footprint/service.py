@@ -28,7 +28,7 @@ from hameau.footprint.power import Power, node_power
 from hameau.node.datadir import Node
 from hameau.node.db import utcnow
 
-COMPUTE_UNKNOWN = "compute lending is not there yet (issue 15): nothing to attribute"
+BORROWED_MACHINE = "this node's power per CPU standing in for the providers' unknown machines"
 SYNC_UNKNOWN = "syncs do not record their CPU time: not attributable"
 BORROWED_UNKNOWN = (
     "the lending home keeps the CPU time of the questions it answers; this node logs none"
@@ -69,8 +69,31 @@ def _apps(db: Session, member_id: int | None, since: datetime) -> list[tuple[str
         found.append(("ai-lent", Figure.estimated(round(seconds * 15 / 3.6e6, 6), "kWh",
                       f"{seconds:.0f} CPU seconds answering paired homes × 15 W per busy core")))  # fmt: skip
     found.append(("sync", Figure.unknown("kWh", SYNC_UNKNOWN)))
-    found.append(("compute-lent", Figure.unknown("kWh", COMPUTE_UNKNOWN)))
+    lent, borrowed = _jobs_seconds(db, member_id, since)
+    if member_id is None:
+        found.append(("compute-lent", Figure.estimated(round(lent * 15 / 3.6e6, 9), "kWh",
+                      f"{lent:.0f} CPU seconds of jobs run for paired homes × 15 W per busy core")))  # fmt: skip
+    found.append(("compute-borrowed", Figure.estimated(round(borrowed * 15 / 3.6e6, 9), "kWh",
+                  f"{borrowed:.0f} CPU seconds the providers reported for this home's jobs"
+                  " × 15 W per busy core, spent at their homes")))  # fmt: skip
     return found
+
+
+def _jobs_seconds(db: Session, member_id: int | None, since: datetime) -> tuple[float, float]:
+    """CPU seconds of compute jobs since `since`: lent (run here for paired homes, the sandbox
+    process's own time) and borrowed (this home's jobs, as their providers report it)."""
+    from sqlalchemy import func, select
+
+    from hameau.compute.models import ComputeJob, ComputeProvided, ComputeRun
+
+    lent = db.scalar(select(func.coalesce(func.sum(ComputeProvided.cpu_seconds), 0.0))
+                     .where(ComputeProvided.created_at >= since))  # fmt: skip
+    borrowed = (select(func.coalesce(func.sum(ComputeRun.cpu_seconds), 0.0))
+                .join(ComputeJob, ComputeJob.id == ComputeRun.job_id)
+                .where(ComputeRun.started_at >= since))  # fmt: skip
+    if member_id is not None:
+        borrowed = borrowed.where(ComputeJob.member_id == member_id)
+    return float(lent or 0.0), float(db.scalar(borrowed) or 0.0)
 
 
 def _lent(db: Session, since: datetime) -> Figure:
@@ -85,13 +108,24 @@ def _lent(db: Session, since: datetime) -> Figure:
 def _compute(db: Session, factors: Factors, real: Scenario, power: Power, country: str,
              since: datetime) -> list[tuple[str, Figure]]:  # fmt: skip
     node = next(line for line in real.lines if line.device.node)
-    here, cloud = lent_compute(factors, _lent(db, since), node, power.cpus,
-                               electricity(factors, country))  # fmt: skip
+    grid = electricity(factors, country)
+    here, cloud = lent_compute(factors, _lent(db, since), node, power.cpus, grid)
+    lent, borrowed = _jobs_seconds(db, None, since)
+    jobs_here, jobs_cloud = lent_compute(factors, Figure.measured(
+        round(lent / 3600, 6), "h", "CPU time of each job run here for paired homes"),
+        node, power.cpus, grid)  # fmt: skip
+    away, away_cloud = lent_compute(factors, Figure.estimated(
+        round(borrowed / 3600, 6), "h",
+        f"CPU time the providers reported for this home's jobs; {BORROWED_MACHINE}"),
+        node, power.cpus, grid)  # fmt: skip
     return [
         ("AI lent, on this node", here),
         (f"AI lent, on a cloud instance ({CLOUD_INSTANCE})", cloud),
         ("AI borrowed", Figure.unknown("kgCO2e", BORROWED_UNKNOWN)),
-        ("compute jobs lent or borrowed", Figure.unknown("kgCO2e", COMPUTE_UNKNOWN)),
+        ("compute jobs lent, on this node", jobs_here),
+        (f"compute jobs lent, on a cloud instance ({CLOUD_INSTANCE})", jobs_cloud),
+        ("compute jobs borrowed, at the providers' homes", away),
+        (f"compute jobs borrowed, on a cloud instance ({CLOUD_INSTANCE})", away_cloud),
     ]
 
 

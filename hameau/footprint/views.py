@@ -33,7 +33,7 @@ SECTIONS = {
     "node power": N_("home server power"), "household devices": N_("household devices"),
     "scenarios": N_("scenarios"), "member": N_("member"),
     "energy per app, 30 days": N_("energy per app, 30 days"),
-    "compute lent, 30 days": N_("compute lent, 30 days"),
+    "compute lent and borrowed, 30 days": N_("compute lent and borrowed, 30 days"),
 }  # fmt: skip
 VERDICTS = {"met": N_("met"), "not met": N_("not met"),
             "not measurable here": N_("not measurable here")}  # fmt: skip

@@ -6,9 +6,11 @@ The workload is the repository's Monte Carlo estimate of pi, built with clang fo
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,6 +116,19 @@ def test_a_job_is_matched_run_twice_verified_and_paid(tmp_path: Path) -> None:
         for provider in (b, c):
             ran = _ok(provider, "compute", "ran")
             assert "done agreed" in ran and f"earned {paid[0]}" in ran, ran
+        # The footprint counts the CPU time: borrowed at A (as B and C reported), lent at B.
+        borrowed = _app_energy(a, "compute-borrowed")
+        lent = _app_energy(b, "compute-lent")
+        assert borrowed["label"] == lent["label"] == "estimated"
+        assert borrowed["value"] > 0 and lent["value"] > 0
+
+
+def _app_energy(home: Home, app: str) -> dict[str, Any]:
+    report = json.loads(_ok(home, "impact", "report", "--format", "json"))
+    for figure in report["figures"]:
+        if figure["section"] == "energy per app, 30 days" and figure["item"] == app:
+            return figure
+    raise AssertionError(f"no {app} figure in {report['figures']}")
 
 
 def test_a_provider_returning_a_wrong_output_is_caught_and_not_paid(tmp_path: Path) -> None:

@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("receipt", sa.Text(), nullable=False),
         sa.Column("signature", sa.String(length=100), nullable=False),
         sa.Column("verdict", sa.String(length=16), nullable=False),
+        sa.Column("cpu_seconds", sa.Float(), nullable=False),
         sa.Column("paid_cents", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("finished_at", sa.DateTime(), nullable=True),
@@ -131,6 +132,7 @@ def upgrade() -> None:
         sa.Column("settled", sa.Boolean(), nullable=False),
         sa.Column("started_at", sa.DateTime(), nullable=False),
         sa.Column("seen_at", sa.DateTime(), nullable=False),
+        sa.Column("cpu_seconds", sa.Float(), nullable=False),
         sa.ForeignKeyConstraint(
             ["job_id"],
             ["compute_jobs.id"],
