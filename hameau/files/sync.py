@@ -240,9 +240,13 @@ class SpaceRound:
         report.conflicts += [f"{self.space}/{copy}" for _path, copy in outcome.conflicts]
         report.problems += [f"{self.space}/{p}: {why}" for p, why in sorted(self.refused.items())]
         done = pushed and not applied.stale
-        if done:
-            self.advance(pulled_to, snapshot, applied.adopted)
-        return bool(outcome.local or outcome.remote) or not done
+        # Another round confirms what went home (its journal numbered it anew) and retries
+        # what waited or was refused here; a round that only set here what home had (most
+        # of a re-sync) needs none: home's later changes come with the next sync.
+        again = bool(outcome.remote or applied.refused) or not done
+        if done:  # the engine saves the record right after the last round
+            self.advance(pulled_to, snapshot, applied.adopted, save=again)
+        return again
 
     def home_changes(self) -> tuple[dict[str, dict[str, Any]], int]:
         return home_changes(self.trip.home, self.space, self.state["home"].get(self.space, 0))
@@ -345,9 +349,12 @@ class SpaceRound:
             self.refused.update(answer["refused"])
         return done
 
-    def advance(self, pulled_to: int, snapshot: int, adopted: dict[str, FileState]) -> None:
-        """Save the cursors of a space fully reconciled; refused paths are tried again at
-        every sync, without holding back the rest."""
+    def advance(
+        self, pulled_to: int, snapshot: int, adopted: dict[str, FileState], save: bool = True
+    ) -> None:
+        """Move the cursors of a space fully reconciled, saved now unless ``save`` is False
+        (the engine's save after the last round keeps them); refused paths are tried again
+        at every sync, without holding back the rest."""
         self.state["retry"][self.space] = sorted(self.refused)
         self.state["home"][self.space] = pulled_to
         with self.node.sessions() as session:
@@ -357,4 +364,5 @@ class SpaceRound:
         if all(e.path in adopted and e.vector == adopted[e.path].vector for e in later):
             snapshot = max([snapshot, *(e.seq for e in later)])
         self.state["local"][self.space] = snapshot
-        self.trip.save()
+        if save:
+            self.trip.save()
