@@ -235,16 +235,29 @@ def adopt_many(
     )  # fmt: skip
 
 
+_READOPT = (  # built once: a re-sync sets hundreds of rows with it
+    update(_JOURNAL)
+    .where(_JOURNAL.c.id == bindparam("b_id"))
+    .values(vector=bindparam("b_vector"), blob=bindparam("b_blob"), size=bindparam("b_size"),
+            seq=bindparam("b_seq"), updated_at=bindparam("b_at"))
+)  # fmt: skip
+
+
 def readopt_many(session: Session, found: list[tuple[SyncEntry, FileState, int]]) -> None:
     """Set many paths this journal knows (their rows, loaded) to their reconciled states,
-    each with a new sequence number, as `adopt` does one by one."""
+    each with a new sequence number, as `adopt` does one by one: in one statement run for
+    them all, not the ORM's unit of work (the loaded rows are expired, read again if used)."""
     if not found:
         return
-    first, now = _reserve(session, len(found)), utcnow()
-    for number, (entry, state, size) in enumerate(found):
-        entry.vector, entry.blob, entry.size = dict(state.vector), state.blob, size
-        entry.seq, entry.updated_at = first + number, now
     session.flush()
+    first, now = _reserve(session, len(found)), utcnow()
+    session.execute(_READOPT, [
+        {"b_id": entry.id, "b_vector": dict(state.vector), "b_blob": state.blob, "b_size": size,
+         "b_seq": first + number, "b_at": now}
+        for number, (entry, state, size) in enumerate(found)
+    ])  # fmt: skip
+    for entry, _state, _size in found:
+        session.expire(entry)
 
 
 def _in_space(owner_id: int | None) -> Any:
