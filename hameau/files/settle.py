@@ -11,6 +11,7 @@ path is either fully applied or not at all.
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import Mapping
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, update
@@ -213,7 +214,7 @@ def replace_many(
     member: Member,
     where: files.Space,
     items: list[tuple[str, FileState, int]],
-    journaled: dict[str, journal.SyncEntry],
+    journaled: Mapping[str, journal.Known],
     store: BlobStore,
     known: Folders,
 ) -> list[str]:
