@@ -11,7 +11,8 @@ as one JSON line; with --profile FILE, one more sync runs under cProfile into FI
 The command is timed both ways: on a satellite that is not served (`this`: the command
 syncs in its own process) and on one served by `hameau serve` (`served`: the served process
 syncs and the command prints its outcome, travel/control.py); `--no-served` leaves the
-second out. Both are packed from the same home and sync the same changes.
+second out, `--served-only` the first. Both are packed from the same home and sync the same
+changes.
 
 With --compare DIR (another checkout of hameau, e.g. `git worktree add DIR main`), a second
 satellite is packed and synced by the code in DIR, in the same trials on the same changes
@@ -55,22 +56,24 @@ def run_in(checkout: Path, command: list[str], env: dict[str, str] | None = None
     return seconds, done.stdout + done.stderr
 
 
-def satellites(work: Path, compare: Path | None, with_served: bool = False
-               ) -> dict[str, tuple[Path, Path]]:  # fmt: skip
+def satellites(work: Path, compare: Path | None, with_served: bool = False,
+               not_served: bool = True) -> dict[str, tuple[Path, Path]]:  # fmt: skip
     """Each version compared: (its checkout, its satellite)."""
-    found = {"this": (ROOT, work / "satellite")}
+    found = {"this": (ROOT, work / "satellite")} if not_served else {}
     if with_served:
         found["served"] = (ROOT, work / "satellite-served")
     if compare is not None:
-        found["compared"] = (compare, work / "satellite-compared")
+        if not_served:
+            found["compared"] = (compare, work / "satellite-compared")
         if with_served:
             found["served_compared"] = (compare, work / "satellite-served-compared")
     return found
 
 
-def attach(work: Path, url: str, compare: Path | None, with_served: bool) -> None:
+def attach(work: Path, url: str, compare: Path | None, with_served: bool, not_served: bool
+           ) -> None:  # fmt: skip
     """Each satellite packed (once) and told where home is served now."""
-    for checkout, satellite in satellites(work, compare, with_served).values():
+    for checkout, satellite in satellites(work, compare, with_served, not_served).values():
         if not satellite.exists():
             run_in(checkout, pack_command(url, satellite), env=pack_env())
         saved = satellite / "satellite.json"
@@ -127,6 +130,8 @@ def main() -> None:
     parser.add_argument("--compare", type=Path, help="another checkout, timed beside this one")
     parser.add_argument("--no-served", dest="served", action="store_false",
                         help="time the command on a satellite that is not served only")  # fmt: skip
+    parser.add_argument("--served-only", action="store_true",
+                        help="time the command on a served satellite only (quicker trials)")  # fmt: skip
     options = parser.parse_args()
     rng = random.Random(time.time_ns())
     options.work.mkdir(parents=True, exist_ok=True)
@@ -135,11 +140,11 @@ def main() -> None:
     with served(work / "home", token(work / "home", "resync")) as (running, api):
         (work / "rsync-dst").mkdir(exist_ok=True)
         (work / "unison-dst").mkdir(exist_ok=True)
-        attach(work, running.url, options.compare, options.served)
+        attach(work, running.url, options.compare, options.served, not options.served_only)
         timed(["rsync", "-a", f"{work / 'src'}/", f"{work / 'rsync-dst'}/"])
         timed(["unison", str(work / "src"), str(work / "unison-dst"), "-batch", "-auto"],
               env={**os.environ, "UNISON": str(work / "unison-archive")})  # fmt: skip
-        sides = satellites(work, options.compare, options.served)
+        sides = satellites(work, options.compare, options.served, not options.served_only)
         with contextlib.ExitStack() as serving:
             if options.served:  # served as on the laptop (it syncs by itself too)
                 serving.enter_context(serve(work / "satellite-served"))

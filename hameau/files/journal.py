@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -24,6 +25,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Integer,
+    Row,
     String,
     Table,
     UniqueConstraint,
@@ -235,16 +237,30 @@ def adopt_many(
     )  # fmt: skip
 
 
-def readopt_many(session: Session, found: list[tuple[SyncEntry, FileState, int]]) -> None:
+_READOPT = (  # built once: a re-sync sets hundreds of rows with it
+    update(_JOURNAL)
+    .where(_JOURNAL.c.id == bindparam("b_id"))
+    .values(vector=bindparam("b_vector"), blob=bindparam("b_blob"), size=bindparam("b_size"),
+            seq=bindparam("b_seq"), updated_at=bindparam("b_at"))
+)  # fmt: skip
+
+
+def readopt_many(session: Session, found: Sequence[tuple[Known, FileState, int]]) -> None:
     """Set many paths this journal knows (their rows, loaded) to their reconciled states,
-    each with a new sequence number, as `adopt` does one by one."""
+    each with a new sequence number, as `adopt` does one by one: in one statement run for
+    them all, not the ORM's unit of work (the loaded rows are expired, read again if used)."""
     if not found:
         return
-    first, now = _reserve(session, len(found)), utcnow()
-    for number, (entry, state, size) in enumerate(found):
-        entry.vector, entry.blob, entry.size = dict(state.vector), state.blob, size
-        entry.seq, entry.updated_at = first + number, now
     session.flush()
+    first, now = _reserve(session, len(found)), utcnow()
+    session.execute(_READOPT, [
+        {"b_id": entry.id, "b_vector": dict(state.vector), "b_blob": state.blob, "b_size": size,
+         "b_seq": first + number, "b_at": now}
+        for number, (entry, state, size) in enumerate(found)
+    ])  # fmt: skip
+    for entry, _state, _size in found:
+        if isinstance(entry, SyncEntry):
+            session.expire(entry)
 
 
 def _in_space(owner_id: int | None) -> Any:
@@ -273,6 +289,30 @@ def states(session: Session, owner_id: int | None, wanted: list[str]) -> dict[st
         ):
             found[entry.path] = entry
     return found
+
+
+Known = SyncEntry | Row[Any]  # a path's journal row: loaded, or read as a row (`rows`)
+_ROWS = select(*(_JOURNAL.c[name] for name in ("id", "path", "vector", "blob", "size", "seq")))
+
+
+def rows(session: Session, owner_id: int | None, wanted: list[str]) -> dict[str, Row[Any]]:
+    """`states` as plain rows (id, path, vector, blob, size, seq): read for hundreds of
+    paths each round of a sync, where loading each as an object cost more than the query."""
+    found: dict[str, Row[Any]] = {}
+    space = space_key(owner_id)
+    session.flush()  # as a query through the session would
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        query = _ROWS.where(_JOURNAL.c.space == space, _JOURNAL.c.path.in_(chunk))
+        found.update((row.path, row) for row in session.execute(query))
+    return found
+
+
+def rows_since(session: Session, owner_id: int | None, seq: int) -> list[Row[Any]]:
+    """`changes_since` as plain rows (id, path, vector, blob, size, seq), oldest first."""
+    session.flush()
+    query = _ROWS.where(_JOURNAL.c.space.concat("") == space_key(owner_id), _JOURNAL.c.seq > seq)
+    return list(session.execute(query.order_by(_JOURNAL.c.seq)))
 
 
 def state(session: Session, owner_id: int | None, path: str) -> FileState | None:

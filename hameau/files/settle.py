@@ -11,8 +11,10 @@ path is either fully applied or not at all.
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import Mapping
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
@@ -212,7 +214,7 @@ def replace_many(
     member: Member,
     where: files.Space,
     items: list[tuple[str, FileState, int]],
-    journaled: dict[str, journal.SyncEntry],
+    journaled: Mapping[str, journal.Known],
     store: BlobStore,
     known: Folders,
 ) -> list[str]:
@@ -230,35 +232,92 @@ def replace_many(
             continue
         folder = _folder(session, member, where, parts[:-1], known)
         wanted[(folder.id, parts[-1])] = ("/".join(parts), state, size)
-    found = _entries(session, list(wanted))
-    now, done, versions, adopted = utcnow(), [], [], []
+    found = _files_at(session, list(wanted))
+    now, done, versions, changes, adopted = utcnow(), [], [], [], []
     for entry in found:
-        path, state, size = wanted[(entry.parent_id, entry.name)]  # type: ignore[index]
+        path, state, size = wanted[(entry.parent_id, entry.name)]
         kind = mimetypes.guess_type(entry.name)[0] or "application/octet-stream"
         digest = state.blob or ""
-        if entry.is_dir or index.is_text(entry.name, kind, size) or not store.exists(digest):
+        if index.is_text(entry.name, kind, size):
             continue
-        if entry.blob is not None and entry.blob != digest:
+        replaced = entry.blob != digest
+        if entry.blob is not None and replaced:
             versions.append({
                 "entry_id": entry.id, "revision": entry.revision, "blob": entry.blob,
                 "size": entry.size, "charged_to": entry.charged_to, "created_at": entry.modified_at,
             })  # fmt: skip
-        if entry.blob != digest:
-            entry.blob, entry.size, entry.content_type = digest, size, kind
-            entry.revision += 1
-            entry.charged_to = member.id
-        entry.modified_at = now
+        changes.append({
+            "b_id": entry.id, "b_blob": digest, "b_size": size if replaced else entry.size,
+            "b_type": kind if replaced else entry.content_type, "b_modified": now,
+            "b_revision": entry.revision + 1 if replaced else entry.revision,
+            "b_charged": member.id if replaced else entry.charged_to,
+        })  # fmt: skip
         adopted.append((journaled[path], state, size))
         done.append(path)
     if versions:
-        session.execute(insert(FileVersion), versions)
+        session.execute(_ADD_VERSION, versions)
+    if changes:
+        session.execute(_SET_FILE, changes)
     journal.readopt_many(session, adopted)
-    session.flush()
-    # Again under the write lock, should a purge have come between (as `record_write` does).
+    # Under the write lock, should a purge have come between (as `record_write` checks); a
+    # content missing sends the whole batch back, to be taken (or refused) one by one.
     if any(not store.exists(state.blob or "") for _entry, state, _size in adopted):
         raise Conflict("This content was deleted for good while it was saved; send it again.")
-    _prune(session, [entry.id for entry in found if not entry.is_dir])
+    _prune(session, [entry.id for entry in found])
     return done
+
+
+_FILES = cast(Table, FileEntry.__table__)
+_ADD_VERSION = insert(cast(Table, FileVersion.__table__))
+_SET_FILE = (  # a file's new content, by statement (no ORM unit of work for hundreds of rows)
+    update(_FILES)
+    .where(_FILES.c.id == bindparam("b_id"))
+    .values(
+        blob=bindparam("b_blob"), size=bindparam("b_size"), content_type=bindparam("b_type"),
+        revision=bindparam("b_revision"), charged_to=bindparam("b_charged"),
+        modified_at=bindparam("b_modified"),
+    )
+)  # fmt: skip
+
+
+def _files_at(session: Session, keys: list[tuple[int, str]]) -> list[Row[Any]]:
+    """The live files (not folders) at these (folder id, name) places, as rows: what a new
+    content changes of each (their ORM objects in the session, if any, are expired)."""
+    session.flush()  # as a query through the session would (the raw one does not)
+    ids: list[int] = []
+    for start in range(0, len(keys), 400):
+        ids += _ids_at(session, keys[start : start + 400])
+    found: list[Row[Any]] = []
+    columns = [_FILES.c[name] for name in _FILE_COLUMNS]
+    for start in range(0, len(ids), 400):
+        chunk = ids[start : start + 400]
+        found += session.execute(select(*columns).where(_FILES.c.id.in_(chunk), ~_FILES.c.is_dir))
+        for entry_id in chunk:
+            loaded = session.identity_map.get(session.identity_key(FileEntry, entry_id))
+            if loaded is not None:
+                session.expire(loaded)
+    return found
+
+
+_FILE_COLUMNS = ("id", "parent_id", "name", "blob", "size", "content_type", "revision",
+                 "charged_to", "modified_at")  # fmt: skip
+
+
+def _ids_at(session: Session, chunk: list[tuple[int, str]]) -> list[int]:
+    """The ids of the live entries at these places (a few hundred at most), in one query.
+
+    The places as a VALUES table joined on the live names' index (a row-value IN made
+    SQLite read every live entry), in plain SQL: SQLAlchemy compiles a VALUES of many rows
+    anew at each call, which cost more than the query."""
+    places = ", ".join("(?, ?)" for _ in chunk)
+    return [
+        row[0] for row in session.connection().exec_driver_sql(
+            f"WITH places(parent, name) AS (VALUES {places}) SELECT f.id FROM places"  # noqa: S608
+            " JOIN file_entries AS f ON f.parent_id = places.parent AND f.name = places.name"
+            " WHERE f.deleted_at IS NULL",
+            tuple(value for key in chunk for value in key),
+        )
+    ]  # fmt: skip
 
 
 def _entries(session: Session, keys: list[tuple[int, str]]) -> list[FileEntry]:
@@ -266,19 +325,7 @@ def _entries(session: Session, keys: list[tuple[int, str]]) -> list[FileEntry]:
     found: list[FileEntry] = []
     session.flush()  # as a query through the session would (the raw one below does not)
     for start in range(0, len(keys), 400):
-        chunk = keys[start : start + 400]
-        # The places as a VALUES table joined on the live names' index (a row-value IN made
-        # SQLite read every live entry), in plain SQL: SQLAlchemy compiles a VALUES of many
-        # rows anew at each call, which cost more than the query. Then the rows, by id.
-        places = ", ".join("(?, ?)" for _ in chunk)
-        ids = [
-            row[0] for row in session.connection().exec_driver_sql(
-                f"WITH places(parent, name) AS (VALUES {places}) SELECT f.id FROM places"  # noqa: S608
-                " JOIN file_entries AS f ON f.parent_id = places.parent AND f.name = places.name"
-                " WHERE f.deleted_at IS NULL",
-                tuple(value for key in chunk for value in key),
-            )
-        ]  # fmt: skip
+        ids = _ids_at(session, keys[start : start + 400])
         found += session.scalars(select(FileEntry).where(FileEntry.id.in_(ids)))
     return found
 

@@ -11,7 +11,7 @@ from a point it had finished, and everything it does is idempotent.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,7 +129,7 @@ def _apply_batch(
     sizes, seen = changes["sizes"], changes["seen"]
     who = members.find_member(session, member)
     where = files.Space(space, owner_of(space, who))
-    current = journal.states(session, where.owner_id, [path for path, _ in batch])
+    current = journal.rows(session, where.owner_id, [path for path, _ in batch])
     known: settle.Folders = {}
     done = Applied()
     # Paths this side never had (most of an initial pack): in bulk.
@@ -175,7 +175,7 @@ def _replace(
     where: files.Space,
     batch: list[tuple[str, FileState]],
     changes: dict[str, Any],
-    current: dict[str, journal.SyncEntry],
+    current: Mapping[str, journal.Known],
     done: Applied,
     known: settle.Folders,
 ) -> None:
@@ -240,9 +240,13 @@ class SpaceRound:
         report.conflicts += [f"{self.space}/{copy}" for _path, copy in outcome.conflicts]
         report.problems += [f"{self.space}/{p}: {why}" for p, why in sorted(self.refused.items())]
         done = pushed and not applied.stale
-        if done:
-            self.advance(pulled_to, snapshot, applied.adopted)
-        return bool(outcome.local or outcome.remote) or not done
+        # Another round confirms what went home (its journal numbered it anew) and retries
+        # what waited or was refused here; a round that only set here what home had (most
+        # of a re-sync) needs none: home's later changes come with the next sync.
+        again = bool(outcome.remote or applied.refused) or not done
+        if done:  # the engine saves the record right after the last round
+            self.advance(pulled_to, snapshot, applied.adopted, save=again)
+        return again
 
     def home_changes(self) -> tuple[dict[str, dict[str, Any]], int]:
         return home_changes(self.trip.home, self.space, self.state["home"].get(self.space, 0))
@@ -259,7 +263,7 @@ class SpaceRound:
         """Each side's state of every path either side changed (home asked for the rest)."""
         with self.node.sessions() as session:
             owner = owner_of(self.space, members.find_member(session, self.trip.member))
-            local = journal.states(session, owner, sorted(mine | theirs.keys()))
+            local = journal.rows(session, owner, sorted(mine | theirs.keys()))
             local_view = {path: FileState(dict(e.vector), e.blob) for path, e in local.items()}
             self.sizes.update({e.blob: e.size for e in local.values() if e.blob})
         # Home paths outside what was taken stay at home, unless this copy already has them.
@@ -345,16 +349,20 @@ class SpaceRound:
             self.refused.update(answer["refused"])
         return done
 
-    def advance(self, pulled_to: int, snapshot: int, adopted: dict[str, FileState]) -> None:
-        """Save the cursors of a space fully reconciled; refused paths are tried again at
-        every sync, without holding back the rest."""
+    def advance(
+        self, pulled_to: int, snapshot: int, adopted: dict[str, FileState], save: bool = True
+    ) -> None:
+        """Move the cursors of a space fully reconciled, saved now unless ``save`` is False
+        (the engine's save after the last round keeps them); refused paths are tried again
+        at every sync, without holding back the rest."""
         self.state["retry"][self.space] = sorted(self.refused)
         self.state["home"][self.space] = pulled_to
         with self.node.sessions() as session:
             owner = owner_of(self.space, members.find_member(session, self.trip.member))
-            later = journal.changes_since(session, owner, snapshot)
+            later = journal.rows_since(session, owner, snapshot)
         # What was written here since the snapshot is this sync's own doing: skip it next time.
         if all(e.path in adopted and e.vector == adopted[e.path].vector for e in later):
             snapshot = max([snapshot, *(e.seq for e in later)])
         self.state["local"][self.space] = snapshot
-        self.trip.save()
+        if save:
+            self.trip.save()

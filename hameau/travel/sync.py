@@ -4,7 +4,7 @@ Each domain that syncs does its own round (`exchange`, in the module its registr
 names with `sync=`; the contract is in hameau/node/syncing.py): files by version vectors
 and content moved by hash, notes through their CRDT state vectors, calendars event by
 event. This engine only runs them: one sync at a time (`lock.py`), a content store that is
-not there refused first, rounds until one finds nothing to do, the outcome kept in the
+not there refused first, rounds until none asks for another, the outcome kept in the
 satellite's record. The syncing domains come from the assembly (`syncing.provide`), so
 travel names none of them and never imports the registry.
 """
@@ -63,7 +63,7 @@ def trips(
 
 
 def rounds(planned: list[tuple[Any, Trip]], report: Report) -> None:
-    """Rounds of every domain until one changes nothing (or a problem needs the member)."""
+    """Rounds of every domain until none asks for another (or a problem needs the member)."""
     for _round in range(ROUNDS):
         report.rounds += 1
         changed = False

@@ -7,6 +7,7 @@ nothing behind but the blobs that arrived whole.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 
 from hameau.node.blobs import BlobDamaged, BlobError, BlobStore, BlobWriter
@@ -14,6 +15,7 @@ from hameau.node.blobs import BlobDamaged, BlobError, BlobStore, BlobWriter
 HEADER_MAX = 100
 READ = 1 << 20
 SETTLE_EVERY = 2000  # blobs made durable together (two filesystem syncs per batch)
+_DIGEST = re.compile("[0-9a-f]{64}")  # a SHA-256 in lower-case hex
 
 
 class WireError(Exception):
@@ -21,7 +23,7 @@ class WireError(Exception):
 
 
 def is_digest(text: str) -> bool:
-    return len(text) == 64 and all(char in "0123456789abcdef" for char in text)
+    return _DIGEST.fullmatch(text) is not None
 
 
 def send(store: BlobStore, digests: Iterable[str]) -> Iterator[bytes]:

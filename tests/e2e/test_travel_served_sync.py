@@ -87,7 +87,8 @@ def test_the_served_satellite_syncs_for_the_command(tmp_path: Path) -> None:
         assert names(sat.url, here, "Voyage") == ["billets.txt", "plan.txt"]
         loaded = (tmp_path / "modules.txt").read_text().splitlines()
         # Nor the command line's machinery: the served satellite answers before it loads.
-        heavy = ("sqlalchemy", "httpx", "click", "rich", "hameau.cli", "hameau.parts")
+        heavy = ("sqlalchemy", "httpx", "click", "rich", "hameau.cli", "hameau.parts",
+                 "hameau.config", "dataclasses")  # fmt: skip
         assert [name for name in loaded if name.startswith(heavy)] == []
         # Home away: the served satellite's sentence, one line, exit 1.
         home.process.send_signal(signal.SIGTERM)

@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from hameau.config import resolve_data_dir
 from hameau.travel import control
 
 
@@ -36,3 +39,13 @@ def test_help_and_a_node_that_is_no_satellite_are_said_by_the_full_command_line(
         f"Error: The node in {tmp_path / 'node'} is not a satellite; make one with"
         " `hameau travel pack`."
     ]
+
+
+def test_the_data_dir_given_is_found_as_the_settings_find_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HAMEAU_DATA", str(tmp_path / "from-env"))
+    for given in ("sat", "./a/../sat", "~/voyage", str(tmp_path / "abs"), None):
+        assert control.data_dir(given) == resolve_data_dir(given)

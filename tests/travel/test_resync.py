@@ -58,3 +58,24 @@ def test_a_file_edited_many_times_keeps_only_its_last_versions(tmp_path: Path) -
     assert versions_of(pair.sat, "photo.jpg") == versions_of(home, "photo.jpg") == VERSIONS_KEPT
     assert b"edit %d" % (VERSIONS_KEPT + 2) in kept(pair.sat)
     assert b"edit 2" not in kept(pair.sat)
+
+
+def test_a_sync_that_only_brings_home_changes_here_takes_one_round(tmp_path: Path) -> None:
+    home = home_node(tmp_path / "home")
+    for number in range(6):
+        write(home, f"Voyage/f{number}.bin", b"first %d" % number)
+    pair = pack(home, tmp_path / "sat", ["files:mine/Voyage"])
+    for number in range(3):
+        write(home, f"Voyage/f{number}.bin", b"home edit %d" % number)
+    pulled = pair.sync()
+    assert (pulled.pulled, pulled.pushed, pulled.rounds) == (3, 0, 1)
+    assert live(pair.sat) == live(home)
+    # What home changed after that sync (and what the satellite changed) comes with the next.
+    write(home, "Voyage/f4.bin", b"home edit 4")
+    write(pair.sat, "Voyage/f5.bin", b"away edit 5")
+    both = pair.sync()
+    assert (both.pulled, both.pushed, both.rounds) == (1, 1, 2)  # a second round confirms
+    assert live(pair.sat) == live(home)
+    assert live(home)["Voyage/f5.bin"] == b"away edit 5"
+    again = pair.sync()
+    assert (again.pulled, again.pushed, again.rounds) == (0, 0, 1)

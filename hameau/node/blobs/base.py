@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -38,8 +39,12 @@ class BlobDamaged(BlobError):
         self.reason = reason  # "missing" or "damaged"
 
 
+_DIGEST = re.compile("[0-9a-f]{64}")
+
+
 def is_digest(text: str) -> bool:
-    return len(text) == 64 and all(char in "0123456789abcdef" for char in text)
+    """A SHA-256 in lower-case hex (asked of every content named: a pattern, not a loop)."""
+    return _DIGEST.fullmatch(text) is not None
 
 
 def hash_file(handle: BinaryIO, between: Callable[[], None] | None = None) -> str:
