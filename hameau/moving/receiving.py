@@ -27,7 +27,7 @@ from hameau.moving.errors import MoveConflict, MoveNotFound, NameTaken, NoRoom, 
 from hameau.moving.models import Move
 from hameau.node.blobs import is_digest
 from hameau.node.datadir import Node
-from hameau.node.db import transaction, utcnow
+from hameau.node.db import retrying, transaction, utcnow
 
 DISK_MARGIN = 64 << 20
 # One commit at a time per node: a sender that retried must not import beside its first try.
@@ -152,8 +152,10 @@ def arrival(node: Node, move: Move, items: list[stream.Item]) -> stream.Arrival:
 
 
 def arrived(node: Node, move: Move, verified: int, received: int) -> Move:
-    """A stream's verified contents and bytes, counted on the move's row."""
-    with transaction(node.sessions) as session:
+    """A stream's verified contents and bytes, counted on the move's row (streams of a move
+    arrive side by side: `retrying` starts the count again if another one's came between)."""
+
+    def count(session: Session) -> Move:
         found = session.get(Move, move.id)
         assert found is not None
         found.verified += verified
@@ -161,6 +163,8 @@ def arrived(node: Node, move: Move, verified: int, received: int) -> Move:
         session.flush()
         session.expunge(found)
         return found
+
+    return retrying(node.sessions, count)
 
 
 def _switch(node: Node, move: Move) -> Any:

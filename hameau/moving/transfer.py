@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +30,10 @@ from hameau.moving import stream
 from hameau.moving.errors import MoveConflict
 from hameau.moving.models import Move
 from hameau.moving.stream import Opener
-from hameau.node.blobs import BlobDamaged
+from hameau.node.blobs import BlobError
 from hameau.node.datadir import Node
 from hameau.node.db import transaction, utcnow
-from hameau.node.peer import Peer
+from hameau.node.peer import STATUS, Peer, PeerFailed
 
 HASHES = 5000  # content names per question "which do you lack?"
 API = "/api/hamlet/moves"
@@ -106,24 +105,35 @@ def _lacking(peer: Peer, move_id: str, contents: dict[str, int]) -> dict[str, in
     return found
 
 
+def _stream(peer: Peer, move_id: str, items: list[stream.Item], opener: Opener, auth: Any) -> Any:
+    """One signed stream of ``items``; the receiver's answer (its row of the move)."""
+    line = stream.index_line(items)
+    size = len(line) + 1 + stream.length(items)
+    headers = {
+        "Content-Type": "application/octet-stream", "Content-Length": str(size),
+        INDEX: stream.index_digest(line),
+    }  # fmt: skip
+    return peer.call(
+        "POST", f"{API}/contents/{move_id}", content=stream.body(items, opener),
+        headers=headers, auth=auth,
+    )  # fmt: skip
+
+
 def send(node: Node, move: Move, peer: Peer, contents: dict[str, int], opener: Opener) -> Move:
     """Send what the receiver lacks of ``contents``, in signed streams of many MiB
-    (hameau/moving/stream.py); the row counts bytes and verifications."""
+    (hameau/moving/stream.py); the row counts bytes and verifications. (Two streams side by
+    side were tried: slower on a busy 2-core machine, docs/benchmarks.md.)"""
     from hameau.hamlet.signer import StreamSigner  # httpx: loaded with the first client
 
     lacking = _lacking(peer, move.move_id, contents)
     signer = StreamSigner.like(peer.signer)  # type: ignore[arg-type]
     for items in stream.batches(lacking, contents):
-        line = stream.index_line(items)
-        size = len(line) + 1 + stream.length(items)
-        headers = {
-            "Content-Type": "application/octet-stream", "Content-Length": str(size),
-            INDEX: stream.index_digest(line),
-        }  # fmt: skip
-        answer = peer.call(
-            "POST", f"{API}/contents/{move.move_id}", content=stream.body(items, opener),
-            headers=headers, auth=signer,
-        )  # fmt: skip
+        try:
+            answer = _stream(peer, move.move_id, items, opener, signer)
+        except PeerFailed as failed:
+            if failed.kind == STATUS and failed.code == 400:
+                _sound(node, items)  # a refused record: damaged here? say so in words
+            raise
         move = update(
             node, move.id, bytes_sent=move.bytes_sent + stream.length(items),
             verified=answer["verified"],
@@ -131,28 +141,42 @@ def send(node: Node, move: Move, peer: Peer, contents: dict[str, int], opener: O
     return move
 
 
+def _damaged(digest: str) -> MoveConflict:
+    return MoveConflict(
+        "A file's content (%(hash)s…) is damaged at this home, so the move stopped:"
+        " run `hameau check --repair`, then move again.",
+        hash=digest[:12],
+    )
+
+
+def _sound(node: Node, items: list[stream.Item]) -> None:
+    """After the receiver refused a stream: each of its contents hashed here (sent unhashed,
+    as the receiver hashes them); damaged content goes to the quarantine and stops the move."""
+    for digest, _offset, _total in items:
+        held = node.blobs.info(digest)
+        found = "missing" if held is None else node.blobs.verify(digest)
+        if found == "damaged":  # that copy only: not a good one written meanwhile
+            node.blobs.quarantine(digest, "damaged", only=held.copy if held else None)
+        if found is not None:
+            raise _damaged(digest)
+
+
 class _Checked:
-    """A stored content read for sending: damaged content stops the move in words."""
+    """A stored content read for sending, as it is: the receiver hashes it; missing
+    content stops the move in words."""
 
     def __init__(self, node: Node, digest: str) -> None:
         self.digest = digest
-        self.reader = self._damaged(lambda: node.blobs.open_verified(digest))
-
-    def _damaged(self, work: Callable[[], Any]) -> Any:
         try:
-            return work()
-        except BlobDamaged:
-            raise MoveConflict(
-                "A file's content (%(hash)s…) is damaged at this home, so the move stopped:"
-                " run `hameau check --repair`, then move again.",
-                hash=self.digest[:12],
-            ) from None
+            self.reader = node.blobs.open_unchecked(digest)
+        except BlobError:
+            raise _damaged(digest) from None
 
     def seek(self, position: int) -> int:
         return int(self.reader.seek(position))
 
     def read(self, size: int) -> bytes:
-        return bytes(self._damaged(lambda: self.reader.read(size)))
+        return self.reader.read(size)
 
     def __enter__(self) -> _Checked:
         return self

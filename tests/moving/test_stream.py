@@ -121,10 +121,22 @@ def test_a_stream_unlike_its_index_or_out_of_order_is_refused(target: Node) -> N
         receiving.arrival(target, Move(move_id="m5", state="waiting"), [])
 
 
-def test_damaged_content_at_home_stops_the_move_in_words(target: Node) -> None:
-    digest = target.blobs.put(b"z" * 1000)
-    stored = target.blobs.path(digest)  # type: ignore[attr-defined]
-    stored.chmod(0o644)
-    stored.write_bytes(b"q" * 1000)  # a disk's damage
-    with pytest.raises(MoveConflict, match="damaged at this home"):
-        list(stream.body([[digest, 0, 1000]], transfer._blob_opener(target)))
+def test_damaged_content_at_home_stops_the_move_in_words(tmp_path: Path, target: Node) -> None:
+    """The sender reads its contents as they are (the receiver hashes them): a damaged one
+    is refused there, then found damaged here, quarantined, and the move stops in words."""
+    home = make_node(tmp_path / "home")
+    try:
+        digest = home.blobs.put(b"z" * 1000)
+        stored = home.blobs.path(digest)  # type: ignore[attr-defined]
+        stored.chmod(0o644)
+        stored.write_bytes(b"q" * 1000)  # a disk's damage
+        items = [[digest, 0, 1000]]
+        sent = b"".join(stream.body(items, transfer._blob_opener(home)))
+        with pytest.raises(PieceRefused, match="does not hash"):
+            arrive(target, Move(move_id="m6", state="copying"), sent).finish()
+        assert not target.blobs.exists(digest)
+        with pytest.raises(MoveConflict, match="damaged at this home"):
+            transfer._sound(home, items)
+        assert not stored.exists() and home.blobs.quarantined()  # set aside, not sent again
+    finally:
+        home.close()
