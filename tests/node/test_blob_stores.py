@@ -4,12 +4,18 @@ store on a real SeaweedFS cluster (three volume servers, two copies of every obj
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hameau.node.blobs import BlobDamaged, BlobError, BlobStore
 from tests.blobstores import flip, overwrite
+from tests.seaweed import ACCESS_KEY, BUCKET, SECRET_KEY
 
 BIG = 20 << 20  # above the S3 store's part size: a multipart upload
 
@@ -147,3 +153,47 @@ def test_the_marker_says_whose_store_it_is(store: BlobStore, tmp_path: Path) -> 
     assert not store.has_marker()
     store.write_marker()
     assert store.has_marker() and store.location
+
+
+KILLED_MID_UPLOAD = """
+import os, signal, sys
+from types import SimpleNamespace
+from pathlib import Path
+import obstore
+from hameau.node.blobs import load_store
+settings = SimpleNamespace(**dict(pair.split("=", 1) for pair in sys.argv[1:]))
+store = load_store(settings.blob_store, Path(settings.folder), settings)
+def parts():
+    for number in range(4):
+        if number == 2:
+            os.kill(os.getpid(), signal.SIGKILL)  # the process dies with two parts sent
+        yield os.urandom(8 << 20)
+obstore.put(store.objects, "blobs/" + "ab" * 32, parts(), chunk_size=8 << 20, max_concurrency=1)
+"""
+
+
+def test_a_process_killed_mid_upload_leaves_nothing_and_its_upload_is_aborted(
+    seaweed: Any, tmp_path: Path
+) -> None:
+    """A multipart upload cut by SIGKILL: no object under the name; `clear_temp` (at the next
+    start) aborts the upload, whose parts would otherwise stay in the bucket."""
+    from hameau.node.blobs.s3sign import multipart_uploads
+    from tests.blobstores import s3_store
+
+    store = s3_store(seaweed, tmp_path / "blobs")
+    given = {**seaweed.settings(store.prefix), "folder": str(tmp_path / "blobs")}  # type: ignore[attr-defined]
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_MID_UPLOAD, *(f"{k}={v}" for k, v in given.items())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not store.exists("ab" * 32) and list(store.stored()) == []
+    keys = (ACCESS_KEY, SECRET_KEY)
+    under = f"{store.prefix}/blobs/"  # type: ignore[attr-defined]
+    left = multipart_uploads(f"{seaweed.endpoint}/{BUCKET}", under, keys, "us-east-1")
+    assert len(left) == 1, "the kill left an unfinished multipart upload"
+    store.upload_grace = timedelta(0)  # type: ignore[attr-defined]  # no sibling process here
+    assert store.clear_temp() == 1
+    assert multipart_uploads(f"{seaweed.endpoint}/{BUCKET}", under, keys, "us-east-1") == []
