@@ -228,6 +228,8 @@ def load_store(kind: str, folder: Path, settings: Any = None) -> BlobStore:
     scheme = "s3" if kind.startswith("s3://") else kind
     if scheme not in BACKENDS or kind == "s3":
         raise ValueError("blob_store must be one of: local, s3://bucket/prefix")
+    if scheme == "s3" and settings is None:
+        raise ValueError("an S3 blob store needs the s3_* settings (endpoint, keys)")
     module_name, _, name = BACKENDS[scheme].partition(":")
     backend: Any = getattr(importlib.import_module(module_name), name)  # imported when chosen
     return backend(folder) if scheme == "local" else backend(kind, folder, settings)
