@@ -77,6 +77,14 @@ def _locale(value: Any) -> str:
     return text
 
 
+def _blob_store(value: Any) -> str:
+    text = str(value).strip()
+    bucket = text.removeprefix("s3://").partition("/")[0]
+    if text != "local" and not (text.startswith("s3://") and bucket):
+        raise ValueError("must be local or s3://bucket/prefix")
+    return text
+
+
 def _port(value: Any) -> int:
     number = int(value)
     if not 0 <= number <= 65535:
@@ -139,8 +147,17 @@ OPTIONS: dict[str, Option] = {
     ),
     "blob_store": Option(
         "local",
-        "Where file content is kept: local (the data dir's blobs/ folder; S3 comes later).",
-        _one_of("local"),
+        "Where file content is kept: local (the data dir's blobs/ folder), or s3://bucket/prefix"
+        " (an S3-compatible object store, with the s3_* settings; pip install 'hameau[s3]').",
+        _blob_store,
+    ),
+    "s3_endpoint": Option(
+        "", "The S3 store's URL (e.g. http://10.0.0.5:8333); empty: AWS itself.", str
+    ),
+    "s3_region": Option("us-east-1", "The S3 store's region (most others ignore it).", str),
+    "s3_access_key": Option("", "The S3 access key id.", str),
+    "s3_secret_key": Option(
+        "", "The S3 secret key (better in HAMEAU_S3_SECRET_KEY than in the file).", str
     ),
     "default_quota_mb": Option(10240, "Storage quota given to a new member, in MB.", _positive_int),
     "travel_retry_seconds": Option(
@@ -331,6 +348,10 @@ class Settings:
     header_timeout_seconds: int = OPTIONS["header_timeout_seconds"].default
     max_connections: int = OPTIONS["max_connections"].default
     blob_store: str = OPTIONS["blob_store"].default
+    s3_endpoint: str = OPTIONS["s3_endpoint"].default
+    s3_region: str = OPTIONS["s3_region"].default
+    s3_access_key: str = OPTIONS["s3_access_key"].default
+    s3_secret_key: str = field(default=OPTIONS["s3_secret_key"].default, repr=False)
     default_quota_mb: int = OPTIONS["default_quota_mb"].default
     travel_retry_seconds: int = OPTIONS["travel_retry_seconds"].default
     travel_pull_minutes: int = OPTIONS["travel_pull_minutes"].default

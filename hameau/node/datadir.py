@@ -51,7 +51,7 @@ class Node:
     @cached_property
     def blobs(self) -> BlobStore:
         """The content store the `blob_store` setting names."""
-        return load_store(self.settings.blob_store, self.layout.blobs)
+        return load_store(self.settings.blob_store, self.layout.blobs, self.settings)
 
     @cached_property
     def group(self) -> GroupCommit:

@@ -12,6 +12,7 @@ from hameau.files import retention
 from hameau.files import service as files
 from hameau.node.blobs import BlobDamaged, LocalBlobStore
 from hameau.node.datadir import Node
+from tests.blobstores import flip as flip_stored
 from tests.files.test_store import write
 from tests.helpers import add_member, browser, csrf_header, log_in, post_form
 
@@ -24,63 +25,16 @@ def flip(path: Path, at: int = 5) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_writing_the_same_bytes_again_replaces_a_damaged_copy(tmp_path: Path) -> None:
-    store = LocalBlobStore(tmp_path / "blobs")
-    data = os.urandom(5000)
-    digest = store.put(data)
-    flip(store.path(digest))
-    assert store.verify(digest) == "damaged"
-    assert store.put(data) == digest
-    assert store.verify(digest) is None and store.read(digest) == data
+# The store's own checks (damage refused, quarantined, repaired) run on every backend:
+# tests/node/test_blob_stores.py.
 
 
-def test_a_full_read_refuses_the_last_bytes_of_damaged_content(tmp_path: Path) -> None:
-    store = LocalBlobStore(tmp_path / "blobs")
-    digest = store.put(os.urandom(3 * (1 << 20) + 17))
-    flip(store.path(digest), at=2 << 20)
-    received = 0
-    with pytest.raises(BlobDamaged), store.open_verified(digest) as reader:
-        while chunk := reader.read(1 << 20):
-            received += len(chunk)
-    assert received < reader.size  # the end never came out
-    assert not store.exists(digest)  # gone to the quarantine, not deleted
-    assert [name.split("-")[1:] for name, _ in store.quarantined()] == [["damaged", digest]]
-    assert store.quarantine_size() == reader.size
-
-
-def test_a_good_copy_written_meanwhile_is_not_quarantined(tmp_path: Path) -> None:
-    store = LocalBlobStore(tmp_path / "blobs")
-    data = os.urandom(2 << 20)
-    digest = store.put(data)
-    flip(store.path(digest))
-    reader = store.open_verified(digest)
-    store.put(data)  # an upload of the same bytes replaces the damaged copy while it is read
-    with pytest.raises(BlobDamaged):
-        while reader.read(1 << 20):
-            pass
-    reader.close()
-    assert store.verify(digest) is None and store.quarantined() == []
-
-
-def test_sizes_and_small_content_are_checked_before_serving(tmp_path: Path) -> None:
-    store = LocalBlobStore(tmp_path / "blobs")
-    digest = store.put(b"hello world, this is a note")
-    store.ensure_sound(digest, 27)
-    with store.path(digest).open("r+b") as handle:
-        handle.truncate(10)
-    with pytest.raises(BlobDamaged) as damaged:
-        store.ensure_sound(digest, 27)
-    assert damaged.value.reason == "damaged"
-    with pytest.raises(BlobDamaged) as missing:
-        store.ensure_sound(digest, 27)
-    assert missing.value.reason == "missing"
-
-
-def test_the_pages_mark_a_damaged_file_and_its_version_restores_it(node: Node) -> None:
+def test_the_pages_mark_a_damaged_file_and_its_version_restores_it(any_node: Node) -> None:
+    node = any_node  # on the local disk, and on S3
     add_member(node, "alex")
     write(node, "alex", "letter.txt", b"first draft\n")
     entry = write(node, "alex", "letter.txt", b"second draft, damaged soon\n")
-    flip(node.blobs.path(entry.blob or ""))
+    flip_stored(node.blobs, entry.blob or "")
     client = browser(node)
     log_in(client, "alex")
 
@@ -110,11 +64,12 @@ def test_the_pages_mark_a_damaged_file_and_its_version_restores_it(node: Node) -
     assert page.count("badge damaged") == 1 and 'role="alert"' not in page
 
 
-def test_uploading_the_same_bytes_over_a_damaged_file_repairs_it(node: Node) -> None:
+def test_uploading_the_same_bytes_over_a_damaged_file_repairs_it(any_node: Node) -> None:
+    node = any_node  # on the local disk, and on S3
     add_member(node, "alex")
     data = os.urandom(40_000)
     entry = write(node, "alex", "photo.jpg", data)
-    flip(node.blobs.path(entry.blob or ""))
+    flip_stored(node.blobs, entry.blob or "")
     client = browser(node)
     log_in(client, "alex")
     assert client.get("/api/files/mine/photo.jpg").status_code == 409  # now quarantined

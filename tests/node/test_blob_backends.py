@@ -69,12 +69,24 @@ def test_the_setting_chooses_the_backend(tmp_path: Path) -> None:
     assert isinstance(node.blobs, LocalBlobStore) and isinstance(node.blobs, BlobStore)
     digest = node.blobs.put(b"hello")
     assert node.blobs.size(digest) == 5 and node.blobs.read(digest) == b"hello"
-    with pytest.raises(ValueError, match="blob_store must be one of: local"):
-        load_store("s3", tmp_path / "elsewhere")
+    with pytest.raises(ValueError, match="blob_store must be one of: local, s3://"):
+        load_store("floppy", tmp_path / "elsewhere")
 
 
 def test_an_unknown_backend_is_refused_with_where_it_was_set(tmp_path: Path) -> None:
     (tmp_path / "hameau.toml").write_text('[node]\nblob_store = "floppy"\n')
+    with pytest.raises(ConfigError, match="blob_store"):
+        load_settings(data_dir=tmp_path)
+
+
+def test_s3_settings_are_read_and_the_secret_never_shown(tmp_path: Path) -> None:
+    (tmp_path / "hameau.toml").write_text(
+        '[node]\nblob_store = "s3://bucket/node"\ns3_endpoint = "http://10.0.0.5:8333"\n'
+    )
+    settings = load_settings(data_dir=tmp_path, environ={"HAMEAU_S3_SECRET_KEY": "hush-hush"})
+    assert settings.blob_store == "s3://bucket/node" and settings.s3_secret_key == "hush-hush"
+    assert "hush-hush" not in repr(settings)
+    (tmp_path / "hameau.toml").write_text('[node]\nblob_store = "s3://"\n')
     with pytest.raises(ConfigError, match="blob_store"):
         load_settings(data_dir=tmp_path)
 

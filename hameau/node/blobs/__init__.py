@@ -1,9 +1,9 @@
 """The blob store: file content addressed by its SHA-256, written atomically, stored once.
 
 One small interface (`BlobStore`) and one module per backend beside it, chosen by the
-`blob_store` setting (`load_store`): `local.py` keeps content on the node's disk; an S3 backend
-(Garage) is one more module with the same methods. Nothing outside this package knows where
-or how a backend keeps its content.
+`blob_store` setting (`load_store`): `local.py` keeps content on the node's disk; `s3.py` in a
+bucket of an S3-compatible object store (obstore, imported only when chosen). Nothing outside
+this package knows where or how a backend keeps its content.
 
 A write streams into a `BlobWriter`, hashed as it goes; `commit()` makes it durable under its
 hash, and only then does the caller record it in the database. Identical content is kept

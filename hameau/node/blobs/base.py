@@ -23,7 +23,10 @@ VERIFY_FIRST = 16 << 20
 QUARANTINE_DAYS = 30
 
 # The `blob_store` setting's values, each naming its backend's class.
-BACKENDS = {"local": "hameau.node.blobs.local:LocalBlobStore"}
+BACKENDS = {
+    "local": "hameau.node.blobs.local:LocalBlobStore",
+    "s3": "hameau.node.blobs.s3:S3BlobStore",  # s3://bucket/prefix, with the s3_* settings
+}
 
 
 class BlobError(Exception):
@@ -229,11 +232,14 @@ class BlobStore(ABC):
     def write_marker(self) -> None: ...
 
 
-def load_store(kind: str, folder: Path) -> BlobStore:
-    """The backend the `blob_store` setting names; ``folder`` is the data dir's blobs/."""
-    try:
-        module_name, _, name = BACKENDS[kind].partition(":")
-    except KeyError:
-        raise ValueError(f"blob_store must be one of: {', '.join(BACKENDS)}") from None
-    backend: type[BlobStore] = getattr(importlib.import_module(module_name), name)
-    return backend(folder)  # type: ignore[call-arg]
+def load_store(kind: str, folder: Path, settings: Any = None) -> BlobStore:
+    """The backend the `blob_store` setting names; ``folder`` is the data dir's blobs/ (an
+    S3 store spools writes there); ``settings`` give an S3 store its endpoint and keys."""
+    scheme = "s3" if kind.startswith("s3://") else kind
+    if scheme not in BACKENDS or kind == "s3":
+        raise ValueError("blob_store must be one of: local, s3://bucket/prefix")
+    if scheme == "s3" and settings is None:
+        raise ValueError("an S3 blob store needs the s3_* settings (endpoint, keys)")
+    module_name, _, name = BACKENDS[scheme].partition(":")
+    backend: Any = getattr(importlib.import_module(module_name), name)  # imported when chosen
+    return backend(folder) if scheme == "local" else backend(kind, folder, settings)
