@@ -29,7 +29,6 @@ from hameau.node.datadir import Node
 from hameau.node.db import utcnow
 
 COMPUTE_UNKNOWN = "compute lending is not there yet (issue 15): nothing to attribute"
-SYNC_UNKNOWN = "syncs do not record their CPU time: not attributable"
 BORROWED_UNKNOWN = (
     "the lending home keeps the CPU time of the questions it answers; this node logs none"
 )
@@ -68,9 +67,25 @@ def _apps(db: Session, member_id: int | None, since: datetime) -> list[tuple[str
         seconds = sum(u.cpu_seconds for u in lending.usage(db) if u.day >= day)
         found.append(("ai-lent", Figure.estimated(round(seconds * 15 / 3.6e6, 6), "kWh",
                       f"{seconds:.0f} CPU seconds answering paired homes × 15 W per busy core")))  # fmt: skip
-    found.append(("sync", Figure.unknown("kWh", SYNC_UNKNOWN)))
+    found.append(("sync", _sync(db, member_id, since)))
     found.append(("compute-lent", Figure.unknown("kWh", COMPUTE_UNKNOWN)))
     return found
+
+
+def _sync(db: Session, member_id: int | None, since: datetime) -> Figure:
+    """The energy of serving satellites' syncs: their CPU time counted per member and day."""
+    from hameau.ai.engines import WATTS_PER_BUSY_CORE
+    from hameau.footprint import meter
+
+    by_member = meter.by_member(db, "sync", since)
+    count = sum(n for m, (n, _) in by_member.items() if member_id in (None, m))
+    seconds = sum(s for m, (_, s) in by_member.items() if member_id in (None, m))
+    return Figure.estimated(
+        float(f"{seconds * WATTS_PER_BUSY_CORE / 3.6e6:.3g}"), "kWh",
+        f"{seconds:.3g} CPU seconds serving {count} sync requests of satellites (the node's"
+        f" thread time, counted per member and day) × {WATTS_PER_BUSY_CORE:g} W per busy core"
+        " (hameau's AI estimate)",
+    )  # fmt: skip
 
 
 def _lent(db: Session, since: datetime) -> Figure:
