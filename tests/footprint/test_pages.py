@@ -85,3 +85,20 @@ def test_a_member_sees_shared_devices_and_their_own_not_the_others(node: Node) -
     page = client.get("/footprint").text
     assert "tel-sam" in page and "salon" in page
     assert "tel-alex" not in page
+
+
+def test_the_household_page_draws_its_charts_without_script_and_labels_each_figure(
+    node: Node,
+) -> None:
+    household(node)
+    client = browser(node)
+    log_in(client, "alex")
+    page = client.get("/footprint/household", headers={"Accept-Language": "en"}).text
+    main = page.split("<main>")[1].split("</main>")[0]
+    charts = re.findall(r"<svg class=\"chart\" role=\"img\".*?</svg>", main, re.S)
+    assert len(charts) == 2 and all("<title>" in chart for chart in charts)
+    assert "<script" not in main and " on" + "click=" not in main
+    # Every claim's verdict, and the sync's energy with how it was reached.
+    for verdict in ("met", "not measurable here"):
+        assert verdict in main
+    assert "sync requests of satellites" in main and "15 W per busy core" in main

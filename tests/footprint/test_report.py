@@ -158,3 +158,28 @@ def test_a_meter_reading_without_its_hours_is_refused_in_one_line(home: Path) ->
     assert "kWh and the hours" in done.stderr + done.stdout
     done = hameau(home, "impact", "node", "--country", "XXX", check=False)
     assert done.returncode != 0 and "country must be one of" in done.stderr + done.stdout
+
+
+def test_the_ai_s_energy_is_the_member_s_who_asked(home: Path) -> None:
+    from hameau.ai import history
+    from hameau.ai.engines import Result
+    from hameau.config import Settings
+    from hameau.node.datadir import open_node
+
+    node = open_node(Settings(data_dir=home))
+    with transaction(node.sessions) as db:
+        alex = members.find_member(db, "alex").id
+    # Two questions answered here, 36 and 12 CPU seconds: (36 + 12) × 15 W = 720 J = 0.2 Wh.
+    for seconds in (36.0, 12.0):
+        history.record(node, alex, "chat", "gemma", "Quand part le train ?",
+                       Result(text="À 8 h.", cpu_seconds=seconds), [])  # fmt: skip
+    node.close()
+    household = figures(json.loads(hameau(home, "impact", "report", "--format", "json").stdout))
+    ai = household[("energy per app, 30 days", "ai", "energy")]
+    assert (ai["value"], ai["label"], ai["unit"]) == (pytest.approx(0.0002), "estimated", "kWh")
+    assert ai["source"].startswith("2 AI queries")
+    sam = figures(
+        json.loads(hameau(home, "impact", "report", "--format", "json", "--member", "sam").stdout)
+    )
+    assert sam[("energy per app, 30 days", "ai", "energy")]["value"] == 0
+    assert sam[("energy per app, 30 days", "sync", "energy")]["label"] == "estimated"
