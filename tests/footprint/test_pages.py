@@ -31,6 +31,8 @@ def test_a_member_sees_their_share_with_a_chart_and_every_label(node: Node) -> N
     # Each verdict and label is said; the cloud share is written unknown, not drawn.
     assert "non mesurable ici" in page.text
     assert "estimé" in page.text and "inconnu" in page.text
+    # What each scenario counts, and what it leaves out.
+    assert "Le foyer : les appareils inscrits" in page.text and "Chacun le sien" in page.text
     # A member does not reach the household's page nor its forms.
     assert client.get("/footprint/household").status_code == 403
 
@@ -102,3 +104,5 @@ def test_the_household_page_draws_its_charts_without_script_and_labels_each_figu
     for verdict in ("met", "not measurable here"):
         assert verdict in main
     assert "sync requests of satellites" in main and "15 W per busy core" in main
+    # Each scenario's boundary, written out under the chart.
+    assert "left out unless registered" in main and "is a lower bound" in main
