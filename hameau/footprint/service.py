@@ -50,7 +50,7 @@ class Report:
     member: str | None = None  # a member's own report: their share only
     member_id: int | None = None
     share: dict[str, Figure] | None = None  # criterion -> their yearly share
-    own_share: dict[str, Figure] | None = None
+    own_share: dict[str, Figure] | None = None  # their own devices, without the cloud share
 
 
 def _apps(db: Session, member_id: int | None, since: datetime) -> list[tuple[str, Figure]]:
@@ -131,7 +131,7 @@ def _member_share(
             if fraction:
                 mine[c].append(line.total(c).scaled(fraction))
     share = {c: total(mine[c], f"{UNITS[c]}/year") for c in CRITERIA}
-    theirs = {c: own.total(c).scaled(1 / parts) for c in CRITERIA}
+    theirs = {c: own.total(c, with_extra=False).scaled(1 / parts) for c in CRITERIA}  # as drawn
     return share, theirs
 
 
