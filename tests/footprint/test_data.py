@@ -62,6 +62,7 @@ def test_the_node_reads_the_file_and_never_loads_boaviztapi(tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines()[-1] == "LOADED []"
     assert '"data": "Boavizta, boaviztapi 2.5.0"' in done.stdout
+    assert '"country": "FRA"' in done.stdout  # France's electricity, the machine not described
 
 
 def test_the_refresh_script_without_boaviztapi_says_what_to_do(tmp_path: Path) -> None:

@@ -189,3 +189,34 @@ def test_the_ai_s_energy_is_the_member_s_who_asked(home: Path) -> None:
     )
     assert sam[("energy per app, 30 days", "ai", "energy")]["value"] == 0
     assert sam[("energy per app, 30 days", "sync", "energy")]["label"] == "estimated"
+
+
+def test_ai_lent_to_a_paired_home_by_hand(home: Path) -> None:
+    from hameau.ai import lending
+    from hameau.config import Settings
+    from hameau.footprint.energy import read_cpu
+    from hameau.hamlet.models import HamletPeer
+    from hameau.node.datadir import open_node
+
+    node = open_node(Settings(data_dir=home))
+    with transaction(node.sessions) as db:
+        peer = HamletPeer(node_id="abcdefghijklmnop", name="voisins", public_key="A" * 44,
+                          address="https://192.0.2.7:8443", tls_fingerprint="f" * 43)  # fmt: skip
+        db.add(peer)
+        db.flush()
+        # Two CPU hours answering the neighbours' questions, logged today.
+        lending.record(db, lending.Lent(peer.id, "p" * 24, "gemma", "q", "a", 10, 4, 7200.0, 9))
+    node.close()
+    found = figures(json.loads(hameau(home, "impact", "report", "--format", "json").stdout))
+    # 7200 CPU seconds × 15 W = 108 kJ = 0.03 kWh.
+    lent = found[("energy per app, 30 days", "ai-lent", "energy")]
+    assert (lent["value"], lent["label"]) == (pytest.approx(0.03), "estimated")
+    # On this node (a laptop at 20 W measured, N CPUs): 20 / N W × 2 h × 0.098 kgCO2e/kWh,
+    # plus its manufacture 175 kg / 5 years per CPU-hour × 2 h.
+    cpus = read_cpu().cpus  # type: ignore[union-attr]
+    here = found[("compute lent, 30 days", "AI lent, on this node", "gwp")]
+    assert here["value"] == pytest.approx((0.04 * 0.098 + 70 / 8760) / cpus)
+    # On aws c5.large (2 vCPUs): 1 instance hour, 13.9401 W × 0.098 + 0.00037 kgCO2e.
+    cloud = found[("compute lent, 30 days", "AI lent, on a cloud instance (aws:c5.large)", "gwp")]
+    assert cloud["value"] == pytest.approx(0.0139401 * 0.098 + 0.00037)
+    assert found[("compute lent, 30 days", "AI borrowed", "gwp")]["label"] == "unknown"
