@@ -172,7 +172,13 @@ def rows() -> list[dict[str, Any]]:
 
 def main() -> None:
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "hameau/footprint/data/boavizta.csv")
-    found = rows()
+    try:
+        found = rows()
+    except ImportError as missing:  # the node's own environment has neither on purpose
+        sys.exit(
+            f"{missing.name} is not installed here: run this script in a throwaway virtual"
+            " environment with boaviztapi==2.5.0 and PyYAML (see its first lines)."
+        )
     with target.open("w", newline="") as output:
         writer = csv.DictWriter(output, COLUMNS, lineterminator="\n")
         writer.writeheader()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, Float, Integer, String
+from sqlalchemy import BigInteger, Date, Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hameau.node.db import Base, UTCDateTime, utcnow
@@ -52,3 +52,18 @@ class MeterReading(Base):
     watts: Mapped[float] = mapped_column(Float)  # the average power it gives
     kwh: Mapped[float | None] = mapped_column(Float, nullable=True)
     hours: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class AppCpu(Base):
+    """CPU time the node spent serving one app for one member on one day (UTC): one row
+    per (day, app, member), added to at the end of each request it counts (sync today)."""
+
+    __tablename__ = "footprint_app_cpu"
+    __table_args__ = (UniqueConstraint("day", "app", "member_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, UTC
+    app: Mapped[str] = mapped_column(String(20))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    cpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)

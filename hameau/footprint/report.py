@@ -52,7 +52,7 @@ def figure_rows(report: Report) -> list[tuple[str, str, str, Figure]]:
     if report.share and report.own_share:
         for c in CRITERIA:
             found.append(("member", report.member or "", c, report.share[c]))
-            found.append(("member", "own", c, report.own_share[c]))
+            found.append(("member", "own: devices", c, report.own_share[c]))
     for app, fig in report.apps:
         found.append(("energy per app, 30 days", app, "energy", fig))
     if report.member_id is None:

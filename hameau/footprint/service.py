@@ -29,7 +29,6 @@ from hameau.node.datadir import Node
 from hameau.node.db import utcnow
 
 BORROWED_MACHINE = "this node's power per CPU standing in for the providers' unknown machines"
-SYNC_UNKNOWN = "syncs do not record their CPU time: not attributable"
 BORROWED_UNKNOWN = (
     "the lending home keeps the CPU time of the questions it answers; this node logs none"
 )
@@ -51,7 +50,7 @@ class Report:
     member: str | None = None  # a member's own report: their share only
     member_id: int | None = None
     share: dict[str, Figure] | None = None  # criterion -> their yearly share
-    own_share: dict[str, Figure] | None = None
+    own_share: dict[str, Figure] | None = None  # their own devices, without the cloud share
 
 
 def _apps(db: Session, member_id: int | None, since: datetime) -> list[tuple[str, Figure]]:
@@ -68,7 +67,7 @@ def _apps(db: Session, member_id: int | None, since: datetime) -> list[tuple[str
         seconds = sum(u.cpu_seconds for u in lending.usage(db) if u.day >= day)
         found.append(("ai-lent", Figure.estimated(round(seconds * 15 / 3.6e6, 6), "kWh",
                       f"{seconds:.0f} CPU seconds answering paired homes × 15 W per busy core")))  # fmt: skip
-    found.append(("sync", Figure.unknown("kWh", SYNC_UNKNOWN)))
+    found.append(("sync", _sync(db, member_id, since)))
     lent, borrowed = _jobs_seconds(db, member_id, since)
     if member_id is None:
         found.append(("compute-lent", Figure.estimated(round(lent * 15 / 3.6e6, 9), "kWh",
@@ -94,6 +93,22 @@ def _jobs_seconds(db: Session, member_id: int | None, since: datetime) -> tuple[
     if member_id is not None:
         borrowed = borrowed.where(ComputeJob.member_id == member_id)
     return float(lent or 0.0), float(db.scalar(borrowed) or 0.0)
+
+
+def _sync(db: Session, member_id: int | None, since: datetime) -> Figure:
+    """The energy of serving satellites' syncs: their CPU time counted per member and day."""
+    from hameau.ai.engines import WATTS_PER_BUSY_CORE
+    from hameau.footprint import meter
+
+    by_member = meter.by_member(db, "sync", since)
+    count = sum(n for m, (n, _) in by_member.items() if member_id in (None, m))
+    seconds = sum(s for m, (_, s) in by_member.items() if member_id in (None, m))
+    return Figure.estimated(
+        float(f"{seconds * WATTS_PER_BUSY_CORE / 3.6e6:.3g}"), "kWh",
+        f"{seconds:.3g} CPU seconds serving {count} sync requests of satellites (the node's"
+        f" thread time, counted per member and day) × {WATTS_PER_BUSY_CORE:g} W per busy core"
+        " (hameau's AI estimate)",
+    )  # fmt: skip
 
 
 def _lent(db: Session, since: datetime) -> Figure:
@@ -150,7 +165,7 @@ def _member_share(
             if fraction:
                 mine[c].append(line.total(c).scaled(fraction))
     share = {c: total(mine[c], f"{UNITS[c]}/year") for c in CRITERIA}
-    theirs = {c: own.total(c).scaled(1 / parts) for c in CRITERIA}
+    theirs = {c: own.total(c, with_extra=False).scaled(1 / parts) for c in CRITERIA}  # as drawn
     return share, theirs
 
 

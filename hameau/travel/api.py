@@ -15,6 +15,7 @@ Every other route takes the member's app password (the satellite's) as a bearer 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any, cast
 
 import anyio
@@ -33,6 +34,7 @@ from hameau.files import journal, quota, settle
 from hameau.files import service as files
 from hameau.files.journal import SyncEntry
 from hameau.files.merge import FileState
+from hameau.footprint.meter import counted, metered
 from hameau.node.blobs import BlobStore
 from hameau.travel import reach, wire
 from hameau.web.auth import DB, MemberVisitor, client_address, member_of
@@ -180,6 +182,7 @@ def _change(entry: SyncEntry) -> Change:
 
 
 @router.get("/files/{space}/changes", responses=errors(404))
+@metered("sync")
 async def changes(
     db: DB,
     visitor: MemberVisitor,
@@ -203,6 +206,7 @@ class PathsIn(BaseModel):
 
 
 @router.post("/files/{space}/states", responses=errors(404))
+@metered("sync")
 async def states(db: DB, visitor: MemberVisitor, space: Space, body: PathsIn) -> dict[str, Change]:
     """The current state of each given path that the journal knows."""
     owner = _owner(space, member_of(visitor).id)
@@ -228,6 +232,7 @@ class Applied(BaseModel):
 
 
 @router.post("/files/{space}/apply", responses=errors(404, 503))
+@metered("sync")
 async def apply_changes(
     request: Request, db: DB, visitor: MemberVisitor, space: Space, body: PutsIn
 ) -> Applied:
@@ -332,6 +337,7 @@ def _within(request: Request, db: DB, member: Member, digests: list[str]) -> rea
 
 
 @router.post("/blobs/missing")
+@metered("sync")
 async def missing(
     request: Request, db: DB, visitor: MemberVisitor, body: DigestsIn
 ) -> dict[str, list[str]]:
@@ -366,6 +372,7 @@ async def fetch(request: Request, db: DB, visitor: MemberVisitor, body: DigestsI
         "requestBody": binary("Contents, each as a line `<sha256> <size>` then its bytes.")
     },
 )
+@metered("sync", loop=False)  # its work is in worker threads, counted there
 async def upload(request: Request, db: DB, visitor: MemberVisitor) -> dict[str, Any]:
     """Many contents in one body (see `wire`); each is kept only if it hashes to its name.
 
@@ -380,8 +387,8 @@ async def upload(request: Request, db: DB, visitor: MemberVisitor) -> dict[str, 
     db.rollback()  # hold no transaction while the body streams in
     try:
         async for chunk in request.stream():
-            await anyio.to_thread.run_sync(receiver.feed, chunk)
-        await anyio.to_thread.run_sync(receiver.close)
+            await anyio.to_thread.run_sync(counted(partial(receiver.feed, chunk)))
+        await anyio.to_thread.run_sync(counted(receiver.close))
     except ClientDisconnect:
         await anyio.to_thread.run_sync(receiver.abort)
         raise BadRequest(

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 
 from hameau.errors import BadRequest, Conflict
+from hameau.footprint.meter import metered
 from hameau.notes import service as notes
 from hameau.travel.api import MAX_BATCH
 from hameau.web.auth import DB, MemberVisitor, member_of
@@ -44,6 +45,7 @@ class NoteOffers(BaseModel):
 
 
 @router.post("/notes/offer", responses=errors(400))
+@metered("sync")
 async def notes_offer(db: DB, visitor: MemberVisitor, body: NoteOffers) -> dict[str, Any]:
     """For each of the member's notes (and each offered): what the satellite's copy lacks,
     this copy's state vector and text hash, and whether it is deleted here."""
@@ -74,6 +76,7 @@ class NotePushes(BaseModel):
 
 
 @router.post("/notes/push", status_code=204, responses=errors(400, 409))
+@metered("sync")
 async def notes_push(db: DB, visitor: MemberVisitor, body: NotePushes) -> None:
     """Merge the satellite's updates; a deletion decided on an older copy does not stand."""
     member = member_of(visitor)

@@ -15,6 +15,7 @@ from hameau.accounts import devices, members
 from hameau.node.db import transaction
 from tests.e2e.served import login_cookie, serve
 from tests.e2e.test_pages_everywhere import AXE, check, log_in, new_context
+from tests.e2e.test_weight import weigh
 from tests.helpers import PASSWORD, add_member, make_node
 
 pytestmark = pytest.mark.e2e
@@ -89,3 +90,22 @@ def test_a_served_node_measures_its_power_from_rapl(tmp_path: Path) -> None:
         page = _page(node.url + "/footprint/household", cookie)
     used = page.split("Used", 1)[1].split("</li>", 1)[0]
     assert "measured" in used and "RAPL (package-0), CPU package only" in used
+
+
+def test_each_footprint_page_s_first_visit_weighs_at_most_30_kb(
+    browser: Any, tmp_path: Path
+) -> None:
+    """Compressed as sent, page and styles (nothing cached yet), in a fresh browser each."""
+    root = home(tmp_path / "home")
+    with serve(root) as node:
+        cookie = login_cookie(node.url, "camille", PASSWORD)
+        for name, path in PAGES.items():
+            context = browser.new_context(locale="fr-FR", base_url=node.url)
+            context.add_cookies([{"name": "hameau_session", "value": cookie, "url": node.url}])
+            page = context.new_page()
+            size, asked = weigh(page, path)
+            assert page.locator("svg.chart").count() >= 1, name
+            assert not any(url.endswith(".js") or ".js?" in url for url in asked), asked
+            assert size <= 30_000, f"the {name} page's first visit took {size} bytes"
+            print(f"{name}: {size} bytes on a first visit")
+            context.close()

@@ -31,6 +31,8 @@ def test_a_member_sees_their_share_with_a_chart_and_every_label(node: Node) -> N
     # Each verdict and label is said; the cloud share is written unknown, not drawn.
     assert "non mesurable ici" in page.text
     assert "estimé" in page.text and "inconnu" in page.text
+    # What each scenario counts, and what it leaves out.
+    assert "Le foyer : les appareils inscrits" in page.text and "Chacun le sien" in page.text
     # A member does not reach the household's page nor its forms.
     assert client.get("/footprint/household").status_code == 403
 
@@ -85,3 +87,22 @@ def test_a_member_sees_shared_devices_and_their_own_not_the_others(node: Node) -
     page = client.get("/footprint").text
     assert "tel-sam" in page and "salon" in page
     assert "tel-alex" not in page
+
+
+def test_the_household_page_draws_its_charts_without_script_and_labels_each_figure(
+    node: Node,
+) -> None:
+    household(node)
+    client = browser(node)
+    log_in(client, "alex")
+    page = client.get("/footprint/household", headers={"Accept-Language": "en"}).text
+    main = page.split("<main>")[1].split("</main>")[0]
+    charts = re.findall(r"<svg class=\"chart\" role=\"img\".*?</svg>", main, re.S)
+    assert len(charts) == 2 and all("<title>" in chart for chart in charts)
+    assert "<script" not in main and " on" + "click=" not in main
+    # Every claim's verdict, and the sync's energy with how it was reached.
+    for verdict in ("met", "not measurable here"):
+        assert verdict in main
+    assert "sync requests of satellites" in main and "15 W per busy core" in main
+    # Each scenario's boundary, written out under the chart.
+    assert "left out unless registered" in main and "is a lower bound" in main

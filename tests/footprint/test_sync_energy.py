@@ -1,0 +1,47 @@
+"""The energy of serving a satellite's sync: the home node counts the CPU time of each sync
+request it serves, per member and day, and the footprint report gives it in kWh with its
+source, for the household and for the member who synced (not for another member)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hameau.accounts import members
+from hameau.footprint import service
+from hameau.node.db import transaction
+from tests.travel.sides import home_node, pack, write
+
+
+def _sync(report: service.Report) -> Any:
+    return dict(report.apps)["sync"]
+
+
+def test_a_satellite_s_sync_is_counted_for_its_member_in_kwh(tmp_path: Path) -> None:
+    home = home_node(tmp_path / "home")
+    for n in range(20):
+        write(home, f"Voyage/{n}.txt", f"page {n}".encode() * 200)
+    pair = pack(home, tmp_path / "sat", ["files:mine/Voyage"])  # packs, then syncs once
+    write(pair.sat, "Voyage/new.txt", b"made away")
+    assert pair.sync().complete
+    with transaction(home.sessions) as db:
+        alex = members.find_member(db, "alex").id
+        sam = members.find_member(db, "sam").id
+        household = _sync(service.build(home, db))
+        mine = _sync(service.build(home, db, alex))
+        theirs = _sync(service.build(home, db, sam))
+    # Every request of both syncs was served and counted (changes, states, missing, upload,
+    # apply, notes): a positive energy, estimated, saying how it was reached.
+    assert household.label == "estimated" and household.unit == "kWh"
+    assert household.value > 0
+    assert "CPU seconds serving" in household.source and "15 W per busy core" in household.source
+    requests = int(household.source.split("serving ", 1)[1].split(" ", 1)[0])
+    assert requests >= 4
+    # The CPU seconds written in the source give the kWh (× 15 W ÷ 3.6 MJ per kWh).
+    seconds = float(household.source.split(" CPU seconds", 1)[0])
+    assert household.value == pytest.approx(seconds * 15 / 3.6e6, rel=0.01)
+    # All of it is alex's; sam synced nothing.
+    assert mine.value == household.value and mine.source == household.source
+    assert theirs.value == 0 and "serving 0 sync requests" in theirs.source
