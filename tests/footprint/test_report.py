@@ -215,9 +215,53 @@ def test_ai_lent_to_a_paired_home_by_hand(home: Path) -> None:
     # On this node (a laptop at 20 W measured, N CPUs): 20 / N W × 2 h × 0.098 kgCO2e/kWh,
     # plus its manufacture 175 kg / 5 years per CPU-hour × 2 h.
     cpus = read_cpu().cpus  # type: ignore[union-attr]
-    here = found[("compute lent, 30 days", "AI lent, on this node", "gwp")]
+    here = found[("compute lent and borrowed, 30 days", "AI lent, on this node", "gwp")]
     assert here["value"] == pytest.approx((0.04 * 0.098 + 70 / 8760) / cpus)
     # On aws c5.large (2 vCPUs): 1 instance hour, 13.9401 W × 0.098 + 0.00037 kgCO2e.
-    cloud = found[("compute lent, 30 days", "AI lent, on a cloud instance (aws:c5.large)", "gwp")]
+    cloud = found[
+        ("compute lent and borrowed, 30 days", "AI lent, on a cloud instance (aws:c5.large)", "gwp")
+    ]
     assert cloud["value"] == pytest.approx(0.0139401 * 0.098 + 0.00037)
-    assert found[("compute lent, 30 days", "AI borrowed", "gwp")]["label"] == "unknown"
+    assert found[("compute lent and borrowed, 30 days", "AI borrowed", "gwp")]["label"] == "unknown"
+
+
+def test_compute_jobs_lent_and_borrowed_by_hand(home: Path) -> None:
+    """A job run here for a paired home (its sandbox's CPU time) and a job of alex's run at a
+    provider (the CPU time the provider reported): the same arithmetic as the AI lent."""
+    from hameau.compute.models import ComputeJob, ComputeProvided, ComputeRun
+    from hameau.config import Settings
+    from hameau.footprint.energy import read_cpu
+    from hameau.node.datadir import open_node
+
+    node = open_node(Settings(data_dir=home))
+    with transaction(node.sessions) as db:
+        alex = members.find_member(db, "alex")
+        db.add(ComputeProvided(run="r" * 32, job="j" * 32, asker="n" * 16, asker_name="voisins",
+                               module="m" * 64, memory_bytes=1 << 20, fuel=10, wall_seconds=60,
+                               price=1, cpu_seconds=7200.0))  # fmt: skip
+        job = ComputeJob(uid="k" * 32, member_id=alex.id, name="pi.wasm", module="m" * 64,
+                         memory_bytes=1 << 20, fuel=10, deadline_at=utcnow(), budget_cents=100,
+                         price_max=1, input_hash="i" * 64)  # fmt: skip
+        db.add(job)
+        db.flush()
+        db.add(ComputeRun(uid="u" * 32, job_id=job.id, provider="p" * 16, provider_name="voisins",
+                          price=1, cpu_seconds=3600.0))  # fmt: skip
+    node.close()
+    found = figures(json.loads(hameau(home, "impact", "report", "--format", "json").stdout))
+    # 7200 CPU seconds × 15 W = 0.03 kWh lent; 3600 s × 15 W = 0.015 kWh borrowed.
+    lent = found[("energy per app, 30 days", "compute-lent", "energy")]
+    assert (lent["value"], lent["label"]) == (pytest.approx(0.03), "estimated")
+    borrowed = found[("energy per app, 30 days", "compute-borrowed", "energy")]
+    assert (borrowed["value"], borrowed["label"]) == (pytest.approx(0.015), "estimated")
+    section, cpus = "compute lent and borrowed, 30 days", read_cpu().cpus  # type: ignore[union-attr]
+    here = found[(section, "compute jobs lent, on this node", "gwp")]
+    assert here["value"] == pytest.approx((0.04 * 0.098 + 70 / 8760) / cpus)
+    away = found[(section, "compute jobs borrowed, at the providers' homes", "gwp")]
+    assert away["value"] == pytest.approx((0.02 * 0.098 + 35 / 8760) / cpus)
+    assert away["label"] == "estimated" and "providers reported" in away["source"]
+    cloud = found[(section, "compute jobs lent, on a cloud instance (aws:c5.large)", "gwp")]
+    assert cloud["value"] == pytest.approx(0.0139401 * 0.098 + 0.00037)
+    # sam borrowed nothing: his own report counts none of alex's job.
+    sams = figures(json.loads(
+        hameau(home, "impact", "report", "--format", "json", "--member", "sam").stdout))  # fmt: skip
+    assert sams[("energy per app, 30 days", "compute-borrowed", "energy")]["value"] == 0
