@@ -14,3 +14,32 @@ def node(tmp_path: Path) -> Iterator[Node]:
     opened = make_node(tmp_path / "node")
     yield opened
     opened.close()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[object]:
+    """A throwaway PostgreSQL 15 cluster for the whole run (tests/pg.py), or "not run"."""
+    from tests import pg
+
+    why = pg.missing()
+    if why:
+        pytest.skip(why)
+    with pg.cluster() as made:
+        yield made
+
+
+@pytest.fixture
+def pg_url(pg_cluster: object) -> str:
+    """A fresh, empty PostgreSQL database of this test's own: its `database_url`."""
+    return pg_cluster.new_database()  # type: ignore[attr-defined, no-any-return]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_node(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Node]:
+    """A node on each database: SQLite (the default), then PostgreSQL."""
+    options = {}
+    if request.param == "postgresql":
+        options["database_url"] = request.getfixturevalue("pg_url")
+    opened = make_node(tmp_path / "node", **options)
+    yield opened
+    opened.close()

@@ -295,7 +295,7 @@ def run_check(settings: Settings, repair: bool = False, purge_quarantine: bool =
     """The whole check of a node's data dir (the database first, read-only: a damaged one is
     not opened, so not migrated or written)."""
     report = Report()
-    problems = check_database(Layout(settings.data_dir).database)
+    problems = check_database(Layout.of(settings).database)
     if problems:
         report.findings += problems
         report.notes.append(

@@ -40,7 +40,7 @@ def _open_fully(settings: Settings) -> None:
 def connected(data_dir: Path | None) -> Iterator[Connection]:
     """A connection in a transaction (committed on success), closed on the way out."""
     settings = load_settings(data_dir)
-    layout = Layout(settings.data_dir)
+    layout = Layout.of(settings)
     if not exists(layout):
         _open_fully(settings)  # raises NodeMissing, saying how to make one
     check_private(layout.key_file)
@@ -69,7 +69,7 @@ def database(data_dir: Path | None) -> Iterator[sqlite3.Connection]:
     """The node's SQLite database through the standard library, in one transaction (its
     reads see one state; committed on success), closed on the way out."""
     settings = load_settings(data_dir)
-    layout = Layout(settings.data_dir)
+    layout = Layout.of(settings)
     if not exists(layout):
         _open_fully(settings)  # raises NodeMissing, saying how to make one
     check_private(layout.key_file)

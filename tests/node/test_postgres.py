@@ -1,0 +1,71 @@
+"""The node on PostgreSQL (the `database_url` setting): every migration runs there, up and
+down, and builds exactly the models; a node made there opens again and is refused twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from hameau.config import ConfigError, Settings, load_settings
+from hameau.models import metadata
+from hameau.node import migrate
+from hameau.node.datadir import NodeExists, init_node, open_node
+from hameau.node.engine import make_engine
+
+
+def test_every_migration_runs_on_postgresql_up_and_down_and_builds_the_models(pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    try:
+        assert migrate.upgrade(engine)
+        assert migrate.current_revision(engine) == migrate.SCHEMA_HEAD
+        with engine.connect() as connection:
+            tables = set(inspect(connection).get_table_names())
+            context = MigrationContext.configure(
+                connection, opts={"include_object": migrate.include_object}
+            )
+            differences = compare_metadata(context, metadata())
+        assert differences == []
+        assert {"members", "file_entries", "search_index", "ledger_entries"} <= tables
+        config = migrate.alembic_config(pg_url)
+        with engine.begin() as connection:  # every downgrade, to an empty database
+            config.attributes["connection"] = connection
+            command.downgrade(config, "base")
+        with engine.connect() as connection:
+            assert set(inspect(connection).get_table_names()) <= {"alembic_version"}
+        assert migrate.upgrade(engine)
+        assert migrate.current_revision(engine) == migrate.SCHEMA_HEAD
+    finally:
+        engine.dispose()
+
+
+def test_a_node_on_postgresql_opens_again_and_its_database_is_one_nodes(
+    tmp_path: Path, pg_url: str
+) -> None:
+    made = init_node(Settings(data_dir=tmp_path / "a", database_url=pg_url), "Association")
+    made.close()
+    assert not (tmp_path / "a" / "hameau.db").exists()  # nothing on SQLite beside it
+    opened = open_node(Settings(data_dir=tmp_path / "a", database_url=pg_url))
+    try:
+        assert opened.name == "Association"
+        assert opened.engine.dialect.name == "postgresql"
+        with opened.sessions() as session:
+            assert session.execute(text("SHOW transaction_isolation")).scalar() == "read committed"
+    finally:
+        opened.close()
+    with pytest.raises(NodeExists):
+        init_node(Settings(data_dir=tmp_path / "b", database_url=pg_url), "Another")
+
+
+def test_the_setting_takes_postgresql_urls_and_refuses_others(tmp_path: Path) -> None:
+    plain = {"HAMEAU_DATABASE_URL": "postgresql://hameau@db.lan/hameau"}
+    assert (
+        load_settings(tmp_path, plain).database_url == "postgresql+psycopg://hameau@db.lan/hameau"
+    )
+    assert load_settings(tmp_path, {}).database_url == ""
+    with pytest.raises(ConfigError, match="database_url"):
+        load_settings(tmp_path, {"HAMEAU_DATABASE_URL": "mysql://x@y/z"})

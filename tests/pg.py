@@ -1,0 +1,103 @@
+"""A throwaway PostgreSQL 15 cluster (Debian's binaries) in a temp folder: `initdb` and
+`pg_ctl` run as the `postgres` user (the tests run as root, and PostgreSQL refuses root), on a
+free loopback port, no system service. Each test gets a fresh database of its own."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BIN = Path("/usr/lib/postgresql/15/bin")
+USER = "postgres"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def missing() -> str | None:
+    """Why a cluster cannot be started here, or None."""
+    if not (BIN / "initdb").exists() or not (BIN / "pg_ctl").exists():
+        return f"not run: PostgreSQL 15 is not installed ({BIN}/initdb missing; apt-get install postgresql)"
+    try:
+        pwd.getpwnam(USER)
+    except KeyError:
+        return f"not run: no '{USER}' user to run PostgreSQL as"
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        return "not run: runuser is missing (PostgreSQL must not run as root)"
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return "not run: psycopg is not installed (pip install 'hameau[postgres]')"
+    return None
+
+
+def _as_postgres(*command: str | Path) -> list[str]:
+    words = [str(word) for word in command]
+    return ["runuser", "-u", USER, "--", *words] if os.geteuid() == 0 else words
+
+
+@dataclass
+class Cluster:
+    root: Path
+    port: int
+    _numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://{USER}@127.0.0.1:{self.port}/{database}"
+
+    def new_database(self, prefix: str = "node") -> str:
+        """A fresh, empty database; its SQLAlchemy URL."""
+        import psycopg
+
+        name = f"{prefix}_{os.getpid()}_{next(self._numbers)}"
+        address = f"host=127.0.0.1 port={self.port} user={USER} dbname=postgres"
+        with psycopg.connect(address, autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def pg_ctl(self, *arguments: str) -> None:
+        subprocess.run(
+            _as_postgres(BIN / "pg_ctl", "-D", self.root / "data", "-w", *arguments),
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+
+    def start(self) -> None:
+        options = f"-c port={self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root}"
+        self.pg_ctl("-l", str(self.root / "log"), "-o", options, "start")
+
+    def stop(self) -> None:
+        self.pg_ctl("-m", "fast", "stop")
+
+
+@contextmanager
+def cluster() -> Iterator[Cluster]:
+    """A cluster of its own, stopped and deleted on the way out."""
+    root = Path(tempfile.mkdtemp(prefix="hameau-pg-"))
+    try:
+        account = pwd.getpwnam(USER)
+        os.chown(root, account.pw_uid, account.pw_gid) if os.geteuid() == 0 else None
+        subprocess.run(
+            _as_postgres(BIN / "initdb", "-D", root / "data", "-U", USER, "--auth=trust",
+                         "-E", "UTF8", "--locale=C.UTF-8"),
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        made = Cluster(root, free_port())
+        made.start()
+        try:
+            yield made
+        finally:
+            made.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
