@@ -25,6 +25,7 @@ from hameau.files.retention import VERSIONS_KEPT
 from hameau.files.tables import StoreNotMounted
 from hameau.node.blobs import BlobStore
 from hameau.node.db import utcnow
+from hameau.node.reading import execute
 from hameau.search import index
 
 
@@ -272,7 +273,8 @@ def _entries(session: Session, keys: list[tuple[int, str]]) -> list[FileEntry]:
         # rows anew at each call, which cost more than the query. Then the rows, by id.
         places = ", ".join("(?, ?)" for _ in chunk)
         ids = [
-            row[0] for row in session.connection().exec_driver_sql(
+            row[0] for row in execute(
+                session.connection(),
                 f"WITH places(parent, name) AS (VALUES {places}) SELECT f.id FROM places"  # noqa: S608
                 " JOIN file_entries AS f ON f.parent_id = places.parent AND f.name = places.name"
                 " WHERE f.deleted_at IS NULL",
