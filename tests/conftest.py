@@ -36,10 +36,13 @@ def pg_url(pg_cluster: object) -> str:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def any_node(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Node]:
-    """A node on each database: SQLite (the default), then PostgreSQL."""
+    """A node on each database: SQLite (the default), then PostgreSQL (named in its
+    hameau.toml too, so the commands a test runs on its data dir open the same database)."""
     options = {}
     if request.param == "postgresql":
-        options["database_url"] = request.getfixturevalue("pg_url")
+        options["database_url"] = url = request.getfixturevalue("pg_url")
+        (tmp_path / "node").mkdir(mode=0o700)
+        (tmp_path / "node" / "hameau.toml").write_text(f'[node]\ndatabase_url = "{url}"\n')
     opened = make_node(tmp_path / "node", **options)
     yield opened
     opened.close()
