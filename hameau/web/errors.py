@@ -105,7 +105,7 @@ async def on_unexpected(request: Request, error: Exception) -> Response:
 
 def storage_full(error: BaseException) -> bool:
     """Whether an error (or what caused it) is a full disk: the content's (ENOSPC, a quota)
-    or the database's (SQLite's "database or disk is full")."""
+    or the database's (SQLite's "database or disk is full", PostgreSQL's disk_full)."""
     seen: BaseException | None = error
     for _depth in range(5):
         if seen is None:
@@ -113,6 +113,8 @@ def storage_full(error: BaseException) -> bool:
         if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
             return True
         if "database or disk is full" in str(seen):
+            return True
+        if getattr(seen, "sqlstate", None) == "53100":  # PostgreSQL's disk_full (psycopg)
             return True
         seen = seen.__cause__ or seen.__context__
     return False
