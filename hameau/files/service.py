@@ -230,6 +230,7 @@ def _record(
 ) -> tuple[FileEntry, FileEntry]:
     """The entry written, and its folder."""
     kind = content_type or mimetypes.guess_type(plan.name)[0] or "application/octet-stream"
+    kind = kind[:120]  # its column's length, which PostgreSQL holds to (SQLite does not)
     now = utcnow()
     for _attempt in range(2):
         found = session.scalars(_FOLDER_AND_CHILD, {"parent": plan.parent_id, "name": plan.name})

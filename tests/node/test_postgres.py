@@ -14,8 +14,10 @@ from sqlalchemy import inspect, text
 from hameau.config import ConfigError, Settings, load_settings
 from hameau.models import metadata
 from hameau.node import migrate
-from hameau.node.datadir import NodeExists, init_node, open_node
+from hameau.node.datadir import Node, NodeExists, init_node, open_node
 from hameau.node.engine import make_engine
+from tests.files.test_http import token
+from tests.helpers import add_member, browser
 
 
 def test_every_migration_runs_on_postgresql_up_and_down_and_builds_the_models(pg_url: str) -> None:
@@ -69,3 +71,15 @@ def test_the_setting_takes_postgresql_urls_and_refuses_others(tmp_path: Path) ->
     assert load_settings(tmp_path, {}).database_url == ""
     with pytest.raises(ConfigError, match="database_url"):
         load_settings(tmp_path, {"HAMEAU_DATABASE_URL": "mysql://x@y/z"})
+
+
+def test_a_long_content_type_is_kept_short_on_either_database(any_node: Node) -> None:
+    """A client's Content-Type longer than its column: PostgreSQL refuses what SQLite kept."""
+    add_member(any_node, "alex")
+    client, alex = browser(any_node), token(any_node, "alex")
+    kind = "text/" + "x" * 300
+    put = client.put(
+        "/api/files/mine/long.txt", content=b"hello", headers={**alex, "Content-Type": kind}
+    )
+    assert put.status_code == 201, put.text
+    assert client.get("/api/files/mine/long.txt", headers=alex).content == b"hello"
