@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,8 +11,14 @@ from tests.helpers import make_node
 
 
 @pytest.fixture
-def node(tmp_path: Path) -> Iterator[Node]:
-    opened = make_node(tmp_path / "node")
+def node(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Node]:
+    """A node on SQLite; on PostgreSQL with HAMEAU_TEST_DATABASE=postgresql (docs/scale.md)."""
+    options = {}
+    if os.environ.get("HAMEAU_TEST_DATABASE") == "postgresql":
+        from tests.pg import name_in_settings
+
+        options = name_in_settings(tmp_path / "node", request.getfixturevalue("pg_url"))
+    opened = make_node(tmp_path / "node", **options)
     yield opened
     opened.close()
 
@@ -38,11 +45,11 @@ def pg_url(pg_cluster: object) -> str:
 def any_node(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Node]:
     """A node on each database: SQLite (the default), then PostgreSQL (named in its
     hameau.toml too, so the commands a test runs on its data dir open the same database)."""
+    from tests.pg import name_in_settings
+
     options = {}
     if request.param == "postgresql":
-        options["database_url"] = url = request.getfixturevalue("pg_url")
-        (tmp_path / "node").mkdir(mode=0o700)
-        (tmp_path / "node" / "hameau.toml").write_text(f'[node]\ndatabase_url = "{url}"\n')
+        options = name_in_settings(tmp_path / "node", request.getfixturevalue("pg_url"))
     opened = make_node(tmp_path / "node", **options)
     yield opened
     opened.close()

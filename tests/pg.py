@@ -101,3 +101,11 @@ def cluster() -> Iterator[Cluster]:
             made.stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def name_in_settings(root: Path, url: str) -> dict[str, str]:
+    """Write the database into the data dir's hameau.toml (so `hameau serve` and the commands
+    open it); the options for `make_node`."""
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (root / "hameau.toml").write_text(f'[node]\ndatabase_url = "{url}"\n')
+    return {"database_url": url}

@@ -314,7 +314,8 @@ def files_below(session: Session, entry: FileEntry) -> list[tuple[str, FileEntry
 def _subtree_ids(session: Session, entry: FileEntry) -> list[int]:
     rows = session.execute(
         text(
-            "WITH RECURSIVE tree(id) AS (SELECT :start UNION ALL "
+            # CAST: PostgreSQL types a bare parameter by its value (a smallint for 7).
+            "WITH RECURSIVE tree(id) AS (SELECT CAST(:start AS INTEGER) UNION ALL "
             "SELECT f.id FROM file_entries f JOIN tree t ON f.parent_id = t.id) "
             "SELECT id FROM tree"
         ),
