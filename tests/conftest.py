@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,14 +10,8 @@ from tests.helpers import make_node
 
 
 @pytest.fixture
-def node(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Node]:
-    """A node on SQLite; on PostgreSQL with HAMEAU_TEST_DATABASE=postgresql (docs/scale.md)."""
-    options = {}
-    if os.environ.get("HAMEAU_TEST_DATABASE") == "postgresql":
-        from tests.pg import name_in_settings
-
-        options = name_in_settings(tmp_path / "node", request.getfixturevalue("pg_url"))
-    opened = make_node(tmp_path / "node", **options)
+def node(tmp_path: Path) -> Iterator[Node]:
+    opened = make_node(tmp_path / "node")
     yield opened
     opened.close()
 
@@ -31,8 +24,7 @@ def pg_cluster() -> Iterator[object]:
     why = pg.missing()
     if why:
         pytest.skip(why)
-    with pg.cluster() as made:
-        yield made
+    yield pg.shared()  # stopped when the run ends (also used by tests.helpers.make_node)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ free loopback port, no system service. Each test gets a fresh database of its ow
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
 import pwd
@@ -101,6 +102,18 @@ def cluster() -> Iterator[Cluster]:
             made.stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+_SHARED: list[Cluster] = []
+
+
+def shared() -> Cluster:
+    """The run's one cluster, started at the first call, stopped when the run ends."""
+    if not _SHARED:
+        started = cluster()
+        _SHARED.append(started.__enter__())
+        atexit.register(started.__exit__, None, None, None)
+    return _SHARED[0]
 
 
 def name_in_settings(root: Path, url: str) -> dict[str, str]:
