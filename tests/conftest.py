@@ -28,9 +28,11 @@ def pg_cluster() -> Iterator[object]:
 
 
 @pytest.fixture
-def pg_url(pg_cluster: object) -> str:
+def pg_url(pg_cluster: object) -> Iterator[str]:
     """A fresh, empty PostgreSQL database of this test's own: its `database_url`."""
-    return pg_cluster.new_database()  # type: ignore[attr-defined, no-any-return]
+    url: str = pg_cluster.new_database()  # type: ignore[attr-defined]
+    yield url
+    pg_cluster.drop(url)  # type: ignore[attr-defined]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
