@@ -3,6 +3,7 @@ down, and builds exactly the models; a node made there opens again and is refuse
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,27 @@ def test_a_long_content_type_is_kept_short_on_either_database(any_node: Node) ->
     )
     assert put.status_code == 201, put.text
     assert client.get("/api/files/mine/long.txt", headers=alex).content == b"hello"
+
+
+def test_a_node_on_sqlite_never_loads_postgresql_s_driver_nor_its_search(tmp_path: Path) -> None:
+    """psycopg and the PostgreSQL search are imported only by a node configured for them."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from hameau.config import Settings\n"
+        "from hameau.node.datadir import init_node\n"
+        "from hameau.node.db import transaction\n"
+        "from hameau.search import index\n"
+        f"node = init_node(Settings(data_dir=__import__('pathlib').Path({str(tmp_path / 'n')!r})), 'N')\n"
+        "with transaction(node.sessions) as session:\n"
+        "    index.put(session, 'note', 1, None, 'a', 'b')\n"
+        "    index.search(session, 1, 'a')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'psycopg'"
+        " or m.endswith('search.postgres')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "HAMEAU_TEST_DATABASE"}
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           env=env, check=True, timeout=120)  # fmt: skip
+    assert found.stdout.strip() == "[]"
