@@ -108,3 +108,16 @@ def test_a_node_on_sqlite_never_loads_postgresql_s_driver_nor_its_search(tmp_pat
     found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                            env=env, check=True, timeout=120)  # fmt: skip
     assert found.stdout.strip() == "[]"
+
+
+def test_a_nul_character_is_refused_not_failed_on_either_database(any_node: Node) -> None:
+    """PostgreSQL refuses NUL in any text: a name or a message holding one is a 4xx there."""
+    add_member(any_node, "alex")
+    client = browser(any_node)
+    page = client.get("/login")
+    field = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    refused = client.post("/login", data={"name": "al\x00ex", "password": "x", "csrf_token": field})
+    assert 400 <= refused.status_code < 500
+    alex = token(any_node, "alex")
+    put = client.put("/api/files/mine/a%00b.txt", content=b"x", headers=alex)
+    assert 400 <= put.status_code < 500
