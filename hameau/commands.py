@@ -102,7 +102,7 @@ def demo(data_dir: DataDirOption = None, host: HostOption = None, port: PortOpti
     """Create a demo household (four people, devices, files, notes, events) and print the logins."""
     settings = settings_for(data_dir, host=host, port=port)
     logins_file = settings.data_dir / DEMO_LOGINS
-    layout = datadir.Layout(settings.data_dir)
+    layout = datadir.Layout.of(settings)
     if datadir.exists(layout):
         if not logins_file.exists():
             raise typer.BadParameter(
@@ -208,7 +208,7 @@ def check(
     from hameau.files.check import run_check
 
     settings = settings_for(data_dir)
-    layout = datadir.Layout(settings.data_dir)
+    layout = datadir.Layout.of(settings)
     if not datadir.exists(layout):
         datadir.open_node(settings)  # raises the usual "No node in …; create one" error
     report = run_check(settings, repair=repair, purge_quarantine=purge_quarantine)

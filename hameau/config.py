@@ -85,6 +85,17 @@ def _blob_store(value: Any) -> str:
     return text
 
 
+def _database_url(value: Any) -> str:
+    """Empty (the SQLite file in the data dir) or a PostgreSQL URL, for psycopg 3."""
+    text = str(value).strip()
+    if not text or text.startswith("sqlite:///"):
+        return text
+    for scheme in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if text.startswith(scheme):
+            return "postgresql+psycopg://" + text[len(scheme) :]
+    raise ValueError("must be empty (SQLite in the data dir) or postgresql+psycopg://user@host/db")
+
+
 def _port(value: Any) -> int:
     number = int(value)
     if not 0 <= number <= 65535:
@@ -144,6 +155,13 @@ OPTIONS: dict[str, Option] = {
         "Connections open at once, at most (never more than half the open files the process is"
         " allowed); past it, the one waiting longest for its headers makes room.",
         _positive_int,
+    ),
+    "database_url": Option(
+        "",
+        "The database: empty for the SQLite file in the data dir (hameau.db), or a PostgreSQL"
+        " database, postgresql+psycopg://user:password@host:5432/name (pip install"
+        " 'hameau[postgres]'; see docs/scale.md).",
+        _database_url,
     ),
     "blob_store": Option(
         "local",
@@ -347,6 +365,7 @@ class Settings:
     max_dav_body_bytes: int = OPTIONS["max_dav_body_bytes"].default
     header_timeout_seconds: int = OPTIONS["header_timeout_seconds"].default
     max_connections: int = OPTIONS["max_connections"].default
+    database_url: str = OPTIONS["database_url"].default
     blob_store: str = OPTIONS["blob_store"].default
     s3_endpoint: str = OPTIONS["s3_endpoint"].default
     s3_region: str = OPTIONS["s3_region"].default

@@ -14,3 +14,36 @@ def node(tmp_path: Path) -> Iterator[Node]:
     opened = make_node(tmp_path / "node")
     yield opened
     opened.close()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[object]:
+    """A throwaway PostgreSQL 15 cluster for the whole run (tests/pg.py), or "not run"."""
+    from tests import pg
+
+    why = pg.missing()
+    if why:
+        pytest.skip(why)
+    yield pg.shared()  # stopped when the run ends (also used by tests.helpers.make_node)
+
+
+@pytest.fixture
+def pg_url(pg_cluster: object) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database of this test's own: its `database_url`."""
+    url: str = pg_cluster.new_database()  # type: ignore[attr-defined]
+    yield url
+    pg_cluster.drop(url)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_node(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Node]:
+    """A node on each database: SQLite (the default), then PostgreSQL (named in its
+    hameau.toml too, so the commands a test runs on its data dir open the same database)."""
+    from tests.pg import name_in_settings
+
+    options = {}
+    if request.param == "postgresql":
+        options = name_in_settings(tmp_path / "node", request.getfixturevalue("pg_url"))
+    opened = make_node(tmp_path / "node", **options)
+    yield opened
+    opened.close()

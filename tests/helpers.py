@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,12 @@ PASSWORD = "correct horse"
 
 
 def make_node(root: Path, **options: object) -> Node:
+    """A node in ``root``; with HAMEAU_TEST_DATABASE=postgresql, its database on the test
+    run's PostgreSQL (tests/pg.py), to run any test on it (docs/development.md)."""
+    if os.environ.get("HAMEAU_TEST_DATABASE") == "postgresql" and "database_url" not in options:
+        from tests.pg import name_in_settings, shared
+
+        options = {**options, **name_in_settings(root, shared().new_database())}
     return init_node(Settings(data_dir=root, **options), "Test household")  # type: ignore[arg-type]
 
 

@@ -22,7 +22,9 @@ DEVICE_KINDS = (
 )  # fmt: skip
 
 
-def _day(value: str | None) -> date | None:
+def _day(value: str | date | None) -> date | None:
+    if isinstance(value, date):  # PostgreSQL's dates come back as dates
+        return value
     return None if value is None else date.fromisoformat(value)
 
 

@@ -15,6 +15,7 @@ import sqlite3
 from pathlib import Path
 
 from hameau.backup.key import folder
+from hameau.backup.restic import BackupFailed
 from hameau.node.datadir import Layout
 
 SNAPSHOT = "hameau.db"
@@ -36,7 +37,13 @@ def staging(layout: Layout) -> Path:
 
 def snapshot_database(layout: Layout) -> Path:
     """A consistent copy of the database (one read transaction: writers are not held up in
-    WAL mode), written to a temp file then renamed into the staging folder."""
+    WAL mode), written to a temp file then renamed into the staging folder. SQLite's only:
+    a database on PostgreSQL is refused, so no backup ever lacks its database."""
+    if not layout.on_sqlite:
+        raise BackupFailed(
+            "This home server's database is on PostgreSQL, which hameau does not back up yet:"
+            " back it up with PostgreSQL's own tools (pg_dump, base backups)."
+        )
     into = staging(layout)
     into.mkdir(parents=True, mode=0o700, exist_ok=True)
     final, temp = into / SNAPSHOT, into / (SNAPSHOT + ".tmp")

@@ -190,7 +190,7 @@ _LIVE_FILES = text(
     " SELECT f.id, f.owner_id, CASE WHEN t.path = '' THEN f.name ELSE t.path || '/' || f.name END,"
     "  f.is_dir, f.blob, f.size FROM file_entries f JOIN tree t ON f.parent_id = t.id"
     "  WHERE f.deleted_at IS NULL)"
-    " SELECT owner_id, path, blob, size FROM tree WHERE is_dir = 0 AND blob IS NOT NULL"
+    " SELECT owner_id, path, blob, size FROM tree WHERE NOT is_dir AND blob IS NOT NULL"
 )
 
 
@@ -295,7 +295,9 @@ def run_check(settings: Settings, repair: bool = False, purge_quarantine: bool =
     """The whole check of a node's data dir (the database first, read-only: a damaged one is
     not opened, so not migrated or written)."""
     report = Report()
-    problems = check_database(Layout(settings.data_dir).database)
+    layout = Layout.of(settings)
+    # On PostgreSQL, the server checks its own pages (data checksums, amcheck): not done here.
+    problems = check_database(layout.database) if layout.on_sqlite else []
     if problems:
         report.findings += problems
         report.notes.append(

@@ -282,6 +282,9 @@ def last_seq(session: Session, owner_id: int | None) -> int:
 def states(session: Session, owner_id: int | None, wanted: list[str]) -> dict[str, SyncEntry]:
     found: dict[str, SyncEntry] = {}
     space = space_key(owner_id)
+    # A path with a NUL is never recorded (names hold no control character), and PostgreSQL
+    # refuses it even in a query: it is looked up as absent, then refused as a name.
+    wanted = [path for path in wanted if "\x00" not in path]
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
         for entry in session.scalars(

@@ -88,7 +88,10 @@ def _after_commit(session: Session) -> None:
 
 def _database_folder(session: Session) -> Path | None:
     bind = session.get_bind()
-    database = (bind.engine if isinstance(bind, Connection) else bind).url.database
+    url = (bind.engine if isinstance(bind, Connection) else bind).url
+    if url.get_backend_name() != "sqlite":  # a PostgreSQL server's disk is not this one
+        return None
+    database = url.database
     return Path(database).parent if database and database != ":memory:" else None
 
 

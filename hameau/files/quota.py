@@ -43,6 +43,36 @@ def _triggers(table: str) -> dict[str, str]:
 # What migration 0011 made (SQLite); `hameau check --repair` makes any missing one again.
 TRIGGERS = {name: sql for table in CHARGED for name, sql in _triggers(table).items()}
 
+# PostgreSQL's (migration 0011 too): one function, run by a trigger per table and event.
+PG_FUNCTION = """
+CREATE OR REPLACE FUNCTION file_usage_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP <> 'INSERT' AND OLD.charged_to IS NOT NULL AND OLD.size <> 0 THEN
+    UPDATE file_usage SET bytes = bytes - OLD.size WHERE member_id = OLD.charged_to;
+  END IF;
+  IF TG_OP <> 'DELETE' AND NEW.charged_to IS NOT NULL AND NEW.size <> 0 THEN
+    INSERT INTO file_usage (member_id, bytes) VALUES (NEW.charged_to, NEW.size)
+      ON CONFLICT (member_id) DO UPDATE SET bytes = file_usage.bytes + excluded.bytes;
+  END IF;
+  RETURN NULL;
+END $$"""
+
+
+def _pg_triggers(table: str) -> dict[str, str]:
+    run = "EXECUTE FUNCTION file_usage_count()"
+    changed = "OLD.size IS DISTINCT FROM NEW.size OR OLD.charged_to IS DISTINCT FROM NEW.charged_to"
+    return {
+        f"usage_{table}_insert": f"CREATE TRIGGER usage_{table}_insert AFTER INSERT ON {table}"
+        f" FOR EACH ROW {run}",
+        f"usage_{table}_delete": f"CREATE TRIGGER usage_{table}_delete AFTER DELETE ON {table}"
+        f" FOR EACH ROW {run}",
+        f"usage_{table}_update": f"CREATE TRIGGER usage_{table}_update"
+        f" AFTER UPDATE OF size, charged_to ON {table} FOR EACH ROW WHEN ({changed}) {run}",
+    }
+
+
+PG_TRIGGERS = {name: sql for table in CHARGED for name, sql in _pg_triggers(table).items()}
+
 
 _USAGE = select(FileUsage.bytes).where(FileUsage.member_id == bindparam("member"))  # built once
 
@@ -98,15 +128,27 @@ def set_counters(session: Session, values: dict[int, int]) -> None:
     session.flush()
 
 
+def _on_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def missing_triggers(session: Session) -> list[str]:
     """The counter's triggers that are not in the database (a rebuilt table loses them)."""
-    found = set(session.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")))
+    listed = (
+        "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+        if _on_postgresql(session)
+        else "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+    )
+    found = set(session.scalars(text(listed)))
     return [name for name in TRIGGERS if name not in found]
 
 
 def make_triggers(session: Session, names: list[str]) -> None:
+    made = PG_TRIGGERS if _on_postgresql(session) else TRIGGERS
+    if names and made is PG_TRIGGERS:
+        session.execute(text(PG_FUNCTION))
     for name in names:
-        session.execute(text(TRIGGERS[name]))
+        session.execute(text(made[name]))
 
 
 def room_left(session: Session, member: Member) -> int:

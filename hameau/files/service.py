@@ -230,6 +230,7 @@ def _record(
 ) -> tuple[FileEntry, FileEntry]:
     """The entry written, and its folder."""
     kind = content_type or mimetypes.guess_type(plan.name)[0] or "application/octet-stream"
+    kind = kind[:120]  # its column's length, which PostgreSQL holds to (SQLite does not)
     now = utcnow()
     for _attempt in range(2):
         found = session.scalars(_FOLDER_AND_CHILD, {"parent": plan.parent_id, "name": plan.name})
@@ -311,7 +312,8 @@ def files_below(session: Session, entry: FileEntry) -> list[tuple[str, FileEntry
 def _subtree_ids(session: Session, entry: FileEntry) -> list[int]:
     rows = session.execute(
         text(
-            "WITH RECURSIVE tree(id) AS (SELECT :start UNION ALL "
+            # CAST: PostgreSQL types a bare parameter by its value (a smallint for 7).
+            "WITH RECURSIVE tree(id) AS (SELECT CAST(:start AS INTEGER) UNION ALL "
             "SELECT f.id FROM file_entries f JOIN tree t ON f.parent_id = t.id) "
             "SELECT id FROM tree"
         ),

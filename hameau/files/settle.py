@@ -27,6 +27,7 @@ from hameau.files.retention import VERSIONS_KEPT
 from hameau.files.tables import StoreNotMounted
 from hameau.node.blobs import BlobStore
 from hameau.node.db import utcnow
+from hameau.node.reading import execute
 from hameau.search import index
 
 
@@ -311,7 +312,8 @@ def _ids_at(session: Session, chunk: list[tuple[int, str]]) -> list[int]:
     anew at each call, which cost more than the query."""
     places = ", ".join("(?, ?)" for _ in chunk)
     return [
-        row[0] for row in session.connection().exec_driver_sql(
+        row[0] for row in execute(
+            session.connection(),
             f"WITH places(parent, name) AS (VALUES {places}) SELECT f.id FROM places"  # noqa: S608
             " JOIN file_entries AS f ON f.parent_id = places.parent AND f.name = places.name"
             " WHERE f.deleted_at IS NULL",

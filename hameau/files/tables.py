@@ -59,8 +59,13 @@ def vectors(connection: Any, owner_id: int | None, paths: list[str]) -> dict[str
         marks = ", ".join("?" * len(chunk))  # one parameter per path
         sql = f"SELECT path, vector FROM sync_entries WHERE space = ? AND path IN ({marks})"  # noqa: S608
         rows = execute(connection, sql, (space_key(owner_id), *chunk))
-        found |= {path: dict(json.loads(vector)) for path, vector in rows}
+        found |= {path: dict(_json(vector)) for path, vector in rows}
     return found
+
+
+def _json(value: Any) -> Any:
+    """A JSON column's value: text on SQLite, already decoded by psycopg on PostgreSQL."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 def store_problem(connection: Any, store: Any) -> StoreNotMounted | None:

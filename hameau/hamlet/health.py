@@ -22,7 +22,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, object_session
 
@@ -102,10 +102,14 @@ def resting(peer: HamletPeer, now: datetime) -> PeerResting | None:
 
 def _writing(db: Session) -> bool:
     """Whether this session's connection is inside a write (SQLite: it holds the lock that
-    another connection's write would wait for)."""
+    another connection's write would wait for; PostgreSQL: it may hold the peer's row)."""
     if not db.in_transaction():
         return False
     try:
+        if db.get_bind().dialect.name == "postgresql":  # a transaction id: it has written
+            with db.no_autoflush:  # (the peer's new values are not a write of the caller's)
+                assigned = db.execute(text("SELECT pg_current_xact_id_if_assigned()")).scalar()
+            return assigned is not None
         raw = db.connection().connection.dbapi_connection
     except SQLAlchemyError:
         return True

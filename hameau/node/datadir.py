@@ -71,20 +71,26 @@ class Node:
 
 def init_node(settings: Settings, name: str) -> Node:
     """Create the data dir: identity, migrated database, blob store. Refuses to overwrite."""
-    layout = Layout(settings.data_dir)
-    if layout.key_file.exists() or layout.database.exists():
+    layout = Layout.of(settings)
+    if layout.key_file.exists() or (layout.on_sqlite and layout.database.exists()):
         raise NodeExists(f"A node already exists in {layout.root}; nothing was changed.")
     name = name.strip()
     if not name:
         raise ValueError("The node needs a name.")
+    engine = make_engine(layout.database_url)
+    if not layout.on_sqlite and migrate.current_revision(engine) is not None:
+        engine.dispose()  # a database is one node's: never two data dirs on one
+        raise NodeExists(
+            "The database database_url names holds a node already; nothing was changed."
+        )
     layout.root.mkdir(parents=True, exist_ok=True, mode=0o700)
     layout.blobs.mkdir(exist_ok=True, mode=0o700)
     identity = create_identity(layout.key_file)
     create_secret(layout.secret_file)
     tls.ensure(layout.root, tls.names_for(settings), name)  # what peers pin (serve --tls)
-    engine = make_engine(layout.database_url)
     migrate.upgrade(engine)
-    os.chmod(layout.database, 0o600)
+    if layout.on_sqlite:
+        os.chmod(layout.database, 0o600)
     factory = make_sessionmaker(engine)
     with transaction(factory) as session:
         session.add(NodeInfo(id=1, name=name, public_key=identity.public_key_b64))
@@ -95,7 +101,7 @@ def init_node(settings: Settings, name: str) -> Node:
 
 def open_node(settings: Settings, upgrade: bool = True) -> Node:
     """Open an existing node, bringing its schema up to date."""
-    layout = Layout(settings.data_dir)
+    layout = Layout.of(settings)
     if not exists(layout):
         raise NodeMissing(
             f"No node in {layout.root}; create one with `hameau init --name NAME`"

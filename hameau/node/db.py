@@ -1,5 +1,5 @@
 """The node's database: SQLAlchemy 2 on SQLite by default (WAL, synchronous=FULL, foreign keys
-on)."""
+on), or on PostgreSQL (the `database_url` setting, docs/scale.md)."""
 
 from __future__ import annotations
 
@@ -52,8 +52,18 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+# What a database says when a transaction may simply be run again: SQLite's "database is
+# locked"; PostgreSQL's serialization failure (40001) and deadlock (40P01).
+RETRYABLE = ("locked", "could not serialize access", "deadlock detected")
+
+
+def is_retryable(error: OperationalError) -> bool:
+    return any(clue in str(error) for clue in RETRYABLE)
+
+
 def retrying(factory: sessionmaker[Session], work: Callable[[Session], T], attempts: int = 8) -> T:
-    """Run ``work`` in a transaction, again if SQLite said "database is locked".
+    """Run ``work`` in a transaction, again if SQLite said "database is locked" (or
+    PostgreSQL that the transaction conflicted with another).
 
     For worker threads (WebDAV): a transaction that read, then writes after another one
     committed, is refused at once by SQLite in WAL mode (its busy timeout does not apply);
@@ -65,7 +75,7 @@ def retrying(factory: sessionmaker[Session], work: Callable[[Session], T], attem
             with transaction(factory) as session:
                 return work(session)
         except OperationalError as error:
-            if "locked" not in str(error) or attempt == attempts - 1:
+            if not is_retryable(error) or attempt == attempts - 1:
                 raise
             time.sleep(0.01 * (attempt + 1))
     raise AssertionError("unreachable")
@@ -90,8 +100,10 @@ class GroupCommit:
         self.engine: Engine = make_engine(url, synchronous="NORMAL")
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         # SQLite appends committed transactions to this file; one fsync of it covers them all.
+        # PostgreSQL's commits are durable on return (its server groups their flushes itself).
         wal = database.with_name(database.name + "-wal")
-        self.log = GroupSync(lambda _items: fsync_file(wal))
+        on_sqlite = self.engine.dialect.name == "sqlite"
+        self.log = GroupSync(lambda _items: fsync_file(wal) if on_sqlite else None)
         self.batch = GroupSync(self._write_batch)  # content and rows, for many small writes
 
     def run_with_content(
@@ -126,7 +138,7 @@ class GroupCommit:
                 with session.begin_nested():
                     job.result = job.work(session)
             except OperationalError as error:
-                if "locked" in str(error):
+                if is_retryable(error):
                     raise  # the whole transaction again (`retrying`)
                 job.error = error
             except Exception as error:  # this write refused (quota, conflict …): not the others

@@ -1,6 +1,7 @@
-"""The database engine (SQLite: WAL, synchronous=FULL, foreign keys on) and the column type of
-timestamps: SQLAlchemy Core only, so the short commands that read a table through Core
-(`node/reading.py`) open the database exactly as the node does, without the ORM."""
+"""The database engine (SQLite: WAL, synchronous=FULL, foreign keys on; or PostgreSQL through
+psycopg 3, imported only then) and the column type of timestamps: SQLAlchemy Core only, so the
+short commands that read a table through Core (`node/reading.py`) open the database exactly as
+the node does, without the ORM."""
 
 from __future__ import annotations
 
@@ -50,6 +51,20 @@ def _sqlite_pragmas(synchronous: str) -> Callable[[Any, Any], None]:
     return apply
 
 
+class DriverMissing(RuntimeError):
+    """The `database_url` setting names PostgreSQL, and psycopg is not installed."""
+
+
+def _check_driver() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None:
+        raise DriverMissing(
+            "The database_url setting names PostgreSQL but psycopg is not installed:"
+            " pip install 'hameau[postgres]'."
+        )
+
+
 def _begin_before_savepoint(connection: Any, _name: str) -> None:
     """pysqlite begins a transaction only before a write, not before a SAVEPOINT: SQLite then
     makes the savepoint the transaction itself, and releasing it commits, so what a nested
@@ -60,8 +75,15 @@ def _begin_before_savepoint(connection: Any, _name: str) -> None:
 
 
 def make_engine(url: str, synchronous: str = "FULL") -> Engine:
+    """The engine of a node's database. ``synchronous`` is SQLite's (PostgreSQL's commits
+    are durable on return, its own group commit shares the flushes)."""
     if synchronous not in SYNCHRONOUS:
         raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
+    if url.startswith("postgresql"):
+        _check_driver()
+        # READ COMMITTED (PostgreSQL's default): a counter's UPDATE waits for the row's lock
+        # and sees the committed value, as SQLite's single writer would have it.
+        return create_engine(url, pool_pre_ping=False, pool_size=5, max_overflow=10)
     engine = create_engine(url, pool_pre_ping=False)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas(synchronous))

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
 class Layout:
     root: Path
+    url: str = ""  # the `database_url` setting: empty for the SQLite file below
+
+    @classmethod
+    def of(cls, settings: Any) -> Layout:
+        """The layout of the node these settings open (its data dir and its database)."""
+        return cls(settings.data_dir, getattr(settings, "database_url", ""))
 
     @property
     def key_file(self) -> Path:
@@ -28,8 +35,14 @@ class Layout:
 
     @property
     def database_url(self) -> str:
-        return f"sqlite:///{self.database}"
+        return self.url or f"sqlite:///{self.database}"
+
+    @property
+    def on_sqlite(self) -> bool:
+        """The database is a SQLite file (the default); else a PostgreSQL server's."""
+        return self.database_url.startswith("sqlite:")
 
 
 def exists(layout: Layout) -> bool:
-    return layout.key_file.exists() and layout.database.exists()
+    """A node was made here (on PostgreSQL, whether its database was is seen on opening)."""
+    return layout.key_file.exists() and (not layout.on_sqlite or layout.database.exists())

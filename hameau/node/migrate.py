@@ -19,7 +19,8 @@ SCHEMA_HEAD = "0029"
 def include_object(
     obj: object, name: str | None, kind: str, reflected: bool, compare_to: object
 ) -> bool:
-    """Autogenerate leaves alone what migrations make by hand: the FTS5 search table."""
+    """Autogenerate leaves alone what migrations make by hand: the search table (FTS5 on
+    SQLite, a tsvector table on PostgreSQL)."""
     return not (kind == "table" and (name or "").startswith("search_index"))
 
 

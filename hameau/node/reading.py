@@ -40,7 +40,7 @@ def _open_fully(settings: Settings) -> None:
 def connected(data_dir: Path | None) -> Iterator[Connection]:
     """A connection in a transaction (committed on success), closed on the way out."""
     settings = load_settings(data_dir)
-    layout = Layout(settings.data_dir)
+    layout = Layout.of(settings)
     if not exists(layout):
         _open_fully(settings)  # raises NodeMissing, saying how to make one
     check_private(layout.key_file)
@@ -65,11 +65,16 @@ def _revision(connection: sqlite3.Connection) -> str | None:
 
 
 @contextmanager
-def database(data_dir: Path | None) -> Iterator[sqlite3.Connection]:
+def database(data_dir: Path | None) -> Iterator[Any]:
     """The node's SQLite database through the standard library, in one transaction (its
-    reads see one state; committed on success), closed on the way out."""
+    reads see one state; committed on success), closed on the way out. A node on
+    PostgreSQL is read through SQLAlchemy Core (`connected`): the same SQL, by `execute`."""
     settings = load_settings(data_dir)
-    layout = Layout(settings.data_dir)
+    layout = Layout.of(settings)
+    if not layout.on_sqlite:
+        with connected(data_dir) as through_core:
+            yield through_core
+        return
     if not exists(layout):
         _open_fully(settings)  # raises NodeMissing, saying how to make one
     check_private(layout.key_file)
@@ -88,12 +93,19 @@ def database(data_dir: Path | None) -> Iterator[sqlite3.Connection]:
 
 def execute(connection: Any, sql: str, params: tuple[Any, ...] = ()) -> Any:
     """The same SQL (``?`` parameters) on sqlite3 or on a SQLAlchemy connection (through its
-    driver, as is: values come back as SQLite stores them)."""
+    driver, as is: values come back as the database stores them). psycopg takes ``%s``:
+    the SQL of these readers holds no ``?`` nor ``%`` of its own."""
     if hasattr(connection, "exec_driver_sql"):
+        if connection.dialect.paramstyle != "qmark":
+            sql = sql.replace("%", "%%").replace("?", "%s")
         return connection.exec_driver_sql(sql, params)
     return connection.execute(sql, params)
 
 
-def utc(value: str | None) -> datetime | None:
-    """A timestamp as SQLAlchemy stores it on SQLite (UTC, naive text), timezone-aware."""
-    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+def utc(value: str | datetime | None) -> datetime | None:
+    """A timestamp as SQLAlchemy stores it (UTC, naive: text on SQLite, a timestamp on
+    PostgreSQL), timezone-aware."""
+    if value is None:
+        return None
+    found = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return found.replace(tzinfo=UTC)

@@ -1,14 +1,16 @@
-"""The search index: one FTS5 row per note or text file, rewritten when it changes.
+"""The search index: one row per note or text file, rewritten when it changes, behind one
+interface whatever the database: FTS5 on SQLite (`search/fts5.py`), PostgreSQL's full-text
+search on PostgreSQL (`search/postgres.py`), chosen by the session's database.
 
 Rows carry who may see them: ``owner_id`` (a member) or NULL for the household's files.
-A row's rowid is its (kind, ref) (`rowid`): FTS5 indexes no other column, so a row found by
-``kind = … AND ref = …`` is a scan of the whole table, found by rowid a lookup (migration
-0026 gave the rows made before their rowid).
+A row's rowid is its (kind, ref) (`rowid`), so a row is found by lookup on either database.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from types import ModuleType
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -42,54 +44,34 @@ def rowid(kind: str, ref: int) -> int:
     return int(ref) * 4 + KINDS[kind]
 
 
+def backend(session: Session) -> ModuleType:
+    """The module that speaks this session's database's search (the other one never loads)."""
+    dialect = session.get_bind().dialect.name
+    return importlib.import_module(BACKENDS.get(dialect, BACKENDS["sqlite"]))
+
+
+BACKENDS = {"sqlite": "hameau.search.fts5", "postgresql": "hameau.search.postgres"}
+
+
 def put(session: Session, kind: str, ref: int, owner_id: int | None, title: str, body: str) -> None:
-    remove(session, kind, ref)
-    session.execute(
-        text(
-            "INSERT INTO search_index (rowid, kind, ref, owner_id, title, body) "
-            "VALUES (:row, :kind, :ref, :owner, :title, :body)"
-        ),
-        {"row": rowid(kind, ref), "kind": kind, "ref": ref, "owner": owner_id,
-         "title": title, "body": body},
-    )  # fmt: skip
+    backend(session).put(session, rowid(kind, ref), kind, ref, owner_id, title, body)
 
 
 def remove(session: Session, kind: str, ref: int) -> None:
-    session.execute(text("DELETE FROM search_index WHERE rowid = :row"), {"row": rowid(kind, ref)})
-
-
-def _match_expression(query: str, any_word: bool = False) -> str:
-    """The user's words as FTS5 prefix terms, quoted, so no query syntax can be injected.
-
-    All words must match, or (``any_word``, for a question in plain words) any of them."""
-    words = [word for word in query.replace('"', " ").split() if word][:12]
-    return (" OR " if any_word else " ").join(f'"{word}"*' for word in words)
+    backend(session).remove(session, rowid(kind, ref))
 
 
 def search(
     session: Session, member_id: int, query: str, limit: int = 20, any_word: bool = False
 ) -> list[Hit]:
-    """The member's notes and files, and the household's files, best match (BM25) first."""
-    expression = _match_expression(query, any_word)
-    if not expression:
-        return []
-    rows = session.execute(
-        text(
-            "SELECT kind, ref, title, snippet(search_index, 4, '[', ']', '…', 12) "
-            "FROM search_index WHERE search_index MATCH :expression "
-            "AND (owner_id = :member OR owner_id IS NULL) "
-            "ORDER BY bm25(search_index, 0, 0, 0, 5.0, 1.0) LIMIT :limit"
-        ),
-        {"expression": expression, "member": member_id, "limit": limit},
-    )
+    """The member's notes and files, and the household's files, best match first; all the
+    words (prefixes) must match, or (``any_word``, for a question in plain words) any."""
+    rows = backend(session).search(session, member_id, query, limit, any_word)
     return [Hit(kind, int(ref), title, snippet) for kind, ref, title, snippet in rows]
 
 
 def retitle(session: Session, kind: str, ref: int, title: str) -> None:
-    session.execute(
-        text("UPDATE search_index SET title = :title WHERE rowid = :row"),
-        {"title": title, "row": rowid(kind, ref)},
-    )
+    backend(session).retitle(session, rowid(kind, ref), title)
 
 
 def move_owner(session: Session, kind: str, refs: list[int], owner_id: int | None) -> None:
@@ -114,19 +96,8 @@ def passages(session: Session, member_id: int, query: str, limit: int = 4) -> li
     """For the AI: the documents that match a question in plain words best (BM25), from what
     the member may read (their notes and files, the household's files), each cut to the lines
     where its words matched (`hameau.search.passages`)."""
-    expression = _match_expression(query, any_word=True)
-    if not expression:
-        return []
-    values = {"expression": expression, "member": member_id, "limit": limit}
-    rows = session.execute(
-        text(
-            "SELECT kind, ref, title, highlight(search_index, 4, :open, :close) "
-            "FROM search_index WHERE search_index MATCH :expression "
-            "AND (owner_id = :member OR owner_id IS NULL) "
-            "ORDER BY bm25(search_index, 0, 0, 0, 5.0, 1.0) LIMIT :limit"
-        ),
-        {**values, "open": cutting.OPEN, "close": cutting.CLOSE},
-    )
+    marks = (cutting.OPEN, cutting.CLOSE)
+    rows = backend(session).highlighted(session, member_id, query, limit, marks)
     hits = []
     for kind, ref, title, marked in rows:
         lines = tuple(cutting.best(marked, query.split()))

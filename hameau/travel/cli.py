@@ -179,7 +179,7 @@ def status(data_dir: Path | None) -> None:
     settings = settings_for(data_dir)
     with database(data_dir) as connection, ExitStack() as clients:
         satellite = _record(settings.data_dir)
-        store = load_store(settings.blob_store, Layout(settings.data_dir).blobs, settings)
+        store = load_store(settings.blob_store, Layout.of(settings).blobs, settings)
         found = status_of(connection, store, satellite, _home_once(satellite, clients))
     console.print(
         f"Satellite [bold]{satellite.device_name}[/bold] of {satellite.home} ({satellite.member})"

@@ -7,13 +7,13 @@ import logging
 from urllib.parse import urlencode
 
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Match
 
-from hameau.errors import DISK_FULL, N_, HameauError, InsufficientStorage
+from hameau.errors import DISK_FULL, N_, BadRequest, HameauError, InsufficientStorage
 from hameau.node import reserve
 
 log = logging.getLogger("hameau.web")
@@ -105,7 +105,7 @@ async def on_unexpected(request: Request, error: Exception) -> Response:
 
 def storage_full(error: BaseException) -> bool:
     """Whether an error (or what caused it) is a full disk: the content's (ENOSPC, a quota)
-    or the database's (SQLite's "database or disk is full")."""
+    or the database's (SQLite's "database or disk is full", PostgreSQL's disk_full)."""
     seen: BaseException | None = error
     for _depth in range(5):
         if seen is None:
@@ -113,6 +113,8 @@ def storage_full(error: BaseException) -> bool:
         if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
             return True
         if "database or disk is full" in str(seen):
+            return True
+        if getattr(seen, "sqlstate", None) == "53100":  # PostgreSQL's disk_full (psycopg)
             return True
         seen = seen.__cause__ or seen.__context__
     return False
@@ -133,11 +135,21 @@ async def on_storage_error(request: Request, error: Exception) -> Response:
     return error_response(request, disk_full())
 
 
+async def on_data_error(request: Request, error: Exception) -> Response:
+    """PostgreSQL refuses a NUL character in any text, even in a query (SQLite keeps it):
+    the request is refused, not failed."""
+    if "NUL (0x00)" not in str(error):
+        return await on_unexpected(request, error)
+    refused = BadRequest("This request holds a NUL character, which cannot be stored.")
+    return error_response(request, refused)
+
+
 HANDLERS = {
     HameauError: on_hameau_error,
     StarletteHTTPException: on_http_error,
     RequestValidationError: on_validation_error,
     OSError: on_storage_error,
     OperationalError: on_storage_error,
+    DataError: on_data_error,
     Exception: on_unexpected,
 }

@@ -6,7 +6,6 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
-from contextlib import closing
 from pathlib import Path
 
 from alembic import command
@@ -17,6 +16,7 @@ from hameau.node import migrate
 from hameau.node.datadir import Node
 from hameau.node.db import Base, make_engine, transaction
 from hameau.node.engine import UTCDateTime
+from hameau.node.reading import database
 
 READ_AS = {"when": UTCDateTime, "day": Date, "flag": Boolean}
 
@@ -34,15 +34,19 @@ def test_every_light_column_is_the_models_column() -> None:
             ), f"{name}.{column} read as {reader}"
 
 
-def test_the_light_listings_list_what_the_services_list(node: Node) -> None:
+def test_the_light_listings_list_what_the_services_list(any_node: Node) -> None:
+    node = any_node  # on PostgreSQL the commands read through SQLAlchemy Core
     with transaction(node.sessions) as session:
         alex = members.add_member(session, "alex", "a good password", quota_bytes=1 << 20)
         members.add_member(session, "bea", "a good password", quota_bytes=1 << 20)
         tokens.create_token(session, alex, "phone")
         devices.add_device(session, "Cuisine", "terminal", True)
         members.set_disabled(session, alex, True)
-    plain = sqlite3.connect(node.layout.database)  # as the commands read (node/reading.py)
-    with node.sessions() as session, node.engine.connect() as connection, closing(plain):
+    with (
+        node.sessions() as session,
+        node.engine.connect() as connection,
+        database(node.layout.root) as plain,  # as the commands read (node/reading.py)
+    ):
         for light in (connection, plain):
             assert [(m.name, m.is_admin, m.disabled_at) for m in tables.list_members(light)] == [
                 (m.name, m.is_admin, m.disabled_at) for m in members.list_members(session)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from hameau.ai import build, catalog
+from hameau.node.datadir import Node
 from tests.ai.documents import QUESTIONS, put_documents
 from tests.helpers import csrf_header, make_node, members_logged_in
 
@@ -23,12 +24,12 @@ def shown(page: str) -> str:
 
 
 def test_without_a_model_the_sentences_found_are_shown_with_their_source(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    any_node: Node, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What a member expects from a home server without its AI: the search of their
-    documents still answers; the page says why no text was written."""
+    documents still answers; the page says why no text was written. On either database."""
     monkeypatch.setitem(sys.modules, catalog.PACKAGE, None)  # no model installed
-    made = make_node(tmp_path / "node")
+    made = any_node
     try:
         (alex,) = members_logged_in(made, "alex")
         put_documents(made, "alex")

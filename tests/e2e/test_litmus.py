@@ -21,11 +21,19 @@ SUITES = ("basic", "copymove", "props", "locks", "http")
 SUMMARY = re.compile(r"<- summary for `(\w+)': of (\d+) tests run: (\d+) passed, (\d+) failed")
 
 
-def test_litmus_passes_in_full(tmp_path: Path) -> None:
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_litmus_passes_in_full(
+    tmp_path: Path, database: str, request: pytest.FixtureRequest
+) -> None:
     if shutil.which("litmus") is None:
         pytest.fail("litmus is missing: install Debian's litmus (.ci/run does).")
     root = tmp_path / "node"
-    node = make_node(root)
+    options = {}
+    if database == "postgresql":  # the same doors on the other database (docs/scale.md)
+        from tests.pg import name_in_settings
+
+        options = name_in_settings(root, request.getfixturevalue("pg_url"))
+    node = make_node(root, **options)
     add_member(node, "alex")
     with transaction(node.sessions) as session:
         secret = tokens.create_token(session, members.find_member(session, "alex"), "litmus")[1]

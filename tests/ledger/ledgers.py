@@ -63,6 +63,13 @@ def signed(
 
 
 def sql(node: Node, statement: str, *params: object) -> None:
-    """Damage the database file directly, as a disk or a person with the file would."""
+    """Damage the database file directly, as a disk or a person with the file would (on
+    PostgreSQL, past the node's code, through the server)."""
+    if node.engine.dialect.name != "sqlite":
+        from hameau.node.reading import execute
+
+        with node.engine.begin() as connection:
+            execute(connection, statement, params)
+        return
     with sqlite3.connect(node.layout.database) as connection:
         connection.execute(statement, params)

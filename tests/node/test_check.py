@@ -65,7 +65,10 @@ def test_check_finds_each_kind_of_damage_and_repair_quarantines(node: Node) -> N
     assert list((root / "blobs" / "quarantine").iterdir()) == []
 
 
-def test_a_sound_node_checks_clean_and_a_wrong_journal_is_found_and_repaired(node: Node) -> None:
+def test_a_sound_node_checks_clean_and_a_wrong_journal_is_found_and_repaired(
+    any_node: Node,
+) -> None:
+    node = any_node  # on SQLite and on PostgreSQL
     add_member(node, "alex")
     write(node, "alex", "a.txt", b"a")
     write(node, "alex", "b.txt", b"b")

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from hameau.config import load_settings
 from hameau.node.datadir import open_node
 from tests.helpers import browser
@@ -63,9 +65,16 @@ def test_a_bad_setting_names_its_file_and_option(tmp_path: Path) -> None:
     assert "hameau.toml [node]: option 'port'" in result.stderr
 
 
-def test_members_tokens_and_devices_from_the_command_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_members_tokens_and_devices_from_the_command_line(
+    tmp_path: Path, database: str, request: pytest.FixtureRequest
+) -> None:
     root = tmp_path / "node"
-    hameau("init", "--name", "Maison", data_dir=root)
+    if database == "postgresql":  # the listings then read through SQLAlchemy, not sqlite3
+        root.mkdir()
+        url = request.getfixturevalue("pg_url")
+        (root / "hameau.toml").write_text(f'[node]\ndatabase_url = "{url}"\n')
+    assert hameau("init", "--name", "Maison", data_dir=root).returncode == 0
     added = hameau(
         "member", "add", "alex", "--password-stdin", data_dir=root, stdin="a good password\n"
     )

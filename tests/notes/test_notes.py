@@ -112,7 +112,8 @@ def test_markdown_renders_inert(node: Node) -> None:
     assert inert(preview.split(">", 1)[1])
 
 
-def test_search_finds_notes_and_text_files_of_the_member_only(node: Node) -> None:
+def test_search_finds_notes_and_text_files_of_the_member_only(any_node: Node) -> None:
+    node = any_node  # on SQLite (FTS5) and on PostgreSQL (its full-text search)
     alex, sam = members_logged_in(node, "alex", "sam")
     note = new_note(alex)
     alex.put(

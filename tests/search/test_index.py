@@ -1,22 +1,22 @@
 """The search index's rows are found by their (kind, ref) through the rowid, not a scan: a
 file or note indexed again replaces its row, and a note and a file of the same number are two
-rows; the migration that gave rows made before their rowid keeps each once."""
+rows; the migration that gave rows made before their rowid keeps each once. Each test runs on
+both databases (FTS5 on SQLite, full-text search on PostgreSQL) through `any_node`."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sqlalchemy import text
 
+from hameau.node.datadir import Node
 from hameau.node.db import transaction
 from hameau.search import index
-from tests.helpers import add_member, make_node
+from tests.helpers import add_member
 
 
 def test_a_row_put_again_replaces_itself_and_a_note_and_file_of_one_number_are_two(
-    tmp_path: Path,
+    any_node: Node,
 ) -> None:
-    node = make_node(tmp_path / "node")
+    node = any_node
     try:
         member = add_member(node, "alice")
         with transaction(node.sessions) as session:
@@ -35,17 +35,19 @@ def test_a_row_put_again_replaces_itself_and_a_note_and_file_of_one_number_are_t
         node.close()
 
 
-def test_the_migration_renumbers_rows_made_before_their_rowid(tmp_path: Path) -> None:
+def test_the_migration_renumbers_rows_made_before_their_rowid(any_node: Node) -> None:
     import importlib
 
-    node = make_node(tmp_path / "node")
+    node = any_node
     try:
+        postgres = node.engine.dialect.name == "postgresql"  # its table has the words too
+        words, empty = (", words", ", ''") if postgres else ("", "")
         with transaction(node.sessions) as session:  # as the code before 0026 wrote them
             for kind, ref, body in (("file", 3, "old words"), ("note", 3, "a note")):
                 session.execute(
                     text(
-                        "INSERT INTO search_index (kind, ref, owner_id, title, body) "
-                        "VALUES (:kind, :ref, NULL, 't', :body)"
+                        f"INSERT INTO search_index (kind, ref, owner_id, title, body{words}) "  # noqa: S608
+                        f"VALUES (:kind, :ref, NULL, 't', :body{empty})"
                     ),
                     {"kind": kind, "ref": ref, "body": body},
                 )
@@ -62,3 +64,38 @@ def test_the_migration_renumbers_rows_made_before_their_rowid(tmp_path: Path) ->
             assert sorted(rows.all()) == [(13, "note", 3, "a note"), (14, "file", 3, "new words")]
     finally:
         node.close()
+
+
+def test_words_are_found_by_prefix_without_accents_in_french_and_english_alike(
+    any_node: Node,
+) -> None:
+    """What a member types finds what they wrote, on either database: a word's beginning,
+    without its accents, a title before a body, nothing of another member's."""
+    node = any_node
+    alex, sam = add_member(node, "alex"), add_member(node, "sam")
+    with transaction(node.sessions) as session:
+        index.put(session, "note", 1, alex, "Été au jardin", "Planter les tomates en mai.")
+        index.put(session, "note", 2, alex, "Courses", "Acheter du pain et une tomate.")
+        index.put(session, "file", 3, None, "garden.md", "The gardening club meets on Sunday.")
+        index.put(session, "note", 4, sam, "Tomates de Sam", "Les tomates de Sam.")
+        found = index.search(session, alex, "tomate")
+        assert [(hit.kind, hit.ref) for hit in found] == [("note", 1), ("note", 2)] or [
+            (hit.kind, hit.ref) for hit in found
+        ] == [("note", 2), ("note", 1)]
+        assert [hit.ref for hit in index.search(session, alex, "ete jardin")] == [1]
+        assert [hit.ref for hit in index.search(session, alex, "garden")] == [3]
+        assert [hit.ref for hit in index.search(session, sam, "tomates")] == [4]
+        assert [hit.ref for hit in index.search(session, alex, "tomate pain")] == [2]
+        assert "[tomate]" in index.search(session, alex, "pain tomate")[0].snippet
+        assert [hit.ref for hit in index.search(session, alex, "pain club", any_word=True)] in (
+            [2, 3], [3, 2],
+        )  # fmt: skip
+        ranked = index.search(session, alex, "jardin")
+        index.put(session, "note", 5, alex, "Notes", "Le jardin, le jardin, le jardin.")
+        assert ranked[0].ref == 1
+        assert index.search(session, alex, "jardin")[0].ref == 1  # the title counts more
+        for hostile in ('"', "NEAR(", "*", "tarte OR", "-x", "'", "a:*", "!(", "&|"):
+            index.search(session, alex, hostile)
+        marked = index.passages(session, alex, "gardening club", limit=2)
+        assert [hit.ref for hit in marked] == [3]
+        assert marked[0].lines and "\x02club\x03" in marked[0].lines[0]

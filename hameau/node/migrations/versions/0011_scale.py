@@ -43,6 +43,32 @@ def _triggers(table: str) -> list[str]:
     ]
 
 
+# PostgreSQL's triggers run a function: one for the three tables, the same counting.
+PG_FUNCTION = """
+CREATE FUNCTION file_usage_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP <> 'INSERT' AND OLD.charged_to IS NOT NULL AND OLD.size <> 0 THEN
+    UPDATE file_usage SET bytes = bytes - OLD.size WHERE member_id = OLD.charged_to;
+  END IF;
+  IF TG_OP <> 'DELETE' AND NEW.charged_to IS NOT NULL AND NEW.size <> 0 THEN
+    INSERT INTO file_usage (member_id, bytes) VALUES (NEW.charged_to, NEW.size)
+      ON CONFLICT (member_id) DO UPDATE SET bytes = file_usage.bytes + excluded.bytes;
+  END IF;
+  RETURN NULL;
+END $$"""
+
+
+def _pg_triggers(table: str) -> list[str]:
+    run = "FOR EACH ROW EXECUTE FUNCTION file_usage_count()"
+    return [
+        f"CREATE TRIGGER usage_{table}_insert AFTER INSERT ON {table} {run}",
+        f"CREATE TRIGGER usage_{table}_delete AFTER DELETE ON {table} {run}",
+        f"CREATE TRIGGER usage_{table}_update AFTER UPDATE OF size, charged_to ON {table}"
+        " FOR EACH ROW WHEN (OLD.size IS DISTINCT FROM NEW.size"
+        f" OR OLD.charged_to IS DISTINCT FROM NEW.charged_to) EXECUTE FUNCTION file_usage_count()",
+    ]
+
+
 def upgrade() -> None:
     op.create_table(
         "file_usage",
@@ -76,15 +102,22 @@ def upgrade() -> None:
         " SELECT charged_to, size FROM dav_properties) AS charged"
         " WHERE charged_to IN (SELECT id FROM members) GROUP BY charged_to"
     )
+    postgres = op.get_bind().dialect.name == "postgresql"
+    if postgres:
+        op.execute(PG_FUNCTION)
     for table in CHARGED:
-        for statement in _triggers(table):
+        for statement in _pg_triggers(table) if postgres else _triggers(table):
             op.execute(statement)
 
 
 def downgrade() -> None:
+    postgres = op.get_bind().dialect.name == "postgresql"
     for table in CHARGED:
         for kind in ("insert", "delete", "update"):
-            op.execute(f"DROP TRIGGER IF EXISTS usage_{table}_{kind}")
+            on = f" ON {table}" if postgres else ""
+            op.execute(f"DROP TRIGGER IF EXISTS usage_{table}_{kind}{on}")
+    if postgres:
+        op.execute("DROP FUNCTION IF EXISTS file_usage_count()")
     op.execute("DROP INDEX IF EXISTS ix_file_entries_listing")
     with op.batch_alter_table("file_entries", schema=None) as batch_op:
         batch_op.drop_index("ix_file_entries_roots")

@@ -21,6 +21,14 @@ depends_on: Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":  # a plain table: its rows renumbered
+        op.execute(
+            "UPDATE search_index SET rowid = -(CAST(ref AS BIGINT) * 4"
+            " + CASE kind WHEN 'note' THEN 1 ELSE 2 END)"
+        )
+        op.execute("DELETE FROM search_index WHERE kind NOT IN ('note', 'file')")
+        op.execute("UPDATE search_index SET rowid = -rowid")
+        return
     op.execute(
         "CREATE TEMP TABLE search_before AS "
         "SELECT kind, ref, owner_id, title, body FROM search_index"
