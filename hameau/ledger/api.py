@@ -91,16 +91,10 @@ async def entries(request: Request, db: DB, peer: SignedPeer) -> Response:
         raise BadRequest("A ledger entry needs its signed text and its signature.") from None
     node = request.app.state.node
 
-    def sequenced() -> journal.Appended:  # in a thread: with several notaries, it calls them
-        from hameau.ledger import notarise
-
-        text = given.entry.encode()
-        if notarise.several(journal.head(db)):
-            return notarise.propose(node, db, text, given.signature)
-        return journal.sequence(node, db, text, given.signature)
-
-    try:
-        done = await anyio.to_thread.run_sync(sequenced)
+    try:  # in a thread: with several notaries, it calls the others
+        done = await anyio.to_thread.run_sync(
+            journal.sequence, node, db, given.entry.encode(), given.signature
+        )
     except rules.Refused as refusal:
         db.rollback()
         raise refused(refusal.reason) from refusal
@@ -119,6 +113,9 @@ class Proposed(BaseModel):
     signature: str = Field(min_length=1, max_length=100)
     prev_hash: str = Field(min_length=64, max_length=64)
     entry_hash: str = Field(min_length=64, max_length=64)
+    before: list[Position] | None = Field(
+        None, max_length=replica.PAGE, description="Final positions the co-signer lacks."
+    )
 
 
 class Cosigned(BaseModel):

@@ -153,10 +153,14 @@ def append(
 
 
 def sequence(node: Node, session: Session, text: bytes, signature: str) -> Appended:
-    """The notary's side of an entry signed elsewhere (a member of another home): the same
-    rules as `append`, then sealed. Raises rules.Refused (nothing written)."""
+    """The notary's side of a signed entry: the rules, then sealed (with several notaries,
+    co-signed by a majority first: notarise.py). Raises rules.Refused (nothing written)."""
     entry = rules.Entry.parse(text)
     found = head(session)
+    if found is not None and len(json.loads(found.notaries)) > 1:
+        from hameau.ledger import notarise  # it builds on this module
+
+        return notarise.propose(node, session, text, signature)
     _held(session, found)
     state = _state(session, found, entry)
     escrow = rules.apply(state, entry, signature)
@@ -175,6 +179,7 @@ def seal(
     entry: rules.Entry,
     state: rules.State,
     cosigned: tuple[LedgerSignature, ...] = (),
+    sign: bool = True,
 ) -> LedgerEntry:
     """The notary's part: the next position, linked and signed (with the other notaries'
     signatures `cosigned`, when there are several), and the head moved on."""
@@ -196,10 +201,11 @@ def seal(
     try:
         _move_head(session, found, moved)  # first: whoever moves it owns the position
         session.add(position)
-        session.add(
-            LedgerSignature(seq=seq, notary=notary, entry_hash=entry_hash, signature=notarised)
-        )
-        session.add_all(s for s in cosigned if s.notary != notary)
+        if sign:  # False: this notary voted another position here; the others' majority seals
+            session.add(
+                LedgerSignature(seq=seq, notary=notary, entry_hash=entry_hash, signature=notarised)
+            )
+        session.add_all(s for s in cosigned if s.notary != notary or not sign)
         session.flush()
     except IntegrityError:  # another writer sealed this position in between
         raise LedgerBusy("The ledger moved on while this was written; try again.") from None

@@ -6,8 +6,8 @@ notaries, in the order of succession, to co-sign the position (`POST …/cosign`
 majority would have signed with itself; then records its own vote (votes.py) and signs, and
 seals the position with every signature in the caller's transaction. Its signature exists only
 in that transaction: if it dies before committing, nothing of it was given out.
-A co-signer (`cosign`): checks the position against its own replica (pulling from the proposer
-first if it is behind), records its vote, then signs. A co-signer that voted another position
+A co-signer (`cosign`): checks the position against its own replica (behind, it says so, and
+the proposer sends the final positions it lacks along), records its vote, then signs. A co-signer that voted another position
 at that number answers with it; the proposer, if it has not voted there itself, takes that one
 up first (a notary killed mid-append left it pending), then proposes its entry at the next
 number. A co-signer further on than the proposer says so, and the proposer pulls first.
@@ -67,12 +67,11 @@ def _gather(node: Node, session: Session, found: LedgerHead, position: dict) -> 
     for peer in _notary_peers(node, session, notaries):
         if len(outcome.signed) >= need:
             break
-        try:
-            with client.to_peer(node, peer) as toward:
-                answer = toward.call("POST", PATH, json=position)
-        except Exception as error:  # down, paused or refusing: the next notary is asked
-            log.info("co-signing by %s failed: %s", peer.name, error)
-            continue
+        answer = _ask(node, peer, position)
+        if isinstance(answer, dict) and answer.get("refused") == "behind":
+            # It lacks final positions this one holds (maybe not committed here yet): sent along.
+            before = replica.page_after(session, int(answer.get("head", 0)))["positions"]
+            answer = _ask(node, peer, {**position, "before": before})
         said = answer.get("signature") if isinstance(answer, dict) else None
         pair = [(peer.node_id, said)] if isinstance(said, str) else []
         if pair and finality.signers(notaries, position["seq"], position["entry_hash"], pair):
@@ -87,6 +86,15 @@ def _gather(node: Node, session: Session, found: LedgerHead, position: dict) -> 
     return outcome
 
 
+def _ask(node: Node, peer: HamletPeer, position: dict) -> Any:
+    try:
+        with client.to_peer(node, peer) as toward:
+            return toward.call("POST", PATH, json=position)
+    except Exception as error:  # down, paused or refusing: the next notary is asked
+        log.info("co-signing by %s failed: %s", peer.name, error)
+        return None
+
+
 def _try(
     node: Node, session: Session, found: LedgerHead, text: bytes, signature: str
 ) -> journal.Appended | dict[str, Any] | HamletPeer:
@@ -99,20 +107,21 @@ def _try(
     outcome = _gather(node, session, found, position)
     if outcome.ahead is not None:
         return outcome.ahead
-    notaries = json.loads(found.notaries)
-    if len(outcome.signed) + 1 < finality.majority(len(notaries)):
+    need = finality.majority(len(json.loads(found.notaries)))
+    if len(outcome.signed) + 1 < need:
         if outcome.other is not None and votes.held(node, position["seq"]) is None:
             return outcome.other
         raise NotFinal(
             "Only %(signed)s of the %(count)s notaries could sign this entry, and a majority"
             " must: nothing was recorded. Try again when more notaries are reachable.",
-            signed=len(outcome.signed) + 1, count=len(notaries),
+            signed=len(outcome.signed) + 1, count=len(json.loads(found.notaries)),
         )  # fmt: skip
     mine = votes.cast(node, position)
-    if mine["entry_hash"] != position["entry_hash"]:
+    own = mine["entry_hash"] == position["entry_hash"]
+    if not own and len(outcome.signed) < need:
         return mine  # this notary voted another position there meanwhile: that one first
     sealed = journal.seal(
-        node, session, found, text, signature, entry, state, tuple(outcome.signed)
+        node, session, found, text, signature, entry, state, tuple(outcome.signed), own
     )
     journal._store(session, state)
     session.flush()
@@ -159,12 +168,12 @@ def _take_up(node: Node, session: Session, found: LedgerHead, position: dict) ->
 
 def cosign(node: Node, session: Session, peer: HamletPeer, given: dict) -> dict[str, Any]:
     """A notary asked by `peer` to co-sign a position: checked here, voted, signed."""
-    row, _ = replica._row({**given, "signatures": []})
+    row, _ = replica._row({**given, "signatures": [], "before": None})
     found = journal.head(session)
     if found is None or node.identity.node_id not in json.loads(found.notaries):
         raise NotNotary("This home server is not one of the ledger's notaries.")
-    if row.seq > found.seq + 1:  # behind the proposer: what it holds as final first
-        pull.pull_into(node, session, peer)
+    if row.seq > found.seq + 1 and given.get("before"):  # the final positions it lacks
+        replica.accept_page(session, {"positions": given["before"]})
         session.commit()
         found = journal.head(session)
         assert found is not None

@@ -46,22 +46,24 @@ def notary_peer(session: Session, found: LedgerHead) -> HamletPeer:
 def submit(
     node: Node, session: Session, author: str, kind: str, body: dict, ts: int | None = None
 ) -> journal.Appended:
-    """Sign the entry here and have it sequenced: by the first notary, in the order of
-    succession, that answers (this node, if it is a notary and comes first or the ones before
-    it are down). A notary's refusal comes back as its sentence (PeerFailed)."""
+    """Sign the entry here and have it sequenced: by this node if it is a notary (with the
+    others' co-signatures; sending it to another notary that would ask this one to co-sign
+    while this transaction holds the database could only wait), else by the first notary, in
+    the order of succession, that answers. A notary's refusal comes back as its sentence."""
     found = journal.head(session)
     assert found is not None
     text, signature = journal.signed_entry(node, session, author, kind, body, ts)
     paired = {p.node_id: p for p in hamlet.peers(session) if p.revoked_at is None}
     failure: Exception | None = None
-    for notary in finality.succession(json.loads(found.notaries)):
-        if notary == node.identity.node_id:
-            from hameau.ledger import notarise
+    notaries = json.loads(found.notaries)
+    if node.identity.node_id in notaries:  # a notary proposes its own entries: no call back
+        from hameau.ledger import notarise
 
-            try:
-                return notarise.propose(node, session, text, signature)
-            except rules.Refused as refusal:
-                raise refused(refusal.reason) from refusal
+        try:
+            return notarise.propose(node, session, text, signature)
+        except rules.Refused as refusal:
+            raise refused(refusal.reason) from refusal
+    for notary in finality.succession(notaries):
         peer = paired.get(notary)
         if peer is None:
             continue

@@ -19,7 +19,7 @@ from hameau.ledger.verify import verify
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
 from tests.helpers import make_node
-from tests.ledger.ledgers import small_ledger, sql
+from tests.ledger.ledgers import hameau, small_ledger, sql
 
 
 class Notary:
@@ -160,3 +160,28 @@ def test_a_replica_refuses_a_position_made_final_by_a_forged_cosignature(tmp_pat
     with transaction(joiner.sessions) as session:
         assert replica.accept_page(session, page).head == 8
     assert _report(joiner).ok
+
+
+def test_a_position_signed_here_but_not_final_is_shown_pending(tmp_path: Path) -> None:
+    node, b, _c = _three(tmp_path)
+    with transaction(node.sessions) as session:
+        alex = service.find_account(session, "alex")
+        sam = service.find_account(session, "sam")
+        text, signature = journal.signed_entry(
+            node, session, alex.id, "transfer", {"to": sam.id, "cents": 125, "memo": "bread"}
+        )
+        found = journal.head(session)
+        seq = found.seq + 1
+        entry_hash = crypto.position_hash(seq, found.entry_hash, text, signature)
+    # This notary voted it (as a co-signer would): it is pending until a majority signs it.
+    votes.cast(node, {"seq": seq, "entry": text.decode(), "signature": signature,
+                      "prev_hash": found.entry_hash, "entry_hash": entry_hash})  # fmt: skip
+    done = hameau("ledger", "history", "alex", "--data-dir", str(node.layout.root))
+    assert done.returncode == 0, done.stderr
+    first, *rest = done.stdout.splitlines()
+    assert f"#{seq}" in first and "pending" in first and "bread" in first
+    assert rest and all(" final " in line for line in rest)
+    assert _report(node).ok  # a pending position binds nobody: the ledger is the final one
+    _pay(node, [b])  # the number is taken by a final position: the pending one is gone
+    with transaction(node.sessions) as session:
+        assert service.pending(node, session, service.find_account(session, "alex")) == []
