@@ -2,7 +2,8 @@
 names the three notaries; a position is final once two of them signed it. The first notary
 that answers sequences (the one with the lowest node id, "the leader"); SIGKILLed mid-append,
 the others go on and nothing final is lost; paused (SIGSTOP) for a while, the others go on and
-it catches up without a fork; a position made final by a forged co-signature is refused."""
+it catches up without a fork, and a home without a notary passes over it; a position made
+final by a forged co-signature is refused."""
 
 from __future__ import annotations
 
@@ -37,9 +38,10 @@ def _notaries(homes: dict[str, Home]) -> list[str]:
         _ok(homes["A"], "issue", MEMBER[name], "10")
     said = _ok(homes["A"], "notaries", "A", "B", "C")
     assert "final with 2 of 3 signatures" in said
-    for name in ("B", "C"):
-        _ok(homes[name], "sync")
-    return sorted(homes, key=lambda name: homes[name].node_id)
+    for name in homes:
+        if name != "A":
+            _ok(homes[name], "sync")
+    return sorted(("A", "B", "C"), key=lambda name: homes[name].node_id)
 
 
 def _same_everywhere(homes: dict[str, Home]) -> tuple[int, str]:
@@ -130,18 +132,27 @@ def test_a_notary_killed_mid_append_the_others_go_on_and_nothing_final_is_lost(
 
 
 def test_a_paused_notary_catches_up_without_a_fork(tmp_path: Path) -> None:
-    with hamlet(tmp_path, names=("A", "B", "C"), pairs=PAIRS) as homes:
+    """D, a home without a notary, pays too: it passes over the paused first notary."""
+    pairs = (*PAIRS, ("D", "A"), ("D", "B"), ("D", "C"))
+    with hamlet(tmp_path, names=("A", "B", "C", "D"), pairs=pairs) as homes:
         order = _notaries(homes)
+        assert homes["D"].run("member", "add", "dan").returncode == 0
+        _ok(homes["D"], "sync")
+        _ok(homes["D"], "balance", "dan")  # opens dan's account through a notary
+        _ok(homes["A"], "issue", "dan", "5")
         paused, payer = homes[order[0]], homes[order[1]]
         paused.served.process.send_signal(signal.SIGSTOP)  # unreachable: it answers nothing
         try:
             for amount in ("1", "0,50"):
                 _ok(payer, "transfer", MEMBER[payer.name], MEMBER[order[2]], amount)
+            said = _ok(homes["D"], "transfer", "dan", MEMBER[payer.name], "2")
+            assert "Paid 2,00" in said
         finally:
             paused.served.process.send_signal(signal.SIGCONT)
         _ok(paused, "sync", order[1])
         seq, entry_hash = _same_everywhere(homes)
-        # The paused leader sequences again, after the positions made without it.
+        assert "3,00" in _ok(homes["D"], "balance", "dan")
+        # The paused notary proposes again, after the positions made without it.
         _ok(paused, "transfer", MEMBER[paused.name], MEMBER[payer.name], "0,25")
         again, _ = _same_everywhere(homes)
         assert again == seq + 1
