@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from hameau.ledger import crypto, journal, rules, service
 from hameau.ledger.embedded_escrow import EmbeddedEscrow
 from hameau.ledger.escrow import Conditions, EscrowError
 from hameau.ledger.models import LedgerEntry, LedgerEscrow
@@ -31,9 +32,11 @@ NAMES = ("ana", "ben", "cleo")
 step = st.one_of(
     st.tuples(st.just("open"), st.sampled_from(NAMES), st.sampled_from(NAMES),
               st.integers(1, 3000), st.integers(1, 20)),
-    st.tuples(st.just("release"), st.integers(0, 9), st.integers(0, 100), st.integers(1, 2)),
+    st.tuples(st.just("release"), st.integers(0, 9), st.integers(0, 100), st.integers(1, 2),
+              st.booleans()),
     st.tuples(st.just("refund"), st.integers(0, 9), st.integers(1, 2)),
     st.tuples(st.just("wait"), st.integers(1, 30)),
+    st.tuples(st.just("again"), st.integers(0, 9)),
 )  # fmt: skip
 message = st.tuples(st.integers(1, 3), st.integers(0, 3), st.integers(0, 40), st.integers(1, 6))
 
@@ -76,13 +79,32 @@ def _history(notary: Node, steps: list[tuple]) -> None:
                 receipt = escrow.sign_receipt(escrow_id, cents, payee)
                 for _ in range(op[3]):  # the same receipt delivered once or twice
                     assert escrow.release(receipt).state in ("released", before)
+                if op[4]:  # then another release, past the backend's guard
+                    _again(notary, escrow, clock, opened[op[1] % len(opened)])
             elif op[0] == "refund" and opened:
                 for _ in range(op[2]):
                     escrow.refund(opened[op[1] % len(opened)][0])
             elif op[0] == "wait":
                 clock.now += op[1]
-        except EscrowError:  # refused by the rules (too late, too early, settled): nothing written
+            elif op[0] == "again" and opened:
+                _again(notary, escrow, clock, opened[op[1] % len(opened)])
+        except (
+            EscrowError,
+            rules.Refused,
+        ):  # refused by the rules (too late, too early, settled): nothing written
             pass
+
+
+def _again(notary: Node, escrow: EmbeddedEscrow, clock: Clock, opened: tuple[str, str]) -> None:
+    """A new, validly signed release of the contract, written without the backend's guard
+    (what a second relayer would send): the rules alone must refuse it once settled."""
+    escrow_id, payee = opened
+    receipt = escrow.sign_receipt(escrow_id, {payee: 1}, payee)
+    body = {"escrow": escrow_id, "payouts": [list(p) for p in receipt.payouts],
+            "signer": payee, "signature": crypto.b64(receipt.signature)}  # fmt: skip
+    with transaction(notary.sessions) as session:
+        author = service.node_account(notary, session, clock()).id
+        journal.append(notary, session, author, "escrow_release", body, clock())
 
 
 def _amount(node: Node, escrow_id: str) -> int:
@@ -113,7 +135,7 @@ def _settled_once(node: Node) -> None:
 
 
 @settings(
-    max_examples=15,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
