@@ -153,14 +153,15 @@ def append(
 
 
 def sequence(node: Node, session: Session, text: bytes, signature: str) -> Appended:
-    """The notary's side of a signed entry: the rules, then sealed (with several notaries,
-    co-signed by a majority first: notarise.py). Raises rules.Refused (nothing written)."""
+    """The notary's side of a signed entry: the rules, then sealed. Raises rules.Refused
+    (nothing written). With several notaries an entry must be co-signed first (notarise.py,
+    through service.append): sealed here alone it would not be final, so it is refused."""
     entry = rules.Entry.parse(text)
     found = head(session)
     if found is not None and len(json.loads(found.notaries)) > 1:
-        from hameau.ledger import notarise  # it builds on this module
-
-        return notarise.propose(node, session, text, signature)
+        raise LedgerBusy(
+            "The ledger has several notaries: this entry must go through service.append."
+        )
     _held(session, found)
     state = _state(session, found, entry)
     escrow = rules.apply(state, entry, signature)
