@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 
+import anyio.to_thread
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import Request
@@ -75,7 +76,7 @@ ENTRY_BODY = {
 @router.post(
     "/entries",
     response_model=Sequenced,
-    responses=errors(400, 401, 403, 409),
+    responses=errors(400, 401, 403, 409, 502),
     openapi_extra={"requestBody": ENTRY_BODY},
 )
 async def entries(request: Request, db: DB, peer: SignedPeer) -> Response:
@@ -89,15 +90,75 @@ async def entries(request: Request, db: DB, peer: SignedPeer) -> Response:
     except ValidationError:
         raise BadRequest("A ledger entry needs its signed text and its signature.") from None
     node = request.app.state.node
+
+    def sequenced() -> journal.Appended:  # in a thread: with several notaries, it calls them
+        from hameau.ledger import notarise
+
+        text = given.entry.encode()
+        if notarise.several(journal.head(db)):
+            return notarise.propose(node, db, text, given.signature)
+        return journal.sequence(node, db, text, given.signature)
+
     try:
-        done = journal.sequence(node, db, given.entry.encode(), given.signature)
+        done = await anyio.to_thread.run_sync(sequenced)
     except rules.Refused as refusal:
         db.rollback()
         raise refused(refusal.reason) from refusal
+    except Exception:
+        db.rollback()
+        raise
     db.commit()
     _nudge_others(node, peer.node_id)
     answer = Sequenced(seq=done.position.seq, entry_hash=done.position.entry_hash)
     return _answer(request, answer)
+
+
+class Proposed(BaseModel):
+    seq: int = Field(ge=1, le=2**31)
+    entry: str = Field(min_length=2, max_length=20_000)
+    signature: str = Field(min_length=1, max_length=100)
+    prev_hash: str = Field(min_length=64, max_length=64)
+    entry_hash: str = Field(min_length=64, max_length=64)
+    before: list[Position] | None = Field(
+        None, max_length=replica.PAGE, description="Final positions the co-signer lacks."
+    )
+
+
+class Cosigned(BaseModel):
+    notary: str | None = None
+    signature: str | None = Field(None, description="This notary's signature of the position.")
+    refused: str | None = Field(None, description="ahead, behind or voted (another position).")
+    head: int | None = None
+    position: dict | None = Field(None, description="The position this notary voted there.")
+
+
+COSIGN_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": Proposed.model_json_schema()}},
+}
+
+
+@router.post(
+    "/cosign",
+    response_model=Cosigned,
+    responses=errors(400, 401, 403, 409, 502),
+    openapi_extra={"requestBody": COSIGN_BODY},
+)
+async def cosign(request: Request, db: DB, peer: SignedPeer) -> Response:
+    """A notary proposes a position: this notary checks it against its replica, records its
+    vote and signs it (several notaries: docs/credit.md)."""
+    from hameau.ledger import notarise
+
+    try:
+        given = Proposed.model_validate_json(await request.body())
+    except ValidationError:
+        raise BadRequest("A position to co-sign needs its number, entry and hashes.") from None
+    node = request.app.state.node
+    try:
+        answer = await anyio.to_thread.run_sync(notarise.cosign, node, db, peer, given.model_dump())
+    finally:
+        db.rollback()  # a co-signer writes only its vote (a file) and what it pulled
+    return _answer(request, Cosigned.model_validate(answer))
 
 
 def _nudge_others(node: Node, but: str) -> None:

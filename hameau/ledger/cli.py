@@ -60,16 +60,20 @@ def balance(member: str, data_dir: Path | None) -> None:
 @click.option("--last", default=50, show_default=True, help="How many entries, newest first.")
 @data_dir_option
 def history(member: str, last: int, data_dir: Path | None) -> None:
-    """A member's entries, newest first."""
+    """A member's entries, newest first: final (signed by a majority of the notaries) or
+    pending (signed here, not yet by a majority)."""
     from hameau.ledger import service
 
     with node_session(data_dir) as (node, session):
         account = _account(node, session, member)
-        for line in service.history(session, account, last):
+        lines = service.pending(node, session, account) + service.history(session, account, last)
+        for line in lines[:last]:
             when = datetime.fromtimestamp(line.ts, UTC).strftime("%Y-%m-%d %H:%M")
             amount = service.euros(line.cents) if line.cents else ""
+            status = "final" if line.final else "pending"
             click.echo(
-                f"#{line.seq}  {when}  {line.kind:<15} {amount:>14}  {line.other} {line.memo}"
+                f"#{line.seq}  {status:<7}  {when}  {line.kind:<15} {amount:>14}  {line.other}"
+                f" {line.memo}"
             )
 
 
@@ -175,6 +179,30 @@ def issue(member: str, amount: str, data_dir: Path | None) -> None:
 def redeem(member: str, amount: str, data_dir: Path | None) -> None:
     """The cooperative redeems AMOUNT euros of MEMBER's credit (paid out in euros)."""
     _cooperative("redeem", member, amount, data_dir)
+
+
+@ledger_app.command("notaries")
+@click.argument("homes", nargs=-1)
+@data_dir_option
+def notaries(homes: tuple[str, ...], data_dir: Path | None) -> None:
+    """The ledger's notaries; with HOMES (this home's name or paired homes'), the cooperative
+    names them (with three or more, an entry is final once most of them signed it)."""
+    from hameau.ledger import finality, service
+
+    with node_session(data_dir) as (node, session):
+        if homes:
+            from hameau.ledger import remote
+
+            remote.fresh(node, session)
+            position = service.set_notaries(node, session, list(homes))
+            console.print(f"Position {position.seq}: the notaries are named.")
+        named = service.notaries(session)
+        names = {i: n for i, n, _ in service.notary_candidates(node, session)}
+        for notary in finality.succession(named):
+            click.echo(f"{notary}  {names.get(notary, '?')}")
+        click.echo(f"final with {finality.majority(len(named))} of {len(named)} signatures")
+    if homes:
+        _nudge(data_dir)
 
 
 @ledger_app.command("sync")

@@ -61,3 +61,7 @@ class ReplicaRefused(Conflict):
 
 class NoNotary(NotFound):
     """No paired home to pull the ledger from."""
+
+
+class NotFinal(Conflict):
+    """Too few notaries reachable to make an entry final: nothing was recorded."""

@@ -130,32 +130,38 @@ def _store(session: Session, state: rules.State) -> None:
         stored.paid = json.dumps([list(p) for p in escrow.paid])
 
 
-def append(
+def signed_entry(
     node: Node, session: Session, author: str, kind: str, body: dict, ts: int | None = None
-) -> Appended:
-    """Sign an entry by `author` (a key this node holds), check it, seal it. Raises
-    rules.Refused (nothing written) when a rule refuses it."""
+) -> tuple[bytes, str]:
+    """The entry by `author` (a key this node holds) at its next nonce, and its signature."""
     found = head(session)
     account = session.get(LedgerAccount, author, populate_existing=True)
     _held(session, found)
     nonce = (account.nonce if account is not None else 0) + 1
     when = max(int(time.time()) if ts is None else ts, found.last_ts if found else 0)
-    entry = rules.Entry(kind, author, nonce, when, body)
-    text = entry.canonical()
-    signature = crypto.b64(signer(node, session, author)(crypto.ENTRY_PREFIX + text))
-    state = _state(session, found, entry)
-    escrow = rules.apply(state, entry, signature)
-    position = seal(node, session, found, text, signature, entry, state)
-    _store(session, state)
-    session.flush()
-    return Appended(position, escrow)
+    text = rules.Entry(kind, author, nonce, when, body).canonical()
+    return text, crypto.b64(signer(node, session, author)(crypto.ENTRY_PREFIX + text))
+
+
+def append(
+    node: Node, session: Session, author: str, kind: str, body: dict, ts: int | None = None
+) -> Appended:
+    """Sign an entry by `author` (a key this node holds), check it, seal it. Raises
+    rules.Refused (nothing written) when a rule refuses it."""
+    text, signature = signed_entry(node, session, author, kind, body, ts)
+    return sequence(node, session, text, signature)
 
 
 def sequence(node: Node, session: Session, text: bytes, signature: str) -> Appended:
-    """The notary's side of an entry signed elsewhere (a member of another home): the same
-    rules as `append`, then sealed. Raises rules.Refused (nothing written)."""
+    """The notary's side of a signed entry: the rules, then sealed. Raises rules.Refused
+    (nothing written). With several notaries an entry must be co-signed first (notarise.py,
+    through service.append): sealed here alone it would not be final, so it is refused."""
     entry = rules.Entry.parse(text)
     found = head(session)
+    if found is not None and len(json.loads(found.notaries)) > 1:
+        raise LedgerBusy(
+            "The ledger has several notaries: this entry must go through service.append."
+        )
     _held(session, found)
     state = _state(session, found, entry)
     escrow = rules.apply(state, entry, signature)
@@ -173,8 +179,11 @@ def seal(
     signature: str,
     entry: rules.Entry,
     state: rules.State,
+    cosigned: tuple[LedgerSignature, ...] = (),
+    sign: bool = True,
 ) -> LedgerEntry:
-    """The notary's part: the next position, linked and signed, and the head moved on."""
+    """The notary's part: the next position, linked and signed (with the other notaries'
+    signatures `cosigned`, when there are several), and the head moved on."""
     notary = node.identity.node_id
     if found is not None and notary not in json.loads(found.notaries):
         raise NotNotary("This home server is not one of the ledger's notaries.")
@@ -193,9 +202,11 @@ def seal(
     try:
         _move_head(session, found, moved)  # first: whoever moves it owns the position
         session.add(position)
-        session.add(
-            LedgerSignature(seq=seq, notary=notary, entry_hash=entry_hash, signature=notarised)
-        )
+        if sign:  # False: this notary voted another position here; the others' majority seals
+            session.add(
+                LedgerSignature(seq=seq, notary=notary, entry_hash=entry_hash, signature=notarised)
+            )
+        session.add_all(s for s in cosigned if s.notary != notary or not sign)
         session.flush()
     except IntegrityError:  # another writer sealed this position in between
         raise LedgerBusy("The ledger moved on while this was written; try again.") from None

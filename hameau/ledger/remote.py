@@ -3,13 +3,13 @@ key (kept by this home), sent to the sequencing notary over the signed channel, 
 back by pulling the position it took (verified like any other).
 
 The sequencing notary is the first of the ledger's notaries (by node id, the order the
-ledger keeps them in) that is paired with this home."""
+ledger keeps them in) that is paired with this home and answers: one that is down is passed
+over (finality.py's order of succession)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 from hameau.hamlet import client
 from hameau.hamlet import service as hamlet
 from hameau.hamlet.models import HamletPeer
-from hameau.ledger import crypto, journal, pull, rules
-from hameau.ledger.errors import NoNotary, ReplicaRefused
-from hameau.ledger.models import LedgerAccount, LedgerEntry, LedgerEscrow, LedgerHead
+from hameau.ledger import crypto, finality, journal, pull, rules
+from hameau.ledger.errors import NoNotary, ReplicaRefused, refused
+from hameau.ledger.models import LedgerEntry, LedgerEscrow, LedgerHead
 from hameau.node.datadir import Node
+from hameau.node.peer import PeerFailed
 
 log = logging.getLogger(__name__)
 PATH = "/api/hamlet/ledger/entries"
@@ -45,16 +46,44 @@ def notary_peer(session: Session, found: LedgerHead) -> HamletPeer:
 def submit(
     node: Node, session: Session, author: str, kind: str, body: dict, ts: int | None = None
 ) -> journal.Appended:
-    """Sign the entry here, have the notary sequence it, and store its position once pulled
-    and verified. The notary's refusal comes back as its sentence (PeerFailed)."""
+    """Sign the entry here and have it sequenced: by this node if it is a notary (with the
+    others' co-signatures; sending it to another notary that would ask this one to co-sign
+    while this transaction holds the database could only wait), else by the first notary, in
+    the order of succession, that answers. A notary's refusal comes back as its sentence."""
     found = journal.head(session)
     assert found is not None
-    account = session.get(LedgerAccount, author)
-    nonce = (account.nonce if account is not None else 0) + 1
-    when = max(int(time.time()) if ts is None else ts, found.last_ts)
-    text = rules.Entry(kind, author, nonce, when, body).canonical()
-    signature = crypto.b64(journal.signer(node, session, author)(crypto.ENTRY_PREFIX + text))
-    peer = notary_peer(session, found)
+    text, signature = journal.signed_entry(node, session, author, kind, body, ts)
+    paired = {p.node_id: p for p in hamlet.peers(session) if p.revoked_at is None}
+    failure: Exception | None = None
+    notaries = json.loads(found.notaries)
+    if node.identity.node_id in notaries:  # a notary proposes its own entries: no call back
+        from hameau.ledger import notarise
+
+        try:
+            return notarise.propose(node, session, text, signature)
+        except rules.Refused as refusal:
+            raise refused(refusal.reason) from refusal
+    for notary in finality.succession(notaries):
+        peer = paired.get(notary)
+        if peer is None:
+            continue
+        try:
+            return _sent(node, session, peer, text, signature, kind, body)
+        except PeerFailed as error:
+            if error.answered:  # it refused: its sentence, not the next notary's
+                raise
+            log.info("notary %s did not answer: %s", peer.name, error)
+            failure = error  # down or paused: the next notary takes over
+    raise failure or NoNotary(
+        "This home is paired with none of the ledger's notaries; pair with the home that"
+        " keeps the hamlet's ledger."
+    )
+
+
+def _sent(
+    node: Node, session: Session, peer: HamletPeer, text: bytes, signature: str, kind: str,
+    body: dict,
+) -> journal.Appended:  # fmt: skip
     with client.to_peer(node, peer, always=True) as toward:
         answer = toward.call("POST", PATH, json={"entry": text.decode(), "signature": signature})
     pull.pull_into(node, session, peer)
@@ -90,14 +119,22 @@ def adopt(node: Node, session: Session) -> bool:
 
 
 def fresh(node: Node, session: Session) -> None:
-    """Before a command or a page reads the ledger at a home that is not a notary: pull what
-    the notary sealed since (best effort: a notary down leaves the replica as it is)."""
+    """Before a command or a page reads the ledger at a home that is not its only notary: pull
+    what the notaries made final since, from the first that answers (best effort: with none
+    reachable the replica stays as it is)."""
     found = journal.head(session)
-    if found is None or is_notary(node, found):
+    notaries = json.loads(found.notaries) if found is not None else {}
+    me = node.identity.node_id
+    if found is None or (me in notaries and len(notaries) == 1):
         return
-    try:
-        pull.pull_into(node, session, notary_peer(session, found))
-    except ReplicaRefused:
-        raise
-    except Exception as error:
-        log.info("the ledger could not be refreshed: %s", error)
+    paired = {p.node_id: p for p in hamlet.peers(session) if p.revoked_at is None}
+    for notary in finality.succession(notaries):
+        if notary == me or notary not in paired:
+            continue
+        try:
+            pull.pull_into(node, session, paired[notary])
+            return
+        except ReplicaRefused:
+            raise
+        except Exception as error:
+            log.info("the ledger could not be refreshed from %s: %s", notary, error)

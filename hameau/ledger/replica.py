@@ -126,13 +126,18 @@ def accept(session: Session, given: dict[str, Any]) -> bool:
     entry = rules.Entry.parse(row.entry.encode())
     state = journal.state_for(session, found, entry)
     prev = found.entry_hash if found else crypto.GENESIS
-    before = dict(state.notaries)
-    problem = check_position(state, row, prev, signed)
+    # Junk beside good signatures is dropped; too few good ones left and it is refused.
+    kept = _valid(row, state.notaries or _opening_notaries(entry), signed)
+    problem = check_position(state, row, prev, kept)
     if problem is not None:
         raise _refuse(problem)
-    kept = _valid(row, before or state.notaries, signed)
     journal.store_position(session, found, row, kept, state, entry)
     return True
+
+
+def _opening_notaries(entry: rules.Entry) -> dict[str, str]:
+    named = entry.body.get("notaries") if entry.kind == "open" else None
+    return named if isinstance(named, dict) else {}
 
 
 def _valid(

@@ -41,10 +41,12 @@ def append(
     node: Node, session: Session, author: str, kind: str, body: dict, ts: int | None = None
 ) -> journal.Appended:
     """journal.append, with a refusal said as one sentence for a person; at a home that is
-    not a notary, the entry goes to the notary (remote.py)."""
-    from hameau.ledger import remote
+    not a notary, or when the ledger has several notaries, the entry goes to the sequencing
+    notary (remote.py, notarise.py)."""
+    from hameau.ledger import notarise, remote
 
-    if not remote.is_notary(node, journal.head(session)):
+    found = journal.head(session)
+    if not remote.is_notary(node, found) or notarise.several(found):
         return remote.submit(node, session, author, kind, body, ts)
     try:
         done = journal.append(node, session, author, kind, body, ts)
@@ -180,6 +182,7 @@ class Line:
     cents: int  # + credited, − debited, 0 for what moves nothing of its own
     other: str  # the other account's label, or the contract's id
     memo: str
+    final: bool = True  # False: a position this notary signed that a majority has not yet
 
 
 def _effect(account: str, entry: dict[str, Any], labels: dict[str, str]) -> tuple[int, str]:
@@ -221,6 +224,24 @@ def history(session: Session, account: LedgerAccount, limit: int = 100) -> list[
     return lines
 
 
+def pending(node: Node, session: Session, account: LedgerAccount) -> list[Line]:
+    """Positions naming the account that this notary signed but that are not final yet
+    (finality.py): shown as pending, newest first; they bind nobody until final."""
+    from hameau.ledger import votes
+
+    found = journal.head(session)
+    labels = dict(session.execute(select(LedgerAccount.id, LedgerAccount.label)).all())
+    lines = []
+    for vote in votes.pending(node, found.seq if found else 0):
+        if f'"{account.id}"' not in vote["entry"]:
+            continue
+        entry = json.loads(vote["entry"])
+        cents, other = _effect(account.id, entry, labels)
+        memo = str(entry["body"].get("memo", ""))
+        lines.append(Line(vote["seq"], entry["ts"], entry["kind"], cents, other, memo, False))
+    return lines[::-1]
+
+
 def _settlements(session: Session, account: str) -> dict[str, int]:
     found: dict[str, int] = {}
     for escrow in session.scalars(select(LedgerEscrow).where(LedgerEscrow.state != "open")):
@@ -249,9 +270,39 @@ def accounts(session: Session) -> list[LedgerAccount]:
 
 
 def notaries(session: Session) -> dict[str, str]:
-    """The notaries in effect: node id -> public key (this node alone until replication)."""
+    """The notaries in effect: node id -> public key."""
     found = journal.head(session)
     return json.loads(found.notaries) if found is not None else {}
+
+
+def notary_candidates(node: Node, session: Session) -> list[tuple[str, str, str]]:
+    """(node id, name, public key) of this home and its paired homes: who may be a notary."""
+    from hameau.hamlet import service as hamlet
+
+    found = [(node.identity.node_id, node.name, node.identity.public_key_b64)]
+    for peer in hamlet.peers(session):
+        if peer.revoked_at is None:
+            found.append((peer.node_id, peer.name, peer.public_key))
+    return found
+
+
+def set_notaries(node: Node, session: Session, names: list[str]) -> LedgerEntry:
+    """The cooperative names the notaries (this home or paired homes, by name or node id)."""
+    known = {}
+    for node_id, name, key in notary_candidates(node, session):
+        known[node_id] = known[name] = (node_id, key)
+    chosen = {}
+    for name in names:
+        if name not in known:
+            raise NoAccount(
+                "No home called %(name)s is paired with this one; see `hameau hamlet list`.",
+                name=name[:60],
+            )
+        chosen[known[name][0]] = known[name][1]
+    if not chosen:
+        raise BadAmount("Name at least one notary.")
+    coop = ensure_ledger(node, session)
+    return append(node, session, coop, "notaries", {"notaries": chosen}).position
 
 
 def members_without_account(session: Session) -> list[Member]:

@@ -2,8 +2,8 @@
 
 For every position, in order: the number follows the previous one (two at one number is a
 fork), the previous hash is the previous position's (a broken link otherwise), the position's
-hash covers its content (a tampered entry otherwise), a majority of the notaries in effect
-signed it, and the rules (rules.py) accept the entry: its author's signature, its nonce (a
+hash covers its content (a tampered entry otherwise), every notary signature kept verifies and
+is by a notary in effect (a forged one otherwise), a majority of them signed it (finality.py), and the rules (rules.py) accept the entry: its author's signature, its nonce (a
 replay or a reordering otherwise), balances within limits (a double spend otherwise), escrow
 conditions. Then the head and the stored balances and contracts must be what was recomputed,
 and the balances must sum to zero. The first problem is reported with its position and why.
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hameau.ledger import crypto, rules
+from hameau.ledger import crypto, finality, rules
 from hameau.ledger.journal import head, to_account, to_escrow
 from hameau.ledger.models import LedgerAccount, LedgerEntry, LedgerEscrow, LedgerSignature
 
@@ -62,18 +62,26 @@ def _signatures(session: Session) -> Iterator[LedgerSignature]:
 
 
 def _notarised(row: LedgerEntry, notaries: dict[str, str], signed: list[LedgerSignature]) -> None:
-    message = crypto.position_message(row.seq, row.entry_hash)
-    valid = {
-        s.notary
-        for s in signed
-        if s.notary in notaries and crypto.verify(notaries[s.notary], message, s.signature)
-    }
-    if len(valid) * 2 <= len(notaries):
+    """Every signature kept is a notary's and verifies (finality.py, rule 4), and a majority
+    of the notaries in effect signed (rule 3)."""
+    pairs = [(s.notary, s.signature) for s in signed]
+    bad = finality.forged(notaries, row.seq, row.entry_hash, pairs)
+    if bad is None:
+        bad = next((s.notary for s in signed if s.entry_hash != row.entry_hash), None)
+    if bad is not None:
+        raise _Broken(
+            row.seq, "forged", f"a notary signature by {bad[:40]} is forged or not a notary's"
+        )
+    if not finality.is_final(notaries, row.seq, row.entry_hash, pairs):
         raise _Broken(row.seq, "notary", "not signed by a majority of the notaries")
 
 
 def _position(
-    state: rules.State, row: LedgerEntry, prev: str, signed: list[LedgerSignature]
+    state: rules.State,
+    row: LedgerEntry,
+    prev: str,
+    signed: list[LedgerSignature],
+    notarised: bool = True,
 ) -> None:
     text = row.entry.encode()
     if row.prev_hash != prev:
@@ -98,7 +106,8 @@ def _position(
     notaries = (
         state.notaries or (entry.body.get("notaries") if entry.kind == "open" else None) or {}
     )
-    _notarised(row, notaries, signed)
+    if notarised:
+        _notarised(row, notaries, signed)
     try:
         rules.apply(state, entry, row.signature)
     except rules.Refused as refusal:
@@ -107,12 +116,16 @@ def _position(
 
 
 def check_position(
-    state: rules.State, row: LedgerEntry, prev: str, signed: list[LedgerSignature]
+    state: rules.State,
+    row: LedgerEntry,
+    prev: str,
+    signed: list[LedgerSignature],
+    notarised: bool = True,
 ) -> Problem | None:
-    """One position checked as `verify` checks it (a replica's pull uses it); `state` moves
-    on when it passes."""
+    """One position checked as `verify` checks it (a replica's pull uses it; a notary asked to
+    co-sign checks all but the signatures, `notarised=False`); `state` moves on when it passes."""
     try:
-        _position(state, row, prev, signed)
+        _position(state, row, prev, signed, notarised)
     except _Broken as broken:
         return broken.problem
     return None

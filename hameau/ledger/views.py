@@ -18,7 +18,7 @@ from starlette.responses import RedirectResponse, Response
 
 from hameau.accounts.models import Member
 from hameau.errors import N_, HameauError
-from hameau.ledger import journal, service, verify
+from hameau.ledger import finality, journal, service, verify
 from hameau.ledger.models import LedgerAccount, LedgerKey
 from hameau.web.auth import DB, AdminVisitor, MemberVisitor, member_of
 
@@ -40,6 +40,7 @@ NOTICES = {
     "limit": N_("Limit set."),
     "issue": N_("Credit issued."),
     "redeem": N_("Credit redeemed."),
+    "notaries": N_("Notaries named."),
 }
 
 
@@ -66,7 +67,7 @@ def _page(request: Request, db: Session, visitor: Any, status: int = 200, **more
     context = {
         "title": N_("Credit"),
         "account": account,
-        "lines": service.history(db, account, 50),
+        "lines": service.pending(node, db, account) + service.history(db, account, 50),
         "contracts": service.open_contracts(db, account),
         "others": others,
         "elsewhere": elsewhere,
@@ -135,6 +136,7 @@ BREAKS = {
     "bad_signature": N_("a tampered entry"),
     "malformed": N_("a tampered entry"),
     "notary": N_("a position the notaries did not sign"),
+    "forged": N_("a forged notary signature"),
     "insufficient": N_("a double spend"),
     "replayed_nonce": N_("a replayed entry"),
     "reordered_nonce": N_("an entry out of order"),
@@ -175,6 +177,8 @@ def _admin(request: Request, db: Session, status: int = 200, **more: Any) -> Res
         "unopened": service.members_without_account(db),
         "head": found,
         "notaries": service.notaries(db),
+        "candidates": service.notary_candidates(node, db),
+        "majority": finality.majority(len(service.notaries(db))),
         "this_notary": node.identity.node_id,
         "euros": service.euros,
         "notice": NOTICES.get(request.query_params.get("done", "")),
@@ -186,6 +190,33 @@ def _admin(request: Request, db: Session, status: int = 200, **more: Any) -> Res
 @router.get("/admin")
 async def admin_page(request: Request, db: DB, visitor: AdminVisitor) -> Response:
     return _admin(request, db)
+
+
+@router.post("/notaries")
+async def name_notaries(
+    request: Request,
+    db: DB,
+    visitor: AdminVisitor,
+    notary: Annotated[list[str], Form(max_length=40)],
+) -> Response:
+    """The cooperative names the ledger's notaries among this home and its paired homes."""
+    node = request.app.state.node
+
+    def name() -> None:  # in a thread: with several notaries, the entry goes through them
+        from hameau.ledger import remote
+
+        remote.fresh(node, db)
+        service.set_notaries(node, db, notary)
+
+    try:
+        await anyio.to_thread.run_sync(name)
+    except HameauError as failure:
+        db.rollback()
+        said = failure.render(request.app.state.pages.gettext(request))
+        return _admin(request, db, failure.status, error=said)
+    db.commit()
+    threading.Thread(target=_nudge, args=(node,), daemon=True).start()
+    return RedirectResponse("/credit/admin?done=notaries", 303)
 
 
 @router.post("/admin/{action}")

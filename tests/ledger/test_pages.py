@@ -102,3 +102,22 @@ def test_any_member_verifies_the_ledger_from_the_page(tmp_path: Path) -> None:
     broken = post_form(client, "/credit", "/credit/verify")
     assert "Le registre est rompu à la position 6 : une écriture falsifiée." in broken.text
     node.close()
+
+
+def test_the_cooperative_names_the_notaries_and_history_says_final(tmp_path: Path) -> None:
+    node, _ = small_ledger(tmp_path / "node")
+    admin = browser(node)
+    log_in(admin, "alex")
+    page = admin.get("/credit/admin").text
+    assert "Nommer les notaires" in page and "définitive dès que 1 des 1 notaires" in page
+    assert f'value="{node.identity.node_id}" checked' in page
+    unknown = post_form(admin, "/credit/admin", "/credit/notaries", notary="nobody")
+    assert unknown.status_code == 404 and "nobody" in unknown.text
+    named = post_form(admin, "/credit/admin", "/credit/notaries", notary=node.identity.node_id)
+    assert named.status_code == 303 and named.headers["location"] == "/credit/admin?done=notaries"
+    assert "Notaires nommés." in admin.get("/credit/admin?done=notaries").text
+    history = admin.get("/credit").text
+    assert "définitive" in history and "en attente" not in history
+    with node.sessions() as session:
+        assert verify(session).ok
+    node.close()
