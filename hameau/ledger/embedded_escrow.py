@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from sqlalchemy.orm import Session
 
 from hameau.ledger import crypto, journal, rules, service
-from hameau.ledger.errors import REASONS, NoKey
+from hameau.ledger.errors import REASONS, EntryRefused, NoKey
 from hameau.ledger.escrow import Clock, Conditions, EscrowError, Receipt, Settlement
 from hameau.ledger.models import LedgerAccount, LedgerEscrow
 from hameau.node.datadir import Node
@@ -41,20 +41,27 @@ class EmbeddedEscrow:
             yield session
 
     def _append(self, session: Session, author: str, kind: str, body: dict) -> journal.Appended:
-        from hameau.ledger import remote
+        from hameau.ledger import notarise, remote
 
-        if not remote.is_notary(self.node, journal.head(session)):
-            return self._submit(session, author, kind, body)  # the notary sequences it
+        found = journal.head(session)
+        if not remote.is_notary(self.node, found) or notarise.several(found):
+            return self._submit(session, author, kind, body)  # the notaries sequence it
         try:
             return journal.append(self.node, session, author, kind, body, self.clock())
         except rules.Refused as refusal:
             raise EscrowError(refusal.reason) from refusal
 
     def _submit(self, session: Session, author: str, kind: str, body: dict) -> journal.Appended:
-        """At a home that is not the notary: through service.append (remote.py); the
-        notary's refusal comes back as its sentence, read back into the rules' reason."""
+        """At a home that is not the notary, or when there are several: through
+        service.append (remote.py, notarise.py); a refusal comes back as its sentence, read
+        back into the rules' reason."""
         try:
             return service.append(self.node, session, author, kind, body, self.clock())
+        except EntryRefused as refusal:  # refused here, before any notary was asked
+            reason = next((r for r, said in REASONS.items() if said == refusal.message), None)
+            if reason is None:
+                raise
+            raise EscrowError(reason) from refusal
         except PeerFailed as failure:
             from hameau.web.i18n import load_catalogues  # the notary says it in its language
 

@@ -183,3 +183,38 @@ def test_a_position_made_final_by_a_forged_cosignature_is_refused(tmp_path: Path
         assert "does not verify" in said and f"position {last}" in said and "majority" in said
         _ok(homes["C"], "sync", "B")
         assert "sound" in _ok(homes["C"], "verify")
+
+
+ESCROW = """
+import sys, time
+from hameau.config import load_settings
+from hameau.ledger.escrow import Conditions, backend
+from hameau.node.datadir import open_node
+
+node = open_node(load_settings(sys.argv[1]))
+escrow = backend(node)
+payer, payee = escrow.account("payer"), escrow.account("payee")
+escrow.issue(payer, 500)
+opened = escrow.open_escrow(payer, 300, Conditions((payee,), payer, int(time.time()) + 3600))
+receipt = escrow.sign_receipt(opened, {payee: 200}, payer)
+first, again = escrow.release(receipt), escrow.release(receipt)
+print(first.state, first == again, escrow.balance(payer), escrow.balance(payee))
+"""
+
+
+def test_an_escrow_opens_and_settles_once_on_a_ledger_with_three_notaries(tmp_path: Path) -> None:
+    """The escrow interface (what lent compute pays through) goes through the notaries too:
+    each of its entries is co-signed and final; the same release twice pays once. At A, which
+    keeps the cooperative's key (the issuance)."""
+    with hamlet(tmp_path, names=("A", "B", "C"), pairs=PAIRS) as homes:
+        _notaries(homes)
+        named = _db(homes["A"], "SELECT max(seq) FROM ledger_entries WHERE kind = 'notaries'")[0][0]
+        done = subprocess.run(
+            [sys.executable, "-c", ESCROW, str(homes["A"].data_dir)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["released", "True", "300", "200"], done.stdout
+        _same_everywhere(homes)
+        for home in homes.values():  # every position after the naming: two or three notaries
+            assert all(count >= 2 for count in _signers(home, named)), _signers(home, named)
