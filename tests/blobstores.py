@@ -66,7 +66,7 @@ def _cluster_of(store: BlobStore) -> Cluster:
 
 
 @pytest.fixture(params=BACKENDS)
-def any_node(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Node]:
+def any_store_node(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Node]:
     """A node with its content on the local disk, or in the S3 test bucket."""
     settings: dict[str, str] = {}
     if request.param == "s3":

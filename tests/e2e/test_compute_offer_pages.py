@@ -17,7 +17,8 @@ pytestmark = pytest.mark.e2e
 
 def _states(page: Any, url: str, width: int, found: dict[str, list[str]]) -> None:
     page.goto(url + "/")
-    page.click("nav.apps a[href='/compute/offer']")
+    page.click("nav.apps a[href='/compute']")  # the compute part's entry, then its offer
+    page.click("main a[href='/compute/offer']")
     page.wait_for_url("**/compute/offer")
     assert "Ce que je prête" in page.content()
     check(page, "offer, lending off", width, found)

@@ -29,8 +29,8 @@ def flip(path: Path, at: int = 5) -> None:
 # tests/node/test_blob_stores.py.
 
 
-def test_the_pages_mark_a_damaged_file_and_its_version_restores_it(any_node: Node) -> None:
-    node = any_node  # on the local disk, and on S3
+def test_the_pages_mark_a_damaged_file_and_its_version_restores_it(any_store_node: Node) -> None:
+    node = any_store_node  # on the local disk, and on S3
     add_member(node, "alex")
     write(node, "alex", "letter.txt", b"first draft\n")
     entry = write(node, "alex", "letter.txt", b"second draft, damaged soon\n")
@@ -64,8 +64,8 @@ def test_the_pages_mark_a_damaged_file_and_its_version_restores_it(any_node: Nod
     assert page.count("badge damaged") == 1 and 'role="alert"' not in page
 
 
-def test_uploading_the_same_bytes_over_a_damaged_file_repairs_it(any_node: Node) -> None:
-    node = any_node  # on the local disk, and on S3
+def test_uploading_the_same_bytes_over_a_damaged_file_repairs_it(any_store_node: Node) -> None:
+    node = any_store_node  # on the local disk, and on S3
     add_member(node, "alex")
     data = os.urandom(40_000)
     entry = write(node, "alex", "photo.jpg", data)
