@@ -63,16 +63,16 @@ def _through_hamlet(module: Path, jobs: int, points: int) -> tuple[float, list[f
         with hamlet(Path(root), names=names, env={n: dict(SETTINGS) for n in names}) as homes:
             a = homes["A"]
             _ok(a, "member", "add", "alice")
-            _ok(a, "ledger", "issue", "alice", "100")
+            _ok(a, "ledger", "issue", "alice", "500")
             for lender in (homes["B"], homes["C"]):
-                _ok(lender, "compute", "offer", "--enable", "--price", "0.01",
+                _ok(lender, "compute", "offer", "--enable", "--price", "0.02",
                     "--max-fuel", "100000000000", "--memory", "256M")  # fmt: skip
             started = time.perf_counter()
             submitted: dict[str, float] = {}
             for seed in range(jobs):
                 out = _ok(a, "compute", "submit", module, "--member", "alice",
                           "--arg", str(seed), "--arg", str(points), "--fuel", "50M",
-                          "--memory", "64M", "--budget", "1", "--deadline", "10m")  # fmt: skip
+                          "--memory", "64M", "--budget", "5", "--deadline", "10m")  # fmt: skip
                 found = re.search(r"Job (\d+) submitted", out)
                 assert found, out
                 submitted[found.group(1)] = time.perf_counter()
