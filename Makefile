@@ -68,6 +68,7 @@ bench: $(VENV)/.installed-dev llama-server $(VENV)/.installed-llama-cpp
 	$(BIN)/python bench/sync.py
 	$(BIN)/python bench/ai.py
 	$(BIN)/python bench/compute.py
+	$(BIN)/python bench/compute_jobs.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
