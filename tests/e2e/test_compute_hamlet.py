@@ -258,10 +258,12 @@ def test_a_forged_receipt_is_refused_and_not_paid(tmp_path: Path) -> None:
     with hamlet(tmp_path, names=names, env=_environment(names=names)) as homes:
         a, b, c = homes["A"], homes["B"], homes["C"]
         _member_with_credit(a, "20")
-        _lend(b, "0")
-        _lend(c, "0")
+        _lend(b, "0", max_fuel="1000000000000")
+        _lend(c, "0", max_fuel="1000000000000")
+        # Some 3 billion points: tens of seconds at the provider, so A is surely paused before
+        # it ends (a job of two seconds could end, and be checked by A, before the pause).
         out = _ok(a, "compute", "submit", module, "--member", "alice", "--arg", "3",
-                  "--arg", "300000000", "--fuel", "50G", "--budget", "1", "--redundancy", "1",
+                  "--arg", "3000000000", "--fuel", "200G", "--budget", "1", "--redundancy", "1",
                   "--deadline", "20m")  # fmt: skip
         job = _submitted(out)
         first = _running_at(a, job)
