@@ -149,6 +149,23 @@ def test_writes_committed_later_are_there_once_settled(store: BlobStore) -> None
     ]
 
 
+def test_a_full_disk_under_a_write_is_a_507_and_leaves_nothing(store: BlobStore) -> None:
+    """Both backends write into a temp file on the node's disk first: when that disk fills,
+    the write says so with the household's sentence (507) and no part of it stays."""
+    from hameau.errors import InsufficientStorage
+    from tests.e2e.test_full_disk import small_disk
+
+    spool = store.temp_dir if hasattr(store, "temp_dir") else store.spool  # type: ignore[attr-defined]
+    with small_disk(spool, "1m"):
+        writer = store.writer()
+        with pytest.raises(InsufficientStorage):
+            for _ in range(4):
+                writer.write(os.urandom(512 << 10))
+            writer.commit()
+        assert list(spool.glob("upload-*")) == []
+    assert list(store.stored()) == []
+
+
 def test_the_marker_says_whose_store_it_is(store: BlobStore, tmp_path: Path) -> None:
     assert not store.has_marker()
     store.write_marker()

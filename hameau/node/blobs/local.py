@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import errno
-import hashlib
 import os
-import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
-from types import TracebackType
-from typing import Any, BinaryIO, NoReturn
+from typing import Any, BinaryIO
 
-from hameau.errors import DISK_FULL, InsufficientStorage
 from hameau.node.blobs.base import (
     VERIFY_FIRST,
     BlobDamaged,
@@ -32,6 +27,7 @@ from hameau.node.blobs.base import (
     hash_file,
     is_digest,
 )
+from hameau.node.blobs.spool import SpoolWriter
 from hameau.node.blobs.verified import VerifiedReader, _identity
 from hameau.node.group import GroupSync
 
@@ -68,33 +64,12 @@ def _start_writeback(descriptor: int) -> None:
         libc.sync_file_range(descriptor, ctypes.c_int64(0), ctypes.c_int64(0), 2)  # _WRITE
 
 
-class LocalWriter:
+class LocalWriter(SpoolWriter):
     """Streams content into a temp file; `commit()` makes it durable and returns its hash."""
 
     def __init__(self, store: LocalBlobStore) -> None:
+        super().__init__(store.temp_dir)
         self.store = store
-        descriptor, name = tempfile.mkstemp(dir=store.temp_dir, prefix="upload-")
-        self._file: BinaryIO | None = os.fdopen(descriptor, "wb")
-        self._temp = Path(name)
-        self._hash = hashlib.sha256()
-        self.size = 0
-        self.digest: str | None = None
-
-    def write(self, chunk: bytes) -> None:
-        assert self._file is not None, "write after commit or abort"
-        try:
-            self._file.write(chunk)
-        except OSError as error:
-            self._failed(error)
-        self._hash.update(chunk)
-        self.size += len(chunk)
-
-    def _failed(self, error: OSError) -> NoReturn:
-        """A full disk becomes 507 with a sentence; either way nothing partial is kept."""
-        self.abort()
-        if error.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise InsufficientStorage(DISK_FULL) from error
-        raise error
 
     def commit(self, expect: str | None = None, later: bool = False) -> str:
         """See `_commit`; a full disk raises InsufficientStorage (507), nothing kept."""
@@ -109,11 +84,7 @@ class LocalWriter:
         With ``expect``, content whose hash differs is dropped and BlobError raised. With
         ``later``, the content is only hashed and closed; `LocalBlobStore.settle` makes a
         batch of such writes durable and puts them in place together."""
-        assert self._file is not None
-        digest = self._hash.hexdigest()
-        if expect is not None and digest != expect:
-            self.abort()
-            raise BlobError(f"content announced as {expect} hashes to {digest}")
+        digest = self._hashed(expect)
         self._file.flush()
         if later:
             _start_writeback(self._file.fileno())  # under way by the time `settle` syncs
@@ -148,26 +119,6 @@ class LocalWriter:
         self._file = None
         os.replace(self._temp, path)
         return self.size
-
-    def abort(self) -> None:
-        """Forget what was written: nothing partial stays on disk."""
-        if self._file is not None:
-            with contextlib.suppress(OSError):  # a buffer a full disk refused: dropped anyway
-                self._file.close()
-            self._file = None
-        self._temp.unlink(missing_ok=True)
-
-    def __enter__(self) -> LocalWriter:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        if self.digest is None:
-            self.abort()
 
 
 class LocalBlobStore(BlobStore):

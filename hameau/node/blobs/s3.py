@@ -11,15 +11,12 @@ aside under `<prefix>/aside/<digest>` until the database's transaction decides.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import obstore
@@ -37,6 +34,8 @@ from hameau.node.blobs.base import (
     is_digest,
 )
 from hameau.node.blobs.s3sign import abort_upload, multipart_uploads
+from hameau.node.blobs.spool import SpoolWriter
+from hameau.node.blobs.verified import HashedReading
 
 _STAMP = "%Y%m%dT%H%M%SZ"
 MARKER = ".hameau-store"
@@ -46,37 +45,22 @@ PART = 8 << 20  # content above this goes up in parts of this size, several at o
 UPLOAD_GRACE = timedelta(hours=1)
 
 
-class S3Writer:
+class S3Writer(SpoolWriter):
     """Streams content into a spool file, hashing it; `commit()` uploads it under its hash."""
 
     def __init__(self, store: S3BlobStore) -> None:
+        super().__init__(store.spool)
         self.store = store
-        descriptor, name = tempfile.mkstemp(dir=store.spool, prefix="upload-")
-        self._file: Any = os.fdopen(descriptor, "wb")
-        self._temp = Path(name)
-        self._hash = hashlib.sha256()
-        self.size = 0
-        self.digest: str | None = None
-
-    def write(self, chunk: bytes) -> None:
-        assert self._file is not None, "write after commit or abort"
-        try:
-            self._file.write(chunk)
-        except OSError:
-            self.abort()
-            raise
-        self._hash.update(chunk)
-        self.size += len(chunk)
 
     def commit(self, expect: str | None = None, later: bool = False) -> str:
         """Upload under the content's hash (with ``later``, only hashed: `settle` uploads).
-        Even when the store holds it already: that copy may be damaged, this one was hashed."""
-        assert self._file is not None
-        digest = self._hash.hexdigest()
-        if expect is not None and digest != expect:
-            self.abort()
-            raise BlobError(f"content announced as {expect} hashes to {digest}")
-        self._file.close()
+        Even when the store holds it already: that copy may be damaged, this one was hashed.
+        A full spool disk raises InsufficientStorage (507), nothing kept."""
+        digest = self._hashed(expect)
+        try:
+            self._file.close()
+        except OSError as error:
+            self._failed(error)
         self._file = None
         self.digest = digest
         if not later:
@@ -94,27 +78,8 @@ class S3Writer:
         self.store._upload(self._temp, self.digest, self.size)
         self._temp.unlink(missing_ok=True)
 
-    def abort(self) -> None:
-        if self._file is not None:
-            with contextlib.suppress(OSError):
-                self._file.close()
-            self._file = None
-        self._temp.unlink(missing_ok=True)
 
-    def __enter__(self) -> S3Writer:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        if self.digest is None:
-            self.abort()
-
-
-class S3Reader:
+class S3Reader(HashedReading):
     """An object read from its start, hashed as it goes: the read that would return its last
     bytes checks the hash first and, on a mismatch, quarantines that copy and raises
     `BlobDamaged`. A seek elsewhere than the start (a ranged read) turns the check off."""
@@ -132,26 +97,14 @@ class S3Reader:
         self._position = 0
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        self._position = self._file.seek(offset, whence)
-        self._hash = hashlib.sha256() if self._position == 0 else None
-        return self._position
-
-    def tell(self) -> int:
-        return self._position
+        return self._moved(self._file.seek(offset, whence))
 
     def read(self, size: int = -1) -> bytes:
         try:
             data = bytes(self._file.read(None if size < 0 else size))
         except (NotFoundError, FileNotFoundError):
             raise BlobDamaged(self.digest, "missing") from None
-        self._position += len(data)
-        if self._hash is not None:
-            self._hash.update(data)
-            if self._position >= self.size and self._hash.hexdigest() != self.digest:
-                self._hash = None
-                self.store.quarantine(self.digest, "damaged", only=self._copy)
-                raise BlobDamaged(self.digest, "damaged")
-        return data
+        return self._took(data, self._copy)
 
     def readable(self) -> bool:
         return True

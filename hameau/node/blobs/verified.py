@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from hameau.node.blobs.base import BlobDamaged
 
@@ -17,7 +17,38 @@ def _identity(stat: os.stat_result) -> tuple[int, int]:
     return stat.st_dev, stat.st_ino
 
 
-class VerifiedReader(io.RawIOBase):
+class HashedReading:
+    """What every backend's reader checks: content read from its start is hashed as it goes,
+    and the read that would return its last bytes compares the hash first; on a mismatch
+    that copy (`only`) is quarantined and `BlobDamaged` raised. A seek elsewhere than the
+    start (a ranged read) turns the check off: a part has nothing to be checked against."""
+
+    store: Any
+    digest: str
+    size: int
+    _hash: Any
+    _position: int
+
+    def _moved(self, position: int) -> int:
+        self._position = position
+        self._hash = hashlib.sha256() if position == 0 else None
+        return position
+
+    def _took(self, data: bytes, only: object) -> bytes:
+        self._position += len(data)
+        if self._hash is not None:
+            self._hash.update(data)
+            if self._position >= self.size and self._hash.hexdigest() != self.digest:
+                self._hash = None
+                self.store.quarantine(self.digest, "damaged", only=only)
+                raise BlobDamaged(self.digest, "damaged")
+        return data
+
+    def tell(self) -> int:
+        return self._position
+
+
+class VerifiedReader(HashedReading, io.RawIOBase):
     """Stored content read from its start, hashed as it goes: the read that would return its
     last bytes checks the hash first and, on a mismatch, quarantines the content and raises
     `BlobDamaged` instead, so a reader never gets a whole, wrong file. A seek elsewhere than
@@ -41,24 +72,10 @@ class VerifiedReader(io.RawIOBase):
         return True
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self._position = self._file.seek(offset, whence)
-        # From the start, hashed afresh; from elsewhere, a part: nothing to check it against.
-        self._hash = hashlib.sha256() if self._position == 0 else None
-        return self._position
-
-    def tell(self) -> int:
-        return self._position
+        return self._moved(self._file.seek(offset, whence))
 
     def read(self, size: int = -1) -> bytes:
-        data = self._file.read(size)
-        self._position += len(data)
-        if self._hash is not None:
-            self._hash.update(data)
-            if self._position >= self.size and self._hash.hexdigest() != self.digest:
-                self._hash = None
-                self.store.quarantine(self.digest, "damaged", only=self._identity)
-                raise BlobDamaged(self.digest, "damaged")
-        return data
+        return self._took(self._file.read(size), self._identity)
 
     def close(self) -> None:
         self._file.close()

@@ -1,0 +1,72 @@
+"""A write in progress, common to every backend: content streamed into a temp file on the
+node's disk and hashed as it goes. Each backend's writer says what `commit()` does with it
+(the local disk renames it under its hash; S3 uploads it)."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Any, NoReturn, Self
+
+from hameau.errors import DISK_FULL, InsufficientStorage
+from hameau.node.blobs.base import BlobError
+
+
+class SpoolWriter:
+    def __init__(self, folder: Path) -> None:
+        descriptor, name = tempfile.mkstemp(dir=folder, prefix="upload-")
+        self._file: Any = os.fdopen(descriptor, "wb")
+        self._temp = Path(name)
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self.digest: str | None = None
+
+    def write(self, chunk: bytes) -> None:
+        assert self._file is not None, "write after commit or abort"
+        try:
+            self._file.write(chunk)
+        except OSError as error:
+            self._failed(error)
+        self._hash.update(chunk)
+        self.size += len(chunk)
+
+    def _failed(self, error: OSError) -> NoReturn:
+        """A full disk becomes 507 with a sentence; either way nothing partial is kept."""
+        self.abort()
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise InsufficientStorage(DISK_FULL) from error
+        raise error
+
+    def _hashed(self, expect: str | None) -> str:
+        """The content's hash; content announced under another is dropped (BlobError)."""
+        assert self._file is not None
+        digest = self._hash.hexdigest()
+        if expect is not None and digest != expect:
+            self.abort()
+            raise BlobError(f"content announced as {expect} hashes to {digest}")
+        return digest
+
+    def abort(self) -> None:
+        """Forget what was written: nothing partial stays on disk."""
+        if self._file is not None:
+            with contextlib.suppress(OSError):  # a buffer a full disk refused: dropped anyway
+                self._file.close()
+            self._file = None
+        self._temp.unlink(missing_ok=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self.digest is None:
+            self.abort()
