@@ -19,7 +19,15 @@ Where each value comes from (written in the `source` column of its row):
   the server's from data/archetypes/server.csv;
 - a small cloud instance (aws c5.large, 2 vCPUs), per hour: the package's computation
   (`cloud_router`, duration 1 h): embedded GWP, ADP, PE and the verbose `avg_power`;
-- electricity: data/factors.yml, "electricity" -> country -> gwp, adpe, pe.
+- electricity: data/factors.yml, "electricity" -> country -> gwp, adpe, pe;
+- the power model of a machine whose CPU is known (power.py): the CPU's power at 0, 10, 50
+  and 100 % load as ratios of its TDP (`CPUConsumptionProfileModel._TDP_RATIOS`), the RAM's
+  per-DIMM power (`RAMConsumptionProfileModel`), and the share of the rest of a machine
+  (`USAGE.other_consumption_ratio` of the server archetype); and, in data/cpu_specs.csv, each
+  CPU of data/crowdsourcing/cpu_specs.csv with a TDP (name, TDP, cores, threads).
+
+    /tmp/bz/bin/python scripts/refresh_boavizta.py hameau/footprint/data/boavizta.csv \
+        hameau/footprint/data/cpu_specs.csv
 """
 
 from __future__ import annotations
@@ -43,6 +51,8 @@ SERVER = "platform_compute_low"
 CLOUD = ("aws", "c5.large")  # a small cloud instance (2 vCPUs) to set compute lent against
 COUNTRIES = ("FRA", "BEL", "CHE", "DEU", "ESP", "ITA", "GBR", "EEE", "WOR")
 LICENCE = "AGPL-3.0 (boaviztapi); electricity and terminal factors: ADEME Base IMPACTS / NegaOctet"
+CPU_LICENCE = "AGPL-3.0 (boaviztapi); CPU specifications crowdsourced by Boavizta from TechPowerUp"
+CPU_COLUMNS = ("name", "tdp", "cores", "threads", "version", "licence")
 COLUMNS = ("table", "key", "metric", "value", "low", "high", "unit", "source", "version", "licence")
 
 
@@ -158,6 +168,7 @@ def rows() -> list[dict[str, Any]]:
     add("cloud", key, "avg_power", (power["value"], power["min"], power["max"]), "W",
         f"{where} verbose avg_power (at its default workload)")  # fmt: skip
 
+    _power_model(add, get_server_archetype(SERVER)["USAGE"])
     factors = yaml.safe_load((data / "factors.yml").read_text())["electricity"]
     for country in COUNTRIES:
         for metric, name, unit in (("gwp", "gwp", "kgCO2e/kWh"), ("adp", "adpe", "kgSbeq/kWh"),
@@ -170,17 +181,44 @@ def rows() -> list[dict[str, Any]]:
     return out
 
 
-def main() -> None:
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else "hameau/footprint/data/boavizta.csv")
-    try:
-        found = rows()
-    except ImportError as missing:  # the node's own environment has neither on purpose
-        sys.exit(
-            f"{missing.name} is not installed here: run this script in a throwaway virtual"
-            " environment with boaviztapi==2.5.0 and PyYAML (see its first lines)."
-        )
+def _power_model(add: Any, usage: dict[str, Any]) -> None:
+    from boaviztapi.models.consumption_profile.consumption_profile import (
+        CPUConsumptionProfileModel as Cpu,
+    )
+    from boaviztapi.models.consumption_profile.consumption_profile import (
+        RAMConsumptionProfileModel as Ram,
+    )
+
+    where = "models/consumption_profile/consumption_profile.py"
+    for load, ratio in zip(Cpu._TDP_RATIOS_WORKLOAD, Cpu._TDP_RATIOS, strict=True):
+        add("power", "cpu", f"tdp_ratio_{load}", (ratio, ratio, ratio), "1",
+            f"{where} CPUConsumptionProfileModel TDP ratio at {load} % load")  # fmt: skip
+    dimm = float(Ram.typical_dimm_capacity[Ram.default_memory_type])
+    for metric, value, unit in (("dimm_base_power", Ram.dimm_base_power, "W"),
+                                ("dimm_power_per_gb", Ram.dimm_power_per_gb, "W/GB"),
+                                ("idle_power_ratio", Ram.idle_power_ratio, "1"),
+                                ("typical_dimm_capacity", dimm, "GB")):  # fmt: skip
+        add("power", "ram", metric, (value, value, value), unit,
+            f"{where} RAMConsumptionProfileModel {metric}")  # fmt: skip
+    add("power", "machine", "other_consumption_ratio", _triple(usage["other_consumption_ratio"]),
+        "1", f"data/archetypes/server.csv {SERVER} USAGE.other_consumption_ratio")  # fmt: skip
+
+
+def cpu_rows() -> list[dict[str, Any]]:
+    from boaviztapi import data_dir
+
+    release = version("boaviztapi")
+    with (Path(data_dir) / "crowdsourcing" / "cpu_specs.csv").open(newline="") as source:
+        found = [row for row in csv.DictReader(source) if row["tdp"] and row["name"]]
+    return [{"name": row["name"], "tdp": float(row["tdp"]),
+             "cores": float(row["cores"]) if row["cores"] else "",
+             "threads": float(row["threads"]) if row["threads"] else "",
+             "version": f"boaviztapi {release}", "licence": CPU_LICENCE} for row in found]  # fmt: skip
+
+
+def _write(target: Path, columns: tuple[str, ...], found: list[dict[str, Any]]) -> None:
     with target.open("w", newline="") as output:
-        writer = csv.DictWriter(output, COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(output, columns, lineterminator="\n")
         writer.writeheader()
         for row in found:
             writer.writerow(
@@ -188,6 +226,19 @@ def main() -> None:
             )
     print(f"{len(found)} rows written to {target}")
 
+
+def main() -> None:
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "hameau/footprint/data/boavizta.csv")
+    cpus = Path(sys.argv[2] if len(sys.argv) > 2 else "hameau/footprint/data/cpu_specs.csv")
+    try:
+        found, specs = rows(), cpu_rows()
+    except ImportError as missing:  # the node's own environment has neither on purpose
+        sys.exit(
+            f"{missing.name} is not installed here: run this script in a throwaway virtual"
+            " environment with boaviztapi==2.5.0 and PyYAML (see its first lines)."
+        )
+    _write(target, COLUMNS, found)
+    _write(cpus, CPU_COLUMNS, specs)
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,7 @@
 """The node's average power, the best way this machine allows: a wall meter's reading entered
 by hand (measured, the whole machine), else RAPL (measured, the CPU package only), else an
-estimate from the CPU's use and Boavizta's power range for the machine's class."""
+estimate from the CPU's use: Boavizta's power model of the machine when its CPU is in
+Boavizta's CPU table (machine.py), else Boavizta's power range for the machine's class."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hameau.footprint import energy
+from hameau.footprint import energy, machine
 from hameau.footprint.factors import Factors
 from hameau.footprint.figures import Figure
 from hameau.footprint.models import EnergyCounter, MeterReading
@@ -34,6 +35,15 @@ class Power:
     estimate: Figure
     utilisation: float | None
     cpus: int = 1
+
+    @property
+    def per_cpu(self) -> Figure:
+        """The power of one of the node's CPUs kept busy: the node's power shared over them."""
+        # An attribution, not a measure (a busy CPU draws more than an idle one): estimated.
+        shared = Figure.estimated(
+            1 / self.cpus, "1", f"the node's power shared over its {self.cpus} CPUs"
+        )
+        return self.chosen.times(shared, "W") if self.chosen.known else self.chosen
 
 
 def sample(
@@ -83,18 +93,28 @@ def meter_power(db: Session) -> Figure:
                            f"wall meter, {how}, entered by {last.entered_by} on {when}")  # fmt: skip
 
 
-def estimate(factors: Factors, kind: str, cpu: energy.CpuTime | None) -> Figure:
-    """Boavizta's power range for the class, placed in it by the CPU's use since boot."""
+def estimate(factors: Factors, kind: str, cpu: energy.CpuTime | None,
+             found: machine.Machine | None = None) -> Figure:  # fmt: skip
+    """Boavizta's model of the machine at the CPU's use since boot when its CPU is known;
+    else Boavizta's power range for the class, placed in it by that use."""
+    model = machine.find_cpu(found.cpu, machine.specs()) if found and found.cpu else None
+    if model is not None and found is not None:
+        load = cpu.utilisation if cpu else 0.5
+        how = (f"{load:.0%} of {cpu.cpus} CPUs since boot (/proc/stat)" if cpu
+               else "50 % load (CPU use unknown)")  # fmt: skip
+        return machine.power(factors, model, found, load, how)
     watts = factors.figure("use", kind, "avg_power")
     if not watts.known:
         return Figure.unknown("W", watts.source)
+    why = (f"CPU {found.cpu!r} not in Boavizta's CPU table" if found and found.cpu
+           else "CPU model unknown")  # fmt: skip
     if cpu is None:
         return Figure(watts.value, watts.low, watts.high, "W", watts.label,
-                      watts.source + "; CPU use unknown: Boavizta's average")  # fmt: skip
+                      f"{watts.source}; {why}; CPU use unknown: Boavizta's average")  # fmt: skip
     low, high = watts.low, watts.high
     value = low + (high - low) * cpu.utilisation  # type: ignore[operator]
-    source = (f"{watts.source}; linear from its low to its high bound by CPU use since boot"
-              f" ({cpu.utilisation:.0%} of {cpu.cpus} CPUs, /proc/stat)")  # fmt: skip
+    source = (f"{watts.source}; {why}: linear from its low to its high bound by CPU use since"
+              f" boot ({cpu.utilisation:.0%} of {cpu.cpus} CPUs, /proc/stat)")  # fmt: skip
     return Figure.estimated(round(value, 2), "W", source, low, high)
 
 
@@ -104,7 +124,7 @@ def node_power(
     reading = sample(db, root, proc)
     cpu = energy.read_cpu(proc)
     meter, rapl = meter_power(db), rapl_power(db, reading)
-    guess = estimate(factors, kind, cpu)
+    guess = estimate(factors, kind, cpu, machine.read_machine(proc))
     chosen = meter if meter.known else rapl if rapl.known else guess
     return Power(chosen, meter, rapl, guess, cpu.utilisation if cpu else None,
                  cpu.cpus if cpu else os.cpu_count() or 1)  # fmt: skip

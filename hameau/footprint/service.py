@@ -53,28 +53,38 @@ class Report:
     own_share: dict[str, Figure] | None = None  # their own devices, without the cloud share
 
 
-def _apps(db: Session, member_id: int | None, since: datetime) -> list[tuple[str, Figure]]:
+def _energy(seconds: float, watts: Figure, what: str) -> Figure:
+    """kWh of `seconds` of one CPU kept busy, at the node's power per CPU."""
+    used = Figure.measured(round(seconds, 3), "s", f"{what}: {seconds:.3g} CPU seconds")
+    return used.times(watts, "Ws").scaled(1 / 3.6e6, "kWh")
+
+
+def _apps(db: Session, member_id: int | None, since: datetime,
+          watts: Figure) -> list[tuple[str, Figure]]:  # fmt: skip
     from hameau.ai import history, lending
+    from hameau.ai.engines import WATTS_PER_BUSY_CORE
 
     by_member = history.energy_by_member(db, since)
-    wh = sum(w for m, (_, w) in by_member.items() if member_id is None or m == member_id)
-    count = sum(c for m, (c, _) in by_member.items() if member_id is None or m == member_id)
-    found = [("ai", Figure.estimated(round(wh / 1000, 6), "kWh",
-                                     f"{count} AI queries, each logged with its CPU time × 15 W"
-                                     " per busy core (hameau's AI estimate)"))]  # fmt: skip
+    mine = [v for m, v in by_member.items() if member_id is None or m == member_id]
+    # Each query's log keeps its CPU time as the AI's own estimate of its energy (Wh at
+    # WATTS_PER_BUSY_CORE): turned back into CPU seconds, then counted as every other app.
+    seconds = sum(wh for _, wh in mine) * 3600 / WATTS_PER_BUSY_CORE
+    found = [("ai", _energy(seconds, watts, f"{sum(c for c, _ in mine)} AI queries' CPU time,"
+                            " as their log keeps it"))]  # fmt: skip
     if member_id is None:
         day = since.strftime("%Y-%m-%d")
-        seconds = sum(u.cpu_seconds for u in lending.usage(db) if u.day >= day)
-        found.append(("ai-lent", Figure.estimated(round(seconds * 15 / 3.6e6, 6), "kWh",
-                      f"{seconds:.0f} CPU seconds answering paired homes × 15 W per busy core")))  # fmt: skip
-    found.append(("sync", _sync(db, member_id, since)))
+        lent_ai = sum(u.cpu_seconds for u in lending.usage(db) if u.day >= day)
+        found.append(("ai-lent", _energy(lent_ai, watts, "CPU time answering paired homes")))
+    count, synced = _sync(db, member_id, since)
+    found.append(("sync", _energy(synced, watts, f"CPU time serving {count} sync requests of"
+                                  " satellites (the node's thread time, per member and day)")))  # fmt: skip
     lent, borrowed = _jobs_seconds(db, member_id, since)
     if member_id is None:
-        found.append(("compute-lent", Figure.estimated(round(lent * 15 / 3.6e6, 9), "kWh",
-                      f"{lent:.0f} CPU seconds of jobs run for paired homes × 15 W per busy core")))  # fmt: skip
-    found.append(("compute-borrowed", Figure.estimated(round(borrowed * 15 / 3.6e6, 9), "kWh",
-                  f"{borrowed:.0f} CPU seconds the providers reported for this home's jobs"
-                  " × 15 W per busy core, spent at their homes")))  # fmt: skip
+        found.append(("compute-lent", _energy(lent, watts, "CPU time of the jobs run for"
+                                              " paired homes (each run's sandbox process)")))  # fmt: skip
+    found.append(("compute-borrowed", _energy(borrowed, watts, "CPU time the providers reported"
+                  " for this home's jobs, spent at their homes (this node's power per CPU"
+                  " standing in for their machines)")))  # fmt: skip
     return found
 
 
@@ -95,20 +105,13 @@ def _jobs_seconds(db: Session, member_id: int | None, since: datetime) -> tuple[
     return float(lent or 0.0), float(db.scalar(borrowed) or 0.0)
 
 
-def _sync(db: Session, member_id: int | None, since: datetime) -> Figure:
-    """The energy of serving satellites' syncs: their CPU time counted per member and day."""
-    from hameau.ai.engines import WATTS_PER_BUSY_CORE
+def _sync(db: Session, member_id: int | None, since: datetime) -> tuple[int, float]:
+    """Sync requests of satellites served and their CPU seconds, counted per member and day."""
     from hameau.footprint import meter
 
     by_member = meter.by_member(db, "sync", since)
     count = sum(n for m, (n, _) in by_member.items() if member_id in (None, m))
-    seconds = sum(s for m, (_, s) in by_member.items() if member_id in (None, m))
-    return Figure.estimated(
-        float(f"{seconds * WATTS_PER_BUSY_CORE / 3.6e6:.3g}"), "kWh",
-        f"{seconds:.3g} CPU seconds serving {count} sync requests of satellites (the node's"
-        f" thread time, counted per member and day) × {WATTS_PER_BUSY_CORE:g} W per busy core"
-        " (hameau's AI estimate)",
-    )  # fmt: skip
+    return count, sum(s for m, (_, s) in by_member.items() if member_id in (None, m))
 
 
 def _lent(db: Session, since: datetime) -> Figure:
@@ -183,7 +186,7 @@ def build(node: Node, db: Session, member_id: int | None = None, *,
         made_at=utcnow(), members=len(people), country=profile.country,
         data_version=factors.version, power=power, real=real, own=own,
         claims=claims(factors, real, own, found.devices),
-        apps=_apps(db, member_id, utcnow() - WINDOW), use=found.use,
+        apps=_apps(db, member_id, utcnow() - WINDOW, power.per_cpu), use=found.use,
         compute=_compute(db, factors, real, power, profile.country, utcnow() - WINDOW),
     )  # fmt: skip
     if member_id is not None:

@@ -82,8 +82,11 @@ def test_the_refresh_script_rebuilds_the_vendored_file(tmp_path: Path) -> None:
             f"not run: no Python with boaviztapi 2.5.0 at {BOAVIZTA_PYTHON} (the node never"
             " needs it; make one as scripts/refresh_boavizta.py says, or set BOAVIZTA_PYTHON)"
         )
-    target = tmp_path / "boavizta.csv"
-    done = subprocess.run([str(BOAVIZTA_PYTHON), str(SCRIPT), str(target)], capture_output=True,
-                          text=True, cwd=tmp_path)  # fmt: skip
+    target, cpus = tmp_path / "boavizta.csv", tmp_path / "cpu_specs.csv"
+    done = subprocess.run([str(BOAVIZTA_PYTHON), str(SCRIPT), str(target), str(cpus)],
+                          capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert target.read_text(encoding="utf-8") == DATA.read_text(encoding="utf-8")
+    assert cpus.read_text(encoding="utf-8") == (DATA.parent / "cpu_specs.csv").read_text(
+        encoding="utf-8"
+    )

@@ -103,6 +103,6 @@ def test_the_household_page_draws_its_charts_without_script_and_labels_each_figu
     # Every claim's verdict, and the sync's energy with how it was reached.
     for verdict in ("met", "not measurable here"):
         assert verdict in main
-    assert "sync requests of satellites" in main and "15 W per busy core" in main
+    assert "sync requests of satellites" in main and "power shared over its" in main
     # Each scenario's boundary, written out under the chart.
     assert "left out unless registered" in main and "is a lower bound" in main

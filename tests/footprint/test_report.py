@@ -171,20 +171,27 @@ def test_the_ai_s_energy_is_the_member_s_who_asked(home: Path) -> None:
     from hameau.ai import history
     from hameau.ai.engines import Result
     from hameau.config import Settings
+    from hameau.footprint.energy import read_cpu
     from hameau.node.datadir import open_node
 
     node = open_node(Settings(data_dir=home))
     with transaction(node.sessions) as db:
         alex = members.find_member(db, "alex").id
-    # Two questions answered here, 36 and 12 CPU seconds: (36 + 12) × 15 W = 720 J = 0.2 Wh.
+    # Two questions answered here, 36 and 12 CPU seconds, at the node's power per CPU (a
+    # laptop at 20 W measured, N CPUs): (36 + 12) × 20 / N W = 960 / N J.
     for seconds in (36.0, 12.0):
         history.record(node, alex, "chat", "gemma", "Quand part le train ?",
                        Result(text="À 8 h.", cpu_seconds=seconds), [])  # fmt: skip
     node.close()
     household = figures(json.loads(hameau(home, "impact", "report", "--format", "json").stdout))
     ai = household[("energy per app, 30 days", "ai", "energy")]
-    assert (ai["value"], ai["label"], ai["unit"]) == (pytest.approx(0.0002), "estimated", "kWh")
-    assert ai["source"].startswith("2 AI queries")
+    cpus = read_cpu().cpus  # type: ignore[union-attr]
+    assert (ai["value"], ai["label"], ai["unit"]) == (
+        pytest.approx(960 / cpus / 3.6e6),
+        "estimated",
+        "kWh",
+    )
+    assert ai["source"].startswith("2 AI queries") and "wall meter" in ai["source"]
     sam = figures(
         json.loads(hameau(home, "impact", "report", "--format", "json", "--member", "sam").stdout)
     )
@@ -209,12 +216,12 @@ def test_ai_lent_to_a_paired_home_by_hand(home: Path) -> None:
         lending.record(db, lending.Lent(peer.id, "p" * 24, "gemma", "q", "a", 10, 4, 7200.0, 9))
     node.close()
     found = figures(json.loads(hameau(home, "impact", "report", "--format", "json").stdout))
-    # 7200 CPU seconds × 15 W = 108 kJ = 0.03 kWh.
-    lent = found[("energy per app, 30 days", "ai-lent", "energy")]
-    assert (lent["value"], lent["label"]) == (pytest.approx(0.03), "estimated")
-    # On this node (a laptop at 20 W measured, N CPUs): 20 / N W × 2 h × 0.098 kgCO2e/kWh,
-    # plus its manufacture 175 kg / 5 years per CPU-hour × 2 h.
+    # On this node (a laptop at 20 W measured, N CPUs): 7200 CPU seconds × 20 / N W = 0.04 / N
+    # kWh; its global warming 20 / N W × 2 h × 0.098 kgCO2e/kWh, plus its manufacture 175 kg
+    # / 5 years per CPU-hour × 2 h.
     cpus = read_cpu().cpus  # type: ignore[union-attr]
+    lent = found[("energy per app, 30 days", "ai-lent", "energy")]
+    assert (lent["value"], lent["label"]) == (pytest.approx(0.04 / cpus), "estimated")
     here = found[("compute lent and borrowed, 30 days", "AI lent, on this node", "gwp")]
     assert here["value"] == pytest.approx((0.04 * 0.098 + 70 / 8760) / cpus)
     # On aws c5.large (2 vCPUs): 1 instance hour, 13.9401 W × 0.098 + 0.00037 kgCO2e.
@@ -248,12 +255,12 @@ def test_compute_jobs_lent_and_borrowed_by_hand(home: Path) -> None:
                           price=1, cpu_seconds=3600.0))  # fmt: skip
     node.close()
     found = figures(json.loads(hameau(home, "impact", "report", "--format", "json").stdout))
-    # 7200 CPU seconds × 15 W = 0.03 kWh lent; 3600 s × 15 W = 0.015 kWh borrowed.
-    lent = found[("energy per app, 30 days", "compute-lent", "energy")]
-    assert (lent["value"], lent["label"]) == (pytest.approx(0.03), "estimated")
-    borrowed = found[("energy per app, 30 days", "compute-borrowed", "energy")]
-    assert (borrowed["value"], borrowed["label"]) == (pytest.approx(0.015), "estimated")
+    # At 20 / N W per CPU: 7200 CPU seconds = 0.04 / N kWh lent; 3600 s = 0.02 / N borrowed.
     section, cpus = "compute lent and borrowed, 30 days", read_cpu().cpus  # type: ignore[union-attr]
+    lent = found[("energy per app, 30 days", "compute-lent", "energy")]
+    assert (lent["value"], lent["label"]) == (pytest.approx(0.04 / cpus), "estimated")
+    borrowed = found[("energy per app, 30 days", "compute-borrowed", "energy")]
+    assert (borrowed["value"], borrowed["label"]) == (pytest.approx(0.02 / cpus), "estimated")
     here = found[(section, "compute jobs lent, on this node", "gwp")]
     assert here["value"] == pytest.approx((0.04 * 0.098 + 70 / 8760) / cpus)
     away = found[(section, "compute jobs borrowed, at the providers' homes", "gwp")]

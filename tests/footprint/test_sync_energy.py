@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from hameau.accounts import members
-from hameau.footprint import service
-from hameau.node.db import transaction
+from hameau.footprint import meter, service
+from hameau.footprint.service import WINDOW
+from hameau.node.db import transaction, utcnow
 from tests.travel.sides import home_node, pack, write
 
 
@@ -29,19 +30,22 @@ def test_a_satellite_s_sync_is_counted_for_its_member_in_kwh(tmp_path: Path) -> 
     with transaction(home.sessions) as db:
         alex = members.find_member(db, "alex").id
         sam = members.find_member(db, "sam").id
-        household = _sync(service.build(home, db))
+        report = service.build(home, db)
+        household = _sync(report)
         mine = _sync(service.build(home, db, alex))
         theirs = _sync(service.build(home, db, sam))
     # Every request of both syncs was served and counted (changes, states, missing, upload,
     # apply, notes): a positive energy, estimated, saying how it was reached.
     assert household.label == "estimated" and household.unit == "kWh"
     assert household.value > 0
-    assert "CPU seconds serving" in household.source and "15 W per busy core" in household.source
+    assert "CPU time serving" in household.source and "power shared over its" in household.source
     requests = int(household.source.split("serving ", 1)[1].split(" ", 1)[0])
     assert requests >= 4
-    # The CPU seconds written in the source give the kWh (× 15 W ÷ 3.6 MJ per kWh).
-    seconds = float(household.source.split(" CPU seconds", 1)[0])
-    assert household.value == pytest.approx(seconds * 15 / 3.6e6, rel=0.01)
+    # The node's power per CPU gives the kWh of the CPU seconds counted (÷ 3.6 MJ per kWh).
+    with transaction(home.sessions) as db:
+        seconds = sum(s for _, s in meter.by_member(db, "sync", utcnow() - WINDOW).values())
+    watts = report.power.per_cpu.value
+    assert household.value == pytest.approx(seconds * watts / 3.6e6, rel=0.01)
     # All of it is alex's; sam synced nothing.
     assert mine.value == household.value and mine.source == household.source
     assert theirs.value == 0 and "serving 0 sync requests" in theirs.source
