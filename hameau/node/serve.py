@@ -130,8 +130,7 @@ class GuardedHttp(HttpToolsProtocol):
 BUSY = b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
 
 
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameters (malloc.h)
-M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
 LARGE_BUFFER = 4 << 20
 
 
@@ -139,14 +138,9 @@ def return_large_buffers() -> None:
     """Buffers of 4 MiB and more go back to the system when freed. glibc otherwise raises
     its threshold to the largest block freed so far: after a second login, Argon2's 19 MiB
     stays in the process for good (measured: 83 MB idle after one login, 102 MB after four).
-    Not glibc (musl): nothing to do.
-    Fixing that threshold also fixes the trim threshold at glibc's 128 KiB: each 256 KiB read
-    of TLS (uvloop's) then grew and shrank the heap, tripling the CPU of an HTTPS upload
-    (docs/benchmarks.md, "Moving home, round 3"): up to 4 MiB stays at the heap's top."""
+    Not glibc (musl): nothing to do."""
     with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(M_MMAP_THRESHOLD, LARGE_BUFFER)
-        libc.mallopt(M_TRIM_THRESHOLD, LARGE_BUFFER)
+        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, LARGE_BUFFER)
 
 
 class PortTaken(SystemExit):
