@@ -7,7 +7,9 @@ same durability as the move), in the same run. Prints one JSON line.
 
     .venv/bin/python bench/moving.py [--big 4] [--big-mb 200] [--small 3000] [--small-kb 70]
 
-With PROFILE=FILE in the environment, the move's command runs under cProfile into FILE.
+With PROFILE=FILE in the environment, the move's command runs under cProfile into FILE;
+with PHASES=1, the line also gives the sender's steps' wall times (bench/move_phases.py):
+the command's imports, the offer, each export, the streams of contents (summed), the switch.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def furnish(data: Path, big: int, big_size: int, small: int, small_size: int) ->
     return total
 
 
-def timed(*command: str | Path) -> float:
+def timed(*command: str | Path, phases: dict[str, float] | None = None) -> float:
     start = time.perf_counter()
     done = subprocess.run([*map(str, command)], capture_output=True, text=True)
     elapsed = time.perf_counter() - start
@@ -71,6 +73,10 @@ def timed(*command: str | Path) -> float:
         print(done.stderr + done.stdout, file=sys.stderr)
     if done.returncode:
         raise SystemExit(1)
+    for line in done.stderr.splitlines() if phases is not None else ():
+        if line.startswith("PHASE "):
+            _word, name, _start, seconds = line.split()
+            phases[name] = round(phases.get(name, 0.0) + float(seconds), 2)
     return elapsed
 
 
@@ -96,8 +102,11 @@ def main() -> None:
             profile = (
                 ["-m", "cProfile", "-o", os.environ["PROFILE"]] if "PROFILE" in os.environ else []
             )
-            moving = timed(sys.executable, *profile, "-m", "hameau", "move", "mover", "--to", "B",
-                           "--data-dir", a.data_dir)  # fmt: skip
+            phases: dict[str, float] | None = {} if os.environ.get("PHASES") else None
+            runner = [str(Path(__file__).with_name("move_phases.py"))] if phases is not None else [
+                "-m", "hameau"]  # fmt: skip
+            moving = timed(sys.executable, *profile, *runner, "move", "mover", "--to", "B",
+                           "--data-dir", a.data_dir, phases=phases)  # fmt: skip
             status = a.run("move", "status", "mover").stdout.strip()
     print(json.dumps({
         "bytes": size, "files": given.big + given.small, "rsync_s": round(rsync, 2),
@@ -105,6 +114,7 @@ def main() -> None:
         "ratio": round(moving / rsync, 2), "ratio_synced": round(moving / synced, 2),
         "load": [round(load, 1), round(os.getloadavg()[0], 1)],
         "move_mb_s": round(size / moving / (1 << 20), 1), "status": status,
+        **({"phases": phases} if phases is not None else {}),
     }))  # fmt: skip
 
 
