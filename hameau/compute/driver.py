@@ -366,7 +366,9 @@ def _conclude(node: Node, job_id: int, decision: verify.Decision) -> None:
             r.uid: r for r in session.scalars(select(ComputeRun).where(ComputeRun.job_id == job_id))
         }
         fuel = min(runs[uid].fuel_used for uid in decision.agreed)
-        pay = {uid: verify.payout(verify.Result(uid, "done", fuel_used=fuel, price=runs[uid].price,
+        said = runs[decision.agreed[0]].reason  # the sandbox's sentence, the same at each
+        pay = {uid: verify.payout(verify.Result(uid, "done", status, fuel_used=fuel,
+                                                price=runs[uid].price,
                                                 escrow_cents=runs[uid].escrow_cents), True)
                for uid in decision.agreed}  # fmt: skip
     for uid in decision.agreed:
@@ -381,14 +383,17 @@ def _conclude(node: Node, job_id: int, decision: verify.Decision) -> None:
         job = session.get(ComputeJob, job_id)
         assert job is not None
         job.state = "done" if status == "ok" else "failed"
-        job.reason = (
-            "" if status == "ok" else f"The job ended with status {status} on every provider."
-        )
+        job.reason = "" if status == "ok" else _failed_reason(status, said)
         job.output_hash, job.outputs = (output_hash, outputs) if status == "ok" else ("", [])
         job.cost_cents = sum(r.paid_cents for r in jobs.runs_of(session, job))
         job.state_at = job.finished_at = _now()
     _tell(node, {**{u: ("agreed", pay[u]) for u in decision.agreed},
                  **{u: ("disagreed", 0) for u in decision.disagreed}})  # fmt: skip
+
+
+def _failed_reason(status: str, said: str) -> str:
+    """Why a job the providers agree failed ended: the sandbox's own sentence."""
+    return (said or f"The job ended with status {status}.")[:300]
 
 
 def _fetch_any(
