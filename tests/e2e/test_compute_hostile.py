@@ -117,6 +117,7 @@ def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 def _submit(a: Home, module: Path, fuel: str, budget: str) -> str:
     out = _ok(a, "compute", "submit", module, "--member", "alice", "--memory", "16M",
               "--fuel", fuel, "--budget", budget, "--deadline", "10m")  # fmt: skip
+    assert "the node matches it now" in out  # the served node was woken (compute.sock)
     return _submitted(out)
 
 
