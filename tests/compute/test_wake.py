@@ -11,12 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from hameau.compute.wake import SOCKET, Listener, nudge
-from hameau.travel import control
+from hameau.compute.wake import SOCKET, Listener, available, nudge
 
-pytestmark = pytest.mark.skipif(
-    not control.available(), reason="not run: this system has no SO_PEERCRED"
-)
+pytestmark = pytest.mark.skipif(not available(), reason="not run: this system has no SO_PEERCRED")
 
 
 def test_the_command_wakes_the_listening_node_and_nothing_else(tmp_path: Path) -> None:
