@@ -3,7 +3,7 @@ command line starts at once instead of at the driver's next look (`compute_check
 minute by default). The served node listens on a Unix socket in its data dir, `compute.sock`;
 the command connects after the job is recorded, says `nudge`, and the driver looks now.
 
-The channel is built as travel/py's (not imported: travel builds on parts that build on
+The channel is built as travel/control.py's (not imported: travel builds on parts that build on
 compute): the data dir is the user's alone (0700), the socket 0600, and each side checks the
 other's user id from the kernel (SO_PEERCRED) before a word is read.
 Nothing but the word crosses it. A listening socket costs an idle node no wake-up at all; with
