@@ -263,13 +263,23 @@ def _ai_here() -> str | None:
     return None
 
 
+def _ask_ai(home: Home, token: str) -> httpx.Response:
+    return httpx.post(
+        f"{home.url}/v1/chat/completions", auth=("bob", token), verify=home.verify, timeout=120,
+        json={"model": MODEL, "messages": [{"role": "user", "content": "Bonjour ?"}]},
+    )  # fmt: skip
+
+
 def test_an_endless_loop_runs_out_of_fuel_while_the_provider_answers_its_members(
     homes: dict[str, Any], tmp_path: Path
 ) -> None:
     a, b = homes["A"], homes["B"]
     password, token = _member(b, "bob")
-    fuel = 40_000_000_000  # some seconds of a core at each provider, more when it is busy
-    job = _submit(a, _module_file(tmp_path, "spin", _wat(SPIN)), "40G", "2000")
+    missing = _ai_here()
+    if missing is None:  # B's AI up before the loop: the loop is timed, not the model's start
+        assert _ask_ai(b, token).status_code == 200
+    fuel = 60_000_000_000  # ten seconds of a core at each provider at least, more when busy
+    job = _submit(a, _module_file(tmp_path, "spin", _wat(SPIN)), "60G", "2000")
     end = time.monotonic() + 120
     while not (looping := _sandboxes(b)):
         assert time.monotonic() < end, _ok(a, "compute", "status", job)
@@ -277,12 +287,8 @@ def test_an_endless_loop_runs_out_of_fuel_while_the_provider_answers_its_members
     # While the loop burns B's processor: B's member gets a page, and an answer from its AI.
     page = _page(b, "bob", password, "/files")
     assert "Mes fichiers" in page
-    missing = _ai_here()
     if missing is None:
-        answer = httpx.post(
-            f"{b.url}/v1/chat/completions", auth=("bob", token), verify=b.verify, timeout=120,
-            json={"model": MODEL, "messages": [{"role": "user", "content": "Bonjour ?"}]},
-        )  # fmt: skip
+        answer = _ask_ai(b, token)
         assert answer.status_code == 200, answer.text
         assert answer.json()["choices"][0]["message"]["content"]
     assert set(looping) & set(_sandboxes(b)), "the loop ended before the answers came"
