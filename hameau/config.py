@@ -299,9 +299,9 @@ OPTIONS: dict[str, Option] = {
     ),
     "compute_check_seconds": Option(
         60,
-        "Seconds between two looks of the served node for compute jobs submitted from the"
-        " command line (every 5 seconds, or this if shorter, while jobs are in flight); a job"
-        " submitted from the page starts at once.",
+        "Seconds between two looks of the served node for compute jobs (every 5 seconds, or"
+        " this if shorter, while jobs are in flight); a job submitted from the page or the"
+        " command line starts at once.",
         _positive_number,
     ),
     "compute_lost_seconds": Option(

@@ -80,6 +80,7 @@ def submit(
     """Submit MODULE (a .wasm built for WASI) to run on the hamlet's idle machines."""
     from hameau.accounts.members import find_member
     from hameau.compute import jobs
+    from hameau.compute.wake import nudge
     from hameau.ledger.service import euros, parse_euros
 
     cents = parse_euros(budget)
@@ -89,11 +90,11 @@ def submit(
             memory=parse_size(memory), fuel=parse_count(fuel), deadline=parse_deadline(deadline),
             budget_cents=cents, redundancy=redundancy, price_max=price, seed=seed,
         )  # fmt: skip
-        number = job.id
+        number, root = job.id, node.layout.root
+    when = "now" if nudge(root) else "at its next look (within a minute while it is served)"
     console.print(
         f"Job {number} submitted ({euros(cents)} at most, {redundancy} providers must agree);"
-        " the served node matches it within a minute. Follow it with `hameau compute status"
-        f" {number}`."
+        f" the node matches it {when}. Follow it with `hameau compute status {number}`."
     )
 
 
@@ -174,7 +175,8 @@ def ran(data_dir: Path | None) -> None:
     with node_session(data_dir) as (_node, session):
         for row in provider.provided(session):
             verdict = f" {row.verdict}" if row.verdict else ""
+            why = f" ({row.reason})" if row.reason and row.status != "ok" else ""
             click.echo(
                 f"run {row.run[:8]} for {row.asker_name}: {row.state}{verdict}  status {row.status}"
-                f"  fuel {row.fuel_used}  earned {euros(row.paid_cents)}"
+                f"{why}  fuel {row.fuel_used}  earned {euros(row.paid_cents)}"
             )

@@ -4,10 +4,12 @@ runs, follow them, verify their results (verify.py), fetch the verified outputs 
 (settle.py). No database transaction is held while a peer is asked: a provider may call this
 node meanwhile (its ledger entries, when this node is the notary).
 
-Every state has its timeout: a job waits for providers `compute_match_minutes`; a run whose
-provider cannot be reached for `compute_lost_seconds` (killed, unplugged) fails and the job
-is matched elsewhere; a provider that reports its run killed or vacated likewise; past the
-job's deadline the job fails and every escrow not paid goes back to the member."""
+Every state has its timeout (docs/compute.md, "Every state has a timeout"): a job waits for
+providers `compute_match_minutes`; a run whose provider cannot be reached for
+`compute_lost_seconds` (killed, unplugged, stopped) fails and the job is matched elsewhere; a
+provider that reports its run killed or vacated likewise; agreeing runs whose outputs cannot
+be fetched for `compute_lost_seconds` likewise; past the job's deadline the job fails and
+every escrow not paid goes back to the member."""
 
 from __future__ import annotations
 
@@ -358,15 +360,18 @@ def _conclude(node: Node, job_id: int, decision: verify.Decision) -> None:
     outputs: list[dict[str, Any]] = []
     if status == "ok":
         fetched = _fetch_any(node, decision.agreed, output_hash)
-        if fetched is None:
-            return  # no agreeing provider could hand them over yet: tried again next time
+        if fetched is None:  # no agreeing provider could hand them over: tried again next time
+            _unfetched(node, job_id, decision.agreed)
+            return
         outputs = fetched
     with node.sessions() as session:
         runs = {
             r.uid: r for r in session.scalars(select(ComputeRun).where(ComputeRun.job_id == job_id))
         }
         fuel = min(runs[uid].fuel_used for uid in decision.agreed)
-        pay = {uid: verify.payout(verify.Result(uid, "done", fuel_used=fuel, price=runs[uid].price,
+        said = runs[decision.agreed[0]].reason  # the sandbox's sentence, the same at each
+        pay = {uid: verify.payout(verify.Result(uid, "done", status, fuel_used=fuel,
+                                                price=runs[uid].price,
                                                 escrow_cents=runs[uid].escrow_cents), True)
                for uid in decision.agreed}  # fmt: skip
     for uid in decision.agreed:
@@ -381,14 +386,30 @@ def _conclude(node: Node, job_id: int, decision: verify.Decision) -> None:
         job = session.get(ComputeJob, job_id)
         assert job is not None
         job.state = "done" if status == "ok" else "failed"
-        job.reason = (
-            "" if status == "ok" else f"The job ended with status {status} on every provider."
-        )
+        job.reason = "" if status == "ok" else _failed_reason(status, said)
         job.output_hash, job.outputs = (output_hash, outputs) if status == "ok" else ("", [])
         job.cost_cents = sum(r.paid_cents for r in jobs.runs_of(session, job))
         job.state_at = job.finished_at = _now()
     _tell(node, {**{u: ("agreed", pay[u]) for u in decision.agreed},
                  **{u: ("disagreed", 0) for u in decision.disagreed}})  # fmt: skip
+
+
+def _unfetched(node: Node, job_id: int, agreed: tuple[str, ...]) -> None:
+    """Verifying has its timeout: agreeing runs whose outputs could not be fetched for
+    `compute_lost_seconds` since their provider said done fail (not paid), and the job is
+    matched elsewhere."""
+    lost = timedelta(seconds=node.settings.compute_lost_seconds)
+    with node.sessions() as session:
+        runs = session.scalars(select(ComputeRun).where(ComputeRun.uid.in_(agreed))).all()
+        stale = [r.uid for r in runs if _now() - r.seen_at > lost]
+    if len(stale) == len(agreed):
+        for uid in stale:
+            _run_failed(node, uid, "The provider did not hand over the outputs it computed.")
+
+
+def _failed_reason(status: str, said: str) -> str:
+    """Why a job the providers agree failed ended: the sandbox's own sentence."""
+    return (said or f"The job ended with status {status}.")[:300]
 
 
 def _fetch_any(

@@ -1,7 +1,7 @@
 """The compute part's state in the served app: the thread that advances this node's jobs in
 flight (driver.py). It looks every 5 seconds while jobs are in flight, else every
-`compute_check_seconds` (60 by default: jobs submitted from the command line are seen within a
-minute; a job submitted from the page wakes it at once). At start, runs this node was doing
+`compute_check_seconds` (60 by default); a job submitted from the page or the command line
+(wake.py) wakes it at once. At start, runs this node was doing
 for others when it stopped are marked lost, so their askers match them elsewhere."""
 
 from __future__ import annotations
@@ -74,7 +74,10 @@ class Driver:
 
 
 def attach(app: Any, node: Node) -> None:
+    from hameau.compute.wake import Listener
+
     driver = Driver(node)
     app.state.compute = driver
-    app.state.starts.append(driver.start)
-    app.state.stops.append(driver.stop)
+    listener = Listener(node.layout.root, driver.nudge)  # `hameau compute submit` wakes it
+    app.state.starts += [driver.start, listener.start]
+    app.state.stops += [listener.stop, driver.stop]

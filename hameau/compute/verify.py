@@ -9,8 +9,13 @@
   past that the job fails, nobody is paid and the escrows are refunded.
 - A run that failed (its provider killed, vacated or unreachable) is replaced at once, while the
   others go on: `wanted` says how many more providers to ask.
-- Pay: an agreeing run is paid its fuel used at its price, at most its escrow; every other run
-  nothing (its escrow goes back to the member whole).
+- Pay: an agreeing run is paid its fuel used at its price, at most its escrow, whether the
+  agreed result is a success or a failure the job itself caused (fuel used up, a trap, its
+  memory or output cap, a non-zero exit): the work was done and two providers vouch for it.
+  A module refused before it ran (malformed: not valid WebAssembly, no `_start`, an import
+  the sandbox does not give; or asking more memory than allowed at start) used no fuel and
+  earns nothing, nor does a free provider (price 0). Every other run earns nothing (its
+  escrow goes back to the member whole).
 """
 
 from __future__ import annotations
@@ -60,8 +65,13 @@ def decide(results: list[Result], needed: int) -> Decision:
     return Decision("more", wanted=wanted)
 
 
+# A result of these statuses means the module was refused before it ran: nothing to pay.
+NOT_RUN = frozenset({"malformed"})
+
+
 def payout(result: Result, agreed: bool) -> int:
-    """Cents paid for a run: its fuel at its price for an agreeing run, at most its escrow."""
-    if not agreed:
+    """Cents paid for a run: its fuel at its price for an agreeing run (rounded up), at most
+    its escrow; nothing for a module that never ran or a free provider."""
+    if not agreed or result.status in NOT_RUN or result.fuel_used * result.price == 0:
         return 0
     return min(result.escrow_cents, run_cost(result.fuel_used, result.price))

@@ -85,6 +85,13 @@ def test_verification_majority_third_provider_and_pay() -> None:
     assert verify.payout(ok("a", "x", fuel=3_000_000), True) == 30
     assert verify.payout(ok("a", "x", fuel=10**9), True) == 50  # never above its escrow
     assert verify.payout(ok("a", "x"), False) == 0
+    # An agreed failure is paid its fuel; a module refused before it ran, or a free provider,
+    # nothing.
+    burnt = Result("a", "done", "fuel", "", 3_000_000, 10, 50)
+    assert verify.payout(burnt, True) == 30
+    assert verify.payout(Result("a", "done", "malformed", "", 0, 10, 50), True) == 0
+    assert verify.payout(Result("a", "done", "memory", "", 0, 10, 50), True) == 0
+    assert verify.payout(Result("a", "done", "ok", "x", 3_000_000, 0, 1), True) == 0
 
 
 def test_a_receipt_verifies_only_with_the_providers_key_for_its_run(tmp_path: Path) -> None:
