@@ -100,7 +100,8 @@ def submit(
     asked. Raises EntryRefused (the rules' sentence), NotFinal, LedgerBusy or PeerFailed."""
     from hameau.ledger.remote import _escrow
 
-    session.commit()
+    session.flush()  # committed under the caller's feet (its `begin()` block goes on after)
+    session.connection().connection.dbapi_connection.commit()  # type: ignore[union-attr]
     with votes.submitting(node), node.sessions() as fresh:
         text, signature = journal.signed_entry(node, fresh, author, kind, body, ts)
         fresh.rollback()
