@@ -70,6 +70,9 @@ class Sequenced(BaseModel):
     round: int | None = Field(
         None, description="Not sequenced here: the round whose proposer sequences now."
     )
+    stale: bool | None = Field(
+        None, description="Signed before the last final entry's time: sign it again."
+    )
 
 
 ENTRY_BODY = {
@@ -103,7 +106,10 @@ async def entries(request: Request, db: DB, peer: SignedPeer) -> Response:
         if notarise.several(journal.head(db)):
             db.rollback()  # the proposer works in a transaction of its own
             led = notarise.lead(node, text, given.signature, given.round)
-            return Sequenced(seq=led.seq, entry_hash=led.entry_hash or None, round=led.round)
+            return Sequenced(
+                seq=led.seq, entry_hash=led.entry_hash or None, round=led.round,
+                stale=led.stale or None,
+            )  # fmt: skip
         done = journal.sequence(node, db, text, given.signature)
         return Sequenced(seq=done.position.seq, entry_hash=done.position.entry_hash)
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +60,7 @@ class Led:
     round: int
     seq: int | None = None
     entry_hash: str = ""
+    stale: bool = False  # signed before the last final entry's time: to be signed again
 
 
 def round_of(node: Node, session: Session, found: LedgerHead) -> int:
@@ -103,10 +106,16 @@ def submit(
     session.flush()  # committed under the caller's feet (its `begin()` block goes on after)
     session.connection().connection.dbapi_connection.commit()  # type: ignore[union-attr]
     with votes.submitting(node), node.sessions() as fresh:
-        text, signature = journal.signed_entry(node, fresh, author, kind, body, ts)
-        fresh.rollback()
+
+        def sign() -> tuple[bytes, str]:  # again, at the same nonce, if another came first
+            fresh.rollback()
+            when = None if ts is None else max(ts, int(time.time()))
+            signed = journal.signed_entry(node, fresh, author, kind, body, when)
+            fresh.rollback()
+            return signed
+
         try:
-            seq = _sequenced(node, fresh, text, signature)
+            seq, text = _sequenced(node, fresh, sign(), sign)
         except rules.Refused as refusal:
             raise refused(refusal.reason) from refusal
         fresh.commit()
@@ -115,7 +124,12 @@ def submit(
     return journal.Appended(position, _escrow(session, kind, text, body))
 
 
-def _sequenced(node: Node, session: Session, text: bytes, signature: str) -> int:
+def _sequenced(
+    node: Node, session: Session, signed: tuple[bytes, str], sign: Callable[[], tuple[bytes, str]]
+) -> tuple[int, bytes]:
+    """Where the entry is final, and its text (signed again at the same nonce, so that at
+    most one of its versions can be final, when one signed later was final first)."""
+    text, signature = signed
     found = journal.head(session)
     assert found is not None
     notaries, me = json.loads(found.notaries), node.identity.node_id
@@ -126,7 +140,10 @@ def _sequenced(node: Node, session: Session, text: bytes, signature: str) -> int
         if chosen == me:
             led = lead(node, text, signature, round)
             if led.seq is not None:
-                return led.seq
+                return led.seq, text
+            if led.stale:
+                text, signature = sign()
+                continue
             round = led.round if led.round > round else round + 1
             continue
         if chosen not in paired:
@@ -143,10 +160,11 @@ def _sequenced(node: Node, session: Session, text: bytes, signature: str) -> int
             failure, round = error, round + 1  # down: the next round's proposer takes over
             continue
         if answer.get("seq"):
-            session.rollback()  # pulled into a fresh snapshot (the server may have pulled too)
-            pull.pull_into(node, session, paired[chosen])
-            session.commit()
-            return int(answer["seq"])
+            _pull(session, node, paired[chosen])
+            return int(answer["seq"]), text
+        if answer.get("stale"):
+            text, signature = sign()
+            continue
         given = int(answer.get("round") or 0)
         round = given if given > round else round + 1
     raise failure or LedgerBusy("The ledger moved on while this was written; try again.")
@@ -155,7 +173,7 @@ def _sequenced(node: Node, session: Session, text: bytes, signature: str) -> int
 def lead(node: Node, text: bytes, signature: str, round: int) -> Led:
     """Make the entry final as the proposer of `round` (or of the higher round this home
     knows), in a transaction of its own. Raises rules.Refused, NotFinal or LedgerBusy."""
-    me = node.identity.node_id
+    me, short = node.identity.node_id, 0
     with votes.leading(node), node.sessions() as session:
         for _ in range(STEPS):
             session.rollback()  # what is committed now, not an older snapshot
@@ -171,6 +189,12 @@ def lead(node: Node, text: bytes, signature: str, round: int) -> Led:
                 led = _step(node, session, found, round, text, signature)
             except (LedgerBusy, OperationalError):  # stored meanwhile (a pull): read again
                 continue
+            except NotFinal:
+                short += 1
+                if short >= 3:
+                    raise
+                time.sleep(0.5 * short)  # an answer lost (a notary killed mid-call): again
+                continue
             if led is not None:
                 return led
     raise LedgerBusy("The ledger moved on while this was written; try again.")
@@ -182,7 +206,12 @@ def _step(
     """One number: a Led (this entry final, or another round), or None to go on."""
     own = _position(found, text, signature)
     entry = rules.Entry.parse(text)
-    rules.apply(journal.state_for(session, found, entry), entry, signature)  # raises Refused
+    try:
+        rules.apply(journal.state_for(session, found, entry), entry, signature)
+    except rules.Refused as refusal:
+        if refusal.reason == "bad_time":  # another, signed after it, came first
+            return Led(round, stale=True)
+        raise
     peers = _notary_peers(node, session, json.loads(found.notaries))
     value: dict[str, Any] | None
     if round > 0:
@@ -327,7 +356,14 @@ def _cosigned(
 
 
 def _pull(session: Session, node: Node, peer: HamletPeer) -> None:
-    """A notary further on than this one: what it made final, pulled and verified first."""
+    """What a notary made final, pulled and verified, in a fresh transaction; again if this
+    home's server (nudged) stored the same positions meanwhile."""
+    for attempt in range(5):
+        session.rollback()
+        try:
+            pull.pull_into(node, session, peer)
+            session.commit()
+            return
+        except (LedgerBusy, OperationalError):
+            time.sleep(0.1 * (attempt + 1))
     session.rollback()
-    pull.pull_into(node, session, peer)
-    session.commit()
