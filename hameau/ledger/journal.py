@@ -216,6 +216,15 @@ def seal(
     return position
 
 
+def escrow_of(session: Session, kind: str, text: bytes, body: dict) -> rules.Escrow | None:
+    """The contract an entry opened or settled, as stored (None for other entries)."""
+    if not kind.startswith("escrow_"):
+        return None
+    name = crypto.content_id(text) if kind == "escrow_open" else str(body.get("escrow"))
+    row = session.get(LedgerEscrow, name)
+    return to_escrow(row) if row is not None else None
+
+
 state_for = _state  # what a replica's pull reads before checking a position
 
 

@@ -101,8 +101,6 @@ def submit(
     """Sign the entry here and have the current round's proposer make it final. The caller's
     transaction is committed first: nothing is held while notaries (maybe this home) are
     asked. Raises EntryRefused (the rules' sentence), NotFinal, LedgerBusy or PeerFailed."""
-    from hameau.ledger.remote import _escrow
-
     session.flush()  # committed under the caller's feet (its `begin()` block goes on after)
     session.connection().connection.dbapi_connection.commit()  # type: ignore[union-attr]
     with votes.submitting(node), node.sessions() as fresh:
@@ -121,7 +119,7 @@ def submit(
         fresh.commit()
     session.expire_all()
     position = session.scalars(select(LedgerEntry).where(LedgerEntry.seq == seq)).one()
-    return journal.Appended(position, _escrow(session, kind, text, body))
+    return journal.Appended(position, journal.escrow_of(session, kind, text, body))
 
 
 def _sequenced(

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from hameau.hamlet import client
 from hameau.hamlet import service as hamlet
 from hameau.hamlet.models import HamletPeer
-from hameau.ledger import crypto, finality, journal, pull, rules
+from hameau.ledger import finality, journal, pull
 from hameau.ledger.errors import NoNotary, ReplicaRefused
-from hameau.ledger.models import LedgerEntry, LedgerEscrow, LedgerHead
+from hameau.ledger.models import LedgerEntry, LedgerHead
 from hameau.node.datadir import Node
 from hameau.node.peer import PeerFailed
 
@@ -84,15 +84,7 @@ def _sent(
     position = session.scalars(
         select(LedgerEntry).where(LedgerEntry.seq == int(answer["seq"]))
     ).one()
-    return journal.Appended(position, _escrow(session, kind, text, body))
-
-
-def _escrow(session: Session, kind: str, text: bytes, body: dict) -> rules.Escrow | None:
-    if not kind.startswith("escrow_"):
-        return None
-    name = crypto.content_id(text) if kind == "escrow_open" else str(body.get("escrow"))
-    row = session.get(LedgerEscrow, name)
-    return journal.to_escrow(row) if row is not None else None
+    return journal.Appended(position, journal.escrow_of(session, kind, text, body))
 
 
 def adopt(node: Node, session: Session) -> bool:
