@@ -26,6 +26,7 @@ class Signed(BaseModel):
     notary: str
     entry_hash: str
     signature: str
+    round: int = Field(0, description="The round the notary signed in (0: the first).")
 
 
 class Position(BaseModel):
@@ -60,11 +61,18 @@ async def positions(
 class EntryIn(BaseModel):
     entry: str = Field(min_length=2, max_length=20_000, description="The canonical JSON signed.")
     signature: str = Field(min_length=1, max_length=100)
+    round: int = Field(0, ge=0, le=2**31, description="The round the sender believes current.")
 
 
 class Sequenced(BaseModel):
-    seq: int
-    entry_hash: str
+    seq: int | None = Field(None, description="The position the entry is final at.")
+    entry_hash: str | None = None
+    round: int | None = Field(
+        None, description="Not sequenced here: the round whose proposer sequences now."
+    )
+    stale: bool | None = Field(
+        None, description="Signed before the last final entry's time: sign it again."
+    )
 
 
 ENTRY_BODY = {
@@ -91,16 +99,22 @@ async def entries(request: Request, db: DB, peer: SignedPeer) -> Response:
         raise BadRequest("A ledger entry needs its signed text and its signature.") from None
     node = request.app.state.node
 
-    def sequenced() -> journal.Appended:  # in a thread: with several notaries, it calls them
+    def sequenced() -> Sequenced:  # in a thread: with several notaries, it calls them
         from hameau.ledger import notarise
 
         text = given.entry.encode()
         if notarise.several(journal.head(db)):
-            return notarise.propose(node, db, text, given.signature)
-        return journal.sequence(node, db, text, given.signature)
+            db.rollback()  # the proposer works in a transaction of its own
+            led = notarise.lead(node, text, given.signature, given.round)
+            return Sequenced(
+                seq=led.seq, entry_hash=led.entry_hash or None, round=led.round,
+                stale=led.stale or None,
+            )  # fmt: skip
+        done = journal.sequence(node, db, text, given.signature)
+        return Sequenced(seq=done.position.seq, entry_hash=done.position.entry_hash)
 
     try:
-        done = await anyio.to_thread.run_sync(sequenced)
+        answer = await anyio.to_thread.run_sync(sequenced)
     except rules.Refused as refusal:
         db.rollback()
         raise refused(refusal.reason) from refusal
@@ -108,13 +122,59 @@ async def entries(request: Request, db: DB, peer: SignedPeer) -> Response:
         db.rollback()
         raise
     db.commit()
-    _nudge_others(node, peer.node_id)
-    answer = Sequenced(seq=done.position.seq, entry_hash=done.position.entry_hash)
+    if answer.seq is not None:
+        _nudge_others(node, peer.node_id)
     return _answer(request, answer)
+
+
+class Prepared(BaseModel):
+    seq: int = Field(ge=1, le=2**31)
+    round: int = Field(ge=0, le=2**31)
+
+
+class Promised(BaseModel):
+    promised: int | None = Field(None, description="The round promised.")
+    accepted: dict | None = Field(None, description="The vote held there: round, position.")
+    refused: str | None = Field(None, description="ahead or promised (a higher round).")
+    head: int | None = None
+    round: int | None = Field(None, description="The higher round promised.")
+
+
+PREPARE_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": Prepared.model_json_schema()}},
+}
+
+
+@router.post(
+    "/prepare",
+    response_model=Promised,
+    responses=errors(400, 401, 403),
+    openapi_extra={"requestBody": PREPARE_BODY},
+)
+async def prepare(request: Request, db: DB, peer: SignedPeer) -> Response:
+    """A round's proposer asks this notary to vote in no lower round at a number; it answers
+    with the position it voted there, if any (several notaries: docs/credit.md)."""
+    from hameau.ledger import acceptor
+
+    try:
+        given = Prepared.model_validate_json(await request.body())
+    except ValidationError:
+        raise BadRequest("A round to promise needs its number and round.") from None
+    node = request.app.state.node
+    try:
+        answer = await anyio.to_thread.run_sync(
+            acceptor.prepare, node, db, peer, given.model_dump()
+        )
+    finally:
+        db.rollback()  # a notary's promise is a file (votes.py)
+    return _answer(request, Promised.model_validate(answer))
 
 
 class Proposed(BaseModel):
     seq: int = Field(ge=1, le=2**31)
+    round: int = Field(0, ge=0, le=2**31)
+    proposal: str = Field("", max_length=100, description="The proposer's signature of it.")
     entry: str = Field(min_length=2, max_length=20_000)
     signature: str = Field(min_length=1, max_length=100)
     prev_hash: str = Field(min_length=64, max_length=64)
@@ -127,9 +187,9 @@ class Proposed(BaseModel):
 class Cosigned(BaseModel):
     notary: str | None = None
     signature: str | None = Field(None, description="This notary's signature of the position.")
-    refused: str | None = Field(None, description="ahead, behind or voted (another position).")
+    round: int | None = Field(None, description="The round signed in, or promised instead.")
+    refused: str | None = Field(None, description="ahead, behind or promised (a higher round).")
     head: int | None = None
-    position: dict | None = Field(None, description="The position this notary voted there.")
 
 
 COSIGN_BODY = {
@@ -145,9 +205,10 @@ COSIGN_BODY = {
     openapi_extra={"requestBody": COSIGN_BODY},
 )
 async def cosign(request: Request, db: DB, peer: SignedPeer) -> Response:
-    """A notary proposes a position: this notary checks it against its replica, records its
-    vote and signs it (several notaries: docs/credit.md)."""
-    from hameau.ledger import notarise
+    """A round's proposer proposes a position: this notary checks it against its replica,
+    records its vote and signs it in that round (several notaries: docs/credit.md); a second
+    position in one round is refused (409)."""
+    from hameau.ledger import acceptor
 
     try:
         given = Proposed.model_validate_json(await request.body())
@@ -155,7 +216,7 @@ async def cosign(request: Request, db: DB, peer: SignedPeer) -> Response:
         raise BadRequest("A position to co-sign needs its number, entry and hashes.") from None
     node = request.app.state.node
     try:
-        answer = await anyio.to_thread.run_sync(notarise.cosign, node, db, peer, given.model_dump())
+        answer = await anyio.to_thread.run_sync(acceptor.cosign, node, db, peer, given.model_dump())
     finally:
         db.rollback()  # a co-signer writes only its vote (a file) and what it pulled
     return _answer(request, Cosigned.model_validate(answer))

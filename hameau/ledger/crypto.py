@@ -12,6 +12,7 @@ from typing import Any
 
 ENTRY_PREFIX = b"hameau-ledger-entry\n"
 POSITION_PREFIX = b"hameau-ledger-position\n"
+PROPOSAL_PREFIX = b"hameau-ledger-proposal\n"
 RECEIPT_PREFIX = b"hameau-ledger-receipt\n"
 GENESIS = "0" * 64  # the previous hash of the first position
 
@@ -52,9 +53,17 @@ def position_hash(seq: int, prev_hash: str, entry: bytes, signature: str) -> str
     return hashlib.sha256(head + entry).hexdigest()
 
 
-def position_message(seq: int, entry_hash: str) -> bytes:
-    """What a notary signs: this hash at this position."""
-    return POSITION_PREFIX + f"{seq}\n{entry_hash}".encode()
+def position_message(seq: int, entry_hash: str, round: int = 0) -> bytes:
+    """What a notary signs: this hash at this position, in this round (round 0 names none, as
+    every signature did before rounds)."""
+    tail = f"\n{round}" if round else ""
+    return POSITION_PREFIX + f"{seq}\n{entry_hash}{tail}".encode()
+
+
+def proposal_message(seq: int, round: int, entry_hash: str) -> bytes:
+    """What a round's proposer signs: the one position it proposes at this number in this
+    round (two of them for one number and round, different, prove it equivocated)."""
+    return PROPOSAL_PREFIX + f"{seq}\n{round}\n{entry_hash}".encode()
 
 
 def receipt_message(escrow_id: str, payouts: list[list[Any]]) -> bytes:

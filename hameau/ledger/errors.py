@@ -65,3 +65,7 @@ class NoNotary(NotFound):
 
 class NotFinal(Conflict):
     """Too few notaries reachable to make an entry final: nothing was recorded."""
+
+
+class Equivocation(Conflict):
+    """A round's proposer proposed a second, different position at one number: refused."""

@@ -181,6 +181,7 @@ def seal(
     state: rules.State,
     cosigned: tuple[LedgerSignature, ...] = (),
     sign: bool = True,
+    round: int = 0,
 ) -> LedgerEntry:
     """The notary's part: the next position, linked and signed (with the other notaries'
     signatures `cosigned`, when there are several), and the head moved on."""
@@ -194,7 +195,7 @@ def seal(
         seq=seq, entry=text.decode(), signature=signature, prev_hash=prev, entry_hash=entry_hash,
         kind=entry.kind, author=entry.author, nonce=entry.nonce, ts=entry.ts,
     )  # fmt: skip
-    notarised = crypto.b64(node.identity.sign(crypto.position_message(seq, entry_hash)))
+    notarised = crypto.b64(node.identity.sign(crypto.position_message(seq, entry_hash, round)))
     moved = {
         "seq": seq, "entry_hash": entry_hash, "last_ts": max(state.last_ts, entry.ts),
         "notaries": crypto.canonical(state.notaries).decode(), "coop": state.coop or "",
@@ -204,13 +205,24 @@ def seal(
         session.add(position)
         if sign:  # False: this notary voted another position here; the others' majority seals
             session.add(
-                LedgerSignature(seq=seq, notary=notary, entry_hash=entry_hash, signature=notarised)
+                LedgerSignature(
+                    seq=seq, notary=notary, entry_hash=entry_hash, signature=notarised, round=round
+                )
             )
         session.add_all(s for s in cosigned if s.notary != notary or not sign)
         session.flush()
     except IntegrityError:  # another writer sealed this position in between
         raise LedgerBusy("The ledger moved on while this was written; try again.") from None
     return position
+
+
+def escrow_of(session: Session, kind: str, text: bytes, body: dict) -> rules.Escrow | None:
+    """The contract an entry opened or settled, as stored (None for other entries)."""
+    if not kind.startswith("escrow_"):
+        return None
+    name = crypto.content_id(text) if kind == "escrow_open" else str(body.get("escrow"))
+    row = session.get(LedgerEscrow, name)
+    return to_escrow(row) if row is not None else None
 
 
 state_for = _state  # what a replica's pull reads before checking a position

@@ -40,7 +40,9 @@ class LedgerEntry(Base):
 
 
 class LedgerSignature(Base):
-    """A notary's signature over a position's hash."""
+    """A notary's signature over a position's hash, in the round it voted in (0: the first
+    round, whose signature covers no round number: ledgers from before rounds verify as they
+    were)."""
 
     __tablename__ = "ledger_signatures"
 
@@ -48,6 +50,7 @@ class LedgerSignature(Base):
     notary: Mapped[str] = mapped_column(String(40), primary_key=True)  # its node id
     entry_hash: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(100))
+    round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class LedgerHead(Base):

@@ -1,42 +1,77 @@
-"""Several notaries (finality.py has the rules): the sequencing notary proposes a position, the
-others check it and co-sign it, and it is stored once a majority signed it.
+"""Several notaries: how a number gets its final position (finality.py has the rules every
+replica checks; acceptor.py is the other notaries' side; docs/credit.md tells it in prose).
 
-The proposer (`propose`): reads the head, checks the entry with the rules, and asks the other
-notaries, in the order of succession, to co-sign the position (`POST …/cosign`) until a
-majority would have signed with itself; then records its own vote (votes.py) and signs, and
-seals the position with every signature in the caller's transaction. Its signature exists only
-in that transaction: if it dies before committing, nothing of it was given out.
-A co-signer (`cosign`): checks the position against its own replica (behind, it says so, and
-the proposer sends the final positions it lacks along), records its vote, then signs. A co-signer that voted another position
-at that number answers with it; the proposer, if it has not voted there itself, takes that one
-up first (a notary killed mid-append left it pending), then proposes its entry at the next
-number. A co-signer further on than the proposer says so, and the proposer pulls first.
+Single-decree Paxos per number, with rounds and one proposer per round (a stable leader):
+- Round r's proposer is the r-th notary in the order of succession, modulo their count. A
+  home believes current the round its head was made final in, or a higher one its notary
+  promised at the next number (`round_of`); so the leader stays until it fails.
+- Every home, notary or not, sends its members' entries to the current round's proposer
+  (`submit`: `POST …/entries`, signed; this home itself if it is that proposer). One that does
+  not answer (down, paused, in backoff) is passed over: the entry goes to the next round's
+  proposer, asked to lead that round. A proposer told of a higher round (an acceptor promised
+  it) sends the entry on to that round's proposer.
+- The proposer (`lead`, one at a time per home): in a round above 0, it first asks a majority
+  to promise no vote in a lower round (`…/prepare`); each answers with the position it voted
+  last, if any, and the proposer proposes the one voted in the highest round, else its own
+  entry (round 0 has no lower round: no prepare). Then it records its own vote and asks the
+  others to sign the position in that round (`…/cosign`) until a majority did, and stores it
+  with those signatures. Its own entry, if it was not that one, goes at the next number.
+Safety rests on the votes (votes.py): never below a promised round, one position per round.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from hameau.hamlet import client
 from hameau.hamlet import service as hamlet
 from hameau.hamlet.models import HamletPeer
 from hameau.ledger import crypto, finality, journal, pull, replica, rules, votes
-from hameau.ledger.errors import LedgerBusy, NotFinal, NotNotary, ReplicaRefused
-from hameau.ledger.models import LedgerHead, LedgerSignature
-from hameau.ledger.verify import check_position
+from hameau.ledger.errors import LedgerBusy, NotFinal, refused
+from hameau.ledger.models import LedgerEntry, LedgerHead, LedgerSignature
 from hameau.node.datadir import Node
+from hameau.node.peer import PeerFailed
 
 log = logging.getLogger(__name__)
-PATH = "/api/hamlet/ledger/cosign"
-ROUNDS = 6  # positions taken up or pulled before this entry's own turn, at most
+ENTRIES = "/api/hamlet/ledger/entries"
+PREPARE = "/api/hamlet/ledger/prepare"
+COSIGN = "/api/hamlet/ledger/cosign"
+STEPS = 8  # rounds tried, or numbers taken up before this entry's own, at most
 
 
 def several(found: LedgerHead | None) -> bool:
     return found is not None and len(json.loads(found.notaries)) > 1
+
+
+@dataclass(frozen=True)
+class Led:
+    """What a proposer did with an entry: final at `seq` (with `entry_hash`), or not its to
+    sequence: `round` is the round whose proposer sequences now."""
+
+    round: int
+    seq: int | None = None
+    entry_hash: str = ""
+    stale: bool = False  # signed before the last final entry's time: to be signed again
+
+
+def round_of(node: Node, session: Session, found: LedgerHead) -> int:
+    """The round this home believes current at the next number."""
+    done = session.scalar(
+        select(func.max(LedgerSignature.round)).where(LedgerSignature.seq == found.seq)
+    )
+    state = None
+    if node.identity.node_id in json.loads(found.notaries):
+        state = votes.held(node, found.seq + 1)
+    return max(done or 0, state["promised"] if state else 0)
 
 
 def _position(found: LedgerHead, text: bytes, signature: str) -> dict[str, Any]:
@@ -47,150 +82,286 @@ def _position(found: LedgerHead, text: bytes, signature: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _notary_peers(node: Node, session: Session, notaries: dict[str, str]) -> list[HamletPeer]:
-    paired = {p.node_id: p for p in hamlet.peers(session) if p.revoked_at is None}
-    me = node.identity.node_id
-    return [paired[n] for n in finality.succession(notaries) if n != me and n in paired]
+def _paired(session: Session) -> dict[str, HamletPeer]:
+    return {p.node_id: p for p in hamlet.peers(session) if p.revoked_at is None}
 
 
-class _Outcome:
-    def __init__(self) -> None:
-        self.signed: list[LedgerSignature] = []
-        self.other: dict[str, Any] | None = None  # a position voted there instead
-        self.ahead: HamletPeer | None = None  # a notary further on than this one
-
-
-def _gather(node: Node, session: Session, found: LedgerHead, position: dict) -> _Outcome:
-    notaries = json.loads(found.notaries)
-    need = finality.majority(len(notaries)) - 1  # this notary signs last
-    outcome = _Outcome()
-    for peer in _notary_peers(node, session, notaries):
-        if len(outcome.signed) >= need:
-            break
-        answer = _ask(node, peer, position)
-        if isinstance(answer, dict) and answer.get("refused") == "behind":
-            # It lacks final positions this one holds (maybe not committed here yet): sent along.
-            before = replica.page_after(session, int(answer.get("head", 0)))["positions"]
-            answer = _ask(node, peer, {**position, "before": before})
-        said = answer.get("signature") if isinstance(answer, dict) else None
-        pair = [(peer.node_id, said)] if isinstance(said, str) else []
-        if pair and finality.signers(notaries, position["seq"], position["entry_hash"], pair):
-            outcome.signed.append(
-                LedgerSignature(seq=position["seq"], notary=peer.node_id,
-                                entry_hash=position["entry_hash"], signature=said)
-            )  # fmt: skip
-        elif isinstance(answer, dict) and answer.get("refused") == "voted":
-            outcome.other = outcome.other or answer.get("position")
-        elif isinstance(answer, dict) and answer.get("refused") == "ahead":
-            outcome.ahead = outcome.ahead or peer
-    return outcome
-
-
-def _ask(node: Node, peer: HamletPeer, position: dict) -> Any:
-    try:
-        with client.to_peer(node, peer) as toward:
-            return toward.call("POST", PATH, json=position)
-    except Exception as error:  # down, paused or refusing: the next notary is asked
-        log.info("co-signing by %s failed: %s", peer.name, error)
-        return None
-
-
-def _try(
-    node: Node, session: Session, found: LedgerHead, text: bytes, signature: str
-) -> journal.Appended | dict[str, Any] | HamletPeer:
-    """One round at the next number: the sealed position, or a position to take up first,
-    or a notary to pull from first. Raises rules.Refused, NotFinal."""
+def _already(session: Session, text: bytes) -> LedgerEntry | None:
+    """This very entry, final already (an answer lost, the entry sent again)."""
     entry = rules.Entry.parse(text)
-    state = journal.state_for(session, found, entry)
-    escrow = rules.apply(state, entry, signature)
-    position = _position(found, text, signature)
-    outcome = _gather(node, session, found, position)
-    if outcome.ahead is not None:
-        return outcome.ahead
-    need = finality.majority(len(json.loads(found.notaries)))
-    if len(outcome.signed) + 1 < need:
-        if outcome.other is not None and votes.held(node, position["seq"]) is None:
-            return outcome.other
-        raise NotFinal(
-            "Only %(signed)s of the %(count)s notaries could sign this entry, and a majority"
-            " must: nothing was recorded. Try again when more notaries are reachable.",
-            signed=len(outcome.signed) + 1, count=len(json.loads(found.notaries)),
-        )  # fmt: skip
-    mine = votes.cast(node, position)
-    own = mine["entry_hash"] == position["entry_hash"]
-    if not own and len(outcome.signed) < need:
-        return mine  # this notary voted another position there meanwhile: that one first
-    sealed = journal.seal(
-        node, session, found, text, signature, entry, state, tuple(outcome.signed), own
+    found = select(LedgerEntry).where(
+        LedgerEntry.author == entry.author, LedgerEntry.nonce == entry.nonce
     )
-    journal._store(session, state)
-    session.flush()
-    return journal.Appended(sealed, escrow)
+    return next((row for row in session.scalars(found) if row.entry == text.decode()), None)
 
 
-def propose(node: Node, session: Session, text: bytes, signature: str) -> journal.Appended:
-    """Sequence a signed entry with the other notaries; the position is final when it returns.
-    Raises rules.Refused (nothing written), NotFinal or LedgerBusy."""
-    for _ in range(ROUNDS):
-        found = journal.head(session)
-        assert found is not None
-        mine = votes.held(node, found.seq + 1)
-        if (
-            mine is not None
-            and mine["entry_hash"] != _position(found, text, signature)["entry_hash"]
-        ):
-            _take_up(node, session, found, mine)  # a position this notary voted, first
+def submit(
+    node: Node, session: Session, author: str, kind: str, body: dict, ts: int | None = None
+) -> journal.Appended:
+    """Sign the entry here and have the current round's proposer make it final. The caller's
+    transaction is committed first: nothing is held while notaries (maybe this home) are
+    asked. Raises EntryRefused (the rules' sentence), NotFinal, LedgerBusy or PeerFailed."""
+    session.flush()  # committed under the caller's feet (its `begin()` block goes on after)
+    session.connection().connection.dbapi_connection.commit()  # type: ignore[union-attr]
+    with votes.submitting(node), node.sessions() as fresh:
+
+        def sign() -> tuple[bytes, str]:  # again, at the same nonce, if another came first
+            fresh.rollback()
+            when = None if ts is None else max(ts, int(time.time()))
+            signed = journal.signed_entry(node, fresh, author, kind, body, when)
+            fresh.rollback()
+            return signed
+
+        try:
+            seq, text = _sequenced(node, fresh, sign(), sign)
+        except rules.Refused as refusal:
+            raise refused(refusal.reason) from refusal
+        fresh.commit()
+    session.expire_all()
+    position = session.scalars(select(LedgerEntry).where(LedgerEntry.seq == seq)).one()
+    return journal.Appended(position, journal.escrow_of(session, kind, text, body))
+
+
+def _sequenced(
+    node: Node, session: Session, signed: tuple[bytes, str], sign: Callable[[], tuple[bytes, str]]
+) -> tuple[int, bytes]:
+    """Where the entry is final, and its text (signed again at the same nonce, so that at
+    most one of its versions can be final, when one signed later was final first)."""
+    text, signature = signed
+    found = journal.head(session)
+    assert found is not None
+    notaries, me = json.loads(found.notaries), node.identity.node_id
+    paired, round = _paired(session), round_of(node, session, found)
+    failure: Exception | None = None
+    for _ in range(STEPS * len(notaries)):
+        chosen = finality.proposer(notaries, round)
+        if chosen == me:
+            led = lead(node, text, signature, round)
+            if led.seq is not None:
+                return led.seq, text
+            if led.stale:
+                text, signature = sign()
+                continue
+            round = led.round if led.round > round else round + 1
             continue
-        done = _try(node, session, found, text, signature)
-        if isinstance(done, journal.Appended):
-            return done
-        if isinstance(done, HamletPeer):
-            pull.pull_into(node, session, done)
-        else:
-            _take_up(node, session, found, done)
+        if chosen not in paired:
+            round += 1  # a notary this home cannot reach: its rounds are passed over
+            continue
+        try:
+            with client.to_peer(node, paired[chosen]) as toward:
+                answer = toward.call("POST", ENTRIES, json={
+                    "entry": text.decode(), "signature": signature, "round": round})  # fmt: skip
+        except PeerFailed as error:
+            if error.answered:  # it refused: its sentence
+                raise
+            log.info("proposer %s did not answer: %s", paired[chosen].name, error)
+            failure, round = error, round + 1  # down: the next round's proposer takes over
+            continue
+        if answer.get("seq"):
+            _pull(session, node, paired[chosen])
+            return int(answer["seq"]), text
+        if answer.get("stale"):
+            text, signature = sign()
+            continue
+        given = int(answer.get("round") or 0)
+        round = given if given > round else round + 1
+    raise failure or LedgerBusy("The ledger moved on while this was written; try again.")
+
+
+def lead(node: Node, text: bytes, signature: str, round: int) -> Led:
+    """Make the entry final as the proposer of `round` (or of the higher round this home
+    knows), in a transaction of its own. Raises rules.Refused, NotFinal or LedgerBusy."""
+    me, short = node.identity.node_id, 0
+    with votes.leading(node), node.sessions() as session:
+        for _ in range(STEPS):
+            session.rollback()  # what is committed now, not an older snapshot
+            found = journal.head(session)
+            assert found is not None
+            done = _already(session, text)
+            if done is not None:
+                return Led(round, done.seq, done.entry_hash)
+            round = max(round, round_of(node, session, found))
+            if finality.proposer(json.loads(found.notaries), round) != me:
+                return Led(round)
+            try:
+                led = _step(node, session, found, round, text, signature)
+            except (LedgerBusy, OperationalError):  # stored meanwhile (a pull): read again
+                continue
+            except NotFinal:
+                short += 1
+                if short >= 3:
+                    raise
+                time.sleep(0.5 * short)  # an answer lost (a notary killed mid-call): again
+                continue
+            if led is not None:
+                return led
     raise LedgerBusy("The ledger moved on while this was written; try again.")
 
 
-def _take_up(node: Node, session: Session, found: LedgerHead, position: dict) -> None:
-    """Finish a position voted at the next number (left pending by a notary that stopped)."""
-    if int(position.get("seq", 0)) != found.seq + 1 or position.get("prev_hash") != (
-        found.entry_hash
-    ):
-        return
+def _step(
+    node: Node, session: Session, found: LedgerHead, round: int, text: bytes, signature: str
+) -> Led | None:
+    """One number: a Led (this entry final, or another round), or None to go on."""
+    own = _position(found, text, signature)
+    entry = rules.Entry.parse(text)
     try:
-        done = _try(node, session, found, position["entry"].encode(), position["signature"])
-    except rules.Refused:
-        log.warning("a pending position %s does not pass the rules here", position["seq"])
-        raise LedgerBusy("The ledger moved on while this was written; try again.") from None
-    if isinstance(done, HamletPeer):
-        pull.pull_into(node, session, done)
+        rules.apply(journal.state_for(session, found, entry), entry, signature)
+    except rules.Refused as refusal:
+        if refusal.reason == "bad_time":  # another, signed after it, came first
+            return Led(round, stale=True)
+        raise
+    peers = _notary_peers(node, session, json.loads(found.notaries))
+    value: dict[str, Any] | None
+    if round > 0:
+        value = _prepare(node, session, found, peers, round)
+        if isinstance(value, Led) or value is None:
+            return value if isinstance(value, Led) else None
+    else:
+        mine = votes.held(node, found.seq + 1)
+        value = mine["accepted"]["position"] if mine and mine["accepted"] else None
+    return _propose(node, session, found, peers, round, value or own, own)
 
 
-def cosign(node: Node, session: Session, peer: HamletPeer, given: dict) -> dict[str, Any]:
-    """A notary asked by `peer` to co-sign a position: checked here, voted, signed."""
-    row, _ = replica._row({**given, "signatures": [], "before": None})
-    found = journal.head(session)
-    if found is None or node.identity.node_id not in json.loads(found.notaries):
-        raise NotNotary("This home server is not one of the ledger's notaries.")
-    if row.seq > found.seq + 1 and given.get("before"):  # the final positions it lacks
-        replica.accept_page(session, {"positions": given["before"]})
-        session.commit()
-        found = journal.head(session)
-        assert found is not None
-    if row.seq <= found.seq:
-        return {"refused": "ahead", "head": found.seq}
-    if row.seq > found.seq + 1:
-        return {"refused": "behind", "head": found.seq}
-    entry = rules.Entry.parse(row.entry.encode())
+def _notary_peers(node: Node, session: Session, notaries: dict[str, str]) -> list[HamletPeer]:
+    paired, me = _paired(session), node.identity.node_id
+    return [paired[n] for n in finality.succession(notaries) if n != me and n in paired]
+
+
+def _ask(node: Node, peer: HamletPeer, path: str, given: dict) -> Any:
+    try:
+        with client.to_peer(node, peer) as toward:
+            return toward.call("POST", path, json=given)
+    except Exception as error:  # down, paused or refusing: the next notary is asked
+        log.info("%s by %s failed: %s", path.rsplit("/", 1)[1], peer.name, error)
+        return None
+
+
+def _prepare(
+    node: Node, session: Session, found: LedgerHead, peers: list[HamletPeer], round: int
+) -> dict[str, Any] | Led | None:
+    """Phase one: a majority promises `round`; the position voted in the highest round among
+    their answers (dict), {} if none, a Led if a higher round was promised, None to go on."""
+    notaries, seq = json.loads(found.notaries), found.seq + 1
+    try:
+        reports = [votes.promise(node, seq, round)["accepted"]]
+    except votes.Refused as refusal:
+        return Led(refusal.promised)
+    for peer in peers:
+        if len(reports) >= finality.majority(len(notaries)):
+            break
+        answer = _ask(node, peer, PREPARE, {"seq": seq, "round": round})
+        if not isinstance(answer, dict):
+            continue
+        if answer.get("refused") == "promised":
+            return Led(int(answer.get("round") or round + 1))
+        if answer.get("refused") == "ahead":
+            _pull(session, node, peer)
+            return None
+        if answer.get("promised") == round:
+            reports.append(answer.get("accepted"))
+    if len(reports) < finality.majority(len(notaries)):
+        raise _not_final(len(reports), len(notaries))
+    return _highest(notaries, found, reports)
+
+
+def _highest(notaries: dict[str, str], found: LedgerHead, reports: list) -> dict[str, Any]:
+    """The position voted in the highest round, whose proposal its proposer signed."""
+    best: tuple[int, dict[str, Any]] | None = None
+    for report in reports:
+        if not isinstance(report, dict) or not isinstance(report.get("position"), dict):
+            continue
+        at, position = int(report.get("round", 0)), report["position"]
+        if position.get("seq") != found.seq + 1 or position.get("prev_hash") != found.entry_hash:
+            continue
+        message = crypto.proposal_message(position["seq"], at, str(position.get("entry_hash")))
+        key = notaries[finality.proposer(notaries, at)]
+        if at > 0 and not crypto.verify(key, message, str(report.get("proposal", ""))):
+            log.warning("a vote reported at position %s is not its proposer's", found.seq + 1)
+            continue
+        if best is None or at > best[0]:
+            best = (at, position)
+    return best[1] if best else {}
+
+
+def _not_final(signed: int, count: int) -> NotFinal:
+    return NotFinal(
+        "Only %(signed)s of the %(count)s notaries could sign this entry, and a majority"
+        " must: nothing was recorded. Try again when more notaries are reachable.",
+        signed=signed, count=count,
+    )  # fmt: skip
+
+
+def _propose(
+    node: Node, session: Session, found: LedgerHead, peers: list[HamletPeer], round: int,
+    value: dict[str, Any], own: dict[str, Any],
+) -> Led | None:  # fmt: skip
+    """Phase two: this notary votes `value`, a majority signs it in `round`, it is stored."""
+    me, notaries = node.identity.node_id, json.loads(found.notaries)
+    message = crypto.proposal_message(value["seq"], round, value["entry_hash"])
+    proposal = crypto.b64(node.identity.sign(message))
+    try:
+        votes.accept(node, value, round, proposal, me)
+    except votes.Refused as refusal:
+        if not refusal.equivocation:
+            return Led(refusal.promised)
+        return None  # it proposed another in this round before a restart: that one, next step
+    cosigned = _cosigned(node, session, found, peers, round, {**value, "proposal": proposal})
+    if isinstance(cosigned, Led) or cosigned is None:
+        return cosigned
+    need = finality.majority(len(notaries))
+    if len(cosigned) + 1 < need:
+        raise _not_final(len(cosigned) + 1, len(notaries))
+    text = value["entry"].encode()
+    entry = rules.Entry.parse(text)
     state = journal.state_for(session, found, entry)
-    problem = check_position(state, row, found.entry_hash, [], notarised=False)
-    if problem is not None:
-        raise ReplicaRefused(
-            "The position to co-sign does not verify (%(problem)s); it was not signed.",
-            problem=problem.message,
-        )
-    mine = votes.cast(node, {**given, "seq": row.seq})
-    if mine["entry_hash"] != row.entry_hash:
-        return {"refused": "voted", "position": mine}
-    message = crypto.position_message(row.seq, row.entry_hash)
-    return {"notary": node.identity.node_id, "signature": crypto.b64(node.identity.sign(message))}
+    rules.apply(state, entry, value["signature"])
+    journal.seal(node, session, found, text, value["signature"], entry, state,
+                 tuple(cosigned), round=round)  # fmt: skip
+    journal._store(session, state)
+    session.commit()
+    if value["entry_hash"] != own["entry_hash"]:
+        return None  # a position voted before, taken up: this entry at the next number
+    return Led(round, value["seq"], value["entry_hash"])
+
+
+def _cosigned(
+    node: Node, session: Session, found: LedgerHead, peers: list[HamletPeer], round: int,
+    given: dict[str, Any],
+) -> list[LedgerSignature] | Led | None:  # fmt: skip
+    notaries, seq, entry_hash = json.loads(found.notaries), given["seq"], given["entry_hash"]
+    signed: list[LedgerSignature] = []
+    for peer in peers:
+        if len(signed) + 1 >= finality.majority(len(notaries)):
+            break
+        answer = _ask(node, peer, COSIGN, {**given, "round": round})
+        if isinstance(answer, dict) and answer.get("refused") == "behind":
+            before = replica.page_after(session, int(answer.get("head", 0)))["positions"]
+            answer = _ask(node, peer, COSIGN, {**given, "round": round, "before": before})
+        if not isinstance(answer, dict):
+            continue
+        said = answer.get("signature")
+        if isinstance(said, str) and finality.signers(
+            notaries, seq, entry_hash, [(peer.node_id, said, round)]
+        ):
+            signed.append(LedgerSignature(seq=seq, notary=peer.node_id, entry_hash=entry_hash,
+                                          signature=said, round=round))  # fmt: skip
+        elif answer.get("refused") == "promised":
+            return Led(int(answer.get("round") or round + 1))
+        elif answer.get("refused") == "ahead":
+            _pull(session, node, peer)
+            return None
+    return signed
+
+
+def _pull(session: Session, node: Node, peer: HamletPeer) -> None:
+    """What a notary made final, pulled and verified, in a fresh transaction; again if this
+    home's server (nudged) stored the same positions meanwhile."""
+    for attempt in range(5):
+        session.rollback()
+        try:
+            pull.pull_into(node, session, peer)
+            session.commit()
+            return
+        except (LedgerBusy, OperationalError):
+            time.sleep(0.1 * (attempt + 1))
+    session.rollback()

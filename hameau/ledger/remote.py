@@ -2,9 +2,8 @@
 key (kept by this home), sent to the sequencing notary over the signed channel, and learnt
 back by pulling the position it took (verified like any other).
 
-The sequencing notary is the first of the ledger's notaries (by node id, the order the
-ledger keeps them in) that is paired with this home and answers: one that is down is passed
-over (finality.py's order of succession)."""
+With one notary, it is that notary. With several, the current round's proposer
+(notarise.py), for notaries and other homes alike."""
 
 from __future__ import annotations
 
@@ -17,9 +16,9 @@ from sqlalchemy.orm import Session
 from hameau.hamlet import client
 from hameau.hamlet import service as hamlet
 from hameau.hamlet.models import HamletPeer
-from hameau.ledger import crypto, finality, journal, pull, rules
-from hameau.ledger.errors import NoNotary, ReplicaRefused, refused
-from hameau.ledger.models import LedgerEntry, LedgerEscrow, LedgerHead
+from hameau.ledger import finality, journal, pull
+from hameau.ledger.errors import NoNotary, ReplicaRefused
+from hameau.ledger.models import LedgerEntry, LedgerHead
 from hameau.node.datadir import Node
 from hameau.node.peer import PeerFailed
 
@@ -46,24 +45,19 @@ def notary_peer(session: Session, found: LedgerHead) -> HamletPeer:
 def submit(
     node: Node, session: Session, author: str, kind: str, body: dict, ts: int | None = None
 ) -> journal.Appended:
-    """Sign the entry here and have it sequenced: by this node if it is a notary (with the
-    others' co-signatures; sending it to another notary that would ask this one to co-sign
-    while this transaction holds the database could only wait), else by the first notary, in
-    the order of succession, that answers. A notary's refusal comes back as its sentence."""
+    """Sign the entry here and have it sequenced: with several notaries, by the current
+    round's proposer (notarise.py); else by the one notary. A notary's refusal comes back as
+    its sentence."""
     found = journal.head(session)
     assert found is not None
+    from hameau.ledger import notarise
+
+    if notarise.several(found):
+        return notarise.submit(node, session, author, kind, body, ts)
     text, signature = journal.signed_entry(node, session, author, kind, body, ts)
     paired = {p.node_id: p for p in hamlet.peers(session) if p.revoked_at is None}
     failure: Exception | None = None
-    notaries = json.loads(found.notaries)
-    if node.identity.node_id in notaries:  # a notary proposes its own entries: no call back
-        from hameau.ledger import notarise
-
-        try:
-            return notarise.propose(node, session, text, signature)
-        except rules.Refused as refusal:
-            raise refused(refusal.reason) from refusal
-    for notary in finality.succession(notaries):
+    for notary in finality.succession(json.loads(found.notaries)):
         peer = paired.get(notary)
         if peer is None:
             continue
@@ -73,7 +67,7 @@ def submit(
             if error.answered:  # it refused: its sentence, not the next notary's
                 raise
             log.info("notary %s did not answer: %s", peer.name, error)
-            failure = error  # down or paused: the next notary takes over
+            failure = error
     raise failure or NoNotary(
         "This home is paired with none of the ledger's notaries; pair with the home that"
         " keeps the hamlet's ledger."
@@ -90,15 +84,7 @@ def _sent(
     position = session.scalars(
         select(LedgerEntry).where(LedgerEntry.seq == int(answer["seq"]))
     ).one()
-    return journal.Appended(position, _escrow(session, kind, text, body))
-
-
-def _escrow(session: Session, kind: str, text: bytes, body: dict) -> rules.Escrow | None:
-    if not kind.startswith("escrow_"):
-        return None
-    name = crypto.content_id(text) if kind == "escrow_open" else str(body.get("escrow"))
-    row = session.get(LedgerEscrow, name)
-    return journal.to_escrow(row) if row is not None else None
+    return journal.Appended(position, journal.escrow_of(session, kind, text, body))
 
 
 def adopt(node: Node, session: Session) -> bool:

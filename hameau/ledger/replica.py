@@ -41,7 +41,12 @@ def page_after(session: Session, after: int, limit: int = PAGE) -> dict[str, Any
         )
         for s in session.scalars(query):
             signed.setdefault(s.seq, []).append(
-                {"notary": s.notary, "entry_hash": s.entry_hash, "signature": s.signature}
+                {
+                    "notary": s.notary,
+                    "entry_hash": s.entry_hash,
+                    "signature": s.signature,
+                    "round": s.round or 0,
+                }
             )
     found = journal.head(session)
     positions = [
@@ -80,6 +85,7 @@ def _row(given: dict[str, Any]) -> tuple[LedgerEntry, list[LedgerSignature]]:
                 notary=str(s["notary"]),
                 entry_hash=str(s["entry_hash"]),
                 signature=str(s["signature"]),
+                round=int(s.get("round") or 0),
             )
             for s in given.get("signatures", [])
         ]
@@ -144,10 +150,10 @@ def _valid(
     row: LedgerEntry, notaries: dict[str, str], signed: list[LedgerSignature]
 ) -> list[LedgerSignature]:
     """Only the signatures of notaries in effect that verify are kept (a peer may add junk)."""
-    message = crypto.position_message(row.seq, row.entry_hash)
     kept = {}
     for s in signed:
         key = notaries.get(s.notary)
+        message = crypto.position_message(row.seq, row.entry_hash, s.round or 0)
         if key is not None and s.notary not in kept and crypto.verify(key, message, s.signature):
             s.entry_hash = row.entry_hash
             kept[s.notary] = s

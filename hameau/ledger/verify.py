@@ -63,8 +63,8 @@ def _signatures(session: Session) -> Iterator[LedgerSignature]:
 
 def _notarised(row: LedgerEntry, notaries: dict[str, str], signed: list[LedgerSignature]) -> None:
     """Every signature kept is a notary's and verifies (finality.py, rule 4), and a majority
-    of the notaries in effect signed (rule 3)."""
-    pairs = [(s.notary, s.signature) for s in signed]
+    of the notaries in effect signed in one round (rule 3)."""
+    pairs = [(s.notary, s.signature, s.round or 0) for s in signed]
     bad = finality.forged(notaries, row.seq, row.entry_hash, pairs)
     if bad is None:
         bad = next((s.notary for s in signed if s.entry_hash != row.entry_hash), None)
@@ -73,7 +73,7 @@ def _notarised(row: LedgerEntry, notaries: dict[str, str], signed: list[LedgerSi
             row.seq, "forged", f"a notary signature by {bad[:40]} is forged or not a notary's"
         )
     if not finality.is_final(notaries, row.seq, row.entry_hash, pairs):
-        raise _Broken(row.seq, "notary", "not signed by a majority of the notaries")
+        raise _Broken(row.seq, "notary", "not signed by a majority of the notaries in one round")
 
 
 def _position(

@@ -69,6 +69,41 @@ def test_a_notary_votes_once_per_number(tmp_path: Path) -> None:
     assert votes.held(node, 5) is None
 
 
+def test_a_majority_counts_in_one_round_only(tmp_path: Path) -> None:
+    """Signatures of different rounds never add up (a notary may vote again in a later
+    round); a signature of one round does not verify as another's."""
+    a, b, c = Notary(), Notary(), Notary()
+    notaries = {n.id: n.public for n in (a, b, c)}
+    h = "ab" * 32
+
+    def signed(n: Notary, round: int) -> tuple[str, str, int]:
+        message = crypto.position_message(7, h, round)
+        return n.id, crypto.b64(n.key.sign(message)), round
+
+    assert finality.is_final(notaries, 7, h, [signed(a, 2), signed(b, 2)])
+    assert not finality.is_final(notaries, 7, h, [signed(a, 0), signed(b, 1)])
+    assert finality.forged(notaries, 7, h, [(b.id, signed(b, 1)[1], 2)]) == b.id
+    assert finality.proposer(notaries, 4) == finality.succession(notaries)[1]
+
+
+def test_votes_keep_promises_and_refuse_a_second_position_in_a_round(tmp_path: Path) -> None:
+    node = make_node(tmp_path / "a")
+    x = {"seq": 5, "entry": "{}", "signature": "s", "prev_hash": "0", "entry_hash": "1"}
+    y = {**x, "entry_hash": "2"}
+    assert votes.accept(node, x, 1, "p", "n1")["entry_hash"] == "1"
+    with pytest.raises(votes.Refused) as twice:
+        votes.accept(node, y, 1, "q", "n1")
+    assert twice.value.equivocation
+    assert (node.layout.root / "ledger-votes" / "equivocations.jsonl").read_text().count("\n") == 1
+    assert votes.promise(node, 5, 4)["accepted"]["position"]["entry_hash"] == "1"
+    with pytest.raises(votes.Refused) as lower:
+        votes.accept(node, y, 3)
+    assert lower.value.promised == 4 and not lower.value.equivocation
+    assert votes.accept(node, y, 4)["entry_hash"] == "2"  # a later round may vote again
+    with pytest.raises(votes.Refused):
+        votes.promise(node, 5, 2)
+
+
 def _three(tmp_path: Path) -> tuple[Node, Notary, Notary]:
     """small_ledger (positions 1-6, one notary), then the cooperative names three notaries
     (position 7): this node and two others."""
