@@ -25,9 +25,16 @@ def caddy_missing() -> str | None:
 
 
 @dataclass
+class Proxy:
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+@dataclass
 class Balanced:
     url: str  # Caddy's: what members and their clients use
     processes: list[Served]  # each process, to address one directly
+    proxy: Proxy
 
 
 def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -45,9 +52,8 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @contextmanager
-def caddy(upstreams: list[str], folder: Path) -> Iterator[str]:
-    """Caddy with deploy/Caddyfile in front of ``upstreams`` (host:port), on a free port;
-    its URL."""
+def caddy(upstreams: list[str], folder: Path) -> Iterator[Proxy]:
+    """Caddy with deploy/Caddyfile in front of ``upstreams`` (host:port), on a free port."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -66,7 +72,7 @@ def caddy(upstreams: list[str], folder: Path) -> Iterator[str]:
         )  # fmt: skip
     try:
         _wait_for(url, process, log)
-        yield url
+        yield Proxy(url, process)
     finally:
         process.terminate()
         try:
@@ -83,5 +89,5 @@ def balanced(root: Path, count: int, env: dict[str, str] | None = None) -> Itera
     with ExitStack() as stack:
         processes = [stack.enter_context(serve(root, env=env)) for _ in range(count)]
         upstreams = [process.url.removeprefix("http://") for process in processes]
-        url = stack.enter_context(caddy(upstreams, root.parent / "caddy"))
-        yield Balanced(url, processes)
+        proxy = stack.enter_context(caddy(upstreams, root.parent / "caddy"))
+        yield Balanced(proxy.url, processes, proxy)
