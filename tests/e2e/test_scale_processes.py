@@ -52,6 +52,8 @@ def node(tmp_path_factory: pytest.TempPathFactory, pg_cluster: Any) -> Iterator[
         (root / "hameau.toml").write_text("[node]\n" + "\n".join(lines) + "\n")
         with balanced(root, 2, env={"HAMEAU_S3_SECRET_KEY": SECRET_KEY}) as served:
             yield {"served": served, "secret": secret}
+        for port in list(store.volumes):  # a throwaway cluster: no 10 s graceful stop each
+            store.kill_volume(port)
     pg_cluster.drop(url)
 
 
