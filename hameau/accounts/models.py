@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, Date, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hameau.accounts.tables import DEVICE_KINDS
 from hameau.node.db import Base, UTCDateTime, utcnow
 
-__all__ = ["DEVICE_KINDS", "AppToken", "Device", "LoginSession", "Member", "Workspace"]
+__all__ = [
+    "DEVICE_KINDS", "AppToken", "Device", "LoginFailure", "LoginSession", "Member", "Workspace",
+]  # fmt: skip
 
 
 class Member(Base):
@@ -140,3 +142,15 @@ class Workspace(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     device: Mapped[Device | None] = relationship()
+
+
+class LoginFailure(Base):
+    """Recent failed logins of one account or address, shared by every process serving the
+    node on PostgreSQL (hameau/accounts/ratelimit.py): at most a few stamps per row."""
+
+    __tablename__ = "login_failures"
+
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)  # "account" or "address"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    stamps: Mapped[str] = mapped_column(Text, default="")  # seconds since the epoch, oldest first
+    last: Mapped[float] = mapped_column(Float, index=True)

@@ -4,6 +4,11 @@ Memory stays bounded whatever an attacker sends (at most `MAX_KEYS` entries), bu
 forgetting a member's failures: when the table is full, expired entries go first, then the
 oldest entries that protect no account (addresses, names that are not members). A member's
 failures are kept until their window ends, however many other names are tried meanwhile.
+
+`LoginLimiter` keeps the table in the process's memory: right for a node on SQLite, which one
+process serves. `SharedLoginLimiter` keeps the same table in the database (`login_failures`),
+for a node on PostgreSQL served by several processes: failures spread over them count as on
+one (docs/scale.md). Same limits, same bound, same order of forgetting.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
+from typing import Any
 
 MAX_KEYS = 10_000
 SETUP = "(setup)"  # the account key of the setup code's tries (accounts.login): always kept
@@ -84,3 +90,139 @@ class LoginLimiter:
 
     def succeeded(self, account: str) -> None:
         self._failures.pop(("account", account), None)
+
+
+KEY_LENGTH = 200  # the table's key column; a longer name is counted under its first 200
+
+
+def _parse(stamps: str) -> list[float]:
+    return [float(stamp) for stamp in stamps.split()]
+
+
+class SharedLoginLimiter:
+    """`LoginLimiter`'s limits on the `login_failures` table: one row per account or address
+    with its recent failures' times (wall clock: the processes share it, not a monotonic one).
+    Expired rows go when a failure is written; past `MAX_KEYS` rows, the oldest that protect
+    no member go, as in memory. ``sessions``: the node's session factory."""
+
+    def __init__(
+        self,
+        sessions: Any,
+        per_account: int,
+        per_address: int,
+        window_seconds: float,
+        clock: Callable[[], float] = time.time,
+        max_keys: int = MAX_KEYS,
+    ) -> None:
+        self.sessions = sessions
+        self.max_keys = max_keys
+        self.limits = {"account": per_account, "address": per_address}
+        self.window = window_seconds
+        self.clock = clock
+
+    @staticmethod
+    def _keys(account: str, address: str) -> list[tuple[str, str]]:
+        return [("account", account[:KEY_LENGTH]), ("address", address[:KEY_LENGTH])]
+
+    def retry_after(self, account: str, address: str) -> int:
+        """Seconds to wait before trying again, or 0 if a try is allowed now."""
+        from sqlalchemy import select, tuple_
+
+        from hameau.accounts.models import LoginFailure
+
+        keys = self._keys(account, address)
+        with self.sessions() as session:
+            rows = session.execute(
+                select(LoginFailure.kind, LoginFailure.stamps).where(
+                    tuple_(LoginFailure.kind, LoginFailure.key).in_(keys)
+                )
+            ).all()
+        now, wait = self.clock(), 0.0
+        for kind, stamps in rows:
+            recent = [stamp for stamp in _parse(stamps) if stamp > now - self.window]
+            if len(recent) >= self.limits[kind]:
+                oldest_counted = recent[len(recent) - self.limits[kind]]
+                wait = max(wait, oldest_counted + self.window - now)
+        return math.ceil(wait) if wait > 0 else 0
+
+    def failed(self, account: str, address: str) -> None:
+        from hameau.node.db import retrying
+
+        retrying(self.sessions, lambda session: self._count(session, account, address))
+
+    def _count(self, session: Any, account: str, address: str) -> None:
+        """One failure more on both rows, each locked while it is rewritten (two processes
+        counting at once both count)."""
+        from sqlalchemy import delete
+
+        from hameau.accounts.models import LoginFailure
+
+        now = self.clock()
+        made = False
+        for key in self._keys(account, address):
+            made |= _insert_missing(session, key, now)
+            row = session.get(LoginFailure, key, with_for_update=True)
+            kept = [stamp for stamp in _parse(row.stamps) if stamp > now - self.window]
+            row.stamps = " ".join(
+                f"{stamp:.3f}" for stamp in [*kept, now][-max(self.limits.values()) :]
+            )
+            row.last = now
+        if made:
+            session.execute(delete(LoginFailure).where(LoginFailure.last <= now - self.window))
+            self._make_room(session)
+
+    def _make_room(self, session: Any) -> None:
+        """Past `max_keys` rows, down to 90 %: the least recently failed of those that
+        protect no member (expired rows are already gone)."""
+        from sqlalchemy import and_, delete, func, not_, or_, select, tuple_
+
+        from hameau.accounts.models import LoginFailure, Member
+
+        excess = session.scalar(select(func.count()).select_from(LoginFailure)) - self.max_keys
+        if excess <= 0:
+            return
+        protected = and_(
+            LoginFailure.kind == "account",
+            or_(LoginFailure.key.in_(select(Member.name)), LoginFailure.key == SETUP),
+        )
+        oldest = (
+            select(LoginFailure.kind, LoginFailure.key)
+            .where(not_(protected))
+            .order_by(LoginFailure.last)
+            .limit(excess + self.max_keys // 10)
+        )
+        gone = [tuple(row) for row in session.execute(oldest)]
+        if gone:
+            session.execute(
+                delete(LoginFailure).where(tuple_(LoginFailure.kind, LoginFailure.key).in_(gone))
+            )
+
+    def succeeded(self, account: str) -> None:
+        from sqlalchemy import delete
+
+        from hameau.accounts.models import LoginFailure
+        from hameau.node.db import retrying
+
+        key = self._keys(account, "")[0]
+        retrying(
+            self.sessions,
+            lambda session: session.execute(
+                delete(LoginFailure).where(LoginFailure.kind == key[0], LoginFailure.key == key[1])
+            ),
+        )
+
+
+def _insert_missing(session: Any, key: tuple[str, str], now: float) -> bool:
+    """The row of ``key``, made empty if missing (by whichever process comes first); True if
+    this one made it."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from hameau.accounts.models import LoginFailure
+
+    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(LoginFailure)
+        .values(kind=key[0], key=key[1], stamps="", last=now)
+        .on_conflict_do_nothing()
+    )
+    return bool(session.execute(statement).rowcount)

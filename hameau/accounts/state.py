@@ -16,7 +16,7 @@ def attach(app: Any, node: Any) -> None:
     from sqlalchemy import select
 
     from hameau.accounts.models import Member
-    from hameau.accounts.ratelimit import LoginLimiter
+    from hameau.accounts.ratelimit import LoginLimiter, SharedLoginLimiter
 
     def names() -> list[str]:
         with node.sessions() as session:
@@ -24,12 +24,15 @@ def attach(app: Any, node: Any) -> None:
 
     settings = node.settings
     app.state.lifetimes = sessions.Lifetimes.from_settings(settings)
-    app.state.limiter = LoginLimiter(
+    limits = (
         settings.login_max_failures,
         settings.login_max_failures_per_address,
         settings.login_window_minutes * 60,
-        accounts=names,  # their failures are never forgotten early
     )
+    if node.engine.dialect.name == "sqlite":  # one process serves it: the table in memory
+        app.state.limiter = LoginLimiter(*limits, accounts=names)  # members' never forgotten early
+    else:  # several processes may serve it: the table in the database (docs/scale.md)
+        app.state.limiter = SharedLoginLimiter(node.sessions, *limits)
     with node.sessions() as session:
         empty = members.count_members(session) == 0
     # The first admin is created in the browser, from loopback or with this one-time code.

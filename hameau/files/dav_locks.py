@@ -43,12 +43,14 @@ def _capped(timeout: float | None) -> float:
 class DatabaseLockStorage:
     """The storage interface of `wsgidav.lock_man.lock_storage.LockStorageDict`: every lock
     is written to the database, and a copy kept in memory answers the many reads (each write
-    checks the path and its parents) without a query. One process serves a data dir."""
+    checks the path and its parents) without a query. One process serves a node on SQLite; on
+    PostgreSQL several may (docs/scale.md), so each read asks the database, never a copy."""
 
     def __init__(self, node: Node) -> None:
         self.node = node
         self._guard = threading.Lock()
         self._locks: dict[str, dict[str, Any]] | None = None
+        self._copied = node.engine.dialect.name == "sqlite"
 
     def __repr__(self) -> str:
         return "DatabaseLockStorage"
@@ -69,7 +71,7 @@ class DatabaseLockStorage:
 
     def _live(self) -> dict[str, dict[str, Any]]:
         """The locks in memory, read from the database the first time (call with the guard)."""
-        if self._locks is None:
+        if self._locks is None or not self._copied:
 
             def load(session: Any) -> dict[str, dict[str, Any]]:
                 rows = session.scalars(select(DavLock).where(DavLock.expire >= time.time()))
@@ -127,12 +129,14 @@ class DatabaseLockStorage:
             return dict(lock)
 
     def delete(self, token: str) -> bool:
-        def work(session: Any) -> None:
-            session.execute(delete(DavLock).where(DavLock.token == token))
+        def work(session: Any) -> bool:
+            return bool(session.execute(delete(DavLock).where(DavLock.token == token)).rowcount)
 
         with self._guard:
-            retrying(self.node.sessions, work)
-            return self._live().pop(token, None) is not None
+            held = self._live().get(token) is not None
+            gone = retrying(self.node.sessions, work)
+            self._live().pop(token, None)
+            return held or gone
 
     def get_lock_list(
         self, path: str, *, include_root: bool, include_children: bool, token_only: bool
