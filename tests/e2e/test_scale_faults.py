@@ -68,7 +68,7 @@ def doors(served: Served, node: Any, cookie: str) -> dict[str, httpx.Response]:
     member = {"cookies": {"hameau_session": cookie}, "timeout": 60}
     app = ("alex", node.secret)
     return {
-        "page": httpx.get(f"{served.url}/files", **member),  # type: ignore[arg-type]
+        "page": httpx.get(f"{served.url}/", **member),  # type: ignore[arg-type]
         "api": httpx.get(f"{served.url}/api/files/mine/", auth=app, timeout=60),
         "dav read": httpx.request("PROPFIND", f"{served.url}/dav/files/mine/", auth=app,
                                   headers={"Depth": "1"}, timeout=60),  # fmt: skip
@@ -93,7 +93,7 @@ def test_postgresql_restarted_every_door_says_503_then_serves_again(node: Any) -
     with serve(node.root, env=ENV) as served:
         cookie = login_cookie(served.url, "alex", PASSWORD)
         calendar = caldav.DAVClient(url=f"{served.url}/dav/cal/", username="alex",
-                                    password=node.secret).calendar(url=f"{served.url}/dav/cal/alex/calendar/")  # fmt: skip
+                                    password=node.secret).calendar(url=f"{served.url}/dav/cal/alex/agenda/")  # fmt: skip
         for number, mode in enumerate(("fast", "immediate")):
             content = os.urandom(200_000)
             put = httpx.put(f"{served.url}/api/files/mine/kept{number}.bin", content=content,
