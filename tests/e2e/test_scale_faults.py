@@ -70,12 +70,19 @@ def doors(served: Served, node: Any, cookie: str) -> dict[str, httpx.Response]:
     return {
         "page": httpx.get(f"{served.url}/", **member),  # type: ignore[arg-type]
         "api": httpx.get(f"{served.url}/api/files/mine/", auth=app, timeout=60),
-        "dav read": httpx.request("PROPFIND", f"{served.url}/dav/files/mine/", auth=app,
-                                  headers={"Depth": "1"}, timeout=60),  # fmt: skip
-        "dav write": httpx.put(f"{served.url}/dav/files/mine/gap.txt", content=b"x", auth=app,
-                               timeout=60),  # fmt: skip
-        "caldav": httpx.request("PROPFIND", f"{served.url}/dav/cal/alex/", auth=app,
-                                headers={"Depth": "0"}, timeout=60),  # fmt: skip
+        "dav read": httpx.request(
+            "PROPFIND",
+            f"{served.url}/dav/files/mine/",
+            auth=app,
+            headers={"Depth": "1"},
+            timeout=60,
+        ),  # fmt: skip
+        "dav write": httpx.put(
+            f"{served.url}/dav/files/mine/gap.txt", content=b"x", auth=app, timeout=60
+        ),  # fmt: skip
+        "caldav": httpx.request(
+            "PROPFIND", f"{served.url}/dav/cal/alex/", auth=app, headers={"Depth": "0"}, timeout=60
+        ),  # fmt: skip
     }
 
 
