@@ -30,8 +30,8 @@ from hameau.web.csrf import CSRF
 from hameau.web.errors import HANDLERS
 from hameau.web.metrics import Metrics
 from hameau.web.middleware import CSRFCheck, RequestMetrics, ResponseHeaders, SmallBodies
-from hameau.web.outages import OutageAnswers
 from hameau.web.openapi import describe
+from hameau.web.outages import OutageAnswers
 from hameau.web.templating import PACKAGE, Pages
 
 # Requests whose bodies are file content, streamed to their route (which bounds them by the

@@ -27,7 +27,7 @@ from hameau.node.blobs import load_store
 from hameau.node.datadir import open_node
 from hameau.node.db import transaction
 from tests import pg
-from tests.e2e.served import serve
+from tests.e2e.served import login_cookie, serve
 from tests.e2e.test_webdav import wait_for
 from tests.seaweed import SECRET_KEY, Cluster, seaweedfs
 
@@ -77,8 +77,17 @@ def demo_node(root: Path) -> str:
         node.close()
     with serve(root) as served, httpx.Client(base_url=served.url, auth=("alex", secret)) as http:
         for number in range(45):
-            assert http.put(f"/api/files/mine/f{number}.bin", content=os.urandom(40_000 + number)).status_code == 201
-        assert http.put("/api/files/mine/f0.bin", content=b"second version").status_code in (200, 201, 204)
+            assert (
+                http.put(
+                    f"/api/files/mine/f{number}.bin", content=os.urandom(40_000 + number)
+                ).status_code
+                == 201
+            )
+        assert http.put("/api/files/mine/f0.bin", content=b"second version").status_code in (
+            200,
+            201,
+            204,
+        )
         assert http.delete("/api/files/mine/f1.bin").status_code in (200, 204)  # to the trash
     return secret
 
@@ -138,8 +147,13 @@ def test_a_demo_node_moved_to_postgresql_and_s3_killed_twice(
     settings = load_settings(root, ENV)
     assert settings.database_url == database and settings.blob_store == "s3://hameau/moved"
     assert rows(database) == before
-    store = load_store(settings.blob_store, tmp_path / "reader", SimpleNamespace(**cluster.settings("moved")))
-    with serve(root, env=ENV) as served, httpx.Client(base_url=served.url, auth=("alex", secret)) as http:
+    store = load_store(
+        settings.blob_store, tmp_path / "reader", SimpleNamespace(**cluster.settings("moved"))
+    )
+    with (
+        serve(root, env=ENV) as served,
+        httpx.Client(base_url=served.url, auth=("alex", secret)) as http,
+    ):
         listing = http.get("/api/files/mine/").text
         assert http.get("/api/files/mine/f0.bin").content == b"second version"
         for number in range(2, 45):
@@ -147,6 +161,18 @@ def test_a_demo_node_moved_to_postgresql_and_s3_killed_twice(
             assert got.status_code == 200 and len(got.content) == 40_000 + number
             assert store.verify(hashlib.sha256(got.content).hexdigest()) is None
         assert "f1.bin" not in listing  # still in the trash
+        password = next(
+            line.split("\t")[1]
+            for line in (root / "demo-logins.txt").read_text().splitlines()
+            if line.startswith("alex")
+        )
+        page = httpx.Client(
+            base_url=served.url,
+            cookies={"hameau_session": login_cookie(served.url, "alex", password)},
+        )
+        assert "Potager" in page.get("/search", params={"q": "radis"}).text  # the index moved
+        assert "Liste de courses" in page.get("/search", params={"q": "raclette"}).text
+        assert "Marché" in page.get("/agenda").text  # the events (Radicale's folders) stay
     from hameau.node.blobs.local import LocalBlobStore
 
     assert set(LocalBlobStore(root / "blobs").stored()) <= set(store.stored())

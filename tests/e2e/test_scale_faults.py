@@ -12,9 +12,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -76,13 +74,13 @@ def doors(served: Served, node: Any, cookie: str) -> dict[str, httpx.Response]:
             auth=app,
             headers={"Depth": "1"},
             timeout=60,
-        ),  # fmt: skip
+        ),
         "dav write": httpx.put(
             f"{served.url}/dav/files/mine/gap.txt", content=b"x", auth=app, timeout=60
-        ),  # fmt: skip
+        ),
         "caldav": httpx.request(
             "PROPFIND", f"{served.url}/dav/cal/alex/", auth=app, headers={"Depth": "0"}, timeout=60
-        ),  # fmt: skip
+        ),
     }
 
 
@@ -125,4 +123,65 @@ def test_postgresql_restarted_every_door_says_503_then_serves_again(node: Any) -
             assert {event.icalendar_component["uid"] for event in calendar.events()} >= {
                 f"kept-{each}" for each in range(number + 1)
             }
+        assert "Traceback" not in served.output()
+
+
+def test_a_process_killed_mid_upload_leaves_nothing_and_the_other_serves(node: Any) -> None:
+    """Two `hameau serve` on the same settings; one SIGKILLed while a large upload comes in
+    through the API and another through WebDAV: no row, no object, `hameau check` clean, and
+    the other process serves on."""
+    held = set(node.blobs.stored())
+    spool = node.root / "blobs" / "tmp"
+    with serve(node.root, env=ENV) as doomed, serve(node.root, env=ENV) as survivor:
+        cuts = [
+            raw_put(doomed, "/api/files/mine/cut-api.bin", node.secret, 64 << 20, b"a" * (4 << 20)),
+            raw_put(doomed, "/dav/files/mine/cut-dav.bin", node.secret, 64 << 20, b"d" * (4 << 20)),
+        ]
+        assert wait_for(lambda: len(list(spool.glob("upload-*"))) >= 2, 30), "no upload began"
+        doomed.process.send_signal(signal.SIGKILL)
+        doomed.process.wait()
+        for connection in cuts:
+            connection.close()
+        with httpx.Client(base_url=survivor.url, auth=("alex", node.secret), timeout=60) as http:
+            content = os.urandom(3 << 20)
+            assert http.put("/api/files/mine/after-kill.bin", content=content).status_code == 201
+            assert http.get("/api/files/mine/after-kill.bin").content == content
+            listing = http.get("/api/files/mine/").text
+            assert "cut-api.bin" not in listing and "cut-dav.bin" not in listing
+            for path in ("/api/files/mine/cut-api.bin", "/dav/files/mine/cut-dav.bin"):
+                assert http.get(path).status_code == 404
+    assert set(node.blobs.stored()) == held | {hashlib.sha256(content).hexdigest()}
+    check = subprocess.run(
+        [sys.executable, "-m", "hameau", "check", "--data-dir", str(node.root)],
+        capture_output=True, text=True, env={**os.environ, **ENV}, timeout=300,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_a_volume_server_lost_then_the_whole_store_down(node: Any) -> None:
+    """One volume server of three SIGKILLed: uploads and downloads go on, verified. Then every
+    SeaweedFS process stopped: uploads and downloads answer 503 with a sentence, and nothing
+    of a refused upload is recorded. (Last in the module: the store stays down.)"""
+    with serve(node.root, env=ENV) as served:
+        http = httpx.Client(base_url=served.url, auth=("alex", node.secret), timeout=120)
+        before = os.urandom(1 << 20)
+        assert http.put("/api/files/mine/before.bin", content=before).status_code == 201
+        node.store.kill_volume(next(iter(node.store.volumes)))
+        for number in range(3):
+            after = os.urandom((1 << 20) + number)
+            assert http.put(f"/api/files/mine/v{number}.bin", content=after).status_code == 201
+            assert http.get(f"/api/files/mine/v{number}.bin").content == after
+            assert node.blobs.verify(hashlib.sha256(after).hexdigest()) is None
+        assert http.get("/api/files/mine/before.bin").content == before
+        node.store.stop()  # the whole store down
+        refused = {
+            "api write": http.put("/api/files/mine/lost.bin", content=b"l" * 100_000),
+            "dav write": http.put("/dav/files/mine/lost-dav.bin", content=b"d" * 100_000),
+            "api read": http.get("/api/files/mine/before.bin"),
+            "dav read": http.get("/dav/files/mine/before.bin"),
+        }
+        assert_unavailable(refused, "file store")
+        listing = http.get("/api/files/mine/")  # the database still answers
+        assert listing.status_code == 200
+        assert "lost.bin" not in listing.text and "lost-dav.bin" not in listing.text
         assert "Traceback" not in served.output()
