@@ -15,6 +15,7 @@ from hameau.errors import CONTENT_GAP, DATABASE_GAP, StoreUnavailable
 # PostgreSQL's SQLSTATEs that say the server is going or not there yet: admin_shutdown,
 # crash_shutdown, cannot_connect_now; class 08 is every connection exception.
 _GONE = ("57P01", "57P02", "57P03")
+GAPS = {"database": DATABASE_GAP, "content": CONTENT_GAP}  # what each outage says
 
 
 class Outages:
@@ -28,7 +29,7 @@ class Outages:
         """Record an outage of ``which`` ("database" or "content"); the error to raise."""
         with self._lock:
             self._last[which] = time.monotonic()
-        return StoreUnavailable(DATABASE_GAP if which == "database" else CONTENT_GAP)
+        return StoreUnavailable(GAPS[which])
 
     def since(self, moment: float) -> StoreUnavailable | None:
         """The error for an outage seen at or after ``moment`` (monotonic), else None."""
@@ -37,7 +38,7 @@ class Outages:
         if not seen:
             return None
         which = max(seen)[1]
-        return StoreUnavailable(DATABASE_GAP if which == "database" else CONTENT_GAP)
+        return StoreUnavailable(GAPS[which])
 
 
 def connection_lost(error: BaseException) -> bool:
