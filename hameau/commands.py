@@ -9,7 +9,7 @@ import secrets
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -275,15 +275,15 @@ def move_store(
     )
 
 
-def _search_copier(connection: object, rows: list[dict[str, object]]) -> None:
+def _search_copier(connection: Any, rows: list[dict[str, Any]]) -> None:
     """The search index's rows written by the search's own code on the new database."""
     from sqlalchemy.orm import Session
 
     from hameau.search import index
 
-    with Session(bind=connection) as session:  # type: ignore[call-overload]
+    with Session(bind=connection) as session:
         for row in rows:
-            index.put(session, row["kind"], row["ref"], row["owner_id"], row["title"], row["body"])  # type: ignore[arg-type]
+            index.put(session, row["kind"], row["ref"], row["owner_id"], row["title"], row["body"])
         session.flush()
 
 

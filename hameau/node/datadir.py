@@ -58,6 +58,10 @@ class Node:
         store.outages = self.outages
         return store
 
+    def store_at(self, url: str, settings: Any) -> BlobStore:
+        """Another content store for this node (`move-store`'s target), spooling in its folder."""
+        return load_store(url, self.layout.blobs, settings)
+
     @cached_property
     def group(self) -> GroupCommit:
         """Writes made durable together (see `node.group`): for many small writes at once."""

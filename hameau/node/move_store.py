@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import Engine, MetaData, Table, func, select, text, tuple_
 
 from hameau.node import migrate
-from hameau.node.blobs import BlobDamaged, BlobError, BlobStore, load_store
+from hameau.node.blobs import BlobDamaged, BlobError, BlobStore
 from hameau.node.engine import make_engine
 from hameau.node.serve import holding
 
@@ -118,7 +118,7 @@ def _copy_blob(old: BlobStore, new: BlobStore, digest: str) -> None:
             writer.commit(expect=digest)
     except BlobDamaged as damaged:
         raise MoveRefused(
-            f"Content {digest} is {damaged.problem} in the old store: run `hameau check"
+            f"Content {digest} is {damaged.reason} in the old store: run `hameau check"
             " --repair`, then move-store again."
         ) from None
     problem = new.verify(digest)
@@ -263,7 +263,7 @@ class Move:
     def run(self) -> None:
         progress = self._begin()
         if self.target.blobs:
-            new_store = load_store(self.target.blobs, self.node.layout.blobs, self._s3_settings())
+            new_store = self.node.store_at(self.target.blobs, self._s3_settings())
             if not new_store.has_marker():
                 new_store.write_marker()
             moved = copy_blobs(self.node.blobs, new_store, self.root, self.say)
