@@ -11,7 +11,6 @@ import random
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -26,10 +25,10 @@ from hameau.ledger import service as ledger
 from hameau.node.blobs import load_store
 from hameau.node.datadir import open_node
 from hameau.node.db import transaction
-from tests import pg
+from tests.blobstores import seaweed  # noqa: F401  # the run's SeaweedFS cluster
 from tests.e2e.served import login_cookie, serve
 from tests.e2e.test_webdav import wait_for
-from tests.seaweed import SECRET_KEY, Cluster, seaweedfs
+from tests.seaweed import SECRET_KEY, Cluster
 
 pytestmark = pytest.mark.e2e
 
@@ -39,13 +38,11 @@ COMPARED = ("members", "file_entries", "file_versions", "notes", "note_updates",
             "messages", "ledger_entries", "ledger_accounts", "file_usage")  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Cluster]]:
-    why = pg.missing()
-    if why:
-        pytest.skip(why)
-    with pg.cluster() as database, seaweedfs(tmp_path_factory.mktemp("weed")) as store:
-        yield database.new_database(), store
+@pytest.fixture
+def engines(pg_url: str, request: pytest.FixtureRequest) -> tuple[str, Cluster]:
+    """The run's PostgreSQL (a database of this test's own) and SeaweedFS (a prefix of its own):
+    neither is restarted nor killed here."""
+    return pg_url, request.getfixturevalue("seaweed")
 
 
 def hameau(root: Path, *args: str, log: Path | None = None) -> subprocess.Popen[str]:
