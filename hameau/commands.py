@@ -240,8 +240,7 @@ def move_store(
     batch: Annotated[int, typer.Option(help="Rows per transaction.", min=1)] = 500,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Move a stopped node's database to PostgreSQL and/or its content to S3, verified,
-    resumable; then switch its settings."""
+    """Move a stopped node's database to PostgreSQL and/or its content to S3, verified, resumable."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from hameau.errors import HameauError
