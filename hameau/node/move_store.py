@@ -201,6 +201,18 @@ def _set_sequences(new: Engine, tables: list[Table]) -> None:
                 )  # fmt: skip
 
 
+def _empty_or_refuse(url: str) -> None:
+    """A move goes only to a database that holds no node."""
+    engine = make_engine(url)
+    try:
+        if migrate.current_revision(engine) is not None:
+            raise MoveRefused(
+                "The database --database names holds a node already; give an empty one."
+            )
+    finally:
+        engine.dispose()
+
+
 def _prepare_database(
     new: Engine, tables: list[Table], progress: dict[str, Any], root: Path
 ) -> None:
@@ -209,10 +221,7 @@ def _prepare_database(
     if progress.get("schema"):
         return
     if not progress.get("started_schema"):
-        if migrate.current_revision(new) is not None:
-            raise MoveRefused(
-                "The database --database names holds a node already; give an empty one."
-            )
+        _empty_or_refuse(str(new.url.render_as_string(hide_password=False)))
         progress["started_schema"] = True  # from now on, what is there is this move's
         _save_progress(root, progress)
     migrate.upgrade(new)
@@ -284,6 +293,8 @@ class Move:
                 f"Another move is in progress ({PROGRESS} in the data dir): run it again with"
                 f" the same options, or delete {PROGRESS} and {DONE_BLOBS} to start over."
             )
+        if self.target.database and not progress.get("started_schema"):
+            _empty_or_refuse(self.target.database)  # before hours of content are copied
         if not progress:
             progress = {"database": self.target.database, "blobs": self.target.blobs,
                         "s3": self.target.s3, "state": "copying"}  # fmt: skip

@@ -63,6 +63,7 @@ def test_a_served_node_is_not_moved(root: Path, pg_url: str) -> None:
 def test_a_database_that_holds_a_node_is_refused(root: Path, pg_url: str, tmp_path: Path) -> None:
     make_node(tmp_path / "other", database_url=pg_url).close()
     assert "holds a node already" in refused(root, "--database", pg_url)
+    assert not (root / "move-store.json").exists()  # refused before anything began
 
 
 def test_damaged_content_stops_the_move(root: Path, seaweed: Cluster) -> None:
