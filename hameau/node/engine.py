@@ -85,7 +85,7 @@ def make_engine(url: str, synchronous: str = "FULL", outages: Any = None) -> Eng
         # READ COMMITTED (PostgreSQL's default): a counter's UPDATE waits for the row's lock
         # and sees the committed value, as SQLite's single writer would have it.
         # The pool pings a connection before lending it: after the server restarted, the
-        # node finds it again by itself (a round trip per checkout: 0.1-0.25 ms on loopback, docs/scale.md).
+        # node finds it again by itself (a round trip per checkout: 0.1-0.25 ms here).
         engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
         from hameau.node.outages import Outages, watch_engine
 
