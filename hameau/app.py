@@ -31,6 +31,7 @@ from hameau.web.errors import HANDLERS
 from hameau.web.metrics import Metrics
 from hameau.web.middleware import CSRFCheck, RequestMetrics, ResponseHeaders, SmallBodies
 from hameau.web.openapi import describe
+from hameau.web.outages import OutageAnswers
 from hameau.web.templating import PACKAGE, Pages
 
 # Requests whose bodies are file content, streamed to their route (which bounds them by the
@@ -108,6 +109,7 @@ def _middleware(node: Node, csrf: CSRF, metrics: Metrics) -> list[Middleware]:
         Middleware(Compressed, minimum_size=500, compresslevel=6),
         Middleware(ResponseHeaders),
         Middleware(RequestMetrics, metrics=metrics),
+        Middleware(OutageAnswers),  # 503 from every door while the database is unreachable
         Middleware(
             SmallBodies,
             limit=settings.max_form_bytes,

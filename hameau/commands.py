@@ -9,7 +9,7 @@ import secrets
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -222,3 +222,70 @@ def check(
             else "Restore the files named above from their earlier versions, or delete them."
         )
         sys.exit(1)  # not typer.Exit: its code must reach the shell whatever the entry point
+
+
+def move_store(
+    database: Annotated[
+        str, typer.Option("--database", help="The PostgreSQL database to move to (empty).")
+    ] = "",
+    blobs: Annotated[
+        str,
+        typer.Option("--blobs", help="The S3 store to move the content to: s3://bucket/prefix."),
+    ] = "",
+    s3_endpoint: Annotated[str | None, typer.Option(help="The S3 store's address.")] = None,
+    s3_region: Annotated[str | None, typer.Option(help="The S3 store's region.")] = None,
+    s3_access_key: Annotated[
+        str | None, typer.Option(help="The S3 access key (the secret: HAMEAU_S3_SECRET_KEY).")
+    ] = None,
+    batch: Annotated[int, typer.Option(help="Rows per transaction.", min=1)] = 500,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Move a stopped node's database to PostgreSQL and/or its content to S3, verified, resumable."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from hameau.errors import HameauError
+    from hameau.models import metadata
+    from hameau.node import move_store as moving
+    from hameau.node.blobs import BlobError
+
+    settings = settings_for(data_dir)
+    try:
+        target = moving.target_for(settings, database, blobs, s3_endpoint, s3_region, s3_access_key)
+    except ValueError as error:
+        _fail(str(error))
+    with moving.holding(settings.data_dir, exclusive=True) as taken:
+        if not taken:
+            _fail(
+                "The node is being served: stop every `hameau serve` of this data dir, then run move-store again."
+            )
+        if moving.finished(settings.data_dir, target):
+            console.print("This move is done already: the node's settings name the new engines.")
+            return
+        node = datadir.open_node(settings)
+        try:
+            moving.Move(node, target, metadata(), _search_copier, batch, console.print).run()
+        except (moving.MoveRefused, HameauError, BlobError, SQLAlchemyError, OSError) as error:
+            _fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
+        finally:
+            node.close()
+    console.print(
+        "Moved: hameau.toml names the new engines; start `hameau serve`. The old database and"
+        " content are left as they were: delete them once you have checked the node."
+    )
+
+
+def _search_copier(connection: Any, rows: list[dict[str, Any]]) -> None:
+    """The search index's rows written by the search's own code on the new database."""
+    from sqlalchemy.orm import Session
+
+    from hameau.search import index
+
+    with Session(bind=connection) as session:
+        for row in rows:
+            index.put(session, row["kind"], row["ref"], row["owner_id"], row["title"], row["body"])
+        session.flush()
+
+
+def _fail(line: str) -> NoReturn:
+    console.print(line)
+    sys.exit(1)

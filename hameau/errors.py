@@ -88,8 +88,29 @@ class InsufficientStorage(HameauError):
     status = 507
 
 
+class StoreUnavailable(HameauError):
+    """The node's database or its content store cannot be reached for the moment (a server
+    restarting, a network cut): 503 with Retry-After; the request changed nothing."""
+
+    status = 503
+    retry_after = 30
+
+    def __init__(self, message: str, **params: Any):
+        super().__init__(message, headers={"Retry-After": str(self.retry_after)}, **params)
+
+
 # Said by every door when the disk (the content's or the database's) is full.
 DISK_FULL = N_(
     "The home server's disk is full: nothing of this was kept. Empty your trash or ask an admin"
     " to free some space, then try again."
+)
+
+# Said by every door while the node's database or content store cannot be reached.
+DATABASE_GAP = N_(
+    "The home server cannot reach its database at the moment; try again in a minute (nothing"
+    " of this request was recorded)."
+)
+CONTENT_GAP = N_(
+    "The home server cannot reach its file store at the moment; try again in a minute (nothing"
+    " of this request was recorded)."
 )

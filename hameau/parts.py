@@ -416,6 +416,11 @@ COMMANDS: tuple[Command, ...] = (
         "Serve the node's pages and APIs (HTTPS with --tls, or --cert and --key).",
     ),
     Command(
+        "move-store",
+        "hameau.commands:move_store",
+        "Move a stopped node's database to PostgreSQL and/or its content to S3, verified, resumable.",
+    ),
+    Command(
         "demo",
         "hameau.commands:demo",
         "Create a demo household (four people, devices, files, notes, events) and print the"

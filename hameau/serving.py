@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hameau.node.serve import listen_on, serve
+from hameau.node.serve import holding, listen_on, serve
 
 
 def tidy(node: object) -> None:
@@ -51,12 +51,20 @@ def _certificate(node: Any) -> tuple[str, str] | None:
 
 def run(node: Any) -> None:
     """Serve an opened node until a signal stops it."""
+    settings = node.settings
+    listener = listen_on(settings.host, settings.port)
+    certificate = _certificate(node)
+    with holding(node.layout.root, exclusive=False) as taken:  # a `move-store` waits for none
+        if not taken:
+            raise SystemExit("A `hameau move-store` is running on this data dir; wait for it.")
+        _serve(node, listener, certificate)
+
+
+def _serve(node: Any, listener: Any, certificate: tuple[str, str] | None) -> None:
     from hameau.app import create_app
     from hameau.node import reserve
 
     settings = node.settings
-    listener = listen_on(settings.host, settings.port)
-    certificate = _certificate(node)
     tidy(node)
     reserve.keep(node.layout.root)  # so a full disk can still be freed (node.reserve)
     app = create_app(node)

@@ -24,6 +24,7 @@ from hameau.node.identity import (
 )
 from hameau.node.layout import Layout, exists
 from hameau.node.models import NodeInfo
+from hameau.node.outages import Outages
 
 
 class NodeExists(Exception):
@@ -47,16 +48,24 @@ class Node:
     # What the assembly hands down to parts that must not import it (moving home: the export
     # and import of a member's environment); set by the app factory and the command line.
     assembled: dict[str, Any] = field(default_factory=dict)
+    # When the database or the content store was last found unreachable (node/outages.py).
+    outages: Outages = field(default_factory=Outages)
 
     @cached_property
     def blobs(self) -> BlobStore:
         """The content store the `blob_store` setting names."""
-        return load_store(self.settings.blob_store, self.layout.blobs, self.settings)
+        store = load_store(self.settings.blob_store, self.layout.blobs, self.settings)
+        store.outages = self.outages
+        return store
+
+    def store_at(self, url: str, settings: Any) -> BlobStore:
+        """Another content store for this node (`move-store`'s target), spooling in its folder."""
+        return load_store(url, self.layout.blobs, settings)
 
     @cached_property
     def group(self) -> GroupCommit:
         """Writes made durable together (see `node.group`): for many small writes at once."""
-        return GroupCommit(self.layout.database, self.layout.database_url)
+        return GroupCommit(self.layout.database, self.layout.database_url, self.outages)
 
     @cached_property
     def identity(self) -> NodeIdentity:
@@ -77,7 +86,8 @@ def init_node(settings: Settings, name: str) -> Node:
     name = name.strip()
     if not name:
         raise ValueError("The node needs a name.")
-    engine = make_engine(layout.database_url)
+    outages = Outages()
+    engine = make_engine(layout.database_url, outages=outages)
     if not layout.on_sqlite and migrate.current_revision(engine) is not None:
         engine.dispose()  # a database is one node's: never two data dirs on one
         raise NodeExists(
@@ -95,6 +105,7 @@ def init_node(settings: Settings, name: str) -> Node:
     with transaction(factory) as session:
         session.add(NodeInfo(id=1, name=name, public_key=identity.public_key_b64))
     node = Node(settings, layout, load_secret(layout.secret_file), engine, factory, name)
+    node.outages = outages
     node.identity = identity  # type: ignore[misc]
     return node
 
@@ -108,10 +119,13 @@ def open_node(settings: Settings, upgrade: bool = True) -> Node:
             " (or `hameau demo`)."
         )
     check_private(layout.key_file)
-    engine = make_engine(layout.database_url)
+    outages = Outages()
+    engine = make_engine(layout.database_url, outages=outages)
     if upgrade:
         migrate.upgrade(engine)
     factory = make_sessionmaker(engine)
     with factory() as session:
         info = session.scalars(select(NodeInfo)).one()
-    return Node(settings, layout, load_secret(layout.secret_file), engine, factory, info.name)
+    node = Node(settings, layout, load_secret(layout.secret_file), engine, factory, info.name)
+    node.outages = outages
+    return node

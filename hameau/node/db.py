@@ -96,8 +96,8 @@ class GroupCommit:
     """Transactions committed without their own fsync, made durable together: the database's
     writes through `run` are acknowledged only once the log holding them is on the disk."""
 
-    def __init__(self, database: Path, url: str) -> None:
-        self.engine: Engine = make_engine(url, synchronous="NORMAL")
+    def __init__(self, database: Path, url: str, outages: Any = None) -> None:
+        self.engine: Engine = make_engine(url, synchronous="NORMAL", outages=outages)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         # SQLite appends committed transactions to this file; one fsync of it covers them all.
         # PostgreSQL's commits are durable on return (its server groups their flushes itself).

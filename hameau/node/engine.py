@@ -74,16 +74,23 @@ def _begin_before_savepoint(connection: Any, _name: str) -> None:
         dbapi_connection.execute("BEGIN")
 
 
-def make_engine(url: str, synchronous: str = "FULL") -> Engine:
+def make_engine(url: str, synchronous: str = "FULL", outages: Any = None) -> Engine:
     """The engine of a node's database. ``synchronous`` is SQLite's (PostgreSQL's commits
-    are durable on return, its own group commit shares the flushes)."""
+    are durable on return, its own group commit shares the flushes). On PostgreSQL, a lost
+    server is `StoreUnavailable` (503), noted in ``outages`` (`node/outages.py`)."""
     if synchronous not in SYNCHRONOUS:
         raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
     if url.startswith("postgresql"):
         _check_driver()
         # READ COMMITTED (PostgreSQL's default): a counter's UPDATE waits for the row's lock
         # and sees the committed value, as SQLite's single writer would have it.
-        return create_engine(url, pool_pre_ping=False, pool_size=5, max_overflow=10)
+        # The pool pings a connection before lending it: after the server restarted, the
+        # node finds it again by itself (a round trip per checkout: 0.1-0.25 ms here).
+        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        from hameau.node.outages import Outages, watch_engine
+
+        watch_engine(engine, outages if outages is not None else Outages())
+        return engine
     engine = create_engine(url, pool_pre_ping=False)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas(synchronous))

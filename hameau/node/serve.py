@@ -6,10 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import fcntl
 import logging
+import os
 import re
 import resource
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
@@ -196,3 +201,22 @@ def serve(
     )
     logging.getLogger("uvicorn.access").addFilter(RedactSecrets())
     QuietServer(config).run(sockets=[listener])
+
+
+SERVING_LOCK = "serving.lock"  # shared by every `hameau serve`, exclusive for a move
+
+
+@contextmanager
+def holding(root: Path, exclusive: bool) -> Iterator[bool]:
+    """The data dir's serving lock: shared by every `hameau serve`, exclusive for a move.
+    Yields whether it was taken (never waits). Released by the kernel if the process dies."""
+    descriptor = os.open(root / SERVING_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(descriptor, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(descriptor)

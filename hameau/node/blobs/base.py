@@ -121,6 +121,9 @@ class BlobReader(Protocol):
 class BlobStore(ABC):
     """The interface every backend implements; see the module's docstring."""
 
+    # The node's `Outages` (node/outages.py), where a store that can be down (S3) notes it.
+    outages: Any = None
+
     @abstractmethod
     def writer(self) -> BlobWriter: ...
 

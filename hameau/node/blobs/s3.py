@@ -15,14 +15,16 @@ import hashlib
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import obstore
-from obstore.exceptions import NotFoundError
+from obstore.exceptions import BaseError, NotFoundError
 from obstore.store import S3Store
 
+from hameau.errors import CONTENT_GAP, StoreUnavailable
 from hameau.node.blobs.base import (
     CHUNK,
     VERIFY_FIRST,
@@ -43,6 +45,10 @@ PART = 8 << 20  # content above this goes up in parts of this size, several at o
 # Unfinished multipart uploads older than this are a killed write's: another process sharing
 # the bucket may be uploading the younger ones right now.
 UPLOAD_GRACE = timedelta(hours=1)
+# A store that does not answer is said so within seconds (obstore's defaults retry for
+# three minutes), so the household gets a 503 with a sentence, not a hung request.
+RETRIES = {"max_retries": 3, "retry_timeout": timedelta(seconds=20)}
+CONNECT_TIMEOUT = timedelta(seconds=5)
 
 
 class S3Writer(SpoolWriter):
@@ -101,7 +107,8 @@ class S3Reader(HashedReading):
 
     def read(self, size: int = -1) -> bytes:
         try:
-            data = bytes(self._file.read(None if size < 0 else size))
+            with self.store.reaching():
+                data = bytes(self._file.read(None if size < 0 else size))
         except (NotFoundError, FileNotFoundError):
             raise BlobDamaged(self.digest, "missing") from None
         return self._took(data, self._copy)
@@ -146,7 +153,11 @@ class S3BlobStore(BlobStore):
             region=self.region,
             access_key_id=self._keys[0] or None,
             secret_access_key=self._keys[1] or None,
-            client_options={"allow_http": self.endpoint.startswith("http://")},
+            client_options={
+                "allow_http": self.endpoint.startswith("http://"),
+                "connect_timeout": CONNECT_TIMEOUT,
+            },
+            retry_config=RETRIES,  # type: ignore[arg-type]
         )
         self.spool = folder / "tmp"
         self.spool.mkdir(parents=True, exist_ok=True)
@@ -161,15 +172,29 @@ class S3BlobStore(BlobStore):
             raise BlobError(f"not a blob name: {digest!r}")
         return f"blobs/{digest}"
 
+    @contextmanager
+    def reaching(self) -> Iterator[None]:
+        """The store's errors other than "not found" (refused, cut, 5xx after the retries):
+        `StoreUnavailable` (503), noted in the node's outages."""
+        try:
+            yield
+        except (NotFoundError, FileNotFoundError):
+            raise
+        except (BaseError, ConnectionError, TimeoutError) as error:
+            if self.outages is not None:
+                raise self.outages.note("content") from error
+            raise StoreUnavailable(CONTENT_GAP) from error
+
     def _upload(self, path: Path, digest: str, size: int) -> None:
-        obstore.put(
-            self.objects,
-            self.key(digest),
-            path,
-            use_multipart=size > PART,
-            chunk_size=PART,
-            max_concurrency=4,
-        )
+        with self.reaching():
+            obstore.put(
+                self.objects,
+                self.key(digest),
+                path,
+                use_multipart=size > PART,
+                chunk_size=PART,
+                max_concurrency=4,
+            )
 
     def writer(self) -> S3Writer:
         return S3Writer(self)
@@ -179,14 +204,16 @@ class S3BlobStore(BlobStore):
 
     def _head(self, key: str) -> BlobInfo | None:
         try:
-            meta = obstore.head(self.objects, key)
+            with self.reaching():
+                meta = obstore.head(self.objects, key)
         except (NotFoundError, FileNotFoundError):
             return None
         return BlobInfo(meta["size"], (meta["e_tag"], meta["last_modified"]))
 
     def read(self, digest: str) -> bytes:
         try:
-            return bytes(obstore.get(self.objects, self.key(digest)).bytes())
+            with self.reaching():
+                return bytes(obstore.get(self.objects, self.key(digest)).bytes())
         except (NotFoundError, FileNotFoundError):
             raise BlobError(f"blob {digest} is missing from the store") from None
 
@@ -197,10 +224,11 @@ class S3BlobStore(BlobStore):
         """None if the object is there and hashes to its name, else "missing" or "damaged"."""
         hashed = hashlib.sha256()
         try:
-            for chunk in obstore.get(self.objects, self.key(digest)).stream(CHUNK):
-                hashed.update(chunk)
-                if between is not None:
-                    between()
+            with self.reaching():
+                for chunk in obstore.get(self.objects, self.key(digest)).stream(CHUNK):
+                    hashed.update(chunk)
+                    if between is not None:
+                        between()
         except (NotFoundError, FileNotFoundError):
             return "missing"
         return None if hashed.hexdigest() == digest else "damaged"

@@ -1,7 +1,7 @@
 """ledger: the round a notary signed a position in (several notaries vote in rounds, issue 14)
 
 Revision ID: 0031
-Revises: 0029
+Revises: 0030
 Create Date: 2026-12-01
 """
 

@@ -1,0 +1,193 @@
+"""Faults on a served node on real engines (PostgreSQL 15 + SeaweedFS): PostgreSQL restarted
+(fast and immediate), a `hameau serve` process SIGKILLed mid-upload beside a second one, one
+volume server SIGKILLed then the whole object store down. Every door answers 503 with
+Retry-After and one sentence during a gap, never a 500; nothing acknowledged is lost; nothing
+partial is recorded; the node serves again without being restarted."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import caldav
+import httpx
+import pytest
+
+from hameau.accounts import members, tokens
+from hameau.node.blobs import load_store
+from hameau.node.db import transaction
+from tests import pg
+from tests.e2e.served import Served, login_cookie, serve
+from tests.e2e.test_webdav import raw_put, wait_for
+from tests.helpers import PASSWORD, add_member, make_node
+from tests.seaweed import SECRET_KEY, Cluster, seaweedfs
+
+pytestmark = pytest.mark.e2e
+
+ENV = {"HAMEAU_S3_SECRET_KEY": SECRET_KEY}
+# The sentence of each outage, in English or in the node's default French.
+SENTENCES = {
+    "database": ("cannot reach its database", "ne joint pas sa base de données"),
+    "file store": ("cannot reach its file store", "ne joint pas son stockage de fichiers"),
+}
+
+
+@pytest.fixture(scope="module")
+def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[pg.Cluster, Cluster]]:
+    """A PostgreSQL cluster and a SeaweedFS cluster of this module's own (they are restarted
+    and killed here)."""
+    why = pg.missing()
+    if why:
+        pytest.skip(why)
+    with pg.cluster() as database, seaweedfs(tmp_path_factory.mktemp("weed")) as store:
+        yield database, store
+
+
+@pytest.fixture(scope="module")
+def node(engines: tuple[pg.Cluster, Cluster], tmp_path_factory: pytest.TempPathFactory) -> Any:
+    database, store = engines
+    root = tmp_path_factory.mktemp("faults") / "node"
+    settings = {"database_url": database.new_database(), **store.settings("faults")}
+    made = make_node(root, **settings)
+    add_member(made, "alex")
+    with transaction(made.sessions) as session:
+        secret = tokens.create_token(session, members.find_member(session, "alex"), "dav")[1]
+    made.close()
+    lines = [f'{name} = "{value}"' for name, value in settings.items() if name != "s3_secret_key"]
+    (root / "hameau.toml").write_text("[node]\n" + "\n".join(lines) + "\n")
+    blobs = load_store(settings["blob_store"], root.parent / "reader", SimpleNamespace(**settings))
+    return SimpleNamespace(root=root, secret=secret, blobs=blobs, database=database, store=store)
+
+
+def doors(served: Served, node: Any, cookie: str) -> dict[str, httpx.Response]:
+    """One request through each door: a page, the API, WebDAV (read and write), CalDAV."""
+    member = {"cookies": {"hameau_session": cookie}, "timeout": 60}
+    app = ("alex", node.secret)
+    return {
+        "page": httpx.get(f"{served.url}/", **member),  # type: ignore[arg-type]
+        "api": httpx.get(f"{served.url}/api/files/mine/", auth=app, timeout=60),
+        "dav read": httpx.request(
+            "PROPFIND",
+            f"{served.url}/dav/files/mine/",
+            auth=app,
+            headers={"Depth": "1"},
+            timeout=60,
+        ),
+        "dav write": httpx.put(
+            f"{served.url}/dav/files/mine/gap.txt", content=b"x", auth=app, timeout=60
+        ),
+        "caldav": httpx.request(
+            "PROPFIND", f"{served.url}/dav/cal/alex/", auth=app, headers={"Depth": "0"}, timeout=60
+        ),
+    }
+
+
+def assert_unavailable(answers: dict[str, httpx.Response], what: str) -> None:
+    for door, answer in answers.items():
+        assert answer.status_code == 503, (door, answer.status_code, answer.text[:300])
+        assert answer.headers["retry-after"].isdigit(), door
+        said = answer.text.replace("&#39;", "'")
+        assert any(words in said for words in SENTENCES[what]), (door, said[:300])
+        assert "Traceback" not in answer.text, door
+
+
+def test_postgresql_restarted_every_door_says_503_then_serves_again(node: Any) -> None:
+    start = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
+    app = ("alex", node.secret)
+    with serve(node.root, env=ENV) as served:
+        cookie = login_cookie(served.url, "alex", PASSWORD)
+        calendar = caldav.DAVClient(url=f"{served.url}/dav/cal/", username="alex",
+                                    password=node.secret).calendar(url=f"{served.url}/dav/cal/alex/agenda/")  # fmt: skip
+        for number, mode in enumerate(("fast", "immediate")):
+            content = os.urandom(200_000)
+            put = httpx.put(f"{served.url}/api/files/mine/kept{number}.bin", content=content,
+                            auth=app, timeout=60)  # fmt: skip
+            assert put.status_code == 201, put.text
+            calendar.save_event(dtstart=start, dtend=start + timedelta(hours=1),
+                                summary=f"Avant l'arrêt {number}", uid=f"kept-{number}")  # fmt: skip
+            node.database.pg_ctl("-m", mode, "stop")
+            try:
+                assert_unavailable(doors(served, node, cookie), "database")
+            finally:
+                node.database.start()
+            again = doors(served, node, cookie)  # the same process, not restarted
+            assert {door: answer.status_code for door, answer in again.items()} == {
+                "page": 200, "api": 200, "dav read": 207, "dav write": 201 if number == 0 else 204,
+                "caldav": 207,
+            }  # fmt: skip
+            for each in range(number + 1):
+                got = httpx.get(f"{served.url}/api/files/mine/kept{each}.bin", auth=app)
+                assert got.status_code == 200
+            assert got.content == content
+            assert {event.icalendar_component["uid"] for event in calendar.events()} >= {
+                f"kept-{each}" for each in range(number + 1)
+            }
+        assert "Traceback" not in served.output()
+
+
+def test_a_process_killed_mid_upload_leaves_nothing_and_the_other_serves(node: Any) -> None:
+    """Two `hameau serve` on the same settings; one SIGKILLed while a large upload comes in
+    through the API and another through WebDAV: no row, no object, `hameau check` clean, and
+    the other process serves on."""
+    held = set(node.blobs.stored())
+    spool = node.root / "blobs" / "tmp"
+    with serve(node.root, env=ENV) as doomed, serve(node.root, env=ENV) as survivor:
+        cuts = [
+            raw_put(doomed, "/api/files/mine/cut-api.bin", node.secret, 64 << 20, b"a" * (4 << 20)),
+            raw_put(doomed, "/dav/files/mine/cut-dav.bin", node.secret, 64 << 20, b"d" * (4 << 20)),
+        ]
+        assert wait_for(lambda: len(list(spool.glob("upload-*"))) >= 2, 30), "no upload began"
+        doomed.process.send_signal(signal.SIGKILL)
+        doomed.process.wait()
+        for connection in cuts:
+            connection.close()
+        with httpx.Client(base_url=survivor.url, auth=("alex", node.secret), timeout=60) as http:
+            content = os.urandom(3 << 20)
+            assert http.put("/api/files/mine/after-kill.bin", content=content).status_code == 201
+            assert http.get("/api/files/mine/after-kill.bin").content == content
+            listing = http.get("/api/files/mine/").text
+            assert "cut-api.bin" not in listing and "cut-dav.bin" not in listing
+            for path in ("/api/files/mine/cut-api.bin", "/dav/files/mine/cut-dav.bin"):
+                assert http.get(path).status_code == 404
+    assert set(node.blobs.stored()) == held | {hashlib.sha256(content).hexdigest()}
+    check = subprocess.run(
+        [sys.executable, "-m", "hameau", "check", "--data-dir", str(node.root)],
+        capture_output=True, text=True, env={**os.environ, **ENV}, timeout=300,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_a_volume_server_lost_then_the_whole_store_down(node: Any) -> None:
+    """One volume server of three SIGKILLed: uploads and downloads go on, verified. Then every
+    SeaweedFS process stopped: uploads and downloads answer 503 with a sentence, and nothing
+    of a refused upload is recorded. (Last in the module: the store stays down.)"""
+    with serve(node.root, env=ENV) as served:
+        http = httpx.Client(base_url=served.url, auth=("alex", node.secret), timeout=120)
+        before = os.urandom(1 << 20)
+        assert http.put("/api/files/mine/before.bin", content=before).status_code == 201
+        node.store.kill_volume(next(iter(node.store.volumes)))
+        for number in range(3):
+            after = os.urandom((1 << 20) + number)
+            assert http.put(f"/api/files/mine/v{number}.bin", content=after).status_code == 201
+            assert http.get(f"/api/files/mine/v{number}.bin").content == after
+            assert node.blobs.verify(hashlib.sha256(after).hexdigest()) is None
+        assert http.get("/api/files/mine/before.bin").content == before
+        node.store.stop()  # the whole store down
+        refused = {
+            "api write": http.put("/api/files/mine/lost.bin", content=b"l" * 100_000),
+            "dav write": http.put("/dav/files/mine/lost-dav.bin", content=b"d" * 100_000),
+            "api read": http.get("/api/files/mine/before.bin"),
+            "dav read": http.get("/dav/files/mine/before.bin"),
+        }
+        assert_unavailable(refused, "file store")
+        listing = http.get("/api/files/mine/")  # the database still answers
+        assert listing.status_code == 200
+        assert "lost.bin" not in listing.text and "lost-dav.bin" not in listing.text
+        assert "Traceback" not in served.output()
