@@ -12,6 +12,7 @@ WsgiDAV untouched, which answers it as before.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import datetime
@@ -19,6 +20,7 @@ import functools
 import posixpath
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +33,7 @@ from wsgidav.util import checked_etag
 from hameau.accounts import tokens
 from hameau.accounts.models import Member
 from hameau.errors import HameauError
-from hameau.files import paths
+from hameau.files import paths, small_put
 from hameau.files import service as files
 from hameau.files.dav import _Context, _Upload, lock_key, recorded
 from hameau.files.models import FileEntry
@@ -59,6 +61,7 @@ class Asked:
     declared: int | None
     content_type: str
     conditions: dict[str, str]  # If-Match and the like, as WSGI names them
+    expects: bool = False  # `Expect: 100-continue`: the body only once the PUT is accepted
 
 
 @dataclass
@@ -115,7 +118,7 @@ def asked(scope: dict[str, Any], mount: str) -> Asked | None:
                   if name in headers}  # fmt: skip
     kind = headers.get(b"content-type", b"").decode("latin-1").split(";")[0]
     size = int(declared) if declared else None
-    return Asked(top, parts, *credentials, size, kind, conditions)
+    return Asked(top, parts, *credentials, size, kind, conditions, b"expect" in headers)
 
 
 def find(node: Node, put: Asked) -> Found | None:
@@ -227,6 +230,18 @@ async def _received(receive: Callable[..., Any], upload: _Upload) -> bool:
             return True
 
 
+async def _whole(receive: Callable[..., Any]) -> bytes | None:
+    """A small body read whole, in the event loop; None if the client left before its end."""
+    pieces = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        pieces.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(pieces)
+
+
 class NativePut:
     """In front of the WebDAV app: the PUTs `asked` takes are served here (see the module's
     docstring); everything else, and every PUT WsgiDAV must judge, goes on to ``app``."""
@@ -241,8 +256,17 @@ class NativePut:
             self._date = (int(now), util.get_rfc1123_time(now).encode())
         return now, self._date[1]
 
+    _hops: ThreadPoolExecutor | None = None  # the small PUTs' one hop (see `_small`)
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         put = asked(scope, self.mount) if scope["type"] == "http" else None
+        if put is not None and self._takes_small(put):
+            body = await _whole(receive)
+            if body is None:
+                return  # the client left mid-body: nothing was kept
+            if await self._small(put, body, send):
+                return
+            receive = small_put.replayed(body, receive)  # the usual way reads it again
         found = await anyio.to_thread.run_sync(find, self.node, put) if put else None
         reply: Any = PASS
         if put is not None and found is not None and conditions_hold(put, found):
@@ -251,6 +275,28 @@ class NativePut:
             await self.app(scope, receive, send)
         elif reply is not None:  # None: the client left mid-body, nothing was kept
             await send_answer(send, reply)
+
+    def _takes_small(self, put: Asked) -> bool:
+        if put.expects or not small_put.taken(put.parts[-1], put.content_type, put.declared):
+            return False
+        return bool(self.node.group.takes_direct)
+
+    async def _small(self, put: Asked, body: bytes, send: Any) -> bool:
+        """A small new file in one hop to a worker thread and one batch (`small_put`):
+        True once answered, False when the usual way must take it (nothing recorded)."""
+        if len(body) != put.declared:
+            return False
+        if self._hops is None:
+            self._hops = ThreadPoolExecutor(8, thread_name_prefix="dav-put")
+        locks = self.provider.lock_manager
+        loop = asyncio.get_running_loop()
+        digest = await loop.run_in_executor(
+            self._hops, small_put.written, self.node, locks, put, body
+        )
+        if digest is None:
+            return False
+        await send_answer(send, succeeded(True, digest, *self._now()))
+        return True
 
     async def _serve(self, put: Asked, found: Found, receive: Any) -> Any:
         """The answer to send, None if the client left, or PASS (nothing read yet)."""
