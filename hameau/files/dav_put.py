@@ -12,7 +12,6 @@ WsgiDAV untouched, which answers it as before.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import datetime
@@ -20,7 +19,6 @@ import functools
 import posixpath
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -256,8 +254,6 @@ class NativePut:
             self._date = (int(now), util.get_rfc1123_time(now).encode())
         return now, self._date[1]
 
-    _hops: ThreadPoolExecutor | None = None  # the small PUTs' one hop (see `_small`)
-
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         put = asked(scope, self.mount) if scope["type"] == "http" else None
         if put is not None and self._takes_small(put):
@@ -282,17 +278,12 @@ class NativePut:
         return bool(self.node.group.takes_direct)
 
     async def _small(self, put: Asked, body: bytes, send: Any) -> bool:
-        """A small new file in one hop to a worker thread and one batch (`small_put`):
+        """A small new file through the group commit's thread, in one batch (`small_put`):
         True once answered, False when the usual way must take it (nothing recorded)."""
         if len(body) != put.declared:
             return False
-        if self._hops is None:
-            self._hops = ThreadPoolExecutor(8, thread_name_prefix="dav-put")
         locks = self.provider.lock_manager
-        loop = asyncio.get_running_loop()
-        digest = await loop.run_in_executor(
-            self._hops, small_put.written, self.node, locks, put, body
-        )
+        digest = await small_put.written_soon(self.node, locks, put, body)
         if digest is None:
             return False
         await send_answer(send, succeeded(True, digest, *self._now()))

@@ -16,10 +16,12 @@ still there, in the row's INSERT itself.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
 import mimetypes
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -206,24 +208,61 @@ def _row(cursor: Any, sql: str, params: tuple[Any, ...]) -> Any:
     return cursor.execute(sql, params).fetchone()
 
 
-def written(node: Node, locks: Any, put: Any, body: bytes) -> str | None:
-    """The PUT made durable and recorded in the batch of the moment: the content's digest,
-    or None when the usual way must take it (nothing was recorded)."""
-    writer = node.blobs.writer()
-    write = None
-    try:
-        writer.write(body)
-        writer.commit(later=True)  # hashed only: the batch makes it durable
-        write = SmallPut(node, locks, put, writer)
-        if node.group.run_direct(node.blobs, write):
-            return write.digest
-    except Exception:  # noqa: S110  # whatever it was, the usual way says it
-        pass
-    finally:
+class _Queued:
+    """One PUT through the group commit's writer thread (`db.GroupCommit.queue`): its
+    content written and hashed there, its outcome handed to ``done`` (the digest, or None
+    when the usual way must take it: nothing was recorded)."""
+
+    def __init__(self, node: Node, locks: Any, put: Any, body: bytes) -> None:
+        self.node, self.locks, self.put, self.body = node, locks, put, body
+        self.writer: BlobWriter | None = None
+
+    def prepare(self) -> SmallPut:
+        self.writer = self.node.blobs.writer()
+        self.writer.write(self.body)  # a full disk: nothing kept, the usual way says so
+        self.writer.commit(later=True)  # hashed only: the batch makes it durable
+        return SmallPut(self.node, self.locks, self.put, self.writer)
+
+    def outcome(self, write: Any, recorded: bool) -> str | None:
         if write is not None:
             write.release()
-    writer.abort()  # its temp file, if it was not put in place
-    return None
+        if recorded:
+            return str(write.digest)
+        if self.writer is not None:
+            self.writer.abort()  # its temp file, if it was not put in place
+        return None
+
+
+def written(node: Node, locks: Any, put: Any, body: bytes) -> str | None:
+    """The PUT made durable and recorded in the batch of the moment: the content's digest,
+    or None when the usual way must take it (nothing was recorded). Waits for it."""
+    queued, done = _Queued(node, locks, put, body), threading.Event()
+    answer: list[str | None] = []
+
+    def finish(write: Any, recorded: bool, _error: BaseException | None) -> None:
+        answer.append(queued.outcome(write, recorded))
+        done.set()
+
+    node.group.queue.put(node.blobs, queued.prepare, finish)
+    done.wait()
+    return answer[0]
+
+
+async def written_soon(node: Node, locks: Any, put: Any, body: bytes) -> str | None:
+    """`written` from the event loop: no worker thread of its own, woken once answered."""
+    queued, loop = _Queued(node, locks, put, body), asyncio.get_running_loop()
+    future: asyncio.Future[str | None] = loop.create_future()
+
+    def finish(write: Any, recorded: bool, _error: BaseException | None) -> None:
+        loop.call_soon_threadsafe(_settle, future, queued.outcome(write, recorded))
+
+    node.group.queue.put(node.blobs, queued.prepare, finish)
+    return await future
+
+
+def _settle(future: asyncio.Future[str | None], digest: str | None) -> None:
+    if not future.done():  # the request's task may have been cancelled meanwhile
+        future.set_result(digest)
 
 
 def replayed(body: bytes, receive: Any) -> Any:

@@ -8,12 +8,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine, MetaData
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from hameau.node.direct import DirectQueue, DirectWrite, checked, written
 from hameau.node.engine import SYNCHRONOUS, UTCDateTime, make_engine, utcnow
 from hameau.node.group import GroupSync, fsync_file
 
@@ -81,21 +82,6 @@ def retrying(factory: sessionmaker[Session], work: Callable[[Session], T], attem
     raise AssertionError("unreachable")
 
 
-class DirectWrite(Protocol):
-    """A small write whose statements run on SQLite's own connection, no ORM session (the
-    many small WebDAV PUTs of a photo archive, `files/small_put.py`). In its batch, `check`
-    runs first in a read transaction for the whole batch (who, where, room: False, nothing
-    is written and its content is not put in place), then, once the content of every write
-    accepted is on the disk, `write` in a savepoint of the batch's one write transaction.
-    ``batch``: what the batch's writes share (bytes accepted so far, a name read once)."""
-
-    writer: BlobWriter
-
-    def check(self, cursor: Any, batch: dict[str, Any]) -> bool: ...
-
-    def write(self, cursor: Any, batch: dict[str, Any]) -> None: ...
-
-
 @dataclass
 class _Batched:
     """One write waiting for the next batch: its content and its transaction's work (a
@@ -122,6 +108,7 @@ class GroupCommit:
         on_sqlite = self.engine.dialect.name == "sqlite"
         self.log = GroupSync(lambda _items: fsync_file(wal) if on_sqlite else None)
         self.batch = GroupSync(self._write_batch)  # content and rows, for many small writes
+        self.queue = DirectQueue(self._run_queued)  # the small WebDAV PUTs' writer thread
 
     def run_with_content(
         self, blobs: BlobStore, writer: BlobWriter, work: Callable[[Session], T]
@@ -155,13 +142,22 @@ class GroupCommit:
             raise job.error
         return bool(job.result)
 
-    def _write_batch(self, jobs: list[_Batched]) -> None:
+    def _run_queued(self, blobs: BlobStore, writes: list[DirectWrite]) -> list[_Batched]:
+        """The writes the queue's thread took at once, in the batch of the moment."""
+        jobs = [_Batched(blobs, write.writer, None, write) for write in writes]
+        self.batch.sync(jobs)
+        return jobs
+
+    def _write_batch(self, items: list[Any]) -> None:
         """Run by one caller for the batch (see `run_with_content`); a failure before the
         transaction fails them all, a write's own failure only that write."""
+        jobs: list[_Batched] = []
+        for item in items:  # one write, or the queue's writes taken at once
+            jobs.extend(item if isinstance(item, list) else [item])
         direct = [job for job in jobs if job.direct is not None]
         shared: dict[str, Any] = {}
         if direct:
-            _checked(self.engine, direct, shared)
+            checked(self.engine, direct, shared)
         kept = [job for job in jobs if job.direct is None or job.result]
         if kept:
             kept[0].blobs.settle_small([job.writer for job in kept])
@@ -169,7 +165,7 @@ class GroupCommit:
         if through_orm:
             retrying(self.sessions, lambda session: self._each(session, through_orm))
         if len(through_orm) < len(kept):
-            _written(self.engine, [job for job in kept if job.direct is not None], shared)
+            written(self.engine, [job for job in kept if job.direct is not None], shared)
         self.log.sync()
 
     @staticmethod
@@ -201,62 +197,5 @@ class GroupCommit:
         self.log.sync()
 
     def close(self) -> None:
+        self.queue.stop()
         self.engine.dispose()
-
-
-def _checked(engine: Engine, jobs: list[_Batched], shared: dict[str, Any]) -> None:
-    """Each direct write's `check`, in one read transaction for the batch (on the driver's
-    connection: pysqlite's own BEGIN is bypassed, as `_begin_before_savepoint` does)."""
-    raw = engine.raw_connection()
-    driver: Any = raw.driver_connection
-    try:
-        driver.execute("BEGIN")
-        cursor = driver.cursor()
-        for job in jobs:
-            assert job.direct is not None
-            try:
-                job.result = job.direct.check(cursor, shared)
-            except Exception as error:  # this write only; the others go on
-                job.result, job.error = False, error
-        driver.execute("COMMIT")  # reads, and an app password's last use at most
-    finally:
-        raw.close()  # back to the pool, rolled back if the commit was not reached
-
-
-def _written(engine: Engine, jobs: list[_Batched], shared: dict[str, Any]) -> None:
-    """The direct writes' statements in one write transaction, each in a savepoint (a
-    refused write leaves the others), again from the start if SQLite says "locked". A
-    failure of the whole is each direct write's, not the batch's others (already committed)."""
-    for attempt in range(8):
-        raw = engine.raw_connection()
-        driver: Any = raw.driver_connection
-        try:
-            driver.execute("BEGIN IMMEDIATE")  # the write lock now: no snapshot to go stale
-            _each_direct(driver.cursor(), jobs, shared)
-            driver.execute("COMMIT")
-            return
-        except Exception as error:  # sqlite3's own errors: "database is locked", a full disk
-            if driver.in_transaction:
-                driver.execute("ROLLBACK")
-            if "locked" not in str(error) or attempt == 7:
-                for job in jobs:
-                    job.result, job.error = False, error
-                return
-        finally:
-            raw.close()
-        time.sleep(0.01 * (attempt + 1))
-
-
-def _each_direct(cursor: Any, jobs: list[_Batched], shared: dict[str, Any]) -> None:
-    for job in jobs:
-        assert job.direct is not None
-        job.result, job.error = True, None  # a retried transaction runs them all again
-        cursor.execute("SAVEPOINT direct_write")
-        try:
-            job.direct.write(cursor, shared)
-        except Exception as error:  # this write refused: not the others
-            if "locked" in str(error):
-                raise  # the whole transaction again
-            cursor.execute("ROLLBACK TO direct_write")
-            job.result, job.error = False, error
-        cursor.execute("RELEASE direct_write")
