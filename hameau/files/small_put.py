@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import mimetypes
@@ -254,7 +255,9 @@ async def written_soon(node: Node, locks: Any, put: Any, body: bytes) -> str | N
     future: asyncio.Future[str | None] = loop.create_future()
 
     def finish(write: Any, recorded: bool, _error: BaseException | None) -> None:
-        loop.call_soon_threadsafe(_settle, future, queued.outcome(write, recorded))
+        digest = queued.outcome(write, recorded)
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+            loop.call_soon_threadsafe(_settle, future, digest)
 
     node.group.queue.put(node.blobs, queued.prepare, finish)
     return await future

@@ -7,11 +7,14 @@ thread of its own, and the event loop is woken once its answer is ready.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
+
+log = logging.getLogger("hameau.group")
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -43,7 +46,8 @@ class Job(Protocol):
 
 
 Prepare = Callable[[], DirectWrite | None]  # in the thread: the write (its content hashed)
-Finish = Callable[[DirectWrite | None, bool, BaseException | None], None]  # its outcome
+# Its outcome, handed to its caller (an event loop's future): must not raise.
+Finish = Callable[[DirectWrite | None, bool, BaseException | None], None]
 
 
 class DirectQueue:
@@ -58,9 +62,9 @@ class DirectQueue:
         self._starting = threading.Lock()
 
     def put(self, blobs: BlobStore, prepare: Prepare, finish: Finish) -> None:
-        if self._thread is None:
+        if self._thread is None or not self._thread.is_alive():
             with self._starting:
-                if self._thread is None:
+                if self._thread is None or not self._thread.is_alive():
                     self._thread = threading.Thread(
                         target=self._serve, name="direct-writes", daemon=True
                     )
@@ -79,10 +83,12 @@ class DirectQueue:
                     taken.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            if None in taken:  # stopped (the node closes): what came before still runs
+            try:
                 self._take([item for item in taken if item is not None])
+            except Exception:  # a bug: logged, and the thread goes on serving the others
+                log.exception("a batch of direct writes failed")
+            if None in taken:  # stopped (the node closes): what came before it has run
                 return
-            self._take(taken)
 
     def _take(self, taken: list[Any]) -> None:
         """Prepare what was taken, run it as one batch, give each its outcome."""
