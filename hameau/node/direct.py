@@ -97,10 +97,10 @@ class DirectQueue:
             try:
                 write = prepare()
             except Exception as error:  # this write's (a full disk): the others go on
-                finish(None, False, error)
+                _tell(finish, None, False, error)
                 continue
             if write is None:
-                finish(None, False, None)
+                _tell(finish, None, False, None)
             else:
                 ready.append((write, finish))
         if not ready:
@@ -109,10 +109,19 @@ class DirectQueue:
             jobs = self._run(taken[0][0], [write for write, _ in ready])
         except Exception as error:  # the batch's content or log could not be synced
             for write, finish in ready:
-                finish(write, False, error)
+                _tell(finish, write, False, error)
             return
         for job, (write, finish) in zip(jobs, ready, strict=True):
-            finish(write, bool(job.result) and job.error is None, job.error)
+            _tell(finish, write, bool(job.result) and job.error is None, job.error)
+
+
+def _tell(finish: Finish, write: DirectWrite | None, ok: bool, error: BaseException | None) -> None:
+    """Hand a write its outcome; a caller that cannot take it (its loop closed) is logged and
+    the others still hear of theirs."""
+    try:
+        finish(write, ok, error)
+    except Exception:
+        log.exception("the outcome of a direct write could not be handed over")
 
 
 def checked(engine: Engine, jobs: list[Job], shared: dict[str, Any]) -> None:
