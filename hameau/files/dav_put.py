@@ -8,6 +8,10 @@ plan and record, the same error pages. Whatever else, and every refusal known be
 body is read (no or a wrong password, no folder there, a folder at the path, an `If:`
 header, a lock in the way, a failed If-Match, a quota the declared size exceeds), goes to
 WsgiDAV untouched, which answers it as before.
+
+A small new file (`small_put.taken`) is tried first in one hop: its body read, then one
+batch of the group commit's writer thread checks and records it (`small_put`); whatever that
+path does not take goes on here with its body given again, as if nothing had happened.
 """
 
 from __future__ import annotations
