@@ -11,7 +11,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 log = logging.getLogger("hameau.group")
@@ -55,7 +55,7 @@ class DirectQueue:
     prepares each (its content into a temp file), runs them as one batch (``run``), and
     hands each its outcome. It waits on its queue in between: no wake-up while idle."""
 
-    def __init__(self, run: Callable[[BlobStore, list[DirectWrite]], list[Job]]) -> None:
+    def __init__(self, run: Callable[[BlobStore, list[DirectWrite]], Sequence[Job]]) -> None:
         self._run = run
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -124,7 +124,7 @@ def _tell(finish: Finish, write: DirectWrite | None, ok: bool, error: BaseExcept
         log.exception("the outcome of a direct write could not be handed over")
 
 
-def checked(engine: Engine, jobs: list[Job], shared: dict[str, Any]) -> None:
+def checked(engine: Engine, jobs: Sequence[Job], shared: dict[str, Any]) -> None:
     """Each direct write's `check`, in one read transaction for the batch (on the driver's
     connection: pysqlite's own BEGIN is bypassed, as `_begin_before_savepoint` does)."""
     raw = engine.raw_connection()
@@ -143,7 +143,7 @@ def checked(engine: Engine, jobs: list[Job], shared: dict[str, Any]) -> None:
         raw.close()  # back to the pool, rolled back if the commit was not reached
 
 
-def written(engine: Engine, jobs: list[Job], shared: dict[str, Any]) -> None:
+def written(engine: Engine, jobs: Sequence[Job], shared: dict[str, Any]) -> None:
     """The direct writes' statements in one write transaction, each in a savepoint (a
     refused write leaves the others), again from the start if SQLite says "locked". A
     failure of the whole is each direct write's, not the batch's others (already committed)."""
@@ -167,7 +167,7 @@ def written(engine: Engine, jobs: list[Job], shared: dict[str, Any]) -> None:
         time.sleep(0.01 * (attempt + 1))
 
 
-def _each_direct(cursor: Any, jobs: list[Job], shared: dict[str, Any]) -> None:
+def _each_direct(cursor: Any, jobs: Sequence[Job], shared: dict[str, Any]) -> None:
     for job in jobs:
         assert job.direct is not None
         job.result, job.error = True, None  # a retried transaction runs them all again
