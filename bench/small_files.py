@@ -9,10 +9,12 @@ acknowledges a PUT only once its content and its row are durable (they survive a
 cut); mod_dav_fs writes the file and answers, leaving the disk to flush it later.
 
 With `--client rclone`, each round is `rclone copy` of a folder of such files with 8
-transfers at once, as a household would send a photo archive.
+transfers at once, as a household would send a photo archive. With `--compare PATH`, a
+second node served from another checkout (its own code: an earlier commit) takes its rounds
+too, between the same Apache rounds: a before/after under the same load.
 
 Prints one JSON line.   .venv/bin/python bench/small_files.py [--files 400] [--rounds 3]
-                                                           [--client http|rclone]
+                                         [--client http|rclone] [--compare ../other-checkout]
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -145,6 +147,17 @@ def http_connection(port: int) -> Iterator[http.client.HTTPConnection]:
         connection.close()
 
 
+def served_node(running: ExitStack, work: Path, tree: Path | None) -> tuple[str, str, int]:
+    """A node with a member, served from this checkout or from ``tree`` (its own code):
+    its WebDAV address, the member's app password and the server's process id."""
+    work.mkdir()
+    data, secret = node_with_member(work)
+    command = [sys.executable, "-m", "hameau", "serve", "--data-dir", str(data)]
+    env = None if tree is None else {**os.environ, "PYTHONPATH": str(tree.resolve())}
+    served = running.enter_context(process(command, env=env, cwd=tree))
+    return f"{served.url}/dav/files", secret, served.pid
+
+
 def node_with_member(work: Path) -> tuple[Path, str]:
     data = work / "node"
     node = make_node(data)
@@ -169,25 +182,35 @@ def rclone_rate(source: Path, url: str, user: str, secret: str, target: str) -> 
     return len(list(source.iterdir())) / (time.perf_counter() - started)
 
 
-def measure(options: argparse.Namespace, work: Path, ours: str, secret: str,
-            theirs: str | None, pid: int) -> dict[str, list[float]]:  # fmt: skip
-    """Rounds alternating between the node and Apache; files per second of each round, and
-    the node's CPU per file (ms, from /proc) in each of its rounds."""
+def node_round(options: argparse.Namespace, source: Path, node: tuple[str, str, int],
+               round_: int, runs: dict[str, list[float]], key: str) -> None:  # fmt: skip
+    """One round on a served node: files per second, and its CPU per file (ms, /proc)."""
+    url, secret, pid = node
     auth = base64.b64encode(f"alex:{secret}".encode()).decode()
     mine = {"Authorization": f"Basic {auth}", "Content-Type": "application/octet-stream"}
+    cpu = read_process(pid).cpu_seconds
+    if options.client == "rclone":
+        runs[key].append(rclone_rate(source, url, "alex", secret, f"mine/r{round_}"))
+    else:
+        seconds = put_many(f"{url}/mine", f"r{round_}", options.files, mine)
+        runs[key].append(options.files / seconds)
+    runs[f"{key}_cpu_ms"].append((read_process(pid).cpu_seconds - cpu) * 1000 / options.files)
+
+
+def measure(options: argparse.Namespace, work: Path, nodes: dict[str, tuple[str, str, int]],
+            theirs: str | None) -> dict[str, list[float]]:  # fmt: skip
+    """Rounds alternating between the node(s) and Apache; files per second of each round,
+    and each node's CPU per file (ms, from /proc) in each of its rounds."""
     source = work / "source"
     source.mkdir()
     for number in range(options.files):
         (source / f"photo-{number:05}.jpg").write_bytes(os.urandom(SIZE))
-    runs: dict[str, list[float]] = {"hameau": [], "apache": [], "cpu_ms": []}
+    runs: dict[str, list[float]] = {"apache": []}
+    for key in nodes:
+        runs[key], runs[f"{key}_cpu_ms"] = [], []
     for round_ in range(options.rounds):
-        cpu = read_process(pid).cpu_seconds
-        if options.client == "rclone":
-            runs["hameau"].append(rclone_rate(source, ours, "alex", secret, f"mine/r{round_}"))
-        else:
-            seconds = put_many(f"{ours}/mine", f"r{round_}", options.files, mine)
-            runs["hameau"].append(options.files / seconds)
-        runs["cpu_ms"].append((read_process(pid).cpu_seconds - cpu) * 1000 / options.files)
+        for key, node in nodes.items():
+            node_round(options, source, node, round_, runs, key)
         if theirs is None:
             continue
         if options.client == "rclone":
@@ -204,6 +227,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--client", choices=("http", "rclone"), default="http",
                         help="http: 8 kept-alive connections; rclone: `rclone copy --transfers 8`")  # fmt: skip
+    parser.add_argument("--compare", type=Path, default=None,
+                        help="another checkout whose node takes its rounds too (before/after)")  # fmt: skip
     options = parser.parse_args()
     result: dict[str, object] = {"bench": "small_files", "client": options.client, "size_bytes": SIZE,
                                  "at_once": AT_ONCE, "files_per_round": options.files,
@@ -212,21 +237,31 @@ def main() -> None:
         work = Path(folder)
         # apache2's www-data must reach its folder here (the node's own data dir stays 0700)
         os.chmod(work, 0o755)  # noqa: S103
-        data, secret = node_with_member(work)
-        command = [sys.executable, "-m", "hameau", "serve", "--data-dir", str(data)]
-        with process(command) as served, apache(work) as theirs:
-            runs = measure(options, work, f"{served.url}/dav/files", secret, theirs, served.pid)
+        with ExitStack() as running:
+            nodes = {"hameau": served_node(running, work / "this", None)}
+            if options.compare is not None:
+                nodes["compared"] = served_node(running, work / "compared", options.compare)
+                result["compared_tree"] = str(options.compare.resolve())
+            theirs = running.enter_context(apache(work))
+            runs = measure(options, work, nodes, theirs)
     ours = statistics.median(runs["hameau"])
     result["hameau_files_per_s"] = round(ours, 1)
     result["hameau_ms_per_file"] = round(1000 / ours, 1)
-    result["hameau_cpu_ms_per_file"] = round(statistics.median(runs["cpu_ms"]), 2)
+    result["hameau_cpu_ms_per_file"] = round(statistics.median(runs["hameau_cpu_ms"]), 2)
+    if options.compare is not None:
+        result["compared_files_per_s"] = round(statistics.median(runs["compared"]), 1)
+        result["compared_cpu_ms_per_file"] = round(statistics.median(runs["compared_cpu_ms"]), 2)
     if runs["apache"]:
         apache_rate = statistics.median(runs["apache"])
         result["apache_files_per_s"] = round(apache_rate, 1)
         result["apache_ms_per_file"] = round(1000 / apache_rate, 1)
         result["hameau_vs_apache"] = round(ours / apache_rate, 2)
+        if options.compare is not None:
+            rate = statistics.median(runs["compared"])
+            result["compared_vs_apache"] = round(rate / apache_rate, 2)
     else:
         result["apache"] = "apache2 not installed (apt-get install -y apache2)"
+    result["load_average"] = os.getloadavg()[0]
     print(json.dumps(result))
 
 

@@ -84,6 +84,11 @@ class DatabaseLockStorage:
             self._locks = retrying(self.node.sessions, load)
         return self._locks
 
+    def holds_any(self) -> bool:
+        """Whether any lock is held at all (a small PUT then skips its folder's check)."""
+        with self._guard:
+            return bool(self._live())
+
     def get(self, token: str) -> dict[str, Any] | None:
         with self._guard:
             lock = self._live().get(token)

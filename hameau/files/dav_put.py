@@ -8,6 +8,10 @@ plan and record, the same error pages. Whatever else, and every refusal known be
 body is read (no or a wrong password, no folder there, a folder at the path, an `If:`
 header, a lock in the way, a failed If-Match, a quota the declared size exceeds), goes to
 WsgiDAV untouched, which answers it as before.
+
+A small new file (`small_put.taken`) is tried first in one hop: its body read, then one
+batch of the group commit's writer thread checks and records it (`small_put`); whatever that
+path does not take goes on here with its body given again, as if nothing had happened.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from wsgidav.util import checked_etag
 from hameau.accounts import tokens
 from hameau.accounts.models import Member
 from hameau.errors import HameauError
-from hameau.files import paths
+from hameau.files import paths, small_put
 from hameau.files import service as files
 from hameau.files.dav import _Context, _Upload, lock_key, recorded
 from hameau.files.models import FileEntry
@@ -59,6 +63,7 @@ class Asked:
     declared: int | None
     content_type: str
     conditions: dict[str, str]  # If-Match and the like, as WSGI names them
+    expects: bool = False  # `Expect: 100-continue`: the body only once the PUT is accepted
 
 
 @dataclass
@@ -115,7 +120,7 @@ def asked(scope: dict[str, Any], mount: str) -> Asked | None:
                   if name in headers}  # fmt: skip
     kind = headers.get(b"content-type", b"").decode("latin-1").split(";")[0]
     size = int(declared) if declared else None
-    return Asked(top, parts, *credentials, size, kind, conditions)
+    return Asked(top, parts, *credentials, size, kind, conditions, b"expect" in headers)
 
 
 def find(node: Node, put: Asked) -> Found | None:
@@ -227,6 +232,18 @@ async def _received(receive: Callable[..., Any], upload: _Upload) -> bool:
             return True
 
 
+async def _whole(receive: Callable[..., Any]) -> bytes | None:
+    """A small body read whole, in the event loop; None if the client left before its end."""
+    pieces = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        pieces.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(pieces)
+
+
 class NativePut:
     """In front of the WebDAV app: the PUTs `asked` takes are served here (see the module's
     docstring); everything else, and every PUT WsgiDAV must judge, goes on to ``app``."""
@@ -243,6 +260,13 @@ class NativePut:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         put = asked(scope, self.mount) if scope["type"] == "http" else None
+        if put is not None and self._takes_small(put):
+            body = await _whole(receive)
+            if body is None:
+                return  # the client left mid-body: nothing was kept
+            if await self._small(put, body, send):
+                return
+            receive = small_put.replayed(body, receive)  # the usual way reads it again
         found = await anyio.to_thread.run_sync(find, self.node, put) if put else None
         reply: Any = PASS
         if put is not None and found is not None and conditions_hold(put, found):
@@ -251,6 +275,23 @@ class NativePut:
             await self.app(scope, receive, send)
         elif reply is not None:  # None: the client left mid-body, nothing was kept
             await send_answer(send, reply)
+
+    def _takes_small(self, put: Asked) -> bool:
+        if put.expects or not small_put.taken(put.parts[-1], put.content_type, put.declared):
+            return False
+        return bool(self.node.group.takes_direct)
+
+    async def _small(self, put: Asked, body: bytes, send: Any) -> bool:
+        """A small new file through the group commit's thread, in one batch (`small_put`):
+        True once answered, False when the usual way must take it (nothing recorded)."""
+        if len(body) != put.declared:
+            return False
+        locks = self.provider.lock_manager
+        digest = await small_put.written_soon(self.node, locks, put, body)
+        if digest is None:
+            return False
+        await send_answer(send, succeeded(True, digest, *self._now()))
+        return True
 
     async def _serve(self, put: Asked, found: Found, receive: Any) -> Any:
         """The answer to send, None if the client left, or PASS (nothing read yet)."""

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, MetaData
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from hameau.node.direct import DirectQueue, DirectWrite, checked, written
 from hameau.node.engine import SYNCHRONOUS, UTCDateTime, make_engine, utcnow
 from hameau.node.group import GroupSync, fsync_file
 
@@ -83,11 +84,13 @@ def retrying(factory: sessionmaker[Session], work: Callable[[Session], T], attem
 
 @dataclass
 class _Batched:
-    """One write waiting for the next batch: its content and its transaction's work."""
+    """One write waiting for the next batch: its content and its transaction's work (a
+    session's, or a `DirectWrite`'s statements)."""
 
     blobs: BlobStore
     writer: BlobWriter
-    work: Callable[[Session], Any]
+    work: Callable[[Session], Any] | None
+    direct: DirectWrite | None = None
     result: Any = None
     error: BaseException | None = None
 
@@ -105,6 +108,7 @@ class GroupCommit:
         on_sqlite = self.engine.dialect.name == "sqlite"
         self.log = GroupSync(lambda _items: fsync_file(wal) if on_sqlite else None)
         self.batch = GroupSync(self._write_batch)  # content and rows, for many small writes
+        self.queue = DirectQueue(self._run_queued)  # the small WebDAV PUTs' writer thread
 
     def run_with_content(
         self, blobs: BlobStore, writer: BlobWriter, work: Callable[[Session], T]
@@ -123,16 +127,51 @@ class GroupCommit:
             raise job.error
         return job.result  # type: ignore[no-any-return]
 
-    def _write_batch(self, jobs: list[_Batched]) -> None:
+    @property
+    def takes_direct(self) -> bool:
+        """Whether `run_direct` may be used: its statements are SQLite's."""
+        return self.engine.dialect.name == "sqlite"
+
+    def run_direct(self, blobs: BlobStore, write: DirectWrite) -> bool:
+        """``write`` in the batch of the moment, as `run_with_content` does for a session's
+        work: True once its content and its rows are durable, False when its `check` said no
+        (nothing written). Its own failure is raised; nothing of it is then recorded."""
+        job = _Batched(blobs, write.writer, None, write)
+        self.batch.sync(job)
+        if job.error is not None:
+            raise job.error
+        return bool(job.result)
+
+    def _run_queued(self, blobs: BlobStore, writes: list[DirectWrite]) -> list[_Batched]:
+        """The writes the queue's thread took at once, in the batch of the moment."""
+        jobs = [_Batched(blobs, write.writer, None, write) for write in writes]
+        self.batch.sync(jobs)
+        return jobs
+
+    def _write_batch(self, items: list[Any]) -> None:
         """Run by one caller for the batch (see `run_with_content`); a failure before the
         transaction fails them all, a write's own failure only that write."""
-        jobs[0].blobs.settle_small([job.writer for job in jobs])
-        retrying(self.sessions, lambda session: self._each(session, jobs))
+        jobs: list[_Batched] = []
+        for item in items:  # one write, or the queue's writes taken at once
+            jobs.extend(item if isinstance(item, list) else [item])
+        direct = [job for job in jobs if job.direct is not None]
+        shared: dict[str, Any] = {}
+        if direct:
+            checked(self.engine, direct, shared)
+        kept = [job for job in jobs if job.direct is None or job.result]
+        if kept:
+            kept[0].blobs.settle_small([job.writer for job in kept])
+        through_orm = [job for job in kept if job.direct is None]
+        if through_orm:
+            retrying(self.sessions, lambda session: self._each(session, through_orm))
+        if len(through_orm) < len(kept):
+            written(self.engine, [job for job in kept if job.direct is not None], shared)
         self.log.sync()
 
     @staticmethod
     def _each(session: Session, jobs: list[_Batched]) -> None:
         for job in jobs:
+            assert job.work is not None
             job.result, job.error = None, None  # a retried transaction runs them all again
             try:
                 with session.begin_nested():
@@ -158,4 +197,5 @@ class GroupCommit:
         self.log.sync()
 
     def close(self) -> None:
+        self.queue.stop()
         self.engine.dispose()
