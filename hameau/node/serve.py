@@ -144,7 +144,8 @@ class GuardedHttp(HttpToolsProtocol):
         declared = self._large_body()
         if declared is not None:
             self._offer = SocketBody(self, declared, self.body_timeout)
-            self.scope.setdefault("extensions", {})[EXTENSION] = self._offer  # type: ignore[typeddict-item]
+            extensions: dict[str, object] = self.scope.setdefault("extensions", {})  # type: ignore[assignment]
+            extensions[EXTENSION] = self._offer
 
     def _large_body(self) -> int | None:
         """The Content-Length of a request whose body may be read from the socket: large,

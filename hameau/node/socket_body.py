@@ -18,7 +18,7 @@ from __future__ import annotations
 import mmap
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import anyio
@@ -95,7 +95,7 @@ class SocketBody:
         return True
 
 
-def offered(scope: dict[str, Any]) -> SocketBody | None:
+def offered(scope: MutableMapping[str, Any]) -> SocketBody | None:
     """The request's offer, if its body may be read from the socket."""
     body = scope.get("extensions", {}).get(EXTENSION)
     return body if isinstance(body, SocketBody) and body.usable() else None
