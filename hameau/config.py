@@ -150,6 +150,12 @@ OPTIONS: dict[str, Option] = {
         " answer; slower connections are closed.",
         _positive_int,
     ),
+    "body_timeout_seconds": Option(
+        60,
+        "Seconds a large upload may go without a byte of its body before it is refused (408)"
+        " and nothing of it kept.",
+        _positive_int,
+    ),
     "max_connections": Option(
         400,
         "Connections open at once, at most (never more than half the open files the process is"
@@ -364,6 +370,7 @@ class Settings:
     max_form_bytes: int = OPTIONS["max_form_bytes"].default
     max_dav_body_bytes: int = OPTIONS["max_dav_body_bytes"].default
     header_timeout_seconds: int = OPTIONS["header_timeout_seconds"].default
+    body_timeout_seconds: int = OPTIONS["body_timeout_seconds"].default
     max_connections: int = OPTIONS["max_connections"].default
     database_url: str = OPTIONS["database_url"].default
     blob_store: str = OPTIONS["blob_store"].default

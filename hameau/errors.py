@@ -70,6 +70,10 @@ class Conflict(HameauError):
     status = 409
 
 
+class RequestTimeout(HameauError):
+    status = 408
+
+
 class PayloadTooLarge(HameauError):
     status = 413
 

@@ -81,6 +81,7 @@ def _serve(node: Any, listener: Any, certificate: tuple[str, str] | None) -> Non
         app,
         listener,
         header_timeout=settings.header_timeout_seconds,
+        body_timeout=settings.body_timeout_seconds,
         max_connections=settings.max_connections,
         certificate=certificate,
         forwarded_allow_ips=settings.forwarded_allow_ips,

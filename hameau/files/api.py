@@ -13,10 +13,11 @@ from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from hameau.errors import BadRequest, Forbidden
+from hameau.errors import N_, BadRequest, Forbidden, RequestTimeout
 from hameau.files import integrity, listing, paths, purge
 from hameau.files import service as files
 from hameau.files.models import FileEntry
+from hameau.node import socket_body
 from hameau.web.auth import DB, MemberVisitor, member_of
 from hameau.web.openapi import BINARY, RowId, binary, errors
 
@@ -36,6 +37,8 @@ Cursor = Annotated[
 ]
 RANGE = {"name": "Range", "in": "header", "required": False, "schema": {"type": "string"},
          "examples": {"start": {"value": "bytes=0-1"}}}  # fmt: skip
+CUT = N_("The upload was cut off before the end; nothing was kept.")
+STALLED = N_("The upload stopped coming for too long; nothing was kept. Send it again.")
 
 
 class EntryOut(BaseModel):
@@ -169,19 +172,28 @@ async def read(
 
 
 async def receive_upload(request: Request, db: DB, plan: files.WritePlan, member) -> FileEntry:  # type: ignore[no-untyped-def]
-    """Stream a body into the blob store; nothing is recorded unless all of it arrived."""
+    """Stream a body into the blob store; nothing is recorded unless all of it arrived. A large
+    body is read from the socket by a worker thread when the server offers it (`socket_body`)."""
     declared = request.headers.get("content-length")
     store = request.app.state.node.blobs
     with store.writer() as writer:
+
+        def write(piece: bytes | memoryview) -> None:
+            writer.write(piece)
+            if writer.size > plan.limit:
+                raise files.over_quota()
+
         try:
-            async for chunk in request.stream():
-                writer.write(chunk)
-                if writer.size > plan.limit:
-                    raise files.over_quota()
-        except ClientDisconnect:
-            raise BadRequest("The upload was cut off before the end; nothing was kept.") from None
+            body = socket_body.offered(request.scope)
+            if body is None or not await body.into(write):
+                async for chunk in request.stream():
+                    write(chunk)
+        except (ClientDisconnect, socket_body.BodyCut):
+            raise BadRequest(CUT) from None
+        except socket_body.BodyTimedOut:
+            raise RequestTimeout(STALLED) from None
         if declared is not None and declared.isdigit() and writer.size != int(declared):
-            raise BadRequest("The upload was cut off before the end; nothing was kept.")
+            raise BadRequest(CUT)
         digest = await anyio.to_thread.run_sync(writer.commit)
     content_type = request.headers.get("content-type", "").split(";")[0]
     return files.record_write(db, plan, member, digest, writer.size, content_type, store)
@@ -190,7 +202,7 @@ async def receive_upload(request: Request, db: DB, plan: files.WritePlan, member
 @router.put(
     "/{key}/{path:path}",
     status_code=201,
-    responses=errors(400, 403, 404, 409, 507),
+    responses=errors(400, 403, 404, 408, 409, 507),
     openapi_extra={"requestBody": binary("The file's content, of any type.", required=False)},
 )
 async def upload(

@@ -335,7 +335,7 @@ class _Upload(io.RawIOBase):
 
     def write(self, data: Any) -> int:
         try:
-            self.writer.write(bytes(data))
+            self.writer.write(data)  # bytes, or a piece of a reused buffer: not kept
         except HameauError as error:  # a full disk: the writer dropped what it had
             raise _dav_error(error) from None
         if self.writer.size > self.limit:

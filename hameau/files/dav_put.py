@@ -39,8 +39,10 @@ from hameau.files import paths, small_put
 from hameau.files import service as files
 from hameau.files.dav import _Context, _Upload, lock_key, recorded
 from hameau.files.models import FileEntry
+from hameau.node import socket_body
 from hameau.node.datadir import Node
 from hameau.node.db import retrying
+from hameau.node.socket_body import BodyCut, BodyTimedOut, SocketBody
 
 PASS = object()  # the request goes on to WsgiDAV
 HANDED_OVER = ("if", "content-encoding", "content-range", "x-oc-mtime")  # WsgiDAV's to judge
@@ -219,9 +221,17 @@ async def send_answer(send: Callable[..., Any], reply: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": reply["body"]})
 
 
-async def _received(receive: Callable[..., Any], upload: _Upload) -> bool:
-    """The body written into the upload as it comes (hashed and written as the API's is);
-    False when the client went away before its end."""
+async def _received(receive: Callable[..., Any], upload: _Upload, offer: SocketBody | None) -> bool:
+    """The body written into the upload as it comes (hashed and written as the API's is),
+    from the socket by a worker thread when the server offers it; False when the client went
+    away before its end."""
+    try:
+        if offer is not None and await offer.into(upload.write):
+            return True
+    except BodyCut:
+        return False
+    except BodyTimedOut:
+        raise DAVError(408, context_info="The upload stopped coming; nothing was kept.") from None
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -270,7 +280,7 @@ class NativePut:
         found = await anyio.to_thread.run_sync(find, self.node, put) if put else None
         reply: Any = PASS
         if put is not None and found is not None and conditions_hold(put, found):
-            reply = await self._serve(put, found, receive)
+            reply = await self._serve(put, found, receive, socket_body.offered(scope))
         if reply is PASS:
             await self.app(scope, receive, send)
         elif reply is not None:  # None: the client left mid-body, nothing was kept
@@ -293,7 +303,7 @@ class NativePut:
         await send_answer(send, succeeded(True, digest, *self._now()))
         return True
 
-    async def _serve(self, put: Asked, found: Found, receive: Any) -> Any:
+    async def _serve(self, put: Asked, found: Found, receive: Any, offer: Any) -> Any:
         """The answer to send, None if the client left, or PASS (nothing read yet)."""
         with ExitStack() as held:
             try:  # a lock in the way: WsgiDAV answers 423 with the lock it found
@@ -302,7 +312,7 @@ class NativePut:
             except (DAVError, OSError):  # OSError: no room for a temp file, WsgiDAV says so
                 return PASS
             with upload.writer:  # left without a digest: nothing is kept
-                return await self._write(put, found, receive, upload)
+                return await self._write(put, found, receive, upload, offer)
 
     def _writing(self, put: Asked, found: Found) -> Any:
         """WsgiDAV's lock checks of a PUT without an `If:` header: the file, or for a new
@@ -315,11 +325,11 @@ class NativePut:
         return locks.write_transaction(url=key, token_list=[], principal=put.user)
 
     async def _write(
-        self, put: Asked, found: Found, receive: Any, upload: _Upload
+        self, put: Asked, found: Found, receive: Any, upload: _Upload, offer: SocketBody | None
     ) -> dict[str, Any] | None:
         """The body streamed, made durable and recorded; the answer (None: the client left)."""
         try:
-            if not await _received(receive, upload):
+            if not await _received(receive, upload, offer):
                 return None
             if put.declared is not None and upload.writer.size != put.declared:
                 raise DAVError(400, context_info="The upload was cut off; nothing was kept.")

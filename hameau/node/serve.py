@@ -18,7 +18,10 @@ from pathlib import Path
 from types import FrameType
 
 import uvicorn
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from hameau.node.socket_body import EXTENSION, LARGE, SocketBody
 
 # Query parameters that carry credentials; their values never reach a log.
 _SECRET_PARAMS = re.compile(r"(?i)([?&](?:device|code|csrf_token|token|password)=)[^&\s\"]*")
@@ -66,8 +69,24 @@ def connection_cap(wanted: int) -> int:
     return max(8, min(wanted, (soft - RESERVED_FILES) // 2))
 
 
+class HeldFlow(FlowControl):
+    """uvicorn's flow control, which the node can hold paused for good: once a body is read
+    from the socket past uvicorn (`socket_body`), nothing may resume reading the connection."""
+
+    held = False
+
+    def resume_reading(self) -> None:
+        if not self.held:
+            super().resume_reading()
+
+
+# The request cycle's attributes a SocketBody reads and sets (uvicorn's, not a public API).
+CYCLE_PARTS = ("body", "more_body", "keep_alive", "waiting_for_100_continue", "disconnected")
+
+
 class GuardedHttp(HttpToolsProtocol):
-    """uvicorn's HTTP protocol with two guards against slow clients.
+    """uvicorn's HTTP protocol with two guards against slow clients, and large bodies read
+    from the socket by a worker thread when the app asks (see `socket_body`).
 
     A request's headers must arrive within `header_timeout` seconds of the connection
     opening (or of the previous answer), else the connection is closed. At most
@@ -79,11 +98,15 @@ class GuardedHttp(HttpToolsProtocol):
 
     header_timeout = 15.0
     max_connections = 400
+    body_timeout = 60.0  # seconds without a byte of a body read from the socket: 408
+    socket_readers: set[SocketBody] = set()  # bodies being read from sockets (one per server)
     _waiting_since: float | None = None
     _timer: asyncio.TimerHandle | None = None
+    _offer: SocketBody | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.flow = HeldFlow(transport)
         if len(self.connections) > self.max_connections:
             oldest = self._longest_waiting()
             if oldest is None:
@@ -116,9 +139,46 @@ class GuardedHttp(HttpToolsProtocol):
         if self._waiting_since is not None and not self.transport.is_closing():
             self.transport.close()
 
+    def on_message_begin(self) -> None:
+        self._offer = None
+        super().on_message_begin()
+
     def on_headers_complete(self) -> None:
         self._stop_waiting()
         super().on_headers_complete()
+        declared = self._large_body()
+        if declared is not None:
+            self._offer = SocketBody(self, declared, self.body_timeout)
+            extensions: dict[str, object] = self.scope.setdefault("extensions", {})  # type: ignore[assignment]
+            extensions[EXTENSION] = self._offer
+
+    def _large_body(self) -> int | None:
+        """The Content-Length of a request whose body may be read from the socket: large,
+        plain HTTP (TLS is the transport's), one Content-Length and no Transfer-Encoding,
+        started at once (not waiting behind another request), no upgrade."""
+        if self.scheme != "http" or self.pipeline or self.parser.should_upgrade():
+            return None
+        if self.cycle is None or self.cycle.scope is not self.scope:
+            return None
+        if not all(hasattr(self.cycle, part) for part in CYCLE_PARTS):
+            return None
+        lengths = [value for name, value in self.headers if name == b"content-length"]
+        if len(lengths) != 1 or any(name == b"transfer-encoding" for name, _ in self.headers):
+            return None
+        if not lengths[0].isdigit() or int(lengths[0]) < LARGE:
+            return None
+        return int(lengths[0])
+
+    def on_body(self, body: bytes) -> None:
+        if self._offer is not None:
+            self._offer.parsed += len(body)
+        super().on_body(body)
+
+    def hold_reading(self) -> None:
+        """Stop reading this connection for good (its body is read from the socket)."""
+        assert isinstance(self.flow, HeldFlow)
+        self.flow.held = True
+        self.flow.pause_reading()
 
     def on_response_complete(self) -> None:
         idle_next = not self.pipeline  # else the next request's headers are already in
@@ -175,13 +235,19 @@ def serve(
     listener: socket.socket,
     header_timeout: float = 15.0,
     max_connections: int = 400,
+    body_timeout: float = 60.0,
     certificate: tuple[str, str] | None = None,  # (cert file, key file): HTTPS
     forwarded_allow_ips: str = "",  # a reverse proxy whose X-Forwarded-* headers are believed
 ) -> None:
     guarded = type(
         "GuardedHttp",
         (GuardedHttp,),
-        {"header_timeout": header_timeout, "max_connections": connection_cap(max_connections)},
+        {
+            "header_timeout": header_timeout,
+            "max_connections": connection_cap(max_connections),
+            "body_timeout": body_timeout,
+            "socket_readers": set(),
+        },
     )
     return_large_buffers()
     host, port = listener.getsockname()[:2]

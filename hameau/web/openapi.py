@@ -23,6 +23,7 @@ WHY = {
     401: "No valid credentials: an app password as a bearer token, or a logged-in browser.",
     403: "The member may not do this.",
     404: "Nothing of the member's at this address.",
+    408: "The request's body stopped coming before its end; nothing of it was kept.",
     409: "It clashes with what is there.",
     413: "The request body is larger than the node accepts.",
     416: "The range asked for is outside the file.",
