@@ -52,12 +52,15 @@ def _certificate(node: Any) -> tuple[str, str] | None:
 def run(node: Any) -> None:
     """Serve an opened node until a signal stops it."""
     from hameau.app import create_app
-    from hameau.node import reserve
+    from hameau.node import once, reserve
 
     settings = node.settings
     listener = listen_on(settings.host, settings.port)
     certificate = _certificate(node)
-    tidy(node)
+    serving = once.Serving(node)  # on PostgreSQL: sweep only when no other process serves
+    if serving.start():
+        tidy(node)
+    serving.swept()
     reserve.keep(node.layout.root)  # so a full disk can still be freed (node.reserve)
     app = create_app(node)
     shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
