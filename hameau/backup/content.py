@@ -80,7 +80,7 @@ def pg_tool(name: str) -> str:
         if (place / name).exists():
             return str(place / name)
     raise BackupFailed(
-        "%(tool)s is not installed, and a node on PostgreSQL needs it for its backups;"
+        "%(tool)s is not installed, and a home server on PostgreSQL needs it for its backups;"
         " install PostgreSQL's client (apt install postgresql-client).",
         tool=name,
     )

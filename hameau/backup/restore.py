@@ -155,14 +155,14 @@ def _into_postgresql(tree: Path, dump: Path, database: str | None) -> str:
     url = load_settings(tree).database_url
     if not url or url.startswith("sqlite"):
         raise BadRequest(
-            "This backup is of a node on PostgreSQL; give the empty database to restore it"
+            "This backup is of a home server on PostgreSQL; give the empty database to restore it"
             " into (--database postgresql+psycopg://USER@HOST/NAME)."
         )
     engine = make_engine(url)
     try:
         if migrate.current_revision(engine) is not None:
             raise BadRequest(
-                "The database to restore into holds a node already; give an empty database"
+                "The database to restore into holds a home server already; give an empty database"
                 " (--database URL)."
             )
     finally:
