@@ -62,10 +62,13 @@ def run(node: Any) -> None:
 
 def _serve(node: Any, listener: Any, certificate: tuple[str, str] | None) -> None:
     from hameau.app import create_app
-    from hameau.node import reserve
+    from hameau.node import once, reserve
 
     settings = node.settings
-    tidy(node)
+    serving = once.Serving(node)  # on PostgreSQL: sweep only when no other process serves
+    if serving.start():
+        tidy(node)
+    serving.swept()
     reserve.keep(node.layout.root)  # so a full disk can still be freed (node.reserve)
     app = create_app(node)
     shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104

@@ -179,11 +179,15 @@ def _read_sheet(path: Path | None):  # type: ignore[no-untyped-def]
               help="The new data dir, a new or empty folder.")  # fmt: skip
 @click.option("--sheet", "sheet_file", type=click.Path(path_type=Path), default=None,
               help="The recovery sheet (a text file); else the password is asked for.")  # fmt: skip
-def backup_restore(source: str, data_dir: Path, sheet_file: Path | None) -> None:
+@click.option("--database", default=None,
+              help="A node on PostgreSQL: the empty database to restore into (its URL).")  # fmt: skip
+def backup_restore(
+    source: str, data_dir: Path, sheet_file: Path | None, database: str | None
+) -> None:
     """Restore the latest backup into a new, empty data dir (after losing the disk)."""
     from hameau.backup import restore
 
-    done = restore.restore(source, data_dir, _read_sheet(sheet_file))
+    done = restore.restore(source, data_dir, _read_sheet(sheet_file), database)
     minutes = done.lost_minutes()
     console.print(
         f"Restored the backup of {done.taken_at:%Y-%m-%d %H:%M} UTC; what was written after it"

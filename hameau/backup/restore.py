@@ -5,14 +5,21 @@ is put in place of the live database, checked (SQLite's integrity check, then op
 node), and only then is the folder renamed to the data dir. A failure on the way (a damaged
 repository, a wrong password) removes the hidden folder: never a half-restored data dir that
 looks good. A neighbour's target is reached as the lost node (its identity and the neighbour's
-pinned key come from the recovery sheet), by a temporary node used only for that."""
+pinned key come from the recovery sheet), by a temporary node used only for that.
+
+A node that was on PostgreSQL is restored to PostgreSQL: its dump goes, with pg_restore in
+one transaction, into an empty database (`--database URL`, written into the restored
+hameau.toml; by default the one that file names), never into SQLite (the two schemas'
+PostgreSQL-only parts, search and the quota's triggers, do not carry over as data)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import sqlite3
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,7 +30,7 @@ from hameau.backup import content, key, targets
 from hameau.backup.restic import Restic
 from hameau.backup.sheet import Sheet
 from hameau.backup.target import Target
-from hameau.config import Settings
+from hameau.config import Settings, load_settings
 from hameau.errors import BadRequest
 from hameau.node import datadir, migrate
 from hameau.node.db import make_engine, make_sessionmaker, transaction
@@ -107,23 +114,88 @@ def _fetch(spec: str, sheet: Sheet, work: Path, tree: Path) -> tuple[str, dateti
     return latest["id"], _when(latest["time"])
 
 
-def _put_database_in_place(tree: Path) -> None:
+def _put_database_in_place(tree: Path, database: str | None) -> str | None:
+    """The snapshot in place of the live database: SQLite's file, or PostgreSQL's dump
+    restored into its (empty) database; that database's URL (None: SQLite)."""
     layout = datadir.Layout(tree)
     snapshot = content.staging(layout) / content.SNAPSHOT
-    if not snapshot.is_file():
+    dump = content.staging(layout) / content.PG_SNAPSHOT
+    url = None
+    if snapshot.is_file():
+        snapshot.replace(layout.database)
+    elif dump.is_file():
+        url = _into_postgresql(tree, dump, database)
+    else:
         raise BadRequest(
             "This backup holds no database snapshot, so it is not a home server's backup;"
             " give another target."
         )
-    snapshot.replace(layout.database)
     content.clear_staging(layout)
     for name in ("excluded.txt", "run.lock"):
         (key.folder(layout) / name).unlink(missing_ok=True)
+    return url
 
 
-def _check_database(tree: Path, snapshot_id: str, taken_at: datetime) -> None:
+def _name_database(tree: Path, url: str) -> None:
+    """`database_url` in the restored hameau.toml set to `url` (the rest left as it was)."""
+    path = tree / "hameau.toml"
+    lines = path.read_text().splitlines() if path.is_file() else []
+    line = f"database_url = {json.dumps(url)}"
+    kept = [each for each in lines if not each.strip().startswith("database_url")]
+    if "[node]" not in (each.strip() for each in kept):
+        kept = ["[node]", *kept]
+    at = [each.strip() for each in kept].index("[node]") + 1
+    path.write_text("\n".join([*kept[:at], line, *kept[at:]]) + "\n")
+    os.chmod(path, 0o600)  # it may hold the database's password
+
+
+def _into_postgresql(tree: Path, dump: Path, database: str | None) -> str:
+    if database:
+        _name_database(tree, database)
+    url = load_settings(tree).database_url
+    if not url or url.startswith("sqlite"):
+        raise BadRequest(
+            "This backup is of a home server on PostgreSQL; give the empty database to restore it"
+            " into (--database postgresql+psycopg://USER@HOST/NAME)."
+        )
+    engine = make_engine(url)
+    try:
+        if migrate.current_revision(engine) is not None:
+            raise BadRequest(
+                "The database to restore into holds a home server already; give an empty database"
+                " (--database URL)."
+            )
+    finally:
+        engine.dispose()
+    done = subprocess.run(
+        [content.pg_tool("pg_restore"), "--no-owner", "--no-privileges", "--single-transaction",
+         "--exit-on-error", "--dbname", str(content.pg_environment(url).get("PGDATABASE", "")),
+         str(dump)],
+        env=content.pg_environment(url), capture_output=True, text=True,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise BadRequest(
+            "pg_restore could not restore the database (%(reason)s), so nothing was restored.",
+            reason=(done.stderr.strip().splitlines() or ["no message"])[-1][:200],
+        )
+    return url
+
+
+def _check_database(tree: Path, snapshot_id: str, taken_at: datetime, url: str | None) -> None:
     """Integrity first; then the run that made this backup (in the snapshot it is still
     running) is written down as what it was: the good backup it was restored from."""
+    finished = taken_at.replace(tzinfo=None).isoformat(sep=" ")
+    if url is not None:  # PostgreSQL checks its own pages; the dump restored in one transaction
+        engine = make_engine(url)
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "UPDATE backup_runs SET outcome = 'ok', snapshot_id = %(id)s, finished_at ="
+                " %(at)s WHERE outcome = 'running'",
+                {"id": snapshot_id[:64], "at": finished},
+            )
+        engine.dispose()
+        datadir.open_node(load_settings(tree)).close()
+        return
     database = datadir.Layout(tree).database
     connection = sqlite3.connect(database)
     try:
@@ -136,14 +208,14 @@ def _check_database(tree: Path, snapshot_id: str, taken_at: datetime) -> None:
             connection.execute(
                 "UPDATE backup_runs SET outcome = 'ok', snapshot_id = ?, finished_at = ?"
                 " WHERE outcome = 'running'",
-                (snapshot_id[:64], taken_at.replace(tzinfo=None).isoformat(sep=" ")),
+                (snapshot_id[:64], finished),
             )
     finally:
         connection.close()
     datadir.open_node(Settings(data_dir=tree)).close()  # opens: identity, schema up to date
 
 
-def restore(spec: str, data_dir: Path, sheet: Sheet) -> Restored:
+def restore(spec: str, data_dir: Path, sheet: Sheet, database: str | None = None) -> Restored:
     data_dir = data_dir.expanduser().resolve()
     if data_dir.exists() and (not data_dir.is_dir() or any(data_dir.iterdir())):
         raise BadRequest(
@@ -157,8 +229,8 @@ def restore(spec: str, data_dir: Path, sheet: Sheet) -> Restored:
     try:
         tree = work / "tree"
         snapshot_id, taken_at = _fetch(targets.normalize(spec), sheet, work, tree)
-        _put_database_in_place(tree)
-        _check_database(tree, snapshot_id, taken_at)
+        url = _put_database_in_place(tree, database)
+        _check_database(tree, snapshot_id, taken_at, url)
         if data_dir.exists():
             data_dir.rmdir()
         tree.rename(data_dir)

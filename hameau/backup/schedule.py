@@ -43,7 +43,9 @@ class Scheduler:
                 return None
             query = select(BackupRun).order_by(BackupRun.started_at.desc()).limit(1)
             last = session.scalars(query).first()
-        if last is None:
+        if last is None or last.outcome == "running":
+            # Running: in another process (tried again in a minute, refused while it runs) or
+            # in one that died (its lock gone with it, so the next turn backs up).
             return datetime.now(UTC)
         period = timedelta(hours=self.node.settings.backup_every_hours)
         if last.outcome in ("failed", "interrupted"):

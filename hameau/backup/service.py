@@ -32,6 +32,7 @@ from hameau.backup.target import Repository
 from hameau.errors import N_, BadRequest, Conflict, HameauError
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
+from hameau.node.once import once
 
 log = logging.getLogger("hameau.backup")
 
@@ -102,7 +103,8 @@ def setup(node: Node, spec: str) -> SetUp:
 
 @contextmanager
 def run_lock(node: Node) -> Iterator[int]:
-    """The node's backup lock (its descriptor, to hand to restic): refused if held."""
+    """The node's backup lock (its descriptor, to hand to restic): refused if held, here or
+    by another process of a node on PostgreSQL (an advisory lock: node/once.py)."""
     path = key.folder(node.layout) / "run.lock"
     path.parent.mkdir(mode=0o700, exist_ok=True)
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -112,7 +114,10 @@ def run_lock(node: Node) -> Iterator[int]:
         os.close(descriptor)
         raise Conflict("A backup is running already; wait for it to finish.") from None
     try:
-        yield descriptor
+        with once(node, "backup") as mine:  # and across the node's processes (PostgreSQL)
+            if not mine:
+                raise Conflict("A backup is running already; wait for it to finish.")
+            yield descriptor
     finally:
         os.close(descriptor)
 

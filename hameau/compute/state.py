@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from hameau.node import once
 from hameau.node.datadir import Node
 
 log = logging.getLogger("hameau.compute")
@@ -55,7 +56,7 @@ class Driver:
     def _advance(self) -> bool:
         from hameau.compute import driver
 
-        return driver.advance_all(self.node)
+        return once.if_free(self.node, "compute-driver", driver.advance_all, self.node) or False
 
     def _loop(self) -> None:
         check = self.node.settings.compute_check_seconds

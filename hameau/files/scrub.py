@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
+from hameau.node import once
 from hameau.node.blobs import QUARANTINE_DAYS
 from hameau.node.datadir import Node
 
@@ -109,9 +110,17 @@ class Scrubber:
         self.task = loop.create_task(self.run())
 
     async def run(self) -> None:
+        # Once across the node's processes (node/once.py); the record is written under the lock.
+        await anyio.to_thread.run_sync(once.if_free, self.node, "scrub", self._scrub_if_due)
+        if not self._stop.is_set():
+            self._arm(asyncio.get_running_loop())
+
+    def _scrub_if_due(self) -> None:
+        if self.due() > datetime.now(UTC) + timedelta(seconds=MIN_DELAY):
+            return  # another process scrubbed meanwhile
         started = datetime.now(UTC)
         try:
-            report = await anyio.to_thread.run_sync(scrub, self.node, self._stop, self.pause)
+            report = scrub(self.node, self._stop, self.pause)
         except Stopped:
             return
         except Exception:  # a scrub that fails must not take the node down; try next week
@@ -126,7 +135,6 @@ class Scrubber:
                 log.warning("Weekly check: %s", line)
         else:
             self._write({"last_scrub": started.isoformat(), "failed": 1})
-        self._arm(asyncio.get_running_loop())
 
     async def stop(self) -> None:
         if self.timer is not None:

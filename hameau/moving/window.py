@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
 from hameau.calendar import storage
+from hameau.node import once
 from hameau.node.datadir import Node
 from hameau.node.db import transaction, utcnow
 
@@ -118,7 +119,9 @@ class WindowTimer:
 
     async def run(self) -> None:
         try:
-            await anyio.to_thread.run_sync(end_windows, self.node)
+            await anyio.to_thread.run_sync(
+                once.if_free, self.node, "moving-windows", end_windows, self.node
+            )
         except Exception:  # must not take the node down; tried again at the next wake-up
             log.exception("Deleting the copy of a member who moved away failed.")
         self._arm(asyncio.get_running_loop())

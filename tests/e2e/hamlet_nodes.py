@@ -89,15 +89,19 @@ def hamlet(
     pairs: tuple[tuple[str, str], ...] = (("B", "A"), ("C", "A")),
     env: dict[str, dict[str, str]] | None = None,
     netns: dict[str, tuple[str, str]] | None = None,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[dict[str, Home]]:
     """Nodes named `names`, each initialised and served, then paired: in each (joiner, inviter)
     of `pairs` the joiner joins with an invitation the inviter made. `env` adds environment
     variables per node name; `netns` serves a node inside a network namespace, at an address
-    of it: {name: (namespace, address)}."""
+    of it: {name: (namespace, address)}; `settings`, lines of a node's hameau.toml."""
     with ExitStack() as stack:
         found = {}
         for name in names:
             data_dir = root / name.lower()
+            if name in (settings or {}):  # its hameau.toml's [node] lines (e.g. database_url)
+                data_dir.mkdir(mode=0o700, parents=True)
+                (data_dir / "hameau.toml").write_text(f"[node]\n{(settings or {})[name]}\n")
             made = hameau("init", "--name", name, "--data-dir", data_dir)
             assert made.returncode == 0, made.stderr
             given = (env or {}).get(name)
