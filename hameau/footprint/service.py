@@ -55,7 +55,7 @@ class Report:
 
 def _energy(seconds: float, watts: Figure, what: str) -> Figure:
     """kWh of `seconds` of one CPU kept busy, at the node's power per CPU."""
-    used = Figure.measured(round(seconds, 3), "s", f"{what}: {seconds:.3g} CPU seconds")
+    used = Figure.measured(seconds, "s", f"{what}: {seconds:.3g} CPU seconds")
     return used.times(watts, "Ws").scaled(1 / 3.6e6, "kWh")
 
 
