@@ -20,15 +20,14 @@ from __future__ import annotations
 import json
 import os
 import socket
-import struct
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from hameau.errors import HameauError
+from hameau.node.localsock import LocalServer, address, available, peer_uid
 from hameau.travel.errors import SatelliteStopped, SyncFailed
 
 if TYPE_CHECKING:
@@ -39,7 +38,6 @@ if TYPE_CHECKING:
 
 SOCKET = "control.sock"
 REQUEST = b'{"do": "sync"}\n'
-MAX_ADDRESS = 100  # bytes: sun_path holds 108 on Linux, fewer elsewhere
 OTHER_USER = "This satellite is served by another user; only they can ask it to sync."
 
 
@@ -54,33 +52,6 @@ class Outcome(Protocol):
     seconds: float
     conflicts: list[str]
     problems: list[str]
-
-
-def available() -> bool:
-    """The kernel says who is at the other end (Linux): the channel can be checked."""
-    return hasattr(socket, "SO_PEERCRED")
-
-
-def peer_uid(connection: socket.socket) -> int:
-    """The user id of the process at the other end, as the kernel saw it connect."""
-    option = socket.SO_PEERCRED  # type: ignore[attr-defined]  # Linux: see available()
-    creds = connection.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    return int(uid)
-
-
-@contextmanager
-def address(path: Path) -> Iterator[str]:
-    """``path`` as a socket address: a long one (a deep data dir) through its folder's open
-    descriptor, /proc/self/fd/N/control.sock, which the kernel resolves alike."""
-    if len(os.fsencode(path)) <= MAX_ADDRESS:
-        yield str(path)
-        return
-    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        yield f"/proc/self/fd/{folder}/{path.name}"
-    finally:
-        os.close(folder)
 
 
 # -- the command line's side (standard library only: it runs before anything heavy loads)
@@ -208,43 +179,12 @@ def not_complete(report: Outcome) -> HameauError:
 # -- the served satellite's side
 
 
-class ControlServer:
+class ControlServer(LocalServer):
     """The socket a served satellite listens on for `hameau travel sync`."""
 
     def __init__(self, root: Path, auto: AutoSync) -> None:
-        self.path = root / SOCKET
+        super().__init__(root / SOCKET)
         self.auto = auto
-        self._opening: asyncio.Task[asyncio.Server] | None = None
-
-    def start(self) -> None:
-        """Listen (called in the server's running loop, with the other parts' starts)."""
-        import asyncio
-
-        listening = self._listen() if available() else None
-        if listening is not None:
-            self._opening = asyncio.get_running_loop().create_task(
-                asyncio.start_unix_server(self._answer, sock=listening)
-            )
-
-    def _listen(self) -> socket.socket | None:
-        if ask_alive(self.path):  # another process serves this satellite: leave it its socket
-            return None
-        self.path.unlink(missing_ok=True)
-        listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        with address(self.path) as where:
-            listening.bind(where)
-        os.chmod(self.path, 0o600)
-        listening.listen(8)
-        listening.setblocking(False)
-        return listening
-
-    async def stop(self) -> None:
-        if self._opening is None:
-            return
-        server = await self._opening
-        server.close()
-        self.path.unlink(missing_ok=True)
-        await server.wait_closed()
 
     async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -271,18 +211,3 @@ class ControlServer:
         from dataclasses import asdict
 
         return {"report": asdict(report)}
-
-
-def ask_alive(path: Path) -> bool:
-    """Something listens on this socket already."""
-    if not path.exists():
-        return False
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        with address(path) as where:
-            probe.connect(where)
-    except OSError:
-        return False
-    finally:
-        probe.close()
-    return True
