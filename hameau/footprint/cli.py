@@ -68,16 +68,42 @@ def impact_device(
 @click.option("--acquired", default=None, help="When the machine was acquired, YYYY-MM-DD.")
 @click.option("--lifetime-years", type=int, default=None, help="Its expected lifetime in years.")
 @click.option("--country", default=None, help="Its electricity's country (FRA, BEL, DEU…).")
+@click.option("--cpu", default=None,
+              help="Its CPU as Boavizta's table names it, when the kernel does not (a virtual"
+                   " machine): e.g. 'AMD EPYC 7282'; '' lets the kernel say again.")  # fmt: skip
+@click.option(
+    "--memory-gb",
+    type=float,
+    default=None,
+    help="Its memory in GB, if /proc/meminfo's is not the machine's; 0 forgets it.",
+)
+@click.option(
+    "--cpus",
+    "list_cpus",
+    default=None,
+    metavar="WORDS",
+    help="List the names of Boavizta's CPU table holding these words, and stop.",
+)
 @data_dir_option
 def impact_node(kind: str | None, acquired: str | None, lifetime_years: int | None,
-                country: str | None, data_dir: Path | None) -> None:  # fmt: skip
+                country: str | None, cpu: str | None, memory_gb: float | None,
+                list_cpus: str | None, data_dir: Path | None) -> None:  # fmt: skip
     """Describe the node's own machine, counted as a device of the household."""
-    from hameau.footprint import inventory
+    from hameau.footprint import inventory, machine
 
+    if list_cpus is not None:
+        words = list_cpus.lower().split()
+        for name in (c.name for c in machine.specs()):
+            if all(word in name.lower() for word in words):
+                click.echo(name)
+        return
     with node_session(data_dir) as (_, session):
         profile = inventory.set_node(session, kind=kind, acquired_on=parse_acquired(acquired),
-                                     lifetime_years=lifetime_years, country=country)  # fmt: skip
+                                     lifetime_years=lifetime_years, country=country,
+                                     cpu=cpu, memory_gb=memory_gb)  # fmt: skip
         said = f"{profile.kind or 'desktop (not set)'}, electricity of {profile.country}"
+        said += f", CPU {profile.cpu} (named by the admin)" if profile.cpu else ""
+        said += f", {profile.memory_gb:g} GB of memory" if profile.memory_gb else ""
     console.print(f"The node's machine: {said}.")
 
 

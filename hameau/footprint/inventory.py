@@ -114,9 +114,36 @@ def fleet(db: Session, factors: Factors, node_power: Figure, members: int) -> Fl
     return Fleet(found, by_name, members)
 
 
+def _cpu(name: str) -> str | None:
+    """The table's own spelling of a CPU an admin names ("" forgets it), or 400 with names
+    close to it."""
+    from hameau.errors import BadRequest
+    from hameau.footprint import machine
+
+    if not name.strip():
+        return None
+    table = machine.specs()
+    found = machine.named(name, table)
+    if found is not None:
+        return found.name
+    near = machine.near(name, table)
+    if near:
+        raise BadRequest(
+            "“%(cpu)s” is not in Boavizta’s CPU table: choose one of its names, such as"
+            " %(near)s.", cpu=name.strip()[:100], near=", ".join(near),
+        )  # fmt: skip
+    raise BadRequest(
+        "“%(cpu)s” is not in Boavizta’s CPU table: choose one of its names (the form’s list,"
+        " or `hameau impact node --cpus WORDS`).", cpu=name.strip()[:100],
+    )  # fmt: skip
+
+
 def set_node(db: Session, *, kind: str | None = None, acquired_on: date | None = None,
-             lifetime_years: int | None = None, country: str | None = None) -> FootprintNode:  # fmt: skip
-    """Describe the node's machine; what is not given stays as it was."""
+             lifetime_years: int | None = None, country: str | None = None,
+             cpu: str | None = None, memory_gb: float | None = None) -> FootprintNode:  # fmt: skip
+    """Describe the node's machine; what is not given (None) stays as it was. `cpu` names its
+    CPU from Boavizta's table where the kernel does not ("" lets the kernel say again), and
+    `memory_gb` its memory (0 lets the kernel say again)."""
     from hameau.errors import BadRequest
     from hameau.footprint.factors import load
 
@@ -133,7 +160,11 @@ def set_node(db: Session, *, kind: str | None = None, acquired_on: date | None =
         raise BadRequest(
             "The country must be one of: %(countries)s.", countries=", ".join(countries)
         )
+    if memory_gb is not None and not 0 <= memory_gb <= 4096:
+        raise BadRequest("The memory is a number of GB between 0 and 4096 (0: as the system says).")
     profile = node_profile(db)
+    profile.cpu = _cpu(cpu) if cpu is not None else profile.cpu
+    profile.memory_gb = (memory_gb or None) if memory_gb is not None else profile.memory_gb
     profile.kind = kind or profile.kind
     profile.acquired_on = acquired_on or profile.acquired_on
     profile.lifetime_years = lifetime_years or profile.lifetime_years

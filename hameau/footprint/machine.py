@@ -12,6 +12,7 @@ kind are unknown to the node), and say so.
 from __future__ import annotations
 
 import csv
+import difflib
 import math
 import re
 from dataclasses import dataclass
@@ -30,11 +31,14 @@ NOISE = re.compile(r"\((?:r|tm)\)|@\s*[\d.]+\s*ghz|\bcpu\b|\bprocessor\b|\d+-cor
 
 @dataclass(frozen=True)
 class Machine:
-    """What /proc says of the machine: its CPU's model name, memory and CPU packages."""
+    """What /proc says of the machine: its CPU's model name, memory and CPU packages; or what
+    an admin named when the kernel does not say it (a virtual machine)."""
 
     cpu: str | None
     memory_gb: float | None
     packages: int = 1
+    cpu_named: bool = False  # the CPU named by an admin, a name of data/cpu_specs.csv
+    memory_named: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,22 @@ def find_cpu(model: str, table: tuple[Cpu, ...]) -> Cpu | None:
     return best[0] if len({cpu.tdp for cpu in best}) == 1 else None
 
 
+def named(name: str, table: tuple[Cpu, ...]) -> Cpu | None:
+    """The CPU of the table with this very name (case and spaces aside), or None."""
+    wanted = " ".join(name.lower().split())
+    return next((cpu for cpu in table if cpu.name.lower() == wanted), None)
+
+
+def near(name: str, table: tuple[Cpu, ...], most: int = 3) -> list[str]:
+    """Names of the table close to a name not found in it: those holding every word of it
+    (with a model number first), else the closest spellings."""
+    words = set(_words(name))
+    holding = [cpu.name for cpu in table if words and words <= set(_words(cpu.name))]
+    if holding:
+        return holding[:most]
+    return difflib.get_close_matches(name, [cpu.name for cpu in table], n=most, cutoff=0.6)
+
+
 def _value(factors: Factors, table: str, key: str, metric: str) -> float:
     found = factors.figure(table, key, metric)
     if not found.known:
@@ -125,10 +145,12 @@ def power(factors: Factors, cpu: Cpu, machine: Machine, load: float, how: str) -
     rest = factors.figure("power", "machine", "other_consumption_ratio")
     value, low, high = (inner * (1 + r) for r in (rest.value, rest.low, rest.high))  # type: ignore[operator]
     packages = f"{machine.packages} × " if machine.packages > 1 else ""
+    named = "CPU named by the admin: " if machine.cpu_named else "CPU "
+    ram = ("named by the admin" if machine.memory_named
+           else "/proc/meminfo" if memory else "unknown, not counted")  # fmt: skip
     source = (
-        f"Boavizta ({cpu.version}) power model: CPU {cpu.name} (TDP {cpu.tdp:g} W, {packages}"
-        f"data/cpu_specs.csv) at {how}, {memory:.1f} GB of RAM"
-        f" ({'/proc/meminfo' if memory else 'unknown, not counted'}), the rest of the machine"
+        f"Boavizta ({cpu.version}) power model: {named}{cpu.name} (TDP {cpu.tdp:g} W, {packages}"
+        f"data/cpu_specs.csv) at {how}, {memory:.1f} GB of RAM ({ram}), the rest of the machine"
         f" {rest.value:.0%} ({rest.low:.0%}–{rest.high:.0%}), disks not counted"
     )
     return Figure.estimated(round(value, 2), "W", source, round(low, 2), round(high, 2))

@@ -12,8 +12,9 @@ from hameau.node.db import Base, UTCDateTime, utcnow
 
 
 class FootprintNode(Base):
-    """The machine the node runs on (one row, id 1): its kind, age and the country whose
-    electricity it uses."""
+    """The machine the node runs on (one row, id 1): its kind, age, the country whose
+    electricity it uses, and its CPU (a name of data/cpu_specs.csv) and memory when an admin
+    names them because the kernel does not (a virtual machine)."""
 
     __tablename__ = "footprint_node"
 
@@ -22,6 +23,8 @@ class FootprintNode(Base):
     acquired_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     lifetime_years: Mapped[int | None] = mapped_column(Integer, nullable=True)
     country: Mapped[str] = mapped_column(String(3), default="FRA")
+    cpu: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    memory_gb: Mapped[float | None] = mapped_column(Float, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

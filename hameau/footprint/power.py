@@ -6,7 +6,7 @@ Boavizta's CPU table (machine.py), else Boavizta's power range for the machine's
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -23,6 +23,9 @@ RAPL_HINT = (
     "the kernel lets only root read RAPL's counters; to measure, let the node's user read"
     " /sys/class/powercap/intel-rapl:*/energy_uj (a udev rule or a chmod at boot)"
 )
+
+
+NAME_IT = "an admin may name it: footprint page or `hameau impact node --cpu`"
 
 
 @dataclass
@@ -97,7 +100,11 @@ def estimate(factors: Factors, kind: str, cpu: energy.CpuTime | None,
              found: machine.Machine | None = None) -> Figure:  # fmt: skip
     """Boavizta's model of the machine at the CPU's use since boot when its CPU is known;
     else Boavizta's power range for the class, placed in it by that use."""
-    model = machine.find_cpu(found.cpu, machine.specs()) if found and found.cpu else None
+    model = None
+    if found and found.cpu:
+        table = machine.specs()
+        model = (machine.named(found.cpu, table) if found.cpu_named
+                 else machine.find_cpu(found.cpu, table))  # fmt: skip
     if model is not None and found is not None:
         load = cpu.utilisation if cpu else 0.5
         how = (f"{load:.0%} of {cpu.cpus} CPUs since boot (/proc/stat)" if cpu
@@ -106,8 +113,9 @@ def estimate(factors: Factors, kind: str, cpu: energy.CpuTime | None,
     watts = factors.figure("use", kind, "avg_power")
     if not watts.known:
         return Figure.unknown("W", watts.source)
-    why = (f"CPU {found.cpu!r} not in Boavizta's CPU table" if found and found.cpu
-           else "CPU model unknown")  # fmt: skip
+    why = (f"CPU {found.cpu!r}{' named by the admin' if found.cpu_named else ''} not in"
+           " Boavizta's CPU table" if found and found.cpu else "CPU model unknown")  # fmt: skip
+    why += "" if found and found.cpu_named else f" ({NAME_IT})"
     if cpu is None:
         return Figure(watts.value, watts.low, watts.high, "W", watts.label,
                       f"{watts.source}; {why}; CPU use unknown: Boavizta's average")  # fmt: skip
@@ -118,13 +126,27 @@ def estimate(factors: Factors, kind: str, cpu: energy.CpuTime | None,
     return Figure.estimated(round(value, 2), "W", source, low, high)
 
 
+def described(
+    proc: Path, cpu: str | None = None, memory_gb: float | None = None
+) -> machine.Machine:
+    """The machine as /proc says, with the CPU and memory an admin named in its place (one CPU
+    package then: a virtual machine's /proc counts its virtual sockets, not the host's)."""
+    found = machine.read_machine(proc)
+    if cpu:
+        found = replace(found, cpu=cpu, packages=1, cpu_named=True)
+    if memory_gb:
+        found = replace(found, memory_gb=memory_gb, memory_named=True)
+    return found
+
+
 def node_power(
-    db: Session, factors: Factors, kind: str, root: Path, proc: Path = energy.PROC
-) -> Power:
+    db: Session, factors: Factors, kind: str, root: Path, proc: Path = energy.PROC, *,
+    cpu_name: str | None = None, memory_gb: float | None = None,
+) -> Power:  # fmt: skip
     reading = sample(db, root, proc)
     cpu = energy.read_cpu(proc)
     meter, rapl = meter_power(db), rapl_power(db, reading)
-    guess = estimate(factors, kind, cpu, machine.read_machine(proc))
+    guess = estimate(factors, kind, cpu, described(proc, cpu_name, memory_gb))
     chosen = meter if meter.known else rapl if rapl.known else guess
     return Power(chosen, meter, rapl, guess, cpu.utilisation if cpu else None,
                  cpu.cpus if cpu else os.cpu_count() or 1)  # fmt: skip

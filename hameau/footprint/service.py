@@ -178,7 +178,8 @@ def build(node: Node, db: Session, member_id: int | None = None, *,
     profile = node_profile(db)
     kind = profile.kind or "desktop"
     power = node_power(db, factors, kind, Path(node.settings.footprint_powercap),
-                       **({"proc": proc} if proc else {}))  # fmt: skip
+                       **({"proc": proc} if proc else {}), cpu_name=profile.cpu,
+                       memory_gb=profile.memory_gb)  # fmt: skip
     people = [m for m in accounts_members.list_members(db, active_only=True) if m.home_here]
     found = fleet(db, factors, power.chosen, len(people))
     real, own = scenarios(factors, found.devices, len(people), profile.country)

@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from hameau.accounts import devices, members
 from hameau.accounts.models import DEVICE_KINDS
 from hameau.errors import N_, BadRequest, HameauError
-from hameau.footprint import charts, inventory, power, report, service
+from hameau.footprint import charts, energy, inventory, machine, power, report, service
 from hameau.footprint.factors import load
 from hameau.footprint.figures import Figure
 from hameau.footprint.model import Scenario
@@ -98,12 +98,20 @@ async def member_page(request: Request, db: DB, visitor: MemberVisitor) -> Respo
     return request.app.state.pages.render(request, "footprint/member.html", context)
 
 
+def _kernel_cpu() -> dict[str, Any]:
+    """What the system says of the node's CPU, and whether Boavizta's table has it."""
+    said = machine.read_machine(energy.PROC).cpu
+    found = machine.find_cpu(said, machine.specs()) if said else None
+    return {"name": said, "found": found is not None}
+
+
 def _household(request: Request, db: Session, status: int = 200, **more: Any) -> Response:
     context = _context(request, db, None)
     context.update(
         title=N_("Household footprint"), devices=devices.list_devices(db), kinds=DEVICE_KINDS,
         people=members.list_members(db, active_only=True), profile=inventory.node_profile(db),
-        node_kinds=inventory.NODE_KINDS, countries=load().countries(), **more,
+        node_kinds=inventory.NODE_KINDS, countries=load().countries(),
+        cpu_names=[cpu.name for cpu in machine.specs()], kernel=_kernel_cpu(), **more,
     )  # fmt: skip
     return request.app.state.pages.render(request, "footprint/household.html", context, status)
 
@@ -150,10 +158,13 @@ async def set_node(
     kind: Annotated[str, Form(max_length=20)], country: Annotated[str, Form(max_length=3)],
     acquired: Annotated[str, Form(max_length=10)] = "",
     lifetime_years: Annotated[int | None, Form()] = None,
+    cpu: Annotated[str, Form(max_length=100)] = "",
+    memory_gb: Annotated[float | None, Form()] = None,
 ) -> Response:  # fmt: skip
     try:
         inventory.set_node(db, kind=kind, acquired_on=_date(acquired),
-                           lifetime_years=lifetime_years, country=country)  # fmt: skip
+                           lifetime_years=lifetime_years, country=country, cpu=cpu,
+                           memory_gb=memory_gb or 0.0)  # fmt: skip
     except HameauError as failure:
         return _refused(request, db, failure)
     return RedirectResponse("/footprint/household?done=node", status_code=303)

@@ -34,7 +34,7 @@ def test_a_cpu_not_named_precisely_is_not_guessed(model: str) -> None:
     assert machine.find_cpu(model, machine.specs()) is None
 
 
-def _proc(tmp_path: Path, cpuinfo: str) -> Path:
+def fake_proc(tmp_path: Path, cpuinfo: str) -> Path:
     proc = tmp_path / "proc"
     (proc / "sys" / "kernel" / "random").mkdir(parents=True)
     (proc / "sys" / "kernel" / "random" / "boot_id").write_text("boot-1\n")
@@ -52,7 +52,7 @@ def test_a_known_cpu_gives_the_power_of_boaviztas_model_at_its_load(
     info = (
         "processor\t: 0\nmodel name\t: Intel(R) Core(TM) i5-8250U CPU @ 1.60GHz\nphysical id\t: 0\n"
     )
-    proc = _proc(tmp_path, info * 2)
+    proc = fake_proc(tmp_path, info * 2)
     with transaction(node.sessions) as db:
         found = power.node_power(db, load(), "laptop", tmp_path / "none", proc)
     # By hand, from boavizta.csv's power rows: the CPU at 30 % load draws 0.32 + (0.75 -
@@ -70,9 +70,41 @@ def test_a_known_cpu_gives_the_power_of_boaviztas_model_at_its_load(
 def test_an_unknown_cpu_falls_back_to_the_class_range_and_says_why(
     node: Node, tmp_path: Path
 ) -> None:
-    proc = _proc(tmp_path, "processor\t: 0\nmodel name\t: AMD EPYC\n")
+    proc = fake_proc(tmp_path, "processor\t: 0\nmodel name\t: AMD EPYC\n")
     with transaction(node.sessions) as db:
         found = power.node_power(db, load(), "laptop", tmp_path / "none", proc)
     # Boavizta's laptop: 50 to 100 W; 30 % of the way: 65 W.
     assert (found.chosen.value, found.chosen.low, found.chosen.high) == (65.0, 50.0, 100.0)
     assert "CPU 'AMD EPYC' not in Boavizta's CPU table" in found.chosen.source
+
+
+def test_a_cpu_named_by_the_admin_gives_its_power_by_hand(node: Node, tmp_path: Path) -> None:
+    # A virtual machine: the kernel says "AMD EPYC" and counts two virtual sockets.
+    info = "processor\t: {0}\nmodel name\t: AMD EPYC\nphysical id\t: {0}\n"
+    proc = fake_proc(tmp_path, info.format(0) + info.format(1))
+    with transaction(node.sessions) as db:
+        found = power.node_power(db, load(), "laptop", tmp_path / "none", proc,
+                                 cpu_name="Intel Core i5-8250U", memory_gb=16)  # fmt: skip
+    # By hand: the named CPU counted once (one package, not the two virtual sockets) at 30 %
+    # load draws 0.535 × 15 W = 8.025 W; the 16 GB named are one DIMM of 3 + 0.055 × 16 =
+    # 3.88 W at full load, × (0.7 + 0.3 × 0.3) = 3.0652 W; × 1.33 (1.2–1.6) for the rest of
+    # the machine: 11.0902 × 1.33 = 14.75 W (13.31–17.74).
+    assert (found.chosen.value, found.chosen.low, found.chosen.high) == (14.75, 13.31, 17.74)
+    assert found.chosen.label == ESTIMATED
+    assert "CPU named by the admin: Intel Core i5-8250U (TDP 15 W, data/cpu_specs.csv)" in (
+        found.chosen.source
+    )
+    assert "16.0 GB of RAM (named by the admin)" in found.chosen.source
+
+
+def test_a_cpu_name_not_in_the_table_is_refused_with_names_close_to_it(node: Node) -> None:
+    from hameau.errors import BadRequest
+    from hameau.footprint import inventory
+
+    with transaction(node.sessions) as db:
+        with pytest.raises(BadRequest) as refused:
+            inventory.set_node(db, cpu="AMD EPYC")
+        assert "such as AMD EPYC 7232P" in str(refused.value)
+        # The table's own spelling is kept, whatever the case typed; "" forgets it.
+        assert inventory.set_node(db, cpu="amd  epyc 7282").cpu == "AMD EPYC 7282"
+        assert inventory.set_node(db, cpu="").cpu is None

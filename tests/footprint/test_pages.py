@@ -58,6 +58,24 @@ def test_an_admin_corrects_a_device_and_describes_the_node(node: Node) -> None:
     assert 'value="8"' in page.text and '<option value="box" selected>' in page.text
 
 
+def test_an_admin_names_the_node_s_cpu_from_boavizta_s_table(node: Node) -> None:
+    household(node)
+    client = browser(node)
+    log_in(client, "alex")
+    page = client.get("/footprint/household").text
+    assert '<datalist id="cpu-names">' in page and '<option value="AMD EPYC 7282">' in page
+    refused = post_form(client, "/footprint/household", "/footprint/household/node",
+                        kind="server", country="FRA", cpu="AMD EPYC", memory_gb="")  # fmt: skip
+    assert refused.status_code == 400 and 'role="alert"' in refused.text
+    assert "« AMD EPYC » n’est pas dans la table des processeurs de Boavizta" in refused.text
+    done = post_form(client, "/footprint/household", "/footprint/household/node",
+                     kind="server", country="FRA", cpu="amd epyc 7282", memory_gb="64")  # fmt: skip
+    assert done.status_code == 303
+    page = client.get("/footprint/household", headers={"Accept-Language": "en"}).text
+    assert "CPU named by the admin: AMD EPYC 7282 (TDP 120 W" in page
+    assert 'value="AMD EPYC 7282"' in page and 'value="64"' in page
+
+
 def test_a_bad_meter_reading_is_refused_with_one_sentence(node: Node) -> None:
     household(node)
     client = browser(node)

@@ -151,10 +151,18 @@ def test_sharing_is_measured_from_sessions_and_a_member_pays_their_hours(home: P
 
 
 def test_csv_has_a_label_on_every_row_and_md_says_the_boundaries(home: Path) -> None:
+    # The node's CPU named by the admin (as in a virtual machine) is the one the estimate uses.
+    said = hameau(home, "impact", "node", "--cpu", "intel core i5-8250u").stdout
+    assert "CPU Intel Core i5-8250U (named by the admin)" in said
     rows = list(
         csv.DictReader(io.StringIO(hameau(home, "impact", "report", "--format", "csv").stdout))
     )
     assert rows and {row["label"] for row in rows} <= LABELS
+    estimate = next(
+        row for row in rows if (row["section"], row["item"]) == ("node power", "estimate")
+    )
+    assert estimate["label"] == "estimated"
+    assert "CPU named by the admin: Intel Core i5-8250U (TDP 15 W" in estimate["source"]
     text = hameau(home, "impact", "report", "--format", "md").stdout
     assert "## Boundaries" in text and "cloud account's share" in text
 
@@ -165,6 +173,9 @@ def test_a_meter_reading_without_its_hours_is_refused_in_one_line(home: Path) ->
     assert "kWh and the hours" in done.stderr + done.stdout
     done = hameau(home, "impact", "node", "--country", "XXX", check=False)
     assert done.returncode != 0 and "country must be one of" in done.stderr + done.stdout
+    done = hameau(home, "impact", "node", "--cpu", "QEMU Virtual CPU", check=False)
+    said = (done.stderr + done.stdout).strip()
+    assert done.returncode != 0 and "not in Boavizta’s CPU table" in said and "\n" not in said
 
 
 def test_the_ai_s_energy_is_the_member_s_who_asked(home: Path) -> None:

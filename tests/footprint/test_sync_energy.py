@@ -13,6 +13,7 @@ from hameau.accounts import members
 from hameau.footprint import meter, service
 from hameau.footprint.service import WINDOW
 from hameau.node.db import transaction, utcnow
+from tests.footprint.test_machine import fake_proc
 from tests.travel.sides import home_node, pack, write
 
 
@@ -27,13 +28,16 @@ def test_a_satellite_s_sync_is_counted_for_its_member_in_kwh(tmp_path: Path) -> 
     pair = pack(home, tmp_path / "sat", ["files:mine/Voyage"])  # packs, then syncs once
     write(pair.sat, "Voyage/new.txt", b"made away")
     assert pair.sync().complete
+    # A /proc that stands still: the power estimated from this machine's CPU use since boot
+    # would move between two reports.
+    proc = fake_proc(tmp_path, "processor\t: 0\nmodel name\t: AMD EPYC\n")
     with transaction(home.sessions) as db:
         alex = members.find_member(db, "alex").id
         sam = members.find_member(db, "sam").id
-        report = service.build(home, db)
+        report = service.build(home, db, proc=proc)
         household = _sync(report)
-        mine = _sync(service.build(home, db, alex))
-        theirs = _sync(service.build(home, db, sam))
+        mine = _sync(service.build(home, db, alex, proc=proc))
+        theirs = _sync(service.build(home, db, sam, proc=proc))
     # Every request of both syncs was served and counted (changes, states, missing, upload,
     # apply, notes): a positive energy, estimated, saying how it was reached.
     assert household.label == "estimated" and household.unit == "kWh"
