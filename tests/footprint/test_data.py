@@ -90,3 +90,13 @@ def test_the_refresh_script_rebuilds_the_vendored_file(tmp_path: Path) -> None:
     assert cpus.read_text(encoding="utf-8") == (DATA.parent / "cpu_specs.csv").read_text(
         encoding="utf-8"
     )
+
+
+def test_the_docs_say_the_method_the_sources_the_boundaries_and_the_limits() -> None:
+    text = (ROOT / "docs" / "footprint.md").read_text(encoding="utf-8")
+    for heading in ("## Method", "## Scenarios and their boundaries", "## Reference data",
+                    "## Limits"):  # fmt: skip
+        assert f"\n{heading}\n" in text, heading
+    for named in ("boavizta.csv", "cpu_specs.csv", "AGPL-3.0", "refresh_boavizta.py", "measured",
+                  "estimated", "unknown", "named by the admin"):  # fmt: skip
+        assert named in text, named

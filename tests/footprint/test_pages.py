@@ -124,3 +124,12 @@ def test_the_household_page_draws_its_charts_without_script_and_labels_each_figu
     assert "sync requests of satellites" in main and "power shared over its" in main
     # Each scenario's boundary, written out under the chart.
     assert "left out unless registered" in main and "is a lower bound" in main
+    # Every figure of the table says how it is known, in words, with a source.
+    table = main.split('class="footprint-figures"', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r"<tr>\s*<td>.*?</tr>", table, re.S)
+    assert len(rows) > 30
+    for row in rows:
+        label = re.search(r'<span class="label-(measured|estimated|unknown)">([^<]*)</span>', row)
+        assert label, row
+        assert label.group(2).endswith(label.group(1)), row
+        assert re.search(r'<td class="muted">[^<\s]', row), row
