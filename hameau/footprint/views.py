@@ -4,6 +4,8 @@ reading; charts drawn on the server (charts.py), every figure with its label and
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
@@ -40,6 +42,15 @@ VERDICTS = {"met": N_("met"), "not met": N_("not met"),
 
 
 YEAR = N_("/year")
+COUNTRIES = {
+    "BEL": N_("Belgium"), "CHE": N_("Switzerland"), "DEU": N_("Germany"),
+    "EEE": N_("Europe (average)"), "ESP": N_("Spain"), "FRA": N_("France"),
+    "GBR": N_("United Kingdom"), "ITA": N_("Italy"), "WOR": N_("the world (average)"),
+}  # fmt: skip
+
+
+MINUS = re.compile(r"(?<![\w.])-(?=\d)")  # a negative number's sign, as a minus sign
+POINT = re.compile(r"(?<=\d)\.(?=\d)")  # a decimal point, a comma in French
 
 
 def _said(fig: Figure, gettext: Any) -> str:
@@ -50,45 +61,65 @@ def _said(fig: Figure, gettext: Any) -> str:
     return gettext("unknown") if not fig.known else text
 
 
-def _bar(label: str, parts: list[Figure], whole: Figure, gettext: Any) -> charts.Bar:
+@dataclass(frozen=True)
+class Words:
+    """The reader's language: its messages, and its way of writing a figure (29,4 in French)."""
+
+    gettext: Any
+    locale: str
+
+    def said(self, fig: Figure) -> str:
+        text = MINUS.sub("−", _said(fig, self.gettext))
+        return POINT.sub(",", text) if self.locale == "fr" else text
+
+
+def _bar(label: str, parts: list[Figure], whole: Figure, words: Words) -> charts.Bar:
     if not whole.known:
-        return charts.Bar(label, said=gettext("unknown"), known=False)
+        return charts.Bar(label, said=words.gettext("unknown"), known=False)
     return charts.Bar(label, [p.value or 0.0 for p in parts if p.known], whole.low, whole.high,
-                      _said(whole, gettext))  # fmt: skip
+                      words.said(whole))  # fmt: skip
 
 
-def _device_chart(real: Scenario, gettext: Any) -> Any:
+def _device_chart(real: Scenario, words: Words) -> Any:
+    gettext = words.gettext
     bars = [
         _bar(line.device.name if not line.device.node else gettext("the home server"),
-             [line.embodied["gwp"], line.use["gwp"]], line.total("gwp"), gettext)
+             [line.embodied["gwp"], line.use["gwp"]], line.total("gwp"), words)
         for line in real.lines
     ]  # fmt: skip
     return charts.chart(gettext("Global warming per device and per year"), bars,
                         (gettext("manufacture"), gettext("use")))  # fmt: skip
 
 
-def _scenario_chart(made: service.Report, gettext: Any) -> Any:
+def _scenario_chart(made: service.Report, words: Words) -> Any:
+    gettext = words.gettext
     ours = made.share["gwp"] if made.share else made.real.total("gwp")
     theirs = made.own_share["gwp"] if made.own_share else made.own.total("gwp", with_extra=False)
     bars = [
         _bar(gettext("This household, as it is") if not made.share else gettext("Your share, as it is"),
-             [ours], ours, gettext),
+             [ours], ours, words),
         _bar(gettext("Everyone owning their own, without the cloud share (unknown)"),
-             [theirs], theirs, gettext),
+             [theirs], theirs, words),
     ]  # fmt: skip
     return charts.chart(gettext("Global warming per year, two ways of living"), bars)
 
 
 def _context(request: Request, db: Session, member_id: int | None) -> dict[str, Any]:
-    gettext = request.app.state.pages.gettext(request)
+    pages = request.app.state.pages
+    words = Words(pages.gettext(request), pages.locale_for(request))
     made = service.build(request.app.state.node, db, member_id)
     return {
-        "report": made, "said": lambda fig: _said(fig, gettext), "labels": LABELS,
+        "report": made, "said": words.said, "labels": LABELS, "country": _country(words),
         "verdicts": VERDICTS, "sections": SECTIONS, "rows": report.figure_rows(made),
-        "scenario_chart": _scenario_chart(made, gettext),
-        "device_chart": _device_chart(made.real, gettext),
+        "scenario_chart": _scenario_chart(made, words),
+        "device_chart": _device_chart(made.real, words),
         "notice": NOTICES.get(request.query_params.get("done", "")),
     }  # fmt: skip
+
+
+def _country(words: Words) -> Any:
+    """A country's name for its code in the reference data (FRA: France), the code if unnamed."""
+    return lambda code: words.gettext(COUNTRIES[code]) if code in COUNTRIES else code
 
 
 @router.get("")

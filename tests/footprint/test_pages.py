@@ -51,7 +51,7 @@ def test_an_admin_corrects_a_device_and_describes_the_node(node: Node) -> None:
                      kind="box", country="BEL", acquired="", lifetime_years="8")  # fmt: skip
     assert done.status_code == 303
     page = client.get(done.headers["location"], headers={"Accept-Language": "fr"})
-    assert "électricité de BEL" in page.text
+    assert "électricité : Belgique" in page.text
     with transaction(node.sessions) as db:
         salon_now = devices.find_device(db, "salon")
         assert (salon_now.kind, salon_now.lifetime_years) == ("desktop", 12)
@@ -133,3 +133,13 @@ def test_the_household_page_draws_its_charts_without_script_and_labels_each_figu
         assert label, row
         assert label.group(2).endswith(label.group(1)), row
         assert re.search(r'<td class="muted">[^<\s]', row), row
+
+
+def test_a_figure_is_written_the_reader_s_way() -> None:
+    from hameau.footprint.figures import Figure
+    from hameau.footprint.views import Words
+
+    cut = Figure.estimated(0.0935, "%", "by hand", -0.482, 0.518)
+    # A decimal comma in French, and a real minus sign before a negative bound.
+    assert Words(str, "fr").said(cut) == "9,35 (−48,2–51,8) %, estimated"
+    assert Words(str, "en").said(cut) == "9.35 (−48.2–51.8) %, estimated"
