@@ -133,8 +133,8 @@ def _cpu(name: str) -> str | None:
             " %(near)s.", cpu=name.strip()[:100], near=", ".join(near),
         )  # fmt: skip
     raise BadRequest(
-        "“%(cpu)s” is not in Boavizta’s CPU table: choose one of its names (the form’s list,"
-        " or `hameau impact node --cpus WORDS`).", cpu=name.strip()[:100],
+        "“%(cpu)s” is not in Boavizta’s CPU table: choose one of its names (the form offers"
+        " them as you type a few letters; on the command line, --cpus WORDS lists them).", cpu=name.strip()[:100],
     )  # fmt: skip
 
 
