@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hameau.backup import content, key, sheet, targets
+from hameau.backup import content, key, mirror, sheet, targets
 from hameau.backup.models import BackupRun, BackupTarget
 from hameau.backup.restic import UNKNOWN, BackupFailed, Restic, Watch
 from hameau.backup.target import Repository
@@ -203,11 +203,15 @@ def _back_up(node: Node, spec: str, lock: int, unlock: bool, watch: Watch | None
                 where=target.label,
             )
         content.snapshot_database(node.layout)
+        staged = mirror.stage(node, spec, restic)  # content in S3: shown to restic as a folder
         done = restic.stream(
             ["backup", ".", "--exclude-file", str(content.exclude_file(node.layout)),
-             "--host", node.identity.node_id, "--tag", "hameau"],
+             "--host", node.identity.node_id, "--tag", "hameau",
+             *(staged.arguments if staged else [])],
             cwd=node.layout.root,
         )  # fmt: skip
+        if staged is not None:
+            mirror.settle(node, spec, staged, str(done.get("snapshot_id", "")))
         _forget(node, restic)
     return done
 
