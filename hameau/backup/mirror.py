@@ -228,10 +228,10 @@ def put_back(source: Path, store: BlobStore, consume: bool, say: Say | None = No
             problem = _copy_in(path, store, digest)
         if problem is not None:
             raise BackupFailed(
-                "Content %(digest)s is %(problem)s in the backup, so the restore stopped;"
-                " restore from another backup target.",
-                digest=digest, problem=problem,
-            )  # fmt: skip
+                "Content %(digest)s of the backup does not come back whole (its hash differs),"
+                " so the restore stopped; restore from another backup target.",
+                digest=digest,
+            )
         if consume:
             path.unlink()
         count += 1
