@@ -49,6 +49,8 @@ LISTS = "mirror-lists"
 # Every mirror file's modification time (2001-09-09): a path holds one content forever.
 STUB_TIME = 1_000_000_000
 DOWNLOADERS = 4  # an S3 store answers each request in milliseconds: a few at once
+SPOOL_BYTES = 4 << 30  # downloaded at most per round (a first backup of a large store: rounds)
+TAG, PART_TAG = "hameau", "hameau-part"  # a part's snapshot is never restored from
 
 
 def mirror_folder(layout: Layout) -> Path:
@@ -76,7 +78,10 @@ def _known(layout: Layout, spec: str) -> tuple[str, set[str]]:
 
 def _latest(restic: Restic, node: Node) -> set[str]:
     """The ids (long and short) of this node's latest snapshot at the target."""
-    found = restic.json(["snapshots", "--tag", "hameau", "--host", node.identity.node_id]) or []
+    found = (
+        restic.json(["snapshots", "--tag", TAG, "--tag", PART_TAG, "--host", node.identity.node_id])
+        or []
+    )
     if not found:
         return set()
     latest = max(found, key=lambda snapshot: snapshot["time"])
@@ -90,17 +95,27 @@ class Staged:
     parent: str = ""
     held: dict[str, int] = field(default_factory=dict)  # every blob in the mirror: its size
     downloaded: list[str] = field(default_factory=list)
+    complete: bool = True  # False: more to download than the spool allows; a part, then more
 
     @property
     def arguments(self) -> list[str]:
+        tag = ["--tag", TAG if self.complete else PART_TAG]
         if not self.parent:
-            return []
-        return ["--parent", self.parent, "--ignore-ctime", "--ignore-inode"]
+            return tag
+        return [*tag, "--parent", self.parent, "--ignore-ctime", "--ignore-inode"]
+
+
+def spool_room(root: Path) -> int:
+    """How much a round may download: `SPOOL_BYTES`, or half the disk's free room."""
+    root.mkdir(parents=True, exist_ok=True)
+    return max(1, min(SPOOL_BYTES, shutil.disk_usage(root).free // 2))
 
 
 def stage(node: Node, spec: str, restic: Restic) -> Staged | None:
     """The mirror made ready for a backup to `spec`; None for a node whose content is on its
-    own disk (backed up as `blobs/`; a mirror left by a store since moved is removed)."""
+    own disk (backed up as `blobs/`; a mirror left by a store since moved is removed).
+    When the blobs to download pass the spool's room, this round holds what fits (stubs and
+    downloads only: the rest is absent) and is not `complete`."""
     root = mirror_folder(node.layout)
     store = node.blobs
     if store.local_folder() is not None:
@@ -111,16 +126,21 @@ def stage(node: Node, spec: str, restic: Restic) -> Staged | None:
     if parent and parent not in _latest(restic, node):
         parent, known = "", set()  # the list is not of the target's latest snapshot: not trusted
     staged = Staged(parent=parent if known else "")
-    for digest, size in store.listing():
-        staged.held[digest] = size
-    _remove_others(root, staged.held)
-    wanted = []
-    for digest, size in staged.held.items():
+    room, wanted = spool_room(root), list[str]()
+    for digest, size in sorted(store.listing()):
         if digest in known:
-            _stub(path_of(root, digest), size)
-        else:
+            staged.held[digest] = size
+        elif room >= size or not wanted:  # one blob at least, whatever its size
+            staged.held[digest], room = size, room - size
             wanted.append(digest)
+        else:
+            staged.complete = False
+    _remove_others(root, staged.held)
+    for digest in known & staged.held.keys():
+        _stub(path_of(root, digest), staged.held[digest])
     staged.downloaded = _download(store, root, wanted)
+    for digest in set(wanted) - set(staged.downloaded):
+        del staged.held[digest]  # damaged or gone: not in this snapshot
     return staged
 
 
@@ -190,6 +210,14 @@ def settle(node: Node, spec: str, staged: Staged, snapshot_id: str) -> None:
         os.truncate(target, 0)
         os.truncate(target, staged.held[digest])
         os.utime(target, (STUB_TIME, STUB_TIME))
+
+
+def forget_parts(node: Node, restic: Restic) -> None:
+    """The parts of a first backup done in rounds, once a whole one is made (their content is
+    in it; retention prunes what is left)."""
+    found = restic.json(["snapshots", "--tag", PART_TAG, "--host", node.identity.node_id]) or []
+    if found:
+        restic.run(["forget", *(snapshot["id"] for snapshot in found)])
 
 
 # ------------------------------------------------------------------ the way back

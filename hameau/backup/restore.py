@@ -223,8 +223,8 @@ def _check_database(tree: Path, snapshot_id: str, taken_at: datetime, url: str |
     finished = taken_at.replace(tzinfo=None).isoformat(sep=" ")
     if url is not None:  # PostgreSQL checks its own pages; the dump restored in one transaction
         engine = make_engine(url)
-        with engine.begin() as connection:
-            connection.exec_driver_sql(
+        with engine.begin() as on_postgresql:
+            on_postgresql.exec_driver_sql(
                 "UPDATE backup_runs SET outcome = 'ok', snapshot_id = %(id)s, finished_at ="
                 " %(at)s WHERE outcome = 'running'",
                 {"id": snapshot_id[:64], "at": finished},

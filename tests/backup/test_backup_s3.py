@@ -2,15 +2,18 @@
 a target's last snapshot holds are shown to restic as stubs it does not read, the others are
 downloaded. Whatever the history (a second backup, a target new to the node, a list that does
 not name the target's latest snapshot), every restore gives every content back, hash for
-hash (a stub read as content would give zeros); the content goes to the local disk when the
-admin says so."""
+hash (a stub read as content would give zeros); a first backup larger than the spool is made
+in rounds; the content goes to the local disk when the admin says so."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import pytest
+
 from hameau.backup import key, mirror, restore, service
+from hameau.backup.folder import FolderTarget
 from hameau.backup.sheet import Sheet
 from hameau.config import load_settings
 from hameau.node import datadir
@@ -42,8 +45,14 @@ def _restored(target: str, password: str, into: Path) -> dict[str, str]:
         opened.close()
 
 
+def _snapshots(node: datadir.Node, target: str) -> list[list[str]]:
+    with FolderTarget(target).open() as repository:
+        found = service._restic(node, repository, target).json(["snapshots"]) or []
+    return [snapshot["tags"] for snapshot in found]
+
+
 def test_content_in_s3_is_backed_up_unread_when_unchanged_and_restored_whole(
-    tmp_path: Path, seaweed: Cluster
+    tmp_path: Path, seaweed: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     usb, other = tmp_path / "usb", tmp_path / "usb2"
     usb.mkdir(), other.mkdir()
@@ -51,7 +60,10 @@ def test_content_in_s3_is_backed_up_unread_when_unchanged_and_restored_whole(
     try:
         first = {node.blobs.put(os.urandom(2 * MIB)) for _ in range(3)}
         target = str(usb / "hameau")
-        assert service.back_up(node, target).outcome == "ok"
+        with monkeypatch.context() as small:  # a spool for one blob: the first backup in rounds
+            small.setattr(mirror, "SPOOL_BYTES", 3 * MIB)
+            assert service.back_up(node, target).outcome == "ok"
+        assert _snapshots(node, target) == [["hameau"]]  # the two parts forgotten
         stubs = [p for p in mirror.mirror_folder(node.layout).glob("??/??/*")]
         assert {p.name for p in stubs} == first
         assert all(p.stat().st_blocks == 0 and p.stat().st_size == 2 * MIB for p in stubs)
