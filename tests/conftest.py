@@ -6,7 +6,12 @@ from pathlib import Path
 import pytest
 
 from hameau.node.datadir import Node
+from tests.blobstores import seaweed
 from tests.helpers import make_node
+
+# The run's one SeaweedFS cluster (started when a test first asks for it), shared by every
+# folder of tests: a fixture imported into several modules would start one per module.
+__all__ = ["seaweed"]
 
 
 @pytest.fixture

@@ -181,13 +181,18 @@ def _read_sheet(path: Path | None):  # type: ignore[no-untyped-def]
               help="The recovery sheet (a text file); else the password is asked for.")  # fmt: skip
 @click.option("--database", default=None,
               help="A node on PostgreSQL: the empty database to restore into (its URL).")  # fmt: skip
+@click.option("--blobs", default=None,
+              help="Where the content goes: local (the data dir's disk) or s3://bucket/prefix"
+              " (with the s3_* settings); by default where the lost node kept it.")  # fmt: skip
 def backup_restore(
-    source: str, data_dir: Path, sheet_file: Path | None, database: str | None
-) -> None:
+    source: str, data_dir: Path, sheet_file: Path | None, database: str | None,
+    blobs: str | None,
+) -> None:  # fmt: skip
     """Restore the latest backup into a new, empty data dir (after losing the disk)."""
     from hameau.backup import restore
 
-    done = restore.restore(source, data_dir, _read_sheet(sheet_file), database)
+    done = restore.restore(source, data_dir, _read_sheet(sheet_file), database, blobs)
+    console.print(f"{done.contents} contents put back in {done.store}, each hash verified.")
     minutes = done.lost_minutes()
     console.print(
         f"Restored the backup of {done.taken_at:%Y-%m-%d %H:%M} UTC; what was written after it"

@@ -33,6 +33,7 @@ PG_BIN = (Path("/usr/bin"), Path("/usr/lib/postgresql/15/bin"))
 EXCLUDED = (
     "hameau.db", "hameau.db-wal", "hameau.db-shm", "hameau.db-journal",
     "backup/cache", "backup/run.lock", "backup/staging/*.tmp", "backup/restoring*",
+    "backup/mirror-lists",
     "blobs/tmp/*", "blobs/quarantine", "cache", "models",
     "calendars/**/.Radicale.cache", "calendars/**/.Radicale.lock",
     "**/*.partial", "**/*.tmp", "backups",

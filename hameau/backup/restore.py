@@ -26,13 +26,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hameau.backup import content, key, targets
+from hameau.backup import content, key, mirror, targets
 from hameau.backup.restic import Restic
 from hameau.backup.sheet import Sheet
 from hameau.backup.target import Target
 from hameau.config import Settings, load_settings
 from hameau.errors import BadRequest
 from hameau.node import datadir, migrate
+from hameau.node.blobs import load_store
 from hameau.node.db import make_engine, make_sessionmaker, transaction
 from hameau.node.identity import create_secret, load_identity
 from hameau.node.models import NodeInfo
@@ -43,6 +44,8 @@ class Restored:
     data_dir: Path
     snapshot_id: str
     taken_at: datetime  # when the backup was made
+    contents: int = 0  # contents put back, each hash verified
+    store: str = ""  # where they are, in words for the admin
 
     def lost_minutes(self, now: datetime | None = None) -> int:
         return max(0, int(((now or datetime.now(UTC)) - self.taken_at).total_seconds() // 60))
@@ -136,12 +139,13 @@ def _put_database_in_place(tree: Path, database: str | None) -> str | None:
     return url
 
 
-def _name_database(tree: Path, url: str) -> None:
-    """`database_url` in the restored hameau.toml set to `url` (the rest left as it was)."""
+def _name_database(tree: Path, url: str, option: str = "database_url") -> None:
+    """`option` (`database_url`) in the restored hameau.toml set to `url` (the rest left as
+    it was)."""
     path = tree / "hameau.toml"
     lines = path.read_text().splitlines() if path.is_file() else []
-    line = f"database_url = {json.dumps(url)}"
-    kept = [each for each in lines if not each.strip().startswith("database_url")]
+    line = f"{option} = {json.dumps(url)}"
+    kept = [each for each in lines if each.strip().partition("=")[0].strip() != option]
     if "[node]" not in (each.strip() for each in kept):
         kept = ["[node]", *kept]
     at = [each.strip() for each in kept].index("[node]") + 1
@@ -181,14 +185,46 @@ def _into_postgresql(tree: Path, dump: Path, database: str | None) -> str:
     return url
 
 
+def _put_content_in_place(tree: Path, blobs: str | None) -> tuple[int, str]:
+    """The restored content into the store the admin chose (`blobs`: local or s3://…, written
+    into hameau.toml; by default the one that file names), each hash verified; how many, and
+    where. An S3 store's endpoint and keys come from hameau.toml and HAMEAU_S3_* variables."""
+    found = mirror.restored_content(tree)
+    if blobs:
+        _name_database(tree, blobs, "blob_store")
+    settings = load_settings(tree)
+    if blobs and blobs.startswith("s3://"):
+        for option in ("s3_endpoint", "s3_region", "s3_access_key"):
+            _name_database(tree, getattr(settings, option), option)
+    try:
+        store = load_store(settings.blob_store, tree / "blobs", settings)
+    except ValueError as error:
+        raise BadRequest(
+            "The content store cannot be used (%(reason)s); give --blobs local or"
+            " --blobs s3://bucket/prefix.",
+            reason=str(error),
+        ) from None
+    count = 0
+    if found is not None:
+        source, is_mirror = found
+        count = mirror.put_back(source, store, consume=is_mirror or store.local_folder() is None)
+    shutil.rmtree(mirror.mirror_folder(datadir.Layout(tree)), ignore_errors=True)
+    if store.local_folder() is None:
+        shutil.rmtree(tree / "blobs", ignore_errors=True)  # the spool of an S3 store: made again
+        (tree / "blobs").mkdir(mode=0o700)
+    if not store.has_marker():
+        store.write_marker()
+    return count, store.location
+
+
 def _check_database(tree: Path, snapshot_id: str, taken_at: datetime, url: str | None) -> None:
     """Integrity first; then the run that made this backup (in the snapshot it is still
     running) is written down as what it was: the good backup it was restored from."""
     finished = taken_at.replace(tzinfo=None).isoformat(sep=" ")
     if url is not None:  # PostgreSQL checks its own pages; the dump restored in one transaction
         engine = make_engine(url)
-        with engine.begin() as connection:
-            connection.exec_driver_sql(
+        with engine.begin() as on_postgresql:
+            on_postgresql.exec_driver_sql(
                 "UPDATE backup_runs SET outcome = 'ok', snapshot_id = %(id)s, finished_at ="
                 " %(at)s WHERE outcome = 'running'",
                 {"id": snapshot_id[:64], "at": finished},
@@ -215,7 +251,10 @@ def _check_database(tree: Path, snapshot_id: str, taken_at: datetime, url: str |
     datadir.open_node(Settings(data_dir=tree)).close()  # opens: identity, schema up to date
 
 
-def restore(spec: str, data_dir: Path, sheet: Sheet, database: str | None = None) -> Restored:
+def restore(
+    spec: str, data_dir: Path, sheet: Sheet, database: str | None = None,
+    blobs: str | None = None,
+) -> Restored:  # fmt: skip
     data_dir = data_dir.expanduser().resolve()
     if data_dir.exists() and (not data_dir.is_dir() or any(data_dir.iterdir())):
         raise BadRequest(
@@ -230,10 +269,11 @@ def restore(spec: str, data_dir: Path, sheet: Sheet, database: str | None = None
         tree = work / "tree"
         snapshot_id, taken_at = _fetch(targets.normalize(spec), sheet, work, tree)
         url = _put_database_in_place(tree, database)
+        contents, where = _put_content_in_place(tree, blobs)
         _check_database(tree, snapshot_id, taken_at, url)
         if data_dir.exists():
             data_dir.rmdir()
         tree.rename(data_dir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return Restored(data_dir, snapshot_id, taken_at)
+    return Restored(data_dir, snapshot_id, taken_at, contents, where)

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hameau.backup import content, key, sheet, targets
+from hameau.backup import content, key, mirror, sheet, targets
 from hameau.backup.models import BackupRun, BackupTarget
 from hameau.backup.restic import UNKNOWN, BackupFailed, Restic, Watch
 from hameau.backup.target import Repository
@@ -203,13 +203,33 @@ def _back_up(node: Node, spec: str, lock: int, unlock: bool, watch: Watch | None
                 where=target.label,
             )
         content.snapshot_database(node.layout)
-        done = restic.stream(
-            ["backup", ".", "--exclude-file", str(content.exclude_file(node.layout)),
-             "--host", node.identity.node_id, "--tag", "hameau"],
-            cwd=node.layout.root,
-        )  # fmt: skip
+        done = _snapshot(node, spec, restic)
         _forget(node, restic)
     return done
+
+
+def _snapshot(node: Node, spec: str, restic: Restic) -> dict[str, Any]:
+    """restic's backup of the data dir; content in S3 shown to it as a folder (the mirror),
+    in rounds when more is to be downloaded than the spool allows (backup/mirror.py)."""
+    parts = 0
+    while True:
+        staged = mirror.stage(node, spec, restic)
+        done = restic.stream(
+            ["backup", ".", "--exclude-file", str(content.exclude_file(node.layout)),
+             "--host", node.identity.node_id,
+             *(staged.arguments if staged else ["--tag", mirror.TAG])],
+            cwd=node.layout.root,
+        )  # fmt: skip
+        if staged is None:
+            return done
+        mirror.settle(node, spec, staged, str(done.get("snapshot_id", "")))
+        if staged.complete:
+            if parts:
+                mirror.forget_parts(node, restic)
+            return done
+        if not staged.downloaded:  # a round that moved nothing would be the next one again
+            raise BackupFailed(UNKNOWN, where=restic.where, reason="no content could be read")
+        parts += 1
 
 
 def _is_set_up(node: Node, spec: str) -> bool:

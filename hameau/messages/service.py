@@ -105,7 +105,11 @@ def unread_total(session: Session, member: Member) -> int:
 
 def participants(session: Session, thread: Thread) -> list[int]:
     return list(
-        session.scalars(select(Participant.member_id).where(Participant.thread_id == thread.id))
+        session.scalars(
+            select(Participant.member_id)
+            .where(Participant.thread_id == thread.id)
+            .order_by(Participant.member_id)  # one order on every database (an export compared)
+        )
     )
 
 

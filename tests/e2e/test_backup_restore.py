@@ -1,21 +1,25 @@
 """The restore drill: a household loses its node's disk and gets it back from a backup.
 
 Node A holds members, files with versions, notes, events, messages and app passwords; it backs
-up (to a folder: a USB disk; or, when the neighbour's part is in the tree, to a paired node B
-that offers space); then A is killed and its data dir deleted. A new node restores from the
-target with the recovery sheet: every member's export (files with their hashes, notes,
-events, messages, accounts) is the one made right after the last backup, what was written
-after it is absent, the time lost is said, `hameau check` passes and `hameau serve` serves it."""
+up (on SQLite and the local disk, to a folder: a USB disk; on PostgreSQL and an S3 store, to a
+paired node B that offers space); then A is killed and its data dir deleted (and its database
+dropped, its content deleted from the store). A new node restores from the target with the
+recovery sheet (into a fresh database and store): every member's export (files with their
+hashes, notes, events, messages, accounts) is the one made right after the last backup, what
+was written after it is absent, the time lost is said, `hameau check` passes and `hameau
+serve` serves it. B's stored objects hold none of A's plaintext."""
 
 from __future__ import annotations
 
 import json
 import re
 import shutil
+import tempfile
 import zipfile
 from base64 import b64encode
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -26,10 +30,12 @@ from hameau.accounts import tokens
 from hameau.calendar.store import CalendarStore
 from hameau.config import load_settings
 from hameau.node import datadir
+from hameau.node.blobs import load_store
 from hameau.node.db import transaction
 from tests.e2e.hamlet_nodes import Home, hameau, hamlet
 from tests.e2e.served import serve
 from tests.helpers import csrf_header, members_logged_in, post_form
+from tests.seaweed import Cluster
 
 MEMBERS = ("alex", "sam")
 
@@ -98,10 +104,59 @@ def _back_up(a: Home, spec: str, tmp_path: Path) -> Path:
     return sheet
 
 
-@pytest.mark.parametrize("kind", ["folder", "peer"])
-def test_a_lost_disk_is_restored_from_the_last_backup(tmp_path: Path, kind: str) -> None:
-    names, pairs = (("A", "B"), (("B", "A"),)) if kind == "peer" else (("A",), ())
-    with hamlet(tmp_path, names=names, pairs=pairs) as homes:
+class Engines:
+    """Where node A keeps its database and content: its data dir (SQLite, the local disk), or
+    PostgreSQL and an S3 store (the run's cluster and SeaweedFS), each lost with the disk, and
+    fresh ones to restore into."""
+
+    def __init__(self, request: pytest.FixtureRequest, kind: str) -> None:
+        self.on_servers = kind.endswith("postgresql-s3")
+        self.settings: dict[str, str] = {}
+        if not self.on_servers:
+            return
+        self.cluster = request.getfixturevalue("pg_cluster")
+        self.seaweed: Cluster = request.getfixturevalue("seaweed")
+        self.database = self.cluster.new_database("drill")
+        self.fresh = self.cluster.new_database("restored")
+        s3 = self.seaweed.settings(f"drill-{tmp_name(request)}")
+        self.blobs, self.new_blobs = s3["blob_store"], s3["blob_store"] + "-restored"
+        lines = [f'database_url = "{self.database}"'] + [f'{k} = "{v}"' for k, v in s3.items()]
+        self.settings = {"A": "\n".join(lines)}
+        self.options = SimpleNamespace(**s3)
+
+    def lose(self) -> None:
+        """A's database dropped and its content deleted from the store."""
+        if not self.on_servers:
+            return
+        import obstore
+
+        self.cluster.drop(self.database)
+        store = load_store(self.blobs, Path(tempfile.mkdtemp()), self.options)
+        for digest in store.stored():
+            obstore.delete(store.objects, store.key(digest))  # type: ignore[attr-defined]
+        assert not store.stored()
+
+    def restore_options(self) -> list[str]:
+        return ["--database", self.fresh, "--blobs", self.new_blobs] if self.on_servers else []
+
+    def drop(self) -> None:
+        if self.on_servers:
+            self.cluster.drop(self.fresh)
+
+
+def tmp_name(request: pytest.FixtureRequest) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[-30:]
+
+
+# A folder target on SQLite and the local disk; a neighbour's on PostgreSQL and S3 (the peer's
+# side on SQLite is tested in test_backup_peer.py: one drill through a peer keeps the time low).
+@pytest.mark.parametrize("kind", ["folder", "peer-postgresql-s3"])
+def test_a_lost_disk_is_restored_from_the_last_backup(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
+    names, pairs = (("A", "B"), (("B", "A"),)) if kind.startswith("peer") else (("A",), ())
+    engines = Engines(request, kind)
+    with hamlet(tmp_path, names=names, pairs=pairs, settings=engines.settings) as homes:
         a = homes["A"]
         spec = _target(kind, homes, tmp_path)
         node = datadir.open_node(load_settings(a.data_dir))
@@ -110,12 +165,19 @@ def test_a_lost_disk_is_restored_from_the_last_backup(tmp_path: Path, kind: str)
         before = {m: _entries(a.data_dir, m, tmp_path / f"{m}-before.zip") for m in MEMBERS}
         _write_after(node)
         node.close()
+        a_id = a.node_id
         a.served.process.kill()  # the disk dies with the node running
         a.served.process.wait()
         shutil.rmtree(a.data_dir)
+        engines.lose()
+        if kind.startswith("peer"):
+            _unreadable_at(homes["B"], a_id)
 
         new = tmp_path / "new-disk" / "hameau"
-        restored = hameau("backup", "restore", "--from", spec, "--data-dir", new, "--sheet", sheet)
+        restored = hameau(
+            "backup", "restore", "--from", spec, "--data-dir", new, "--sheet", sheet,
+            *engines.restore_options(),
+        )  # fmt: skip
         assert restored.returncode == 0, restored.stderr
         said = " ".join(restored.stdout.split())
         assert re.search(
@@ -131,6 +193,18 @@ def test_a_lost_disk_is_restored_from_the_last_backup(tmp_path: Path, kind: str)
             != 0
         )
         _served_as_before(new, secret)
+    engines.drop()
+
+
+def _unreadable_at(b: Home, a_id: str) -> None:
+    """B holds A's backup encrypted: none of A's words nor of its content's bytes, in any
+    file B stores for it (objects, and the mirror of an S3 node's content)."""
+    words = ["Chère Louise".encode(), b"Potager", b"Demain ?", b"sam's own", bytes(range(256))]
+    stored = [path for path in (b.data_dir / "backups" / a_id).rglob("*") if path.is_file()]
+    assert len(stored) > 5
+    for path in stored:
+        content = path.read_bytes()
+        assert not any(word in content for word in words), path
 
 
 def _served_as_before(new: Path, secret: str) -> None:

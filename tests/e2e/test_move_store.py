@@ -25,7 +25,6 @@ from hameau.ledger import service as ledger
 from hameau.node.blobs import load_store
 from hameau.node.datadir import open_node
 from hameau.node.db import transaction
-from tests.blobstores import seaweed  # noqa: F401  # the run's SeaweedFS cluster
 from tests.e2e.served import login_cookie, serve
 from tests.e2e.test_webdav import wait_for
 from tests.seaweed import SECRET_KEY, Cluster

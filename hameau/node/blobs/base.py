@@ -169,6 +169,13 @@ class BlobStore(ABC):
     def stored(self) -> Iterable[str]:
         """The names of every blob held (not the quarantine)."""
 
+    def listing(self) -> Iterable[tuple[str, int]]:
+        """Every blob held, with its size (a backend that lists sizes with names says so)."""
+        for digest in self.stored():
+            size = self.size(digest)
+            if size is not None:
+                yield digest, size
+
     @abstractmethod
     def settle(self, writers: list[BlobWriter]) -> None:
         """Make writes committed with ``later`` durable, together."""
