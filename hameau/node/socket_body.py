@@ -6,9 +6,11 @@ app: about 1.2 s of CPU per GiB in Python before the content is hashed and writt
 request with a Content-Length of at least `LARGE` (never chunked, never over TLS), the
 node's protocol (`serve.GuardedHttp`) offers a `SocketBody` in the scope's extensions under
 `EXTENSION`. An app that takes it gets what uvicorn already buffered, then the protocol stops
-reading the connection and a worker thread reads the rest from a duplicate of the socket's
-descriptor into one reused buffer, exactly Content-Length bytes and never one more, and hands
-each piece to the app's `write` (hash, write: each releases the GIL). The answer then closes
+reading the connection and a thread reads the rest from a duplicate of the socket's descriptor
+into a small ring of reused buffers, exactly Content-Length bytes and never one more, while a
+worker thread hands the pieces already in to the app's `write` (the blob store's writer hashes
+a large piece on a third thread while it writes it: recv, SHA-256 and write each release the
+GIL, so the three overlap on two cores; nothing is copied in Python). The answer then closes
 the connection, so uvicorn's parser, which still waits for those bytes, never sees another
 byte of it: a request sent right behind the body is neither taken as body nor run.
 """
