@@ -34,8 +34,9 @@ def _hashed_beside(hash_: Any, piece: bytes | memoryview) -> Future[None]:
 
 def spare_core() -> bool:
     """Whether a core is idle enough to hash beside the write: on a busy machine the helper
-    thread only adds handoffs (measured: +0.2-0.3 s of CPU per GiB at a load of 20 on two
-    cores, for no speed), so a writer hashes beside only when the load is under the cores."""
+    thread only adds handoffs (measured: up to 0.3 s more CPU per GiB at a load of 20-25 on
+    two cores, docs/benchmarks.md), so a writer hashes beside only when the load is under
+    the cores."""
     cores = os.cpu_count() or 1
     return cores > 1 and os.getloadavg()[0] < cores - 0.5
 
