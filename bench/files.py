@@ -10,7 +10,10 @@
   `synchronous=NORMAL` (survives a kill -9, may lose the last commits on a power cut) and
   `FULL` (the node's setting: survives a power cut), interleaved in the same run.
 
-Prints one JSON line.   .venv/bin/python bench/files.py [--size-mb 1024] [--files 10000]
+Each door is warmed by one small upload first; `cp` and the transfers run `--rounds` times in
+turn (medians, each round's figures, the load and a SHA-256 gauge of the machine's CPU).
+
+Prints one JSON line.   .venv/bin/python bench/files.py [--size-mb 1024] [--files 10000] [--rounds 3]
                         .venv/bin/python bench/files.py --durability-only [--small-files 300]
 """
 
