@@ -6,18 +6,23 @@ app: about 1.2 s of CPU per GiB in Python before the content is hashed and writt
 request with a Content-Length of at least `LARGE` (never chunked, never over TLS), the
 node's protocol (`serve.GuardedHttp`) offers a `SocketBody` in the scope's extensions under
 `EXTENSION`. An app that takes it gets what uvicorn already buffered, then the protocol stops
-reading the connection and a worker thread reads the rest from a duplicate of the socket's
-descriptor into one reused buffer, exactly Content-Length bytes and never one more, and hands
-each piece to the app's `write` (hash, write: each releases the GIL). The answer then closes
+reading the connection and a thread reads the rest from a duplicate of the socket's descriptor
+into a small ring of reused buffers, exactly Content-Length bytes and never one more, while a
+worker thread hands the pieces already in to the app's `write` (the blob store's writer hashes
+a large piece on a third thread while it writes it: recv, SHA-256 and write each release the
+GIL, so the three overlap on two cores; nothing is copied in Python). The answer then closes
 the connection, so uvicorn's parser, which still waits for those bytes, never sees another
 byte of it: a request sent right behind the body is neither taken as body nor run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
+import queue
 import socket
+import threading
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
@@ -26,8 +31,9 @@ import anyio.to_thread
 
 EXTENSION = "hameau.body_from_socket"
 LARGE = 1 << 20  # smaller bodies keep uvicorn's path, and their kept-alive connection
-PIECE = 1 << 20  # one read buffer per upload, reused: the pieces hashed and written
-AT_ONCE = 16  # uploads read this way at once (a buffer and a thread each); others: uvicorn's
+PIECE = 1 << 20  # the pieces hashed and written
+RING = 4  # buffers per upload, reused: one filled from the socket while others are written
+AT_ONCE = 16  # uploads read this way at once (a ring and two threads each); others: uvicorn's
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 Write = Callable[[memoryview], object]
 
@@ -105,27 +111,84 @@ def read(
     descriptor: int, buffered: bytearray, remaining: int, write: Write, timeout: float
 ) -> None:
     """In a worker thread: what uvicorn buffered, then exactly ``remaining`` bytes from a
-    duplicate of the (non-blocking) socket, each recv waiting at most ``timeout`` seconds."""
+    duplicate of the (non-blocking) socket, each recv waiting at most ``timeout`` seconds.
+    A second thread receives into a ring of `RING` buffers while this one hands the pieces
+    already in to ``write`` (socket reads beside hashing and writing: each releases the GIL)."""
     if buffered:
         write(memoryview(buffered))
     if not remaining:
         return
-    with socket.socket(fileno=os.dup(descriptor)) as sock, mmap.mmap(-1, PIECE) as buffer:
+    with socket.socket(fileno=os.dup(descriptor)) as sock, mmap.mmap(-1, PIECE * RING) as buffer:
         sock.settimeout(timeout)  # poll() then recv; the descriptor stays non-blocking
-        view = memoryview(buffer)
+        ring = _Ring(sock, buffer, remaining)
+        receiver = threading.Thread(target=ring.receive, name="socket-body", daemon=True)
+        receiver.start()
         try:
-            while remaining:
-                wanted = min(PIECE, remaining)
-                filled = 0
-                while filled < wanted:
-                    filled += _received(sock, view[filled:wanted])
-                piece = view[:filled]
-                try:
-                    write(piece)
-                finally:
-                    piece.release()
-                remaining -= filled
+            ring.hand_over(write)
         finally:
+            ring.stop()
+            receiver.join()
+            ring.release()
+
+
+class _Ring:
+    """`RING` buffers of `PIECE` bytes, passed between the receiving thread (`receive`) and
+    the one calling ``write`` (`hand_over`) by two queues: free buffers, and filled ones."""
+
+    def __init__(self, sock: socket.socket, buffer: mmap.mmap, remaining: int) -> None:
+        self.sock, self.remaining, self.total = sock, remaining, remaining
+        whole = memoryview(buffer)
+        self.views = [whole[index * PIECE : (index + 1) * PIECE] for index in range(RING)]
+        whole.release()
+        self.free: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self.filled: queue.SimpleQueue[tuple[int, int] | BaseException] = queue.SimpleQueue()
+        for index in range(RING):
+            self.free.put(index)
+        self.stopped = False
+
+    def receive(self) -> None:
+        """In the receiving thread: fill free buffers from the socket, up to the body's end."""
+        try:
+            while self.remaining:
+                index = self.free.get()
+                if index is None or self.stopped:
+                    return
+                view, wanted, count = self.views[index], min(PIECE, self.remaining), 0
+                while count < wanted:
+                    count += _received(self.sock, view[count:wanted])
+                self.remaining -= count
+                self.filled.put((index, count))
+        except BaseException as error:  # BodyCut, BodyTimedOut: raised by `hand_over`
+            self.filled.put(error)
+
+    def hand_over(self, write: Write) -> None:
+        """Each filled buffer through ``write``, in order, then back to the free ones."""
+        left = self.total
+        while left:
+            item = self.filled.get()
+            if isinstance(item, BaseException):
+                raise item
+            index, count = item
+            piece = self.views[index][:count]
+            try:
+                write(piece)
+            finally:
+                piece.release()
+            self.free.put(index)
+            left -= count
+
+    def stop(self) -> None:
+        """Make the receiving thread return: past a `write` that raised, it may be waiting for
+        a free buffer or for the client; the connection is not read again (it is closed after
+        the answer), so shutting its reading side down wakes a recv that waits."""
+        if self.remaining and not self.stopped:
+            self.stopped = True
+            self.free.put(None)
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RD)
+
+    def release(self) -> None:
+        for view in self.views:
             view.release()
 
 

@@ -3,6 +3,7 @@ store on a real SeaweedFS cluster (three volume servers, two copies of every obj
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -214,3 +215,26 @@ def test_a_process_killed_mid_upload_leaves_nothing_and_its_upload_is_aborted(
     store.upload_grace = timedelta(0)  # type: ignore[attr-defined]  # no sibling process here
     assert store.clear_temp() == 1
     assert multipart_uploads(f"{seaweed.endpoint}/{BUCKET}", under, keys, "us-east-1") == []
+
+
+@pytest.mark.parametrize("beside", [True, False], ids=["hashed-beside", "hashed-inline"])
+def test_large_pieces_from_a_reused_buffer_hash_to_their_content(tmp_path: Path, beside: bool) -> None:  # fmt: skip
+    """A large upload's pieces come from a reused buffer (node/socket_body.py): each is hashed
+    (beside the write when a core is spare, or inline) and written before `write` returns, and
+    its writeback is started every WRITEBACK_STEP bytes; the content and its hash are exact."""
+    from hameau.node.blobs.local import WRITEBACK_STEP, LocalBlobStore
+
+    store, data = LocalBlobStore(tmp_path / "blobs"), os.urandom(WRITEBACK_STEP + (3 << 20) + 5)
+    buffer = bytearray(1 << 20)
+    with store.writer() as writer:
+        writer._beside = beside  # what `spare_core` decides from the machine's load
+        for start in range(0, len(data), len(buffer)):
+            piece = data[start : start + len(buffer)]
+            buffer[: len(piece)] = piece
+            with memoryview(buffer)[: len(piece)] as view:
+                writer.write(view)
+            buffer[:] = bytes(len(buffer))  # reused at once, as the socket's ring does
+        digest = writer.commit()
+    assert digest == hashlib.sha256(data).hexdigest()
+    with store.open_verified(digest) as reader:
+        assert reader.read() == data

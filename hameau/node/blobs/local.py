@@ -56,12 +56,15 @@ def sync_filesystem(path: Path) -> None:
         os.close(descriptor)
 
 
-def _start_writeback(descriptor: int) -> None:
-    """Ask Linux to start writing a file's data out (sync_file_range), so the fsyncs of a
-    group that follow wait for writes already under way; elsewhere, nothing."""
+def _start_writeback(descriptor: int, start: int = 0, count: int = 0) -> None:
+    """Ask Linux to start writing a file's data out (sync_file_range; ``count`` 0: up to its
+    end), so the fsyncs that follow wait for writes already under way; elsewhere, nothing."""
     libc = _libc()
     if libc is not None and hasattr(libc, "sync_file_range"):
-        libc.sync_file_range(descriptor, ctypes.c_int64(0), ctypes.c_int64(0), 2)  # _WRITE
+        libc.sync_file_range(descriptor, ctypes.c_int64(start), ctypes.c_int64(count), 2)  # _WRITE
+
+
+WRITEBACK_STEP = 32 << 20  # a large upload is sent to the disk as it comes, this much at a time
 
 
 class LocalWriter(SpoolWriter):
@@ -70,6 +73,15 @@ class LocalWriter(SpoolWriter):
     def __init__(self, store: LocalBlobStore) -> None:
         super().__init__(store.temp_dir)
         self.store = store
+        self._sent = 0  # bytes whose writeback was started
+
+    def _written(self) -> None:
+        """Every `WRITEBACK_STEP` bytes, start writing the step out: the fsync at the end
+        then waits for the last step only, not for the whole content."""
+        if self.size - self._sent >= WRITEBACK_STEP:
+            self._file.flush()
+            _start_writeback(self._file.fileno(), self._sent, self.size - self._sent)
+            self._sent = self.size
 
     def commit(self, expect: str | None = None, later: bool = False) -> str:
         """See `_commit`; a full disk raises InsufficientStorage (507), nothing kept."""
