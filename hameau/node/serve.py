@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import IO, Any
 
 import uvicorn
 from uvicorn.protocols.http.flow_control import FlowControl
@@ -143,6 +143,57 @@ class HeldFlow(FlowControl):
             super().resume_reading()
 
 
+class Coalesced:
+    """A connection's transport whose small writes of one turn of the event loop go out as
+    one: an answer's headers and its body in one send(2) and one packet, where uvicorn
+    writes them apart (the status line and headers, then the body). What is held is sent at
+    the end of the turn, before anything written later, and at once past `HELD` bytes or
+    when the connection closes. Everything else is the transport's own."""
+
+    HELD = 16 << 10
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] = []
+        self._size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._held:
+            if len(data) >= self.HELD:
+                self._transport.write(data)
+                return
+            self._loop.call_soon(self.flush)
+        self._held.append(bytes(data))
+        self._size += len(data)
+        if self._size >= self.HELD:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._held:
+            data, self._held, self._size = b"".join(self._held), [], 0
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def writelines(self, pieces: Any) -> None:
+        for piece in pieces:
+            self.write(piece)
+
+    def get_write_buffer_size(self) -> int:
+        return self._size + self._transport.get_write_buffer_size()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 # The request cycle's attributes a SocketBody reads and sets (uvicorn's, not a public API).
 CYCLE_PARTS = ("body", "more_body", "keep_alive", "waiting_for_100_continue", "disconnected")
 
@@ -171,6 +222,7 @@ class GuardedHttp(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.flow = HeldFlow(transport)
+        self.transport = Coalesced(transport, self.loop)  # type: ignore[assignment]
         if self.access_log:
             cls = type(self)
             if cls.access_line is None:
