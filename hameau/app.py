@@ -28,6 +28,7 @@ from hameau.parts import PARTS, Part, load
 from hameau.web.asgi import Compressed, LazyMount, StaticAssets
 from hameau.web.csrf import CSRF
 from hameau.web.errors import HANDLERS
+from hameau.web.front import Front
 from hameau.web.metrics import Metrics
 from hameau.web.middleware import CSRFCheck, RequestMetrics, ResponseHeaders, SmallBodies
 from hameau.web.openapi import describe
@@ -104,7 +105,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def _middleware(node: Node, csrf: CSRF, metrics: Metrics) -> list[Middleware]:
     settings = node.settings
+    layers = [load(each) for part in PARTS for each in part.middleware]
     return [
+        # Before everything, the requests a part's mount answers at its front door once every
+        # layer below would let them through (the many small WebDAV PUTs; web/front.py).
+        Middleware(
+            Front,
+            mounts=tuple(mount for part in PARTS for mount in part.fronts),
+            layers=[layer(None, node=node) for layer in layers],
+            streamed=STREAMED,
+            metrics=metrics,
+        ),
         # Outermost, so the other layers' error pages are compressed too; level 6: a small CPU.
         Middleware(Compressed, minimum_size=500, compresslevel=6),
         Middleware(ResponseHeaders),
@@ -116,7 +127,7 @@ def _middleware(node: Node, csrf: CSRF, metrics: Metrics) -> list[Middleware]:
             streamed=STREAMED,
             larger={"/dav/": settings.max_dav_body_bytes, **LARGER_BODIES},
         ),
-        *(Middleware(load(each), node=node) for part in PARTS for each in part.middleware),
+        *(Middleware(layer, node=node) for layer in layers),
         Middleware(CSRFCheck, csrf=csrf),
         Middleware(PartsOnFirstUse),
     ]

@@ -60,6 +60,9 @@ class Part:
     paths: tuple[str, ...] | None = None
     routers_at_start: tuple[str, ...] = ()  # included at start, before `routers`, in any case
     mounts: tuple[tuple[str, str], ...] = ()  # (path, "module:factory(node) -> ASGI app")
+    # Paths of its mounts whose app answers some requests before the middleware stack, by its
+    # `front(scope, receive, send)` (web/front.py: the many small WebDAV PUTs).
+    fronts: tuple[str, ...] = ()
     commands: tuple[Command, ...] = ()
     templates: bool = False  # hameau/<name>/templates
     models: tuple[str, ...] = ()  # modules declaring tables, for the migrations
@@ -123,6 +126,7 @@ PARTS: tuple[Part, ...] = (
         ),
         paths=("/files", "/api/files", "/api/trash", "/admin/space"),
         mounts=(("/dav/files", "hameau.files.dav_app:mounted"),),
+        fronts=("/dav/files",),
         templates=True,
         models=("hameau.files.models", "hameau.files.journal"),
         environment="hameau.files.environment",

@@ -43,6 +43,7 @@ from hameau.node import socket_body
 from hameau.node.datadir import Node
 from hameau.node.db import retrying
 from hameau.node.socket_body import BodyCut, BodyTimedOut, SocketBody
+from hameau.web.front import TRIED
 
 PASS = object()  # the request goes on to WsgiDAV
 HANDED_OVER = ("if", "content-encoding", "content-range", "x-oc-mtime")  # WsgiDAV's to judge
@@ -268,15 +269,28 @@ class NativePut:
             self._date = (int(now), util.get_rfc1123_time(now).encode())
         return now, self._date[1]
 
+    async def front(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        """Before the node's middleware (`web/front.py`): a small new file answered here
+        (None), else the `receive` the usual way goes on with (its body given again)."""
+        put = asked(scope, self.mount)
+        return await self._tried(put, receive, send) if put is not None else receive
+
+    async def _tried(self, put: Asked, receive: Any, send: Any) -> Any:
+        if not self._takes_small(put):
+            return receive
+        body = await _whole(receive)
+        if body is None:
+            return None  # the client left mid-body: nothing was kept
+        if await self._small(put, body, send):
+            return None
+        return small_put.replayed(body, receive)  # the usual way reads it again
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         put = asked(scope, self.mount) if scope["type"] == "http" else None
-        if put is not None and self._takes_small(put):
-            body = await _whole(receive)
-            if body is None:
-                return  # the client left mid-body: nothing was kept
-            if await self._small(put, body, send):
-                return
-            receive = small_put.replayed(body, receive)  # the usual way reads it again
+        if put is not None and not scope.get(TRIED):
+            receive = await self._tried(put, receive, send)
+            if receive is None:
+                return  # answered, or the client left mid-body
         found = await anyio.to_thread.run_sync(find, self.node, put) if put else None
         reply: Any = PASS
         if put is not None and found is not None and conditions_hold(put, found):

@@ -171,6 +171,10 @@ class Relay:
         self.app = app
         self.node = node
 
+    def passes(self, scope: Scope) -> bool:
+        """Whether this request goes on to the app untouched (`web/front.py`)."""
+        return _own(scope["path"]) or not _cookie(scope, VISIT_COOKIE)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or _own(scope["path"]):
             await self.app(scope, receive, send)

@@ -79,6 +79,10 @@ class VisitAuthentication:
         self.app, self.node = app, node
         self.lifetimes = Lifetimes.from_settings(node.settings)
 
+    def passes(self, scope: Scope) -> bool:
+        """Whether this request goes on to the app untouched (`web/front.py`): no visit's token."""
+        return _token(Headers(scope=scope)) is None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         token = _token(Headers(scope=scope)) if scope["type"] == "http" else None
         if token is None:

@@ -276,6 +276,10 @@ class Doors:
         self.app = app
         self.watch = Watch(node)
 
+    def passes(self, scope: Scope) -> bool:
+        """Whether this request goes on to the app untouched (`web/front.py`)."""
+        return refusal(self.watch, scope) is None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             error = refusal(self.watch, scope)

@@ -80,7 +80,10 @@ class LazyMount:
         self.factory = factory
         self.app: ASGIApp | None = None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def built(self) -> ASGIApp:
         if self.app is None:
             self.app = self.factory()
-        await self.app(scope, receive, send)
+        return self.app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.built()(scope, receive, send)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from email.utils import formatdate
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.datastructures import Headers
@@ -82,6 +83,16 @@ class ResponseHeaders:
             self._date_second, self._date = now, formatdate(now, usegmt=True).encode()
         return self._date
 
+    def completed(self, given: Any) -> list[tuple[bytes, bytes]]:
+        """An answer's headers with the Date, the security headers and `Cache-Control`."""
+        headers = list(given)
+        names = {name.lower() for name, _ in headers}
+        headers.append((b"date", self._http_date()))
+        headers.extend(item for item in SECURITY_HEADERS if item[0] not in names)
+        if b"cache-control" not in names:
+            headers.append((b"cache-control", b"no-store"))
+        return headers
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -89,13 +100,7 @@ class ResponseHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                names = {name.lower() for name, _ in headers}
-                headers.append((b"date", self._http_date()))
-                headers.extend(item for item in SECURITY_HEADERS if item[0] not in names)
-                if b"cache-control" not in names:
-                    headers.append((b"cache-control", b"no-store"))
-                message["headers"] = headers
+                message["headers"] = self.completed(message.get("headers", []))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -10,8 +10,10 @@ file of the burst is there (an answer never goes out before the batch that cover
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -96,12 +98,33 @@ def test_puts_answered_before_a_kill_minus_9_are_all_there_after_it(tmp_path: Pa
         for name in sorted(set(sent) - acknowledged):  # cut by the kill: whole or absent
             answer = http.get(f"/dav/files/mine/photos/{name}")
             assert answer.status_code == 404 or answer.content == sent[name], name
+        assert one_write_answer(served, secret).startswith(b"HTTP/1.1 201 ")
     checked = subprocess.run(
         [sys.executable, "-m", "hameau", "check", "--data-dir", str(root)],
         capture_output=True,
         text=True,
     )
     assert checked.returncode == 0, checked.stdout  # nothing missing or damaged
+
+
+def one_write_answer(served: Served, secret: str) -> bytes:
+    """A small PUT's whole answer, status line to the body's end, read in one `recv`: the
+    node writes it in one piece (`serve.Coalesced`), not the headers and then the body."""
+    host, port = served.url.removeprefix("http://").split(":")
+    login = base64.b64encode(f"alex:{secret}".encode()).decode()
+    asked = (
+        f"PUT /dav/files/mine/photos/one-write.bin HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Basic {login}\r\nContent-Length: 2048\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(asked.encode() + os.urandom(2048))
+        answer = connection.recv(1 << 16)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = next(
+        line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+    )
+    assert len(body) == int(length.split(b":")[1]) > 0, answer
+    return answer
 
 
 BURST = 20  # files per client
