@@ -211,7 +211,7 @@ async def begin_visit(
     idle = node.settings.shared_idle_minutes * 60 + 60  # the home's idle logout comes first
     visit = Visit(
         peer.id, peer.name, str(claims.get("name") or ""), str(answer["access_token"]),
-        time.monotonic() + lifetime, idle, client=client,
+        time.time() + lifetime, idle, client=client,
         relay=to_peer_relay(node, peer, timeout=TIMEOUT, connect=CONNECT),
     )  # fmt: skip
     response = RedirectResponse("/", status_code=303)

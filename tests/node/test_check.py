@@ -149,11 +149,15 @@ def test_the_scrub_is_one_timer_a_week_away_never_a_busy_wake_up(node: Node) -> 
         await scrubber.stop()
         return scrubber.delay
 
-    record = scrubbing.record_path(node)
     first = in_own_loop(armed(scrubbing.Scrubber(node)))  # a node never scrubbed
-    assert week - 60 < first <= week and record.exists()
+    assert week - 60 < first <= week and scrubbing.read_record(node)["counting_from"]
 
-    record.write_text(f'{{"last_scrub": "{(datetime.now(UTC) - timedelta(days=8)).isoformat()}"}}')
+    # A record left in the data dir by an older version is carried into the database.
+    scrubbing.record_path(node).write_text(
+        f'{{"last_scrub": "{(datetime.now(UTC) - timedelta(days=8)).isoformat()}"}}'
+    )
+    with node.engine.begin() as connection:
+        connection.execute(text("DELETE FROM node_records"))
     assert in_own_loop(armed(scrubbing.Scrubber(node))) == scrubbing.MIN_DELAY  # overdue
 
     async def run_then_rearm() -> float:
@@ -164,7 +168,8 @@ def test_the_scrub_is_one_timer_a_week_away_never_a_busy_wake_up(node: Node) -> 
         return scrubber.delay
 
     assert in_own_loop(run_then_rearm()) > week - 60
-    assert '"checked": 0' in record.read_text()
+    assert scrubbing.read_record(node)["checked"] == 0
+    assert not scrubbing.record_path(node).exists()
 
 
 def test_sqlite_is_durable_at_each_commit(node: Node) -> None:
