@@ -25,8 +25,10 @@ from hameau.hamlet.models import HamletPeer
 from hameau.hamlet.service import peers
 from hameau.hamlet.signing import public_key
 from hameau.hamlet.visitors import (
+    CONNECT,
     START_COOKIE,
     START_SECONDS,
+    TIMEOUT,
     VISIT_COOKIE,
     Visit,
     Visitors,
@@ -47,7 +49,6 @@ router = APIRouter(include_in_schema=False)
 
 CALLBACK = "/visit/callback"
 # A relayed page waits this long for the visitor's home, connecting at most CONNECT of it.
-TIMEOUT, CONNECT = 15.0, 3.0
 PING_SECONDS = 5.0  # before sending the visitor home: does this node reach it?
 
 

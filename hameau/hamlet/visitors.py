@@ -35,6 +35,7 @@ START_SECONDS = 600  # a sign-in at home must be finished within ten minutes
 MOST_PENDING = 200  # sign-ins under way at once; the oldest are dropped past it
 MOST_VISITS = 200
 TOUCH_SECONDS = 30.0  # a visit's last use is written at most this often
+TIMEOUT, CONNECT = 15.0, 3.0  # toward the visitor's home: a relayed page's timeouts
 
 
 def _hash(key: str) -> str:
@@ -242,15 +243,17 @@ def _keep_room(db: Any, kind: str, most: int) -> list[Any]:
 
 def _connect(node: Any, peer_id: int) -> tuple[Any, Any]:
     """The signed clients toward a visit's home: checked answers, and relayed pages."""
-    from hameau.hamlet.client import to_peer_relay
+    from hameau.hamlet.client import to_peer_async, to_peer_relay
     from hameau.hamlet.models import HamletPeer
-    from hameau.hamlet.terminal import CONNECT, TIMEOUT, client_for
 
     with node.sessions() as db:
         peer = db.get(HamletPeer, peer_id)
         assert peer is not None  # its visits go with it (ON DELETE CASCADE)
         db.expunge(peer)
-    return client_for(node, peer), to_peer_relay(node, peer, timeout=TIMEOUT, connect=CONNECT)
+    return (
+        to_peer_async(node, peer, timeout=TIMEOUT, connect=CONNECT),
+        to_peer_relay(node, peer, timeout=TIMEOUT, connect=CONNECT),
+    )
 
 
 def check_id_token(
