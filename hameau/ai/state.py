@@ -57,7 +57,8 @@ class Asks:
                 raise gone
             stored, fresh = row.asked, row.posted >= time.time() - self.SECONDS
             # Taken once: of two processes deleting the row, one deletes it.
-            taken = db.execute(delete(AIAsk).where(AIAsk.key_hash == row.key_hash)).rowcount
+            deleted = db.execute(delete(AIAsk).where(AIAsk.key_hash == row.key_hash))
+            taken = deleted.rowcount  # type: ignore[attr-defined]
         if not taken or not fresh:
             raise gone
         return _loaded(stored)

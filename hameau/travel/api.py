@@ -276,7 +276,9 @@ async def apply_changes(
             continue
         result.applied.append(change.path)
     done = set(result.applied)  # their contents are now the member's own files: readable
-    _proofs(request).forget(db, member.id, [c.blob for c in body.changes if c.path in done and c.blob])
+    _proofs(request).forget(
+        db, member.id, [c.blob for c in body.changes if c.path in done and c.blob]
+    )
     return result
 
 

@@ -90,7 +90,7 @@ class Proofs:
         from hameau.travel.models import TravelProof
 
         wanted = sorted({digest for digest in digests if wire.is_digest(digest)})
-        oldest, found = time.time() - self.keep_seconds, set()
+        oldest, found = time.time() - self.keep_seconds, set[str]()
         for start in range(0, len(wanted), CHUNK):
             query = select(TravelProof.digest).where(
                 TravelProof.member_id == member_id,
