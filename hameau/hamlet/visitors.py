@@ -137,7 +137,7 @@ class Visitors:
         secret = {"home": visit.home, "name": visit.name, "access_token": visit.access_token}
         with self._db() as db:
             for gone in _keep_room(db, "visit", MOST_VISITS):
-                self.dropped.append(self._visit(gone))
+                self.dropped.append(self._visit(gone, forget=True))
             db.add(Row(key_hash=_hash(key), kind="visit", peer_id=visit.peer_id,
                        sealed=self._seal(_hash(key), secret), started=time.time(),
                        expires=visit.expires, last_used=visit.last_used,
