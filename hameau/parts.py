@@ -175,6 +175,7 @@ PARTS: tuple[Part, ...] = (
             "hameau.travel.views:router",
         ),
         paths=("/travel", "/api/travel"),
+        models=("hameau.travel.models",),
         commands=(
             Command(
                 "travel",

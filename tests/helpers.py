@@ -16,6 +16,16 @@ from hameau.config import Settings
 from hameau.node.datadir import Node, init_node
 from hameau.node.db import transaction
 
+ON_POSTGRESQL = os.environ.get("HAMEAU_TEST_DATABASE") == "postgresql"
+
+
+def sqlite_only(why: str) -> Any:
+    """A test of behaviour only SQLite has, not run when the tests run on PostgreSQL."""
+    import pytest
+
+    return pytest.mark.skipif(ON_POSTGRESQL, reason=f"not run on PostgreSQL: {why}")
+
+
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 PASSWORD = "correct horse"
 

@@ -11,7 +11,8 @@ from hameau.accounts import members, sessions
 def attach(app: Any, node: Any) -> None:
     """The accounts' part of the served app (hameau/parts.py): session lifetimes, the login
     limiter and, on a node without members, the one-time setup code."""
-    import secrets
+    import hashlib
+    import hmac
 
     from sqlalchemy import select
 
@@ -35,5 +36,7 @@ def attach(app: Any, node: Any) -> None:
         app.state.limiter = SharedLoginLimiter(node.sessions, *limits)
     with node.sessions() as session:
         empty = members.count_members(session) == 0
-    # The first admin is created in the browser, from loopback or with this one-time code.
-    app.state.setup_code = secrets.token_hex(4) if empty else None
+    # The first admin is created in the browser, from loopback or with this code, valid until
+    # then; derived from the node's secret, so every process serving the node takes the same.
+    code = hmac.new(node.secret, b"hameau/setup-code", hashlib.sha256).hexdigest()[:8]
+    app.state.setup_code = code if empty else None

@@ -29,3 +29,15 @@ class AIQuery(Base):
     energy_wh: Mapped[float] = mapped_column(Float, default=0.0)  # an estimate, said so
     # Where it ran: "here", or the address of the household's backend it was sent to.
     ran_on: Mapped[str] = mapped_column(String(200), default="here")
+
+
+class AIAsk(Base):
+    """A question posted from the AI page whose answer has not streamed yet: taken once, by
+    its member, within a minute, through whichever process serves the stream."""
+
+    __tablename__ = "ai_asks"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # the page holds the key
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    asked: Mapped[dict[str, object]] = mapped_column(JSON)  # the question and its prompt
+    posted: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch

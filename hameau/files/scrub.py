@@ -7,7 +7,9 @@ its versions to restore), empties the quarantine of what went there over 30 days
 forgets the thumbnails of content no longer stored.
 
 It never wakes an idle node more than once a minute: one timer is armed for the next due
-time (the last scrub's time is kept in `<data>/scrub.json`), never a polling loop.
+time (the last scrub's time is kept in the database, `node_records`, so that processes on
+several machines serving one node on PostgreSQL scrub once a week between them), never a
+polling loop.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
-from hameau.node import once
+from hameau.node import once, records
 from hameau.node.blobs import QUARANTINE_DAYS
 from hameau.node.datadir import Node
 
@@ -40,8 +42,26 @@ class Stopped(Exception):
     """The node is stopping: the scrub ends where it is (it runs again at the next start)."""
 
 
+RECORD = "scrub"
+
+
 def record_path(node: Node) -> Path:
+    """Where the record was kept before it moved to the database (carried over once)."""
     return node.layout.root / "scrub.json"
+
+
+def read_record(node: Node) -> dict[str, Any]:
+    """The last scrub's record: in the database; a data dir's `scrub.json` carried over."""
+    found = records.read(node, RECORD)
+    if found is not None:
+        return found
+    try:
+        found = dict(json.loads(record_path(node).read_text()))
+    except (OSError, ValueError):
+        return {}
+    records.write(node, RECORD, found)
+    record_path(node).unlink(missing_ok=True)
+    return found
 
 
 def scrub(node: Node, stop: threading.Event | None = None, pause: float = PAUSE) -> Report:
@@ -74,17 +94,11 @@ class Scrubber:
         self.task: asyncio.Task[None] | None = None
         self._stop = threading.Event()
 
-    def _record(self) -> dict[str, str | int | None]:
-        try:
-            return dict(json.loads(record_path(self.node).read_text()))
-        except (OSError, ValueError):
-            return {}
+    def _record(self) -> dict[str, Any]:
+        return read_record(self.node)
 
     def _write(self, record: dict[str, str | int | None]) -> None:
-        path = record_path(self.node)
-        temp = path.with_suffix(".tmp")
-        temp.write_text(json.dumps(record))
-        temp.replace(path)
+        records.write(self.node, RECORD, record)
 
     def due(self) -> datetime:
         """A week after the last scrub (or after the node was first served with a scrub)."""

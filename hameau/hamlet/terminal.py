@@ -25,8 +25,10 @@ from hameau.hamlet.models import HamletPeer
 from hameau.hamlet.service import peers
 from hameau.hamlet.signing import public_key
 from hameau.hamlet.visitors import (
+    CONNECT,
     START_COOKIE,
     START_SECONDS,
+    TIMEOUT,
     VISIT_COOKIE,
     Visit,
     Visitors,
@@ -47,7 +49,6 @@ router = APIRouter(include_in_schema=False)
 
 CALLBACK = "/visit/callback"
 # A relayed page waits this long for the visitor's home, connecting at most CONNECT of it.
-TIMEOUT, CONNECT = 15.0, 3.0
 PING_SECONDS = 5.0  # before sending the visitor home: does this node reach it?
 
 
@@ -211,7 +212,7 @@ async def begin_visit(
     idle = node.settings.shared_idle_minutes * 60 + 60  # the home's idle logout comes first
     visit = Visit(
         peer.id, peer.name, str(claims.get("name") or ""), str(answer["access_token"]),
-        time.monotonic() + lifetime, idle, client=client,
+        time.time() + lifetime, idle, client=client,
         relay=to_peer_relay(node, peer, timeout=TIMEOUT, connect=CONNECT),
     )  # fmt: skip
     response = RedirectResponse("/", status_code=303)

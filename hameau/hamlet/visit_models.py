@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hameau.accounts.models import LoginSession, Member
@@ -80,3 +80,20 @@ class HamletVisit(Base):
 
     member: Mapped[Member] = relationship()
     login: Mapped[LoginSession | None] = relationship()
+
+
+class HamletVisitor(Base):
+    """A visitor on this node's shared devices (hamlet/visitors.py): a sign-in under way or a
+    visit going on, found by its cookie key's hash through whichever process serves; its
+    secrets (the PKCE verifier, the home's access token) sealed with the node's own key."""
+
+    __tablename__ = "hamlet_visitors"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))  # "sign-in" or "visit"
+    peer_id: Mapped[int] = mapped_column(ForeignKey("hamlet_peers.id", ondelete="CASCADE"))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    started: Mapped[float] = mapped_column(Float)  # seconds since the epoch, as the next two
+    expires: Mapped[float] = mapped_column(Float)
+    last_used: Mapped[float] = mapped_column(Float, index=True)
+    idle_seconds: Mapped[float] = mapped_column(Float)

@@ -20,7 +20,8 @@ WAITING_EVERY = 30.0
 
 
 class Drives:
-    """The moves being run by this process's workers, and when each was last tried."""
+    """The moves being run by this process's workers, and when each was last tried; a move
+    another process of the node is running is left to it (an advisory lock per move)."""
 
     def __init__(self, node: Any) -> None:
         self.node = node
@@ -49,9 +50,10 @@ class Drives:
 
     def _resume(self, move_id: str) -> None:
         from hameau.moving import service  # the move's protocol, loaded by the first move run
+        from hameau.node import once
 
-        try:
-            service.resume(self.node, move_id)
+        try:  # one worker per move across the node's processes too (PostgreSQL: node/once.py)
+            once.if_free(self.node, f"move {move_id}", service.resume, self.node, move_id)
         except Exception as failure:  # the row says where it stopped; the next look goes on
             log.warning("move %s stopped for now: %s", move_id, failure)
         finally:

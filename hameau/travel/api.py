@@ -276,7 +276,9 @@ async def apply_changes(
             continue
         result.applied.append(change.path)
     done = set(result.applied)  # their contents are now the member's own files: readable
-    _proofs(request).forget(member.id, [c.blob for c in body.changes if c.path in done and c.blob])
+    _proofs(request).forget(
+        db, member.id, [c.blob for c in body.changes if c.path in done and c.blob]
+    )
     return result
 
 
@@ -332,7 +334,7 @@ def _proofs(request: Request) -> reach.Proofs:
 
 def _within(request: Request, db: DB, member: Member, digests: list[str]) -> reach.Within:
     """The store as this member sees it: only what they may read or just sent exists."""
-    allowed = reach.readable(db, member, digests) | _proofs(request).held(member.id, digests)
+    allowed = reach.readable(db, member, digests) | _proofs(request).held(db, member.id, digests)
     return reach.Within(request.app.state.node.blobs, allowed)
 
 
@@ -401,5 +403,6 @@ async def upload(request: Request, db: DB, visitor: MemberVisitor) -> dict[str, 
         await anyio.to_thread.run_sync(receiver.abort)
         raise
     finally:
-        _proofs(request).add(member_id, receiver.stored)  # each verified as it arrived whole
+        _proofs(request).add(db, member_id, receiver.stored)  # each verified as it arrived whole
+        db.commit()  # even when the rest failed: what was proved stays proved
     return {"stored": receiver.stored, "refused": receiver.refused, "room": room}

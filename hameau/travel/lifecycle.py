@@ -40,14 +40,15 @@ def pack(
 ) -> tuple[Node, Satellite]:
     """Make a satellite in ``data_dir``: enrol it at home, create its node, take the subset."""
     from hameau.config import Settings
-    from hameau.node.datadir import Layout, exists, init_node
+    from hameau.node.datadir import Layout, init_node
 
     parsed = [record.Take.parse(text) for text in takes]
     if not parsed:
         raise BadRequest(
             "Say what to take: --take files:mine/FOLDER, --take notes, --take calendar:agenda …"
         )
-    if exists(Layout(data_dir)) or record.path(data_dir).exists():
+    # Its key says a node was made there, on SQLite or on PostgreSQL (no hameau.db then).
+    if Layout(data_dir).key_file.exists() or record.path(data_dir).exists():
         raise Conflict(
             "%(dir)s already holds a node; choose another --data-dir.", dir=str(data_dir)
         )

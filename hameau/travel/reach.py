@@ -62,41 +62,54 @@ def readable(session: Session, member: Member, digests: Iterable[str]) -> set[st
 class Proofs:
     """Contents each member proved to hold by sending their bytes, until they are applied.
 
-    Kept in memory and bounded (about 100 bytes each): after a restart, past a day or past
-    the bound, home says the content is missing again and the satellite sends it again."""
+    In the database (`travel_proofs`), so a satellite's sync whose requests land on
+    different processes of the node is never asked for them twice; past a day home says the
+    content is missing again and the satellite sends it again. Each call works in the
+    session it is given (the caller commits)."""
 
-    def __init__(self, limit: int = 100_000, keep_seconds: float = 86_400) -> None:
-        self.limit = limit
+    def __init__(self, keep_seconds: float = 86_400) -> None:
         self.keep_seconds = keep_seconds
-        self._since: dict[bytes, float] = {}  # insertion order: oldest first
 
-    @staticmethod
-    def _key(member_id: int, digest: str) -> bytes | None:
-        return (
-            member_id.to_bytes(8, "big") + bytes.fromhex(digest) if wire.is_digest(digest) else None
-        )
+    def add(self, db: Session, member_id: int, digests: Iterable[str]) -> None:
+        from sqlalchemy import delete
+        from sqlalchemy.dialects import postgresql, sqlite
 
-    def add(self, member_id: int, digests: Iterable[str]) -> None:
-        now = time.monotonic()
-        for digest in digests:
-            key = self._key(member_id, digest)
-            if key is not None:
-                self._since.pop(key, None)
-                self._since[key] = now
-        while len(self._since) > self.limit:
-            del self._since[next(iter(self._since))]
+        from hameau.travel.models import TravelProof
 
-    def held(self, member_id: int, digests: Iterable[str]) -> set[str]:
-        oldest = time.monotonic() - self.keep_seconds
-        return {
-            digest
-            for digest in digests
-            if self._since.get(self._key(member_id, digest) or b"", oldest - 1) >= oldest
-        }
+        now = time.time()
+        db.execute(delete(TravelProof).where(TravelProof.proved < now - self.keep_seconds))
+        dialect = postgresql if db.bind and db.bind.dialect.name == "postgresql" else sqlite
+        rows = [{"member_id": member_id, "digest": d, "proved": now}
+                for d in sorted(set(digests)) if wire.is_digest(d)]  # fmt: skip
+        for start in range(0, len(rows), CHUNK // 3):  # three bound parameters a row
+            statement = dialect.insert(TravelProof).values(rows[start : start + CHUNK // 3])
+            db.execute(statement.on_conflict_do_update(
+                index_elements=["member_id", "digest"], set_={"proved": now}))  # fmt: skip
 
-    def forget(self, member_id: int, digests: Iterable[str]) -> None:
-        for digest in digests:
-            self._since.pop(self._key(member_id, digest) or b"", None)
+    def held(self, db: Session, member_id: int, digests: Iterable[str]) -> set[str]:
+        from hameau.travel.models import TravelProof
+
+        wanted = sorted({digest for digest in digests if wire.is_digest(digest)})
+        oldest, found = time.time() - self.keep_seconds, set[str]()
+        for start in range(0, len(wanted), CHUNK):
+            query = select(TravelProof.digest).where(
+                TravelProof.member_id == member_id,
+                TravelProof.digest.in_(wanted[start : start + CHUNK]),
+                TravelProof.proved >= oldest,
+            )
+            found.update(db.scalars(query))
+        return found
+
+    def forget(self, db: Session, member_id: int, digests: Iterable[str]) -> None:
+        from sqlalchemy import delete
+
+        from hameau.travel.models import TravelProof
+
+        gone = sorted(set(digests))
+        for start in range(0, len(gone), CHUNK):
+            db.execute(delete(TravelProof).where(
+                TravelProof.member_id == member_id,
+                TravelProof.digest.in_(gone[start : start + CHUNK])))  # fmt: skip
 
 
 class Within:

@@ -12,7 +12,12 @@ from hameau.node.datadir import Node
 from tests.helpers import csrf_header, members_logged_in
 
 
-def test_a_posted_question_streams_only_to_its_member(node: Node) -> None:
+def test_a_posted_question_streams_only_to_its_member(tmp_path: Path) -> None:
+    from tests.e2e.served import free_port
+    from tests.helpers import make_node
+
+    # The household's AI server, down: the question is kept all the same (no model needed).
+    node = make_node(tmp_path / "node", ai_backend_url=f"http://127.0.0.1:{free_port()}/v1")
     alex, sam = members_logged_in(node, "alex", "sam")
     posted = alex.post(
         "/ai",
@@ -31,6 +36,10 @@ def test_a_posted_question_streams_only_to_its_member(node: Node) -> None:
         assert "event: status\ndata: Cette question a déjà reçu sa réponse ou a expiré" in said.text
         assert said.text.endswith("event: done\ndata: \n\n")
         assert "event: piece" not in said.text
+    answered = alex.get(stream.group(1)).text  # its member's: taken (the server is down)
+    assert "event: status" in answered and "a expiré" not in answered
+    assert "a expiré" in alex.get(stream.group(1)).text  # once
+    node.close()
 
 
 def test_the_answer_stream_needs_a_login(node: Node) -> None:

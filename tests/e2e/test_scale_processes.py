@@ -4,10 +4,13 @@ same node. Each test addresses the processes directly too, to force "the other p
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,9 +18,13 @@ import httpx
 import pytest
 
 from hameau.accounts import members, tokens
+from hameau.backup import service
+from hameau.config import load_settings
+from hameau.node import once
+from hameau.node.datadir import open_node
 from hameau.node.db import transaction
 from tests.e2e.balanced import Balanced, balanced, caddy_missing
-from tests.e2e.served import login_cookie
+from tests.e2e.served import free_port, login_cookie, serve
 from tests.helpers import PASSWORD, add_member, make_node
 from tests.seaweed import SECRET_KEY, seaweedfs
 
@@ -44,14 +51,18 @@ def node(tmp_path_factory: pytest.TempPathFactory, pg_cluster: Any) -> Iterator[
         made = make_node(root, **settings)
         for name in ("alex", "sam", "lou"):
             add_member(made, name)
+        add_member(made, "ana", admin=True)
         with transaction(made.sessions) as session:
             secret = tokens.create_token(session, members.find_member(session, "alex"), "dav")[1]
         made.close()
         lines = [f'{key} = "{value}"' for key, value in settings.items() if key != "s3_secret_key"]
         lines.append('forwarded_allow_ips = "127.0.0.1"')  # Caddy's X-Forwarded-For believed
+        # The household's AI server, down: a question is kept, its answer says the server is
+        # unreachable (no model is needed to see which process found the question).
+        lines.append(f'ai_backend_url = "http://127.0.0.1:{free_port()}/v1"')
         (root / "hameau.toml").write_text("[node]\n" + "\n".join(lines) + "\n")
         with balanced(root, 2, env={"HAMEAU_S3_SECRET_KEY": SECRET_KEY}) as served:
-            yield {"served": served, "secret": secret}
+            yield {"served": served, "secret": secret, "root": root}
         for port in list(store.volumes):  # a throwaway cluster: no 10 s graceful stop each
             store.kill_volume(port)
     pg_cluster.drop(url)
@@ -195,3 +206,100 @@ def _event(uid: str) -> bytes:
         f"UID:{uid}\r\nDTSTAMP:20261201T000000Z\r\nDTSTART:20261212T100000Z\r\n"
         f"DTEND:20261212T110000Z\r\nSUMMARY:Permanence {uid}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
     ).encode()
+
+
+def test_a_question_asked_through_one_process_is_answered_through_the_other(
+    node: dict[str, Any],
+) -> None:
+    one, other = node["served"].processes
+    cookie = login_cookie(one.url, "sam", PASSWORD)
+    with member(one.url, "sam", cookie) as on_one, member(other.url, "sam", cookie) as on_other:
+        page = on_one.get("/").text
+        header = {"X-CSRF-Token": page.split('"X-CSRF-Token": "')[1].split('"')[0]}
+        posted = on_one.post("/ai", data={"question": "Qui garde les clés ?"},
+                             headers={"HX-Request": "true", **header})  # fmt: skip
+        assert posted.status_code == 200, posted.text
+        found = re.search(r'sse-connect="(/ai/answers/[^"]+)"', posted.text)
+        assert found, posted.text
+        answered = on_other.get(found.group(1)).text  # the stream, from the other process
+        assert "event: status" in answered and "expir" not in answered, answered
+        again = on_one.get(found.group(1)).text  # taken once, whichever process asks again
+        assert "expir" in again, again
+
+
+def test_a_satellites_sync_spread_over_the_processes_sends_each_content_once(
+    node: dict[str, Any],
+) -> None:
+    one, other = node["served"].processes
+    bearer = {"Authorization": f"Bearer {node['secret']}"}
+    content = os.urandom(4096)
+    digest = hashlib.sha256(content).hexdigest()
+    with httpx.Client(headers=bearer, timeout=30) as satellite:
+        sent = satellite.post(f"{one.url}/api/travel/blobs/upload",
+                              content=f"{digest} {len(content)}\n".encode() + content)  # fmt: skip
+        assert sent.json()["stored"] == [digest], sent.text
+        asked = satellite.post(f"{other.url}/api/travel/blobs/missing", json={"digests": [digest]})
+        assert asked.json() == {"missing": []}  # proved on one: not asked for again
+        change = {"path": "Voyage/carnet.bin", "vector": {"sat": 1}, "blob": digest,
+                  "size": len(content), "expect": None}  # fmt: skip
+        applied = satellite.post(f"{other.url}/api/travel/files/mine/apply",
+                                 json={"changes": [change]})  # fmt: skip
+        assert applied.json()["applied"] == ["Voyage/carnet.bin"], applied.text
+        got = satellite.get(f"{one.url}/api/files/mine/Voyage/carnet.bin")
+        assert got.content == content
+
+
+def test_a_backup_whose_process_is_killed_is_taken_over_and_never_runs_twice_at_once(
+    node: dict[str, Any],
+) -> None:
+    """A third process runs the backup (a once-only job: its advisory lock) and is SIGKILLed
+    mid-way; meanwhile the job is nobody else's; then the next turn of another process (an
+    admin's "Back up now") backs up, and the killed run is said interrupted."""
+    one = node["served"].processes[0]
+    root = node["root"]
+    opened = open_node(load_settings(root, {"HAMEAU_S3_SECRET_KEY": SECRET_KEY}))
+    try:
+        (root.parent / "usb").mkdir(exist_ok=True)  # the backup disk, plugged in
+        service.setup(opened, str(root.parent / "usb" / "hameau"))
+        (root / "photos-de-la-fete.bin").write_bytes(os.urandom(8 << 20))  # work to be cut in
+        with serve(root, env={"HAMEAU_S3_SECRET_KEY": SECRET_KEY}) as doomed:
+            ana = member(doomed.url, "ana", login_cookie(doomed.url, "ana", PASSWORD))
+            with ana:
+                token = token_of(ana, "/backup")
+                assert ana.post("/backup/now", data={"csrf_token": token}).status_code == 303
+            _until(lambda: _outcomes(opened) == ["running"], "the backup started")
+            with once.once(opened, "backup") as mine:
+                assert not mine  # held by the doomed process: no one else backs up now
+            doomed.process.send_signal(signal.SIGKILL)
+            doomed.process.wait()
+        _until(lambda: _free(opened), "PostgreSQL freed the killed process's lock")
+        cookie = login_cookie(one.url, "ana", PASSWORD)
+        with member(one.url, "ana", cookie) as ana:
+
+            def taken_over() -> bool:
+                if "ok" not in _outcomes(opened):
+                    ana.post("/backup/now", data={"csrf_token": token_of(ana, "/backup")})
+                return "ok" in _outcomes(opened)
+
+            _until(taken_over, "another process backed up", every=2.0)
+        assert sorted(_outcomes(opened)) == ["interrupted", "ok"]
+    finally:
+        (root / "photos-de-la-fete.bin").unlink(missing_ok=True)
+        opened.close()
+
+
+def _outcomes(opened: Any) -> list[str]:
+    with opened.sessions() as session:
+        return [run.outcome for run in service.last_runs(session)]
+
+
+def _free(opened: Any) -> bool:
+    with once.once(opened, "backup") as mine:
+        return mine
+
+
+def _until(check: Any, what: str, every: float = 0.02, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"not seen in {seconds} s: {what}"
+        time.sleep(every)

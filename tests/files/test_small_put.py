@@ -23,7 +23,11 @@ from hameau.files.dav import _Context, _Upload, lock_key, recorded
 from hameau.files.models import FileEntry
 from hameau.node.datadir import Node
 from hameau.node.db import _Batched, transaction, utcnow
-from tests.helpers import add_member
+from tests.helpers import add_member, sqlite_only
+
+# The direct path's statements are SQLite's (node.group.takes_direct); on PostgreSQL a small
+# PUT takes the usual way (tests/e2e/test_postgres_served.py).
+pytestmark = sqlite_only("small PUTs' direct path (group.run_direct) is SQLite's only")
 
 
 def _secret(node: Node) -> str:

@@ -12,6 +12,7 @@ import warnings
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from sqlalchemy import text
 from starlette.testclient import TestClient
 
 from hameau.accounts import devices
@@ -92,17 +93,23 @@ def test_a_home_this_node_cannot_reach_is_said_before_the_visitor_leaves(
     assert START_COOKIE not in answer.headers.get("set-cookie", "")
 
 
-def test_a_sign_in_answer_is_refused_unless_its_state_is_this_browsers() -> None:
-    visitors = Visitors()
-    key, pending = visitors.start(1)
+def _paired(node: Node) -> int:
+    with transaction(node.sessions) as db:
+        key = _public_b64(Ed25519PrivateKey.generate())
+        return service.pin(db, key, "Maison Rose", HOME, "x" * 43).id
+
+
+def test_a_sign_in_answer_is_refused_unless_its_state_is_this_browsers(node: Node) -> None:
+    visitors, peer_id = Visitors(node), _paired(node)
+    key, pending = visitors.start(peer_id)
     with pytest.raises(SignInRefused, match="does not match"):
         visitors.finish(key, "not-" + pending.state)
     with pytest.raises(SignInRefused, match="not started on this device"):
         visitors.finish(key, pending.state)  # used up by the wrong answer
-    key, pending = visitors.start(1)
+    key, pending = visitors.start(peer_id)
     with pytest.raises(SignInRefused, match="not started on this device"):
         visitors.finish("another-browsers-key", pending.state)
-    assert visitors.finish(key, pending.state) is pending
+    assert visitors.finish(key, pending.state) == pending
 
 
 def test_a_callback_this_browser_did_not_start_is_refused(terminal: TestClient) -> None:
@@ -162,16 +169,37 @@ def test_the_challenge_is_rfc_7636s() -> None:
     assert challenge_of(verifier) == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 
 
-def test_a_visit_idle_past_the_shared_devices_time_is_forgotten_and_ended_at_home() -> None:
-    visitors = Visitors()
-    visit = Visit(1, "Maison Rose", "Ada", "hv_token", time.monotonic() + 3600, idle_seconds=60)
+def test_a_visit_idle_past_the_shared_devices_time_is_forgotten_and_ended_at_home(
+    node: Node,
+) -> None:
+    visitors, peer_id = Visitors(node), _paired(node)
+    visit = Visit(peer_id, "Maison Rose", "Ada", "hv_token", time.time() + 3600, idle_seconds=60)
     key = visitors.open(visit)
-    assert visitors.find(key) is visit
-    assert key not in str(visitors.visits)  # the store keeps the key's hash only
-    visit.last_used -= 120
+    assert visitors.find(key).access_token == "hv_token"  # type: ignore[union-attr]
+    with node.engine.connect() as connection:
+        row = connection.execute(text("SELECT key_hash, sealed FROM hamlet_visitors")).one()
+    assert key not in row.key_hash and b"hv_token" not in bytes(row.sealed)  # hashed, sealed
+    with transaction(node.sessions) as db:
+        db.execute(text("UPDATE hamlet_visitors SET last_used = last_used - 120"))
     assert visitors.find(key) is None
-    assert visitors.take_dropped() == [visit]  # the relay revokes these at home
+    assert [v.access_token for v in visitors.take_dropped()] == ["hv_token"]  # revoked at home
     assert visitors.find(key) is None and visitors.take_dropped() == []
+
+
+def test_a_visit_begun_through_one_process_goes_on_through_another(node: Node) -> None:
+    """Two stores on one database, as two processes serving the node (docs/scale.md)."""
+    one, other, peer_id = Visitors(node), Visitors(node), _paired(node)
+    key, pending = one.start(peer_id)
+    assert other.finish(key, pending.state) == pending  # the home sent the browser elsewhere
+    with pytest.raises(SignInRefused):
+        one.finish(key, pending.state)  # and once only
+    visit = Visit(peer_id, "Maison Rose", "Ada", "hv_token", time.time() + 3600, idle_seconds=60)
+    key = other.open(visit)
+    found = one.find(key)
+    assert found is not None and (found.name, found.access_token) == ("Ada", "hv_token")
+    assert found.client is not None and found.relay is not None  # its own connections
+    assert one.forget(key) is not None
+    assert other.find(key) is None and other.forget(key) is None  # logged out everywhere
 
 
 def test_a_body_signed_by_its_digest_streams_and_verifies() -> None:

@@ -13,8 +13,11 @@ import pytest
 
 from hameau.node.serve import holding
 from tests.blobstores import flip
-from tests.helpers import make_node
+from tests.helpers import make_node, sqlite_only
 from tests.seaweed import SECRET_KEY, Cluster
+
+# A move starts from a node on SQLite and the local disk (its PostgreSQL target: pg_url).
+pytestmark = sqlite_only("move-store moves a node that is on SQLite; these nodes are made there")
 
 
 def move_store(root: Path, *args: str) -> tuple[int, str]:

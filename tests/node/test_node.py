@@ -15,6 +15,7 @@ from hameau.models import metadata
 from hameau.node import migrate
 from hameau.node.datadir import Node, NodeExists, NodeMissing, init_node, open_node
 from hameau.node.identity import IdentityError, derive, load_identity
+from tests.helpers import sqlite_only
 
 
 def test_schema_head_constant_is_alembics_head() -> None:
@@ -30,6 +31,7 @@ def test_migrations_build_exactly_the_models(node: Node) -> None:
     assert differences == []
 
 
+@sqlite_only("SQLite's PRAGMAs (WAL, foreign keys); PostgreSQL always checks foreign keys")
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(node: Node) -> None:
     with node.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
