@@ -2,8 +2,8 @@
 their answer, the contents a satellite proved it holds, visitors on shared devices, and the
 node's records (the weekly scrub's)
 
-Revision ID: 0032
-Revises: 0031
+Revision ID: 0033
+Revises: 0032
 Create Date: 2026-12-01
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0032"
-down_revision: str | None = "0031"
+revision: str = "0033"
+down_revision: str | None = "0032"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
