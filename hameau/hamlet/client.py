@@ -88,6 +88,12 @@ def _certificate(address: str, fingerprint: str | None, who: str | None) -> ssl.
 TIMEOUTS = {"timeout": 10.0, "connect": 3.0}
 
 
+def timeouts(node: Node) -> dict[str, float]:
+    """TIMEOUTS, the wait for an answer as the node's `hamlet_peer_timeout_seconds` says."""
+    waited = float(node.settings.hamlet_peer_timeout_seconds)
+    return {"timeout": waited, "connect": min(TIMEOUTS["connect"], waited)}
+
+
 def to_address(
     node: Node,
     address: str,
@@ -102,7 +108,7 @@ def to_address(
     answers, `certificate` (the invitation's fingerprint) for its server."""
     verify = _certificate(address, certificate, name)
     signer = signer_for(node, audience, check)
-    return Peer(address, signer=signer, verify=verify, **{**TIMEOUTS, **options})
+    return Peer(address, signer=signer, verify=verify, **{**timeouts(node), **options})
 
 
 def to_address_async(
@@ -118,7 +124,7 @@ def to_address_async(
     """The same for the event loop (the hamlet page's "Join a home")."""
     verify = _certificate(address, certificate, name)
     signer = signer_for(node, audience, check)
-    return AsyncPeer(address, signer=signer, verify=verify, **{**TIMEOUTS, **options})
+    return AsyncPeer(address, signer=signer, verify=verify, **{**timeouts(node), **options})
 
 
 def to_peer(node: Node, peer: HamletPeer, always: bool = False, **options: Any) -> Peer:
@@ -126,7 +132,9 @@ def to_peer(node: Node, peer: HamletPeer, always: bool = False, **options: Any) 
     call's outcome on its row; `always` tries even before the peer's next try (a check)."""
     verify = _certificate(peer.address, peer.tls_fingerprint, peer.name)
     signer = signer_for(node, peer.node_id, pinned(peer))
-    return WatchedPeer(node, peer, always, signer=signer, verify=verify, **{**TIMEOUTS, **options})
+    return WatchedPeer(
+        node, peer, always, signer=signer, verify=verify, **{**timeouts(node), **options}
+    )
 
 
 def to_peer_async(node: Node, peer: HamletPeer, always: bool = False, **options: Any) -> AsyncPeer:
@@ -135,7 +143,7 @@ def to_peer_async(node: Node, peer: HamletPeer, always: bool = False, **options:
     verify = _certificate(peer.address, peer.tls_fingerprint, peer.name)
     signer = signer_for(node, peer.node_id, pinned(peer))
     return WatchedAsyncPeer(
-        node, peer, always, signer=signer, verify=verify, **{**TIMEOUTS, **options}
+        node, peer, always, signer=signer, verify=verify, **{**timeouts(node), **options}
     )
 
 
