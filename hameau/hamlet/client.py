@@ -89,7 +89,8 @@ TIMEOUTS = {"timeout": 10.0, "connect": 3.0}
 
 
 def timeouts(node: Node) -> dict[str, float]:
-    """TIMEOUTS, the wait for an answer as the node's `hamlet_peer_timeout_seconds` says."""
+    """Toward a paired peer: TIMEOUTS, the wait for an answer as the node's
+    `hamlet_peer_timeout_seconds` says (pairing, once, keeps TIMEOUTS)."""
     waited = float(node.settings.hamlet_peer_timeout_seconds)
     return {"timeout": waited, "connect": min(TIMEOUTS["connect"], waited)}
 
@@ -108,7 +109,7 @@ def to_address(
     answers, `certificate` (the invitation's fingerprint) for its server."""
     verify = _certificate(address, certificate, name)
     signer = signer_for(node, audience, check)
-    return Peer(address, signer=signer, verify=verify, **{**timeouts(node), **options})
+    return Peer(address, signer=signer, verify=verify, **{**TIMEOUTS, **options})
 
 
 def to_address_async(
@@ -124,7 +125,7 @@ def to_address_async(
     """The same for the event loop (the hamlet page's "Join a home")."""
     verify = _certificate(address, certificate, name)
     signer = signer_for(node, audience, check)
-    return AsyncPeer(address, signer=signer, verify=verify, **{**timeouts(node), **options})
+    return AsyncPeer(address, signer=signer, verify=verify, **{**TIMEOUTS, **options})
 
 
 def to_peer(node: Node, peer: HamletPeer, always: bool = False, **options: Any) -> Peer:
