@@ -7,7 +7,15 @@ Appends are measured two ways: one transaction per append (what a page or a comm
 each durable on its own) over `--single` appends, and many appends per transaction (how the
 N entries are built). Verify is `hameau ledger verify` run as a user runs it (a new process).
 
-Prints one JSON line.   .venv/bin/python bench/ledger.py [--entries 100000] [--single 2000]
+In the same run, unless `--local-only`: the replication lag across three homes served as
+processes (`bench/ledger_replicas.py --payments P --notaries 3`: a payment at B final with two
+of three notaries' signatures, then present at C) and one escrow on the EVM adapter on
+eth-tester (`bench/ledger_evm.py --escrows E`, beside the embedded ledger's); each runs as a
+process of its own and its JSON line is kept whole under "replication" and "evm".
+
+Prints one JSON line.
+    .venv/bin/python bench/ledger.py [--entries 100000] [--single 2000] [--payments 5]
+                                     [--escrows 1] [--local-only]
 """
 
 from __future__ import annotations
@@ -88,10 +96,25 @@ def _peer(count: int) -> dict[str, float]:
     }
 
 
+def _beside(script: str, *args: str) -> dict | str:
+    """Another ledger bench run as a process of its own: its JSON line, or why it failed."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        return f"failed: {(done.stderr.strip().splitlines() or ['no output'])[-1]}"
+    return json.loads(lines[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--single", type=int, default=2000)
+    parser.add_argument("--payments", type=int, default=5, help="replication: payments at B")
+    parser.add_argument("--escrows", type=int, default=1, help="EVM: escrows opened, released")
+    parser.add_argument("--local-only", action="store_true", help="appends and verify only")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         node = make_node(Path(scratch) / "node")
@@ -121,6 +144,11 @@ def main() -> None:
         **_peer(options.entries),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
+    if not options.local_only:
+        replicas = ("--payments", str(options.payments), "--notaries", "3")
+        result["replication"] = _beside("ledger_replicas.py", *replicas)
+        result["evm"] = _beside("ledger_evm.py", "--escrows", str(options.escrows))
+        result["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result))
 
 

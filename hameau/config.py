@@ -230,6 +230,12 @@ OPTIONS: dict[str, Option] = {
         " requests are refused as from the future or expired.",
         _positive_int,
     ),
+    "hamlet_peer_timeout_seconds": Option(
+        10,
+        "Seconds this node waits for a paired node's answer before it treats that node as"
+        " down and goes on without it (a person is waiting); longer on slow links.",
+        _positive_number,
+    ),
     "hamlet_announce": Option(
         "auto",
         "Announce this node on the local network (mDNS, `_hameau._tcp`) so that nearby homes'"
@@ -393,6 +399,7 @@ class Settings:
     ai_context: int = OPTIONS["ai_context"].default
     ai_max_tokens: int = OPTIONS["ai_max_tokens"].default
     hamlet_clock_skew_seconds: int = OPTIONS["hamlet_clock_skew_seconds"].default
+    hamlet_peer_timeout_seconds: float = OPTIONS["hamlet_peer_timeout_seconds"].default
     hamlet_announce: str = OPTIONS["hamlet_announce"].default
     move_rollback_days: int = OPTIONS["move_rollback_days"].default
     move_propose_days: int = OPTIONS["move_propose_days"].default

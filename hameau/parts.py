@@ -241,7 +241,7 @@ PARTS: tuple[Part, ...] = (
         ),
         models=("hameau.hamlet.models", "hameau.hamlet.visit_models"),
         errors=("hameau.hamlet.errors",),
-        settings=("hamlet_clock_skew_seconds", "hamlet_announce"),
+        settings=("hamlet_clock_skew_seconds", "hamlet_peer_timeout_seconds", "hamlet_announce"),
         templates=True,
         state="hameau.hamlet.state:attach",
     ),

@@ -88,6 +88,13 @@ def _certificate(address: str, fingerprint: str | None, who: str | None) -> ssl.
 TIMEOUTS = {"timeout": 10.0, "connect": 3.0}
 
 
+def timeouts(node: Node) -> dict[str, float]:
+    """Toward a paired peer: TIMEOUTS, the wait for an answer as the node's
+    `hamlet_peer_timeout_seconds` says (pairing, once, keeps TIMEOUTS)."""
+    waited = float(node.settings.hamlet_peer_timeout_seconds)
+    return {"timeout": waited, "connect": min(TIMEOUTS["connect"], waited)}
+
+
 def to_address(
     node: Node,
     address: str,
@@ -126,7 +133,9 @@ def to_peer(node: Node, peer: HamletPeer, always: bool = False, **options: Any) 
     call's outcome on its row; `always` tries even before the peer's next try (a check)."""
     verify = _certificate(peer.address, peer.tls_fingerprint, peer.name)
     signer = signer_for(node, peer.node_id, pinned(peer))
-    return WatchedPeer(node, peer, always, signer=signer, verify=verify, **{**TIMEOUTS, **options})
+    return WatchedPeer(
+        node, peer, always, signer=signer, verify=verify, **{**timeouts(node), **options}
+    )
 
 
 def to_peer_async(node: Node, peer: HamletPeer, always: bool = False, **options: Any) -> AsyncPeer:
@@ -135,7 +144,7 @@ def to_peer_async(node: Node, peer: HamletPeer, always: bool = False, **options:
     verify = _certificate(peer.address, peer.tls_fingerprint, peer.name)
     signer = signer_for(node, peer.node_id, pinned(peer))
     return WatchedAsyncPeer(
-        node, peer, always, signer=signer, verify=verify, **{**TIMEOUTS, **options}
+        node, peer, always, signer=signer, verify=verify, **{**timeouts(node), **options}
     )
 
 

@@ -7,9 +7,8 @@
                           password
 
 Import keeps the key for the member (idempotent), so the account they open or use on the new
-home server is the same account: same key, same id. While ledgers are kept per home server,
-the balance itself stays on the ledger where it was recorded; once paired homes replicate one
-ledger, the new home finds the account there.
+home server is the same account: same key, same id. Paired homes replicate the hamlet's one
+ledger: the new home finds the account there, with its balance (tests/e2e/test_moving.py).
 """
 
 from __future__ import annotations

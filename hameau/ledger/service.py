@@ -81,7 +81,9 @@ def _open(
 ) -> LedgerAccount:
     row = session.get(LedgerAccount, account)
     if row is None:
-        ensure_ledger(node, session, ts)
+        ensure_ledger(node, session, ts)  # may adopt the hamlet's ledger: the account may be there
+        row = session.get(LedgerAccount, account)
+    if row is None:
         append(
             node, session, account, "open", {"kind": kind, "public_key": key, "label": label}, ts
         )

@@ -1,6 +1,7 @@
 """`hameau move`: a member's whole environment moves between two homes served as processes
 (A, B; C paired and uninvolved), by hash, verified, with exactly one home at the end; the
-receiving admin's acceptance; a rollback after writes at the new home."""
+receiving admin's acceptance; a rollback after writes at the new home; alex's credit account
+(on the hamlet's ledger, A its notary) and its balance are theirs at the new home."""
 
 from __future__ import annotations
 
@@ -93,6 +94,8 @@ def moved(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moved]:
         target = opened(homes["B"].data_dir)
         add_member(target, "sam")  # the housemate the photos are shared with lives there too
         target.close()
+        issued = homes["A"].run("ledger", "issue", "alex", "5")  # alex's account, opened at A
+        assert issued.returncode == 0, issued.stderr
         done = homes["A"].run("move", "alex", "--to", "B")
         assert done.returncode == 0, done.stderr + done.stdout
         yield Moved(homes, secret, {**before, "rest": rest}, done.stdout)
@@ -132,6 +135,27 @@ def test_the_app_password_works_at_the_new_home(moved: Moved) -> None:
         home.url + "/dav/files/mine/lettre.txt", auth=("alex", moved.secret), verify=home.verify
     )
     assert answer.status_code == 200 and answer.content == b"v3 (3)"
+
+
+def _ledger(home: Home, *args: str) -> str:
+    done = home.run("ledger", *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_the_credit_account_and_its_balance_follow_to_the_new_home(moved: Moved) -> None:
+    """B adopts the hamlet's ledger (A opened it) and finds alex's account there: the same
+    account (the key the move carried), the 5 € issued at A before the move. alex pays sam
+    from B: signed at B, sequenced by A; both homes' ledgers verify and agree."""
+    old, new = moved.homes["A"], moved.homes["B"]
+    at_a, at_b = _ledger(old, "balance", "alex"), _ledger(new, "balance", "alex")
+    assert "5,00" in at_b and at_b.split(":")[0] == at_a.split(":")[0]  # label (account id)
+    _ledger(new, "balance", "sam")  # sam, who lives at B, opens an account
+    assert "1,25" in _ledger(new, "transfer", "alex", "sam", "1,25", "--memo", "moved")
+    for home in (old, new):  # A sequenced it (its notary); B pulled it back
+        assert "3,75" in _ledger(home, "balance", "alex")
+        assert "moved" in _ledger(home, "history", "alex")
+        assert "sound" in _ledger(home, "verify")
 
 
 def test_moving_again_says_it_is_done_and_elsewhere_where_the_home_is(moved: Moved) -> None:

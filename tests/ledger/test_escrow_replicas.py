@@ -1,5 +1,5 @@
-"""Escrows under replication (Hypothesis): a notary's random history of escrows opened,
-released (the same receipt delivered again, another receipt after it), refunded (again, and
+"""Escrows under replication (Hypothesis): a notary's random history of transfers and escrows
+opened, released (the same receipt delivered again, another receipt after it), refunded (again, and
 after a release) reaches three replicas (real nodes' databases) through page_after and
 accept_page, as pages duplicated, stale, reordered and relayed between replicas. After every
 delivery each replica verifies and holds a prefix of the notary's ledger; at the end all
@@ -16,10 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from hameau.errors import HameauError
 from hameau.ledger import crypto, journal, rules, service
 from hameau.ledger.embedded_escrow import EmbeddedEscrow
 from hameau.ledger.escrow import Conditions, EscrowError
-from hameau.ledger.models import LedgerEntry, LedgerEscrow
+from hameau.ledger.models import LedgerAccount, LedgerEntry, LedgerEscrow
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
 from tests.helpers import make_node
@@ -35,6 +36,8 @@ step = st.one_of(
     st.tuples(st.just("refund"), st.integers(0, 9), st.integers(1, 2)),
     st.tuples(st.just("wait"), st.integers(1, 30)),
     st.tuples(st.just("again"), st.integers(0, 9)),
+    st.tuples(st.just("transfer"), st.sampled_from(NAMES), st.sampled_from(NAMES),
+              st.integers(1, 6000)),  # beyond what the payer holds, at times: refused
 )  # fmt: skip
 message = st.tuples(st.integers(1, 3), st.integers(0, 3), st.integers(0, 40), st.integers(1, 6))
 
@@ -86,11 +89,20 @@ def _history(notary: Node, steps: list[tuple]) -> None:
                 clock.now += op[1]
             elif op[0] == "again" and opened:
                 _again(notary, escrow, clock, opened[op[1] % len(opened)])
+            elif op[0] == "transfer" and op[1] != op[2]:
+                _transfer(notary, accounts[op[1]], accounts[op[2]], op[3])
         except (
             EscrowError,
             rules.Refused,
-        ):  # refused by the rules (too late, too early, settled): nothing written
+            HameauError,
+        ):  # refused by the rules (too late, too early, settled, no credit): nothing written
             pass
+
+
+def _transfer(notary: Node, payer: str, payee: str, cents: int) -> None:
+    with transaction(notary.sessions) as session:
+        source, target = session.get(LedgerAccount, payer), session.get(LedgerAccount, payee)
+        service.transfer(notary, session, source, target, cents)  # type: ignore[arg-type]
 
 
 def _again(notary: Node, escrow: EmbeddedEscrow, clock: Clock, opened: tuple[str, str]) -> None:
@@ -115,6 +127,11 @@ def _amount(node: Node, escrow_id: str) -> int:
 def _contracts(node: Node) -> dict[str, tuple[str, str]]:
     with transaction(node.sessions) as session:
         return {e.id: (e.state, e.paid) for e in session.scalars(select(LedgerEscrow))}
+
+
+def _balances(node: Node) -> dict[str, int]:
+    with transaction(node.sessions) as session:
+        return {a.id: a.balance for a in session.scalars(select(LedgerAccount))}
 
 
 def _settled_once(node: Node) -> None:
@@ -152,3 +169,4 @@ def test_escrows_converge_and_never_pay_twice_whatever_the_delivery(
     _settled_once(nodes[0])
     for to in (1, 2, 3):
         assert _contracts(nodes[to]) == _contracts(nodes[0])
+        assert _balances(nodes[to]) == _balances(nodes[0])

@@ -121,3 +121,37 @@ def test_the_cooperative_names_the_notaries_and_history_says_final(tmp_path: Pat
     with node.sessions() as session:
         assert verify(session).ok
     node.close()
+
+
+def test_a_members_open_contracts_are_on_their_page_until_settled(tmp_path: Path) -> None:
+    """An escrow camille pays (what lent compute opens) is listed on her page, in euros, with
+    its deadline; once released it is gone from the list and in her history."""
+    import time
+
+    from hameau.accounts import members
+    from hameau.ledger import service
+    from hameau.ledger.embedded_escrow import EmbeddedEscrow
+    from hameau.ledger.escrow import Conditions
+    from hameau.node.db import transaction
+
+    node = make_node(tmp_path / "node")
+    add_member(node, "camille")
+    with transaction(node.sessions) as session:
+        member = members.find_member(session, "camille")
+        camille = service.member_account(node, session, member).id
+    escrow = EmbeddedEscrow(node)
+    provider = escrow.account("provider")
+    escrow.issue(camille, 2000)
+    opened = escrow.open_escrow(
+        camille, 1250, Conditions((provider,), camille, int(time.time()) + 3600)
+    )
+    client = browser(node)
+    log_in(client, "camille")
+    page = client.get("/credit").text
+    assert f"Contrat {opened[:8]} : 12,50" in page and "Aucun contrat en cours." not in page
+    assert "7,50" in page  # her balance: what the contract holds is not hers to spend
+    escrow.release(escrow.sign_receipt(opened, {provider: 1000}, camille))
+    page = client.get("/credit").text
+    assert "Aucun contrat en cours." in page and f"Contrat {opened[:8]}" not in page
+    assert "contrat réglé" in page and "10,00" in page  # 7,50 + the 2,50 back
+    node.close()

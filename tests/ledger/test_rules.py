@@ -1,5 +1,5 @@
-"""The rulebook alone (no database): who may open the ledger, name notaries and set limits,
-and what a malformed entry is."""
+"""The rulebook alone (no database): who may open the ledger, name notaries, set limits, issue
+and redeem, and what a malformed entry is."""
 
 from __future__ import annotations
 
@@ -84,3 +84,37 @@ def test_a_non_canonical_entry_is_malformed() -> None:
             b'{"v": 1, "kind": "transfer", "author": "m", "nonce": 1, "ts": 1, "body": {}}'
         )
     assert refused.value.reason == "malformed"
+
+
+def test_only_the_cooperative_issues_and_redeems_and_only_credit_held() -> None:
+    """Members and nodes have accounts; neither may issue or redeem; the cooperative redeems
+    only what an account holds; every step keeps the sum at zero and each account above its
+    limit."""
+    state, coop, member, node = rules.State(), Key("coop"), Key("member"), Key("node")
+    rules.apply(state, *coop.open(notaries=_notaries(coop)))
+    rules.apply(state, *member.open())
+    rules.apply(state, *node.open())
+    assert {a.kind for a in state.accounts.values()} == {"coop", "member", "node"}
+    for author in (member, node):
+        for kind, body in (
+            ("issue", {"to": member.id if author is node else node.id, "cents": 500}),
+            ("redeem", {"from": member.id if author is node else node.id, "cents": 1}),
+        ):
+            with pytest.raises(rules.Refused) as refused:
+                rules.apply(state, *author.entry(kind, body))
+            assert refused.value.reason == "not_cooperative"
+            author.nonce -= 1  # refused: the nonce was not used
+    rules.apply(state, *coop.entry("issue", {"to": member.id, "cents": 500}))
+    rules.apply(state, *member.entry("transfer", {"to": node.id, "cents": 200}))
+    with pytest.raises(rules.Refused) as beyond:  # the node holds 200: 201 is beyond its limit
+        rules.apply(state, *node.entry("transfer", {"to": member.id, "cents": 201}))
+    assert beyond.value.reason == "insufficient"
+    node.nonce -= 1
+    with pytest.raises(rules.Refused) as debt:  # more than the member holds: never a debt
+        rules.apply(state, *coop.entry("redeem", {"from": member.id, "cents": 301}))
+    assert debt.value.reason == "insufficient"
+    coop.nonce -= 1
+    rules.apply(state, *coop.entry("redeem", {"from": member.id, "cents": 300}))
+    balances = {a.kind: a.balance for a in state.accounts.values()}
+    assert balances == {"coop": -200, "member": 0, "node": 200}
+    assert rules.total(state) == 0
