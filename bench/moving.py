@@ -10,6 +10,7 @@ same durability as the move), in the same run. Prints one JSON line.
 With PROFILE=FILE in the environment, the move's command runs under cProfile into FILE;
 with PHASES=1, the line also gives the sender's steps' wall times (bench/move_phases.py):
 the command's imports, the offer, each export, the streams of contents (summed), the switch.
+`cpu_s`: the CPU seconds of the move's command, and of A's and B's served processes during it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -80,6 +82,17 @@ def timed(*command: str | Path, phases: dict[str, float] | None = None) -> float
     return elapsed
 
 
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--big", type=int, default=4)
@@ -105,8 +118,13 @@ def main() -> None:
             phases: dict[str, float] | None = {} if os.environ.get("PHASES") else None
             runner = [str(Path(__file__).with_name("move_phases.py"))] if phases is not None else [
                 "-m", "hameau"]  # fmt: skip
+            served = {name: homes[name].served.process.pid for name in ("A", "B")}
+            before = {name: cpu_of(pid) for name, pid in served.items()}
+            command = children_cpu()
             moving = timed(sys.executable, *profile, *runner, "move", "mover", "--to", "B",
                            "--data-dir", a.data_dir, phases=phases)  # fmt: skip
+            cpu = {"command": children_cpu() - command}
+            cpu |= {f"{name}_served": cpu_of(pid) - before[name] for name, pid in served.items()}
             status = a.run("move", "status", "mover").stdout.strip()
     print(json.dumps({
         "bytes": size, "files": given.big + given.small, "rsync_s": round(rsync, 2),
@@ -114,6 +132,7 @@ def main() -> None:
         "ratio": round(moving / rsync, 2), "ratio_synced": round(moving / synced, 2),
         "load": [round(load, 1), round(os.getloadavg()[0], 1)],
         "move_mb_s": round(size / moving / (1 << 20), 1), "status": status,
+        "cpu_s": {name: round(seconds, 2) for name, seconds in cpu.items()},
         **({"phases": phases} if phases is not None else {}),
     }))  # fmt: skip
 

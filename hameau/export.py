@@ -39,8 +39,9 @@ from hameau.node.environment import ArchiveReader, ArchiveWriter, Usage, damaged
 FORMAT = "hameau-export/2"
 # Room kept free on the node's disk beyond what an import writes.
 DISK_MARGIN = 64 << 20
-# Run inside the import's transaction, once every part is in (moving home's switch).
-Within = Callable[[Session, Member], None]
+# Run inside the import's transaction, once every part is in (moving home's switch), with
+# what each part holds of the member now.
+Within = Callable[[Session, Member, list[tuple[str, Usage]]], None]
 
 
 def export_member(
@@ -139,11 +140,11 @@ def _import_parts(
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             # Hashes right but content not as this version writes it: hand-made or foreign.
             raise damaged(f"its {part.name} entries cannot be read") from error
-    for _part, adapter in parts.adapters():
-        if adapter.usage is not None:
-            done.usage += adapter.usage(node, session, member)
+    usages = usage_in(node, session, member)  # once: the switch keeps it for its report
+    for _part, usage in usages:
+        done.usage += usage
     if within is not None:
-        within(session, member)
+        within(session, member, usages)
     return done
 
 

@@ -42,6 +42,11 @@ STORE_BATCH = 256  # contents made durable together
 
 
 def _copy(node: Node, archive: ArchiveWriter, path: str, digest: str, shown: str) -> None:
+    if archive.by_reference:  # only named (a move's): its size from the store, not opened
+        size = node.blobs.size(digest)
+        if size is not None:
+            archive.add_reference(path, digest, size)
+            return
     try:  # hashed as it is copied: damaged content never goes into an archive
         with node.blobs.open_verified(digest) as source:
             archive.add_stream(path, source, digest)

@@ -14,9 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-from starlette.responses import Response
-
 from hameau.hamlet.errors import AnswerRefused
 from hameau.hamlet.signing import LIFETIME, TAG, Incoming, log
 from hameau.node.identity import NodeIdentity
@@ -24,6 +21,8 @@ from hameau.node.identity import NodeIdentity
 if TYPE_CHECKING:  # http-message-signatures, httpx, cryptography: at the first signed exchange
     import httpx
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from pydantic import BaseModel  # the answering side's: a command asking a peer loads
+    from starlette.responses import Response  # neither (hameau move: imports 0.1 s less)
 
 COVERED = ("@status", '"@method";req', '"@authority";req', '"@path";req', "content-type")
 REQUIRED = (*COVERED, "content-digest")
@@ -55,6 +54,7 @@ def signed_content(
 ) -> Response:
     """Any successful answer signed the same way (raw bytes: a peer's backup objects)."""
     from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algorithms
+    from starlette.responses import Response
 
     response = Response(body, status_code=status, media_type=media_type, headers=headers)
     keys = MappingKeyResolver(public_keys={}, private_keys={identity.node_id: identity.private_key})

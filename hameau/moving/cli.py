@@ -10,7 +10,7 @@ Run by an admin of the member's home, the command stands for the member's consen
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -87,14 +87,24 @@ def _peer_name(node: Node, peer_id: int) -> str:
         return peer.name if peer is not None else "?"
 
 
-def _run(node: Node, move_id: str) -> None:
-    """Resume the move and say where it is; a cut link says how to go on."""
+def _run(
+    node: Node, move_id: str | None, started: Callable[[], Any] | None = None, member: str = ""
+) -> None:
+    """Resume the move (or start and run the member's: ``started``) and say where it is; a
+    cut link says how to go on."""
     from hameau.hamlet.watched import PEER_ERRORS
     from hameau.moving import service
 
     try:
-        move = service.resume(node, move_id)
+        move = started() if started is not None else service.resume(node, str(move_id))
     except PEER_ERRORS as error:
+        if move_id is None:  # cut after the start: the move's row says which one
+            from hameau.moving.models import OPEN
+
+            mine = [m for m in service.moves(node, member) if m.role == "out" and m.state in OPEN]
+            if not mine:
+                raise
+            move_id = mine[0].move_id
         raise click.ClickException(
             f"{error} The move stopped where it was: run `hameau move resume {move_id}` once"
             " the other home can be reached."
@@ -122,8 +132,10 @@ def start(member: str, peer: str, data_dir: Path | None) -> None:
         ):
             _said(node, mine[0])  # done already (the command was cut after the switch)
             return
-        move = running[0] if running else service.start(node, member, peer, by="admin")
-        _run(node, move.move_id)
+        if running:
+            _run(node, running[0].move_id)
+        else:
+            _run(node, None, lambda: service.move(node, member, peer, by="admin"), member)
 
 
 @move_app.command("resume")

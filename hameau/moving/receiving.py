@@ -170,7 +170,7 @@ def arrived(node: Node, move: Move, verified: int, received: int) -> Move:
 def _switch(node: Node, move: Move) -> Any:
     """Within the import's transaction: the member is home here, the move done."""
 
-    def within(session: Session, member: Member) -> None:
+    def within(session: Session, member: Member, usages: list[tuple[str, Any]]) -> None:
         here = session.merge(move)
         member.moved_to = member.moved_at = member.frozen_at = None
         now = utcnow()
@@ -179,7 +179,6 @@ def _switch(node: Node, move: Move) -> Any:
         if here.rollback_of:
             for undone in session.scalars(select(Move).where(Move.move_id == here.rollback_of)):
                 undone.state = "rolled_back"
-        usages = node.assembled["environment"]().usage_in(node, session, member)
         here.parts = [{"name": n, "items": u.rows, "bytes": u.bytes} for n, u in usages]  # as here
 
     return within

@@ -25,7 +25,7 @@ from hameau.moving.errors import MoveConflict, MoveNotFound
 from hameau.moving.models import OPEN, Move
 from hameau.node.datadir import Node
 from hameau.node.db import transaction, utcnow
-from hameau.node.peer import PeerFailed
+from hameau.node.peer import Peer, PeerFailed
 
 # For the plan's estimate: what a move sustains on a household's network and disk.
 BYTES_PER_SECOND = 20 << 20
@@ -124,7 +124,13 @@ def _check_can_move(node: Node, member: Member) -> None:
 
 
 def start(
-    node: Node, member_name: str, peer_name: str, *, by: str, rollback_of: str | None = None
+    node: Node,
+    member_name: str,
+    peer_name: str,
+    *,
+    by: str,
+    rollback_of: str | None = None,
+    connection: Peer | None = None,
 ) -> Move:
     """Record a move of the member to the peer and offer it there; returns the row, waiting
     for the receiver's acceptance or (by its standing rule) copying. `resume` runs it."""
@@ -142,7 +148,15 @@ def start(
         session.add(move)
         session.flush()
         session.expunge(move)
-    return steps.offer(node, move, peer)
+    return steps.offer(node, move, peer, connection)
+
+
+def move(node: Node, member_name: str, peer_name: str, *, by: str) -> Move:
+    """`start` then `resume` over one connection (the command line's `hameau move`): one TLS
+    handshake, and the offer's answer stands for the receiver's state."""
+    with transfer.connect(node, _peer(node, peer_name)) as connection:
+        started = start(node, member_name, peer_name, by=by, connection=connection)
+        return resume(node, started.move_id, connection, accepted=started.state == "copying")
 
 
 def moves(node: Node, member_name: str | None = None) -> list[Move]:
@@ -227,15 +241,21 @@ def rollback(node: Node, member_name: str) -> Move:
     return start(node, member_name, peer.name, by="rollback", rollback_of=arrival.move_id)
 
 
-def resume(node: Node, move_id: str) -> Move:
-    """Go on from where the move was, as far as it can go now (see transfer.py's states)."""
+def resume(
+    node: Node, move_id: str, connection: Peer | None = None, accepted: bool = False
+) -> Move:
+    """Go on from where the move was, as far as it can go now (see transfer.py's states).
+    ``connection``: one open toward the move's peer already; ``accepted``: its answer to
+    the offer just made said copying (the receiver is not asked again)."""
     with _running(node, move_id):  # one runner at a time: a command, a page's worker, a start
         move = get(node, move_id)
         if move.role != "out" or move.state not in OPEN:
             return move
         peer = transfer.peer_of(node, move)
-        with transfer.connect(node, peer) as connection:
-            return steps.run(node, move, peer, connection)
+        if connection is not None:
+            return steps.run(node, move, peer, connection, accepted and move.state == "copying")
+        with transfer.connect(node, peer) as opened:
+            return steps.run(node, move, peer, opened)
 
 
 @contextmanager

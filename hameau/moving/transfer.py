@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import select
 
@@ -223,15 +223,20 @@ def _hash(path: Path) -> str:
 
 
 def last_changes(node: Node, move: Move, peer: Peer) -> tuple[Move, str]:
-    """Frozen: the final export, its contents sent, then the archive itself (as a content)."""
+    """Frozen: the final export, its contents sent with the archive itself (as one more
+    content: one question and one stream for both)."""
     archive, manifest = _export(node, move)
     contents = references(manifest)
     move = update(
         node, move.id, bytes_total=sum(contents.values()), items_total=len(manifest["entries"])
     )
-    move = send(node, move, peer, contents, _blob_opener(node))
     digest = _hash(archive)
-    move = send(node, move, peer, {digest: archive.stat().st_size}, lambda _d: archive.open("rb"))
+    stored = _blob_opener(node)
+
+    def opener(name: str) -> BinaryIO:
+        return archive.open("rb") if name == digest else stored(name)
+
+    move = send(node, move, peer, {**contents, digest: archive.stat().st_size}, opener)
     return move, digest
 
 

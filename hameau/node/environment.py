@@ -104,8 +104,13 @@ class ArchiveWriter:
         self.zip.writestr(path, data, method)
         self._record(path, len(data), hashlib.sha256(data).hexdigest())
 
+    def _json(self, data: Any) -> str:
+        """Indented for a person reading their archive; compact by reference (a move's,
+        read by a node only: json's C encoder, about 4 times faster at 3,000 files)."""
+        return json.dumps(data, ensure_ascii=False, indent=None if self.by_reference else 1)
+
     def add_json(self, path: str, data: Any) -> None:
-        self.add(path, json.dumps(data, ensure_ascii=False, indent=1).encode())
+        self.add(path, self._json(data).encode())
 
     def add_stream(self, path: str, source: Readable, sha256: str | None = None) -> str:
         """Copy a stream in, hashed on the way; with ``sha256``, a different hash raises
@@ -115,8 +120,7 @@ class ArchiveWriter:
         self._names.add(path)
         size = getattr(source, "size", None)
         if self.by_reference and sha256 is not None and isinstance(size, int):
-            self._record(path, size, sha256, ref=True)
-            return sha256
+            return self.add_reference(path, sha256, size)
         digest, size = hashlib.sha256(), 0
         info = zipfile.ZipInfo(path)
         info.compress_type = zipfile.ZIP_DEFLATED
@@ -131,9 +135,16 @@ class ArchiveWriter:
         self._record(path, size, found)
         return found
 
+    def add_reference(self, path: str, sha256: str, size: int) -> str:
+        """By reference: a stored content of ``size`` bytes, named, not copied."""
+        safe_path(path)
+        self._names.add(path)
+        self._record(path, size, sha256, ref=True)
+        return sha256
+
     def finish(self, header: dict[str, Any]) -> dict[str, Any]:
         manifest = {**header, "entries": self.entries}
-        self.zip.writestr(MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1))
+        self.zip.writestr(MANIFEST, self._json(manifest))
         return manifest
 
 

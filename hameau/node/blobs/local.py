@@ -162,7 +162,7 @@ class LocalBlobStore(BlobStore):
 
     def info(self, digest: str) -> BlobInfo | None:
         try:
-            stat = self.path(digest).stat()
+            stat = os.stat(self._file(digest))
         except FileNotFoundError:
             return None
         return BlobInfo(stat.st_size, _identity(stat))
