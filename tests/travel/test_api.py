@@ -256,13 +256,21 @@ def test_a_satellite_holding_the_same_bytes_as_another_member_syncs_them(
     assert pair.sync().pushed == 0
 
 
-def test_after_a_restart_home_asks_again_for_content_sent_before(node: Node) -> None:
+def test_content_sent_before_a_restart_is_proved_for_a_day_then_asked_again(node: Node) -> None:
+    from sqlalchemy import update
+
+    from hameau.travel.models import TravelProof
+
     add_member(node, "alex")
     alex, before = bearer(node, "alex"), browser(node)
     data = b"sent just before home restarted"
     digest = hashlib.sha256(data).hexdigest()
     before.post("/api/travel/blobs/upload", content=_frame(digest, data), headers=alex)
-    after = browser(node)  # the same node, served again: what was proved in memory is gone
+    after = browser(node)  # the same node, served again (or another of its processes)
+    asked = after.post("/api/travel/blobs/missing", json={"digests": [digest]}, headers=alex)
+    assert asked.json() == {"missing": []}  # the proof is in the database, not in memory
+    with transaction(node.sessions) as session:  # a day later
+        session.execute(update(TravelProof).values(proved=TravelProof.proved - 86_401))
     asked = after.post("/api/travel/blobs/missing", json={"digests": [digest]}, headers=alex)
     assert asked.json() == {"missing": [digest]}
     assert _apply(after, alex, "late.txt", digest, len(data))["refused"]
