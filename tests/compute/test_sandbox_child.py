@@ -153,3 +153,36 @@ def test_a_child_runs_at_the_lowest_priority_with_its_address_space_capped(
     finally:
         child.kill()
         child.wait(timeout=60)
+
+
+STARTER = """
+import sys, time
+from pathlib import Path
+from hameau.compute.sandbox import Child, Limits
+root = Path(sys.argv[1])
+child = Child((root / "m.wasm").read_bytes(), ["100000"], root / "job" / "in", root / "out",
+              Limits(fuel=10**15, wall_seconds=600))
+print(child.pid, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="not run: reads /proc (Linux)")
+def test_a_job_ends_with_the_node_that_started_it(tmp_path: Path) -> None:
+    """A provider killed mid-job (SIGKILL) leaves no job burning its processor until the
+    job's deadline: the sandbox process goes with it."""
+    import signal
+    import subprocess
+    import sys
+
+    (tmp_path / "m.wasm").write_bytes(compiled(tmp_path, "ticker", TICKER))
+    job_folders(tmp_path)
+    (tmp_path / "out").mkdir()
+    node = subprocess.Popen([sys.executable, "-c", STARTER, str(tmp_path)],
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert node.stdout is not None
+    pid = int(node.stdout.readline())
+    _until(lambda: _size(tmp_path / "out" / "progress.txt") > 0)
+    node.send_signal(signal.SIGKILL)
+    node.wait(timeout=30)
+    _until(lambda: not Path(f"/proc/{pid}").exists() or _state(pid) == "Z")
