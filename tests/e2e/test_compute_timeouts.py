@@ -135,7 +135,7 @@ def test_a_silent_provider_an_unreachable_notary_and_a_vanished_submitter_end_in
             assert "run at B: failed (The provider could not be reached" in said, said
             assert "failed (No paired home took the job in time" in said.splitlines()[0], said
             assert "cost 0,00" in said.splitlines()[0], said
-            ran = _until(lambda: _ok(a, "compute", "ran"), lambda s: "refunded" in s,
+            ran = _until(lambda: _ok(a, "compute", "ran"), lambda s: "failed refunded" in s,
                          "A never refunded the contract of the run it stopped")  # fmt: skip
             assert "failed refunded  status lost (The home that asked for the job stopped" in ran
             # alice's two contracts back (the counting job's refunded at its deadline)
