@@ -319,11 +319,24 @@ OPTIONS: dict[str, Option] = {
     "compute_lost_seconds": Option(
         120,
         "Seconds a provider running a job may stay unreachable before the job is matched"
-        " elsewhere.",
+        " elsewhere; and seconds a provider goes on running a job its asking home no longer"
+        " asks about before it stops it.",
         _positive_number,
     ),
     "compute_match_minutes": Option(
         10, "Minutes a job may wait for providers before it fails, refunded.", _positive_number
+    ),
+    "compute_settle_minutes": Option(
+        10,
+        "Minutes a verified job may keep asking the ledger's notary to pay its providers"
+        " before it fails, its contracts refunded at their deadline (decimals allowed).",
+        _positive_number,
+    ),
+    "compute_escrow_margin_minutes": Option(
+        10,
+        "Minutes after a job's deadline until its contracts' deadline, when the credit not"
+        " paid can be refunded to the member (decimals allowed).",
+        _positive_number,
     ),
     "compute_tamper_outputs": Option(
         False,
@@ -422,6 +435,8 @@ class Settings:
     compute_check_seconds: float = OPTIONS["compute_check_seconds"].default
     compute_lost_seconds: float = OPTIONS["compute_lost_seconds"].default
     compute_match_minutes: float = OPTIONS["compute_match_minutes"].default
+    compute_settle_minutes: float = OPTIONS["compute_settle_minutes"].default
+    compute_escrow_margin_minutes: float = OPTIONS["compute_escrow_margin_minutes"].default
     compute_tamper_outputs: bool = OPTIONS["compute_tamper_outputs"].default
     compute_idle_load: float = OPTIONS["compute_idle_load"].default
     compute_idle_minutes: float = OPTIONS["compute_idle_minutes"].default

@@ -357,6 +357,8 @@ PARTS: tuple[Part, ...] = (
             "compute_check_seconds",
             "compute_lost_seconds",
             "compute_match_minutes",
+            "compute_settle_minutes",
+            "compute_escrow_margin_minutes",
             "compute_tamper_outputs",
         ),
         state="hameau.compute.state:attach",

@@ -5,6 +5,7 @@ asker's word on what the run was paid."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio.to_thread
@@ -165,8 +166,12 @@ def _out(row: ComputeProvided) -> RunOut:
 
 @router.get("/runs/{run}", response_model=RunOut, responses=errors(401, 403, 404))
 async def state(request: Request, db: DB, peer: SignedPeer, run: str) -> Response:
-    """A run's state, and once done its signed receipt and its outputs."""
-    return _answer(request, _out(_run_of(db, peer, run)))
+    """A run's state, and once done its signed receipt and its outputs. The asking is noted:
+    a run its asker stops asking about is stopped (provider.asker_lost)."""
+    row = _run_of(db, peer, run)
+    row.asked_at = datetime.now(UTC)
+    db.commit()
+    return _answer(request, _out(row))
 
 
 @router.get("/runs/{run}/outputs/{digest}", responses=errors(401, 403, 404))

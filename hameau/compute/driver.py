@@ -1,7 +1,7 @@
 """The submitting node's side of a job, step by step (run by the served node, state.py): ask
 the paired homes, match (matching.py), open one escrow per run, send the content, start the
 runs, follow them, verify their results (verify.py), fetch the verified outputs and settle
-(settle.py). No database transaction is held while a peer is asked: a provider may call this
+(settling.py, settle.py). No database transaction is held while a peer is asked: a provider may call this
 node meanwhile (its ledger entries, when this node is the notary).
 
 Every state has its timeout (docs/compute.md, "Every state has a timeout"): a job waits for
@@ -9,7 +9,8 @@ providers `compute_match_minutes`; a run whose provider cannot be reached for
 `compute_lost_seconds` (killed, unplugged, stopped) fails and the job is matched elsewhere; a
 provider that reports its run killed or vacated likewise; agreeing runs whose outputs cannot
 be fetched for `compute_lost_seconds` likewise; past the job's deadline the job fails and
-every escrow not paid goes back to the member."""
+every escrow not paid goes back to the member; a verified job settles for at most
+`compute_settle_minutes` (settling.py)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from hameau.compute import jobs, matching, receipts, settle, verify
 from hameau.compute.errors import ReceiptRefused
 from hameau.compute.models import ComputeJob, ComputeRecord, ComputeRun
 from hameau.compute.provider import PIECE
+from hameau.compute.settling import peer_of, settle_job, settle_or_leave, tell, update_run
 from hameau.hamlet import client
 from hameau.hamlet import service as hamlet
 from hameau.hamlet.models import HamletPeer
@@ -34,7 +36,7 @@ from hameau.node.db import transaction
 
 log = logging.getLogger("hameau.compute")
 API = "/api/hamlet/compute"
-ACTIVE = ("matching", "running")
+ACTIVE = ("matching", "running", "settling")
 
 
 def _now() -> datetime:
@@ -57,18 +59,14 @@ def advance_all(node: Node) -> bool:
     return bool(active(node))
 
 
-def _peer(session: Any, node_id: str) -> HamletPeer | None:
-    found = session.scalars(select(HamletPeer).where(HamletPeer.node_id == node_id)).first()
-    if found is not None:
-        session.expunge(found)
-    return found
-
-
 def advance(node: Node, job_id: int) -> None:
     with node.sessions() as session:
         job = session.get(ComputeJob, job_id)
         assert job is not None
         if job.state not in ACTIVE:
+            return
+        if job.state == "settling":  # verified: its own timeout (settling.py), not the deadline
+            settle_job(node, job_id)
             return
         running = [r.uid for r in jobs.runs_of(session, job) if r.state == "running"]
         late = _now() >= job.deadline_at
@@ -110,7 +108,7 @@ def _follow(node: Node, run_uid: str) -> None:
         run = session.scalars(select(ComputeRun).where(ComputeRun.uid == run_uid)).one()
         job = session.get(ComputeJob, run.job_id)
         assert job is not None
-        peer = _peer(session, run.provider)
+        peer = peer_of(session, run.provider)
         expected = {"job": job.uid, "run": run.uid, "provider": run.provider,
                     "module_hash": job.module, "input_hash": job.input_hash}  # fmt: skip
         seen_at = run.seen_at
@@ -142,7 +140,7 @@ def _follow(node: Node, run_uid: str) -> None:
             signature=found["signature"], outputs=found["outputs"], reason=found["reason"],
             cpu_seconds=_cpu_seconds(found.get("cpu_seconds")),
         )  # fmt: skip
-    _update_run(node, run_uid, values)
+    update_run(node, run_uid, values)
 
 
 def _cpu_seconds(given: Any) -> float:
@@ -160,18 +158,11 @@ def _key(peer: HamletPeer | None) -> Any:
     return public_key(peer.public_key)
 
 
-def _update_run(node: Node, run_uid: str, values: dict[str, Any]) -> None:
-    with transaction(node.sessions) as session:
-        run = session.scalars(select(ComputeRun).where(ComputeRun.uid == run_uid)).one()
-        for name, value in values.items():
-            setattr(run, name, value)
-
-
 def _run_failed(node: Node, run_uid: str, reason: str, verdict: str = "failed") -> None:
     """A run that will not count: its escrow back to the member, its provider's record."""
-    _update_run(node, run_uid, {"state": "failed" if verdict == "failed" else "disagreed",
+    update_run(node, run_uid, {"state": "failed" if verdict == "failed" else "disagreed",
                                 "reason": reason[:300]})  # fmt: skip
-    _settle_run(node, run_uid, 0)
+    settle_or_leave(node, run_uid)
     _record(node, run_uid, verdict)
 
 
@@ -193,18 +184,6 @@ def _as_record(row: ComputeRecord | None) -> matching.Record:
     if row is None:
         return matching.Record()
     return matching.Record(row.agreed, row.disagreed, row.failed, row.streak)
-
-
-def _settle_run(node: Node, run_uid: str, cents: int) -> int:
-    with node.sessions() as session:
-        run = session.scalars(select(ComputeRun).where(ComputeRun.uid == run_uid)).one()
-        peer = _peer(session, run.provider)
-        escrow_id, settled = run.escrow_id, run.settled
-    if settled or not escrow_id or peer is None:
-        return 0
-    paid = settle.pay(node, escrow_id, settle.payee_of(peer.public_key), cents)
-    _update_run(node, run_uid, {"settled": True, "paid_cents": paid})
-    return paid
 
 
 # Matching and starting runs --------------------------------------------------------------
@@ -355,7 +334,7 @@ def _send(node: Node, toward: Any, digest: str, size: int | None) -> None:
 
 def _conclude(node: Node, job_id: int, decision: verify.Decision) -> None:
     """Verified: fetch the agreed outputs (checked against the receipts' hash), record each
-    provider's verdict, pay the agreeing runs, refund the rest."""
+    provider's verdict, then settle (settling.py): pay the agreeing runs, refund the rest."""
     status, output_hash = decision.result
     outputs: list[dict[str, Any]] = []
     if status == "ok":
@@ -374,24 +353,19 @@ def _conclude(node: Node, job_id: int, decision: verify.Decision) -> None:
                                                 price=runs[uid].price,
                                                 escrow_cents=runs[uid].escrow_cents), True)
                for uid in decision.agreed}  # fmt: skip
-    for uid in decision.agreed:
-        _update_run(node, uid, {"state": "agreed"})
+    for uid in decision.agreed:  # what each earned, kept until its escrow is released
+        update_run(node, uid, {"state": "agreed", "paid_cents": pay[uid]})
         _record(node, uid, "agreed")
-        pay[uid] = _settle_run(node, uid, pay[uid])
     for uid in decision.disagreed:
-        _update_run(node, uid, {"state": "disagreed"})
+        update_run(node, uid, {"state": "disagreed", "paid_cents": 0})
         _record(node, uid, "disagreed")
-        _settle_run(node, uid, 0)
     with transaction(node.sessions) as session:
         job = session.get(ComputeJob, job_id)
         assert job is not None
-        job.state = "done" if status == "ok" else "failed"
+        job.state, job.state_at = "settling", _now()
         job.reason = "" if status == "ok" else _failed_reason(status, said)
         job.output_hash, job.outputs = (output_hash, outputs) if status == "ok" else ("", [])
-        job.cost_cents = sum(r.paid_cents for r in jobs.runs_of(session, job))
-        job.state_at = job.finished_at = _now()
-    _tell(node, {**{u: ("agreed", pay[u]) for u in decision.agreed},
-                 **{u: ("disagreed", 0) for u in decision.disagreed}})  # fmt: skip
+    settle_job(node, job_id)
 
 
 def _unfetched(node: Node, job_id: int, agreed: tuple[str, ...]) -> None:
@@ -430,7 +404,7 @@ def _fetch(node: Node, run_uid: str, output_hash: str) -> list[dict[str, Any]]:
 
     with node.sessions() as session:
         run = session.scalars(select(ComputeRun).where(ComputeRun.uid == run_uid)).one()
-        peer, outputs = _peer(session, run.provider), list(run.outputs)
+        peer, outputs = peer_of(session, run.provider), list(run.outputs)
     assert peer is not None
     blobs = jobs.store(node)
     with client.to_peer(node, peer, always=True, timeout=60.0) as toward:
@@ -465,31 +439,15 @@ def _fail(node: Node, job_id: int, reason: str, disagreed: tuple[str, ...] = ())
         runs = [(r.uid, r.state) for r in jobs.runs_of(session, job)]
     for uid, state in runs:
         if uid in disagreed:
-            _update_run(node, uid, {"state": "disagreed"})
+            update_run(node, uid, {"state": "disagreed"})
             _record(node, uid, "disagreed")
         elif state == "running":
-            _update_run(node, uid, {"state": "failed", "reason": reason[:300]})
-        _settle_run(node, uid, 0)
+            update_run(node, uid, {"state": "failed", "reason": reason[:300]})
+        settle_or_leave(node, uid)
     with transaction(node.sessions) as session:
         job = session.get(ComputeJob, job_id)
         assert job is not None
         job.state, job.reason = "failed", reason[:300]
         job.cost_cents = sum(r.paid_cents for r in jobs.runs_of(session, job))
         job.state_at = job.finished_at = _now()
-    _tell(node, {uid: ("disagreed", 0) for uid in disagreed})
-
-
-def _tell(node: Node, verdicts: dict[str, tuple[str, int]]) -> None:
-    """Each provider learns its run's verdict and pay (best effort: the ledger says it too)."""
-    for uid, (verdict, cents) in verdicts.items():
-        with node.sessions() as session:
-            run = session.scalars(select(ComputeRun).where(ComputeRun.uid == uid)).one()
-            peer = _peer(session, run.provider)
-        if peer is None:
-            continue
-        try:
-            with client.to_peer(node, peer) as toward:
-                toward.call("POST", f"{API}/runs/{uid}/settled",
-                            json={"verdict": verdict, "paid_cents": cents})  # fmt: skip
-        except client.PEER_ERRORS as error:
-            log.info("run %s: the verdict did not reach %s: %s", uid, peer.name, error)
+    tell(node, {uid: ("disagreed", 0) for uid in disagreed})

@@ -24,7 +24,7 @@ class ComputeJob(Base):
     uid: Mapped[str] = mapped_column(String(32), unique=True)  # its name across the hamlet
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))  # the module's file name, for people
-    # matching | running | done | failed
+    # matching | running | settling | done | failed
     state: Mapped[str] = mapped_column(String(16), default="matching", index=True)
     reason: Mapped[str] = mapped_column(String(300), default="")
     module: Mapped[str] = mapped_column(String(64))  # the module's blob digest (its sha256)
@@ -132,8 +132,11 @@ class ComputeProvided(Base):
     outputs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     receipt: Mapped[str] = mapped_column(Text, default="")
     signature: Mapped[str] = mapped_column(String(100), default="")
-    verdict: Mapped[str] = mapped_column(String(16), default="")  # agreed | disagreed, as told
+    # agreed | disagreed, as told; refunded | settled: its escrow ended without a word from the
+    # asker (the provider refunded it past its deadline, or found it settled on the ledger)
+    verdict: Mapped[str] = mapped_column(String(16), default="")
     cpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)  # the sandbox process's
     paid_cents: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # by the asker

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -160,8 +160,8 @@ def execute(node: Node, run: str) -> None:
     child = sandbox.Child(
         blobs.read(spec["module"]), spec["args"], inputs, outputs, limits, spec["seed"]
     )
-    outcome = supervise.supervise(node, child)
-    if outcome.status in ("killed", "vacated"):
+    outcome = supervise.supervise(node, child, lost=lambda: asker_lost(node, run))
+    if outcome.status in ("killed", "vacated", supervise.LOST):
         _finish(node, run, {"state": "failed", "status": outcome.status, "reason": outcome.reason,
                             "cpu_seconds": outcome.cpu_seconds})  # fmt: skip
         return
@@ -181,6 +181,63 @@ def execute(node: Node, run: str) -> None:
         "fuel_used": outcome.fuel_used, "output_hash": output_hash, "outputs": stored,
         "receipt": text, "signature": signature, "cpu_seconds": outcome.cpu_seconds,
     })  # fmt: skip
+
+
+def asker_lost(node: Node, run: str) -> str | None:
+    """Why a run goes on for nobody: its asking home has not asked about it (GET runs/{run},
+    every few seconds while it waits) for `compute_lost_seconds` (the home stopped, unplugged
+    or gone), as the asker gives up on a provider it cannot reach; else None."""
+    lost = node.settings.compute_lost_seconds
+    with node.sessions() as session:
+        row = session.scalars(select(ComputeProvided).where(ComputeProvided.run == run)).one()
+        since = row.asked_at or row.created_at
+    if (datetime.now(UTC) - since).total_seconds() <= lost:
+        return None
+    return (
+        f"The home that asked for the job stopped asking about it for {lost:g} seconds; the"
+        " run was stopped here, and its contract is refunded to the member at its deadline."
+    )
+
+
+def refunds_due(node: Node) -> None:
+    """Runs ended here whose asker never said the verdict (it stopped, or its word was lost):
+    past the escrow's deadline (the job's, as its wall time said, plus
+    `compute_escrow_margin_minutes`) this node asks the ledger to refund it, so that no
+    member's credit stays locked for a home that went away; an escrow already settled is
+    recorded as the ledger says it (what this node was paid)."""
+    from hameau.compute import settle
+    from hameau.ledger import remote, service
+    from hameau.ledger.escrow import EscrowError, Settlement, backend
+
+    now = datetime.now(UTC)
+    with node.sessions() as session:
+        query = select(ComputeProvided).where(
+            ComputeProvided.verdict == "", ComputeProvided.state != "running",
+            ComputeProvided.escrow_id != "",
+        )  # fmt: skip
+        due = [(r.run, r.escrow_id) for r in session.scalars(query)
+               if now >= r.created_at + timedelta(seconds=r.wall_seconds) + settle.margin(node)]  # fmt: skip
+    for run, escrow_id in due:
+        try:
+            with transaction(node.sessions) as session:
+                remote.fresh(node, session)  # the escrow as the notaries know it
+                mine = service.node_account(node, session).id
+            try:
+                done = backend(node).refund(escrow_id)
+                verdict = "refunded"
+            except EscrowError as error:
+                if error.reason not in ("already_settled", "unknown_escrow"):
+                    raise  # too early: asked again at the next look
+                known = error.reason == "already_settled"  # else no such contract: nothing owed
+                done = backend(node).settlement(escrow_id) if known else Settlement("", "", ())
+                verdict = "settled" if known else "no contract"
+        except Exception as error:  # too early for the ledger, or its notary out of reach
+            log.info("run %s: escrow %s not refunded yet: %s", run, escrow_id, error)
+            continue
+        paid = sum(cents for account, cents in done.paid if account == mine)
+        with transaction(node.sessions) as session:
+            row = session.scalars(select(ComputeProvided).where(ComputeProvided.run == run)).one()
+            row.verdict, row.paid_cents = verdict, paid
 
 
 def _tamper(outputs: Path, tree_hash: Any) -> str:

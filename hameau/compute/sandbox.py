@@ -404,9 +404,11 @@ class Child:
         (self._folder / "job.json").write_text(json.dumps(job))
         self._killed = False
         self._outcome: Outcome | None = None
+        parent = str(os.getpid())  # the child dies with this process (sandbox_child.py)
+        command = [sys.executable, "-m", "hameau.compute.sandbox_child", str(self._folder), parent]
         with (self._folder / "stderr").open("wb") as stderr:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "hameau.compute.sandbox_child", str(self._folder)],
+                command,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,

@@ -1,5 +1,6 @@
-"""`python -m hameau.compute.sandbox_child FOLDER`: the sandbox run of `sandbox.Child`, in
-its own process at the lowest priority with its address space capped. FOLDER holds
+"""`python -m hameau.compute.sandbox_child FOLDER [PARENT]`: the sandbox run of
+`sandbox.Child`, in its own process at the lowest priority with its address space capped,
+ending with its parent (the process id PARENT). FOLDER holds
 module.wasm and job.json (what `Child` wrote); the outcome is written to outcome.json."""
 
 from __future__ import annotations
@@ -25,8 +26,25 @@ def _cap_self(limits: Limits) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (biggest, biggest))
 
 
+def _die_with_parent(parent: int) -> None:
+    """The job ends with the node that started it (killed, crashed): Linux kills this process
+    when its parent goes (PR_SET_PDEATHSIG), and a parent already gone is seen at once.
+    Elsewhere the job's own deadline ends it."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 def main(argv: list[str]) -> int:
     folder = Path(argv[0])
+    if len(argv) > 1:
+        _die_with_parent(int(argv[1]))
     job = json.loads((folder / "job.json").read_text())
     limits = Limits(**job["limits"])
     _cap_self(limits)

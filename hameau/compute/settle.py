@@ -14,7 +14,11 @@ from hameau.ledger import crypto
 from hameau.ledger.escrow import Conditions, EscrowError, Settlement, backend
 from hameau.node.datadir import Node
 
-MARGIN = timedelta(minutes=10)  # after the job's deadline, for the verification to end
+
+def margin(node: Node) -> timedelta:
+    """After the job's deadline, for the verification and settlement to end: the escrow's
+    deadline is the job's plus this (`compute_escrow_margin_minutes`)."""
+    return timedelta(minutes=node.settings.compute_escrow_margin_minutes)
 
 
 def payee_of(public_key_b64: str) -> str:
@@ -33,7 +37,9 @@ def _node_account(node: Node) -> str:
 def open_for_run(node: Node, payer: str, payee: str, cents: int, deadline: datetime) -> str:
     """Lock `cents` of the member's credit for one run; the escrow's id."""
     conditions = Conditions(
-        payees=(payee,), signer=_node_account(node), deadline=int((deadline + MARGIN).timestamp())
+        payees=(payee,),
+        signer=_node_account(node),
+        deadline=int((deadline + margin(node)).timestamp()),
     )
     return backend(node).open_escrow(payer, cents, conditions)
 

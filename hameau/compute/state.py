@@ -17,7 +17,17 @@ from hameau.node.datadir import Node
 
 log = logging.getLogger("hameau.compute")
 IN_FLIGHT = 5.0  # seconds between two looks while jobs are in flight
-IN_FLIGHT_JOBS = "SELECT 1 FROM compute_jobs WHERE state IN ('matching', 'running') LIMIT 1"
+IN_FLIGHT_JOBS = (
+    "SELECT 1 FROM compute_jobs WHERE state IN ('matching', 'running', 'settling') LIMIT 1"
+)
+# Escrows to refund once their deadline has passed: runs of ended jobs not settled here (the
+# notary was out of reach), runs ended there whose asker never said the verdict.
+REFUNDS = (
+    "SELECT 1 FROM compute_runs r JOIN compute_jobs j ON j.id = r.job_id WHERE NOT r.settled"
+    " AND r.escrow_id != '' AND j.state IN ('done', 'failed')"
+    " UNION ALL SELECT 1 FROM compute_provided WHERE verdict = '' AND state != 'running'"
+    " AND escrow_id != ''"
+)
 LOST_RUNS = (
     "UPDATE compute_provided SET state = 'failed', status = 'killed', reason = :reason"
     " WHERE state = 'running'"
@@ -58,11 +68,25 @@ class Driver:
 
         return once.if_free(self.node, "compute-driver", driver.advance_all, self.node) or False
 
+    def _refunds(self) -> None:
+        """Escrows left open past their deadline, refunded (settling.py, provider.py)."""
+        with self.node.engine.connect() as connection:
+            if connection.execute(text(REFUNDS)).first() is None:
+                return
+        from hameau.compute import provider, settling
+
+        def both(node: Node) -> None:
+            settling.refunds_due(node)
+            provider.refunds_due(node)
+
+        once.if_free(self.node, "compute-refunds", both, self.node)
+
     def _loop(self) -> None:
         check = self.node.settings.compute_check_seconds
         while not self.stopping:
             try:
                 busy = self._in_flight() and self._advance()
+                self._refunds()
             except Exception:  # the database busy, a bug: logged, tried again later
                 log.exception("compute jobs could not advance")
                 busy = True

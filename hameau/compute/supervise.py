@@ -3,18 +3,21 @@
 `supervise` watches a started `sandbox.Child` (nice 19, its memory capped by the offer) until
 it ends: it is stopped (SIGSTOP) as soon as a member uses the node, goes on (SIGCONT) once the
 node is quiet again, and is vacated (killed, status "vacated": the job is matched elsewhere)
-after `compute_vacate_minutes` stopped. It looks every `check_every` seconds only while a job
-runs here: nothing wakes an idle node.
+after `compute_vacate_minutes` stopped; it is stopped too (status "lost") when `lost` says
+its asking home no longer follows it (provider.asker_lost). It looks every `check_every`
+seconds only while a job runs here: nothing wakes an idle node.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from hameau.compute import idle, sandbox
 from hameau.node.datadir import Node
 
 VACATED = "vacated"
+LOST = "lost"
 
 
 def vacated(killed: sandbox.Outcome, minutes: float) -> sandbox.Outcome:
@@ -25,9 +28,13 @@ def vacated(killed: sandbox.Outcome, minutes: float) -> sandbox.Outcome:
     return sandbox.Outcome(VACATED, reason, killed.exit_code, killed.fuel_used, "")
 
 
-def supervise(node: Node, child: sandbox.Child, check_every: float = 5.0) -> sandbox.Outcome:
+def supervise(
+    node: Node, child: sandbox.Child, check_every: float = 5.0,
+    lost: Callable[[], str | None] = lambda: None,
+) -> sandbox.Outcome:  # fmt: skip
     """Run a started child to its end: suspend it while a member is active, resume when idle
-    again, kill it (status "vacated") after compute_vacate_minutes suspended."""
+    again, kill it (status "vacated") after compute_vacate_minutes suspended, or (status
+    "lost", `lost`'s sentence) once `lost` says why nobody waits for it any more."""
     minutes = node.settings.compute_vacate_minutes
     suspended_at: float | None = None
     idle.OWN.running(child)
@@ -36,6 +43,10 @@ def supervise(node: Node, child: sandbox.Child, check_every: float = 5.0) -> san
             outcome = child.wait(timeout=check_every)
             if outcome is not None:
                 return outcome
+            if (why := lost()) is not None:
+                child.kill()
+                ended = child.wait() or _killed()
+                return sandbox.Outcome(LOST, why, ended.exit_code, ended.fuel_used, "")
             if suspended_at is None:
                 if idle.member_active(node):
                     child.suspend()

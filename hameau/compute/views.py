@@ -26,10 +26,14 @@ router = APIRouter(prefix="/compute", include_in_schema=False)
 STATES = {
     "matching": N_("looking for providers"),
     "running": N_("running"),
+    "settling": N_("verified, paying the providers"),
     "done": N_("verified"),
     "failed": N_("failed"),
     "agreed": N_("agreed, paid"),
     "disagreed": N_("disagreed, not paid"),
+    "refunded": N_("not paid: its contract refunded to the member"),
+    "settled": N_("settled on the ledger"),
+    "no contract": N_("no contract on the ledger"),
 }
 FIELDS = ("memory", "fuel", "deadline", "budget", "redundancy", "args")
 

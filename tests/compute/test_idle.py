@@ -211,3 +211,31 @@ def test_a_job_suspended_longer_than_the_vacate_time_is_vacated(tmp_path: Path) 
     assert "a member of this home used the server" in outcome.reason
     assert not Path(f"/proc/{child.pid}").exists() or _cpu_and_state(child.pid)[0] == "Z"
     assert not (out / "result").exists()
+
+
+def test_the_defaults_are_htcondors_owner_policy() -> None:
+    """Issue 15's numbers, HTCondor's desktop policy: a job starts under a load of 0.3 after
+    15 minutes with no member, and is vacated after 10 minutes suspended."""
+    from hameau.config import OPTIONS
+
+    assert OPTIONS["compute_idle_load"].default == 0.3
+    assert OPTIONS["compute_idle_minutes"].default == 15
+    assert OPTIONS["compute_vacate_minutes"].default == 10
+
+
+def test_a_run_nobody_asks_about_any_more_is_stopped_with_its_reason(tmp_path: Path) -> None:
+    """The submitting home gone: the supervisor stops the run (status "lost") as soon as
+    `lost` gives its sentence, as the provider does once its asker has been silent for
+    compute_lost_seconds (provider.asker_lost)."""
+    from hameau.compute.supervise import LOST, supervise
+
+    node = make_node(tmp_path / "node", compute_idle_minutes=0.01, **EASY)
+    child, out = _job(tmp_path)
+    asked = iter([None, "nobody asks any more"])  # the second look, well before its end
+    try:
+        outcome = supervise(node, child, check_every=0.2, lost=lambda: next(asked, "gone"))
+    finally:
+        child.kill()
+        node.close()
+    assert (outcome.status, outcome.reason) == (LOST, "nobody asks any more")
+    assert not (out / "result").exists()

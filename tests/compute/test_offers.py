@@ -126,3 +126,26 @@ def test_bad_input_is_refused_with_one_sentence_and_nothing_changes(node: Node) 
         failed = hameau(node.settings.data_dir, *args)
         assert failed.returncode != 0, args
         assert failed.stderr.strip().count("\n") == 0 and failed.stderr.strip(), failed.stderr
+
+
+def test_no_more_jobs_run_at_once_than_the_cores_lent(tmp_path: Path) -> None:
+    """The CPU cap: a node lending one core takes no second job while one runs here (the
+    count of running jobs is the supervisor's, idle.OWN)."""
+    from hameau.compute import idle, provider
+    from tests.helpers import make_node
+
+    node = make_node(tmp_path / "node", compute_idle_load=1000.0)  # idle whatever the load
+    job = object()
+    try:
+        with transaction(node.sessions) as db:
+            offers.save(node, db, replace(LENDING, hours=(0, 24), cores=1))
+        with transaction(node.sessions) as db:
+            assert provider.offer_answer(node, db, 64 * MIB, 10**6, 5)["accepts"]
+        idle.OWN.running(job)
+        with transaction(node.sessions) as db:
+            said = provider.offer_answer(node, db, 64 * MIB, 10**6, 5)
+        assert not said["accepts"]
+        assert said["reason"] == "every core it lends is busy with other jobs"
+    finally:
+        idle.OWN.ended(job)
+        node.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hameau.compute.sandbox import Child, Limits, run
+from hameau.compute.sandbox import Child, Limits, address_space, run
 from tests.compute.guests import built, compiled, job_folders
 
 TICKER = r"""
@@ -132,3 +132,57 @@ def test_time_spent_suspended_does_not_count_toward_the_deadline(tmp_path: Path)
     outcome = child.wait(timeout=120)
     assert outcome is not None
     assert outcome.status == "deadline", outcome.reason
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="not run: reads /proc (Linux)")
+def test_a_child_runs_at_the_lowest_priority_with_its_address_space_capped(
+    tmp_path: Path,
+) -> None:
+    """Owner first (issue 15): the household's own work always wins the processor over a lent
+    job (nice 19), and the job's process cannot take the machine's memory (RLIMIT_AS)."""
+    module = compiled(tmp_path, "ticker", TICKER)
+    inputs, outputs = job_folders(tmp_path)
+    child = Child(module, ["100000"], inputs, outputs, Limits(fuel=10**15, memory_bytes=32 << 20))
+    try:
+        _until(lambda: _size(outputs / "progress.txt") > 0)
+        nice = int(Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+        limits = Path(f"/proc/{child.pid}/limits").read_text().splitlines()
+        space = next(line for line in limits if line.startswith("Max address space")).split()
+        assert nice == 19
+        assert space[3] == str(address_space(Limits(fuel=1, memory_bytes=32 << 20)))
+    finally:
+        child.kill()
+        child.wait(timeout=60)
+
+
+STARTER = """
+import sys, time
+from pathlib import Path
+from hameau.compute.sandbox import Child, Limits
+root = Path(sys.argv[1])
+child = Child((root / "m.wasm").read_bytes(), ["100000"], root / "job" / "in", root / "out",
+              Limits(fuel=10**15, wall_seconds=600))
+print(child.pid, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="not run: reads /proc (Linux)")
+def test_a_job_ends_with_the_node_that_started_it(tmp_path: Path) -> None:
+    """A provider killed mid-job (SIGKILL) leaves no job burning its processor until the
+    job's deadline: the sandbox process goes with it."""
+    import signal
+    import subprocess
+    import sys
+
+    (tmp_path / "m.wasm").write_bytes(compiled(tmp_path, "ticker", TICKER))
+    job_folders(tmp_path)
+    (tmp_path / "out").mkdir()
+    node = subprocess.Popen([sys.executable, "-c", STARTER, str(tmp_path)],
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert node.stdout is not None
+    pid = int(node.stdout.readline())
+    _until(lambda: _size(tmp_path / "out" / "progress.txt") > 0)
+    node.send_signal(signal.SIGKILL)
+    node.wait(timeout=30)
+    _until(lambda: not Path(f"/proc/{pid}").exists() or _state(pid) == "Z")
