@@ -232,8 +232,7 @@ OPTIONS: dict[str, Option] = {
     ),
     "hamlet_peer_timeout_seconds": Option(
         10,
-        "Seconds this node waits for a paired node's answer before it treats that node as"
-        " down and goes on without it (a person is waiting); longer on slow links.",
+        "Seconds to wait for a paired node's answer before going on without it (slow links: more).",
         _positive_number,
     ),
     "hamlet_announce": Option(
@@ -318,9 +317,8 @@ OPTIONS: dict[str, Option] = {
     ),
     "compute_lost_seconds": Option(
         120,
-        "Seconds a provider running a job may stay unreachable before the job is matched"
-        " elsewhere; and seconds a provider goes on running a job its asking home no longer"
-        " asks about before it stops it.",
+        "Seconds a provider may stay unreachable before its job is matched elsewhere, and a"
+        " provider runs a job its asking home no longer asks about before stopping it.",
         _positive_number,
     ),
     "compute_match_minutes": Option(
@@ -328,20 +326,17 @@ OPTIONS: dict[str, Option] = {
     ),
     "compute_settle_minutes": Option(
         10,
-        "Minutes a verified job may keep asking the ledger's notary to pay its providers"
-        " before it fails, its contracts refunded at their deadline (decimals allowed).",
+        "Minutes a verified job may ask the ledger's notary to pay before it fails (refunded).",
         _positive_number,
     ),
     "compute_escrow_margin_minutes": Option(
         10,
-        "Minutes after a job's deadline until its contracts' deadline, when the credit not"
-        " paid can be refunded to the member (decimals allowed).",
+        "Minutes from a job's deadline to its contracts', when unpaid credit is refunded.",
         _positive_number,
     ),
     "compute_tamper_outputs": Option(
         False,
-        "For tests only: this node changes the outputs of the jobs it runs for others (a"
-        " dishonest provider), so that the hamlet's verification can be seen catching it.",
+        "For tests only: this node alters the outputs of jobs it runs (a dishonest provider).",
         _boolean,
     ),
     "footprint_powercap": Option(
