@@ -1,9 +1,13 @@
 """Building llama.cpp's own server (`llama-server`) for this machine, once: `hameau ai
 install-server`. The source is the llama.cpp that llama-cpp-python ships in its source
 package (the version installed, if the optional in-process engine is; else FALLBACK_VERSION),
-downloaded by pip without compiling it; the binary is built statically, tuned to this CPU,
-and kept in the user's cache, where the node finds it. This is the one llama.cpp build of a
-fresh `make test`: the dev install does not include llama-cpp-python.
+downloaded by pip without compiling it; the binary is built statically, tuned to this CPU
+but without Intel's AMX tile instructions, and kept in the user's cache, where the node finds
+it. AMX is left out because a virtual machine's CPU may announce it while the hypervisor does
+not let a program use it: such a build crashed on its first matrix (`ldtilecfg`, a general
+protection fault) on a Xeon guest; a household's second-hand machine has no AMX anyway.
+This is the one llama.cpp build of a fresh `make test`: the dev install does not include
+llama-cpp-python.
 
 It needs cmake and a C++ compiler (Debian: `apt-get install cmake g++`) and takes about ten
 minutes on two cores.
@@ -25,6 +29,10 @@ from hameau.errors import HameauError
 # The llama.cpp of this llama-cpp-python release when that package is not installed.
 FALLBACK_VERSION = "0.3.36"
 BINARY = "llama-server"
+# How this build differs from llama.cpp's native one; in the cache folder's name, so that a
+# machine holding an older build (with AMX) builds again.
+FLAVOUR = "no-amx"
+NO_AMX = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"  # gcc: these win over -march=native
 
 
 class BuildFailed(HameauError):
@@ -44,7 +52,7 @@ def source_version() -> str:
 
 
 def built_path(version: str | None = None) -> Path:
-    return cache_root() / (version or source_version()) / BINARY
+    return cache_root() / f"{version or source_version()}-{FLAVOUR}" / BINARY
 
 
 def find_binary(configured: str = "") -> Path | None:
@@ -59,7 +67,7 @@ def find_binary(configured: str = "") -> Path | None:
     wanted = built_path()
     if wanted.is_file():
         return wanted
-    others = sorted(cache_root().glob(f"*/{BINARY}"), key=lambda p: p.stat().st_mtime)
+    others = sorted(cache_root().glob(f"*-{FLAVOUR}/{BINARY}"), key=lambda p: p.stat().st_mtime)
     return others[-1] if others else None
 
 
@@ -94,7 +102,8 @@ def install(say: Callable[[str], None], jobs: int | None = None) -> Path:
         say(f"Building llama-server with {jobs} jobs (about ten minutes on two cores) …")
         _run(["cmake", "-S", str(source), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
               "-DBUILD_SHARED_LIBS=OFF", "-DGGML_NATIVE=ON", "-DLLAMA_CURL=OFF",
-              "-DLLAMA_OPENSSL=OFF", "-DLLAMA_BUILD_TESTS=OFF"], work)  # fmt: skip
+              "-DLLAMA_OPENSSL=OFF", "-DLLAMA_BUILD_TESTS=OFF", f"-DCMAKE_C_FLAGS={NO_AMX}",
+              f"-DCMAKE_CXX_FLAGS={NO_AMX}"], work)  # fmt: skip
         _run(["cmake", "--build", str(build), "--target", BINARY, "-j", str(jobs)], work)
         made = build / "bin" / BINARY
         target.parent.mkdir(parents=True, exist_ok=True)
