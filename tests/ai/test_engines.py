@@ -82,3 +82,34 @@ def test_engines_do_not_import_the_runtime() -> None:
             elif isinstance(statement, ast.Import):
                 imported |= {alias.name for alias in statement.names}
         assert "hameau.ai.runtime" not in imported, path
+
+
+def test_a_llama_server_that_crashes_loading_says_to_build_it_again(tmp_path: Path) -> None:
+    """A llama-server built for another processor dies on a signal (as an AMX build did on
+    a Xeon guest): the answer names the binary and what to run, not a damaged model."""
+    from starlette.testclient import TestClient
+
+    from hameau.accounts import members, tokens
+    from hameau.app import create_app
+    from hameau.node.db import transaction
+    from tests.helpers import add_member
+
+    binary = tmp_path / "llama-server"
+    binary.write_text("#!/bin/sh\nkill -SEGV $$\n")
+    binary.chmod(0o755)
+    node = make_node(tmp_path / "node", ai_runtime="llama-server", ai_server=str(binary))
+    add_member(node, "alex")
+    with transaction(node.sessions) as session:
+        key = tokens.create_token(session, members.find_member(session, "alex"), "ai")[1]
+    (tmp_path / "node" / "models").mkdir()
+    (tmp_path / "node" / "models" / "petit.gguf").write_bytes(b"GGUF" + b"\x00" * 64)
+    with TestClient(create_app(node)) as client:
+        answer = client.post(
+            "/v1/chat/completions",
+            json={"model": "petit", "messages": [{"role": "user", "content": "Bonjour"}]},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    node.close()
+    assert answer.status_code == 503
+    said = answer.json()["error"]["message"]
+    assert "llama-server" in said and "11" in said and "hameau ai install-server" in said, said

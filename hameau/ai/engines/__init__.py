@@ -42,6 +42,16 @@ def damaged(name: str) -> Phrase:
     )
 
 
+def crashed(signal: int, name: str) -> Phrase:
+    """llama-server died on a signal while loading: the binary, not the model, is at fault."""
+    return Phrase(
+        "llama-server stopped on signal %(signal)s while loading the model %(name)s; it may not"
+        " suit this processor: build it again here with `hameau ai install-server`",
+        signal=signal,
+        name=name,
+    )
+
+
 def not_installed(label: str) -> Phrase:
     """Why an engine cannot run here, and what to run."""
     if label == LLAMA_SERVER:

@@ -31,6 +31,7 @@ from hameau.ai.engines import (
     Key,
     Piece,
     Result,
+    crashed,
     damaged,
     not_installed,
     unavailable,
@@ -123,9 +124,11 @@ class LlamaServer:
             timeout=httpx.Timeout(600, connect=5),
         )
         if not await self._ready(socket):
-            said = self._said()
-            log.warning("llama-server could not load %s: %s", key[0], said)
+            said, code = self._said(), self._process.returncode
+            log.warning("llama-server could not load %s (exit %s): %s", key[0], code, said)
             await self.unload()
+            if code is not None and code < 0:  # a signal: the binary failed, not the file
+                raise unavailable(crashed(-code, key[0]))
             raise unavailable(damaged(key[0]))
         self.loaded = key
 
