@@ -21,14 +21,15 @@ def read(node: Node, name: str) -> dict[str, Any] | None:
 
 def write(node: Node, name: str, value: dict[str, Any]) -> None:
     """`name`'s record is now `value` (made by whichever process writes first)."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
     from hameau.node.db import utcnow
     from hameau.node.models import NodeRecord
 
-    dialect = postgresql if node.engine.dialect.name == "postgresql" else sqlite
+    if node.engine.dialect.name == "postgresql":  # only the dialect in use is imported
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
     now = utcnow()
-    statement = dialect.insert(NodeRecord).values(name=name, value=value, updated_at=now)
+    statement = insert(NodeRecord).values(name=name, value=value, updated_at=now)
     statement = statement.on_conflict_do_update(
         index_elements=["name"], set_={"value": value, "updated_at": now}
     )

@@ -72,17 +72,19 @@ class Proofs:
 
     def add(self, db: Session, member_id: int, digests: Iterable[str]) -> None:
         from sqlalchemy import delete
-        from sqlalchemy.dialects import postgresql, sqlite
 
         from hameau.travel.models import TravelProof
 
         now = time.time()
         db.execute(delete(TravelProof).where(TravelProof.proved < now - self.keep_seconds))
-        dialect = postgresql if db.bind and db.bind.dialect.name == "postgresql" else sqlite
+        if db.bind and db.bind.dialect.name == "postgresql":  # only the dialect in use
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
         rows = [{"member_id": member_id, "digest": d, "proved": now}
                 for d in sorted(set(digests)) if wire.is_digest(d)]  # fmt: skip
         for start in range(0, len(rows), CHUNK // 3):  # three bound parameters a row
-            statement = dialect.insert(TravelProof).values(rows[start : start + CHUNK // 3])
+            statement = insert(TravelProof).values(rows[start : start + CHUNK // 3])
             db.execute(statement.on_conflict_do_update(
                 index_elements=["member_id", "digest"], set_={"proved": now}))  # fmt: skip
 
