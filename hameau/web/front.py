@@ -12,22 +12,30 @@ middleware without one means no request is taken here). What the stack does to s
 answer is done here the same way: the security headers, the Date and `Cache-Control`
 (`ResponseHeaders`), the metrics by route and status (`RequestMetrics`); WebDAV answers are
 never compressed. Whatever the front does not answer (it hands back the body it read)
-goes through the whole stack as any request, so every refusal is the stack's own.
+goes through the whole stack as any request, so every refusal is the stack's own; a layer
+that cannot tell (its database down) leaves the request to the stack, and a store found out
+while the front answers gives the 503 `OutageAnswers` gives.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hameau.errors import StoreUnavailable
 from hameau.web.asgi import LazyMount
 from hameau.web.metrics import Metrics
 from hameau.web.middleware import CSRFCheck, ResponseHeaders
+from hameau.web.outages import answer
+
+log = logging.getLogger("hameau.web")
 
 TRIED = "hameau.front"  # in the scope: the front declined it (its app need not try again)
 # A mounted app's front: the request answered (None), or the `receive` to go on with.
@@ -80,7 +88,13 @@ class Front:
             return False
         if CSRFCheck._cross_site(headers):
             return False
-        return all(getattr(layer, "passes", _never)(scope) for layer in self.layers)
+        try:
+            return all(getattr(layer, "passes", _never)(scope) for layer in self.layers)
+        except Exception as error:  # its database down, say: the stack says so (503)
+            log.info(
+                "the front leaves %s %s to the stack: %s", scope["method"], scope["path"], error
+            )
+            return False
 
     def _door(self, scope: Scope, mount: str) -> FrontDoor | None:
         """The front of the app mounted there (built now if nobody asked it yet)."""
@@ -109,7 +123,17 @@ class Front:
             await send(message)
 
         inner = {**scope, "root_path": scope.get("root_path", "") + mount}
-        answered = await door(inner, receive, sent)
+        began = time.monotonic()
+        try:
+            answered = await door(inner, receive, sent)
+        except Exception as raised:  # as `OutageAnswers` below: a 503 while a store is out
+            error = raised if isinstance(raised, StoreUnavailable) else None
+            error = error or scope["app"].state.node.outages.since(began)
+            if status or error is None:
+                raise
+            log.warning("%s %s during an outage: %s", scope["method"], scope["path"], raised)
+            await answer(Request(scope, receive), error)(scope, receive, sent)
+            answered = None
         if status:  # as `RequestMetrics` names it: the mount's route
             self.metrics.observe(scope["method"], mount, status, time.perf_counter() - started)
         return answered
