@@ -48,8 +48,12 @@ $(SCHEMATHESIS)/.installed:
 node_modules/axe-core/axe.min.js:
 	npm install --no-save --no-audit --no-fund --prefix . axe-core@4
 
+# The tests run in TEST_JOBS processes (pytest-xdist), each taking a whole file at a time (a
+# file's fixtures, such as three paired homes, are made once): most tests wait on the servers,
+# browsers and clusters they started, so three keep two cores busy. TEST_JOBS=0: one process.
+TEST_JOBS ?= 3
 test: $(VENV)/.installed-dev llama-server $(SCHEMATHESIS)/.installed node_modules/axe-core/axe.min.js
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 # llama-cpp-python, the optional in-process engine: pip compiles llama.cpp for it (bench/ai.py
 # compares it with llama-server; `make test` does not need it).

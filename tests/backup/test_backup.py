@@ -21,7 +21,7 @@ from hameau.backup.target import Repository
 from hameau.errors import BadRequest, Conflict
 from hameau.export import export_member
 from hameau.node.datadir import Node
-from tests.helpers import add_member, browser, log_in, make_node, post_form
+from tests.helpers import add_member, browser, in_thread, log_in, make_node, post_form
 
 
 @pytest.fixture
@@ -112,11 +112,11 @@ def test_the_timer_is_armed_only_with_a_target(node: Node, folder: str) -> None:
         await scheduler.stop()
         return delay
 
-    assert asyncio.run(armed()) is None
+    assert in_thread(asyncio.run, armed()) is None
     service.setup(node, folder)
-    assert asyncio.run(armed()) == schedule.MIN_DELAY  # never backed up: soon
+    assert in_thread(asyncio.run, armed()) == schedule.MIN_DELAY  # never backed up: soon
     service.back_up(node, folder)
-    assert 23.9 * 3600 < (asyncio.run(armed()) or 0) <= 24 * 3600
+    assert 23.9 * 3600 < (in_thread(asyncio.run, armed()) or 0) <= 24 * 3600
 
 
 def test_the_admin_page_sets_up_shows_the_sheet_once_and_backs_up(node: Node, folder: str) -> None:

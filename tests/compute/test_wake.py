@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from hameau.compute.wake import SOCKET, Listener, available, nudge
+from tests.helpers import in_thread
 
 pytestmark = pytest.mark.skipif(not available(), reason="not run: this system has no SO_PEERCRED")
 
@@ -29,7 +30,7 @@ def test_the_command_wakes_the_listening_node_and_nothing_else(tmp_path: Path) -
         await listener.stop()
         return answered
 
-    assert asyncio.run(served()) is True
+    assert in_thread(asyncio.run, served()) is True
     assert woken.is_set()
     assert not (tmp_path / SOCKET).exists()  # gone with the node
     (tmp_path / SOCKET).touch()  # left by a node that died: nobody behind it

@@ -7,11 +7,11 @@ import copy
 import io
 import logging
 import logging.config
-import threading
 
 from uvicorn.config import LOGGING_CONFIG
 
 from hameau.node.serve import AccessLine, RedactSecrets
+from tests.helpers import in_thread
 
 FORMAT = '%s - "%s %s HTTP/%s" %d'
 ASKED = (FORMAT, "127.0.0.1:5555", "PUT", "/dav/files/mine/a%20b.bin", "1.1")
@@ -39,11 +39,7 @@ def test_the_line_is_uvicorns_own_with_secrets_redacted() -> None:
             for call in calls:
                 line.info(*call)
 
-        # A loop of its own in a thread of its own: an earlier test may leave this
-        # thread's loop marked as running.
-        ran = threading.Thread(target=asyncio.run, args=(log(),))
-        ran.start()
-        ran.join()
+        in_thread(asyncio.run, log())
         assert written.getvalue() == theirs
         assert "s3cret" not in theirs and "device=[redacted]&x=1" in theirs
         logger.addFilter(logging.Filter("other"))  # a filter of its own: the logger is kept
