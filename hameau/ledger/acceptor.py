@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from hameau.hamlet.models import HamletPeer
 from hameau.ledger import crypto, finality, journal, replica, rules, votes
-from hameau.ledger.errors import Equivocation, NotNotary, ReplicaRefused
-from hameau.ledger.models import LedgerHead
-from hameau.ledger.verify import check_position
+from hameau.ledger.errors import Equivocation, LedgerBusy, NotNotary, ReplicaRefused
+from hameau.ledger.models import LedgerEntry, LedgerHead
+from hameau.ledger.verify import Problem, check_position
 from hameau.node.datadir import Node
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,24 @@ def prepare(node: Node, session: Session, peer: HamletPeer, given: dict) -> dict
     return {"promised": round, "accepted": state["accepted"]}
 
 
+def _checked(node: Node, session: Session, row: LedgerEntry) -> dict[str, Any] | Problem | None:
+    """The position checked against this replica at the number before it (None: it passes),
+    or where this notary stands; read again if this home stored positions meanwhile."""
+    for _ in range(replica.AGAIN):
+        found, _ = _notaries(node, session)
+        if row.seq <= found.seq:
+            return {"refused": "ahead", "head": found.seq}
+        if row.seq > found.seq + 1:
+            return {"refused": "behind", "head": found.seq}
+        entry = rules.Entry.parse(row.entry.encode())
+        try:
+            state = journal.state_for(session, found, entry)
+        except LedgerBusy:  # a pull stored a position meanwhile: where this notary is now
+            continue
+        return check_position(state, row, found.entry_hash, [], notarised=False)
+    raise LedgerBusy("The ledger moved on while this was written; try again.")
+
+
 def cosign(node: Node, session: Session, peer: HamletPeer, given: dict) -> dict[str, Any]:
     """A position proposed in a round: checked against this replica, voted, signed."""
     row, _ = replica._row({**given, "signatures": [], "before": None})
@@ -64,14 +82,9 @@ def cosign(node: Node, session: Session, peer: HamletPeer, given: dict) -> dict[
     if row.seq > found.seq + 1 and given.get("before"):  # the final positions it lacks
         replica.accept_page(session, {"positions": given["before"]})
         session.commit()
-        found, notaries = _notaries(node, session)
-    if row.seq <= found.seq:
-        return {"refused": "ahead", "head": found.seq}
-    if row.seq > found.seq + 1:
-        return {"refused": "behind", "head": found.seq}
-    entry = rules.Entry.parse(row.entry.encode())
-    state = journal.state_for(session, found, entry)
-    problem = check_position(state, row, found.entry_hash, [], notarised=False)
+    problem = _checked(node, session, row)
+    if isinstance(problem, dict):
+        return problem
     if problem is not None:
         raise ReplicaRefused(
             "The position to co-sign does not verify (%(problem)s); it was not signed.",

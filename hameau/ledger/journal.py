@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -103,7 +103,21 @@ def _state(session: Session, found: LedgerHead | None, entry: rules.Entry) -> ru
         if row is not None:
             state.accounts[row.id] = to_account(row)
             _held(session, row)
+    _unmoved(session, found)
     return state
+
+
+def _unmoved(session: Session, found: LedgerHead | None) -> None:
+    """The head is still `found` once the rows are read, else LedgerBusy. Outside a write
+    transaction each read sees what is committed at that moment (SQLite's reads, PostgreSQL's
+    READ COMMITTED): a position stored between the head's read and the accounts' would be
+    taken for what came before it (its own entry then looks replayed; a credit it brings,
+    spendable). Every position moves the head in the transaction that changes the rows, so
+    a head unmoved since means rows at it."""
+    query = select(LedgerHead.seq, LedgerHead.entry_hash).where(LedgerHead.id == 1)
+    now = session.execute(query.execution_options(autoflush=False)).first()
+    if (tuple(now) if now else None) != ((found.seq, found.entry_hash) if found else None):
+        raise LedgerBusy("The ledger moved on while this was written; try again.")
 
 
 def _store(session: Session, state: rules.State) -> None:

@@ -16,7 +16,13 @@ Single-decree Paxos per number, with rounds and one proposer per round (a stable
   entry (round 0 has no lower round: no prepare). Then it records its own vote and asks the
   others to sign the position in that round (`…/cosign`) until a majority did, and stores it
   with those signatures. Its own entry, if it was not that one, goes at the next number.
-Safety rests on the votes (votes.py): never below a promised round, one position per round.
+Safety rests on the votes (votes.py): never below a promised round, one position per round;
+and on every signature being given only to a position checked by the rules against the state
+at the number before it. That state is read in several statements outside a write transaction
+while other writers of the home (its server's pulls, a command's) store positions: `state_for`
+(journal.py) reads the head again after the accounts and raises LedgerBusy if it moved, so a
+position stored meanwhile is never taken for what came before it (its own entry seen as a
+replay, refused while final; a credit it brings, spendable); the caller reads again.
 """
 
 from __future__ import annotations
@@ -113,20 +119,26 @@ def submit(
             return signed
 
         try:
-            seq, text = _sequenced(node, fresh, sign(), sign)
+            seq, text, signature = _sequenced(node, fresh, sign(), sign)
         except rules.Refused as refusal:
             raise refused(refusal.reason) from refusal
         fresh.commit()
     session.expire_all()
-    position = session.scalars(select(LedgerEntry).where(LedgerEntry.seq == seq)).one()
+    position = session.scalars(select(LedgerEntry).where(LedgerEntry.seq == seq)).first()
+    if position is None:  # final at its notary, not pulled here yet: final all the same
+        entry = rules.Entry.parse(text)
+        position = LedgerEntry(
+            seq=seq, entry=text.decode(), signature=signature, prev_hash="", entry_hash="",
+            kind=entry.kind, author=entry.author, nonce=entry.nonce, ts=entry.ts,
+        )  # fmt: skip
     return journal.Appended(position, journal.escrow_of(session, kind, text, body))
 
 
 def _sequenced(
     node: Node, session: Session, signed: tuple[bytes, str], sign: Callable[[], tuple[bytes, str]]
-) -> tuple[int, bytes]:
-    """Where the entry is final, and its text (signed again at the same nonce, so that at
-    most one of its versions can be final, when one signed later was final first)."""
+) -> tuple[int, bytes, str]:
+    """Where the entry is final, its text and signature (signed again at the same nonce, so
+    that at most one of its versions can be final, when one signed later was final first)."""
     text, signature = signed
     found = journal.head(session)
     assert found is not None
@@ -138,7 +150,7 @@ def _sequenced(
         if chosen == me:
             led = lead(node, text, signature, round)
             if led.seq is not None:
-                return led.seq, text
+                return led.seq, text, signature
             if led.stale:
                 text, signature = sign()
                 continue
@@ -157,9 +169,12 @@ def _sequenced(
             log.info("proposer %s did not answer: %s", paired[chosen].name, error)
             failure, round = error, round + 1  # down: the next round's proposer takes over
             continue
-        if answer.get("seq"):
-            _pull(session, node, paired[chosen])
-            return int(answer["seq"]), text
+        if answer.get("seq"):  # final: so the payer is told, even if the pull fails
+            try:
+                _pull(session, node, paired[chosen])
+            except PeerFailed as error:  # this replica catches up on its next pull
+                log.info("pulling from %s failed: %s", paired[chosen].name, error)
+            return int(answer["seq"]), text, signature
         if answer.get("stale"):
             text, signature = sign()
             continue
@@ -311,9 +326,11 @@ def _propose(
     need = finality.majority(len(notaries))
     if len(cosigned) + 1 < need:
         raise _not_final(len(cosigned) + 1, len(notaries))
+    if (found.seq + 1, found.entry_hash) != (value["seq"], value["prev_hash"]):
+        return None  # this home stored positions meanwhile (`found` read again): a fresh step
     text = value["entry"].encode()
     entry = rules.Entry.parse(text)
-    state = journal.state_for(session, found, entry)
+    state = journal.state_for(session, found, entry)  # LedgerBusy if the head moved meanwhile
     rules.apply(state, entry, value["signature"])
     journal.seal(node, session, found, text, value["signature"], entry, state,
                  tuple(cosigned), round=round)  # fmt: skip

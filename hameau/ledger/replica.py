@@ -19,11 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hameau.ledger import crypto, journal, rules
-from hameau.ledger.errors import ReplicaRefused
+from hameau.ledger.errors import LedgerBusy, ReplicaRefused
 from hameau.ledger.models import LedgerEntry, LedgerSignature
 from hameau.ledger.verify import Problem, check_position
 
 PAGE = 500  # positions per page: a few hundred KiB of JSON
+AGAIN = 5  # reads of the head, when other writers of this home store positions meanwhile
 
 
 def page_after(session: Session, after: int, limit: int = PAGE) -> dict[str, Any]:
@@ -120,25 +121,33 @@ def _held_already(session: Session, row: LedgerEntry) -> bool:
 
 def accept(session: Session, given: dict[str, Any]) -> bool:
     """Verify one position against this replica's head and store it; False if already held.
-    ReplicaRefused (nothing stored) for anything that does not verify."""
+    ReplicaRefused (nothing stored) for anything that does not verify. Another writer of this
+    home (a pull beside this one) may store positions meanwhile: read again, then."""
     row, signed = _row(given)
-    found = journal.head(session)
-    at = found.seq if found else 0
-    if row.seq <= at:
-        _held_already(session, row)
-        return False
-    if row.seq != at + 1:
-        raise _refuse(Problem(row.seq, "gap", f"position {row.seq}: position {at + 1} is missing"))
-    entry = rules.Entry.parse(row.entry.encode())
-    state = journal.state_for(session, found, entry)
-    prev = found.entry_hash if found else crypto.GENESIS
-    # Junk beside good signatures is dropped; too few good ones left and it is refused.
-    kept = _valid(row, state.notaries or _opening_notaries(entry), signed)
-    problem = check_position(state, row, prev, kept)
-    if problem is not None:
-        raise _refuse(problem)
-    journal.store_position(session, found, row, kept, state, entry)
-    return True
+    for _ in range(AGAIN):
+        found = journal.head(session)
+        at = found.seq if found else 0
+        if row.seq <= at:
+            _held_already(session, row)
+            return False
+        if row.seq != at + 1:
+            raise _refuse(
+                Problem(row.seq, "gap", f"position {row.seq}: position {at + 1} is missing")
+            )
+        entry = rules.Entry.parse(row.entry.encode())
+        try:
+            state = journal.state_for(session, found, entry)
+        except LedgerBusy:  # stored meanwhile: what this replica holds now
+            continue
+        prev = found.entry_hash if found else crypto.GENESIS
+        # Junk beside good signatures is dropped; too few good ones left and it is refused.
+        kept = _valid(row, state.notaries or _opening_notaries(entry), signed)
+        problem = check_position(state, row, prev, kept)
+        if problem is not None:
+            raise _refuse(problem)
+        journal.store_position(session, found, row, kept, state, entry)
+        return True
+    raise LedgerBusy("The ledger moved on while this was written; try again.")
 
 
 def _opening_notaries(entry: rules.Entry) -> dict[str, str]:
