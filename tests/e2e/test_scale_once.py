@@ -123,20 +123,22 @@ def test_rollback_windows_killed_mid_run_end_in_the_other_process(
         alex = members.find_member(session, "alex")
         doors.mark_moved(session, alex, NEW_HOME, at=utcnow() - timedelta(days=31))
     member = "SELECT id FROM members WHERE name = :name FOR UPDATE"
-    with row_held(node, member, name="alex") as release:
-        with serve(node.layout.root, env=ENV) as doomed:  # its check at start: the window ended
-            until(lambda: held_elsewhere(node, "moving-windows"), "the first process's run")
-            with serve(node.layout.root, env=ENV) as other:  # its check at start: not its job
-                killed_mid_run(node, "moving-windows", release, doomed)
-                with node.sessions() as session:  # its deletion rolled back with it
-                    assert window.copy_kept(members.find_member(session, "alex"))
+    with (
+        row_held(node, member, name="alex") as release,
+        serve(node.layout.root, env=ENV) as doomed,
+    ):  # its check at start: the window ended
+        until(lambda: held_elsewhere(node, "moving-windows"), "the first process's run")
+        with serve(node.layout.root, env=ENV) as other:  # its check at start: not its job
+            killed_mid_run(node, "moving-windows", release, doomed)
+            with node.sessions() as session:  # its deletion rolled back with it
+                assert window.copy_kept(members.find_member(session, "alex"))
 
-                def copy_gone() -> bool:
-                    with node.sessions() as session:
-                        return not window.copy_kept(members.find_member(session, "alex"))
+            def copy_gone() -> bool:
+                with node.sessions() as session:
+                    return not window.copy_kept(members.find_member(session, "alex"))
 
-                until(copy_gone, "the other process's timer ended the window")
-                assert other.process.poll() is None
+            until(copy_gone, "the other process's timer ended the window")
+            assert other.process.poll() is None
     assert live(node, member="alex") == {}
     with node.sessions() as session:
         names = session.execute(text("SELECT name, moved_to FROM members")).all()
@@ -152,18 +154,17 @@ def test_a_scrub_killed_mid_run_is_done_by_the_other_process(node: Node) -> None
     last = (datetime.now(UTC) - timedelta(days=8)).isoformat()
     records.write(node, "scrub", {"last_scrub": last})  # overdue: due a minute after a start
     record = "SELECT name FROM node_records WHERE name = 'scrub' FOR UPDATE"
-    with row_held(node, record) as release:
-        with serve(node.layout.root, env=ENV) as doomed:
-            until(lambda: held_elsewhere(node, "scrub"), "the first process's scrub")
-            with serve(node.layout.root, env=ENV) as other:
-                killed_mid_run(node, "scrub", release, doomed)
-                assert records.read(node, "scrub") == {"last_scrub": last}  # nothing recorded
+    with row_held(node, record) as release, serve(node.layout.root, env=ENV) as doomed:
+        until(lambda: held_elsewhere(node, "scrub"), "the first process's scrub")
+        with serve(node.layout.root, env=ENV) as other:
+            killed_mid_run(node, "scrub", release, doomed)
+            assert records.read(node, "scrub") == {"last_scrub": last}  # nothing recorded
 
-                def scrubbed() -> bool:
-                    return (records.read(node, "scrub") or {}).get("last_scrub") != last
+            def scrubbed() -> bool:
+                return (records.read(node, "scrub") or {}).get("last_scrub") != last
 
-                until(scrubbed, "the other process's weekly check")
-                assert other.process.poll() is None
+            until(scrubbed, "the other process's weekly check")
+            assert other.process.poll() is None
     done = records.read(node, "scrub") or {}
     assert done["checked"] >= 3 and done["damaged"] == 0 and done["missing"] == 0, done
 
@@ -181,15 +182,17 @@ def test_compute_driver_killed_mid_run_is_taken_over_by_the_other_process(
                   "--redundancy", "1", "--fuel", "1M", "--memory", "16M")  # fmt: skip
     job = said.split("Job ", 1)[1].split()[0]
     row = "SELECT id FROM compute_jobs WHERE id = :id FOR UPDATE"
-    with row_held(node, row, id=int(job)) as release:
-        with serve(node.layout.root, env=ENV) as doomed:  # no paired home: the job fails
-            until(lambda: held_elsewhere(node, "compute-driver"), "the first process's driver")
-            with serve(node.layout.root, env=ENV) as other:
-                killed_mid_run(node, "compute-driver", release, doomed)
-                assert " matching" in hameau(node, "compute", "status", job).splitlines()[0]
-                until(lambda: " failed" in hameau(node, "compute", "status", job),
-                      "the other process's driver")  # fmt: skip
-                assert other.process.poll() is None
+    with (
+        row_held(node, row, id=int(job)) as release,
+        serve(node.layout.root, env=ENV) as doomed,
+    ):  # no paired home: the job fails
+        until(lambda: held_elsewhere(node, "compute-driver"), "the first process's driver")
+        with serve(node.layout.root, env=ENV) as other:
+            killed_mid_run(node, "compute-driver", release, doomed)
+            assert " matching" in hameau(node, "compute", "status", job).splitlines()[0]
+            until(lambda: " failed" in hameau(node, "compute", "status", job),
+                  "the other process's driver")  # fmt: skip
+            assert other.process.poll() is None
     said = hameau(node, "compute", "status", job)
     assert "No paired home took the job in time" in said or "Aucun" in said, said
 
