@@ -68,6 +68,10 @@ def _serve(node: Any, listener: Any, certificate: tuple[str, str] | None) -> Non
     serving = once.Serving(node)  # on PostgreSQL: sweep only when no other process serves
     if serving.start():
         tidy(node)
+    else:  # others serve: only what a killed process's purges left aside (files.purge)
+        from hameau.files.purge import put_back_cut_short
+
+        put_back_cut_short(node)
     serving.swept()
     reserve.keep(node.layout.root)  # so a full disk can still be freed (node.reserve)
     app = create_app(node)

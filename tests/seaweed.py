@@ -22,6 +22,15 @@ import pytest
 ACCESS_KEY = "hameau-test"
 SECRET_KEY = "not-a-real-secret-0123456789"
 BUCKET = "hameau"
+ENV = {"HAMEAU_S3_SECRET_KEY": SECRET_KEY}  # how a served node or a command gets the secret
+
+
+def settings_file(root: Path, settings: dict[str, str], *lines: str) -> None:
+    """Write a node's settings (its database, its S3 store...) into ``root``/hameau.toml, as
+    an association would: every one but the S3 secret key, which the node reads from its
+    environment (`ENV`); ``lines``: more settings, written as they are."""
+    kept = [f'{name} = "{value}"' for name, value in settings.items() if name != "s3_secret_key"]
+    (root / "hameau.toml").write_text("[node]\n" + "\n".join([*kept, *lines]) + "\n")
 
 
 def weed_binary() -> str | None:

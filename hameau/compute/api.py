@@ -150,9 +150,10 @@ async def start(request: Request, db: DB, peer: SignedPeer) -> Response:
     node = request.app.state.node
     spec = given.model_dump()
     row, created = await anyio.to_thread.run_sync(provider.start, node, db, peer, spec)
+    lock = await anyio.to_thread.run_sync(provider.held, node, row.run) if created else None
     db.commit()
     if created:
-        provider.launch(node, row.run)
+        provider.launch(node, row.run, lock)
     return _answer(request, _out(row))
 
 

@@ -1,8 +1,8 @@
 """Submitting a job and reading it back: the module and input files stored as content-
 addressed blobs, the job's rows, the member's jobs, and its verified outputs written out.
 
-Job content lives in a blob store of its own (`compute-blobs/` in the data dir, the same
-backend as the node's): the files part's garbage collection keeps only what file rows name,
+Job content lives in a blob store of its own (`compute-blobs/` in the data dir, or under the
+node's S3 prefix: the same backend as the node's): the files part's garbage collection keeps only what file rows name,
 and job content is neither a member's file nor counted in their quota."""
 
 from __future__ import annotations
@@ -31,8 +31,12 @@ MAX_INPUT_BYTES = 1 << 30
 
 
 def store(node: Node) -> BlobStore:
-    """The blob store of job content (modules, inputs, outputs)."""
-    return load_store(node.settings.blob_store, node.layout.root / "compute-blobs")
+    """The blob store of job content (modules, inputs, outputs): beside the node's files in
+    their backend, under `compute-blobs` (on S3, a prefix every process of the node shares)."""
+    kind, folder = node.settings.blob_store, node.layout.root / "compute-blobs"
+    if kind.startswith("s3://"):
+        return load_store(f"{kind.rstrip('/')}/compute-blobs", folder, node.settings)
+    return load_store(kind, folder)
 
 
 def put(blobs: BlobStore, source: BinaryIO) -> tuple[str, int]:

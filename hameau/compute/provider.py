@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session
 from hameau.compute import jobs, receipts
 from hameau.compute.errors import JobRefused, RunRefused
 from hameau.compute.models import ComputeProvided
+from hameau.compute.state import run_lock
 from hameau.hamlet.models import HamletPeer
+from hameau.node import once
 from hameau.node.blobs import BlobError, is_digest
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
@@ -116,18 +118,28 @@ def start(
     return row, True
 
 
-def launch(node: Node, run: str) -> None:
+def held(node: Node, run: str) -> Any:
+    """The run's lock, taken (PostgreSQL): held while this process does the run, so another
+    process of the node starting meanwhile leaves it alone (state.recover). Taken before the
+    run's row is committed: no process sees it running unheld."""
+    return once.hold(node, run_lock(run))
+
+
+def launch(node: Node, run: str, lock: Any = None) -> None:
+    lock = lock if lock is not None else held(node, run)
     threading.Thread(
-        target=_quietly, args=(node, run), name=f"compute-{run[:8]}", daemon=True
+        target=_quietly, args=(node, run, lock), name=f"compute-{run[:8]}", daemon=True
     ).start()
 
 
-def _quietly(node: Node, run: str) -> None:
+def _quietly(node: Node, run: str, lock: Any = None) -> None:
     try:
         execute(node, run)
     except Exception as error:  # a run that breaks must not take the node down: it is recorded
         log.exception("compute run %s failed", run)
         _finish(node, run, {"state": "failed", "status": "killed", "reason": str(error)[:300]})
+    finally:
+        once.let_go(lock, run_lock(run))
 
 
 def _finish(node: Node, run: str, values: dict[str, Any]) -> None:

@@ -28,17 +28,31 @@ REFUNDS = (
     " UNION ALL SELECT 1 FROM compute_provided WHERE verdict = '' AND state != 'running'"
     " AND escrow_id != ''"
 )
-LOST_RUNS = (
+RUNNING = "SELECT run FROM compute_provided WHERE state = 'running'"
+LOST_RUN = (
     "UPDATE compute_provided SET state = 'failed', status = 'killed', reason = :reason"
-    " WHERE state = 'running'"
+    " WHERE run = :run AND state = 'running'"
 )
 
 
+def run_lock(run: str) -> str:
+    """The lock a process holds while it does a run for another home (provider.held)."""
+    return f"compute-run:{run}"
+
+
 def recover(node: Node) -> None:
-    """At start: runs this node was doing for others when it stopped are lost, said killed, so
-    that their askers match them elsewhere."""
-    with node.engine.begin() as connection:
-        connection.execute(text(LOST_RUNS), {"reason": "The node stopped while the job ran."})
+    """At start: runs this node was doing for others when the process doing them stopped are
+    lost, said killed, so that their askers match them elsewhere. On PostgreSQL another
+    process of the node may be doing some of them right now: those it holds the lock of
+    (provider.held) are left to it; a process gone (stopped, killed) holds none."""
+    with node.engine.connect() as connection:
+        running = list(connection.execute(text(RUNNING)).scalars())
+    reason = "The node stopped while the job ran."
+    for run in running:
+        with once.once(node, run_lock(run)) as gone:
+            if gone:
+                with node.engine.begin() as connection:
+                    connection.execute(text(LOST_RUN), {"run": run, "reason": reason})
 
 
 class Driver:

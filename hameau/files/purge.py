@@ -11,6 +11,13 @@ database's write lock: an upload that recorded the same content before is seen a
 content kept; one that records it later finds it gone (`record_write` checks, under the
 same lock) and is asked to send it again, instead of pointing at nothing. Content is moved
 aside first and removed only once the purge is committed (put back if it rolls back).
+
+A purge whose process dies (SIGKILL, power cut) before its transaction ends leaves its
+content aside while its rows, rolled back, refer to it again: put back by the next start
+of a process (`put_back_cut_short`) and by the node's jobs that run once (the weekly check,
+the end of rollback windows). On PostgreSQL other processes go on serving meanwhile, so a
+purge holds a shared advisory lock for its transaction, and content is put back only when
+no purge of any process is in flight.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from hameau.accounts.models import Member
 from hameau.errors import NotFound
 from hameau.files.models import FileEntry, FileVersion
 from hameau.files.retention import TRASH_DAYS
-from hameau.node import reserve
+from hameau.node import once, reserve
 from hameau.node.blobs import BlobStore
 from hameau.node.db import utcnow
 
@@ -129,6 +136,8 @@ def _release(session: Session, store: BlobStore, digests: set[str]) -> int:
     freed = 0
     moved: list[tuple[BlobStore, str]] = session.info.setdefault(_MOVED, [])
     _hook(session)
+    if session.get_bind().dialect.name == "postgresql":  # in flight until the transaction ends
+        session.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": once.key(PURGING)})
     for digest in sorted(digests - _still_referenced(session, digests)):
         size = store.set_aside(digest)
         if size is None:
@@ -136,6 +145,17 @@ def _release(session: Session, store: BlobStore, digests: set[str]) -> int:
         moved.append((store, digest))
         freed += size
     return freed
+
+
+PURGING = "purging"  # the advisory lock of purges in flight (shared) and of putting back
+
+
+def put_back_cut_short(node: Any) -> int:
+    """Content that purges cut short (their process killed) left aside, put back; how many.
+    On SQLite one process serves, and its start puts it back (`BlobStore.clear_temp`)."""
+    if node.layout.on_sqlite:
+        return 0
+    return once.if_free(node, PURGING, node.blobs.put_back_cut_short) or 0
 
 
 def _purge_entries(session: Session, store: BlobStore, roots: list[int]) -> int:

@@ -132,6 +132,9 @@ class Scrubber:
     def _scrub_if_due(self) -> None:
         if self.due() > datetime.now(UTC) + timedelta(seconds=MIN_DELAY):
             return  # another process scrubbed meanwhile
+        from hameau.files.purge import put_back_cut_short
+
+        put_back_cut_short(self.node)  # what a killed process's purge left aside: not damage
         started = datetime.now(UTC)
         try:
             report = scrub(self.node, self._stop, self.pause)

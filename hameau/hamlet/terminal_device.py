@@ -7,17 +7,15 @@ whenever the waiting page asks (its script every 5 s, or a meta refresh without 
 not htmx, which is for members only), and on approval begins the visit as the code flow
 does (terminal.begin_visit). Then the relay carries the pages.
 
-A sign-in under way is kept in memory, found by a random key in a cookie of the browser
-that started it, like the code flow's; a restart forgets it (start again)."""
+A sign-in under way is kept in the database (device_sign_ins.py), found by a random key in a
+cookie of the browser that started it, like the code flow's, so that the waiting page's
+requests may reach any process serving the node; one poll of the home at a time across them."""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import logging
 import secrets
 import time
-from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form
@@ -26,6 +24,7 @@ from starlette.responses import RedirectResponse, Response
 
 from hameau.errors import N_
 from hameau.hamlet.client import to_peer_async
+from hameau.hamlet.device_sign_ins import LONGEST, DeviceSignIn, sign_ins_of
 from hameau.hamlet.errors import SignInRefused
 from hameau.hamlet.models import HamletPeer
 from hameau.hamlet.pages import qr_svg
@@ -46,27 +45,7 @@ router = APIRouter(include_in_schema=False)
 PAGE = "/visit/device"
 COOKIE = "hameau_visit_device"
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
-LONGEST = 1800  # seconds a sign-in is kept here at most, whatever the home said
 SLOW_DOWN = 5  # RFC 8628 §3.5: a "slow_down" adds five seconds to the interval
-MOST = 200  # sign-ins under way at once; the oldest are dropped past it
-
-
-@dataclass
-class DeviceSignIn:
-    """A device sign-in started on this terminal: what the home gave and where it stands."""
-
-    peer_id: int
-    device_code: str
-    user_code: str
-    verification_uri: str
-    complete: str  # verification_uri_complete: the QR code's address
-    expires: float  # time.monotonic() when the home forgets it
-    interval: float
-    nonce: str
-    next_poll: float = 0.0
-    outcome: str = ""  # "", or: approved, denied, expired, refused
-    unreachable: bool = False  # the last poll did not reach the home
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 def after_refusal(sign_in: DeviceSignIn, error: str, now: float) -> None:
@@ -86,40 +65,6 @@ def after_refusal(sign_in: DeviceSignIn, error: str, now: float) -> None:
         sign_in.outcome = "refused"
 
 
-def _hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-class DeviceSignIns:
-    """The store of sign-ins under way, by the hashes of their cookies' keys."""
-
-    def __init__(self) -> None:
-        self.found: dict[str, DeviceSignIn] = {}
-
-    def start(self, sign_in: DeviceSignIn) -> str:
-        now = time.monotonic()
-        for key in [k for k, s in self.found.items() if now > s.expires + LONGEST]:
-            del self.found[key]
-        while len(self.found) >= MOST:
-            del self.found[next(iter(self.found))]
-        key = secrets.token_urlsafe(32)
-        self.found[_hash(key)] = sign_in
-        return key
-
-    def find(self, key: str) -> DeviceSignIn | None:
-        return self.found.get(_hash(key)) if key and len(key) < 100 else None
-
-    def forget(self, key: str) -> None:
-        self.found.pop(_hash(key), None)
-
-
-def sign_ins_of(app: Any) -> DeviceSignIns:
-    found = getattr(app.state, "device_sign_ins", None)
-    if found is None:
-        found = app.state.device_sign_ins = DeviceSignIns()
-    return found
-
-
 def _given(answer: Any, peer: HamletPeer, nonce: str) -> DeviceSignIn:
     """The home's device authorization answer, checked for shape."""
     try:
@@ -131,7 +76,7 @@ def _given(answer: Any, peer: HamletPeer, nonce: str) -> DeviceSignIn:
         raise SignInRefused(
             "Your home's answer could not be verified; nothing was kept here."
         ) from None
-    now = time.monotonic()
+    now = time.time()
     return DeviceSignIn(
         peer.id, given["device_code"], given["user_code"][:20], given["verification_uri"][:300],
         complete[:400], now + expires_in, interval, nonce, next_poll=now + interval,
@@ -172,35 +117,43 @@ async def device_start(
     return response
 
 
-async def poll(request: Request, peer: HamletPeer, sign_in: DeviceSignIn) -> dict[str, Any] | None:
-    """Asks the home, if the interval has passed, whether the visitor approved: the tokens
-    once they did; None while waiting or once it is over (its outcome says why)."""
-    async with sign_in.lock:  # two tabs, or the script and a reload: one poll at a time
-        now = time.monotonic()
-        if sign_in.outcome or now < sign_in.next_poll:
-            return None
-        if now >= sign_in.expires:
-            sign_in.outcome = "expired"
-            return None
-        node = request.app.state.node
-        form = {
-            "grant_type": GRANT_TYPE, "device_code": sign_in.device_code,
-            "client_id": node.identity.node_id,
-        }  # fmt: skip
-        client = to_peer_async(node, peer, timeout=PING_SECONDS, connect=PING_SECONDS)
-        try:
-            answer = await client.call("POST", "/api/hamlet/visit/token", data=form)
-        except PeerFailed as failure:
-            # From the answer's arrival: the home never sees two polls closer than the interval.
-            after_refusal(sign_in, _error_of(failure), time.monotonic())
-            return None
-        finally:
-            await client.aclose()
-        if not isinstance(answer, dict) or not answer.get("access_token"):
-            sign_in.outcome = "refused"
-            return None
-        sign_in.outcome = "approved"
-        return answer
+async def poll(request: Request, peer: HamletPeer, key: str) -> DeviceSignIn | dict[str, Any]:
+    """Asks the home, if the interval has passed and no other poll is under way (in this
+    process or another), whether the visitor approved: the tokens once they did; else the
+    sign-in as it stands (its outcome says why it is over, if it is)."""
+    store, now = sign_ins_of(request.app), time.time()
+    if not store.claim(key, now):  # two tabs, or the script and a reload: one poll at a time
+        return store.find(key) or _forgotten()
+    sign_in = store.find(key) or _forgotten()  # as the last poll, wherever it ran, left it
+    if now >= sign_in.expires:
+        sign_in.outcome = "expired"
+        store.record(key, sign_in)
+        return sign_in
+    node = request.app.state.node
+    form = {
+        "grant_type": GRANT_TYPE, "device_code": sign_in.device_code,
+        "client_id": node.identity.node_id,
+    }  # fmt: skip
+    client = to_peer_async(node, peer, timeout=PING_SECONDS, connect=PING_SECONDS)
+    try:
+        answer = await client.call("POST", "/api/hamlet/visit/token", data=form)
+    except PeerFailed as failure:
+        # From the answer's arrival: the home never sees two polls closer than the interval.
+        after_refusal(sign_in, _error_of(failure), time.time())
+        store.record(key, sign_in)
+        return sign_in
+    finally:
+        await client.aclose()
+    if not isinstance(answer, dict) or not answer.get("access_token"):
+        sign_in.outcome = "refused"
+        store.record(key, sign_in)
+        return sign_in
+    return answer
+
+
+def _forgotten() -> DeviceSignIn:
+    """A sign-in forgotten while this request ran (dropped for room): over."""
+    return DeviceSignIn(0, "", "", "", "", 0.0, 1.0, "", outcome="expired")
 
 
 def _error_of(failure: PeerFailed) -> str:
@@ -216,24 +169,25 @@ async def device_wait(request: Request, db: DB, visitor: AnyVisitor) -> Response
     visit begins here once the visitor approved at home."""
     _on_shared_device(visitor)
     key = request.cookies.get(COOKIE, "")
-    sign_in = sign_ins_of(request.app).find(key)
+    store = sign_ins_of(request.app)
+    sign_in = store.find(key)
     part = bool(request.headers.get("hx-request"))  # the script asks for the part only
     if sign_in is None:
         return _render(request, None, None, part, 200 if part else 404)
     peer = _peer(db, sign_in.peer_id)
-    answer = await poll(request, peer, sign_in)
-    if answer is not None:
-        sign_ins_of(request.app).forget(key)
+    found = await poll(request, peer, key) if not sign_in.outcome else sign_in
+    if isinstance(found, dict):  # approved: this request alone polled, so it alone begins it
+        store.forget(key)
         client = client_for(request.app.state.node, peer)
-        response = await begin_visit(request, visitor, peer, client, answer, sign_in.nonce)
+        response = await begin_visit(request, visitor, peer, client, found, sign_in.nonce)
         response.delete_cookie(COOKIE, path="/visit")
         if part:  # a redirect would be followed inside the fetch: the page goes instead
             response.status_code = 200
             response.headers["HX-Redirect"] = "/"
         return response
-    response = _render(request, peer, sign_in, part)
-    if sign_in.outcome:  # refused or expired: said once, nothing of it left on the terminal
-        sign_ins_of(request.app).forget(key)
+    response = _render(request, peer, found, part)
+    if found.outcome:  # refused or expired: said once, nothing of it left on the terminal
+        store.forget(key)
         response.delete_cookie(COOKIE, path="/visit")
     return response
 

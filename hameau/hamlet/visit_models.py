@@ -97,3 +97,27 @@ class HamletVisitor(Base):
     expires: Mapped[float] = mapped_column(Float)
     last_used: Mapped[float] = mapped_column(Float, index=True)
     idle_seconds: Mapped[float] = mapped_column(Float)
+
+
+class HamletDeviceSignIn(Base):
+    """A device sign-in (RFC 8628) under way on this node's terminal (terminal_device.py),
+    found by its cookie key's hash through whichever process serves: what the visitor's home
+    gave (its device code and the OpenID nonce sealed with the node's own key) and where the
+    polls stand. `polling_until` is set while one process polls the home for it: the others
+    leave it alone until then (a process killed mid-poll holds it no longer)."""
+
+    __tablename__ = "hamlet_device_sign_ins"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    peer_id: Mapped[int] = mapped_column(ForeignKey("hamlet_peers.id", ondelete="CASCADE"))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    user_code: Mapped[str] = mapped_column(String(20))
+    verification_uri: Mapped[str] = mapped_column(String(300))
+    complete: Mapped[str] = mapped_column(String(400))
+    started: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch, as
+    expires: Mapped[float] = mapped_column(Float)  # these: when the home forgets it
+    interval: Mapped[float] = mapped_column(Float)
+    next_poll: Mapped[float] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(String(10), default="")
+    unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
+    polling_until: Mapped[float | None] = mapped_column(Float, nullable=True)

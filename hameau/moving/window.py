@@ -78,6 +78,15 @@ def delete_copy(node: Node, session: Session, member: Member) -> Member:
     return tombstone
 
 
+def turn(node: Node) -> list[str]:
+    """The timer's turn, once across the node's processes: what a killed process's purge of
+    a copy left aside put back first (files.purge), then the windows that have ended."""
+    from hameau.files.purge import put_back_cut_short
+
+    put_back_cut_short(node)
+    return end_windows(node)
+
+
 def end_windows(node: Node, now: datetime | None = None) -> list[str]:
     """Delete the copies whose window has ended; the names of those deleted."""
     now = now or utcnow()
@@ -120,7 +129,7 @@ class WindowTimer:
     async def run(self) -> None:
         try:
             await anyio.to_thread.run_sync(
-                once.if_free, self.node, "moving-windows", end_windows, self.node
+                once.if_free, self.node, "moving-windows", turn, self.node
             )
         except Exception:  # must not take the node down; tried again at the next wake-up
             log.exception("Deleting the copy of a member who moved away failed.")

@@ -86,6 +86,26 @@ def if_free(node: Node, job: str, work: Callable[..., T], *args: object) -> T | 
         return work(*args) if mine else None
 
 
+def hold(node: Node, job: str) -> Connection | None:
+    """Takes `job`'s lock, waiting for it, and keeps it on a connection of its own until
+    `let_go` (or until this process dies); None on SQLite. For work that lasts as long as a
+    thread of this process does it (a compute run done for another home): others tell it
+    is still being done by failing to take the lock."""
+    if node.layout.on_sqlite:
+        return None
+    connection = _connect(node)
+    connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key(job)})
+    return connection
+
+
+def let_go(connection: Connection | None, job: str) -> None:
+    if connection is not None:
+        try:
+            _unlock(connection, job)
+        finally:
+            connection.close()
+
+
 class Serving:
     """A served process's share of the node: held (shared) while it serves, so that the
     sweep at start (temp files removed, unreferenced content set aside) runs only in a

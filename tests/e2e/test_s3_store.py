@@ -24,7 +24,7 @@ from hameau.node.db import transaction
 from tests.e2e.served import serve
 from tests.e2e.test_webdav import raw_put, wait_for
 from tests.helpers import add_member, make_node
-from tests.seaweed import SECRET_KEY, Cluster, seaweedfs
+from tests.seaweed import ENV, SECRET_KEY, Cluster, seaweedfs, settings_file
 
 pytestmark = pytest.mark.e2e
 
@@ -45,14 +45,13 @@ def node(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     with transaction(made.sessions) as session:
         secret = tokens.create_token(session, members.find_member(session, "alex"), "test")[1]
     made.close()
-    lines = [f'{name} = "{value}"' for name, value in settings.items() if name != "s3_secret_key"]
-    (root / "hameau.toml").write_text("[node]\n" + "\n".join(lines) + "\n")
+    settings_file(root, settings)
     store = load_store(settings["blob_store"], root.parent / "reader", SimpleNamespace(**settings))
     return {
         "root": root,
         "secret": secret,
         "store": store,
-        "env": {"HAMEAU_S3_SECRET_KEY": SECRET_KEY},
+        "env": ENV,
     }
 
 

@@ -27,11 +27,10 @@ from tests import pg
 from tests.e2e.served import Served, login_cookie, serve
 from tests.e2e.test_webdav import raw_put, wait_for
 from tests.helpers import PASSWORD, add_member, make_node
-from tests.seaweed import SECRET_KEY, Cluster, seaweedfs
+from tests.seaweed import ENV, Cluster, seaweedfs, settings_file
 
 pytestmark = pytest.mark.e2e
 
-ENV = {"HAMEAU_S3_SECRET_KEY": SECRET_KEY}
 # The sentence of each outage, in English or in the node's default French.
 SENTENCES = {
     "database": ("cannot reach its database", "ne joint pas sa base de données"),
@@ -60,8 +59,7 @@ def node(engines: tuple[pg.Cluster, Cluster], tmp_path_factory: pytest.TempPathF
     with transaction(made.sessions) as session:
         secret = tokens.create_token(session, members.find_member(session, "alex"), "dav")[1]
     made.close()
-    lines = [f'{name} = "{value}"' for name, value in settings.items() if name != "s3_secret_key"]
-    (root / "hameau.toml").write_text("[node]\n" + "\n".join(lines) + "\n")
+    settings_file(root, settings)
     blobs = load_store(settings["blob_store"], root.parent / "reader", SimpleNamespace(**settings))
     return SimpleNamespace(root=root, secret=secret, blobs=blobs, database=database, store=store)
 

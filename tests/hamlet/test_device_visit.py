@@ -11,11 +11,12 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from hameau.accounts.members import find_member
 from hameau.hamlet import service, visit_devices
-from hameau.hamlet.terminal_device import DeviceSignIn, DeviceSignIns, after_refusal
+from hameau.hamlet.device_sign_ins import CLAIM, DeviceSignIn, DeviceSignIns
+from hameau.hamlet.terminal_device import after_refusal
 from hameau.hamlet.visit_models import HamletVisitDevice
 from hameau.node.datadir import Node
 from hameau.node.db import transaction, utcnow
@@ -51,8 +52,12 @@ def test_a_poll_before_the_interval_slows_the_terminal_down() -> None:
 
 
 def _sign_in() -> DeviceSignIn:
-    now = time.monotonic()
-    return DeviceSignIn(1, "dc", "BCDF-GHJK", "https://a", "https://a?u", now + 600, 5, "n")
+    return _sign_in_of(1)
+
+
+def _sign_in_of(peer_id: int) -> DeviceSignIn:
+    now = time.time()
+    return DeviceSignIn(peer_id, "dc", "BCDF-GHJK", "https://a", "https://a?u", now + 600, 5, "n")
 
 
 def test_the_terminal_reads_each_answer_to_its_polls_as_rfc_8628_says() -> None:
@@ -72,14 +77,48 @@ def test_the_terminal_reads_each_answer_to_its_polls_as_rfc_8628_says() -> None:
         assert ended.outcome == outcome
 
 
-def test_the_terminal_finds_a_sign_in_only_by_its_own_cookie() -> None:
-    store = DeviceSignIns()
-    key = store.start(_sign_in())
-    assert store.find(key) is not None
+def _peer(node: Node) -> int:
+    with transaction(node.sessions) as db:
+        return service.pin(db, PEER_KEY, "B", "https://192.0.2.20:8443").id
+
+
+def test_the_terminal_finds_a_sign_in_only_by_its_own_cookie(node: Node) -> None:
+    store = DeviceSignIns(node)
+    key = store.start(_sign_in_of(_peer(node)))
+    found = store.find(key)
+    assert found is not None and (found.device_code, found.nonce) == ("dc", "n")
     assert store.find("other") is None and store.find("") is None
-    assert key not in store.found  # only its hash is kept
-    store.forget(key)
+    with node.engine.connect() as connection:
+        row = connection.execute(text("SELECT key_hash, sealed FROM hamlet_device_sign_ins")).one()
+    assert key not in row.key_hash and b"dc" not in bytes(row.sealed)  # hashed, sealed
+    assert store.forget(key) and not store.forget(key)  # once
     assert store.find(key) is None
+
+
+def test_a_device_sign_in_started_through_one_process_is_polled_through_another(
+    node: Node,
+) -> None:
+    """Two stores on one database, as two processes serving the node (docs/scale.md): the
+    waiting page's polls reach either, and only one of them asks the home at a time."""
+    one, other = DeviceSignIns(node), DeviceSignIns(node)
+    started = _sign_in_of(_peer(node))
+    key = one.start(started)
+    now = started.next_poll
+    assert other.find(key) == started
+    assert other.claim(key, now)
+    assert not one.claim(key, now) and not other.claim(key, now)  # a poll under way
+    polled = other.find(key)
+    assert polled is not None
+    after_refusal(polled, "slow_down", now)
+    other.record(key, polled)
+    assert one.find(key) == polled and polled.interval == 10
+    assert not one.claim(key, now + 9)  # the interval, slowed down, is not over
+    assert one.claim(key, now + 10)
+    assert other.claim(key, now + 10 + CLAIM + 1)  # a process killed mid-poll holds it no more
+    polled.outcome = "denied"
+    one.record(key, polled)
+    assert other.find(key).outcome == "denied"  # type: ignore[union-attr]
+    assert not other.claim(key, now + 3600)  # over: never polled again
 
 
 def _asked(node: Node, device_code: str = "the-device-code") -> str:

@@ -202,6 +202,11 @@ class BlobStore(ABC):
     def drop_aside(self, digest: str) -> None:
         """Forget for good what `set_aside` took (the purge is committed)."""
 
+    @abstractmethod
+    def put_back_cut_short(self) -> int:
+        """`put_back` all that is still set aside: only when no purge is in flight (its
+        process died before its transaction ended, so the rows refer to it again)."""
+
     # The quarantine: damaged and unreferenced content, kept until purged.
     @abstractmethod
     def quarantine(self, digest: str, reason: str, only: Any = None) -> str | None:

@@ -372,9 +372,14 @@ class LocalBlobStore(BlobStore):
         for leftover in self.temp_dir.glob("upload-*"):
             leftover.unlink(missing_ok=True)
             removed += 1
-        for aside in self.temp_dir.glob(f"{ASIDE}*"):  # a purge cut short: put back, as it was
-            self.put_back(aside.name.removeprefix(ASIDE))
+        self.put_back_cut_short()
         return removed
+
+    def put_back_cut_short(self) -> int:
+        asides = list(self.temp_dir.glob(f"{ASIDE}*"))
+        for aside in asides:  # a purge cut short: put back, as it was
+            self.put_back(aside.name.removeprefix(ASIDE))
+        return len(asides)
 
     def _aside(self, digest: str) -> Path:
         return self.temp_dir / f"{ASIDE}{self.path(digest).name}"

@@ -292,9 +292,14 @@ class S3BlobStore(BlobStore):
             if started <= cutoff:
                 abort_upload(bucket_url, key, upload_id, self._keys, self.region)
                 removed += 1
-        for meta in list(self._list("aside/")):
-            self.put_back(meta["path"].rpartition("/")[2])
+        self.put_back_cut_short()
         return removed
+
+    def put_back_cut_short(self) -> int:
+        asides = list(self._list("aside/"))
+        for meta in asides:
+            self.put_back(meta["path"].rpartition("/")[2])
+        return len(asides)
 
     # ------------------------------------------------------------ purge, in two steps
 

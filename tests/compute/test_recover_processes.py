@@ -1,0 +1,87 @@
+"""Two processes of one node on PostgreSQL: one is doing a run for another home when the other
+starts. The starting process's recovery (compute/state.py) leaves the run to the process doing
+it; once that process is killed, the run is said killed, so its asker matches it elsewhere."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hameau.compute import jobs, state
+from hameau.compute.models import ComputeProvided
+from hameau.config import load_settings
+from hameau.node.datadir import Node, open_node
+from hameau.node.db import transaction
+from tests.helpers import make_node
+from tests.pg import name_in_settings
+
+RUN = "r" * 32
+# A process of the node that accepted a run and is doing it in the real sandbox (a run of pi
+# long enough never to end while the test looks), as the API's POST /runs does.
+DOING = """
+import sys
+from hameau.compute import provider
+from hameau.config import load_settings
+from hameau.node.datadir import open_node
+
+node = open_node(load_settings(sys.argv[1]))
+provider.launch(node, sys.argv[2])
+print("running", flush=True)
+sys.stdin.read()
+"""
+
+
+def _pi() -> bytes:
+    from hameau.compute.workloads import WorkloadUnavailable, build
+
+    try:
+        return build("pi").read_bytes()
+    except WorkloadUnavailable as missing:
+        pytest.skip(f"not run: {missing}")
+
+
+def _asked(node: Node) -> None:
+    digest, _ = jobs.put(jobs.store(node), io.BytesIO(_pi()))
+    with transaction(node.sessions) as session:
+        session.add(ComputeProvided(
+            run=RUN, job="j" * 32, asker="a" * 16, asker_name="A", module=digest,
+            args=["7", str(10**12)], inputs=[], seed=0, memory_bytes=64 << 20, fuel=10**15,
+            wall_seconds=3600, price=2, escrow_id="", outputs=[],
+        ))  # fmt: skip
+
+
+def _state(node: Node) -> tuple[str, str]:
+    with node.sessions() as session:
+        row = session.query(ComputeProvided).filter_by(run=RUN).one()
+        return row.state, row.status
+
+
+def test_a_starting_process_leaves_a_run_another_is_doing(pg_url: str, tmp_path: Path) -> None:
+    root = tmp_path / "node"
+    made = make_node(root, **name_in_settings(root, pg_url))
+    _asked(made)
+    made.close()
+    doing = subprocess.Popen(
+        [sys.executable, "-c", DOING, str(root), RUN],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    node = open_node(load_settings(root))
+    try:
+        assert doing.stdout is not None and doing.stdout.readline() == "running\n"
+        state.recover(node)  # this process starts beside it
+        assert _state(node) == ("running", "")
+        os.killpg(doing.pid, signal.SIGKILL)  # the process doing it is gone, with its sandbox
+        doing.wait()
+        state.recover(node)  # as the next process to start
+        assert _state(node) == ("failed", "killed")
+    finally:
+        if doing.poll() is None:
+            os.killpg(doing.pid, signal.SIGKILL)
+            doing.wait()
+        node.close()
