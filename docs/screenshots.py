@@ -384,6 +384,8 @@ def footprint_pages(shots: Shots) -> None:
     member.goto(f"{shots.url}/footprint")
     shoot(member, "footprint")
     member.close()
+
+
 def credit_pages(shots: Shots) -> None:
     """The credit page of a member after a few payments, and the cooperative's page."""
     where = ["--data-dir", str(shots.data)]

@@ -240,5 +240,6 @@ def main() -> None:
     _write(target, COLUMNS, found)
     _write(cpus, CPU_COLUMNS, specs)
 
+
 if __name__ == "__main__":
     main()

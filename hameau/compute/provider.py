@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from hameau.compute import jobs, receipts
 from hameau.compute.errors import JobRefused, RunRefused
 from hameau.compute.models import ComputeProvided
-from hameau.compute.state import run_lock
 from hameau.hamlet.models import HamletPeer
 from hameau.node import once
 from hameau.node.blobs import BlobError, is_digest
@@ -116,6 +115,11 @@ def start(
     session.add(row)
     session.flush()
     return row, True
+
+
+def run_lock(run: str) -> str:
+    """The lock a process holds while it does a run for another home (`held`)."""
+    return f"compute-run:{run}"
 
 
 def held(node: Node, run: str) -> Any:

@@ -35,16 +35,13 @@ LOST_RUN = (
 )
 
 
-def run_lock(run: str) -> str:
-    """The lock a process holds while it does a run for another home (provider.held)."""
-    return f"compute-run:{run}"
-
-
 def recover(node: Node) -> None:
     """At start: runs this node was doing for others when the process doing them stopped are
     lost, said killed, so that their askers match them elsewhere. On PostgreSQL another
     process of the node may be doing some of them right now: those it holds the lock of
     (provider.held) are left to it; a process gone (stopped, killed) holds none."""
+    from hameau.compute.provider import run_lock
+
     with node.engine.connect() as connection:
         running = list(connection.execute(text(RUNNING)).scalars())
     reason = "The node stopped while the job ran."

@@ -81,9 +81,10 @@ def delete_copy(node: Node, session: Session, member: Member) -> Member:
 def turn(node: Node) -> list[str]:
     """The timer's turn, once across the node's processes: what a killed process's purge of
     a copy left aside put back first (files.purge), then the windows that have ended."""
-    from hameau.files.purge import put_back_cut_short
+    if not node.layout.on_sqlite:  # one process on SQLite: its start put it back
+        from hameau.files.purge import put_back_cut_short
 
-    put_back_cut_short(node)
+        put_back_cut_short(node)
     return end_windows(node)
 
 
