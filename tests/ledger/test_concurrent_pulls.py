@@ -110,9 +110,9 @@ def test_a_notary_asked_to_cosign_what_it_stored_meanwhile_says_it_is_ahead(
     proposal = crypto.b64(b.key.sign(crypto.proposal_message(seq, round, entry_hash)))
     asked = {**position, "round": round, "proposal": proposal}
     proposer = HamletPeer(node_id=b.id, name="B", address="", public_key=b.public)
-    with _meanwhile(node, lambda: _take(node, {"positions": [final]})) as other:
-        with node.sessions() as session:
-            answer = acceptor.cosign(node, session, proposer, asked)
+    meanwhile = _meanwhile(node, lambda: _take(node, {"positions": [final]}))
+    with meanwhile as other, node.sessions() as session:
+        answer = acceptor.cosign(node, session, proposer, asked)
     assert other and other[0].stored == 1
     assert answer == {"refused": "ahead", "head": seq}
     assert votes.held(node, seq) is None  # no vote, no signature: it was final already
