@@ -64,7 +64,9 @@ class NoNotary(NotFound):
 
 
 class NotFinal(Conflict):
-    """Too few notaries reachable to make an entry final: nothing was recorded."""
+    """Too few notaries reachable to make an entry final now. Not "nothing recorded": a
+    notary that voted for it may report that vote to a later round's proposer, who then makes
+    it final (Paxos); a retry is signed at the same nonce until then, so it cannot pay twice."""
 
 
 class Equivocation(Conflict):

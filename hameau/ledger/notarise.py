@@ -301,7 +301,8 @@ def _highest(notaries: dict[str, str], found: LedgerHead, reports: list) -> dict
 def _not_final(signed: int, count: int) -> NotFinal:
     return NotFinal(
         "Only %(signed)s of the %(count)s notaries could sign this entry, and a majority"
-        " must: nothing was recorded. Try again when more notaries are reachable.",
+        " must: it is not final yet. Look at the account's history before trying again (a"
+        " notary that voted for it may still make it final).",
         signed=signed, count=count,
     )  # fmt: skip
 
