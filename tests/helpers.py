@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -110,3 +111,20 @@ def in_thread(work: Callable[..., Any], *args: Any) -> Any:
 
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(work, *args).result()
+
+
+@contextmanager
+def mdns_alone() -> Iterator[None]:
+    """This machine's mDNS to the holder alone: announcements are heard by every process
+    here, so the tests that announce homes, or that expect nobody to, take turns across
+    `make test`'s processes (an exclusive lock on a file in the temporary folder)."""
+    import fcntl
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / f"hameau-tests-mdns-{os.getuid()}.lock"
+    with path.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)

@@ -19,7 +19,7 @@ from hameau.hamlet import nearby
 from hameau.hamlet.signing import fingerprint_of, node_id_of
 from tests.e2e.hamlet_nodes import Home, hamlet
 from tests.e2e.served import login_cookie
-from tests.helpers import in_thread
+from tests.helpers import in_thread, mdns_alone
 
 zeroconf = pytest.importorskip("zeroconf", reason="not run: zeroconf is not installed")
 
@@ -49,9 +49,11 @@ def multicast_works() -> bool:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def multicast() -> None:
-    if not in_thread(multicast_works):
-        pytest.skip("not run: no multicast interface (an mDNS announcement here is not heard)")
+def multicast() -> Iterator[None]:
+    with mdns_alone():  # no other file's homes announcing meanwhile
+        if not in_thread(multicast_works):
+            pytest.skip("not run: no multicast interface (an mDNS announcement here is not heard)")
+        yield
 
 
 def announce(name: str, key: bytes, port: int) -> zeroconf.Zeroconf:

@@ -17,7 +17,7 @@ from hameau.node.datadir import Layout
 from tests.e2e.hamlet_nodes import Home, hamlet
 from tests.e2e.test_hamlet_visit_terminal import TERMINAL, _cli
 from tests.e2e.test_pages_everywhere import AXE, VIEWPORTS, check, new_context
-from tests.helpers import PASSWORD
+from tests.helpers import PASSWORD, mdns_alone
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore:EdDSA is deprecated")]
 pytest.importorskip("joserfc", reason="not run: joserfc (with Authlib) is not installed")
@@ -207,7 +207,7 @@ def visit_all(browser: Any, homes: dict[str, Home]) -> dict[str, list[str]]:
 def found(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, list[str]]]:
     root = tmp_path_factory.mktemp("hamlet-pages")
     env = {name: ANNOUNCE for name in ("A", "B", "C")}
-    with hamlet(root, ("A", "B", "C"), (("B", "A"),), env) as homes:
+    with mdns_alone(), hamlet(root, ("A", "B", "C"), (("B", "A"),), env) as homes:
         a = homes["A"]
         _cli(a, "member", "add", "ada", "--display-name", "Ada", "--password-stdin", stdin=PASSWORD)
         _cli(a, "member", "add", "camille", "--admin", "--password-stdin", stdin=PASSWORD)
