@@ -162,6 +162,30 @@ def test_a_process_killed_mid_upload_leaves_nothing_and_the_other_serves(node: A
     assert check.returncode == 0, check.stdout + check.stderr
 
 
+def test_a_process_starting_while_another_takes_an_upload_leaves_it_whole(node: Any) -> None:
+    """The sweep at start (spool files removed, content no row refers to set aside) runs only
+    in a process that starts while no other serves: a second process started while the first
+    receives an upload leaves its spool file and its object alone, and the upload is kept."""
+    spool = node.root / "blobs" / "tmp"
+    content = os.urandom(6 << 20)
+    with serve(node.root, env=ENV) as first:
+        connection = raw_put(first, "/api/files/mine/during-a-start.bin", node.secret,
+                             len(content), content[: 1 << 20])  # fmt: skip
+        try:
+            assert wait_for(lambda: any(spool.glob("upload-*")), 30), "no upload began"
+            with serve(node.root, env=ENV) as second:
+                connection.sendall(content[1 << 20 :])
+                connection.settimeout(120)
+                answer = connection.recv(4096)
+                assert answer.startswith(b"HTTP/1.1 201"), answer[:300]
+                got = httpx.get(f"{second.url}/api/files/mine/during-a-start.bin",
+                                auth=("alex", node.secret), timeout=60)  # fmt: skip
+                assert got.status_code == 200 and got.content == content
+        finally:
+            connection.close()
+    assert node.blobs.exists(hashlib.sha256(content).hexdigest())
+
+
 def test_a_volume_server_lost_then_the_whole_store_down(node: Any) -> None:
     """One volume server of three SIGKILLed: uploads and downloads go on, verified. Then every
     SeaweedFS process stopped: uploads and downloads answer 503 with a sentence, and nothing
