@@ -77,6 +77,22 @@ class Cluster:
         """An object's URL on the filer: SeaweedFS itself, behind the S3 gateway's back."""
         return f"http://127.0.0.1:{self.filer_port}/buckets/{BUCKET}/{key}"
 
+    def holders(self, key: str) -> set[int]:
+        """The ports of the volume servers holding a copy of every chunk of the object at
+        ``key`` (asked of the filer, then of the master): with replication `001`, two of three."""
+        import httpx
+
+        entry = httpx.get(self.filer_url(key), params={"metadata": "true"},
+                          headers={"Accept": "application/json"}, timeout=30).json()  # fmt: skip
+        held: set[int] | None = None
+        for chunk in entry["chunks"]:
+            volume = str(chunk["file_id"]).split(",")[0]
+            where = httpx.get(f"http://127.0.0.1:{self.master_port}/dir/lookup",
+                              params={"volumeId": volume}, timeout=30).json()  # fmt: skip
+            ports = {int(place["url"].rsplit(":", 1)[1]) for place in where["locations"]}
+            held = ports if held is None else held & ports
+        return held or set()
+
     def _start(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         log = (self.folder / f"{name}.log").open("wb")
         return subprocess.Popen(

@@ -2,7 +2,9 @@
 flight (driver.py). It looks every 5 seconds while jobs are in flight, else every
 `compute_check_seconds` (60 by default); a job submitted from the page or the command line
 (wake.py) wakes it at once. At start, runs this node was doing
-for others when it stopped are marked lost, so their askers match them elsewhere."""
+for others when it stopped are marked lost, so their askers match them elsewhere; on
+PostgreSQL each look does the same for runs another process of the node was doing when it
+died, while this one serves on."""
 
 from __future__ import annotations
 
@@ -68,6 +70,15 @@ class Driver:
         """A job was submitted: look now."""
         self.wake.set()
 
+    def _lost_elsewhere(self) -> None:
+        """On PostgreSQL, the runs a process of the node that died (SIGKILL, its machine cut)
+        was doing for other homes: their locks are free now, so they are said killed at this
+        look, not only when some process starts. A process's own runs hold their locks on
+        connections of their own, so it never says its own runs killed. On SQLite one process
+        serves the data dir: only at start."""
+        if not self.node.layout.on_sqlite:
+            recover(self.node)
+
     def _in_flight(self) -> bool:
         """One small query; the jobs' machinery (peers' clients, the ledger) is imported only
         once a job is in flight, so an idle node's memory does not grow."""
@@ -97,6 +108,7 @@ class Driver:
         while not self.stopping:
             try:
                 busy = self._in_flight() and self._advance()
+                self._lost_elsewhere()
                 self._refunds()
             except Exception:  # the database busy, a bug: logged, tried again later
                 log.exception("compute jobs could not advance")

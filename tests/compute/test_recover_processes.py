@@ -1,6 +1,7 @@
 """Two processes of one node on PostgreSQL: one is doing a run for another home when the other
 starts. The starting process's recovery (compute/state.py) leaves the run to the process doing
-it; once that process is killed, the run is said killed, so its asker matches it elsewhere."""
+it; once that process is killed, the run is said killed, so its asker matches it elsewhere:
+by the next process to start, or by the compute driver's next look in a process that serves on."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -62,15 +64,23 @@ def _state(node: Node) -> tuple[str, str]:
         return row.state, row.status
 
 
-def test_a_starting_process_leaves_a_run_another_is_doing(pg_url: str, tmp_path: Path) -> None:
-    root = tmp_path / "node"
-    made = make_node(root, **name_in_settings(root, pg_url))
-    _asked(made)
-    made.close()
-    doing = subprocess.Popen(
+def _doing(root: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [sys.executable, "-c", DOING, str(root), RUN],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
+
+
+def _made(root: Path, pg_url: str) -> None:
+    made = make_node(root, **name_in_settings(root, pg_url))
+    _asked(made)
+    made.close()
+
+
+def test_a_starting_process_leaves_a_run_another_is_doing(pg_url: str, tmp_path: Path) -> None:
+    root = tmp_path / "node"
+    _made(root, pg_url)
+    doing = _doing(root)
     node = open_node(load_settings(root))
     try:
         assert doing.stdout is not None and doing.stdout.readline() == "running\n"
@@ -81,6 +91,39 @@ def test_a_starting_process_leaves_a_run_another_is_doing(pg_url: str, tmp_path:
         state.recover(node)  # as the next process to start
         assert _state(node) == ("failed", "killed")
     finally:
+        if doing.poll() is None:
+            os.killpg(doing.pid, signal.SIGKILL)
+            doing.wait()
+        node.close()
+
+
+def test_a_serving_process_says_killed_the_runs_of_a_process_killed_beside_it(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """No process starts after the kill: the serving one's compute driver, at its next look,
+    says the dead process's run killed; before the kill its looks left the run running."""
+    root = tmp_path / "node"
+    _made(root, pg_url)
+    doing = _doing(root)
+    node = open_node(load_settings(root, {"HAMEAU_COMPUTE_CHECK_SECONDS": "0.2"}))
+    driver = state.Driver(node)  # the other process's driver, serving on
+    try:
+        assert doing.stdout is not None and doing.stdout.readline() == "running\n"
+        driver.start()
+        time.sleep(1.5)  # several looks while the first process does the run
+        assert _state(node) == ("running", "")
+        os.killpg(doing.pid, signal.SIGKILL)
+        doing.wait()
+        deadline = time.monotonic() + 60
+        while _state(node) == ("running", ""):
+            assert time.monotonic() < deadline, "the killed process's run is still running"
+            time.sleep(0.1)
+        assert _state(node) == ("failed", "killed")
+    finally:
+        driver.stopping = True
+        driver.nudge()
+        if driver.thread is not None:
+            driver.thread.join(30)
         if doing.poll() is None:
             os.killpg(doing.pid, signal.SIGKILL)
             doing.wait()

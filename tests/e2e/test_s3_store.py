@@ -108,7 +108,10 @@ def test_a_volume_server_killed_reads_and_writes_go_on(
     before = os.urandom(2 << 20)
     with serve(root, env=node["env"]) as served, client(served.url, secret) as http:
         assert http.put("/api/files/mine/before.bin", content=before).status_code == 201
-        cluster.kill_volume(next(iter(cluster.volumes)))  # one machine of three lost
+        key = f"node/blobs/{hashlib.sha256(before).hexdigest()}"
+        holders = cluster.holders(key)
+        assert len(holders) == 2, holders  # two copies, on two of the three servers
+        cluster.kill_volume(min(holders))  # one machine of three lost, holding a copy
         assert http.get("/api/files/mine/before.bin").content == before
         for number in range(5):
             after = os.urandom(1 << 20)

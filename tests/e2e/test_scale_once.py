@@ -106,11 +106,20 @@ def until(check: Callable[[], bool], what: str, seconds: float = 150, every: flo
         time.sleep(every)
 
 
-def killed_mid_run(node: Node, job: str, release: Callable[[], None], doomed: Served) -> None:
-    """The job caught mid-run in `doomed`, which is then SIGKILLed; the row let go."""
+def killed_mid_run(
+    node: Node,
+    job: str,
+    release: Callable[[], None],
+    doomed: Served,
+    meanwhile: Callable[[], None] = lambda: None,
+) -> None:
+    """The job caught mid-run in `doomed`, which is then SIGKILLed; `meanwhile` looks at what
+    the killed run left while the row is still held (once it is let go, the other process's
+    next turn may do the job at once); then the row is let go."""
     until(lambda: held_elsewhere(node, job) and waiting_on_a_row(node), f"{job} mid-run")
     doomed.process.send_signal(signal.SIGKILL)
     doomed.process.wait()
+    meanwhile()
     release()
 
 
@@ -188,8 +197,11 @@ def test_compute_driver_killed_mid_run_is_taken_over_by_the_other_process(
     ):  # no paired home: the job fails
         until(lambda: held_elsewhere(node, "compute-driver"), "the first process's driver")
         with serve(node.layout.root, env=ENV) as other:
-            killed_mid_run(node, "compute-driver", release, doomed)
-            assert " matching" in hameau(node, "compute", "status", job).splitlines()[0]
+
+            def still_matching() -> None:  # nothing of the killed run recorded
+                assert " matching" in hameau(node, "compute", "status", job).splitlines()[0]
+
+            killed_mid_run(node, "compute-driver", release, doomed, still_matching)
             until(lambda: " failed" in hameau(node, "compute", "status", job),
                   "the other process's driver")  # fmt: skip
             assert other.process.poll() is None

@@ -96,3 +96,26 @@ def test_old_imports_keep_working() -> None:
     from hameau.node.blobs import LocalBlobStore as Old
 
     assert Old is LocalBlobStore and issubclass(BlobDamaged, Exception)
+
+
+def test_a_node_on_the_local_disk_never_loads_the_s3_client(tmp_path: Path) -> None:
+    """obstore is imported only by a node whose `blob_store` names a bucket."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from hameau.config import Settings\n"
+        "from hameau.node.datadir import init_node\n"
+        f"node = init_node(Settings(data_dir=Path({str(tmp_path / 'n')!r})), 'N')\n"
+        "digest = node.blobs.put(b'hello')\n"
+        "assert node.blobs.read(digest) == b'hello'\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'obstore'"
+        " or m == 'hameau.node.blobs.s3'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HAMEAU_")}
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           env=env, check=True, timeout=120)  # fmt: skip
+    assert found.stdout.strip() == "[]"

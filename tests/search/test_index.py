@@ -5,12 +5,14 @@ both databases (FTS5 on SQLite, full-text search on PostgreSQL) through `any_nod
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import text
 
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
 from hameau.search import index
-from tests.helpers import add_member
+from tests.helpers import add_member, make_node
 
 
 def test_a_row_put_again_replaces_itself_and_a_note_and_file_of_one_number_are_two(
@@ -99,3 +101,23 @@ def test_words_are_found_by_prefix_without_accents_in_french_and_english_alike(
         marked = index.passages(session, alex, "gardening club", limit=2)
         assert [hit.ref for hit in marked] == [3]
         assert marked[0].lines and "\x02club\x03" in marked[0].lines[0]
+
+
+def test_on_postgresql_words_are_stemmed_in_french_and_in_english(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """PostgreSQL's full-text search reads each text in the `french` and the `english`
+    configurations (docs/scale.md): another form of a word finds it in either language, which
+    a prefix alone (FTS5) does not."""
+    from tests.pg import name_in_settings
+
+    node = make_node(tmp_path / "node", **name_in_settings(tmp_path / "node", pg_url))
+    try:
+        alex = add_member(node, "alex")
+        with transaction(node.sessions) as session:
+            index.put(session, "note", 1, alex, "Écurie", "Les chevaux rentrent le soir.")
+            index.put(session, "note", 2, alex, "Club", "The committee meets on Sunday.")
+            assert [hit.ref for hit in index.search(session, alex, "cheval")] == [1]  # French
+            assert [hit.ref for hit in index.search(session, alex, "meeting")] == [2]  # English
+    finally:
+        node.close()
