@@ -8,20 +8,19 @@ died, while this one serves on."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from hameau.node import once
 from hameau.node.datadir import Node
 
 log = logging.getLogger("hameau.compute")
 IN_FLIGHT = 5.0  # seconds between two looks while jobs are in flight
-IN_FLIGHT_JOBS = (
-    "SELECT 1 FROM compute_jobs WHERE state IN ('matching', 'running', 'settling') LIMIT 1"
-)
+IN_FLIGHT_JOBS = "SELECT 1 FROM compute_jobs WHERE state IN ('matching', 'running', 'settling')"
 # Escrows to refund once their deadline has passed: runs of ended jobs not settled here (the
 # notary was out of reach), runs ended there whose asker never said the verdict.
 REFUNDS = (
@@ -31,6 +30,9 @@ REFUNDS = (
     " AND escrow_id != ''"
 )
 RUNNING = "SELECT run FROM compute_provided WHERE state = 'running'"
+# A look, in one query (one round trip on PostgreSQL): jobs in flight, runs said running (on
+# PostgreSQL, maybe by a process of the node that died), escrows to refund.
+LOOK = text(f"SELECT EXISTS ({IN_FLIGHT_JOBS}), EXISTS ({RUNNING}), EXISTS ({REFUNDS})")
 LOST_RUN = (
     "UPDATE compute_provided SET state = 'failed', status = 'killed', reason = :reason"
     " WHERE run = :run AND state = 'running'"
@@ -60,6 +62,7 @@ class Driver:
         self.wake = threading.Event()
         self.stopping = False
         self.thread: threading.Thread | None = None
+        self.connection: Connection | None = None  # on PostgreSQL, the looks' own
 
     def start(self) -> None:
         recover(self.node)
@@ -70,6 +73,31 @@ class Driver:
         """A job was submitted: look now."""
         self.wake.set()
 
+    def _look(self) -> tuple[bool, bool, bool]:
+        """Jobs in flight, runs said running, refunds due: one small query, so an idle node
+        on PostgreSQL wakes once a look, not once per round trip (a fresh connection from the
+        pool costs a ping, BEGIN and ROLLBACK besides). There it runs on a connection the
+        driver keeps, in autocommit; a lost one is dropped and taken again at the next look.
+        The jobs' machinery (peers' clients, the ledger) is imported only once a job is in
+        flight, so an idle node's memory does not grow."""
+        if self.node.layout.on_sqlite:
+            with self.node.engine.connect() as connection:
+                return tuple(connection.execute(LOOK).one())  # type: ignore[return-value]
+        if self.connection is not None:
+            try:
+                return tuple(self.connection.execute(LOOK).one())  # type: ignore[return-value]
+            except Exception:  # the server restarted since: once more on a fresh connection
+                self._let_go()
+        connection = self.node.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        self.connection = connection
+        return tuple(connection.execute(LOOK).one())  # type: ignore[return-value]
+
+    def _let_go(self) -> None:
+        if self.connection is not None:
+            connection, self.connection = self.connection, None
+            with contextlib.suppress(Exception):
+                connection.close()
+
     def _lost_elsewhere(self) -> None:
         """On PostgreSQL, the runs a process of the node that died (SIGKILL, its machine cut)
         was doing for other homes: their locks are free now, so they are said killed at this
@@ -79,12 +107,6 @@ class Driver:
         if not self.node.layout.on_sqlite:
             recover(self.node)
 
-    def _in_flight(self) -> bool:
-        """One small query; the jobs' machinery (peers' clients, the ledger) is imported only
-        once a job is in flight, so an idle node's memory does not grow."""
-        with self.node.engine.connect() as connection:
-            return connection.execute(text(IN_FLIGHT_JOBS)).first() is not None
-
     def _advance(self) -> bool:
         from hameau.compute import driver
 
@@ -92,9 +114,6 @@ class Driver:
 
     def _refunds(self) -> None:
         """Escrows left open past their deadline, refunded (settling.py, provider.py)."""
-        with self.node.engine.connect() as connection:
-            if connection.execute(text(REFUNDS)).first() is None:
-                return
         from hameau.compute import provider, settling
 
         def both(node: Node) -> None:
@@ -103,18 +122,27 @@ class Driver:
 
         once.if_free(self.node, "compute-refunds", both, self.node)
 
+    def _turn(self) -> bool:
+        """One look, and what it found done; whether jobs are still in flight."""
+        in_flight, running, refunds = self._look()
+        busy = in_flight and self._advance()
+        if running:
+            self._lost_elsewhere()
+        if refunds:
+            self._refunds()
+        return busy
+
     def _loop(self) -> None:
         check = self.node.settings.compute_check_seconds
         while not self.stopping:
             try:
-                busy = self._in_flight() and self._advance()
-                self._lost_elsewhere()
-                self._refunds()
+                busy = self._turn()
             except Exception:  # the database busy, a bug: logged, tried again later
                 log.exception("compute jobs could not advance")
                 busy = True
             self.wake.wait(min(IN_FLIGHT, check) if busy else check)
             self.wake.clear()
+        self._let_go()
 
     async def stop(self) -> None:
         self.stopping = True
