@@ -77,7 +77,7 @@ class Driver:
         """Jobs in flight, runs said running, refunds due: one small query, so an idle node
         on PostgreSQL wakes once a look, not once per round trip (a fresh connection from the
         pool costs a ping, BEGIN and ROLLBACK besides). There it runs on a connection the
-        driver keeps, in autocommit; a lost one is dropped and taken again at the next look.
+        driver keeps, in autocommit; one the server dropped (a restart) is taken again at once.
         The jobs' machinery (peers' clients, the ledger) is imported only once a job is in
         flight, so an idle node's memory does not grow."""
         if self.node.layout.on_sqlite:
