@@ -29,11 +29,10 @@ from starlette.requests import Request
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hameau.errors import StoreUnavailable
 from hameau.web.asgi import LazyMount
 from hameau.web.metrics import Metrics
 from hameau.web.middleware import CSRFCheck, ResponseHeaders
-from hameau.web.outages import answer
+from hameau.web.outages import answer, outage_behind
 
 log = logging.getLogger("hameau.web")
 
@@ -127,8 +126,7 @@ class Front:
         try:
             answered = await door(inner, receive, sent)
         except Exception as raised:  # as `OutageAnswers` below: a 503 while a store is out
-            error = raised if isinstance(raised, StoreUnavailable) else None
-            error = error or scope["app"].state.node.outages.since(began)
+            error = outage_behind(scope, raised, began)
             if status or error is None:
                 raise
             log.warning("%s %s during an outage: %s", scope["method"], scope["path"], raised)

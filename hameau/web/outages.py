@@ -26,6 +26,14 @@ def answer(request: Request, error: StoreUnavailable) -> Response:
     return PlainTextResponse(sentence, status_code=error.status, headers=error.headers)
 
 
+def outage_behind(scope: Scope, raised: Exception, began: float) -> StoreUnavailable | None:
+    """The 503 an error raised before any answer stands for: itself, or an outage of a
+    store the node noted since ``began`` (monotonic); None for any other error."""
+    if isinstance(raised, StoreUnavailable):
+        return raised
+    return scope["app"].state.node.outages.since(began)  # type: ignore[no-any-return]
+
+
 class OutageAnswers:
     """Replaces a 5xx (without Retry-After) answered while an outage was noted, and a
     `StoreUnavailable` raised before any answer, by the 503 every door gives."""
@@ -59,7 +67,7 @@ class OutageAnswers:
         except Exception as raised:
             if started:
                 raise
-            error = raised if isinstance(raised, StoreUnavailable) else outages.since(began)
+            error = outage_behind(scope, raised, began)
             if error is None:
                 raise
             log.warning("%s %s during an outage: %s", scope["method"], scope["path"], raised)

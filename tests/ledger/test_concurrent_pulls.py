@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import event
 
 from hameau.hamlet.models import HamletPeer
-from hameau.ledger import acceptor, crypto, finality, journal, replica, rules, service, votes
+from hameau.ledger import acceptor, crypto, finality, journal, rules, service, votes
 from hameau.ledger.models import LedgerAccount
 from hameau.ledger.verify import verify
 from hameau.node.datadir import Node
@@ -27,19 +27,7 @@ from hameau.node.db import transaction
 from tests.helpers import make_node
 from tests.ledger.ledgers import small_ledger
 from tests.ledger.test_finality import _three
-
-
-def _page(node: Node, after: int) -> dict:
-    with transaction(node.sessions) as session:
-        return replica.page_after(session, after)
-
-
-def _take(node: Node, page: dict) -> replica.Pulled:
-    with node.sessions() as session:
-        try:
-            return replica.accept_page(session, page)
-        finally:
-            session.commit()
+from tests.ledger.test_replica import _page, _take
 
 
 @contextmanager
