@@ -96,9 +96,8 @@ async def device_start(
         "client_id": node.identity.node_id, "scope": "openid", "nonce": nonce,
         "device": visitor.device.name,
     }  # fmt: skip
-    client = to_peer_async(node, peer, timeout=PING_SECONDS, connect=PING_SECONDS)
     try:
-        answer = await client.call("POST", "/api/hamlet/visit/device", data=asked)
+        answer = await _ask_home(node, peer, "/api/hamlet/visit/device", asked)
     except PeerFailed as failure:
         log.warning("visit: %s refused or missed a device sign-in: %s", peer.name, failure)
         if failure.answered:
@@ -106,8 +105,6 @@ async def device_start(
                 "Your home %(home)s did not accept a sign-in from this terminal.", home=peer.name
             ) from None
         raise home_unreachable(peer) from None
-    finally:
-        await client.aclose()
     key = sign_ins_of(request.app).start(_given(answer, peer, nonce))
     response = RedirectResponse(PAGE, status_code=303)
     response.set_cookie(
@@ -134,21 +131,28 @@ async def poll(request: Request, peer: HamletPeer, key: str) -> DeviceSignIn | d
         "grant_type": GRANT_TYPE, "device_code": sign_in.device_code,
         "client_id": node.identity.node_id,
     }  # fmt: skip
-    client = to_peer_async(node, peer, timeout=PING_SECONDS, connect=PING_SECONDS)
     try:
-        answer = await client.call("POST", "/api/hamlet/visit/token", data=form)
+        answer = await _ask_home(node, peer, "/api/hamlet/visit/token", form)
     except PeerFailed as failure:
         # From the answer's arrival: the home never sees two polls closer than the interval.
         after_refusal(sign_in, _error_of(failure), time.time())
         store.record(key, sign_in)
         return sign_in
-    finally:
-        await client.aclose()
     if not isinstance(answer, dict) or not answer.get("access_token"):
         sign_in.outcome = "refused"
         store.record(key, sign_in)
         return sign_in
     return answer
+
+
+async def _ask_home(node: Any, peer: HamletPeer, path: str, form: dict[str, Any]) -> Any:
+    """A signed form POST to the visitor's home, with the short timeouts of a page waiting on
+    it (raises PeerFailed)."""
+    client = to_peer_async(node, peer, timeout=PING_SECONDS, connect=PING_SECONDS)
+    try:
+        return await client.call("POST", path, data=form)
+    finally:
+        await client.aclose()
 
 
 def _forgotten() -> DeviceSignIn:
