@@ -113,14 +113,19 @@ def read(
     """In a worker thread: what uvicorn buffered, then exactly ``remaining`` bytes from a
     duplicate of the (non-blocking) socket, each recv waiting at most ``timeout`` seconds.
     A second thread receives into a ring of `RING` buffers while this one hands the pieces
-    already in to ``write`` (socket reads beside hashing and writing: each releases the GIL)."""
-    if buffered:
-        write(memoryview(buffered))
+    already in to ``write`` (socket reads beside hashing and writing: each releases the GIL).
+    What uvicorn buffered starts the ring's first buffer, so that every piece but the last
+    is a whole buffer, page-aligned: the local store writes those past the page cache."""
     if not remaining:
+        if buffered:
+            write(memoryview(buffered))
         return
+    if len(buffered) >= PIECE:
+        write(memoryview(buffered))
+        buffered = bytearray()
     with socket.socket(fileno=os.dup(descriptor)) as sock, mmap.mmap(-1, PIECE * RING) as buffer:
         sock.settimeout(timeout)  # poll() then recv; the descriptor stays non-blocking
-        ring = _Ring(sock, buffer, remaining)
+        ring = _Ring(sock, buffer, remaining, bytes(buffered))
         receiver = threading.Thread(target=ring.receive, name="socket-body", daemon=True)
         receiver.start()
         try:
@@ -135,8 +140,9 @@ class _Ring:
     """`RING` buffers of `PIECE` bytes, passed between the receiving thread (`receive`) and
     the one calling ``write`` (`hand_over`) by two queues: free buffers, and filled ones."""
 
-    def __init__(self, sock: socket.socket, buffer: mmap.mmap, remaining: int) -> None:
-        self.sock, self.remaining, self.total = sock, remaining, remaining
+    def __init__(self, sock: socket.socket, buffer: mmap.mmap, remaining: int, head: bytes) -> None:
+        self.sock, self.remaining, self.total = sock, remaining, remaining + len(head)
+        self.head = head  # what uvicorn buffered: the first buffer starts with it
         whole = memoryview(buffer)
         self.views = [whole[index * PIECE : (index + 1) * PIECE] for index in range(RING)]
         whole.release()
@@ -149,15 +155,19 @@ class _Ring:
     def receive(self) -> None:
         """In the receiving thread: fill free buffers from the socket, up to the body's end."""
         try:
+            start = len(self.head)
             while self.remaining:
                 index = self.free.get()
                 if index is None or self.stopped:
                     return
-                view, wanted, count = self.views[index], min(PIECE, self.remaining), 0
+                view, count = self.views[index], start
+                view[:start] = self.head[:start]
+                wanted = min(PIECE, start + self.remaining)
                 while count < wanted:
                     count += _received(self.sock, view[count:wanted])
-                self.remaining -= count
+                self.remaining -= count - start
                 self.filled.put((index, count))
+                start = 0
         except BaseException as error:  # BodyCut, BodyTimedOut: raised by `hand_over`
             self.filled.put(error)
 

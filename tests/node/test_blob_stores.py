@@ -4,10 +4,12 @@ store on a real SeaweedFS cluster (three volume servers, two copies of every obj
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -238,3 +240,52 @@ def test_large_pieces_from_a_reused_buffer_hash_to_their_content(tmp_path: Path,
     assert digest == hashlib.sha256(data).hexdigest()
     with store.open_verified(digest) as reader:
         assert reader.read() == data
+
+
+def _pieces(data: bytes, size: int) -> Iterator[memoryview]:
+    """``data`` in pieces of ``size`` from one reused page-aligned buffer, as the socket's
+    ring hands them (node/socket_body.py)."""
+    with mmap.mmap(-1, size) as buffer:
+        for start in range(0, len(data), size):
+            piece = data[start : start + size]
+            buffer[: len(piece)] = piece
+            with memoryview(buffer)[: len(piece)] as view:
+                yield view
+            buffer[:] = bytes(size)  # reused at once
+
+
+@pytest.mark.parametrize("head", [0, 5000], ids=["aligned", "unaligned-head"])
+def test_large_aligned_pieces_written_past_the_page_cache_come_back_exact(tmp_path: Path, head: int) -> None:  # fmt: skip
+    """Whole aligned pieces go to the disk with O_DIRECT (node/blobs/direct.py), a short
+    tail and an unaligned start through the page cache; whichever way each piece went, the
+    content and its hash are exact, and a read gets every byte."""
+    from hameau.node.blobs.local import LocalBlobStore
+
+    store, data = LocalBlobStore(tmp_path / "blobs"), os.urandom(head + (6 << 20) + 123)
+    with store.writer() as writer:
+        if head:
+            writer.write(data[:head])
+        for view in _pieces(data[head:], 1 << 20):
+            writer.write(view)
+        digest = writer.commit()
+    assert writer._direct.used is (head == 0)  # an unaligned start keeps every piece cached
+    assert digest == hashlib.sha256(data).hexdigest()
+    with store.open_verified(digest) as reader:
+        assert reader.read() == data
+
+
+def test_a_full_disk_under_direct_writes_is_a_507_and_leaves_nothing(tmp_path: Path) -> None:
+    """A disk filling up under pieces written past the page cache says so the same way."""
+    from hameau.errors import InsufficientStorage
+    from hameau.node.blobs.local import LocalBlobStore
+    from tests.e2e.test_full_disk import small_disk
+
+    store = LocalBlobStore(tmp_path / "blobs")
+    with small_disk(store.temp_dir, "3m"):
+        writer = store.writer()
+        with pytest.raises(InsufficientStorage):
+            for view in _pieces(os.urandom(8 << 20), 1 << 20):
+                writer.write(view)
+            writer.commit()
+        assert list(store.temp_dir.glob("upload-*")) == []
+    assert list(store.stored()) == []

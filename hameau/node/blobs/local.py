@@ -27,6 +27,7 @@ from hameau.node.blobs.base import (
     hash_file,
     is_digest,
 )
+from hameau.node.blobs.direct import DirectWrites, takes, write_at
 from hameau.node.blobs.spool import SpoolWriter
 from hameau.node.blobs.verified import VerifiedReader, _identity
 from hameau.node.group import GroupSync
@@ -74,6 +75,25 @@ class LocalWriter(SpoolWriter):
         super().__init__(store.temp_dir)
         self.store = store
         self._sent = 0  # bytes whose writeback was started
+        self._direct = DirectWrites(str(self._temp))
+
+    def _put(self, chunk: bytes | memoryview) -> None:
+        """A large aligned piece straight to the disk (`blobs.direct`), others through the
+        page cache."""
+        direct, descriptor = self._direct, self._file.fileno()
+        if direct.usable and takes(chunk, self.size):
+            if not direct.used:
+                self._file.flush()  # what the file object holds goes first, at its place
+            done = direct.write(chunk, self.size)  # type: ignore[arg-type]
+            if done == len(chunk):
+                return
+            if direct.used:  # the rest (a disk filling up) meets its error the usual way
+                write_at(descriptor, memoryview(chunk)[done:], self.size + done)
+                return
+        if direct.used:  # the file object's position is behind the direct writes
+            write_at(descriptor, chunk, self.size)
+        else:
+            self._file.write(chunk)
 
     def _written(self) -> None:
         """Every `WRITEBACK_STEP` bytes, start writing the step out: the fsync at the end

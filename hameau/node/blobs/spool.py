@@ -62,7 +62,7 @@ class SpoolWriter:
             if self._beside:
                 hashing = _hashed_beside(self._hash, chunk)
         try:
-            self._file.write(chunk)
+            self._put(chunk)
         except OSError as error:
             if hashing is not None:
                 hashing.result()  # done with the buffer before the caller gets it back
@@ -73,6 +73,10 @@ class SpoolWriter:
             hashing.result()
         self.size += len(chunk)
         self._written()
+
+    def _put(self, chunk: bytes | memoryview) -> None:
+        """Write ``chunk`` at the end of the temp file (see `LocalWriter` for the local disk)."""
+        self._file.write(chunk)
 
     def _written(self) -> None:
         """After each write: a backend may start writing the content out (see `LocalWriter`)."""
