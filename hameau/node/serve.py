@@ -24,6 +24,7 @@ from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from hameau.node.socket_body import EXTENSION, LARGE, SocketBody
+from hameau.node.tls_reads import buffered
 
 # Query parameters that carry credentials; their values never reach a log.
 _SECRET_PARAMS = re.compile(r"(?i)([?&](?:device|code|csrf_token|token|password)=)[^&\s\"]*")
@@ -377,7 +378,7 @@ def serve(
         app,  # type: ignore[arg-type]
         host=host,
         port=port,
-        http=guarded,
+        http=buffered(guarded) if certificate else guarded,  # see tls_reads
         lifespan="on",  # a satellite starts its automatic sync there (see hameau.app.lifespan)
         date_header=False,
         server_header=False,
