@@ -2,8 +2,10 @@
 cluster (tests/pg.py), no load balancer, after a login and the home page; its context switches
 over a quiet stretch, as `bench/idle.py` counts them, each thread's apart, and the bursts
 (read every half second: when, which thread, how many switches). Prints one JSON line.
+With --proxy haproxy|caddy: two processes behind that front (deploy/), each counted (their
+health checks included).
 
-    .venv/bin/python bench/idle_postgres.py [--seconds 180]
+    .venv/bin/python bench/idle_postgres.py [--seconds 180] [--proxy haproxy]
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import tempfile
 import time
 import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 
 import common  # noqa: F401  (puts the repository on the path)
@@ -20,29 +23,32 @@ import common  # noqa: F401  (puts the repository on the path)
 from hameau.config import load_settings
 from hameau.node.datadir import init_node
 from tests import pg
-from tests.e2e.served import login_cookie, serve
+from tests.e2e.balanced import PROXIES, balanced
+from tests.e2e.served import Served, login_cookie, serve
 from tests.helpers import PASSWORD, add_member
 
 
-def threads(pid: int) -> dict[str, int]:
-    """Each thread's context switches (voluntary and not), keyed by its id and name."""
+def threads(pids: list[int]) -> dict[str, int]:
+    """Each thread's context switches (voluntary and not), keyed by its process, id and name."""
     found = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
+    for task in (task for pid in pids for task in Path(f"/proc/{pid}/task").iterdir()):
         try:
             status, name = (task / "status").read_text(), (task / "comm").read_text().strip()
         except OSError:  # a thread that ended meanwhile
             continue
         lines = [line for line in status.splitlines() if "ctxt_switches" in line]
-        found[f"{task.name}:{name}"] = sum(int(line.split()[1]) for line in lines)
+        found[f"{task.parent.parent.name}/{task.name}:{name}"] = sum(
+            int(line.split()[1]) for line in lines
+        )
     return found
 
 
-def watch(pid: int, seconds: float) -> tuple[dict[str, int], list[tuple[float, str, int]]]:
-    start = previous = threads(pid)
+def watch(pids: list[int], seconds: float) -> tuple[dict[str, int], list[tuple[float, str, int]]]:
+    start = previous = threads(pids)
     began, bursts = time.monotonic(), []
     while time.monotonic() - began < seconds:
         time.sleep(0.5)
-        now = threads(pid)
+        now = threads(pids)
         for name, count in now.items():
             if count != previous.get(name, 0):
                 bursts.append(
@@ -55,25 +61,36 @@ def watch(pid: int, seconds: float) -> tuple[dict[str, int], list[tuple[float, s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=180.0)
-    seconds = parser.parse_args().seconds
+    parser.add_argument(
+        "--proxy", choices=PROXIES, help="two processes behind it (default: one, alone)"
+    )
+    options = parser.parse_args()
+    seconds = options.seconds
     root = Path(tempfile.mkdtemp(prefix="hameau-idle-pg-")) / "node"
     with pg.cluster() as cluster:
         pg.name_in_settings(root, cluster.new_database())
         node = init_node(load_settings(root, {}), "Association du quartier")
         add_member(node, "alex")
         node.close()
-        with serve(root) as served:
-            cookie = login_cookie(served.url, "alex", PASSWORD)
-            home = urllib.request.Request(
-                served.url + "/", headers={"Cookie": f"hameau_session={cookie}"}
-            )
+        with ExitStack() as stack:
+            if options.proxy:
+                front = stack.enter_context(balanced(root, 2, proxy=options.proxy))
+                url, processes = front.url, front.processes
+            else:
+                alone: Served = stack.enter_context(serve(root))
+                url, processes = alone.url, [alone]
+            cookie = login_cookie(url, "alex", PASSWORD)
+            home = urllib.request.Request(url + "/", headers={"Cookie": f"hameau_session={cookie}"})
             urllib.request.urlopen(home).read()
             time.sleep(5)  # the login's and the page's work settled
-            per_thread, bursts = watch(served.process.pid, seconds)
-    total = sum(per_thread.values())
+            pids = [process.process.pid for process in processes]
+            per_thread, bursts = watch(pids, seconds)
+    each = {
+        pid: sum(n for name, n in per_thread.items() if name.startswith(f"{pid}/")) for pid in pids
+    }
     print(json.dumps({
-        "bench": "idle_postgres", "seconds": seconds,
-        "wakeups_per_minute": round(total * 60 / seconds, 1),
+        "bench": "idle_postgres", "seconds": seconds, "proxy": options.proxy,
+        "wakeups_per_minute": {pid: round(n * 60 / seconds, 1) for pid, n in each.items()},
         "threads": {name: count for name, count in per_thread.items() if count},
         "bursts": bursts,
     }))  # fmt: skip

@@ -1,14 +1,17 @@
 """Several processes, one node (issue 17): requests/s of a member's home page and upload MB/s
-through Caddy (deploy/Caddyfile) in front of 1, 2 and 4 `hameau serve` processes on
-PostgreSQL + SeaweedFS (three volume servers, two copies), beside one process on SQLite + the
-local disk behind the same Caddy; and, as the peer, Caddy and uvicorn alone (/healthz).
+through the front shipped in deploy/ (--proxy: haproxy, the default and the one docs/scale.md
+recommends, or caddy) in front of 1, 2 and 4 `hameau serve` processes on PostgreSQL +
+SeaweedFS (three volume servers, two copies), beside one process on SQLite + the local disk
+behind the same front; and, as the peer, the front and uvicorn alone (/healthz).
 
 - Home page: `wrk` (--connections, two threads, --seconds) with a logged-in member's cookie,
-  after a warm-up; the CPU seconds the node's processes, Caddy and PostgreSQL used per
+  after a warm-up; the CPU seconds the node's processes, the front and PostgreSQL used per
   request (from /proc): what a machine with more cores can divide its work by.
-- Uploads: --uploads files of --mb MiB sent at once with curl through Caddy to the files API.
+- Uploads: --uploads files of --mb MiB sent at once with curl through the front to the files
+  API.
 
-Prints one JSON line.   .venv/bin/python bench/scale_out.py [--processes 1,2,4] [--seconds 10]
+Prints one JSON line.
+    .venv/bin/python bench/scale_out.py [--processes 1,2,4] [--seconds 10] [--proxy caddy]
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from common import read_process
 from hameau.accounts import members, tokens
 from hameau.node.db import transaction
 from tests import pg
-from tests.e2e.balanced import Balanced, balanced
+from tests.e2e.balanced import PROXIES, Balanced, balanced
 from tests.e2e.served import login_cookie
 from tests.helpers import PASSWORD, add_member, make_node
 from tests.seaweed import SECRET_KEY, seaweedfs
@@ -117,7 +120,7 @@ def figures(
         "home_rps": home["rate"],
         "home_errors": home["errors"],
         "home_cpu_ms_node": round(per_request[0], 2),
-        "home_cpu_ms_caddy_pg": round(per_request[1], 2),
+        "home_cpu_ms_proxy_pg": round(per_request[1], 2),
         "upload_mb_s": uploads(served.url, secret, big, options.uploads, options.mb, run),
         "healthz_rps": wrk(served.url + "/healthz", options.seconds, options.connections)["rate"],
     }
@@ -130,6 +133,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--uploads", type=int, default=4)
     parser.add_argument("--mb", type=int, default=16)
+    parser.add_argument("--proxy", choices=PROXIES, default="haproxy")
     options = parser.parse_args()
     counts = [int(count) for count in options.processes.split(",")]
     result: dict[str, Any] = {"bench": "scale_out", "cores": os.cpu_count(), **vars(options)}
@@ -137,13 +141,13 @@ def main() -> None:
         big = Path(folder) / "big.bin"
         big.write_bytes(os.urandom(options.mb << 20))
         secret = prepare(Path(folder) / "sqlite" / "node", {})
-        with balanced(Path(folder) / "sqlite" / "node", 1) as served:
+        with balanced(Path(folder) / "sqlite" / "node", 1, proxy=options.proxy) as served:
             result["sqlite_local_1"] = figures(served, secret, options, big, None, "sqlite")
         with seaweedfs(Path(folder) / "seaweedfs") as store:
             root = Path(folder) / "shared" / "node"
             secret = prepare(root, {"database_url": cluster.new_database(), **store.settings("b")})
             for count in counts:
-                with balanced(root, count, env=ENV) as served:
+                with balanced(root, count, env=ENV, proxy=options.proxy) as served:
                     found = figures(served, secret, options, big, cluster, f"p{count}")
                     result[f"postgres_s3_{count}"] = found
     result["load_average"] = [round(value, 2) for value in os.getloadavg()]

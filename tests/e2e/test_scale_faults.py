@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from hameau.accounts import members, tokens
 from hameau.node.blobs import load_store
 from hameau.node.db import transaction
 from tests import pg
-from tests.e2e.balanced import balanced, caddy_missing
+from tests.e2e.balanced import PROXIES, balanced, caddy_missing, proxy_missing
 from tests.e2e.served import Served, login_cookie, serve
 from tests.e2e.test_webdav import raw_put, wait_for
 from tests.helpers import PASSWORD, add_member, make_node
@@ -32,6 +33,7 @@ from tests.seaweed import ENV, Cluster, seaweedfs, settings_file
 
 pytestmark = pytest.mark.e2e
 
+FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 # The sentence of each outage, in English or in the node's default French.
 SENTENCES = {
     "database": ("cannot reach its database", "ne joint pas sa base de données"),
@@ -57,6 +59,7 @@ def node(engines: tuple[pg.Cluster, Cluster], tmp_path_factory: pytest.TempPathF
     settings = {"database_url": database.new_database(), **store.settings("faults")}
     made = make_node(root, **settings)
     add_member(made, "alex")
+    add_member(made, "sam")  # whom alex writes to
     with transaction(made.sessions) as session:
         secret = tokens.create_token(session, members.find_member(session, "alex"), "dav")[1]
     made.close()
@@ -187,17 +190,16 @@ def test_a_process_starting_while_another_takes_an_upload_leaves_it_whole(node: 
     assert node.blobs.exists(hashlib.sha256(content).hexdigest())
 
 
-def test_a_process_killed_behind_caddy_the_other_answers(node: Any) -> None:
-    """Two processes behind Caddy (deploy/Caddyfile), one SIGKILLed: every read through Caddy
-    is answered (one that finds the dead process is tried again on the other), and from then
-    on, the dead process left aside (passive checks, `fail_duration`), every upload too.
-    (Caddy 2.6 cannot send a body again: an upload that is the first request to reach the
-    dead process is answered 502, caddyserver/caddy#5454; docs/scale.md says so.)"""
+def test_a_process_killed_behind_caddy_reads_first_the_other_answers(node: Any) -> None:
+    """Caddy's smoke test (deploy/Caddyfile, the other front shipped): two processes, one
+    SIGKILLed, then reads: every read is answered (one that finds the dead process is tried
+    again on the other), and from then on, the dead process left aside (passive checks,
+    `fail_duration`), every upload too. Uploads first fail: the test below."""
     if why := caddy_missing():
         pytest.skip(why)
     content = os.urandom(100_000)
     with (
-        balanced(node.root, 2, env=ENV) as served,
+        balanced(node.root, 2, env=ENV, proxy="caddy") as served,
         httpx.Client(base_url=served.url, auth=("alex", node.secret), timeout=60) as http,
     ):
         assert http.put("/api/files/mine/behind-caddy.bin", content=content).status_code == 201
@@ -209,6 +211,69 @@ def test_a_process_killed_behind_caddy_the_other_answers(node: Any) -> None:
         for number in range(4):
             put = http.put(f"/api/files/mine/behind-caddy-{number}.txt", content=b"x")
             assert put.status_code == 201, put.text
+
+
+# Caddy 2.6 (Debian's) cannot send a body again: the known failure docs/scale.md states.
+CADDY_CANNOT = pytest.mark.xfail(
+    strict=True, reason="Caddy 2.6 cannot send a body again (caddyserver/caddy#5454): the first"
+    " upload to reach the dead process is answered 502, and the live one is then left aside"
+    " too (503 for 30 s; docs/scale.md)",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "proxy", [pytest.param(name, marks=CADDY_CANNOT if name == "caddy" else ()) for name in PROXIES]
+)
+def test_uploads_right_after_a_process_is_killed_are_all_answered(node: Any, proxy: str) -> None:
+    """Two processes behind the proxy, one SIGKILLed, then at once uploads (the API, WebDAV,
+    a chunked one) and forms posted, several in a row so that one surely goes to the dead
+    process first: every one is answered 2xx by the other, each kept once and whole, no
+    object nor name besides, and the other process serves on."""
+    if why := proxy_missing(proxy):
+        pytest.skip(why)
+    held, app = set(node.blobs.stored()), ("alex", node.secret)
+    with (
+        balanced(node.root, 2, env=ENV, proxy=proxy) as served,
+        httpx.Client(base_url=served.url, auth=app, timeout=60) as http,
+        httpx.Client(base_url=served.url, timeout=60) as browser,
+    ):
+        before = _names(http)
+        browser.cookies.set("hameau_session", login_cookie(served.url, "alex", PASSWORD))
+        token = FIELD.search(browser.get("/messages").text).group(1)  # type: ignore[union-attr]
+        doomed, survivor = served.processes
+        doomed.process.send_signal(signal.SIGKILL)
+        doomed.process.wait()
+        sent: dict[str, bytes] = {}
+        answers: list[tuple[str, int]] = []
+        for number in range(3):
+            for path, content, chunked in (
+                (f"/api/files/mine/apres-{number}.bin", os.urandom((1 << 20) + number), False),
+                (f"/dav/files/mine/apres-{number}.txt", f"Compte rendu {number}\n".encode(), False),
+                (f"/dav/files/mine/apres-{number}-flux.bin", os.urandom(300_000), True),
+            ):
+                body = iter([content[:100_000], content[100_000:]]) if chunked else content
+                answers.append((path, http.put(path, content=body).status_code))
+                sent[path] = content
+            posted = browser.post("/messages", data={
+                "csrf_token": token, "subject": f"Après l'arrêt {number}", "body": "Reçu ?",
+                "to": "sam"})  # fmt: skip
+            answers.append((f"message {number}", posted.status_code))
+        assert [answer for answer in answers if not 200 <= answer[1] < 400] == [], answers
+        if proxy == "haproxy":  # a request met the dead process (not a health check)
+            assert "process1 is DOWN, reason: Health analyze" in served.proxy.output()
+        with httpx.Client(base_url=survivor.url, auth=app, timeout=60) as direct:
+            for path, content in sent.items():
+                assert direct.get(path).content == content, path
+            assert _names(direct) == before | {path.rsplit("/", 1)[1] for path in sent}
+        inbox = browser.get("/messages").text
+        assert all(inbox.count(f"Après l&#39;arrêt {n}") == 1 for n in range(3)), inbox
+    assert set(node.blobs.stored()) == held | {hashlib.sha256(c).hexdigest() for c in sent.values()}
+
+
+def _names(http: httpx.Client) -> set[str]:
+    listing = http.get("/api/files/mine/")
+    assert listing.status_code == 200, listing.text
+    return {entry["name"] for entry in listing.json()["entries"]}
 
 
 def test_a_volume_server_lost_then_the_whole_store_down(node: Any) -> None:

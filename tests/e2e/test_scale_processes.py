@@ -1,4 +1,4 @@
-"""One node served by two `hameau serve` processes behind Caddy (deploy/Caddyfile), sharing
+"""One node served by two `hameau serve` processes behind HAProxy (deploy/haproxy.cfg), sharing
 one PostgreSQL database and one SeaweedFS store: whichever process answers, a member sees the
 same node. Each test addresses the processes directly too, to force "the other process"."""
 
@@ -23,7 +23,7 @@ from hameau.config import load_settings
 from hameau.node import once
 from hameau.node.datadir import open_node
 from hameau.node.db import transaction
-from tests.e2e.balanced import Balanced, balanced, caddy_missing
+from tests.e2e.balanced import Balanced, balanced, proxy_missing
 from tests.e2e.served import free_port, login_cookie, serve
 from tests.helpers import PASSWORD, add_member, make_node
 from tests.seaweed import SECRET_KEY, seaweedfs
@@ -40,8 +40,8 @@ LOCKINFO = (
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory, pg_cluster: Any) -> Iterator[dict[str, Any]]:
-    """The node (on PostgreSQL and SeaweedFS), two processes and Caddy; alex's app password."""
-    if why := caddy_missing():
+    """The node (on PostgreSQL and SeaweedFS), two processes and HAProxy; alex's app password."""
+    if why := proxy_missing("haproxy"):
         pytest.skip(why)
     folder = tmp_path_factory.mktemp("scale")
     url = pg_cluster.new_database("scale")
@@ -56,7 +56,7 @@ def node(tmp_path_factory: pytest.TempPathFactory, pg_cluster: Any) -> Iterator[
             secret = tokens.create_token(session, members.find_member(session, "alex"), "dav")[1]
         made.close()
         lines = [f'{key} = "{value}"' for key, value in settings.items() if key != "s3_secret_key"]
-        lines.append('forwarded_allow_ips = "127.0.0.1"')  # Caddy's X-Forwarded-For believed
+        lines.append('forwarded_allow_ips = "127.0.0.1"')  # the proxy's X-Forwarded-For believed
         # The household's AI server, down: a question is kept, its answer says the server is
         # unreachable (no model is needed to see which process found the question).
         lines.append(f'ai_backend_url = "http://127.0.0.1:{free_port()}/v1"')
@@ -78,7 +78,7 @@ def token_of(client: httpx.Client, path: str) -> str:
     return found.group(1)
 
 
-def test_a_login_on_one_process_holds_on_the_other_and_through_caddy(
+def test_a_login_on_one_process_holds_on_the_other_and_through_the_proxy(
     node: dict[str, Any],
 ) -> None:
     served: Balanced = node["served"]
@@ -93,7 +93,7 @@ def test_a_login_on_one_process_holds_on_the_other_and_through_caddy(
         forged = on_other.post("/messages", data={"csrf_token": "1~x", "subject": "x", "body": "x"})
         assert forged.status_code == 403
     with member(served.url, "alex", cookie) as through:
-        for _ in range(4):  # round robin: both processes answer, each knows the session
+        for _ in range(4):  # one after the other: both processes answer, each knows the session
             assert "Clés" in through.get("/messages").text
     assert all("GET /messages" in process.output() for process in served.processes)
 
@@ -114,6 +114,24 @@ def test_failed_logins_spread_over_the_processes_lock_the_account(node: dict[str
         refused = try_login(url, PASSWORD)  # even the right password, on either process
         assert refused.status_code == 429, refused.text
         assert int(refused.headers["retry-after"]) > 0
+
+
+def test_the_processes_believe_the_proxys_forwarded_headers_not_a_clients(
+    node: dict[str, Any],
+) -> None:
+    """A client on this machine that claims to be elsewhere, over HTTPS: the proxy sets both
+    headers, so the processes see loopback over plain HTTP (metrics open to loopback, the
+    session cookie not marked Secure), and no process logs the forged address."""
+    served: Balanced = node["served"]
+    forged = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+    with httpx.Client(base_url=served.url, headers=forged, timeout=30) as client:
+        assert client.get("/metrics").status_code == 200  # 403 for 203.0.113.9
+        logged_in = client.post("/login", data={"name": "sam", "password": PASSWORD,
+                                                "csrf_token": token_of(client, "/login")})  # fmt: skip
+        assert logged_in.status_code == 303, logged_in.text
+        cookie = logged_in.headers["set-cookie"]
+        assert "hameau_session=" in cookie and "secure" not in cookie.lower(), cookie
+    assert not any("203.0.113.9" in process.output() for process in served.processes)
 
 
 def test_a_webdav_lock_taken_on_one_process_is_kept_by_the_other(node: dict[str, Any]) -> None:
@@ -188,7 +206,7 @@ def test_events_written_at_once_through_both_processes_are_all_kept(
         assert found == {f"p{p}-{n}" for p in (0, 1) for n in range(8)}
 
 
-def test_an_upload_through_caddy_is_read_back_from_each_process(node: dict[str, Any]) -> None:
+def test_an_upload_through_the_proxy_is_read_back_from_each_process(node: dict[str, Any]) -> None:
     served: Balanced = node["served"]
     content = os.urandom(3 << 20)
     auth = ("alex", node["secret"])
