@@ -6,10 +6,10 @@ Radicale: 1, 2 and 4 `hameau serve` processes of one node on PostgreSQL, sharing
 shared by readers, alone by a writer, over the whole storage). CalDAV clients with members'
 app passwords (httpx), spread over the processes round robin, addressed directly: --writers
 members edit events (PUT), --readers others do calendar-query and sync-collection REPORTs
-(bench/calendar_work.py). Four phases of --seconds each: as fast as answered (each client's
-next request when the last is answered), writes alone, reads alone, both at once; then an
-association's day at its busiest (--association: reads and writes per second arriving at
-random, whatever the answers' pace, for --association-seconds). Meanwhile a probe in this
+(bench/calendar_work.py). Three phases of --seconds each, each client sending its next
+request when the last is answered: writes alone, reads alone, both at once; then an
+association's busiest hour (--association: reads and writes per second arriving at random
+times, whatever the answers' pace, for --association-seconds). Meanwhile a probe in this
 process takes the same lock shared every 5 ms, as a reader: how often a writer held it, and
 how long it then waited.
 
