@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hameau.ai.lending_models import DEFAULT_PER_DAY, HamletAIPolicy, HamletAIRequest, HamletAIUsage
@@ -58,15 +59,22 @@ def set_policy(
     return found
 
 
-def usage_of(db: Session, peer: HamletPeer, day: str) -> HamletAIUsage:
-    found = db.scalars(
-        select(HamletAIUsage).where(HamletAIUsage.peer_id == peer.id, HamletAIUsage.day == day)
-    ).first()
-    if found is None:
-        found = HamletAIUsage(peer_id=peer.id, day=day, requests=0, prompt_tokens=0,
-                              completion_tokens=0, cpu_seconds=0.0)  # fmt: skip
-        db.add(found)
-    return found
+def _usage_row(db: Session, peer_id: int, day: str) -> Any:
+    """An UPDATE of the peer's usage row for the day, to complete (the row made first if
+    missing, by whichever request or process counts first). Counts are added by the
+    database (`requests = requests + 1`): two processes counting at once lose neither."""
+    if db.get_bind().dialect.name == "postgresql":  # only the dialect in use is imported
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    db.execute(
+        insert(HamletAIUsage)
+        .values(peer_id=peer_id, day=day, requests=0, prompt_tokens=0, completion_tokens=0,
+                cpu_seconds=0.0)
+        .on_conflict_do_nothing(index_elements=["peer_id", "day"])
+    )  # fmt: skip
+    where = (HamletAIUsage.peer_id == peer_id, HamletAIUsage.day == day)
+    return update(HamletAIUsage).where(*where).execution_options(synchronize_session=False)
 
 
 @dataclass(frozen=True)
@@ -102,14 +110,18 @@ def admit(db: Session, peer: HamletPeer, model: str) -> None:
             model=model,
             models=", ".join(policy.models) or "-",
         )
-    usage = usage_of(db, peer, today())
-    if usage.requests >= policy.per_day:
+    counting = _usage_row(db, peer.id, today())
+    counted = db.execute(  # the limit checked in the same statement: no request past it
+        counting.where(HamletAIUsage.requests < policy.per_day).values(
+            requests=HamletAIUsage.requests + 1
+        )
+    )
+    if counted.rowcount == 0:  # type: ignore[attr-defined]
         raise TooManyRequests(
             "Your home has used its %(count)s requests for today to this home's AI; ask again"
             " tomorrow (UTC).",
             count=policy.per_day,
         )
-    usage.requests += 1
 
 
 @dataclass
@@ -137,12 +149,13 @@ def record(db: Session, lent: Lent) -> None:
             cpu_seconds=lent.cpu_seconds, duration_ms=round(lent.seconds * 1000),
         )
     )  # fmt: skip
-    peer = db.get(HamletPeer, lent.peer_id)
-    assert peer is not None
-    usage = usage_of(db, peer, today())
-    usage.prompt_tokens += lent.prompt_tokens
-    usage.completion_tokens += lent.completion_tokens
-    usage.cpu_seconds += lent.cpu_seconds
+    db.execute(
+        _usage_row(db, lent.peer_id, today()).values(
+            prompt_tokens=HamletAIUsage.prompt_tokens + lent.prompt_tokens,
+            completion_tokens=HamletAIUsage.completion_tokens + lent.completion_tokens,
+            cpu_seconds=HamletAIUsage.cpu_seconds + lent.cpu_seconds,
+        )
+    )
 
 
 def log(db: Session, peer: HamletPeer | None = None, limit: int = 50) -> list[HamletAIRequest]:
