@@ -38,7 +38,8 @@ def takes(piece: bytes | memoryview, offset: int) -> bool:
 
 class DirectWrites:
     """One upload's pieces written past the page cache, into the file at ``path`` (which its
-    writer holds open too). `write` says False when a piece must take the usual way."""
+    writer holds open too). `write` says how much it wrote: 0 when a piece must take the
+    usual way."""
 
     def __init__(self, path: str) -> None:
         self.path = path
