@@ -92,7 +92,11 @@ def test_requests_pipelined_in_one_record_are_answered_in_order(home) -> None:  
     served, secret = home
     with client(served, secret) as http:
         for name in ("first.txt", "second.txt"):
-            assert http.put(f"/api/files/mine/{name}", content=name.encode()).status_code in (200, 201, 204)
+            assert http.put(f"/api/files/mine/{name}", content=name.encode()).status_code in (
+                200,
+                201,
+                204,
+            )
     auth = f"Authorization: Bearer {secret}\r\nHost: 127.0.0.1\r\n"
     requests = (
         f"GET /api/files/mine/first.txt HTTP/1.1\r\n{auth}\r\n"
