@@ -378,7 +378,7 @@ def serve(
         app,  # type: ignore[arg-type]
         host=host,
         port=port,
-        http=buffered(guarded) if certificate else guarded,  # see tls_reads
+        http=buffered(guarded) if certificate else guarded,  # type: ignore[arg-type]  # tls_reads
         lifespan="on",  # a satellite starts its automatic sync there (see hameau.app.lifespan)
         date_header=False,
         server_header=False,
