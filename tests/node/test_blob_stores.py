@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -254,24 +255,56 @@ def _pieces(data: bytes, size: int) -> Iterator[memoryview]:
             buffer[:] = bytes(size)  # reused at once
 
 
-@pytest.mark.parametrize("head", [0, 5000], ids=["aligned", "unaligned-head"])
-def test_large_aligned_pieces_written_past_the_page_cache_come_back_exact(tmp_path: Path, head: int) -> None:  # fmt: skip
-    """Whole aligned pieces go to the disk with O_DIRECT (node/blobs/direct.py), a short
-    tail and an unaligned start through the page cache; whichever way each piece went, the
-    content and its hash are exact, and a read gets every byte."""
+def cached_bytes(path: Path) -> int:
+    """How much of ``path`` the page cache holds (util-linux `fincore`)."""
+    if shutil.which("fincore") is None:
+        pytest.skip("not run: util-linux's fincore is not installed")
+    done = subprocess.run(["fincore", "--bytes", "--raw", "--noheadings", "--output", "RES",
+                           str(path)], capture_output=True, text=True, check=True)  # fmt: skip
+    return int(done.stdout.split()[0])
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    ["aligned", "unaligned-start", "bytes"],
+)
+def test_large_content_goes_past_the_page_cache_and_comes_back_exact(tmp_path: Path, pieces: str) -> None:  # fmt: skip
+    """Past its first MiB a content is written past the page cache (node/blobs/direct.py):
+    from the caller's buffer when it is aligned (the socket's ring), else through a staging
+    buffer (pieces of odd sizes, an unaligned start, `bytes`); the content and its hash are
+    exact, a read gets every byte, and the page cache holds little of it."""
     from hameau.node.blobs.local import LocalBlobStore
 
-    store, data = LocalBlobStore(tmp_path / "blobs"), os.urandom(head + (6 << 20) + 123)
+    store, data = LocalBlobStore(tmp_path / "blobs"), os.urandom((12 << 20) + 123)
     with store.writer() as writer:
-        if head:
-            writer.write(data[:head])
-        for view in _pieces(data[head:], 1 << 20):
-            writer.write(view)
+        if pieces == "aligned":
+            for view in _pieces(data, 1 << 20):
+                writer.write(view)
+        elif pieces == "unaligned-start":
+            writer.write(data[:5000])
+            for view in _pieces(data[5000:], 1 << 20):
+                writer.write(view)
+        else:
+            for start in range(0, len(data), 70001):
+                writer.write(data[start : start + 70001])
         digest = writer.commit()
-    assert writer._direct.used is (head == 0)  # an unaligned start keeps every piece cached
     assert digest == hashlib.sha256(data).hexdigest()
+    assert cached_bytes(store.path(digest)) <= 2 << 20  # through the cache: all 12 MiB
     with store.open_verified(digest) as reader:
         assert reader.read() == data
+
+
+def test_content_kept_mid_way_holds_every_byte_written(tmp_path: Path) -> None:
+    """A transfer cut short keeps what was written so far (moving/stream.py), staging
+    buffer included."""
+    from hameau.node.blobs.local import LocalBlobStore
+
+    store, data = LocalBlobStore(tmp_path / "blobs"), os.urandom((3 << 20) + 777)
+    writer = store.writer()
+    for start in range(0, len(data), 70001):
+        writer.write(data[start : start + 70001])
+    assert writer.keep(tmp_path / "partial") == len(data)
+    assert (tmp_path / "partial").read_bytes() == data
 
 
 def test_a_full_disk_under_direct_writes_is_a_507_and_leaves_nothing(tmp_path: Path) -> None:

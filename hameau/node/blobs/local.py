@@ -27,7 +27,7 @@ from hameau.node.blobs.base import (
     hash_file,
     is_digest,
 )
-from hameau.node.blobs.direct import DirectWrites, takes, write_at
+from hameau.node.blobs.direct import ALIGN, STAGE_FROM, DirectWrites
 from hameau.node.blobs.spool import SpoolWriter
 from hameau.node.blobs.verified import VerifiedReader, _identity
 from hameau.node.group import GroupSync
@@ -78,22 +78,30 @@ class LocalWriter(SpoolWriter):
         self._direct = DirectWrites(str(self._temp))
 
     def _put(self, chunk: bytes | memoryview) -> None:
-        """A large aligned piece straight to the disk (`blobs.direct`), others through the
-        page cache."""
-        direct, descriptor = self._direct, self._file.fileno()
-        if direct.usable and takes(chunk, self.size):
-            if not direct.used:
-                self._file.flush()  # what the file object holds goes first, at its place
-            done = direct.write(chunk, self.size)  # type: ignore[arg-type]
-            if done == len(chunk):
-                return
-            if direct.used:  # the rest (a disk filling up) meets its error the usual way
-                write_at(descriptor, memoryview(chunk)[done:], self.size + done)
-                return
-        if direct.used:  # the file object's position is behind the direct writes
-            write_at(descriptor, chunk, self.size)
-        else:
+        """Past `STAGE_FROM` bytes, the content goes past the page cache (`blobs.direct`),
+        from the next aligned place on; before, through the page cache."""
+        direct = self._direct
+        if direct.staging:
+            direct.add(chunk, self._file.fileno())
+            return
+        gap = -self.size % ALIGN  # bytes to the next aligned place, through the page cache
+        if not direct.usable or self.size + len(chunk) < STAGE_FROM or len(chunk) <= gap:
             self._file.write(chunk)
+            return
+        with memoryview(chunk) as view, view[:gap] as start, view[gap:] as rest:
+            self._file.write(start)
+            self._file.flush()  # the file object is not written again: the rest is `direct`'s
+            direct.start(self.size + gap)
+            direct.add(rest, self._file.fileno())
+
+    def _all_in_file(self) -> None:
+        """What the staging buffer still holds, into the file."""
+        if self._direct.staging:
+            self._direct.finish(self._file.fileno())
+
+    def abort(self) -> None:
+        self._direct.release()
+        super().abort()
 
     def _written(self) -> None:
         """Every `WRITEBACK_STEP` bytes, start writing the step out: the fsync at the end
@@ -117,6 +125,7 @@ class LocalWriter(SpoolWriter):
         ``later``, the content is only hashed and closed; `LocalBlobStore.settle` makes a
         batch of such writes durable and puts them in place together."""
         digest = self._hashed(expect)
+        self._all_in_file()
         self._file.flush()
         if later:
             _start_writeback(self._file.fileno())  # under way by the time `settle` syncs
@@ -136,10 +145,12 @@ class LocalWriter(SpoolWriter):
 
     def descriptor(self) -> int:
         assert self._file is not None
+        self._all_in_file()
         return self._file.fileno()
 
     def close_file(self) -> None:
         assert self._file is not None
+        self._all_in_file()
         self._file.close()
         self._file = None
 
@@ -147,6 +158,7 @@ class LocalWriter(SpoolWriter):
         """Stop, and keep the bytes written so far at ``path`` (a transfer cut short goes on
         from them; OSError if ``path`` is on another filesystem); returns how many."""
         assert self._file is not None
+        self._all_in_file()
         self._file.close()
         self._file = None
         os.replace(self._temp, path)
