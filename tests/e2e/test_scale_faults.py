@@ -134,6 +134,26 @@ def test_postgresql_restarted_every_door_says_503_then_serves_again(node: Any) -
         assert "Traceback" not in served.output()
 
 
+def test_postgresql_stopped_behind_haproxy_every_door_says_the_nodes_503(node: Any) -> None:
+    """Two processes behind the shipped HAProxy: while PostgreSQL is down every door answers
+    the node's own 503 (its sentence, Retry-After), not HAProxy's page, and neither process
+    is left aside for it; once PostgreSQL is back, both serve again through HAProxy."""
+    if why := proxy_missing("haproxy"):
+        pytest.skip(why)
+    with balanced(node.root, 2, env=ENV, proxy="haproxy") as served:
+        cookie = login_cookie(served.url, "alex", PASSWORD)
+        node.database.pg_ctl("-m", "fast", "stop")
+        try:
+            for _ in range(2):  # round the two processes
+                assert_unavailable(doors(served, node, cookie), "database")  # type: ignore[arg-type]
+        finally:
+            node.database.start()
+        for _ in range(2):
+            again = doors(served, node, cookie)  # type: ignore[arg-type]
+            assert again["page"].status_code == 200
+            assert again["dav read"].status_code == 207
+
+
 def test_a_process_killed_mid_upload_leaves_nothing_and_the_other_serves(node: Any) -> None:
     """Two `hameau serve` on the same settings; one SIGKILLed while a large upload comes in
     through the API and another through WebDAV: no row, no object, `hameau check` clean, and
