@@ -16,10 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hameau.accounts import members, tokens
-from hameau.node.db import transaction
 from tests.e2e.served import Served, serve
-from tests.helpers import add_member, make_node
+from tests.e2e.test_socket_body import new_node
 
 pytestmark = pytest.mark.e2e
 
@@ -27,11 +25,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, str]]:
     root = tmp_path_factory.mktemp("tls-reads") / "node"
-    node = make_node(root)
-    add_member(node, "alex")
-    with transaction(node.sessions) as session:
-        secret = tokens.create_token(session, members.find_member(session, "alex"), "t")[1]
-    node.close()
+    secret, _ = new_node(root)
     with serve(root, tls=True) as served:
         yield served, secret
 
