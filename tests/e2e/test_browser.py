@@ -172,3 +172,32 @@ def test_files_upload_with_progress_and_notes_that_save_themselves(
         page.goto(node.url + "/search?q=radis")
         assert page.locator("ul.hits a:has-text('Semis')").count() == 1
         page.close()
+
+
+def test_a_note_typed_before_its_script_ran_is_saved_all_the_same(
+    tmp_path: Path, browser: Any
+) -> None:
+    """On a slow device the text can be typed before notes.js runs; no input event is heard
+    then, and the note must not stay unsaved (the CI saw this race once under load)."""
+    root = household(tmp_path / "home")
+    with serve(root) as node:
+        page = log_in_page(browser, node.url, "alex")
+        held: list[Any] = []
+        page.route("**/static/notes.js*", lambda route: held.append(route))
+        page.goto(node.url + "/notes")
+        page.click("button:has-text('Nouvelle note')")
+        page.fill("textarea[name=text]", "Typed before the script")
+        for _ in range(200):  # the route's handler is called while Playwright waits
+            if held:
+                break
+            page.wait_for_timeout(50)
+        assert held, "the note page did not ask for its script"
+        assert page.locator("#status").inner_text() == ""
+        held[0].continue_()
+        page.wait_for_function(
+            "() => document.getElementById('status').textContent === 'Enregistré.'"
+        )
+        page.unroute("**/static/notes.js*")
+        page.reload()
+        assert page.locator("textarea[name=text]").input_value() == "Typed before the script"
+        page.close()

@@ -36,6 +36,9 @@
   }
   function schedule(delay) { clearTimeout(timer); timer = setTimeout(save, delay); }
   area.addEventListener("input", function () { schedule(800); });
+  /* Text typed before this script ran (a slow device) or put back by the browser on going
+     back to the page fired no event here: it is saved all the same. */
+  if (area.value !== area.defaultValue) schedule(800);
   /* Logging out (idle, or switching person): save what was typed now, then let go. */
   document.addEventListener("hameau:leaving", function (event) {
     if (!timer && !sending) return;
