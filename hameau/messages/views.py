@@ -120,12 +120,16 @@ async def reply(
 
 
 @router.get("/messages/{thread_id}/events")
-async def events(request: Request, db: DB, visitor: MemberVisitor, thread_id: int) -> Response:
-    """New messages of the conversation as server-sent events, while the page stays open."""
+async def events(
+    request: Request, db: DB, visitor: MemberVisitor, thread_id: int, after: int = 0
+) -> Response:
+    """New messages of the conversation as server-sent events, while the page stays open:
+    those after ``after`` (the last one the page shows), or after the browser's
+    `Last-Event-ID` when it reconnects."""
     member = member_of(visitor)
     thread = threads.get(db, member, thread_id)
     resume_from = request.headers.get("last-event-id", "")
-    last = int(resume_from) if resume_from.isdigit() else 0
+    last = int(resume_from) if resume_from.isdigit() else max(after, 0)
     bus = request.app.state.bus
     sessions = request.app.state.node.sessions
     queue = bus.listen(thread.id)

@@ -66,3 +66,42 @@ def test_a_reply_reaches_the_open_conversation_at_once(tmp_path: Path) -> None:
         reader.join(15)
         assert len(received) == 2, received
         assert "On mange" in received[0] and "Oui, 20 h !" in received[1]
+
+
+def test_an_opened_conversation_streams_only_what_its_page_does_not_show(tmp_path: Path) -> None:
+    """The page names its last message in its events' address: a long conversation is not
+    sent again over the stream each time it is opened, and a reply posted between the page
+    and the stream's start still arrives."""
+    node = make_node(tmp_path / "n")
+    add_member(node, "alex")
+    add_member(node, "sam")
+    node.close()
+    with serve(tmp_path / "n") as served:
+        alex = httpx.Client(
+            base_url=served.url,
+            cookies={"hameau_session": login_cookie(served.url, "alex", PASSWORD)},
+        )
+        token = re.search(r'name="csrf_token" value="([^"]+)"', alex.get("/messages").text)
+        assert token is not None
+        thread = alex.post(
+            "/messages",
+            data={
+                "csrf_token": token.group(1),
+                "subject": "Courses",
+                "body": "Du pain",
+                "to": "sam",
+            },
+        ).headers["location"]
+        for body in ("Des œufs", "Du lait"):
+            alex.post(thread, data={"csrf_token": token.group(1), "body": body})
+        page = alex.get(thread).text
+        address = re.search(r'data-events="([^"]+)"', page)
+        assert address is not None and "after=" in address.group(1)
+        alex.post(thread, data={"csrf_token": token.group(1), "body": "Et du beurre"})
+        received: list[str] = []
+        with alex.stream("GET", address.group(1).replace("&amp;", "&"), timeout=20) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data:"):
+                    received.append(line)
+                    break
+        assert len(received) == 1 and "Et du beurre" in received[0], received
