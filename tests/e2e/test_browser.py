@@ -201,3 +201,38 @@ def test_a_note_typed_before_its_script_ran_is_saved_all_the_same(
         page.reload()
         assert page.locator("textarea[name=text]").input_value() == "Typed before the script"
         page.close()
+
+
+def test_going_back_to_a_note_never_saves_an_older_text_over_newer_edits(
+    tmp_path: Path, browser: Any
+) -> None:
+    """Back to a note's page after it changed elsewhere: the page shows the newer text, and
+    nothing the browser kept of the older one is saved over it."""
+    root = household(tmp_path / "home")
+    with serve(root) as node:
+        page = log_in_page(browser, node.url, "alex")
+        page.goto(node.url + "/notes")
+        page.click("button:has-text('Nouvelle note')")
+        address = page.url
+        page.fill("textarea[name=text]", "Liste : pain")
+        page.wait_for_function(
+            "() => document.getElementById('status').textContent === 'Enregistré.'"
+        )
+        page.goto(node.url + "/notes")
+        api = address.replace("/notes/", "/api/notes/")
+        token = page.evaluate(
+            '() => document.body.getAttribute(\'hx-headers\').match(/"X-CSRF-Token": "([^"]+)"/)[1]'
+        )
+        note = page.request.get(api).json()
+        changed = page.request.put(
+            api,
+            data={"base": note["revision"], "text": "Liste : pain, lait"},
+            headers={"X-CSRF-Token": token},
+        )
+        assert changed.ok, changed.text()
+        page.go_back()
+        page.wait_for_url(address)
+        assert page.locator("textarea[name=text]").input_value() == "Liste : pain, lait"
+        page.wait_for_timeout(2000)  # past the autosave's delay
+        assert page.request.get(api).json()["text"] == "Liste : pain, lait"
+        page.close()

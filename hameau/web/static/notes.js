@@ -36,8 +36,9 @@
   }
   function schedule(delay) { clearTimeout(timer); timer = setTimeout(save, delay); }
   area.addEventListener("input", function () { schedule(800); });
-  /* Text typed before this script ran (a slow device) or put back by the browser on going
-     back to the page fired no event here: it is saved all the same. */
+  /* Text typed before this script ran (a slow device) fired no event here: it is saved all
+     the same. (The form has autocomplete="off": a browser going back to the page does not
+     put an older text back, which would be saved over newer edits.) */
   if (area.value !== area.defaultValue) schedule(800);
   /* Logging out (idle, or switching person): save what was typed now, then let go. */
   document.addEventListener("hameau:leaving", function (event) {
