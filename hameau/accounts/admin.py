@@ -16,6 +16,7 @@ from hameau.accounts.models import DEVICE_KINDS, Member
 from hameau.errors import N_, BadRequest, Conflict, HameauError
 from hameau.node.db import utcnow
 from hameau.web.auth import DB, AdminVisitor, set_device_cookie
+from hameau.web.openapi import RowId
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -81,7 +82,7 @@ def _active_admins(db: Session) -> int:
 
 
 @router.post("/members/{member_id}/disable")
-async def disable_member(db: DB, visitor: AdminVisitor, member_id: int) -> Response:
+async def disable_member(db: DB, visitor: AdminVisitor, member_id: RowId) -> Response:
     member = members.get_member(db, member_id)
     if member.is_admin and member.active and _active_admins(db) <= 1:
         raise Conflict("The home server's last admin cannot be disabled; make another admin first.")
@@ -90,14 +91,14 @@ async def disable_member(db: DB, visitor: AdminVisitor, member_id: int) -> Respo
 
 
 @router.post("/members/{member_id}/enable")
-async def enable_member(db: DB, visitor: AdminVisitor, member_id: int) -> Response:
+async def enable_member(db: DB, visitor: AdminVisitor, member_id: RowId) -> Response:
     members.set_disabled(db, members.get_member(db, member_id), False)
     return RedirectResponse("/admin/members?done=enabled", status_code=303)
 
 
 @router.post("/members/{member_id}/quota")
 async def set_quota(
-    db: DB, visitor: AdminVisitor, member_id: int, quota_mb: Annotated[int, Form()]
+    db: DB, visitor: AdminVisitor, member_id: RowId, quota_mb: Annotated[int, Form()]
 ) -> Response:
     members.set_quota(members.get_member(db, member_id), quota_mb)
     return RedirectResponse("/admin/members?done=quota", status_code=303)
@@ -152,7 +153,7 @@ async def enrol_this_browser(
     request: Request,
     db: DB,
     visitor: AdminVisitor,
-    device_id: int,
+    device_id: RowId,
     replace: Annotated[bool, Form()] = False,
 ) -> Response:
     """Enrols the admin's browser; if another holds the device, only once the admin said so."""
@@ -167,7 +168,7 @@ async def enrol_this_browser(
 
 @router.post("/devices/{device_id}/link")
 async def enrolment_link(
-    request: Request, db: DB, visitor: AdminVisitor, device_id: int
+    request: Request, db: DB, visitor: AdminVisitor, device_id: RowId
 ) -> Response:
     device = devices.get_device(db, device_id)
     code = devices.create_enrol_code(device)
@@ -176,6 +177,6 @@ async def enrolment_link(
 
 
 @router.post("/devices/{device_id}/retire")
-async def retire_device(db: DB, visitor: AdminVisitor, device_id: int) -> Response:
+async def retire_device(db: DB, visitor: AdminVisitor, device_id: RowId) -> Response:
     devices.retire(devices.get_device(db, device_id))
     return RedirectResponse("/admin/devices?done=retired", status_code=303)

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from hameau.accounts.models import AppToken, LoginSession, Member
 from hameau.accounts.secrets import MIN_PASSWORD_LENGTH, hash_password, verify_password
-from hameau.errors import BadRequest, Conflict, NotFound, Unauthorized
+from hameau.errors import N_, BadRequest, Conflict, NotFound, Unauthorized
 from hameau.node.db import utcnow
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{1,39}$")
@@ -17,6 +17,8 @@ LOCALES = ("fr", "en")
 
 
 RESERVED = ("household", "shared", "mine")  # names of shared spaces and calendars
+QUOTA_MB_MOST = 1024 * 1024 * 1024  # a pebibyte: more than any node holds
+QUOTA_RANGE = N_("A quota is a number of megabytes between 0 and 1,073,741,824.")
 
 
 def check_name(name: str) -> str:
@@ -54,6 +56,8 @@ def add_member(
 ) -> Member:
     name = check_name(name)
     check_password(password)
+    if not 0 <= quota_bytes <= QUOTA_MB_MOST << 20:
+        raise BadRequest(QUOTA_RANGE)
     if session.scalar(select(Member.id).where(Member.name == name)) is not None:
         raise Conflict("A member named '%(name)s' already exists.", name=name)
     display = (display_name or "").strip() or name.capitalize()
@@ -131,8 +135,8 @@ def set_disabled(session: Session, member: Member, disabled: bool) -> None:
 
 
 def set_quota(member: Member, quota_mb: int) -> None:
-    if quota_mb < 0 or quota_mb > 1024 * 1024 * 1024:
-        raise BadRequest("A quota is a number of megabytes between 0 and 1,073,741,824.")
+    if not 0 <= quota_mb <= QUOTA_MB_MOST:
+        raise BadRequest(QUOTA_RANGE)
     member.quota_bytes = quota_mb * 1024 * 1024
 
 

@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from hameau.accounts import admin, agents, login, members, sessions, tokens, workspace
 from hameau.errors import N_, BadRequest, HameauError
 from hameau.web.auth import DB, MemberVisitor, Visitor, member_of
+from hameau.web.openapi import RowId
 
 router = APIRouter(include_in_schema=False)
 router.include_router(admin.router)
@@ -116,7 +117,7 @@ async def sessions_page(request: Request, db: DB, visitor: MemberVisitor) -> Res
 
 @router.post("/account/sessions/{session_id}/revoke")
 async def revoke_session(
-    request: Request, db: DB, visitor: MemberVisitor, session_id: int
+    request: Request, db: DB, visitor: MemberVisitor, session_id: RowId
 ) -> Response:
     ended = sessions.revoke_for_member(db, member_of(visitor), session_id)
     if visitor.login is not None and ended.id == visitor.login.id:
@@ -146,6 +147,6 @@ async def create_token(
 
 
 @router.post("/account/tokens/{token_id}/revoke")
-async def revoke_token(db: DB, visitor: MemberVisitor, token_id: int) -> Response:
+async def revoke_token(db: DB, visitor: MemberVisitor, token_id: RowId) -> Response:
     tokens.revoke_token(db, token_id, member=member_of(visitor))
     return RedirectResponse("/account/tokens?done=token-revoked", status_code=303)

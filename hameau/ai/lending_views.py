@@ -17,6 +17,7 @@ from hameau.errors import N_, NotFound
 from hameau.hamlet import service
 from hameau.hamlet.models import HamletPeer
 from hameau.web.auth import DB, AdminVisitor
+from hameau.web.openapi import RowId
 
 router = APIRouter(prefix="/hamlet/ai", include_in_schema=False)
 
@@ -46,7 +47,7 @@ async def set_lending(
     request: Request,
     db: DB,
     visitor: AdminVisitor,
-    peer_id: int,
+    peer_id: RowId,
     per_day: Annotated[int, Form(ge=0, le=100_000)],
     models: Annotated[list[str], Form(max_length=50)] = [],  # noqa: B006 (FastAPI's form list)
     open_: Annotated[str, Form(alias="open")] = "",

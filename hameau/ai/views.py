@@ -32,6 +32,7 @@ from hameau.errors import N_, HameauError
 from hameau.search import passages
 from hameau.search.index import Hit
 from hameau.web.auth import DB, MemberVisitor, member_of
+from hameau.web.openapi import RowId
 
 router = APIRouter(prefix="/ai", include_in_schema=False)
 
@@ -180,7 +181,7 @@ async def history_page(request: Request, db: DB, visitor: MemberVisitor) -> Resp
 
 
 @router.post("/history/{query_id}/delete")
-async def forget_one(db: DB, visitor: MemberVisitor, query_id: int) -> Response:
+async def forget_one(db: DB, visitor: MemberVisitor, query_id: RowId) -> Response:
     history.forget(db, member_of(visitor).id, query_id)
     return RedirectResponse("/ai/history", status_code=303)
 

@@ -19,7 +19,7 @@ from hameau.compute import jobs, provider
 from hameau.compute.errors import JobNotFound, JobRefused
 from hameau.errors import N_, HameauError
 from hameau.web.auth import DB, MemberVisitor, member_of
-from hameau.web.openapi import errors
+from hameau.web.openapi import RowId, errors
 
 router = APIRouter(prefix="/compute", include_in_schema=False)
 
@@ -119,7 +119,7 @@ async def submit(request: Request, db: DB, visitor: MemberVisitor) -> Response:
 
 @router.get("/jobs/{job}/outputs/{digest}", responses=errors(403, 404, 409))
 async def download(
-    db: DB, visitor: MemberVisitor, job: int, digest: str, request: Request
+    db: DB, visitor: MemberVisitor, job: RowId, digest: str, request: Request
 ) -> Response:
     """One verified output of the member's job."""
     found = jobs.find(db, member_of(visitor), str(job))

@@ -13,6 +13,7 @@ from hameau.errors import N_
 from hameau.files import purge
 from hameau.web.auth import DB, AdminVisitor
 from hameau.web.metrics import LOW_SPACE, disk_spaces
+from hameau.web.openapi import RowId
 
 router = APIRouter(prefix="/admin/space", include_in_schema=False)
 
@@ -46,7 +47,9 @@ async def purge_household_trash(request: Request, db: DB, visitor: AdminVisitor)
 
 
 @router.post("/{member_id}/trash")
-async def purge_trash(request: Request, db: DB, visitor: AdminVisitor, member_id: int) -> Response:
+async def purge_trash(
+    request: Request, db: DB, visitor: AdminVisitor, member_id: RowId
+) -> Response:
     member = members.get_member(db, member_id)
     purge.purge_trash(db, member.id, request.app.state.node.blobs)
     return RedirectResponse("/admin/space?done=trash", status_code=303)
@@ -54,7 +57,7 @@ async def purge_trash(request: Request, db: DB, visitor: AdminVisitor, member_id
 
 @router.post("/{member_id}/versions")
 async def purge_versions(
-    request: Request, db: DB, visitor: AdminVisitor, member_id: int
+    request: Request, db: DB, visitor: AdminVisitor, member_id: RowId
 ) -> Response:
     member = members.get_member(db, member_id)
     purge.purge_versions(db, member.id, request.app.state.node.blobs)

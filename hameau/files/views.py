@@ -112,7 +112,7 @@ async def trash_page(request: Request, db: DB, visitor: MemberVisitor) -> Respon
 
 
 @router.post("/trash/{entry_id}/restore")
-async def restore(request: Request, db: DB, visitor: MemberVisitor, entry_id: int) -> Response:
+async def restore(request: Request, db: DB, visitor: MemberVisitor, entry_id: RowId) -> Response:
     member = member_of(visitor)
     entry = files.restore(db, member, entry_id)
     files.reindex(db, entry, request.app.state.node.blobs)
@@ -121,7 +121,7 @@ async def restore(request: Request, db: DB, visitor: MemberVisitor, entry_id: in
 
 @router.post("/trash/{entry_id}/delete")
 async def delete_for_good(
-    request: Request, db: DB, visitor: MemberVisitor, entry_id: int
+    request: Request, db: DB, visitor: MemberVisitor, entry_id: RowId
 ) -> Response:
     purge.delete_for_good(db, member_of(visitor), entry_id, request.app.state.node.blobs)
     return RedirectResponse("/files/trash?done=purged", status_code=303)
@@ -395,7 +395,7 @@ async def share(
 
 @router.post("/unshare/{share_id}")
 async def unshare(
-    db: DB, visitor: MemberVisitor, share_id: int,
+    db: DB, visitor: MemberVisitor, share_id: RowId,
     space: Annotated[str, Form(max_length=20)], path: Annotated[str, Form(max_length=4000)],
 ) -> Response:  # fmt: skip
     shares.unshare(db, member_of(visitor), share_id)

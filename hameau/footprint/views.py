@@ -22,6 +22,7 @@ from hameau.footprint.factors import load
 from hameau.footprint.figures import Figure
 from hameau.footprint.model import Scenario
 from hameau.web.auth import DB, AdminVisitor, MemberVisitor, member_of
+from hameau.web.openapi import RowId
 
 router = APIRouter(prefix="/footprint", include_in_schema=False)
 
@@ -166,7 +167,7 @@ def _refused(request: Request, db: Session, failure: HameauError) -> Response:
 
 @router.post("/household/devices/{device_id}")
 async def set_device(
-    request: Request, db: DB, visitor: AdminVisitor, device_id: int,
+    request: Request, db: DB, visitor: AdminVisitor, device_id: RowId,
     kind: Annotated[str, Form(max_length=20)], usage: Annotated[str, Form(max_length=10)],
     owner: Annotated[int | None, Form()] = None,
     acquired: Annotated[str, Form(max_length=10)] = "",

@@ -21,6 +21,7 @@ from hameau.hamlet import client, health, pairing, service
 from hameau.hamlet.errors import PeerNotFound
 from hameau.hamlet.models import HamletPeer
 from hameau.web.auth import DB, AdminVisitor
+from hameau.web.openapi import RowId
 
 router = APIRouter(prefix="/hamlet", include_in_schema=False)
 
@@ -138,7 +139,7 @@ async def join(
 
 
 @router.post("/peers/{peer_id}/check")
-async def check_now(request: Request, db: DB, visitor: AdminVisitor, peer_id: int) -> Response:
+async def check_now(request: Request, db: DB, visitor: AdminVisitor, peer_id: RowId) -> Response:
     """A signed ping, tried even while the peer is left alone after a failure."""
     peer = _active(db, peer_id)
     db.commit()  # no write lock held while the peer answers
@@ -158,13 +159,13 @@ async def check_now(request: Request, db: DB, visitor: AdminVisitor, peer_id: in
 
 
 @router.get("/peers/{peer_id}/leave")
-async def leave_page(request: Request, db: DB, visitor: AdminVisitor, peer_id: int) -> Response:
+async def leave_page(request: Request, db: DB, visitor: AdminVisitor, peer_id: RowId) -> Response:
     """The confirmation step: leaving is at once, and only a new pairing undoes it."""
     context = {"title": N_("Leave a home"), "peer": _active(db, peer_id)}
     return request.app.state.pages.render(request, "hamlet/leave.html", context)
 
 
 @router.post("/peers/{peer_id}/leave")
-async def leave(db: DB, visitor: AdminVisitor, peer_id: int) -> Response:
+async def leave(db: DB, visitor: AdminVisitor, peer_id: RowId) -> Response:
     service.leave(db, _active(db, peer_id))
     return RedirectResponse("/hamlet?done=left", status_code=303)

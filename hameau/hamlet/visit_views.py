@@ -24,7 +24,7 @@ from hameau.hamlet.api import SignedPeer, _answer
 from hameau.hamlet.errors import VisitRefused
 from hameau.web.auth import DB, MemberVisitor, member_of
 from hameau.web.middleware import CSP
-from hameau.web.openapi import errors
+from hameau.web.openapi import RowId, errors
 
 # The provider (Authlib, joserfc) loads at the first visit's request, not at start: the node
 # attaches this module's sessions section at start (tests/e2e/test_idle_memory.py).
@@ -194,7 +194,7 @@ async def jwks(request: Request) -> Response:
 
 
 @router.post("/account/visits/{visit_id}/end")
-async def end_visit(db: DB, visitor: MemberVisitor, visit_id: int) -> Response:
+async def end_visit(db: DB, visitor: MemberVisitor, visit_id: RowId) -> Response:
     """The member ends one of their visits, from anywhere: its next request is refused."""
     visits.end_for_member(db, member_of(visitor), visit_id)
     return RedirectResponse("/account/sessions?done=revoked", status_code=303)  # shown ended

@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Query
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
@@ -14,6 +14,10 @@ from hameau.accounts import members, workspace
 from hameau.errors import N_
 from hameau.messages import service as threads
 from hameau.web.auth import DB, MemberVisitor, member_of
+from hameau.web.openapi import RowId
+
+# The last message a conversation's page shows: its live stream starts after it.
+Shown = Annotated[int, Query(ge=0, le=2**63 - 1)]
 
 router = APIRouter(include_in_schema=False)
 NEW = "new"  # the draft place of a conversation not started yet
@@ -67,7 +71,7 @@ async def start(
 
 @router.get("/messages/{thread_id}")
 async def conversation(
-    request: Request, db: DB, visitor: MemberVisitor, thread_id: int
+    request: Request, db: DB, visitor: MemberVisitor, thread_id: RowId
 ) -> Response:
     member = member_of(visitor)
     thread = threads.get(db, member, thread_id)
@@ -93,7 +97,7 @@ async def conversation(
 
 @router.post("/messages/{thread_id}/draft")
 async def keep_reply_draft(
-    db: DB, visitor: MemberVisitor, thread_id: int,
+    db: DB, visitor: MemberVisitor, thread_id: RowId,
     body: Annotated[str, Form(max_length=threads.MAX_BODY * 2)] = "",
     back: Annotated[bool, Form()] = False,
 ) -> Response:  # fmt: skip
@@ -106,7 +110,7 @@ async def keep_reply_draft(
 
 @router.post("/messages/{thread_id}")
 async def reply(
-    request: Request, db: DB, visitor: MemberVisitor, thread_id: int,
+    request: Request, db: DB, visitor: MemberVisitor, thread_id: RowId,
     body: Annotated[str, Form(max_length=threads.MAX_BODY * 2)],
 ) -> Response:  # fmt: skip
     thread = threads.get(db, member_of(visitor), thread_id)
@@ -121,7 +125,7 @@ async def reply(
 
 @router.get("/messages/{thread_id}/events")
 async def events(
-    request: Request, db: DB, visitor: MemberVisitor, thread_id: int, after: int = 0
+    request: Request, db: DB, visitor: MemberVisitor, thread_id: RowId, after: Shown = 0
 ) -> Response:
     """New messages of the conversation as server-sent events, while the page stays open:
     those after ``after`` (the last one the page shows), or after the browser's
@@ -129,7 +133,7 @@ async def events(
     member = member_of(visitor)
     thread = threads.get(db, member, thread_id)
     resume_from = request.headers.get("last-event-id", "")
-    last = int(resume_from) if resume_from.isdigit() else max(after, 0)
+    last = int(resume_from) if resume_from.isdigit() and len(resume_from) < 19 else after
     bus = request.app.state.bus
     sessions = request.app.state.node.sessions
     queue = bus.listen(thread.id)

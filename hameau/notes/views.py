@@ -46,7 +46,7 @@ async def new_note(db: DB, visitor: MemberVisitor) -> Response:
 
 
 @router.get("/notes/{note_id}")
-async def editor(request: Request, db: DB, visitor: MemberVisitor, note_id: int) -> Response:
+async def editor(request: Request, db: DB, visitor: MemberVisitor, note_id: RowId) -> Response:
     note = notes.get(db, member_of(visitor), note_id)
     text = notes.text_of(db, note)
     if visitor.login is not None:
@@ -64,7 +64,7 @@ async def editor(request: Request, db: DB, visitor: MemberVisitor, note_id: int)
 
 @router.post("/notes/{note_id}")
 async def save_form(
-    db: DB, visitor: MemberVisitor, note_id: int,
+    db: DB, visitor: MemberVisitor, note_id: RowId,
     text: Annotated[str, Form(max_length=notes.MAX_NOTE)],
     base: Annotated[int, Form(ge=0)],
 ) -> Response:  # fmt: skip
@@ -75,7 +75,7 @@ async def save_form(
 
 
 @router.post("/notes/{note_id}/delete")
-async def delete(db: DB, visitor: MemberVisitor, note_id: int) -> Response:
+async def delete(db: DB, visitor: MemberVisitor, note_id: RowId) -> Response:
     member = member_of(visitor)
     notes.delete(db, member, notes.get(db, member, note_id))
     return RedirectResponse("/notes", status_code=303)

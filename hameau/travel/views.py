@@ -19,6 +19,7 @@ from hameau.files import service as files
 from hameau.travel import satellite as record
 from hameau.travel.api import revoke_satellite
 from hameau.web.auth import DB, MemberVisitor, member_of
+from hameau.web.openapi import RowId
 
 router = APIRouter(prefix="/travel", include_in_schema=False)
 
@@ -95,7 +96,7 @@ def _valid(text: str) -> bool:
 
 
 @router.post("/satellites/{device_id}/revoke")
-async def revoke(db: DB, visitor: MemberVisitor, device_id: int) -> Response:
+async def revoke(db: DB, visitor: MemberVisitor, device_id: RowId) -> Response:
     member = member_of(visitor)
     token = db.scalar(
         select(AppToken).where(AppToken.device_id == device_id, AppToken.member_id == member.id)

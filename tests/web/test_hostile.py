@@ -109,6 +109,26 @@ def test_bad_member_names_are_refused_with_a_sentence(node: Node) -> None:
     assert _count(node, Member) == 1
 
 
+def test_numbers_past_the_databases_range_in_forms_get_a_sentence(node: Node) -> None:
+    """SQLite cannot be handed an integer past 2**63: such a number in a form is refused in
+    words before it reaches the database, and nothing is made."""
+    add_member(node, "camille", admin=True)
+    client = browser(node)
+    log_in(client, "camille")
+    token = csrf(client.get("/admin/members").text)
+    for quota in (str(2**64), str(2**63), "-3"):
+        page = client.post(
+            "/admin/members",
+            data={"name": "zoe", "password": "long enough", "quota_mb": quota, "csrf_token": token},
+        )
+        assert page.status_code == 400, quota
+        assert "Un quota est un nombre de mégaoctets" in page.text, quota
+    assert _count(node, Member) == 1
+    note = client.post("/notes", data={"csrf_token": token}).headers["location"]
+    page = client.post(note, data={"base": str(2**64), "text": "x", "csrf_token": token})
+    assert page.status_code == 400 and "rechargez la note" in page.text
+
+
 def test_only_file_uploads_may_stream_large_bodies(node: Node) -> None:
     add_member(node, "alex")
     client = browser(node)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.routing import Route
 
 from hameau.app import load_parts
 from hameau.node.datadir import Node
-from tests.helpers import PASSWORD, add_member, browser
+from tests.helpers import PASSWORD, add_member, browser, csrf, log_in
 
 # Open on purpose, each with its reason. Every other route answers 401 without credentials
 # (or, for a page, sends the browser to the login page) before it reads anything else.
@@ -104,3 +106,24 @@ def test_a_new_satellite_without_good_credentials_gets_401_and_a_bad_body_422(no
     assert garbage.status_code == 422
     made = client.post(url, json={"member": "alex", "password": PASSWORD, "name": "Laptop"})
     assert made.status_code == 201 and made.json()["token"]
+
+
+def test_no_address_breaks_on_a_number_out_of_range(node: Node) -> None:
+    """A number past what the database holds (SQLite cannot even be handed one past 2**63),
+    or below any row's, in any route's address: a 4xx with a sentence, never a 500."""
+    add_member(node, "camille", admin=True)
+    client = browser(node)
+    log_in(client, "camille")
+    headers = {"X-CSRF-Token": csrf(client.get("/").text), "Accept": "application/json"}
+    tried = []
+    for route in all_routes(load_parts(client.app).routes):  # type: ignore[arg-type]
+        for number in (str(2**64), "-1"):
+            path = re.sub(r"\{[^}]+\}", number, route.path)
+            if path == route.path:
+                continue
+            url = f"https://testserver{path}" if path.startswith("/api/hamlet/") else path
+            for method in sorted((route.methods or set()) - {"HEAD"}):
+                answer = client.request(method, url, headers=headers)
+                assert answer.status_code < 500, (method, path, answer.status_code)
+                tried.append((method, route.path))
+    assert ("GET", "/notes/{note_id}") in tried and ("POST", "/messages/{thread_id}") in tried
