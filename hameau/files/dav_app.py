@@ -29,10 +29,23 @@ def _xml_error(status: str, condition: bytes) -> tuple[str, bytes]:
     )
 
 
+def _drop_broken_dates(environ: dict[str, Any]) -> None:
+    """A conditional date WsgiDAV's parser fails on (a year past 9999: ValueError, a 500)
+    is ignored, as RFC 9110 (13.1.3, 13.1.4) says of a date that is not a valid HTTP-date."""
+    from wsgidav.util import parse_time_string
+
+    for key in ("HTTP_IF_MODIFIED_SINCE", "HTTP_IF_UNMODIFIED_SINCE"):
+        if key in environ:
+            try:
+                parse_time_string(environ[key])
+            except (ValueError, OverflowError):
+                del environ[key]
+
+
 def guard(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
     """Refuse, before WsgiDAV sees them, what no client of ours needs: PROPFIND without a
     finite Depth (it would walk a whole tree; RFC 4918 allows refusing it), and paths with
-    '.', '..' or control characters in them."""
+    '.', '..' or control characters in them; drop conditional dates it cannot read."""
 
     def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         refusal = None
@@ -46,6 +59,7 @@ def guard(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]
         ):
             refusal = ("400 Bad Request", b"A path cannot hold '.', '..' or control characters.")
         if refusal is None:
+            _drop_broken_dates(environ)
             return app(environ, start_response)
         status, body = refusal
         start_response(
