@@ -35,11 +35,15 @@ def retitle(session: Session, row: int, title: str) -> None:
     )
 
 
+# Control characters are spaces in a query: FTS5 reads a NUL as the end of a quoted word.
+_SPACES = {code: " " for code in [*range(32), 127]}
+
+
 def _match_expression(query: str, any_word: bool = False) -> str:
     """The user's words as FTS5 prefix terms, quoted, so no query syntax can be injected.
 
     All words must match, or (``any_word``, for a question in plain words) any of them."""
-    words = [word for word in query.replace('"', " ").split() if word][:12]
+    words = query.replace('"', " ").translate(_SPACES).split()[:12]
     return (" OR " if any_word else " ").join(f'"{word}"*' for word in words)
 
 

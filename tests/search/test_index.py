@@ -96,8 +96,23 @@ def test_words_are_found_by_prefix_without_accents_in_french_and_english_alike(
         index.put(session, "note", 5, alex, "Notes", "Le jardin, le jardin, le jardin.")
         assert ranked[0].ref == 1
         assert index.search(session, alex, "jardin")[0].ref == 1  # the title counts more
-        for hostile in ('"', "NEAR(", "*", "tarte OR", "-x", "'", "a:*", "!(", "&|"):
+        for hostile in (
+            '"',
+            "NEAR(",
+            "*",
+            "tarte OR",
+            "-x",
+            "'",
+            "a:*",
+            "!(",
+            "&|",
+            "\x00",
+            "\x1f",
+        ):
             index.search(session, alex, hostile)
+            index.passages(session, alex, hostile, limit=2)
+        assert [hit.ref for hit in index.search(session, alex, "pain\x00")] == [2]  # NUL: a space
+        assert [hit.ref for hit in index.passages(session, alex, "\x00pain", limit=2)] == [2]
         marked = index.passages(session, alex, "gardening club", limit=2)
         assert [hit.ref for hit in marked] == [3]
         assert marked[0].lines and "\x02club\x03" in marked[0].lines[0]
