@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Any
 
 from hameau.accounts import tokens
@@ -66,6 +67,73 @@ def make_caldav_asgi(node: Node) -> Any:
             return
         headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"x-remote-user"]
         headers.append((b"x-remote-user", name.encode()))
+        if scope["method"] == "PUT":
+            receive = await _checked_put(receive, send)
+            if receive is None:
+                return
         await wsgi({**scope, "headers": headers}, receive, send)  # type: ignore[arg-type]
 
     return app
+
+
+async def _checked_put(receive: Any, send: Any) -> Any:
+    """A PUT's body read whole (Radicale reads it whole too; the node's middleware bounds its
+    size), refused with 403 and CALDAV:max-instances (RFC 4791, 5.3.2.1) if an event in it
+    repeats too often (`recurrence.check`); else a ``receive`` that gives it to Radicale.
+    None when the answer was sent (or the client left)."""
+    import anyio.to_thread
+
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    body = b"".join(chunks)
+    refusal = await anyio.to_thread.run_sync(_refusal, body)
+    if refusal is not None:
+        await send({"type": "http.response.start", "status": 403, "headers": [
+            (b"content-type", b'application/xml; charset="utf-8"'),
+            (b"content-length", str(len(refusal)).encode()),
+        ]})  # fmt: skip
+        await send({"type": "http.response.body", "body": refusal})
+        return None
+    given = False
+
+    async def again() -> dict[str, Any]:
+        nonlocal given
+        if given:
+            return await receive()  # waits for the client to leave, as the server's would
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return again
+
+
+def _refusal(body: bytes) -> bytes | None:
+    """The 403's body if ``body`` holds an event that repeats too often; None otherwise (or
+    when it cannot be read: Radicale then refuses it in its own words)."""
+    from xml.sax.saxutils import escape
+
+    from hameau.calendar import recurrence
+
+    if not re.search(rb"(?i)rrule", body):
+        return None
+    try:
+        from radicale.item import read_components
+
+        calendars = read_components(body.decode("utf-8"))
+    except Exception:  # vobject raises many kinds on bad text
+        return None
+    try:
+        for calendar in calendars:
+            recurrence.check(calendar)
+    except recurrence.RepeatsTooOften as refused:
+        return (
+            '<?xml version="1.0" encoding="utf-8"?>\n<D:error xmlns:D="DAV:"'
+            ' xmlns:C="urn:ietf:params:xml:ns:caldav"><C:max-instances/>'
+            f"<D:responsedescription>{escape(str(refused))}</D:responsedescription></D:error>"
+        ).encode()
+    return None

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from typing import Any
 
+from hameau.calendar import recurrence
 from hameau.calendar import storage as mounted
 from hameau.errors import BadRequest, Forbidden, NotFound
 from hameau.node.datadir import Node
@@ -124,7 +125,7 @@ class CalendarStore:
             window = (start - length, end)
             if naive.tzinfo is None:
                 window = (window[0].replace(tzinfo=None), window[1].replace(tzinfo=None))
-            starts = [_as_datetime(moment) for moment in rules.between(*window, inc=True)]
+            starts = [_as_datetime(moment) for moment in recurrence.between(rules, *window)]
         text = lambda name: str(getattr(vevent, name).value) if hasattr(vevent, name) else ""  # noqa: E731
         return [
             Event(
@@ -223,6 +224,7 @@ class CalendarStore:
             component.prepare()
         except Exception as error:  # vobject raises many kinds on bad text
             raise BadRequest("This event is not valid iCalendar text.") from error
+        recurrence.check(vobject_item[0])
         if str(component.uid) != uid:
             raise BadRequest("This event's UID is not the one it was sent as.")
         with self.storage.acquire_lock("w", member):
