@@ -5,6 +5,7 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 from hameau.node.datadir import Node
+from hameau.notes import service as notes_service
 from tests.helpers import add_member, browser, csrf_header, log_in, members_logged_in, post_form
 
 
@@ -110,6 +111,28 @@ def test_markdown_renders_inert(node: Node) -> None:
     page = client.get(f"/notes/{note}").text
     preview = page.split('id="preview"')[1].split("</article>")[0]
     assert inert(preview.split(">", 1)[1])
+
+
+def test_a_huge_table_is_shown_as_text_and_a_small_one_as_a_table(node: Node) -> None:
+    """A table's cells are the costly part of Markdown (some 17 µs each: a 1 MB note of
+    5,000-column rows, as a satellite's sync may bring, took 9 s to render at each save and
+    view, on the household's one node): past `TABLE_PIPES` bars, tables are shown as text."""
+    add_member(node, "alex")
+    client = browser(node)
+    log_in(client, "alex")
+    note = new_note(client)
+    small = "| Légume | Mois |\n| --- | --- |\n| Radis | mars |\n"
+    saved = client.put(
+        f"/api/notes/{note}", json={"base": 0, "text": small}, headers=csrf_header(client)
+    ).json()
+    assert "<table>" in saved["html"] and "<td>Radis</td>" in saved["html"]
+    huge = "|a" * 1000 + "\n" + "|-" * 1000 + "\n" + ("|x" * 1000 + "\n") * 28  # 60 kB
+    assert huge.count("|") > notes_service.TABLE_PIPES
+    revision = saved["revision"]
+    saved = client.put(
+        f"/api/notes/{note}", json={"base": revision, "text": huge}, headers=csrf_header(client)
+    ).json()
+    assert "<table>" not in saved["html"] and saved["html"].startswith("<p>|a|a")
 
 
 def test_search_finds_notes_and_text_files_of_the_member_only(any_node: Node) -> None:
