@@ -37,11 +37,22 @@ def _name(visitor: Visitor) -> str:
     return member_of(visitor).name
 
 
+OUTSIDE = N_("Choose a day between the years 1900 and 2200.")
+
+
 def _day(text: str) -> date:
     try:
-        return date.fromisoformat(text) if text else datetime.now(UTC).date()
+        day = date.fromisoformat(text) if text else datetime.now(UTC).date()
     except ValueError:
         raise BadRequest("A day looks like 2026-11-22.") from None
+    if not _shown(day):
+        raise BadRequest(OUTSIDE)
+    return day
+
+
+def _shown(day: date) -> bool:
+    """Whether the agenda shows ``day``: the weeks around it must exist too (years 1-9999)."""
+    return 1900 <= day.year <= 2200
 
 
 @router.get("/agenda")
@@ -137,6 +148,8 @@ async def save_event(
         begin = finish = None
     if begin is None or finish is None:
         raise BadRequest("Start and end look like 2026-11-22T18:30.")
+    if not (_shown(begin.date()) and _shown(finish.date())):
+        raise BadRequest(OUTSIDE)
     await anyio.to_thread.run_sync(
         lambda: store(request).save_event(
             name,

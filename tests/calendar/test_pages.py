@@ -54,3 +54,10 @@ def test_event_form_refuses_bad_input_and_other_members_calendars(node: Node) ->
     }
     assert alex.post("/agenda/event", data=theirs).status_code == 403
     assert alex.get("/agenda", params={"day": "not-a-day"}).status_code == 400
+    for edge in ("9999-12-31", "0001-01-01", "1899-12-31", "2201-01-01"):  # their weeks overflow
+        for view in ("week", "month"):
+            page = alex.get("/agenda", params={"day": edge, "view": view})
+            assert page.status_code == 400 and "entre les années 1900 et 2200" in page.text
+        far = {**bad, "start": f"{edge}T10:00", "end": f"{edge}T11:00"}
+        assert alex.post("/agenda/event", data=far).status_code == 400, edge
+    assert alex.get("/agenda", params={"day": "2200-12-31", "view": "month"}).status_code == 200

@@ -1,5 +1,5 @@
 """Hostile values in every field of every page and form (a number past what the database
-holds, a NUL, 5,000 characters, a path, markup…): a 4xx with a sentence or the page, never a
+holds, a NUL, 5,000 characters, a path, markup, the first and last days Python knows…): a 4xx with a sentence or the page, never a
 500. The JSON API gets the same from schemathesis (tests/e2e/test_schemathesis.py); pages are
 not in its description, so they are walked here from the route table."""
 
@@ -17,7 +17,7 @@ from tests.helpers import add_member, browser, csrf, log_in, make_node
 from tests.web.test_routes import all_routes
 
 HOSTILE = (str(2**64), "-1", "0", "x" * 5000, "\x00", "%00", "é" * 10, "../../etc/passwd",
-           "<script>", "1e999", "nan", "[]", " ")  # fmt: skip
+           "<script>", "1e999", "nan", "[]", " ", "9999-12-31", "0001-01-01T00:00")  # fmt: skip
 # Node-to-node routes are signed (tests/hamlet); a live stream would wait for news.
 LEFT = re.compile(r"^/api/hamlet/|^/logout$|/events$")
 
