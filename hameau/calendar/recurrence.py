@@ -52,10 +52,19 @@ def check(calendar: Any) -> None:
             continue  # a VTODO without a start: nothing to walk from
         first = component.dtstart.value
         horizon = _moment(datetime.now(UTC) + HORIZON, first)
-        last = next(itertools.islice(component.getrruleset(addRDate=True), MOST, None), None)
+        last = _last(component)
         if last is not None and _moment(last, first) < horizon:
             summary = str(component.summary.value)[:80] if hasattr(component, "summary") else ""
             raise RepeatsTooOften(TOO_OFTEN, summary=summary)
+
+
+def _last(component: Any) -> Any:
+    """The occurrence after the first `MOST` of ``component``'s rules; None if there are
+    fewer, or if they cannot be read (Radicale refuses those in its own words)."""
+    try:
+        return next(itertools.islice(component.getrruleset(addRDate=True), MOST, None), None)
+    except Exception:  # vobject and dateutil raise many kinds on a bad rule
+        return None
 
 
 def between(rules: Any, start: datetime, end: datetime) -> Iterator[datetime]:

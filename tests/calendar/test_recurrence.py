@@ -57,6 +57,9 @@ def test_a_caldav_put_of_an_event_repeating_too_often_is_refused(dav) -> None:  
         assert refused.status_code == 403, uid
         assert "<C:max-instances/>" in refused.text and "repeats too often" in refused.text
         assert client.get(f"/dav/cal/alex/agenda/{uid}.ics", headers=auth).status_code == 404
+    unreadable = client.put("/dav/cal/alex/agenda/never.ics", content=ics("never", "FREQ=NEVER"),
+                            headers=auth)  # fmt: skip
+    assert unreadable.status_code == 400  # Radicale's own refusal
     for uid, rule, start in (
         ("daily-since-1970", "FREQ=DAILY", "19700105T090000Z"),
         ("every-eight-hours", "FREQ=HOURLY;INTERVAL=8", "20200105T090000Z"),
