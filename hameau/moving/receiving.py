@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hameau.accounts.members import QUOTA_MB_MOST
 from hameau.accounts.models import Member
 from hameau.errors import HameauError
 from hameau.hamlet.models import HamletPeer
@@ -221,7 +222,7 @@ def _quota(data: io.BytesIO) -> int | None:
     try:
         with zipfile.ZipFile(data) as packed:
             profile = json.loads(packed.read("profile.json"))
-        return max(1, int(profile["quota_bytes"]) >> 20)
+        return min(max(1, int(profile["quota_bytes"]) >> 20), QUOTA_MB_MOST)
     except (KeyError, ValueError, TypeError, zipfile.BadZipFile):
         return None
     finally:

@@ -52,3 +52,20 @@ def test_moving_an_unknown_member_or_to_an_unknown_peer_is_refused(home: Node) -
     with pytest.raises(MoveConflict, match="nothing to roll back"):
         service.rollback(home, "alex")
     assert service.moves(home) == []
+
+
+def test_a_quota_past_what_the_database_holds_arrives_bounded() -> None:
+    """The quota an archive carries (a peer's word) is kept within what a member may be
+    given here: 2**80 bytes would not even fit the database's integer."""
+    import io
+    import json
+    import zipfile
+
+    from hameau.accounts.members import QUOTA_MB_MOST
+    from hameau.moving import receiving
+
+    for carried, expected in ((2**80, QUOTA_MB_MOST), (5 << 20, 5), (-3, 1)):
+        data = io.BytesIO()
+        with zipfile.ZipFile(data, "w") as packed:
+            packed.writestr("profile.json", json.dumps({"quota_bytes": carried}))
+        assert receiving._quota(data) == expected, carried
