@@ -142,7 +142,7 @@ def token_list(member: str, data_dir: Path | None) -> None:
 
 
 @token_app.command("revoke")
-@click.argument("token_id", metavar="ID", type=int)
+@click.argument("token_id", metavar="ID", type=click.IntRange(1, 2**63 - 1))
 @data_dir_option
 def token_revoke(token_id: int, data_dir: Path | None) -> None:
     """Revoke an app password; it stops working at once."""

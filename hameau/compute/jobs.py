@@ -99,6 +99,10 @@ def submit(
     _check(data, inputs, memory, fuel, deadline)
     if not 1 <= redundancy <= 5:
         raise JobRefused("Give a redundancy between 1 and 5 (2: two providers must agree).")
+    if not 0 <= seed < 2**63:  # what the database holds, as the API's description says
+        raise JobRefused("Give a seed between 0 and 9,223,372,036,854,775,807.")
+    if price_max is not None and not 0 <= price_max <= 1 << 40:
+        raise JobRefused("Give a price between 0 and 1,099,511,627,776 cents per million fuel.")
     price = price_max if price_max is not None else default_price(budget_cents, fuel, redundancy)
     if run_cost(fuel, price) * redundancy > budget_cents:
         raise JobRefused(

@@ -174,6 +174,9 @@ def test_submission_stores_content_and_refuses_bad_jobs(node: Node, tmp_path: Pa
             )
         with pytest.raises(JobRefused, match="distinct plain names"):
             jobs.submit(node, session, alice, _module(tmp_path), [("../x", data)], [], **options)
+        for past in ({"seed": 2**64}, {"seed": -1}, {"price_max": 2**64}):  # the database's range
+            with pytest.raises(JobRefused, match="between 0 and"):
+                jobs.submit(node, session, alice, _module(tmp_path), [], [], **options, **past)
         job = jobs.submit(
             node, session, alice, _module(tmp_path), [("data.txt", data)], ["-n", "3"], **options
         )

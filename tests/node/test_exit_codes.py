@@ -105,6 +105,8 @@ def test_usage_mistakes(home: Served) -> None:
     fails(hameau("nope"), "No such command")
     fails(hameau("travel", "pack", "--member", "alex"), "See `hameau travel pack --help`")
     fails(hameau("token", "revoke", "one", "--data-dir", str(home.data_dir)), "integer")
+    past = str(2**64)  # more than the database holds: it was a traceback
+    fails(hameau("token", "revoke", past, "--data-dir", str(home.data_dir)), "not in the range")
     bare = hameau()  # the help, and nothing said as an error
     assert "Usage" in bare.stdout and bare.stderr == ""
 
