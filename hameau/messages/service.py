@@ -70,6 +70,20 @@ def messages(session: Session, thread: Thread, after: int = 0) -> list[Message]:
     )
 
 
+PAGE = 100  # messages a conversation's page shows at once
+
+
+def page(session: Session, thread: Thread, before: int | None = None) -> tuple[list[Message], bool]:
+    """The last `PAGE` messages of the conversation (before the message ``before``), oldest
+    first, and whether there are earlier ones: a household's everyday conversation grows for
+    years, and its page stays the size of a page."""
+    query = select(Message).where(Message.thread_id == thread.id)
+    if before is not None:
+        query = query.where(Message.id < before)
+    found = list(session.scalars(query.order_by(Message.id.desc()).limit(PAGE + 1)))
+    return found[:PAGE][::-1], len(found) > PAGE
+
+
 def mark_read(session: Session, member: Member, thread: Thread, up_to: int) -> None:
     participant = session.get(Participant, (thread.id, member.id))
     if participant is not None and up_to > participant.last_read_id:

@@ -71,11 +71,13 @@ async def start(
 
 @router.get("/messages/{thread_id}")
 async def conversation(
-    request: Request, db: DB, visitor: MemberVisitor, thread_id: RowId
-) -> Response:
+    request: Request, db: DB, visitor: MemberVisitor, thread_id: RowId,
+    before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+) -> Response:  # fmt: skip
+    """The conversation's last messages, or (``before``) the ones before a message."""
     member = member_of(visitor)
     thread = threads.get(db, member, thread_id)
-    shown = threads.messages(db, thread)
+    shown, earlier = threads.page(db, thread, before)
     if shown:
         threads.mark_read(db, member, thread, shown[-1].id)
     if visitor.login is not None:
@@ -90,7 +92,8 @@ async def conversation(
     authors = {m.id: m.display_name for m in members.list_members(db)}
     context = {
         "title": thread.subject, "thread": thread, "messages": shown, "authors": authors,
-        "draft": threads.draft(db, member, str(thread.id)),
+        "draft": threads.draft(db, member, str(thread.id)), "earlier": earlier,
+        "latest": before is None,
     }  # fmt: skip
     return request.app.state.pages.render(request, "thread.html", context)
 

@@ -2,7 +2,7 @@
    sent in the background. Without this script the page still works, by reloading. */
 (function () {
   var list = document.getElementById("messages");
-  if (!list || !window.EventSource) return;
+  if (!list || !list.getAttribute("data-events") || !window.EventSource) return;  // an older page
   var source = new EventSource(list.getAttribute("data-events"));
   source.addEventListener("message", function (event) {
     var message = JSON.parse(event.data);
