@@ -125,4 +125,15 @@ class Pages:
             values["nav"] = navigation(apps, request.url.path, member.is_admin)
         values.update(context or {})
         html = self.env.get_template(name).render(values)
+        if on_a_shared_device(visitor):
+            html = html.replace("<form ", '<form autocomplete="off" ')
         return HTMLResponse(html, status_code=status, headers=headers)
+
+
+def on_a_shared_device(visitor: Any) -> bool:
+    """Whether the page goes to a shared device. There, every form is marked
+    autocomplete="off", so the browser keeps no form history: Chromium's suggestions would
+    show the next person what the last one typed (a message's subject, a note's words). The
+    templates' own `<form ` is what is marked; what members wrote is escaped (`&lt;form`)."""
+    login, device = getattr(visitor, "login", None), getattr(visitor, "device", None)
+    return bool(getattr(login, "shared", False) or getattr(device, "shared", False))

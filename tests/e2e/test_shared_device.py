@@ -152,6 +152,13 @@ def test_a_shared_device_stays_one_and_keeps_nothing_of_a_member(
     for url in [url for url, _ in visited] + seen.urls:
         assert secret not in url
         assert "device=" not in url and "member=" not in url  # nor who used the device
+    # Nor anywhere else in the profile: form history (autofill), caches, the session to restore.
+    for path in profile.rglob("*"):
+        if path.is_file():
+            held = path.read_bytes()
+            for word in (*secrets_of_alex, "Samedi, chut."):
+                for form in (word.encode(), word.encode("utf-16-le")):
+                    assert form not in held, (word, path.relative_to(profile))
 
 
 def test_idle_logout_warns_lets_the_member_stay_and_keeps_the_draft(
