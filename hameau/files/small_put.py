@@ -51,14 +51,18 @@ CHILD = (
     "SELECT id, is_dir FROM file_entries WHERE parent_id = ? AND name = ? AND deleted_at IS NULL"
 )
 USAGE = "SELECT bytes FROM file_usage WHERE member_id = ?"
-# The row, only if its folder and the app password and its member are still live; nothing
-# if a live entry has the name already (the unique index): then the usual way overwrites.
+# The row, only if its folder and the app password and its member are still live and home
+# here (not frozen by a move's final phase, not moved: checked under the write lock, so a
+# freeze committed before it refuses it, and one after it finds it in the move's last
+# export); nothing if a live entry has the name already (the unique index): then the usual
+# way overwrites.
 INSERT_FILE = (
     "INSERT INTO file_entries (owner_id, parent_id, name, is_dir, blob, size, content_type,"
     " revision, charged_to, created_at, modified_at) SELECT ?, ?, ?, 0, ?, ?, ?, 1, ?, ?, ?"
     " WHERE EXISTS (SELECT 1 FROM file_entries WHERE id = ? AND deleted_at IS NULL)"
     " AND EXISTS (SELECT 1 FROM app_tokens t JOIN members m ON m.id = t.member_id"
-    " WHERE t.id = ? AND t.revoked_at IS NULL AND m.disabled_at IS NULL)"
+    " WHERE t.id = ? AND t.revoked_at IS NULL AND m.disabled_at IS NULL"
+    " AND m.frozen_at IS NULL AND m.moved_to IS NULL)"
     " ON CONFLICT DO NOTHING RETURNING id"
 )
 JOURNAL_ROW = "SELECT id, vector, blob FROM sync_entries WHERE space = ? AND path = ?"

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hameau.accounts.models import AppToken, LoginSession, Member
 from hameau.accounts.secrets import digest
@@ -286,7 +286,32 @@ class Doors:
             if error is not None:
                 await answer(Request(scope, receive), error)(scope, receive, send)
                 return
+            if writes(scope) and _concerns(scope, Headers(scope=scope)):
+                send = self._confirmed(scope, receive, send)
         await self.app(scope, receive, send)
+
+    def _confirmed(self, scope: Scope, receive: Receive, send: Send) -> Send:
+        """A write's answer that would say it was done goes out only if its member is still
+        home here once it is written. A write that passed the door just as a move froze the
+        member may have committed after the move's last export read: it is then answered
+        503 (or the 308 to the new home), not acknowledged, so the client sends it again
+        there instead of its being lost. A freeze committed after this look comes after the
+        write's commit too, and the last export then holds it."""
+        replaced = False
+
+        async def confirmed(message: Message) -> None:
+            nonlocal replaced
+            if replaced:
+                return  # the app's own answer, dropped
+            if message["type"] == "http.response.start" and message["status"] < 400:
+                error = refusal(self.watch, scope)
+                if error is not None:
+                    replaced = True
+                    await answer(Request(scope, receive), error)(scope, receive, send)
+                    return
+            await send(message)
+
+        return confirmed
 
 
 def answer(request: Request, error: HameauError) -> Response:

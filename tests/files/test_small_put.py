@@ -117,7 +117,13 @@ def _trash_folder(session: Any) -> None:
     files.trash(session, member, files.locate(session, member, "mine", "photos")[1])
 
 
-@pytest.mark.parametrize("change", [_revoke, _disable, _trash_folder])
+def _freeze(session: Any) -> None:  # a move's final phase, committed by `hameau move`
+    from hameau.moving import doors
+
+    doors.freeze(session, members.find_member(session, "alex"))
+
+
+@pytest.mark.parametrize("change", [_revoke, _disable, _trash_folder, _freeze])
 def test_a_change_between_its_check_and_its_write_records_nothing(
     node: Node, change: Callable[[Any], None]
 ) -> None:
@@ -136,7 +142,7 @@ def test_a_change_between_its_check_and_its_write_records_nothing(
         found = session.scalar(select(FileEntry).filter_by(name="late.jpg"))
         assert found is None
         assert session.scalar(select(journal.SyncEntry).filter_by(path="photos/late.jpg")) is None
-    if change is not _trash_folder:
+    if change in (_revoke, _disable):
         assert dav_put.find(node, put) is None  # the usual way: WsgiDAV's 401
     assert not run_check(node.settings).findings
 

@@ -4,6 +4,8 @@ going on; a moved member's sessions, app passwords and login forwarded to their 
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.testclient import TestClient
 
 from hameau.accounts import members, tokens
@@ -202,3 +204,38 @@ def test_the_ais_api_and_a_satellites_enrolment_are_doors_too(node: Node) -> Non
     )
     assert pack.status_code == 308
     assert pack.headers["location"] == f"{NEW_HOME}/api/travel/satellites"
+
+
+def test_a_write_whose_member_froze_while_it_ran_is_not_acknowledged(node: Node) -> None:
+    """A write that passed the door as `hameau move` froze its member may commit after the
+    move's last export read: it is answered 503, not 200, so the client sends it again at the
+    new home instead of its being lost (CI once saw an acknowledged PUT missing there). The
+    same write, its member staying home, is answered as usual."""
+    from sqlalchemy import event
+
+    add_member(node, "alex")
+    alex = browser(node)
+    alex.headers["Accept-Language"] = "en"
+    log_in(alex, "alex")
+    note = _note(alex)
+    freezing = {"armed": True}
+
+    def the_move_freezes(_session: Any) -> None:  # right after the write's commit
+        if freezing["armed"]:
+            freezing["armed"] = False
+            _set(node, "alex", "freeze")  # committed by another connection
+
+    headers = csrf_header(alex)  # its page's commit comes before the move's
+    event.listen(node.sessions, "after_commit", the_move_freezes)
+    edit = alex.put(f"/api/notes/{note}", json={"base": 0, "text": "Pendant\n"}, headers=headers)
+    assert not freezing["armed"]  # the freeze came right after the edit's commit
+    _refused_as_frozen(edit)
+    event.remove(node.sessions, "after_commit", the_move_freezes)
+    _set(node, "alex", "home")
+    # It was written here all the same (a client that sends it again merges with it): what
+    # is refused is only saying so.
+    now = alex.get(f"/api/notes/{note}").json()
+    assert now["text"] == "Pendant\n"
+    again = alex.put(f"/api/notes/{note}", json={"base": now["revision"], "text": "Après\n"},
+                     headers=csrf_header(alex))  # fmt: skip
+    assert again.status_code == 200 and again.json()["text"] == "Après\n"
