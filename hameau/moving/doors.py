@@ -58,6 +58,9 @@ READ_POSTS = (
 # (the move's protocol itself), health and metrics.
 LOCAL = ("/static/", "/logout", "/api/hamlet/", "/healthz", "/metrics")
 CALDAV = "/dav/cal/"
+# The pages that start, follow or undo a move: their answer is about the move itself (its
+# worker may freeze the member before the answer goes out), not a write of the member's data.
+CONTROLS = ("/account/move", "/moves/")
 ENROL = "/api/travel/satellites"
 FROZEN = N_("Your things are moving to another home; try again in a minute.")
 MOVED = N_("This address has moved to %(home)s, the member's home now.")
@@ -286,7 +289,8 @@ class Doors:
             if error is not None:
                 await answer(Request(scope, receive), error)(scope, receive, send)
                 return
-            if writes(scope) and _concerns(scope, Headers(scope=scope)):
+            moving_itself = scope["path"].startswith(CONTROLS)  # answers about the move
+            if writes(scope) and not moving_itself and _concerns(scope, Headers(scope=scope)):
                 send = self._confirmed(scope, receive, send)
         await self.app(scope, receive, send)
 
