@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,20 +16,22 @@ from tests.helpers import PASSWORD, add_member, make_node
 pytestmark = pytest.mark.e2e
 
 
-def test_a_reply_reaches_the_open_conversation_at_once(tmp_path: Path) -> None:
+def _alex_and_sam(tmp_path: Path) -> Path:
     node = make_node(tmp_path / "n")
     add_member(node, "alex")
     add_member(node, "sam")
     node.close()
-    with serve(tmp_path / "n") as served:
-        alex = httpx.Client(
-            base_url=served.url,
-            cookies={"hameau_session": login_cookie(served.url, "alex", PASSWORD)},
-        )
-        sam = httpx.Client(
-            base_url=served.url,
-            cookies={"hameau_session": login_cookie(served.url, "sam", PASSWORD)},
-        )
+    return tmp_path / "n"
+
+
+def _logged_in(served: Any, name: str) -> httpx.Client:
+    cookie = login_cookie(served.url, name, PASSWORD)
+    return httpx.Client(base_url=served.url, cookies={"hameau_session": cookie})
+
+
+def test_a_reply_reaches_the_open_conversation_at_once(tmp_path: Path) -> None:
+    with serve(_alex_and_sam(tmp_path)) as served:
+        alex, sam = _logged_in(served, "alex"), _logged_in(served, "sam")
         token = re.search(r'name="csrf_token" value="([^"]+)"', alex.get("/messages").text).group(1)  # type: ignore[union-attr]
         started = alex.post(
             "/messages",
@@ -72,15 +75,8 @@ def test_an_opened_conversation_streams_only_what_its_page_does_not_show(tmp_pat
     """The page names its last message in its events' address: a long conversation is not
     sent again over the stream each time it is opened, and a reply posted between the page
     and the stream's start still arrives."""
-    node = make_node(tmp_path / "n")
-    add_member(node, "alex")
-    add_member(node, "sam")
-    node.close()
-    with serve(tmp_path / "n") as served:
-        alex = httpx.Client(
-            base_url=served.url,
-            cookies={"hameau_session": login_cookie(served.url, "alex", PASSWORD)},
-        )
+    with serve(_alex_and_sam(tmp_path)) as served:
+        alex = _logged_in(served, "alex")
         token = re.search(r'name="csrf_token" value="([^"]+)"', alex.get("/messages").text)
         assert token is not None
         thread = alex.post(
