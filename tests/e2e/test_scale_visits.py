@@ -133,7 +133,7 @@ def test_a_visit_goes_on_whichever_process_of_the_node_answers(
         assert files.status_code == 200 and SECRET_FILE in files.text, files.text
     assert _ended_at_home(a) == [False]
     page = terminal("GET", "/files/mine/")
-    logout = re.search(r'<form id="logout"[^>]*>.*?</form>', page.text, re.S)
+    logout = re.search(r'<form [^>]*id="logout"[^>]*>.*?</form>', page.text, re.S)
     assert logout is not None, page.text
     found = FIELD.search(logout.group(0))
     assert found is not None

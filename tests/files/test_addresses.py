@@ -136,7 +136,9 @@ def test_search_is_posted_on_a_shared_device(node: Node) -> None:
         headers={**csrf_header(alex), "X-File-Name": "liste-surprise.txt"},
     )
     form = alex.get("/notes").text
-    assert '<form class="inline" method="post" action="/search">' in form
+    # Posted, and kept out of the browser's form history (autocomplete off, as every form
+    # of a shared device's pages).
+    assert '<form autocomplete="off" class="inline" method="post" action="/search">' in form
     found = alex.post("/search", data={"q": "vélo", "csrf_token": csrf(form)})
     assert found.status_code == 200 and "liste-surprise.txt" in found.text
     hit = re.search(r'href="(/files/item/\d+)"', found.text)
