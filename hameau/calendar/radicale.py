@@ -83,15 +83,11 @@ async def _checked_put(receive: Any, send: Any) -> Any:
     None when the answer was sent (or the client left)."""
     import anyio.to_thread
 
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    body = b"".join(chunks)
+    from hameau.web.asgi import whole_body
+
+    body = await whole_body(receive)
+    if body is None:
+        return None
     refusal = await anyio.to_thread.run_sync(_refusal, body)
     if refusal is not None:
         await send({"type": "http.response.start", "status": 403, "headers": [

@@ -43,6 +43,7 @@ from hameau.node import socket_body
 from hameau.node.datadir import Node
 from hameau.node.db import retrying
 from hameau.node.socket_body import BodyCut, BodyTimedOut, SocketBody
+from hameau.web.asgi import whole_body
 from hameau.web.front import TRIED
 
 PASS = object()  # the request goes on to WsgiDAV
@@ -243,18 +244,6 @@ async def _received(receive: Callable[..., Any], upload: _Upload, offer: SocketB
             return True
 
 
-async def _whole(receive: Callable[..., Any]) -> bytes | None:
-    """A small body read whole, in the event loop; None if the client left before its end."""
-    pieces = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        pieces.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(pieces)
-
-
 class NativePut:
     """In front of the WebDAV app: the PUTs `asked` takes are served here (see the module's
     docstring); everything else, and every PUT WsgiDAV must judge, goes on to ``app``."""
@@ -278,7 +267,7 @@ class NativePut:
     async def _tried(self, put: Asked, receive: Any, send: Any) -> Any:
         if not self._takes_small(put):
             return receive
-        body = await _whole(receive)
+        body = await whole_body(receive)
         if body is None:
             return None  # the client left mid-body: nothing was kept
         if await self._small(put, body, send):

@@ -87,3 +87,16 @@ class LazyMount:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.built()(scope, receive, send)
+
+
+async def whole_body(receive: Receive) -> bytes | None:
+    """A request's body read whole (the caller bounds its size); None if the client left
+    before its end."""
+    pieces = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        pieces.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(pieces)
