@@ -269,16 +269,6 @@ def _in_space(owner_id: int | None) -> Any:
     return SyncEntry.space.concat("") == space_key(owner_id)
 
 
-def last_seq(session: Session, owner_id: int | None) -> int:
-    anything = select(SyncEntry.id).where(SyncEntry.space == space_key(owner_id)).limit(1)
-    if session.scalar(anything) is None:  # empty: a walk down the seq index would read it all
-        return 0
-    found = session.scalar(
-        select(SyncEntry.seq).where(_in_space(owner_id)).order_by(SyncEntry.seq.desc()).limit(1)
-    )
-    return int(found or 0)
-
-
 def states(session: Session, owner_id: int | None, wanted: list[str]) -> dict[str, SyncEntry]:
     found: dict[str, SyncEntry] = {}
     space = space_key(owner_id)

@@ -75,15 +75,18 @@ def _by_weight(digests: list[str], sizes: dict[str, int]) -> Iterator[list[str]]
 
 def changes_since(node: Node, member: str, cursor: dict[str, int]) -> dict[str, Any]:
     """Per space of ``cursor``: the paths changed here after its sequence number, and the
-    last number now (`last`)."""
+    last number among them (`last`; the cursor's own if none). Both from one statement:
+    each of SQLite's reads outside a write sees what is committed when it runs, so a last
+    number read apart could count a change committed after the paths were read, and the
+    cursor would then step over it."""
     found: dict[str, Any] = {}
     with node.sessions() as session:
         who = members.find_member(session, member)
         for space, since in cursor.items():
-            owner = owner_of(space, who)
+            changed = journal.changes_since(session, owner_of(space, who), since)
             found[space] = {
-                "paths": sorted({e.path for e in journal.changes_since(session, owner, since)}),
-                "last": journal.last_seq(session, owner),
+                "paths": sorted({e.path for e in changed}),
+                "last": max((e.seq for e in changed), default=since),
             }
     return found
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
@@ -85,23 +85,40 @@ def _text(document: Doc) -> str:
 
 
 def _updates(session: Session, note: Note, up_to: int | None = None) -> list[bytes]:
-    query = select(NoteUpdate.data).where(NoteUpdate.note_id == note.id).order_by(NoteUpdate.id)
+    return _log(session, note, up_to)[0]
+
+
+def _log(session: Session, note: Note, up_to: int | None = None) -> tuple[list[bytes], int]:
+    """The note's updates and its revision (the last one's number), read in one statement:
+    outside a write, each of SQLite's statements sees what is committed when it runs, and a
+    revision read apart could name an update the text read before it lacks. An editor given
+    that pair would then save its text as made from that revision, undoing the update."""
+    query = select(NoteUpdate.id, NoteUpdate.data).where(NoteUpdate.note_id == note.id)
     if up_to is not None:
         query = query.where(NoteUpdate.id <= up_to)
-    return list(session.scalars(query))
+    rows = session.execute(query.order_by(NoteUpdate.id)).all()
+    return [row.data for row in rows], (rows[-1].id if rows else 0)
+
+
+def current(session: Session, note: Note) -> tuple[str, int]:
+    """The note's text and the revision it is at, as an editor is given them."""
+    updates, at = _log(session, note)
+    return _text(_document(updates)), at
 
 
 def revision(session: Session, note: Note) -> int:
-    return (
-        session.scalar(
-            select(func.coalesce(func.max(NoteUpdate.id), 0)).where(NoteUpdate.note_id == note.id)
-        )
-        or 0
-    )
+    return _log(session, note)[1]
 
 
 def text_of(session: Session, note: Note) -> str:
-    return _text(_document(_updates(session, note)))
+    return current(session, note)[0]
+
+
+def _lock(session: Session, note: Note) -> None:
+    """Appends to one note's log one at a time: on PostgreSQL its row is locked until the
+    commit, so a note's updates commit in the order of their numbers (a revision a reader
+    was given never gains an earlier update later); SQLite's one writer already does so."""
+    session.execute(select(Note.id).where(Note.id == note.id).with_for_update())
 
 
 def title_of(source: str) -> str:
@@ -155,23 +172,21 @@ def save(session: Session, member: Member, note: Note, base: int, source: str) -
     """Record an edit made from revision ``base``; returns the merged text and new revision."""
     if len(source.encode()) > MAX_NOTE:
         raise BadRequest("A note can hold at most 1 MB of text.")
-    current = revision(session, note)
-    if base > current or base < 0:
+    _lock(session, note)
+    if base > revision(session, note) or base < 0:
         raise BadRequest("This note's revision is unknown; reload the note.")
     from pycrdt import Text
 
     fork = _document(_updates(session, note, base))
     before = fork.get_state()
     _edit(fork.get("body", type=Text), _text(fork), source)
-    update = fork.get_update(before)
-    merged = _document([*_updates(session, note), update])
-    session.add(NoteUpdate(note_id=note.id, data=update))
-    merged_text = _text(merged)
+    session.add(NoteUpdate(note_id=note.id, data=fork.get_update(before)))
+    session.flush()  # in the write now: what is read below is all there is, this edit last
+    merged_text, at = current(session, note)
     note.title = title_of(merged_text)
     note.updated_at = utcnow()
-    session.flush()
     index.put(session, "note", note.id, member.id, note.title, merged_text)
-    return Saved(revision(session, note), merged_text)
+    return Saved(at, merged_text)
 
 
 def delete(session: Session, member: Member, note: Note) -> None:
@@ -227,22 +242,23 @@ def receive(
         note = Note(owner_id=member.id, uid=uid)
         session.add(note)
         session.flush()
-    current = _document(_updates(session, note))
-    before = (current.get_state(), _text(current))
+    _lock(session, note)
+    held = _document(_updates(session, note))
+    before = (held.get_state(), _text(held))
     try:
-        current.apply_update(update)
+        held.apply_update(update)
     except Exception as error:  # pycrdt raises plain exceptions on garbage
         raise BadRequest("A note update from the other copy is not a valid CRDT update.") from error
-    changed = (current.get_state(), _text(current)) != before
+    changed = (held.get_state(), _text(held)) != before
     if changed:
         session.add(NoteUpdate(note_id=note.id, data=update))
-        note.title = title_of(_text(current))
+        note.title = title_of(_text(held))
         note.updated_at = utcnow()
     if deleted is not None and deleted != (note.deleted_at is not None):
         note.deleted_at = utcnow() if deleted else None
     session.flush()
     if note.deleted_at is None:
-        index.put(session, "note", note.id, member.id, note.title, _text(current))
+        index.put(session, "note", note.id, member.id, note.title, _text(held))
     else:
         index.remove(session, "note", note.id)
     return note

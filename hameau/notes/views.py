@@ -48,7 +48,7 @@ async def new_note(db: DB, visitor: MemberVisitor) -> Response:
 @router.get("/notes/{note_id}")
 async def editor(request: Request, db: DB, visitor: MemberVisitor, note_id: RowId) -> Response:
     note = notes.get(db, member_of(visitor), note_id)
-    text = notes.text_of(db, note)
+    text, at = notes.current(db, note)
     if visitor.login is not None:
         title = note.title or request.app.state.pages.gettext(request)("New note")
         workspace.remember(
@@ -56,7 +56,7 @@ async def editor(request: Request, db: DB, visitor: MemberVisitor, note_id: RowI
         )
     context = {
         "title": note.title or N_("New note"), "note": note, "text": text,
-        "revision": notes.revision(db, note), "html": notes.render(text),
+        "revision": at, "html": notes.render(text),
         "saved": request.query_params.get("done") == "saved",
     }  # fmt: skip
     return request.app.state.pages.render(request, "note.html", context)
@@ -109,11 +109,11 @@ async def list_notes(db: DB, visitor: MemberVisitor) -> list[dict[str, object]]:
 @api.get("/{note_id}", responses=errors(404))
 async def read_note(db: DB, visitor: MemberVisitor, note_id: RowId) -> NoteOut:
     note = notes.get(db, member_of(visitor), note_id)
-    text = notes.text_of(db, note)
+    text, at = notes.current(db, note)
     return NoteOut(
         id=note.id,
         title=note.title,
-        revision=notes.revision(db, note),
+        revision=at,
         text=text,
         html=notes.render(text),
     )

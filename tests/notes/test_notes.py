@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
+from sqlalchemy import event
+
+from hameau.accounts import members
 from hameau.node.datadir import Node
 from hameau.notes import service as notes_service
 from tests.helpers import add_member, browser, csrf_header, log_in, members_logged_in, post_form
@@ -179,3 +182,39 @@ def test_a_member_cannot_open_another_members_note(node: Node) -> None:
         ).status_code
         == 404
     )
+
+
+def test_an_editor_is_never_given_a_revision_its_text_lacks(node: Node) -> None:
+    """Another device's save commits while a note is being read: the reader gets the text
+    and revision of one moment, so its next save, made from that revision, keeps that
+    other edit instead of undoing it."""
+    add_member(node, "alex")
+    client = browser(node)
+    log_in(client, "alex")
+    note = new_note(client)
+    headers = csrf_header(client)
+    base = client.put(
+        f"/api/notes/{note}", json={"base": 0, "text": "Courses\n\n- pain\n"}, headers=headers
+    ).json()["revision"]
+    other: list[int] = []
+
+    def meanwhile(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if not other and "FROM note_updates" in statement:
+            other.append(note)  # once: the save below reads the log too
+            with node.sessions() as session, session.begin():
+                alex = members.find_member(session, "alex")
+                held = notes_service.get(session, alex, note)
+                notes_service.save(session, alex, held, base, "Courses de la semaine\n\n- pain\n")
+
+    event.listen(node.engine, "after_cursor_execute", meanwhile)
+    try:
+        read = client.get(f"/api/notes/{note}").json()
+    finally:
+        event.remove(node.engine, "after_cursor_execute", meanwhile)
+    assert other, "the note was never read"
+    edited = read["text"].replace("- pain\n", "- pain\n- lait\n")
+    saved = client.put(
+        f"/api/notes/{note}", json={"base": read["revision"], "text": edited}, headers=headers
+    )
+    assert saved.status_code == 200
+    assert saved.json()["text"] == "Courses de la semaine\n\n- pain\n- lait\n"

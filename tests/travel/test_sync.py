@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import event
 
 from hameau import trips
 from hameau.accounts import members
@@ -60,6 +61,32 @@ def test_edits_on_both_sides_meet_and_a_conflict_keeps_both(tmp_path: Path) -> N
     # Syncing again finds nothing to do.
     again = pair.sync()
     assert again.pulled == again.pushed == 0 and again.rounds == 1
+
+
+def test_a_change_committed_while_a_sync_reads_this_side_goes_home_next_time(
+    tmp_path: Path,
+) -> None:
+    """A served satellite syncs by itself while its member writes: a file saved just after
+    the sync read this side's changes is not part of that sync, and is sent by the next one
+    (the cursor must not step over it)."""
+    home = home_node(tmp_path / "home")
+    write(home, "Voyage/plan.txt", b"plan")
+    pair = pack(home, tmp_path / "sat", ["files:mine/Voyage"])
+    saved: list[str] = []
+
+    def meanwhile(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if not saved and "FROM sync_entries" in statement and "seq >" in statement:
+            saved.append("Voyage/carnet.txt")  # once: the write below reads the journal too
+            write(pair.sat, "Voyage/carnet.txt", b"on the train")
+
+    event.listen(pair.sat.engine, "after_cursor_execute", meanwhile)
+    try:
+        pair.sync()
+    finally:
+        event.remove(pair.sat.engine, "after_cursor_execute", meanwhile)
+    assert saved, "the sync never read this side's changes"
+    assert pair.sync().complete
+    assert live(home, under="Voyage").get("Voyage/carnet.txt") == b"on the train"
 
 
 def test_an_edit_beats_a_delete_made_apart(tmp_path: Path) -> None:
