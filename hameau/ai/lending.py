@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from hameau.ai.lending_models import DEFAULT_PER_DAY, HamletAIPolicy, HamletAIRequest, HamletAIUsage
 from hameau.errors import Forbidden, TooManyRequests
 from hameau.hamlet.models import HamletPeer
+from hameau.node.engine import insert_for
 
 KEPT_CHARACTERS = 8000
 
@@ -63,10 +64,7 @@ def _usage_row(db: Session, peer_id: int, day: str) -> Any:
     """An UPDATE of the peer's usage row for the day, to complete (the row made first if
     missing, by whichever request or process counts first). Counts are added by the
     database (`requests = requests + 1`): two processes counting at once lose neither."""
-    if db.get_bind().dialect.name == "postgresql":  # only the dialect in use is imported
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    insert = insert_for(db.get_bind().dialect.name)
     db.execute(
         insert(HamletAIUsage)
         .values(peer_id=peer_id, day=day, requests=0, prompt_tokens=0, completion_tokens=0,

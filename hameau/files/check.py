@@ -268,7 +268,7 @@ def check_quota(session: Session, report: Report, repair: bool) -> None:
             quota.make_triggers(session, missing)
             report.repaired.append(f"{len(missing)} quota trigger(s) made again.")
     counted, kept = quota.recount_all(session), quota.counters(session)
-    names = dict(session.execute(select(Member.id, Member.name)).tuples().all())
+    names = dict(session.execute(select(Member.id, Member.name)).all())
     wrong = {
         member_id: (kept.get(member_id, 0), counted.get(member_id, 0))
         for member_id in names

@@ -105,8 +105,9 @@ def _answer(request: Request, data: BaseModel) -> Response:
     return signed_answer(data, _incoming(request), identity, request.state.hamlet_nonce)
 
 
-@router.api_route(
-    "/ping", methods=["GET", "POST"], response_model=Hello, responses=errors(401, 403)
+@router.get("/ping", response_model=Hello, responses=errors(401, 403), operation_id="hamlet_ping")
+@router.post(
+    "/ping", response_model=Hello, responses=errors(401, 403), operation_id="hamlet_ping_body"
 )
 async def ping(request: Request, peer: SignedPeer) -> Response:
     """A paired node checks that this one is up and still trusts it (signed request; the

@@ -18,7 +18,7 @@ from hameau.errors import N_
 from hameau.hamlet import service, visit_devices
 from hameau.hamlet.api import SignedPeer, _answer
 from hameau.hamlet.visit_models import HamletVisitDevice
-from hameau.web.auth import DB, MemberVisitor, client_address, member_of
+from hameau.web.auth import DB, MemberVisitor, Visitor, client_address, member_of
 from hameau.web.openapi import errors
 
 router = APIRouter(include_in_schema=False)
@@ -97,13 +97,13 @@ def _wrong(request: Request) -> str:
     return str(gettext(WRONG))
 
 
-def _guesses(request: Request, visitor: object) -> tuple[str, str]:
+def _guesses(request: Request, visitor: Visitor) -> tuple[str, str]:
     """The keys wrong codes are counted under (the login limiter's): this member's, and the
     address's; a code of 8 letters out of 20 is not guessed 10 at a time."""
     return f"(device code) {member_of(visitor).name}", client_address(request)
 
 
-def _limited(request: Request, typed: str, visitor: object) -> Response | None:
+def _limited(request: Request, typed: str, visitor: Visitor) -> Response | None:
     """The page saying to wait, while this member's wrong codes are over the login limits."""
     wait = request.app.state.limiter.retry_after(*_guesses(request, visitor))
     if not wait:
@@ -113,7 +113,7 @@ def _limited(request: Request, typed: str, visitor: object) -> Response | None:
     return _page(request, 429, typed=typed, error=said)
 
 
-def _waiting(request: Request, db: DB, typed: str, visitor: object) -> Response | object:
+def _waiting(request: Request, db: DB, typed: str, visitor: Visitor) -> Response | object:
     """The device sign-in this code names, or the page that says why not (and counts it)."""
     if (limited := _limited(request, typed, visitor)) is not None:
         return limited

@@ -65,13 +65,13 @@ class EntryIn(BaseModel):
 
 
 class Sequenced(BaseModel):
-    seq: int | None = Field(None, description="The position the entry is final at.")
+    seq: int | None = Field(default=None, description="The position the entry is final at.")
     entry_hash: str | None = None
     round: int | None = Field(
-        None, description="Not sequenced here: the round whose proposer sequences now."
+        default=None, description="Not sequenced here: the round whose proposer sequences now."
     )
     stale: bool | None = Field(
-        None, description="Signed before the last final entry's time: sign it again."
+        default=None, description="Signed before the last final entry's time: sign it again."
     )
 
 

@@ -228,9 +228,10 @@ def _step(
     peers = _notary_peers(node, session, json.loads(found.notaries))
     value: dict[str, Any] | None
     if round > 0:
-        value = _prepare(node, session, found, peers, round)
-        if isinstance(value, Led) or value is None:
-            return value if isinstance(value, Led) else None
+        prepared = _prepare(node, session, found, peers, round)
+        if isinstance(prepared, Led) or prepared is None:
+            return prepared
+        value = prepared
     else:
         mine = votes.held(node, found.seq + 1)
         value = mine["accepted"]["position"] if mine and mine["accepted"] else None

@@ -35,7 +35,7 @@ def page_after(session: Session, after: int, limit: int = PAGE) -> dict[str, Any
         .order_by(LedgerEntry.seq, LedgerEntry.id)
         .limit(limit)
     ).all()
-    signed: dict[int, list[dict[str, str]]] = {}
+    signed: dict[int, list[dict[str, Any]]] = {}
     if rows:
         query = select(LedgerSignature).where(
             LedgerSignature.seq > after, LedgerSignature.seq <= rows[-1].seq

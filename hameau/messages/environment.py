@@ -93,7 +93,7 @@ def import_(
     """``replace`` changes nothing here: conversations are shared and none can be deleted,
     so what the archive lacks was never removed at the other home."""
     origin = archive.manifest.get("member")
-    displayed = dict(session.execute(select(Member.id, Member.display_name)).tuples().all())
+    displayed = dict(session.execute(select(Member.id, Member.display_name)).all())
     for record in archive.read_json(INDEX, []):
         thread = _thread(session, member, {**record, "as_name": origin})
         known = _known(session, member, thread, displayed)

@@ -74,6 +74,18 @@ def _begin_before_savepoint(connection: Any, _name: str) -> None:
         dbapi_connection.execute("BEGIN")
 
 
+def insert_for(dialect: str) -> Any:
+    """The INSERT of the dialect in use, with its ON CONFLICT clauses (an upsert made by
+    whichever process writes first); only that dialect's module is imported."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as on_postgresql
+
+        return on_postgresql
+    from sqlalchemy.dialects.sqlite import insert as on_sqlite
+
+    return on_sqlite
+
+
 def make_engine(url: str, synchronous: str = "FULL", outages: Any = None) -> Engine:
     """The engine of a node's database. ``synchronous`` is SQLite's (PostgreSQL's commits
     are durable on return, its own group commit shares the flushes). On PostgreSQL, a lost

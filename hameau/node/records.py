@@ -22,12 +22,10 @@ def read(node: Node, name: str) -> dict[str, Any] | None:
 def write(node: Node, name: str, value: dict[str, Any]) -> None:
     """`name`'s record is now `value` (made by whichever process writes first)."""
     from hameau.node.db import utcnow
+    from hameau.node.engine import insert_for
     from hameau.node.models import NodeRecord
 
-    if node.engine.dialect.name == "postgresql":  # only the dialect in use is imported
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = insert_for(node.engine.dialect.name)
     now = utcnow()
     statement = insert(NodeRecord).values(name=name, value=value, updated_at=now)
     statement = statement.on_conflict_do_update(

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from hameau.accounts.models import Member
 from hameau.files.models import FileEntry, FileVersion
 from hameau.node.blobs import BlobStore
+from hameau.node.engine import insert_for
 from hameau.travel import wire
 
 CHUNK = 500  # digests per query (SQLite's bound parameters)
@@ -77,10 +78,7 @@ class Proofs:
 
         now = time.time()
         db.execute(delete(TravelProof).where(TravelProof.proved < now - self.keep_seconds))
-        if db.bind and db.bind.dialect.name == "postgresql":  # only the dialect in use
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
+        insert = insert_for(db.get_bind().dialect.name)
         rows = [{"member_id": member_id, "digest": d, "proved": now}
                 for d in sorted(set(digests)) if wire.is_digest(d)]  # fmt: skip
         for start in range(0, len(rows), CHUNK // 3):  # three bound parameters a row
