@@ -200,3 +200,27 @@ def test_the_caldav_client_finds_the_calendars_from_the_well_known_address(home)
     assert principal.url.path == "/dav/cal/alex/"
     assert str(principal.calendar_home_set.url.path) == "/dav/cal/alex/"
     assert "/dav/cal/alex/agenda/" in [calendar.url.path for calendar in principal.calendars()]
+
+
+def test_the_caldav_client_is_refused_an_event_repeating_every_second(home) -> None:  # type: ignore[no-untyped-def]
+    """The `caldav` client, as an app would: an event repeating every second is refused
+    (403, CALDAV:max-instances) and nothing of it is kept; a daily one is kept, and the
+    calendar still answers a search that expands repeats."""
+    served, secrets = home
+    client = caldav.DAVClient(url=f"{served.url}/dav/cal/", username="sam", password=secrets["sam"])
+    agenda = client.calendar(url=f"{served.url}/dav/cal/sam/agenda/")
+    start = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    with pytest.raises(caldav.lib.error.AuthorizationError, match="Forbidden"):  # the 403
+        agenda.save_event(
+            dtstart=start, dtend=start + timedelta(minutes=30), summary="Tic", uid="tic",
+            rrule={"FREQ": "SECONDLY"},
+        )  # fmt: skip
+    with pytest.raises(caldav.lib.error.NotFoundError):
+        agenda.event_by_uid("tic")
+    agenda.save_event(
+        dtstart=start, dtend=start + timedelta(minutes=30), summary="Café", uid="cafe",
+        rrule={"FREQ": "DAILY"},
+    )  # fmt: skip
+    week = agenda.search(start=start, end=start + timedelta(days=7), event=True, expand=True)
+    assert sorted({str(e.icalendar_component["summary"]) for e in week}) == ["Café"]
+    assert len(week) == 7
