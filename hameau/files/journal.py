@@ -42,7 +42,7 @@ from sqlalchemy.sql.dml import Insert
 from hameau.files.merge import FileState, bumped
 from hameau.files.tables import HOUSEHOLD as HOUSEHOLD  # re-exported (files/check.py)
 from hameau.files.tables import space_key
-from hameau.node.db import Base, UTCDateTime, utcnow
+from hameau.node.db import Base, UTCDateTime, utcnow, write_lock
 from hameau.node.models import NodeInfo
 
 
@@ -269,7 +269,14 @@ def _in_space(owner_id: int | None) -> Any:
     return SyncEntry.space.concat("") == space_key(owner_id)
 
 
-def states(session: Session, owner_id: int | None, wanted: list[str]) -> dict[str, SyncEntry]:
+def states(
+    session: Session, owner_id: int | None, wanted: list[str], *, to_set: bool = False
+) -> dict[str, SyncEntry]:
+    """The journal rows of these paths; ``to_set``: read to be compared, then set in this
+    transaction (sync's compare-and-set), on SQLite under the write lock (`node.db.write_lock`),
+    so that no write commits between the compare and the set."""
+    if to_set:
+        write_lock(session)
     found: dict[str, SyncEntry] = {}
     space = space_key(owner_id)
     # A path with a NUL is never recorded (names hold no control character), and PostgreSQL
@@ -277,9 +284,8 @@ def states(session: Session, owner_id: int | None, wanted: list[str]) -> dict[st
     wanted = [path for path in wanted if "\x00" not in path]
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
-        for entry in session.scalars(
-            select(SyncEntry).where(SyncEntry.space == space, SyncEntry.path.in_(chunk))
-        ):
+        query = select(SyncEntry).where(SyncEntry.space == space, SyncEntry.path.in_(chunk))
+        for entry in session.scalars(query):
             found[entry.path] = entry
     return found
 
@@ -288,9 +294,13 @@ Known = SyncEntry | Row[Any]  # a path's journal row: loaded, or read as a row (
 _ROWS = select(*(_JOURNAL.c[name] for name in ("id", "path", "vector", "blob", "size", "seq")))
 
 
-def rows(session: Session, owner_id: int | None, wanted: list[str]) -> dict[str, Row[Any]]:
+def rows(
+    session: Session, owner_id: int | None, wanted: list[str], *, to_set: bool = False
+) -> dict[str, Row[Any]]:
     """`states` as plain rows (id, path, vector, blob, size, seq): read for hundreds of
     paths each round of a sync, where loading each as an object cost more than the query."""
+    if to_set:
+        write_lock(session)
     found: dict[str, Row[Any]] = {}
     space = space_key(owner_id)
     session.flush()  # as a query through the session would

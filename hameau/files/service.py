@@ -21,7 +21,7 @@ from hameau.files.models import FileEntry, FileShare, FileVersion
 from hameau.files.quota import over_quota, room_left
 from hameau.files.retention import prune_versions, purge_expired
 from hameau.node.blobs import BlobStore
-from hameau.node.db import utcnow
+from hameau.node.db import utcnow, write_lock
 from hameau.search import index
 
 SPACES = ("mine", "household")
@@ -232,8 +232,17 @@ def _record(
     kind = content_type or mimetypes.guess_type(plan.name)[0] or "application/octet-stream"
     kind = kind[:120]  # its column's length, which PostgreSQL holds to (SQLite does not)
     now = utcnow()
+    # What the write replaces is kept as a version: read under the write lock (SQLite) or
+    # its row's lock (PostgreSQL), and afresh (not as the plan found it), else another
+    # write landing meanwhile would be replaced unseen, its content kept nowhere.
+    write_lock(session)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_CHILD_LOCK, {"parent": plan.parent_id, "name": plan.name})
     for _attempt in range(2):
-        found = session.scalars(_FOLDER_AND_CHILD, {"parent": plan.parent_id, "name": plan.name})
+        found = session.scalars(
+            _FOLDER_AND_CHILD.execution_options(populate_existing=True),
+            {"parent": plan.parent_id, "name": plan.name},
+        )
         parent = existing = None
         for item in found:
             parent, existing = (item, existing) if item.id == plan.parent_id else (parent, item)
@@ -271,6 +280,17 @@ def _record(
             return made, parent
         # another writer created it just now: this write becomes an overwrite
     raise Conflict("This file is being written by someone else; try again.")
+
+
+_CHILD_LOCK = (
+    select(FileEntry.id)
+    .where(
+        FileEntry.parent_id == bindparam("parent"),
+        FileEntry.name == bindparam("name"),
+        FileEntry.deleted_at.is_(None),
+    )
+    .with_for_update()
+)
 
 
 def make_folder(session: Session, member: Member, where: Space, parts: list[str]) -> FileEntry:

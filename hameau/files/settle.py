@@ -288,11 +288,15 @@ def _files_at(session: Session, keys: list[tuple[int, str]]) -> list[Row[Any]]:
     ids: list[int] = []
     for start in range(0, len(keys), 400):
         ids += _ids_at(session, keys[start : start + 400])
+    ids.sort()  # rows are locked in one order by every batch
     found: list[Row[Any]] = []
     columns = [_FILES.c[name] for name in _FILE_COLUMNS]
     for start in range(0, len(ids), 400):
         chunk = ids[start : start + 400]
-        found += session.execute(select(*columns).where(_FILES.c.id.in_(chunk), ~_FILES.c.is_dir))
+        # Locked (PostgreSQL; SQLite's write lock is held already), in one order: the content
+        # each replaces is kept as a version, so it must be the one there now.
+        query = select(*columns).where(_FILES.c.id.in_(chunk), ~_FILES.c.is_dir)
+        found += session.execute(query.order_by(_FILES.c.id).with_for_update())
         for entry_id in chunk:
             loaded = session.identity_map.get(session.identity_key(FileEntry, entry_id))
             if loaded is not None:

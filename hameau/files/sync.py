@@ -132,7 +132,7 @@ def _apply_batch(
     sizes, seen = changes["sizes"], changes["seen"]
     who = members.find_member(session, member)
     where = files.Space(space, owner_of(space, who))
-    current = journal.rows(session, where.owner_id, [path for path, _ in batch])
+    current = journal.rows(session, where.owner_id, [path for path, _ in batch], to_set=True)
     known: settle.Folders = {}
     done = Applied()
     # Paths this side never had (most of an initial pack): in bulk.

@@ -53,6 +53,22 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+def write_lock(session: Session) -> None:
+    """On SQLite, take the database's one write lock now, before reading what a write will
+    replace or compare: what the transaction reads next is then what it writes over.
+    pysqlite begins a transaction only at its first write, and each read before it sees the
+    database as it is at that read's moment: a write committed in between would be
+    overwritten unseen. BEGIN IMMEDIATE closes that gap. On PostgreSQL nothing is taken
+    here: the caller reads the rows it replaces FOR UPDATE (rows first, as every writer
+    locks them, then the files journal's counter: one order, no deadlock)."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    driver = connection.connection.dbapi_connection
+    if driver is not None and not driver.in_transaction:
+        driver.execute("BEGIN IMMEDIATE")
+
+
 # What a database says when a transaction may simply be run again: SQLite's "database is
 # locked"; PostgreSQL's serialization failure (40001) and deadlock (40P01).
 RETRYABLE = ("locked", "could not serialize access", "deadlock detected")

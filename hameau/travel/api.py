@@ -251,7 +251,7 @@ async def apply_changes(
             change.size = store.size(change.blob) or 0
     result = Applied(applied=[], stale=[], refused={})
     known: settle.Folders = {}
-    current = journal.states(db, owner, [change.path for change in body.changes])
+    current = journal.states(db, owner, [change.path for change in body.changes], to_set=True)
     result.applied += _in_bulk(db, member, where, body.changes, current, store, known)
     done = set(result.applied)
     for change in body.changes:

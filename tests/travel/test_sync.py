@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -87,6 +89,59 @@ def test_a_change_committed_while_a_sync_reads_this_side_goes_home_next_time(
     assert saved, "the sync never read this side's changes"
     assert pair.sync().complete
     assert live(home, under="Voyage").get("Voyage/carnet.txt") == b"on the train"
+
+
+def _callers() -> set[str]:
+    """The names of the functions the current one was called from."""
+    names, frame = set(), sys._getframe(1)
+    while frame is not None:
+        names.add(frame.f_code.co_name)
+        frame = frame.f_back  # type: ignore[assignment]
+    return names
+
+
+@pytest.mark.parametrize("side", ["home", "sat"])
+def test_a_write_committed_while_sync_applies_the_other_sides_edit_is_never_replaced(
+    tmp_path: Path, side: str
+) -> None:
+    """The member writes a file on one side just as sync sets there the other side's edit
+    of it (after sync compared the path's state, before it wrote): sync must not replace a
+    write it did not compare. The member's write stays a live file on both sides, and the
+    other side's edit is kept too."""
+    home = home_node(tmp_path / "home")
+    write(home, "Voyage/a.txt", b"a v1")
+    pair = pack(home, tmp_path / "sat", ["files:mine/Voyage"])
+    here, there = (home, pair.sat) if side == "home" else (pair.sat, home)
+    write(there, "Voyage/a.txt", b"a, edited on the other side")
+    written: list[threading.Thread] = []
+
+    def meanwhile(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        # Sync's read of the paths' journal rows as it applies (home's endpoint, or the
+        # satellite's own apply): the member's write comes right after it, from another
+        # thread (another door), given half a second to commit before sync writes.
+        applying = {"apply_changes", "_apply_batch"} & _callers()
+        if not written and "sync_entries.path IN" in statement and applying:
+            member = threading.Thread(
+                target=write, args=(here, "Voyage/a.txt", b"a, written here meanwhile")
+            )
+            written.append(member)
+            member.start()
+            member.join(0.5)
+
+    event.listen(here.engine, "after_cursor_execute", meanwhile)
+    try:
+        pair.sync()
+    finally:
+        event.remove(here.engine, "after_cursor_execute", meanwhile)
+    assert written, "sync never set the path on this side"
+    written[0].join()
+    assert pair.sync().complete
+    on_home, away = live(home, under="Voyage"), live(pair.sat, under="Voyage")
+    assert on_home == away
+    # Sync never sets over a write it did not compare; a write after sync's is the member's
+    # own (the other side's edit a version before it, as any overwrite keeps one).
+    assert b"a, written here meanwhile" in on_home.values()
+    assert b"a, edited on the other side" in kept(home) & kept(pair.sat)
 
 
 def test_an_edit_beats_a_delete_made_apart(tmp_path: Path) -> None:

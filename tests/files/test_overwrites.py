@@ -1,0 +1,59 @@
+"""Two writes of one file at once, through any doors: the one that lands second keeps the
+one that landed first as a version, as every overwrite does. The second write's transaction
+reads what it replaces under the write lock (SQLite) or FOR UPDATE (PostgreSQL), and afresh,
+not as its plan found it before the first landed."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+from sqlalchemy import event
+
+from hameau.accounts import members
+from hameau.files import service as files
+from hameau.node.datadir import Node
+from hameau.node.db import transaction
+from tests.helpers import add_member
+from tests.travel.sides import kept, live, write
+
+
+def _callers() -> set[str]:
+    names, frame = set(), sys._getframe(1)
+    while frame is not None:
+        names.add(frame.f_code.co_name)
+        frame = frame.f_back  # type: ignore[assignment]
+    return names
+
+
+def test_a_file_written_twice_at_once_keeps_the_first_as_a_version(any_node: Node) -> None:
+    node = any_node
+    add_member(node, "alex")
+    write(node, "Courses/liste.txt", b"pain")
+    second = threading.current_thread()
+    first: list[threading.Thread] = []
+
+    def meanwhile(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        # The second write reads what it replaces: the first one lands right then, from
+        # another door (thread), given half a second before the second goes on.
+        here = threading.current_thread() is second
+        if here and not first and "FROM file_entries" in statement and "_record" in _callers():
+            other = threading.Thread(target=write, args=(node, "Courses/liste.txt", b"lait"))
+            first.append(other)
+            other.start()
+            other.join(0.5)
+
+    digest = node.blobs.put(b"oeufs")
+    event.listen(node.engine, "after_cursor_execute", meanwhile)
+    try:
+        with transaction(node.sessions) as session:
+            alex = members.find_member(session, "alex")
+            where = files.space(alex, "mine")
+            plan = files.plan_write(session, alex, where, ["Courses", "liste.txt"])
+            files.record_write(session, plan, alex, digest, 5, "", node.blobs)
+    finally:
+        event.remove(node.engine, "after_cursor_execute", meanwhile)
+    assert first, "the second write never read what it replaces"
+    first[0].join()
+    assert set(live(node, under="Courses").values()) <= {b"lait", b"oeufs"}
+    assert {b"pain", b"lait", b"oeufs"} <= kept(node)  # each content: live, or a version
