@@ -74,6 +74,10 @@ class RequestTimeout(HameauError):
     status = 408
 
 
+class PreconditionFailed(HameauError):
+    status = 412
+
+
 class PayloadTooLarge(HameauError):
     status = 413
 

@@ -8,6 +8,7 @@ that refuses `Depth: infinity`, are in dav_app.py.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from wsgidav.dav_error import (
     HTTP_FORBIDDEN,
     HTTP_INSUFFICIENT_STORAGE,
     HTTP_NOT_FOUND,
+    HTTP_PRECONDITION_FAILED,
     DAVError,
 )
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection
@@ -42,6 +44,10 @@ if TYPE_CHECKING:
 DISCONNECTED = "hameau.disconnected"
 UNDO = "hameau.undo"  # what to take back if the request fails (a LOCK's new empty file)
 RESOLVED = "hameau.resolved"  # a PUT's folders found on the way to its path (see _resolve)
+# A PUT's conditions, as WSGI names them: WsgiDAV judges them before the body; the write
+# then lands only on the content they were judged on (`files.WritePlan.expect`).
+CONDITIONAL = ("HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE",
+               "HTTP_IF_UNMODIFIED_SINCE")  # fmt: skip
 PLANNED = "hameau.planned"  # a PUT's write plan, made with its path's lookup (see _resolve)
 
 
@@ -415,6 +421,8 @@ class FileResource(EntryMixin, DAVNonCollection):
 
     def begin_write(self, *, content_type: str | None = None) -> _Upload:
         self._check_writable()
+        if self.blob is None and "HTTP_IF_MATCH" in self.environ:  # no file to match
+            raise DAVError(HTTP_PRECONDITION_FAILED, context_info="There is no such file yet.")
         declared = self.environ.get("CONTENT_LENGTH")
         size = int(declared) if declared and declared.isdigit() else None
 
@@ -430,6 +438,8 @@ class FileResource(EntryMixin, DAVNonCollection):
             self._plan = planned[1]
         else:
             self._plan = self.context.run(plan)
+        if any(name in self.environ for name in CONDITIONAL):  # as WsgiDAV judged it on
+            self._plan = dataclasses.replace(self._plan, expect=(self.blob,))
         self.content_type = (content_type or "").split(";")[0]
         try:
             self._upload = _Upload(self.context.node.blobs, self._plan.limit)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import datetime
 import functools
 import posixpath
@@ -37,7 +38,7 @@ from hameau.accounts.models import Member
 from hameau.errors import HameauError
 from hameau.files import paths, small_put
 from hameau.files import service as files
-from hameau.files.dav import _Context, _Upload, lock_key, recorded
+from hameau.files.dav import CONDITIONAL, _Context, _Upload, lock_key, recorded
 from hameau.files.models import FileEntry
 from hameau.node import socket_body
 from hameau.node.datadir import Node
@@ -48,11 +49,8 @@ from hameau.web.front import TRIED
 
 PASS = object()  # the request goes on to WsgiDAV
 HANDED_OVER = ("if", "content-encoding", "content-range", "x-oc-mtime")  # WsgiDAV's to judge
-CONDITIONS = {
-    b"if-match": "HTTP_IF_MATCH",
-    b"if-none-match": "HTTP_IF_NONE_MATCH",
-    b"if-modified-since": "HTTP_IF_MODIFIED_SINCE",
-    b"if-unmodified-since": "HTTP_IF_UNMODIFIED_SINCE",
+CONDITIONS = {  # b"if-match": "HTTP_IF_MATCH" …
+    name.removeprefix("HTTP_").replace("_", "-").lower().encode(): name for name in CONDITIONAL
 }
 
 
@@ -170,7 +168,9 @@ class _Replaced:
 def conditions_hold(put: Asked, found: Found) -> bool:
     """If-Match, If-None-Match, If-(Un)Modified-Since, judged by WsgiDAV's own function
     (as its PUT does: only on a file that is there)."""
-    if found.new or not put.conditions:
+    if found.new:  # If-Match asks for a file that is there (RFC 9110, 13.1.1)
+        return "HTTP_IF_MATCH" not in put.conditions
+    if not put.conditions:
         return True
     last = int(found.modified) if found.modified is not None else -1
     try:
@@ -283,6 +283,8 @@ class NativePut:
         found = await anyio.to_thread.run_sync(find, self.node, put) if put else None
         reply: Any = PASS
         if put is not None and found is not None and conditions_hold(put, found):
+            if put.conditions:  # judged on what is there now: it must still be so at the end
+                found.plan = dataclasses.replace(found.plan, expect=(found.etag,))
             reply = await self._serve(put, found, receive, socket_body.offered(scope))
         if reply is PASS:
             await self.app(scope, receive, send)
@@ -290,7 +292,9 @@ class NativePut:
             await send_answer(send, reply)
 
     def _takes_small(self, put: Asked) -> bool:
-        if put.expects or not small_put.taken(put.parts[-1], put.content_type, put.declared):
+        if put.expects or put.conditions:  # a condition is judged the usual way
+            return False
+        if not small_put.taken(put.parts[-1], put.content_type, put.declared):
             return False
         return bool(self.node.group.takes_direct)
 

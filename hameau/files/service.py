@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hameau.accounts.models import Member
-from hameau.errors import BadRequest, Conflict, Forbidden, NotFound
+from hameau.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed
 from hameau.files import journal, paths, rows
 from hameau.files.models import FileEntry, FileShare, FileVersion
 from hameau.files.quota import over_quota, room_left
@@ -154,6 +154,9 @@ class WritePlan:
     parent_id: int
     name: str
     limit: int  # bytes the member may still write
+    # A conditional write (If-Match …): the content the file must still hold when this one
+    # lands, as the condition was judged on it ((None,): still absent); None: unconditional.
+    expect: tuple[str | None] | None = None
 
 
 def plan_write(
@@ -248,6 +251,11 @@ def _record(
             parent, existing = (item, existing) if item.id == plan.parent_id else (parent, item)
         if parent is None or parent.deleted_at is not None:
             raise NotFound("The folder was deleted while the file was being written.")
+        if plan.expect is not None and plan.expect[0] != (existing.blob if existing else None):
+            raise PreconditionFailed(
+                "The file changed while this was sent; nothing was saved over it: read it"
+                " again, then save."
+            )
         if existing is not None:
             if existing.is_dir:
                 raise Conflict("A folder named '%(name)s' is already there.", name=plan.name)

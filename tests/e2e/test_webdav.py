@@ -201,15 +201,16 @@ def test_webdav_refuses_infinite_depth_traversal_and_over_quota(home) -> None:  
 
 
 def raw_put(
-    served: Served, path: str, secret: str, declared: int, sent: bytes, who: str = "alex"
-) -> socket.socket:
+    served: Served, path: str, secret: str, declared: int, sent: bytes, who: str = "alex",
+    more: str = "",  # more header lines, each ending in \r\n
+) -> socket.socket:  # fmt: skip
     port = int(served.url.rsplit(":", 1)[1])
     connection = socket.create_connection(("127.0.0.1", port))
     basic = b64encode(f"{who}:{secret}".encode()).decode()
     auth = f"Basic {basic}" if path.startswith("/dav/") else f"Bearer {secret}"
     head = (
         f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth}\r\n"
-        f"Content-Length: {declared}\r\nContent-Type: application/octet-stream\r\n\r\n"
+        f"Content-Length: {declared}\r\nContent-Type: application/octet-stream\r\n{more}\r\n"
     )
     connection.sendall(head.encode() + sent)
     return connection

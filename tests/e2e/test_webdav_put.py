@@ -115,6 +115,34 @@ def test_if_match_and_if_none_match_are_judged_before_any_byte_is_kept(home) -> 
     assert alex.get("/mine/cond.txt") == (200, b"two")
 
 
+@pytest.mark.parametrize("condition", ["If-Match", "If-None-Match"])
+def test_a_conditional_put_lands_only_on_what_its_condition_was_judged_on(home, condition) -> None:  # type: ignore[no-untyped-def]
+    """A conditional PUT's condition holds when its body starts; another write lands while
+    the body streams in: the conditional one is then refused (412) and saves nothing over
+    it, whatever the order (the condition is checked again with the write, under its lock)."""
+    served, secrets = home
+    alex = client(home, "alex")
+    path = f"/mine/race-{condition}.bin"
+    header = "If-None-Match: *"
+    if condition == "If-Match":
+        _status, headers, _ = alex("PUT", path, b"first")
+        header = f"If-Match: {headers['ETag']}"
+    connection = raw_put(served, f"/dav/files{path}", secrets["alex"], 2_000_000,
+                         os.urandom(1_000_000), more=header + "\r\n")  # fmt: skip
+    assert wait_for(lambda: bool(temp_files(served)))  # judged, and the body streams in
+    assert alex("PUT", path, b"landed meanwhile")[0] in (201, 204)
+    connection.sendall(os.urandom(1_000_000))
+    assert answer_of(connection).startswith(b"HTTP/1.1 412")
+    assert alex.get(path) == (200, b"landed meanwhile")
+    assert wait_for(lambda: not temp_files(served))
+
+
+def test_a_conditional_put_of_a_small_new_file_is_judged_too(home) -> None:  # type: ignore[no-untyped-def]
+    alex = client(home, "alex")
+    assert alex("PUT", "/mine/small-cond.txt", b"x", If_Match='"not-it"')[0] == 412
+    assert alex.get("/mine/small-cond.txt")[0] == 404
+
+
 def test_a_body_cut_short_keeps_nothing_and_leaves_the_file_as_it_was(home) -> None:  # type: ignore[no-untyped-def]
     served, secrets = home
     alex = client(home, "alex")
