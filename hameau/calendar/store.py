@@ -7,13 +7,14 @@ They are made the first time a member opens the agenda.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from typing import Any
 
-from hameau.calendar import recurrence
+from hameau.calendar import editing, recurrence
 from hameau.calendar import storage as mounted
 from hameau.errors import BadRequest, Forbidden, NotFound
 from hameau.node.datadir import Node
@@ -36,6 +37,7 @@ class Event:
     all_day: bool
     location: str
     description: str
+    etag: str = ""  # the stored item's, as the form was shown it (`event`)
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,7 @@ class CalendarStore:
                 begin = _as_datetime(vevent.dtstart.value)
                 found = self._occurrences(calendar, vevent, begin, begin + timedelta(days=3660))
                 if found:
-                    return found[0]
+                    return dataclasses.replace(found[0], etag=item.etag)
         raise NotFound("No such event.")
 
     def save_event(
@@ -168,10 +170,12 @@ class CalendarStore:
         uid: str | None = None,
         location: str = "",
         description: str = "",
+        etag: str = "",
+        was: str = "",
     ) -> str:
-        """Create an event, or replace the one with this UID; returns its UID."""
-        import vobject
-        from dateutil import tz as dateutil_tz
+        """Create an event, or edit the one with this UID as the form showed it (``etag``,
+        in the calendar ``was``; moved to ``path`` if another): only the form's fields
+        change, the rest of the event stays. Returns its UID."""
         from radicale import item as radicale_item
 
         summary = summary.strip()
@@ -179,28 +183,25 @@ class CalendarStore:
             raise BadRequest("An event needs a title of 1 to 200 characters.")
         if end < start:
             raise BadRequest("An event cannot end before it starts.")
+        fields = editing.Fields(summary, start, end, location, description)
         uid = uid or str(uuid.uuid4())
-        calendar = vobject.iCalendar()
-        vevent = calendar.add("vevent")
-        vevent.add("uid").value = uid
-        vevent.add("summary").value = summary
-        utc = dateutil_tz.tzutc()  # stored in UTC, written with a "Z", as every client reads it
-        vevent.add("dtstart").value = start.astimezone(utc)
-        vevent.add("dtend").value = end.astimezone(utc)
-        vevent.add("dtstamp").value = datetime.now(utc)
-        if location.strip():
-            vevent.add("location").value = location.strip()[:200]
-        if description.strip():
-            vevent.add("description").value = description.strip()[:5000]
         with self.storage.acquire_lock("w", member):
-            collection = self._collection(member, path)
-            href = next(
-                (item.href for item in collection.get_all()
-                 if getattr(item.vobject_item, "vevent", None) is not None
-                 and str(item.vobject_item.vevent.uid.value) == uid),
-                f"{uid}.ics",
-            )  # fmt: skip
-            collection.upload(href, radicale_item.Item(collection_path=path, vobject_item=calendar))
+            source = self._collection(member, was or path)
+            target = self._collection(member, path)
+            found = next((item for item in source.get_all() if str(item.uid) == uid), None)
+            editing.check_unchanged(found, etag)
+            calendar = (
+                editing.edited(found.vobject_item, uid, fields)
+                if found is not None
+                else editing.new_calendar(uid, fields)
+            )
+            recurrence.check(calendar)
+            item = radicale_item.Item(collection_path=path, vobject_item=calendar)
+            item.prepare()
+            there = next((i.href for i in target.get_all() if str(i.uid) == uid), None)
+            target.upload(there or f"{uid}.ics", item)
+            if found is not None and source.path != target.path:  # moved to another calendar
+                source.delete(found.href)
         return uid
 
     # ------------------------------------------------------------ sync (travel)

@@ -138,6 +138,8 @@ async def save_event(
     uid: Annotated[str, Form(max_length=200)] = "",
     location: Annotated[str, Form(max_length=300)] = "",
     description: Annotated[str, Form(max_length=5000)] = "",
+    etag: Annotated[str, Form(max_length=200)] = "",
+    was: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     name = _name(visitor)
     try:
@@ -150,18 +152,14 @@ async def save_event(
         raise BadRequest("Start and end look like 2026-11-22T18:30.")
     if not (_shown(begin.date()) and _shown(finish.date())):
         raise BadRequest(OUTSIDE)
-    await anyio.to_thread.run_sync(
-        lambda: store(request).save_event(
-            name,
-            calendar,
-            summary,
-            begin,
-            finish,
-            uid=uid or None,
-            location=location,
-            description=description,
-        )
-    )
+
+    def save() -> str:
+        return store(request).save_event(
+            name, calendar, summary, begin, finish, uid=uid or None, location=location,
+            description=description, etag=etag, was=was,
+        )  # fmt: skip
+
+    await anyio.to_thread.run_sync(save)
     return RedirectResponse(f"/agenda?day={begin.date().isoformat()}", status_code=303)
 
 
