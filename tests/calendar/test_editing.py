@@ -89,7 +89,10 @@ def test_a_form_shown_before_the_phone_deleted_the_event_makes_nothing(alex) -> 
 def test_an_event_moved_to_the_household_calendar_leaves_the_members(alex) -> None:  # type: ignore[no-untyped-def]
     client, phone = alex
     _page, form = _form(client)
-    assert client.post("/agenda/event", data={**form, "calendar": "household/agenda"}).status_code == 303
+    assert (
+        client.post("/agenda/event", data={**form, "calendar": "household/agenda"}).status_code
+        == 303
+    )
     assert phone.get(ICS).status_code == 404
     shared = phone.get("/dav/cal/household/agenda/yoga.ics")
     assert shared.status_code == 200 and "RRULE:FREQ=WEEKLY" in shared.text
