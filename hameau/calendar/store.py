@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from typing import Any
 
-from hameau.calendar import editing, recurrence
+from hameau.calendar import editing, merge, recurrence
 from hameau.calendar import storage as mounted
 from hameau.errors import BadRequest, Forbidden, NotFound
 from hameau.node.datadir import Node
@@ -217,6 +217,47 @@ class CalendarStore:
 
     def put_item(self, member: str, path: str, uid: str, text: str) -> None:
         """Store one event as given (iCalendar text carrying this UID), replacing that UID's."""
+        self.set_if_unchanged(member, path, {uid: (text, None)}, compare=False)
+
+    def set_if_unchanged(
+        self,
+        member: str,
+        path: str,
+        events: dict[str, tuple[str | None, str | None]],
+        compare: bool = True,
+    ) -> tuple[list[str], list[str]]:
+        """Each event by UID set to its text (None: deleted), only if its text's digest is
+        still the one given (None: absent), all under the storage's write lock (which
+        CalDAV's own writes take too): no write lands between the compare and the set.
+        Returns the UIDs set and those changed meanwhile (left as they are)."""
+        from radicale import item as radicale_item
+
+        made = {
+            uid: self._checked(path, uid, text)
+            for uid, (text, _was) in events.items()
+            if text is not None
+        }
+        done: tuple[list[str], list[str]] = ([], [])
+        with self.storage.acquire_lock("w", member):
+            collection = self._collection(member, path)
+            held = {str(item.uid): item for item in collection.get_all() if item.uid}
+            for uid, (text, was) in events.items():
+                here = held.get(uid)
+                if compare and (merge.digest(here.serialize()) if here else None) != was:
+                    done[1].append(uid)
+                    continue
+                if text is None:
+                    if here is not None:
+                        collection.delete(here.href)
+                elif uid in made:
+                    item = radicale_item.Item(collection_path=path, text=text)
+                    collection.upload(here.href if here else f"{uid}.ics", item)
+                done[0].append(uid)
+        return done
+
+    @staticmethod
+    def _checked(path: str, uid: str, text: str) -> Any:
+        """An event's iCalendar text, read and checked (its UID, how often it repeats)."""
         from radicale import item as radicale_item
 
         try:
@@ -228,13 +269,7 @@ class CalendarStore:
         recurrence.check(vobject_item[0])
         if str(component.uid) != uid:
             raise BadRequest("This event's UID is not the one it was sent as.")
-        with self.storage.acquire_lock("w", member):
-            collection = self._collection(member, path)
-            href = next(
-                (item.href for item in collection.get_all() if str(item.uid) == uid),
-                f"{uid}.ics",
-            )
-            collection.upload(href, radicale_item.Item(collection_path=path, text=text))
+        return component
 
     def delete_item(self, member: str, path: str, uid: str) -> None:
         with self.storage.acquire_lock("w", member):

@@ -63,19 +63,8 @@ async def calendar_apply(
     path = calendar_path(member, name)
 
     def work() -> dict[str, list[str]]:
-        store = _calendars(request, member)
-        current = store.items(member.name, path)
-        done: dict[str, list[str]] = {"applied": [], "stale": []}
-        for uid, event in body.events.items():
-            here = current.get(uid)
-            if (calendars.digest(here) if here is not None else None) != event.expect:
-                done["stale"].append(uid)
-            elif event.text is None:
-                store.delete_item(member.name, path, uid)
-                done["applied"].append(uid)
-            else:
-                store.put_item(member.name, path, uid, event.text)
-                done["applied"].append(uid)
-        return done
+        wanted = {uid: (event.text, event.expect) for uid, event in body.events.items()}
+        applied, stale = _calendars(request, member).set_if_unchanged(member.name, path, wanted)
+        return {"applied": applied, "stale": stale}
 
     return await anyio.to_thread.run_sync(work)

@@ -288,6 +288,64 @@ def test_calendar_events_merge_per_uid_with_a_conflict_copy(tmp_path: Path) -> N
     assert again.pulled == again.pushed == 0
 
 
+def test_a_phones_event_saved_while_home_applies_the_satellites_is_never_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A phone saves an event at home just as home sets the satellite's edit of it (after
+    home compared the event, before it wrote): the phone's text is not replaced unseen; it
+    ends on both sides, as the event or its conflict copy."""
+    from datetime import UTC, datetime, timedelta
+
+    from hameau.calendar import merge
+    from hameau.calendar.store import CalendarStore
+
+    home = home_node(tmp_path / "home")
+    at_home = CalendarStore(home)
+    at_home.ensure("alex")
+    start, hour = datetime(2026, 12, 1, 9, tzinfo=UTC), timedelta(hours=1)
+    at_home.save_event("alex", "alex/agenda", "Dentiste", start, start + hour, uid="u1")
+    pair = pack(home, tmp_path / "sat", ["calendar:agenda"])
+    away = CalendarStore(pair.sat)
+    away.save_event("alex", "alex/agenda", "Dentiste avec Sam", start, start + hour, uid="u1")
+    phone: list[threading.Thread] = []
+    compared = merge.digest
+
+    def digest(text: str) -> str:
+        at_home_applying = {"set_if_unchanged", "calendar_apply"} & _callers() or any(
+            "api_calendars" in name for name in _files()
+        )
+        if at_home_applying and not phone:
+            saving = threading.Thread(
+                target=at_home.save_event,
+                args=("alex", "alex/agenda", "Dentiste (phone)", start, start + hour),
+                kwargs={"uid": "u1"},
+            )
+            phone.append(saving)
+            saving.start()
+            saving.join(0.5)
+        return compared(text)
+
+    monkeypatch.setattr(merge, "digest", digest)
+    pair.sync()
+    monkeypatch.setattr(merge, "digest", compared)
+    assert phone, "home never compared the event"
+    phone[0].join()
+    assert pair.sync().complete
+    titles = lambda store: sorted(e.summary for e in store.events("alex", start, start + hour))  # noqa: E731
+    assert titles(at_home) == titles(away)
+    assert any(title.startswith("Dentiste (phone)") for title in titles(at_home))
+    assert any(title.startswith("Dentiste avec Sam") for title in titles(at_home))
+
+
+def _files() -> set[str]:
+    """The files of the functions the current one was called from."""
+    names, frame = set(), sys._getframe(1)
+    while frame is not None:
+        names.add(frame.f_code.co_filename)
+        frame = frame.f_back  # type: ignore[assignment]
+    return names
+
+
 # ---------------------------------------------------------------- the property
 
 
