@@ -1,15 +1,39 @@
-"""A new file's row written with the table's own INSERT: the small-PUT path's cheapest write."""
+"""The file rows' statements, built once (each WebDAV request asks them, and building a
+statement costs about as much as running it: its cache key is kept with it), and a new
+file's row written with the table's own INSERT: the small-PUT path's cheapest write."""
 
 from __future__ import annotations
 
 import functools
 from typing import Any
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.sql.dml import Insert
 
 from hameau.files import journal
 from hameau.files.models import FileEntry
+
+HOUSEHOLD_ROOT = select(FileEntry).where(
+    FileEntry.parent_id.is_(None), FileEntry.owner_id.is_(None)
+)
+MEMBER_ROOT = select(FileEntry).where(
+    FileEntry.parent_id.is_(None), FileEntry.owner_id == bindparam("owner")
+)
+CHILD = select(FileEntry).where(
+    FileEntry.parent_id == bindparam("parent"),
+    FileEntry.name == bindparam("name"),
+    FileEntry.deleted_at.is_(None),
+)
+CHILD_LOCK = CHILD.with_only_columns(FileEntry.id).with_for_update()  # PostgreSQL's row lock
+FOLDER_AND_CHILD = select(FileEntry).where(  # a write's folder and what it replaces, at once
+    (FileEntry.id == bindparam("parent"))
+    | (
+        (FileEntry.parent_id == bindparam("parent"))
+        & (FileEntry.name == bindparam("name"))
+        & FileEntry.deleted_at.is_(None)
+    )
+)
 
 
 @functools.cache

@@ -10,7 +10,7 @@ from __future__ import annotations
 import mimetypes
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -41,36 +41,12 @@ def space(member: Member, key: str) -> Space:
     raise NotFound("There is no file space called '%(key)s'.", key=key)
 
 
-# Built once: each WebDAV request asks them, and building a statement costs about as much
-# as running it (its cache key is kept with it).
-_HOUSEHOLD_ROOT = select(FileEntry).where(
-    FileEntry.parent_id.is_(None), FileEntry.owner_id.is_(None)
-)
-_MEMBER_ROOT = select(FileEntry).where(
-    FileEntry.parent_id.is_(None), FileEntry.owner_id == bindparam("owner")
-)
-_CHILD = select(FileEntry).where(
-    FileEntry.parent_id == bindparam("parent"),
-    FileEntry.name == bindparam("name"),
-    FileEntry.deleted_at.is_(None),
-)
-
-_FOLDER_AND_CHILD = select(FileEntry).where(  # a write's folder and what it replaces, at once
-    (FileEntry.id == bindparam("parent"))
-    | (
-        (FileEntry.parent_id == bindparam("parent"))
-        & (FileEntry.name == bindparam("name"))
-        & FileEntry.deleted_at.is_(None)
-    )
-)
-
-
 def root(session: Session, where: Space) -> FileEntry:
     """The space's root folder, made the first time it is needed."""
     if where.owner_id is None:
-        found = session.scalar(_HOUSEHOLD_ROOT)
+        found = session.scalar(rows.HOUSEHOLD_ROOT)
     else:
-        found = session.scalar(_MEMBER_ROOT, {"owner": where.owner_id})
+        found = session.scalar(rows.MEMBER_ROOT, {"owner": where.owner_id})
     if found is None:
         found = FileEntry(owner_id=where.owner_id, parent_id=None, name="", is_dir=True)
         session.add(found)
@@ -79,7 +55,7 @@ def root(session: Session, where: Space) -> FileEntry:
 
 
 def child(session: Session, folder: FileEntry, name: str) -> FileEntry | None:
-    return session.scalar(_CHILD, {"parent": folder.id, "name": name})
+    return session.scalar(rows.CHILD, {"parent": folder.id, "name": name})
 
 
 def resolve(session: Session, where: Space, parts: list[str]) -> FileEntry:
@@ -240,10 +216,10 @@ def _record(
     # write landing meanwhile would be replaced unseen, its content kept nowhere.
     write_lock(session)
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(_CHILD_LOCK, {"parent": plan.parent_id, "name": plan.name})
+        session.execute(rows.CHILD_LOCK, {"parent": plan.parent_id, "name": plan.name})
     for _attempt in range(2):
         found = session.scalars(
-            _FOLDER_AND_CHILD.execution_options(populate_existing=True),
+            rows.FOLDER_AND_CHILD.execution_options(populate_existing=True),
             {"parent": plan.parent_id, "name": plan.name},
         )
         parent = existing = None
@@ -288,17 +264,6 @@ def _record(
             return made, parent
         # another writer created it just now: this write becomes an overwrite
     raise Conflict("This file is being written by someone else; try again.")
-
-
-_CHILD_LOCK = (
-    select(FileEntry.id)
-    .where(
-        FileEntry.parent_id == bindparam("parent"),
-        FileEntry.name == bindparam("name"),
-        FileEntry.deleted_at.is_(None),
-    )
-    .with_for_update()
-)
 
 
 def make_folder(session: Session, member: Member, where: Space, parts: list[str]) -> FileEntry:
