@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -128,3 +129,15 @@ def mdns_alone() -> Iterator[None]:
             yield
         finally:
             fcntl.flock(held, fcntl.LOCK_UN)
+
+
+def callers() -> tuple[set[str], set[str]]:
+    """The names and the files of the functions the current one was called from: for a test
+    that injects a fault at one moment of a real call (an event hook that must act only
+    inside a given function)."""
+    names, files, frame = set(), set(), sys._getframe(1)
+    while frame is not None:
+        names.add(frame.f_code.co_name)
+        files.add(frame.f_code.co_filename)
+        frame = frame.f_back  # type: ignore[assignment]
+    return names, files

@@ -5,7 +5,6 @@ not as its plan found it before the first landed."""
 
 from __future__ import annotations
 
-import sys
 import threading
 
 from sqlalchemy import event
@@ -14,16 +13,8 @@ from hameau.accounts import members
 from hameau.files import service as files
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
-from tests.helpers import add_member
+from tests.helpers import add_member, callers
 from tests.travel.sides import kept, live, write
-
-
-def _callers() -> set[str]:
-    names, frame = set(), sys._getframe(1)
-    while frame is not None:
-        names.add(frame.f_code.co_name)
-        frame = frame.f_back  # type: ignore[assignment]
-    return names
 
 
 def test_a_file_written_twice_at_once_keeps_the_first_as_a_version(any_node: Node) -> None:
@@ -37,7 +28,7 @@ def test_a_file_written_twice_at_once_keeps_the_first_as_a_version(any_node: Nod
         # The second write reads what it replaces: the first one lands right then, from
         # another door (thread), given half a second before the second goes on.
         here = threading.current_thread() is second
-        if here and not first and "FROM file_entries" in statement and "_record" in _callers():
+        if here and not first and "FROM file_entries" in statement and "_record" in callers()[0]:
             other = threading.Thread(target=write, args=(node, "Courses/liste.txt", b"lait"))
             first.append(other)
             other.start()

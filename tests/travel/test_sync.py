@@ -20,6 +20,7 @@ from hameau.node.db import transaction
 from hameau.travel import lifecycle, sync
 from hameau.travel import satellite as record
 from hameau.travel.home import HomeUnreachable, client_for
+from tests.helpers import callers
 from tests.travel.sides import delete, home_node, kept, live, pack, rename, write
 
 
@@ -91,15 +92,6 @@ def test_a_change_committed_while_a_sync_reads_this_side_goes_home_next_time(
     assert live(home, under="Voyage").get("Voyage/carnet.txt") == b"on the train"
 
 
-def _callers() -> set[str]:
-    """The names of the functions the current one was called from."""
-    names, frame = set(), sys._getframe(1)
-    while frame is not None:
-        names.add(frame.f_code.co_name)
-        frame = frame.f_back  # type: ignore[assignment]
-    return names
-
-
 @pytest.mark.parametrize("side", ["home", "sat"])
 def test_a_write_committed_while_sync_applies_the_other_sides_edit_is_never_replaced(
     tmp_path: Path, side: str
@@ -119,7 +111,7 @@ def test_a_write_committed_while_sync_applies_the_other_sides_edit_is_never_repl
         # Sync's read of the paths' journal rows as it applies (home's endpoint, or the
         # satellite's own apply): the member's write comes right after it, from another
         # thread (another door), given half a second to commit before sync writes.
-        applying = {"apply_changes", "_apply_batch"} & _callers()
+        applying = {"apply_changes", "_apply_batch"} & callers()[0]
         if not written and "sync_entries.path IN" in statement and applying:
             member = threading.Thread(
                 target=write, args=(here, "Voyage/a.txt", b"a, written here meanwhile")
@@ -311,9 +303,8 @@ def test_a_phones_event_saved_while_home_applies_the_satellites_is_never_replace
     compared = merge.digest
 
     def digest(text: str) -> str:
-        at_home_applying = {"set_if_unchanged", "calendar_apply"} & _callers() or any(
-            "api_calendars" in name for name in _files()
-        )
+        names, files = callers()
+        at_home_applying = {"set_if_unchanged"} & names or any("api_calendars" in f for f in files)
         if at_home_applying and not phone:
             saving = threading.Thread(
                 target=at_home.save_event,
@@ -335,15 +326,6 @@ def test_a_phones_event_saved_while_home_applies_the_satellites_is_never_replace
     assert titles(at_home) == titles(away)
     assert any(title.startswith("Dentiste (phone)") for title in titles(at_home))
     assert any(title.startswith("Dentiste avec Sam") for title in titles(at_home))
-
-
-def _files() -> set[str]:
-    """The files of the functions the current one was called from."""
-    names, frame = set(), sys._getframe(1)
-    while frame is not None:
-        names.add(frame.f_code.co_filename)
-        frame = frame.f_back  # type: ignore[assignment]
-    return names
 
 
 # ---------------------------------------------------------------- the property
@@ -584,7 +566,6 @@ def test_the_missing_store_guard_holds_while_the_member_writes(tmp_path: Path) -
     travel page (one new file once rewrote the marker, and sync went on with emptiness)."""
     import shutil
     import subprocess
-    import sys
 
     from starlette.testclient import TestClient
 
