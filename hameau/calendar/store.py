@@ -232,11 +232,9 @@ class CalendarStore:
         Returns the UIDs set and those changed meanwhile (left as they are)."""
         from radicale import item as radicale_item
 
-        made = {
-            uid: self._checked(path, uid, text)
-            for uid, (text, _was) in events.items()
-            if text is not None
-        }
+        for uid, (text, _was) in events.items():  # every one checked before any is set
+            if text is not None:
+                self._checked(path, uid, text)
         done: tuple[list[str], list[str]] = ([], [])
         with self.storage.acquire_lock("w", member):
             collection = self._collection(member, path)
@@ -249,14 +247,14 @@ class CalendarStore:
                 if text is None:
                     if here is not None:
                         collection.delete(here.href)
-                elif uid in made:
+                else:
                     item = radicale_item.Item(collection_path=path, text=text)
                     collection.upload(here.href if here else f"{uid}.ics", item)
                 done[0].append(uid)
         return done
 
     @staticmethod
-    def _checked(path: str, uid: str, text: str) -> Any:
+    def _checked(path: str, uid: str, text: str) -> None:
         """An event's iCalendar text, read and checked (its UID, how often it repeats)."""
         from radicale import item as radicale_item
 
@@ -269,7 +267,6 @@ class CalendarStore:
         recurrence.check(vobject_item[0])
         if str(component.uid) != uid:
             raise BadRequest("This event's UID is not the one it was sent as.")
-        return component
 
     def delete_item(self, member: str, path: str, uid: str) -> None:
         with self.storage.acquire_lock("w", member):
