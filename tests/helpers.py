@@ -141,3 +141,21 @@ def callers() -> tuple[set[str], set[str]]:
         files.add(frame.f_code.co_filename)
         frame = frame.f_back  # type: ignore[assignment]
     return names, files
+
+
+def live_files(session: Any, member: Any) -> list[tuple[str, Any]]:
+    """Every file of the member's private space, with its path, sorted."""
+    from hameau.files import service as files
+
+    top = files.root(session, files.space(member, "mine"))
+    found: list[tuple[str, Any]] = []
+    pending = [("", top)]
+    while pending:
+        prefix, folder = pending.pop()
+        for entry in files.children(session, folder):
+            path = f"{prefix}{entry.name}"
+            if entry.is_dir:
+                pending.append((path + "/", entry))
+            else:
+                found.append((path, entry))
+    return sorted(found, key=lambda item: item[0])

@@ -32,7 +32,7 @@ from hameau.node.db import transaction
 from hameau.notes import service as notes
 from hameau.notes.models import Note, NoteUpdate
 from tests.e2e.served import serve
-from tests.helpers import PASSWORD, add_member, browser, log_in, make_node
+from tests.helpers import PASSWORD, add_member, browser, live_files, log_in, make_node
 
 CARD = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:louise-1\r\nFN:Louise Martin\r\nEMAIL:louise@example.org\r\nEND:VCARD\r\n"
 PROP = "{urn:example}colour"
@@ -131,7 +131,7 @@ def files_of(node: Node, name: str) -> dict[str, object]:
     """What a person sees of their files: content hashes, versions, trash, shares, properties."""
     with transaction(node.sessions) as session:
         member = members.find_member(session, name)
-        live = files.live_files(session, member)
+        live = live_files(session, member)
         trash = files.trashed(session, member)
         photos = files.resolve(session, files.space(member, "mine"), ["photos"])
         return {

@@ -315,11 +315,24 @@ def _subtree_ids(session: Session, entry: FileEntry) -> list[int]:
     return [row[0] for row in rows]
 
 
+def _as_it_is_now(session: Session, *entries: FileEntry) -> None:
+    """Entries read again under the write lock (`node.db.write_lock`), before a change that
+    reads what it changes (the files below a folder, for the journal; a name's clash): a
+    file written into a folder meanwhile is then moved or trashed with it, not left behind
+    in the journal. One gone meanwhile is not there any more."""
+    write_lock(session)
+    for entry in entries:
+        session.refresh(entry)
+        if entry.deleted_at is not None:
+            raise NotFound("This file or folder was deleted meanwhile.")
+
+
 def move(
     session: Session, member: Member, entry: FileEntry, target: FileEntry, name: str
 ) -> FileEntry:
     """Move and/or rename; a folder carries its content, across spaces too."""
     name = paths.check_name(name)
+    _as_it_is_now(session, entry, target)
     if entry.parent_id is None:
         raise BadRequest("A space's root cannot be moved.")
     check_write(member, entry)
@@ -344,9 +357,12 @@ def move(
     if name != entry.name:
         index.retitle(session, "file", entry.id, name)
     old_base = path_of(session, entry)
-    entry.parent_id, entry.name = target.id, name
-    entry.modified_at = utcnow()
-    session.flush()
+    try:
+        with session.begin_nested():  # PostgreSQL: a name taken meanwhile (SQLite: locked)
+            entry.parent_id, entry.name = target.id, name
+            entry.modified_at = utcnow()
+    except IntegrityError:
+        raise Conflict("Something named '%(name)s' is already there.", name=name) from None
     session.refresh(entry)
     new_base = path_of(session, entry)
     for path, blob, size in moving:
@@ -364,6 +380,7 @@ def trash(
     if entry.parent_id is None:
         raise BadRequest("A space's root cannot be deleted.")
     check_write(member, entry)
+    _as_it_is_now(session, entry)
     index.remove_many(session, "file", _subtree_ids(session, entry) if entry.is_dir else [entry.id])
     for path, _item in files_below(session, entry):
         if synced is None:
@@ -404,7 +421,8 @@ def reindex(session: Session, entry: FileEntry, blobs: BlobStore) -> None:
 
 
 def restore(session: Session, member: Member, entry_id: int) -> FileEntry:
-    entry = session.get(FileEntry, entry_id)
+    write_lock(session)  # the free name found below is still free when taken
+    entry = session.get(FileEntry, entry_id, populate_existing=True)
     if entry is None or entry.deleted_at is None or entry.owner_id not in (None, member.id):
         raise NotFound("This item is not in your trash.")
     parent = session.get(FileEntry, entry.parent_id) if entry.parent_id else None
@@ -467,19 +485,3 @@ def locate(session: Session, member: Member, key: str, path: str) -> tuple[Space
             raise NotFound("No file or folder at this path.")
         entry = found
     return None, entry
-
-
-def live_files(session: Session, member: Member) -> list[tuple[str, FileEntry]]:
-    """Every file of the member's private space, with its path (for export)."""
-    top = root(session, space(member, "mine"))
-    found: list[tuple[str, FileEntry]] = []
-    pending = [("", top)]
-    while pending:
-        prefix, folder = pending.pop()
-        for entry in children(session, folder):
-            path = f"{prefix}{entry.name}"
-            if entry.is_dir:
-                pending.append((path + "/", entry))
-            else:
-                found.append((path, entry))
-    return sorted(found, key=lambda item: item[0])

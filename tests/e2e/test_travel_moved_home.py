@@ -18,12 +18,11 @@ import pytest
 
 from hameau.accounts import members
 from hameau.calendar.store import CalendarStore
-from hameau.files import service as files
 from hameau.node.db import transaction
 from hameau.notes import service as notes
 from tests.e2e.hamlet_nodes import Home, hamlet
 from tests.e2e.test_travel import PASSWORD, app_password, hameau
-from tests.helpers import add_member
+from tests.helpers import add_member, live_files
 from tests.test_environment import opened, write
 
 pytestmark = pytest.mark.e2e
@@ -41,7 +40,7 @@ def _live(root: Path) -> dict[str, str]:
     try:
         with transaction(node.sessions) as session:
             alex = members.find_member(session, "alex")
-            return {path: entry.blob or "" for path, entry in files.live_files(session, alex)}
+            return {path: entry.blob or "" for path, entry in live_files(session, alex)}
     finally:
         node.close()
 

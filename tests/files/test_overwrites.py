@@ -10,6 +10,7 @@ import threading
 from sqlalchemy import event
 
 from hameau.accounts import members
+from hameau.errors import Conflict
 from hameau.files import service as files
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
@@ -48,3 +49,37 @@ def test_a_file_written_twice_at_once_keeps_the_first_as_a_version(any_node: Nod
     first[0].join()
     assert set(live(node, under="Courses").values()) <= {b"lait", b"oeufs"}
     assert {b"pain", b"lait", b"oeufs"} <= kept(node)  # each content: live, or a version
+
+
+def test_a_name_taken_while_a_file_is_renamed_to_it_loses_nothing(any_node: Node) -> None:
+    """A file is renamed to a name another door takes at that moment: the rename is refused
+    in words (409) or the other write lands after it, never a 500; both contents are kept."""
+    node = any_node
+    add_member(node, "alex")
+    write(node, "Courses/liste.txt", b"pain")
+    renaming = threading.current_thread()
+    other: list[threading.Thread] = []
+
+    def meanwhile(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        here = threading.current_thread() is renaming
+        if here and not other and "FROM file_entries" in statement and "move" in callers()[0]:
+            made = threading.Thread(target=write, args=(node, "Courses/liste-2.txt", b"lait"))
+            other.append(made)
+            made.start()
+            made.join(0.5)
+
+    event.listen(node.engine, "after_cursor_execute", meanwhile)
+    try:
+        with transaction(node.sessions) as session:
+            alex = members.find_member(session, "alex")
+            where = files.space(alex, "mine")
+            entry = files.resolve(session, where, ["Courses", "liste.txt"])
+            folder = files.resolve(session, where, ["Courses"])
+            files.move(session, alex, entry, folder, "liste-2.txt")
+    except Conflict as refused:
+        assert "already there" in str(refused)
+    finally:
+        event.remove(node.engine, "after_cursor_execute", meanwhile)
+    assert other, "the rename never read the folder"
+    other[0].join()
+    assert {b"pain", b"lait"} <= kept(node)
