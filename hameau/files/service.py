@@ -321,6 +321,7 @@ def _as_it_is_now(session: Session, *entries: FileEntry) -> None:
     file written into a folder meanwhile is then moved or trashed with it, not left behind
     in the journal. One gone meanwhile is not there any more."""
     write_lock(session)
+    session.flush()  # a refresh drops what is not flushed: the caller's own changes stay
     for entry in entries:
         session.refresh(entry)
         if entry.deleted_at is not None:
