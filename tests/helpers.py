@@ -159,3 +159,15 @@ def live_files(session: Any, member: Any) -> list[tuple[str, Any]]:
             else:
                 found.append((path, entry))
     return sorted(found, key=lambda item: item[0])
+
+
+def lands_meanwhile(work: Callable[..., Any], *args: Any, **options: Any) -> Any:
+    """Another door's write, started now in its own thread and given half a second to land
+    before the caller goes on (it waits on a lock the caller holds, if any). Returns the
+    thread, to join before checking what it wrote."""
+    import threading
+
+    other = threading.Thread(target=work, args=args, kwargs=options)
+    other.start()
+    other.join(0.5)
+    return other

@@ -14,7 +14,7 @@ from hameau.errors import Conflict
 from hameau.files import service as files
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
-from tests.helpers import add_member, callers
+from tests.helpers import add_member, callers, lands_meanwhile
 from tests.travel.sides import kept, live, write
 
 
@@ -30,10 +30,7 @@ def test_a_file_written_twice_at_once_keeps_the_first_as_a_version(any_node: Nod
         # another door (thread), given half a second before the second goes on.
         here = threading.current_thread() is second
         if here and not first and "FROM file_entries" in statement and "_record" in callers()[0]:
-            other = threading.Thread(target=write, args=(node, "Courses/liste.txt", b"lait"))
-            first.append(other)
-            other.start()
-            other.join(0.5)
+            first.append(lands_meanwhile(write, node, "Courses/liste.txt", b"lait"))
 
     digest = node.blobs.put(b"oeufs")
     event.listen(node.engine, "after_cursor_execute", meanwhile)
@@ -63,10 +60,7 @@ def test_a_name_taken_while_a_file_is_renamed_to_it_loses_nothing(any_node: Node
     def meanwhile(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
         here = threading.current_thread() is renaming
         if here and not other and "FROM file_entries" in statement and "move" in callers()[0]:
-            made = threading.Thread(target=write, args=(node, "Courses/liste-2.txt", b"lait"))
-            other.append(made)
-            made.start()
-            made.join(0.5)
+            other.append(lands_meanwhile(write, node, "Courses/liste-2.txt", b"lait"))
 
     event.listen(node.engine, "after_cursor_execute", meanwhile)
     try:

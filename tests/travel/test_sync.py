@@ -20,7 +20,7 @@ from hameau.node.db import transaction
 from hameau.travel import lifecycle, sync
 from hameau.travel import satellite as record
 from hameau.travel.home import HomeUnreachable, client_for
-from tests.helpers import callers
+from tests.helpers import callers, lands_meanwhile
 from tests.travel.sides import delete, home_node, kept, live, pack, rename, write
 
 
@@ -113,12 +113,9 @@ def test_a_write_committed_while_sync_applies_the_other_sides_edit_is_never_repl
         # thread (another door), given half a second to commit before sync writes.
         applying = {"apply_changes", "_apply_batch"} & callers()[0]
         if not written and "sync_entries.path IN" in statement and applying:
-            member = threading.Thread(
-                target=write, args=(here, "Voyage/a.txt", b"a, written here meanwhile")
+            written.append(
+                lands_meanwhile(write, here, "Voyage/a.txt", b"a, written here meanwhile")
             )
-            written.append(member)
-            member.start()
-            member.join(0.5)
 
     event.listen(here.engine, "after_cursor_execute", meanwhile)
     try:
@@ -306,14 +303,9 @@ def test_a_phones_event_saved_while_home_applies_the_satellites_is_never_replace
         names, files = callers()
         at_home_applying = {"set_if_unchanged"} & names or any("api_calendars" in f for f in files)
         if at_home_applying and not phone:
-            saving = threading.Thread(
-                target=at_home.save_event,
-                args=("alex", "alex/agenda", "Dentiste (phone)", start, start + hour),
-                kwargs={"uid": "u1"},
-            )
-            phone.append(saving)
-            saving.start()
-            saving.join(0.5)
+            title = "Dentiste (phone)"
+            phone.append(lands_meanwhile(at_home.save_event, "alex", "alex/agenda", title, start,
+                                   start + hour, uid="u1"))  # fmt: skip
         return compared(text)
 
     monkeypatch.setattr(merge, "digest", digest)
