@@ -33,7 +33,7 @@ def main() -> None:
     from hameau.moving import service, steps, transfer
 
     watched = {
-        transfer: ["_export", "_lacking", "_stream", "last_changes", "finish"],
+        transfer: ["_export", "_lacking", "_stream", "send", "last_changes", "finish"],
         service: ["start"],
         steps: ["offer", "_switching"],
     }

@@ -6,10 +6,17 @@ content verified at arrival and stored durably, then the import and the switch),
 same durability as the move), in the same run. Prints one JSON line.
 
     .venv/bin/python bench/moving.py [--big 4] [--big-mb 200] [--small 3000] [--small-kb 70]
+                                     [--rounds 1]
+
+With --rounds N, each round starts two new nodes, and the line gives the medians over the
+rounds of the times and of the ratios (each round's move beside its own rsync), then each
+round's figures: this machine's times vary by a third from one run to the next.
 
 With PROFILE=FILE in the environment, the move's command runs under cProfile into FILE;
 with PHASES=1, the line also gives the sender's steps' wall times (bench/move_phases.py):
-the command's imports, the offer, each export, the streams of contents (summed), the switch.
+the command's imports, the offer, each export, the streams of contents (summed: two may be
+in flight at once), `send` (the wall time of sending them, the first copy's and the last
+changes'), the switch. With SPY=FOLDER, py-spy samples the command and B's server (below).
 `cpu_s`: the CPU seconds of the move's command, and of A's and B's served processes during it.
 """
 
@@ -19,6 +26,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -93,13 +101,25 @@ def children_cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--big", type=int, default=4)
-    parser.add_argument("--big-mb", type=int, default=200)
-    parser.add_argument("--small", type=int, default=3000)
-    parser.add_argument("--small-kb", type=int, default=70)
-    given = parser.parse_args()
+def spy(receiver: int, profile: list[str]) -> tuple[subprocess.Popen[bytes] | None, list[str]]:
+    """With SPY=FOLDER (and py-spy on PATH): B's served process and the command, sampled into
+    FOLDER/receiver.txt and FOLDER/sender.txt (collapsed stacks, threads apart, idle left out)."""
+    folder = os.environ.get("SPY")
+    if not folder or profile:
+        return None, []
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    common = ["--format", "raw", "--threads", "--rate", "250", "--nonblocking",
+              *(["--idle"] if os.environ.get("SPY_IDLE") else [])]  # fmt: skip
+    receiver_spy = subprocess.Popen(
+        ["py-spy", "record", "--pid", str(receiver), "--duration", "25", *common,
+         "--output", f"{folder}/receiver.txt"], stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return receiver_spy, ["py-spy", "record", *common, "--subprocesses", "--output",
+                          f"{folder}/sender.txt", "--"]  # fmt: skip
+
+
+def one_round(given: argparse.Namespace) -> dict[str, object]:
+    """Two new nodes, the member furnished at A, rsync's two copies, then the move."""
     with tempfile.TemporaryDirectory(prefix="hameau-moving-") as folder:
         root = Path(folder)
         rule = {"B": {"HAMEAU_MOVING_ACCEPT_FROM": "A"}}
@@ -121,12 +141,15 @@ def main() -> None:
             served = {name: homes[name].served.process.pid for name in ("A", "B")}
             before = {name: cpu_of(pid) for name, pid in served.items()}
             command = children_cpu()
-            moving = timed(sys.executable, *profile, *runner, "move", "mover", "--to", "B",
-                           "--data-dir", a.data_dir, phases=phases)  # fmt: skip
+            spies = spy(served["B"], profile)
+            moving = timed(*spies[1], sys.executable, *profile, *runner, "move", "mover", "--to",
+                           "B", "--data-dir", a.data_dir, phases=phases)  # fmt: skip
+            if spies[0] is not None:
+                spies[0].wait(timeout=60)
             cpu = {"command": children_cpu() - command}
             cpu |= {f"{name}_served": cpu_of(pid) - before[name] for name, pid in served.items()}
             status = a.run("move", "status", "mover").stdout.strip()
-    print(json.dumps({
+    return {
         "bytes": size, "files": given.big + given.small, "rsync_s": round(rsync, 2),
         "rsync_sync_s": round(synced, 2), "move_s": round(moving, 2),
         "ratio": round(moving / rsync, 2), "ratio_synced": round(moving / synced, 2),
@@ -134,6 +157,27 @@ def main() -> None:
         "move_mb_s": round(size / moving / (1 << 20), 1), "status": status,
         "cpu_s": {name: round(seconds, 2) for name, seconds in cpu.items()},
         **({"phases": phases} if phases is not None else {}),
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--big", type=int, default=4)
+    parser.add_argument("--big-mb", type=int, default=200)
+    parser.add_argument("--small", type=int, default=3000)
+    parser.add_argument("--small-kb", type=int, default=70)
+    parser.add_argument("--rounds", type=int, default=1)
+    given = parser.parse_args()
+    rounds = [one_round(given) for _ in range(given.rounds)]
+    if len(rounds) == 1:
+        print(json.dumps(rounds[0]))
+        return
+    keys = ("rsync_s", "rsync_sync_s", "move_s", "ratio", "ratio_synced")
+    print(json.dumps({
+        "rounds": len(rounds), "bytes": rounds[0]["bytes"],
+        **{f"median_{key}": statistics.median(r[key] for r in rounds) for key in keys},  # type: ignore[misc]
+        "each": [{key: r[key] for key in (*keys, "load", "cpu_s", "phases") if key in r}
+                 for r in rounds],
     }))  # fmt: skip
 
 

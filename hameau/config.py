@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from hameau import config_values as values
+
 CONFIG_FILE = "hameau.toml"
 
 
@@ -31,78 +33,6 @@ def default_data_dir() -> Path:
     return Path(base) / "hameau"
 
 
-def _one_of(*choices: str) -> Callable[[Any], str]:
-    def convert(value: Any) -> str:
-        if str(value) not in choices:
-            raise ValueError(f"must be one of: {', '.join(choices)}")
-        return str(value)
-
-    return convert
-
-
-def _positive_int(value: Any) -> int:
-    number = int(value)
-    if number <= 0:
-        raise ValueError("must be a positive whole number")
-    return number
-
-
-def _positive_number(value: Any) -> float:
-    number = float(value)
-    if not number > 0:
-        raise ValueError("must be a positive number")
-    return number
-
-
-def _share(value: Any) -> float:
-    number = float(value)
-    if not 0 < number <= 1:
-        raise ValueError("must be a share above 0 and at most 1, e.g. 0.8")
-    return number
-
-
-def _boolean(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
-        raise ValueError("must be true or false")
-    return text in ("true", "1", "yes", "on")
-
-
-def _locale(value: Any) -> str:
-    text = str(value).strip().lower()
-    if text not in ("fr", "en"):
-        raise ValueError("must be 'fr' or 'en'")
-    return text
-
-
-def _blob_store(value: Any) -> str:
-    text = str(value).strip()
-    bucket = text.removeprefix("s3://").partition("/")[0]
-    if text != "local" and not (text.startswith("s3://") and bucket):
-        raise ValueError("must be local or s3://bucket/prefix")
-    return text
-
-
-def _database_url(value: Any) -> str:
-    """Empty (the SQLite file in the data dir) or a PostgreSQL URL, for psycopg 3."""
-    text = str(value).strip()
-    if not text or text.startswith("sqlite:///"):
-        return text
-    for scheme in ("postgresql+psycopg://", "postgresql://", "postgres://"):
-        if text.startswith(scheme):
-            return "postgresql+psycopg://" + text[len(scheme) :]
-    raise ValueError("must be empty (SQLite in the data dir) or postgresql+psycopg://user@host/db")
-
-
-def _port(value: Any) -> int:
-    number = int(value)
-    if not 0 <= number <= 65535:
-        raise ValueError("must be between 0 and 65535")
-    return number
-
-
 @dataclass(frozen=True)
 class Option:
     default: Any
@@ -112,68 +42,70 @@ class Option:
 
 OPTIONS: dict[str, Option] = {
     "host": Option("127.0.0.1", "Address the web server listens on.", str),
-    "port": Option(8080, "Port the web server listens on.", _port),
-    "default_locale": Option("fr", "Interface language when nothing else says: fr or en.", _locale),
-    "session_days": Option(30, "Days a personal-device session lasts.", _positive_int),
+    "port": Option(8080, "Port the web server listens on.", values.port),
+    "default_locale": Option(
+        "fr", "Interface language when nothing else says: fr or en.", values.locale
+    ),
+    "session_days": Option(30, "Days a personal-device session lasts.", values.positive_int),
     "personal_idle_days": Option(
-        14, "Days of inactivity after which a personal-device session ends.", _positive_int
+        14, "Days of inactivity after which a personal-device session ends.", values.positive_int
     ),
     "shared_idle_minutes": Option(
         10,
         "Minutes of inactivity after which a shared device logs out (decimals allowed:"
         " 0.5 is 30 seconds); it warns a minute ahead.",
-        _positive_number,
+        values.positive_number,
     ),
     "login_max_failures": Option(
-        5, "Failed logins for one account before it is paused.", _positive_int
+        5, "Failed logins for one account before it is paused.", values.positive_int
     ),
     "login_max_failures_per_address": Option(
-        20, "Failed logins from one address before it is paused.", _positive_int
+        20, "Failed logins from one address before it is paused.", values.positive_int
     ),
     "login_window_minutes": Option(
-        15, "Window over which failed logins are counted.", _positive_int
+        15, "Window over which failed logins are counted.", values.positive_int
     ),
     "max_form_bytes": Option(
         65536,
         "Largest request body accepted, in bytes, other than file content and the two below.",
-        _positive_int,
+        values.positive_int,
     ),
     "max_dav_body_bytes": Option(
         1 << 20,
         "Largest WebDAV or CalDAV request body that is not file content (an XML request, one"
         " event or contact), in bytes.",
-        _positive_int,
+        values.positive_int,
     ),
     "header_timeout_seconds": Option(
         15,
         "Seconds a client has to send a request's headers, from connecting or from the previous"
         " answer; slower connections are closed.",
-        _positive_int,
+        values.positive_int,
     ),
     "body_timeout_seconds": Option(
         60,
         "Seconds a large upload may go without a byte of its body before it is refused (408)"
         " and nothing of it kept.",
-        _positive_int,
+        values.positive_int,
     ),
     "max_connections": Option(
         400,
         "Connections open at once, at most (never more than half the open files the process is"
         " allowed); past it, the one waiting longest for its headers makes room.",
-        _positive_int,
+        values.positive_int,
     ),
     "database_url": Option(
         "",
         "The database: empty for the SQLite file in the data dir (hameau.db), or a PostgreSQL"
         " database, postgresql+psycopg://user:password@host:5432/name (pip install"
         " 'hameau[postgres]'; see docs/scale.md).",
-        _database_url,
+        values.database_url,
     ),
     "blob_store": Option(
         "local",
         "Where file content is kept: local (the data dir's blobs/ folder), or s3://bucket/prefix"
         " (an S3-compatible object store, with the s3_* settings; pip install 'hameau[s3]').",
-        _blob_store,
+        values.blob_store,
     ),
     "s3_endpoint": Option(
         "", "The S3 store's URL (e.g. http://10.0.0.5:8333); empty: AWS itself.", str
@@ -183,14 +115,16 @@ OPTIONS: dict[str, Option] = {
     "s3_secret_key": Option(
         "", "The S3 secret key (better in HAMEAU_S3_SECRET_KEY than in the file).", str
     ),
-    "default_quota_mb": Option(10240, "Storage quota given to a new member, in MB.", _positive_int),
+    "default_quota_mb": Option(
+        10240, "Storage quota given to a new member, in MB.", values.positive_int
+    ),
     "travel_retry_seconds": Option(
         60,
         "Satellite: seconds before trying an unreachable home again (doubling up to the pull period).",
-        _positive_int,
+        values.positive_int,
     ),
     "travel_pull_minutes": Option(
-        15, "Satellite: minutes between syncs when nothing changes here.", _positive_int
+        15, "Satellite: minutes between syncs when nothing changes here.", values.positive_int
     ),
     "ai_model": Option(
         "gemma-3-270m", "The AI's default model: a name from `hameau ai models`.", str
@@ -208,7 +142,7 @@ OPTIONS: dict[str, Option] = {
         " requests at once), llama-cpp-python (in the node's process, one at a time; optional:"
         " pip install 'hameau[llama-cpp]'), or auto (llama-server when one is found, see"
         " `hameau ai install-server`; else llama-cpp-python if installed).",
-        _one_of("auto", "llama-server", "llama-cpp-python"),
+        values.one_of("auto", "llama-server", "llama-cpp-python"),
     ),
     "ai_server": Option(
         "",
@@ -216,54 +150,64 @@ OPTIONS: dict[str, Option] = {
         " `hameau ai install-server` built.",
         str,
     ),
-    "ai_parallel": Option(4, "Requests llama-server answers at once (its slots).", _positive_int),
-    "ai_idle_seconds": Option(
-        300, "Seconds after which an unused model is unloaded.", _positive_int
+    "ai_parallel": Option(
+        4, "Requests llama-server answers at once (its slots).", values.positive_int
     ),
-    "ai_queue": Option(4, "AI requests that may wait for the model; more get 503.", _positive_int),
+    "ai_idle_seconds": Option(
+        300, "Seconds after which an unused model is unloaded.", values.positive_int
+    ),
+    "ai_queue": Option(
+        4, "AI requests that may wait for the model; more get 503.", values.positive_int
+    ),
     "ai_threads": Option(0, "CPU threads for the model; 0: as many as the machine has.", int),
-    "ai_context": Option(2048, "The model's context, in tokens.", _positive_int),
-    "ai_max_tokens": Option(256, "Most tokens an answer may have.", _positive_int),
+    "ai_context": Option(2048, "The model's context, in tokens.", values.positive_int),
+    "ai_max_tokens": Option(256, "Most tokens an answer may have.", values.positive_int),
     "hamlet_clock_skew_seconds": Option(
         60,
         "Seconds a paired node's clock may be ahead of or behind this one's before its signed"
         " requests are refused as from the future or expired.",
-        _positive_int,
+        values.positive_int,
     ),
     "hamlet_peer_timeout_seconds": Option(
         10,
         "Seconds to wait for a paired node's answer before going on without it (slow links: more).",
-        _positive_number,
+        values.positive_number,
     ),
     "hamlet_announce": Option(
         "auto",
         "Announce this node on the local network (mDNS, `_hameau._tcp`) so that nearby homes'"
         " admins see it: on, off, or auto (on unless the node listens on loopback only).",
-        _one_of("auto", "on", "off"),
+        values.one_of("auto", "on", "off"),
     ),
     "move_rollback_days": Option(
         30,
         "Days the node a member moved away from keeps their read-only copy (the rollback"
         " window); then it deletes it.",
-        _positive_int,
+        values.positive_int,
+    ),
+    "move_stream_mb": Option(
+        256,
+        "Megabytes of content a move sends per signed stream; the receiving home makes each"
+        " stream durable before it answers. Smaller streams are answered more often.",
+        values.positive_int,
     ),
     "move_propose_days": Option(
         30,
         "Days of a member's sessions looked at to propose moving their home to the peer most"
         " of them came through.",
-        _positive_int,
+        values.positive_int,
     ),
     "move_propose_share": Option(
         0.8,
         "Share of those sessions (0 to 1) that must be visits through one peer for the move"
         " there to be proposed.",
-        _share,
+        values.share,
     ),
     "tls": Option(
         False,
         "Serve HTTPS (as `hameau serve --tls`): with the node's own certificate, or the one"
         " tls_cert and tls_key give. Peers talk to a node over HTTPS only.",
-        _boolean,
+        values.boolean,
     ),
     "tls_cert": Option(
         "", "A certificate file (PEM) to serve HTTPS with instead of the node's own.", str
@@ -282,7 +226,9 @@ OPTIONS: dict[str, Option] = {
         str,
     ),
     "backup_every_hours": Option(
-        24, "Hours between the node's automatic backups (to every backup target).", _positive_int
+        24,
+        "Hours between the node's automatic backups (to every backup target).",
+        values.positive_int,
     ),
     "backup_targets": Option(
         "",
@@ -290,17 +236,19 @@ OPTIONS: dict[str, Option] = {
         " (a paired home that offers space) or a folder's absolute path (e.g. a USB disk).",
         str,
     ),
-    "backup_keep_daily": Option(7, "Daily backups kept (the last of each day).", _positive_int),
-    "backup_keep_weekly": Option(4, "Weekly backups kept besides.", _positive_int),
-    "backup_keep_monthly": Option(6, "Monthly backups kept besides.", _positive_int),
+    "backup_keep_daily": Option(
+        7, "Daily backups kept (the last of each day).", values.positive_int
+    ),
+    "backup_keep_weekly": Option(4, "Weekly backups kept besides.", values.positive_int),
+    "backup_keep_monthly": Option(6, "Monthly backups kept besides.", values.positive_int),
     "backup_warn_days": Option(
-        2, "Days after the last good backup when the admin pages warn.", _positive_number
+        2, "Days after the last good backup when the admin pages warn.", values.positive_number
     ),
     "ledger_escrow": Option(
         "embedded",
         "Where escrow contracts are kept: embedded (the hamlet's own signed ledger) or evm (a"
         " contract on an EVM chain, paid in a euro stablecoin).",
-        _one_of("embedded", "evm"),
+        values.one_of("embedded", "evm"),
     ),
     "moving_accept_from": Option(
         "",
@@ -313,31 +261,33 @@ OPTIONS: dict[str, Option] = {
         "Seconds between two looks of the served node for compute jobs (every 5 seconds, or"
         " this if shorter, while jobs are in flight); a job submitted from the page or the"
         " command line starts at once.",
-        _positive_number,
+        values.positive_number,
     ),
     "compute_lost_seconds": Option(
         120,
         "Seconds a provider may stay unreachable before its job is matched elsewhere, and a"
         " provider runs a job its asking home no longer asks about before stopping it.",
-        _positive_number,
+        values.positive_number,
     ),
     "compute_match_minutes": Option(
-        10, "Minutes a job may wait for providers before it fails, refunded.", _positive_number
+        10,
+        "Minutes a job may wait for providers before it fails, refunded.",
+        values.positive_number,
     ),
     "compute_settle_minutes": Option(
         10,
         "Minutes a verified job may ask the ledger's notary to pay before it fails (refunded).",
-        _positive_number,
+        values.positive_number,
     ),
     "compute_escrow_margin_minutes": Option(
         10,
         "Minutes from a job's deadline to its contracts', when unpaid credit is refunded.",
-        _positive_number,
+        values.positive_number,
     ),
     "compute_tamper_outputs": Option(
         False,
         "For tests only: this node alters the outputs of jobs it runs (a dishonest provider).",
-        _boolean,
+        values.boolean,
     ),
     "footprint_powercap": Option(
         "/sys/class/powercap", "Where the kernel shows the RAPL energy counters.", str
@@ -346,25 +296,25 @@ OPTIONS: dict[str, Option] = {
         10,
         "Minutes between two readings of the RAPL energy counters while serving (at least 1;"
         " no timer when the counters cannot be read).",
-        _positive_int,
+        values.positive_int,
     ),
     "compute_idle_load": Option(
         0.3,
         "Lending compute: the load average (1 minute, and over the idle window) under which the"
         " machine counts as idle, not counting the jobs it runs for others.",
-        _positive_number,
+        values.positive_number,
     ),
     "compute_idle_minutes": Option(
         15,
         "Lending compute: minutes with no member using the node and the load under"
         " compute_idle_load before a job may start (decimals allowed).",
-        _positive_number,
+        values.positive_number,
     ),
     "compute_vacate_minutes": Option(
         10,
         "Lending compute: minutes a job may stay suspended (a member is using the node) before"
         " it is stopped and sent elsewhere (decimals allowed).",
-        _positive_number,
+        values.positive_number,
     ),
 }
 
@@ -410,6 +360,7 @@ class Settings:
     hamlet_peer_timeout_seconds: float = OPTIONS["hamlet_peer_timeout_seconds"].default
     hamlet_announce: str = OPTIONS["hamlet_announce"].default
     move_rollback_days: int = OPTIONS["move_rollback_days"].default
+    move_stream_mb: int = OPTIONS["move_stream_mb"].default
     move_propose_days: int = OPTIONS["move_propose_days"].default
     move_propose_share: float = OPTIONS["move_propose_share"].default
     tls: bool = OPTIONS["tls"].default

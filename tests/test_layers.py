@@ -22,7 +22,7 @@ ACCOUNTS_CORE = {
     for name in ("agents", "devices", "members", "models", "ratelimit", "secrets", "sessions",
                  "tables", "tokens", "workspace")
 }  # fmt: skip
-BASE = ("hameau.node", "hameau.config", "hameau.errors")
+BASE = ("hameau.node", "hameau.config", "hameau.config_values", "hameau.errors")
 # Known crossings, each to be fixed where it lives; the lead removes an entry at merge.
 ALLOWED = {
     # Alembic's environment is a script Alembic runs, above the layers: it needs every table.

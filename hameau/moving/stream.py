@@ -23,11 +23,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from hameau.moving.ahead import HELD, WritersAhead
 from hameau.moving.errors import MoveConflict, PieceRefused
 from hameau.node.blobs import BlobError, BlobWriter, is_digest
 from hameau.node.datadir import Node
 
-BATCH = 256 << 20  # bytes of content per signed stream (a larger content goes alone)
+BATCH = 256 << 20  # bytes of content per signed stream by default (setting move_stream_mb)
 MOST_ITEMS = 10_000  # records per stream
 INDEX_LIMIT = 2 << 20  # bytes of an index line
 CHUNK = 1 << 20
@@ -46,15 +47,17 @@ def index_line(items: list[Item]) -> bytes:
     return json.dumps({"items": items}, separators=(",", ":")).encode()
 
 
-def batches(lacking: dict[str, int], sizes: dict[str, int]) -> Iterator[list[Item]]:
+def batches(
+    lacking: dict[str, int], sizes: dict[str, int], most: int = BATCH
+) -> Iterator[list[Item]]:
     """The lacking contents (each from the bytes the receiver has of it) in streams of at
-    most BATCH bytes and MOST_ITEMS records; a content larger than BATCH goes alone."""
+    most ``most`` bytes and MOST_ITEMS records; a content larger than that goes alone."""
     batch: list[Item] = []
     held = 0
     for digest in sorted(lacking):
         item: Item = [digest, lacking[digest], sizes[digest]]
         length = sizes[digest] - lacking[digest]
-        if batch and (held + length > BATCH or len(batch) >= MOST_ITEMS):
+        if batch and (held + length > most or len(batch) >= MOST_ITEMS):
             yield batch
             batch, held = [], 0
         batch.append(item)
@@ -141,6 +144,7 @@ class Arrival:
         self.whole: list[BlobWriter] = []
         self.received = 0
         self.verified = 0  # records made durable
+        self.ahead = WritersAhead(node.blobs, items)
 
     def _next(self) -> None:
         """The next record starts (a zero-length one ends at once)."""
@@ -149,14 +153,16 @@ class Arrival:
             raise PieceRefused("These pieces of content are longer than their index says.")
         digest, offset, total = self.items[self.at]
         self.left = total - offset
-        self.writer = None if self.node.blobs.exists(digest) else self._open(digest, offset)
+        made = self.ahead.take()
+        self.writer = None if made == HELD else self._open(digest, offset, made)
         if self.left == 0:
             self._end()
 
-    def _open(self, digest: str, offset: int) -> BlobWriter:
-        writer = self.node.blobs.writer()
+    def _open(self, digest: str, offset: int, made: BlobWriter | str) -> BlobWriter:
         if offset == 0:
-            return writer
+            assert not isinstance(made, str)
+            return made
+        writer = self.node.blobs.writer()
         partial = partial_path(self.node, self.move_id, digest)
         have = partial.stat().st_size if partial.exists() else 0
         if offset != have:
@@ -212,6 +218,7 @@ class Arrival:
 
     def settle(self) -> int:
         """The verified records, durable and in place; returns how many."""
+        self.ahead.close()  # the stream has ended: no more records to write
         count = len(self.whole)
         try:
             self.node.blobs.settle(self.whole)
@@ -239,6 +246,7 @@ class Arrival:
         return self.settle()
 
     def abort(self) -> None:
+        self.ahead.close()
         for writer in [*self.whole, *([self.writer] if self.writer else [])]:
             writer.abort()
         self.whole, self.writer = [], None

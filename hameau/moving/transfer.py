@@ -16,6 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import threading
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -105,40 +109,77 @@ def _lacking(peer: Peer, move_id: str, contents: dict[str, int]) -> dict[str, in
     return found
 
 
-def _stream(peer: Peer, move_id: str, items: list[stream.Item], opener: Opener, auth: Any) -> Any:
-    """One signed stream of ``items``; the receiver's answer (its row of the move)."""
+def _stream(
+    peer: Peer,
+    move_id: str,
+    items: list[stream.Item],
+    opener: Opener,
+    auth: Any,
+    sent: threading.Event,
+) -> Any:
+    """One signed stream of ``items``; the receiver's answer (its row of the move). ``sent``
+    is set once the body is out (or the call ended without it)."""
     line = stream.index_line(items)
     size = len(line) + 1 + stream.length(items)
     headers = {
         "Content-Type": "application/octet-stream", "Content-Length": str(size),
         INDEX: stream.index_digest(line),
     }  # fmt: skip
-    return peer.call(
-        "POST", f"{API}/contents/{move_id}", content=stream.body(items, opener),
-        headers=headers, auth=auth,
-    )  # fmt: skip
+
+    def body() -> Iterator[bytes]:
+        try:
+            yield from stream.body(items, opener)
+        finally:
+            sent.set()
+
+    try:
+        return peer.call(
+            "POST", f"{API}/contents/{move_id}", content=body(), headers=headers, auth=auth
+        )
+    finally:
+        sent.set()
 
 
 def send(node: Node, move: Move, peer: Peer, contents: dict[str, int], opener: Opener) -> Move:
     """Send what the receiver lacks of ``contents``, in signed streams of many MiB
-    (hameau/moving/stream.py); the row counts bytes and verifications. (Two streams side by
-    side were tried: slower on a busy 2-core machine, docs/benchmarks.md.)"""
+    (hameau/moving/stream.py); the row counts bytes and verifications. The next stream goes
+    out while the receiver makes the previous one durable (at most two in flight, never two
+    sending at once: side by side they were slower, docs/benchmarks.md)."""
     from hameau.hamlet.signer import StreamSigner  # httpx: loaded with the first client
 
     lacking = _lacking(peer, move.move_id, contents)
     signer = StreamSigner.like(peer.signer)  # type: ignore[arg-type]
-    for items in stream.batches(lacking, contents):
+    pending: deque[tuple[list[stream.Item], Future[Any]]] = deque()
+    with ThreadPoolExecutor(2, thread_name_prefix="move-send") as senders:
         try:
-            answer = _stream(peer, move.move_id, items, opener, signer)
-        except PeerFailed as failed:
-            if failed.kind == STATUS and failed.code == 400:
-                _sound(node, items)  # a refused record: damaged here? say so in words
+            for items in stream.batches(lacking, contents, node.settings.move_stream_mb << 20):
+                sent = threading.Event()
+                call = (peer, move.move_id, items, opener, signer, sent)
+                pending.append((items, senders.submit(_stream, *call)))
+                sent.wait()  # its body is out: the one before may be answered meanwhile
+                while len(pending) > 1:
+                    move = _answered(node, move, *pending.popleft())
+            while pending:
+                move = _answered(node, move, *pending.popleft())
+        except BaseException:
+            for _items, left in pending:  # one still in flight ends before this is raised
+                wait([left])
             raise
-        move = update(
-            node, move.id, bytes_sent=move.bytes_sent + stream.length(items),
-            verified=answer["verified"],
-        )  # fmt: skip
     return move
+
+
+def _answered(node: Node, move: Move, items: list[stream.Item], call: Future[Any]) -> Move:
+    """A stream's answer counted on the row; a refusal checks this home's copies first."""
+    try:
+        answer = call.result()
+    except PeerFailed as failed:
+        if failed.kind == STATUS and failed.code == 400:
+            _sound(node, items)  # a refused record: damaged here? say so in words
+        raise
+    return update(
+        node, move.id, bytes_sent=move.bytes_sent + stream.length(items),
+        verified=answer["verified"],
+    )  # fmt: skip
 
 
 def _damaged(digest: str) -> MoveConflict:

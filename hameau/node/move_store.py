@@ -370,7 +370,7 @@ def target_for(
     access_key: str | None,
 ) -> Target:  # fmt: skip
     """The move's target from the command's options; ValueError (one line) if unusable."""
-    from hameau.config import _database_url
+    from hameau.config_values import database_url as _database_url
 
     if not database and not blobs:
         raise ValueError("Give --database postgresql://… and/or --blobs s3://bucket/prefix.")

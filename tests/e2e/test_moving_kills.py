@@ -125,8 +125,14 @@ def finish(a: Home, name: str) -> str:
 
 
 @pytest.mark.skipif(TRIALS < 1, reason="HAMEAU_MOVE_TRIALS is 0")
-def test_a_move_killed_anywhere_ends_with_one_home_and_everything_there(tmp_path: Path) -> None:
+def test_a_move_killed_anywhere_ends_with_one_home_and_everything_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rng = random.Random(SEED)
+    # Streams of 1 MB: a member's small files and their large one go in two or three
+    # streams, so that cuts also fall while the next stream is sent and the one before is
+    # made durable at the receiver (two in flight).
+    monkeypatch.setenv("HAMEAU_MOVE_STREAM_MB", "1")
     print(f"HAMEAU_MOVE_SEED={SEED} HAMEAU_MOVE_TRIALS={TRIALS}")
     with hamlet(tmp_path, names=("A", "B"), pairs=(("B", "A"),),
                 env={"B": {"HAMEAU_MOVING_ACCEPT_FROM": "*"}}) as homes:  # fmt: skip

@@ -103,6 +103,23 @@ def test_a_cut_stream_keeps_the_whole_records_and_goes_on_from_the_bytes_it_has(
     assert not stream.partial_path(target, "m3", large).exists()
 
 
+def test_a_cut_stream_leaves_no_temp_file_of_the_records_it_did_not_reach(target: Node) -> None:
+    """The receiver opens the next records' temp files ahead of their bytes (moving/ahead.py):
+    those a cut stream never reached are dropped with it."""
+    move = Move(move_id="m7", state="copying")
+    given = contents(*range(200, 300))
+    items = [[digest, 0, len(data)] for digest, data in sorted(given.items())]
+    whole = body(items, given)
+    index = whole.index(b"\n") + 1
+    seven = sum(total for _digest, _offset, total in items[:7])
+    arrival = arrive(target, move, whole[: index + seven + 10])  # cut in the eighth record
+    assert arrival.cut() == 7
+    assert not list(target.blobs.temp_dir.glob("upload-*"))  # type: ignore[attr-defined]
+    held = [digest for digest, _offset, _total in items[:7]]
+    assert all(target.blobs.read(digest) == given[digest] for digest in held)
+    assert len(receiving.lacking(target, move, list(given))) == 93
+
+
 def test_a_stream_unlike_its_index_or_out_of_order_is_refused(target: Node) -> None:
     move = Move(move_id="m4", state="copying")
     given = contents(100)
