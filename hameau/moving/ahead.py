@@ -46,7 +46,7 @@ class WritersAhead:
     def _one(self, digest: str, offset: int) -> BlobWriter | str:
         if self.store.exists(digest):
             return HELD
-        return GO_ON if offset else self.store.writer()
+        return GO_ON if offset else self.store.writer(settled=True)
 
     def take(self) -> BlobWriter | str:
         """The next record's writer (or `HELD`, `GO_ON`), waiting for it if need be."""

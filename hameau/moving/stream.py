@@ -162,7 +162,7 @@ class Arrival:
         if offset == 0:
             assert not isinstance(made, str)
             return made
-        writer = self.node.blobs.writer()
+        writer = self.node.blobs.writer(settled=True)
         partial = partial_path(self.node, self.move_id, digest)
         have = partial.stat().st_size if partial.exists() else 0
         if offset != have:

@@ -125,7 +125,10 @@ class BlobStore(ABC):
     outages: Any = None
 
     @abstractmethod
-    def writer(self) -> BlobWriter: ...
+    def writer(self, settled: bool = False) -> BlobWriter:
+        """A new write; ``settled``: it will be committed with ``later`` and made durable with
+        others by `settle` (the local disk then writes it through the page cache, and leaves a
+        small one's writeback to that sync)."""
 
     def put(self, data: bytes) -> str:
         with self.writer() as writer:

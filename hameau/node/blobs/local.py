@@ -66,16 +66,21 @@ def _start_writeback(descriptor: int, start: int = 0, count: int = 0) -> None:
 
 
 WRITEBACK_STEP = 32 << 20  # a large upload is sent to the disk as it comes, this much at a time
+# A content written to be settled (a move's) this large starts its writeback as it closes; a
+# smaller one is left to the sync that settles it (a move's thousands of photos: one call
+# each cost the receiver more than the sync saved, docs/benchmarks.md, "Moving home, round 6").
+EARLY_FROM = 1 << 20
 
 
 class LocalWriter(SpoolWriter):
     """Streams content into a temp file; `commit()` makes it durable and returns its hash."""
 
-    def __init__(self, store: LocalBlobStore) -> None:
+    def __init__(self, store: LocalBlobStore, settled: bool = False) -> None:
         super().__init__(store.temp_dir)
-        self.store = store
+        self.store, self.settled = store, settled  # settled: see BlobStore.writer
         self._sent = 0  # bytes whose writeback was started
         self._direct = DirectWrites(str(self._temp))
+        self._direct.usable = self._direct.usable and not settled
 
     def _put(self, chunk: bytes | memoryview) -> None:
         """Past `STAGE_FROM` bytes, the content goes past the page cache (`blobs.direct`),
@@ -128,7 +133,8 @@ class LocalWriter(SpoolWriter):
         self._all_in_file()
         self._file.flush()
         if later:
-            _start_writeback(self._file.fileno())  # under way by the time `settle` syncs
+            if not self.settled or self.size >= EARLY_FROM:
+                _start_writeback(self._file.fileno())  # under way by the time `settle` syncs
             self._file.close()
             self._file = None
             self.digest = digest
@@ -176,8 +182,8 @@ class LocalBlobStore(BlobStore):
         self.temp_dir.mkdir(parents=True, exist_ok=True)
         self.quarantine_dir = root / "quarantine"
 
-    def writer(self) -> LocalWriter:
-        return LocalWriter(self)
+    def writer(self, settled: bool = False) -> LocalWriter:
+        return LocalWriter(self, settled)
 
     def path(self, digest: str) -> Path:
         return Path(self._file(digest))

@@ -196,7 +196,7 @@ class S3BlobStore(BlobStore):
                 max_concurrency=4,
             )
 
-    def writer(self) -> S3Writer:
+    def writer(self, settled: bool = False) -> S3Writer:
         return S3Writer(self)
 
     def info(self, digest: str) -> BlobInfo | None:
