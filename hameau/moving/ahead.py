@@ -58,11 +58,8 @@ class WritersAhead:
     def close(self) -> None:
         """Stop making writers; those made and not taken are dropped (their temp files)."""
         self._stop.set()
-        while True:
-            self._drop_ready()
-            self._thread.join(timeout=0.01)  # a put waiting for room gets it from the drop
-            if not self._thread.is_alive():
-                break
+        self._drop_ready()  # room for the one put the helper may still make before it stops
+        self._thread.join()
         self._drop_ready()
 
     def _drop_ready(self) -> None:

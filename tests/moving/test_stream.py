@@ -5,6 +5,8 @@ keeps its whole, verified records and the bytes of the one it was in, to go on f
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import io
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 from hameau.moving import receiving, stream, transfer
 from hameau.moving.errors import MoveConflict, PieceRefused
 from hameau.moving.models import Move
+from hameau.node.blobs import local
 from hameau.node.datadir import Node
 from tests.helpers import make_node
 
@@ -118,6 +121,28 @@ def test_a_cut_stream_leaves_no_temp_file_of_the_records_it_did_not_reach(target
     held = [digest for digest, _offset, _total in items[:7]]
     assert all(target.blobs.read(digest) == given[digest] for digest in held)
     assert len(receiving.lacking(target, move, list(given))) == 93
+
+
+def test_a_stream_the_disk_refuses_to_sync_is_refused_and_nothing_of_it_kept(
+    target: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A move's contents go through the page cache; the sync that settles a stream is what
+    puts them on the disk. When the disk refuses a write meanwhile (Linux tells syncfs), the
+    stream fails and none of its contents is stored as if it were durable."""
+
+    class RefusingDisk:
+        def syncfs(self, _descriptor: int) -> int:
+            ctypes.set_errno(errno.EIO)
+            return -1
+
+    monkeypatch.setattr(local, "_libc", RefusingDisk)
+    move = Move(move_id="m8", state="copying")
+    given = contents(300, 40_000)
+    items = [[digest, 0, len(data)] for digest, data in sorted(given.items())]
+    with pytest.raises(OSError, match="syncing the filesystem"):
+        arrive(target, move, body(items, given)).finish()
+    assert not any(target.blobs.exists(digest) for digest in given)
+    assert not list(target.blobs.temp_dir.glob("upload-*"))  # type: ignore[attr-defined]
 
 
 def test_a_stream_unlike_its_index_or_out_of_order_is_refused(target: Node) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -46,12 +47,18 @@ def _libc() -> ctypes.CDLL | None:
 
 
 def sync_filesystem(path: Path) -> None:
-    """Flush the filesystem holding ``path`` to disk (Linux syncfs; elsewhere, sync all)."""
+    """Flush the filesystem holding ``path`` to disk (Linux syncfs; elsewhere, sync all).
+    A write the disk refused meanwhile (Linux reports it to syncfs) raises OSError: what
+    that sync was to make durable is not."""
     libc = _libc()
     descriptor = os.open(path, os.O_RDONLY)
     try:
-        if libc is not None and hasattr(libc, "syncfs") and libc.syncfs(descriptor) == 0:
-            return
+        if libc is not None and hasattr(libc, "syncfs"):
+            if libc.syncfs(descriptor) == 0:
+                return
+            failed = ctypes.get_errno()
+            if failed != errno.ENOSYS:
+                raise OSError(failed, f"syncing the filesystem: {os.strerror(failed)}")
         os.sync()
     finally:
         os.close(descriptor)
