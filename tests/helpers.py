@@ -146,19 +146,10 @@ def callers() -> tuple[set[str], set[str]]:
 def live_files(session: Any, member: Any) -> list[tuple[str, Any]]:
     """Every file of the member's private space, with its path, sorted."""
     from hameau.files import service as files
+    from hameau.files.walk import tree
 
     top = files.root(session, files.space(member, "mine"))
-    found: list[tuple[str, Any]] = []
-    pending = [("", top)]
-    while pending:
-        prefix, folder = pending.pop()
-        for entry in files.children(session, folder):
-            path = f"{prefix}{entry.name}"
-            if entry.is_dir:
-                pending.append((path + "/", entry))
-            else:
-                found.append((path, entry))
-    return sorted(found, key=lambda item: item[0])
+    return [(path, entry) for path, entry in tree(session, top) if not entry.is_dir]
 
 
 def lands_meanwhile(work: Callable[..., Any], *args: Any, **options: Any) -> Any:
@@ -171,3 +162,26 @@ def lands_meanwhile(work: Callable[..., Any], *args: Any, **options: Any) -> Any
     other.start()
     other.join(0.5)
     return other
+
+
+@contextmanager
+def once_after(
+    engine: Any, matches: Callable[[str], bool], then: Callable[[], Any]
+) -> Iterator[list[Any]]:
+    """Within the block, ``then`` runs once, right after the first statement on ``engine``
+    whose SQL ``matches``: another door acting at one moment of a real call. Yields a list
+    that holds what ``then`` returned once it ran (empty if it never did)."""
+    from sqlalchemy import event
+
+    ran: list[Any] = []
+
+    def hook(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if not ran and matches(statement):
+            ran.append(None)  # once: the statements ``then`` runs come through here too
+            ran[0] = then()
+
+    event.listen(engine, "after_cursor_execute", hook)
+    try:
+        yield ran
+    finally:
+        event.remove(engine, "after_cursor_execute", hook)

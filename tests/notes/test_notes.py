@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
-from sqlalchemy import event
-
 from hameau.accounts import members
 from hameau.node.datadir import Node
 from hameau.notes import service as notes_service
-from tests.helpers import add_member, browser, csrf_header, log_in, members_logged_in, post_form
+from tests.helpers import (
+    add_member,
+    browser,
+    csrf_header,
+    log_in,
+    members_logged_in,
+    once_after,
+    post_form,
+)
 
 
 def new_note(client) -> int:  # type: ignore[no-untyped-def]
@@ -196,21 +202,18 @@ def test_an_editor_is_never_given_a_revision_its_text_lacks(node: Node) -> None:
     base = client.put(
         f"/api/notes/{note}", json={"base": 0, "text": "Courses\n\n- pain\n"}, headers=headers
     ).json()["revision"]
-    other: list[int] = []
 
-    def meanwhile(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        if not other and "FROM note_updates" in statement:
-            other.append(note)  # once: the save below reads the log too
-            with node.sessions() as session, session.begin():
-                alex = members.find_member(session, "alex")
-                held = notes_service.get(session, alex, note)
-                notes_service.save(session, alex, held, base, "Courses de la semaine\n\n- pain\n")
+    def other_device_saves() -> None:
+        with node.sessions() as session, session.begin():
+            alex = members.find_member(session, "alex")
+            held = notes_service.get(session, alex, note)
+            notes_service.save(session, alex, held, base, "Courses de la semaine\n\n- pain\n")
 
-    event.listen(node.engine, "after_cursor_execute", meanwhile)
-    try:
+    def reads_log(sql: str) -> bool:
+        return "FROM note_updates" in sql
+
+    with once_after(node.engine, reads_log, other_device_saves) as other:
         read = client.get(f"/api/notes/{note}").json()
-    finally:
-        event.remove(node.engine, "after_cursor_execute", meanwhile)
     assert other, "the note was never read"
     edited = read["text"].replace("- pain\n", "- pain\n- lait\n")
     saved = client.put(

@@ -6,12 +6,12 @@ import hashlib
 import itertools
 import sys
 import threading
+from functools import partial
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event
 
 from hameau import trips
 from hameau.accounts import members
@@ -20,7 +20,7 @@ from hameau.node.db import transaction
 from hameau.travel import lifecycle, sync
 from hameau.travel import satellite as record
 from hameau.travel.home import HomeUnreachable, client_for
-from tests.helpers import callers, lands_meanwhile
+from tests.helpers import callers, lands_meanwhile, once_after
 from tests.travel.sides import delete, home_node, kept, live, pack, rename, write
 
 
@@ -75,18 +75,15 @@ def test_a_change_committed_while_a_sync_reads_this_side_goes_home_next_time(
     home = home_node(tmp_path / "home")
     write(home, "Voyage/plan.txt", b"plan")
     pair = pack(home, tmp_path / "sat", ["files:mine/Voyage"])
-    saved: list[str] = []
 
-    def meanwhile(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        if not saved and "FROM sync_entries" in statement and "seq >" in statement:
-            saved.append("Voyage/carnet.txt")  # once: the write below reads the journal too
-            write(pair.sat, "Voyage/carnet.txt", b"on the train")
+    def reads_changes(sql: str) -> bool:
+        return "FROM sync_entries" in sql and "seq >" in sql
 
-    event.listen(pair.sat.engine, "after_cursor_execute", meanwhile)
-    try:
+    def member_saves() -> None:
+        write(pair.sat, "Voyage/carnet.txt", b"on the train")
+
+    with once_after(pair.sat.engine, reads_changes, member_saves) as saved:
         pair.sync()
-    finally:
-        event.remove(pair.sat.engine, "after_cursor_execute", meanwhile)
     assert saved, "the sync never read this side's changes"
     assert pair.sync().complete
     assert live(home, under="Voyage").get("Voyage/carnet.txt") == b"on the train"
@@ -105,23 +102,20 @@ def test_a_write_committed_while_sync_applies_the_other_sides_edit_is_never_repl
     pair = pack(home, tmp_path / "sat", ["files:mine/Voyage"])
     here, there = (home, pair.sat) if side == "home" else (pair.sat, home)
     write(there, "Voyage/a.txt", b"a, edited on the other side")
-    written: list[threading.Thread] = []
 
-    def meanwhile(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+    def applying(sql: str) -> bool:
         # Sync's read of the paths' journal rows as it applies (home's endpoint, or the
         # satellite's own apply): the member's write comes right after it, from another
         # thread (another door), given half a second to commit before sync writes.
-        applying = {"apply_changes", "_apply_batch"} & callers()[0]
-        if not written and "sync_entries.path IN" in statement and applying:
-            written.append(
-                lands_meanwhile(write, here, "Voyage/a.txt", b"a, written here meanwhile")
-            )
+        return "sync_entries.path IN" in sql and bool(
+            {"apply_changes", "_apply_batch"} & callers()[0]
+        )
 
-    event.listen(here.engine, "after_cursor_execute", meanwhile)
-    try:
+    member_writes = partial(
+        lands_meanwhile, write, here, "Voyage/a.txt", b"a, written here meanwhile"
+    )
+    with once_after(here.engine, applying, member_writes) as written:
         pair.sync()
-    finally:
-        event.remove(here.engine, "after_cursor_execute", meanwhile)
     assert written, "sync never set the path on this side"
     written[0].join()
     assert pair.sync().complete
