@@ -47,6 +47,9 @@ def configuration(node: Node) -> Any:
 
     root = folder(node)
     root.mkdir(exist_ok=True, mode=0o700)
+    # Made here, so that Radicale does not warn on stderr that it creates them (a command's
+    # output would carry its lines).
+    (root / "collections" / "collection-root").mkdir(parents=True, exist_ok=True, mode=0o700)
     rights = root / "rights.ini"
     rights.write_text(RIGHTS)
     configuration = config.load()

@@ -105,9 +105,15 @@ def _run(
             if not mine:
                 raise
             move_id = mine[0].move_id
+        answered = getattr(error, "answered", True)  # an answer whose signature is refused too
+        when = (
+            "what the other home answered is mended"
+            if answered
+            else "the other home can be reached"
+        )
         raise click.ClickException(
             f"{error} The move stopped where it was: run `hameau move resume {move_id}` once"
-            " the other home can be reached."
+            f" {when}."
         ) from None
     _said(node, move)
 
