@@ -145,6 +145,27 @@ def test_a_stream_the_disk_refuses_to_sync_is_refused_and_nothing_of_it_kept(
     assert not list(target.blobs.temp_dir.glob("upload-*"))  # type: ignore[attr-defined]
 
 
+def test_a_disk_that_fills_up_during_a_stream_keeps_nothing_of_it(target: Node) -> None:
+    """The room was there when the stream began (receiving.arrival checks it), then something
+    else filled the disk: the stream is refused with the full disk's sentence (507), and what
+    it wrote is dropped, as the route does for any failure but a cut. A real tmpfs."""
+    from hameau.errors import InsufficientStorage
+    from tests.e2e.test_full_disk import small_disk
+
+    given = contents(600 << 10, 2 << 20, 10, 20, 30)
+    # In this order: the large one fills the disk, the small ones after it were opened ahead.
+    items = [[digest, 0, len(data)] for digest, data in given.items()]
+    data = body(items, given)
+    with small_disk(target.blobs.local_folder(), "1m") as store:
+        target.blobs.temp_dir.mkdir()  # type: ignore[attr-defined]
+        arrival = stream.Arrival(target, "m9", items)
+        with pytest.raises(InsufficientStorage):
+            arrival.feed(data[data.index(b"\n") + 1 :])
+        arrival.abort()
+        assert not any(target.blobs.exists(digest) for digest in given)
+        assert not list((store / "tmp").iterdir())
+
+
 def test_a_stream_unlike_its_index_or_out_of_order_is_refused(target: Node) -> None:
     move = Move(move_id="m4", state="copying")
     given = contents(100)
