@@ -104,7 +104,7 @@ def _check_format(archive: ArchiveReader) -> None:
 
 
 def _check_disk(node: Node, archive: ArchiveReader) -> None:
-    free = shutil.disk_usage(node.layout.root).free
+    free = shutil.disk_usage(node.blobs.local_folder() or node.layout.root).free  # contents' disk
     if archive.total_size + DISK_MARGIN > free:
         raise InsufficientStorage(
             "The home server's disk has %(free)s MB free, not enough for this archive"

@@ -455,6 +455,19 @@ def test_an_archive_larger_than_the_free_disk_is_refused(moved: Moved, tmp_path:
             node.close()
 
 
+def test_an_archive_larger_than_the_content_disk_is_refused(moved: Moved, tmp_path: Path) -> None:
+    """The content store on a disk of its own (mounted apart from the data dir): its room is
+    what counts."""
+    from tests.e2e.test_full_disk import small_disk
+
+    make_node(tmp_path / "apart").close()
+    with small_disk(tmp_path / "apart" / "blobs", "40m") as store:
+        (store / "tmp").mkdir()
+        refused = hameau("import", str(moved.archive), "--data-dir", str(tmp_path / "apart"))
+        assert refused.returncode == 1 and "disk" in refused.stderr, refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+
+
 def test_every_part_reports_what_the_member_uses_there(moved: Moved) -> None:
     from hameau import parts
 
