@@ -156,10 +156,11 @@ def arrival(node: Node, move: Move, items: list[stream.Item]) -> stream.Arrival:
 
 def arrived(node: Node, move: Move, verified: int, received: int) -> Move:
     """A stream's verified contents and bytes, counted on the move's row (streams of a move
-    arrive side by side: `retrying` starts the count again if another one's came between)."""
+    arrive side by side: the row is locked for the count on PostgreSQL; on SQLite, `retrying`
+    starts the count again if another one's came between)."""
 
     def count(session: Session) -> Move:
-        found = session.get(Move, move.id)
+        found = session.get(Move, move.id, with_for_update=True)
         assert found is not None
         found.verified += verified
         found.bytes_sent += received

@@ -67,16 +67,18 @@ def _switching(
     move = transfer.update(node, move.id, parts=parts_of(usages))  # frozen: final
     move, archive = transfer.last_changes(node, move, connection)
     try:
-        connection.call("POST", f"{transfer.API}/{move.move_id}/commit", json={"archive": archive})
+        done = connection.call(
+            "POST", f"{transfer.API}/{move.move_id}/commit", json={"archive": archive}
+        )
     except PeerFailed:
         # Whatever the answer, only the receiver's own row says what happened: ask it.
         there = transfer.status_at(connection, move)
         if there is not None and there.get("state") == "done":
-            return transfer.finish(node, move, peer)
+            return transfer.finish(node, move, peer, there)
         if there is not None and there.get("state") == "failed":
             return transfer.abandon(node, move, "failed", str(there.get("error") or ""))
         raise
-    return transfer.finish(node, move, peer)
+    return transfer.finish(node, move, peer, done)
 
 
 def parts_of(usages: list[tuple[str, Any]]) -> list[dict[str, Any]]:
@@ -94,7 +96,7 @@ def outcome(node: Node, move: Move, connection: Peer | None = None) -> Move:
         with transfer.connect(node, peer) as connection:
             there = transfer.status_at(connection, move)
     if there is not None and there.get("state") == "done":
-        return transfer.finish(node, move, peer)
+        return transfer.finish(node, move, peer, there)
     if there is None or there.get("state") in ("failed", "refused"):
         why = str((there or {}).get("error") or "the receiving home does not know this move")
         return transfer.abandon(node, move, "failed", why)

@@ -176,9 +176,11 @@ def _answered(node: Node, move: Move, items: list[stream.Item], call: Future[Any
         if failed.kind == STATUS and failed.code == 400:
             _sound(node, items)  # a refused record: damaged here? say so in words
         raise
+    # The receiver's count so far. Two streams are in flight, and the later one may be
+    # counted there before the earlier: its answer then counts both, and the earlier's not.
     return update(
         node, move.id, bytes_sent=move.bytes_sent + stream.length(items),
-        verified=answer["verified"],
+        verified=max(move.verified, answer["verified"]),
     )  # fmt: skip
 
 
@@ -281,9 +283,10 @@ def last_changes(node: Node, move: Move, peer: Peer) -> tuple[Move, str]:
     return move, digest
 
 
-def finish(node: Node, move: Move, peer: HamletPeer) -> Move:
+def finish(node: Node, move: Move, peer: HamletPeer, there: dict[str, Any] | None = None) -> Move:
     """The receiver is the member's home: this node forwards there and keeps a read-only copy
-    for the rollback window."""
+    for the rollback window. ``there``: the receiver's state of the move, whose count of
+    contents verified is the whole move's."""
     from datetime import timedelta
 
     from hameau.moving.receiving import rollback_days
@@ -297,6 +300,7 @@ def finish(node: Node, move: Move, peer: HamletPeer) -> Move:
         assert found is not None
         found.state, found.switched_at, found.finished_at = "done", now, now
         found.bytes_skipped = max(0, found.bytes_total - found.bytes_sent)
+        found.verified = max(found.verified, int((there or {}).get("verified") or 0))
         found.rollback_until = now + timedelta(days=rollback_days(node))
         if found.rollback_of:
             for undone in session.scalars(select(Move).where(Move.move_id == found.rollback_of)):

@@ -6,6 +6,7 @@ receiving admin's acceptance; a rollback after writes at the new home; alex's cr
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -124,9 +125,13 @@ def test_exactly_one_home_and_the_uninvolved_peer_has_nothing(moved: Moved) -> N
     assert old.moved_to == moved.homes["B"].url and old.frozen_at is None
     assert new.home_here and new.frozen_at is None
     assert member_row(moved.homes["C"].data_dir, "alex") is None
+    counts = set()
     for name in ("A", "B"):
         status = moved.homes[name].run("move", "status", "alex")
         assert status.returncode == 0 and "done" in status.stdout, status.stdout
+        counts.add(int(re.search(r"(\d+) verified", status.stdout)[1]))  # type: ignore[index]
+    # Both homes report the whole move's count, not the last stream's answer's.
+    assert len(counts) == 1 and counts.pop() > 0, counts
 
 
 def test_the_app_password_works_at_the_new_home(moved: Moved) -> None:
