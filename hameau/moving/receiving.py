@@ -206,10 +206,11 @@ def commit(node: Node, peer: HamletPeer, move_id: str, archive: str) -> str:
         environment = node.assembled["environment"]()
         try:
             data = io.BytesIO(node.blobs.read(archive))
-            profile_quota = _quota(data)
+            profile = _profile(data)
+            _check_same_member(move, profile)
             environment.import_member(
-                node, data, quota_mb=profile_quota, by_reference=True,
-                within=_switch(node, move), replace=True,
+                node, data, as_name=move.member_name, quota_mb=_quota(profile),
+                by_reference=True, within=_switch(node, move), replace=True,
             )  # fmt: skip
         except HameauError as error:  # refused for good (a name, the room, a damaged archive)
             _fail(node, move.id, str(error))
@@ -218,18 +219,38 @@ def commit(node: Node, peer: HamletPeer, move_id: str, archive: str) -> str:
         return "done"
 
 
-def _quota(data: io.BytesIO) -> int | None:
-    """The member's quota at their old home, in MB: it moves with them."""
+def _profile(data: io.BytesIO) -> dict[str, Any]:
+    """The archive's profile.json as the zip holds it; {} if it cannot be read there (the
+    import then refuses the archive, or imports it under the move's member's name)."""
     import zipfile
 
     try:
         with zipfile.ZipFile(data) as packed:
             profile = json.loads(packed.read("profile.json"))
-        return min(max(1, int(profile["quota_bytes"]) >> 20), QUOTA_MB_MOST)
-    except (KeyError, ValueError, TypeError, zipfile.BadZipFile):
-        return None
+        return profile if isinstance(profile, dict) else {}
+    except Exception:  # no such entry, not JSON, not a zip...: the import says it in words
+        return {}
     finally:
         data.seek(0)
+
+
+def _check_same_member(move: Move, profile: dict[str, Any]) -> None:
+    """The archive is the moving member's, as the offer named them: another member's (this
+    home's, say) is refused, so a sender cannot replace what someone else holds here."""
+    if profile and profile.get("name") != move.member_name:
+        raise PieceRefused(
+            "The move's archive is another member's than %(name)s's, whom the offer named;"
+            " the move stopped.",
+            name=move.member_name,
+        )
+
+
+def _quota(profile: dict[str, Any]) -> int | None:
+    """The member's quota at their old home, in MB: it moves with them."""
+    try:
+        return min(max(1, int(profile["quota_bytes"]) >> 20), QUOTA_MB_MOST)
+    except (KeyError, ValueError, TypeError):
+        return None
 
 
 def _fail(node: Node, row_id: int, why: str) -> None:

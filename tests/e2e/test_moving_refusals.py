@@ -15,11 +15,14 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
 
+from hameau.accounts import members, tokens
 from hameau.accounts.models import Member
 from hameau.hamlet.signer import Signer
 from hameau.hamlet.signing import node_id_of
 from hameau.moving import stream
+from hameau.node.db import transaction
 from tests.e2e.hamlet_nodes import Home, hamlet
 from tests.e2e.test_moving import member_row
 from tests.helpers import add_member
@@ -287,3 +290,72 @@ def test_a_home_restarted_frozen_learns_the_outcome_and_unfreezes(homes: dict[st
         time.sleep(0.1)
     assert found is not None and found.home_here and found.frozen_at is None
     assert "failed" in a.run("move", "status", "frozen").stdout
+
+
+def _as_another(archive: bytes, name: str, created_at: str) -> bytes:
+    """The archive with its profile saying it is `name`'s (joined at `created_at`), its
+    manifest made to match: what a sender that turned hostile could commit."""
+    import io
+    import json
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(archive)) as source, zipfile.ZipFile(out, "w") as packed:
+        profile = {**json.loads(source.read("profile.json")), "name": name}
+        profile["created_at"] = created_at
+        changed = json.dumps(profile).encode()
+        manifest = json.loads(source.read("manifest.json"))
+        for entry in manifest["entries"]:
+            if entry["path"] == "profile.json":
+                entry.update(sha256=hashlib.sha256(changed).hexdigest(), size=len(changed))
+        for info in source.infolist():
+            if info.filename not in ("profile.json", "manifest.json"):
+                packed.writestr(info.filename, source.read(info.filename))
+        packed.writestr("profile.json", changed)
+        packed.writestr("manifest.json", json.dumps(manifest))
+    return out.getvalue()
+
+
+def test_a_commit_of_another_members_archive_is_refused_and_theirs_kept(
+    homes: dict[str, Home], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A move offered for one member whose archive names another, one living at B: B keeps
+    that member's things as they are."""
+    from hameau import export
+
+    a, b = homes["A"], homes["B"]
+    node = opened(b.data_dir)
+    try:
+        with transaction(node.sessions) as session:
+            taken = members.find_member(session, "taken")
+            joined, (_token, secret) = taken.created_at, tokens.create_token(session, taken, "dav")
+    finally:
+        node.close()
+    kept, letter = b"taken's own letter", b.url + "/dav/files/mine/kept.txt"
+    put = httpx.put(letter, content=kept, auth=("taken", secret), verify=b.verify)
+    assert put.status_code == 201, put.text
+    node = opened(a.data_dir)
+    try:
+        with node.sessions() as session:
+            zoe = session.scalar(select(Member.id).where(Member.name == "zoe"))
+        out = tmp_path_factory.mktemp("hostile") / "zoe.zip"
+        export.export_member(node, zoe, out, by_reference=True)
+    finally:
+        node.close()
+    data = _as_another(out.read_bytes(), "taken", joined.isoformat())
+    digest = hashlib.sha256(data).hexdigest()
+    given = offer(member="zoe")
+    number = str(given["move_id"])
+    with signed(a, b) as peer, httpx.Client(verify=b.verify, timeout=30) as plain:
+        assert peer.post(MOVES, json=given).json()["state"] == "waiting"
+        assert b.run("move", "accept", number).returncode == 0
+        sent = plain.send(stream_request(a, b, number, [[digest, 0, len(data)]], data))
+        assert sent.status_code == 200, sent.text
+        commit = peer.post(f"{MOVES}/{number}/commit", json={"archive": digest})
+        assert commit.status_code == 400 and "another member's" in commit.json()["error"]
+        assert peer.get(f"{MOVES}/{number}").json()["state"] == "failed"
+    still = httpx.get(letter, auth=("taken", secret), verify=b.verify)
+    assert still.status_code == 200 and still.content == kept
+    row = member_row(b.data_dir, "taken")
+    assert row is not None and row.home_here and row.created_at == joined
+    assert member_row(b.data_dir, "zoe") is None

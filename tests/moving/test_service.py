@@ -68,4 +68,4 @@ def test_a_quota_past_what_the_database_holds_arrives_bounded() -> None:
         data = io.BytesIO()
         with zipfile.ZipFile(data, "w") as packed:
             packed.writestr("profile.json", json.dumps({"quota_bytes": carried}))
-        assert receiving._quota(data) == expected, carried
+        assert receiving._quota(receiving._profile(data)) == expected, carried
