@@ -58,6 +58,13 @@ def serve(port: int, cert: str, key: str, out: str) -> None:
                 digest.update(chunk)
                 written.write(chunk)
 
+    def durable(path: str) -> None:
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             while (await receive())["type"] != "lifespan.shutdown":
@@ -78,13 +85,15 @@ def serve(port: int, cert: str, key: str, out: str) -> None:
                 block, size = [], 0
         if pending is not None:
             await pending
+        if scope.get("query_string") == b"durable":
+            await run_in_threadpool(durable, out)
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
     serve_app(app, listen_on("127.0.0.1", port), certificate=(cert, key))
 
 
-def upload(files: list[Path], port: int, cert: str) -> float:
+def upload(files: list[Path], port: int, cert: str, query: str = "") -> float:
     import httpx
 
     def body() -> Iterator[bytes]:
@@ -95,7 +104,7 @@ def upload(files: list[Path], port: int, cert: str) -> float:
 
     with httpx.Client(verify=ssl.create_default_context(cafile=cert), timeout=300) as client:
         start = time.perf_counter()
-        client.post(f"https://127.0.0.1:{port}/", content=body()).raise_for_status()
+        client.post(f"https://127.0.0.1:{port}/{query}", content=body()).raise_for_status()
         return time.perf_counter() - start
 
 
@@ -105,6 +114,12 @@ def one_round(root: Path, files: list[Path], cert: str, key: str) -> dict[str, f
     start = time.perf_counter()
     subprocess.run(["rsync", "-a", f"{root / 'source'}/", str(root / "copy")], check=True)
     rsync = time.perf_counter() - start
+    shutil.rmtree(root / "copy")
+    subprocess.run(["sync"], check=True)
+    start = time.perf_counter()
+    subprocess.run(["rsync", "-a", f"{root / 'source'}/", str(root / "copy")], check=True)
+    subprocess.run(["sync"], check=True)
+    rsync_synced = time.perf_counter() - start
     port = 18000 + os.getpid() % 1000
     server = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(port), cert, key, str(root / "out")],
@@ -119,10 +134,17 @@ def one_round(root: Path, files: list[Path], cert: str, key: str) -> dict[str, f
                 time.sleep(0.1)
         else:
             raise SystemExit("the server did not start")
+        (root / "out").unlink()
+        subprocess.run(["sync"], check=True)
+        durable = upload(files, port, cert, "?durable")
     finally:
         server.terminate()
         server.wait()
-    return {"rsync_s": round(rsync, 2), "upload_s": round(sent, 2), "ratio": round(sent / rsync, 2)}
+    return {
+        "rsync_s": round(rsync, 2), "rsync_sync_s": round(rsync_synced, 2),
+        "upload_s": round(sent, 2), "ratio": round(sent / rsync, 2),
+        "durable_upload_s": round(durable, 2), "durable_ratio": round(durable / rsync, 2),
+    }  # fmt: skip
 
 
 def main() -> None:

@@ -2,8 +2,9 @@
 ones, random bytes) from node A to node B, both served with --tls and paired with the
 command line, with `hameau move` (contents by hash, in signed streams of up to 256 MiB, each
 content verified at arrival and stored durably, then the import and the switch), beside
-`rsync -a` of A's data directory to an empty directory, and `rsync -a` then `sync` (the
-same durability as the move), in the same run. Prints one JSON line.
+`rsync -a` of A's data directory to an empty directory, `rsync -a` then `sync`, and
+`rsync -a --fsync` (rsync's own durable copy: the same durability as the move, which stores
+nothing it has not put on the disk), in the same run. Prints one JSON line.
 
     .venv/bin/python bench/moving.py [--big 4] [--big-mb 200] [--small 3000] [--small-kb 70]
                                      [--rounds 1]
@@ -144,6 +145,9 @@ def one_round(given: argparse.Namespace) -> dict[str, object]:
             rsync = timed("rsync", "-a", f"{a.data_dir}/", root / "rsync-copy")
             subprocess.run(["sync"], check=True)
             synced = timed("sh", "-c", f"rsync -a '{a.data_dir}/' '{root}/rsync-synced' && sync")
+            subprocess.run(["sync"], check=True)
+            # rsync's own durable copy: each file written to the disk before the next.
+            fsynced = timed("rsync", "-a", "--fsync", f"{a.data_dir}/", root / "rsync-fsync")
             load = os.getloadavg()[0]
             profile = (
                 ["-m", "cProfile", "-o", os.environ["PROFILE"]] if "PROFILE" in os.environ else []
@@ -164,8 +168,9 @@ def one_round(given: argparse.Namespace) -> dict[str, object]:
             status = a.run("move", "status", "mover").stdout.strip()
     return {
         "bytes": size, "files": given.big + given.small, "rsync_s": round(rsync, 2),
-        "rsync_sync_s": round(synced, 2), "move_s": round(moving, 2),
-        "ratio": round(moving / rsync, 2), "ratio_synced": round(moving / synced, 2),
+        "rsync_sync_s": round(synced, 2), "rsync_fsync_s": round(fsynced, 2),
+        "move_s": round(moving, 2), "ratio": round(moving / rsync, 2),
+        "ratio_synced": round(moving / synced, 2), "ratio_fsync": round(moving / fsynced, 2),
         "load": [round(load, 1), round(os.getloadavg()[0], 1)],
         "move_mb_s": round(size / moving / (1 << 20), 1), "status": status,
         "cpu_s": {name: round(seconds, 2) for name, seconds in cpu.items()},
@@ -185,7 +190,15 @@ def main() -> None:
     if len(rounds) == 1:
         print(json.dumps(rounds[0]))
         return
-    keys = ("rsync_s", "rsync_sync_s", "move_s", "ratio", "ratio_synced")
+    keys = (
+        "rsync_s",
+        "rsync_sync_s",
+        "rsync_fsync_s",
+        "move_s",
+        "ratio",
+        "ratio_synced",
+        "ratio_fsync",
+    )
     print(json.dumps({
         "rounds": len(rounds), "bytes": rounds[0]["bytes"],
         **{f"median_{key}": statistics.median(r[key] for r in rounds) for key in keys},  # type: ignore[misc]
