@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hameau.accounts.members import QUOTA_MB_MOST
+from hameau.accounts.members import QUOTA_MB_MOST, check_name
 from hameau.accounts.models import Member
 from hameau.errors import HameauError
 from hameau.hamlet.models import HamletPeer
@@ -111,7 +111,12 @@ def offer(node: Node, session: Session, peer: HamletPeer, given: dict[str, Any])
         if found.peer_id != peer.id:
             raise MoveConflict("This move is another home's.")
         return found
-    since = datetime.fromisoformat(given["member_since"]) if given.get("member_since") else None
+    if check_name(name) != name:
+        raise PieceRefused("A move's offer names its member as their home writes it.")
+    try:
+        since = datetime.fromisoformat(given["member_since"]) if given.get("member_since") else None
+    except ValueError:
+        raise PieceRefused("A move's offer gives when its member joined as an ISO date.") from None
     _check_name(session, name, since)
     _check_room(node, int(given.get("bytes_total") or 0))
     rollback_of = _rolls_back(session, peer, given)

@@ -137,6 +137,9 @@ def test_unknown_moves_and_taken_names_and_too_large_members(homes: dict[str, Ho
         assert huge.status_code == 507 and "not enough" in huge.json()["error"]
         garbled = peer.post(MOVES, content=b"{not json")
         assert garbled.status_code == 400
+        for odd in ({"member_since": "not a date"}, {"member": "../../etc"}, {"member": "a b"}):
+            refused = peer.post(MOVES, json=offer(**odd))
+            assert refused.status_code == 400 and refused.json()["error"], (odd, refused.text)
 
 
 def stream_request(
