@@ -380,6 +380,9 @@ HOSTILE = {
     "huge declared size": huge,
     "index naming ../": lambda good, out: repack(good, out, {"files.json": escaping(good)}),
     "unknown format": lambda good, out: repack(good, out, header={"format": "other/9"}),
+    "JSON nested past Python's stack": lambda good, out: repack(
+        good, out, {"files.json": b"[" * 100_000 + b"]" * 100_000}
+    ),
 }
 
 

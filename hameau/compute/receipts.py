@@ -53,7 +53,7 @@ def check(text: str, signature: str, public_key: Any, expected: dict[str, str]) 
     try:
         public_key.verify(base64.b64decode(signature, validate=True), PREFIX + text.encode())
         found = Receipt(**json.loads(text))
-    except (InvalidSignature, ValueError, TypeError):
+    except (InvalidSignature, ValueError, TypeError, RecursionError):
         raise ReceiptRefused(
             "The receipt is not signed by the provider's pinned key; its result is not used."
         ) from None

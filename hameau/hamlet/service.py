@@ -94,7 +94,7 @@ def parse(text: str) -> Invitation:
         expires = datetime.fromtimestamp(int(found["e"]), UTC)
         tls = str(found.get("t") or "")  # absent from invitations made before TLS
         given = Invitation(str(found["a"]), str(found["f"]), str(found["s"]), expires, tls)
-    except (ValueError, KeyError, TypeError, binascii.Error, OverflowError):
+    except (ValueError, KeyError, TypeError, binascii.Error, OverflowError, RecursionError):
         raise garbled from None
     check_address(given.address)
     if not given.tls:

@@ -103,8 +103,8 @@ class Entry:
         try:
             data = json.loads(text)
             entry = cls(data["kind"], data["author"], data["nonce"], data["ts"], data["body"])
-        except (ValueError, KeyError, TypeError) as error:
-            raise Refused("malformed", f"not an entry ({error})") from None
+        except (ValueError, KeyError, TypeError, RecursionError) as error:
+            raise Refused("malformed", f"not an entry ({str(error)[:80]})") from None
         if entry.canonical() != (text.encode() if isinstance(text, str) else text):
             raise Refused("malformed", "not in canonical form")
         return entry

@@ -115,7 +115,7 @@ def _hashes(body: bytes) -> list[str]:
         hashes = json.loads(body)
         if isinstance(hashes, list) and all(isinstance(item, str) for item in hashes):
             return hashes[: receiving.MOST_ITEMS]
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past Python's stack
         pass
     raise BadRequest("Give the contents' names as a JSON list of SHA-256 hashes.")
 

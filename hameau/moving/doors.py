@@ -213,7 +213,7 @@ def enrolling_member(scope: Scope, away: dict[str, Away]) -> Away | None:
         return None
     try:
         found = json.loads(scope.get("hameau.body", b"") or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past Python's stack
         return None
     name = found.get("member") if isinstance(found, dict) else None
     return away.get(name.strip().lower()) if isinstance(name, str) else None

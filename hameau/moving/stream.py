@@ -113,7 +113,7 @@ def parse_index(line: bytes, signed: str | None) -> list[Item]:
                 raise ValueError("item")
             if not 0 <= offset <= total:
                 raise ValueError("item")
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, RecursionError):
         raise PieceRefused(
             "These pieces of content are not described as a move sends them."
         ) from None

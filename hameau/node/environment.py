@@ -272,7 +272,7 @@ class ArchiveReader:
             return default
         try:
             return json.loads(self.read(path))
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:
             raise damaged(f"{path} is not valid JSON") from error
 
     def open(self, path: str) -> BinaryIO:

@@ -70,7 +70,7 @@ def refused(url: str, response: httpx.Response) -> PeerFailed:
     try:
         found = response.json()
         why = found.get("error") if isinstance(found, dict) else None
-    except ValueError:
+    except (ValueError, RecursionError):
         why = None
     why = str(why or response.text[:200].strip() or response.reason_phrase)
     failure = PeerFailed(
@@ -92,7 +92,7 @@ def decoded(url: str, response: httpx.Response) -> Any:
         return None
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past Python's stack
         raise PeerFailed(
             "The server at %(url)s answered something that is not JSON.",
             GARBLED, response.status_code, url=url,

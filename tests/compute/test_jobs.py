@@ -4,6 +4,7 @@ settlement on the real embedded ledger."""
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -110,6 +111,10 @@ def test_a_receipt_verifies_only_with_the_providers_key_for_its_run(tmp_path: Pa
             receipts.check(text, signature, key, {**expected, "run": "s" * 32})
         with pytest.raises(ReceiptRefused):  # its output hash changed after signing
             receipts.check(text.replace("o" * 64, "p" * 64), signature, key, expected)
+        nested = "[" * 100_000 + "]" * 100_000  # signed, but nested past Python's stack
+        signed = base64.b64encode(provider.identity.sign(receipts.PREFIX + nested.encode()))
+        with pytest.raises(ReceiptRefused):
+            receipts.check(nested, signed.decode(), key, expected)
     finally:
         provider.close()
         other.close()

@@ -341,6 +341,7 @@ def test_a_commit_of_another_members_archive_is_refused_and_theirs_kept(
     try:
         with node.sessions() as session:
             zoe = session.scalar(select(Member.id).where(Member.name == "zoe"))
+        assert zoe is not None
         out = tmp_path_factory.mktemp("hostile") / "zoe.zip"
         export.export_member(node, zoe, out, by_reference=True)
     finally:

@@ -3,6 +3,7 @@ keys pinned and left, and the nonce store that forgets what can no longer be rep
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -33,7 +34,10 @@ def test_an_invitation_is_one_url_safe_line_that_reads_back(node: Node) -> None:
     assert signing.node_id_from_fingerprint(made.fingerprint) == node.identity.node_id
 
 
-@pytest.mark.parametrize("text", ["", "hello", "hameau-invite-", "hameau-invite-e30"])
+NESTED = "hameau-invite-" + base64.urlsafe_b64encode(b"[" * 100_000 + b"]" * 100_000).decode()
+
+
+@pytest.mark.parametrize("text", ["", "hello", "hameau-invite-", "hameau-invite-e30", NESTED])
 def test_what_is_not_an_invitation_is_refused(text: str) -> None:
     with pytest.raises(BadRequest, match="not a hamlet invitation"):
         service.parse(text)

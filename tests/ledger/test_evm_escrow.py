@@ -179,6 +179,30 @@ def test_the_interface_alone_loads_nothing_of_the_chain() -> None:
     assert loaded.stdout.strip() == "[]"
 
 
+def test_a_node_with_the_evm_loaded_survives_json_nested_past_its_stack() -> None:
+    """py_ecc, which py-evm imports, raises Python's recursion limit to 100,000; JSON nested
+    60,000 deep in a request then overflowed the C stack of the thread decoding it, and the
+    whole server died (SIGSEGV). With the adapter loaded, the decoder must raise instead."""
+    code = (
+        "import json, sys, threading, hameau.ledger.evm.backend\n"
+        "def decode():\n"
+        "    try:\n"
+        "        json.loads('[' * 99_000 + ']' * 99_000)\n"
+        "        print('decoded')\n"
+        "    except RecursionError:\n"
+        "        print('refused')\n"
+        "worker = threading.Thread(target=decode)\n"
+        "worker.start()\n"
+        "worker.join()\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(root)}, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stdout.strip() == "refused", (done.returncode, done.stderr)
+
+
 def test_a_release_made_elsewhere_is_read_from_the_chain(evm: EvmEscrow) -> None:
     """A second adapter on the same contract (say, after a restart) finds the payouts in the
     Released event, since the contract does not keep them in storage."""

@@ -239,3 +239,17 @@ def test_a_write_whose_member_froze_while_it_ran_is_not_acknowledged(node: Node)
     again = alex.put(f"/api/notes/{note}", json={"base": now["revision"], "text": "Après\n"},
                      headers=csrf_header(alex))  # fmt: skip
     assert again.status_code == 200 and again.json()["text"] == "Après\n"
+
+
+def test_a_satellites_enrolment_nested_past_pythons_stack_is_refused_not_a_500(
+    node: Node,
+) -> None:
+    """The door reads an enrolment's body for the member it names (one moved away is sent
+    on): a hostile body is the enrolment route's to refuse, in words."""
+    add_member(node, "alex")
+    _set(node, "alex", "moved")
+    nested = b"[" * 100_000 + b"]" * 100_000
+    answer = browser(node).post(
+        doors.ENROL, content=nested, headers={"Content-Type": "application/json"}
+    )
+    assert 400 <= answer.status_code < 500 and answer.json()["error"], answer.text

@@ -176,6 +176,9 @@ def test_a_stream_unlike_its_index_or_out_of_order_is_refused(target: Node) -> N
     with pytest.raises(PieceRefused, match="not described"):
         garbled = b'{"items": [["nothex", 0, 1]]}'
         stream.parse_index(garbled, stream.index_digest(garbled))
+    nested = b'{"items": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"  # past Python's stack
+    with pytest.raises(PieceRefused, match="not described"):
+        stream.parse_index(nested, stream.index_digest(nested))
     with pytest.raises(PieceRefused, match="longer than"):
         arrive(target, move, line + b"\n" + given[name] + b"more")
     with pytest.raises(PieceRefused, match="came before"):

@@ -21,7 +21,8 @@ from tests.e2e.served import free_port
 
 class Handler(BaseHTTPRequestHandler):
     """/ok answers JSON; /boom 503 with an error sentence; /html 500 with a page; /garbled
-    200 with a body that is not JSON; /flaky fails twice, then answers."""
+    200 with a body that is not JSON; /nested 200 (and /nested-error 400) with JSON nested past
+    Python's stack (a hostile peer); /flaky fails twice, then answers."""
 
     flaky = 0
 
@@ -37,6 +38,8 @@ class Handler(BaseHTTPRequestHandler):
             "/boom": (503, b'{"error": "The model is loading; try again."}', "application/json"),
             "/html": (500, b"<html>Internal Server Error</html>", "text/html"),
             "/garbled": (200, b"{not json", "application/json"),
+            "/nested": (200, b"[" * 100_000 + b"]" * 100_000, "application/json"),
+            "/nested-error": (400, b"[" * 100_000 + b"]" * 100_000, "application/json"),
         }
         self._send(*bodies.get(where, (404, b"{}", "application/json")))
 
@@ -112,7 +115,11 @@ def test_an_error_status_carries_the_servers_own_sentence() -> None:
 def test_a_body_that_is_not_json_is_said_as_such() -> None:
     with server() as url, Peer(url) as peer:
         error = failure(peer, "/garbled")
+        nested = failure(peer, "/nested")
+        refusal = failure(peer, "/nested-error")
     assert str(error) == f"The server at {url} answered something that is not JSON."
+    assert str(nested) == f"The server at {url} answered something that is not JSON."
+    assert str(refusal).startswith(f"The server at {url} answered 400: [[[")
 
 
 def test_the_backoff_hook_tries_an_idempotent_call_again() -> None:

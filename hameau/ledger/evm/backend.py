@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 import threading
 import time
 from typing import Any
 
+from eth import EVM_RECURSION_LIMIT
 from eth_abi import decode, encode
 from eth_account import Account
 from eth_account.messages import encode_intended_validator
@@ -23,6 +25,12 @@ from eth_utils import is_address, keccak, to_checksum_address
 
 from hameau.ledger.escrow import Clock, Conditions, EscrowError, Receipt, Settlement
 from hameau.ledger.evm import build
+
+# py_ecc, which py-evm imports, raises Python's recursion limit to 100,000. At that limit,
+# JSON nested some 60,000 deep in a request's body overflows the C stack of the thread that
+# decodes it, and the whole server dies (SIGSEGV) where it would raise RecursionError. py-evm
+# itself asks for 12,288 (1,024 EVM call frames); that much is kept, no more.
+sys.setrecursionlimit(min(sys.getrecursionlimit(), EVM_RECURSION_LIMIT))
 
 REASONS = frozenset(
     ("insufficient", "unknown_escrow", "not_payee", "bad_signature", "wrong_signer",
