@@ -48,6 +48,7 @@ def furnish(source: Path) -> list[Path]:
 def serve(port: int, cert: str, key: str, out: str) -> None:
     from starlette.concurrency import run_in_threadpool
 
+    from hameau.node.blobs.local import LocalBlobStore
     from hameau.node.serve import listen_on
     from hameau.node.serve import serve as serve_app
 
@@ -57,13 +58,6 @@ def serve(port: int, cert: str, key: str, out: str) -> None:
             for chunk in block:
                 digest.update(chunk)
                 written.write(chunk)
-
-    def durable(path: str) -> None:
-        descriptor = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -86,7 +80,7 @@ def serve(port: int, cert: str, key: str, out: str) -> None:
         if pending is not None:
             await pending
         if scope.get("query_string") == b"durable":
-            await run_in_threadpool(durable, out)
+            await run_in_threadpool(LocalBlobStore.sync_dir, Path(out))  # fsync, a file too
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 

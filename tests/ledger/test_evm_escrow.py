@@ -171,12 +171,17 @@ def test_the_interface_alone_loads_nothing_of_the_chain() -> None:
         "('eth', 'eth_tester', 'eth_abi', 'eth_account', 'eth_keys', 'vyper', 'web3')"
         " or m.startswith('hameau.ledger.evm')])"
     )
+    loaded = _python(code)
+    assert loaded.returncode == 0 and loaded.stdout.strip() == "[]", loaded.stderr
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    """``code`` run by a new Python with this checkout on its path."""
     root = Path(__file__).resolve().parents[2]
-    loaded = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
         env={**os.environ, "PYTHONPATH": str(root)},
     )  # fmt: skip
-    assert loaded.stdout.strip() == "[]"
 
 
 def test_a_node_with_the_evm_loaded_survives_json_nested_past_its_stack() -> None:
@@ -195,11 +200,7 @@ def test_a_node_with_the_evm_loaded_survives_json_nested_past_its_stack() -> Non
         "worker.start()\n"
         "worker.join()\n"
     )
-    root = Path(__file__).resolve().parents[2]
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True,
-        env={**os.environ, "PYTHONPATH": str(root)}, timeout=120,
-    )  # fmt: skip
+    done = _python(code)
     assert done.returncode == 0 and done.stdout.strip() == "refused", (done.returncode, done.stderr)
 
 
