@@ -112,7 +112,9 @@ def offer(node: Node, session: Session, peer: HamletPeer, given: dict[str, Any])
             raise MoveConflict("This move is another home's.")
         return found
     if check_name(name) != name:
-        raise PieceRefused("A move's offer names its member as their home writes it.")
+        raise PieceRefused(
+            "A move's offer names its member by their member name: lowercase, with no spaces."
+        )
     try:
         since = datetime.fromisoformat(given["member_since"]) if given.get("member_since") else None
     except ValueError:
