@@ -40,12 +40,20 @@ def weed_binary() -> str | None:
 
 
 def free_port() -> int:
-    """A free port whose +10000 (SeaweedFS's default gRPC offset) is free too."""
+    """A port free now, whose + 10000 is free too: SeaweedFS's servers listen for gRPC there
+    unless told otherwise (the filer's S3 gateway finds the filer there). The master and the
+    volume servers are given their gRPC ports: a + 10000 taken meanwhile by another test's
+    server left a volume server never up ("bind: address already in use")."""
     while True:
-        with socket.socket() as probe:
+        with socket.socket() as probe, socket.socket() as beside:
             probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port < 55000:
+            port = int(probe.getsockname()[1])
+            if port >= 55000:
+                continue
+            try:
+                beside.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
             return port
 
 
@@ -54,10 +62,17 @@ class Cluster:
     folder: Path
     weed: str
     master_port: int = 0
+    master_grpc: int = field(default_factory=free_port)
+    grpc: dict[int, int] = field(default_factory=dict)  # each volume server's gRPC port
     s3_port: int = 0
     filer_port: int = 0
     volumes: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
     others: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def master(self) -> str:
+        """The master's address as SeaweedFS's servers take it: host:port.grpcPort."""
+        return f"127.0.0.1:{self.master_port}.{self.master_grpc}"
 
     @property
     def endpoint(self) -> str:
@@ -109,9 +124,10 @@ class Cluster:
                 "volume",
                 "-ip=127.0.0.1",
                 f"-port={port}",
+                f"-port.grpc={self.grpc.setdefault(port, free_port())}",
                 f"-dir={folder}",
                 "-max=30",
-                f"-mserver=127.0.0.1:{self.master_port}",
+                f"-master={self.master}",
                 "-rack=r1",
                 "-dataCenter=dc1",
             ],
@@ -193,6 +209,7 @@ def seaweedfs(folder: Path) -> Iterator[Cluster]:
                     "master",
                     "-ip=127.0.0.1",
                     f"-port={cluster.master_port}",
+                    f"-port.grpc={cluster.master_grpc}",
                     f"-mdir={folder / 'master'}",
                     "-defaultReplication=001",
                     "-volumeSizeLimitMB=64",
@@ -213,7 +230,7 @@ def seaweedfs(folder: Path) -> Iterator[Cluster]:
                     "filer",
                     "-ip=127.0.0.1",
                     f"-port={filer_port}",
-                    f"-master=127.0.0.1:{cluster.master_port}",
+                    f"-master={cluster.master}",
                     f"-defaultStoreDir={folder / 'filer'}",
                     "-s3",
                     f"-s3.port={cluster.s3_port}",
@@ -232,7 +249,7 @@ def seaweedfs(folder: Path) -> Iterator[Cluster]:
 
 def _make_bucket(cluster: Cluster) -> None:
     """The bucket, made with `weed shell` (obstore makes no buckets)."""
-    command = [cluster.weed, "shell", f"-master=127.0.0.1:{cluster.master_port}"]
+    command = [cluster.weed, "shell", f"-master={cluster.master}"]
     _wait(
         lambda: (
             subprocess.run(
