@@ -36,8 +36,9 @@ PATH_VALUES = ("0" * 20, "x" * 300, "..%2F..%2Fetc", "%00", "-1", "é")
 LEFT = re.compile(r"^/api/hamlet/ai/chat$")
 
 
-def _spec() -> dict[str, Any]:
-    node = make_node(Path(__import__("tempfile").mkdtemp(prefix="hameau-spec-")) / "node")
+def _spec(folder: Path) -> dict[str, Any]:
+    """The OpenAPI description, as a node's app gives it."""
+    node = make_node(folder / "node")
     try:
         return create_app(node).openapi()  # type: ignore[no-any-return]
     finally:
@@ -104,8 +105,10 @@ def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Home]]
         yield found
 
 
-def test_no_signed_request_of_a_paired_home_is_a_server_error(homes: dict[str, Home]) -> None:
-    spec = _spec()
+def test_no_signed_request_of_a_paired_home_is_a_server_error(
+    homes: dict[str, Home], tmp_path: Path
+) -> None:
+    spec = _spec(tmp_path)
     failures: list[str] = []
     asked = 0
     with signed(homes["A"], homes["B"]) as peer:
