@@ -20,7 +20,6 @@ what an import needs (versions, the notes' CRDT state, the password's hash).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,7 +103,7 @@ def _check_format(archive: ArchiveReader) -> None:
 
 
 def _check_disk(node: Node, archive: ArchiveReader) -> None:
-    free = shutil.disk_usage(node.blobs.local_folder() or node.layout.root).free  # contents' disk
+    free = node.contents_room()
     if archive.total_size + DISK_MARGIN > free:
         raise InsufficientStorage(
             "The home server's disk has %(free)s MB free, not enough for this archive"

@@ -74,7 +74,7 @@ def _check_name(session: Session, name: str, since: datetime | None) -> None:
 def _check_room(node: Node, size: int) -> None:
     """Room for ``size`` bytes of contents on the disk they go to (the content store's, which
     may be another than the data dir's)."""
-    free = shutil.disk_usage(node.blobs.local_folder() or node.layout.root).free
+    free = node.contents_room()
     if size + DISK_MARGIN > free:
         raise NoRoom(
             "This home's disk has %(free)s MB free, not enough for the %(size)s MB of the"

@@ -58,6 +58,13 @@ class Node:
         store.outages = self.outages
         return store
 
+    def contents_room(self) -> int:
+        """Bytes free on the disk contents are written to: the content store's folder (it may
+        be a disk of its own), or the data dir's when the store is not on this machine."""
+        import shutil
+
+        return shutil.disk_usage(self.blobs.local_folder() or self.layout.root).free
+
     def store_at(self, url: str, settings: Any) -> BlobStore:
         """Another content store for this node (`move-store`'s target), spooling in its folder."""
         return load_store(url, self.layout.blobs, settings)
