@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from hameau.compute.errors import ReceiptRefused
+from hameau.node import json_input
 
 PREFIX = b"hameau-compute-receipt\n"  # a receipt's signature is never valid as anything else
 
@@ -52,8 +53,8 @@ def check(text: str, signature: str, public_key: Any, expected: dict[str, str]) 
 
     try:
         public_key.verify(base64.b64decode(signature, validate=True), PREFIX + text.encode())
-        found = Receipt(**json.loads(text))
-    except (InvalidSignature, ValueError, TypeError, RecursionError):
+        found = Receipt(**json_input.loads(text))
+    except (InvalidSignature, ValueError, TypeError):
         raise ReceiptRefused(
             "The receipt is not signed by the provider's pinned key; its result is not used."
         ) from None

@@ -20,6 +20,7 @@ from hameau.errors import BadRequest
 from hameau.hamlet.errors import InvitationRefused, PeerNotFound
 from hameau.hamlet.models import HamletInvitation, HamletPeer
 from hameau.hamlet.signing import fingerprint_of, log, node_id_of, public_key
+from hameau.node import json_input
 
 if TYPE_CHECKING:  # cryptography (~6 MB) loads with the first key read (signing.public_key)
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -90,11 +91,11 @@ def parse(text: str) -> Invitation:
         raise garbled
     body = text[len(PREFIX) :]
     try:
-        found = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        found = json_input.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
         expires = datetime.fromtimestamp(int(found["e"]), UTC)
         tls = str(found.get("t") or "")  # absent from invitations made before TLS
         given = Invitation(str(found["a"]), str(found["f"]), str(found["s"]), expires, tls)
-    except (ValueError, KeyError, TypeError, binascii.Error, OverflowError, RecursionError):
+    except (ValueError, KeyError, TypeError, binascii.Error, OverflowError):
         raise garbled from None
     check_address(given.address)
     if not given.tls:

@@ -21,11 +21,11 @@ node that appends and any member who recomputes the ledger agree.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from hameau.ledger import crypto
+from hameau.node import json_input
 
 ACCOUNT_KINDS = ("member", "node", "coop")
 KINDS = (
@@ -101,9 +101,9 @@ class Entry:
     @classmethod
     def parse(cls, text: bytes | str) -> Entry:
         try:
-            data = json.loads(text)
+            data = json_input.loads(text)
             entry = cls(data["kind"], data["author"], data["nonce"], data["ts"], data["body"])
-        except (ValueError, KeyError, TypeError, RecursionError) as error:
+        except (ValueError, KeyError, TypeError) as error:
             raise Refused("malformed", f"not an entry ({str(error)[:80]})") from None
         if entry.canonical() != (text.encode() if isinstance(text, str) else text):
             raise Refused("malformed", "not in canonical form")

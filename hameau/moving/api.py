@@ -5,7 +5,6 @@ of content, and the commit. Heavy work (hashing, storing, the import) runs in a 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,6 +23,7 @@ from hameau.hamlet.signing import INDEX
 from hameau.moving import receiving, stream
 from hameau.moving.errors import MoveNotFound, PieceRefused
 from hameau.moving.models import Move
+from hameau.node import json_input
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
 from hameau.web.openapi import binary, errors
@@ -112,10 +112,10 @@ def _find(node: Node, peer: HamletPeer, move_id: str) -> Move:
 
 def _hashes(body: bytes) -> list[str]:
     try:
-        hashes = json.loads(body)
+        hashes = json_input.loads(body)
         if isinstance(hashes, list) and all(isinstance(item, str) for item in hashes):
             return hashes[: receiving.MOST_ITEMS]
-    except (ValueError, RecursionError):  # not JSON, or nested past Python's stack
+    except ValueError:
         pass
     raise BadRequest("Give the contents' names as a JSON list of SHA-256 hashes.")
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +39,7 @@ from hameau.accounts.models import AppToken, LoginSession, Member
 from hameau.accounts.secrets import digest
 from hameau.errors import N_, BadRequest, HameauError
 from hameau.moving.errors import MemberFrozen, MemberMoved
+from hameau.node import json_input
 from hameau.node.datadir import Node
 from hameau.node.db import utcnow
 from hameau.web.csrf import SESSION_COOKIE, VISIT_SESSION
@@ -212,8 +212,8 @@ def enrolling_member(scope: Scope, away: dict[str, Away]) -> Away | None:
     if scope["method"] != "POST" or scope["path"].rstrip("/") != ENROL:
         return None
     try:
-        found = json.loads(scope.get("hameau.body", b"") or b"{}")
-    except (ValueError, RecursionError):  # not JSON, or nested past Python's stack
+        found = json_input.loads(scope.get("hameau.body", b"") or b"{}")
+    except ValueError:
         return None
     name = found.get("member") if isinstance(found, dict) else None
     return away.get(name.strip().lower()) if isinstance(name, str) else None

@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 
 from hameau.moving.ahead import HELD, WritersAhead
 from hameau.moving.errors import MoveConflict, PieceRefused
+from hameau.node import json_input
 from hameau.node.blobs import BlobError, BlobWriter, is_digest
 from hameau.node.datadir import Node
 
@@ -105,7 +106,7 @@ def parse_index(line: bytes, signed: str | None) -> list[Item]:
     if signed is None or index_digest(line) != signed:
         raise PieceRefused("This stream's index is not the one its signature covers.")
     try:
-        items = json.loads(line)["items"]
+        items = json_input.loads(line)["items"]
         if not isinstance(items, list) or len(items) > MOST_ITEMS:
             raise ValueError("items")
         for sha, offset, total in items:
@@ -113,7 +114,7 @@ def parse_index(line: bytes, signed: str | None) -> list[Item]:
                 raise ValueError("item")
             if not 0 <= offset <= total:
                 raise ValueError("item")
-    except (ValueError, TypeError, KeyError, RecursionError):
+    except (ValueError, TypeError, KeyError):
         raise PieceRefused(
             "These pieces of content are not described as a move sends them."
         ) from None

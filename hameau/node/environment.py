@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from hameau.errors import BadRequest
+from hameau.node import json_input
 
 if TYPE_CHECKING:
     from hameau.node.blobs import BlobStore
@@ -271,8 +272,8 @@ class ArchiveReader:
         if path not in self._entries:
             return default
         try:
-            return json.loads(self.read(path))
-        except (ValueError, RecursionError) as error:
+            return json_input.loads(self.read(path))
+        except ValueError as error:
             raise damaged(f"{path} is not valid JSON") from error
 
     def open(self, path: str) -> BinaryIO:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from hameau import __version__
 from hameau.errors import HameauError
+from hameau.node import json_input
 
 if TYPE_CHECKING:
     import httpx
@@ -68,9 +69,9 @@ def unreachable(url: str, error: Exception) -> PeerFailed:
 def refused(url: str, response: httpx.Response) -> PeerFailed:
     """An error status, with the server's own sentence when it gave one (`{"error": …}`)."""
     try:
-        found = response.json()
+        found = json_input.loads(response.content)
         why = found.get("error") if isinstance(found, dict) else None
-    except (ValueError, RecursionError):
+    except ValueError:
         why = None
     why = str(why or response.text[:200].strip() or response.reason_phrase)
     failure = PeerFailed(
@@ -91,8 +92,8 @@ def decoded(url: str, response: httpx.Response) -> Any:
     if not response.content:
         return None
     try:
-        return response.json()
-    except (ValueError, RecursionError):  # not JSON, or nested past Python's stack
+        return json_input.loads(response.content)
+    except ValueError:
         raise PeerFailed(
             "The server at %(url)s answered something that is not JSON.",
             GARBLED, response.status_code, url=url,
