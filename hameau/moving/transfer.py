@@ -180,8 +180,18 @@ def _answered(node: Node, move: Move, items: list[stream.Item], call: Future[Any
     # counted there before the earlier: its answer then counts both, and the earlier's not.
     return update(
         node, move.id, bytes_sent=move.bytes_sent + stream.length(items),
-        verified=max(move.verified, answer["verified"]),
+        verified=counted(answer, move.verified),
     )  # fmt: skip
+
+
+def counted(answer: Any, known: int) -> int:
+    """The receiver's count of contents verified, from its answer, if larger than ``known``
+    (what this home knew). A peer's word: anything but a count the database holds is
+    ignored."""
+    found = answer.get("verified") if isinstance(answer, dict) else None
+    if isinstance(found, bool) or not isinstance(found, int) or not 0 <= found < 2**31:
+        return known
+    return max(known, found)
 
 
 def _damaged(digest: str) -> MoveConflict:
@@ -300,7 +310,7 @@ def finish(node: Node, move: Move, peer: HamletPeer, there: dict[str, Any] | Non
         assert found is not None
         found.state, found.switched_at, found.finished_at = "done", now, now
         found.bytes_skipped = max(0, found.bytes_total - found.bytes_sent)
-        found.verified = max(found.verified, int((there or {}).get("verified") or 0))
+        found.verified = counted(there, found.verified)
         found.rollback_until = now + timedelta(days=rollback_days(node))
         if found.rollback_of:
             for undone in session.scalars(select(Move).where(Move.move_id == found.rollback_of)):

@@ -69,3 +69,27 @@ def test_a_quota_past_what_the_database_holds_arrives_bounded() -> None:
         with zipfile.ZipFile(data, "w") as packed:
             packed.writestr("profile.json", json.dumps({"quota_bytes": carried}))
         assert receiving._quota(receiving._profile(data)) == expected, carried
+
+
+def test_the_receivers_count_is_taken_only_as_a_count(home: Node) -> None:
+    """The count of contents verified comes in the receiver's answers (a peer's word): a
+    text, a number past what the database holds or a smaller count leaves this home's own;
+    a larger one is taken."""
+    from sqlalchemy import select
+
+    from hameau.hamlet.models import HamletPeer
+    from hameau.moving import transfer
+    from hameau.moving.models import Move
+
+    with transaction(home.sessions) as db:
+        peer = db.scalars(select(HamletPeer)).one()
+        db.add(Move(move_id="c" * 20, role="out", member_name="alex", peer_id=peer.id,
+                    state="switching", by="admin", verified=5))  # fmt: skip
+        db.expunge(peer)
+    move = service.get(home, "c" * 20)
+    for answer in ({"verified": "lots"}, {"verified": 2**70}, {"verified": True},
+                   {"verified": 3}, None, []):  # fmt: skip
+        assert transfer.counted(answer, move.verified) == 5, answer
+    done = transfer.finish(home, move, peer, {"verified": 2**70})
+    assert done.verified == 5 and done.state == "done"
+    assert transfer.counted({"verified": 9}, 5) == 9
