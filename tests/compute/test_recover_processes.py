@@ -88,7 +88,14 @@ def test_a_starting_process_leaves_a_run_another_is_doing(pg_url: str, tmp_path:
         assert _state(node) == ("running", "")
         os.killpg(doing.pid, signal.SIGKILL)  # the process doing it is gone, with its sandbox
         doing.wait()
-        state.recover(node)  # as the next process to start
+        # As the next process to start: PostgreSQL ends the killed process's session (and
+        # lets go of what it held) a moment after the kill, so a start right then may still
+        # find the run held; one a moment later does not.
+        deadline = time.monotonic() + 20
+        state.recover(node)
+        while _state(node) != ("failed", "killed") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            state.recover(node)
         assert _state(node) == ("failed", "killed")
     finally:
         if doing.poll() is None:
