@@ -249,14 +249,16 @@ class FolderResource(EntryMixin, DAVCollection):
     def get_member(self, name: str) -> Any:
         return self.provider.get_resource_inst(f"{self.path.rstrip('/')}/{name}", self.environ)
 
-    def _members(self, entries: list[FileEntry], properties: dict[int, list[str]]) -> list[Any]:
+    def _members(
+        self, entries: list[FileEntry], properties: dict[int, dict[str, bytes | None]]
+    ) -> list[Any]:
         found = []
         for entry in entries:
             where = Where(self.where.top, [*self.where.parts, entry.name], entry.id)
             path = f"{self.path.rstrip('/')}/{entry.name}"
             kind = FolderResource if entry.is_dir else FileResource
             found.append(kind(path, self.environ, self.context, where, entry))
-            found[-1].known_names = properties.get(entry.id, [])
+            found[-1].known = properties.get(entry.id, {})
         return found
 
     def _locked_roots(self) -> set[str] | None:
@@ -278,7 +280,7 @@ class FolderResource(EntryMixin, DAVCollection):
 
         def work(session: Any, member: Member) -> list[Any]:
             folder = self._entry(session)
-            properties = dav_props.names_below(session, folder.id)
+            properties = dav_props.listed_below(session, folder.id)
             return self._members(files.children(session, folder), properties)
 
         children = self.context.run(work)
@@ -291,7 +293,7 @@ class FolderResource(EntryMixin, DAVCollection):
         roots = self._locked_roots()
         for entries in listing.batches(self.context.node.sessions, self.entry_id or 0):
             ids = [entry.id for entry in entries]
-            properties = self.context.run(lambda s, m, ids=ids: dav_props.names_of(s, ids))
+            properties = self.context.run(lambda s, m, ids=ids: dav_props.listed(s, ids))
             members = self._members(entries, properties)
             self._mark_locks(members, roots)
             yield members
