@@ -40,6 +40,9 @@ def make_caldav_asgi(node: Node) -> Any:
     from a2wsgi import WSGIMiddleware
     from radicale import Application
 
+    from hameau.calendar import recurrence
+
+    recurrence.bound_walks()  # a rule that never happens must not hold a thread for minutes
     wsgi = WSGIMiddleware(Application(configuration(node)), workers=2)  # type: ignore[arg-type]
     challenge = [
         (b"www-authenticate", b'Basic realm="hameau", charset="UTF-8"'),

@@ -118,3 +118,51 @@ def test_the_walk_and_the_check_stop_where_they_say() -> None:
         list(recurrence.between(far, start + timedelta(days=10**6), start.max.replace(tzinfo=UTC)))
         == []
     )
+
+
+NEVER = (  # rules that never happen: dateutil would look for them until the year 9999
+    ("february-30th", "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30"),
+    ("every-second-of-february-30th", "FREQ=SECONDLY;BYMONTH=2;BYMONTHDAY=30"),
+    ("april-31st", "FREQ=MONTHLY;BYMONTH=4;BYMONTHDAY=31"),
+)
+
+
+def test_a_rule_that_never_happens_is_looked_for_a_bounded_time(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import vobject
+    from dateutil import rrule
+
+    recurrence.bound_walks()
+    walked: list[int] = []
+    rebuild = rrule._iterinfo.rebuild  # dateutil calls it at each new month of a walk
+
+    def counted(info: object, year: int, month: int) -> object:
+        walked.append(year)
+        return rebuild(info, year, month)
+
+    monkeypatch.setattr(rrule._iterinfo, "rebuild", counted)
+    for uid, rule in NEVER:
+        event = vobject.readOne(ics(uid, rule)).vevent
+        walked.clear()
+        rules = event.getrruleset(addRDate=True)  # vobject walks to the first occurrence
+        assert len(walked) <= recurrence.QUIET + 1 and max(walked) <= 2026 + 51, uid
+        walked.clear()
+        assert list(rules) == []
+        assert len(walked) <= recurrence.QUIET + 1 and max(walked) <= 2026 + 51, uid
+    # A rule with long quiet stretches keeps every occurrence: February 29th on a Monday
+    # comes back after 28 years, or 40 across 2100, which is not a leap year.
+    leap_mondays = vobject.readOne(
+        ics("leap", "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO", "20160229T090000Z")
+    ).vevent.getrruleset(addRDate=True)
+    assert [moment.year for moment in leap_mondays][:5] == [2016, 2044, 2072, 2112, 2140]
+
+
+def test_a_calendar_holding_rules_that_never_happen_answers_its_searches(dav) -> None:  # type: ignore[no-untyped-def]
+    client, auth = dav
+    for uid, rule in (*NEVER, ("weekly", "FREQ=WEEKLY;BYDAY=MO,WE")):
+        made = client.put(f"/dav/cal/alex/agenda/{uid}.ics", content=ics(uid, rule),
+                          headers=auth)  # fmt: skip
+        assert made.status_code == 201, uid
+    report = client.request("REPORT", "/dav/cal/alex/agenda/", content=REPORT,
+                            headers={**auth, "Depth": "1", "Content-Type": "application/xml"})  # fmt: skip
+    assert report.status_code == 207 and "Rappel weekly" in report.text
+    assert "Rappel april-31st" not in report.text
