@@ -126,8 +126,9 @@ def _size(name: str, data: bytes) -> int:
 
 def too_many() -> InsufficientStorage:
     return InsufficientStorage(
-        f"A file or folder can hold at most {MAX_PROPERTIES} WebDAV properties;"
-        " remove some before setting others."
+        "A file or folder can hold at most %(most)s WebDAV properties;"
+        " remove some before setting others.",
+        most=MAX_PROPERTIES,
     )
 
 
