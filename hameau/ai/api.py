@@ -74,7 +74,9 @@ class CompletionIn(BaseModel):
 
 class EmbeddingIn(BaseModel):
     model: str | None = None
-    input: str | list[str] = Field(max_length=256)
+    # One text, or up to 256; each of at most MAX_TEXT characters (checked by the route, in
+    # a sentence). A bound on the union itself would hold a lone text to 256 characters.
+    input: str | Annotated[list[str], Field(max_length=256)]
 
 
 def _stops(stop: list[str] | str | None) -> list[str]:

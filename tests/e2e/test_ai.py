@@ -87,6 +87,15 @@ def test_models_chat_streamed_and_not_completions_and_embeddings(
     vectors = ai.embeddings.create(model=MODEL, input=["bonjour", "au revoir"])
     assert [len(item.embedding) for item in vectors.data] == [DIMENSION, DIMENSION]
     assert vectors.data[0].embedding != vectors.data[1].embedding
+    paragraph = (  # one text of a paragraph, as a client indexing notes sends it
+        "La tarte aux pommes de Mamie : éplucher six pommes, les couper en lamelles, les"
+        " poser sur la pâte, saupoudrer de sucre et de cannelle. Cuire 35 minutes à 180"
+        " degrés, puis laisser tiédir avant de servir avec une boule de glace à la vanille."
+        " Elle se garde deux jours sous un torchon, et se réchauffe dix minutes au four."
+    )
+    assert len(paragraph) > 256
+    one = ai.embeddings.create(model=MODEL, input=paragraph)
+    assert [len(item.embedding) for item in one.data] == [DIMENSION]
 
 
 def served_node(served: Served):  # type: ignore[no-untyped-def]
