@@ -41,6 +41,9 @@ ANSWERS: dict[int | str, dict[str, Any]] = {
     **openai_errors(400, 403, 404, 429, 502, 503),
 }
 MAX_TEXT = 200_000  # characters; bodies are bounded before (max_form_bytes, 413)
+# Stop sequences: OpenAI takes four; each is looked for after every token an engine makes.
+Stop = Annotated[str, Field(max_length=200)]
+Stops = Annotated[list[Stop], Field(max_length=16)] | Stop | None
 
 
 def runtime(request: Request) -> Runtime:
@@ -58,7 +61,7 @@ class ChatIn(BaseModel):
     max_tokens: Annotated[int, Field(ge=1, le=8192)] | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] = 0.7
     stream: bool = False
-    stop: list[str] | str | None = None
+    stop: Stops = None
     retrieval: bool = False  # hameau: answer from the member's own documents
     at: str | None = Field(None, max_length=100)  # hameau: a paired home answers ("here")
 
@@ -69,7 +72,7 @@ class CompletionIn(BaseModel):
     max_tokens: Annotated[int, Field(ge=1, le=8192)] | None = 16
     temperature: Annotated[float, Field(ge=0, le=2)] = 0.7
     stream: bool = False
-    stop: list[str] | str | None = None
+    stop: Stops = None
 
 
 class EmbeddingIn(BaseModel):
@@ -79,7 +82,7 @@ class EmbeddingIn(BaseModel):
     input: str | Annotated[list[str], Field(max_length=256)]
 
 
-def _stops(stop: list[str] | str | None) -> list[str]:
+def _stops(stop: Stops) -> list[str]:
     return [stop] if isinstance(stop, str) else list(stop or [])
 
 

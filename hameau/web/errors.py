@@ -87,10 +87,21 @@ async def on_http_error(request: Request, error: Exception) -> Response:
     return error_response(request, wrapped)
 
 
+UNION_TAGS = {"str", "int", "float", "bool", "bytes", "none", "list", "dict"}
+
+
+def _named(part: object) -> bool:
+    """Whether a part of a field's place names it for a person: a field's name or an index,
+    not the branch of a union pydantic tried (`list[constrained-str]`, `str`)."""
+    if not isinstance(part, str):
+        return True
+    return not (set(part) & set("[]-") or part in UNION_TAGS)
+
+
 async def on_validation_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
     first = error.errors()[0] if error.errors() else {}
-    field = ".".join(str(part) for part in first.get("loc", ())[1:]) or "request"
+    field = ".".join(str(part) for part in first.get("loc", ())[1:] if _named(part)) or "request"
     wrapped = HameauError("The field '%(field)s' is missing or invalid.", field=field)
     wrapped.status = 422
     return error_response(request, wrapped)

@@ -175,3 +175,26 @@ def test_without_llama_cpp_python_the_page_says_what_to_run(tmp_path: Path, monk
         assert "Moteur : llama-cpp-python (pas installé)." in alex.get("/ai").text
     finally:
         made.close()
+
+
+def test_stop_sequences_past_what_clients_send_are_refused_in_words(node: Node) -> None:
+    """Each stop sequence is looked for after every token: a list of thousands is refused
+    before any engine is asked, in OpenAI's error shape; a few, or one, pass the door (the
+    engine, missing here, then answers 503)."""
+    (alex,) = members_logged_in(node, "alex")
+    ask = {"messages": [{"role": "user", "content": "Bonjour"}], "max_tokens": 4}
+    for stop in (["fin"] * 5000, ["x" * 1000]):
+        refused = alex.post("/v1/chat/completions", json={**ask, "stop": stop},
+                            headers=csrf_header(alex))  # fmt: skip
+        assert refused.status_code == 422
+        said = refused.json()["error"]["message"]  # the list, or its first text
+        assert said in (
+            f"Le champ « {name} » manque ou est invalide." for name in ("stop", "stop.0")
+        )
+        refused = alex.post("/v1/completions", json={"prompt": "Le ciel est", "stop": stop},
+                            headers=csrf_header(alex))  # fmt: skip
+        assert refused.status_code == 422
+    for stop in (["fin", "\n\n"], "fin"):
+        passed = alex.post("/v1/chat/completions", json={**ask, "stop": stop},
+                           headers=csrf_header(alex))  # fmt: skip
+        assert passed.status_code != 422, passed.text
