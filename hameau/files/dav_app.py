@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from wsgidav.wsgidav_app import WsgiDAVApp
 
@@ -42,37 +43,79 @@ def _drop_broken_dates(environ: dict[str, Any]) -> None:
                 del environ[key]
 
 
+TOP_REFUSED = (
+    "403 Forbidden",
+    (
+        b"The top of the WebDAV folders holds mine, household and shared; it cannot be changed:"
+        b" write inside mine or household."
+    ),
+)
+SPACE_REFUSED = (
+    "403 Forbidden",
+    (
+        b"mine, household and shared are the spaces themselves: they cannot be deleted, moved"
+        b" or replaced whole; act on what they hold."
+    ),
+)
+SHARED_LOCK_REFUSED = (
+    "403 Forbidden",
+    b"The household's files are everyone's: lock the files you write, not the whole space.",
+)
+WRITES = {"PUT", "DELETE", "MOVE", "COPY", "MKCOL", "PROPPATCH", "LOCK", "UNLOCK", "POST"}
+
+
+def _refusal(environ: dict[str, Any]) -> tuple[str, bytes] | None:
+    """Why a request is refused before WsgiDAV sees it, if it is."""
+    method = environ.get("REQUEST_METHOD")
+    depth = environ.get("HTTP_DEPTH", "infinity").strip().lower()
+    if method == "PROPFIND" and depth not in ("0", "1"):
+        return _xml_error("403 Forbidden", b"<D:propfind-finite-depth/>")
+    raw = environ.get("PATH_INFO", "").encode("latin1").decode("utf8", "replace")
+    segments = raw.split("/")
+    if any(part in (".", "..") for part in segments) or any(
+        ord(char) < 32 or ord(char) == 127 for char in raw
+    ):
+        return "400 Bad Request", b"A path cannot hold '.', '..' or control characters."
+    names = [part for part in segments if part]
+    if method in WRITES and not names:
+        return TOP_REFUSED
+    if method in ("DELETE", "MOVE") and len(names) == 1:
+        return SPACE_REFUSED
+    if method == "LOCK" and names in (["household"], ["shared"]):
+        return SHARED_LOCK_REFUSED  # one request would hold every member out for an hour
+    if method in ("COPY", "MOVE") and "HTTP_DESTINATION" in environ:
+        try:
+            target = unquote(urlparse(environ["HTTP_DESTINATION"]).path)
+        except ValueError:
+            return "400 Bad Request", b"The Destination header is not an address."
+        inside = target == MOUNT or target.startswith(MOUNT + "/")
+        below = target[len(MOUNT) :].strip("/") if inside else None
+        if below == "":
+            return TOP_REFUSED
+        if below is not None and "/" not in below:
+            return SPACE_REFUSED  # onto a space: it would be emptied first, to be overwritten
+    return None
+
+
 def guard(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
     """Refuse, before WsgiDAV sees them, what no client of ours needs: PROPFIND without a
-    finite Depth (it would walk a whole tree; RFC 4918 allows refusing it), and paths with
-    '.', '..' or control characters in them; drop conditional dates it cannot read."""
+    finite Depth (it would walk a whole tree; RFC 4918 allows refusing it), paths with
+    '.', '..' or control characters in them, writes to the top folder (WsgiDAV has no
+    parent to check them against: a 500), a space deleted, moved or replaced whole (one
+    request would empty the household's files into the trash), the household's locked whole
+    (every member held out of it for an hour) and a Destination that is not an address;
+    drop conditional dates it cannot read."""
 
     def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        refusal = None
-        depth = environ.get("HTTP_DEPTH", "infinity").strip().lower()
-        if environ.get("REQUEST_METHOD") == "PROPFIND" and depth not in ("0", "1"):
-            refusal = _xml_error("403 Forbidden", b"<D:propfind-finite-depth/>")
-        raw = environ.get("PATH_INFO", "").encode("latin1").decode("utf8", "replace")
-        segments = raw.split("/")
-        if any(part in (".", "..") for part in segments) or any(
-            ord(char) < 32 or ord(char) == 127 for char in raw
-        ):
-            refusal = ("400 Bad Request", b"A path cannot hold '.', '..' or control characters.")
+        refusal = _refusal(environ)
         if refusal is None:
             _drop_broken_dates(environ)
             return app(environ, start_response)
         status, body = refusal
+        kind = "application/xml" if body.startswith(b"<?xml") else "text/plain"
         start_response(
             status,
-            [
-                (
-                    "Content-Type",
-                    "text/plain; charset=utf-8"
-                    if status.startswith("400")
-                    else 'application/xml; charset="utf-8"',
-                ),
-                ("Content-Length", str(len(body))),
-            ],
+            [("Content-Type", f"{kind}; charset=utf-8"), ("Content-Length", str(len(body)))],
         )
         return [body]
 
