@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 from hameau.accounts import tokens
 from hameau.calendar.storage import configuration
@@ -70,8 +72,19 @@ def make_caldav_asgi(node: Node) -> Any:
             return
         headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"x-remote-user"]
         headers.append((b"x-remote-user", name.encode()))
-        if scope["method"] == "PUT":
-            receive = await _checked_put(receive, send)
+        if any(len(name.encode()) > 255 for name in _names(scope)):  # the disk's limit: a 500
+            await _answer(send, 400, b"text/plain; charset=utf-8",
+                          b"A name can be at most 255 bytes long.")  # fmt: skip
+            return
+        if scope["method"] in ("DELETE", "MOVE", "PUT") and _household_collection(scope):
+            await _answer(send, 403, b"text/plain; charset=utf-8", HOUSEHOLD_KEPT)
+            return
+        if scope["method"] in ("COPY", "MOVE") and not _readable_destination(headers):
+            await _answer(send, 400, b"text/plain; charset=utf-8",
+                          b"The Destination header is not an address.")  # fmt: skip
+            return
+        if scope["method"] in CHECKED:
+            receive = await _checked_body(CHECKED[scope["method"]], receive, send)
             if receive is None:
                 return
         await wsgi({**scope, "headers": headers}, receive, send)  # type: ignore[arg-type]
@@ -79,11 +92,56 @@ def make_caldav_asgi(node: Node) -> Any:
     return app
 
 
-async def _checked_put(receive: Any, send: Any) -> Any:
-    """A PUT's body read whole (Radicale reads it whole too; the node's middleware bounds its
-    size), refused with 403 and CALDAV:max-instances (RFC 4791, 5.3.2.1) if an event in it
-    repeats too often (`recurrence.check`); else a ``receive`` that gives it to Radicale.
-    None when the answer was sent (or the client left)."""
+HOUSEHOLD_KEPT = (
+    b"The household's calendar and address book are everyone's: delete, move or replace"
+    b" what they hold, not the whole collection."
+)
+
+
+def _names(scope: dict[str, Any]) -> list[str]:
+    """The names in the request's path below the mount."""
+    path, root = scope.get("path", ""), scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    return [name for name in unquote(path).split("/") if name]
+
+
+def _household_collection(scope: dict[str, Any]) -> bool:
+    """Whether the request names the household's folder or one of its collections: one
+    member's DELETE, or PUT of a whole calendar (Radicale replaces the collection with it),
+    would take every member's events with it, with no trash."""
+    names = _names(scope)
+    return names[:1] == ["household"] and len(names) <= 2  # its events are one level down
+
+
+def _readable_destination(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a COPY's or MOVE's Destination parses as an address (Radicale's own parse
+    raises on one that does not: a 500)."""
+    from urllib.parse import urlparse
+
+    for name, value in headers:
+        if name.lower() == b"destination":
+            try:
+                urlparse(value.decode("latin-1"))
+            except ValueError:
+                return False
+    return True
+
+
+async def _answer(send: Any, status: int, kind: bytes, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", kind), (b"content-length", str(len(body)).encode()),
+    ]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _checked_body(
+    refusal: Callable[[bytes], tuple[int, bytes, bytes] | None], receive: Any, send: Any
+) -> Any:
+    """A request's body read whole (Radicale reads it whole too; the node's middleware
+    bounds its size) and given to ``refusal`` in a thread: its answer (status, content type,
+    body) is sent if it has one; else a ``receive`` that gives the body to Radicale. None
+    when the answer was sent (or the client left)."""
     import anyio.to_thread
 
     from hameau.web.asgi import whole_body
@@ -91,13 +149,9 @@ async def _checked_put(receive: Any, send: Any) -> Any:
     body = await whole_body(receive)
     if body is None:
         return None
-    refusal = await anyio.to_thread.run_sync(_refusal, body)
-    if refusal is not None:
-        await send({"type": "http.response.start", "status": 403, "headers": [
-            (b"content-type", b'application/xml; charset="utf-8"'),
-            (b"content-length", str(len(refusal)).encode()),
-        ]})  # fmt: skip
-        await send({"type": "http.response.body", "body": refusal})
+    refused = await anyio.to_thread.run_sync(refusal, body)
+    if refused is not None:
+        await _answer(send, *refused)
         return None
     given = False
 
@@ -109,6 +163,33 @@ async def _checked_put(receive: Any, send: Any) -> Any:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return again
+
+
+def _empty_propfind(body: bytes) -> tuple[int, bytes, bytes] | None:
+    """400 for a PROPFIND whose XML names nothing (`<propfind/>`): Radicale takes its first
+    child without looking (a 500). A body that does not parse is left to Radicale's 400."""
+    if not body.strip():
+        return None  # RFC 4918: no body asks for everything
+    from defusedxml import ElementTree
+
+    try:
+        root = ElementTree.fromstring(body)
+    except Exception:  # defusedxml's refusals and expat's errors alike
+        return None
+    if len(root):
+        return None
+    said = b"A PROPFIND's body names what it asks for: prop, allprop or propname."
+    return 400, b"text/plain; charset=utf-8", said
+
+
+def _repeating_too_often(body: bytes) -> tuple[int, bytes, bytes] | None:
+    """403 and CALDAV:max-instances (RFC 4791, 5.3.2.1) for a PUT of an event that repeats
+    too often (`recurrence.check`)."""
+    found = _refusal(body)
+    return None if found is None else (403, b'application/xml; charset="utf-8"', found)
+
+
+CHECKED = {"PUT": _repeating_too_often, "PROPFIND": _empty_propfind}
 
 
 def _refusal(body: bytes) -> bytes | None:
