@@ -48,6 +48,20 @@ def add_member(node: Node, name: str, admin: bool = False, password: str = PASSW
         return member.id
 
 
+def node_for_clients(root: Path, *names: str) -> str:
+    """A new node in ``root`` with these members (closed again, to be served): the first
+    one's app password, as a file manager or calendar client logs in with."""
+    from hameau.accounts import tokens
+
+    node = make_node(root)
+    for name in names:
+        add_member(node, name)
+    with transaction(node.sessions) as session:
+        secret = tokens.create_token(session, members.find_member(session, names[0]), "t")[1]
+    node.close()
+    return secret
+
+
 def browser(node: Node, address: str = "192.0.2.10") -> TestClient:
     """A client that keeps cookies like a browser, from a non-loopback address by default."""
     return TestClient(create_app(node), client=(address, 50000), follow_redirects=False)

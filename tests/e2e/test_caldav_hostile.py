@@ -17,10 +17,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from hameau.accounts import members, tokens
-from hameau.node.db import transaction
 from tests.e2e.served import Served, serve
-from tests.helpers import add_member, make_node
+from tests.helpers import node_for_clients
 
 pytestmark = pytest.mark.e2e
 
@@ -66,12 +64,7 @@ METHODS = ("GET", "HEAD", "PUT", "DELETE", "MKCOL", "MKCALENDAR", "COPY", "MOVE"
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, str]]:
     root = tmp_path_factory.mktemp("caldav-hostile") / "node"
-    node = make_node(root)
-    for name in ("alex", "sam"):
-        add_member(node, name)
-    with transaction(node.sessions) as session:
-        secret = tokens.create_token(session, members.find_member(session, "alex"), "t")[1]
-    node.close()
+    secret = node_for_clients(root, "alex", "sam")
     with serve(root) as served:
         yield served, secret
 

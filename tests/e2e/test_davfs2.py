@@ -18,10 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from hameau.accounts import members, tokens
-from hameau.node.db import transaction
 from tests.e2e.served import Served, serve
-from tests.helpers import add_member, make_node
+from tests.helpers import node_for_clients
 
 pytestmark = pytest.mark.e2e
 
@@ -85,11 +83,7 @@ def test_a_tree_copied_into_a_davfs2_mount_is_on_the_node(tmp_path: Path) -> Non
     expected = digests(tree, files)
 
     root = tmp_path / "node"
-    node = make_node(root)
-    add_member(node, "alex")
-    with transaction(node.sessions) as session:
-        secret = tokens.create_token(session, members.find_member(session, "alex"), "t")[1]
-    node.close()
+    secret = node_for_clients(root, "alex")
     with serve(root) as served:
         with mounted(served, secret, tmp_path / "mnt", tmp_path) as mount:
             subprocess.run(["cp", "-r", str(tree), str(mount)], check=True, timeout=300)

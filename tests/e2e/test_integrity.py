@@ -21,7 +21,7 @@ from hameau.accounts import members, tokens
 from hameau.node.db import transaction
 from tests.e2e.served import Served, login_cookie, serve
 from tests.files.test_integrity import flip
-from tests.helpers import PASSWORD, add_member, make_node
+from tests.helpers import PASSWORD, add_member, make_node, node_for_clients
 
 pytestmark = pytest.mark.e2e
 BIG = 17 << 20  # above blobs.VERIFY_FIRST: hashed as it streams, not before
@@ -32,11 +32,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, str
     if shutil.which("rclone") is None:
         pytest.fail("rclone is missing: install Debian's rclone (.ci/run does).")
     root = tmp_path_factory.mktemp("integrity") / "node"
-    node = make_node(root)
-    add_member(node, "alex")
-    with transaction(node.sessions) as session:
-        secret = tokens.create_token(session, members.find_member(session, "alex"), "test")[1]
-    node.close()
+    secret = node_for_clients(root, "alex")
     with serve(root) as served:
         yield served, secret
 

@@ -16,10 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hameau.accounts import members, tokens
-from hameau.node.db import transaction
 from tests.e2e.served import Served, serve
-from tests.helpers import add_member, make_node
+from tests.helpers import node_for_clients
 
 pytestmark = pytest.mark.e2e
 
@@ -70,11 +68,7 @@ def header_values(url: str, top: str) -> dict[str, list[str]]:
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, str]]:
     root = tmp_path_factory.mktemp("webdav-hostile") / "node"
-    node = make_node(root)
-    add_member(node, "alex")
-    with transaction(node.sessions) as session:
-        secret = tokens.create_token(session, members.find_member(session, "alex"), "t")[1]
-    node.close()
+    secret = node_for_clients(root, "alex")
     with serve(root) as served:
         yield served, secret
 

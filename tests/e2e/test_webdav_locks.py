@@ -16,7 +16,7 @@ import pytest
 from hameau.accounts import members, tokens
 from hameau.node.db import transaction
 from tests.e2e.served import Served, serve
-from tests.helpers import add_member, make_node
+from tests.helpers import add_member, make_node, node_for_clients
 
 pytestmark = pytest.mark.e2e
 
@@ -175,11 +175,7 @@ def test_deleting_or_moving_a_locked_file_takes_its_lock_away(home) -> None:  # 
 
 def test_locks_survive_a_restart(tmp_path: Path) -> None:
     root = tmp_path / "node"
-    node = make_node(root)
-    add_member(node, "alex")
-    with transaction(node.sessions) as session:
-        secret = tokens.create_token(session, members.find_member(session, "alex"), "t")[1]
-    node.close()
+    secret = node_for_clients(root, "alex")
     with serve(root) as served:
         alex = Dav(served, "alex", secret)
         status, token, _ = alex.lock("/mine/report.odt")
