@@ -91,11 +91,12 @@ UNION_TAGS = {"str", "int", "float", "bool", "bytes", "none", "list", "dict"}
 
 
 def _named(part: object) -> bool:
-    """Whether a part of a field's place names it for a person: a field's name or an index,
-    not the branch of a union pydantic tried (`list[constrained-str]`, `str`)."""
+    """Whether a part of a field's place names it for a person: a field's name (a header's
+    has hyphens) or an index, not the branch of a union pydantic tried
+    (`list[constrained-str]`, `constrained-str`, `str`)."""
     if not isinstance(part, str):
         return True
-    return not (set(part) & set("[]-") or part in UNION_TAGS)
+    return not ("[" in part or part.startswith("constrained-") or part in UNION_TAGS)
 
 
 async def on_validation_error(request: Request, error: Exception) -> Response:
