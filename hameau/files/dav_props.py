@@ -53,45 +53,26 @@ def value(session: Session, entry_id: int, name: str) -> bytes | None:
     )
 
 
-def _find(session: Session, entry_id: int, name: str) -> DavProperty | None:
-    return session.scalar(
-        select(DavProperty).where(DavProperty.entry_id == entry_id, DavProperty.name == name)
-    )
-
-
-def check_room(session: Session, member: Member, entry_id: int, name: str, data: bytes) -> None:
-    """Raise InsufficientStorage when setting this value would pass the member's quota."""
-    old = _find(session, entry_id, name)
-    grows = _size(name, data) - (old.size if old else 0)
-    if grows > 0 and grows > quota.room_left(session, member):
-        raise quota.over_quota()
-
-
 def put(session: Session, member: Member, entry_id: int, name: str, data: bytes) -> None:
     """One property as an archive gives it (`hameau import`): kept as it was, past the
-    limits a PROPPATCH has, so that nothing a member had is lost on the way."""
-    check_room(session, member, entry_id, name, data)
-    size = _size(name, data)
-    found = _find(session, entry_id, name)
-    if found is None:
-        session.add(
-            DavProperty(entry_id=entry_id, name=name, value=data, size=size, charged_to=member.id)
-        )
-    else:
-        found.value, found.size, found.charged_to = data, size, member.id
-    session.flush()
+    number a PROPPATCH may reach, so that nothing a member had is lost on the way."""
+    change(session, member, entry_id, {name: data}, limited=False)
 
 
 def change(
-    session: Session, member: Member, entry_id: int, changes: dict[str, bytes | None]
+    session: Session,
+    member: Member,
+    entry_id: int,
+    changes: dict[str, bytes | None],
+    limited: bool = True,
 ) -> None:
     """A PROPPATCH's changes (a value, or None to remove), all in this one transaction: RFC
     4918 wants all of them done or none. Checked here against the rows, whatever the request
-    found before: the number of properties, then the quota."""
+    found before: the number of properties (when ``limited``), then the quota."""
     rows = {row.name: row for row in session.scalars(_of(entry_id))}
     after = {name for name in rows if changes.get(name, b"") is not None}
     after.update(name for name, data in changes.items() if data is not None)
-    if len(after) > MAX_PROPERTIES and len(after) > len(rows):
+    if limited and len(after) > MAX_PROPERTIES and len(after) > len(rows):
         raise too_many()
     grows = sum(
         (_size(name, data) if data is not None else 0) - (rows[name].size if name in rows else 0)

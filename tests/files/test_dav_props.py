@@ -167,3 +167,23 @@ def test_a_listing_reads_the_properties_with_its_files(node: Node) -> None:
     assert "0" * 5000 in answer.text
     read = [s for s in statements if "dav_properties" in s]
     assert len(read) <= 3, read  # the listing's batch, the folder's own, the large value
+
+
+def test_a_member_a_file_is_shared_with_cannot_change_its_properties(node: Node) -> None:
+    from hameau.accounts import members
+    from hameau.files import service as files
+    from hameau.files import shares
+
+    client, _alex = dav_client(node)
+    add_member(node, "sam")
+    with transaction(node.sessions) as session:
+        alex, sam = (members.find_member(session, name) for name in ("alex", "sam"))
+        shares.share(session, alex, files.locate(session, alex, "mine", "a.txt")[1], sam)
+    secret = token(node, "sam")["Authorization"].split()[1]
+    shared = client.request("PROPFIND", "/dav/files/shared/a.txt", headers={"Depth": "0"},
+                            auth=("sam", secret))  # fmt: skip
+    assert shared.status_code == 207  # sam sees it, read-only
+    refused = client.request("PROPPATCH", "/dav/files/shared/a.txt",
+                             content=patch({"k": "sam's"}), auth=("sam", secret))  # fmt: skip
+    assert statuses(refused) == {"403"}
+    assert stored(node) == {}
