@@ -19,6 +19,7 @@ from hameau.accounts import tokens
 from hameau.calendar.storage import configuration
 from hameau.node.datadir import Node
 from hameau.node.db import transaction
+from hameau.web.dav_input import UNREADABLE_DESTINATION, destination_path
 
 MOUNT = "/dav/cal"
 
@@ -80,8 +81,7 @@ def make_caldav_asgi(node: Node) -> Any:
             await _answer(send, 403, b"text/plain; charset=utf-8", HOUSEHOLD_KEPT)
             return
         if scope["method"] in ("COPY", "MOVE") and not _readable_destination(headers):
-            await _answer(send, 400, b"text/plain; charset=utf-8",
-                          b"The Destination header is not an address.")  # fmt: skip
+            await _answer(send, 400, b"text/plain; charset=utf-8", UNREADABLE_DESTINATION)
             return
         if scope["method"] in CHECKED:
             receive = await _checked_body(CHECKED[scope["method"]], receive, send)
@@ -115,17 +115,9 @@ def _household_collection(scope: dict[str, Any]) -> bool:
 
 
 def _readable_destination(headers: list[tuple[bytes, bytes]]) -> bool:
-    """Whether a COPY's or MOVE's Destination parses as an address (Radicale's own parse
-    raises on one that does not: a 500)."""
-    from urllib.parse import urlparse
-
-    for name, value in headers:
-        if name.lower() == b"destination":
-            try:
-                urlparse(value.decode("latin-1"))
-            except ValueError:
-                return False
-    return True
+    """Whether a COPY's or MOVE's Destination, if any, is an address."""
+    found = [value for name, value in headers if name.lower() == b"destination"]
+    return all(destination_path(value.decode("latin-1")) is not None for value in found)
 
 
 async def _answer(send: Any, status: int, kind: bytes, body: bytes) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from wsgidav.wsgidav_app import WsgiDAVApp
 
@@ -18,6 +17,7 @@ from hameau.files.dav import DISCONNECTED, UNDO
 from hameau.files.dav_auth import AppPasswords
 from hameau.files.dav_provider import HameauProvider
 from hameau.node.datadir import Node
+from hameau.web.dav_input import UNREADABLE_DESTINATION, destination_path
 
 MOUNT = "/dav/files"
 
@@ -84,10 +84,9 @@ def _refusal(environ: dict[str, Any]) -> tuple[str, bytes] | None:
     if method == "LOCK" and names in (["household"], ["shared"]):
         return SHARED_LOCK_REFUSED  # one request would hold every member out for an hour
     if method in ("COPY", "MOVE") and "HTTP_DESTINATION" in environ:
-        try:
-            target = unquote(urlparse(environ["HTTP_DESTINATION"]).path)
-        except ValueError:
-            return "400 Bad Request", b"The Destination header is not an address."
+        target = destination_path(environ["HTTP_DESTINATION"])
+        if target is None:
+            return "400 Bad Request", UNREADABLE_DESTINATION
         inside = target == MOUNT or target.startswith(MOUNT + "/")
         below = target[len(MOUNT) :].strip("/") if inside else None
         if below == "":
