@@ -7,6 +7,7 @@ never loads WsgiDAV.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -149,6 +150,11 @@ def make_dav_app(
         "dir_browser": {"enable": False},
     }
     dav = dav_locks.undo_failed_locks(WsgiDAVApp(config), locks, UNDO)
+    # WsgiDAV keeps its logger to itself (a NullHandler, no propagation): an error it turns
+    # into a 500 would leave no trace in the node's log. Its errors go there, not its chatter.
+    logs = logging.getLogger("wsgidav")
+    logs.setLevel(logging.ERROR)
+    logs.propagate = True
     return guard(dav_stream.keep_alive(dav))
 
 

@@ -138,8 +138,5 @@ def test_hostile_webdav_requests_never_get_a_server_error(
         # What the walk was not given stays as it was: no request reached past fz/.
         assert dav.get(f"{top}/beside.txt").content == b"beside"
         assert dav.request("PROPFIND", f"{top}/", headers={"Depth": "1"}).status_code == 207
-
-
-def test_a_served_nodes_log_has_no_traceback(home: tuple[Served, str]) -> None:
-    served, _secret = home
+    # WsgiDAV's own errors reach the node's log (hameau/files/dav_app.py): none was met.
     assert "Traceback" not in Path(served.log).read_text()
